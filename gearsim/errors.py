@@ -1,0 +1,99 @@
+"""Every exception gearsim raises on purpose, split by who is at fault.
+
+A finding about a peer (a server that broke a rule) is data: a Violation or a
+Verdict, never an exception. Exceptions mean "cannot continue", and each one
+says whose fault that is:
+
+* the peer's (``PeerFault``): bytes on the wire that cannot be decoded;
+* the input's (``VectorError``): a vector or scenario file that is broken;
+* ours or the environment's (``HarnessError``): a peer that cannot be started,
+  a step bound hit, a bug.
+
+Any other exception escaping gearsim is a gearsim bug.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Fault(enum.Enum):
+    """Who caused an error."""
+
+    #: the other end of a connection sent something that cannot be decoded
+    PEER = "peer"
+    #: a vector, scenario or capture given to gearsim is malformed
+    INPUT = "input"
+    #: gearsim itself or its environment
+    HARNESS = "harness"
+
+
+class GearsimError(Exception):
+    """Root of all gearsim errors; ``fault`` says who caused it."""
+
+    fault: Fault = Fault.HARNESS
+
+
+class DecodeError(GearsimError, ValueError):
+    """Bytes that cannot be decoded as Gearman messages.
+
+    Attributes:
+        offset: stream offset (bytes from the start of the stream) of the first
+            byte of the message at fault.
+        reason: a short machine-readable slug, for example ``bad-magic``.
+    """
+
+    fault = Fault.PEER
+    reason = "decode-error"
+
+    def __init__(self, message: str, *, offset: int) -> None:
+        super().__init__(f"{message} (at byte offset {offset})")
+        self.offset = offset
+
+
+class BadMagic(DecodeError):
+    """A binary message whose magic is neither ``\\0REQ`` nor ``\\0RES``."""
+
+    reason = "bad-magic"
+
+
+class BodyTooLarge(DecodeError):
+    """A header announcing a body larger than the decoder's limit."""
+
+    reason = "body-too-large"
+
+
+class LineTooLong(DecodeError):
+    """An admin text line longer than the decoder's limit without a newline."""
+
+    reason = "line-too-long"
+
+
+class TruncatedMessage(DecodeError):
+    """The stream ended inside a message (a header, a body or a text line)."""
+
+    reason = "truncated"
+
+
+class VectorError(GearsimError, ValueError):
+    """A vector file that is malformed; the message names file, case and step."""
+
+    fault = Fault.INPUT
+
+    def __init__(self, message: str, *, file: str = "", case: str = "", step: int | None = None) -> None:
+        where = file
+        if case:
+            where += f"::{case}"
+        if step is not None:
+            where += f" step {step}"
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file = file
+        self.case = case
+        self.step = step
+        self.detail = message
+
+
+class HarnessError(GearsimError):
+    """gearsim or its environment cannot go on (a step bound, a peer that will not start)."""
+
+    fault = Fault.HARNESS
