@@ -196,7 +196,8 @@ class Decoder:
                     self._fail(BadMagic(f"bad magic {raw_magic!r}", offset=base + pos))
                 if size > max_body:
                     self._keep(buf, pos)
-                    self._fail(BodyTooLarge(f"header announces a {size}-byte body, limit {max_body}", offset=base + pos))
+                    reason = f"header announces a {size}-byte body, limit {max_body}"
+                    self._fail(BodyTooLarge(reason, offset=base + pos))
                 start = pos + _HEADER_SIZE
                 stop = start + size
                 if stop > end_all:

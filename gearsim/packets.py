@@ -49,7 +49,7 @@ class Magic(bytes, enum.Enum):
     RES = bytes.fromhex(TABLE["magic"]["RES"])
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """Who sends a packet. A connection may act as client and worker at once."""
 
     CLIENT = "client"
