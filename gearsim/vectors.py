@@ -1,0 +1,727 @@
+"""Vector files: schema check, typed objects, canonical text.
+
+PURE: it takes text (and a name to report errors by) and returns objects; the
+caller reads the files. Owns the meaning of vector format v1, whose JSON Schema
+is spec/vectors.schema.json:
+
+* a file is Wycheproof-shaped: ``schema``, ``area``, ``title``, prose
+  ``header``, ``notes`` explaining every flag, optional ``source``, ``cases``;
+* a *codec case* gives exact bytes (``wire``, hex) and the same bytes as
+  structured ``messages``, what the decoder must do with them, the validator
+  findings, and how a server reacts;
+* a *lifecycle case* names ``actors`` and plays ``steps`` (connect, send,
+  expect, expect_silence, expect_close, advance, disconnect) with captured
+  values and per-profile accepted alternatives.
+
+Bytes in YAML are text (printable ASCII, tab, CR, LF) or ``{hex: ...}``; the
+canonical form picks text exactly when every byte is one of those.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final
+
+import jsonschema
+import yaml
+
+from gearsim.errors import VectorError
+from gearsim.packets import AdminLine, Magic, Message, Packet, PacketType, packet_type
+
+__all__ = [
+    "SCHEMA_ID",
+    "AdminPattern",
+    "Alternative",
+    "AnyValue",
+    "Capture",
+    "Case",
+    "DecodeExpectation",
+    "PacketPattern",
+    "Reaction",
+    "Ref",
+    "Step",
+    "VectorFile",
+    "dump_vector_file",
+    "format_bytes",
+    "hex_of",
+    "parse_vector_file",
+    "parse_vector_text",
+]
+
+SCHEMA_ID: Final[str] = "gearsim-vectors/1"
+ACTIONS: Final[tuple[str, ...]] = (
+    "connect",
+    "disconnect",
+    "send",
+    "expect",
+    "expect_silence",
+    "expect_close",
+    "advance",
+)
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """An expected argument whose value is remembered under ``name``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """An argument whose value was captured earlier under ``name``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnyValue:
+    """An expected argument that may hold anything."""
+
+
+Arg = bytes | Capture | Ref | AnyValue
+
+
+@dataclass(frozen=True, slots=True)
+class PacketPattern:
+    """A packet to send or expect; ``magic`` None means the direction's magic."""
+
+    type: PacketType | int
+    args: tuple[Arg, ...] = ()
+    magic: Magic | bytes | None = None
+    length: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.type.name if isinstance(self.type, PacketType) else f"UNKNOWN({self.type})"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminPattern:
+    """Admin text lines (without their ends of line) and the end of line they use."""
+
+    lines: tuple[bytes, ...]
+    eol: bytes = b"\n"
+    unordered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another outcome of an expect step that the named profiles show."""
+
+    profiles: tuple[str, ...]
+    packet: PacketPattern | None = None
+    packets: tuple[PacketPattern, ...] = ()
+    admin: AdminPattern | None = None
+    wire: bytes | None = None
+    close: bool = False
+    silence: bool = False
+    skip: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a lifecycle case; ``index`` counts from 1 in the case."""
+
+    index: int
+    action: str
+    actor: str = ""
+    packet: PacketPattern | None = None
+    packets: tuple[PacketPattern, ...] = ()
+    admin: AdminPattern | None = None
+    wire: bytes | None = None
+    ms: int = 0
+    within: int | None = None
+    requirements: tuple[str, ...] = ()
+    comment: str = ""
+    accept: tuple[Alternative, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeExpectation:
+    """What the decoder does with a codec case's wire bytes."""
+
+    yields: int
+    pending: int = 0
+    error: str = ""
+    offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """How a server answers a codec case's bytes on a fresh connection."""
+
+    replies: tuple[Message, ...]
+    then: str
+    profiles: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One vector case: a codec case (``wire``) or a lifecycle case (``steps``)."""
+
+    id: str
+    comment: str
+    requirements: tuple[str, ...]
+    result: str
+    flags: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    # codec cases
+    sender: str = ""
+    wire: bytes | None = None
+    messages: tuple[Message, ...] = ()
+    lengths: tuple[int | None, ...] = ()
+    decode: DecodeExpectation | None = None
+    violations: tuple[str, ...] | None = None
+    server: Reaction | None = None
+    server_accept: tuple[Reaction, ...] = ()
+    # lifecycle cases
+    actors: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, int | bool] = field(default_factory=dict)
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def is_codec(self) -> bool:
+        return self.wire is not None
+
+    def applies_to(self, profile: str) -> bool:
+        return not self.profiles or profile in self.profiles
+
+
+@dataclass(frozen=True, slots=True)
+class VectorFile:
+    """A parsed vector file. ``raw`` keeps the loaded YAML for the formatter."""
+
+    name: str
+    area: str
+    title: str
+    header: tuple[str, ...]
+    notes: Mapping[str, Mapping[str, Any]]
+    source: Mapping[str, Any]
+    cases: tuple[Case, ...]
+    raw: Mapping[str, Any]
+
+    def case(self, case_id: str) -> Case:
+        """The case with this id.
+
+        Raises:
+            KeyError: no such case.
+        """
+        for c in self.cases:
+            if c.id == case_id:
+                return c
+        raise KeyError(case_id)
+
+
+# --------------------------------------------------------------------------- bytes
+
+
+_TEXT_BYTES: Final[frozenset[int]] = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+
+
+def hex_of(text: str) -> bytes:
+    """Bytes from hex text with optional spaces.
+
+    Raises:
+        ValueError: not hex, or an odd number of digits.
+    """
+    return bytes.fromhex("".join(text.split()))
+
+
+def format_hex(data: bytes) -> str:
+    """Canonical hex: lower case, groups of 4 bytes separated by one space."""
+    h = data.hex()
+    return " ".join(h[i : i + 8] for i in range(0, len(h), 8))
+
+
+def format_bytes(data: bytes) -> str | dict[str, str]:
+    """The canonical YAML value for bytes: text when printable, else ``{hex: ...}``."""
+    if all(b in _TEXT_BYTES for b in data):
+        return data.decode("ascii")
+    return {"hex": format_hex(data)}
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return hex_of(value["hex"])
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@lru_cache(maxsize=1)
+def _validator(schema_text: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_text)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def _where(path: Sequence[Any], data: Any) -> tuple[str, int | None]:
+    """Case id and step number (1-based) of a JSON path, for error messages."""
+    case = ""
+    step: int | None = None
+    if len(path) >= 2 and path[0] == "cases" and isinstance(path[1], int):
+        cases = data.get("cases", []) if isinstance(data, dict) else []
+        if path[1] < len(cases) and isinstance(cases[path[1]], dict):
+            case = str(cases[path[1]].get("id", f"#{path[1] + 1}"))
+        else:
+            case = f"#{path[1] + 1}"
+        if len(path) >= 4 and path[2] == "steps" and isinstance(path[3], int):
+            step = path[3] + 1
+    return case, step
+
+
+def parse_vector_text(text: str, name: str, schema_text: str) -> VectorFile:
+    """Parse and schema-check one vector file's text.
+
+    Args:
+        text: the YAML text.
+        name: how to call the file in errors (its path).
+        schema_text: spec/vectors.schema.json's text.
+
+    Raises:
+        VectorError: not YAML, not schema-valid, or inconsistent (unknown packet
+            type name, duplicate case id, undefined flag or capture, bad hex);
+            the message names the file, the case and the step.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise VectorError(f"not valid YAML{line}: {getattr(exc, 'problem', exc)}", file=name) from None
+    return parse_vector_file(data, name, schema_text)
+
+
+def parse_vector_file(data: Any, name: str, schema_text: str) -> VectorFile:
+    """Schema-check loaded YAML data and build the typed file (see parse_vector_text).
+
+    Raises:
+        VectorError: as parse_vector_text.
+    """
+    errors = sorted(_validator(schema_text).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        path = list(err.absolute_path)
+        case, step = _where(path, data)
+        at = "/".join(str(p) for p in path) or "(top)"
+        raise VectorError(f"schema: {at}: {_short_schema_message(err)}", file=name, case=case, step=step)
+    notes = data["notes"]
+    seen: set[str] = set()
+    cases: list[Case] = []
+    for raw_case in data["cases"]:
+        case_id = raw_case["id"]
+        if case_id in seen:
+            raise VectorError("duplicate case id", file=name, case=case_id)
+        seen.add(case_id)
+        for flag in raw_case.get("flags", []):
+            if flag not in notes:
+                raise VectorError(f"flag {flag!r} is not explained in notes", file=name, case=case_id)
+        try:
+            cases.append(_case(raw_case))
+        except _StepError as exc:
+            raise VectorError(str(exc), file=name, case=case_id, step=exc.step) from None
+        except (KeyError, ValueError) as exc:
+            raise VectorError(_describe(exc), file=name, case=case_id) from None
+    return VectorFile(
+        name=name,
+        area=data["area"],
+        title=data["title"],
+        header=tuple(data["header"]),
+        notes=notes,
+        source=data.get("source", {}),
+        cases=tuple(cases),
+        raw=data,
+    )
+
+
+def _short_schema_message(err: jsonschema.ValidationError) -> str:
+    message = err.message
+    if err.validator == "oneOf" and isinstance(err.instance, dict):
+        message = f"matches none (or several) of the allowed shapes; keys: {sorted(err.instance)}"
+    return message if len(message) < 300 else message[:300] + "..."
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"unknown name {exc.args[0]!r}"
+    return str(exc)
+
+
+class _StepError(ValueError):
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _magic(value: Any) -> Magic | bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return Magic[value]
+    return hex_of(value["hex"])
+
+
+def _arg(value: Any) -> Arg:
+    if isinstance(value, dict):
+        if "capture" in value:
+            return Capture(value["capture"])
+        if "ref" in value:
+            return Ref(value["ref"])
+        if "any" in value:
+            return AnyValue()
+    return _bytes(value)
+
+
+def _packet_pattern(raw: Mapping[str, Any]) -> PacketPattern:
+    return PacketPattern(
+        type=packet_type(raw["type"]),
+        args=tuple(_arg(a) for a in raw.get("args", [])),
+        magic=_magic(raw.get("magic")),
+        length=raw.get("length"),
+    )
+
+
+def _admin_pattern(raw: Any) -> AdminPattern:
+    if isinstance(raw, dict) and "lines" in raw:
+        return AdminPattern(
+            lines=tuple(_bytes(x) for x in raw["lines"]),
+            eol=raw.get("eol", "\n").encode("ascii"),
+            unordered=bool(raw.get("unordered", False)),
+        )
+    return AdminPattern(lines=(_bytes(raw),))
+
+
+def _message(raw: Mapping[str, Any], default_magic: Magic) -> tuple[Message, int | None]:
+    if "packet" in raw:
+        p = raw["packet"]
+        args = []
+        for a in p.get("args", []):
+            value = _arg(a)
+            if not isinstance(value, bytes):
+                raise ValueError("codec messages take literal arguments only (no capture/ref/any)")
+            args.append(value)
+        magic = _magic(p.get("magic")) or default_magic
+        return Packet(magic, packet_type(p["type"]), tuple(args)), p.get("length")
+    a = raw["admin"]
+    return AdminLine(_bytes(a["text"]), a.get("eol", "\n").encode("ascii")), None
+
+
+def _reaction(raw: Mapping[str, Any]) -> Reaction:
+    return Reaction(
+        replies=tuple(_message(m, Magic.RES)[0] for m in raw.get("replies", [])),
+        then=raw["then"],
+        profiles=tuple(raw.get("profiles", [])),
+        note=raw.get("note", ""),
+    )
+
+
+def _alternative(raw: Mapping[str, Any]) -> Alternative:
+    return Alternative(
+        profiles=tuple(raw["profiles"]),
+        packet=_packet_pattern(raw["packet"]) if "packet" in raw else None,
+        packets=tuple(_packet_pattern(p) for p in raw.get("packets", [])),
+        admin=_admin_pattern(raw["admin"]) if "admin" in raw else None,
+        wire=hex_of(raw["wire"]) if "wire" in raw else None,
+        close=bool(raw.get("close", False)),
+        silence=bool(raw.get("silence", False)),
+        skip=bool(raw.get("skip", False)),
+        note=raw.get("note", ""),
+    )
+
+
+def _step(index: int, raw: Mapping[str, Any], actors: Mapping[str, str]) -> Step:
+    action = next(a for a in ACTIONS if a in raw)
+    actor = "" if action == "advance" else str(raw[action])
+    if actor and actor not in actors:
+        raise _StepError(f"actor {actor!r} is not declared in actors", index)
+    try:
+        return Step(
+            index=index,
+            action=action,
+            actor=actor,
+            packet=_packet_pattern(raw["packet"]) if "packet" in raw else None,
+            packets=tuple(_packet_pattern(p) for p in raw.get("packets", [])),
+            admin=_admin_pattern(raw["admin"]) if "admin" in raw else None,
+            wire=hex_of(raw["wire"]) if "wire" in raw else None,
+            ms=int(raw["advance"]) if action == "advance" else int(raw.get("ms", 0)),
+            within=raw.get("within"),
+            requirements=tuple(raw.get("requirements", [])),
+            comment=raw.get("comment", ""),
+            accept=tuple(_alternative(a) for a in raw.get("accept", [])),
+        )
+    except (KeyError, ValueError) as exc:
+        raise _StepError(_describe(exc), index) from None
+
+
+_STEP_PAYLOADS: Final[dict[str, tuple[str, ...]]] = {
+    "connect": (),
+    "disconnect": (),
+    "send": ("packet", "admin", "wire"),
+    "expect": ("packet", "packets", "admin", "wire"),
+    "expect_silence": (),
+    "expect_close": (),
+    "advance": (),
+}
+
+
+def _check_step_shape(step: Step, raw: Mapping[str, Any]) -> None:
+    allowed = _STEP_PAYLOADS[step.action]
+    given = [k for k in ("packet", "packets", "admin", "wire") if k in raw]
+    if allowed and len(given) != 1:
+        raise _StepError(f"{step.action} needs exactly one of {', '.join(allowed)}", step.index)
+    if not allowed and given:
+        raise _StepError(f"{step.action} takes no {given[0]}", step.index)
+    if given and given[0] not in allowed:
+        raise _StepError(f"{step.action} takes no {given[0]}", step.index)
+    if "ms" in raw and step.action != "expect_silence":
+        raise _StepError("only expect_silence takes ms", step.index)
+    if step.accept and step.action not in ("expect", "expect_silence", "expect_close"):
+        raise _StepError("only expectations take accept alternatives", step.index)
+
+
+def _check_captures(steps: Sequence[Step]) -> None:
+    """Every ref names a value captured by an earlier step."""
+    captured: set[str] = set()
+    for step in steps:
+        patterns = [step.packet, *step.packets]
+        patterns += [alt.packet for alt in step.accept] + [p for alt in step.accept for p in alt.packets]
+        for pattern in patterns:
+            if pattern is None:
+                continue
+            for arg in pattern.args:
+                if isinstance(arg, Ref) and arg.name not in captured:
+                    raise _StepError(f"ref {arg.name!r} before any capture of it", step.index)
+        for pattern in patterns:
+            if pattern is None:
+                continue
+            for arg in pattern.args:
+                if isinstance(arg, Capture):
+                    if step.action == "send":
+                        raise _StepError("a send cannot capture", step.index)
+                    captured.add(arg.name)
+
+
+def _case(raw: Mapping[str, Any]) -> Case:
+    common: dict[str, Any] = {
+        "id": raw["id"],
+        "comment": raw["comment"],
+        "requirements": tuple(raw["requirements"]),
+        "result": raw["result"],
+        "flags": tuple(raw.get("flags", [])),
+        "profiles": tuple(raw.get("profiles", [])),
+    }
+    if "wire" in raw:
+        sender = raw["sender"]
+        magic = Magic.RES if sender == "server" else Magic.REQ
+        built = [_message(m, magic) for m in raw["messages"]]
+        dec = raw.get("decode", {})
+        decode = DecodeExpectation(
+            yields=int(dec.get("yields", len(built))),
+            pending=int(dec.get("pending", 0)),
+            error=dec.get("error", ""),
+            offset=dec.get("offset"),
+        )
+        server = raw.get("server")
+        return Case(
+            **common,
+            sender=sender,
+            wire=hex_of(raw["wire"]),
+            messages=tuple(m for m, _ in built),
+            lengths=tuple(n for _, n in built),
+            decode=decode,
+            violations=tuple(raw["violations"]) if "violations" in raw else None,
+            server=_reaction(server) if server else None,
+            server_accept=tuple(_reaction(r) for r in server.get("accept", [])) if server else (),
+        )
+    actors = dict(raw["actors"])
+    steps = []
+    for i, s in enumerate(raw["steps"], start=1):
+        step = _step(i, s, actors)
+        _check_step_shape(step, s)
+        steps.append(step)
+    _check_captures(steps)
+    return Case(**common, actors=actors, options=dict(raw.get("options", {})), steps=tuple(steps))
+
+
+# --------------------------------------------------------------------------- canonical text
+
+
+class _Flow(dict[str, Any]):
+    """A mapping the formatter writes on one line."""
+
+
+class _FlowList(list[Any]):
+    """A list the formatter writes on one line."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_flow(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+
+
+def _represent_flow_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # Control characters (tab, CR, LF) are written escaped in double quotes, so a
+    # reader sees them and an editor cannot silently change them.
+    if any(c in data for c in "\t\r\n"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
+_Dumper.add_representer(_Flow, _represent_flow)
+_Dumper.add_representer(_FlowList, _represent_flow_list)
+_Dumper.add_representer(str, _represent_str)
+
+_CASE_ORDER: Final[tuple[str, ...]] = (
+    "id", "comment", "requirements", "flags", "result", "profiles",
+    "sender", "wire", "messages", "decode", "violations", "server",
+    "actors", "options", "steps",
+)  # fmt: skip
+_STEP_ORDER: Final[tuple[str, ...]] = (
+    *ACTIONS, "packet", "packets", "admin", "wire", "ms", "within", "requirements", "comment", "accept",
+)  # fmt: skip
+_TOP_ORDER: Final[tuple[str, ...]] = ("schema", "area", "title", "header", "notes", "source", "cases")
+
+
+def _ordered(raw: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    out = {k: raw[k] for k in order if k in raw}
+    out.update({k: raw[k] for k in sorted(raw) if k not in out})
+    return out
+
+
+def _canon_bytes(value: Any) -> Any:
+    return format_bytes(_bytes(value))
+
+
+def _canon_arg(value: Any) -> Any:
+    if isinstance(value, dict) and ("capture" in value or "ref" in value or "any" in value):
+        return _Flow(value)
+    out = _canon_bytes(value)
+    return _Flow(out) if isinstance(out, dict) else out
+
+
+def _canon_packet(raw: Mapping[str, Any]) -> _Flow:
+    out = _Flow()
+    if "magic" in raw:
+        m = raw["magic"]
+        out["magic"] = m if isinstance(m, str) else _Flow(hex=format_hex(hex_of(m["hex"])))
+    t = raw["type"]
+    out["type"] = t if isinstance(t, str) or t not in range(43) else PacketType(t).name
+    if raw.get("args"):
+        out["args"] = _FlowList(_canon_arg(a) for a in raw["args"])
+    if "length" in raw:
+        out["length"] = raw["length"]
+    return out
+
+
+def _canon_admin(raw: Any) -> Any:
+    if isinstance(raw, dict) and "lines" in raw:
+        out = _Flow(lines=_FlowList(_canon_arg(x) for x in raw["lines"]))
+        if raw.get("eol", "\n") != "\n":
+            out["eol"] = raw["eol"]
+        if raw.get("unordered"):
+            out["unordered"] = True
+        return out
+    return _canon_arg(raw)
+
+
+def _canon_message(raw: Mapping[str, Any]) -> _Flow:
+    if "packet" in raw:
+        return _Flow(packet=_canon_packet(raw["packet"]))
+    a = raw["admin"]
+    admin = _Flow(text=_canon_arg(a["text"]))
+    if a.get("eol", "\n") != "\n":
+        admin["eol"] = a["eol"]
+    return _Flow(admin=admin)
+
+
+def _canon_expectation_fields(raw: Mapping[str, Any], out: dict[str, Any]) -> None:
+    for key, value in raw.items():
+        if key == "packet":
+            out[key] = _canon_packet(value)
+        elif key == "packets":
+            out[key] = [_canon_packet(p) for p in value]
+        elif key == "admin":
+            out[key] = _canon_admin(value)
+        elif key == "wire":
+            out[key] = format_hex(hex_of(value))
+        elif key in ("profiles", "requirements"):
+            out[key] = _FlowList(value)
+        elif key == "accept":
+            out[key] = [_canon_alternative(a) for a in value]
+        elif key == "replies":
+            out[key] = [_canon_message(m) for m in value]
+        else:
+            out[key] = value
+
+
+def _canon_alternative(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _canon_expectation_fields(_ordered(raw, ("profiles", *_STEP_ORDER, "replies", "then", "note")), out)
+    return out
+
+
+def _canon_step(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _canon_expectation_fields(_ordered(raw, _STEP_ORDER), out)
+    # A step without alternatives reads best on one line.
+    return out if "accept" in out else _Flow(out)
+
+
+def _canon_case(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in _ordered(raw, _CASE_ORDER).items():
+        if key in ("requirements", "flags", "profiles", "violations"):
+            out[key] = _FlowList(value)
+        elif key == "wire":
+            out[key] = format_hex(hex_of(value))
+        elif key == "messages":
+            out[key] = [_canon_message(m) for m in value]
+        elif key in ("decode", "actors", "options"):
+            out[key] = _Flow(value)
+        elif key == "server":
+            server: dict[str, Any] = {}
+            _canon_expectation_fields(_ordered(value, ("replies", "then", "note", "accept")), server)
+            out[key] = server
+        elif key == "steps":
+            out[key] = [_canon_step(s) for s in value]
+        else:
+            out[key] = value
+    return out
+
+
+def dump_vector_file(data: Mapping[str, Any]) -> str:
+    """The canonical text of a (schema-valid) vector file's data.
+
+    Keys in a fixed order, bytes as text or hex by the rule above, hex grouped
+    by 4 bytes, one step or message per line.
+    """
+    top: dict[str, Any] = {}
+    for key, value in _ordered(data, _TOP_ORDER).items():
+        if key == "cases":
+            top[key] = [_canon_case(c) for c in value]
+        else:
+            top[key] = value
+    text: str = yaml.dump(top, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000, indent=2)
+    return text
