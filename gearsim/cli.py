@@ -1,14 +1,130 @@
-"""The ``gearsim`` command (glue: argument parsing, files, exit codes)."""
+"""The ``gearsim`` command (glue: arguments, files, exit codes).
+
+Exit codes: 0 all pass or acceptable; 1 a failure; 2 inconclusive; 3 a harness
+or input error, reported as one line on stderr (never a traceback).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gearsim.errors import GearsimError
+
+EXIT_INPUT = 3
 
 
-def main(argv: list[str] | None = None) -> int:
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from gearsim.lint import lint_text
+    from gearsim.loading import load_requirements, load_schema_text, vector_root
+
+    paths = [Path(p) for p in args.paths] or [vector_root()]
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(p.rglob("*.yaml"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            print(f"gearsim lint: {p}: no such file or folder", file=sys.stderr)
+            return EXIT_INPUT
+    schema, reqs = load_schema_text(), load_requirements()
+    findings: list[str] = []
+    cases = 0
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            findings.append(f"{f}: cannot read: {exc}")
+            continue
+        vf, found = lint_text(text, str(f), schema, reqs)
+        cases += len(vf.cases) if vf else 0
+        findings += found
+    for line in findings:
+        print(line)
+    print(f"gearsim lint: {len(files)} files, {cases} cases, {len(findings)} findings")
+    return 1 if findings else 0
+
+
+def _cmd_fmt(args: argparse.Namespace) -> int:
+    from gearsim.loading import read_vector_file
+    from gearsim.vectors import dump_vector_file
+
+    changed = 0
+    for name in args.paths:
+        path = Path(name)
+        vf = read_vector_file(path)
+        text = dump_vector_file(vf.raw)
+        if path.read_text(encoding="utf-8") != text:
+            changed += 1
+            if args.check:
+                print(f"{path}: not in canonical form")
+            else:
+                path.write_text(text, encoding="utf-8")
+                print(f"{path}: rewritten")
+    return 1 if args.check and changed else 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from gearsim.loading import load_requirements, select
+    from gearsim.report import exit_code, text_report
+    from gearsim.runner import CaseResult, run_case
+    from gearsim.simpeer import ModelPeerFactory
+
+    selection = select(args.vectors)
+    factory = ModelPeerFactory(profile=args.profile, seed=args.seed)
+    results: list[CaseResult] = []
+    for vf in selection.files:
+        for case_id in selection.chosen(vf):
+            results.append(run_case(vf, vf.case(case_id), factory, args.profile))
+    title = (
+        f"gearsim run: {len(results)} cases in {len(selection.files)} files against the reference model "
+        f"(profile {args.profile}, seed {args.seed}, virtual time)"
+    )
+    sys.stdout.write(text_report(results, load_requirements(), title))
+    if args.trace:
+        Path(args.trace).write_text(factory.trace_text(), encoding="utf-8")
+    return exit_code(results)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gearsim", description="Gearman conformance kit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run vectors (default: all bundled) against the reference model")
+    run.add_argument("vectors", nargs="*", help="paths, bundled names or globs, optionally FILE::CASE-GLOB")
+    run.add_argument("--profile", default="gearmand-1.1", help="implementation profile (default gearmand-1.1)")
+    run.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    run.add_argument("--trace", metavar="FILE", help="write the canonical text trace of every case")
+    run.set_defaults(func=_cmd_run)
+
+    lint = sub.add_parser("lint", help="check vector files: schema, canonical form, hex vs structure")
+    lint.add_argument("paths", nargs="*", help="files or folders (default: the bundled vectors)")
+    lint.set_defaults(func=_cmd_lint)
+
+    fmt = sub.add_parser("fmt", help="rewrite vector files in canonical form")
+    fmt.add_argument("paths", nargs="+")
+    fmt.add_argument("--check", action="store_true", help="only report files not in canonical form")
+    fmt.set_defaults(func=_cmd_fmt)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gearsim`` console script."""
-    print("gearsim: under construction", file=sys.stderr)
-    return 3
+    args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except GearsimError as exc:
+        print(f"gearsim {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"gearsim {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

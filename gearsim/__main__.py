@@ -1,0 +1,3 @@
+from gearsim.cli import main
+import sys
+sys.exit(main())
