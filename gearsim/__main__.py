@@ -1,3 +1,7 @@
-from gearsim.cli import main
+"""python -m gearsim: the gearsim command."""
+
 import sys
+
+from gearsim.cli import main
+
 sys.exit(main())

@@ -101,6 +101,16 @@ class ServerPeer(Protocol):
         """The last lines of the peer's trace, for failure reports."""
         ...
 
+    def span(self, ms: int, kind: str) -> int:
+        """How long to really wait for a vector's ``ms`` of ``kind``.
+
+        ``kind`` is ``advance``, ``silence``, ``within`` (the most an expect
+        waits) or ``settle`` (the end-of-case wait for strays). The simulator
+        returns ``ms``; a wall-clock peer may shorten advances and silences
+        that no server timer depends on, and lengthen expect timeouts.
+        """
+        ...
+
 
 #: builds a fresh peer for a case (options applied, profile chosen)
 PeerFactory = Callable[[Case], ServerPeer]
@@ -213,7 +223,7 @@ def _describe_pattern(play: _Play, pattern: PacketPattern) -> str:
 def _take(play: _Play, actor: str, count: int, within: int) -> list[Message]:
     peer = play.peer
     box = peer.inbox(actor)
-    deadline = peer.now() + within
+    deadline = peer.now() + peer.span(within, "within")
     peer.wait(deadline, lambda: len(box) >= count or peer.closed(actor))
     got: list[Message] = []
     while box and len(got) < count:
@@ -224,7 +234,7 @@ def _take(play: _Play, actor: str, count: int, within: int) -> list[Message]:
 def _take_bytes(play: _Play, actor: str, size: int, within: int) -> list[Message]:
     peer = play.peer
     box = peer.inbox(actor)
-    deadline = peer.now() + within
+    deadline = peer.now() + peer.span(within, "within")
 
     def enough() -> bool:
         return sum(len(_wire(m)) for m in box) >= size or peer.closed(actor)
@@ -270,9 +280,9 @@ def _check_expectation(
         if received is None:
             box = peer.inbox(actor)
             if close:
-                peer.wait(peer.now() + within, lambda: bool(box) or peer.closed(actor))
+                peer.wait(peer.now() + peer.span(within, "within"), lambda: bool(box) or peer.closed(actor))
             else:
-                peer.wait(peer.now() + ms, lambda: bool(box))
+                peer.wait(peer.now() + peer.span(ms, "silence"), lambda: bool(box))
             received = list(box)
         expected = "the connection closed" if close else f"silence for {ms} ms"
         if received:
@@ -411,7 +421,7 @@ def _play_step(play: _Play, step: Step) -> None:
     elif step.action == "disconnect":
         peer.disconnect(step.actor)
     elif step.action == "advance":
-        peer.wait(peer.now() + step.ms, lambda: False)
+        peer.wait(peer.now() + peer.span(step.ms, "advance"), lambda: False)
     elif step.action == "send":
         if step.packet is not None:
             peer.send(step.actor, _encode_pattern(play, step.packet))
@@ -429,7 +439,7 @@ def _encode_pattern(play: _Play, pattern: PacketPattern) -> bytes:
 
 def _leftovers(play: _Play, actors: Iterable[str]) -> None:
     peer = play.peer
-    peer.wait(peer.now() + SETTLE, lambda: False)
+    peer.wait(peer.now() + peer.span(SETTLE, "settle"), lambda: False)
     for actor in actors:
         box = peer.inbox(actor)
         if box:

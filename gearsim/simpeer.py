@@ -71,6 +71,9 @@ class SimPeer:
     def trace_tail(self, lines: int = 12) -> str:
         return self.sim.trace.tail(lines)
 
+    def span(self, ms: int, kind: str) -> int:
+        return ms  # virtual time costs nothing: every wait is as long as the vector says
+
 
 class ModelPeerFactory:
     """Builds a SimPeer per case: the model under ``profile``, seeded with ``seed``.

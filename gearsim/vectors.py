@@ -174,6 +174,8 @@ class Case:
     result: str
     flags: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
+    #: advances and silences must really pass on a wall clock (server timers under test)
+    timed: bool = False
     # codec cases
     sender: str = ""
     wire: bytes | None = None
@@ -524,6 +526,7 @@ def _case(raw: Mapping[str, Any]) -> Case:
         "result": raw["result"],
         "flags": tuple(raw.get("flags", [])),
         "profiles": tuple(raw.get("profiles", [])),
+        "timed": bool(raw.get("timed", False)),
     }
     if "wire" in raw:
         sender = raw["sender"]
@@ -594,7 +597,7 @@ _Dumper.add_representer(_FlowList, _represent_flow_list)
 _Dumper.add_representer(str, _represent_str)
 
 _CASE_ORDER: Final[tuple[str, ...]] = (
-    "id", "comment", "requirements", "flags", "result", "profiles",
+    "id", "comment", "requirements", "flags", "result", "profiles", "timed",
     "sender", "wire", "messages", "decode", "violations", "server",
     "actors", "options", "steps",
 )  # fmt: skip

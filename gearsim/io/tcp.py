@@ -1,0 +1,222 @@
+"""A real server under test over TCP, as a ``ServerPeer`` for the runner (I/O).
+
+Each actor of a case gets its own loopback socket. Time is wall time in
+milliseconds since the peer was made. Vectors speak in virtual milliseconds;
+``span`` maps them: an advance or a silence that no server timer depends on is
+shortened to ``quick`` ms (a real server answers loopback requests in well under
+that), unless the case is ``timed``, and an expect may wait at least
+``within_floor`` ms. The mapping is stated in every report (``describe``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+
+from gearsim.codec import Decoder
+from gearsim.errors import DecodeError, HarnessError
+from gearsim.packets import Message
+from gearsim.trace import format_message
+
+__all__ = ["TcpPeer", "TcpPeerFactory"]
+
+
+class _Conn:
+    __slots__ = ("closed", "decoder", "inbox", "sock")
+
+    def __init__(self, sock: socket.socket, inbox: deque[Message]) -> None:
+        self.sock = sock
+        self.decoder = Decoder()
+        self.inbox = inbox
+        self.closed = False
+
+
+class TcpPeer:
+    """A ServerPeer that talks to a real server at ``host:port``.
+
+    Args:
+        timed: the case tests server timers; waits are not shortened.
+        quick: ms that stand in for an advance or silence when not timed.
+        within_floor: the least ms an expect waits for a reply.
+        connect_timeout: seconds a connect may take.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timed: bool = False,
+        quick: int = 150,
+        within_floor: int = 2000,
+        connect_timeout: float = 3.0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.timed = timed
+        self.quick = quick
+        self.within_floor = within_floor
+        self.connect_timeout = connect_timeout
+        self._t0 = time.monotonic()
+        self._sel = selectors.DefaultSelector()
+        self._conns: dict[str, _Conn] = {}
+        self._boxes: dict[str, deque[Message]] = {}
+        self._log: deque[str] = deque(maxlen=200)
+
+    def now(self) -> int:
+        return int((time.monotonic() - self._t0) * 1000)
+
+    def _note(self, actor: str, arrow: str, text: str) -> None:
+        self._log.append(f"{self.now():>9} {actor} {arrow} {text}")
+
+    def connect(self, actor: str) -> None:
+        """Connect the actor.
+
+        Raises:
+            HarnessError: the server cannot be reached.
+        """
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except OSError as exc:
+            raise HarnessError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        conn = _Conn(sock, self.inbox(actor))
+        old = self._conns.get(actor)
+        if old is not None and not old.closed:
+            self._drop(actor, old)
+        self._conns[actor] = conn
+        self._sel.register(sock, selectors.EVENT_READ, actor)
+        self._note(actor, "--", f"connected to {self.host}:{self.port}")
+
+    def send(self, actor: str, data: bytes) -> None:
+        """Write all of ``data`` (a server that stops reading for 5 s is a harness error).
+
+        Raises:
+            HarnessError: the actor is not connected, or the write fails or stalls.
+        """
+        conn = self._conns.get(actor)
+        if conn is None:
+            raise HarnessError(f"{actor} sends before it connects")
+        if conn.closed:
+            self._note(actor, "->", f"{len(data)} bytes discarded: the connection is closed")
+            return
+        view = memoryview(data)
+        deadline = time.monotonic() + 5.0
+        while view:
+            try:
+                sent = conn.sock.send(view)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise HarnessError(f"{actor}: the server stopped reading (write stalled 5 s)") from None
+                self._pump(0.01)
+                continue
+            except OSError as exc:
+                self._note(actor, "->", f"write failed: {exc}")
+                self._drop(actor, conn)
+                return
+            view = view[sent:]
+        self._note(actor, "->", f"{len(data)} bytes {data[:60]!r}")
+
+    def disconnect(self, actor: str) -> None:
+        conn = self._conns.get(actor)
+        if conn is not None and not conn.closed:
+            self._note(actor, "--", "closed by client")
+            self._drop(actor, conn)
+
+    def _drop(self, actor: str, conn: _Conn) -> None:
+        conn.closed = True
+        with contextlib.suppress(KeyError, ValueError):
+            self._sel.unregister(conn.sock)
+        conn.sock.close()
+
+    def _pump(self, timeout: float) -> None:
+        for key, _ in self._sel.select(timeout):
+            actor = key.data
+            conn = self._conns[actor]
+            try:
+                data = conn.sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                data = b""
+                self._note(actor, "<-", f"read failed: {exc}")
+            if not data:
+                self._note(actor, "<-", "closed by server")
+                self._drop(actor, conn)
+                continue
+            try:
+                messages = conn.decoder.feed(data)
+            except DecodeError as exc:
+                self._note(actor, "<-", f"undecodable reply: {exc}")
+                self._drop(actor, conn)
+                continue
+            for m in messages:
+                self._note(actor, "<-", format_message(m))
+            conn.inbox.extend(messages)
+
+    def wait(self, until: int, ready: Callable[[], bool]) -> None:
+        while not ready():
+            left = until - self.now()
+            if left <= 0:
+                return
+            if not self._sel.get_map():
+                time.sleep(left / 1000)  # nothing can arrive: no open connection
+                return
+            self._pump(left / 1000)
+
+    def inbox(self, actor: str) -> deque[Message]:
+        return self._boxes.setdefault(actor, deque())
+
+    def closed(self, actor: str) -> bool:
+        conn = self._conns.get(actor)
+        return conn is not None and conn.closed
+
+    def trace_tail(self, lines: int = 12) -> str:
+        return "\n".join(list(self._log)[-lines:])
+
+    def span(self, ms: int, kind: str) -> int:
+        if kind == "within":
+            return max(ms, self.within_floor)
+        if self.timed:
+            return ms
+        return min(ms, self.quick)
+
+    def close_all(self) -> None:
+        """Close every connection this peer opened."""
+        for actor, conn in list(self._conns.items()):
+            if not conn.closed:
+                self._drop(actor, conn)
+        self._sel.close()
+
+
+class TcpPeerFactory:
+    """Builds a TcpPeer per case against one server, closing the previous case's sockets."""
+
+    def __init__(self, host: str, port: int, *, quick: int = 150, within_floor: int = 2000) -> None:
+        self.host, self.port = host, port
+        self.quick = quick
+        self.within_floor = within_floor
+        self._last: TcpPeer | None = None
+
+    def __call__(self, case: object) -> TcpPeer:
+        self.close()
+        timed = bool(getattr(case, "timed", False))
+        self._last = TcpPeer(self.host, self.port, timed=timed, quick=self.quick, within_floor=self.within_floor)
+        return self._last
+
+    def close(self) -> None:
+        """Close the sockets of the last case."""
+        if self._last is not None:
+            self._last.close_all()
+            self._last = None
+
+    def describe(self) -> str:
+        """How vector time maps to wall time, for reports."""
+        return (
+            f"wall time; advances and silences shortened to {self.quick} ms unless a case is timed; "
+            f"expects wait at least {self.within_floor} ms"
+        )
