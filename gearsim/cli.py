@@ -67,25 +67,56 @@ def _cmd_fmt(args: argparse.Namespace) -> int:
     return 1 if args.check and changed else 0
 
 
+def _parse_server(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    from gearsim.io.tcp import TcpPeerFactory
     from gearsim.loading import load_requirements, select
-    from gearsim.report import exit_code, text_report
-    from gearsim.runner import CaseResult, run_case
+    from gearsim.report import exit_code, json_report, junit_report, text_report
+    from gearsim.runner import CaseResult, PeerFactory, run_case
     from gearsim.simpeer import ModelPeerFactory
 
     selection = select(args.vectors)
-    factory = ModelPeerFactory(profile=args.profile, seed=args.seed)
+    model: ModelPeerFactory | None = None
+    tcp: TcpPeerFactory | None = None
+    factory: PeerFactory
+    if args.server:
+        host, port = args.server
+        tcp = TcpPeerFactory(host, port)
+        factory = tcp
+        target = f"the server at {host}:{port} ({tcp.describe()})"
+    else:
+        model = ModelPeerFactory(profile=args.profile, seed=args.seed)
+        factory = model
+        target = f"the reference model (seed {args.seed}, virtual time)"
     results: list[CaseResult] = []
-    for vf in selection.files:
-        for case_id in selection.chosen(vf):
-            results.append(run_case(vf, vf.case(case_id), factory, args.profile))
-    title = (
-        f"gearsim run: {len(results)} cases in {len(selection.files)} files against the reference model "
-        f"(profile {args.profile}, seed {args.seed}, virtual time)"
-    )
-    sys.stdout.write(text_report(results, load_requirements(), title))
-    if args.trace:
-        Path(args.trace).write_text(factory.trace_text(), encoding="utf-8")
+    try:
+        for vf in selection.files:
+            for case_id in selection.chosen(vf):
+                results.append(run_case(vf, vf.case(case_id), factory, args.profile))
+    finally:
+        if tcp is not None:
+            tcp.close()
+    title = f"gearsim run: {len(results)} cases in {len(selection.files)} files against {target}, profile {args.profile}"
+    requirements = load_requirements()
+    if args.format == "json":
+        out = json_report(results, {"target": target, "profile": args.profile, "seed": args.seed})
+    elif args.format == "junit":
+        out = junit_report(results, requirements, f"gearsim {args.profile}")
+    else:
+        out = text_report(results, requirements, title)
+    if args.out:
+        Path(args.out).write_text(out, encoding="utf-8")
+        sys.stdout.write(text_report(results, requirements, title) if args.format != "text" else out)
+    else:
+        sys.stdout.write(out)
+    if args.trace and model is not None:
+        Path(args.trace).write_text(model.trace_text(), encoding="utf-8")
     return exit_code(results)
 
 
@@ -98,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="gearmand-1.1", help="implementation profile (default gearmand-1.1)")
     run.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     run.add_argument("--trace", metavar="FILE", help="write the canonical text trace of every case")
+    run.add_argument("--server", type=_parse_server, metavar="HOST:PORT", help="run against a real server over TCP")
+    run.add_argument("--format", choices=("text", "json", "junit"), default="text", help="report format")
+    run.add_argument("--out", metavar="FILE", help="write the report here (a text summary still goes to stdout)")
     run.set_defaults(func=_cmd_run)
 
     lint = sub.add_parser("lint", help="check vector files: schema, canonical form, hex vs structure")

@@ -48,6 +48,12 @@ _MAGICS: Final[dict[bytes, Magic]] = {m.value: m for m in Magic}
 _SPLIT: Final[dict[int, tuple[PacketType, int]]] = {
     n: (s.type, len(s.args) - 1) for n, s in SPECS.items()
 }
+_KEY_HEADER: Final = struct.Struct(">8sI")
+_SLOW_HEADER: Final = struct.Struct(">4sI")
+# magic + big-endian type (the header's first 8 bytes) -> (magic, type, maxsplit)
+_KEYED: Final[dict[bytes, tuple[Magic, PacketType, int]]] = {
+    m.value + struct.pack(">I", n): (m, t, maxsplit) for m in Magic for n, (t, maxsplit) in _SPLIT.items()
+}
 
 
 def split_args(type_: int, body: bytes) -> tuple[bytes, ...]:
@@ -149,7 +155,7 @@ class Decoder:
         if self._have < self._need:
             return []
         if self._line_scan and b"\n" not in data:
-            if self._have > self.max_line:
+            if self._have > self.max_line + 1:
                 self._fail(LineTooLong(f"admin line longer than {self.max_line} bytes", offset=self._start))
             return []
         buf = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
@@ -177,57 +183,64 @@ class Decoder:
         pos = 0
         end_all = len(buf)
         base = self._start
-        unpack = _HEADER.unpack_from
+        unpack = _KEY_HEADER.unpack_from
         new = tuple.__new__  # skips NamedTuple's keyword handling on the hot path
-        magics = _MAGICS
-        table = _SPLIT
+        keyed = _KEYED
         max_body = self.max_body
+        max_line = self.max_line
         need = 0
         line_scan = False
         while pos < end_all:
             if buf[pos] == 0:
-                if end_all - pos < _HEADER_SIZE:
-                    need = pos + _HEADER_SIZE
+                if end_all - pos < 12:
+                    need = pos + 12
                     break
-                raw_magic, number, size = unpack(buf, pos)
-                magic = magics.get(raw_magic)
-                if magic is None:
-                    self._keep(buf, pos)
-                    self._fail(BadMagic(f"bad magic {raw_magic!r}", offset=base + pos))
+                # One lookup on magic+type (8 bytes) serves every legal header;
+                # only bad magic and unknown types take the slow path.
+                key, size = unpack(buf, pos)
                 if size > max_body:
                     self._keep(buf, pos)
                     reason = f"header announces a {size}-byte body, limit {max_body}"
                     self._fail(BodyTooLarge(reason, offset=base + pos))
-                start = pos + _HEADER_SIZE
-                stop = start + size
+                stop = pos + 12 + size
                 if stop > end_all:
                     need = stop
                     break
-                entry = table.get(number)
-                if entry is None:
-                    args: tuple[bytes, ...] = (buf[start:stop],) if size else ()
-                    append(new(Packet, (magic, number, args, base + pos)))
-                else:
-                    maxsplit = entry[1]
+                entry = keyed.get(key)
+                if entry is not None:
+                    magic, ptype, maxsplit = entry
                     if maxsplit > 0:
-                        args = tuple(buf[start:stop].split(b"\0", maxsplit))
-                    elif maxsplit == 0:
-                        args = (buf[start:stop],)
+                        args = tuple(buf[pos + 12 : stop].split(b"\0", maxsplit))
+                    elif maxsplit == 0 or size:
+                        args = (buf[pos + 12 : stop],)
                     else:
-                        args = (buf[start:stop],) if size else ()
-                    append(new(Packet, (magic, entry[0], args, base + pos)))
+                        args = ()
+                    append(new(Packet, (magic, ptype, args, base + pos)))
+                else:
+                    raw_magic, number = _SLOW_HEADER.unpack_from(key)
+                    known = _MAGICS.get(raw_magic)
+                    if known is None:
+                        self._keep(buf, pos)
+                        self._fail(BadMagic(f"bad magic {raw_magic!r}", offset=base + pos))
+                    body = buf[pos + 12 : stop]
+                    append(new(Packet, (known, number, (body,) if size else (), base + pos)))
                 pos = stop
             else:
                 nl = buf.find(b"\n", pos)
                 if nl < 0:
-                    if end_all - pos > self.max_line:
+                    # one byte over the limit may be the "\r" of a "\r\n"
+                    if end_all - pos > max_line + 1:
                         self._keep(buf, pos)
-                        self._fail(LineTooLong(f"admin line longer than {self.max_line} bytes", offset=base + pos))
+                        self._fail(LineTooLong(f"admin line longer than {max_line} bytes", offset=base + pos))
                     line_scan = True
                     need = end_all + 1
                     break
-                if nl > pos and buf[nl - 1] == 13:
-                    append(new(AdminLine, (buf[pos : nl - 1], b"\r\n", base + pos)))
+                text_end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+                if text_end - pos > max_line:
+                    self._keep(buf, pos)
+                    self._fail(LineTooLong(f"admin line longer than {max_line} bytes", offset=base + pos))
+                if text_end != nl:
+                    append(new(AdminLine, (buf[pos:text_end], b"\r\n", base + pos)))
                 else:
                     append(new(AdminLine, (buf[pos:nl], b"\n", base + pos)))
                 pos = nl + 1

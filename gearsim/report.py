@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from gearsim.requirements import Requirement
 from gearsim.runner import CaseResult, Verdict
 
-__all__ = ["exit_code", "text_report"]
+__all__ = ["exit_code", "json_report", "junit_report", "text_report"]
 
 _COLUMNS = (Verdict.PASS, Verdict.ACCEPTABLE, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE)
 
@@ -63,3 +63,70 @@ def text_report(results: Sequence[CaseResult], requirements: Mapping[str, Requir
     passed = total[Verdict.PASS] + total[Verdict.ACCEPTABLE]
     lines.append(f"{passed} passed, {total[Verdict.FAIL]} failed, {total[Verdict.INCONCLUSIVE]} inconclusive")
     return "\n".join(lines) + "\n"
+
+
+def json_report(results: Sequence[CaseResult], meta: Mapping[str, object]) -> str:
+    """The results as one JSON document: ``meta`` plus one object per case."""
+    import json
+
+    rows = [
+        {
+            "id": r.id,
+            "file": r.file,
+            "case": r.case,
+            "area": r.area,
+            "verdict": r.verdict.value,
+            "requirements": list(r.requirements),
+            "reason": r.reason,
+            "step": r.step,
+            "expected": r.expected,
+            "actual": r.actual,
+            "notes": list(r.notes),
+            "trace": r.trace,
+        }
+        for r in results
+    ]
+    summary = Counter(r.verdict.value for r in results)
+    return json.dumps({"meta": dict(meta), "summary": dict(summary), "results": rows}, indent=2) + "\n"
+
+
+def junit_report(results: Sequence[CaseResult], requirements: Mapping[str, Requirement], suite: str) -> str:
+    """JUnit XML: one testsuite per vector file, one testcase per case.
+
+    FAIL is a <failure>, INCONCLUSIVE an <error>, n/a a <skipped>; ACCEPTABLE
+    passes with its notes in <system-out>.
+    """
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element("testsuites", name=suite)
+    by_file: dict[str, list[CaseResult]] = {}
+    for r in results:
+        by_file.setdefault(r.file, []).append(r)
+    for name, rows in by_file.items():
+        counts = Counter(r.verdict for r in rows)
+        ts = ET.SubElement(
+            root,
+            "testsuite",
+            name=name,
+            tests=str(len(rows)),
+            failures=str(counts[Verdict.FAIL]),
+            errors=str(counts[Verdict.INCONCLUSIVE]),
+            skipped=str(counts[Verdict.NOT_APPLICABLE]),
+        )
+        for r in rows:
+            tc = ET.SubElement(ts, "testcase", classname=name, name=r.case)
+            detail = "\n".join(
+                [r.reason, *(f"rule: {x}" for x in _cited(r, requirements))]
+                + ([f"expected: {r.expected}", f"actual:   {r.actual}"] if r.expected or r.actual else [])
+                + ([f"trace:\n{r.trace}"] if r.trace else [])
+            )
+            if r.verdict is Verdict.FAIL:
+                ET.SubElement(tc, "failure", message=r.reason[:200]).text = detail
+            elif r.verdict is Verdict.INCONCLUSIVE:
+                ET.SubElement(tc, "error", message=r.reason[:200]).text = detail
+            elif r.verdict is Verdict.NOT_APPLICABLE:
+                ET.SubElement(tc, "skipped", message=r.reason[:200])
+            elif r.notes:
+                ET.SubElement(tc, "system-out").text = "\n".join(r.notes)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
