@@ -102,7 +102,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if tcp is not None:
             tcp.close()
-    title = f"gearsim run: {len(results)} cases in {len(selection.files)} files against {target}, profile {args.profile}"
+    title = f"gearsim run: {len(results)} cases in {len(selection.files)} files against {target}"
+    title += f", profile {args.profile}"
     requirements = load_requirements()
     if args.format == "json":
         out = json_report(results, {"target": target, "profile": args.profile, "seed": args.seed})

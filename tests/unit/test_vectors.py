@@ -51,7 +51,8 @@ def test_the_canonical_form_of_a_canonical_file_is_itself() -> None:
 
 
 def test_lint_reports_a_file_that_is_not_canonical() -> None:
-    _, findings = lint_text(GOOD.replace("- Example.", "- 'Example.'"), "x.yaml", load_schema_text(), load_requirements())
+    text = GOOD.replace("- Example.", "- 'Example.'")
+    _, findings = lint_text(text, "x.yaml", load_schema_text(), load_requirements())
     assert findings == ["x.yaml: not in canonical form (run: gearsim fmt x.yaml)"]
 
 
@@ -89,7 +90,8 @@ def test_broken_yaml_is_a_vector_error_with_a_line() -> None:
 
 
 def test_an_unknown_requirement_id_is_a_lint_finding() -> None:
-    _, findings = lint_text(GOOD.replace("GM-FRAME-001", "GM-FRAME-999"), "x.yaml", load_schema_text(), load_requirements())
+    text = GOOD.replace("GM-FRAME-001", "GM-FRAME-999")
+    _, findings = lint_text(text, "x.yaml", load_schema_text(), load_requirements())
     assert findings == ["x.yaml::submit-then-status: unknown requirement id GM-FRAME-999"]
 
 
