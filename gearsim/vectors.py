@@ -39,6 +39,7 @@ __all__ = [
     "Capture",
     "Case",
     "DecodeExpectation",
+    "Fragment",
     "PacketPattern",
     "Reaction",
     "Ref",
@@ -100,6 +101,13 @@ class PacketPattern:
     @property
     def name(self) -> str:
         return self.type.name if isinstance(self.type, PacketType) else f"UNKNOWN({self.type})"
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """Bytes in a codec case that are not a whole message (a header cut short)."""
+
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +187,7 @@ class Case:
     # codec cases
     sender: str = ""
     wire: bytes | None = None
-    messages: tuple[Message, ...] = ()
+    messages: tuple[Message | Fragment, ...] = ()
     lengths: tuple[int | None, ...] = ()
     decode: DecodeExpectation | None = None
     violations: tuple[str, ...] | None = None
@@ -408,7 +416,9 @@ def _admin_pattern(raw: Any) -> AdminPattern:
     return AdminPattern(lines=(_bytes(raw),))
 
 
-def _message(raw: Mapping[str, Any], default_magic: Magic) -> tuple[Message, int | None]:
+def _message(raw: Mapping[str, Any], default_magic: Magic) -> tuple[Message | Fragment, int | None]:
+    if "raw" in raw:
+        return Fragment(hex_of(raw["raw"]["hex"])), None
     if "packet" in raw:
         p = raw["packet"]
         args = []
@@ -423,9 +433,16 @@ def _message(raw: Mapping[str, Any], default_magic: Magic) -> tuple[Message, int
     return AdminLine(_bytes(a["text"]), a.get("eol", "\n").encode("ascii")), None
 
 
+def _reply(raw: Mapping[str, Any]) -> Message:
+    message, _ = _message(raw, Magic.RES)
+    if isinstance(message, Fragment):
+        raise ValueError("a server reply is a whole message, not a raw fragment")
+    return message
+
+
 def _reaction(raw: Mapping[str, Any]) -> Reaction:
     return Reaction(
-        replies=tuple(_message(m, Magic.RES)[0] for m in raw.get("replies", [])),
+        replies=tuple(_reply(m) for m in raw.get("replies", [])),
         then=raw["then"],
         profiles=tuple(raw.get("profiles", [])),
         note=raw.get("note", ""),
@@ -650,6 +667,8 @@ def _canon_admin(raw: Any) -> Any:
 
 
 def _canon_message(raw: Mapping[str, Any]) -> _Flow:
+    if "raw" in raw:
+        return _Flow(raw=_Flow(hex=format_hex(hex_of(raw["raw"]["hex"]))))
     if "packet" in raw:
         return _Flow(packet=_canon_packet(raw["packet"]))
     a = raw["admin"]
