@@ -1,0 +1,245 @@
+"""Admin text commands of the reference server and their exact reply bytes.
+
+PURE. Owns the line splitting and every admin command of gearmand 1.1.20
+(libgearman-server/text.cc; protocol-facts.md section (c)), with the reply
+dialects of other implementations chosen by the profile.
+
+Listings whose order is gearmand's hash order (status, prioritystatus, show
+jobs, show unique jobs, and workers, which follows gearmand's I/O threads)
+come out in a deterministic order here: creation order, or by name where the
+profile says so. A runner must compare those listings as unordered sets of
+lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from gearsim.model.cparse import strtol
+from gearsim.model.jobs import Outbox
+from gearsim.model.state import Conn, Function
+from gearsim.packets import AdminLine, Packet, PacketType
+
+if TYPE_CHECKING:
+    from gearsim.model.server import Server
+
+__all__ = ["AdminResult", "run", "words"]
+
+_ERR_ARGS: Final = b"ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+%s\r\n"
+_PERL_ERR_ARGS: Final = b"ERR incomplete_args An+incomplete+set+of+arguments+was+sent+to+this+command\r\n"
+_ERR_INTERNAL: Final = b"ERR UNKNOWN_ERROR\r\n"
+_ERR_SHOW: Final = b"ERR UNKNOWN_SHOW_ARGUMENTS\r\n"
+_ERR_UNKNOWN_JOB: Final = b"ERR UNKNOWN_JOB"
+_ERR_BUSY: Final = b"ERR there are still connected workers or executing clients\r\n"
+_ERR_NO_FUNCTION: Final = b"ERR function not found\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminResult:
+    """What one admin line produces: reply bytes (None: no reply) or a close reason."""
+
+    reply: bytes | None = None
+    close: str | None = None
+
+
+def words(text: bytes) -> list[bytes]:
+    """Split a line as gearmand does: at single spaces, skipping the runs after them.
+
+    A leading space yields an empty first word, a trailing one an empty last
+    word; an empty line is one empty word. Tabs are not separators.
+    """
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        space = text.find(b" ", pos)
+        if space < 0:
+            out.append(text[pos:])
+            return out
+        out.append(text[pos:space])
+        pos = space + 1
+        while text[pos : pos + 1] == b" ":
+            pos += 1
+
+
+def _is(word: bytes, name: bytes) -> bool:
+    return word.lower() == name  # strcasecmp
+
+
+def _atoi(text: bytes) -> int:
+    value, _ = strtol(text)
+    value &= 0xFFFFFFFF
+    return value - 2**32 if value >= 2**31 else value  # (int) cut, as atoi
+
+
+def run(server: Server, c: Conn, line: AdminLine, out: Outbox) -> AdminResult:
+    """Run one admin line from ``c``; WORK_FAIL packets of 'cancel job' go to ``out``."""
+    profile = server.profile
+    args = words(line.text)
+    if profile.admin_max_words is not None and len(args) > profile.admin_max_words:
+        # facts (c): the parser's argument limit; gearmand closes without a reply
+        return AdminResult(close="admin line of 6 or more words (facts (c))")
+    command = _command(server, args[0])
+    if command is None:
+        return AdminResult(reply=_unknown(server, args))
+    return AdminResult(reply=_COMMANDS[command](server, c, args, line, out))
+
+
+def _command(server: Server, word: bytes) -> str | None:
+    profile = server.profile
+    for name in sorted(profile.admin_commands):
+        encoded = name.encode()
+        if profile.admin_match == "prefix":
+            if word.startswith(encoded):
+                return name
+        elif _is(word, encoded):
+            return name
+    return None
+
+
+def _functions(server: Server) -> list[Function]:
+    functions = list(server.store.functions.values())
+    if server.profile.admin_order == "name":
+        functions.sort(key=lambda f: f.name)
+    return functions
+
+
+def _workers(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    rows = []
+    for conn in server.conns.values():
+        # every connection is listed: plain clients and this admin connection too
+        names = [r.function.name for r in conn.registrations]
+        head = b"%d %s %s :" % (conn.fd, conn.peer.encode(), conn.client_id)
+        if server.profile.admin_workers_trailing_space:
+            rows.append(head + b" " + b" ".join(names) + b"\n")
+        else:
+            rows.append(head + b"".join(b" " + n for n in names) + b"\n")
+    return b"".join(rows) + b".\n"
+
+
+def _status(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    store = server.store
+    rows = []
+    for f in _functions(server):
+        total, running = store.total(f), store.running(f)
+        if server.profile.admin_status_rows == "active-only" and not total and not f.workers:
+            continue
+        rows.append(b"%s\t%d\t%d\t%d\n" % (f.name, total, running, len(f.workers)))
+    return b"".join(rows) + b".\n"
+
+
+def _prioritystatus(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    rows = [
+        b"%s\t%d\t%d\t%d\t%d\n" % (f.name, len(f.queues[0]), len(f.queues[1]), len(f.queues[2]), len(f.workers))
+        for f in _functions(server)
+    ]
+    return b"".join(rows) + b".\n"
+
+
+def _maxqueue(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    profile = server.profile
+    if len(args) == 1:
+        return _PERL_ERR_ARGS if profile.error_vocabulary == "perl" else _ERR_ARGS % args[0]
+    sizes = [max(_atoi(a), 0) for a in args[2:5]]  # a negative size means 0, unlimited
+    # one size applies to every priority; with two, low keeps the default (0)
+    limits = [sizes[0] if sizes else 0] * 3 if len(args) <= 3 else [*sizes, 0, 0][:3]
+    function = server.store.functions.get(args[1])  # exact name; unknown still gets OK
+    if function is not None:
+        function.max_queue[:] = limits
+    return profile.admin_ok.encode()
+
+
+def _version(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    return server.profile.admin_version_reply.format(version=server.options.version).encode()
+
+
+def _getpid(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    return b"OK %d\n" % server.options.pid
+
+
+def _verbose(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    return b"OK %s\n" % server.options.verbose.encode()
+
+
+def _show(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes | None:
+    if len(args) < 2:
+        return _unknown(server, args)
+    jobs = server.store.jobs.values()
+    if len(args) == 3 and _is(args[1], b"unique") and _is(args[2], b"jobs"):
+        return b"".join(j.unique + b"\n" for j in jobs) + b".\n"
+    if len(args) == 2 and _is(args[1], b"jobs"):
+        rows = [b"%s\t%d\t%d\t%d\n" % (j.handle, j.retries, j.ignore, j.job_queued) for j in jobs]
+        return b"".join(rows) + b".\n"
+    return _ERR_SHOW
+
+
+def _cancel(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes | None:
+    profile = server.profile
+    if len(args) < 3:
+        return _unknown(server, args)
+    eol = profile.admin_cancel_eol.encode()
+    if len(args) != 3 or not _is(args[1], b"job"):
+        return _ERR_INTERNAL  # text.cc leaves the reply empty, then sends UNKNOWN_ERROR
+    job = server.store.by_handle(args[2])
+    if profile.admin_cancel == "remove-queued":
+        # gear: only queued jobs, removed at once, clients not told
+        if job is None or job.worker is not None:
+            return _ERR_UNKNOWN_JOB + eol
+        server.store.free(job)
+        return profile.admin_ok.encode()
+    if job is None:
+        return _ERR_UNKNOWN_JOB + eol
+    # B-W8: WORK_FAIL to every listener, nobody detached; dropped when dequeued
+    for listener in job.listeners:
+        out.append((listener, Packet.res(PacketType.WORK_FAIL, job.handle)))
+    job.ignore = True
+    job.job_queued = False
+    return profile.admin_ok.encode()
+
+
+def _create(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    if len(args) == 3 and _is(args[1], b"function"):
+        # text.cc takes arg_size - 2 bytes, which assumes "\r\n": with a bare
+        # "\n" the name loses its last character (facts (c), create function)
+        name = args[2] if line.eol == b"\r\n" else args[2][:-1]
+        server.store.function(name)
+        return server.profile.admin_ok.encode()
+    return _ERR_ARGS % args[0]
+
+
+def _drop(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    if len(args) == 3 and _is(args[1], b"function"):
+        store = server.store
+        for function in _functions(server):
+            if function.name.lower() == args[2].lower():  # strcasecmp (facts (c))
+                if function.workers or store.running(function):
+                    return _ERR_BUSY
+                # queued jobs are not checked by gearmand (consequence UNCONFIRMED);
+                # the model drops them with the function
+                for queue in function.queues:
+                    for job in list(queue):
+                        store.free(job)
+                del store.functions[function.name]
+                return server.profile.admin_ok.encode()
+        return _ERR_NO_FUNCTION
+    return _ERR_ARGS % args[0]
+
+
+def _unknown(server: Server, args: list[bytes]) -> bytes | None:
+    template = server.profile.admin_unknown_reply
+    return None if template is None else template.encode().replace(b"{word}", args[0])
+
+
+_COMMANDS: Final = {
+    "workers": _workers,
+    "status": _status,
+    "prioritystatus": _prioritystatus,
+    "maxqueue": _maxqueue,
+    "version": _version,
+    "getpid": _getpid,
+    "verbose": _verbose,
+    "show": _show,
+    "cancel": _cancel,
+    "create": _create,
+    "drop": _drop,
+}

@@ -1,0 +1,48 @@
+"""C number parsing as gearmand does it (atoi, strtol, strtoll), on bytes.
+
+PURE. gearmand parses the numbers it receives with the C library, and the
+model must reproduce the results byte for byte: ``abc`` is 0, ``-1`` as a
+uint32 is 4294967295 (B-S1), an overflowing strtol is an error (B-P9).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["atoi_uint32", "strtol"]
+
+_SPACE: Final[bytes] = b" \t\n\v\f\r"
+_LONG_MIN: Final[int] = -(2**63)
+_LONG_MAX: Final[int] = 2**63 - 1
+
+
+def strtol(text: bytes) -> tuple[int, bool]:
+    """C ``strtol(text, &end, 10)`` for a 64-bit long; stops at the first NUL.
+
+    Returns:
+        (value, overflowed): the clamped value and whether errno would be ERANGE.
+    """
+    text = text.split(b"\0", 1)[0].lstrip(_SPACE)
+    sign = 1
+    if text[:1] in (b"+", b"-"):
+        sign = -1 if text[:1] == b"-" else 1
+        text = text[1:]
+    digits = 0
+    for byte in text:
+        if not 48 <= byte <= 57:
+            break
+        digits += 1
+    if digits == 0:
+        return 0, False
+    value = sign * int(text[:digits])
+    if value > _LONG_MAX:
+        return _LONG_MAX, True
+    if value < _LONG_MIN:
+        return _LONG_MIN, True
+    return value, False
+
+
+def atoi_uint32(text: bytes) -> int:
+    """``(uint32_t)atoi(text)`` with glibc: strtol, cut to int, then to uint32."""
+    value, _ = strtol(text)
+    return value & 0xFFFFFFFF

@@ -1,0 +1,408 @@
+"""Jobs, queues, coalescing and handles: the job half of the reference server.
+
+PURE. ``JobStore`` owns the functions and jobs of one server and the rules
+that move a job through its life: creation and handle allocation, the unique
+index (B-U1..B-U7), queueing with sleeper wake-up (B-K4), which job a worker
+gets (B-K5, B-K6), requeue with the retry limit (B-K7), abandonment (B-U11,
+B-U12) and freeing. It follows gearmand 1.1.20's job.cc and gearmand_con.cc;
+profile switches select the other implementations' rules.
+
+Packets it must send are appended to the ``out`` list given to each call, as
+(connection, packet) pairs, in the order gearmand queues them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Final
+
+from gearsim.model.state import Conn, Function, FunctionView, Job, Priority, Registration
+from gearsim.packets import Magic, Message, Packet, PacketType
+from gearsim.profiles import Profile
+
+__all__ = ["JobStore", "Outbox", "assigned_unique"]
+
+#: packets to send, in order
+Outbox = list[tuple[Conn, Message]]
+
+_NOOP: Final[Packet] = Packet.res(PacketType.NOOP)
+
+
+class JobStore:
+    """Functions and jobs of one server, with gearmand's queue rules."""
+
+    def __init__(self, profile: Profile, *, job_retries: int, worker_wakeup: int, epoch0: int) -> None:
+        self.profile = profile
+        self.job_retries = job_retries
+        self.worker_wakeup = worker_wakeup
+        self.epoch0 = epoch0
+        #: by name, in creation order (the model's stand-in for gearmand's hash order)
+        self.functions: dict[bytes, Function] = {}
+        #: by handle, in creation order
+        self.jobs: dict[bytes, Job] = {}
+        #: next handle number: one counter per server from 1; only new jobs advance it (B-U9)
+        self.handle_count = 1
+        self._seq = 0
+        #: the current tick, set by the server before each call
+        self.now = 0
+
+    # ------------------------------------------------------------------ lookups
+
+    @property
+    def now_seconds(self) -> int:
+        """Unix time of the current tick, as gearmand's time(NULL)."""
+        return self.epoch0 + self.now // 1000
+
+    def function(self, name: bytes) -> Function:
+        """The function of that exact name, created on demand (B-U8)."""
+        found = self.functions.get(name)
+        if found is None:
+            found = self.functions[name] = Function(name)
+        return found
+
+    def total(self, function: Function) -> int:
+        """gearmand's job_total: queued plus running jobs of a function."""
+        return sum(1 for j in self.jobs.values() if j.function is function)
+
+    def running(self, function: Function) -> int:
+        """gearmand's job_running."""
+        return sum(1 for j in self.jobs.values() if j.function is function and j.worker is not None)
+
+    def function_views(self) -> tuple[FunctionView, ...]:
+        """Snapshots of every function, in creation order."""
+        return tuple(
+            FunctionView(
+                name=f.name,
+                total=self.total(f),
+                running=self.running(f),
+                workers=len(f.workers),
+                queued=(len(f.queues[0]), len(f.queues[1]), len(f.queues[2])),
+                max_queue=(f.max_queue[0], f.max_queue[1], f.max_queue[2]),
+            )
+            for f in self.functions.values()
+        )
+
+    def by_handle(self, handle: bytes) -> Job | None:
+        return self.jobs.get(handle)
+
+    def by_unique(self, unique: bytes) -> Job | None:
+        """GET_STATUS_UNIQUE's lookup: by stored unique across functions (B-S4).
+
+        gearmand scans one hash bucket, newest first, comparing the stored
+        unique; a "-" job sits in its payload's bucket, so it is found only
+        when its payload is the unique asked for.
+        """
+        for job in reversed(self.jobs.values()):
+            if job.unique and job.unique == unique and job.key_source == unique:
+                return job
+        return None
+
+    def find_coalesce(self, function: Function, unique: bytes, data: bytes) -> Job | None:
+        """The existing job a submit attaches to, or None (job.cc, _server_job_get_unique).
+
+        Raises nothing; an empty unique, or "-" with an empty payload, never matches (B-U2, B-U3).
+        """
+        profile = self.profile
+        if not profile.coalesce_uniques or not unique:
+            return None
+        dash = unique == b"-" and profile.dash_unique == "payload-key-store-dash"
+        if dash and not data:
+            return None
+        for job in self.jobs.values():
+            if job.function is not function:
+                continue
+            if dash:
+                # looked up by payload: the bucket key and the whole payload must match
+                if job.key_source == data and job.data == data:
+                    return job
+            elif job.key_source == unique and job.unique == unique:
+                # strcmp against the stored unique: a 64-byte unique was stored
+                # cut to 63, so it never matches again (B-U7)
+                return job
+        return None
+
+    # --------------------------------------------------------------- submission
+
+    def add(
+        self,
+        *,
+        function: Function,
+        unique: bytes,
+        data: bytes,
+        reducer: bytes,
+        priority: Priority,
+        when: int,
+        handle_host: bytes,
+        listener: Conn | None,
+        out: Outbox,
+    ) -> tuple[Job | None, bool]:
+        """Submit a job; return (job, created), or (None, False) when the queue is full.
+
+        ``listener`` is the foreground submitter (None for background). A
+        coalesced submit attaches to the existing job and bypasses maxqueue (B-U4, B-U5).
+        """
+        profile = self.profile
+        if profile.dash_unique == "replace-with-payload" and unique == b"-":
+            unique = data
+        job = self.find_coalesce(function, unique, data)
+        created = job is None
+        if job is None:
+            if not self._room_for(function, priority, out):
+                return None, False
+            stored = unique
+            if profile.unique_stored_max is not None:
+                stored = unique[: profile.unique_stored_max]
+            key_source: bytes | None
+            if not unique or (unique == b"-" and profile.dash_unique == "payload-key-store-dash" and not data):
+                key_source = None
+            elif unique == b"-" and profile.dash_unique == "payload-key-store-dash":
+                key_source = data
+            else:
+                key_source = unique
+            handle = b"H:" + handle_host + b":" + str(self.handle_count).encode()
+            self.handle_count += 1
+            self._seq += 1
+            job = Job(
+                handle=handle,
+                function=function,
+                unique=stored,
+                key_source=key_source,
+                data=data,
+                reducer=reducer,
+                priority=priority,
+                when=when,
+                seq=self._seq,
+            )
+            job.unique_length = len(unique)
+            # gearmand sets job_queued for background submissions (the persistence flag)
+            job.job_queued = listener is None
+            self.jobs[handle] = job
+            self.queue(job, out)
+        if listener is None:
+            job.background = True
+        else:
+            job.listeners.insert(0, listener)
+            listener.client_jobs.insert(0, job)
+        return job, created
+
+    def _room_for(self, function: Function, priority: Priority, out: Outbox) -> bool:
+        limit = function.max_queue[priority]
+        if self.profile.maxqueue == "unsupported" or limit <= 0:
+            return True
+        if self.profile.maxqueue == "evict":
+            # Perl: drop the newest queued jobs until the new one fits; their
+            # listeners get WORK_FAIL ((d) "maxqueue")
+            while function.queued_count >= limit:
+                newest = max((j for q in function.queues for j in q), key=lambda j: j.seq)
+                function.queues[newest.priority].remove(newest)
+                self._send_fail(newest, Magic.RES, out)
+                self.free(newest)
+            return True
+        # gearmand counts queued plus running jobs of all priorities (B-U16)
+        return self.total(function) < limit
+
+    # ------------------------------------------------------------------ queues
+
+    def queue(self, job: Job, out: Outbox) -> None:
+        """gearman_server_job_queue: (re)queue a job and wake sleepers (B-K4, B-K7)."""
+        if job.worker is not None:
+            job.retries += 1
+            if self._retries_exhausted(job.retries):
+                self._send_fail(job, Magic.RES, out)
+                self.free(job)
+                return
+            self._detach(job)
+            job.numerator = job.denominator = 0
+            job.raw_status = None
+        if self.profile.epoch_wakeup_noop and job.when > self.now_seconds:
+            # 2.0 wakes sleepers when the time comes instead (B-U13); see due_epochs()
+            pass
+        else:
+            self.wake(job.function, out)
+        queue = job.function.queues[job.priority]
+        if self.profile.high_lifo and job.priority == Priority.HIGH:
+            queue.insert(0, job)
+        else:
+            queue.append(job)
+
+    def _retries_exhausted(self, retries: int) -> bool:
+        limit = self.job_retries
+        if self.profile.job_retries_zero == "unlimited":
+            # 1.1.x: 0 means no limit, N drops the job at the Nth requeue (B-K7)
+            return limit != 0 and limit == retries
+        # 2.0: -1 means no limit, 0 means no retries
+        return limit >= 0 and retries > limit
+
+    def wake(self, function: Function, out: Outbox) -> None:
+        """NOOP every sleeping worker of ``function`` not yet woken, up to worker_wakeup.
+
+        Walks gearmand's circular worker list from its head and leaves the head
+        just after the last one visited, so wake-ups rotate (job.cc).
+        """
+        workers = function.workers
+        if not workers:
+            return
+        sent = 0
+        visited = 0
+        while True:
+            reg = workers[visited]
+            visited += 1
+            if reg.conn.sleeping and not reg.conn.noop_sent:
+                out.append((reg.conn, _NOOP))
+                reg.conn.noop_sent = True
+                sent += 1
+            if visited == len(workers) or (self.worker_wakeup != 0 and sent >= self.worker_wakeup):
+                break
+        function.workers[:] = workers[visited:] + workers[:visited]
+
+    def due_epochs(self) -> Iterator[Job]:
+        """Queued epoch jobs, for the 2.0 wake-up timer."""
+        for job in self.jobs.values():
+            if job.worker is None and job.when > 0:
+                yield job
+
+    def _due(self, job: Job) -> bool:
+        return job.when == 0 or job.when <= self.now_seconds
+
+    def take(self, conn: Conn) -> Job | None:
+        """gearman_server_job_take: dequeue the job ``conn`` gets, and assign it.
+
+        An ignored (abandoned or cancelled) job is freed when it is reached and
+        the search starts again (B-U11, B-W8).
+        """
+        while True:
+            found = self._choose(conn)
+            if found is None:
+                return None
+            reg, job = found
+            job.function.queues[job.priority].remove(job)
+            job.worker = reg
+            reg.jobs.insert(0, job)
+            if not job.ignore:
+                return job
+            self.free(job)
+
+    def _choose(self, conn: Conn) -> tuple[Registration, Job] | None:
+        mode = self.profile.priorities
+        if mode == "per-function":
+            for reg in list(conn.registrations):
+                function = reg.function
+                if not function.queued_count:
+                    continue
+                self._rotate(conn, reg)
+                # gearmand 1.1: the first non-empty priority list only; if all its
+                # jobs are future epoch jobs, lower priorities are not looked at (B-K5)
+                queue = next((q for q in function.queues if q), function.queues[Priority.LOW])
+                job = next((j for j in queue if self._due(j)), None)
+                if job is not None:
+                    return reg, job
+            return None
+        if mode == "global":
+            # gearmand 2.0: every HIGH job of any of the worker's functions first (B-K6)
+            for priority in Priority:
+                for reg in list(conn.registrations):
+                    job = next((j for j in reg.function.queues[priority] if self._due(j)), None)
+                    if job is not None:
+                        self._rotate(conn, reg)
+                        return reg, job
+            return None
+        # global FIFO (gear): the oldest job of the highest priority over all functions
+        best: tuple[Registration, Job] | None = None
+        for reg in conn.registrations:
+            for priority in Priority:
+                job = next((j for j in reg.function.queues[priority] if self._due(j)), None)
+                if job is not None:
+                    if best is None or (job.priority, job.seq) < (best[1].priority, best[1].seq):
+                        best = (reg, job)
+                    break
+        return best
+
+    def _rotate(self, conn: Conn, reg: Registration) -> None:
+        # -R round-robin: the function just served goes to the end of the worker's list
+        if self.profile.round_robin:
+            conn.registrations.remove(reg)
+            conn.registrations.append(reg)
+
+    def peek(self, conn: Conn) -> Job | None:
+        """gearman_server_job_peek, used by PRE_SLEEP: is anything runnable? (B-K4).
+
+        Unlike take it looks at every priority. Reaching an ignored job clears
+        its flag, then takes and frees whatever take returns (gearmand_con.cc).
+        """
+        for reg in conn.registrations:
+            for queue in reg.function.queues:
+                job = next((j for j in queue if self._due(j)), None)
+                if job is None:
+                    continue
+                if job.ignore:
+                    job.ignore = False
+                    taken = self.take(conn)
+                    if taken is not None:
+                        self.free(taken)
+                    return self.peek(conn)
+                return job
+        return None
+
+    # ----------------------------------------------------------- ending a job
+
+    def free(self, job: Job) -> None:
+        """gearman_server_job_free: forget the job, its listeners and its unique (B-U6)."""
+        for conn in job.listeners:
+            if job in conn.client_jobs:
+                conn.client_jobs.remove(job)
+        job.listeners.clear()
+        self._detach(job)
+        for queue in job.function.queues:
+            if job in queue:
+                queue.remove(job)
+        self.jobs.pop(job.handle, None)
+
+    def _detach(self, job: Job) -> None:
+        if job.worker is not None:
+            job.worker.jobs.remove(job)
+            conn = job.worker.conn
+            if conn.timer is not None and conn.timer[1] is job:
+                conn.timer = None
+            job.worker = None
+
+    def _send_fail(self, job: Job, magic: Magic, out: Outbox) -> None:
+        for conn in job.listeners:
+            out.append((conn, Packet(magic, PacketType.WORK_FAIL, (job.handle,))))
+
+    def fail(self, job: Job, magic: Magic, out: Outbox) -> None:
+        """WORK_FAIL (bare handle) to every listener, then free the job."""
+        self._send_fail(job, magic, out)
+        self.free(job)
+
+    def release_client(self, conn: Conn, job: Job) -> None:
+        """gearman_server_client_free for one submit entry of ``conn`` on ``job``.
+
+        When the last foreground listener leaves, the job is marked to be
+        dropped when dequeued, even if a background submit was coalesced onto
+        it (B-U11, B-U12) unless the profile keeps such jobs.
+        """
+        if job in conn.client_jobs:
+            conn.client_jobs.remove(job)
+        if conn in job.listeners:
+            job.listeners.remove(conn)
+        if job.listeners:
+            return
+        if self.profile.background_keeps_abandoned and job.background:
+            return
+        if self.profile.client_disconnect == "remove-now" and job.worker is None:
+            self.free(job)
+            return
+        job.ignore = True
+        job.job_queued = False
+
+
+def assigned_unique(job: Job) -> bytes:
+    """The unique and its NUL as gearmand sends them: ``unique_length + 1`` bytes.
+
+    gearmand reads that many bytes from its 64-byte unique buffer, so a unique
+    submitted longer than 63 bytes runs on into the reducer buffer that follows
+    it in memory: 64 bytes give ``63 bytes, NUL, NUL`` (seen on 1.1.20, B-U7);
+    beyond the 512-byte reducer buffer the model assumes zeros.
+    """
+    memory = job.unique + b"\0" + job.reducer + b"\0" * (job.unique_length + 1)
+    return memory[: job.unique_length + 1]

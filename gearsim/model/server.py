@@ -1,0 +1,590 @@
+"""The reference server: connections, framing and dispatch of binary packets.
+
+PURE: no sockets, clocks, threads or global random; time is the ``now`` tick
+(milliseconds) given to every call. ``Server`` implements
+``gearsim.node.ServerNode`` and reproduces gearmand 1.1.20 byte for byte
+(protocol-facts.md sections b-d), with the differences of other
+implementations selected by a ``Profile``. Job and queue rules live in
+jobs.py, admin text commands in admin.py.
+
+The ``fd`` that the admin 'workers' command shows is a per-server counter
+starting at 3 (the first descriptor after stdin, stdout, stderr), one per
+accepted connection; real servers show their own numbers, so a runner
+compares that column loosely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gearsim.codec import Decoder, encode, encode_admin, split_args
+from gearsim.errors import BadMagic, DecodeError
+from gearsim.model import admin
+from gearsim.model.cparse import atoi_uint32, strtol
+from gearsim.model.jobs import JobStore, Outbox, assigned_unique
+from gearsim.model.options import ServerOptions
+from gearsim.model.replies import (
+    ARGUMENT_TOO_LARGE_HANDLE,
+    ARGUMENT_TOO_LARGE_UNIQUE,
+    INVALID_COMMAND,
+    INVALID_MAGIC,
+    JOB_NOT_FOUND_BY_TYPE,
+    PERL_NOT_WORKER,
+    PERL_UNKNOWN_OPTION,
+    QUEUE_FULL,
+    UNKNOWN_OPTION,
+    perl_server_error,
+)
+from gearsim.model.state import (
+    Conn,
+    ConnectionView,
+    FunctionView,
+    Job,
+    JobView,
+    Priority,
+    Registration,
+)
+from gearsim.node import Close, ConnId, Output, Send
+from gearsim.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
+from gearsim.profiles import Profile, get_profile
+
+__all__ = ["Server", "ServerOptions"]
+
+#: gearmand's GEARMAND_JOB_HANDLE_SIZE / GEARMAN_MAX_UNIQUE_SIZE / option buffer, NUL included
+_BUFFER = 64
+#: GEARMAN_MAXIMUM_INTEGER_DISPLAY_LENGTH: a longer CAN_DO_TIMEOUT field closes (B-P9)
+_INT_DISPLAY = 20
+_CLIENT_ID_MAX = 127  # GEARMAND_SERVER_CON_ID_SIZE - 1 (B-K9)
+#: gearmand allocates whatever body size a header declares (B-P8)
+_NO_LIMIT = 2**32
+_SHORT_BODY = "short body: gearmand read past the packet boundary (B-P6)"
+_PERL_TIMEOUT_SCALE = 1000  # Perl's CAN_DO_TIMEOUT is in seconds ((d) "CAN_DO_TIMEOUT")
+
+_SUBMITS: dict[PacketType, tuple[Priority, bool]] = {
+    PacketType.SUBMIT_JOB: (Priority.NORMAL, False),
+    PacketType.SUBMIT_JOB_BG: (Priority.NORMAL, True),
+    PacketType.SUBMIT_JOB_HIGH: (Priority.HIGH, False),
+    PacketType.SUBMIT_JOB_HIGH_BG: (Priority.HIGH, True),
+    PacketType.SUBMIT_JOB_LOW: (Priority.LOW, False),
+    PacketType.SUBMIT_JOB_LOW_BG: (Priority.LOW, True),
+    # B-U13: epoch jobs are background, NORMAL priority
+    PacketType.SUBMIT_JOB_EPOCH: (Priority.NORMAL, True),
+    # B-U15: reduce jobs are NORMAL priority
+    PacketType.SUBMIT_REDUCE_JOB: (Priority.NORMAL, False),
+    PacketType.SUBMIT_REDUCE_JOB_BACKGROUND: (Priority.NORMAL, True),
+}
+
+
+class Server:
+    """A sans-IO Gearman job server (``gearsim.node.ServerNode``)."""
+
+    def __init__(self, profile: Profile | str = "gearmand-1.1", options: ServerOptions | None = None) -> None:
+        """Raises KeyError for an unknown profile name."""
+        self.profile = get_profile(profile)
+        self.options = options if options is not None else ServerOptions()
+        self.store = JobStore(
+            self.profile,
+            job_retries=self.options.job_retries,
+            worker_wakeup=self.options.worker_wakeup,
+            epoch0=self.options.epoch0,
+        )
+        self.conns: dict[ConnId, Conn] = {}
+        self._next_fd = 3
+        #: epoch jobs whose 2.0 wake-up already fired
+        self._epoch_woken: set[bytes] = set()
+        self._handlers: dict[int, Callable[[Conn, Packet, Outbox], str | None]] = {
+            PacketType.ECHO_REQ: self._echo,
+            PacketType.GET_STATUS: self._get_status,
+            PacketType.GET_STATUS_UNIQUE: self._get_status_unique,
+            PacketType.OPTION_REQ: self._option,
+            PacketType.CAN_DO: self._can_do,
+            PacketType.CAN_DO_TIMEOUT: self._can_do_timeout,
+            PacketType.CANT_DO: self._cant_do,
+            PacketType.RESET_ABILITIES: self._reset_abilities,
+            PacketType.PRE_SLEEP: self._pre_sleep,
+            PacketType.GRAB_JOB: self._grab,
+            PacketType.GRAB_JOB_UNIQ: self._grab,
+            PacketType.GRAB_JOB_ALL: self._grab,
+            PacketType.WORK_STATUS: self._work,
+            PacketType.WORK_DATA: self._work,
+            PacketType.WORK_WARNING: self._work,
+            PacketType.WORK_COMPLETE: self._work,
+            PacketType.WORK_EXCEPTION: self._work,
+            PacketType.WORK_FAIL: self._work,
+            PacketType.SET_CLIENT_ID: self._set_client_id,
+        }
+        for type_ in _SUBMITS:
+            self._handlers[type_] = self._submit
+
+    # ------------------------------------------------------------ ServerNode
+
+    def connect(self, conn: ConnId, now: int, peer: str = "127.0.0.1") -> list[Output]:
+        """A new connection from ``peer``; it gets the next fd number.
+
+        Raises:
+            ValueError: ``conn`` is already open.
+        """
+        if conn in self.conns:
+            raise ValueError(f"connection {conn} is already open")
+        self.conns[conn] = Conn(
+            id=conn,
+            peer=peer,
+            fd=self._next_fd,
+            decoder=Decoder(max_body=_NO_LIMIT),
+            exceptions=self.options.exceptions,
+        )
+        self._next_fd += 1
+        return []
+
+    def receive(self, conn: ConnId, data: bytes, now: int) -> list[Output]:
+        """Bytes from ``conn``; returns what the server sends or closes in answer."""
+        c = self.conns.get(conn)
+        if c is None or not data or c.wedged:
+            return []
+        self.store.now = now
+        out: Outbox = []
+        reason: str | None = None
+        if c.stalled:
+            # B-P6: gearmand read these bytes as the rest of a short packet and
+            # then failed (realloc with an underflowed size): close, no reply
+            reason = _SHORT_BODY
+        else:
+            messages, after = self._frame(c, data)
+            for message in messages:
+                if c.stalled:
+                    reason = _SHORT_BODY
+                    break
+                reason = self._dispatch(c, message, out)
+                if reason is not None or c.wedged:
+                    break
+            else:
+                if c.stalled and c.decoder.buffered:
+                    reason = _SHORT_BODY
+                elif after == "close":
+                    reason = "bad magic (B-P2)"
+                elif after == "wedge":
+                    c.wedged = True
+                elif after is not None:
+                    reason = after
+        if reason is None:
+            return self._outputs(out)
+        self._drop(c, out)
+        return [*self._outputs(out), Close(conn, reason)]
+
+    def disconnect(self, conn: ConnId, now: int) -> list[Output]:
+        """The peer closed ``conn``: requeue its jobs, release its submissions (B-K7, B-U11)."""
+        c = self.conns.get(conn)
+        if c is None:
+            return []
+        self.store.now = now
+        out: Outbox = []
+        self._drop(c, out)
+        return self._outputs(out)
+
+    def next_deadline(self) -> int | None:
+        """The earliest job timer (B-K8), or 2.0's epoch wake-up (B-U13)."""
+        ticks = [c.timer[0] for c in self.conns.values() if c.timer is not None]
+        if self.profile.epoch_wakeup_noop:
+            ticks += [self._epoch_tick(j) for j in self.store.due_epochs() if j.handle not in self._epoch_woken]
+        return min(ticks, default=None)
+
+    def advance(self, now: int) -> list[Output]:
+        """Fire the job timers and epoch wake-ups due at or before ``now``."""
+        self.store.now = now
+        out: Outbox = []
+        for c in list(self.conns.values()):
+            if c.timer is None or c.timer[0] > now:
+                continue
+            job = c.timer[1]
+            c.timer = None
+            if job.worker is None or job.worker.conn is not c:
+                continue
+            if self.profile.can_do_timeout == "fail-seconds":
+                self.store.fail(job, Magic.RES, out)
+            else:
+                # B-K8: gearmand requeues, the client hears nothing
+                self.store.queue(job, out)
+        if self.profile.epoch_wakeup_noop:
+            for job in list(self.store.due_epochs()):
+                if job.handle not in self._epoch_woken and self._epoch_tick(job) <= now:
+                    self._epoch_woken.add(job.handle)
+                    self.store.wake(job.function, out)
+        return self._outputs(out)
+
+    # ---------------------------------------------------------- introspection
+
+    def jobs(self) -> tuple[JobView, ...]:
+        """Every job the server holds, in creation order."""
+        return tuple(JobView.of(j) for j in self.store.jobs.values())
+
+    def functions(self) -> tuple[FunctionView, ...]:
+        """Every function the server knows, in creation order."""
+        return self.store.function_views()
+
+    @property
+    def connections(self) -> tuple[ConnectionView, ...]:
+        """Every open connection, in connect order."""
+        return tuple(ConnectionView.of(c) for c in self.conns.values())
+
+    # ----------------------------------------------------------------- framing
+
+    def _frame(self, c: Conn, data: bytes) -> tuple[list[Message], str | None]:
+        """Decode ``data``: the messages, and what to do after them.
+
+        The second value is None, "close" or "wedge" for a bad magic (B-P2, as
+        the profile says), or a close reason when the stream cannot be framed.
+        """
+        buf = c.pending + data
+        base = c.decoder.offset  # stream offset of buf[0]
+        try:
+            messages = c.decoder.feed(data)
+        except BadMagic as exc:
+            cut = exc.offset - base
+            messages = Decoder(max_body=_NO_LIMIT).feed(buf[:cut])
+            rest = buf[cut:]
+            if self.profile.bad_magic == "ignore":
+                # gear does not check the magic: the packet is read as a request
+                c.decoder = Decoder(max_body=_NO_LIMIT)
+                c.pending = b""
+                more, after = self._frame(c, Magic.REQ.value + rest[4:])
+                return messages + more, after
+            return messages, "wedge" if self.profile.bad_magic == "stall" else "close"
+        except DecodeError as exc:
+            return [], f"cannot frame: {exc}"
+        c.pending = buf[c.decoder.offset - base :]
+        return messages, None
+
+    def _outputs(self, out: Outbox) -> list[Output]:
+        """One Send per run of messages to the same connection, in order."""
+        result: list[Output] = []
+        for conn, message in out:
+            data = encode(message) if isinstance(message, Packet) else encode_admin(message)
+            last = result[-1] if result else None
+            if isinstance(last, Send) and last.conn == conn.id:
+                result[-1] = Send(conn.id, last.data + data, (*last.messages, message))
+            else:
+                result.append(Send(conn.id, data, (message,)))
+        return result
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _dispatch(self, c: Conn, message: Message, out: Outbox) -> str | None:
+        """Run one message; return a reason when the connection must close."""
+        if isinstance(message, AdminLine):
+            result = admin.run(self, c, message, out)
+            if result.close is not None:
+                return result.close
+            if result.reply is not None:
+                out.extend((c, line) for line in Decoder().feed(result.reply))
+            return None
+        return self._packet(c, message, out)
+
+    def _packet(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        profile = self.profile
+        number = int(p.type)
+        spec = SPECS.get(number)
+        if spec is None or number == PacketType.TEXT:
+            # B-P3: type 0 or >= 43
+            if profile.unknown_type == "close":
+                return f"packet type {number} out of range (B-P3)"
+            if profile.unknown_type == "error":
+                out.append((c, perl_server_error(number)))
+            return None
+        if len(spec.args) >= 2 and len(p.args) < len(spec.args):
+            # B-P6: gearmand keeps looking for the missing NULs past the body
+            if profile.short_body == "close":
+                return f"{spec.name} with too few arguments"
+            c.stalled = True
+            return None
+        if p.magic != Magic.REQ:
+            if profile.res_magic_request == "error":
+                out.append((c, INVALID_MAGIC))  # B-P4
+                return None
+            if profile.res_magic_request == "stall":
+                c.wedged = True
+                return None
+        handler = self._handlers.get(number)
+        if handler is None or spec.name not in profile.implemented:
+            if profile.unimplemented == "error-command-not-expected":
+                out.append((c, INVALID_COMMAND))  # B-P5, B-U14, B-K12
+            elif profile.unimplemented == "error-perl-cmd":
+                out.append((c, perl_server_error(number)))
+            return None
+        return handler(c, p, out)
+
+    def _reply(self, c: Conn, out: Outbox, type_: PacketType, *args: bytes) -> None:
+        out.append((c, Packet.res(type_, *args)))
+
+    # ------------------------------------------------------------- handlers
+
+    def _echo(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        self._reply(c, out, PacketType.ECHO_RES, *p.args)  # B-K10: same bytes, NULs included
+        return None
+
+    def _set_client_id(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        c.client_id = p.args[0][:_CLIENT_ID_MAX]  # B-K9: kept as sent, whitespace included
+        return None
+
+    def _submit(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        profile = self.profile
+        type_ = PacketType(p.type)
+        priority, background = _SUBMITS[type_]
+        function, unique = p.args[0], p.args[1]
+        reducer = b""
+        when = 0
+        data = p.args[-1]
+        checked = unique
+        if type_ == PacketType.SUBMIT_JOB_EPOCH:
+            # B-U13: strtoll base 10; junk is 0 (run now); overflow closes (B-P9)
+            when, overflow = strtol(p.args[2])
+            if overflow:
+                # the facts say B-P9 closes; 1.1.20 was seen to send nothing and keep the connection
+                return None
+        elif type_ in (PacketType.SUBMIT_REDUCE_JOB, PacketType.SUBMIT_REDUCE_JOB_BACKGROUND):
+            # B-U15: the reducer, not the unique, is length-checked (gearmand bug)
+            reducer = p.args[2]
+            checked = reducer
+        if profile.unique_max is not None and len(checked) > profile.unique_max:
+            out.append((c, ARGUMENT_TOO_LARGE_UNIQUE))  # B-U7
+            return None
+        host = self.options.node if profile.handle_host == "node" else c.peer
+        job, _ = self.store.add(
+            function=self.store.function(function),
+            unique=unique,
+            data=data,
+            reducer=reducer,
+            priority=priority,
+            when=when,
+            handle_host=host.encode(),
+            listener=None if background else c,
+            out=out,
+        )
+        if job is None:
+            out.append((c, QUEUE_FULL))  # B-U16
+            return None
+        self._reply(c, out, PacketType.JOB_CREATED, job.handle)
+        return None
+
+    def _status_numbers(self, job: Job | None) -> tuple[bytes, bytes]:
+        profile = self.profile
+        if job is not None and profile.status_numbers == "raw" and job.raw_status is not None:
+            return job.raw_status
+        if profile.status_empty_numbers and (job is None or job.raw_status is None):
+            return b"", b""
+        if job is None:
+            return b"0", b"0"
+        return str(job.numerator).encode(), str(job.denominator).encode()
+
+    def _get_status(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        handle = p.args[0].split(b"\0", 1)[0]
+        if self.profile.fixed_buffers and len(handle) >= _BUFFER:
+            # B-S3 says this closes; 1.1.20 was seen to send nothing and keep the connection
+            return None
+        job = self.store.by_handle(handle)
+        num, den = self._status_numbers(job)
+        if job is None:
+            self._reply(c, out, PacketType.STATUS_RES, handle, b"0", b"0", num, den)  # B-S1, B-S2
+        else:
+            running = b"0" if job.worker is None else b"1"
+            self._reply(c, out, PacketType.STATUS_RES, handle, b"1", running, num, den)
+        return None
+
+    def _get_status_unique(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        unique = p.args[0].split(b"\0", 1)[0]
+        if self.profile.fixed_buffers and len(unique) >= _BUFFER:
+            return None  # no reply, connection kept (seen on 1.1.20; B-P9 says close)
+        job = self.store.by_unique(unique)  # B-S4
+        if job is None:
+            self._reply(c, out, PacketType.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0")
+            return None
+        num, den = self._status_numbers(job)
+        running = b"0" if job.worker is None else b"1"
+        count = str(len(job.listeners)).encode()
+        self._reply(c, out, PacketType.STATUS_RES_UNIQUE, unique, b"1", running, num, den, count)
+        return None
+
+    def _option(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        profile = self.profile
+        option = p.args[0].split(b"\0", 1)[0]
+        if profile.fixed_buffers and len(option) >= _BUFFER:
+            out.append((c, UNKNOWN_OPTION))  # B-P10: 64 bytes or more
+            return None
+        if profile.option_match == "case-insensitive":
+            known = option.lower() == b"exceptions"
+        else:
+            known = option == b"exceptions"
+        if not known:
+            out.append((c, UNKNOWN_OPTION if profile.error_vocabulary == "gearmand" else PERL_UNKNOWN_OPTION))
+            return None
+        c.exceptions = True
+        self._reply(c, out, PacketType.OPTION_RES, p.args[0])  # B-K11: echoed as sent
+        return None
+
+    # ------------------------------------------------------------- workers
+
+    def _register(self, c: Conn, name: bytes, timeout: int) -> None:
+        function = self.store.function(name)
+        if not self.profile.duplicate_can_do_counts:
+            for reg in c.registrations:
+                if reg.function is function:
+                    reg.timeout = timeout
+                    return
+        reg = Registration(c, function, timeout)
+        c.registrations.insert(0, reg)  # most recent first (B-K5)
+        function.workers.append(reg)  # gearmand links it just before the list head
+
+    def _can_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        self._register(c, p.args[0], 0)  # B-K1: duplicates count
+        return None
+
+    def _can_do_timeout(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        profile = self.profile
+        name, text = p.args[0], p.args[1]
+        if profile.can_do_timeout == "ignore":
+            self._register(c, name, 0)
+            return None
+        if profile.fixed_buffers and len(text) > _INT_DISPLAY:
+            return None  # nothing registered, no reply (seen on 1.1.20; B-P9 says close)
+        timeout, overflow = strtol(text)
+        if overflow:
+            return "CAN_DO_TIMEOUT timeout overflows strtol (B-P9)"
+        if profile.can_do_timeout == "fail-seconds":
+            timeout *= _PERL_TIMEOUT_SCALE
+        self._register(c, name, timeout)
+        return None
+
+    def _unregister(self, c: Conn, reg: Registration, out: Outbox) -> None:
+        """gearman_server_worker_free: requeue what it runs (B-K2), then unlink it."""
+        while reg.jobs:
+            job = reg.jobs[0]
+            if self.profile.worker_disconnect == "fail":
+                self.store.fail(job, Magic[self.profile.disconnect_fail_magic], out)
+            else:
+                self.store.queue(job, out)
+        c.registrations.remove(reg)
+        reg.function.workers.remove(reg)
+
+    def _cant_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        matches = [r for r in c.registrations if r.function.name == p.args[0]]
+        if not matches and self.profile.cantdo_unknown == "close":
+            return "CANT_DO of a function never registered"
+        for reg in matches:
+            self._unregister(c, reg, out)  # B-K1: every registration of that name
+        return None
+
+    def _reset_abilities(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        while c.registrations:
+            self._unregister(c, c.registrations[0], out)
+        return None
+
+    def _pre_sleep(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        if self.store.peek(c) is None:
+            c.sleeping = True
+            c.timer = None  # B-K4: a sleeping worker's job timer is cancelled
+        else:
+            self._reply(c, out, PacketType.NOOP)  # B-K4: work is pending
+        return None
+
+    def _grab(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        c.sleeping = False
+        c.noop_sent = False
+        job = self.store.take(c)
+        if job is None:
+            self._reply(c, out, PacketType.NO_JOB)
+            return None
+        head = job.handle + b"\0" + job.function.name + b"\0"
+        if p.type == PacketType.GRAB_JOB:
+            assign, body = PacketType.JOB_ASSIGN, head + job.data
+        elif p.type == PacketType.GRAB_JOB_ALL and job.reducer:
+            assign, body = PacketType.JOB_ASSIGN_ALL, head + assigned_unique(job) + job.reducer + b"\0" + job.data
+        else:
+            # B-K3: GRAB_JOB_ALL for a job without a reducer gets JOB_ASSIGN_UNIQ
+            assign, body = PacketType.JOB_ASSIGN_UNIQ, head + assigned_unique(job) + job.data
+        # built as bytes, then split as a reader would: the unique field can be malformed
+        out.append((c, Packet(Magic.RES, assign, split_args(assign, body))))
+        self._arm_timer(c, job)
+        return None
+
+    def _arm_timer(self, c: Conn, job: Job) -> None:
+        """gearman_server_con_add_job_timeout: the timeout of the most recent registration (B-K8).
+
+        gearmand keeps one timer per connection; the model binds it to the job
+        just assigned (gearmand keeps the first job it was armed for, which is
+        undefined behaviour once that job ends).
+        """
+        reg = next(r for r in c.registrations if r.function is job.function)
+        if reg.timeout <= 0:
+            c.timer = None  # 0 and -1 mean no timer; an armed one is deleted
+            return
+        if self.profile.can_do_timeout == "requeue-ms-min-1000":
+            reg.timeout = max(reg.timeout, 1000)  # B-K8: below 1000 ms is raised to 1000
+        c.timer = (self.store.now + reg.timeout, job)
+
+    # ----------------------------------------------------------- WORK_* packets
+
+    def _work(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        profile = self.profile
+        type_ = PacketType(p.type)
+        handle = p.args[0].split(b"\0", 1)[0]
+        if type_ == PacketType.WORK_FAIL and profile.fixed_buffers and len(handle) >= _BUFFER:
+            out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10
+            return None
+        job = self.store.by_handle(handle)
+        owned = job is not None and job.worker is not None and job.worker.conn is c
+        if profile.non_owner_work == "ignore":
+            owned = job is not None  # gear: any connection may report on any job
+        if job is None or not owned:
+            if profile.non_owner_work == "error":
+                out.append((c, JOB_NOT_FOUND_BY_TYPE[type_]))  # B-W1
+            elif profile.non_owner_work == "error-not-worker":
+                out.append((c, PERL_NOT_WORKER))
+            return None
+        listeners = list(job.listeners)
+        if type_ == PacketType.WORK_STATUS:
+            # B-S5: store the parsed numbers, forward the worker's strings unchanged
+            job.numerator = atoi_uint32(p.args[1])
+            job.denominator = atoi_uint32(p.args[2].split(b"\0", 1)[0][:10])
+            job.raw_status = (p.args[1], p.args[2])
+            for conn in listeners:
+                out.append((conn, Packet.res(type_, *p.args)))
+            return None
+        if type_ == PacketType.WORK_FAIL:
+            for conn in listeners:
+                out.append((conn, Packet.res(type_, p.args[0])))  # B-W4
+            self.store.free(job)
+            return None
+        if type_ == PacketType.WORK_EXCEPTION:
+            return self._exception(job, p, out)
+        for conn in listeners:
+            out.append((conn, Packet.res(type_, *p.args)))  # B-W2, B-W3
+        if type_ == PacketType.WORK_COMPLETE:
+            self.store.free(job)
+        return None
+
+    def _exception(self, job: Job, p: Packet, out: Outbox) -> str | None:
+        mode = self.profile.work_exception
+        for conn in list(job.listeners):
+            if conn.exceptions or mode == "forward-always-terminal":
+                out.append((conn, Packet.res(PacketType.WORK_EXCEPTION, *p.args)))
+            elif mode == "terminal-fail-with-nul-to-others":
+                # B-W5: gearmand sends the handle argument with its NUL
+                out.append((conn, Packet.res(PacketType.WORK_FAIL, p.args[0] + b"\0")))
+        if mode != "forward-only-with-option-nonterminal":
+            self.store.free(job)
+        return None
+
+    # ------------------------------------------------------------- teardown
+
+    def _drop(self, c: Conn, out: Outbox) -> None:
+        """gearman_server_con_free: registrations first (requeue), then submissions."""
+        if c.id not in self.conns:
+            return
+        c.timer = None
+        while c.registrations:
+            self._unregister(c, c.registrations[0], out)
+        while c.client_jobs:
+            self.store.release_client(c, c.client_jobs[0])
+        del self.conns[c.id]
+
+    def _epoch_tick(self, job: Job) -> int:
+        return (job.when - self.options.epoch0) * 1000

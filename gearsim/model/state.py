@@ -1,0 +1,243 @@
+"""The mutable state of the reference server: connections, registrations, functions, jobs.
+
+PURE. These are the model's working records, shaped like gearmand's structs
+(gearman_server_con_st, _worker_st, _function_st, _job_st) so that the rules
+in jobs.py and server.py can follow gearmand's code line by line. They are
+mutable on purpose and never leave the model: callers get the frozen
+``JobView`` / ``FunctionView`` / ``ConnectionView`` snapshots instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from gearsim.codec import Decoder
+from gearsim.node import ConnId
+
+__all__ = [
+    "Conn",
+    "ConnectionView",
+    "Function",
+    "FunctionView",
+    "Job",
+    "JobView",
+    "Priority",
+    "Registration",
+]
+
+
+class Priority(IntEnum):
+    """gearmand's gearman_job_priority_t: lower value runs first."""
+
+    HIGH = 0
+    NORMAL = 1
+    LOW = 2
+
+
+class Registration:
+    """One CAN_DO of one connection (gearman_server_worker_st); it holds the jobs it runs."""
+
+    __slots__ = ("conn", "function", "jobs", "timeout")
+
+    def __init__(self, conn: Conn, function: Function, timeout: int) -> None:
+        self.conn = conn
+        self.function = function
+        #: milliseconds as sent in CAN_DO_TIMEOUT; 0 or less means none (B-K8)
+        self.timeout = timeout
+        self.jobs: list[Job] = []
+
+
+class Function:
+    """A function name the server knows (gearman_server_function_st)."""
+
+    __slots__ = ("max_queue", "name", "queues", "workers")
+
+    def __init__(self, name: bytes) -> None:
+        self.name = name
+        #: queued jobs per Priority, head first
+        self.queues: tuple[list[Job], list[Job], list[Job]] = ([], [], [])
+        #: registrations in gearmand's circular order; index 0 is the list head,
+        #: which rotates as NOOPs are sent (job.cc, gearman_server_job_queue)
+        self.workers: list[Registration] = []
+        #: maxqueue limit per Priority; 0 is unlimited (B-U16)
+        self.max_queue: list[int] = [0, 0, 0]
+
+    @property
+    def queued_count(self) -> int:
+        return sum(len(q) for q in self.queues)
+
+
+class Job:
+    """One job (gearman_server_job_st)."""
+
+    __slots__ = (
+        "background",
+        "data",
+        "denominator",
+        "function",
+        "handle",
+        "ignore",
+        "job_queued",
+        "key_source",
+        "listeners",
+        "numerator",
+        "priority",
+        "raw_status",
+        "reducer",
+        "retries",
+        "seq",
+        "unique",
+        "unique_length",
+        "when",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        *,
+        handle: bytes,
+        function: Function,
+        unique: bytes,
+        key_source: bytes | None,
+        data: bytes,
+        reducer: bytes,
+        priority: Priority,
+        when: int,
+        seq: int,
+    ) -> None:
+        self.handle = handle
+        self.function = function
+        #: the unique as stored (and shown / assigned); may be cut (B-U7) or "-" (B-U3)
+        self.unique = unique
+        #: the length of the unique as submitted, which gearmand keeps even when
+        #: it stored the unique cut (B-U7); JOB_ASSIGN_UNIQ/ALL send that many bytes
+        self.unique_length = len(unique)
+        #: what gearmand hashed for the unique index (the unique, or the payload
+        #: for "-"); None when the job can never be found by unique (B-U2)
+        self.key_source = key_source
+        self.data = data
+        self.reducer = reducer
+        self.priority = priority
+        #: SUBMIT_JOB_EPOCH time in Unix seconds; 0 means "now" (B-U13)
+        self.when = when
+        self.seq = seq
+        #: foreground connections attached, newest first, one entry per submit (B-W7)
+        self.listeners: list[Conn] = []
+        self.worker: Registration | None = None
+        self.numerator = 0
+        self.denominator = 0
+        #: the last WORK_STATUS strings, for profiles that report them raw
+        self.raw_status: tuple[bytes, bytes] | None = None
+        self.retries = 0
+        #: gearmand's ignore_job: drop when dequeued (B-U11, B-W8)
+        self.ignore = False
+        #: gearmand's job_queued (persistence) flag, shown by 'show jobs'
+        self.job_queued = False
+        #: a background submission was made for this job (Perl keeps such jobs)
+        self.background = False
+
+
+@dataclass(slots=True)
+class Conn:
+    """One connection (gearman_server_con_st) plus its framing state."""
+
+    id: ConnId
+    peer: str
+    #: the number shown as "fd" by the admin 'workers' command
+    fd: int
+    decoder: Decoder
+    #: bytes received and not yet framed, kept for profiles that re-frame (bad_magic "ignore")
+    pending: bytes = b""
+    client_id: bytes = b"-"
+    exceptions: bool = False
+    #: CAN_DO registrations, most recent first (gearmand's con worker_list)
+    registrations: list[Registration] = field(default_factory=list)
+    #: one entry per foreground submit still attached, newest first
+    client_jobs: list[Job] = field(default_factory=list)
+    sleeping: bool = False
+    noop_sent: bool = False
+    #: the job timer: (deadline tick, job) (B-K8, one per connection)
+    timer: tuple[int, Job] | None = None
+    #: waiting for bytes gearmand would read past a short body (B-P6)
+    stalled: bool = False
+    #: nothing more is read: a wedged Perl connection
+    wedged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A read-only snapshot of one job."""
+
+    handle: bytes
+    function: bytes
+    unique: bytes
+    data: bytes
+    reducer: bytes
+    priority: Priority
+    when: int
+    running: bool
+    worker: ConnId | None
+    listeners: tuple[ConnId, ...]
+    numerator: int
+    denominator: int
+    retries: int
+    ignore: bool
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        """Snapshot ``job``."""
+        return cls(
+            handle=job.handle,
+            function=job.function.name,
+            unique=job.unique,
+            data=job.data,
+            reducer=job.reducer,
+            priority=job.priority,
+            when=job.when,
+            running=job.worker is not None,
+            worker=None if job.worker is None else job.worker.conn.id,
+            listeners=tuple(c.id for c in job.listeners),
+            numerator=job.numerator,
+            denominator=job.denominator,
+            retries=job.retries,
+            ignore=job.ignore,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionView:
+    """A read-only snapshot of one function: what 'status' and 'prioritystatus' show."""
+
+    name: bytes
+    total: int
+    running: int
+    workers: int
+    queued: tuple[int, int, int]
+    max_queue: tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    """A read-only snapshot of one connection."""
+
+    id: ConnId
+    peer: str
+    fd: int
+    client_id: bytes
+    functions: tuple[bytes, ...]
+    exceptions: bool
+    sleeping: bool
+
+    @classmethod
+    def of(cls, conn: Conn) -> ConnectionView:
+        """Snapshot ``conn``."""
+        return cls(
+            id=conn.id,
+            peer=conn.peer,
+            fd=conn.fd,
+            client_id=conn.client_id,
+            functions=tuple(r.function.name for r in conn.registrations),
+            exceptions=conn.exceptions,
+            sleeping=conn.sleeping,
+        )
