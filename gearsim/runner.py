@@ -25,6 +25,7 @@ from gearsim.codec import encode, encode_admin
 from gearsim.codec_cases import check_codec_case
 from gearsim.errors import GearsimError
 from gearsim.packets import AdminLine, Magic, Message, Packet
+from gearsim.trace import TraceRecord
 from gearsim.vectors import (
     AdminPattern,
     Alternative,
@@ -101,6 +102,10 @@ class ServerPeer(Protocol):
         """The last lines of the peer's trace, for failure reports."""
         ...
 
+    def records(self) -> tuple[TraceRecord, ...]:
+        """Everything the peer recorded, in order (records labelled by actor)."""
+        ...
+
     def span(self, ms: int, kind: str) -> int:
         """How long to really wait for a vector's ``ms`` of ``kind``.
 
@@ -131,6 +136,8 @@ class CaseResult:
     actual: str = ""
     trace: str = ""
     notes: tuple[str, ...] = ()
+    #: the whole conversation, for reports that draw it (empty for codec-only checks)
+    records: tuple[TraceRecord, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -501,12 +508,14 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> 
             actual=failed.actual,
             trace=peer.trace_tail(),
             notes=tuple(play.notes) + tuple(f"cites {r}" for r in failed.rids),
+            records=peer.records(),
         )
     except (_Inconclusive, GearsimError, KeyError) as exc:
         trace = peer.trace_tail() if peer is not None else ""
-        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}", trace=trace)
+        records = peer.records() if peer is not None else ()
+        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}", trace=trace, records=records)
     verdict = Verdict.ACCEPTABLE if play.acceptable else Verdict.PASS
-    return replace(base, verdict=verdict, notes=tuple(play.notes))
+    return replace(base, verdict=verdict, notes=tuple(play.notes), records=peer.records())
 
 
 def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResult) -> CaseResult:
@@ -531,14 +540,15 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
                     expected=failed.expected,
                     actual=failed.actual,
                     trace=peer.trace_tail(),
+                    records=peer.records(),
                 )
             continue
         except (_Inconclusive, GearsimError, KeyError) as exc:
             return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}")
         if alternative:
             note = f"server reacts as {', '.join(reaction.profiles)}" + (f" ({reaction.note})" if reaction.note else "")
-            return replace(base, verdict=Verdict.ACCEPTABLE, notes=(note,))
-        return base
+            return replace(base, verdict=Verdict.ACCEPTABLE, notes=(note,), records=peer.records())
+        return replace(base, records=peer.records())
     assert first_failure is not None  # the primary reaction always runs
     return first_failure
 

@@ -15,6 +15,7 @@ from gearsim.model import Server, ServerOptions
 from gearsim.node import ConnId
 from gearsim.packets import Message
 from gearsim.sim import Simulator
+from gearsim.trace import TraceRecord
 from gearsim.vectors import Case
 
 __all__ = ["ModelPeerFactory", "SimPeer"]
@@ -70,6 +71,9 @@ class SimPeer:
 
     def trace_tail(self, lines: int = 12) -> str:
         return self.sim.trace.tail(lines)
+
+    def records(self) -> tuple[TraceRecord, ...]:
+        return tuple(self.sim.trace.records)
 
     def span(self, ms: int, kind: str) -> int:
         return ms  # virtual time costs nothing: every wait is as long as the vector says

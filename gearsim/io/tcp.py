@@ -20,7 +20,7 @@ from collections.abc import Callable
 from gearsim.codec import Decoder
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.packets import Message
-from gearsim.trace import format_message
+from gearsim.trace import Direction, Kind, TraceRecord, format_record
 
 __all__ = ["TcpPeer", "TcpPeerFactory"]
 
@@ -64,13 +64,19 @@ class TcpPeer:
         self._sel = selectors.DefaultSelector()
         self._conns: dict[str, _Conn] = {}
         self._boxes: dict[str, deque[Message]] = {}
-        self._log: deque[str] = deque(maxlen=200)
+        self._records: list[TraceRecord] = []
+        self._conn_ids: dict[str, int] = {}
+        self._tdecs: dict[str, Decoder] = {}
 
     def now(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
 
-    def _note(self, actor: str, arrow: str, text: str) -> None:
-        self._log.append(f"{self.now():>9} {actor} {arrow} {text}")
+    def _record(
+        self, actor: str, direction: str, kind: str, message: Message | None = None, data: bytes = b"", note: str = ""
+    ) -> None:
+        conn = self._conn_ids.setdefault(actor, len(self._conn_ids) + 1)
+        rec = TraceRecord(self.now(), len(self._records), conn, actor, direction, kind, message, data, note)
+        self._records.append(rec)
 
     def connect(self, actor: str) -> None:
         """Connect the actor.
@@ -90,7 +96,7 @@ class TcpPeer:
             self._drop(actor, old)
         self._conns[actor] = conn
         self._sel.register(sock, selectors.EVENT_READ, actor)
-        self._note(actor, "--", f"connected to {self.host}:{self.port}")
+        self._record(actor, Direction.EVENT, Kind.CONNECT, note=f"to {self.host}:{self.port}")
 
     def send(self, actor: str, data: bytes) -> None:
         """Write all of ``data`` (a server that stops reading for 5 s is a harness error).
@@ -102,7 +108,7 @@ class TcpPeer:
         if conn is None:
             raise HarnessError(f"{actor} sends before it connects")
         if conn.closed:
-            self._note(actor, "->", f"{len(data)} bytes discarded: the connection is closed")
+            self._record(actor, Direction.C2S, Kind.DISCARD, data=data, note="the connection is closed")
             return
         view = memoryview(data)
         deadline = time.monotonic() + 5.0
@@ -115,16 +121,16 @@ class TcpPeer:
                 self._pump(0.01)
                 continue
             except OSError as exc:
-                self._note(actor, "->", f"write failed: {exc}")
+                self._record(actor, Direction.EVENT, Kind.CLOSE, note=f"write failed: {exc}")
                 self._drop(actor, conn)
                 return
             view = view[sent:]
-        self._note(actor, "->", f"{len(data)} bytes {data[:60]!r}")
+        self._trace_sent(actor, data)
 
     def disconnect(self, actor: str) -> None:
         conn = self._conns.get(actor)
         if conn is not None and not conn.closed:
-            self._note(actor, "--", "closed by client")
+            self._record(actor, Direction.EVENT, Kind.CLOSE, note="by client")
             self._drop(actor, conn)
 
     def _drop(self, actor: str, conn: _Conn) -> None:
@@ -143,19 +149,19 @@ class TcpPeer:
                 continue
             except OSError as exc:
                 data = b""
-                self._note(actor, "<-", f"read failed: {exc}")
+                self._record(actor, Direction.EVENT, Kind.CLOSE, note=f"read failed: {exc}")
             if not data:
-                self._note(actor, "<-", "closed by server")
+                self._record(actor, Direction.EVENT, Kind.CLOSE, note="by server")
                 self._drop(actor, conn)
                 continue
             try:
                 messages = conn.decoder.feed(data)
             except DecodeError as exc:
-                self._note(actor, "<-", f"undecodable reply: {exc}")
+                self._record(actor, Direction.S2C, Kind.DECODE_ERROR, data=data, note=str(exc))
                 self._drop(actor, conn)
                 continue
             for m in messages:
-                self._note(actor, "<-", format_message(m))
+                self._record(actor, Direction.S2C, Kind.SEND, m)
             conn.inbox.extend(messages)
 
     def wait(self, until: int, ready: Callable[[], bool]) -> None:
@@ -175,8 +181,23 @@ class TcpPeer:
         conn = self._conns.get(actor)
         return conn is not None and conn.closed
 
+    def _trace_sent(self, actor: str, data: bytes) -> None:
+        # the trace shows what was sent as messages, decoded by a decoder of its own
+        tdec = self._tdecs.setdefault(actor, Decoder())
+        try:
+            messages = tdec.feed(data)
+        except DecodeError:
+            self._tdecs[actor] = Decoder()
+            self._record(actor, Direction.C2S, Kind.SEND, data=data, note="undecodable")
+            return
+        for m in messages:
+            self._record(actor, Direction.C2S, Kind.SEND, m)
+
     def trace_tail(self, lines: int = 12) -> str:
-        return "\n".join(list(self._log)[-lines:])
+        return "\n".join(format_record(r) for r in self._records[-lines:])
+
+    def records(self) -> tuple[TraceRecord, ...]:
+        return tuple(self._records)
 
     def span(self, ms: int, kind: str) -> int:
         if kind == "within":
