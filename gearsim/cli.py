@@ -143,6 +143,10 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("paths", nargs="+")
     fmt.add_argument("--check", action="store_true", help="only report files not in canonical form")
     fmt.set_defaults(func=_cmd_fmt)
+
+    from gearsim.cli_spec import add_spec_commands
+
+    add_spec_commands(sub)
     return parser
 
 

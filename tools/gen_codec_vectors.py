@@ -241,7 +241,30 @@ class CodecCase:
             out["violations"] = self.violations
         if self.server is not None:
             out["server"] = self.server.to_yaml()
+            if "ReadsPastBody" in self.flags:
+                out["server"] = _conforming_short_body(out["server"])
+                if "GM-FRAME-015" not in self.requirements:
+                    out["requirements"] = [*self.requirements, "GM-FRAME-015"]
         return out
+
+
+GEARMAND_PROFILES: Final[list[str]] = ["gearmand-1.1", "gearmand-2.0"]
+
+
+def _conforming_short_body(gearmand: dict[str, Any]) -> dict[str, Any]:
+    """The spec's reaction to a body with too few NULs, with gearmand's kept as its profiles' alternative.
+
+    GM-FRAME-015 requires ERROR or a close without waiting; gearmand 1.1 instead
+    reads on past the body. The vector expects the conforming close and records
+    gearmand's observed reaction as what its profiles do.
+    """
+    observed = dict(gearmand)
+    observed["note"] = f"{observed.get('note', '')}; breaks GM-FRAME-007 and GM-FRAME-015".lstrip("; ")
+    return {
+        "then": "close",
+        "note": "a short body is a complete, malformed packet: the server closes (or answers ERROR) at once",
+        "accept": [{"profiles": GEARMAND_PROFILES, **observed}],
+    }
 
 
 def _slug(name: str) -> str:

@@ -7,4 +7,5 @@ echo "== ruff";          ruff check gearsim tests tools
 echo "== mypy --strict"; mypy
 echo "== packet table";  python tools/gen_table.py --check
 echo "== vector lint";   gearsim lint
+echo "== spec";          python tools/build_spec.py --check
 echo "== pytest";        python -m pytest -q "$@"
