@@ -81,13 +81,13 @@ def encode(packet: Packet, *, length: int | None = None) -> bytes:
     Raises:
         ValueError: ``magic`` is not 4 bytes, or type or length do not fit in 32 bits.
     """
-    magic = bytes(packet.magic)
-    if len(magic) != 4:
+    magic, ptype, args = packet[0], packet[1], packet[2]
+    # struct's "4s" pads or truncates silently, so only a Magic skips the check
+    if type(magic) is not Magic and len(magic) != 4:
         raise ValueError(f"magic must be 4 bytes, got {len(magic)}")
-    body = b"\0".join(packet.args)
-    declared = len(body) if length is None else length
+    body = b"\0".join(args)
     try:
-        return _HEADER.pack(magic, int(packet.type), declared) + body
+        return _HEADER.pack(magic, ptype, len(body) if length is None else length) + body
     except struct.error as exc:
         raise ValueError(f"cannot encode {packet!r}: {exc}") from exc
 
@@ -98,8 +98,12 @@ def encode_admin(line: AdminLine) -> bytes:
 
 
 def encode_many(messages: list[Message]) -> bytes:
-    """The concatenated wire bytes of several messages."""
-    return b"".join(encode(m) if isinstance(m, Packet) else encode_admin(m) for m in messages)
+    """The concatenated wire bytes of several messages.
+
+    Raises:
+        ValueError: as ``encode``.
+    """
+    return b"".join([encode(m) if isinstance(m, Packet) else m.text + m.eol for m in messages])
 
 
 class Decoder:
