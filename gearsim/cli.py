@@ -144,8 +144,10 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--check", action="store_true", help="only report files not in canonical form")
     fmt.set_defaults(func=_cmd_fmt)
 
+    from gearsim.cli_simulate import add_simulate_command
     from gearsim.cli_spec import add_spec_commands
 
+    add_simulate_command(sub)
     add_spec_commands(sub)
     return parser
 

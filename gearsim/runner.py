@@ -276,11 +276,12 @@ def _check_expectation(
     silence: bool,
     ms: int,
     received: list[Message] | None,
-) -> tuple[str, str, list[Message]]:
-    """Match one expectation; returns (problem, expected-text, messages consumed).
+) -> tuple[str, str, list[Message], int]:
+    """Match one expectation; returns (problem, expected text, messages seen, how many it used).
 
-    ``received`` is None on the first try (messages are taken from the inbox)
-    and the already-taken messages when an alternative is tried.
+    ``received`` is None on the first try: a packet, admin or wire expectation
+    then takes messages from the inbox, while silence and close only look.
+    When an alternative is tried, ``received`` is what the first try saw.
     """
     peer = play.peer
     if silence or close:
@@ -293,10 +294,10 @@ def _check_expectation(
             received = list(box)
         expected = "the connection closed" if close else f"silence for {ms} ms"
         if received:
-            return f"got {received[0]!r}", expected, []
+            return f"got {received[0]!r}", expected, received, 0
         if close and not peer.closed(actor):
-            return f"the connection is still open after {within} ms", expected, []
-        return "", expected, []
+            return f"the connection is still open after {within} ms", expected, received, 0
+        return "", expected, received, 0
     if packet is not None or packets:
         wanted = [packet] if packet is not None else list(packets)
         expected = "; ".join(_describe_pattern(play, p) for p in wanted)
@@ -304,26 +305,30 @@ def _check_expectation(
             received = _take(play, actor, len(wanted), within)
         if len(received) < len(wanted):
             closed = " (the connection is closed)" if peer.closed(actor) else ""
-            return f"got {len(received)} of {len(wanted)} packets within {within} ms{closed}", expected, received
+            problem = f"got {len(received)} of {len(wanted)} packets within {within} ms{closed}"
+            return problem, expected, received, 0
         bind: dict[str, bytes] = {}
         if packet is not None:
             problem = _match_packet(play, packet, received[0], bind)
         else:
-            problem = _match_unordered(play, wanted, received, bind)
+            problem = _match_unordered(play, wanted, received[: len(wanted)], bind)
         if not problem:
             play.captures.update(bind)
-        return problem, expected, received
+        return problem, expected, received, len(wanted)
     if admin is not None:
         expected = " | ".join(line.decode("latin-1") for line in admin.lines)
         if received is None:
             received = _take(play, actor, len(admin.lines), within)
-        return _match_admin(admin, received), expected, received
+        return _match_admin(admin, received[: len(admin.lines)]), expected, received, len(admin.lines)
     if wire is not None:
         expected = wire.hex()
         if received is None:
             received = _take_bytes(play, actor, len(wire), within)
-        got = b"".join(_wire(m) for m in received)
-        return ("" if got == wire else f"bytes {got.hex()}"), expected, received
+        used, got = 0, b""
+        while used < len(received) and len(got) < len(wire):
+            got += _wire(received[used])
+            used += 1
+        return ("" if got == wire else f"bytes {got.hex()}"), expected, received, used
     raise _Inconclusive("an expectation with nothing to expect")
 
 
@@ -361,7 +366,7 @@ def _match_admin(admin: AdminPattern, got: list[Message]) -> str:
 
 def _expect_step(play: _Play, step: Step) -> None:
     within = step.within if step.within is not None else DEFAULT_WITHIN
-    problem, expected, received = _check_expectation(
+    problem, expected, received, _ = _check_expectation(
         play,
         step.actor,
         within,
@@ -377,7 +382,7 @@ def _expect_step(play: _Play, step: Step) -> None:
     if not problem:
         return
     for alt in step.accept:
-        alt_problem, _, _ = _check_expectation(
+        alt_problem, _, _, used = _check_expectation(
             play,
             step.actor,
             within,
@@ -388,10 +393,15 @@ def _expect_step(play: _Play, step: Step) -> None:
             close=alt.close,
             silence=alt.silence,
             ms=step.ms,
-            received=received if (alt.packet or alt.packets or alt.admin or alt.wire) else [],
+            received=received,
         )
         if alt_problem:
             continue
+        if step.action in ("expect_silence", "expect_close"):
+            # the first try only looked at these messages; the alternative takes them
+            box = play.peer.inbox(step.actor)
+            for _ in range(used):
+                box.popleft()
         note = f"step {step.index}: {', '.join(alt.profiles)} behaviour" + (f" ({alt.note})" if alt.note else "")
         if play.profile in alt.profiles:
             play.acceptable = True

@@ -1,0 +1,32 @@
+"""tools/bench/sim.py still runs: a tiny --quick run exits 0 and prints each figure beside its target.
+
+The benchmark is a tool, not a test; this only keeps it from rotting.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench" / "sim.py"
+
+
+def test_bench_quick_runs_and_prints_ratio_rows() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--repeat", "1", "--jobs", "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line[:34].strip(): line for line in result.stdout.splitlines()}
+    for figure in ("(a) status: wall", "(a) status: packets/s", "(a) status: virtual/wall"):
+        assert figure in rows, result.stdout
+        assert rows[figure].rstrip().endswith("x"), rows[figure]
+    assert rows["(a) status: wall"].split()[-2] == "ms" and "<= 20 ms" in rows["(a) status: wall"]
+    assert ">= 100,000" in rows["(a) status: packets/s"]
+    assert "real 15 s" in rows["(a) status: virtual/wall"]
+    assert "(b) 300 jobs: packets/s" in rows and "(b) 300 jobs: virtual/wall" in rows
+    assert "300 completed, settled: True" in result.stdout
