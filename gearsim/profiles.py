@@ -111,6 +111,9 @@ class Profile:
     duplicate_can_do_counts: bool
     cantdo_unknown: CantDoUnknown
     maxqueue: MaxQueue
+    #: admin maxqueue for a function the server does not know yet keeps the limit
+    #: (Perl); gearmand answers OK and keeps nothing
+    maxqueue_remembers_unknown: bool
     # --- admin text protocol (c) ---
     #: admin command words answered; the others get ``admin_unknown_reply``
     admin_commands: frozenset[str]
@@ -196,6 +199,7 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "duplicate_can_do_counts": True,
     "cantdo_unknown": "noop",
     "maxqueue": "reject",
+    "maxqueue_remembers_unknown": False,
     "admin_commands": _GEARMAND_ADMIN,
     "admin_match": "case-insensitive",
     "admin_unknown_reply": "ERR UNKNOWN_COMMAND Unknown+server+command{word}\r\n",
@@ -272,6 +276,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "can_do_timeout": "fail-seconds",
         "duplicate_can_do_counts": False,
         "maxqueue": "evict",
+        "maxqueue_remembers_unknown": True,
         "admin_commands": ["workers", "status", "maxqueue", "version"],
         "admin_match": "case-insensitive",
         "admin_unknown_reply": "ERR unknown_command \r\n",

@@ -241,10 +241,16 @@ class CodecCase:
             out["violations"] = self.violations
         if self.server is not None:
             out["server"] = self.server.to_yaml()
+            replies = self.server.replies
+            if any(isinstance(m, P) and m.type == "ERROR" for m in replies) and "GM-ERROR-005" not in self.requirements:
+                # the runner fails a case that gets anything after its ERROR
+                out["requirements"] = [*out["requirements"], "GM-ERROR-005"]
+            if self.server.then == "close" and "BadMagic" in self.flags:
+                out["requirements"] = [*out["requirements"], "GM-FRAME-016"]
             if "ReadsPastBody" in self.flags:
                 out["server"] = _conforming_short_body(out["server"])
-                if "GM-FRAME-015" not in self.requirements:
-                    out["requirements"] = [*self.requirements, "GM-FRAME-015"]
+                if "GM-FRAME-015" not in out["requirements"]:
+                    out["requirements"] = [*out["requirements"], "GM-FRAME-015"]
         return out
 
 
@@ -811,6 +817,32 @@ def framing_cases() -> list[CodecCase]:
             ),
         ),
     ]
+    # What a reader of the server's replies must accept, whatever server wrote them.
+    c += [
+        CodecCase(
+            id="admin-reply-crlf-and-lf",
+            comment=(
+                "an OK line ended by \\r\\n then a version line ended by \\n, as gearmand mixes them: "
+                "a reader takes both"
+            ),
+            requirements=["GM-ADMIN-001", "GM-ADMIN-014"],
+            result="valid",
+            sender="server",
+            messages=[A(b"OK", "\r\n"), A(b"OK 1.1.20+ds")],
+        ),
+        CodecCase(
+            id="error-lower-case-code",
+            comment=(
+                "Perl Gearman::Server's ERROR: a lower-case code word and an empty text; "
+                "a client reads it as any ERROR"
+            ),
+            requirements=["GM-ERROR-001", "GM-ERROR-003"],
+            result="valid",
+            sender="server",
+            messages=[P("ERROR", (b"not_worker", b""))],
+        ),
+    ]
+
     return c
 
 

@@ -144,6 +144,8 @@ def _maxqueue(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: 
     # one size applies to every priority; with two, low keeps the default (0)
     limits = [sizes[0] if sizes else 0] * 3 if len(args) <= 3 else [*sizes, 0, 0][:3]
     function = server.store.functions.get(args[1])  # exact name; unknown still gets OK
+    if function is None and profile.maxqueue_remembers_unknown:
+        function = server.store.function(args[1])
     if function is not None:
         function.max_queue[:] = limits
     return profile.admin_ok.encode()

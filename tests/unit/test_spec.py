@@ -342,7 +342,6 @@ def test_cli_coverage_exit_codes(
     assert "GM-T-002" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(reason="lifecycle vectors for every MUST are still being written (issue 6)", strict=False)
 def test_every_active_must_has_a_vector(registry: dict[str, Requirement]) -> None:
     rows = compute_coverage(loading.select([]).files, registry)
     assert [r.id for r in uncovered_musts(rows)] == []
