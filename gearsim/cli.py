@@ -118,6 +118,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(out)
     if args.trace and model is not None:
         Path(args.trace).write_text(model.trace_text(), encoding="utf-8")
+    if args.pcap and model is not None:
+        from gearsim.dissect.synth import write_trace_pcap
+
+        write_trace_pcap([sim.trace for _, sim in model.traces()], args.pcap)
     return exit_code(results)
 
 
@@ -133,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--server", type=_parse_server, metavar="HOST:PORT", help="run against a real server over TCP")
     run.add_argument("--format", choices=("text", "json", "junit"), default="text", help="report format")
     run.add_argument("--out", metavar="FILE", help="write the report here (a text summary still goes to stdout)")
+    run.add_argument("--pcap", metavar="FILE", help="write every case's conversation as one capture (model runs)")
     run.set_defaults(func=_cmd_run)
 
     lint = sub.add_parser("lint", help="check vector files: schema, canonical form, hex vs structure")
@@ -144,9 +149,11 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--check", action="store_true", help="only report files not in canonical form")
     fmt.set_defaults(func=_cmd_fmt)
 
+    from gearsim.cli_capture import add_capture_commands
     from gearsim.cli_simulate import add_simulate_command
     from gearsim.cli_spec import add_spec_commands
 
+    add_capture_commands(sub)
     add_simulate_command(sub)
     add_spec_commands(sub)
     return parser

@@ -45,6 +45,7 @@ def add_simulate_command(subparsers: Any) -> None:
     p.add_argument("scenario", help="a scenario file, or a bundled name such as 'status'")
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     p.add_argument("--trace", metavar="FILE", help="write the canonical text trace of the run")
+    p.add_argument("--pcap", metavar="FILE", help="write the run as a capture (synthesized TCP/IP on loopback)")
     p.set_defaults(func=run_simulate)
 
 
@@ -166,5 +167,13 @@ def run_simulate(args: argparse.Namespace) -> int:
             Path(args.trace).write_text(workload.sim.trace.text(), encoding="utf-8")
         except OSError as exc:
             print(f"gearsim simulate: cannot write the trace: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+    if args.pcap:
+        from gearsim.dissect.synth import write_trace_pcap
+
+        try:
+            write_trace_pcap(workload.sim.trace, args.pcap)
+        except OSError as exc:
+            print(f"gearsim simulate: cannot write the capture: {exc}", file=sys.stderr)
             return EXIT_INPUT
     return EXIT_OK

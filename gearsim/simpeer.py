@@ -98,6 +98,10 @@ class ModelPeerFactory:
         self._traces.append((case.id, sim))
         return SimPeer(sim, self.link)
 
+    def traces(self) -> list[tuple[str, Simulator]]:
+        """(case id, simulator) for every case run so far, in order."""
+        return list(self._traces)
+
     def trace_text(self) -> str:
         """The canonical traces of every case run so far, each under a header line."""
         parts = []

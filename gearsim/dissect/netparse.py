@@ -1,0 +1,131 @@
+"""Link, IP and TCP headers of one captured frame, parsed with ``struct`` alone.
+
+This module owns the step from a frame's bytes to a ``Segment`` (addresses,
+ports, sequence numbers, flags, payload). It knows the link types tcpdump and
+tshark write (Ethernet with VLAN tags, Linux cooked v1 and v2, raw IP, BSD
+loopback), IPv4 (trimming link padding, skipping fragments) and IPv6 (walking
+extension headers). It is total: a frame it cannot use gives ``None`` or a
+one-line reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from typing import Final, NamedTuple
+
+__all__ = ["FIN", "RST", "SYN", "Segment", "format_endpoint", "parse_segment"]
+
+FIN: Final[int] = 0x01
+SYN: Final[int] = 0x02
+RST: Final[int] = 0x04
+ACK: Final[int] = 0x10
+
+_ETH_IPV4: Final[int] = 0x0800
+_ETH_IPV6: Final[int] = 0x86DD
+_ETH_VLAN: Final[frozenset[int]] = frozenset({0x8100, 0x88A8, 0x9100})
+_IPV6_EXT: Final[frozenset[int]] = frozenset({0, 43, 60, 51})
+_TCP: Final = struct.Struct(">HHIIBB")
+_U16: Final = struct.Struct(">H")
+
+
+class Segment(NamedTuple):
+    """The parts of one TCP segment the reassembler needs."""
+
+    src: bytes
+    sport: int
+    dst: bytes
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    payload: bytes
+
+
+def format_endpoint(addr: bytes, port: int) -> str:
+    """``1.2.3.4:80`` or ``[::1]:80``."""
+    if len(addr) == 4:
+        return f"{addr[0]}.{addr[1]}.{addr[2]}.{addr[3]}:{port}"
+    return f"[{ipaddress.IPv6Address(addr)}]:{port}"
+
+
+def _network(linktype: int, data: bytes) -> tuple[int, int] | None:
+    """(ethertype-like protocol, offset of the IP header), or None for other link contents."""
+    if linktype == 1:  # Ethernet
+        if len(data) < 14:
+            return None
+        proto = _U16.unpack_from(data, 12)[0]
+        pos = 14
+        while proto in _ETH_VLAN and len(data) >= pos + 4:
+            proto = _U16.unpack_from(data, pos + 2)[0]
+            pos += 4
+        return proto, pos
+    if linktype in (101, 12, 14):  # raw IP: version nibble decides
+        return (_ETH_IPV4 if data[:1] and data[0] >> 4 == 4 else _ETH_IPV6), 0
+    if linktype == 228:
+        return _ETH_IPV4, 0
+    if linktype == 229:
+        return _ETH_IPV6, 0
+    if linktype == 113:  # Linux cooked v1
+        return (_U16.unpack_from(data, 14)[0], 16) if len(data) >= 16 else None
+    if linktype == 276:  # Linux cooked v2
+        return (_U16.unpack_from(data, 0)[0], 20) if len(data) >= 20 else None
+    if linktype in (0, 108):  # BSD loopback: a 4-byte address family, host or network order
+        if len(data) < 4:
+            return None
+        family = int.from_bytes(data[:4], "big" if linktype == 108 else "little")
+        if family > 0xFFFF:
+            family = int.from_bytes(data[:4], "big")
+        return (_ETH_IPV4 if family == 2 else _ETH_IPV6), 4
+    return None
+
+
+def parse_segment(linktype: int, data: bytes) -> Segment | None:
+    """The TCP segment carried by a frame, or None when it carries none (or is cut short).
+
+    A frame whose capture was cut short by the snap length yields the payload
+    bytes it has; the reassembler sees the rest as a gap.
+    """
+    found = _network(linktype, data)
+    if found is None:
+        return None
+    proto, pos = found
+    if proto == _ETH_IPV4:
+        if len(data) < pos + 20:
+            return None
+        vihl = data[pos]
+        ihl = (vihl & 0x0F) * 4
+        if vihl >> 4 != 4 or ihl < 20 or data[pos + 9] != 6:
+            return None
+        frag = _U16.unpack_from(data, pos + 6)[0]
+        if frag & 0x3FFF:  # a fragment (offset or more-fragments set)
+            return None
+        total = _U16.unpack_from(data, pos + 2)[0]
+        src = data[pos + 12 : pos + 16]
+        dst = data[pos + 16 : pos + 20]
+        end = pos + total if total >= ihl else len(data)  # 0 with TSO offload: use what was captured
+        pos += ihl
+    elif proto == _ETH_IPV6:
+        if len(data) < pos + 40 or data[pos] >> 4 != 6:
+            return None
+        plen = _U16.unpack_from(data, pos + 4)[0]
+        nxt = data[pos + 6]
+        src = data[pos + 8 : pos + 24]
+        dst = data[pos + 24 : pos + 40]
+        end = pos + 40 + plen if plen else len(data)
+        pos += 40
+        while nxt in _IPV6_EXT:
+            if len(data) < pos + 2:
+                return None
+            size = (data[pos + 1] + 2) * 4 if nxt == 51 else (data[pos + 1] + 1) * 8
+            nxt = data[pos]
+            pos += size
+        if nxt != 6:  # not TCP, or a fragment (44)
+            return None
+    else:
+        return None
+    if len(data) < pos + 20:
+        return None
+    sport, dport, seq, ack, off, flags = _TCP.unpack_from(data, pos)
+    start = pos + (off >> 4) * 4
+    return Segment(src, sport, dst, dport, seq, ack, flags, data[start : min(end, len(data))])

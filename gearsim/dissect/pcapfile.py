@@ -1,0 +1,267 @@
+"""Streaming readers and a writer for capture files: pcap (micro and nano) and pcapng.
+
+This module owns the capture *file* formats and nothing above them: it yields
+one ``Frame`` per captured packet (timestamp in integer nanoseconds, link type,
+the captured bytes, the record's byte offset in the file) without ever holding
+more than one read chunk plus one record in memory, so a file of any size is
+read in constant memory. Parsing link, IP and TCP headers is ``netparse``'s job.
+
+Every problem with the file itself (not pcap, truncated record, absurd
+lengths) raises ``CaptureError`` naming the file and the byte offset.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Final, NamedTuple
+
+from gearsim.errors import Fault, GearsimError
+
+__all__ = [
+    "LINKTYPE_ETHERNET",
+    "LINKTYPE_NULL",
+    "LINKTYPE_RAW",
+    "CaptureError",
+    "Frame",
+    "PcapWriter",
+    "read_frames",
+]
+
+LINKTYPE_NULL: Final[int] = 0
+LINKTYPE_ETHERNET: Final[int] = 1
+LINKTYPE_RAW: Final[int] = 101
+
+_CHUNK: Final[int] = 1 << 20
+#: a record longer than this is treated as a corrupt length field
+_MAX_RECORD: Final[int] = 1 << 26
+
+_PCAP_MAGICS: Final[dict[bytes, tuple[str, int]]] = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1000),  # microseconds, little-endian
+    b"\xa1\xb2\xc3\xd4": (">", 1000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1),  # nanoseconds
+    b"\xa1\xb2\x3c\x4d": (">", 1),
+}
+_PCAPNG_SHB: Final[bytes] = b"\x0a\x0d\x0d\x0a"
+
+
+class CaptureError(GearsimError, ValueError):
+    """A capture file that cannot be read; the message names the file and byte offset."""
+
+    fault = Fault.INPUT
+
+    def __init__(self, file: str, offset: int, message: str) -> None:
+        super().__init__(f"{file}: byte offset {offset}: {message}")
+        self.file = file
+        self.offset = offset
+        self.detail = message
+
+
+class Frame(NamedTuple):
+    """One captured packet: when, how it was framed, its bytes, where it was in the file."""
+
+    #: capture time, nanoseconds since the Unix epoch
+    time_ns: int
+    linktype: int
+    data: bytes
+    #: byte offset of the record in the capture file
+    offset: int
+    #: 1-based frame number, as tshark counts
+    number: int
+
+
+class _Reader:
+    """A chunked byte source with an absolute position; reads never go backwards."""
+
+    __slots__ = ("_buf", "_eof", "_file", "_pos", "base", "name")
+
+    def __init__(self, file: BinaryIO, name: str) -> None:
+        self._file = file
+        self.name = name
+        self._buf = b""
+        self._pos = 0  # position in _buf
+        self.base = 0  # file offset of _buf[0]
+        self._eof = False
+
+    @property
+    def offset(self) -> int:
+        return self.base + self._pos
+
+    def take(self, size: int) -> bytes | None:
+        """The next ``size`` bytes, or None at a clean end of file.
+
+        Raises:
+            CaptureError: the file ends inside the requested bytes.
+        """
+        end = self._pos + size
+        if end > len(self._buf):
+            rest = self._buf[self._pos :]
+            parts = [rest]
+            have = len(rest)
+            while have < size and not self._eof:
+                chunk = self._file.read(max(_CHUNK, size - have))
+                if not chunk:
+                    self._eof = True
+                    break
+                parts.append(chunk)
+                have += len(chunk)
+            self.base += self._pos
+            self._buf = b"".join(parts)
+            self._pos = 0
+            end = size
+            if have < size:
+                if have == 0:
+                    return None
+                raise CaptureError(self.name, self.offset, f"file ends inside a record ({have} of {size} bytes)")
+        out = self._buf[self._pos : end]
+        self._pos = end
+        return out
+
+
+def read_frames(path: str | Path) -> Iterator[Frame]:
+    """Every frame of a pcap or pcapng file, in file order, read in constant memory.
+
+    Raises:
+        CaptureError: the file is not a capture, or is truncated or corrupt
+            (raised when the reader reaches the bad record; earlier frames
+            have been yielded by then).
+        OSError: the file cannot be opened or read.
+    """
+    name = str(path)
+    with open(path, "rb") as file:
+        reader = _Reader(file, name)
+        head = reader.take(4)
+        if head is None:
+            raise CaptureError(name, 0, "empty file, not a pcap or pcapng capture")
+        if head in _PCAP_MAGICS:
+            yield from _pcap(reader, head)
+        elif head == _PCAPNG_SHB:
+            yield from _pcapng(reader, head)
+        else:
+            raise CaptureError(name, 0, f"not a pcap or pcapng capture (starts with {head.hex()})")
+
+
+def _pcap(reader: _Reader, magic: bytes) -> Iterator[Frame]:
+    endian, scale = _PCAP_MAGICS[magic]
+    header = reader.take(20)
+    if header is None:
+        raise CaptureError(reader.name, 4, "pcap file ends inside its global header")
+    linktype = struct.unpack(endian + "HHiIII", header)[5] & 0x0FFFFFFF
+    record = struct.Struct(endian + "IIII")
+    name = reader.name
+    number = 0
+    while True:
+        at = reader.offset
+        head = reader.take(16)
+        if head is None:
+            return
+        sec, frac, incl, _orig = record.unpack(head)
+        if incl > _MAX_RECORD:
+            raise CaptureError(name, at, f"record claims {incl} captured bytes: corrupt record header")
+        data = reader.take(incl)
+        if data is None:
+            raise CaptureError(name, at, f"file ends after a record header announcing {incl} bytes")
+        number += 1
+        yield Frame(sec * 1_000_000_000 + frac * scale, linktype, data, at, number)
+
+
+def _pcapng(reader: _Reader, first: bytes) -> Iterator[Frame]:
+    name = reader.name
+    endian = "<"
+    interfaces: list[tuple[int, int]] = []  # (linktype, nanoseconds per tick; negative means divide)
+    number = 0
+    pending = first  # the block type already read to recognise the file
+    while True:
+        at = reader.offset - len(pending)
+        if pending:
+            rest = reader.take(4)
+            if rest is None:
+                raise CaptureError(name, at, "file ends inside a pcapng block header")
+            head: bytes | None = pending + rest
+            pending = b""
+        else:
+            head = reader.take(8)
+        if head is None:
+            return
+        btype = struct.unpack(endian + "I", head[:4])[0]
+        if head[:4] == _PCAPNG_SHB:
+            bom = reader.take(4)
+            if bom == b"\x4d\x3c\x2b\x1a":
+                endian = "<"
+            elif bom == b"\x1a\x2b\x3c\x4d":
+                endian = ">"
+            else:
+                raise CaptureError(name, at, "pcapng section header with a bad byte-order magic")
+            length = struct.unpack(endian + "I", head[4:8])[0]
+            interfaces = []
+            body_len = length - 12
+            if length < 28 or length % 4 or length > _MAX_RECORD:
+                raise CaptureError(name, at, f"pcapng section header with bad length {length}")
+            body = reader.take(body_len)
+            if body is None:
+                raise CaptureError(name, at, "file ends inside a pcapng section header")
+            continue
+        length = struct.unpack(endian + "I", head[4:8])[0]
+        if length < 12 or length % 4 or length > _MAX_RECORD:
+            raise CaptureError(name, at, f"pcapng block of type {btype:#x} with bad length {length}")
+        body = reader.take(length - 8)
+        if body is None:
+            raise CaptureError(name, at, "file ends inside a pcapng block")
+        if body[-4:] != head[4:8]:
+            raise CaptureError(name, at, "pcapng block whose trailing length differs from its leading one")
+        if btype == 1:  # interface description
+            linktype = struct.unpack(endian + "H", body[:2])[0]
+            interfaces.append((linktype, _tsresol(body[8:-4], endian)))
+        elif btype in (6, 2):  # enhanced packet, obsolete packet
+            if btype == 6:
+                iface, hi, lo, incl = struct.unpack(endian + "IIII", body[:16])
+            else:
+                iface, _drops, hi, lo, incl = struct.unpack(endian + "HHIII", body[:16])
+            if iface >= len(interfaces):
+                raise CaptureError(name, at, f"packet block names interface {iface}, which was not described")
+            if 20 + incl > len(body):
+                raise CaptureError(name, at, f"packet block too short for its {incl} captured bytes")
+            linktype, unit = interfaces[iface]
+            ticks = (hi << 32) | lo
+            time_ns = ticks * unit if unit > 0 else ticks // -unit
+            number += 1
+            yield Frame(time_ns, linktype, body[20 : 20 + incl], at, number)
+        elif btype == 3:  # simple packet: no timestamp
+            if not interfaces:
+                raise CaptureError(name, at, "simple packet block before any interface description")
+            orig = struct.unpack(endian + "I", body[:4])[0]
+            number += 1
+            yield Frame(0, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 8)], at, number)
+
+
+def _tsresol(options: bytes, endian: str) -> int:
+    """Nanoseconds per timestamp tick from an interface's options (negative: divide by it)."""
+    pos = 0
+    while pos + 4 <= len(options):
+        code, size = struct.unpack(endian + "HH", options[pos : pos + 4])
+        if code == 0:
+            break
+        if code == 9 and size >= 1:
+            value = options[pos + 4]
+            exponent = value & 0x7F
+            per_second: int = 2**exponent if value & 0x80 else 10**exponent
+            if per_second <= 1_000_000_000:
+                return 1_000_000_000 // per_second
+            return -(per_second // 1_000_000_000)
+        pos += 4 + size + (-size % 4)
+    return 1000  # default: microseconds
+
+
+class PcapWriter:
+    """Writes a classic microsecond pcap file, one record per ``write`` call."""
+
+    def __init__(self, file: BinaryIO, linktype: int = LINKTYPE_ETHERNET, snaplen: int = 262144) -> None:
+        self._file = file
+        file.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype))
+
+    def write(self, time_ns: int, data: bytes) -> None:
+        """Append one packet captured at ``time_ns`` (nanoseconds since the epoch)."""
+        sec, ns = divmod(time_ns, 1_000_000_000)
+        self._file.write(struct.pack("<IIII", sec, ns // 1000, len(data), len(data)))
+        self._file.write(data)

@@ -1,0 +1,74 @@
+"""``gearsim check`` against the model, ``gearsim record`` to vectors, traces written as pcap."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from capture_helpers import C2S, S2C, conversation, real_captures, req, require_tool, res
+
+from gearsim.cli_capture import main
+from gearsim.dissect.capture import read_capture
+from gearsim.dissect.check import check_capture
+from gearsim.dissect.record import record_vector
+from gearsim.dissect.synth import write_trace_pcap
+from gearsim.lint import lint_text
+from gearsim.loading import load_requirements, load_schema_text
+from gearsim.packets import Packet
+from gearsim.packets import PacketType as T
+from gearsim.runner import Verdict, run_case
+from gearsim.simpeer import ModelPeerFactory
+from gearsim.vectors import parse_vector_text
+
+GEARMAND = [c for c in real_captures() if c.server == "gearmand-c"]
+
+
+@pytest.mark.parametrize("cap", GEARMAND, ids=lambda c: c.path.name)
+def test_gearmand_captures_meet_the_gearmand_profile(cap: object) -> None:
+    reports = check_capture(cap.path, (cap.port,), "gearmand-1.1")  # type: ignore[attr-defined]
+    assert reports and all(not r.broken for r in reports), [f for r in reports for f in r.broken]
+    assert sum(sum(r.met.values()) for r in reports) > 3
+
+
+def test_a_wrong_reply_breaks_its_requirement_at_its_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(conversation([(C2S, req(T.ECHO_REQ, b"abc")), (S2C, res(T.ECHO_RES, b"abd"))]))
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "broke GM-ECHO-001 at frame 6" in out and '"abd"' in out
+
+
+@pytest.mark.parametrize("cap", GEARMAND, ids=lambda c: c.path.name)
+def test_recorded_vector_lints_clean_and_replays_against_the_model(cap: object) -> None:
+    text = record_vector(cap.path, (cap.port,))  # type: ignore[attr-defined]
+    vf, findings = lint_text(text, "rec.yaml", load_schema_text(), load_requirements())
+    assert vf is not None and findings == []
+    vf = parse_vector_text(text, "rec.yaml", load_schema_text())
+    result = run_case(vf, vf.cases[0], ModelPeerFactory(), "gearmand-1.1")
+    assert result.verdict is Verdict.PASS, result
+
+
+def test_record_cli_writes_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.pcap"
+    path.write_bytes(conversation([(C2S, req(T.SUBMIT_JOB_BG, b"f", b"", b"x")), (S2C, res(T.JOB_CREATED, b"H:a:1"))]))
+    out = tmp_path / "v.yaml"
+    assert main(["record", str(path), "-o", str(out)]) == 0
+    assert "{capture: H1}" in out.read_text()
+
+
+def test_model_trace_written_as_pcap_decodes_back(tmp_path: Path) -> None:
+    vf = parse_vector_text(record_vector(GEARMAND[0].path, (GEARMAND[0].port,)), "rec.yaml", load_schema_text())
+    factory = ModelPeerFactory()
+    run_case(vf, vf.cases[0], factory, "gearmand-1.1")
+    out = tmp_path / "trace.pcap"
+    traces = [sim.trace for _case, sim in factory.traces()]
+    assert write_trace_pcap(traces, out) > 0
+    sent = [r.message for t in traces for r in t if r.kind == "send" and isinstance(r.message, Packet)]
+    decoded = [e.message for e in read_capture(out) if isinstance(e.message, Packet)]
+    assert decoded == sent
+    assert not [e for e in read_capture(out) if e.kind in ("gap", "error", "skipped", "lost")]
+    tshark = require_tool("tshark")
+    cmd = [tshark, "-r", str(out), "-Y", "gearman", "-T", "fields", "-e", "gearman.pkt_type"]
+    shown = subprocess.run(cmd, capture_output=True, check=True, timeout=60).stdout.decode().split()
+    assert sum(len(line.split(",")) for line in shown) == len(sent), "tshark reads the export as Gearman"

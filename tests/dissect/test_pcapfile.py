@@ -1,0 +1,111 @@
+"""Capture file formats: pcap (micro, nano, both byte orders), pcapng, and damaged files."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from capture_helpers import C2S, conversation, req
+
+from gearsim.dissect.netparse import parse_segment
+from gearsim.dissect.pcapfile import CaptureError, read_frames
+from gearsim.packets import PacketType as T
+
+
+def _write(tmp_path: Path, data: bytes, name: str = "c.pcap") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_classic_pcap_frames_and_times(tmp_path: Path) -> None:
+    path = _write(tmp_path, conversation([(C2S, req(T.ECHO_REQ, b"x"))]))
+    frames = list(read_frames(path))
+    assert [f.number for f in frames] == list(range(1, len(frames) + 1))
+    assert frames[0].time_ns == 1_700_000_000 * 10**9
+    assert frames[0].offset == 24
+    seg = parse_segment(frames[3].linktype, frames[3].data)
+    assert seg is not None and seg.payload == req(T.ECHO_REQ, b"x")
+
+
+def _big_endian_nano(little: bytes) -> bytes:
+    """Rewrite a little-endian microsecond pcap as big-endian nanoseconds."""
+    out = bytearray(struct.pack(">IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+    pos = 24
+    while pos < len(little):
+        sec, usec, incl, orig = struct.unpack_from("<IIII", little, pos)
+        out += struct.pack(">IIII", sec, usec * 1000 + 7, incl, orig) + little[pos + 16 : pos + 16 + incl]
+        pos += 16 + incl
+    return bytes(out)
+
+
+def test_big_endian_nanosecond_pcap(tmp_path: Path) -> None:
+    little = conversation([(C2S, req(T.ECHO_REQ, b"x"))])
+    frames = list(read_frames(_write(tmp_path, _big_endian_nano(little))))
+    assert frames[0].time_ns == 1_700_000_000 * 10**9 + 7
+    assert [f.data for f in frames] == [f.data for f in read_frames(_write(tmp_path, little, "l.pcap"))]
+
+
+def _pcapng(little: bytes, tsresol: int | None) -> bytes:
+    """The same packets as a pcapng file (one interface, enhanced packet blocks)."""
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    options = b"" if tsresol is None else struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HH", 0, 0)
+    out += block(1, struct.pack("<HHI", 1, 0, 65535) + options)
+    pos = 24
+    while pos < len(little):
+        sec, usec, incl, orig = struct.unpack_from("<IIII", little, pos)
+        ticks = sec * 10**6 + usec if tsresol is None else sec * 10**9 + usec * 1000
+        data = little[pos + 16 : pos + 16 + incl]
+        out += block(6, struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, incl, orig) + data)
+        pos += 16 + incl
+    return out
+
+
+@pytest.mark.parametrize("tsresol", [None, 9])
+def test_pcapng_matches_pcap(tmp_path: Path, tsresol: int | None) -> None:
+    little = conversation([(C2S, req(T.SUBMIT_JOB, b"f", b"", b"w" * 3000))], split=1000)
+    ng = list(read_frames(_write(tmp_path, _pcapng(little, tsresol), "c.pcapng")))
+    classic = list(read_frames(_write(tmp_path, little)))
+    assert [(f.time_ns, f.data) for f in ng] == [(f.time_ns, f.data) for f in classic]
+
+
+def test_not_a_capture_names_file_and_offset(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"hello world, not a pcap")
+    with pytest.raises(CaptureError, match=r"c\.pcap: byte offset 0: not a pcap"):
+        list(read_frames(path))
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError, match="empty file"):
+        list(read_frames(_write(tmp_path, b"")))
+
+
+def test_truncated_record_yields_earlier_frames_then_fails(tmp_path: Path) -> None:
+    data = conversation([(C2S, req(T.ECHO_REQ, b"x" * 50))])
+    path = _write(tmp_path, data[:-10])
+    frames = []
+    with pytest.raises(CaptureError, match=r"byte offset \d+: file ends") as info:
+        for frame in read_frames(path):
+            frames.append(frame)
+    assert frames, "frames before the damage are still read"
+    assert info.value.offset > 24
+
+
+def test_absurd_record_length_is_corrupt(tmp_path: Path) -> None:
+    data = bytearray(conversation([(C2S, req(T.ECHO_REQ, b"x"))]))
+    struct.pack_into("<I", data, 24 + 8, 0x7FFFFFFF)
+    with pytest.raises(CaptureError, match="byte offset 24: record claims"):
+        list(read_frames(_write(tmp_path, bytes(data))))
+
+
+def test_pcapng_bad_trailer(tmp_path: Path) -> None:
+    ng = bytearray(_pcapng(conversation([(C2S, req(T.ECHO_REQ, b"x"))]), None))
+    ng[-1] ^= 0xFF
+    with pytest.raises(CaptureError, match="trailing length"):
+        list(read_frames(_write(tmp_path, bytes(ng), "c.pcapng")))
