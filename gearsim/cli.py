@@ -74,11 +74,22 @@ def _parse_server(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _parse_shard(text: str) -> object:
+    from gearsim.shard import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from gearsim.io.tcp import TcpPeerFactory
     from gearsim.loading import load_requirements, select
+    from gearsim.progress import progress
     from gearsim.report import exit_code, json_report, junit_report, text_report
     from gearsim.runner import CaseResult, PeerFactory, run_case
+    from gearsim.shard import WHOLE, Shard
     from gearsim.simpeer import ModelPeerFactory
 
     selection = select(args.vectors)
@@ -94,21 +105,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
         model = ModelPeerFactory(profile=args.profile, seed=args.seed)
         factory = model
         target = f"the reference model (seed {args.seed}, virtual time)"
+    shard: Shard = args.shard or WHOLE
+    chosen = [(vf, c) for vf in selection.files for c in selection.chosen(vf) if shard.holds(f"{vf.name}::{c}")]
     results: list[CaseResult] = []
     try:
-        for vf in selection.files:
-            for case_id in selection.chosen(vf):
+        with progress("gearsim run", total=len(chosen), unit="cases") as bar:
+            for vf, case_id in chosen:
                 results.append(run_case(vf, vf.case(case_id), factory, args.profile))
+                bar.advance()
     finally:
         if tcp is not None:
             tcp.close()
     title = f"gearsim run: {len(results)} cases in {len(selection.files)} files against {target}"
     title += f", profile {args.profile}"
+    if shard != WHOLE:
+        title += f", shard {shard}"
     requirements = load_requirements()
     if args.format == "json":
         out = json_report(results, {"target": target, "profile": args.profile, "seed": args.seed})
     elif args.format == "junit":
         out = junit_report(results, requirements, f"gearsim {args.profile}")
+    elif args.format == "html":
+        from gearsim.html_report import ReportRun, render_html
+
+        clock = "wall" if tcp is not None else "virtual"
+        run = ReportRun(args.profile, results, args.profile, target, clock)
+        out = render_html([run], requirements, title)
     else:
         out = text_report(results, requirements, title)
     if args.out:
@@ -135,9 +157,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     run.add_argument("--trace", metavar="FILE", help="write the canonical text trace of every case")
     run.add_argument("--server", type=_parse_server, metavar="HOST:PORT", help="run against a real server over TCP")
-    run.add_argument("--format", choices=("text", "json", "junit"), default="text", help="report format")
+    run.add_argument("--format", choices=("text", "json", "junit", "html"), default="text", help="report format")
     run.add_argument("--out", metavar="FILE", help="write the report here (a text summary still goes to stdout)")
     run.add_argument("--pcap", metavar="FILE", help="write every case's conversation as one capture (model runs)")
+    run.add_argument("--shard", type=_parse_shard, metavar="K/N", help="run only the cases of shard K of N (CI matrix)")
     run.set_defaults(func=_cmd_run)
 
     lint = sub.add_parser("lint", help="check vector files: schema, canonical form, hex vs structure")

@@ -9,6 +9,7 @@
 #   Perl client/worker         libgearman-client-perl
 #   PHP client/worker          php-cli, php-gearman
 #   capture and decoding       tshark, tcpdump
+#   the HTML report test       chromium (driven by PyPI playwright, no browser download)
 #   python gear.Server         PyPI gear 0.16.0    -> geard
 #
 # No system gearmand is ever started: for the whole apt run a policy-rc.d that
@@ -23,7 +24,7 @@ set -euo pipefail
 
 readonly PACKAGES=(
   gearman-job-server gearman-tools gearman-server libgearman-client-perl
-  php-cli php-gearman tshark tcpdump
+  php-cli php-gearman tshark tcpdump chromium
 )
 readonly POLICY=/usr/sbin/policy-rc.d
 readonly SAVED_POLICY=/usr/sbin/policy-rc.d.gearsim-saved

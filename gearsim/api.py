@@ -1,0 +1,116 @@
+"""The public Python API of gearsim: the names ``import gearsim`` gives (``gearsim/__init__.py`` re-exports them).
+
+Everything else in the package may change between releases; these names are
+kept stable, and ``tests/unit/test_public_api.py`` guards the list.
+
+Replaying one vector case from Python::
+
+    import gearsim
+
+    selection = gearsim.select(["server/status.yaml::queued-job"])
+    vf = selection.files[0]
+    factory = gearsim.ModelPeerFactory(profile="gearmand-1.1", seed=0)
+    result = gearsim.run_case(vf, vf.case("queued-job"), factory, "gearmand-1.1")
+    print(result.verdict, gearsim.Trace(result.records).text())
+
+Against a real server, use ``gearsim.TcpPeerFactory("127.0.0.1", 4730)``
+instead of the model (and ``close()`` it at the end).
+
+Groups:
+
+* packets and bytes: ``Packet``, ``AdminLine``, ``Message``, ``Magic``,
+  ``PacketType``, ``encode``, ``encode_admin``, ``decode_all``, ``Decoder``;
+* vectors and the spec: ``select``, ``Selection``, ``read_vector_file``,
+  ``parse_vector_text``, ``vector_root``, ``VectorFile``, ``Case``,
+  ``load_requirements``, ``Requirement``;
+* the runner: ``run_case``, ``run_file``, ``CaseResult``, ``Verdict``,
+  ``ServerPeer`` (the protocol a server under test implements),
+  ``PeerFactory``;
+* servers to run against: ``ModelPeerFactory`` (the reference model in the
+  simulator), ``TcpPeerFactory`` (a real server), and underneath them the
+  model ``Server``/``ServerOptions``, the ``Simulator``, ``LinkConfig``,
+  ``PROFILES`` and ``DEFAULT_PROFILE``;
+* traces: ``Trace``, ``TraceRecord``;
+* reports: ``text_report``, ``json_report``, ``junit_report``,
+  ``render_html`` (the HTML page, from ``ReportRun`` values), ``exit_code``;
+* sharding: ``Shard``, ``parse_shard``;
+* errors: ``GearsimError`` and its kinds ``DecodeError``, ``VectorError``,
+  ``HarnessError``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from gearsim.codec import Decoder, decode_all, encode, encode_admin
+from gearsim.errors import DecodeError, GearsimError, HarnessError, VectorError
+from gearsim.html_report import ReportRun, render_html
+from gearsim.io.tcp import TcpPeerFactory
+from gearsim.links import LinkConfig
+from gearsim.loading import Selection, load_requirements, read_vector_file, select, vector_root
+from gearsim.model import Server, ServerOptions
+from gearsim.packets import AdminLine, Magic, Message, Packet, PacketType
+from gearsim.profiles import DEFAULT_PROFILE, PROFILES
+from gearsim.report import exit_code, json_report, junit_report, text_report
+from gearsim.requirements import Requirement
+from gearsim.runner import CaseResult, PeerFactory, ServerPeer, Verdict, run_case, run_file
+from gearsim.shard import Shard, parse_shard
+from gearsim.sim import Simulator
+from gearsim.simpeer import ModelPeerFactory
+from gearsim.trace import Trace, TraceRecord
+from gearsim.vectors import Case, VectorFile, parse_vector_text
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "PROFILES",
+    "AdminLine",
+    "Case",
+    "CaseResult",
+    "DecodeError",
+    "Decoder",
+    "GearsimError",
+    "HarnessError",
+    "LinkConfig",
+    "Magic",
+    "Message",
+    "ModelPeerFactory",
+    "Packet",
+    "PacketType",
+    "PeerFactory",
+    "ReportRun",
+    "Requirement",
+    "Selection",
+    "Server",
+    "ServerOptions",
+    "ServerPeer",
+    "Shard",
+    "Simulator",
+    "TcpPeerFactory",
+    "Trace",
+    "TraceRecord",
+    "VectorError",
+    "VectorFile",
+    "Verdict",
+    "__version__",
+    "decode_all",
+    "encode",
+    "encode_admin",
+    "exit_code",
+    "json_report",
+    "junit_report",
+    "load_requirements",
+    "parse_shard",
+    "parse_vector_text",
+    "read_vector_file",
+    "render_html",
+    "run_case",
+    "run_file",
+    "select",
+    "text_report",
+    "vector_root",
+]
+
+try:
+    __version__: str = version("gearsim")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
