@@ -3,10 +3,10 @@
 ``Server`` reproduces gearmand 1.1.20 on the binary and admin protocols byte
 for byte, with other implementations selected by a ``gearsim.profiles.Profile``;
 ``ServerOptions`` holds the gearmand command-line options that change
-behaviour. Modules: server (connections, framing, binary dispatch), jobs (queues,
-coalescing, handles), admin (text commands), state (working records and
-snapshots), replies (ERROR packets from the packet table), cparse (C number
-parsing).
+behaviour. Modules: server (connections, binary dispatch), wire (framing and
+encoding), jobs (queues, coalescing, handles), deadlines (job timers and epoch
+wake-ups), admin (text commands), state (working records and snapshots),
+replies (ERROR packets from the packet table), cparse (C number parsing).
 """
 
 from __future__ import annotations

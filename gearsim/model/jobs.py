@@ -13,8 +13,8 @@ Packets it must send are appended to the ``out`` list given to each call, as
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Final
+import heapq
+from typing import Final, TypeVar
 
 from gearsim.model.state import Conn, Function, FunctionView, Job, Priority, Registration
 from gearsim.packets import Magic, Message, Packet, PacketType
@@ -26,6 +26,7 @@ __all__ = ["JobStore", "Outbox", "assigned_unique"]
 Outbox = list[tuple[Conn, Message]]
 
 _NOOP: Final[Packet] = Packet.res(PacketType.NOOP)
+_K = TypeVar("_K")
 
 
 class JobStore:
@@ -45,6 +46,13 @@ class JobStore:
         self._seq = 0
         #: the current tick, set by the server before each call
         self.now = 0
+        #: the unique index: jobs by (function, key_source), and by key_source
+        #: alone, each list in creation order
+        self._by_fkey: dict[tuple[Function, bytes], list[Job]] = {}
+        self._by_key: dict[bytes, list[Job]] = {}
+        #: epoch jobs (when > 0) not yet woken by 2.0's timer: (tick, seq, job)
+        self.epoch_heap: list[tuple[int, int, Job]] = []
+        self._reg_count = 0
 
     # ------------------------------------------------------------------ lookups
 
@@ -62,11 +70,16 @@ class JobStore:
 
     def total(self, function: Function) -> int:
         """gearmand's job_total: queued plus running jobs of a function."""
-        return sum(1 for j in self.jobs.values() if j.function is function)
+        return function.total
 
     def running(self, function: Function) -> int:
         """gearmand's job_running."""
-        return sum(1 for j in self.jobs.values() if j.function is function and j.worker is not None)
+        return function.running
+
+    def registration(self, conn: Conn, function: Function, timeout: int) -> Registration:
+        """A new registration, numbered in creation order."""
+        self._reg_count += 1
+        return Registration(conn, function, timeout, self._reg_count)
 
     def function_views(self) -> tuple[FunctionView, ...]:
         """Snapshots of every function, in creation order."""
@@ -92,8 +105,8 @@ class JobStore:
         unique; a "-" job sits in its payload's bucket, so it is found only
         when its payload is the unique asked for.
         """
-        for job in reversed(self.jobs.values()):
-            if job.unique and job.unique == unique and job.key_source == unique:
+        for job in reversed(self._by_key.get(unique, ())):
+            if job.unique and job.unique == unique:
                 return job
         return None
 
@@ -108,14 +121,13 @@ class JobStore:
         dash = unique == b"-" and profile.dash_unique == "payload-key-store-dash"
         if dash and not data:
             return None
-        for job in self.jobs.values():
-            if job.function is not function:
-                continue
+        # candidates share the function and key_source, oldest first
+        for job in self._by_fkey.get((function, data if dash else unique), ()):
             if dash:
                 # looked up by payload: the bucket key and the whole payload must match
-                if job.key_source == data and job.data == data:
+                if job.data == data:
                     return job
-            elif job.key_source == unique and job.unique == unique:
+            elif job.unique == unique:
                 # strcmp against the stored unique: a 64-byte unique was stored
                 # cut to 63, so it never matches again (B-U7)
                 return job
@@ -177,6 +189,13 @@ class JobStore:
             # gearmand sets job_queued for background submissions (the persistence flag)
             job.job_queued = listener is None
             self.jobs[handle] = job
+            function.total += 1
+            if key_source is not None:
+                self._by_fkey.setdefault((function, key_source), []).append(job)
+                self._by_key.setdefault(key_source, []).append(job)
+            if when > 0:
+                tick = (when - self.epoch0) * 1000
+                heapq.heappush(self.epoch_heap, (tick, job.seq, job))
             self.queue(job, out)
         if listener is None:
             job.background = True
@@ -221,7 +240,7 @@ class JobStore:
             self.wake(job.function, out)
         queue = job.function.queues[job.priority]
         if self.profile.high_lifo and job.priority == Priority.HIGH:
-            queue.insert(0, job)
+            queue.prepend(job)
         else:
             queue.append(job)
 
@@ -240,7 +259,24 @@ class JobStore:
         just after the last one visited, so wake-ups rotate (job.cc).
         """
         workers = function.workers
-        if not workers:
+        sleepers = function.sleepers
+        if not workers or not sleepers:
+            return
+        # drop the stale: no longer asleep, or woken already
+        for reg in [r for r in sleepers if not r.conn.sleeping or r.conn.noop_sent]:
+            del sleepers[reg]
+        if not sleepers:
+            # nobody to wake: the walk would visit every worker, and leave the head where it is
+            return
+        if self.worker_wakeup == 0:
+            # no limit: every worker is visited, so the list never rotates and
+            # stays in registration order
+            for reg in sorted(sleepers, key=_order) if len(sleepers) > 1 else list(sleepers):
+                conn = reg.conn
+                if conn.sleeping and not conn.noop_sent:
+                    out.append((conn, _NOOP))
+                    conn.noop_sent = True
+            sleepers.clear()
             return
         sent = 0
         visited = 0
@@ -250,19 +286,15 @@ class JobStore:
             if reg.conn.sleeping and not reg.conn.noop_sent:
                 out.append((reg.conn, _NOOP))
                 reg.conn.noop_sent = True
+                sleepers.pop(reg, None)
                 sent += 1
             if visited == len(workers) or (self.worker_wakeup != 0 and sent >= self.worker_wakeup):
                 break
         function.workers[:] = workers[visited:] + workers[:visited]
 
-    def due_epochs(self) -> Iterator[Job]:
-        """Queued epoch jobs, for the 2.0 wake-up timer."""
-        for job in self.jobs.values():
-            if job.worker is None and job.when > 0:
-                yield job
-
-    def _due(self, job: Job) -> bool:
-        return job.when == 0 or job.when <= self.now_seconds
+    def held(self, job: Job) -> bool:
+        """Is ``job`` still one of this store's jobs (not freed)?"""
+        return self.jobs.get(job.handle) is job
 
     def take(self, conn: Conn) -> Job | None:
         """gearman_server_job_take: dequeue the job ``conn`` gets, and assign it.
@@ -277,6 +309,7 @@ class JobStore:
             reg, job = found
             job.function.queues[job.priority].remove(job)
             job.worker = reg
+            job.function.running += 1
             reg.jobs.insert(0, job)
             if not job.ignore:
                 return job
@@ -284,16 +317,20 @@ class JobStore:
 
     def _choose(self, conn: Conn) -> tuple[Registration, Job] | None:
         mode = self.profile.priorities
+        now_seconds = self.epoch0 + self.now // 1000
         if mode == "per-function":
-            for reg in list(conn.registrations):
-                function = reg.function
-                if not function.queued_count:
-                    continue
-                self._rotate(conn, reg)
+            rotate = self.profile.round_robin
+            # a copy only when the loop reorders the list
+            for reg in list(conn.registrations) if rotate else conn.registrations:
+                high, normal, low = reg.function.queues
                 # gearmand 1.1: the first non-empty priority list only; if all its
                 # jobs are future epoch jobs, lower priorities are not looked at (B-K5)
-                queue = next((q for q in function.queues if q), function.queues[Priority.LOW])
-                job = next((j for j in queue if self._due(j)), None)
+                queue = high if high else normal if normal else low
+                if not queue:
+                    continue
+                if rotate:
+                    self._rotate(conn, reg)
+                job = queue.first_due(now_seconds)
                 if job is not None:
                     return reg, job
             return None
@@ -301,7 +338,7 @@ class JobStore:
             # gearmand 2.0: every HIGH job of any of the worker's functions first (B-K6)
             for priority in Priority:
                 for reg in list(conn.registrations):
-                    job = next((j for j in reg.function.queues[priority] if self._due(j)), None)
+                    job = reg.function.queues[priority].first_due(now_seconds)
                     if job is not None:
                         self._rotate(conn, reg)
                         return reg, job
@@ -310,7 +347,7 @@ class JobStore:
         best: tuple[Registration, Job] | None = None
         for reg in conn.registrations:
             for priority in Priority:
-                job = next((j for j in reg.function.queues[priority] if self._due(j)), None)
+                job = reg.function.queues[priority].first_due(now_seconds)
                 if job is not None:
                     if best is None or (job.priority, job.seq) < (best[1].priority, best[1].seq):
                         best = (reg, job)
@@ -329,9 +366,10 @@ class JobStore:
         Unlike take it looks at every priority. Reaching an ignored job clears
         its flag, then takes and frees whatever take returns (gearmand_con.cc).
         """
+        now_seconds = self.epoch0 + self.now // 1000
         for reg in conn.registrations:
             for queue in reg.function.queues:
-                job = next((j for j in queue if self._due(j)), None)
+                job = queue.first_due(now_seconds)
                 if job is None:
                     continue
                 if job.ignore:
@@ -347,23 +385,31 @@ class JobStore:
 
     def free(self, job: Job) -> None:
         """gearman_server_job_free: forget the job, its listeners and its unique (B-U6)."""
-        for conn in job.listeners:
-            if job in conn.client_jobs:
-                conn.client_jobs.remove(job)
-        job.listeners.clear()
+        if job.listeners:
+            for conn in job.listeners:
+                if job in conn.client_jobs:
+                    conn.client_jobs.remove(job)
+            job.listeners.clear()
         self._detach(job)
-        for queue in job.function.queues:
-            if job in queue:
-                queue.remove(job)
-        self.jobs.pop(job.handle, None)
+        function = job.function
+        if job.slot is not None:
+            function.queues[job.priority].remove(job)
+        if self.jobs.pop(job.handle, None) is job:
+            function.total -= 1
+            key = job.key_source
+            if key is not None:
+                _unindex(self._by_fkey, (function, key), job)
+                _unindex(self._by_key, key, job)
 
     def _detach(self, job: Job) -> None:
-        if job.worker is not None:
-            job.worker.jobs.remove(job)
-            conn = job.worker.conn
+        worker = job.worker
+        if worker is not None:
+            worker.jobs.remove(job)
+            conn = worker.conn
             if conn.timer is not None and conn.timer[1] is job:
                 conn.timer = None
             job.worker = None
+            job.function.running -= 1
 
     def _send_fail(self, job: Job, magic: Magic, out: Outbox) -> None:
         for conn in job.listeners:
@@ -394,6 +440,18 @@ class JobStore:
             return
         job.ignore = True
         job.job_queued = False
+
+
+def _order(reg: Registration) -> int:
+    return reg.order
+
+
+def _unindex(index: dict[_K, list[Job]], key: _K, job: Job) -> None:
+    jobs = index[key]
+    if len(jobs) == 1:
+        del index[key]
+    else:
+        jobs.remove(job)
 
 
 def assigned_unique(job: Job) -> bytes:

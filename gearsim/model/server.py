@@ -5,7 +5,8 @@ PURE: no sockets, clocks, threads or global random; time is the ``now`` tick
 ``gearsim.node.ServerNode`` and reproduces gearmand 1.1.20 byte for byte
 (protocol-facts.md sections b-d), with the differences of other
 implementations selected by a ``Profile``. Job and queue rules live in
-jobs.py, admin text commands in admin.py.
+jobs.py, admin text commands in admin.py, timers in deadlines.py, framing
+and encoding in wire.py.
 
 The ``fd`` that the admin 'workers' command shows is a per-server counter
 starting at 3 (the first descriptor after stdin, stdout, stderr), one per
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gearsim.codec import Decoder, encode, encode_admin, split_args
-from gearsim.errors import BadMagic, DecodeError
+from gearsim.codec import Decoder, split_args
 from gearsim.model import admin
 from gearsim.model.cparse import atoi_uint32, strtol
+from gearsim.model.deadlines import Deadlines
 from gearsim.model.jobs import JobStore, Outbox, assigned_unique
 from gearsim.model.options import ServerOptions
 from gearsim.model.replies import (
@@ -44,7 +45,8 @@ from gearsim.model.state import (
     Priority,
     Registration,
 )
-from gearsim.node import Close, ConnId, Output, Send
+from gearsim.model.wire import NO_LIMIT, frame, outputs
+from gearsim.node import Close, ConnId, Output
 from gearsim.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
 from gearsim.profiles import Profile, get_profile
 
@@ -55,10 +57,10 @@ _BUFFER = 64
 #: GEARMAN_MAXIMUM_INTEGER_DISPLAY_LENGTH: a longer CAN_DO_TIMEOUT field closes (B-P9)
 _INT_DISPLAY = 20
 _CLIENT_ID_MAX = 127  # GEARMAND_SERVER_CON_ID_SIZE - 1 (B-K9)
-#: gearmand allocates whatever body size a header declares (B-P8)
-_NO_LIMIT = 2**32
 _SHORT_BODY = "short body: gearmand read past the packet boundary (B-P6)"
 _PERL_TIMEOUT_SCALE = 1000  # Perl's CAN_DO_TIMEOUT is in seconds ((d) "CAN_DO_TIMEOUT")
+
+_REQ = Magic.REQ
 
 _SUBMITS: dict[PacketType, tuple[Priority, bool]] = {
     PacketType.SUBMIT_JOB: (Priority.NORMAL, False),
@@ -90,8 +92,8 @@ class Server:
         )
         self.conns: dict[ConnId, Conn] = {}
         self._next_fd = 3
-        #: epoch jobs whose 2.0 wake-up already fired
-        self._epoch_woken: set[bytes] = set()
+        #: job timers and epoch wake-ups, indexed
+        self.deadlines = Deadlines(self.store)
         self._handlers: dict[int, Callable[[Conn, Packet, Outbox], str | None]] = {
             PacketType.ECHO_REQ: self._echo,
             PacketType.GET_STATUS: self._get_status,
@@ -115,6 +117,13 @@ class Server:
         }
         for type_ in _SUBMITS:
             self._handlers[type_] = self._submit
+        #: the fast path of _packet: type number -> (handler, arguments the table
+        #: lays out), for every type this profile implements and has a handler for
+        self._ready: dict[int, tuple[Callable[[Conn, Packet, Outbox], str | None], int]] = {
+            number: (handler, len(SPECS[number].args))
+            for number, handler in self._handlers.items()
+            if number in SPECS and number != PacketType.TEXT and SPECS[number].name in self.profile.implemented
+        }
 
     # ------------------------------------------------------------ ServerNode
 
@@ -130,7 +139,7 @@ class Server:
             id=conn,
             peer=peer,
             fd=self._next_fd,
-            decoder=Decoder(max_body=_NO_LIMIT),
+            decoder=Decoder(max_body=NO_LIMIT),
             exceptions=self.options.exceptions,
         )
         self._next_fd += 1
@@ -149,12 +158,22 @@ class Server:
             # then failed (realloc with an underflowed size): close, no reply
             reason = _SHORT_BODY
         else:
-            messages, after = self._frame(c, data)
+            messages, after = frame(c, data, self.profile.bad_magic)
+            ready = self._ready
             for message in messages:
                 if c.stalled:
                     reason = _SHORT_BODY
                     break
-                reason = self._dispatch(c, message, out)
+                # the common case first: a request packet this profile implements,
+                # with all its arguments (what _packet would decide, decided sooner)
+                if isinstance(message, Packet):
+                    entry = ready.get(message.type)
+                    if entry is not None and message.magic is _REQ and (entry[1] < 2 or len(message.args) >= entry[1]):
+                        reason = entry[0](c, message, out)
+                    else:
+                        reason = self._packet(c, message, out)
+                else:
+                    reason = self._dispatch(c, message, out)
                 if reason is not None or c.wedged:
                     break
             else:
@@ -167,9 +186,9 @@ class Server:
                 elif after is not None:
                     reason = after
         if reason is None:
-            return self._outputs(out)
+            return outputs(out)
         self._drop(c, out)
-        return [*self._outputs(out), Close(conn, reason)]
+        return [*outputs(out), Close(conn, reason)]
 
     def disconnect(self, conn: ConnId, now: int) -> list[Output]:
         """The peer closed ``conn``: requeue its jobs, release its submissions (B-K7, B-U11)."""
@@ -179,20 +198,22 @@ class Server:
         self.store.now = now
         out: Outbox = []
         self._drop(c, out)
-        return self._outputs(out)
+        return outputs(out)
 
     def next_deadline(self) -> int | None:
         """The earliest job timer (B-K8), or 2.0's epoch wake-up (B-U13)."""
-        ticks = [c.timer[0] for c in self.conns.values() if c.timer is not None]
+        tick = self.deadlines.next_timer()
         if self.profile.epoch_wakeup_noop:
-            ticks += [self._epoch_tick(j) for j in self.store.due_epochs() if j.handle not in self._epoch_woken]
-        return min(ticks, default=None)
+            epoch = self.deadlines.next_epoch()
+            if epoch is not None and (tick is None or epoch < tick):
+                return epoch
+        return tick
 
     def advance(self, now: int) -> list[Output]:
         """Fire the job timers and epoch wake-ups due at or before ``now``."""
         self.store.now = now
         out: Outbox = []
-        for c in list(self.conns.values()):
+        for c in self.deadlines.due_timers(now):
             if c.timer is None or c.timer[0] > now:
                 continue
             job = c.timer[1]
@@ -205,11 +226,9 @@ class Server:
                 # B-K8: gearmand requeues, the client hears nothing
                 self.store.queue(job, out)
         if self.profile.epoch_wakeup_noop:
-            for job in list(self.store.due_epochs()):
-                if job.handle not in self._epoch_woken and self._epoch_tick(job) <= now:
-                    self._epoch_woken.add(job.handle)
-                    self.store.wake(job.function, out)
-        return self._outputs(out)
+            for job in self.deadlines.due_epochs(now):
+                self.store.wake(job.function, out)
+        return outputs(out)
 
     # ---------------------------------------------------------- introspection
 
@@ -227,44 +246,6 @@ class Server:
         return tuple(ConnectionView.of(c) for c in self.conns.values())
 
     # ----------------------------------------------------------------- framing
-
-    def _frame(self, c: Conn, data: bytes) -> tuple[list[Message], str | None]:
-        """Decode ``data``: the messages, and what to do after them.
-
-        The second value is None, "close" or "wedge" for a bad magic (B-P2, as
-        the profile says), or a close reason when the stream cannot be framed.
-        """
-        buf = c.pending + data
-        base = c.decoder.offset  # stream offset of buf[0]
-        try:
-            messages = c.decoder.feed(data)
-        except BadMagic as exc:
-            cut = exc.offset - base
-            messages = Decoder(max_body=_NO_LIMIT).feed(buf[:cut])
-            rest = buf[cut:]
-            if self.profile.bad_magic == "ignore":
-                # gear does not check the magic: the packet is read as a request
-                c.decoder = Decoder(max_body=_NO_LIMIT)
-                c.pending = b""
-                more, after = self._frame(c, Magic.REQ.value + rest[4:])
-                return messages + more, after
-            return messages, "wedge" if self.profile.bad_magic == "stall" else "close"
-        except DecodeError as exc:
-            return [], f"cannot frame: {exc}"
-        c.pending = buf[c.decoder.offset - base :]
-        return messages, None
-
-    def _outputs(self, out: Outbox) -> list[Output]:
-        """One Send per run of messages to the same connection, in order."""
-        result: list[Output] = []
-        for conn, message in out:
-            data = encode(message) if isinstance(message, Packet) else encode_admin(message)
-            last = result[-1] if result else None
-            if isinstance(last, Send) and last.conn == conn.id:
-                result[-1] = Send(conn.id, last.data + data, (*last.messages, message))
-            else:
-                result.append(Send(conn.id, data, (message,)))
-        return result
 
     # ---------------------------------------------------------------- dispatch
 
@@ -327,7 +308,7 @@ class Server:
 
     def _submit(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
-        type_ = PacketType(p.type)
+        type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
         priority, background = _SUBMITS[type_]
         function, unique = p.args[0], p.args[1]
         reducer = b""
@@ -429,9 +410,11 @@ class Server:
                 if reg.function is function:
                     reg.timeout = timeout
                     return
-        reg = Registration(c, function, timeout)
+        reg = self.store.registration(c, function, timeout)
         c.registrations.insert(0, reg)  # most recent first (B-K5)
         function.workers.append(reg)  # gearmand links it just before the list head
+        if c.sleeping and not c.noop_sent:
+            function.sleepers[reg] = None
 
     def _can_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         self._register(c, p.args[0], 0)  # B-K1: duplicates count
@@ -463,6 +446,7 @@ class Server:
                 self.store.queue(job, out)
         c.registrations.remove(reg)
         reg.function.workers.remove(reg)
+        reg.function.sleepers.pop(reg, None)
 
     def _cant_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         matches = [r for r in c.registrations if r.function.name == p.args[0]]
@@ -481,6 +465,9 @@ class Server:
         if self.store.peek(c) is None:
             c.sleeping = True
             c.timer = None  # B-K4: a sleeping worker's job timer is cancelled
+            if not c.noop_sent:
+                for reg in c.registrations:
+                    reg.function.sleepers[reg] = None
         else:
             self._reply(c, out, PacketType.NOOP)  # B-K4: work is pending
         return None
@@ -518,13 +505,13 @@ class Server:
             return
         if self.profile.can_do_timeout == "requeue-ms-min-1000":
             reg.timeout = max(reg.timeout, 1000)  # B-K8: below 1000 ms is raised to 1000
-        c.timer = (self.store.now + reg.timeout, job)
+        self.deadlines.arm(c, self.store.now + reg.timeout, job)
 
     # ----------------------------------------------------------- WORK_* packets
 
     def _work(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
-        type_ = PacketType(p.type)
+        type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
         handle = p.args[0].split(b"\0", 1)[0]
         if type_ == PacketType.WORK_FAIL and profile.fixed_buffers and len(handle) >= _BUFFER:
             out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10
@@ -585,6 +572,3 @@ class Server:
         while c.client_jobs:
             self.store.release_client(c, c.client_jobs[0])
         del self.conns[c.id]
-
-    def _epoch_tick(self, job: Job) -> int:
-        return (job.when - self.options.epoch0) * 1000

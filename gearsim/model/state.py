@@ -9,6 +9,8 @@ mutable on purpose and never leave the model: callers get the frozen
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -21,6 +23,7 @@ __all__ = [
     "Function",
     "FunctionView",
     "Job",
+    "JobQueue",
     "JobView",
     "Priority",
     "Registration",
@@ -38,34 +41,122 @@ class Priority(IntEnum):
 class Registration:
     """One CAN_DO of one connection (gearman_server_worker_st); it holds the jobs it runs."""
 
-    __slots__ = ("conn", "function", "jobs", "timeout")
+    __slots__ = ("conn", "function", "jobs", "order", "timeout")
 
-    def __init__(self, conn: Conn, function: Function, timeout: int) -> None:
+    def __init__(self, conn: Conn, function: Function, timeout: int, order: int = 0) -> None:
         self.conn = conn
         self.function = function
+        #: creation serial: a function's worker list is in this order while it does not rotate
+        self.order = order
         #: milliseconds as sent in CAN_DO_TIMEOUT; 0 or less means none (B-K8)
         self.timeout = timeout
         self.jobs: list[Job] = []
 
 
+class _Slot:
+    """One place in a JobQueue; emptied (job None) when its job leaves the queue."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: Job) -> None:
+        self.job: Job | None = job
+
+
+class JobQueue:
+    """One priority list of a function: append, prepend, and O(1) removal of any job.
+
+    A removed job leaves an empty slot behind, skipped when iterating and
+    dropped from the ends at once (and from the middle when they pile up).
+    A job knows its slot (``Job.slot``), so it is in at most one queue.
+    """
+
+    __slots__ = ("_dead", "_live", "_slots")
+
+    def __init__(self) -> None:
+        self._slots: deque[_Slot] = deque()
+        self._live = 0
+        self._dead = 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    def __bool__(self) -> bool:
+        return self._live > 0
+
+    def __iter__(self) -> Iterator[Job]:
+        for slot in self._slots:
+            job = slot.job
+            if job is not None:
+                yield job
+
+    def first_due(self, now_seconds: int) -> Job | None:
+        """The first job whose epoch time (0: now) has come."""
+        for slot in self._slots:
+            job = slot.job
+            if job is not None and (job.when == 0 or job.when <= now_seconds):
+                return job
+        return None
+
+    def append(self, job: Job) -> None:
+        job.slot = slot = _Slot(job)
+        self._slots.append(slot)
+        self._live += 1
+
+    def prepend(self, job: Job) -> None:
+        job.slot = slot = _Slot(job)
+        self._slots.appendleft(slot)
+        self._live += 1
+
+    def remove(self, job: Job) -> None:
+        """Take ``job`` out; it must be in this queue."""
+        slot = job.slot
+        assert slot is not None and slot.job is job
+        slot.job = None
+        job.slot = None
+        self._live -= 1
+        slots = self._slots
+        if slots[0] is slot:
+            slots.popleft()
+            while slots and slots[0].job is None:
+                slots.popleft()
+                self._dead -= 1
+        elif slots[-1] is slot:
+            slots.pop()
+            while slots and slots[-1].job is None:
+                slots.pop()
+                self._dead -= 1
+        else:
+            self._dead += 1
+            if self._dead > 32 and self._dead > self._live:
+                self._slots = deque(s for s in slots if s.job is not None)
+                self._dead = 0
+
+
 class Function:
     """A function name the server knows (gearman_server_function_st)."""
 
-    __slots__ = ("max_queue", "name", "queues", "workers")
+    __slots__ = ("max_queue", "name", "queues", "running", "sleepers", "total", "workers")
 
     def __init__(self, name: bytes) -> None:
         self.name = name
         #: queued jobs per Priority, head first
-        self.queues: tuple[list[Job], list[Job], list[Job]] = ([], [], [])
+        self.queues: tuple[JobQueue, JobQueue, JobQueue] = (JobQueue(), JobQueue(), JobQueue())
         #: registrations in gearmand's circular order; index 0 is the list head,
         #: which rotates as NOOPs are sent (job.cc, gearman_server_job_queue)
         self.workers: list[Registration] = []
         #: maxqueue limit per Priority; 0 is unlimited (B-U16)
         self.max_queue: list[int] = [0, 0, 0]
+        #: gearmand's job_total and job_running, kept up to date by JobStore
+        self.total = 0
+        self.running = 0
+        #: registrations that may be asleep and not yet woken: every one that
+        #: is is here (stale ones are dropped when wake() passes them)
+        self.sleepers: dict[Registration, None] = {}
 
     @property
     def queued_count(self) -> int:
-        return sum(len(q) for q in self.queues)
+        q = self.queues
+        return len(q[0]) + len(q[1]) + len(q[2])
 
 
 class Job:
@@ -87,6 +178,7 @@ class Job:
         "reducer",
         "retries",
         "seq",
+        "slot",
         "unique",
         "unique_length",
         "when",
@@ -122,6 +214,8 @@ class Job:
         #: SUBMIT_JOB_EPOCH time in Unix seconds; 0 means "now" (B-U13)
         self.when = when
         self.seq = seq
+        #: its place in a function queue while queued
+        self.slot: _Slot | None = None
         #: foreground connections attached, newest first, one entry per submit (B-W7)
         self.listeners: list[Conn] = []
         self.worker: Registration | None = None

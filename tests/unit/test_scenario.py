@@ -111,7 +111,7 @@ def test_errors_name_the_file_and_the_field() -> None:
 def test_the_command_exits_3_with_one_line_for_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(BASE.replace("every: 1s", "rate: fast"), encoding="utf-8")
-    code = run_simulate(argparse.Namespace(scenario=str(bad), seed=None, trace=None))
+    code = run_simulate(argparse.Namespace(scenario=str(bad), seed=None, trace=None, pcap=None))
     err = capsys.readouterr().err
     assert code == 3
     assert err.count("\n") == 1 and "clients/0 (c)/rate" in err and str(bad) in err
@@ -121,7 +121,7 @@ def test_the_command_prints_the_summary_and_writes_the_trace(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     trace = tmp_path / "t.txt"
-    code = run_simulate(argparse.Namespace(scenario="dedup", seed=3, trace=str(trace)))
+    code = run_simulate(argparse.Namespace(scenario="dedup", seed=3, trace=str(trace), pcap=None))
     out = capsys.readouterr()
     assert code == 0 and out.err == ""
     assert "handles (php-client): H:gearmand:1 H:gearmand:2 H:gearmand:1 H:gearmand:1 H:gearmand:3" in out.out
