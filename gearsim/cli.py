@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gearsim.errors import GearsimError
+
+if TYPE_CHECKING:
+    from gearsim.requirements import Requirement
+    from gearsim.runner import CaseResult
+    from gearsim.simpeer import ModelPeerFactory
 
 EXIT_INPUT = 3
 
@@ -84,12 +90,43 @@ def _parse_shard(text: str) -> object:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from gearsim.loading import load_requirements
+    from gearsim.report import exit_code
+
+    if args.client and args.server:
+        print("gearsim run: --client and --server exclude each other", file=sys.stderr)
+        return EXIT_INPUT
+    model = None
+    if args.client:
+        from gearsim.cli_serve import run_client_vectors
+
+        results, target = run_client_vectors(args)
+        title = f"gearsim run --client: {len(results)} cases against {target}"
+        clock = "wall"
+    else:
+        results, target, model = _run_vectors(args)
+        title = f"gearsim run: {len(results)} cases against {target}"
+        clock = "virtual" if model is not None else "wall"
+    title += f", profile {args.profile}"
+    if args.shard is not None:
+        title += f", shard {args.shard}"
+    _write_report(args, results, load_requirements(), title, target, clock)
+    if model is not None and args.trace:
+        Path(args.trace).write_text(model.trace_text(), encoding="utf-8")
+    if model is not None and args.pcap:
+        from gearsim.dissect.synth import write_trace_pcap
+
+        write_trace_pcap([sim.trace for _, sim in model.traces()], args.pcap)
+    return exit_code(results)
+
+
+def _run_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str, ModelPeerFactory | None]:
+    """Run the selected (and sharded) cases against the model or ``--server``."""
     from gearsim.io.tcp import TcpPeerFactory
-    from gearsim.loading import load_requirements, select
+    from gearsim.loading import select
     from gearsim.progress import progress
-    from gearsim.report import exit_code, json_report, junit_report, text_report
-    from gearsim.runner import CaseResult, PeerFactory, run_case
-    from gearsim.shard import WHOLE, Shard
+    from gearsim.runner import PeerFactory, run_case
+    from gearsim.shard import WHOLE
     from gearsim.simpeer import ModelPeerFactory
 
     selection = select(args.vectors)
@@ -105,7 +142,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         model = ModelPeerFactory(profile=args.profile, seed=args.seed)
         factory = model
         target = f"the reference model (seed {args.seed}, virtual time)"
-    shard: Shard = args.shard or WHOLE
+    shard = args.shard or WHOLE
     chosen = [(vf, c) for vf in selection.files for c in selection.chosen(vf) if shard.holds(f"{vf.name}::{c}")]
     results: list[CaseResult] = []
     try:
@@ -116,11 +153,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if tcp is not None:
             tcp.close()
-    title = f"gearsim run: {len(results)} cases in {len(selection.files)} files against {target}"
-    title += f", profile {args.profile}"
-    if shard != WHOLE:
-        title += f", shard {shard}"
-    requirements = load_requirements()
+    return results, f"{target}, {len(selection.files)} files", model
+
+
+def _write_report(
+    args: argparse.Namespace,
+    results: list[CaseResult],
+    requirements: Mapping[str, Requirement],
+    title: str,
+    target: str,
+    clock: str,
+) -> None:
+    """Print (and with ``--out`` write) the report in ``--format``."""
+    from gearsim.report import json_report, junit_report, text_report
+
     if args.format == "json":
         out = json_report(results, {"target": target, "profile": args.profile, "seed": args.seed})
     elif args.format == "junit":
@@ -128,23 +174,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif args.format == "html":
         from gearsim.html_report import ReportRun, render_html
 
-        clock = "wall" if tcp is not None else "virtual"
-        run = ReportRun(args.profile, results, args.profile, target, clock)
-        out = render_html([run], requirements, title)
+        out = render_html([ReportRun(args.profile, results, args.profile, target, clock)], requirements, title)
     else:
         out = text_report(results, requirements, title)
     if args.out:
         Path(args.out).write_text(out, encoding="utf-8")
-        sys.stdout.write(text_report(results, requirements, title) if args.format != "text" else out)
-    else:
-        sys.stdout.write(out)
-    if args.trace and model is not None:
-        Path(args.trace).write_text(model.trace_text(), encoding="utf-8")
-    if args.pcap and model is not None:
-        from gearsim.dissect.synth import write_trace_pcap
-
-        write_trace_pcap([sim.trace for _, sim in model.traces()], args.pcap)
-    return exit_code(results)
+        out = text_report(results, requirements, title) if args.format != "text" else out
+    sys.stdout.write(out)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -161,6 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="FILE", help="write the report here (a text summary still goes to stdout)")
     run.add_argument("--pcap", metavar="FILE", help="write every case's conversation as one capture (model runs)")
     run.add_argument("--shard", type=_parse_shard, metavar="K/N", help="run only the cases of shard K of N (CI matrix)")
+    from gearsim.cli_serve import add_client_options, add_serve_commands
+
+    add_client_options(run)
     run.set_defaults(func=_cmd_run)
 
     lint = sub.add_parser("lint", help="check vector files: schema, canonical form, hex vs structure")
@@ -177,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     from gearsim.cli_spec import add_spec_commands
 
     add_capture_commands(sub)
+    add_serve_commands(sub)
     add_simulate_command(sub)
     add_spec_commands(sub)
     return parser

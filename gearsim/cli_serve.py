@@ -1,0 +1,152 @@
+"""The ``gearsim serve`` command and the ``gearsim run --client`` helper (glue).
+
+``add_serve_commands(subparsers)`` registers ``serve`` on the ``gearsim``
+parser; ``add_client_options(run_parser)`` adds ``--client`` and
+``--within-floor`` to ``gearsim run``, and ``run_client_vectors(args)``
+carries out such a run (the caller of ``gearsim run`` checks ``args.client``
+first) and ``gearsim run`` reports the results.
+
+Exit codes as ``gearsim``: 0 pass, 1 a failure, 2 inconclusive, 3 a harness or
+input error printed as one line on stderr (a port in use, an unknown profile,
+a log file that cannot be opened).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from gearsim.errors import Fault, GearsimError
+from gearsim.runner import CaseResult
+
+__all__ = [
+    "add_client_options",
+    "add_serve_commands",
+    "build_server",
+    "run_client_vectors",
+]
+
+EXIT_INPUT = 3
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def build_server(
+    profile: str, *, node: str | None = None, exceptions: bool = False, job_retries: int = 0, worker_wakeup: int = 0
+) -> Any:
+    """The reference model ``Server`` for ``profile`` with gearmand-like options.
+
+    Raises:
+        GearsimError: ``profile`` is not a known profile (a one-line message).
+    """
+    from gearsim.model import Server, ServerOptions
+    from gearsim.profiles import PROFILES
+
+    if profile not in PROFILES:
+        raise _InputError(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
+    extra: dict[str, Any] = {}
+    if node is not None:
+        extra["node"] = node
+    options = ServerOptions(exceptions=exceptions, job_retries=job_retries, worker_wakeup=worker_wakeup, **extra)
+    return Server(profile, options)
+
+
+class _InputError(GearsimError):
+    """Bad command-line input."""
+
+    fault = Fault.INPUT
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from gearsim.io.serve import serve_forever
+
+    node = build_server(
+        args.profile,
+        node=args.node,
+        exceptions=args.exceptions,
+        job_retries=args.job_retries,
+        worker_wakeup=args.worker_wakeup,
+    )
+    log: TextIO | None = None
+    if args.log == "-":
+        log = sys.stderr
+    elif args.log:
+        try:
+            log = Path(args.log).open("a", encoding="utf-8", buffering=1)  # noqa: SIM115  closed below
+        except OSError as exc:
+            raise _InputError(f"cannot open log file {args.log}: {exc.strerror or exc}") from None
+    try:
+        asyncio.run(serve_forever(node, args.host, args.port, log=log))
+    finally:
+        if log is not None and log is not sys.stderr:
+            log.close()
+    return 0
+
+
+def add_serve_commands(subparsers: Any) -> None:
+    """Register ``serve`` on the ``gearsim`` sub-command parsers (``parser.add_subparsers()``)."""
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the reference model as a real TCP job server (client under test)",
+        description="Run the reference model as a Gearman job server on a real socket. Prints "
+        "'listening on HOST:PORT' first; every message is logged with --log.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
+    serve.add_argument("--port", type=_port, default=4730, help="port (default 4730; 0 picks a free one)")
+    serve.add_argument("--profile", default="gearmand-1.1", help="implementation profile (default gearmand-1.1)")
+    serve.add_argument("--log", metavar="FILE", help="log every message, one line each ('-' for stderr)")
+    serve.add_argument("--node", help="host part of job handles, H:<node>:<n> (default: the model's)")
+    serve.add_argument("--exceptions", action="store_true", help="as gearmand --exceptions")
+    serve.add_argument("--job-retries", type=_count, default=0, help="as gearmand --job-retries (0: no limit)")
+    serve.add_argument("--worker-wakeup", type=_count, default=0, help="as gearmand --worker-wakeup (0: all)")
+    serve.set_defaults(func=_cmd_serve)
+
+
+def add_client_options(run: argparse.ArgumentParser) -> None:
+    """Add ``--client COMMAND`` (repeatable) and ``--within-floor`` to the ``gearsim run`` parser."""
+    run.add_argument(
+        "--client",
+        action="append",
+        metavar="COMMAND",
+        help="a client or worker program to launch against the model ({host} and {port} are substituted); "
+        "give it once per program actor, or once for all; runs the cases marked for programs",
+    )
+    run.add_argument(
+        "--within-floor",
+        type=_count,
+        default=10_000,
+        metavar="MS",
+        help="least ms a program step waits (default 10000)",
+    )
+
+
+def run_client_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str]:
+    """``gearsim run --client``: play the selected program cases; return the results and a target description.
+
+    Uses ``args.client``, ``args.vectors``, ``args.profile`` and
+    ``args.within_floor``; ``gearsim run`` writes the report.
+
+    Raises:
+        GearsimError: a selector matches nothing or a vector file is invalid.
+    """
+    from gearsim.io.client_under_test import run_program_cases
+    from gearsim.loading import select
+
+    selection = select(args.vectors or ["client"])
+    commands: list[str] = list(args.client)
+    results = run_program_cases(selection, commands, profile=args.profile, within_floor=args.within_floor)
+    target = f"program(s) {' + '.join(repr(c) for c in commands)} against the reference model served on 127.0.0.1"
+    return results, target
