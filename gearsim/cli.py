@@ -134,14 +134,27 @@ def _run_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str, Model
     tcp: TcpPeerFactory | None = None
     factory: PeerFactory
     if args.server:
+        from gearsim.errors import HarnessError
+        from gearsim.fuzz.session import server_identity
+
         host, port = args.server
         tcp = TcpPeerFactory(host, port)
         factory = tcp
-        target = f"the server at {host}:{port} ({tcp.describe()})"
+        try:
+            identity = server_identity(host, port)
+        except HarnessError:
+            identity = "a server that does not answer 'version'"
+        target = f"{identity} at {host}:{port} ({tcp.describe()})"
     else:
         model = ModelPeerFactory(profile=args.profile, seed=args.seed)
         factory = model
         target = f"the reference model (seed {args.seed}, virtual time)"
+    if args.chunking is not None:
+        from gearsim.chunking import expand
+        from gearsim.cli_fuzz import chunked_factory
+
+        factory = chunked_factory(factory, args.chunking, wall_clock=tcp is not None)
+        target += f"; {expand(args.chunking).describe()}"
     shard = args.shard or WHOLE
     chosen = [(vf, c) for vf in selection.files for c in selection.chosen(vf) if shard.holds(f"{vf.name}::{c}")]
     results: list[CaseResult] = []
@@ -176,11 +189,28 @@ def _write_report(
 
         out = render_html([ReportRun(args.profile, results, args.profile, target, clock)], requirements, title)
     else:
-        out = text_report(results, requirements, title)
+        out = text_report(results, requirements, title, repro=_repro(args))
     if args.out:
         Path(args.out).write_text(out, encoding="utf-8")
-        out = text_report(results, requirements, title) if args.format != "text" else out
+        out = text_report(results, requirements, title, repro=_repro(args)) if args.format != "text" else out
     sys.stdout.write(out)
+
+
+def _repro(args: argparse.Namespace) -> Callable[[CaseResult], str]:
+    """The one-line command that reruns one case exactly as this run did."""
+    from gearsim.cli_fuzz import repro_line
+
+    def line(result: CaseResult) -> str:
+        return repro_line(
+            "run",
+            vector=result.id,
+            server=args.server,
+            profile=args.profile,
+            seed=args.seed,
+            chunking=getattr(args, "chunking", None),
+        )
+
+    return line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,10 +227,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="FILE", help="write the report here (a text summary still goes to stdout)")
     run.add_argument("--pcap", metavar="FILE", help="write every case's conversation as one capture (model runs)")
     run.add_argument("--shard", type=_parse_shard, metavar="K/N", help="run only the cases of shard K of N (CI matrix)")
+    from gearsim.cli_fuzz import add_chunking_argument, add_fuzz_command
     from gearsim.cli_serve import add_client_options, add_serve_commands
 
     add_client_options(run)
+    add_chunking_argument(run)
     run.set_defaults(func=_cmd_run)
+    add_fuzz_command(sub)
 
     lint = sub.add_parser("lint", help="check vector files: schema, canonical form, hex vs structure")
     lint.add_argument("paths", nargs="*", help="files or folders (default: the bundled vectors)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from gearsim.requirements import Requirement
 from gearsim.runner import CaseResult, Verdict
@@ -28,8 +28,18 @@ def _cited(result: CaseResult, requirements: Mapping[str, Requirement]) -> list[
     return [str(requirements[i]) if i in requirements else i for i in ids]
 
 
-def text_report(results: Sequence[CaseResult], requirements: Mapping[str, Requirement], title: str) -> str:
-    """A per-area summary table, then every failure and inconclusive case in full."""
+def text_report(
+    results: Sequence[CaseResult],
+    requirements: Mapping[str, Requirement],
+    title: str,
+    *,
+    repro: Callable[[CaseResult], str] | None = None,
+) -> str:
+    """A per-area summary table, then every failure and inconclusive case in full.
+
+    ``repro`` gives the one-line command that reproduces a case; each failure
+    prints it.
+    """
     lines = [title, ""]
     areas = sorted({r.area for r in results})
     counts = {a: Counter(r.verdict for r in results if r.area == a) for a in areas}
@@ -43,6 +53,10 @@ def text_report(results: Sequence[CaseResult], requirements: Mapping[str, Requir
     for r in bad:
         step = f" step {r.step}" if r.step else ""
         lines += ["", f"{r.verdict.value.upper()} {r.id}{step}", f"  {r.reason}"]
+        if r.vector_sha256:
+            lines.append(f"  vector sha256: {r.vector_sha256}")
+        if repro is not None:
+            lines.append(f"  reproduce: {repro(r)}")
         for rule in _cited(r, requirements):
             lines.append(f"  rule: {rule}")
         if r.expected:

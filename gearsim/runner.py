@@ -136,6 +136,8 @@ class CaseResult:
     actual: str = ""
     trace: str = ""
     notes: tuple[str, ...] = ()
+    #: sha256 of the vector file's canonical text, so a report names exactly what ran
+    vector_sha256: str = ""
     #: the whole conversation, for reports that draw it (empty for codec-only checks)
     records: tuple[TraceRecord, ...] = field(default=(), repr=False, compare=False)
 
@@ -491,7 +493,9 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> 
     Never raises for a peer's behaviour or a harness failure: those become
     FAIL and INCONCLUSIVE verdicts.
     """
-    base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements)
+    base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements, vector_sha256=vf.sha256)
+    if case.is_program:
+        return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="a program case: run it with gearsim run --client")
     if not case.applies_to(profile):
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=f"only for {', '.join(case.profiles)}")
     if case.is_codec:

@@ -1,0 +1,288 @@
+"""Invariants every conforming server keeps, checked on each side on its own.
+
+PURE. The differential comparison says *that* two sides disagree; these
+checks say which side is wrong when one breaks a rule no profile relaxes, and
+catch the bugs both sides share. A ``Tracker`` follows one side's normalised
+conversation (actions and ``View``s) and reports violations as text:
+
+* **handles unique**: a JOB_CREATED handle is new, or belongs to a live job
+  the submission coalesces with (same function and the same non-empty unique;
+  for '-', the same non-empty workload). A handle never comes back after its
+  job ended.
+* **at most one terminal packet per listener**: a listener is one foreground
+  submission, so a client connection gets at most as many WORK_COMPLETE /
+  WORK_FAIL / WORK_EXCEPTION (when the profile makes it terminal) for a job as
+  it made foreground submissions that attached to the job (gearmand and the
+  model both answer a connection that submitted the same unique twice with
+  two WORK_COMPLETEs: each submission is answered once).
+* **a sleeping worker is woken when work arrives**: a worker that sent
+  PRE_SLEEP, has not grabbed since and got no NOOP, and can do a function for
+  which a new job is created, gets a NOOP in that same step.
+* **no job lost that the profile keeps** (checked by ``lost`` after the
+  end-of-example drain): a job not ended, not cancelled, whose function was
+  not dropped, is kept when no foreground submitter ever attached, or one of
+  them is still connected, or (profiles with ``background_keeps_abandoned``)
+  a background submission attached. Every kept job is handed out exactly
+  once by the drain.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gearsim.fuzz.actions import BACKGROUND, SUBMITS, Action, Fn, Hd, Kind, Uq
+from gearsim.fuzz.normalise import CAdmin, CPacket, View
+from gearsim.packets import PacketType
+from gearsim.profiles import Profile
+
+__all__ = ["KNOWN_SERVER_BUGS", "Tracker"]
+
+#: server bugs the machine has found and the profile's switches already reproduce:
+#: (id, profile switch that has it, what it is). A hit is counted, not raised.
+KNOWN_SERVER_BUGS: tuple[tuple[str, str, str], ...] = (
+    (
+        "cancel-refails",
+        "admin_cancel=flag-and-fail",
+        "gearmand 1.1.20: 'cancel job H' on a queued job sends WORK_FAIL to its listeners and keeps the job "
+        "flagged; every later 'cancel job H' answers OK and sends WORK_FAIL again, and a worker that then "
+        "completes it sends a terminal packet too (GM-WORK-007)",
+    ),
+    (
+        "resubmit-onto-abandoned",
+        "client_disconnect=drop-when-reached",
+        "gearmand 1.1.20: a foreground job whose last client left is flagged 'ignore' (B-U11); a new "
+        "foreground SUBMIT with the same (function, unique) coalesces onto it (JOB_CREATED with the old "
+        "handle) but does not clear the flag, so the job is dropped when a worker reaches it and the new "
+        "client never gets an answer (vectors/regressions/fuzz-fa2e00b322.yaml)",
+    ),
+)
+
+_GRABS = frozenset({PacketType.GRAB_JOB, PacketType.GRAB_JOB_UNIQ, PacketType.GRAB_JOB_ALL})
+_ASSIGNS = frozenset({PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL})
+
+
+@dataclass
+class _Job:
+    function: str
+    unique: str
+    workload: bytes
+    background: bool
+    fg_submitters: Counter[tuple[str, int]] = field(default_factory=Counter)
+    bg_attached: bool = False
+    ended: bool = False
+    excused: str = ""
+    cancelled: bool = False
+    #: every foreground submitter left while the job was live (gearmand flags it 'ignore')
+    abandoned: bool = False
+
+
+@dataclass
+class _Worker:
+    abilities: set[str] = field(default_factory=set)
+    sleeping: bool = False
+
+
+class Tracker:
+    """One side's view of the jobs, connections and sleepers of a conversation."""
+
+    def __init__(self, profile: Profile, *, excuse_known: bool = True) -> None:
+        """``excuse_known``: count hits of KNOWN_SERVER_BUGS instead of reporting them."""
+        self.profile = profile
+        self.excuse_known = excuse_known
+        self.jobs: dict[int, _Job] = {}
+        self.generation: dict[str, int] = {}
+        self.alive: set[tuple[str, int]] = set()
+        self.workers: dict[str, _Worker] = {}
+        self.terminals: Counter[tuple[str, int, int]] = Counter()
+        self.drained: list[int] = []
+        #: known server bugs (KNOWN_SERVER_BUGS ids) this conversation ran into
+        self.known_hits: list[str] = []
+
+    @property
+    def exception_terminal(self) -> bool:
+        return self.profile.work_exception != "forward-only-with-option-nonterminal"
+
+    def _terminal(self, p: CPacket) -> bool:
+        if p.type in (PacketType.WORK_COMPLETE, PacketType.WORK_FAIL):
+            return True
+        return p.type == PacketType.WORK_EXCEPTION and self.exception_terminal
+
+    def step(self, action: Action, views: Mapping[str, View], *, drain: bool = False) -> list[str]:
+        """Follow one step; return the invariant violations it shows."""
+        problems: list[str] = []
+        actor = action.actor
+        own = views.get(actor, View())
+        packets = [m for m in own.messages if isinstance(m, CPacket)]
+        errored = any(p.type == PacketType.ERROR for p in packets)
+        sleepers = {w: set(s.abilities) for w, s in self.workers.items() if s.sleeping}
+
+        if action.kind is Kind.CONNECT:
+            gen = self.generation.get(actor, 0) + 1
+            self.generation[actor] = gen
+            self.alive.add((actor, gen))
+            if actor.startswith("w"):
+                self.workers[actor] = _Worker()
+        elif action.kind is Kind.DISCONNECT:
+            self.alive.discard((actor, self.generation.get(actor, 0)))
+            self.workers.pop(actor, None)
+            self._abandon()
+        elif action.kind is Kind.PACKET and action.type is not None:
+            problems += self._packet(action, packets, errored, sleepers, views, drain)
+        elif action.kind is Kind.ADMIN:
+            self._admin(action, own)
+
+        for name, view in views.items():
+            gen = self.generation.get(name, 0)
+            for m in view.messages:
+                if not isinstance(m, CPacket):
+                    continue
+                if m.type == PacketType.NOOP and name in self.workers:
+                    self.workers[name].sleeping = False
+                if self._terminal(m) and m.args and isinstance(m.args[0], Hd) and name.startswith("c"):
+                    key = (name, gen, m.args[0].index)
+                    self.terminals[key] += 1
+                    job = self.jobs.get(key[2])
+                    allowed = max(1, job.fg_submitters[(name, gen)]) if job is not None else 1
+                    if self.terminals[key] > allowed and self.excuse_known and self._cancel_refail(key[2]):
+                        self.known_hits.append("cancel-refails")
+                    elif self.terminals[key] > allowed:
+                        problems.append(f"{name} got a second terminal packet ({m.describe()}) for H#{key[2]}")
+            if view.closed:
+                self.alive.discard((name, gen))
+                self.workers.pop(name, None)
+                self._abandon()
+        return problems
+
+    def _abandon(self) -> None:
+        for job in self.jobs.values():
+            if not job.ended and job.fg_submitters and not set(job.fg_submitters) & self.alive:
+                job.abandoned = True
+
+    def _cancel_refail(self, k: int) -> bool:
+        job = self.jobs.get(k)
+        return self.profile.admin_cancel == "flag-and-fail" and job is not None and job.cancelled
+
+    def _packet(
+        self,
+        action: Action,
+        packets: list[CPacket],
+        errored: bool,
+        sleepers: Mapping[str, set[str]],
+        views: Mapping[str, View],
+        drain: bool,
+    ) -> list[str]:
+        problems: list[str] = []
+        type_ = action.type
+        actor = action.actor
+        worker = self.workers.get(actor)
+        fn = action.args[0].name if action.args and isinstance(action.args[0], Fn) else ""
+        if type_ in SUBMITS:
+            created = [p for p in packets if p.type == PacketType.JOB_CREATED and p.args]
+            for p in created:
+                handle = p.args[0]
+                if isinstance(handle, Hd):
+                    problems += self._created(action, handle.index, fn, views, sleepers)
+        elif worker is not None and type_ in (PacketType.CAN_DO, PacketType.CAN_DO_TIMEOUT) and not errored:
+            worker.abilities.add(fn)
+        elif worker is not None and type_ == PacketType.CANT_DO:
+            worker.abilities.discard(fn)
+        elif worker is not None and type_ == PacketType.RESET_ABILITIES:
+            worker.abilities.clear()
+        elif worker is not None and type_ == PacketType.PRE_SLEEP:
+            worker.sleeping = True
+        elif worker is not None and type_ in _GRABS:
+            worker.sleeping = False
+            if drain:
+                for p in packets:
+                    if p.type in _ASSIGNS and p.args and isinstance(p.args[0], Hd):
+                        self.drained.append(p.args[0].index)
+        elif type_ in (PacketType.WORK_COMPLETE, PacketType.WORK_FAIL) or (
+            type_ == PacketType.WORK_EXCEPTION and self.exception_terminal
+        ):
+            target = action.args[0] if action.args else None
+            if not errored and isinstance(target, Hd) and target.index in self.jobs:
+                self.jobs[target.index].ended = True
+        return problems
+
+    def _created(
+        self, action: Action, k: int, fn: str, views: Mapping[str, View], sleepers: Mapping[str, set[str]]
+    ) -> list[str]:
+        unique = action.args[1].name if len(action.args) > 1 and isinstance(action.args[1], Uq) else ""
+        workload = action.args[-1] if isinstance(action.args[-1], bytes) else b""
+        background = action.type in BACKGROUND
+        submitter = (action.actor, self.generation.get(action.actor, 0))
+        job = self.jobs.get(k)
+        problems: list[str] = []
+        if job is None:
+            job = _Job(fn, unique, workload, background)
+            self.jobs[k] = job
+            for w, abilities in sleepers.items():
+                woken = any(isinstance(m, CPacket) and m.type == PacketType.NOOP for m in views.get(w, View()).messages)
+                if fn in abilities and not woken:
+                    problems.append(f"sleeping worker {w} (can do {fn}) got no NOOP when job H#{k} was created")
+        elif job.ended:
+            problems.append(f"JOB_CREATED reuses H#{k}, whose job already ended")
+        else:
+            same_key = job.function == fn and unique != "" and job.unique == unique
+            if unique == "-":
+                same_key = same_key and workload != b"" and job.workload == workload
+            if not same_key:
+                problems.append(
+                    f"H#{k} handed to a submission of ({fn}, {unique!r}) while its job ({job.function}, "
+                    f"{job.unique!r}) is live: two jobs share a handle"
+                )
+        if background:
+            job.bg_attached = True
+        else:
+            job.fg_submitters[submitter] += 1
+        return problems
+
+    def _admin(self, action: Action, view: View) -> None:
+        replies = [m for m in view.messages if isinstance(m, CAdmin)]
+        ok = bool(replies) and bool(replies[0].lines) and replies[0].lines[0].startswith(b"OK")
+        if not ok:
+            return
+        if action.command == "cancel" and len(action.args) > 2 and isinstance(action.args[2], Hd):
+            job = self.jobs.get(action.args[2].index)
+            if job is not None:
+                job.excused = "cancelled"
+                job.cancelled = True
+        if action.command == "drop" and len(action.args) > 2 and isinstance(action.args[2], Fn):
+            for job in self.jobs.values():
+                if job.function == action.args[2].name and not job.ended:
+                    job.excused = "function dropped"
+
+    def kept(self) -> set[int]:
+        """Jobs the profile keeps: they must come out of the drain."""
+        out = set()
+        for k, job in self.jobs.items():
+            if job.ended or job.excused:
+                continue
+            live = not job.fg_submitters or bool(set(job.fg_submitters) & self.alive)
+            if job.bg_attached and self.profile.background_keeps_abandoned:
+                out.add(k)
+            elif job.abandoned and self.profile.client_disconnect == "drop-when-reached":
+                if live and self.excuse_known:
+                    self.known_hits.append("resubmit-onto-abandoned")
+                elif live:
+                    out.add(k)
+            elif live:
+                out.add(k)
+        return out
+
+    def lost(self) -> list[str]:
+        """Violations of 'no job lost' and 'handed out once', after the drain."""
+        problems = []
+        counts = Counter(self.drained)
+        for k in sorted(self.kept()):
+            if counts[k] == 0:
+                job = self.jobs[k]
+                problems.append(
+                    f"job H#{k} ({job.function}, {job.unique!r}) is kept by the profile but never handed out"
+                )
+        for k, n in sorted(counts.items()):
+            if n > 1:
+                problems.append(f"job H#{k} handed out {n} times by the drain")
+        return problems

@@ -1,0 +1,303 @@
+"""The two sides of a differential run: the model (sans-IO) and a real server (sockets).
+
+A ``Side`` opens one connection per actor, writes bytes, and after every step
+runs a *barrier* that makes "everything the server will say about this step
+has arrived" an observable fact instead of a guess about timing:
+
+1. an ECHO_REQ carrying a fresh token goes on the acting connection, and the
+   side waits for the matching ECHO_RES (or a close): the server has now
+   handled the step's packet, and everything that packet made it send is
+   queued on the relevant connections;
+2. then the same on every other open connection: each ECHO_RES comes after
+   whatever the step queued there (a server answers one connection in order).
+
+The echo packets are stripped from what the step observed. The model gets
+exactly the same bytes, echoes included, so it sees what the server saw.
+
+A client-side close races with everything after it on a real server, so
+``disconnect`` on the real side also waits until the admin 'workers' listing
+(on a private control connection) no longer shows the actor's client id:
+gearmand has then freed the connection, requeued its jobs and queued its
+NOOPs. ``ModelSide`` is PURE; ``RealSide`` is the I/O edge (wall-clock
+timeouts on every wait).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections import deque
+from typing import Protocol
+
+from gearsim.codec import Decoder, encode
+from gearsim.errors import DecodeError, HarnessError
+from gearsim.io.tcp import TcpPeer
+from gearsim.model import Server, ServerOptions
+from gearsim.node import Close, ConnId, Output, Send
+from gearsim.packets import Message, Packet, PacketType
+from gearsim.profiles import Profile
+
+__all__ = ["BARRIER_PREFIX", "ModelSide", "RealSide", "Side", "is_barrier"]
+
+#: every barrier echo payload starts with this
+BARRIER_PREFIX = b"gearsim-barrier-"
+#: ms of virtual time one step takes on the model side
+STEP_TICKS = 10
+
+
+def is_barrier(message: Message, token: bytes | None = None) -> bool:
+    """True for the ECHO_RES of a barrier (of ``token``, if given)."""
+    if not isinstance(message, Packet) or int(message.type) != PacketType.ECHO_RES or not message.args:
+        return False
+    body = message.args[0]
+    return body == token if token is not None else body.startswith(BARRIER_PREFIX)
+
+
+class Side(Protocol):
+    """One server under comparison, seen from its clients."""
+
+    name: str
+
+    def connect(self, actor: str) -> None: ...
+
+    def send(self, actor: str, data: bytes) -> None: ...
+
+    def disconnect(self, actor: str, client_id: bytes) -> None: ...
+
+    def barrier(self, first: str, token: bytes) -> set[str]:
+        """Run the barrier (acting actor first); return the actors whose echo never came."""
+        ...
+
+    def take(self, actor: str) -> list[Message]:
+        """Messages received by ``actor`` since the last take (barrier echoes removed)."""
+        ...
+
+    def closed(self, actor: str) -> bool: ...
+
+    def actors(self) -> list[str]:
+        """Actors with an open connection, in name order."""
+        ...
+
+    def close_all(self) -> None: ...
+
+
+class ModelSide:
+    """The reference model, driven directly through ``gearsim.node.ServerNode`` (PURE)."""
+
+    def __init__(self, profile: Profile | str, options: ServerOptions | None = None, name: str = "model") -> None:
+        self.name = name
+        self.node = Server(profile, options)
+        self._now = 0
+        self._next_conn: ConnId = 1
+        self._conns: dict[str, ConnId] = {}
+        self._owner: dict[ConnId, str] = {}
+        self._decoders: dict[str, Decoder] = {}
+        self._boxes: dict[str, deque[Message]] = {}
+        self._closed: set[str] = set()
+
+    def _route(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            actor = self._owner.get(out.conn)
+            if actor is None or actor in self._closed:
+                continue
+            if isinstance(out, Send):
+                try:
+                    self._boxes[actor].extend(self._decoders[actor].feed(out.data))
+                except DecodeError as exc:
+                    raise HarnessError(f"model sent undecodable bytes to {actor}: {exc}") from exc
+            elif isinstance(out, Close):
+                self._closed.add(actor)
+
+    def _tick(self) -> None:
+        self._now += STEP_TICKS
+        deadline = self.node.next_deadline()
+        if deadline is not None and deadline <= self._now:
+            self._route(self.node.advance(self._now))
+
+    def connect(self, actor: str) -> None:
+        self._tick()
+        conn = self._next_conn
+        self._next_conn += 1
+        self._conns[actor] = conn
+        self._owner[conn] = actor
+        self._decoders[actor] = Decoder()
+        self._boxes[actor] = deque()
+        self._closed.discard(actor)
+        self._route(self.node.connect(conn, self._now))
+
+    def send(self, actor: str, data: bytes) -> None:
+        if actor in self._closed or actor not in self._conns:
+            return
+        self._route(self.node.receive(self._conns[actor], data, self._now))
+
+    def disconnect(self, actor: str, client_id: bytes) -> None:
+        conn = self._conns.pop(actor, None)
+        if conn is None:
+            return
+        self._tick()
+        self._closed.add(actor)
+        self._route(self.node.disconnect(conn, self._now))
+
+    def barrier(self, first: str, token: bytes) -> set[str]:
+        echo = encode(Packet.req(PacketType.ECHO_REQ, token))
+        missing: set[str] = set()
+        order = [first] if first in self._conns else []
+        order += [a for a in self.actors() if a != first]
+        for actor in order:
+            if actor in self._closed:
+                continue
+            self.send(actor, echo)
+            box = self._boxes[actor]
+            if not any(is_barrier(m, token) for m in box) and actor not in self._closed:
+                missing.add(actor)
+        self._tick()
+        return missing
+
+    def take(self, actor: str) -> list[Message]:
+        box = self._boxes.get(actor)
+        if box is None:
+            return []
+        got = [m for m in box if not is_barrier(m)]
+        box.clear()
+        return got
+
+    def closed(self, actor: str) -> bool:
+        return actor in self._closed
+
+    def actors(self) -> list[str]:
+        return sorted(a for a in self._conns if a not in self._closed)
+
+    def close_all(self) -> None:
+        for actor in list(self._conns):
+            self.disconnect(actor, b"")
+
+
+class RealSide:
+    """A real server at host:port, through a ``TcpPeer`` (the I/O edge).
+
+    Args:
+        timeout: seconds any one wait may take (a barrier echo, a disconnect
+            to be noticed); past it the step is recorded as stalled.
+    """
+
+    def __init__(self, host: str, port: int, *, timeout: float = 3.0, name: str = "server") -> None:
+        self.name = name
+        self.host, self.port = host, port
+        self.timeout = timeout
+        self.peer = TcpPeer(host, port, within_floor=0)
+        self._open: set[str] = set()
+        self._ctl: socket.socket | None = None
+
+    def connect(self, actor: str) -> None:
+        self.peer.connect(actor)
+        self._open.add(actor)
+
+    def send(self, actor: str, data: bytes) -> None:
+        if actor in self._open and not self.peer.closed(actor):
+            self.peer.send(actor, data)
+
+    def _control(self) -> socket.socket:
+        if self._ctl is None:
+            try:
+                self._ctl = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            except OSError as exc:
+                raise HarnessError(f"cannot open a control connection to {self.host}:{self.port}: {exc}") from None
+            self._ctl.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self._ctl
+
+    def _workers(self) -> bytes:
+        sock = self._control()
+        sock.sendall(b"workers\n")
+        data = b""
+        deadline = time.monotonic() + self.timeout
+        while not (data.startswith(b".\n") or b"\n.\n" in data):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HarnessError("the admin 'workers' listing did not end within the timeout")
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise HarnessError("the server closed the control connection")
+            data += chunk
+        return data
+
+    def disconnect(self, actor: str, client_id: bytes) -> None:
+        if actor not in self._open:
+            return
+        self._open.discard(actor)
+        self.peer.disconnect(actor)
+        if not client_id:
+            return
+        needle = b" " + client_id + b" :"
+        deadline = time.monotonic() + self.timeout
+        while needle in self._workers():
+            if time.monotonic() > deadline:
+                raise HarnessError(f"the server did not notice that {actor} closed within {self.timeout} s")
+            time.sleep(0.001)
+
+    def barrier(self, first: str, token: bytes) -> set[str]:
+        echo = encode(Packet.req(PacketType.ECHO_REQ, token))
+        missing: set[str] = set()
+        if first in self._open and not self.peer.closed(first):
+            self.peer.send(first, echo)
+            missing |= self._await([first], token)
+        others = [a for a in self.actors() if a != first]
+        for actor in others:
+            self.peer.send(actor, echo)
+        if others:
+            missing |= self._await(others, token)
+        return missing
+
+    def _await(self, actors: list[str], token: bytes) -> set[str]:
+        boxes = {a: self.peer.inbox(a) for a in actors}
+
+        def done() -> bool:
+            return all(self.peer.closed(a) or any(is_barrier(m, token) for m in boxes[a]) for a in actors)
+
+        self.peer.wait(self.peer.now() + int(self.timeout * 1000), done)
+        return {a for a in actors if not self.peer.closed(a) and not any(is_barrier(m, token) for m in boxes[a])}
+
+    def take(self, actor: str) -> list[Message]:
+        box = self.peer.inbox(actor)
+        got = [m for m in box if not is_barrier(m)]
+        box.clear()
+        return got
+
+    def closed(self, actor: str) -> bool:
+        return self.peer.closed(actor)
+
+    def actors(self) -> list[str]:
+        return sorted(a for a in self._open if not self.peer.closed(a))
+
+    def forget(self, functions: list[bytes], attempts: int = 200) -> None:
+        """Drop ``functions`` on the server (hidden from the comparison) so that its tables stay small.
+
+        Run after ``close_all``: gearmand refuses while a worker of the function
+        is still connected, so each drop is retried until it is OK or unknown.
+        """
+        sock = self._control()
+        for fn in functions:
+            for _ in range(attempts):
+                sock.sendall(b"drop function " + fn + b"\n")
+                reply = b""
+                while not reply.endswith(b"\n"):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        return
+                    reply += chunk
+                if reply.startswith(b"OK") or b"not found" in reply:
+                    break
+                time.sleep(0.001)
+
+    def close_all(self) -> None:
+        self.peer.close_all()
+        self._open.clear()
+
+    def shutdown(self) -> None:
+        """Close the control connection too."""
+        self.close_all()
+        if self._ctl is not None:
+            with contextlib.suppress(OSError):
+                self._ctl.close()
+            self._ctl = None
