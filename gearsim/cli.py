@@ -93,7 +93,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gearsim.loading import load_requirements
     from gearsim.report import exit_code
 
-    if args.client and args.server:
+    if args.client and (args.server or args.peer):
         print("gearsim run: --client and --server exclude each other", file=sys.stderr)
         return EXIT_INPUT
     model = None
@@ -117,12 +117,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from gearsim.dissect.synth import write_trace_pcap
 
         write_trace_pcap([sim.trace for _, sim in model.traces()], args.pcap)
-    return exit_code(results)
+    from gearsim.cli_matrix import baseline_exit
+
+    code = baseline_exit(args, results)
+    return exit_code(results) if code is None else code
 
 
 def _run_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str, ModelPeerFactory | None]:
-    """Run the selected (and sharded) cases against the model or ``--server``."""
-    from gearsim.io.tcp import TcpPeerFactory
+    """Run the selected (and sharded) cases against the model, ``--server`` or a managed ``--peer``."""
+    from gearsim.cli_matrix import run_on_real_server
     from gearsim.loading import select
     from gearsim.progress import progress
     from gearsim.runner import PeerFactory, run_case
@@ -130,42 +133,25 @@ def _run_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str, Model
     from gearsim.simpeer import ModelPeerFactory
 
     selection = select(args.vectors)
-    model: ModelPeerFactory | None = None
-    tcp: TcpPeerFactory | None = None
-    factory: PeerFactory
-    if args.server:
-        from gearsim.errors import HarnessError
-        from gearsim.fuzz.session import server_identity
-
-        host, port = args.server
-        tcp = TcpPeerFactory(host, port)
-        factory = tcp
-        try:
-            identity = server_identity(host, port)
-        except HarnessError:
-            identity = "a server that does not answer 'version'"
-        target = f"{identity} at {host}:{port} ({tcp.describe()})"
-    else:
-        model = ModelPeerFactory(profile=args.profile, seed=args.seed)
-        factory = model
-        target = f"the reference model (seed {args.seed}, virtual time)"
+    real = run_on_real_server(args, selection)
+    if real is not None:
+        return real[0], f"{real[1]}, {len(selection.files)} files", None
+    model = ModelPeerFactory(profile=args.profile, seed=args.seed)
+    factory: PeerFactory = model
+    target = f"the reference model (seed {args.seed}, virtual time)"
     if args.chunking is not None:
         from gearsim.chunking import expand
         from gearsim.cli_fuzz import chunked_factory
 
-        factory = chunked_factory(factory, args.chunking, wall_clock=tcp is not None)
+        factory = chunked_factory(model, args.chunking, wall_clock=False)
         target += f"; {expand(args.chunking).describe()}"
     shard = args.shard or WHOLE
     chosen = [(vf, c) for vf in selection.files for c in selection.chosen(vf) if shard.holds(f"{vf.name}::{c}")]
     results: list[CaseResult] = []
-    try:
-        with progress("gearsim run", total=len(chosen), unit="cases") as bar:
-            for vf, case_id in chosen:
-                results.append(run_case(vf, vf.case(case_id), factory, args.profile))
-                bar.advance()
-    finally:
-        if tcp is not None:
-            tcp.close()
+    with progress("gearsim run", total=len(chosen), unit="cases") as bar:
+        for vf, case_id in chosen:
+            results.append(run_case(vf, vf.case(case_id), factory, args.profile))
+            bar.advance()
     return results, f"{target}, {len(selection.files)} files", model
 
 
@@ -228,10 +214,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pcap", metavar="FILE", help="write every case's conversation as one capture (model runs)")
     run.add_argument("--shard", type=_parse_shard, metavar="K/N", help="run only the cases of shard K of N (CI matrix)")
     from gearsim.cli_fuzz import add_chunking_argument, add_fuzz_command
+    from gearsim.cli_matrix import add_matrix_command, add_run_arguments
     from gearsim.cli_serve import add_client_options, add_serve_commands
 
     add_client_options(run)
     add_chunking_argument(run)
+    add_run_arguments(run)
     run.set_defaults(func=_cmd_run)
     add_fuzz_command(sub)
 
@@ -252,6 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_commands(sub)
     add_simulate_command(sub)
     add_spec_commands(sub)
+    add_matrix_command(sub)
     return parser
 
 

@@ -241,6 +241,12 @@ class _ChunkedFactory:
         self.cuts[case.id] = peer.cuts
         return peer
 
+    def close(self) -> None:
+        """Close the wrapped factory, if it holds anything."""
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
 
 def chunked_factory(inner: PeerFactory, seed: int, *, wall_clock: bool) -> _ChunkedFactory:
     """Wrap ``inner`` so every case's writes are re-chunked by ``expand(seed)``.

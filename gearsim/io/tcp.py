@@ -22,17 +22,26 @@ from gearsim.errors import DecodeError, HarnessError
 from gearsim.packets import Message
 from gearsim.trace import Direction, Kind, TraceRecord, format_record
 
-__all__ = ["TcpPeer", "TcpPeerFactory"]
+__all__ = ["MAX_BODY", "MAX_MESSAGES", "MAX_RECEIVED", "TcpPeer", "TcpPeerFactory"]
+
+#: most messages one connection may deliver in one case; past it the client closes it ("flood")
+MAX_MESSAGES = 2000
+#: most bytes one connection may deliver in one case; past it the client closes it ("flood")
+MAX_RECEIVED = 16 * 1024 * 1024
+#: the largest body accepted from a server: a bigger header is a BodyTooLarge DecodeError at once
+MAX_BODY = 16 * 1024 * 1024
 
 
 class _Conn:
-    __slots__ = ("closed", "decoder", "inbox", "sock")
+    __slots__ = ("closed", "count", "decoder", "inbox", "received", "sock")
 
     def __init__(self, sock: socket.socket, inbox: deque[Message]) -> None:
         self.sock = sock
-        self.decoder = Decoder()
+        self.decoder = Decoder(max_body=MAX_BODY)
         self.inbox = inbox
         self.closed = False
+        self.received = 0
+        self.count = 0
 
 
 class TcpPeer:
@@ -142,27 +151,47 @@ class TcpPeer:
     def _pump(self, timeout: float) -> None:
         for key, _ in self._sel.select(timeout):
             actor = key.data
-            conn = self._conns[actor]
+            conn = self._conns.get(actor)
+            if conn is None or conn.closed or conn.sock is not key.fileobj:
+                continue  # a socket dropped earlier in this batch, or replaced by a reconnect
             try:
                 data = conn.sock.recv(65536)
             except BlockingIOError:
                 continue
             except OSError as exc:
-                data = b""
                 self._record(actor, Direction.EVENT, Kind.CLOSE, note=f"read failed: {exc}")
+                self._drop(actor, conn)
+                continue
             if not data:
-                self._record(actor, Direction.EVENT, Kind.CLOSE, note="by server")
+                pending = conn.decoder.buffered
+                mid = f" in the middle of a message ({pending} bytes of it received)" if pending else ""
+                self._record(actor, Direction.EVENT, Kind.CLOSE, note="by server" + mid)
+                self._drop(actor, conn)
+                continue
+            conn.received += len(data)
+            if conn.received > MAX_RECEIVED:
+                note = f"flood: more than {MAX_RECEIVED} bytes on one connection; closed by gearsim"
+                self._record(actor, Direction.S2C, Kind.DECODE_ERROR, data=data[:64], note=note)
                 self._drop(actor, conn)
                 continue
             try:
                 messages = conn.decoder.feed(data)
             except DecodeError as exc:
-                self._record(actor, Direction.S2C, Kind.DECODE_ERROR, data=data, note=str(exc))
+                self._record(actor, Direction.S2C, Kind.DECODE_ERROR, data=data[:256], note=str(exc))
                 self._drop(actor, conn)
                 continue
+            room = MAX_MESSAGES - conn.count
+            flooded = len(messages) > room
+            if flooded:
+                messages = messages[: max(room, 0)]
+            conn.count += len(messages)
             for m in messages:
                 self._record(actor, Direction.S2C, Kind.SEND, m)
             conn.inbox.extend(messages)
+            if flooded:
+                note = f"flood: more than {MAX_MESSAGES} messages on one connection; closed by gearsim"
+                self._record(actor, Direction.S2C, Kind.DECODE_ERROR, note=note)
+                self._drop(actor, conn)
 
     def wait(self, until: int, ready: Callable[[], bool]) -> None:
         while not ready():

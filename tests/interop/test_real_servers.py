@@ -1,0 +1,162 @@
+"""Every server-judging vector against each real Gearman server equals its committed baseline.
+
+For C gearmand (profile gearmand-1.1), Perl Gearman::Server (perl-1.130) and
+gear (gear-0.16), all bundled codec, server, worker and admin cases are played
+each on a freshly started server (gearsim.io.managed: a new server unless every
+case since the last start was stateless, started with the case's options), and
+the verdicts are compared with ``baselines/<peer>.json``. A new failure, a case
+that now passes where the baseline says it fails (XPASS), any other verdict
+change, a case missing from the baseline and a baseline case no longer run all
+fail the test, with the diff. A flip between pass and acceptable is allowed:
+both outcomes are in the vector, and gearmand picks one by timing.
+
+Update the baselines after a deliberate change (and say why in the commit)::
+
+    python -m gearsim.cli_matrix matrix --out-md docs/compatibility.md --write-baselines baselines
+
+A missing server skips, or fails under GEARSIM_REQUIRE_PEERS=1. The module
+also holds peer-free unit tests of gearsim.io.managed's pure helpers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gearsim.baseline import compare, format_comparison
+from gearsim.cli_matrix import PEER_PROFILES, REAL_SERVER_AREAS, peer_implementation, read_baseline, run_implementation
+from gearsim.io.managed import (
+    CaseRef,
+    ManagedPeerFactory,
+    UnsupportedOption,
+    UserServerFactory,
+    case_wall_bound,
+    is_stateless,
+    option_flags,
+    real_server_skip,
+    run_cases,
+    selected_cases,
+    server_args,
+)
+from gearsim.io.peer_fixtures import require_peer
+from gearsim.io.peers import RunningPeer
+from gearsim.loading import select
+from gearsim.runner import Verdict
+
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
+#: managed servers run at once per peer (GEARSIM_INTEROP_JOBS overrides)
+JOBS = int(os.environ.get("GEARSIM_INTEROP_JOBS", "12"))
+
+
+def _refs(*selectors: str) -> list[CaseRef]:
+    selection = select(list(selectors))
+    return selected_cases(selection.files, selection.chosen)
+
+
+@pytest.fixture(scope="module")
+def server_cases() -> list[CaseRef]:
+    return [(vf, c) for vf, c in _refs(*(f"{a}/*" for a in REAL_SERVER_AREAS)) if vf.area in REAL_SERVER_AREAS]
+
+
+# --------------------------------------------------------------------------- the baselines
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("peer", list(PEER_PROFILES))
+def test_real_server_matches_baseline(peer: str, server_cases: list[CaseRef], tmp_path: Path) -> None:
+    require_peer(peer)
+    baseline = read_baseline(BASELINES / f"{peer}.json")
+    assert baseline.profile == PEER_PROFILES[peer]
+    results = run_implementation(peer_implementation(peer), server_cases, tmp_path, jobs=JOBS)
+    cmp = compare(baseline, results)
+    assert cmp.exact(complete=True), "\n" + format_comparison(cmp, show_missing=True, show_reasons=False)
+
+
+# --------------------------------------------------------------------------- managed servers
+
+
+@pytest.mark.interop
+def test_managed_factory_restarts_after_state_and_reuses_after_stateless(tmp_path: Path) -> None:
+    require_peer("gearmand-c")
+    by_id = {c.id: (vf, c) for vf, c in _refs("codec/admin.yaml")}
+    # stateless, stateless (may reuse), stateful (it stops the server), then a fresh server is needed
+    refs = [by_id["version"], by_id["status"], by_id["shutdown"], by_id["version"]]
+    factory = ManagedPeerFactory("gearmand-c", tmp_path / "run", reuse=True)
+    try:
+        results = run_cases(refs, lambda _i: factory, "gearmand-1.1", jobs=1)
+    finally:
+        factory.close()
+    assert [r.verdict for r in results] == [Verdict.PASS] * 4, [(r.id, r.reason) for r in results]
+    assert (factory.starts, factory.reuses) == (2, 2)
+
+
+@pytest.mark.interop
+def test_managed_factory_applies_case_options(tmp_path: Path) -> None:
+    require_peer("gearmand-c")
+    refs = _refs("server/disconnect.yaml::retry-limit-reached", "server/exceptions.yaml::server-option-exceptions")
+    factory = ManagedPeerFactory("gearmand-c", tmp_path / "run")
+    try:
+        results = run_cases(refs, lambda _i: factory, "gearmand-1.1", jobs=1)
+    finally:
+        factory.close()
+    assert [r.verdict for r in results] == [Verdict.PASS, Verdict.PASS], [(r.id, r.reason) for r in results]
+
+
+@pytest.mark.interop
+def test_user_given_server_makes_option_cases_inconclusive(gearmand_c: RunningPeer) -> None:
+    refs = _refs("server/disconnect.yaml::retry-limit-reached", "server/exceptions.yaml::server-option-exceptions")
+    factory = UserServerFactory(*gearmand_c.address())
+    results = run_cases(refs, lambda _i: factory, "gearmand-1.1", jobs=1)
+    assert [r.verdict for r in results] == [Verdict.INCONCLUSIVE] * 2
+    assert "needs server option --job-retries=2" in results[0].reason
+    assert "needs server option --exceptions" in results[1].reason
+    assert "leftover" not in factory.describe() and "can affect later cases" in factory.describe()
+
+
+# --------------------------------------------------------------------------- pure helpers (no peers)
+
+
+def test_option_flags_follow_gearmand_command_line() -> None:
+    assert option_flags({"job_retries": 2}) == ("--job-retries=2",)
+    assert option_flags({"exceptions": True, "worker_wakeup": 1}) == ("--exceptions", "--worker-wakeup=1")
+    assert option_flags({"exceptions": False, "job_retries": 0}) == ()
+    with pytest.raises(UnsupportedOption, match="virtual clock"):
+        option_flags({"epoch0": 1_800_000_000})
+    with pytest.raises(UnsupportedOption, match="unknown server option"):
+        option_flags({"nope": 1})
+
+
+def test_server_args_only_gearmand_takes_options() -> None:
+    assert server_args("gearmand-c", {"job_retries": 2}) == ("--job-retries=2",)
+    assert server_args("gear", {}) == ()
+    with pytest.raises(UnsupportedOption, match="perl-gearman-server has no start-up option"):
+        server_args("perl-gearman-server", {"exceptions": True})
+    with pytest.raises(ValueError, match="unknown peer"):
+        server_args("nginx", {})
+
+
+def test_stateless_cases_are_the_read_only_ones() -> None:
+    by_id = {f"{vf.name}::{c.id}": c for vf, c in _refs("codec/admin.yaml", "codec/packets.yaml", "server/*")}
+    assert is_stateless(by_id["codec/admin.yaml::version"])
+    assert is_stateless(by_id["codec/admin.yaml::status"])
+    assert not is_stateless(by_id["codec/admin.yaml::shutdown"])
+    assert not is_stateless(by_id["codec/packets.yaml::submit-job-req-client"])
+    assert not is_stateless(by_id["codec/packets.yaml::can-do-req-worker"])
+    assert not is_stateless(by_id["server/disconnect.yaml::retry-limit-reached"])  # options, and submits
+
+
+def test_virtual_clock_cases_are_skipped_on_real_servers() -> None:
+    cases = {c.id: c for _, c in _refs("server/epoch.yaml")}
+    flagged = [c for c in cases.values() if "VirtualClock" in c.flags]
+    assert flagged, "server/epoch.yaml no longer has VirtualClock cases"
+    assert all((real_server_skip(c) or "").startswith("VirtualClock:") for c in flagged)
+    assert all(real_server_skip(c) is None for c in cases.values() if "VirtualClock" not in c.flags)
+
+
+def test_case_wall_bound_covers_timed_advances() -> None:
+    cases = {c.id: c for _, c in _refs("worker/timeout.yaml")}
+    timed = next(c for c in cases.values() if c.timed)
+    advances = sum(s.ms for s in timed.steps if s.action == "advance")
+    assert case_wall_bound(timed) > advances / 1000
