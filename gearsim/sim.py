@@ -41,11 +41,11 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 
-from gearsim.codec import encode_many
+from gearsim.codec import encode, encode_many
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.links import LinkConfig
 from gearsim.node import ConnId, ServerNode
-from gearsim.packets import Message
+from gearsim.packets import Message, Packet
 from gearsim.simconn import (
     _C2S,
     _DISCARD,
@@ -337,7 +337,7 @@ class Simulator(SimCore):
                     records.append(_new(TraceRecord, (now, len(records), conn, c.label, _C2S, _SEND, m, b"", "")))
         else:
             self._bytes(c, _C2S, _SEND, data, "")
-        self._transmit(c, c.cs, data, self._deliver_cs)
+        self._transmit_cs(c, data)
 
     def send_messages(self, conn: ConnId, *messages: Message) -> None:
         """Encode ``messages`` and write them as one write, like ``send``.
@@ -350,19 +350,26 @@ class Simulator(SimCore):
             HarnessError: unknown connection, or the client already closed it.
             ValueError: a message that cannot be encoded (see ``codec.encode``).
         """
-        c = self._conn(conn)
+        try:
+            c = self._conns[conn]
+        except KeyError:
+            raise HarnessError(f"no connection {conn}") from None
         tdec = c.tdec
         if c.reason is not None or (tdec is not None and tdec.buffered):
             self.send(conn, encode_many(list(messages)))  # the general path keeps the trace aligned
             return
-        data = encode_many(list(messages))
-        if not data:
-            return
+        if len(messages) == 1 and type(messages[0]) is Packet:
+            data = encode(messages[0])
+        else:
+            data = encode_many(list(messages))
+            if not data:
+                return
         records = self._records
         now = self._now
+        label = c.label
         for m in messages:
-            records.append(_new(TraceRecord, (now, len(records), conn, c.label, _C2S, _SEND, m, b"", "")))
-        self._transmit(c, c.cs, data, self._deliver_cs)
+            records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
+        self._transmit_cs(c, data)
 
     def close(self, conn: ConnId) -> None:
         """Close the client end of ``conn``; the node hears of it after every byte sent before.
@@ -396,7 +403,10 @@ class Simulator(SimCore):
         Raises:
             HarnessError: unknown connection.
         """
-        c = self._conn(conn)
+        try:
+            c = self._conns[conn]
+        except KeyError:
+            raise HarnessError(f"no connection {conn}") from None
         taken = c.inbox
         c.inbox = []
         return taken
@@ -407,7 +417,10 @@ class Simulator(SimCore):
         Raises:
             HarnessError: unknown connection.
         """
-        return self._conn(conn).reason is not None
+        try:
+            return self._conns[conn].reason is not None
+        except KeyError:
+            raise HarnessError(f"no connection {conn}") from None
 
     def close_reason(self, conn: ConnId) -> str | None:
         """Why the client end is closed, or None while open.

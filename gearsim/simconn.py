@@ -180,6 +180,11 @@ class SimCore:
         self._servers: dict[str, _Server] = {}
         self._conns: dict[ConnId, _Conn] = {}
         self._next_conn = 1
+        # bound once: an attribute lookup per write instead of a new bound method
+        self._deliver_cs_h: Callable[[_Delivery], None] = self._deliver_cs
+        self._deliver_sc_h: Callable[[_Delivery], None] = self._deliver_sc
+        self._plain_cs_h: Callable[[tuple[_Conn, bytes]], None] = self._plain_cs
+        self._plain_sc_h: Callable[[tuple[_Conn, bytes]], None] = self._plain_sc
 
     # ------------------------------------------------------------ internals
 
@@ -194,10 +199,10 @@ class SimCore:
         return srv
 
     def _conn(self, conn: ConnId) -> _Conn:
-        c = self._conns.get(conn)
-        if c is None:
-            raise HarnessError(f"no connection {conn}")
-        return c
+        try:
+            return self._conns[conn]
+        except KeyError:
+            raise HarnessError(f"no connection {conn}") from None
 
     def _event(self, c: _Conn, kind: str, note: str = "", data: bytes = b"") -> None:
         records = self._records
@@ -215,16 +220,32 @@ class SimCore:
         now = self._now
         return any(at <= now and (until is None or now < until) for at, until in srv.partitions)
 
+    def _transmit_cs(self, c: _Conn, data: bytes) -> None:
+        """Schedule the delivery of one client write (``_transmit`` toward the server)."""
+        if c.plain:
+            # a plain link delivers each write whole after the latency: no draws, no
+            # coalescing, and the tick never falls below the pipe's last one
+            tick = self._now + c.link.latency
+            c.cs.last = tick
+            self._seq += 1
+            heapq.heappush(self._heap, (tick, NORMAL, self._seq, self._plain_cs_h, (c, data)))
+        else:
+            self._transmit(c, c.cs, data, self._deliver_cs_h)
+
+    def _transmit_sc(self, c: _Conn, data: bytes) -> None:
+        """Schedule the delivery of one server write (``_transmit`` toward the client)."""
+        if c.plain:
+            tick = self._now + c.link.latency
+            c.sc.last = tick
+            self._seq += 1
+            heapq.heappush(self._heap, (tick, NORMAL, self._seq, self._plain_sc_h, (c, data)))
+        else:
+            self._transmit(c, c.sc, data, self._deliver_sc_h)
+
     def _transmit(self, c: _Conn, pipe: _Pipe, data: bytes, handler: Callable[[_Delivery], None]) -> None:
-        """Schedule the delivery of one write, re-chunked and delayed by the link."""
+        """Schedule the delivery of one write through a link that jitters, re-chunks or loses."""
         now = self._now
         link = c.link
-        if c.plain:
-            tick = now + link.latency
-            pipe.last = tick
-            self._seq += 1
-            heapq.heappush(self._heap, (tick, NORMAL, self._seq, handler, _Delivery(c, data, tick)))
-            return
         rng = self._rng
         limit = link.max_chunk
         first = c.coalesce
@@ -275,7 +296,37 @@ class SimCore:
             c.cs.pending = None
         if c.cut:
             return
-        data = d.payload()
+        self._receive_at_server(c, d.payload())
+
+    def _plain_cs(self, arg: tuple[_Conn, bytes]) -> None:
+        # _deliver_cs for a plain link (no pending piece, no loss), inlined: the hot path
+        c, data = arg
+        if c.cut:
+            return
+        if c.s_state != _OPEN:
+            self._bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
+            return
+        now = self._now
+        if self._trace_deliveries:
+            records = self._records
+            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
+        srv = c.server
+        node = srv.node
+        outputs = node.receive(c.id, data, now)
+        if outputs:
+            self._apply(srv, outputs)
+        # _arm, inlined
+        deadline = node.next_deadline()
+        if deadline is not None:
+            armed = srv.timer_at
+            if armed is None or deadline < armed:
+                if deadline < self._now:
+                    deadline = self._now
+                srv.timer_at = deadline
+                self._seq += 1
+                heapq.heappush(self._heap, (deadline, TIMER, self._seq, self._fire_timer, srv))
+
+    def _receive_at_server(self, c: _Conn, data: bytes) -> None:
         if c.s_state != _OPEN:
             self._bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
             return
@@ -297,7 +348,33 @@ class SimCore:
             c.sc.pending = None
         if c.cut:
             return
-        data = d.payload()
+        self._receive_at_client(c, d.payload())
+
+    def _plain_sc(self, arg: tuple[_Conn, bytes]) -> None:
+        # _deliver_sc for a plain link (no pending piece, no loss), inlined: the hot path
+        c, data = arg
+        if c.cut:
+            return
+        if c.reason is not None:
+            self._bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
+            return
+        now = self._now
+        if self._trace_deliveries:
+            records = self._records
+            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, data, "")))
+        try:
+            messages = c.decoder.feed(data)
+        except DecodeError as exc:
+            self._decode_error(c, exc, data)
+            return
+        if messages:
+            inbox = c.inbox
+            for m in messages:
+                inbox.append(_new(Received, (now, m)))
+            if c.watch is not None:
+                c.watch(c.id)
+
+    def _receive_at_client(self, c: _Conn, data: bytes) -> None:
         if c.reason is not None:
             self._bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
             return
@@ -311,16 +388,20 @@ class SimCore:
         try:
             messages = c.decoder.feed(data)
         except DecodeError as exc:
-            c.reason = "decode-error"
-            self._event(c, Kind.DECODE_ERROR, str(exc), data)
-            self._control(c, c.cs, self._eof_at_server)
+            self._decode_error(c, exc, data)
+            return
+        if messages:
+            inbox = c.inbox
+            for m in messages:
+                inbox.append(_new(Received, (now, m)))
             if c.watch is not None:
                 c.watch(c.id)
-            return
-        inbox = c.inbox
-        for m in messages:
-            inbox.append(_new(Received, (now, m)))
-        if messages and c.watch is not None:
+
+    def _decode_error(self, c: _Conn, exc: DecodeError, data: bytes) -> None:
+        c.reason = "decode-error"
+        self._event(c, Kind.DECODE_ERROR, str(exc), data)
+        self._control(c, c.cs, self._eof_at_server)
+        if c.watch is not None:
             c.watch(c.id)
 
     def _eof_at_server(self, c: _Conn) -> None:
@@ -361,7 +442,7 @@ class SimCore:
                 elif out.data:
                     self._bytes(c, _S2C, _SEND, out.data, "")
                 if out.data:
-                    self._transmit(c, c.sc, out.data, self._deliver_sc)
+                    self._transmit_sc(c, out.data)
             elif isinstance(out, Close):
                 c.s_state = _GONE
                 self._event(c, Kind.CLOSE, f"by server: {out.reason}" if out.reason else "by server")
