@@ -93,15 +93,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gearsim.loading import load_requirements
     from gearsim.report import exit_code
 
-    if args.client and (args.server or args.peer):
-        print("gearsim run: --client and --server exclude each other", file=sys.stderr)
+    programs = args.client or args.programs
+    if programs and (args.server or args.peer):
+        print("gearsim run: --client/--programs and --server/--peer exclude each other", file=sys.stderr)
         return EXIT_INPUT
     model = None
-    if args.client:
+    if programs:
         from gearsim.cli_serve import run_client_vectors
 
         results, target = run_client_vectors(args)
-        title = f"gearsim run --client: {len(results)} cases against {target}"
+        title = f"gearsim run {'--client' if args.client else '--programs'}: {len(results)} cases against {target}"
         clock = "wall"
     else:
         results, target, model = _run_vectors(args)

@@ -1,10 +1,12 @@
-"""The ``gearsim serve`` command and the ``gearsim run --client`` helper (glue).
+"""The ``gearsim serve`` command and the ``gearsim run --programs/--client`` helper (glue).
 
 ``add_serve_commands(subparsers)`` registers ``serve`` on the ``gearsim``
-parser; ``add_client_options(run_parser)`` adds ``--client`` and
-``--within-floor`` to ``gearsim run``, and ``run_client_vectors(args)``
-carries out such a run (the caller of ``gearsim run`` checks ``args.client``
-first) and ``gearsim run`` reports the results.
+parser; ``add_client_options(run_parser)`` adds ``--programs``, ``--client``,
+``--within-floor`` and ``--time-limit`` to ``gearsim run``, and
+``run_client_vectors(args)`` carries out such a run (the caller of ``gearsim
+run`` checks ``args.programs or args.client`` first) and ``gearsim run``
+reports the results. Program cases (vectors with ``programs``) run only so:
+a plain ``gearsim run`` finds them not applicable and launches nothing.
 
 Exit codes as ``gearsim``: 0 pass, 1 a failure, 2 inconclusive, 3 a harness or
 input error printed as one line on stderr (a port in use, an unknown profile,
@@ -116,13 +118,20 @@ def add_serve_commands(subparsers: Any) -> None:
 
 
 def add_client_options(run: argparse.ArgumentParser) -> None:
-    """Add ``--client COMMAND`` (repeatable) and ``--within-floor`` to the ``gearsim run`` parser."""
+    """Add ``--programs``, ``--client COMMAND`` (repeatable), ``--within-floor``, ``--time-limit`` to ``run``."""
+    run.add_argument(
+        "--programs",
+        action="store_true",
+        help="run the program cases (default: client/) with the commands their vectors give, launching real "
+        "client and worker programs against the model served on 127.0.0.1",
+    )
     run.add_argument(
         "--client",
         action="append",
         metavar="COMMAND",
-        help="a client or worker program to launch against the model ({host} and {port} are substituted); "
-        "give it once per program actor, or once for all; runs the cases marked for programs",
+        help="run the program cases with this program instead of the vectors' commands ({host}, {port} and "
+        "{python} are substituted); give it once per program actor, in the order of the case's programs, or once "
+        "for all",
     )
     run.add_argument(
         "--within-floor",
@@ -131,13 +140,22 @@ def add_client_options(run: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="least ms a program step waits (default 10000)",
     )
+    run.add_argument(
+        "--time-limit",
+        type=_count,
+        default=180,
+        metavar="S",
+        help="seconds a program case may take before its programs are stopped and it fails (default 180)",
+    )
 
 
 def run_client_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str]:
-    """``gearsim run --client``: play the selected program cases; return the results and a target description.
+    """``gearsim run --programs`` / ``--client``: play the selected program cases; return the results and a target.
 
-    Uses ``args.client``, ``args.vectors``, ``args.profile`` and
-    ``args.within_floor``; ``gearsim run`` writes the report.
+    Uses ``args.client`` (None or empty: each vector's commands),
+    ``args.vectors`` (default ``client``), ``args.profile``,
+    ``args.within_floor`` and ``args.time_limit``; ``gearsim run`` writes the
+    report. Cases that are not program cases are NOT_APPLICABLE.
 
     Raises:
         GearsimError: a selector matches nothing or a vector file is invalid.
@@ -146,7 +164,14 @@ def run_client_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str]
     from gearsim.loading import select
 
     selection = select(args.vectors or ["client"])
-    commands: list[str] = list(args.client)
-    results = run_program_cases(selection, commands, profile=args.profile, within_floor=args.within_floor)
-    target = f"program(s) {' + '.join(repr(c) for c in commands)} against the reference model served on 127.0.0.1"
+    commands: list[str] = list(args.client or [])
+    results = run_program_cases(
+        selection,
+        commands or None,
+        profile=args.profile,
+        within_floor=args.within_floor,
+        time_limit=float(args.time_limit),
+    )
+    programs = f"program(s) {' + '.join(repr(c) for c in commands)}" if commands else "the vectors' programs"
+    target = f"{programs} against the reference model served on 127.0.0.1"
     return results, target

@@ -11,7 +11,12 @@ is spec/vectors.schema.json:
   findings, and how a server reacts;
 * a *lifecycle case* names ``actors`` and plays ``steps`` (connect, send,
   expect, expect_silence, expect_close, advance, disconnect) with captured
-  values and per-profile accepted alternatives.
+  values and per-profile accepted alternatives;
+* a *program case* is a lifecycle case with ``programs``: the actors it names
+  are real client or worker programs' connections (launched from a default
+  command, judged by ``gearsim.io.client_under_test``), and each program may
+  have an ``expect_exit`` (status, standard output). Sends of program actors
+  may capture (what the program sent); no run against a server applies.
 
 Bytes in YAML are text (printable ASCII, tab, CR, LF) or ``{hex: ...}``; the
 canonical form picks text exactly when every byte is one of those.
@@ -19,8 +24,10 @@ canonical form picks text exactly when every byte is one of those.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
@@ -39,8 +46,11 @@ __all__ = [
     "Capture",
     "Case",
     "DecodeExpectation",
+    "ExitExpectation",
     "Fragment",
+    "OutputMatch",
     "PacketPattern",
+    "Program",
     "Reaction",
     "Ref",
     "Step",
@@ -173,6 +183,34 @@ class Reaction:
 
 
 @dataclass(frozen=True, slots=True)
+class OutputMatch:
+    """An output line that must fully match the regular expression ``pattern``."""
+
+    pattern: str
+
+
+#: one expected line of a program's output: the exact text, a captured value, or a pattern
+OutputLine = str | Ref | OutputMatch
+
+
+@dataclass(frozen=True, slots=True)
+class ExitExpectation:
+    """How a program must end: exit status, and its whole output (``stdout``) or texts in it."""
+
+    status: int = 0
+    stdout: tuple[OutputLine, ...] | None = None
+    stdout_contains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """The program playing an actor of a program case: a default command line and how it must end."""
+
+    command: str
+    expect_exit: ExitExpectation = ExitExpectation()
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """One vector case: a codec case (``wire``) or a lifecycle case (``steps``)."""
 
@@ -197,13 +235,21 @@ class Case:
     actors: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, int | bool] = field(default_factory=dict)
     steps: tuple[Step, ...] = ()
+    #: program cases: actor -> the program whose connection it is (declaration order kept)
+    programs: Mapping[str, Program] = field(default_factory=dict)
 
     @property
     def is_codec(self) -> bool:
         return self.wire is not None
 
+    @property
+    def is_program(self) -> bool:
+        """True for a program case (it has ``programs``): it judges programs, not a server."""
+        return bool(self.programs)
+
     def applies_to(self, profile: str) -> bool:
-        return not self.profiles or profile in self.profiles
+        """True when a run against a server or the model under ``profile`` plays this case (never a program case)."""
+        return not self.programs and (not self.profiles or profile in self.profiles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +264,8 @@ class VectorFile:
     source: Mapping[str, Any]
     cases: tuple[Case, ...]
     raw: Mapping[str, Any]
+    #: sha256 of the file's canonical text: the same for the same vectors, however formatted
+    sha256: str = ""
 
     def case(self, case_id: str) -> Case:
         """The case with this id.
@@ -353,6 +401,7 @@ def parse_vector_file(data: Any, name: str, schema_text: str) -> VectorFile:
         source=data.get("source", {}),
         cases=tuple(cases),
         raw=data,
+        sha256=hashlib.sha256(dump_vector_file(data).encode("utf-8")).hexdigest(),
     )
 
 
@@ -513,8 +562,11 @@ def _check_step_shape(step: Step, raw: Mapping[str, Any]) -> None:
         raise _StepError("only expectations take accept alternatives", step.index)
 
 
-def _check_captures(steps: Sequence[Step]) -> None:
-    """Every ref names a value captured by an earlier step."""
+def _check_captures(steps: Sequence[Step], program_actors: Collection[str] = ()) -> set[str]:
+    """Every ref names a value captured by an earlier step; return every name captured.
+
+    Only expectations capture, and sends of program actors (what the program sent).
+    """
     captured: set[str] = set()
     for step in steps:
         patterns = [step.packet, *step.packets]
@@ -530,9 +582,46 @@ def _check_captures(steps: Sequence[Step]) -> None:
                 continue
             for arg in pattern.args:
                 if isinstance(arg, Capture):
-                    if step.action == "send":
-                        raise _StepError("a send cannot capture", step.index)
+                    if step.action == "send" and step.actor not in program_actors:
+                        raise _StepError("a send cannot capture (only a program actor's send can)", step.index)
                     captured.add(arg.name)
+    return captured
+
+
+def _output_line(raw: Any) -> OutputLine:
+    if isinstance(raw, str):
+        return raw
+    if "ref" in raw:
+        return Ref(raw["ref"])
+    try:
+        re.compile(raw["match"])
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {raw['match']!r}: {exc}") from None
+    return OutputMatch(raw["match"])
+
+
+def _programs(raw: Mapping[str, Any], actors: Mapping[str, str]) -> dict[str, Program]:
+    out: dict[str, Program] = {}
+    for actor, prog in raw.items():
+        if actor not in actors:
+            raise ValueError(f"program actor {actor!r} is not declared in actors")
+        ex = prog.get("expect_exit", {})
+        out[actor] = Program(
+            command=prog["command"],
+            expect_exit=ExitExpectation(
+                status=int(ex.get("status", 0)),
+                stdout=tuple(_output_line(x) for x in ex["stdout"]) if "stdout" in ex else None,
+                stdout_contains=tuple(ex.get("stdout_contains", [])),
+            ),
+        )
+    return out
+
+
+def _check_output_refs(programs: Mapping[str, Program], captured: Collection[str]) -> None:
+    for actor, prog in programs.items():
+        for line in prog.expect_exit.stdout or ():
+            if isinstance(line, Ref) and line.name not in captured:
+                raise ValueError(f"{actor}: expect_exit refs {line.name!r}, which no step captures")
 
 
 def _case(raw: Mapping[str, Any]) -> Case:
@@ -574,8 +663,9 @@ def _case(raw: Mapping[str, Any]) -> Case:
         step = _step(i, s, actors)
         _check_step_shape(step, s)
         steps.append(step)
-    _check_captures(steps)
-    return Case(**common, actors=actors, options=dict(raw.get("options", {})), steps=tuple(steps))
+    programs = _programs(raw.get("programs", {}), actors)
+    _check_output_refs(programs, _check_captures(steps, programs))
+    return Case(**common, actors=actors, options=dict(raw.get("options", {})), steps=tuple(steps), programs=programs)
 
 
 # --------------------------------------------------------------------------- canonical text
@@ -616,7 +706,7 @@ _Dumper.add_representer(str, _represent_str)
 _CASE_ORDER: Final[tuple[str, ...]] = (
     "id", "comment", "requirements", "flags", "result", "profiles", "timed",
     "sender", "wire", "messages", "decode", "violations", "server",
-    "actors", "options", "steps",
+    "actors", "programs", "options", "steps",
 )  # fmt: skip
 _STEP_ORDER: Final[tuple[str, ...]] = (
     *ACTIONS, "packet", "packets", "admin", "wire", "ms", "within", "requirements", "comment", "accept",
@@ -728,8 +818,22 @@ def _canon_case(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = server
         elif key == "steps":
             out[key] = [_canon_step(s) for s in value]
+        elif key == "programs":
+            out[key] = {actor: _canon_program(p) for actor, p in value.items()}
         else:
             out[key] = value
+    return out
+
+
+def _canon_program(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out = _ordered(raw, ("command", "expect_exit"))
+    if "expect_exit" in out:
+        ex = _ordered(out["expect_exit"], ("status", "stdout", "stdout_contains"))
+        if "stdout" in ex:
+            ex["stdout"] = [x if isinstance(x, str) else _Flow(x) for x in ex["stdout"]]
+        if "stdout_contains" in ex:
+            ex["stdout_contains"] = _FlowList(ex["stdout_contains"])
+        out["expect_exit"] = ex
     return out
 
 

@@ -17,7 +17,7 @@ Wire bytes are framed here by hand (struct), not by gearsim.codec.encode, so
 Server reactions are those of gearmand 1.1.20+ds on a fresh connection to a
 freshly started server. Each reaction names its evidence: a case of the probe
 record spec/observed/gearmand-1.1.20-codec.yaml (``probe:<id>``), or a section
-of /work/shared/protocol-facts.md (``facts:<tag>``). ``--check-observed``
+of ../shared/protocol-facts.md (``facts:<tag>``). ``--check-observed``
 compares every probe-backed reaction with that record (handles compared with
 their host part and counter masked).
 

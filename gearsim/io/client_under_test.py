@@ -1,39 +1,33 @@
 """Client under test: launch real client and worker programs against the served model (I/O).
 
-A *program case* is a lifecycle case (vector format v1) in which some actors
-are played by programs launched from command lines, and the others are
-scripted by gearsim exactly as in server vectors. The server is the reference
-model behind ``gearsim.io.serve.ServeShell`` on 127.0.0.1, whose recorder
-sees every message both ways; the case is judged on those records.
+A *program case* is a lifecycle case (vector format v1) with ``programs``: the
+actors it names are played by programs launched from command lines, the
+others are scripted by gearsim exactly as in server vectors. The server is the
+reference model behind ``gearsim.io.serve.ServeShell`` on 127.0.0.1, whose
+recorder sees every message both ways; the case is judged on those records.
 
-Conventions within v1 (until the format says it directly; see the report to
-the lead):
-
-* a case is a program case when it names ``program`` in ``profiles`` (which
-  keeps it out of every run against a server profile) and has actors whose
-  names start with ``prog`` (``prog``, ``prog_client``, ``prog_worker``): those
-  are the program's connections;
-* program actors take commands in declaration order: with one command every
-  program actor is that program's connection, with N commands for N actors
-  the i-th actor is the i-th program's;
-* a command is split like a shell line (no shell runs it); ``{host}`` and
-  ``{port}`` in it are replaced by the served address.
+Commands: each program actor's ``command`` from the vector, unless commands
+are given (``gearsim run --client``): with one command one program plays every
+program actor, with N commands for N program actors the i-th (in the order of
+``programs``) plays the i-th. A command is split like a shell line (no shell
+runs it); ``{host}`` and ``{port}`` become the served address, ``{python}``
+the Python running gearsim.
 
 Steps, for a program actor:
 
-* ``connect``: launch its program (if not yet running) and bind the next new
-  connection to the actor;
-* ``send``: the program's next message on that connection must match (literal
-  arguments, ``ref`` to an earlier capture, ``any``);
-* ``expect`` / ``expect_close`` / ``expect_silence``: what the server sent
-  the program, as for scripted actors (captures bind here);
+* ``connect``: launch its program (if not yet running), bind its next new connection;
+* ``send``: the program's next message there must match (literal, ``ref``, ``any``, ``capture``);
+* ``expect`` / ``expect_close`` / ``expect_silence``: what the server sent it, as for scripted actors;
 * ``disconnect``: the program closes the connection.
 
 Scripted actors are in-process connections to the same model: their ``send``
 is performed, their ``expect`` checked. ``advance`` waits on the wall clock.
 Order is checked per connection and direction; across connections only as
-far as scripted steps force it. At the end every program must exit with
-status 0 and every message must have been accounted for by a step.
+far as scripted steps force it. At the end every message must have been
+accounted for by a step and every program must exit as its actors'
+``expect_exit`` says (status 0 when it says nothing). Programs run in their own
+sessions and are stopped by PID: after a failure, when they do not exit
+``EXIT_GRACE`` s after the last step, and when the case outlives its time limit.
 """
 
 from __future__ import annotations
@@ -43,59 +37,53 @@ import contextlib
 import os
 import shlex
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from gearsim.codec import encode, encode_admin
+from gearsim.codec import encode
 from gearsim.errors import GearsimError, HarnessError
+from gearsim.io import program_match as pm
 from gearsim.io.serve import ServeShell
 from gearsim.loading import Selection
 from gearsim.model import Server, ServerOptions
 from gearsim.node import ConnId
-from gearsim.packets import AdminLine, Magic, Message, Packet
+from gearsim.packets import Magic, Message, Packet
 from gearsim.runner import CaseResult, Verdict
 from gearsim.trace import Direction, Kind, TraceRecord, format_record
-from gearsim.vectors import AdminPattern, AnyValue, Capture, Case, PacketPattern, Ref, Step, VectorFile
+from gearsim.vectors import Case, PacketPattern, Ref, Step, VectorFile
 
 __all__ = [
-    "PROGRAM_PREFIX",
-    "PROGRAM_PROFILE",
+    "DEFAULT_TIME_LIMIT",
     "ProgramOutcome",
-    "is_program_actor",
     "is_program_case",
     "run_program_case",
     "run_program_cases",
 ]
 
-#: the pseudo-profile that marks a program case (and keeps it out of server runs)
-PROGRAM_PROFILE = "program"
-#: actors whose names start with this are played by programs
-PROGRAM_PREFIX = "prog"
 #: ms a program step waits at least (program start-up included)
 DEFAULT_WITHIN_FLOOR = 10_000
 #: seconds programs get to exit after the last step, before they are stopped
 EXIT_GRACE = 10.0
+#: seconds a whole program case may take (wall clock) before its programs are stopped and it fails
+DEFAULT_TIME_LIMIT = 180.0
 #: ms the end-of-case check waits for stray messages
 SETTLE_MS = 100
 _HOST = "127.0.0.1"
 
 
-def is_program_actor(name: str) -> bool:
-    """True when the actor named ``name`` is a program's connection."""
-    return name.startswith(PROGRAM_PREFIX)
-
-
 def is_program_case(case: Case) -> bool:
-    """True for a lifecycle case marked for programs with at least one program actor."""
-    return PROGRAM_PROFILE in case.profiles and any(is_program_actor(a) for a in case.actors)
+    """True for a program case (a case with ``programs``); the same as ``case.is_program``."""
+    return case.is_program
 
 
 @dataclass
 class ProgramOutcome:
-    """One launched program: its command, PID and how it ended."""
+    """One launched program: its command, the actors it plays, its PID and how it ended."""
 
     command: tuple[str, ...]
     pid: int
+    actors: tuple[str, ...] = ()
     returncode: int | None = None
     stopped: bool = False
     stdout: bytes = b""
@@ -139,7 +127,7 @@ class _Failed(Exception):
 class _Session:
     """One program case being played."""
 
-    def __init__(self, case: Case, commands: Sequence[str], profile: str, within_floor: int) -> None:
+    def __init__(self, case: Case, commands: Sequence[str] | None, profile: str, within_floor: int) -> None:
         self.case = case
         self.profile = profile
         self.within_floor = within_floor
@@ -155,10 +143,13 @@ class _Session:
         self._wake = asyncio.Event()
         self.notes: list[str] = []
         self.acceptable = False
+        self.step: Step | None = None  # the step being played
         self.shell = ServeShell(Server(profile, _options(case)), recorder=self._record)
-        self.commands = list(commands)
-        program_actors = [a for a in case.actors if is_program_actor(a)]
-        if len(self.commands) == 1:
+        program_actors = list(case.programs)
+        self.commands = list(commands) if commands else [p.command for p in case.programs.values()]
+        if not commands:
+            self.command_of = {a: i for i, a in enumerate(program_actors)}
+        elif len(self.commands) == 1:
             self.command_of = dict.fromkeys(program_actors, 0)
         elif len(self.commands) == len(program_actors):
             self.command_of = {a: i for i, a in enumerate(program_actors)}
@@ -205,7 +196,12 @@ class _Session:
 
     async def _launch(self, index: int) -> None:
         host, port = self.shell.address
-        argv = [a.replace("{host}", host).replace("{port}", str(port)) for a in shlex.split(self.commands[index])]
+        try:
+            words = shlex.split(self.commands[index])
+        except ValueError as exc:
+            raise HarnessError(f"command #{index + 1} {self.commands[index]!r}: {exc}") from None
+        subst = {"{host}": host, "{port}": str(port), "{python}": sys.executable}
+        argv = [_substitute(w, subst) for w in words]
         if not argv:
             raise HarnessError(f"empty command #{index + 1}")
         try:
@@ -219,7 +215,8 @@ class _Session:
         except OSError as exc:
             raise HarnessError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
         self._launched[index] = len(self.programs)
-        self.programs.append(ProgramOutcome(tuple(argv), proc.pid))
+        actors = tuple(a for a, i in self.command_of.items() if i == index)
+        self.programs.append(ProgramOutcome(tuple(argv), proc.pid, actors))
         self._procs.append(proc)
         task = asyncio.create_task(proc.communicate())
         task.add_done_callback(lambda _: self._wake.set())  # a program that exits ends a wait for it
@@ -239,9 +236,16 @@ class _Session:
                     await asyncio.wait_for(asyncio.shield(task), timeout=3.0)
                 except TimeoutError:
                     _signal_group(proc.pid, signal.SIGKILL)
-                    await task
-            outcome.stdout, outcome.stderr = task.result()
+                    await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is None:
+                outcome.stdout, outcome.stderr = task.result()
             outcome.returncode = proc.returncode
+
+    def kill_leftovers(self) -> None:
+        """SIGKILL the group of every program not yet reaped (the last resort, outside any event loop)."""
+        for proc in self._procs:
+            if proc.returncode is None:
+                _signal_group(proc.pid, signal.SIGKILL)
 
     def _program_exited(self, actor: str) -> bool:
         index = self._launched.get(self.command_of.get(actor, -1))
@@ -255,20 +259,25 @@ class _Session:
             raise _Failed(step, f"{step.actor} has no connection (no connect step before this one)")
         return self.streams[conn]
 
+    def _program(self, actor: str) -> bool:
+        return actor in self.case.programs
+
     def _within(self, step: Step) -> int:
-        if is_program_actor(step.actor):
+        if self._program(step.actor):
             return max(step.within or 0, self.within_floor)
         return max(step.within or 0, 2000)
 
     async def play(self) -> None:
         await self.shell.start(_HOST, 0)
         for step in self.case.steps:
+            self.step = step
             await self._step(step)
+        self.step = None
         await self._settle()
 
     async def _step(self, step: Step) -> None:
         action, actor = step.action, step.actor
-        program = is_program_actor(actor)
+        program = self._program(actor)
         if action == "advance":
             await asyncio.sleep(step.ms / 1000)
         elif action == "connect":
@@ -294,7 +303,7 @@ class _Session:
             seen = len(stream.s2c)
             await asyncio.sleep(step.ms / 1000)
             if len(stream.s2c) > seen:
-                raise _Failed(step, f"{actor}: the server sent {_show(stream.s2c[seen])}", f"silence {step.ms} ms")
+                raise _Failed(step, f"{actor}: the server sent {pm.show(stream.s2c[seen])}", f"silence {step.ms} ms")
         else:
             await self._expect(step)
 
@@ -358,7 +367,7 @@ class _Session:
 
         def ended() -> bool:
             closed = stream.peer_closed or stream.server_closed
-            return closed or (is_program_actor(step.actor) and self._program_exited(step.actor))
+            return closed or (self._program(step.actor) and self._program_exited(step.actor))
 
         await self._until(lambda: have() >= count or ended(), self._within(step))
         start = stream.read_c2s if direction == Direction.C2S else stream.read_s2c
@@ -372,30 +381,35 @@ class _Session:
     async def _program_sends(self, step: Step) -> None:
         if step.packet is not None:
             got = await self._take(step, Direction.C2S, 1)
-            expected = _describe(step.packet)
+            expected = pm.describe(step.packet)
             if not got:
                 raise _Failed(
                     step, f"{step.actor}: the program sent nothing more within {self._within(step)} ms", expected, ""
                 )
             bind: dict[str, bytes] = {}
-            problem = _match(step.packet, got[0], Magic.REQ, self.captures, bind)
+            problem = pm.match(step.packet, got[0], Magic.REQ, self.captures, bind)
             if problem:
-                raise _Failed(step, f"{step.actor}: {problem}", expected, _show(got[0]))
+                raise _Failed(step, f"{step.actor}: {problem}", expected, pm.show(got[0]))
             self.captures.update(bind)
-        elif step.admin is not None:
-            got = await self._take(step, Direction.C2S, len(step.admin.lines))
-            problem = _match_admin(step.admin, got)
+        else:
+            await self._admin_or_wire(step, Direction.C2S)
+
+    async def _admin_or_wire(self, step: Step, direction: str) -> None:
+        """Check an admin or wire payload of a program's send or of an expect."""
+        if step.admin is not None:
+            got = await self._take(step, direction, len(step.admin.lines))
+            problem = pm.match_admin(step.admin, got)
             if problem:
-                raise _Failed(step, f"{step.actor}: {problem}", _admin_text(step.admin), "; ".join(map(_show, got)))
+                raise _Failed(step, f"{step.actor}: {problem}", pm.admin_text(step.admin), "; ".join(map(pm.show, got)))
         elif step.wire is not None:
-            got = await self._take_wire(step, Direction.C2S, len(step.wire))
-            data = b"".join(_wire(m) for m in got)
+            got = await self._take_wire(step, direction, len(step.wire))
+            data = b"".join(pm.wire(m) for m in got)
             if data != step.wire:
                 raise _Failed(step, f"{step.actor}: other bytes", step.wire.hex(), data.hex())
 
     async def _take_wire(self, step: Step, direction: str, size: int) -> list[Message | bytes]:
         got: list[Message | bytes] = []
-        while sum(len(_wire(m)) for m in got) < size:
+        while sum(len(pm.wire(m)) for m in got) < size:
             more = await self._take(step, direction, 1)
             if not more:
                 break
@@ -414,38 +428,14 @@ class _Session:
                         self.acceptable = True
                         self.notes.append(f"step {step.index}: {', '.join(alt.profiles)} behaviour")
                         return
-                expected = "; ".join(_describe(p) for p in patterns)
-                raise _Failed(step, f"{step.actor}: {problem}", expected, "; ".join(map(_show, got)))
-        elif step.admin is not None:
-            got = await self._take(step, Direction.S2C, len(step.admin.lines))
-            problem = _match_admin(step.admin, got)
-            if problem:
-                raise _Failed(step, f"{step.actor}: {problem}", _admin_text(step.admin), "; ".join(map(_show, got)))
-        elif step.wire is not None:
-            got = await self._take_wire(step, Direction.S2C, len(step.wire))
-            data = b"".join(_wire(m) for m in got)
-            if data != step.wire:
-                raise _Failed(step, f"{step.actor}: other bytes", step.wire.hex(), data.hex())
+                expected = "; ".join(pm.describe(p) for p in patterns)
+                raise _Failed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
+        else:
+            await self._admin_or_wire(step, Direction.S2C)
 
     def _match_all(self, patterns: list[PacketPattern], got: list[Message | bytes]) -> str:
-        if len(got) < len(patterns):
-            return f"got {len(got)} of {len(patterns)} packets"
         bind: dict[str, bytes] = {}
-        if len(patterns) == 1:
-            problem = _match(patterns[0], got[0], Magic.RES, self.captures, bind)
-        else:
-            left = list(got)
-            problem = ""
-            for pattern in patterns:
-                for i, message in enumerate(left):
-                    trial = dict(bind)
-                    if not _match(pattern, message, Magic.RES, self.captures, trial):
-                        bind = trial
-                        del left[i]
-                        break
-                else:
-                    problem = f"no received packet matches {_describe(pattern)}"
-                    break
+        problem = pm.match_all(patterns, got, self.captures, bind)
         if not problem:
             self.captures.update(bind)
         return problem
@@ -455,23 +445,30 @@ class _Session:
         await self.finish_programs(EXIT_GRACE)
         for actor, conn in self.bound.items():
             stream = self.streams[conn]
-            if stream.read_c2s < len(stream.c2s) and is_program_actor(actor):
+            if stream.read_c2s < len(stream.c2s) and self._program(actor):
                 item = stream.c2s[stream.read_c2s]
-                raise _Failed(None, f"{actor}: the program sent {_show(item)} after its last step", "nothing more")
+                raise _Failed(None, f"{actor}: the program sent {pm.show(item)} after its last step", "nothing more")
             if stream.read_s2c < len(stream.s2c):
                 item = stream.s2c[stream.read_s2c]
-                raise _Failed(None, f"{actor}: the server sent {_show(item)} after the last step", "nothing more")
+                raise _Failed(None, f"{actor}: the server sent {pm.show(item)} after the last step", "nothing more")
         taken = set(self.bound.values())
         for conn, stream in self.streams.items():
             if conn not in taken and stream.c2s:
                 raise _Failed(
                     None,
-                    f"a program opened connection c{conn} that no step expects and sent {_show(stream.c2s[0])}",
+                    f"a program opened connection c{conn} that no step expects and sent {pm.show(stream.c2s[0])}",
                     "no more connections",
                 )
         for outcome in self.programs:
-            if outcome.stopped or outcome.returncode != 0:
-                raise _Failed(None, f"program {outcome.describe()}", "exit status 0")
+            if outcome.stopped:
+                raise _Failed(
+                    None, f"program {outcome.describe()}: it did not exit {EXIT_GRACE:g} s after the last step"
+                )
+            for actor in outcome.actors:
+                expect = self.case.programs[actor].expect_exit
+                problem = pm.match_exit(expect, outcome.returncode, outcome.stdout, self.captures)
+                if problem:
+                    raise _Failed(None, f"{actor}: {problem}", pm.exit_text(expect), outcome.describe())
 
     async def close(self) -> None:
         await self.finish_programs(0.0)
@@ -496,101 +493,33 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-# --------------------------------------------------------------------------- matching
-
-
-def _wire(item: Message | bytes) -> bytes:
-    if isinstance(item, bytes):
-        return item
-    return encode(item) if isinstance(item, Packet) else encode_admin(item)
-
-
-def _show(item: Message | bytes) -> str:
-    from gearsim.trace import format_message, quote
-
-    return f"undecodable bytes {quote(item)}" if isinstance(item, bytes) else format_message(item)
-
-
-def _describe(pattern: PacketPattern) -> str:
-    parts = []
-    for arg in pattern.args:
-        if isinstance(arg, Capture):
-            parts.append(f"<{arg.name}>")
-        elif isinstance(arg, AnyValue):
-            parts.append("<any>")
-        elif isinstance(arg, Ref):
-            parts.append(f"<={arg.name}>")
-        else:
-            parts.append(repr(arg))
-    return f"{pattern.name} [{', '.join(parts)}]"
-
-
-def _match(
-    pattern: PacketPattern,
-    got: Message | bytes,
-    default_magic: Magic,
-    captures: dict[str, bytes],
-    bind: dict[str, bytes],
-) -> str:
-    """'' when ``got`` matches ``pattern``; else why not. New captures go into ``bind``."""
-    if not isinstance(got, Packet):
-        return f"expected {pattern.name}, got {_show(got)}"
-    magic = pattern.magic if pattern.magic is not None else default_magic
-    if bytes(got.magic) != bytes(magic):
-        return f"magic {bytes(got.magic)!r}, expected {bytes(magic)!r}"
-    if int(got.type) != int(pattern.type):
-        return f"expected {pattern.name}, got {_show(got)}"
-    if len(got.args) != len(pattern.args):
-        return f"{_show(got)} has {len(got.args)} arguments, expected {len(pattern.args)}"
-    for i, (want, have) in enumerate(zip(pattern.args, got.args, strict=True)):
-        if isinstance(want, AnyValue):
-            continue
-        if isinstance(want, Capture):
-            known = bind.get(want.name, captures.get(want.name))
-            if known is not None and known != have:
-                return f"argument {i + 1} is {have!r}, but {want.name} was {known!r}"
-            bind[want.name] = have
-            continue
-        expected = captures.get(want.name) if isinstance(want, Ref) else want
-        if have != expected:
-            return f"argument {i + 1} of {_show(got)} is {have!r}, expected {expected!r}"
-    return ""
-
-
-def _admin_text(admin: AdminPattern) -> str:
-    return " | ".join(line.decode("latin-1") for line in admin.lines)
-
-
-def _match_admin(admin: AdminPattern, got: list[Message | bytes]) -> str:
-    if len(got) < len(admin.lines):
-        return f"got {len(got)} of {len(admin.lines)} admin lines"
-    lines = []
-    for m in got:
-        if not isinstance(m, AdminLine):
-            return f"expected admin text, got {_show(m)}"
-        if m.eol != admin.eol:
-            return f"line {m.text!r} ends with {m.eol!r}, expected {admin.eol!r}"
-        lines.append(m.text)
-    want = list(admin.lines)
-    if admin.unordered and want and want[-1] == b".":
-        ok = sorted(lines[:-1]) == sorted(want[:-1]) and lines[-1:] == want[-1:]
-    else:
-        ok = lines == want
-    return "" if ok else f"admin lines {[x.decode('latin-1') for x in lines]}"
+def _substitute(word: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        word = word.replace(key, value)
+    return word
 
 
 # --------------------------------------------------------------------------- running
 
 
-async def _run(
-    case: Case, commands: Sequence[str], profile: str, within_floor: int, base: CaseResult
-) -> tuple[CaseResult, list[ProgramOutcome]]:
-    session = _Session(case, commands, profile, within_floor)
+async def _run(session: _Session, time_limit: float, base: CaseResult) -> tuple[CaseResult, list[ProgramOutcome]]:
+    """Play the session within ``time_limit`` s; programs are always stopped before this returns."""
+    failed: _Failed | None = None
+    harness = ""
     try:
-        await session.play()
-    except _Failed as failed:
+        try:
+            async with asyncio.timeout(time_limit):
+                await session.play()
+        except TimeoutError:
+            failed = _Failed(session.step, f"the case did not end within its time limit of {time_limit:g} s")
+        except _Failed as exc:
+            failed = exc
+        except (GearsimError, KeyError, OSError) as exc:
+            harness = f"harness: {exc}"
+    finally:
         await session.close()
-        notes = tuple(session.notes) + tuple(f"program: {p.describe()}" for p in session.programs)
+    notes = tuple(session.notes) + tuple(f"program: {p.describe()}" for p in session.programs)
+    if failed is not None:
         result = replace(
             base,
             verdict=Verdict.FAIL,
@@ -601,54 +530,70 @@ async def _run(
             trace=session.trace_tail(),
             notes=notes,
         )
-        return result, session.programs
-    except (GearsimError, KeyError, OSError) as exc:
-        await session.close()
-        return replace(
-            base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}", trace=session.trace_tail()
-        ), session.programs
-    await session.close()
-    notes = tuple(session.notes) + tuple(f"program: {p.describe()}" for p in session.programs)
-    verdict = Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS
-    return replace(base, verdict=verdict, notes=notes), session.programs
+    elif harness:
+        result = replace(base, verdict=Verdict.INCONCLUSIVE, reason=harness, trace=session.trace_tail(), notes=notes)
+    else:
+        result = replace(base, verdict=Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS, notes=notes)
+    return result, session.programs
 
 
 def run_program_case(
     vf: VectorFile,
     case: Case,
-    commands: Sequence[str],
+    commands: Sequence[str] | None = None,
     *,
     profile: str = "gearmand-1.1",
     within_floor: int = DEFAULT_WITHIN_FLOOR,
+    time_limit: float = DEFAULT_TIME_LIMIT,
 ) -> tuple[CaseResult, list[ProgramOutcome]]:
-    """Play one program case with ``commands`` against a freshly served model.
+    """Play one program case against a freshly served model.
 
-    Returns the verdict and what each launched program did (PID, exit
-    status, output). Never raises for a program's behaviour: a mismatch is
-    FAIL, a program that cannot be started or a command count that does not
-    fit the case is INCONCLUSIVE; a case that is not a program case is
-    NOT_APPLICABLE.
+    ``commands`` replace the vector's commands (see the module's docstring);
+    None or empty plays each program actor with its vector command. Returns
+    the verdict and what each launched program did (PID, exit status,
+    output). Never raises for a program's behaviour: a mismatch, a program
+    that exits as the case does not say, or one that outlives ``time_limit``
+    (it is stopped by PID) is FAIL; a program that cannot be started, a
+    command count that does not fit the case or a harness failure is
+    INCONCLUSIVE; a case that is not a program case is NOT_APPLICABLE.
     """
     base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements)
-    if not is_program_case(case):
+    if not case.is_program:
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="not a program case"), []
+    sessions: list[_Session] = []
+
+    async def main() -> tuple[CaseResult, list[ProgramOutcome]]:
+        sessions.append(_Session(case, commands, profile, within_floor))
+        return await _run(sessions[0], time_limit, base)
+
     try:
-        return asyncio.run(_run(case, commands, profile, within_floor, base))
+        return asyncio.run(main())
     except HarnessError as exc:
         return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}"), []
+    except (Exception, asyncio.CancelledError) as exc:  # never raise for what a program did
+        programs = sessions[0].programs if sessions else []
+        reason = f"harness: {type(exc).__name__}: {exc}".rstrip(": ")
+        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=reason), programs
+    finally:
+        for session in sessions:
+            session.kill_leftovers()
 
 
 def run_program_cases(
     selection: Selection,
-    commands: Sequence[str],
+    commands: Sequence[str] | None = None,
     *,
     profile: str = "gearmand-1.1",
     within_floor: int = DEFAULT_WITHIN_FLOOR,
+    time_limit: float = DEFAULT_TIME_LIMIT,
 ) -> list[CaseResult]:
-    """Play every selected program case with ``commands``; other cases are NOT_APPLICABLE."""
+    """Play every selected program case (with ``commands``, or the vector's); other cases are NOT_APPLICABLE."""
     results: list[CaseResult] = []
     for vf in selection.files:
         for case_id in selection.chosen(vf):
-            result, _ = run_program_case(vf, vf.case(case_id), commands, profile=profile, within_floor=within_floor)
+            case = vf.case(case_id)
+            result, _ = run_program_case(
+                vf, case, commands, profile=profile, within_floor=within_floor, time_limit=time_limit
+            )
             results.append(result)
     return results

@@ -1,11 +1,12 @@
 """Real client and worker programs against the served reference model, checked by program vectors.
 
-Each case of vectors/client/{php,gearman-cli,gear,perl}.yaml is played with
-its program from tests/data/clients/ (or the gearman tool) by
-``gearsim.io.client_under_test``: the model runs behind ``ServeShell`` on
-127.0.0.1, the program is launched in its own session and stopped by its PID,
-and everything it sends is matched against the case. A missing tool skips,
-or fails under GEARSIM_REQUIRE_PEERS=1.
+Each program case of vectors/client/{php,gearman-cli,gear,perl}.yaml is
+played with the command its vector gives (a program from tests/data/clients/
+or the gearman tool) by ``gearsim.io.client_under_test``: the model runs
+behind ``ServeShell`` on 127.0.0.1, the program is launched in its own session
+and stopped by its PID, everything it sends is matched against the case, and
+its exit status and output against the case's ``expect_exit``. A missing tool
+skips, or fails under GEARSIM_REQUIRE_PEERS=1.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import functools
 import shutil
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from gearsim.io.client_under_test import is_program_case, run_program_case
+from gearsim.io.client_under_test import ProgramOutcome, is_program_case, run_program_case
 from gearsim.io.peer_fixtures import REQUIRE_ENV, peers_required
 from gearsim.loading import read_vector_file, vector_root
-from gearsim.runner import Verdict
+from gearsim.runner import CaseResult, Verdict, run_case
+from gearsim.simpeer import ModelPeerFactory
+from gearsim.vectors import ExitExpectation, VectorFile
 
 pytestmark = pytest.mark.interop
 
@@ -68,86 +73,66 @@ def _require(tool: str) -> None:
     pytest.skip(f"{tool}: {reason}")
 
 
-# (file, case, tool, command, text the program prints)
-CASES: list[tuple[str, str, str, str, str]] = [
-    (
-        "php.yaml",
-        "php-client-background",
-        "php-gearman",
-        f"php {CLIENTS}/php_client.php {{host}} {{port}} bg",
-        "known: 1 running: 0 0/0",
-    ),
-    (
-        "php.yaml",
-        "php-client-foreground",
-        "php-gearman",
-        f"php {CLIENTS}/php_client.php {{host}} {{port}} fg",
-        "result: olleh",
-    ),
-    (
-        "php.yaml",
-        "php-worker-grab-all",
-        "php-gearman",
-        f"php {CLIENTS}/php_worker.php {{host}} {{port}} all 1",
-        "worked: 1",
-    ),
-    (
-        "php.yaml",
-        "php-worker-grab-job",
-        "php-gearman",
-        f"php {CLIENTS}/php_worker.php {{host}} {{port}} plain 1",
-        "worked: 1",
-    ),
-    ("gearman-cli.yaml", "cli-background", "gearman-cli", "gearman -h {host} -p {port} -b -f reverse hello", ""),
-    ("gearman-cli.yaml", "cli-foreground", "gearman-cli", "gearman -h {host} -p {port} -f reverse hello", "olleh"),
-    ("gearman-cli.yaml", "cli-worker", "gearman-cli", "gearman -h {host} -p {port} -w -c 1 -f reverse -- rev", ""),
-    (
-        "gear.yaml",
-        "gear-client-background",
-        "gear",
-        f"{PY} {CLIENTS}/gear_client.py {{host}} {{port}} bg",
-        "handle: H:",
-    ),
-    (
-        "gear.yaml",
-        "gear-client-foreground",
-        "gear",
-        f"{PY} {CLIENTS}/gear_client.py {{host}} {{port}} fg",
-        "result: olleh",
-    ),
-    ("gear.yaml", "gear-worker", "gear", f"{PY} {CLIENTS}/gear_worker.py {{host}} {{port}} 1", "worked: 1"),
-    (
-        "perl.yaml",
-        "perl-client-background",
-        "perl-gearman",
-        f"perl {CLIENTS}/perl_client.pl {{host}} {{port}} bg",
-        "known: 1 running: 0",
-    ),
-    (
-        "perl.yaml",
-        "perl-client-foreground",
-        "perl-gearman",
-        f"perl {CLIENTS}/perl_client.pl {{host}} {{port}} fg",
-        "result: olleh",
-    ),
-    ("perl.yaml", "perl-worker", "perl-gearman", f"perl {CLIENTS}/perl_worker.pl {{host}} {{port}} 1", "worked: 1"),
+# (file, case, tool): every program case of these files, played with its vector's command
+CASES: list[tuple[str, str, str]] = [
+    ("php.yaml", "php-client-background", "php-gearman"),
+    ("php.yaml", "php-client-foreground", "php-gearman"),
+    ("php.yaml", "php-worker-grab-all", "php-gearman"),
+    ("php.yaml", "php-worker-grab-job", "php-gearman"),
+    ("gearman-cli.yaml", "cli-background", "gearman-cli"),
+    ("gearman-cli.yaml", "cli-foreground", "gearman-cli"),
+    ("gearman-cli.yaml", "cli-worker", "gearman-cli"),
+    ("gear.yaml", "gear-client-background", "gear"),
+    ("gear.yaml", "gear-client-foreground", "gear"),
+    ("gear.yaml", "gear-worker", "gear"),
+    ("perl.yaml", "perl-client-background", "perl-gearman"),
+    ("perl.yaml", "perl-client-foreground", "perl-gearman"),
+    ("perl.yaml", "perl-worker", "perl-gearman"),
 ]
 
 
-@pytest.mark.parametrize(("file", "case_id", "tool", "command", "prints"), CASES, ids=[c[1] for c in CASES])
-def test_program_sends_what_the_vector_says(file: str, case_id: str, tool: str, command: str, prints: str) -> None:
+@pytest.fixture(autouse=True)
+def _at_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vector commands name tests/data/clients/... relative to the root of the checkout."""
+    monkeypatch.chdir(ROOT)
+
+
+def _vf(file: str) -> VectorFile:
+    return read_vector_file(vector_root() / "client" / file, f"client/{file}")
+
+
+def _detail(result: CaseResult, programs: list[ProgramOutcome]) -> str:
+    return "\n".join([result.reason, result.expected, result.actual, result.trace, *result.notes])
+
+
+@pytest.mark.parametrize(("file", "case_id", "tool"), CASES, ids=[c[1] for c in CASES])
+def test_program_sends_and_prints_what_the_vector_says(file: str, case_id: str, tool: str) -> None:
+    """The vector's own command (no --client): packets both ways, exit status and output all checked by the case."""
     _require(tool)
-    vf = read_vector_file(vector_root() / "client" / file, f"client/{file}")
-    result, programs = run_program_case(vf, vf.case(case_id), [command])
-    detail = "\n".join([result.reason, result.expected, result.actual, result.trace, *result.notes])
-    assert result.verdict == Verdict.PASS, detail
-    assert [p.returncode for p in programs] == [0], detail
-    assert prints in programs[0].stdout.decode(), detail
+    vf = _vf(file)
+    case = vf.case(case_id)
+    assert list(case.programs) == ["prog"]
+    assert case.programs["prog"].expect_exit.stdout is not None, "every program case here checks its output"
+    result, programs = run_program_case(vf, case)
+    assert result.verdict == Verdict.PASS, _detail(result, programs)
+    assert [p.returncode for p in programs] == [0], _detail(result, programs)
+    assert programs[0].actors == ("prog",)
 
 
-def test_every_program_case_has_a_command_here() -> None:
-    """A program case without a command in CASES (or in test_seed_php) is never played."""
-    covered = {(f, c) for f, c, *_ in CASES} | {
+def test_a_command_given_replaces_the_vector_s() -> None:
+    """--client: the given command runs instead of the vector's, {python} is this interpreter."""
+    _require("gear")
+    vf = _vf("gear.yaml")
+    command = f"{{python}} {CLIENTS}/gear_client.py {{host}} {{port}} fg"
+    result, programs = run_program_case(vf, vf.case("gear-client-foreground"), [command])
+    assert result.verdict == Verdict.PASS, _detail(result, programs)
+    assert programs[0].command[0] == PY
+    assert programs[0].command[1] == str(CLIENTS / "gear_client.py")
+
+
+def test_every_program_case_has_a_test_here() -> None:
+    """A program case that no test plays (here or in test_seed_php) is never played in CI."""
+    covered = {(f, c) for f, c, _ in CASES} | {
         ("seed-programs.yaml", "seed-status-poll"),
         ("seed-programs.yaml", "seed-user-note-dedup"),
     }
@@ -155,13 +140,22 @@ def test_every_program_case_has_a_command_here() -> None:
     for path in sorted((vector_root() / "client").glob("*.yaml")):
         vf = read_vector_file(path, f"client/{path.name}")
         found |= {(path.name, case.id) for case in vf.cases if is_program_case(case)}
+        assert all(case.is_program == bool(case.programs) for case in vf.cases)
     assert found == covered
+
+
+def test_program_cases_are_not_applicable_against_a_server() -> None:
+    """A plain run (the model, a server) launches nothing and says how to run the case."""
+    vf = _vf("php.yaml")
+    result = run_case(vf, vf.case("php-client-background"), ModelPeerFactory(), "gearmand-1.1")
+    assert result.verdict == Verdict.NOT_APPLICABLE
+    assert result.reason == "a program case: run it with gearsim run --client"
 
 
 def test_a_program_that_sends_something_else_fails_with_the_step() -> None:
     """The plain-GRAB_JOB worker against the GRAB_JOB_ALL case: FAIL at the grab, the worker stopped."""
     _require("php-gearman")
-    vf = read_vector_file(vector_root() / "client" / "php.yaml", "client/php.yaml")
+    vf = _vf("php.yaml")
     command = f"php {CLIENTS}/php_worker.php {{host}} {{port}} plain 1"
     result, programs = run_program_case(vf, vf.case("php-worker-grab-all"), [command], within_floor=3000)
     assert result.verdict == Verdict.FAIL
@@ -170,8 +164,81 @@ def test_a_program_that_sends_something_else_fails_with_the_step() -> None:
     assert programs and programs[0].returncode is not None
 
 
+@pytest.mark.parametrize(
+    ("file", "case_id", "tool", "command", "reason"),
+    [
+        (
+            "php.yaml",
+            "php-client-background",
+            "php-gearman",
+            f"php {CLIENTS}/php_client.php {{host}} {{port}} fg",
+            "prog: expected SUBMIT_JOB_BG, got SUBMIT_JOB",
+        ),
+        (
+            "gearman-cli.yaml",
+            "cli-background",
+            "gearman-cli",
+            "gearman -h {host} -p {port} -f reverse hello",
+            "prog: expected SUBMIT_JOB_BG, got SUBMIT_JOB",
+        ),
+        (
+            "php.yaml",
+            "php-client-foreground",
+            "php-gearman",
+            f"php {CLIENTS}/php_client.php {{host}} {{port}} bg",
+            "prog: expected SUBMIT_JOB, got SUBMIT_JOB_BG",
+        ),
+    ],
+    ids=["php-fg-for-bg", "cli-fg-for-bg", "php-bg-for-fg"],
+)
+def test_a_wrong_command_is_a_fail_with_a_reason(file: str, case_id: str, tool: str, command: str, reason: str) -> None:
+    """A foreground client for a background case (and the reverse): FAIL with the reason, never an exception."""
+    _require(tool)
+    vf = _vf(file)
+    result, programs = run_program_case(vf, vf.case(case_id), [command], within_floor=3000)
+    assert result.verdict == Verdict.FAIL, _detail(result, programs)
+    assert result.reason.startswith(reason), _detail(result, programs)
+    assert programs and all(p.returncode is not None for p in programs)
+
+
+def test_a_program_that_prints_something_else_fails_at_the_end() -> None:
+    """Right packets, other output: the foreground client prints 'result: olleh' where the case wants 2 lines."""
+    _require("php-gearman")
+    vf = _vf("php.yaml")
+    case = vf.case("php-client-foreground")
+    other = replace(
+        case,
+        programs={"prog": replace(case.programs["prog"], expect_exit=ExitExpectation(stdout=("result: hello",)))},
+    )
+    result, programs = run_program_case(vf, other)
+    assert result.verdict == Verdict.FAIL, _detail(result, programs)
+    assert result.reason == "prog: output line 1 is 'result: olleh', expected 'result: hello'"
+    assert result.step is None
+
+
+def test_a_program_that_hangs_is_stopped_at_the_time_limit() -> None:
+    """A program that connects and then sends nothing, past the case's time limit: FAIL, the program killed by PID."""
+    vf = _vf("gear.yaml")
+    hang = "{python} -c \"import socket,sys,time; s=socket.create_connection(('{host}', {port})); time.sleep(60)\""
+    started = time.monotonic()
+    result, programs = run_program_case(vf, vf.case("gear-client-background"), [hang], time_limit=2.0)
+    assert time.monotonic() - started < 15
+    assert result.verdict == Verdict.FAIL, _detail(result, programs)
+    assert result.reason == "the case did not end within its time limit of 2 s"
+    assert result.step == 2
+    assert programs and programs[0].stopped and programs[0].returncode is not None
+
+
 def test_a_program_that_cannot_start_is_inconclusive() -> None:
-    vf = read_vector_file(vector_root() / "client" / "php.yaml", "client/php.yaml")
+    vf = _vf("php.yaml")
     result, _ = run_program_case(vf, vf.case("php-client-background"), ["/nonexistent/program {host} {port}"])
     assert result.verdict == Verdict.INCONCLUSIVE
     assert "cannot run /nonexistent/program" in result.reason
+
+
+def test_a_command_count_that_does_not_fit_is_inconclusive() -> None:
+    vf = _vf("seed-programs.yaml")
+    result, programs = run_program_case(vf, vf.case("seed-status-poll"), ["true", "true", "true"])
+    assert result.verdict == Verdict.INCONCLUSIVE
+    assert "2 program actors" in result.reason
+    assert programs == []

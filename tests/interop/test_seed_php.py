@@ -1,4 +1,4 @@
-"""The seed for real: the unchanged PHP files of /work/shared/seed against ``gearsim serve``, gearmand as control.
+"""The seed for real: the unchanged PHP files of ../shared/seed against ``gearsim serve``, gearmand as control.
 
 * client_status.php with worker_reverse.php prints ``Running: true`` lines
   whose numerators (of 14) rise, then ``Running: false, numerator: 0``, then
@@ -9,8 +9,13 @@
 Each pair sleeps ~15 s, so one module fixture runs every variant at once in
 threads: the two pairs against a ``gearsim serve`` child process, the two pairs
 against C gearmand (started with ``start_peer('gearmand-c')``), and the two
-program cases of vectors/client/seed-programs.yaml, which check the packets
-too. Every process is stopped by its recorded PID. php with the gearman
+program cases of vectors/client/seed-programs.yaml, played with their vector's
+commands (the seed folder swapped for GEARSIM_SEED_DIR), which check the
+packets, the exit statuses and the client's output too: the status lines by
+pattern, the dedup handles against the handles the server sent. What the
+vector format cannot say is checked here as well: that the numerators rise,
+and that the fifth dedup handle is new. Every process is stopped by its
+recorded PID. php with the gearman
 extension and gearmand are needed: missing, the tests skip, or fail under
 GEARSIM_REQUIRE_PEERS=1.
 """
@@ -36,10 +41,15 @@ from gearsim.io.peers import peer_available, start_peer, stop_peer
 from gearsim.io.serve import start_serve_process
 from gearsim.loading import read_vector_file, vector_root
 from gearsim.runner import CaseResult, Verdict
+from gearsim.vectors import VectorFile
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-SEED = Path(os.environ.get("GEARSIM_SEED_DIR", "/work/shared/seed"))
+#: where the vector's commands name the seed files: the project's ../shared/seed,
+#: relative to the repository root, where gearsim runs them from
+VECTOR_SEED = "../shared/seed"
+_REPO = Path(__file__).resolve().parents[2]
+SEED = Path(os.environ.get("GEARSIM_SEED_DIR", str((_REPO / VECTOR_SEED).resolve())))
 CLIENT_TIMEOUT = 60.0
 WORKER_TIMEOUT = 20.0
 STATUS_LINE = re.compile(r"Running: true, numerator: (\d+), denomintor: 14")
@@ -144,6 +154,13 @@ class SeedRuns:
     missing: dict[str, str] = field(default_factory=dict)
 
 
+def _commands(vf: VectorFile, case_id: str) -> list[str]:
+    """The case's own commands (worker first), with the seed folder of this machine."""
+    commands = [p.command for p in vf.case(case_id).programs.values()]
+    assert len(commands) == 2 and all(VECTOR_SEED in c for c in commands), commands
+    return [c.replace(VECTOR_SEED, str(SEED)) for c in commands]
+
+
 @pytest.fixture(scope="module")
 def seed_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeedRuns]:
     runs = SeedRuns()
@@ -162,15 +179,9 @@ def seed_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeedRuns]:
     jobs: dict[str, Callable[[], object]] = {
         "gearsim-status": lambda: _run_pair(served.address(), "worker_reverse.php", "1", "client_status.php"),
         "gearsim-dedup": lambda: _run_pair(served.address(), "worker_sleep.php", "3", "client_dedup.php"),
-        "case-status": lambda: run_program_case(
-            vf,
-            vf.case("seed-status-poll"),
-            [f"php {SEED}/worker_reverse.php {{host}} {{port}} 1", f"php {SEED}/client_status.php {{host}} {{port}}"],
-        ),
+        "case-status": lambda: run_program_case(vf, vf.case("seed-status-poll"), _commands(vf, "seed-status-poll")),
         "case-dedup": lambda: run_program_case(
-            vf,
-            vf.case("seed-user-note-dedup"),
-            [f"php {SEED}/worker_sleep.php {{host}} {{port}} 3", f"php {SEED}/client_dedup.php {{host}} {{port}}"],
+            vf, vf.case("seed-user-note-dedup"), _commands(vf, "seed-user-note-dedup")
         ),
     }
     if gearmand is not None:
@@ -246,6 +257,7 @@ def test_seed_program_cases_pass(seed_runs: SeedRuns, name: str) -> None:
     result, programs = seed_runs.cases[name]
     detail = "\n".join([result.reason, result.expected, result.actual, result.trace, *result.notes])
     assert result.verdict == Verdict.PASS, detail
+    assert [p.actors for p in programs] == [("prog_worker",), ("prog_client",)], detail
     outputs = [p.stdout.decode("utf-8", "replace") for p in programs]
     if name == "case-status":
         _check_status(

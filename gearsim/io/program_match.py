@@ -1,0 +1,183 @@
+"""Matching for program cases: packets and admin lines against patterns, output against ``expect_exit``.
+
+PURE: values in, a problem description out ('' when it matches). Used by
+``gearsim.io.client_under_test``, which records what programs and the served
+model sent and judges it here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from gearsim.codec import encode, encode_admin
+from gearsim.packets import AdminLine, Magic, Message, Packet
+from gearsim.trace import format_message, quote
+from gearsim.vectors import AdminPattern, AnyValue, Capture, ExitExpectation, OutputMatch, PacketPattern, Ref
+
+__all__ = [
+    "admin_text",
+    "describe",
+    "exit_text",
+    "match",
+    "match_admin",
+    "match_all",
+    "match_exit",
+    "output_lines",
+    "show",
+    "wire",
+]
+
+
+def wire(item: Message | bytes) -> bytes:
+    """The bytes of a recorded message (undecodable bytes as they are)."""
+    if isinstance(item, bytes):
+        return item
+    return encode(item) if isinstance(item, Packet) else encode_admin(item)
+
+
+def show(item: Message | bytes) -> str:
+    """A recorded message as the trace shows it."""
+    return f"undecodable bytes {quote(item)}" if isinstance(item, bytes) else format_message(item)
+
+
+def describe(pattern: PacketPattern) -> str:
+    """A packet pattern for a report: ``TYPE [b'lit', <capture>, <=ref>, <any>]``."""
+    parts = []
+    for arg in pattern.args:
+        if isinstance(arg, Capture):
+            parts.append(f"<{arg.name}>")
+        elif isinstance(arg, AnyValue):
+            parts.append("<any>")
+        elif isinstance(arg, Ref):
+            parts.append(f"<={arg.name}>")
+        else:
+            parts.append(repr(arg))
+    return f"{pattern.name} [{', '.join(parts)}]"
+
+
+def match(
+    pattern: PacketPattern,
+    got: Message | bytes,
+    default_magic: Magic,
+    captures: Mapping[str, bytes],
+    bind: dict[str, bytes],
+) -> str:
+    """'' when ``got`` matches ``pattern``; else why not. New captures go into ``bind``."""
+    if not isinstance(got, Packet):
+        return f"expected {pattern.name}, got {show(got)}"
+    magic = pattern.magic if pattern.magic is not None else default_magic
+    if bytes(got.magic) != bytes(magic):
+        return f"magic {bytes(got.magic)!r}, expected {bytes(magic)!r}"
+    if int(got.type) != int(pattern.type):
+        return f"expected {pattern.name}, got {show(got)}"
+    if len(got.args) != len(pattern.args):
+        return f"{show(got)} has {len(got.args)} arguments, expected {len(pattern.args)}"
+    for i, (want, have) in enumerate(zip(pattern.args, got.args, strict=True)):
+        if isinstance(want, AnyValue):
+            continue
+        if isinstance(want, Capture):
+            known = bind.get(want.name, captures.get(want.name))
+            if known is not None and known != have:
+                return f"argument {i + 1} is {have!r}, but {want.name} was {known!r}"
+            bind[want.name] = have
+            continue
+        expected = captures.get(want.name) if isinstance(want, Ref) else want
+        if have != expected:
+            return f"argument {i + 1} of {show(got)} is {have!r}, expected {expected!r}"
+    return ""
+
+
+def match_all(
+    patterns: list[PacketPattern], got: list[Message | bytes], captures: Mapping[str, bytes], bind: dict[str, bytes]
+) -> str:
+    """'' when the server's messages ``got`` match ``patterns`` (several: in any order); else why not."""
+    if len(got) < len(patterns):
+        return f"got {len(got)} of {len(patterns)} packets"
+    if len(patterns) == 1:
+        return match(patterns[0], got[0], Magic.RES, captures, bind)
+    left = list(got)
+    for pattern in patterns:
+        for i, message in enumerate(left):
+            trial = dict(bind)
+            if not match(pattern, message, Magic.RES, captures, trial):
+                bind.update(trial)
+                del left[i]
+                break
+        else:
+            return f"no received packet matches {describe(pattern)}"
+    return ""
+
+
+def admin_text(admin: AdminPattern) -> str:
+    """Admin pattern lines joined for a report."""
+    return " | ".join(line.decode("latin-1") for line in admin.lines)
+
+
+def match_admin(admin: AdminPattern, got: list[Message | bytes]) -> str:
+    """'' when the admin lines ``got`` are those of ``admin``; else why not."""
+    if len(got) < len(admin.lines):
+        return f"got {len(got)} of {len(admin.lines)} admin lines"
+    lines = []
+    for m in got:
+        if not isinstance(m, AdminLine):
+            return f"expected admin text, got {show(m)}"
+        if m.eol != admin.eol:
+            return f"line {m.text!r} ends with {m.eol!r}, expected {admin.eol!r}"
+        lines.append(m.text)
+    want = list(admin.lines)
+    if admin.unordered and want and want[-1] == b".":
+        ok = sorted(lines[:-1]) == sorted(want[:-1]) and lines[-1:] == want[-1:]
+    else:
+        ok = lines == want
+    return "" if ok else f"admin lines {[x.decode('latin-1') for x in lines]}"
+
+
+def exit_text(expect: ExitExpectation) -> str:
+    """What ``expect`` asks of a program's end, for a report."""
+    text = f"exit status {expect.status}"
+    if expect.stdout is not None:
+        text += f", {len(expect.stdout)} output lines as the case says"
+    if expect.stdout_contains:
+        text += f", output containing {' and '.join(map(repr, expect.stdout_contains))}"
+    return text
+
+
+def output_lines(stdout: bytes) -> list[str]:
+    """A program's output as lines: split at LF, a final line without LF counted, decoded as UTF-8."""
+    text = stdout.decode("utf-8", "replace")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def match_exit(expect: ExitExpectation, status: int | None, stdout: bytes, captures: Mapping[str, bytes]) -> str:
+    """'' when a program that ended with ``status`` and printed ``stdout`` meets ``expect``; else why not.
+
+    ``captures`` are the values the case's steps captured (bytes, compared as UTF-8 text).
+    """
+    if status != expect.status:
+        return f"exit status {status}, expected {expect.status}"
+    text = stdout.decode("utf-8", "replace")
+    for piece in expect.stdout_contains:
+        if piece not in text:
+            return f"the output has no {piece!r}"
+    if expect.stdout is None:
+        return ""
+    lines = output_lines(stdout)
+    for i, want in enumerate(expect.stdout):
+        if i >= len(lines):
+            return f"the output ends after {len(lines)} lines, expected {len(expect.stdout)}"
+        line = lines[i]
+        if isinstance(want, OutputMatch):
+            if re.fullmatch(want.pattern, line) is None:
+                return f"output line {i + 1} {line!r} does not match /{want.pattern}/"
+        else:
+            expected = want if isinstance(want, str) else captures.get(want.name, b"").decode("utf-8", "replace")
+            if line != expected:
+                label = f" (the {want.name} captured)" if isinstance(want, Ref) else ""
+                return f"output line {i + 1} is {line!r}, expected {expected!r}{label}"
+    if len(lines) > len(expect.stdout):
+        return f"output line {len(expect.stdout) + 1} {lines[len(expect.stdout)]!r} is one too many"
+    return ""
