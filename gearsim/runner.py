@@ -24,13 +24,20 @@ from typing import Protocol
 from gearsim.codec import encode, encode_admin
 from gearsim.codec_cases import check_codec_case
 from gearsim.errors import GearsimError
-from gearsim.packets import AdminLine, Magic, Message, Packet
+from gearsim.matching import (
+    UnsendableLine,
+    describe_line,
+    describe_packet,
+    line_text,
+    match_admin,
+    match_packet,
+    match_unordered,
+)
+from gearsim.packets import Magic, Message, Packet
 from gearsim.trace import TraceRecord
 from gearsim.vectors import (
     AdminPattern,
     Alternative,
-    AnyValue,
-    Capture,
     Case,
     PacketPattern,
     Reaction,
@@ -186,46 +193,6 @@ def _resolve(play: _Play, pattern: PacketPattern, default_magic: Magic) -> Packe
     return Packet(pattern.magic if pattern.magic is not None else default_magic, pattern.type, tuple(args))
 
 
-def _match_packet(play: _Play, pattern: PacketPattern, got: Message, bind: dict[str, bytes]) -> str:
-    """'' when ``got`` matches; else why not. Captures go into ``bind``."""
-    if not isinstance(got, Packet):
-        return f"expected {pattern.name}, got admin text {got.text!r}"
-    want_magic = pattern.magic if pattern.magic is not None else Magic.RES
-    if got.magic != want_magic:
-        return f"magic {bytes(got.magic)!r}, expected {bytes(want_magic)!r}"
-    if int(got.type) != int(pattern.type):
-        return f"expected {pattern.name}, got {got.name}"
-    if len(got.args) != len(pattern.args):
-        return f"{got.name} with {len(got.args)} arguments, expected {len(pattern.args)}"
-    for i, (want, have) in enumerate(zip(pattern.args, got.args, strict=True)):
-        if isinstance(want, AnyValue):
-            continue
-        if isinstance(want, Capture):
-            known = bind.get(want.name, play.captures.get(want.name))
-            if known is not None and known != have:
-                return f"argument {i + 1} is {have!r}, but {want.name} was {known!r}"
-            bind[want.name] = have
-            continue
-        expected = play.captures[want.name] if isinstance(want, Ref) else want
-        if have != expected:
-            return f"argument {i + 1} is {have!r}, expected {expected!r}"
-    return ""
-
-
-def _describe_pattern(play: _Play, pattern: PacketPattern) -> str:
-    parts = []
-    for arg in pattern.args:
-        if isinstance(arg, Capture):
-            parts.append(f"<{arg.name}>")
-        elif isinstance(arg, AnyValue):
-            parts.append("<any>")
-        elif isinstance(arg, Ref):
-            parts.append(repr(play.captures.get(arg.name, f"<{arg.name}>")))
-        else:
-            parts.append(repr(arg))
-    return f"{pattern.name} [{', '.join(parts)}]"
-
-
 # --------------------------------------------------------------------------- waiting
 
 
@@ -302,7 +269,7 @@ def _check_expectation(
         return "", expected, received, 0
     if packet is not None or packets:
         wanted = [packet] if packet is not None else list(packets)
-        expected = "; ".join(_describe_pattern(play, p) for p in wanted)
+        expected = "; ".join(describe_packet(p, play.captures) for p in wanted)
         if received is None:
             received = _take(play, actor, len(wanted), within)
         if len(received) < len(wanted):
@@ -311,17 +278,17 @@ def _check_expectation(
             return problem, expected, received, 0
         bind: dict[str, bytes] = {}
         if packet is not None:
-            problem = _match_packet(play, packet, received[0], bind)
+            problem = match_packet(packet, received[0], play.captures, bind)
         else:
-            problem = _match_unordered(play, wanted, received[: len(wanted)], bind)
+            problem = match_unordered(wanted, received[: len(wanted)], play.captures, bind)
         if not problem:
             play.captures.update(bind)
         return problem, expected, received, len(wanted)
     if admin is not None:
-        expected = " | ".join(line.decode("latin-1") for line in admin.lines)
+        expected = " | ".join(describe_line(line, play.captures) for line in admin.lines)
         if received is None:
             received = _take(play, actor, len(admin.lines), within)
-        return _match_admin(admin, received[: len(admin.lines)]), expected, received, len(admin.lines)
+        return match_admin(admin, received[: len(admin.lines)], play.captures), expected, received, len(admin.lines)
     if wire is not None:
         expected = wire.hex()
         if received is None:
@@ -332,38 +299,6 @@ def _check_expectation(
             used += 1
         return ("" if got == wire else f"bytes {got.hex()}"), expected, received, used
     raise _Inconclusive("an expectation with nothing to expect")
-
-
-def _match_unordered(play: _Play, wanted: list[PacketPattern], got: list[Message], bind: dict[str, bytes]) -> str:
-    left = list(got)
-    for pattern in wanted:
-        for i, message in enumerate(left):
-            trial = dict(bind)
-            if not _match_packet(play, pattern, message, trial):
-                bind.update(trial)
-                del left[i]
-                break
-        else:
-            return f"no received packet matches {_describe_pattern(play, pattern)} (got {got!r})"
-    return ""
-
-
-def _match_admin(admin: AdminPattern, got: list[Message]) -> str:
-    if len(got) < len(admin.lines):
-        return f"got {len(got)} of {len(admin.lines)} admin lines"
-    lines = []
-    for m in got:
-        if not isinstance(m, AdminLine):
-            return f"expected admin text, got {m!r}"
-        if m.eol != admin.eol:
-            return f"line {m.text!r} ends with {m.eol!r}, expected {admin.eol!r}"
-        lines.append(m.text)
-    want = list(admin.lines)
-    if admin.unordered and want and want[-1] == b".":
-        ok = sorted(lines[:-1]) == sorted(want[:-1]) and lines[-1:] == want[-1:]
-    else:
-        ok = lines == want
-    return "" if ok else f"admin lines {[x.decode('latin-1') for x in lines]}"
 
 
 def _expect_step(play: _Play, step: Step) -> None:
@@ -445,7 +380,11 @@ def _play_step(play: _Play, step: Step) -> None:
         if step.packet is not None:
             peer.send(step.actor, _encode_pattern(play, step.packet))
         elif step.admin is not None:
-            peer.send(step.actor, b"".join(line + step.admin.eol for line in step.admin.lines))
+            try:
+                text = b"".join(line_text(line, play.captures) + step.admin.eol for line in step.admin.lines)
+            except UnsendableLine as exc:
+                raise _Inconclusive(str(exc)) from None
+            peer.send(step.actor, text)
         elif step.wire is not None:
             peer.send(step.actor, step.wire)
     else:
@@ -468,12 +407,11 @@ def _leftovers(play: _Play, actors: Iterable[str]) -> None:
 def _reaction_steps(case: Case, reaction: Reaction) -> list[Step]:
     """A codec case's server reaction as lifecycle steps on one connection."""
     steps = [Step(1, "connect", "c"), Step(2, "send", "c", wire=case.wire)]
-    for m in reaction.replies:
-        if isinstance(m, Packet):
-            pattern = PacketPattern(m.type, tuple(m.args), m.magic)
-            steps.append(Step(len(steps) + 1, "expect", "c", packet=pattern))
+    for reply in reaction.replies:
+        if isinstance(reply, PacketPattern):
+            steps.append(Step(len(steps) + 1, "expect", "c", packet=reply))
         else:
-            steps.append(Step(len(steps) + 1, "expect", "c", admin=AdminPattern((m.text,), m.eol)))
+            steps.append(Step(len(steps) + 1, "expect", "c", admin=reply))
     if reaction.then == "close":
         steps.append(Step(len(steps) + 1, "expect_close", "c"))
     else:

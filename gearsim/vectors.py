@@ -48,6 +48,8 @@ __all__ = [
     "DecodeExpectation",
     "ExitExpectation",
     "Fragment",
+    "LineMatch",
+    "LineParts",
     "OutputMatch",
     "PacketPattern",
     "Program",
@@ -121,10 +123,28 @@ class Fragment:
 
 
 @dataclass(frozen=True, slots=True)
+class LineParts:
+    """An admin line made of literal text and captured values (``{parts: [...]}``)."""
+
+    parts: tuple[Arg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LineMatch:
+    """An expected admin line: a regular expression the whole line must match."""
+
+    pattern: str
+
+
+#: one admin line of a vector: exact bytes, parts with refs, or (expected) a regex
+AdminLinePattern = bytes | LineParts | LineMatch
+
+
+@dataclass(frozen=True, slots=True)
 class AdminPattern:
     """Admin text lines (without their ends of line) and the end of line they use."""
 
-    lines: tuple[bytes, ...]
+    lines: tuple[AdminLinePattern, ...]
     eol: bytes = b"\n"
     unordered: bool = False
 
@@ -176,7 +196,7 @@ class DecodeExpectation:
 class Reaction:
     """How a server answers a codec case's bytes on a fresh connection."""
 
-    replies: tuple[Message, ...]
+    replies: tuple[PacketPattern | AdminPattern, ...]
     then: str
     profiles: tuple[str, ...] = ()
     note: str = ""
@@ -455,14 +475,26 @@ def _packet_pattern(raw: Mapping[str, Any]) -> PacketPattern:
     )
 
 
+def _admin_line(raw: Any) -> AdminLinePattern:
+    if isinstance(raw, dict) and "parts" in raw:
+        return LineParts(tuple(_arg(p) for p in raw["parts"]))
+    if isinstance(raw, dict) and "match" in raw:
+        try:
+            re.compile(raw["match"])
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {raw['match']!r}: {exc}") from None
+        return LineMatch(raw["match"])
+    return _bytes(raw)
+
+
 def _admin_pattern(raw: Any) -> AdminPattern:
     if isinstance(raw, dict) and "lines" in raw:
         return AdminPattern(
-            lines=tuple(_bytes(x) for x in raw["lines"]),
+            lines=tuple(_admin_line(x) for x in raw["lines"]),
             eol=raw.get("eol", "\n").encode("ascii"),
             unordered=bool(raw.get("unordered", False)),
         )
-    return AdminPattern(lines=(_bytes(raw),))
+    return AdminPattern(lines=(_admin_line(raw),))
 
 
 def _message(raw: Mapping[str, Any], default_magic: Magic) -> tuple[Message | Fragment, int | None]:
@@ -479,14 +511,20 @@ def _message(raw: Mapping[str, Any], default_magic: Magic) -> tuple[Message | Fr
         magic = _magic(p.get("magic")) or default_magic
         return Packet(magic, packet_type(p["type"]), tuple(args)), p.get("length")
     a = raw["admin"]
-    return AdminLine(_bytes(a["text"]), a.get("eol", "\n").encode("ascii")), None
+    text = _admin_line(a["text"])
+    if not isinstance(text, bytes):
+        raise ValueError("codec messages take literal admin text only (no parts or match)")
+    return AdminLine(text, a.get("eol", "\n").encode("ascii")), None
 
 
-def _reply(raw: Mapping[str, Any]) -> Message:
-    message, _ = _message(raw, Magic.RES)
-    if isinstance(message, Fragment):
-        raise ValueError("a server reply is a whole message, not a raw fragment")
-    return message
+def _reply(raw: Mapping[str, Any]) -> PacketPattern | AdminPattern:
+    """A server reply of a codec case's reaction: a packet or admin line, patterns allowed."""
+    if "packet" in raw:
+        return _packet_pattern(raw["packet"])
+    if "admin" in raw:
+        a = raw["admin"]
+        return AdminPattern(lines=(_admin_line(a["text"]),), eol=a.get("eol", "\n").encode("ascii"))
+    raise ValueError("a server reply is a whole message, not a raw fragment")
 
 
 def _reaction(raw: Mapping[str, Any]) -> Reaction:
@@ -569,6 +607,16 @@ def _check_captures(steps: Sequence[Step], program_actors: Collection[str] = ())
     """
     captured: set[str] = set()
     for step in steps:
+        admins = [step.admin, *(alt.admin for alt in step.accept)]
+        for admin in admins:
+            for line in admin.lines if admin is not None else ():
+                if isinstance(line, LineMatch) and step.action == "send":
+                    raise _StepError("a send cannot match: give the line's text", step.index)
+                for part in line.parts if isinstance(line, LineParts) else ():
+                    if isinstance(part, Ref) and part.name not in captured:
+                        raise _StepError(f"ref {part.name!r} before any capture of it", step.index)
+                    if not isinstance(part, (Ref, bytes)):
+                        raise _StepError("admin line parts are text and refs only", step.index)
         patterns = [step.packet, *step.packets]
         patterns += [alt.packet for alt in step.accept] + [p for alt in step.accept for p in alt.packets]
         for pattern in patterns:
@@ -745,15 +793,23 @@ def _canon_packet(raw: Mapping[str, Any]) -> _Flow:
     return out
 
 
+def _canon_admin_line(raw: Any) -> Any:
+    if isinstance(raw, dict) and "parts" in raw:
+        return _Flow(parts=_FlowList(_canon_arg(p) for p in raw["parts"]))
+    if isinstance(raw, dict) and "match" in raw:
+        return _Flow(match=raw["match"])
+    return _canon_arg(raw)
+
+
 def _canon_admin(raw: Any) -> Any:
     if isinstance(raw, dict) and "lines" in raw:
-        out = _Flow(lines=_FlowList(_canon_arg(x) for x in raw["lines"]))
+        out = _Flow(lines=_FlowList(_canon_admin_line(x) for x in raw["lines"]))
         if raw.get("eol", "\n") != "\n":
             out["eol"] = raw["eol"]
         if raw.get("unordered"):
             out["unordered"] = True
         return out
-    return _canon_arg(raw)
+    return _canon_admin_line(raw)
 
 
 def _canon_message(raw: Mapping[str, Any]) -> _Flow:
@@ -762,7 +818,7 @@ def _canon_message(raw: Mapping[str, Any]) -> _Flow:
     if "packet" in raw:
         return _Flow(packet=_canon_packet(raw["packet"]))
     a = raw["admin"]
-    admin = _Flow(text=_canon_arg(a["text"]))
+    admin = _Flow(text=_canon_admin_line(a["text"]))
     if a.get("eol", "\n") != "\n":
         admin["eol"] = a["eol"]
     return _Flow(admin=admin)

@@ -17,9 +17,8 @@ file under vectors/regressions/. The vector replays with ``gearsim run``:
 * the failing step's comment holds the model's answer and the problem; the
   file's ``source`` holds the seed and the server's identity.
 
-Known limit of format v1: an admin line cannot carry a captured handle, so
-'cancel job H' is written with the model's spelling of the handle (H:sim:N on
-a fresh model) and the case says so.
+An admin line that names a live handle ('cancel job H') is written as
+``{parts: ["cancel job ", {ref: H0}]}``, so the case replays on any server.
 """
 
 from __future__ import annotations
@@ -124,24 +123,30 @@ class _Writer:
             return format_bytes(self.names.unique(token.name))
         return format_bytes(self.rename(token))
 
-    def admin_text(self, action: Action) -> tuple[bytes, bool]:
-        """The admin line, and whether it had to spell a live handle literally."""
-        words: list[bytes] = []
-        literal = False
-        for t in action.args:
+    def admin_line(self, action: Action) -> Any:
+        """The admin line to send: text, or parts with a ref where it names a live handle."""
+        parts: list[Any] = []
+        text = b""
+        for i, t in enumerate(action.args):
+            sep = b" " if i else b""
+            if isinstance(t, Hd) and t.index in self.captured:
+                parts += [format_bytes(text + sep), {"ref": f"H{t.index}"}]
+                text = b""
+                continue
             if isinstance(t, Hd):
-                if t.index in self.captured:
-                    words.append(b"H:sim:%d" % (t.index + 1))
-                    literal = True
-                else:
-                    words.append(Names.unknown_handle(t.index))
+                word = Names.unknown_handle(t.index)
             elif isinstance(t, Fn):
-                words.append(self.names.function(t.name))
+                word = self.names.function(t.name)
             elif isinstance(t, Uq):
-                words.append(self.names.unique(t.name))
+                word = self.names.unique(t.name)
             else:
-                words.append(t)
-        return b" ".join(words), literal
+                word = t
+            text += sep + word
+        if not parts:
+            return format_bytes(text)
+        if text:
+            parts.append(format_bytes(text))
+        return {"parts": parts}
 
     def expects(self, actor: str, view: View) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -224,7 +229,6 @@ def regression_vector(
     writer = _Writer(namespace, f"{cid}-".encode("ascii"))
     actors: dict[str, str] = {}
     steps: list[dict[str, Any]] = []
-    literal_handles = False
     last = len(history) - 1
     for i, step in enumerate(history):
         action = step.action
@@ -239,9 +243,7 @@ def regression_vector(
         elif action.kind is Kind.DISCONNECT:
             steps.append({"disconnect": action.actor})
         elif action.kind is Kind.ADMIN:
-            text, literal = writer.admin_text(action)
-            literal_handles = literal_handles or literal
-            steps.append({"send": action.actor, "admin": format_bytes(text)})
+            steps.append({"send": action.actor, "admin": writer.admin_line(action)})
         elif action.type is not None:
             packet: dict[str, Any] = {"type": action.type.name}
             if action.args:
@@ -261,7 +263,7 @@ def regression_vector(
             else:
                 steps[-1]["comment"] = note
     kind = "server-invariant" if isinstance(failure, InvariantBroken) else "divergence"
-    flags = ["FuzzFinding"] + (["LiteralHandle"] if literal_handles else [])
+    flags = ["FuzzFinding"]
     notes: dict[str, Any] = {
         "FuzzFinding": {
             "description": "written by gearsim fuzz from a shrunk counter-example; the expectations are what "
@@ -269,11 +271,6 @@ def regression_vector(
             "effect": "fails on whichever side is wrong until the model is fixed or the profile records a server bug",
         }
     }
-    if literal_handles:
-        notes["LiteralHandle"] = {
-            "description": "an admin line names a live handle literally (format v1 has no ref in admin text): "
-            "the model's spelling H:sim:N is used, so the case replays on the model only",
-        }
     case: dict[str, Any] = {
         "id": cid,
         "comment": f"{kind} found by gearsim fuzz (seed {seed}, profile {profile}): {_one_line(failure)}",

@@ -46,6 +46,7 @@ from gearsim.errors import GearsimError, HarnessError
 from gearsim.io import program_match as pm
 from gearsim.io.serve import ServeShell
 from gearsim.loading import Selection
+from gearsim.matching import line_text
 from gearsim.model import Server, ServerOptions
 from gearsim.node import ConnId
 from gearsim.packets import Magic, Message, Packet
@@ -341,7 +342,7 @@ class _Session:
         if step.packet is not None:
             data = encode(self._resolve(step, step.packet), length=step.packet.length)
         elif step.admin is not None:
-            data = b"".join(line + step.admin.eol for line in step.admin.lines)
+            data = b"".join(line_text(line, self.captures) + step.admin.eol for line in step.admin.lines)
         else:
             data = step.wire or b""
         self.shell.send_local(stream.conn, data)
@@ -398,9 +399,10 @@ class _Session:
         """Check an admin or wire payload of a program's send or of an expect."""
         if step.admin is not None:
             got = await self._take(step, direction, len(step.admin.lines))
-            problem = pm.match_admin(step.admin, got)
+            problem = pm.match_admin(step.admin, got, self.captures)
             if problem:
-                raise _Failed(step, f"{step.actor}: {problem}", pm.admin_text(step.admin), "; ".join(map(pm.show, got)))
+                expected = pm.admin_text(step.admin, self.captures)
+                raise _Failed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
         elif step.wire is not None:
             got = await self._take_wire(step, direction, len(step.wire))
             data = b"".join(pm.wire(m) for m in got)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from gearsim import matching
 from gearsim.codec import encode, encode_admin
-from gearsim.packets import AdminLine, Magic, Message, Packet
+from gearsim.packets import Magic, Message, Packet
 from gearsim.trace import format_message, quote
-from gearsim.vectors import AdminPattern, AnyValue, Capture, ExitExpectation, OutputMatch, PacketPattern, Ref
+from gearsim.vectors import AdminPattern, ExitExpectation, OutputMatch, PacketPattern, Ref
 
 __all__ = [
     "admin_text",
@@ -41,19 +42,9 @@ def show(item: Message | bytes) -> str:
     return f"undecodable bytes {quote(item)}" if isinstance(item, bytes) else format_message(item)
 
 
-def describe(pattern: PacketPattern) -> str:
-    """A packet pattern for a report: ``TYPE [b'lit', <capture>, <=ref>, <any>]``."""
-    parts = []
-    for arg in pattern.args:
-        if isinstance(arg, Capture):
-            parts.append(f"<{arg.name}>")
-        elif isinstance(arg, AnyValue):
-            parts.append("<any>")
-        elif isinstance(arg, Ref):
-            parts.append(f"<={arg.name}>")
-        else:
-            parts.append(repr(arg))
-    return f"{pattern.name} [{', '.join(parts)}]"
+def describe(pattern: PacketPattern, captures: Mapping[str, bytes] | None = None) -> str:
+    """A packet pattern for a report."""
+    return matching.describe_packet(pattern, captures or {})
 
 
 def match(
@@ -63,29 +54,8 @@ def match(
     captures: Mapping[str, bytes],
     bind: dict[str, bytes],
 ) -> str:
-    """'' when ``got`` matches ``pattern``; else why not. New captures go into ``bind``."""
-    if not isinstance(got, Packet):
-        return f"expected {pattern.name}, got {show(got)}"
-    magic = pattern.magic if pattern.magic is not None else default_magic
-    if bytes(got.magic) != bytes(magic):
-        return f"magic {bytes(got.magic)!r}, expected {bytes(magic)!r}"
-    if int(got.type) != int(pattern.type):
-        return f"expected {pattern.name}, got {show(got)}"
-    if len(got.args) != len(pattern.args):
-        return f"{show(got)} has {len(got.args)} arguments, expected {len(pattern.args)}"
-    for i, (want, have) in enumerate(zip(pattern.args, got.args, strict=True)):
-        if isinstance(want, AnyValue):
-            continue
-        if isinstance(want, Capture):
-            known = bind.get(want.name, captures.get(want.name))
-            if known is not None and known != have:
-                return f"argument {i + 1} is {have!r}, but {want.name} was {known!r}"
-            bind[want.name] = have
-            continue
-        expected = captures.get(want.name) if isinstance(want, Ref) else want
-        if have != expected:
-            return f"argument {i + 1} of {show(got)} is {have!r}, expected {expected!r}"
-    return ""
+    """'' when ``got`` matches ``pattern``; else why not (gearsim.matching.match_packet)."""
+    return matching.match_packet(pattern, got, captures, bind, default_magic)
 
 
 def match_all(
@@ -95,42 +65,18 @@ def match_all(
     if len(got) < len(patterns):
         return f"got {len(got)} of {len(patterns)} packets"
     if len(patterns) == 1:
-        return match(patterns[0], got[0], Magic.RES, captures, bind)
-    left = list(got)
-    for pattern in patterns:
-        for i, message in enumerate(left):
-            trial = dict(bind)
-            if not match(pattern, message, Magic.RES, captures, trial):
-                bind.update(trial)
-                del left[i]
-                break
-        else:
-            return f"no received packet matches {describe(pattern)}"
-    return ""
+        return matching.match_packet(patterns[0], got[0], captures, bind)
+    return matching.match_unordered(patterns, got, captures, bind)
 
 
-def admin_text(admin: AdminPattern) -> str:
+def admin_text(admin: AdminPattern, captures: Mapping[str, bytes] | None = None) -> str:
     """Admin pattern lines joined for a report."""
-    return " | ".join(line.decode("latin-1") for line in admin.lines)
+    return " | ".join(matching.describe_line(line, captures or {}) for line in admin.lines)
 
 
-def match_admin(admin: AdminPattern, got: list[Message | bytes]) -> str:
+def match_admin(admin: AdminPattern, got: list[Message | bytes], captures: Mapping[str, bytes] | None = None) -> str:
     """'' when the admin lines ``got`` are those of ``admin``; else why not."""
-    if len(got) < len(admin.lines):
-        return f"got {len(got)} of {len(admin.lines)} admin lines"
-    lines = []
-    for m in got:
-        if not isinstance(m, AdminLine):
-            return f"expected admin text, got {show(m)}"
-        if m.eol != admin.eol:
-            return f"line {m.text!r} ends with {m.eol!r}, expected {admin.eol!r}"
-        lines.append(m.text)
-    want = list(admin.lines)
-    if admin.unordered and want and want[-1] == b".":
-        ok = sorted(lines[:-1]) == sorted(want[:-1]) and lines[-1:] == want[-1:]
-    else:
-        ok = lines == want
-    return "" if ok else f"admin lines {[x.decode('latin-1') for x in lines]}"
+    return matching.match_admin(admin, got, captures or {})
 
 
 def exit_text(expect: ExitExpectation) -> str:
