@@ -19,12 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, Literal
 
-__all__ = ["DEFAULT_PROFILE", "PROFILES", "PROFILE_TABLE", "Profile", "get_profile"]
+__all__ = ["DEFAULT_PROFILE", "PROFILES", "PROFILE_TABLE", "Defect", "Profile", "get_profile"]
 
 BadMagic = Literal["close", "stall", "ignore"]
 ResMagic = Literal["error", "stall", "ignore"]
 UnknownType = Literal["close", "error", "ignore"]
-ShortBody = Literal["stall-then-close", "close"]
+ShortBody = Literal["stall-then-close", "close", "per-command", "last-optional"]
+SubmitHeader = Literal["nul-split", "perl-regex"]
+DashEmptyPayload = Literal["never-coalesces", "coalesces-key-never-freed"]
+StatusNulHandle = Literal["cut", "no-reply"]
 Unimplemented = Literal["error-command-not-expected", "error-perl-cmd", "ignore"]
 ErrorVocabulary = Literal["gearmand", "perl"]
 DashUnique = Literal["payload-key-store-dash", "replace-with-payload", "none"]
@@ -51,12 +54,46 @@ AdminCancel = Literal["flag-and-fail", "remove-queued"]
 
 
 @dataclass(frozen=True, slots=True)
+class Defect:
+    """A known bug of the real server a profile describes, with the bytes that show it.
+
+    A defect is behaviour the profile's switches reproduce (the model copies the
+    real server's bytes) but that breaks a rule of the spec: vectors citing
+    those rules fail on that implementation and the baseline records it.
+    """
+
+    #: a slug, unique within the profile (the fuzzer counts hits by this id)
+    id: str
+    #: one line: what goes wrong
+    summary: str
+    #: the requirement ids it breaks (spec/requirements.yaml)
+    rules: tuple[str, ...]
+    #: minimal bytes or steps that show it
+    repro: str
+    #: how it was found: probe, capture, source reading, fuzz seed, vector
+    found: str
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Defect:
+        """Raises KeyError for a missing key, ValueError for an unknown one."""
+        names = {f.name for f in fields(cls)}
+        extra = set(data) - names
+        if extra:
+            raise ValueError(f"defect {data.get('id')!r}: unknown keys {sorted(extra)}")
+        values = {n: data[n] for n in names}
+        values["rules"] = tuple(values["rules"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """Behaviour switches of one server implementation (see spec/profiles.yaml)."""
 
     name: str
     summary: str
     notes: str
+    #: what admin 'version' reports, unless ServerOptions.version overrides it
+    version: str
     # --- framing (B-P) ---
     #: magic neither \0REQ nor \0RES (B-P2)
     bad_magic: BadMagic
@@ -64,8 +101,19 @@ class Profile:
     res_magic_request: ResMagic
     #: type 0 or >= 43 (B-P3)
     unknown_type: UnknownType
-    #: a body with fewer NULs than the command needs (B-P6)
+    #: a body with fewer NULs than the command needs (B-P6): gearmand stalls; "close"
+    #: closes; "per-command" (Perl) reads the whole declared body and lets each command
+    #: parse it (missing numbers read as empty, a WORK_COMPLETE or WORK_EXCEPTION with
+    #: no NUL after the handle names no job, SUBMITs go by ``submit_header``);
+    #: "last-optional" (gear) reads a missing last argument as empty and closes when an
+    #: earlier one is missing (a Python IndexError), except that WORK_* read only the
+    #: handle until the job is known
     short_body: ShortBody
+    #: how SUBMIT_JOB* find function and unique: split at NULs, or Perl's
+    #: ``^(.+?)\0(.*?)\0`` ('.' is not a newline: a non-empty function), which refuses
+    #: other bodies with ERROR invalid_args "No func/uniq header [<body>]." and keeps
+    #: the connection
+    submit_header: SubmitHeader
     #: request types the server acts on; names from spec/packets.yaml
     implemented: frozenset[str]
     #: what a request outside ``implemented`` gets (B-P5)
@@ -79,6 +127,10 @@ class Profile:
     # --- submission (B-U) ---
     coalesce_uniques: bool
     dash_unique: DashUnique
+    #: unique '-' with an empty payload: never coalesces (gearmand), or (Perl) keys on
+    #: the empty payload, coalesces, and that key is never freed: after the job ends,
+    #: the next such submit gets the ended job's handle and no job is created
+    dash_empty_payload: DashEmptyPayload
     #: a unique longer than this is refused with ARGUMENT_TOO_LARGE (B-U7)
     unique_max: int | None
     #: a unique is stored cut to this many bytes (B-U7: 64 -> 63)
@@ -89,7 +141,11 @@ class Profile:
     #: unknown handle / no WORK_STATUS yet: empty numerator and denominator
     status_empty_numbers: bool
     status_numbers: StatusNumbers
+    #: GET_STATUS whose body holds a NUL: the handle is cut at the NUL, or (Perl) no reply
+    status_nul_handle: StatusNulHandle
     # --- forwarding (B-W) ---
+    #: OPTION_REQ: the first field compared case-insensitively (gearmand), or the whole
+    #: body compared byte for byte (Perl: "exceptions\0x" is unknown)
     option_match: OptionMatch
     work_exception: WorkException
     non_owner_work: NonOwnerWork
@@ -131,6 +187,9 @@ class Profile:
     admin_max_words: int | None
     admin_cancel: AdminCancel
     admin_cancel_eol: str
+    # --- known bugs ---
+    #: bugs of the real server that the switches above reproduce, with their bytes
+    defects: tuple[Defect, ...]
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Profile:
@@ -147,7 +206,15 @@ class Profile:
         values = {n: data[n] for n in names}
         for key in ("implemented", "admin_commands"):
             values[key] = frozenset(values[key])
+        values["defects"] = tuple(Defect.from_mapping(d) for d in values["defects"])
+        ids = [d.id for d in values["defects"]]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"profile {data.get('name')!r}: duplicate defect ids")
         return cls(**values)
+
+    def defect(self, defect_id: str) -> Defect | None:
+        """The profile's defect of that id, or None."""
+        return next((d for d in self.defects if d.id == defect_id), None)
 
 
 _ALL_REQUESTS: Final[list[str]] = [
@@ -164,25 +231,131 @@ _GEARMAND_ADMIN: Final[list[str]] = [
     "show", "cancel", "create", "drop",
 ]  # fmt: skip
 
+#: known bugs of gearmand 1.1.20 (and, from the same code, 2.0)
+_GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
+        "id": "reads-past-body",
+        "summary": (
+            "a body with too few NULs is not refused: gearmand reads the following stream bytes as the "
+            "missing arguments, then closes without a reply"
+        ),
+        "rules": ["GM-FRAME-007", "GM-FRAME-015"],
+        "repro": (
+            "SUBMIT_JOB with body 'fnonly' (00524551 00000007 00000006 666e6f6e6c79): no reply; the next "
+            "packet is swallowed, the log says realloc(char, count: 18446744073709551611) and the connection "
+            "closes. The same for SUBMIT_JOB 'fn\\0u9', an empty SUBMIT_JOB_BG, WORK_COMPLETE with a bare "
+            "handle and SUBMIT_REDUCE_JOB in the PROTOCOL document's 3-argument form"
+        ),
+        "found": (
+            "peer-lab probe (peer-lab-findings 8, protocol-facts B-P6); "
+            "spec/observed/gearmand-1.1.20-codec.yaml cases submit-job-no-nul, submit-job-one-nul"
+        ),
+    },
+    {
+        "id": "exception-fail-trailing-nul",
+        "summary": (
+            "the WORK_FAIL sent in place of WORK_EXCEPTION to a listener without the exceptions option "
+            "carries the handle followed by a NUL"
+        ),
+        "rules": ["GM-WORK-011"],
+        "repro": (
+            "client SUBMIT_JOB f '' x; worker CAN_DO f, GRAB_JOB, WORK_EXCEPTION 'H:vm:1\\0e': the client "
+            "gets WORK_FAIL with the 7-byte body 'H:vm:1\\0' (00524553 0000000e 00000007 483a766d3a3100)"
+        ),
+        "found": "probe (protocol-facts B-W5); vectors/server/exceptions.yaml::no-option-gets-fail",
+    },
+    {
+        "id": "background-lost-with-foreground",
+        "summary": (
+            "a background submission coalesced with a foreground one is lost when the foreground client "
+            "disconnects, in either order (B-U12)"
+        ),
+        "rules": ["GM-DISC-008"],
+        "repro": (
+            "c1 SUBMIT_JOB_BG f u x -> H:vm:1; c2 SUBMIT_JOB f u x -> H:vm:1; c2 disconnects; worker "
+            "CAN_DO f, GRAB_JOB gets NO_JOB"
+        ),
+        "found": (
+            "probe (protocol-facts B-U12); vectors/server/disconnect.yaml::background-then-foreground-abandoned, "
+            "foreground-then-background-abandoned"
+        ),
+    },
+    {
+        "id": "unique-64-truncated",
+        "summary": "a unique of exactly 64 bytes is accepted but stored cut to 63, so it never coalesces (B-U7)",
+        "rules": ["GM-LIMIT-002"],
+        "repro": (
+            "two SUBMIT_JOB_BG f <64-byte unique> x get two handles (63 bytes: one handle; 65 bytes: ERROR "
+            "ARGUMENT_TOO_LARGE 'Unique value too large')"
+        ),
+        "found": "probe (protocol-facts B-U7); vectors/server/coalesce.yaml::unique-64-bytes-never-coalesces",
+    },
+    {
+        "id": "cancel-refails",
+        "summary": (
+            "'cancel job H' on a queued job sends WORK_FAIL to its listeners but only flags the job: every "
+            "later 'cancel job H' answers OK and sends WORK_FAIL again, and a worker that then completes it "
+            "sends a terminal packet too"
+        ),
+        "rules": ["GM-WORK-007"],
+        "repro": (
+            "c1 SUBMIT_JOB f '' '' -> H:vm:1; admin 'cancel job H:vm:1' -> OK\\r\\n and c1 gets WORK_FAIL "
+            "H:vm:1; admin 'cancel job H:vm:1' again -> OK\\r\\n and c1 gets a second WORK_FAIL H:vm:1"
+        ),
+        "found": "gearsim fuzz seed 100 (vectors/regressions/fuzz-60d7ec1e56.yaml)",
+    },
+    {
+        "id": "resubmit-onto-abandoned",
+        "summary": (
+            "a foreground job whose last client left is flagged 'ignore' (B-U11); a new foreground SUBMIT "
+            "with the same (function, unique) coalesces onto it without clearing the flag, so the job is "
+            "dropped when a worker reaches it and the new client never gets an answer"
+        ),
+        "rules": ["GM-COAL-007"],
+        "repro": (
+            "c1 SUBMIT_JOB f u '' -> H:vm:1; c1 disconnects; c2 SUBMIT_JOB f u '' -> H:vm:1 (coalesced); "
+            "worker CAN_DO f, GRAB_JOB_UNIQ gets NO_JOB; c2 waits for ever"
+        ),
+        "found": "gearsim fuzz seed 100 (vectors/regressions/fuzz-232847927a.yaml)",
+    },
+    {
+        "id": "drop-function-keeps-queued-jobs",
+        "summary": (
+            "admin 'drop function' answers OK for a function that still has queued jobs; the jobs outlive it: "
+            "no worker can ever be given them, yet 'cancel job' still finds them"
+        ),
+        "rules": ["GM-ADMIN-013"],
+        "repro": (
+            "c1 SUBMIT_JOB f '' '' -> H:vm:1; admin 'drop function f' -> OK\\r\\n; admin 'cancel job H:vm:1' "
+            "-> OK\\r\\n and c1 gets WORK_FAIL H:vm:1; a worker of a re-created f gets NO_JOB"
+        ),
+        "found": "gearsim fuzz seed 5 (vectors/regressions/fuzz-0ea280ef75.yaml)",
+    },
+]
+
 _GEARMAND_11: Final[dict[str, Any]] = {
     "name": "gearmand-1.1",
     "summary": "gearmand 1.1.20 (Debian 1.1.20+ds), default options: the reference",
     "notes": "Every switch verified [V] or read in code [C] in protocol-facts.md (b) and (c).",
+    "version": "1.1.20+ds",
     "bad_magic": "close",
     "res_magic_request": "error",
     "unknown_type": "close",
     "short_body": "stall-then-close",
+    "submit_header": "nul-split",
     "implemented": _ALL_REQUESTS,
     "unimplemented": "error-command-not-expected",
     "error_vocabulary": "gearmand",
     "fixed_buffers": True,
     "coalesce_uniques": True,
     "dash_unique": "payload-key-store-dash",
+    "dash_empty_payload": "never-coalesces",
     "unique_max": 64,
     "unique_stored_max": 63,
     "handle_host": "node",
     "status_empty_numbers": False,
     "status_numbers": "uint32-atoi",
+    "status_nul_handle": "cut",
     "option_match": "case-insensitive",
     "work_exception": "terminal-fail-with-nul-to-others",
     "non_owner_work": "error",
@@ -211,7 +384,99 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "admin_max_words": 5,
     "admin_cancel": "flag-and-fail",
     "admin_cancel_eol": "\r\n",
+    "defects": _GEARMAND_DEFECTS,
 }
+
+#: known bugs of Perl Gearman::Server 1.130.1
+_PERL_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
+        "id": "bad-magic-wedges",
+        "summary": (
+            "a binary message with a bad magic is neither answered nor closed: the connection stays open and "
+            "nothing later on it is read"
+        ),
+        "rules": ["GM-FRAME-008", "GM-FRAME-016"],
+        "repro": (
+            "'\\0XYZ' + ECHO_REQ header (0058595a 00000010 00000000): no reply, no close; a following valid "
+            "GET_STATUS is never answered"
+        ),
+        "found": (
+            "peer-lab probe (peer-lab-findings 8); spec/observed/perl-gearman-server-1.130-codec.yaml case bad-magic"
+        ),
+    },
+    {
+        "id": "res-magic-wedges",
+        "summary": (
+            "a request framed with \\0RES is neither answered nor closed: the connection stays open and "
+            "nothing later on it is read"
+        ),
+        "rules": ["GM-FRAME-011", "GM-FRAME-016"],
+        "repro": (
+            "ECHO_REQ 'hi' framed with \\0RES (00524553 00000010 00000002 6869): no reply, no close; later "
+            "packets are never answered"
+        ),
+        "found": (
+            "peer-lab probe (peer-lab-findings 8); spec/observed/perl-gearman-server-1.130-codec.yaml case "
+            "res-magic-on-echo-req"
+        ),
+    },
+    {
+        "id": "dash-empty-key-never-freed",
+        "summary": (
+            "unique '-' with an empty payload is keyed on the empty payload and that key is never freed: "
+            "after the job ends, every later such submission gets the ended job's handle and no job"
+        ),
+        "rules": ["GM-COAL-005"],
+        "repro": (
+            "SUBMIT_JOB_BG f '-' '' twice -> H:vm:1 both; worker CAN_DO f, GRAB_JOB, WORK_COMPLETE 'H:vm:1\\0'; "
+            "SUBMIT_JOB_BG f '-' '' -> JOB_CREATED H:vm:1 again, GET_STATUS H:vm:1 -> known 0, GRAB_JOB -> NO_JOB"
+        ),
+        "found": (
+            "raw-socket probe of /usr/bin/gearmand 1.130.1 while modelling the '-' coalescing; Job.pm new() "
+            "replaces '-' by the payload after its length check, Server.pm frees a unique only when non-empty"
+        ),
+    },
+]
+
+#: known bugs of geard (PyPI gear 0.16.0)
+_GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
+        "id": "disconnect-fail-req-magic",
+        "summary": "the WORK_FAIL sent to the submitter when a worker disconnects mid-job carries the \\0REQ magic",
+        "rules": ["GM-FRAME-002"],
+        "repro": (
+            "client SUBMIT_JOB f '' x; worker CAN_DO f, GRAB_JOB_UNIQ, then closes: the client gets "
+            "00524551 0000000e 0000000d 'H:127.0.0.1:1' (REQ WORK_FAIL)"
+        ),
+        "found": (
+            "peer-lab requeue probe (peer-lab-findings 6); vectors/server/disconnect.yaml::worker-disconnect-requeues"
+        ),
+    },
+    {
+        "id": "cantdo-unknown-drops-connection",
+        "summary": (
+            "CANT_DO of a function the connection never registered raises KeyError and the connection is dropped"
+        ),
+        "rules": ["GM-WORKER-004"],
+        "repro": "CANT_DO 'f' (00524551 00000002 00000001 66) on a fresh connection: closed, no reply",
+        "found": (
+            "protocol-facts (d) 'CANT_DO of an unregistered function'; vectors/worker/abilities.yaml::cant-do-unknown"
+        ),
+    },
+    {
+        "id": "signed-body-length",
+        "summary": (
+            "the body length is read as a signed 32-bit number: a length of 0xFFFFFFFF is -1 and the stream "
+            "is misparsed"
+        ),
+        "rules": ["GM-FRAME-001"],
+        "repro": (
+            "ECHO_REQ header with size ffffffff (00524551 00000010 ffffffff) + bytes: an empty packet, the "
+            "rest parsed as new packets; SUBMIT_JOB so framed raises IndexError and closes"
+        ),
+        "found": "peer-lab probe (peer-lab-findings 8); not modelled",
+    },
+]
 
 #: the profile table; spec/profiles.yaml holds the same data
 PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
@@ -220,7 +485,10 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         **_GEARMAND_11,
         "name": "gearmand-2.0",
         "summary": "gearmand 2.0.0 and later: global priority, round-robin, epoch NOOP timer",
-        "notes": "From source reading only [C] (B-K6, B-K7, B-U13); everything else as 1.1.",
+        "notes": (
+            "From source reading only [C] (B-K6, B-K7, B-U13); everything else, the reported "
+            "version and the defects as 1.1 (the same code; not probed on 2.0)."
+        ),
         "priorities": "global",
         "round_robin": True,
         "epoch_wakeup_noop": True,
@@ -231,15 +499,17 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "name": "perl-1.130",
         "summary": "Perl Gearman::Server 1.130.1 (Debian gearman-server)",
         "notes": (
-            "From protocol-facts.md (d) and peer-lab-findings 4-8. Not modelled: Perl's "
-            "invalid_args reply to short SUBMIT bodies (modelled as a close), the order in which "
-            "a worker's functions are scanned (modelled as gearmand's), the admin jobs, clients "
-            "and gladiator commands, and the maxqueue crash on limit 0."
+            "From protocol-facts.md (d), peer-lab-findings 4-8 and probes of 1.130.1. Not modelled: "
+            "the order in which a worker's functions are scanned (modelled as gearmand's), the admin "
+            "jobs, clients, gladiator and shutdown commands, admin lines that do not start with a word "
+            "character, and the maxqueue crash on limit 0."
         ),
+        "version": "1.130.1",
         "bad_magic": "stall",
         "res_magic_request": "stall",
         "unknown_type": "error",
-        "short_body": "close",
+        "short_body": "per-command",
+        "submit_header": "perl-regex",
         "implemented": [
             "CAN_DO",
             "CANT_DO",
@@ -263,10 +533,12 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "error_vocabulary": "perl",
         "fixed_buffers": False,
         "dash_unique": "replace-with-payload",
+        "dash_empty_payload": "coalesces-key-never-freed",
         "unique_max": None,
         "unique_stored_max": None,
         "status_empty_numbers": True,
         "status_numbers": "raw",
+        "status_nul_handle": "no-reply",
         "option_match": "exact",
         "work_exception": "forward-only-with-option-nonterminal",
         "non_owner_work": "error-not-worker",
@@ -286,20 +558,22 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "admin_status_rows": "active-only",
         "admin_workers_trailing_space": True,
         "admin_max_words": None,
+        "defects": _PERL_DEFECTS,
     },
     "gear-0.16": {
         **_GEARMAND_11,
         "name": "gear-0.16",
         "summary": "geard from PyPI gear 0.16.0",
         "notes": (
-            "From protocol-facts.md (d) and peer-lab-findings 4-8. Not modelled: gear's "
-            "acceptance of a 2-argument SUBMIT_JOB (modelled as a close), its signed body length, "
-            "and the acl admin commands. gear has no version or unknown-command reply."
+            "From protocol-facts.md (d), peer-lab-findings 4-8 and probes of 0.16.0. Not modelled: "
+            "its signed body length and the acl admin commands. gear has no version or "
+            "unknown-command reply."
         ),
+        "version": "0.16.0",
         "bad_magic": "ignore",
         "res_magic_request": "ignore",
         "unknown_type": "ignore",
-        "short_body": "close",
+        "short_body": "last-optional",
         "implemented": [
             "CAN_DO",
             "CANT_DO",
@@ -350,6 +624,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "admin_max_words": None,
         "admin_cancel": "remove-queued",
         "admin_cancel_eol": "\n",
+        "defects": _GEAR_DEFECTS,
     },
 }
 

@@ -11,6 +11,7 @@ comments::
     <!-- begin:table admin -->         the admin commands (spec/packets.yaml)
     <!-- begin:table errors -->        the ERROR codes (spec/packets.yaml)
     <!-- begin:table profiles -->      where the profiles differ (gearsim/profiles.py)
+    <!-- begin:table defects -->       each profile's known server bugs (gearsim/profiles.py)
     <!-- begin:table counts -->        ids per area and level
     <!-- begin:settles 4 -->           the rules that settle ambiguity 4 of the facts file
     ...generated text...
@@ -221,17 +222,20 @@ SWITCH_RULES: Mapping[str, tuple[str, ...]] = {
     "res_magic_request": ("GM-FRAME-011",),
     "unknown_type": ("GM-FRAME-013",),
     "short_body": ("GM-FRAME-007", "GM-FRAME-015"),
+    "submit_header": ("GM-FRAME-015", "GM-SUBMIT-008"),
     "implemented": ("GM-SERVER-001", "GM-SERVER-002", "GM-SERVER-003"),
     "unimplemented": ("GM-SERVER-004", "GM-FRAME-012"),
     "error_vocabulary": ("GM-ERROR-002", "GM-ERROR-003"),
     "coalesce_uniques": ("GM-COAL-001",),
     "dash_unique": ("GM-COAL-010", "GM-COAL-011"),
+    "dash_empty_payload": ("GM-COAL-005", "GM-COAL-010"),
     "fixed_buffers": ("GM-FIELD-001", "GM-FIELD-002"),
     "unique_max": ("GM-LIMIT-002",),
     "unique_stored_max": ("GM-LIMIT-001",),
     "handle_host": ("GM-LIMIT-006",),
     "status_empty_numbers": ("GM-FIELD-005",),
     "status_numbers": ("GM-STATUS-007", "GM-STATUS-008"),
+    "status_nul_handle": ("GM-STATUS-001", "GM-FIELD-001"),
     "option_match": ("GM-OPTION-003",),
     "work_exception": ("GM-WORK-008", "GM-WORK-009", "GM-WORK-010", "GM-WORK-011"),
     "non_owner_work": ("GM-WORK-001", "GM-WORK-002"),
@@ -252,6 +256,7 @@ SWITCH_RULES: Mapping[str, tuple[str, ...]] = {
     "admin_match": ("GM-ADMIN-003", "GM-ADMIN-020"),
     "admin_unknown_reply": ("GM-ADMIN-006",),
     "admin_version_reply": ("GM-ADMIN-009", "GM-ADMIN-015"),
+    "version": ("GM-ADMIN-009",),
     "admin_ok": ("GM-ADMIN-014", "GM-ADMIN-015"),
     "admin_order": ("GM-ADMIN-016",),
     "admin_status_rows": ("GM-ADMIN-005",),
@@ -286,7 +291,7 @@ def gen_profiles(ctx: Context) -> str:
     rows_data = [ctx.profiles[n] for n in names]
     lines = [f"- `{n}`: {ctx.profiles[n]['summary']}\n" for n in names]
     out = "".join(lines) + "\n"
-    skip = {"name", "summary", "notes"}
+    skip = {"name", "summary", "notes", "defects"}  # defects: their own table
     rows = []
     for key in rows_data[0]:
         if key in skip:
@@ -301,6 +306,27 @@ def gen_profiles(ctx: Context) -> str:
         rows.append([code(key), *(_show(v, universe) for v in values), refs or "–"])
     out += table(["switch", *names, "rules"], rows)
     return out
+
+
+def gen_defects(ctx: Context) -> str:
+    if ctx.profiles is None:
+        return "_The profile table (gearsim/profiles.py) is not available in this build._\n"
+    # a defect several profiles share word for word is one row naming them all
+    shared: dict[str, list[str]] = {}
+    entries: dict[str, Mapping[str, Any]] = {}
+    for name, data in ctx.profiles.items():
+        for d in data.get("defects", ()):
+            key = json.dumps(d, sort_keys=True)
+            shared.setdefault(key, []).append(name)
+            entries[key] = d
+    rows = []
+    for key, names in shared.items():
+        d = entries[key]
+        refs = ", ".join(f"[{r}] ({ctx.rules[r].level})" if r in ctx.rules else f"{r} (unknown id)" for r in d["rules"])
+        rows.append([", ".join(code(n) for n in names), code(d["id"]), d["summary"], refs, d["repro"], d["found"]])
+    if not rows:
+        return "_No profile records a defect._\n"
+    return table(["profile", "defect", "what goes wrong", "rules broken", "minimal bytes or steps", "found by"], rows)
 
 
 def gen_counts(ctx: Context) -> str:
@@ -337,6 +363,7 @@ TABLES: Mapping[str, Callable[[Context], str]] = {
     "admin": gen_admin,
     "errors": gen_errors,
     "profiles": gen_profiles,
+    "defects": gen_defects,
     "counts": gen_counts,
 }
 

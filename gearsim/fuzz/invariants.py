@@ -31,33 +31,37 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from gearsim.fuzz.actions import BACKGROUND, SUBMITS, Action, Fn, Hd, Kind, Uq
 from gearsim.fuzz.normalise import CAdmin, CPacket, View
 from gearsim.packets import PacketType
-from gearsim.profiles import Profile
+from gearsim.profiles import PROFILES, Profile
 
 __all__ = ["KNOWN_SERVER_BUGS", "Tracker"]
 
-#: server bugs the machine has found and the profile's switches already reproduce:
-#: (id, profile switch that has it, what it is). A hit is counted, not raised.
-KNOWN_SERVER_BUGS: tuple[tuple[str, str, str], ...] = (
-    (
-        "cancel-refails",
-        "admin_cancel=flag-and-fail",
-        "gearmand 1.1.20: 'cancel job H' on a queued job sends WORK_FAIL to its listeners and keeps the job "
-        "flagged; every later 'cancel job H' answers OK and sends WORK_FAIL again, and a worker that then "
-        "completes it sends a terminal packet too (GM-WORK-007)",
-    ),
-    (
-        "resubmit-onto-abandoned",
-        "client_disconnect=drop-when-reached",
-        "gearmand 1.1.20: a foreground job whose last client left is flagged 'ignore' (B-U11); a new "
-        "foreground SUBMIT with the same (function, unique) coalesces onto it (JOB_CREATED with the old "
-        "handle) but does not clear the flag, so the job is dropped when a worker reaches it and the new "
-        "client never gets an answer (vectors/regressions/fuzz-fa2e00b322.yaml)",
-    ),
-)
+#: the defects the Tracker below recognises by id (it counts a hit instead of
+#: reporting it); each is recorded, with its bytes and the rules it breaks, in the
+#: ``defects`` of the profiles whose switches reproduce it (gearsim/profiles.py)
+_EXCUSED_DEFECTS: Final[tuple[str, ...]] = ("cancel-refails", "resubmit-onto-abandoned")
+
+
+def _known_server_bugs() -> tuple[tuple[str, str, str], ...]:
+    """(id, the profiles that record it, what it is), read from the profile table."""
+    rows: dict[str, tuple[list[str], str]] = {}
+    for profile in PROFILES.values():
+        for defect in profile.defects:
+            if defect.id in _EXCUSED_DEFECTS:
+                rows.setdefault(defect.id, ([], defect.summary))[0].append(profile.name)
+    missing = set(_EXCUSED_DEFECTS) - set(rows)
+    if missing:
+        raise LookupError(f"no profile records the defects {sorted(missing)} (gearsim/profiles.py)")
+    return tuple((i, ", ".join(rows[i][0]), rows[i][1]) for i in _EXCUSED_DEFECTS)
+
+
+#: server bugs the machine has found and the profiles' switches reproduce:
+#: (id, profiles recording it, what it is). A hit is counted, not raised.
+KNOWN_SERVER_BUGS: Final[tuple[tuple[str, str, str], ...]] = _known_server_bugs()
 
 _GRABS = frozenset({PacketType.GRAB_JOB, PacketType.GRAB_JOB_UNIQ, PacketType.GRAB_JOB_ALL})
 _ASSIGNS = frozenset({PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL})

@@ -152,7 +152,8 @@ def _maxqueue(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: 
 
 
 def _version(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
-    return server.profile.admin_version_reply.format(version=server.options.version).encode()
+    version = server.options.version if server.options.version is not None else server.profile.version
+    return server.profile.admin_version_reply.format(version=version).encode()
 
 
 def _getpid(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:

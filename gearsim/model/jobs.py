@@ -50,6 +50,9 @@ class JobStore:
         #: alone, each list in creation order
         self._by_fkey: dict[tuple[Function, bytes], list[Job]] = {}
         self._by_key: dict[bytes, list[Job]] = {}
+        #: dash_empty_payload "coalesces-key-never-freed": per function, the job that
+        #: unique '-' with an empty payload names, kept after the job ends
+        self._dash_empty: dict[Function, Job] = {}
         #: epoch jobs (when > 0) not yet woken by 2.0's timer: (tick, seq, job)
         self.epoch_heap: list[tuple[int, int, Job]] = []
         self._reg_count = 0
@@ -110,13 +113,19 @@ class JobStore:
                 return job
         return None
 
-    def find_coalesce(self, function: Function, unique: bytes, data: bytes) -> Job | None:
+    def find_coalesce(self, function: Function, unique: bytes, data: bytes, *, dashed: bool = False) -> Job | None:
         """The existing job a submit attaches to, or None (job.cc, _server_job_get_unique).
 
         Raises nothing; an empty unique, or "-" with an empty payload, never matches (B-U2, B-U3).
         """
         profile = self.profile
-        if not profile.coalesce_uniques or not unique:
+        if not profile.coalesce_uniques:
+            return None
+        if not unique:
+            if dashed and profile.dash_empty_payload == "coalesces-key-never-freed":
+                # Perl keys '-' on the payload after its empty-unique check: an empty
+                # payload is a key, and one that outlives its job (see add, free)
+                return self._dash_empty.get(function)
             return None
         dash = unique == b"-" and profile.dash_unique == "payload-key-store-dash"
         if dash and not data:
@@ -154,9 +163,13 @@ class JobStore:
         coalesced submit attaches to the existing job and bypasses maxqueue (B-U4, B-U5).
         """
         profile = self.profile
-        if profile.dash_unique == "replace-with-payload" and unique == b"-":
+        dashed = profile.dash_unique == "replace-with-payload" and unique == b"-"
+        if dashed:
             unique = data
-        job = self.find_coalesce(function, unique, data)
+        job = self.find_coalesce(function, unique, data, dashed=dashed)
+        if job is not None and self.jobs.get(job.handle) is not job:
+            # the ended job a never-freed key still names: its handle, no new job
+            return job, False
         created = job is None
         if job is None:
             if not self._room_for(function, priority, out):
@@ -193,6 +206,8 @@ class JobStore:
             if key_source is not None:
                 self._by_fkey.setdefault((function, key_source), []).append(job)
                 self._by_key.setdefault(key_source, []).append(job)
+            elif dashed and profile.dash_empty_payload == "coalesces-key-never-freed":
+                self._dash_empty[function] = job
             if when > 0:
                 tick = (when - self.epoch0) * 1000
                 heapq.heappush(self.epoch_heap, (tick, job.seq, job))

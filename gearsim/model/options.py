@@ -24,8 +24,8 @@ class ServerOptions:
     exceptions: bool = False
     #: Unix seconds at tick 0 (SUBMIT_JOB_EPOCH runs in virtual time)
     epoch0: int = 1_800_000_000
-    #: what admin 'version' reports
-    version: str = "1.1.20+ds"
+    #: what admin 'version' reports; None: the profile's version
+    version: str | None = None
     #: what admin 'getpid' reports
     pid: int = 4242
     #: what admin 'verbose' reports

@@ -27,6 +27,7 @@ __all__ = [
     "QUEUE_FULL",
     "UNKNOWN_OPTION",
     "error_packet",
+    "perl_invalid_args",
     "perl_server_error",
 ]
 
@@ -72,6 +73,12 @@ JOB_NOT_FOUND_BY_TYPE: Final[dict[PacketType, Packet]] = {
 # Perl Gearman::Server: lower-case codes, empty texts ((d) "WORK_* from a non-owner", "OPTION_REQ")
 PERL_NOT_WORKER: Final = error_packet(b"not_worker", b"")
 PERL_UNKNOWN_OPTION: Final = error_packet(b"unknown_option", b"")
+
+
+def perl_invalid_args(text: bytes) -> Packet:
+    """Perl's refusal of a SUBMIT body without its header (peer-lab-findings 8)."""
+    return error_packet(b"invalid_args", text)
+
 
 # Packet numbers Perl's command table (perl-Gearman lib/Gearman/Util.pm) names;
 # it has no entries for 30, 31 or 35-42 ((d) "Perl command table").

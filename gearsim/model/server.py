@@ -16,6 +16,7 @@ compares that column loosely.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from gearsim.codec import Decoder, split_args
@@ -34,6 +35,7 @@ from gearsim.model.replies import (
     PERL_UNKNOWN_OPTION,
     QUEUE_FULL,
     UNKNOWN_OPTION,
+    perl_invalid_args,
     perl_server_error,
 )
 from gearsim.model.state import (
@@ -61,6 +63,20 @@ _SHORT_BODY = "short body: gearmand read past the packet boundary (B-P6)"
 _PERL_TIMEOUT_SCALE = 1000  # Perl's CAN_DO_TIMEOUT is in seconds ((d) "CAN_DO_TIMEOUT")
 
 _REQ = Magic.REQ
+
+#: the WORK_* requests a worker reports with: their first field is the handle
+_WORK: frozenset[int] = frozenset(
+    {
+        PacketType.WORK_STATUS,
+        PacketType.WORK_DATA,
+        PacketType.WORK_WARNING,
+        PacketType.WORK_COMPLETE,
+        PacketType.WORK_FAIL,
+        PacketType.WORK_EXCEPTION,
+    }
+)
+#: Perl's SUBMIT header (Gearman::Server::Client, _cmd_submit_job): '.' is not a newline
+_PERL_SUBMIT_HEADER = re.compile(rb"^(.+?)\0(.*?)\0")
 
 _SUBMITS: dict[PacketType, tuple[Priority, bool]] = {
     PacketType.SUBMIT_JOB: (Priority.NORMAL, False),
@@ -271,12 +287,15 @@ class Server:
             if profile.unknown_type == "error":
                 out.append((c, perl_server_error(number)))
             return None
-        if len(spec.args) >= 2 and len(p.args) < len(spec.args):
+        short = len(spec.args) >= 2 and len(p.args) < len(spec.args)
+        if short and profile.short_body == "close":
+            return f"{spec.name} with too few arguments"
+        if short and profile.short_body == "stall-then-close":
             # B-P6: gearmand keeps looking for the missing NULs past the body
-            if profile.short_body == "close":
-                return f"{spec.name} with too few arguments"
             c.stalled = True
             return None
+        # "per-command", "last-optional": the declared body was read whole; the
+        # command reads the fields it needs from it (below, and in the handlers)
         if p.magic != Magic.REQ:
             if profile.res_magic_request == "error":
                 out.append((c, INVALID_MAGIC))  # B-P4
@@ -291,6 +310,9 @@ class Server:
             elif profile.unimplemented == "error-perl-cmd":
                 out.append((c, perl_server_error(number)))
             return None
+        if short and profile.short_body == "last-optional" and len(p.args) < len(spec.args) - 1 and number not in _WORK:
+            # gear: an argument before the last is missing (IndexError)
+            return f"{spec.name} with too few arguments (IndexError)"
         return handler(c, p, out)
 
     def _reply(self, c: Conn, out: Outbox, type_: PacketType, *args: bytes) -> None:
@@ -310,10 +332,19 @@ class Server:
         profile = self.profile
         type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
         priority, background = _SUBMITS[type_]
+        if profile.submit_header == "perl-regex":
+            body = b"\0".join(p.args)
+            match = _PERL_SUBMIT_HEADER.match(body)
+            if match is None:
+                out.append((c, perl_invalid_args(b"No func/uniq header [" + body + b"].")))
+                return None
+            function, unique = match[1], match[2]
+            p = Packet(p.magic, p.type, (function, unique, body[match.end() :]))
         function, unique = p.args[0], p.args[1]
         reducer = b""
         when = 0
-        data = p.args[-1]
+        # gear ("last-optional") reads a missing workload as empty
+        data = p.args[-1] if len(p.args) == len(SPECS[type_].args) else b""
         checked = unique
         if type_ == PacketType.SUBMIT_JOB_EPOCH:
             # B-U13: strtoll base 10; junk is 0 (run now); overflow closes (B-P9)
@@ -357,6 +388,8 @@ class Server:
         return str(job.numerator).encode(), str(job.denominator).encode()
 
     def _get_status(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        if b"\0" in p.args[0] and self.profile.status_nul_handle == "no-reply":
+            return None  # Perl: "handles can't contain nulls"
         handle = p.args[0].split(b"\0", 1)[0]
         if self.profile.fixed_buffers and len(handle) >= _BUFFER:
             # B-S3 says this closes; 1.1.20 was seen to send nothing and keep the connection
@@ -393,7 +426,7 @@ class Server:
         if profile.option_match == "case-insensitive":
             known = option.lower() == b"exceptions"
         else:
-            known = option == b"exceptions"
+            known = p.args[0] == b"exceptions"  # Perl: the whole body, byte for byte
         if not known:
             out.append((c, UNKNOWN_OPTION if profile.error_vocabulary == "gearmand" else PERL_UNKNOWN_OPTION))
             return None
@@ -422,7 +455,8 @@ class Server:
 
     def _can_do_timeout(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
-        name, text = p.args[0], p.args[1]
+        name = p.args[0]
+        text = p.args[1] if len(p.args) > 1 else b""  # Perl: no timeout field, no timeout
         if profile.can_do_timeout == "ignore":
             self._register(c, name, 0)
             return None
@@ -432,7 +466,9 @@ class Server:
         if overflow:
             return "CAN_DO_TIMEOUT timeout overflows strtol (B-P9)"
         if profile.can_do_timeout == "fail-seconds":
-            timeout *= _PERL_TIMEOUT_SCALE
+            # Perl arms a timer whenever the field is there: 0, negatives and junk
+            # fire at once (modelled as 1 ms); no field at all means no timer
+            timeout = max(timeout * _PERL_TIMEOUT_SCALE, 1) if text else 0
         self._register(c, name, timeout)
         return None
 
@@ -517,6 +553,9 @@ class Server:
             out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10
             return None
         job = self.store.by_handle(handle)
+        short = len(p.args) < len(SPECS[type_].args)
+        if short and profile.short_body == "per-command" and type_ != PacketType.WORK_STATUS:
+            job = None  # Perl: no NUL after the handle, so "^(.+?)\0" finds no handle
         owned = job is not None and job.worker is not None and job.worker.conn is c
         if profile.non_owner_work == "ignore":
             owned = job is not None  # gear: any connection may report on any job
@@ -528,10 +567,14 @@ class Server:
             return None
         listeners = list(job.listeners)
         if type_ == PacketType.WORK_STATUS:
+            if short and profile.short_body == "last-optional":
+                return "WORK_STATUS with too few arguments (IndexError)"  # gear reads all three
+            # Perl ("per-command"): a missing number reads as empty
+            numerator, denominator = (*p.args[1:3], b"", b"")[:2]
             # B-S5: store the parsed numbers, forward the worker's strings unchanged
-            job.numerator = atoi_uint32(p.args[1])
-            job.denominator = atoi_uint32(p.args[2].split(b"\0", 1)[0][:10])
-            job.raw_status = (p.args[1], p.args[2])
+            job.numerator = atoi_uint32(numerator)
+            job.denominator = atoi_uint32(denominator.split(b"\0", 1)[0][:10])
+            job.raw_status = (numerator, denominator)
             for conn in listeners:
                 out.append((conn, Packet.res(type_, *p.args)))
             return None

@@ -67,8 +67,88 @@ def test_perl_dash_unique_becomes_the_payload_and_status_numbers_are_empty() -> 
     assert talk.send("c", req(T.SUBMIT_JOB_BG, b"f", b"-", b"pay")) == {"c": [res(T.JOB_CREATED, b"H:vm:1")]}
     assert talk.send("c", req(T.SUBMIT_JOB_BG, b"f", b"pay", b"other")) == {"c": [res(T.JOB_CREATED, b"H:vm:1")]}
     assert talk.send("c", req(T.GET_STATUS, b"H:vm:1")) == {"c": [res(T.STATUS_RES, b"H:vm:1", b"1", b"0", b"", b"")]}
-    assert talk.admin("a", b"version\n") == b"v1.1.20+ds\n"
+    assert talk.admin("a", b"version\n") == b"v1.130.1\n"  # the profile's version
     assert talk.admin("a", b"hello\n") == b"ERR unknown_command \r\n"
+
+
+def test_server_options_version_overrides_the_profiles() -> None:
+    talk = Conversation("perl-1.130", version="9.9")
+    talk.connect("a")
+    assert talk.admin("a", b"version\n") == b"v9.9\n"
+    talk = Conversation("gearmand-1.1")
+    talk.connect("a")
+    assert talk.admin("a", b"version\n") == b"OK 1.1.20+ds\n"
+
+
+def test_perl_refuses_submits_without_a_header_and_keeps_the_connection() -> None:
+    talk = Conversation("perl-1.130")
+    talk.connect("c")
+    for body, text in (
+        (b"fnonly", b"No func/uniq header [fnonly]."),
+        (b"fn\0u9", b"No func/uniq header [fn\0u9]."),
+        (b"\0u\0x", b"No func/uniq header [\0u\0x]."),  # an empty function name
+        (b"", b"No func/uniq header []."),
+    ):
+        head = b"\0REQ\0\0\0\x07" + len(body).to_bytes(4, "big")
+        assert talk.send("c", head + body) == {"c": [res(T.ERROR, b"invalid_args", text)]}
+    assert talk.send("c", req(T.ECHO_REQ, b"x")) == {"c": [res(T.ECHO_RES, b"x")]}
+    assert "c" not in talk.closed
+    assert not talk.server.jobs()
+
+
+def test_perl_short_and_nul_bodies_of_other_commands() -> None:
+    talk = Conversation("perl-1.130")
+    talk.connect("c", "w")
+    talk.send("c", req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    talk.send("w", req(T.CAN_DO, b"f"), req(T.GRAB_JOB))
+    # no NUL after the handle: Perl finds no handle, even the worker's own
+    assert talk.send("w", b"\0REQ\0\0\0\x0d\0\0\0\x06H:vm:1") == {"w": [res(T.ERROR, b"not_worker", b"")]}
+    # a handle holding a NUL gets no STATUS_RES; the option is the whole body
+    assert talk.send("c", b"\0REQ\0\0\0\x0f\0\0\0\x05H:a\0b") == {}
+    assert talk.send("c", req(T.OPTION_REQ, b"exceptions\0x")) == {"c": [res(T.ERROR, b"unknown_option", b"")]}
+    # the reduce submits are not Perl commands, whatever their layout
+    error = talk.send("c", req(T.SUBMIT_REDUCE_JOB, b"f", b"u", b"r", b"d"))["c"][0]
+    assert error.args[0] == b"server_error" and b'"CMD_"' in error.args[1]  # type: ignore[union-attr]
+    assert talk.send("w", req(T.WORK_COMPLETE, b"H:vm:1", b"r")) == {"c": [res(T.WORK_COMPLETE, b"H:vm:1", b"r")]}
+
+
+def test_perl_dash_with_an_empty_payload_coalesces_and_its_key_outlives_the_job() -> None:
+    talk = Conversation("perl-1.130")
+    talk.connect("c", "w")
+    assert talk.send("c", req(T.SUBMIT_JOB_BG, b"f", b"-", b"")) == {"c": [res(T.JOB_CREATED, b"H:vm:1")]}
+    assert talk.send("c", req(T.SUBMIT_JOB_BG, b"f", b"-", b"")) == {"c": [res(T.JOB_CREATED, b"H:vm:1")]}
+    talk.send("w", req(T.CAN_DO, b"f"), req(T.GRAB_JOB), req(T.WORK_COMPLETE, b"H:vm:1", b""))
+    # defect dash-empty-key-never-freed: the ended job's handle, and no job
+    assert talk.send("c", req(T.SUBMIT_JOB_BG, b"f", b"-", b"")) == {"c": [res(T.JOB_CREATED, b"H:vm:1")]}
+    assert talk.send("c", req(T.GET_STATUS, b"H:vm:1")) == {"c": [res(T.STATUS_RES, b"H:vm:1", b"0", b"0", b"", b"")]}
+    assert talk.send("w", req(T.GRAB_JOB)) == {"w": [res(T.NO_JOB)]}
+
+
+def test_gear_reads_a_missing_last_argument_as_empty() -> None:
+    talk = Conversation("gear-0.16")
+    talk.connect("c", "w")
+    assert talk.send("c", b"\0REQ\0\0\0\x07\0\0\0\x05fn\0u9") == {"c": [res(T.JOB_CREATED, b"H:127.0.0.1:1")]}
+    assert talk.send("c", b"\0REQ\0\0\0\x0d\0\0\0\x08H:nope:1") == {}  # bare handle: ignored
+    assert talk.send("c", req(T.SUBMIT_REDUCE_JOB, b"f", b"u", b"r", b"d")) == {}  # not implemented
+    assert "c" not in talk.closed
+    talk.send("w", req(T.CAN_DO, b"fn"), req(T.GRAB_JOB_UNIQ))
+    # WORK_STATUS reads all three fields once the job is known: IndexError
+    talk.send("w", b"\0REQ\0\0\0\x0c\0\0\0\x0fH:127.0.0.1:1\x005")
+    assert "w" in talk.closed
+    talk.send("c", b"\0REQ\0\0\0\x07\0\0\0\x03fn1")  # only the function: IndexError
+    assert "c" in talk.closed
+
+
+def test_every_defect_names_known_rules() -> None:
+    from gearsim.requirements import parse_requirements
+
+    registry = parse_requirements((ROOT / "spec" / "requirements.yaml").read_text(encoding="utf-8"))
+    known = set(registry)
+    for profile in PROFILES.values():
+        assert profile.defects, profile.name
+        for defect in profile.defects:
+            assert defect.rules and set(defect.rules) <= known, (profile.name, defect.id)
+            assert defect.summary and defect.repro and defect.found
 
 
 def test_perl_unimplemented_commands_get_server_error() -> None:
