@@ -1,4 +1,4 @@
-"""Vector files: schema check, typed objects, canonical text.
+"""Vector files: schema check, and parsing into typed objects.
 
 PURE: it takes text (and a name to report errors by) and returns objects; the
 caller reads the files. Owns the meaning of vector format v1, whose JSON Schema
@@ -18,8 +18,11 @@ is spec/vectors.schema.json:
   have an ``expect_exit`` (status, standard output). Sends of program actors
   may capture (what the program sent); no run against a server applies.
 
-Bytes in YAML are text (printable ASCII, tab, CR, LF) or ``{hex: ...}``; the
-canonical form picks text exactly when every byte is one of those.
+Bytes in YAML are text (printable ASCII, tab, CR, LF) or ``{hex: ...}``. The
+typed objects (``Case``, ``Step``, the patterns...) live in
+``gearsim.vectortypes``; the canonical text of a file (``dump_vector_file``)
+and the bytes helpers (``format_bytes``, ``format_hex``, ``hex_of``) live in
+``gearsim.vectortext``. This module re-exports all of them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
@@ -36,7 +38,31 @@ import jsonschema
 import yaml
 
 from gearsim.errors import VectorError
-from gearsim.packets import AdminLine, Magic, Message, Packet, PacketType, packet_type
+from gearsim.packets import AdminLine, Magic, Message, Packet, packet_type
+from gearsim.vectortext import ACTIONS, bytes_value, dump_vector_file, format_bytes, hex_of
+from gearsim.vectortext import format_hex as format_hex
+from gearsim.vectortypes import AdminLinePattern as AdminLinePattern
+from gearsim.vectortypes import (
+    AdminPattern,
+    Alternative,
+    AnyValue,
+    Capture,
+    Case,
+    DecodeExpectation,
+    ExitExpectation,
+    Fragment,
+    LineMatch,
+    LineParts,
+    OutputMatch,
+    PacketPattern,
+    Program,
+    Reaction,
+    Ref,
+    Step,
+    VectorFile,
+)
+from gearsim.vectortypes import Arg as Arg
+from gearsim.vectortypes import OutputLine as OutputLine
 
 __all__ = [
     "SCHEMA_ID",
@@ -65,272 +91,6 @@ __all__ = [
 ]
 
 SCHEMA_ID: Final[str] = "gearsim-vectors/1"
-ACTIONS: Final[tuple[str, ...]] = (
-    "connect",
-    "disconnect",
-    "send",
-    "expect",
-    "expect_silence",
-    "expect_close",
-    "advance",
-)
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """An expected argument whose value is remembered under ``name``."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """An argument whose value was captured earlier under ``name``."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class AnyValue:
-    """An expected argument that may hold anything."""
-
-
-Arg = bytes | Capture | Ref | AnyValue
-
-
-@dataclass(frozen=True, slots=True)
-class PacketPattern:
-    """A packet to send or expect; ``magic`` None means the direction's magic."""
-
-    type: PacketType | int
-    args: tuple[Arg, ...] = ()
-    magic: Magic | bytes | None = None
-    length: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self.type.name if isinstance(self.type, PacketType) else f"UNKNOWN({self.type})"
-
-
-@dataclass(frozen=True, slots=True)
-class Fragment:
-    """Bytes in a codec case that are not a whole message (a header cut short)."""
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class LineParts:
-    """An admin line made of literal text and captured values (``{parts: [...]}``)."""
-
-    parts: tuple[Arg, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LineMatch:
-    """An expected admin line: a regular expression the whole line must match."""
-
-    pattern: str
-
-
-#: one admin line of a vector: exact bytes, parts with refs, or (expected) a regex
-AdminLinePattern = bytes | LineParts | LineMatch
-
-
-@dataclass(frozen=True, slots=True)
-class AdminPattern:
-    """Admin text lines (without their ends of line) and the end of line they use."""
-
-    lines: tuple[AdminLinePattern, ...]
-    eol: bytes = b"\n"
-    unordered: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Alternative:
-    """Another outcome of an expect step that the named profiles show."""
-
-    profiles: tuple[str, ...]
-    packet: PacketPattern | None = None
-    packets: tuple[PacketPattern, ...] = ()
-    admin: AdminPattern | None = None
-    wire: bytes | None = None
-    close: bool = False
-    silence: bool = False
-    skip: bool = False
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One step of a lifecycle case; ``index`` counts from 1 in the case."""
-
-    index: int
-    action: str
-    actor: str = ""
-    packet: PacketPattern | None = None
-    packets: tuple[PacketPattern, ...] = ()
-    admin: AdminPattern | None = None
-    wire: bytes | None = None
-    ms: int = 0
-    within: int | None = None
-    requirements: tuple[str, ...] = ()
-    comment: str = ""
-    accept: tuple[Alternative, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeExpectation:
-    """What the decoder does with a codec case's wire bytes."""
-
-    yields: int
-    pending: int = 0
-    error: str = ""
-    offset: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reaction:
-    """How a server answers a codec case's bytes on a fresh connection."""
-
-    replies: tuple[PacketPattern | AdminPattern, ...]
-    then: str
-    profiles: tuple[str, ...] = ()
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class OutputMatch:
-    """An output line that must fully match the regular expression ``pattern``."""
-
-    pattern: str
-
-
-#: one expected line of a program's output: the exact text, a captured value, or a pattern
-OutputLine = str | Ref | OutputMatch
-
-
-@dataclass(frozen=True, slots=True)
-class ExitExpectation:
-    """How a program must end: exit status, and its whole output (``stdout``) or texts in it."""
-
-    status: int = 0
-    stdout: tuple[OutputLine, ...] | None = None
-    stdout_contains: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Program:
-    """The program playing an actor of a program case: a default command line and how it must end."""
-
-    command: str
-    expect_exit: ExitExpectation = ExitExpectation()
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """One vector case: a codec case (``wire``) or a lifecycle case (``steps``)."""
-
-    id: str
-    comment: str
-    requirements: tuple[str, ...]
-    result: str
-    flags: tuple[str, ...] = ()
-    profiles: tuple[str, ...] = ()
-    #: advances and silences must really pass on a wall clock (server timers under test)
-    timed: bool = False
-    # codec cases
-    sender: str = ""
-    wire: bytes | None = None
-    messages: tuple[Message | Fragment, ...] = ()
-    lengths: tuple[int | None, ...] = ()
-    decode: DecodeExpectation | None = None
-    violations: tuple[str, ...] | None = None
-    server: Reaction | None = None
-    server_accept: tuple[Reaction, ...] = ()
-    # lifecycle cases
-    actors: Mapping[str, str] = field(default_factory=dict)
-    options: Mapping[str, int | bool] = field(default_factory=dict)
-    steps: tuple[Step, ...] = ()
-    #: program cases: actor -> the program whose connection it is (declaration order kept)
-    programs: Mapping[str, Program] = field(default_factory=dict)
-
-    @property
-    def is_codec(self) -> bool:
-        return self.wire is not None
-
-    @property
-    def is_program(self) -> bool:
-        """True for a program case (it has ``programs``): it judges programs, not a server."""
-        return bool(self.programs)
-
-    def applies_to(self, profile: str) -> bool:
-        """True when a run against a server or the model under ``profile`` plays this case (never a program case)."""
-        return not self.programs and (not self.profiles or profile in self.profiles)
-
-
-@dataclass(frozen=True, slots=True)
-class VectorFile:
-    """A parsed vector file. ``raw`` keeps the loaded YAML for the formatter."""
-
-    name: str
-    area: str
-    title: str
-    header: tuple[str, ...]
-    notes: Mapping[str, Mapping[str, Any]]
-    source: Mapping[str, Any]
-    cases: tuple[Case, ...]
-    raw: Mapping[str, Any]
-    #: sha256 of the file's canonical text: the same for the same vectors, however formatted
-    sha256: str = ""
-
-    def case(self, case_id: str) -> Case:
-        """The case with this id.
-
-        Raises:
-            KeyError: no such case.
-        """
-        for c in self.cases:
-            if c.id == case_id:
-                return c
-        raise KeyError(case_id)
-
-
-# --------------------------------------------------------------------------- bytes
-
-
-_TEXT_BYTES: Final[frozenset[int]] = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
-
-
-def hex_of(text: str) -> bytes:
-    """Bytes from hex text with optional spaces.
-
-    Raises:
-        ValueError: not hex, or an odd number of digits.
-    """
-    return bytes.fromhex("".join(text.split()))
-
-
-def format_hex(data: bytes) -> str:
-    """Canonical hex: lower case, groups of 4 bytes separated by one space."""
-    h = data.hex()
-    return " ".join(h[i : i + 8] for i in range(0, len(h), 8))
-
-
-def format_bytes(data: bytes) -> str | dict[str, str]:
-    """The canonical YAML value for bytes: text when printable, else ``{hex: ...}``."""
-    if all(b in _TEXT_BYTES for b in data):
-        return data.decode("ascii")
-    return {"hex": format_hex(data)}
-
-
-def _bytes(value: Any) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return hex_of(value["hex"])
 
 
 # --------------------------------------------------------------------------- schema
@@ -463,7 +223,7 @@ def _arg(value: Any) -> Arg:
             return Ref(value["ref"])
         if "any" in value:
             return AnyValue()
-    return _bytes(value)
+    return bytes_value(value)
 
 
 def _packet_pattern(raw: Mapping[str, Any]) -> PacketPattern:
@@ -484,7 +244,7 @@ def _admin_line(raw: Any) -> AdminLinePattern:
         except re.error as exc:
             raise ValueError(f"bad regular expression {raw['match']!r}: {exc}") from None
         return LineMatch(raw["match"])
-    return _bytes(raw)
+    return bytes_value(raw)
 
 
 def _admin_pattern(raw: Any) -> AdminPattern:
@@ -714,196 +474,3 @@ def _case(raw: Mapping[str, Any]) -> Case:
     programs = _programs(raw.get("programs", {}), actors)
     _check_output_refs(programs, _check_captures(steps, programs))
     return Case(**common, actors=actors, options=dict(raw.get("options", {})), steps=tuple(steps), programs=programs)
-
-
-# --------------------------------------------------------------------------- canonical text
-
-
-class _Flow(dict[str, Any]):
-    """A mapping the formatter writes on one line."""
-
-
-class _FlowList(list[Any]):
-    """A list the formatter writes on one line."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _represent_flow(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
-    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
-
-
-def _represent_flow_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
-
-
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    # Control characters (tab, CR, LF) are written escaped in double quotes, so a
-    # reader sees them and an editor cannot silently change them.
-    if any(c in data for c in "\t\r\n"):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-    return dumper.represent_str(data)
-
-
-_Dumper.add_representer(_Flow, _represent_flow)
-_Dumper.add_representer(_FlowList, _represent_flow_list)
-_Dumper.add_representer(str, _represent_str)
-
-_CASE_ORDER: Final[tuple[str, ...]] = (
-    "id", "comment", "requirements", "flags", "result", "profiles", "timed",
-    "sender", "wire", "messages", "decode", "violations", "server",
-    "actors", "programs", "options", "steps",
-)  # fmt: skip
-_STEP_ORDER: Final[tuple[str, ...]] = (
-    *ACTIONS, "packet", "packets", "admin", "wire", "ms", "within", "requirements", "comment", "accept",
-)  # fmt: skip
-_TOP_ORDER: Final[tuple[str, ...]] = ("schema", "area", "title", "header", "notes", "source", "cases")
-
-
-def _ordered(raw: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
-    out = {k: raw[k] for k in order if k in raw}
-    out.update({k: raw[k] for k in sorted(raw) if k not in out})
-    return out
-
-
-def _canon_bytes(value: Any) -> Any:
-    return format_bytes(_bytes(value))
-
-
-def _canon_arg(value: Any) -> Any:
-    if isinstance(value, dict) and ("capture" in value or "ref" in value or "any" in value):
-        return _Flow(value)
-    out = _canon_bytes(value)
-    return _Flow(out) if isinstance(out, dict) else out
-
-
-def _canon_packet(raw: Mapping[str, Any]) -> _Flow:
-    out = _Flow()
-    if "magic" in raw:
-        m = raw["magic"]
-        out["magic"] = m if isinstance(m, str) else _Flow(hex=format_hex(hex_of(m["hex"])))
-    t = raw["type"]
-    out["type"] = t if isinstance(t, str) or t not in range(43) else PacketType(t).name
-    if raw.get("args"):
-        out["args"] = _FlowList(_canon_arg(a) for a in raw["args"])
-    if "length" in raw:
-        out["length"] = raw["length"]
-    return out
-
-
-def _canon_admin_line(raw: Any) -> Any:
-    if isinstance(raw, dict) and "parts" in raw:
-        return _Flow(parts=_FlowList(_canon_arg(p) for p in raw["parts"]))
-    if isinstance(raw, dict) and "match" in raw:
-        return _Flow(match=raw["match"])
-    return _canon_arg(raw)
-
-
-def _canon_admin(raw: Any) -> Any:
-    if isinstance(raw, dict) and "lines" in raw:
-        out = _Flow(lines=_FlowList(_canon_admin_line(x) for x in raw["lines"]))
-        if raw.get("eol", "\n") != "\n":
-            out["eol"] = raw["eol"]
-        if raw.get("unordered"):
-            out["unordered"] = True
-        return out
-    return _canon_admin_line(raw)
-
-
-def _canon_message(raw: Mapping[str, Any]) -> _Flow:
-    if "raw" in raw:
-        return _Flow(raw=_Flow(hex=format_hex(hex_of(raw["raw"]["hex"]))))
-    if "packet" in raw:
-        return _Flow(packet=_canon_packet(raw["packet"]))
-    a = raw["admin"]
-    admin = _Flow(text=_canon_admin_line(a["text"]))
-    if a.get("eol", "\n") != "\n":
-        admin["eol"] = a["eol"]
-    return _Flow(admin=admin)
-
-
-def _canon_expectation_fields(raw: Mapping[str, Any], out: dict[str, Any]) -> None:
-    for key, value in raw.items():
-        if key == "packet":
-            out[key] = _canon_packet(value)
-        elif key == "packets":
-            out[key] = [_canon_packet(p) for p in value]
-        elif key == "admin":
-            out[key] = _canon_admin(value)
-        elif key == "wire":
-            out[key] = format_hex(hex_of(value))
-        elif key in ("profiles", "requirements"):
-            out[key] = _FlowList(value)
-        elif key == "accept":
-            out[key] = [_canon_alternative(a) for a in value]
-        elif key == "replies":
-            out[key] = [_canon_message(m) for m in value]
-        else:
-            out[key] = value
-
-
-def _canon_alternative(raw: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    _canon_expectation_fields(_ordered(raw, ("profiles", *_STEP_ORDER, "replies", "then", "note")), out)
-    return out
-
-
-def _canon_step(raw: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    _canon_expectation_fields(_ordered(raw, _STEP_ORDER), out)
-    # A step without alternatives reads best on one line.
-    return out if "accept" in out else _Flow(out)
-
-
-def _canon_case(raw: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in _ordered(raw, _CASE_ORDER).items():
-        if key in ("requirements", "flags", "profiles", "violations"):
-            out[key] = _FlowList(value)
-        elif key == "wire":
-            out[key] = format_hex(hex_of(value))
-        elif key == "messages":
-            out[key] = [_canon_message(m) for m in value]
-        elif key in ("decode", "actors", "options"):
-            out[key] = _Flow(value)
-        elif key == "server":
-            server: dict[str, Any] = {}
-            _canon_expectation_fields(_ordered(value, ("replies", "then", "note", "accept")), server)
-            out[key] = server
-        elif key == "steps":
-            out[key] = [_canon_step(s) for s in value]
-        elif key == "programs":
-            out[key] = {actor: _canon_program(p) for actor, p in value.items()}
-        else:
-            out[key] = value
-    return out
-
-
-def _canon_program(raw: Mapping[str, Any]) -> dict[str, Any]:
-    out = _ordered(raw, ("command", "expect_exit"))
-    if "expect_exit" in out:
-        ex = _ordered(out["expect_exit"], ("status", "stdout", "stdout_contains"))
-        if "stdout" in ex:
-            ex["stdout"] = [x if isinstance(x, str) else _Flow(x) for x in ex["stdout"]]
-        if "stdout_contains" in ex:
-            ex["stdout_contains"] = _FlowList(ex["stdout_contains"])
-        out["expect_exit"] = ex
-    return out
-
-
-def dump_vector_file(data: Mapping[str, Any]) -> str:
-    """The canonical text of a (schema-valid) vector file's data.
-
-    Keys in a fixed order, bytes as text or hex by the rule above, hex grouped
-    by 4 bytes, one step or message per line.
-    """
-    top: dict[str, Any] = {}
-    for key, value in _ordered(data, _TOP_ORDER).items():
-        if key == "cases":
-            top[key] = [_canon_case(c) for c in value]
-        else:
-            top[key] = value
-    text: str = yaml.dump(top, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000, indent=2)
-    return text

@@ -6,6 +6,8 @@ file, logs and configuration, the choice of a free port on 127.0.0.1, and
 stopping it again by the PID it recorded (never by name). It knows nothing
 about the Gearman protocol beyond "a TCP connect succeeds" and one admin
 ``version`` line; speaking the protocol to a peer is the job of other modules.
+Reading /proc (which sockets a process listens on, whether it still runs,
+its command line) is the job of :mod:`gearsim.io.procfs`.
 
 The peers (all installed by ``tools/peers/install.sh``):
 
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gearsim.errors import HarnessError
+from gearsim.io.procfs import pid_running, proc_listeners, runs_command, socket_inodes
 
 __all__ = [
     "HOST",
@@ -304,52 +307,7 @@ def _log_tails(name: str, rundir: Path) -> str:
     return "\n".join(parts)
 
 
-# --- /proc helpers (Linux) ---------------------------------------------------
-
-
-def _decode_proc_address(text: str) -> tuple[str, int]:
-    addr_hex, port_hex = text.split(":")
-    raw = bytes.fromhex(addr_hex)
-    # /proc/net/tcp{,6} print each 32-bit word in host (little-endian) order
-    swapped = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
-    return socket.inet_ntop(family, swapped), int(port_hex, 16)
-
-
-def _proc_listeners(pid: int) -> dict[int, tuple[str, int]] | None:
-    """Inode -> (address, port) of every TCP LISTEN socket in pid's network namespace."""
-    found: dict[int, tuple[str, int]] = {}
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/{pid}/net/{table}").read_text(encoding="ascii").splitlines()[1:]
-        except FileNotFoundError:
-            if table == "tcp6":
-                continue  # IPv6 disabled
-            return None
-        except OSError:
-            return None
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 10 or fields[3] != "0A":  # 0A = TCP_LISTEN
-                continue
-            found[int(fields[9])] = _decode_proc_address(fields[1])
-    return found
-
-
-def _socket_inodes(pid: int) -> set[int] | None:
-    try:
-        names = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return None
-    inodes: set[int] = set()
-    for fd in names:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:[") and target.endswith("]"):
-            inodes.add(int(target[8:-1]))
-    return inodes
+# --- listening sockets -------------------------------------------------------
 
 
 def listening_sockets(pid: int) -> list[tuple[str, int]]:
@@ -362,8 +320,8 @@ def listening_sockets(pid: int) -> list[tuple[str, int]]:
     Raises:
         PeerError: the process does not exist or /proc cannot be read for it.
     """
-    listeners = _proc_listeners(pid)
-    inodes = _socket_inodes(pid)
+    listeners = proc_listeners(pid)
+    inodes = socket_inodes(pid)
     if listeners is None or inodes is None:
         raise PeerError(f"cannot read /proc/{pid} (process gone, or not Linux)")
     return sorted(addr for inode, addr in listeners.items() if inode in inodes)
@@ -487,48 +445,13 @@ def _read_pid_file(path: Path) -> int | None:
         raise PeerError(f"{path} does not hold a PID: {text[:40]!r}") from None
 
 
-def _pid_running(pid: int) -> bool:
-    """True while pid exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    state = stat.rsplit(")", 1)[-1].split()[:1]
-    return state != ["Z"] and state != ["X"]
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode("utf-8", errors="replace") for part in raw.split(b"\0") if part]
-
-
-def _runs_command(pid: int, command: Sequence[str]) -> bool:
-    """Whether pid still runs the peer started with ``command`` (guards against PID reuse)."""
-    if not command:
-        return False
-    cmdline = _cmdline(pid)
-    # the kernel execs scripts as "interpreter script args", so match the tail
-    return len(cmdline) >= len(command) and cmdline[-len(command) :] == list(command)
-
-
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, deadline: float) -> str:
     """Poll until the child listens on port: "ready", "died", "port-taken" or "timeout"."""
     while True:
         if proc.poll() is not None:
             return "died"
-        listeners = _proc_listeners(proc.pid)
-        inodes = _socket_inodes(proc.pid)
+        listeners = proc_listeners(proc.pid)
+        inodes = socket_inodes(proc.pid)
         ours = False
         if listeners is not None and inodes is not None:
             on_port = {inode for inode, (_addr, p) in listeners.items() if p == port}
@@ -622,7 +545,7 @@ def start_peer(
     rundir.mkdir(parents=True, exist_ok=True)
     pid_file = rundir / f"{name}.pid"
     old_pid = _read_pid_file(pid_file)
-    if old_pid is not None and _pid_running(old_pid):
+    if old_pid is not None and pid_running(old_pid):
         raise PeerError(f"{name} already running from {rundir} (PID {old_pid} in {pid_file}): stop it first")
     pid_file.unlink(missing_ok=True)
 
@@ -718,16 +641,16 @@ def stop_peer(peer: RunningPeer, timeout: float = 5.0) -> None:
                     proc.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
                     raise PeerError(f"{peer.name} (PID {pid}) survived SIGKILL for {timeout} s") from None
-    elif _pid_running(pid) and _runs_command(pid, peer.command):
+    elif pid_running(pid) and runs_command(pid, peer.command):
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + timeout
-            while _pid_running(pid) and time.monotonic() < deadline:
+            while pid_running(pid) and time.monotonic() < deadline:
                 time.sleep(_POLL)
-            if not _pid_running(pid):
+            if not pid_running(pid):
                 break
         else:
             raise PeerError(f"{peer.name} (PID {pid}) survived SIGKILL for {timeout} s")
