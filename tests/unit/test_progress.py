@@ -33,6 +33,21 @@ def test_nothing_is_drawn_into_a_file_like_object() -> None:
     assert out.getvalue() == ""
 
 
+def _read_all(master: int) -> str:
+    """Everything written to a pty whose other end is closed (one read may return only part)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other end is closed and everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
 def test_a_bar_is_drawn_on_a_terminal() -> None:
     master, slave = os.openpty()
     with os.fdopen(slave, "w", encoding="utf-8") as stream:
@@ -41,8 +56,7 @@ def test_a_bar_is_drawn_on_a_terminal() -> None:
             for _ in range(4):
                 bar.advance()
         stream.flush()
-        drawn = os.read(master, 65536).decode("utf-8", "replace")
-    os.close(master)
+    drawn = _read_all(master)
     assert "decoding" in drawn
     assert "4/4" in drawn and "packets" in drawn
 
