@@ -25,6 +25,8 @@ __all__ = [
     "FIELDS",
     "HEADER_SIZE",
     "SPECS",
+    "TERMINAL_TYPES",
+    "WORK_TYPES",
     "AdminCommandSpec",
     "AdminLine",
     "ErrorSpec",
@@ -86,6 +88,8 @@ class PacketSpec:
     notes: str
     #: other argument layouts found in documents or implementations
     variants: Mapping[str, tuple[str, ...]]
+    #: for WORK_* reports: "update" (the job goes on) or "terminal" (it ends); else ""
+    work: str = ""
 
     @property
     def name(self) -> str:
@@ -135,6 +139,7 @@ def _load_specs(table: Mapping[str, Any]) -> dict[int, PacketSpec]:
             summary=row["summary"],
             notes=row.get("notes", ""),
             variants={k: tuple(v) for k, v in row.get("variants", {}).items()},
+            work=row.get("work", ""),
         )
     return specs
 
@@ -159,6 +164,11 @@ ADMIN_COMMANDS: Final[tuple[AdminCommandSpec, ...]] = tuple(
 ERRORS: Final[tuple[ErrorSpec, ...]] = tuple(
     ErrorSpec(code=e["code"], text=e["text"], trigger=e["trigger"]) for e in TABLE["errors"]
 )
+
+#: the WORK_* reports a worker sends about a job (their first argument is its handle)
+WORK_TYPES: Final[frozenset[PacketType]] = frozenset(s.type for s in SPECS.values() if s.work)
+#: the WORK_* reports that end a job
+TERMINAL_TYPES: Final[frozenset[PacketType]] = frozenset(s.type for s in SPECS.values() if s.work == "terminal")
 
 _BY_NAME: Final[Mapping[str, PacketType]] = {t.name: t for t in PacketType}
 # Wireshark's spelling of 38; accepted on input so its field dumps read back.

@@ -15,25 +15,14 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.packets import SPECS, Packet, PacketType, Role
+from gearsim.packets import SPECS, TERMINAL_TYPES, WORK_TYPES, Packet, PacketType, Role
 from gearsim.trace import Direction
 from gearsim.validate import Violation, check
 
 __all__ = ["LIFECYCLE_RULES", "Annotator", "annotate"]
 
-_WORK: Final[frozenset[int]] = frozenset(
-    {
-        PacketType.WORK_STATUS,
-        PacketType.WORK_DATA,
-        PacketType.WORK_WARNING,
-        PacketType.WORK_COMPLETE,
-        PacketType.WORK_FAIL,
-        PacketType.WORK_EXCEPTION,
-    }
-)
-_TERMINAL: Final[frozenset[int]] = frozenset(
-    {PacketType.WORK_COMPLETE, PacketType.WORK_FAIL, PacketType.WORK_EXCEPTION}
-)
+_WORK: Final[frozenset[int]] = frozenset(WORK_TYPES)
+_TERMINAL: Final[frozenset[int]] = frozenset(TERMINAL_TYPES)
 #: direction -> the rule a WORK_* after the handle's terminal packet breaks
 LIFECYCLE_RULES: Final[dict[str, str]] = {
     Direction.C2S.value: "GM-WORK-014",  # a worker sends nothing for a job after its terminal packet

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.packets import Packet, PacketType
+from gearsim.packets import TERMINAL_TYPES, WORK_TYPES, Packet, PacketType
 from gearsim.trace import Direction, quote
 
 __all__ = ["Job", "JobStep", "JobTracker", "StatusPoll", "latency_table", "render_jobs", "track_jobs"]
@@ -40,10 +40,8 @@ _SUBMITS: Final[dict[int, bool]] = {  # submit type -> background
 _ASSIGNS: Final[frozenset[int]] = frozenset(
     {PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL}
 )
-_WORK: Final[frozenset[int]] = frozenset({PacketType.WORK_STATUS, PacketType.WORK_DATA, PacketType.WORK_WARNING})
-_TERMINAL: Final[frozenset[int]] = frozenset(
-    {PacketType.WORK_COMPLETE, PacketType.WORK_FAIL, PacketType.WORK_EXCEPTION}
-)
+_WORK: Final[frozenset[int]] = frozenset(WORK_TYPES - TERMINAL_TYPES)
+_TERMINAL: Final[frozenset[int]] = frozenset(TERMINAL_TYPES)
 # request type -> reply types that answer it, in order, on the same connection
 _ANSWERS: Final[dict[int, frozenset[int]]] = {
     **{t: frozenset({PacketType.JOB_CREATED}) for t in _SUBMITS},

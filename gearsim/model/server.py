@@ -49,7 +49,7 @@ from gearsim.model.state import (
 )
 from gearsim.model.wire import NO_LIMIT, frame, outputs
 from gearsim.node import Close, ConnId, Output
-from gearsim.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
+from gearsim.packets import SPECS, WORK_TYPES, AdminLine, Magic, Message, Packet, PacketType
 from gearsim.profiles import Profile, get_profile
 
 __all__ = ["Server", "ServerOptions"]
@@ -65,16 +65,7 @@ _PERL_TIMEOUT_SCALE = 1000  # Perl's CAN_DO_TIMEOUT is in seconds ((d) "CAN_DO_T
 _REQ = Magic.REQ
 
 #: the WORK_* requests a worker reports with: their first field is the handle
-_WORK: frozenset[int] = frozenset(
-    {
-        PacketType.WORK_STATUS,
-        PacketType.WORK_DATA,
-        PacketType.WORK_WARNING,
-        PacketType.WORK_COMPLETE,
-        PacketType.WORK_FAIL,
-        PacketType.WORK_EXCEPTION,
-    }
-)
+_WORK: frozenset[int] = frozenset(WORK_TYPES)
 #: Perl's SUBMIT header (Gearman::Server::Client, _cmd_submit_job): '.' is not a newline
 _PERL_SUBMIT_HEADER = re.compile(rb"^(.+?)\0(.*?)\0")
 
