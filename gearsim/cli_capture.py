@@ -105,7 +105,13 @@ def _json_event(event: Event, findings: list[Violation], info: ConnInfo | None) 
 
 
 def _stream(path: str, ports: tuple[int, ...]) -> Iterator[Event]:
-    return read_capture(path, ports)
+    """The capture's events, with a progress bar on a terminal (messages counted as they come)."""
+    from gearsim.progress import progress
+
+    with progress(f"reading {Path(path).name}", unit="events") as bar:
+        for event in read_capture(path, ports):
+            yield event
+            bar.advance()
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:

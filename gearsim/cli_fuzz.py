@@ -297,14 +297,18 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     print(f"  server: {identity}; profile {args.profile}")
     started = time.monotonic()
     make = model_vs_server(host, port, args.profile, nonce, identity=identity, excuse_known=not args.known_bugs)
-    outcome = run_machine(
-        make,
-        seed=args.seed,
-        examples=args.examples,
-        steps=args.steps,
-        shrink=not args.no_shrink,
-        exclude=frozenset(args.exclude),
-    )
+    from gearsim.progress import progress
+
+    with progress("gearsim fuzz", total=args.examples, unit="examples") as bar:
+        outcome = run_machine(
+            make,
+            seed=args.seed,
+            examples=args.examples,
+            steps=args.steps,
+            shrink=not args.no_shrink,
+            exclude=frozenset(args.exclude),
+            on_example=bar.advance,
+        )
     spent = time.monotonic() - started
     print(f"  ran {outcome.examples} examples, {outcome.steps} steps in {spent:.1f} s")
     if outcome.error is not None and outcome.failure is None:

@@ -149,17 +149,16 @@ def run_simulate(args: argparse.Namespace) -> int:
     except (GearsimError, OSError) as exc:
         print(f"gearsim simulate: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    progress = None
-    if sys.stdout.isatty():
-
-        def progress(now: int, end: int) -> None:
-            print(f"\r  {now / 1000:.1f} s of {end / 1000:.1f} s virtual", end="", file=sys.stderr, flush=True)
+    from gearsim.progress import progress
 
     started = time.perf_counter()
-    workload.run(on_progress=progress)
+    with progress("gearsim simulate", unit="ms virtual") as bar:
+
+        def advance(now: int, end: int) -> None:
+            bar.update(completed=now, total=end)
+
+        workload.run(on_progress=advance)
     wall = time.perf_counter() - started
-    if progress is not None:
-        print(file=sys.stderr)
     results = workload.results()
     sys.stdout.write(format_summary(scenario, results, wall))
     if args.trace:

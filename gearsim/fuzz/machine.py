@@ -83,6 +83,8 @@ class Recorder:
     failure: FuzzFailure | None = None
     history: list[Step] = field(default_factory=list)
     namespace: bytes = b""
+    #: called once per example started (a progress bar's advance)
+    on_example: Callable[[], None] | None = None
 
 
 #: the rule names of the machine (for ``exclude``)
@@ -130,6 +132,8 @@ def build_machine(
         def __init__(self) -> None:
             super().__init__()
             recorder.examples += 1
+            if recorder.on_example is not None:
+                recorder.on_example()
             self.diff = make(recorder.examples)
 
         def _do(self, action: Action) -> None:
@@ -262,13 +266,14 @@ def run_machine(
     steps: int = 20,
     shrink: bool = True,
     exclude: frozenset[str] = frozenset(),
+    on_example: Callable[[], None] | None = None,
 ) -> FuzzOutcome:
     """Run the machine for ``examples`` examples from ``seed`` (no example database).
 
     The same seed replays the same action sequences (as long as the sides
     answer the same way). Never raises for a finding: the outcome holds it.
     """
-    recorder = Recorder()
+    recorder = Recorder(on_example=on_example)
     machine = build_machine(make, recorder, exclude)
     phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
     config = settings(
