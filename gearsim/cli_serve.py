@@ -91,6 +91,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise _InputError(f"cannot open log file {args.log}: {exc.strerror or exc}") from None
     try:
+        _fast_event_loop()
         asyncio.run(serve_forever(node, args.host, args.port, log=log))
     finally:
         if log is not None and log is not sys.stderr:
@@ -115,6 +116,19 @@ def add_serve_commands(subparsers: Any) -> None:
     serve.add_argument("--job-retries", type=_count, default=0, help="as gearmand --job-retries (0: no limit)")
     serve.add_argument("--worker-wakeup", type=_count, default=0, help="as gearmand --worker-wakeup (0: all)")
     serve.set_defaults(func=_cmd_serve)
+
+
+def _fast_event_loop() -> None:
+    """Use uvloop's event loop when it is installed: the shell's cost is mostly the loop's.
+
+    gearsim serve runs the same sans-IO model either way; uvloop only moves
+    bytes faster (tools/bench/serve.py measures both peers and gearsim).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def add_client_options(run: argparse.ArgumentParser) -> None:

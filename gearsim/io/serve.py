@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from gearsim.codec import Decoder
 from gearsim.errors import DecodeError, HarnessError
@@ -99,14 +99,14 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # a stream server only makes these
-        self.transport = transport
+        # a stream server only makes stream transports (uvloop's do not subclass asyncio.Transport)
+        self.transport = cast("asyncio.Transport", transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
-        self.conn = self.shell._accept(transport, peer)
+        self.conn = self.shell._accept(self.transport, peer)
 
     def data_received(self, data: bytes) -> None:
         self.shell._receive(self.conn, data)

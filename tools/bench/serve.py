@@ -342,6 +342,7 @@ def main(argv: list[str]) -> int:
             theirs = rates.get((n, phase))
             if ours is None or not theirs:
                 row += f"{'-':>16}"
+                shortfalls.append(f"{phase} vs {n}: not measured")
                 continue
             ratio = ours / theirs
             floor, ok = targets[n]
