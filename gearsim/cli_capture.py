@@ -164,7 +164,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from gearsim.dissect.check import check_capture, render_check
 
     reports = check_capture(args.capture, _ports(args.port), args.profile)
-    sys.stdout.write(render_check(reports))
+    from gearsim.loading import load_requirements
+
+    sys.stdout.write(render_check(reports, load_requirements()))
     return EXIT_FINDINGS if any(r.broken for r in reports) else EXIT_OK
 
 

@@ -242,10 +242,18 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         require_peers=args.require_peers,
         log=sys.stderr,
     )
-    for path, text in ((args.out_json, matrix_json), (args.out_html, matrix_html), (args.out_md, matrix_markdown)):
+    from gearsim.loading import load_requirements
+
+    rules = load_requirements()
+    renders = (
+        (args.out_json, matrix_json(matrix)),
+        (args.out_html, matrix_html(matrix, rules)),
+        (args.out_md, matrix_markdown(matrix, rules)),
+    )
+    for path, text in renders:
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text(matrix), encoding="utf-8")
+            Path(path).write_text(text, encoding="utf-8")
     code = 0
     for impl, results in runs:
         if not results:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gearsim.baseline import one_line_reason
+from gearsim.requirements import Requirement
 from gearsim.runner import CaseResult, Verdict
 
 __all__ = [
@@ -187,7 +188,13 @@ def _bad(matrix: Matrix, impl: Implementation) -> list[tuple[Row, Cell]]:
     return out
 
 
-def matrix_markdown(matrix: Matrix) -> str:
+def _cited_by_failures(matrix: Matrix) -> list[str]:
+    """Every requirement id a failure or inconclusive cell cites, in registry order."""
+    ids = {rid for impl in matrix.implementations for _, cell in _bad(matrix, impl) for rid in cell.requirements}
+    return sorted(ids)
+
+
+def matrix_markdown(matrix: Matrix, requirements: Mapping[str, Requirement] | None = None) -> str:
     """The matrix as Markdown: a summary, one table per area, then every failure with its reason. Never raises."""
     impls = matrix.implementations
     lines = ["# Compatibility matrix", ""]
@@ -236,6 +243,13 @@ def matrix_markdown(matrix: Matrix) -> str:
             reqs = ", ".join(cell.requirements) or "-"
             lines.append(f"- `{row.id}` {_SHORT[cell.verdict]} [{reqs}]: {_md(cell.reason)}")
         lines.append("")
+    if requirements:
+        lines += ["## Rules cited by failures", ""]
+        for rid in _cited_by_failures(matrix):
+            rule = requirements.get(rid)
+            text = f"({rule.level}): {_md(rule.text)}" if rule else ": (not in the registry)"
+            lines.append(f"- **{rid}** {text}")
+        lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -266,7 +280,7 @@ def _h(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def matrix_html(matrix: Matrix) -> str:
+def matrix_html(matrix: Matrix, requirements: Mapping[str, Requirement] | None = None) -> str:
     """The matrix as one self-contained HTML page (inline CSS, no scripts, no external resources).
 
     Each cell's tooltip holds its reason and requirement ids; failures are also
@@ -321,5 +335,12 @@ def matrix_html(matrix: Matrix) -> str:
                 f"</span> [{_h(reqs)}]: <span class=reason>{_h(cell.reason)}</span></li>"
             )
         out.append("</ul></details>")
+    if requirements:
+        out.append("<h2>Rules cited by failures</h2><ul>")
+        for rid in _cited_by_failures(matrix):
+            rule = requirements.get(rid)
+            text = f"({rule.level}) {rule.text}" if rule else "(not in the registry)"
+            out.append(f"<li><b>{_h(rid)}</b> {_h(text)}</li>")
+        out.append("</ul>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

@@ -16,7 +16,7 @@ replies (fd numbers, hash order) are compared for information only.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -25,6 +25,7 @@ from gearsim.codec import encode_many
 from gearsim.dissect.capture import Event, EventKind, read_capture
 from gearsim.node import Close, Output, Send, ServerNode
 from gearsim.packets import SPECS, AdminLine, Message, Packet, PacketType, Role
+from gearsim.requirements import Requirement
 from gearsim.trace import Direction, format_message
 from gearsim.validate import check
 
@@ -224,8 +225,11 @@ def check_capture(path: str | Path, ports: Iterable[int], profile: str = "gearma
     return check_events(read_capture(path, tuple(ports)), profile)
 
 
-def render_check(reports: list[ConnReport]) -> str:
-    """The text report: per connection, ids met (with counts), ids broken with the frame that broke each."""
+def render_check(reports: list[ConnReport], requirements: Mapping[str, Requirement] | None = None) -> str:
+    """The text report: per connection, ids met (with counts), ids broken with the frame that broke each.
+
+    With ``requirements`` it ends with the sentence of every rule broken.
+    """
     lines: list[str] = []
     for r in reports:
         verdict = "BROKEN" if r.broken else "ok"
@@ -237,5 +241,10 @@ def render_check(reports: list[ConnReport]) -> str:
         for note in r.notes:
             lines.append(f"  note: {note}")
     broken = sum(len(r.broken) for r in reports)
+    if requirements and broken:
+        lines.append("rules broken:")
+        for rid in sorted({f.requirement for r in reports for f in r.broken}):
+            rule = requirements.get(rid)
+            lines.append(f"  {rid} ({rule.level}): {rule.text}" if rule else f"  {rid}: (not in the registry)")
     lines.append(f"{len(reports)} connections, {broken} broken requirements")
     return "\n".join(lines) + "\n"
