@@ -179,9 +179,10 @@ class _State:
     def factory(self) -> PeerFactory:
         if self._factory is None:
             if self.server is not None:
-                from gearsim.io.tcp import TcpPeerFactory
+                from gearsim.io.managed import UserServerFactory
 
-                self._tcp = TcpPeerFactory(*self.server)
+                # a user's server cannot be given a case's start-up options: such cases are inconclusive
+                self._tcp = UserServerFactory(*self.server)
                 self._factory = self._tcp
             else:
                 from gearsim.simpeer import ModelPeerFactory

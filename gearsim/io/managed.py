@@ -276,7 +276,7 @@ GuardedTcpPeer = TcpPeer
 # --------------------------------------------------------------------------- factories
 
 
-class UserServerFactory:
+class UserServerFactory(TcpPeerFactory):
     """The PeerFactory for a user-given ``--server HOST:PORT``: every case on that one server.
 
     gearsim cannot restart such a server, so state a case leaves behind can
@@ -286,39 +286,24 @@ class UserServerFactory:
     "needs server option --job-retries=2".
     """
 
-    def __init__(self, host: str, port: int, *, quick: int = 150, within_floor: int = 2000) -> None:
-        self.host, self.port = host, port
-        self.quick = quick
-        self.within_floor = within_floor
-        self._last: GuardedTcpPeer | None = None
-
-    def __call__(self, case: Case) -> GuardedTcpPeer:
+    def __call__(self, case: object) -> GuardedTcpPeer:
         """A peer for ``case`` on the user's server.
 
         Raises:
             UnsupportedOption: the case needs a server start-up option.
         """
-        self.close()
-        if case.options:
-            raise UnsupportedOption(f"needs server option {' '.join(option_flags(case.options))}")
-        self._last = GuardedTcpPeer(
-            self.host, self.port, timed=case.timed, quick=self.quick, within_floor=self.within_floor
-        )
-        return self._last
-
-    def close(self) -> None:
-        """Close the sockets of the last case."""
-        if self._last is not None:
-            self._last.close_all()
-            self._last = None
+        options = getattr(case, "options", None)
+        if options:
+            self.close()
+            raise UnsupportedOption(f"needs server option {' '.join(option_flags(options))}")
+        return super().__call__(case)
 
     def describe(self) -> str:
         """How vector time maps to wall time, and the caveat about leftover state."""
-        timing = TcpPeerFactory(self.host, self.port, quick=self.quick, within_floor=self.within_floor).describe()
         return (
-            f"{timing}; one long-lived server: state left by a case (queued jobs, registered functions, "
-            "the handle counter, maxqueue settings, a shutdown) can affect later cases, and cases that need "
-            "server start-up options are inconclusive"
+            f"{super().describe()}; one long-lived server: state left by a case (queued jobs, registered "
+            "functions, the handle counter, maxqueue settings, a shutdown) can affect later cases, and cases "
+            "that need server start-up options are inconclusive"
         )
 
 
