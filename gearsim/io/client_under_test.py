@@ -481,8 +481,9 @@ def _options(case: Case) -> ServerOptions:
     """The case's ``options`` (schema-checked: job_retries, worker_wakeup, exceptions, epoch0)."""
     o = case.options
     default = ServerOptions()
+    retries = o.get("job_retries")
     return ServerOptions(
-        job_retries=int(o.get("job_retries", default.job_retries)),
+        job_retries=None if retries is None else int(retries),
         worker_wakeup=int(o.get("worker_wakeup", default.worker_wakeup)),
         exceptions=bool(o.get("exceptions", default.exceptions)),
         epoch0=int(o.get("epoch0", default.epoch0)),

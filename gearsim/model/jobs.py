@@ -32,7 +32,7 @@ _K = TypeVar("_K")
 class JobStore:
     """Functions and jobs of one server, with gearmand's queue rules."""
 
-    def __init__(self, profile: Profile, *, job_retries: int, worker_wakeup: int, epoch0: int) -> None:
+    def __init__(self, profile: Profile, *, job_retries: int | None, worker_wakeup: int, epoch0: int) -> None:
         self.profile = profile
         self.job_retries = job_retries
         self.worker_wakeup = worker_wakeup
@@ -261,6 +261,8 @@ class JobStore:
 
     def _retries_exhausted(self, retries: int) -> bool:
         limit = self.job_retries
+        if limit is None:  # the server's default: no limit, in every version
+            return False
         if self.profile.job_retries_zero == "unlimited":
             # 1.1.x: 0 means no limit, N drops the job at the Nth requeue (B-K7)
             return limit != 0 and limit == retries

@@ -16,8 +16,9 @@ class ServerOptions:
 
     #: handle prefix host part: handles are H:<node>:<n> (B-U9)
     node: str = "sim"
-    #: --job-retries; 0 is no limit in 1.1.x (B-K7)
-    job_retries: int = 0
+    #: --job-retries; None is the server's default, no limit; an explicit 0 is no limit
+    #: in 1.1.x but no retries after 2.0 (B-K7, the profile's job_retries_zero)
+    job_retries: int | None = None
     #: --worker-wakeup; 0 wakes all sleepers (B-K4)
     worker_wakeup: int = 0
     #: --exceptions: the exceptions option on for every connection (B-W5)

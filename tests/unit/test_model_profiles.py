@@ -187,8 +187,28 @@ def test_2_0_wakes_sleepers_when_an_epoch_job_is_due() -> None:
 
 
 def test_2_0_job_retries_zero_means_no_retries() -> None:
-    talk = Conversation("gearmand-2.0")
+    talk = Conversation("gearmand-2.0", job_retries=0)
     talk.connect("c", "w")
     talk.send("c", req(T.SUBMIT_JOB, b"f", b"", b"x"))
     talk.send("w", req(T.CAN_DO, b"f"), req(T.GRAB_JOB))
     assert talk.close("w") == {"c": [res(T.WORK_FAIL, b"H:vm:1")]}
+
+
+def test_1_1_job_retries_zero_means_no_limit() -> None:
+    talk = Conversation("gearmand-1.1", job_retries=0)
+    talk.connect("c", "w")
+    talk.send("c", req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    talk.send("w", req(T.CAN_DO, b"f"), req(T.GRAB_JOB))
+    assert talk.close("w") == {}  # requeued, the client is not told
+
+
+@pytest.mark.parametrize("profile", ["gearmand-1.1", "gearmand-2.0"])
+def test_by_default_a_lost_worker_s_job_is_requeued_without_limit(profile: str) -> None:
+    talk = Conversation(profile)
+    talk.connect("c")
+    talk.send("c", req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    for attempt in range(5):
+        worker = f"w{attempt}"
+        talk.connect(worker)
+        assert talk.send(worker, req(T.CAN_DO, b"f"), req(T.GRAB_JOB))[worker][0].name == "JOB_ASSIGN"
+        assert talk.close(worker) == {}
