@@ -271,7 +271,3 @@ def decode_all(data: bytes, *, max_body: int = DEFAULT_MAX_BODY) -> list[Message
     decoder.eof()
     return out
 
-
-# A DecodeError raised inside feed() leaves the decoder unusable on purpose;
-# this alias lets callers catch every framing failure with one name.
-FramingError = DecodeError

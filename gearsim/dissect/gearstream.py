@@ -101,10 +101,6 @@ class GearmanHalf:
         self.text_seen = False
         self.messages = 0
 
-    @property
-    def resyncing(self) -> bool:
-        return self._decoder is None
-
     def feed(self, offset: int, data: bytes) -> list[Item]:
         """Contiguous bytes at stream ``offset``; returns messages and problems found."""
         decoder = self._decoder

@@ -28,10 +28,6 @@ _MSS: Final[int] = 65483
 EPOCH_NS: Final[int] = 1_704_067_200 * 1_000_000_000
 
 
-def _ipv4(text: str) -> bytes:
-    return bytes(int(part) for part in text.split("."))
-
-
 def _checksum(header: bytes) -> int:
     total: int = sum(struct.unpack(f">{len(header) // 2}H", header))
     while total >> 16:

@@ -88,8 +88,6 @@ ADMIN_READ_ONLY: Final[frozenset[str]] = ADMIN_LISTINGS | {"version"}
 
 #: an epoch long past: the job is runnable at once on every server clock
 EPOCH_PAST: Final[bytes] = b"1"
-#: CAN_DO_TIMEOUT's timeout: long enough never to fire within an example
-LONG_TIMEOUT: Final[bytes] = b"100000"
 
 
 @dataclass(frozen=True, slots=True)
