@@ -270,4 +270,3 @@ def decode_all(data: bytes, *, max_body: int = DEFAULT_MAX_BODY) -> list[Message
     out = decoder.feed(data)
     decoder.eof()
     return out
-
