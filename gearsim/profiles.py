@@ -44,10 +44,12 @@ WorkerDisconnect = Literal["requeue", "fail"]
 ClientDisconnect = Literal["drop-when-reached", "remove-now"]
 CanDoTimeout = Literal["requeue-ms-min-1000", "fail-seconds", "ignore"]
 CantDoUnknown = Literal["noop", "close"]
+CantDoHeld = Literal["as-disconnect", "keep"]
 MaxQueue = Literal["reject", "evict", "unsupported"]
 JobRetriesZero = Literal["unlimited", "none"]
 HandleHost = Literal["node", "peer"]
-AdminMatch = Literal["case-insensitive", "prefix"]
+AdminMatch = Literal["case-insensitive", "prefix", "word-run"]
+AdminShutdown = Literal["unknown", "exit"]
 AdminOrder = Literal["insertion", "name"]
 AdminStatusRows = Literal["all-known", "active-only"]
 AdminCancel = Literal["flag-and-fail", "remove-queued"]
@@ -166,6 +168,11 @@ class Profile:
     can_do_timeout: CanDoTimeout
     duplicate_can_do_counts: bool
     cantdo_unknown: CantDoUnknown
+    #: CANT_DO or RESET_ABILITIES dropping a function whose job the connection holds
+    #: (GM-WORKER-006): "as-disconnect" treats the job as ``worker_disconnect`` says
+    #: (gearmand requeues it, B-K2); "keep" (Perl) leaves it with the worker, which
+    #: can still report on it and complete it (no other worker gets it)
+    cantdo_held: CantDoHeld
     maxqueue: MaxQueue
     #: admin maxqueue for a function the server does not know yet keeps the limit
     #: (Perl); gearmand answers OK and keeps nothing
@@ -173,6 +180,11 @@ class Profile:
     # --- admin text protocol (c) ---
     #: admin command words answered; the others get ``admin_unknown_reply``
     admin_commands: frozenset[str]
+    #: how a line's first word names a command: "case-insensitive" compares it whole
+    #: (strcasecmp), "prefix" (gear) takes a command the word starts with, and
+    #: "word-run" (Perl) lower-cases the leading run of word characters
+    #: ([A-Za-z0-9_]) and ignores the rest, so 'version\r' and 'status-x' name
+    #: version and status while 'statusXYZ' is unknown
     admin_match: AdminMatch
     #: template with ``{word}``, or None for no reply
     admin_unknown_reply: str | None
@@ -187,6 +199,13 @@ class Profile:
     admin_max_words: int | None
     admin_cancel: AdminCancel
     admin_cancel_eol: str
+    #: the admin 'shutdown' command: "unknown" (not modelled: answered as an unknown
+    #: command); "exit" (Perl): a bare 'shutdown' answers ``admin_ok`` and the server
+    #: exits: every connection is closed, nothing more is sent, later connections
+    #: are closed at once; 'shutdown graceful' answers ``admin_ok`` and refuses new
+    #: connections (its later exit is not modelled); other arguments get
+    #: ERR unknown_args
+    admin_shutdown: AdminShutdown
     # --- known bugs ---
     #: bugs of the real server that the switches above reproduce, with their bytes
     defects: tuple[Defect, ...]
@@ -371,6 +390,7 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "can_do_timeout": "requeue-ms-min-1000",
     "duplicate_can_do_counts": True,
     "cantdo_unknown": "noop",
+    "cantdo_held": "as-disconnect",
     "maxqueue": "reject",
     "maxqueue_remembers_unknown": False,
     "admin_commands": _GEARMAND_ADMIN,
@@ -384,6 +404,7 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "admin_max_words": 5,
     "admin_cancel": "flag-and-fail",
     "admin_cancel_eol": "\r\n",
+    "admin_shutdown": "unknown",
     "defects": _GEARMAND_DEFECTS,
 }
 
@@ -501,8 +522,8 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "notes": (
             "From protocol-facts.md (d), peer-lab-findings 4-8 and probes of 1.130.1. Not modelled: "
             "the order in which a worker's functions are scanned (modelled as gearmand's), the admin "
-            "jobs, clients, gladiator and shutdown commands, admin lines that do not start with a word "
-            "character, and the maxqueue crash on limit 0."
+            "jobs, clients and gladiator commands, the exit after 'shutdown graceful', admin lines "
+            "that do not start with a word character, and the maxqueue crash on limit 0."
         ),
         "version": "1.130.1",
         "bad_magic": "stall",
@@ -549,8 +570,9 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "duplicate_can_do_counts": False,
         "maxqueue": "evict",
         "maxqueue_remembers_unknown": True,
+        "cantdo_held": "keep",
         "admin_commands": ["workers", "status", "maxqueue", "version"],
-        "admin_match": "case-insensitive",
+        "admin_match": "word-run",
         "admin_unknown_reply": "ERR unknown_command \r\n",
         "admin_version_reply": "v{version}\n",
         "admin_ok": "OK\n",
@@ -558,6 +580,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "admin_status_rows": "active-only",
         "admin_workers_trailing_space": True,
         "admin_max_words": None,
+        "admin_shutdown": "exit",
         "defects": _PERL_DEFECTS,
     },
     "gear-0.16": {

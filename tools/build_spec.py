@@ -251,6 +251,7 @@ SWITCH_RULES: Mapping[str, tuple[str, ...]] = {
     "can_do_timeout": ("GM-TIMEOUT-001", "GM-TIMEOUT-004"),
     "duplicate_can_do_counts": ("GM-WORKER-002",),
     "cantdo_unknown": ("GM-WORKER-004",),
+    "cantdo_held": ("GM-WORKER-006",),
     "maxqueue": ("GM-QUEUE-001", "GM-QUEUE-002", "GM-QUEUE-003"),
     "admin_commands": ("GM-ADMIN-012", "GM-ADMIN-013"),
     "admin_match": ("GM-ADMIN-003", "GM-ADMIN-020"),

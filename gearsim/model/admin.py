@@ -33,6 +33,10 @@ _ERR_SHOW: Final = b"ERR UNKNOWN_SHOW_ARGUMENTS\r\n"
 _ERR_UNKNOWN_JOB: Final = b"ERR UNKNOWN_JOB"
 _ERR_BUSY: Final = b"ERR there are still connected workers or executing clients\r\n"
 _ERR_NO_FUNCTION: Final = b"ERR function not found\r\n"
+_PERL_ERR_UNKNOWN_ARGS: Final = b"ERR unknown_args Unknown+arguments+to+server+command\r\n"
+#: Perl's \w on a byte string, and the \s its process_line skips after the command
+_WORD: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_PERL_SPACE: Final = b" \t\n\r\f\v"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class AdminResult:
 
     reply: bytes | None = None
     close: str | None = None
+    #: admin 'shutdown' (profile ``admin_shutdown`` "exit"): "now" or "graceful"
+    shutdown: str | None = None
 
 
 def words(text: bytes) -> list[bytes]:
@@ -79,15 +85,30 @@ def run(server: Server, c: Conn, line: AdminLine, out: Outbox) -> AdminResult:
     if profile.admin_max_words is not None and len(args) > profile.admin_max_words:
         # facts (c): the parser's argument limit; gearmand closes without a reply
         return AdminResult(close="admin line of 6 or more words (facts (c))")
-    command = _command(server, args[0])
+    word = args[0]
+    if profile.admin_match == "word-run":
+        # Perl: /^(\w+)\s*(.*)/ then lc: only the leading word characters count
+        word = line.text[: _word_run(line.text)]
+    command = _command(server, word)
     if command is None:
         return AdminResult(reply=_unknown(server, args))
+    if command == "shutdown":
+        return _shutdown(server, line, args)
     return AdminResult(reply=_COMMANDS[command](server, c, args, line, out))
+
+
+def _word_run(text: bytes) -> int:
+    """Length of the leading run of Perl word characters of ``text``."""
+    end = 0
+    while end < len(text) and text[end] in _WORD:
+        end += 1
+    return end
 
 
 def _command(server: Server, word: bytes) -> str | None:
     profile = server.profile
-    for name in sorted(profile.admin_commands):
+    names = sorted(profile.admin_commands | ({"shutdown"} if profile.admin_shutdown == "exit" else set()))
+    for name in names:
         encoded = name.encode()
         if profile.admin_match == "prefix":
             if word.startswith(encoded):
@@ -95,6 +116,20 @@ def _command(server: Server, word: bytes) -> str | None:
         elif _is(word, encoded):
             return name
     return None
+
+
+def _shutdown(server: Server, line: AdminLine, args: list[bytes]) -> AdminResult:
+    """Perl's TXTCMD_shutdown: bare exits at once, 'graceful' stops accepting connections."""
+    if server.profile.admin_match == "word-run":
+        rest = line.text[_word_run(line.text) :].lstrip(_PERL_SPACE)
+    else:
+        rest = b" ".join(args[1:])
+    ok = server.profile.admin_ok.encode()
+    if rest == b"":
+        return AdminResult(reply=ok, shutdown="now")
+    if rest == b"graceful":
+        return AdminResult(reply=ok, shutdown="graceful")
+    return AdminResult(reply=_PERL_ERR_UNKNOWN_ARGS)
 
 
 def _functions(server: Server) -> list[Function]:

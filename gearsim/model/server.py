@@ -19,19 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from gearsim.codec import Decoder, split_args
+from gearsim.codec import Decoder
 from gearsim.model import admin
-from gearsim.model.cparse import atoi_uint32, strtol
+from gearsim.model.cparse import strtol
 from gearsim.model.deadlines import Deadlines
-from gearsim.model.jobs import JobStore, Outbox, assigned_unique
+from gearsim.model.jobs import JobStore, Outbox
 from gearsim.model.options import ServerOptions
 from gearsim.model.replies import (
-    ARGUMENT_TOO_LARGE_HANDLE,
     ARGUMENT_TOO_LARGE_UNIQUE,
     INVALID_COMMAND,
     INVALID_MAGIC,
-    JOB_NOT_FOUND_BY_TYPE,
-    PERL_NOT_WORKER,
     PERL_UNKNOWN_OPTION,
     QUEUE_FULL,
     UNKNOWN_OPTION,
@@ -45,27 +42,21 @@ from gearsim.model.state import (
     Job,
     JobView,
     Priority,
-    Registration,
 )
 from gearsim.model.wire import NO_LIMIT, frame, outputs
+from gearsim.model.worker_requests import BUFFER, WORK, WorkerRequests
 from gearsim.node import Close, ConnId, Output
-from gearsim.packets import SPECS, WORK_TYPES, AdminLine, Magic, Message, Packet, PacketType
+from gearsim.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
 from gearsim.profiles import Profile, get_profile
 
 __all__ = ["Server", "ServerOptions"]
 
-#: gearmand's GEARMAND_JOB_HANDLE_SIZE / GEARMAN_MAX_UNIQUE_SIZE / option buffer, NUL included
-_BUFFER = 64
-#: GEARMAN_MAXIMUM_INTEGER_DISPLAY_LENGTH: a longer CAN_DO_TIMEOUT field closes (B-P9)
-_INT_DISPLAY = 20
 _CLIENT_ID_MAX = 127  # GEARMAND_SERVER_CON_ID_SIZE - 1 (B-K9)
 _SHORT_BODY = "short body: gearmand read past the packet boundary (B-P6)"
-_PERL_TIMEOUT_SCALE = 1000  # Perl's CAN_DO_TIMEOUT is in seconds ((d) "CAN_DO_TIMEOUT")
+_SHUT_DOWN = "admin shutdown: the server exited"
 
 _REQ = Magic.REQ
 
-#: the WORK_* requests a worker reports with: their first field is the handle
-_WORK: frozenset[int] = frozenset(WORK_TYPES)
 #: Perl's SUBMIT header (Gearman::Server::Client, _cmd_submit_job): '.' is not a newline
 _PERL_SUBMIT_HEADER = re.compile(rb"^(.+?)\0(.*?)\0")
 
@@ -84,7 +75,7 @@ _SUBMITS: dict[PacketType, tuple[Priority, bool]] = {
 }
 
 
-class Server:
+class Server(WorkerRequests):
     """A sans-IO Gearman job server (``gearsim.node.ServerNode``)."""
 
     def __init__(self, profile: Profile | str = "gearmand-1.1", options: ServerOptions | None = None) -> None:
@@ -98,6 +89,9 @@ class Server:
             epoch0=self.options.epoch0,
         )
         self.conns: dict[ConnId, Conn] = {}
+        #: admin 'shutdown' (``admin_shutdown`` "exit"): "graceful" (new connections
+        #: are refused) or "exited" (every connection closed, nothing more happens)
+        self.shutdown: str | None = None
         self._next_fd = 3
         #: job timers and epoch wake-ups, indexed
         self.deadlines = Deadlines(self.store)
@@ -142,6 +136,9 @@ class Server:
         """
         if conn in self.conns:
             raise ValueError(f"connection {conn} is already open")
+        if self.shutdown is not None:
+            # Perl closed its listening socket: the connection is refused
+            return [Close(conn, _SHUT_DOWN)]
         self.conns[conn] = Conn(
             id=conn,
             peer=peer,
@@ -192,6 +189,8 @@ class Server:
                     c.wedged = True
                 elif after is not None:
                     reason = after
+        if self.shutdown is not None:
+            return self._after_shutdown(out)
         if reason is None:
             return outputs(out)
         self._drop(c, out)
@@ -205,10 +204,14 @@ class Server:
         self.store.now = now
         out: Outbox = []
         self._drop(c, out)
+        if self.shutdown is not None:
+            return self._after_shutdown(out)
         return outputs(out)
 
     def next_deadline(self) -> int | None:
         """The earliest job timer (B-K8), or 2.0's epoch wake-up (B-U13)."""
+        if self.shutdown == "exited":
+            return None
         tick = self.deadlines.next_timer()
         if self.profile.epoch_wakeup_noop:
             epoch = self.deadlines.next_epoch()
@@ -218,6 +221,8 @@ class Server:
 
     def advance(self, now: int) -> list[Output]:
         """Fire the job timers and epoch wake-ups due at or before ``now``."""
+        if self.shutdown == "exited":
+            return []
         self.store.now = now
         out: Outbox = []
         for c in self.deadlines.due_timers(now):
@@ -235,6 +240,8 @@ class Server:
         if self.profile.epoch_wakeup_noop:
             for job in self.deadlines.due_epochs(now):
                 self.store.wake(job.function, out)
+        if self.shutdown is not None:
+            return self._after_shutdown(out)
         return outputs(out)
 
     # ---------------------------------------------------------- introspection
@@ -262,6 +269,12 @@ class Server:
             result = admin.run(self, c, message, out)
             if result.close is not None:
                 return result.close
+            if result.shutdown is not None:
+                if result.reply is not None:
+                    out.extend((c, line) for line in Decoder().feed(result.reply))
+                self.shutdown = result.shutdown
+                # Perl exits inside the command: the rest of the input is not read
+                return _SHUT_DOWN if self.shutdown == "now" else None
             if result.reply is not None:
                 out.extend((c, line) for line in Decoder().feed(result.reply))
             return None
@@ -301,13 +314,10 @@ class Server:
             elif profile.unimplemented == "error-perl-cmd":
                 out.append((c, perl_server_error(number)))
             return None
-        if short and profile.short_body == "last-optional" and len(p.args) < len(spec.args) - 1 and number not in _WORK:
+        if short and profile.short_body == "last-optional" and len(p.args) < len(spec.args) - 1 and number not in WORK:
             # gear: an argument before the last is missing (IndexError)
             return f"{spec.name} with too few arguments (IndexError)"
         return handler(c, p, out)
-
-    def _reply(self, c: Conn, out: Outbox, type_: PacketType, *args: bytes) -> None:
-        out.append((c, Packet.res(type_, *args)))
 
     # ------------------------------------------------------------- handlers
 
@@ -382,7 +392,7 @@ class Server:
         if b"\0" in p.args[0] and self.profile.status_nul_handle == "no-reply":
             return None  # Perl: "handles can't contain nulls"
         handle = p.args[0].split(b"\0", 1)[0]
-        if self.profile.fixed_buffers and len(handle) >= _BUFFER:
+        if self.profile.fixed_buffers and len(handle) >= BUFFER:
             # B-S3 says this closes; 1.1.20 was seen to send nothing and keep the connection
             return None
         job = self.store.by_handle(handle)
@@ -396,7 +406,7 @@ class Server:
 
     def _get_status_unique(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         unique = p.args[0].split(b"\0", 1)[0]
-        if self.profile.fixed_buffers and len(unique) >= _BUFFER:
+        if self.profile.fixed_buffers and len(unique) >= BUFFER:
             return None  # no reply, connection kept (seen on 1.1.20; B-P9 says close)
         job = self.store.by_unique(unique)  # B-S4
         if job is None:
@@ -411,7 +421,7 @@ class Server:
     def _option(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
         option = p.args[0].split(b"\0", 1)[0]
-        if profile.fixed_buffers and len(option) >= _BUFFER:
+        if profile.fixed_buffers and len(option) >= BUFFER:
             out.append((c, UNKNOWN_OPTION))  # B-P10: 64 bytes or more
             return None
         if profile.option_match == "case-insensitive":
@@ -427,174 +437,24 @@ class Server:
 
     # ------------------------------------------------------------- workers
 
-    def _register(self, c: Conn, name: bytes, timeout: int) -> None:
-        function = self.store.function(name)
-        if not self.profile.duplicate_can_do_counts:
-            for reg in c.registrations:
-                if reg.function is function:
-                    reg.timeout = timeout
-                    return
-        reg = self.store.registration(c, function, timeout)
-        c.registrations.insert(0, reg)  # most recent first (B-K5)
-        function.workers.append(reg)  # gearmand links it just before the list head
-        if c.sleeping and not c.noop_sent:
-            function.sleepers[reg] = None
+    def _after_shutdown(self, out: Outbox) -> list[Output]:
+        """What is sent, then, after a bare 'shutdown', the exit: every connection closed.
 
-    def _can_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        self._register(c, p.args[0], 0)  # B-K1: duplicates count
-        return None
-
-    def _can_do_timeout(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        profile = self.profile
-        name = p.args[0]
-        text = p.args[1] if len(p.args) > 1 else b""  # Perl: no timeout field, no timeout
-        if profile.can_do_timeout == "ignore":
-            self._register(c, name, 0)
-            return None
-        if profile.fixed_buffers and len(text) > _INT_DISPLAY:
-            return None  # nothing registered, no reply (seen on 1.1.20; B-P9 says close)
-        timeout, overflow = strtol(text)
-        if overflow:
-            return "CAN_DO_TIMEOUT timeout overflows strtol (B-P9)"
-        if profile.can_do_timeout == "fail-seconds":
-            # Perl arms a timer whenever the field is there: 0, negatives and junk
-            # fire at once (modelled as 1 ms); no field at all means no timer
-            timeout = max(timeout * _PERL_TIMEOUT_SCALE, 1) if text else 0
-        self._register(c, name, timeout)
-        return None
-
-    def _unregister(self, c: Conn, reg: Registration, out: Outbox) -> None:
-        """gearman_server_worker_free: requeue what it runs (B-K2), then unlink it."""
-        while reg.jobs:
-            job = reg.jobs[0]
-            if self.profile.worker_disconnect == "fail":
-                self.store.fail(job, Magic[self.profile.disconnect_fail_magic], out)
-            else:
-                self.store.queue(job, out)
-        c.registrations.remove(reg)
-        reg.function.workers.remove(reg)
-        reg.function.sleepers.pop(reg, None)
-
-    def _cant_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        matches = [r for r in c.registrations if r.function.name == p.args[0]]
-        if not matches and self.profile.cantdo_unknown == "close":
-            return "CANT_DO of a function never registered"
-        for reg in matches:
-            self._unregister(c, reg, out)  # B-K1: every registration of that name
-        return None
-
-    def _reset_abilities(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        while c.registrations:
-            self._unregister(c, c.registrations[0], out)
-        return None
-
-    def _pre_sleep(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        if self.store.peek(c) is None:
-            c.sleeping = True
-            c.timer = None  # B-K4: a sleeping worker's job timer is cancelled
-            if not c.noop_sent:
-                for reg in c.registrations:
-                    reg.function.sleepers[reg] = None
-        else:
-            self._reply(c, out, PacketType.NOOP)  # B-K4: work is pending
-        return None
-
-    def _grab(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        c.sleeping = False
-        c.noop_sent = False
-        job = self.store.take(c)
-        if job is None:
-            self._reply(c, out, PacketType.NO_JOB)
-            return None
-        head = job.handle + b"\0" + job.function.name + b"\0"
-        if p.type == PacketType.GRAB_JOB:
-            assign, body = PacketType.JOB_ASSIGN, head + job.data
-        elif p.type == PacketType.GRAB_JOB_ALL and job.reducer:
-            assign, body = PacketType.JOB_ASSIGN_ALL, head + assigned_unique(job) + job.reducer + b"\0" + job.data
-        else:
-            # B-K3: GRAB_JOB_ALL for a job without a reducer gets JOB_ASSIGN_UNIQ
-            assign, body = PacketType.JOB_ASSIGN_UNIQ, head + assigned_unique(job) + job.data
-        # built as bytes, then split as a reader would: the unique field can be malformed
-        out.append((c, Packet(Magic.RES, assign, split_args(assign, body))))
-        self._arm_timer(c, job)
-        return None
-
-    def _arm_timer(self, c: Conn, job: Job) -> None:
-        """gearman_server_con_add_job_timeout: the timeout of the most recent registration (B-K8).
-
-        gearmand keeps one timer per connection; the model binds it to the job
-        just assigned (gearmand keeps the first job it was armed for, which is
-        undefined behaviour once that job ends).
+        A process exit: no WORK_FAIL, no requeue, nothing more is sent. After
+        'shutdown graceful' the connections stay and only new ones are refused
+        (Perl exits at the next job end that finds no function with a queue
+        entry, which depends on grabs that found a queue empty: not modelled).
         """
-        reg = next(r for r in c.registrations if r.function is job.function)
-        if reg.timeout <= 0:
-            c.timer = None  # 0 and -1 mean no timer; an armed one is deleted
-            return
-        if self.profile.can_do_timeout == "requeue-ms-min-1000":
-            reg.timeout = max(reg.timeout, 1000)  # B-K8: below 1000 ms is raised to 1000
-        self.deadlines.arm(c, self.store.now + reg.timeout, job)
-
-    # ----------------------------------------------------------- WORK_* packets
-
-    def _work(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        profile = self.profile
-        type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
-        handle = p.args[0].split(b"\0", 1)[0]
-        if type_ == PacketType.WORK_FAIL and profile.fixed_buffers and len(handle) >= _BUFFER:
-            out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10
-            return None
-        job = self.store.by_handle(handle)
-        short = len(p.args) < len(SPECS[type_].args)
-        if short and profile.short_body == "per-command" and type_ != PacketType.WORK_STATUS:
-            job = None  # Perl: no NUL after the handle, so "^(.+?)\0" finds no handle
-        owned = job is not None and job.worker is not None and job.worker.conn is c
-        if profile.non_owner_work == "ignore":
-            owned = job is not None  # gear: any connection may report on any job
-        if job is None or not owned:
-            if profile.non_owner_work == "error":
-                out.append((c, JOB_NOT_FOUND_BY_TYPE[type_]))  # B-W1
-            elif profile.non_owner_work == "error-not-worker":
-                out.append((c, PERL_NOT_WORKER))
-            return None
-        listeners = list(job.listeners)
-        if type_ == PacketType.WORK_STATUS:
-            if short and profile.short_body == "last-optional":
-                return "WORK_STATUS with too few arguments (IndexError)"  # gear reads all three
-            # Perl ("per-command"): a missing number reads as empty
-            numerator, denominator = (*p.args[1:3], b"", b"")[:2]
-            # B-S5: store the parsed numbers, forward the worker's strings unchanged
-            job.numerator = atoi_uint32(numerator)
-            job.denominator = atoi_uint32(denominator.split(b"\0", 1)[0][:10])
-            job.raw_status = (numerator, denominator)
-            for conn in listeners:
-                out.append((conn, Packet.res(type_, *p.args)))
-            return None
-        if type_ == PacketType.WORK_FAIL:
-            for conn in listeners:
-                out.append((conn, Packet.res(type_, p.args[0])))  # B-W4
-            self.store.free(job)
-            return None
-        if type_ == PacketType.WORK_EXCEPTION:
-            return self._exception(job, p, out)
-        for conn in listeners:
-            out.append((conn, Packet.res(type_, *p.args)))  # B-W2, B-W3
-        if type_ == PacketType.WORK_COMPLETE:
-            self.store.free(job)
-        return None
-
-    def _exception(self, job: Job, p: Packet, out: Outbox) -> str | None:
-        mode = self.profile.work_exception
-        for conn in list(job.listeners):
-            if conn.exceptions or mode == "forward-always-terminal":
-                out.append((conn, Packet.res(PacketType.WORK_EXCEPTION, *p.args)))
-            elif mode == "terminal-fail-with-nul-to-others":
-                # B-W5: gearmand sends the handle argument with its NUL
-                out.append((conn, Packet.res(PacketType.WORK_FAIL, p.args[0] + b"\0")))
-        if mode != "forward-only-with-option-nonterminal":
-            self.store.free(job)
-        return None
-
-    # ------------------------------------------------------------- teardown
+        sends = outputs(out)
+        if self.shutdown == "graceful":
+            return sends
+        self.shutdown = "exited"
+        closes: list[Output] = []
+        for c in self.conns.values():
+            c.timer = None
+            closes.append(Close(c.id, _SHUT_DOWN))
+        self.conns.clear()
+        return [*sends, *closes]
 
     def _drop(self, c: Conn, out: Outbox) -> None:
         """gearman_server_con_free: registrations first (requeue), then submissions."""
@@ -603,6 +463,8 @@ class Server:
         c.timer = None
         while c.registrations:
             self._unregister(c, c.registrations[0], out)
+        while c.held:
+            self._release_jobs(c.held.pop(), out)  # jobs kept past CANT_DO (cantdo_held)
         while c.client_jobs:
             self.store.release_client(c, c.client_jobs[0])
         del self.conns[c.id]

@@ -247,6 +247,9 @@ class Conn:
     exceptions: bool = False
     #: CAN_DO registrations, most recent first (gearmand's con worker_list)
     registrations: list[Registration] = field(default_factory=list)
+    #: registrations dropped by CANT_DO or RESET_ABILITIES while they still held
+    #: jobs, which stay with the connection (profile ``cantdo_held`` "keep")
+    held: list[Registration] = field(default_factory=list)
     #: one entry per foreground submit still attached, newest first
     client_jobs: list[Job] = field(default_factory=list)
     sleeping: bool = False

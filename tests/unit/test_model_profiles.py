@@ -8,7 +8,9 @@ import pytest
 import yaml
 from test_model_support import Conversation, T, req, res
 
+from gearsim.codec import encode
 from gearsim.model import Server
+from gearsim.packets import Packet
 from gearsim.profiles import PROFILE_TABLE, PROFILES, get_profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,3 +214,120 @@ def test_by_default_a_lost_worker_s_job_is_requeued_without_limit(profile: str) 
         talk.connect(worker)
         assert talk.send(worker, req(T.CAN_DO, b"f"), req(T.GRAB_JOB))[worker][0].name == "JOB_ASSIGN"
         assert talk.close(worker) == {}
+
+
+# ------------------------------------------- dropping a held function (GM-WORKER-006)
+
+
+def _hold(profile: str, *drop: Packet) -> Conversation:
+    """c submits, w grabs the job of f, then sends the ``drop`` packets; o is another worker."""
+    talk = Conversation(profile)
+    talk.connect("c", "w", "o")
+    talk.send("w", req(T.CAN_DO, b"f"))
+    assert talk.send("c", req(T.SUBMIT_JOB, b"f", b"", b"x")) == {"c": [res(T.JOB_CREATED, b"H:vm:1")]}
+    assert talk.send("w", req(T.GRAB_JOB)) == {"w": [res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x")]}
+    if drop:
+        assert talk.send("w", *drop) == {}
+    return talk
+
+
+@pytest.mark.parametrize("drop", [[req(T.CANT_DO, b"f")], [req(T.RESET_ABILITIES)]], ids=["cant-do", "reset"])
+def test_perl_leaves_a_dropped_function_s_held_job_with_the_worker(drop: list[Packet]) -> None:
+    # probed on Perl 1.130.1: STATUS_RES 'H:vm:1\01\01\0\0', NO_JOB to another worker,
+    # and the first worker's WORK_COMPLETE reaches the client with no reply to it
+    talk = _hold("perl-1.130", *drop)
+    assert talk.send("c", req(T.GET_STATUS, b"H:vm:1")) == {"c": [res(T.STATUS_RES, b"H:vm:1", b"1", b"1", b"", b"")]}
+    assert talk.send("o", req(T.CAN_DO, b"f"), req(T.GRAB_JOB)) == {"o": [res(T.NO_JOB)]}
+    assert talk.send("w", req(T.WORK_COMPLETE, b"H:vm:1", b"first")) == {
+        "c": [res(T.WORK_COMPLETE, b"H:vm:1", b"first")]
+    }
+    assert talk.send("c", req(T.GET_STATUS, b"H:vm:1")) == {"c": [res(T.STATUS_RES, b"H:vm:1", b"0", b"0", b"", b"")]}
+
+
+def test_perl_fails_a_kept_job_when_its_worker_disconnects() -> None:
+    talk = _hold("perl-1.130", req(T.CANT_DO, b"f"))
+    assert talk.close("w") == {"c": [res(T.WORK_FAIL, b"H:vm:1")]}
+    assert talk.server.jobs() == ()
+
+
+@pytest.mark.parametrize("profile", ["gearmand-1.1", "gearmand-2.0"])
+def test_gearmand_requeues_a_dropped_function_s_held_job(profile: str) -> None:
+    talk = _hold(profile, req(T.CANT_DO, b"f"))
+    assert talk.send("o", req(T.CAN_DO, b"f"), req(T.GRAB_JOB)) == {"o": [res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x")]}
+    assert talk.send("w", req(T.WORK_COMPLETE, b"H:vm:1", b"first")) == {
+        "w": [res(T.ERROR, b"JOB_NOT_FOUND", b"Job given in work result not found")]
+    }
+
+
+def test_gear_fails_a_dropped_function_s_held_job() -> None:
+    talk = Conversation("gear-0.16")
+    talk.connect("c", "w")
+    talk.send("w", req(T.CAN_DO, b"f"))
+    talk.send("c", req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    talk.send("w", req(T.GRAB_JOB_UNIQ))
+    got = talk.send("w", req(T.CANT_DO, b"f"))
+    assert [m.type for m in got["c"]] == [T.WORK_FAIL]  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------- admin: Perl command words
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        # each probed on Perl 1.130.1 with a raw socket
+        (b"version\r\r\n", b"v1.130.1\n"),
+        (b"version\r\r\r\n", b"v1.130.1\n"),
+        (b"VERSION\n", b"v1.130.1\n"),
+        (b"version foo\n", b"v1.130.1\n"),
+        (b"version!x\n", b"v1.130.1\n"),
+        (b"statusXYZ\n", b"ERR unknown_command \r\n"),
+        (b"status-x\n", b".\n"),
+        (b"status\tfoo\n", b".\n"),
+        (b"Status\n", b".\n"),
+        (b"_x\n", b"ERR unknown_command \r\n"),
+        (b"shutdown foo\n", b"ERR unknown_args Unknown+arguments+to+server+command\r\n"),
+    ],
+)
+def test_perl_names_the_command_by_its_leading_word_characters(line: bytes, reply: bytes) -> None:
+    talk = Conversation("perl-1.130")
+    talk.connect("a")
+    assert talk.admin("a", line) == reply
+
+
+@pytest.mark.parametrize("line", [b"version\r\r\n", b"status-x\n", b"shutdown\n"])
+def test_gearmand_compares_the_whole_first_word(line: bytes) -> None:
+    talk = Conversation("gearmand-1.1")
+    talk.connect("a")
+    assert talk.admin("a", line).startswith(b"ERR UNKNOWN_COMMAND")
+    assert "a" not in talk.closed
+
+
+# --------------------------------------------------------------- admin: shutdown
+
+
+def test_perl_shutdown_answers_ok_then_closes_every_connection() -> None:
+    # probed on Perl 1.130.1: 'OK\n' then EOF on every connection, with a job held
+    # and one queued and nothing else sent; later connections are refused
+    talk = _hold("perl-1.130")
+    talk.connect("a")
+    talk.send("c", req(T.SUBMIT_JOB, b"f", b"u2", b"y"))
+    outputs = talk.server.receive(talk.ids["a"], b"shutdown\nversion\n", talk.now)
+    assert [type(o).__name__ for o in outputs] == ["Send", "Close", "Close", "Close", "Close"]
+    assert outputs[0].conn == talk.ids["a"] and outputs[0].data == b"OK\n"  # type: ignore[union-attr]
+    assert {o.conn for o in outputs[1:]} == set(talk.ids.values())
+    assert talk.server.connections == ()
+    assert talk.server.receive(talk.ids["w"], encode(req(T.ECHO_REQ, b"hi")), talk.now) == []
+    assert talk.server.advance(talk.now + 10_000) == []
+    assert talk.server.next_deadline() is None
+    refused = talk.server.connect(99, talk.now)
+    assert [type(o).__name__ for o in refused] == ["Close"] and 99 not in {c.id for c in talk.server.connections}
+
+
+def test_perl_shutdown_graceful_answers_ok_and_refuses_new_connections() -> None:
+    talk = Conversation("perl-1.130")
+    talk.connect("a", "c")
+    assert talk.admin("a", b"shutdown graceful\n") == b"OK\n"
+    assert "a" not in talk.closed and "c" not in talk.closed
+    assert talk.send("c", req(T.ECHO_REQ, b"hi")) == {"c": [res(T.ECHO_RES, b"hi")]}
+    assert [type(o).__name__ for o in talk.server.connect(99, talk.now)] == ["Close"]

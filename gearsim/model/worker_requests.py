@@ -1,0 +1,222 @@
+"""The worker side of the reference server: abilities, sleep, grabbing, timers, WORK_* reports.
+
+PURE. ``WorkerRequests`` is a mixin of ``gearsim.model.server.Server`` holding
+the handlers of the packets a worker sends (CAN_DO, CAN_DO_TIMEOUT, CANT_DO,
+RESET_ABILITIES, PRE_SLEEP, GRAB_JOB*, WORK_*). It reads the same state the
+server owns (``store``, ``profile``, ``deadlines``); split from server.py only
+to keep each file readable, not to be used alone.
+"""
+
+from __future__ import annotations
+
+from gearsim.codec import split_args
+from gearsim.model.cparse import atoi_uint32, strtol
+from gearsim.model.deadlines import Deadlines
+from gearsim.model.jobs import JobStore, Outbox, assigned_unique
+from gearsim.model.replies import ARGUMENT_TOO_LARGE_HANDLE, JOB_NOT_FOUND_BY_TYPE, PERL_NOT_WORKER
+from gearsim.model.state import Conn, Job, Registration
+from gearsim.packets import SPECS, WORK_TYPES, Magic, Packet, PacketType
+from gearsim.profiles import Profile
+
+__all__ = ["BUFFER", "WORK", "WorkerRequests"]
+
+#: gearmand's GEARMAND_JOB_HANDLE_SIZE / GEARMAN_MAX_UNIQUE_SIZE / option buffer, NUL included (B-P9, B-P10)
+BUFFER = 64
+#: GEARMAN_MAXIMUM_INTEGER_DISPLAY_LENGTH: a longer CAN_DO_TIMEOUT field is ignored (B-P9)
+_INT_DISPLAY = 20
+_PERL_TIMEOUT_SCALE = 1000  # Perl's CAN_DO_TIMEOUT is in seconds ((d) "CAN_DO_TIMEOUT")
+#: the WORK_* requests a worker reports with: their first field is the handle
+WORK: frozenset[int] = frozenset(WORK_TYPES)
+
+
+class WorkerRequests:
+    """Handlers of the packets workers send; mixed into Server."""
+
+    store: JobStore
+    profile: Profile
+    deadlines: Deadlines
+
+    def _reply(self, c: Conn, out: Outbox, type_: PacketType, *args: bytes) -> None:
+        out.append((c, Packet.res(type_, *args)))
+
+    def _register(self, c: Conn, name: bytes, timeout: int) -> None:
+        function = self.store.function(name)
+        if not self.profile.duplicate_can_do_counts:
+            for reg in c.registrations:
+                if reg.function is function:
+                    reg.timeout = timeout
+                    return
+        reg = self.store.registration(c, function, timeout)
+        c.registrations.insert(0, reg)  # most recent first (B-K5)
+        function.workers.append(reg)  # gearmand links it just before the list head
+        if c.sleeping and not c.noop_sent:
+            function.sleepers[reg] = None
+
+    def _can_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        self._register(c, p.args[0], 0)  # B-K1: duplicates count
+        return None
+
+    def _can_do_timeout(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        profile = self.profile
+        name = p.args[0]
+        text = p.args[1] if len(p.args) > 1 else b""  # Perl: no timeout field, no timeout
+        if profile.can_do_timeout == "ignore":
+            self._register(c, name, 0)
+            return None
+        if profile.fixed_buffers and len(text) > _INT_DISPLAY:
+            return None  # nothing registered, no reply (seen on 1.1.20; B-P9 says close)
+        timeout, overflow = strtol(text)
+        if overflow:
+            return "CAN_DO_TIMEOUT timeout overflows strtol (B-P9)"
+        if profile.can_do_timeout == "fail-seconds":
+            # Perl arms a timer whenever the field is there: 0, negatives and junk
+            # fire at once (modelled as 1 ms); no field at all means no timer
+            timeout = max(timeout * _PERL_TIMEOUT_SCALE, 1) if text else 0
+        self._register(c, name, timeout)
+        return None
+
+    def _unregister(self, c: Conn, reg: Registration, out: Outbox, *, keep: bool = False) -> None:
+        """gearman_server_worker_free: requeue what it runs (B-K2), then unlink it.
+
+        With ``keep`` (CANT_DO or RESET_ABILITIES under ``cantdo_held`` "keep",
+        Perl) the jobs it runs stay with the connection until they end.
+        """
+        if keep and reg.jobs:
+            c.held[:] = [r for r in c.held if r.jobs]  # forget those whose jobs ended
+            c.held.append(reg)
+        self._release_jobs(reg, out, keep=keep)
+        c.registrations.remove(reg)
+        reg.function.workers.remove(reg)
+        reg.function.sleepers.pop(reg, None)
+
+    def _release_jobs(self, reg: Registration, out: Outbox, *, keep: bool = False) -> None:
+        """Requeue or fail the jobs ``reg`` runs, as ``worker_disconnect`` says, unless kept."""
+        while reg.jobs and not keep:
+            job = reg.jobs[0]
+            if self.profile.worker_disconnect == "fail":
+                self.store.fail(job, Magic[self.profile.disconnect_fail_magic], out)
+            else:
+                self.store.queue(job, out)
+
+    def _cant_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        matches = [r for r in c.registrations if r.function.name == p.args[0]]
+        if not matches and self.profile.cantdo_unknown == "close":
+            return "CANT_DO of a function never registered"
+        keep = self.profile.cantdo_held == "keep"
+        for reg in matches:
+            self._unregister(c, reg, out, keep=keep)  # B-K1: every registration of that name
+        return None
+
+    def _reset_abilities(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        keep = self.profile.cantdo_held == "keep"
+        while c.registrations:
+            self._unregister(c, c.registrations[0], out, keep=keep)
+        return None
+
+    def _pre_sleep(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        if self.store.peek(c) is None:
+            c.sleeping = True
+            c.timer = None  # B-K4: a sleeping worker's job timer is cancelled
+            if not c.noop_sent:
+                for reg in c.registrations:
+                    reg.function.sleepers[reg] = None
+        else:
+            self._reply(c, out, PacketType.NOOP)  # B-K4: work is pending
+        return None
+
+    def _grab(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        c.sleeping = False
+        c.noop_sent = False
+        job = self.store.take(c)
+        if job is None:
+            self._reply(c, out, PacketType.NO_JOB)
+            return None
+        head = job.handle + b"\0" + job.function.name + b"\0"
+        if p.type == PacketType.GRAB_JOB:
+            assign, body = PacketType.JOB_ASSIGN, head + job.data
+        elif p.type == PacketType.GRAB_JOB_ALL and job.reducer:
+            assign, body = PacketType.JOB_ASSIGN_ALL, head + assigned_unique(job) + job.reducer + b"\0" + job.data
+        else:
+            # B-K3: GRAB_JOB_ALL for a job without a reducer gets JOB_ASSIGN_UNIQ
+            assign, body = PacketType.JOB_ASSIGN_UNIQ, head + assigned_unique(job) + job.data
+        # built as bytes, then split as a reader would: the unique field can be malformed
+        out.append((c, Packet(Magic.RES, assign, split_args(assign, body))))
+        self._arm_timer(c, job)
+        return None
+
+    def _arm_timer(self, c: Conn, job: Job) -> None:
+        """gearman_server_con_add_job_timeout: the timeout of the most recent registration (B-K8).
+
+        gearmand keeps one timer per connection; the model binds it to the job
+        just assigned (gearmand keeps the first job it was armed for, which is
+        undefined behaviour once that job ends).
+        """
+        reg = next(r for r in c.registrations if r.function is job.function)
+        if reg.timeout <= 0:
+            c.timer = None  # 0 and -1 mean no timer; an armed one is deleted
+            return
+        if self.profile.can_do_timeout == "requeue-ms-min-1000":
+            reg.timeout = max(reg.timeout, 1000)  # B-K8: below 1000 ms is raised to 1000
+        self.deadlines.arm(c, self.store.now + reg.timeout, job)
+
+    # ----------------------------------------------------------- WORK_* packets
+
+    def _work(self, c: Conn, p: Packet, out: Outbox) -> str | None:
+        profile = self.profile
+        type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
+        handle = p.args[0].split(b"\0", 1)[0]
+        if type_ == PacketType.WORK_FAIL and profile.fixed_buffers and len(handle) >= BUFFER:
+            out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10
+            return None
+        job = self.store.by_handle(handle)
+        short = len(p.args) < len(SPECS[type_].args)
+        if short and profile.short_body == "per-command" and type_ != PacketType.WORK_STATUS:
+            job = None  # Perl: no NUL after the handle, so "^(.+?)\0" finds no handle
+        owned = job is not None and job.worker is not None and job.worker.conn is c
+        if profile.non_owner_work == "ignore":
+            owned = job is not None  # gear: any connection may report on any job
+        if job is None or not owned:
+            if profile.non_owner_work == "error":
+                out.append((c, JOB_NOT_FOUND_BY_TYPE[type_]))  # B-W1
+            elif profile.non_owner_work == "error-not-worker":
+                out.append((c, PERL_NOT_WORKER))
+            return None
+        listeners = list(job.listeners)
+        if type_ == PacketType.WORK_STATUS:
+            if short and profile.short_body == "last-optional":
+                return "WORK_STATUS with too few arguments (IndexError)"  # gear reads all three
+            # Perl ("per-command"): a missing number reads as empty
+            numerator, denominator = (*p.args[1:3], b"", b"")[:2]
+            # B-S5: store the parsed numbers, forward the worker's strings unchanged
+            job.numerator = atoi_uint32(numerator)
+            job.denominator = atoi_uint32(denominator.split(b"\0", 1)[0][:10])
+            job.raw_status = (numerator, denominator)
+            for conn in listeners:
+                out.append((conn, Packet.res(type_, *p.args)))
+            return None
+        if type_ == PacketType.WORK_FAIL:
+            for conn in listeners:
+                out.append((conn, Packet.res(type_, p.args[0])))  # B-W4
+            self.store.free(job)
+            return None
+        if type_ == PacketType.WORK_EXCEPTION:
+            return self._exception(job, p, out)
+        for conn in listeners:
+            out.append((conn, Packet.res(type_, *p.args)))  # B-W2, B-W3
+        if type_ == PacketType.WORK_COMPLETE:
+            self.store.free(job)
+        return None
+
+    def _exception(self, job: Job, p: Packet, out: Outbox) -> str | None:
+        mode = self.profile.work_exception
+        for conn in list(job.listeners):
+            if conn.exceptions or mode == "forward-always-terminal":
+                out.append((conn, Packet.res(PacketType.WORK_EXCEPTION, *p.args)))
+            elif mode == "terminal-fail-with-nul-to-others":
+                # B-W5: gearmand sends the handle argument with its NUL
+                out.append((conn, Packet.res(PacketType.WORK_FAIL, p.args[0] + b"\0")))
+        if mode != "forward-only-with-option-nonterminal":
+            self.store.free(job)
+        return None
+
+    # ------------------------------------------------------------- teardown
