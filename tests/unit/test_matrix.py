@@ -29,6 +29,7 @@ from gearsim.matrix import (
     matrix_json,
     matrix_markdown,
 )
+from gearsim.requirements import Requirement
 from gearsim.runner import CaseResult, Verdict
 
 MODEL = Implementation("model:gearmand-1.1", "model (gearmand-1.1)", "model", "gearmand-1.1")
@@ -161,3 +162,16 @@ def test_baseline_exit_fails_only_on_regressions(tmp_path: Path) -> None:
 def test_run_hook_leaves_model_runs_to_the_caller(tmp_path: Path) -> None:
     assert run_on_real_server(_run_args(tmp_path), select(["server/seed.yaml"])) is None
     assert model_implementation("perl-1.130").key == "model:perl-1.130"
+
+
+def test_markdown_and_html_end_with_the_sentence_of_each_rule_a_failure_cites() -> None:
+    rules = {
+        "GM-B-002": Requirement("GM-B-002", "MUST", "b", "A server answers B."),
+        "GM-A-001": Requirement("GM-A-001", "SHOULD", "a", "Nobody cites this one."),
+    }
+    text = matrix_markdown(_matrix(), rules)
+    assert "## Rules cited by failures" in text
+    assert "- **GM-B-002** (MUST): A server answers B." in text
+    assert "GM-A-001" not in text.split("## Rules cited by failures")[1]
+    page = matrix_html(_matrix(), rules)
+    assert "<li><b>GM-B-002</b> (MUST) A server answers B.</li>" in page
