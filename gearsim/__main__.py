@@ -2,6 +2,6 @@
 
 import sys
 
-from gearsim.cli import main
+from gearsim.cli.main import main
 
 sys.exit(main())

@@ -42,23 +42,23 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from gearsim.codec import Decoder, decode_all, encode, encode_admin
 from gearsim.errors import DecodeError, GearsimError, HarnessError, VectorError
-from gearsim.html_report import ReportRun, render_html
+from gearsim.files import Selection, load_requirements, read_vector_file, select, vector_root
 from gearsim.io.tcp import TcpPeerFactory
-from gearsim.links import LinkConfig
-from gearsim.loading import Selection, load_requirements, read_vector_file, select, vector_root
 from gearsim.model import Server, ServerOptions
-from gearsim.packets import AdminLine, Magic, Message, Packet, PacketType
-from gearsim.profiles import DEFAULT_PROFILE, PROFILES
-from gearsim.report import exit_code, json_report, junit_report, text_report
-from gearsim.requirements import Requirement
-from gearsim.runner import CaseResult, PeerFactory, ServerPeer, Verdict, run_case, run_file
-from gearsim.shard import Shard, parse_shard
-from gearsim.sim import Simulator
-from gearsim.simpeer import ModelPeerFactory
-from gearsim.trace import Trace, TraceRecord
-from gearsim.vectors import Case, VectorFile, parse_vector_text
+from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES
+from gearsim.protocol.codec import Decoder, decode_all, encode, encode_admin
+from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
+from gearsim.protocol.requirements import Requirement
+from gearsim.protocol.trace import Trace, TraceRecord
+from gearsim.report.html import ReportRun, render_html
+from gearsim.report.text import exit_code, json_report, junit_report, text_report
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import CaseResult, PeerFactory, ServerPeer, Verdict, run_case, run_file
+from gearsim.run.shard import Shard, parse_shard
+from gearsim.sim.links import LinkConfig
+from gearsim.sim.simulator import Simulator
+from gearsim.vectors.parse import Case, VectorFile, parse_vector_text
 
 __all__ = [
     "DEFAULT_PROFILE",

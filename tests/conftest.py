@@ -1,3 +1,3 @@
 """Shared test configuration: the real-peer fixtures (gearmand_c, perl_gearman_server, gear_server)."""
 
-pytest_plugins = ["gearsim.io.peer_fixtures"]
+pytest_plugins = ["gearsim.testing.peer_fixtures"]

@@ -10,8 +10,8 @@ comments::
     <!-- begin:table fields -->        the argument kinds and limits (spec/packets.yaml)
     <!-- begin:table admin -->         the admin commands (spec/packets.yaml)
     <!-- begin:table errors -->        the ERROR codes (spec/packets.yaml)
-    <!-- begin:table profiles -->      where the profiles differ (gearsim/profiles.py)
-    <!-- begin:table defects -->       each profile's known server bugs (gearsim/profiles.py)
+    <!-- begin:table profiles -->      where the profiles differ (gearsim/model/profiles.py)
+    <!-- begin:table defects -->       each profile's known server bugs (gearsim/model/profiles.py)
     <!-- begin:table counts -->        ids per area and level
     <!-- begin:settles 4 -->           the rules that settle ambiguity 4 of the facts file
     ...generated text...
@@ -85,8 +85,8 @@ class Rule:
 
 
 def load_rules(text: str) -> dict[str, Rule]:
-    """The registry as Rules, in file order (checked by gearsim.requirements too)."""
-    from gearsim.requirements import parse_requirements
+    """The registry as Rules, in file order (checked by gearsim.protocol.requirements too)."""
+    from gearsim.protocol.requirements import parse_requirements
 
     parse_requirements(text)  # raises on a malformed registry or a duplicate id
     rows = yaml.safe_load(text)["requirements"]
@@ -117,7 +117,7 @@ def load_context() -> Context:
     rules = load_rules(REGISTRY.read_text(encoding="utf-8"))
     packets = yaml.safe_load(PACKETS.read_text(encoding="utf-8"))
     try:
-        from gearsim.profiles import PROFILE_TABLE
+        from gearsim.model.profiles import PROFILE_TABLE
     except ImportError:
         profiles = None
     else:
@@ -287,7 +287,7 @@ def _show(value: Any, universe: frozenset[str] | None = None) -> str:
 
 def gen_profiles(ctx: Context) -> str:
     if ctx.profiles is None:
-        return "_The profile table (gearsim/profiles.py) is not available in this build._\n"
+        return "_The profile table (gearsim/model/profiles.py) is not available in this build._\n"
     names = list(ctx.profiles)
     rows_data = [ctx.profiles[n] for n in names]
     lines = [f"- `{n}`: {ctx.profiles[n]['summary']}\n" for n in names]
@@ -311,7 +311,7 @@ def gen_profiles(ctx: Context) -> str:
 
 def gen_defects(ctx: Context) -> str:
     if ctx.profiles is None:
-        return "_The profile table (gearsim/profiles.py) is not available in this build._\n"
+        return "_The profile table (gearsim/model/profiles.py) is not available in this build._\n"
     # a defect several profiles share word for word is one row naming them all
     shared: dict[str, list[str]] = {}
     entries: dict[str, Mapping[str, Any]] = {}
@@ -424,9 +424,9 @@ class Coverage:
 
 def load_coverage(path: Path | None, rules: Mapping[str, Rule]) -> Coverage:
     """Cases per id from the bundled vectors; verdicts from a coverage JSON when given."""
-    from gearsim.coverage import compute_coverage, coverage_from_json
-    from gearsim.loading import select
-    from gearsim.requirements import parse_requirements
+    from gearsim.files import select
+    from gearsim.protocol.requirements import parse_requirements
+    from gearsim.report.coverage import compute_coverage, coverage_from_json
 
     registry = parse_requirements(REGISTRY.read_text(encoding="utf-8"))
     try:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the codec vector files under vectors/codec/ (Wycheproof habit: ids and form belong to a tool).
 
-Writes three files, each in canonical form (gearsim.vectors.dump_vector_file):
+Writes three files, each in canonical form (gearsim.vectors.parse.dump_vector_file):
 
 * ``packets.yaml``: every packet type 1..42 in every direction the packet
   table (spec/packets.yaml) gives it, with example values per field name; a
@@ -11,7 +11,7 @@ Writes three files, each in canonical form (gearsim.vectors.dump_vector_file):
 * ``framing.yaml``: malformed, partial and borderline framing, binary and admin.
 * ``admin.yaml``: one case per admin command (and its odd forms).
 
-Wire bytes are framed here by hand (struct), not by gearsim.codec.encode, so
+Wire bytes are framed here by hand (struct), not by gearsim.protocol.codec.encode, so
 ``gearsim lint`` checks the codec against an independent spelling.
 
 Server reactions are those of gearmand 1.1.20+ds on a fresh connection to a

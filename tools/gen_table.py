@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate gearsim/_table.py from spec/packets.yaml.
+"""Generate gearsim/protocol/_table.py from spec/packets.yaml.
 
 The packet table is typed once, in spec/packets.yaml. The package must not read
 files at import (its core is pure), so this tool renders the table as a Python
@@ -19,11 +19,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "packets.yaml"
-OUT = ROOT / "gearsim" / "_table.py"
+OUT = ROOT / "gearsim" / "protocol" / "_table.py"
 
 
 def render(spec_text: str) -> str:
-    """Return the source of gearsim/_table.py for the given packets.yaml text."""
+    """Return the source of gearsim/protocol/_table.py for the given packets.yaml text."""
     table = yaml.safe_load(spec_text)
     lines = [
         '"""The packet table, generated from spec/packets.yaml by tools/gen_table.py.',

@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gearsim.codec import Decoder, encode
 from gearsim.io.peers import RunningPeer, start_peer, stop_peer
-from gearsim.packets import Message, Packet, PacketType
+from gearsim.protocol.codec import Decoder, encode
+from gearsim.protocol.packets import Message, Packet, PacketType
 
 T = PacketType
 QUIET = subprocess.DEVNULL

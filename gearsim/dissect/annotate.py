@@ -1,7 +1,7 @@
 """Protocol findings for each decoded message of a capture, stateless and stateful.
 
 This module owns judging captured messages one at a time: the per-packet
-rules of ``gearsim.validate`` (magic for the direction, type for the sender,
+rules of ``gearsim.protocol.validate`` (magic for the direction, type for the sender,
 argument count, NUL in a non-final argument, field limits), applied with the
 sender's role inferred from the packet type, plus the rules that need a
 connection's history: no WORK_* for a handle after its terminal packet on the
@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.packets import SPECS, TERMINAL_TYPES, WORK_TYPES, Packet, PacketType, Role
-from gearsim.trace import Direction
-from gearsim.validate import Violation, check
+from gearsim.protocol.packets import SPECS, TERMINAL_TYPES, WORK_TYPES, Packet, PacketType, Role
+from gearsim.protocol.trace import Direction
+from gearsim.protocol.validate import Violation, check
 
 __all__ = ["LIFECYCLE_RULES", "Annotator", "annotate"]
 

@@ -22,8 +22,8 @@ from gearsim.dissect.gearstream import GearmanHalf, Item, Problem
 from gearsim.dissect.netparse import ACK, FIN, RST, SYN, format_endpoint, parse_segment
 from gearsim.dissect.pcapfile import CaptureError, Frame, read_frames
 from gearsim.dissect.reassembly import Gap, HalfStream, Piece
-from gearsim.packets import Message
-from gearsim.trace import Direction
+from gearsim.protocol.packets import Message
+from gearsim.protocol.trace import Direction
 
 __all__ = ["DEFAULT_PORTS", "ConnInfo", "Connection", "Event", "EventKind", "read_capture", "read_events"]
 

@@ -9,7 +9,7 @@ model's handles are mapped to the captured ones as they first appear.
 
 Each comparison meets or breaks the requirement that governs that reply
 (JOB_CREATED: GM-SUBMIT-001, forwarded WORK_*: GM-WORK-003/004/005/008, ...);
-every server packet is also checked with ``gearsim.validate``. Admin text
+every server packet is also checked with ``gearsim.protocol.validate``. Admin text
 replies (fd numbers, hash order) are compared for information only.
 """
 
@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from gearsim.codec import encode_many
 from gearsim.dissect.capture import Event, EventKind, read_capture
-from gearsim.node import Close, Output, Send, ServerNode
-from gearsim.packets import SPECS, AdminLine, Message, Packet, PacketType, Role
-from gearsim.requirements import Requirement
-from gearsim.trace import Direction, format_message
-from gearsim.validate import check
+from gearsim.protocol.codec import encode_many
+from gearsim.protocol.node import Close, Output, Send, ServerNode
+from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet, PacketType, Role
+from gearsim.protocol.requirements import Requirement
+from gearsim.protocol.trace import Direction, format_message
+from gearsim.protocol.validate import check
 
 __all__ = ["ConnReport", "Finding", "check_capture", "check_events", "render_check"]
 

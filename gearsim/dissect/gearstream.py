@@ -2,7 +2,7 @@
 
 This module owns the step from contiguous stream bytes (and gaps) to Gearman
 messages for one direction of one connection. Framing itself is
-``gearsim.codec.Decoder``'s; this wrapper adds what a capture needs and a live
+``gearsim.protocol.codec.Decoder``'s; this wrapper adds what a capture needs and a live
 connection does not:
 
 * after a gap, a connection joined mid-stream, or bytes the decoder cannot
@@ -23,9 +23,9 @@ from __future__ import annotations
 import struct
 from typing import Final, NamedTuple
 
-from gearsim.codec import DEFAULT_MAX_BODY, Decoder, encode_many, split_args
 from gearsim.errors import BadMagic, DecodeError
-from gearsim.packets import SPECS, AdminLine, Message, Packet, packet_type
+from gearsim.protocol.codec import DEFAULT_MAX_BODY, Decoder, encode_many, split_args
+from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet, packet_type
 
 __all__ = ["GearmanHalf", "Item", "Problem"]
 

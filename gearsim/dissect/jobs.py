@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.packets import TERMINAL_TYPES, WORK_TYPES, Packet, PacketType
-from gearsim.trace import Direction, quote
+from gearsim.protocol.packets import TERMINAL_TYPES, WORK_TYPES, Packet, PacketType
+from gearsim.protocol.trace import Direction, quote
 
 __all__ = ["Job", "JobStep", "JobTracker", "StatusPoll", "latency_table", "render_jobs", "track_jobs"]
 

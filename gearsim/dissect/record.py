@@ -19,9 +19,9 @@ from typing import Any, Final
 
 from gearsim.dissect.capture import Event, EventKind, read_capture
 from gearsim.dissect.check import check_events
-from gearsim.packets import SPECS, Magic, Packet, Role
-from gearsim.trace import Direction
-from gearsim.vectors import dump_vector_file, format_bytes
+from gearsim.protocol.packets import SPECS, Magic, Packet, Role
+from gearsim.protocol.trace import Direction
+from gearsim.vectors.parse import dump_vector_file, format_bytes
 
 __all__ = ["PAUSE_MS", "record_events", "record_vector"]
 

@@ -7,7 +7,7 @@ Import it once and Gearman layers appear in ``rdpcap``, ``sniff`` and
 ``sniff(session=TCPSession)`` for TCP port 4730; ``bind_port(n)`` adds others.
 
 Layout, as in scapy's contrib layers: tables (derived from the packet table in
-spec/packets.yaml through ``gearsim.packets.SPECS`` and ``FIELDS``, never
+spec/packets.yaml through ``gearsim.protocol.packets.SPECS`` and ``FIELDS``, never
 copied by hand), then packet classes, then ``bind_layers`` at the bottom.
 
 * ``GearmanRequest`` / ``GearmanResponse`` are what TCP hands its payload to
@@ -33,8 +33,8 @@ from scapy.fields import IntEnumField, IntField, StrField, StrFixedLenField
 from scapy.layers.inet import TCP
 from scapy.packet import Packet, bind_layers
 
-from gearsim.codec import split_args
-from gearsim.packets import FIELDS, SPECS, Magic
+from gearsim.protocol.codec import split_args
+from gearsim.protocol.packets import FIELDS, SPECS, Magic
 
 __all__ = [
     "LAYERS",
@@ -288,8 +288,8 @@ def read_layers(path: str, ports: tuple[int, ...] = (4730,)) -> Iterator[Packet]
         CaptureError: the capture is damaged (after the messages before the damage).
         OSError: the file cannot be read.
     """
-    from gearsim.codec import encode_many
     from gearsim.dissect.capture import read_capture
+    from gearsim.protocol.codec import encode_many
 
     for event in read_capture(path, ports):
         message = event.message

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from gearsim.codec import encode_many
 from gearsim.dissect.netparse import ACK, FIN, SYN
 from gearsim.dissect.pcapfile import PcapWriter
-from gearsim.trace import Direction, Kind, Trace, TraceRecord
+from gearsim.protocol.codec import encode_many
+from gearsim.protocol.trace import Direction, Kind, Trace, TraceRecord
 
 __all__ = ["TcpConversation", "write_trace_pcap"]
 

@@ -8,7 +8,7 @@ both sides, compared), machine (the hypothesis state machine and its runner),
 session (building sides for a run, the server's identity), writer (a shrunk
 failure as a regression vector, PURE).
 
-``gearsim fuzz`` (gearsim.cli_fuzz) is the command; tests/property/
+``gearsim fuzz`` (gearsim.cli.fuzz) is the command; tests/property/
 test_differential.py runs it against gearmand.
 """
 

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from gearsim.codec import encode
-from gearsim.packets import Packet, PacketType
+from gearsim.protocol.codec import encode
+from gearsim.protocol.packets import Packet, PacketType
 
 __all__ = [
     "ADMIN_ACTOR",

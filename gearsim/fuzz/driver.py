@@ -24,8 +24,8 @@ from gearsim.fuzz.actions import DRAIN_WORKER, FUNCTIONS, WORKERS, Action, Fn, H
 from gearsim.fuzz.invariants import Tracker
 from gearsim.fuzz.normalise import CPacket, HandleBook, View, normalise
 from gearsim.fuzz.sides import BARRIER_PREFIX, Side
-from gearsim.packets import PacketType
-from gearsim.profiles import Profile
+from gearsim.model.profiles import Profile
+from gearsim.protocol.packets import PacketType
 
 __all__ = ["Differential", "Divergence", "FuzzFailure", "InvariantBroken", "Step"]
 

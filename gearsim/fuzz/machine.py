@@ -1,6 +1,6 @@
 """The differential state machine (hypothesis ``RuleBasedStateMachine``) and its runner.
 
-Imports hypothesis, an optional test dependency, like gearsim.strategies. The
+Imports hypothesis, an optional test dependency, like gearsim.testing.strategies. The
 rules are protocol actions over the small universes of gearsim.fuzz.actions;
 each rule applies its action to both sides through a ``Differential``, which
 raises on any difference or broken invariant, so hypothesis shrinks the
@@ -41,7 +41,7 @@ from gearsim.fuzz.actions import (
     submit_args,
 )
 from gearsim.fuzz.driver import Differential, FuzzFailure, Step
-from gearsim.packets import PacketType
+from gearsim.protocol.packets import PacketType
 
 __all__ = ["RULES", "FuzzOutcome", "Recorder", "build_machine", "run_machine"]
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gearsim.fuzz.actions import ADMIN_LISTINGS, Hd
-from gearsim.packets import AdminLine, Message, Packet, PacketType
+from gearsim.protocol.packets import AdminLine, Message, Packet, PacketType
 
 __all__ = ["CAdmin", "CPacket", "HandleBook", "View", "normalise"]
 

@@ -18,7 +18,7 @@ from gearsim.fuzz.driver import Differential
 from gearsim.fuzz.machine import DifferentialFactory
 from gearsim.fuzz.sides import ModelSide, RealSide
 from gearsim.model import ServerOptions
-from gearsim.profiles import get_profile
+from gearsim.model.profiles import get_profile
 
 __all__ = ["model_vs_model", "model_vs_server", "namespace", "server_identity"]
 

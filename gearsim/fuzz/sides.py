@@ -30,13 +30,13 @@ import time
 from collections import deque
 from typing import Protocol
 
-from gearsim.codec import Decoder, encode
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.io.tcp import TcpPeer
 from gearsim.model import Server, ServerOptions
-from gearsim.node import Close, ConnId, Output, Send
-from gearsim.packets import Message, Packet, PacketType
-from gearsim.profiles import Profile
+from gearsim.model.profiles import Profile
+from gearsim.protocol.codec import Decoder, encode
+from gearsim.protocol.node import Close, ConnId, Output, Send
+from gearsim.protocol.packets import Message, Packet, PacketType
 
 __all__ = ["BARRIER_PREFIX", "ModelSide", "RealSide", "Side", "is_barrier"]
 
@@ -83,7 +83,7 @@ class Side(Protocol):
 
 
 class ModelSide:
-    """The reference model, driven directly through ``gearsim.node.ServerNode`` (PURE)."""
+    """The reference model, driven directly through ``gearsim.protocol.node.ServerNode`` (PURE)."""
 
     def __init__(self, profile: Profile | str, options: ServerOptions | None = None, name: str = "model") -> None:
         self.name = name

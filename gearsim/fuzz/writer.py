@@ -30,8 +30,8 @@ from typing import Any
 from gearsim.fuzz.actions import ADMIN_READ_ONLY, SUBMITS, Action, Fn, Hd, Kind, Names, Uq, actor_role
 from gearsim.fuzz.driver import InvariantBroken, Step
 from gearsim.fuzz.normalise import CAdmin, CPacket, View
-from gearsim.packets import PacketType
-from gearsim.vectors import format_bytes
+from gearsim.protocol.packets import PacketType
+from gearsim.vectors.parse import format_bytes
 
 __all__ = ["REQUIREMENTS", "case_id", "content_hash", "regression_vector"]
 

@@ -50,13 +50,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from gearsim.codec import decode_all
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.io.peers import PEERS, RunningPeer, start_peer, stop_peer
 from gearsim.io.tcp import TcpPeer, TcpPeerFactory
-from gearsim.packets import AdminLine, Magic, Message, PacketType
-from gearsim.runner import DEFAULT_WITHIN, SETTLE, CaseResult, ServerPeer, Verdict, run_case
-from gearsim.vectors import Case, VectorFile
+from gearsim.protocol.codec import decode_all
+from gearsim.protocol.packets import AdminLine, Magic, Message, PacketType
+from gearsim.run.runner import DEFAULT_WITHIN, SETTLE, CaseResult, ServerPeer, Verdict, run_case
+from gearsim.vectors.parse import Case, VectorFile
 
 __all__ = [
     "MODEL_ONLY_OPTIONS",

@@ -6,7 +6,7 @@ millisecond since the shell was made, ``now()``), moves bytes (``receive`` for
 what a connection sent, ``Send``/``Close`` outputs back to the transports) and
 calls ``node.advance(now)`` when ``node.next_deadline()`` is due.
 
-Every message can be observed, both directions, as ``gearsim.trace``
+Every message can be observed, both directions, as ``gearsim.protocol.trace``
 records: written one line each to a log (``format_record``, which uses
 ``format_message``) and/or handed to a ``recorder`` callback (the
 client-under-test harness). Observation costs a second decode of what the
@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, cast
 
-from gearsim.codec import Decoder
 from gearsim.errors import DecodeError, HarnessError
-from gearsim.node import Close, ConnId, Output, Send, ServerNode
-from gearsim.packets import Message
-from gearsim.trace import Direction, Kind, TraceRecord, format_record
+from gearsim.protocol.codec import Decoder
+from gearsim.protocol.node import Close, ConnId, Output, Send, ServerNode
+from gearsim.protocol.packets import Message
+from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
 
 __all__ = [
     "DEFAULT_HOST",

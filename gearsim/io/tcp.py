@@ -17,10 +17,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from gearsim.codec import Decoder
 from gearsim.errors import DecodeError, HarnessError
-from gearsim.packets import Message
-from gearsim.trace import Direction, Kind, TraceRecord, format_record
+from gearsim.protocol.codec import Decoder
+from gearsim.protocol.packets import Message
+from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
 
 __all__ = ["MAX_BODY", "MAX_MESSAGES", "MAX_RECEIVED", "TcpPeer", "TcpPeerFactory"]
 

@@ -1,7 +1,7 @@
 """The reference Gearman job server model (PURE, sans-IO).
 
 ``Server`` reproduces gearmand 1.1.20 on the binary and admin protocols byte
-for byte, with other implementations selected by a ``gearsim.profiles.Profile``;
+for byte, with other implementations selected by a ``gearsim.model.profiles.Profile``;
 ``ServerOptions`` holds the gearmand command-line options that change
 behaviour. Modules: server (connections, binary dispatch), wire (framing and
 encoding), jobs (queues, coalescing, handles), deadlines (job timers and epoch

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from gearsim.model.cparse import strtol
+from gearsim.model.cnumbers import strtol
 from gearsim.model.jobs import Outbox
 from gearsim.model.state import Conn, Function
-from gearsim.packets import AdminLine, Packet, PacketType
+from gearsim.protocol.packets import AdminLine, Packet, PacketType
 
 if TYPE_CHECKING:
     from gearsim.model.server import Server

@@ -16,9 +16,9 @@ from __future__ import annotations
 import heapq
 from typing import Final, TypeVar
 
+from gearsim.model.profiles import Profile
 from gearsim.model.state import Conn, Function, FunctionView, Job, Priority, Registration
-from gearsim.packets import Magic, Message, Packet, PacketType
-from gearsim.profiles import Profile
+from gearsim.protocol.packets import Magic, Message, Packet, PacketType
 
 __all__ = ["JobStore", "Outbox", "assigned_unique"]
 

@@ -1,7 +1,7 @@
 """ERROR packets the model sends, taken from the packet table, never retyped.
 
 PURE. gearmand's ERROR codes and texts live once, in spec/packets.yaml
-(``gearsim.packets.ERRORS``); this module picks them out by code and trigger
+(``gearsim.protocol.packets.ERRORS``); this module picks them out by code and trigger
 at import, so a missing or renamed entry fails loudly. It also builds the
 ERROR packets of the Perl vocabulary, which the facts file quotes ((d), and
 peer-lab-findings section 8).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from gearsim.packets import ERRORS, Packet, PacketType
+from gearsim.protocol.packets import ERRORS, Packet, PacketType
 
 __all__ = [
     "ARGUMENT_TOO_LARGE_HANDLE",

@@ -2,7 +2,7 @@
 
 PURE: no sockets, clocks, threads or global random; time is the ``now`` tick
 (milliseconds) given to every call. ``Server`` implements
-``gearsim.node.ServerNode`` and reproduces gearmand 1.1.20 byte for byte
+``gearsim.protocol.node.ServerNode`` and reproduces gearmand 1.1.20 byte for byte
 (protocol-facts.md sections b-d), with the differences of other
 implementations selected by a ``Profile``. Job and queue rules live in
 jobs.py, admin text commands in admin.py, timers in deadlines.py, framing
@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from gearsim.codec import Decoder
 from gearsim.model import admin
-from gearsim.model.cparse import strtol
+from gearsim.model.cnumbers import strtol
 from gearsim.model.deadlines import Deadlines
 from gearsim.model.jobs import JobStore, Outbox
 from gearsim.model.options import ServerOptions
+from gearsim.model.profiles import Profile, get_profile
 from gearsim.model.replies import (
     ARGUMENT_TOO_LARGE_UNIQUE,
     INVALID_COMMAND,
@@ -45,9 +45,9 @@ from gearsim.model.state import (
 )
 from gearsim.model.wire import NO_LIMIT, frame, outputs
 from gearsim.model.worker_requests import BUFFER, WORK, WorkerRequests
-from gearsim.node import Close, ConnId, Output
-from gearsim.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
-from gearsim.profiles import Profile, get_profile
+from gearsim.protocol.codec import Decoder
+from gearsim.protocol.node import Close, ConnId, Output
+from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
 
 __all__ = ["Server", "ServerOptions"]
 
@@ -76,7 +76,7 @@ _SUBMITS: dict[PacketType, tuple[Priority, bool]] = {
 
 
 class Server(WorkerRequests):
-    """A sans-IO Gearman job server (``gearsim.node.ServerNode``)."""
+    """A sans-IO Gearman job server (``gearsim.protocol.node.ServerNode``)."""
 
     def __init__(self, profile: Profile | str = "gearmand-1.1", options: ServerOptions | None = None) -> None:
         """Raises KeyError for an unknown profile name."""

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from gearsim.codec import Decoder
-from gearsim.node import ConnId
+from gearsim.protocol.codec import Decoder
+from gearsim.protocol.node import ConnId
 
 __all__ = [
     "Conn",

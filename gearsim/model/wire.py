@@ -8,12 +8,12 @@ the same connection.
 
 from __future__ import annotations
 
-from gearsim.codec import Decoder, encode, encode_admin
 from gearsim.errors import BadMagic, DecodeError
 from gearsim.model.jobs import Outbox
 from gearsim.model.state import Conn
-from gearsim.node import ConnId, Output, Send
-from gearsim.packets import Magic, Message, Packet
+from gearsim.protocol.codec import Decoder, encode, encode_admin
+from gearsim.protocol.node import ConnId, Output, Send
+from gearsim.protocol.packets import Magic, Message, Packet
 
 __all__ = ["NO_LIMIT", "frame", "outputs"]
 

@@ -9,14 +9,14 @@ to keep each file readable, not to be used alone.
 
 from __future__ import annotations
 
-from gearsim.codec import split_args
-from gearsim.model.cparse import atoi_uint32, strtol
+from gearsim.model.cnumbers import atoi_uint32, strtol
 from gearsim.model.deadlines import Deadlines
 from gearsim.model.jobs import JobStore, Outbox, assigned_unique
+from gearsim.model.profiles import Profile
 from gearsim.model.replies import ARGUMENT_TOO_LARGE_HANDLE, JOB_NOT_FOUND_BY_TYPE, PERL_NOT_WORKER
 from gearsim.model.state import Conn, Job, Registration
-from gearsim.packets import SPECS, WORK_TYPES, Magic, Packet, PacketType
-from gearsim.profiles import Profile
+from gearsim.protocol.codec import split_args
+from gearsim.protocol.packets import SPECS, WORK_TYPES, Magic, Packet, PacketType
 
 __all__ = ["BUFFER", "WORK", "WorkerRequests"]
 

@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from gearsim.html_report import ReportRun, render_html
-from gearsim.io.peer_fixtures import REQUIRE_ENV, peers_required
-from gearsim.loading import load_requirements, read_vector_file, select
-from gearsim.runner import CaseResult, Verdict, run_case
-from gearsim.simpeer import ModelPeerFactory
+from gearsim.files import load_requirements, read_vector_file, select
+from gearsim.report.html import ReportRun, render_html
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import CaseResult, Verdict, run_case
+from gearsim.testing.peer_fixtures import REQUIRE_ENV, peers_required
 
 CHROMIUM = Path("/usr/bin/chromium")
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_project" / "gearman"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gearsim.codec import encode
 from gearsim.dissect.pcapfile import PcapWriter
 from gearsim.dissect.synth import TcpConversation
-from gearsim.packets import Packet
+from gearsim.protocol.codec import encode
+from gearsim.protocol.packets import Packet
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 T0 = 1_700_000_000 * 1_000_000_000

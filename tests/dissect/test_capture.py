@@ -10,8 +10,8 @@ from gearsim.dissect.annotate import annotate
 from gearsim.dissect.capture import Event, read_capture
 from gearsim.dissect.pcapfile import PcapWriter
 from gearsim.dissect.synth import TcpConversation
-from gearsim.packets import Packet
-from gearsim.packets import PacketType as T
+from gearsim.protocol.packets import Packet
+from gearsim.protocol.packets import PacketType as T
 
 SUBMIT = req(T.SUBMIT_JOB, b"reverse", b"", b"payload \0 with nul" * 20)
 CREATED = res(T.JOB_CREATED, b"H:lap:1")

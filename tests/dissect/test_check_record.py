@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 from capture_helpers import C2S, S2C, conversation, real_captures, req, require_tool, res
 
-from gearsim.cli_capture import main
+from gearsim.cli.capture import main
 from gearsim.dissect.capture import read_capture
 from gearsim.dissect.check import check_capture
 from gearsim.dissect.record import record_vector
 from gearsim.dissect.synth import write_trace_pcap
-from gearsim.lint import lint_text
-from gearsim.loading import load_requirements, load_schema_text
-from gearsim.packets import Packet
-from gearsim.packets import PacketType as T
-from gearsim.runner import Verdict, run_case
-from gearsim.simpeer import ModelPeerFactory
-from gearsim.vectors import parse_vector_text
+from gearsim.files import load_requirements, load_schema_text
+from gearsim.protocol.packets import Packet
+from gearsim.protocol.packets import PacketType as T
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import Verdict, run_case
+from gearsim.vectors.lint import lint_text
+from gearsim.vectors.parse import parse_vector_text
 
 GEARMAND = [c for c in real_captures() if c.server == "gearmand-c"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gearsim.dissect.check import ConnReport, Finding, render_check
-from gearsim.requirements import Requirement
+from gearsim.protocol.requirements import Requirement
 
 
 def test_the_report_ends_with_the_sentence_of_every_broken_rule() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from capture_helpers import C2S, S2C, conversation, req, res
 
-from gearsim.cli_capture import escape, main
-from gearsim.packets import PacketType as T
+from gearsim.cli.capture import escape, main
+from gearsim.protocol.packets import PacketType as T
 
 JOB = [
     (C2S, req(T.SUBMIT_JOB, b"reverse", b"u", b"ab\0\x01\xff")),

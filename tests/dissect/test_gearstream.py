@@ -6,8 +6,8 @@ import pytest
 from capture_helpers import req, res
 
 from gearsim.dissect.gearstream import GearmanHalf, Item, Problem
-from gearsim.packets import AdminLine, Magic, Packet
-from gearsim.packets import PacketType as T
+from gearsim.protocol.packets import AdminLine, Magic, Packet
+from gearsim.protocol.packets import PacketType as T
 
 STREAM = req(T.SUBMIT_JOB, b"f", b"u", b"a\0b") + req(T.ECHO_REQ, b"") + req(T.GET_STATUS, b"H:x:1")
 EXPECTED = [

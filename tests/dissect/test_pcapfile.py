@@ -10,7 +10,7 @@ from capture_helpers import C2S, conversation, req
 
 from gearsim.dissect.netparse import parse_segment
 from gearsim.dissect.pcapfile import CaptureError, read_frames
-from gearsim.packets import PacketType as T
+from gearsim.protocol.packets import PacketType as T
 
 
 def _write(tmp_path: Path, data: bytes, name: str = "c.pcap") -> Path:

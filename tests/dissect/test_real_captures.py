@@ -20,8 +20,8 @@ from capture_helpers import C2S, RealCapture, conversation, pcap_records, real_c
 from gearsim.dissect.capture import Event, read_capture
 from gearsim.dissect.netparse import parse_segment
 from gearsim.dissect.pcapfile import CaptureError
-from gearsim.packets import SPECS, AdminLine, Magic, Packet
-from gearsim.packets import PacketType as T
+from gearsim.protocol.packets import SPECS, AdminLine, Magic, Packet
+from gearsim.protocol.packets import PacketType as T
 
 CAPTURES = real_captures()
 IDS = [c.path.name for c in CAPTURES]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gearsim.loading import load_requirements
+from gearsim.files import load_requirements
 
 DISSECT = Path(__file__).resolve().parents[2] / "gearsim" / "dissect"
 

@@ -9,10 +9,10 @@ from capture_helpers import C2S, S2C, conversation, real_captures, req, res
 from scapy.all import TCPSession, raw, rdpcap, sniff
 from scapy.packet import Packet as ScapyPacket
 
-from gearsim.codec import encode
 from gearsim.dissect import scapy_gearman as g
-from gearsim.packets import SPECS, Packet
-from gearsim.packets import PacketType as T
+from gearsim.protocol.codec import encode
+from gearsim.protocol.packets import SPECS, Packet
+from gearsim.protocol.packets import PacketType as T
 
 
 def _gearman_layers(pkt: ScapyPacket) -> list[ScapyPacket]:

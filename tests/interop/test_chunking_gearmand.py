@@ -4,7 +4,7 @@ Each run gets a fresh gearmand (so handle numbers and leftover jobs are the
 same in every run), first unchunked, then under a few chunking seeds; every
 lifecycle vector (server/, worker/, admin/) must get the same verdict. Pieces
 go out as separate writes with TCP_NODELAY and a 2 ms pause between them
-(gearsim.cli_fuzz.TCP_PAUSE_MS), or loopback would coalesce them again.
+(gearsim.cli.fuzz.TCP_PAUSE_MS), or loopback would coalesce them again.
 Seed 0 (one byte per write, the slowest) runs on a subset.
 
 Skips without gearmand; fails instead under GEARSIM_REQUIRE_PEERS=1.
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.chunking import expand
-from gearsim.cli_fuzz import chunked_factory, repro_line, verdict_changes
-from gearsim.io.peer_fixtures import require_peer
+from gearsim.cli.fuzz import chunked_factory, repro_line, verdict_changes
+from gearsim.files import select
 from gearsim.io.peers import start_peer, stop_peer
 from gearsim.io.tcp import TcpPeerFactory
-from gearsim.loading import select
-from gearsim.runner import CaseResult, run_case
+from gearsim.run.chunking import expand
+from gearsim.run.runner import CaseResult, run_case
+from gearsim.testing.peer_fixtures import require_peer
 
 pytestmark = pytest.mark.interop
 

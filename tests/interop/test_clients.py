@@ -2,7 +2,7 @@
 
 Each program case of vectors/client/{php,gearman-cli,gear,perl}.yaml is
 played with the command its vector gives (a program from tests/data/clients/
-or the gearman tool) by ``gearsim.io.client_under_test``: the model runs
+or the gearman tool) by ``gearsim.io.programs``: the model runs
 behind ``ServeShell`` on 127.0.0.1, the program is launched in its own session
 and stopped by its PID, everything it sends is matched against the case, and
 its exit status and output against the case's ``expect_exit``. A missing tool
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.io.client_under_test import ProgramOutcome, is_program_case, run_program_case
-from gearsim.io.peer_fixtures import REQUIRE_ENV, peers_required
-from gearsim.loading import read_vector_file, vector_root
-from gearsim.runner import CaseResult, Verdict, run_case
-from gearsim.simpeer import ModelPeerFactory
-from gearsim.vectors import ExitExpectation, VectorFile
+from gearsim.files import read_vector_file, vector_root
+from gearsim.io.programs import ProgramOutcome, is_program_case, run_program_case
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import CaseResult, Verdict, run_case
+from gearsim.testing.peer_fixtures import REQUIRE_ENV, peers_required
+from gearsim.vectors.parse import ExitExpectation, VectorFile
 
 pytestmark = pytest.mark.interop
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from gearsim.files import select
 from gearsim.io.managed import UserServerFactory, case_wall_bound, run_cases, selected_cases
 from gearsim.io.tcp import MAX_MESSAGES
-from gearsim.loading import select
-from gearsim.runner import Verdict
+from gearsim.run.runner import Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hostile import MODES, HostileServer

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.io.peer_fixtures import require_peer
 from gearsim.io.peers import HOST, PEERS, RunningPeer, listening_sockets, peer_available, start_peer, stop_peer
+from gearsim.testing.peer_fixtures import require_peer
 
 pytestmark = pytest.mark.interop
 

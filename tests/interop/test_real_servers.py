@@ -12,7 +12,7 @@ both outcomes are in the vector, and gearmand picks one by timing.
 
 Update the baselines after a deliberate change (and say why in the commit)::
 
-    python -m gearsim.cli_matrix matrix --out-md docs/compatibility.md --write-baselines baselines
+    python -m gearsim.cli.matrix matrix --out-md docs/compatibility.md --write-baselines baselines
 
 A missing server skips, or fails under GEARSIM_REQUIRE_PEERS=1. The module
 also holds peer-free unit tests of gearsim.io.managed's pure helpers.
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.baseline import compare, format_comparison
-from gearsim.cli_matrix import PEER_PROFILES, REAL_SERVER_AREAS, peer_implementation, read_baseline, run_implementation
+from gearsim.cli.matrix import PEER_PROFILES, REAL_SERVER_AREAS, peer_implementation, read_baseline, run_implementation
+from gearsim.files import select
 from gearsim.io.managed import (
     CaseRef,
     ManagedPeerFactory,
@@ -40,10 +40,10 @@ from gearsim.io.managed import (
     selected_cases,
     server_args,
 )
-from gearsim.io.peer_fixtures import require_peer
 from gearsim.io.peers import RunningPeer
-from gearsim.loading import select
-from gearsim.runner import Verdict
+from gearsim.report.baseline import compare, format_comparison
+from gearsim.run.runner import Verdict
+from gearsim.testing.peer_fixtures import require_peer
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 #: managed servers run at once per peer (GEARSIM_INTEROP_JOBS overrides)

@@ -35,13 +35,13 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.io.client_under_test import ProgramOutcome, run_program_case
-from gearsim.io.peer_fixtures import REQUIRE_ENV, peers_required, require_peer
+from gearsim.files import read_vector_file, vector_root
 from gearsim.io.peers import peer_available, start_peer, stop_peer
+from gearsim.io.programs import ProgramOutcome, run_program_case
 from gearsim.io.serve import start_serve_process
-from gearsim.loading import read_vector_file, vector_root
-from gearsim.runner import CaseResult, Verdict
-from gearsim.vectors import VectorFile
+from gearsim.run.runner import CaseResult, Verdict
+from gearsim.testing.peer_fixtures import REQUIRE_ENV, peers_required, require_peer
+from gearsim.vectors.parse import VectorFile
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.codec import Decoder, encode
 from gearsim.io.peers import listening_sockets
 from gearsim.io.serve import ServeProcess, ServeShell, start_serve_process
 from gearsim.model import Server
-from gearsim.packets import Magic, Message, Packet, PacketType
-from gearsim.trace import TraceRecord
+from gearsim.protocol.codec import Decoder, encode
+from gearsim.protocol.packets import Magic, Message, Packet, PacketType
+from gearsim.protocol.trace import TraceRecord
 
 pytestmark = pytest.mark.interop
 

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.io.peer_fixtures import require_peer
 from gearsim.io.peers import RunningPeer, start_peer, stop_peer
+from gearsim.testing.peer_fixtures import require_peer
 
 pytest_plugins = ["pytester"]
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_project"
 CLIENT_PROGRAMS = Path(__file__).resolve().parents[1] / "data" / "clients"
 BUNDLED_CLIENT_VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "client"
-PLUGIN = "gearsim.pytest_plugin"
+PLUGIN = "gearsim.testing.pytest_plugin"
 
 ALL_CASES = {
     "gearman/jobs.yaml::echo",
@@ -64,7 +64,7 @@ def _collected_ids(result: pytest.RunResult) -> set[str]:
 
 
 def test_the_entry_point_registers_the_plugin() -> None:
-    """pyproject.toml declares ``[project.entry-points.pytest11] gearsim = "gearsim.pytest_plugin"``."""
+    """pyproject.toml declares ``[project.entry-points.pytest11] gearsim = "gearsim.testing.pytest_plugin"``."""
     assert _entry_point_registered(), "reinstall gearsim (pip install -e .) after adding the pytest11 entry point"
 
 

@@ -21,14 +21,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gearsim.chunking import Mode, boundaries, expand
-from gearsim.cli_fuzz import ChunkedPeer, chunked_factory, repro_line, trace_hash, verdict_changes
-from gearsim.codec import encode
-from gearsim.loading import Selection, select
-from gearsim.packets import Packet, PacketType
-from gearsim.runner import CaseResult, PeerFactory, ServerPeer, Verdict, run_case
-from gearsim.simpeer import ModelPeerFactory
-from gearsim.vectors import Case
+from gearsim.cli.fuzz import ChunkedPeer, chunked_factory, repro_line, trace_hash, verdict_changes
+from gearsim.files import Selection, select
+from gearsim.protocol.codec import encode
+from gearsim.protocol.packets import Packet, PacketType
+from gearsim.run.chunking import Mode, boundaries, expand
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import CaseResult, PeerFactory, ServerPeer, Verdict, run_case
+from gearsim.vectors.parse import Case
 
 SEEDS = (0, 1, 2, 3, 4, 5)
 PROFILE = "gearmand-1.1"

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gearsim.codec import Decoder, decode_all, encode, encode_many
 from gearsim.errors import DecodeError
-from gearsim.packets import HEADER_SIZE, Magic, Message, Packet, PacketType
-from gearsim.strategies import chunkings, illegal_packets, packets, split_at, streams
+from gearsim.protocol.codec import Decoder, decode_all, encode, encode_many
+from gearsim.protocol.packets import HEADER_SIZE, Magic, Message, Packet, PacketType
+from gearsim.testing.strategies import chunkings, illegal_packets, packets, split_at, streams
 
 FAST = settings(deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 PER_TYPE = settings(deadline=None, max_examples=25)

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import pytest
 
-from gearsim.cli_fuzz import repro_line
+from gearsim.cli.fuzz import repro_line
+from gearsim.files import load_requirements, load_schema_text
 from gearsim.fuzz.driver import Divergence
 from gearsim.fuzz.machine import run_machine
 from gearsim.fuzz.session import model_vs_model, model_vs_server, server_identity
 from gearsim.fuzz.writer import content_hash, regression_vector
 from gearsim.io.peers import RunningPeer
-from gearsim.lint import lint_text
-from gearsim.loading import load_requirements, load_schema_text
-from gearsim.runner import Verdict, run_case
-from gearsim.simpeer import ModelPeerFactory
-from gearsim.vectors import dump_vector_file, parse_vector_text
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import Verdict, run_case
+from gearsim.vectors.lint import lint_text
+from gearsim.vectors.parse import dump_vector_file, parse_vector_text
 
 PROFILE = "gearmand-1.1"
 SEED = 20260

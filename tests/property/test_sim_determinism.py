@@ -17,12 +17,12 @@ from functools import partial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gearsim.codec import Decoder, encode
-from gearsim.links import Chunking, LinkConfig
-from gearsim.node import ConnId, Output, Send
-from gearsim.packets import Message, Packet, PacketType
-from gearsim.sim import Simulator
-from gearsim.trace import Kind, diff
+from gearsim.protocol.codec import Decoder, encode
+from gearsim.protocol.node import ConnId, Output, Send
+from gearsim.protocol.packets import Message, Packet, PacketType
+from gearsim.protocol.trace import Kind, diff
+from gearsim.sim.links import Chunking, LinkConfig
+from gearsim.sim.simulator import Simulator
 
 
 class EchoRecorder:

@@ -6,11 +6,11 @@ tests do not depend on the reference model.
 
 from __future__ import annotations
 
-from gearsim.codec import Decoder, encode
 from gearsim.errors import DecodeError
-from gearsim.node import Close, ConnId, Output, Send
-from gearsim.packets import Message, Packet, PacketType
-from gearsim.sim import Simulator
+from gearsim.protocol.codec import Decoder, encode
+from gearsim.protocol.node import Close, ConnId, Output, Send
+from gearsim.protocol.packets import Message, Packet, PacketType
+from gearsim.sim.simulator import Simulator
 
 
 def echo_req(data: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""gearsim.baseline: the file format round-trips, and a comparison sorts every difference into its kind."""
+"""gearsim.report.baseline: the file format round-trips, and a comparison sorts every difference into its kind."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gearsim.baseline import (
+from gearsim.report.baseline import (
     SCHEMA,
     Baseline,
     BaselineError,
@@ -19,7 +19,7 @@ from gearsim.baseline import (
     one_line_reason,
     parse_baseline,
 )
-from gearsim.runner import CaseResult, Verdict
+from gearsim.run.runner import CaseResult, Verdict
 
 P, A, F, INC, NA = Verdict.PASS, Verdict.ACCEPTABLE, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE
 

@@ -14,9 +14,9 @@ import tracemalloc
 
 import pytest
 
-from gearsim.codec import Decoder, decode_all, encode, encode_admin, encode_many, split_args
 from gearsim.errors import BadMagic, BodyTooLarge, DecodeError, LineTooLong, TruncatedMessage
-from gearsim.packets import AdminLine, Magic, Message, Packet, PacketType
+from gearsim.protocol.codec import Decoder, decode_all, encode, encode_admin, encode_many, split_args
+from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
 
 REQ = b"\0REQ"
 RES = b"\0RES"

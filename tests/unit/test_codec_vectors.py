@@ -1,6 +1,6 @@
 """The committed codec vectors (vectors/codec/*.yaml) against the codec, the validator and their generator.
 
-Every codec case of every file is checked with gearsim.codec_cases.check_codec_case
+Every codec case of every file is checked with gearsim.vectors.codec_checks.check_codec_case
 (wire <-> messages, the decoder fed whole, byte by byte and with trailing bytes,
 the validator's findings), each as its own test with the id ``file::case``.
 The files must also lint clean and be exactly what tools/gen_codec_vectors.py
@@ -19,11 +19,11 @@ from types import ModuleType
 
 import pytest
 
-from gearsim.codec_cases import check_codec_case
-from gearsim.lint import lint_text
-from gearsim.packets import SPECS, Packet, Role
-from gearsim.requirements import parse_requirements
-from gearsim.vectors import Case, VectorFile, parse_vector_text
+from gearsim.protocol.packets import SPECS, Packet, Role
+from gearsim.protocol.requirements import parse_requirements
+from gearsim.vectors.codec_checks import check_codec_case
+from gearsim.vectors.lint import lint_text
+from gearsim.vectors.parse import Case, VectorFile, parse_vector_text
 
 ROOT = Path(__file__).resolve().parents[2]
 CODEC_DIR = ROOT / "vectors" / "codec"

@@ -1,4 +1,4 @@
-"""gearsim.html_report: one self-contained page, a summary per area and profile, a sequence chart per case."""
+"""gearsim.report.html: one self-contained page, a summary per area and profile, a sequence chart per case."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from gearsim.html_report import MAX_ROWS, ReportRun, chart_svg, render_html
-from gearsim.loading import load_requirements, read_vector_file, select
-from gearsim.packets import Magic, Packet, PacketType
-from gearsim.runner import CaseResult, Verdict, run_case
-from gearsim.simpeer import ModelPeerFactory
-from gearsim.trace import Direction, Kind, TraceRecord
+from gearsim.files import load_requirements, read_vector_file, select
+from gearsim.protocol.packets import Magic, Packet, PacketType
+from gearsim.protocol.trace import Direction, Kind, TraceRecord
+from gearsim.report.html import MAX_ROWS, ReportRun, chart_svg, render_html
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import CaseResult, Verdict, run_case
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_project" / "gearman"
 

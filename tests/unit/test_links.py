@@ -8,10 +8,10 @@ from functools import partial
 
 import pytest
 
-from gearsim.links import MAX_SPLIT_CUTS, Chunking, LinkConfig, draw_delay, draws_loss, merges, split_write
-from gearsim.node import ConnId, Output
-from gearsim.sim import Simulator
-from gearsim.trace import Kind
+from gearsim.protocol.node import ConnId, Output
+from gearsim.protocol.trace import Kind
+from gearsim.sim.links import MAX_SPLIT_CUTS, Chunking, LinkConfig, draw_delay, draws_loss, merges, split_write
+from gearsim.sim.simulator import Simulator
 
 DATA = bytes(range(40))
 

@@ -1,4 +1,4 @@
-"""gearsim.matrix renders verdicts side by side; gearsim.cli_matrix runs it and checks baselines (model only here)."""
+"""gearsim.report.matrix renders verdicts side by side; gearsim.cli.matrix runs them and checks baselines."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.baseline import Expected, baseline_from_results, dump_baseline
-from gearsim.cli_matrix import (
+from gearsim.cli.matrix import (
     add_matrix_command,
     add_run_arguments,
     baseline_exit,
@@ -19,8 +18,10 @@ from gearsim.cli_matrix import (
     run_matrix,
     run_on_real_server,
 )
-from gearsim.loading import select
-from gearsim.matrix import (
+from gearsim.files import select
+from gearsim.protocol.requirements import Requirement
+from gearsim.report.baseline import Expected, baseline_from_results, dump_baseline
+from gearsim.report.matrix import (
     Implementation,
     Matrix,
     build_matrix,
@@ -29,8 +30,7 @@ from gearsim.matrix import (
     matrix_json,
     matrix_markdown,
 )
-from gearsim.requirements import Requirement
-from gearsim.runner import CaseResult, Verdict
+from gearsim.run.runner import CaseResult, Verdict
 
 MODEL = Implementation("model:gearmand-1.1", "model (gearmand-1.1)", "model", "gearmand-1.1")
 REAL = Implementation("gear", 'gear <0.16> | "quoted"', "server", "gear-0.16", "0.16.0")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_model_support import Conversation, T, req, res
 
-from gearsim.codec import encode
-from gearsim.packets import Packet
+from gearsim.protocol.codec import encode
+from gearsim.protocol.packets import Packet
 
 NOT_EXPECTED = res(T.ERROR, b"INVALID_COMMAND", b"Command not expected")
 

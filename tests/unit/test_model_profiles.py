@@ -8,10 +8,10 @@ import pytest
 import yaml
 from test_model_support import Conversation, T, req, res
 
-from gearsim.codec import encode
 from gearsim.model import Server
-from gearsim.packets import Packet
-from gearsim.profiles import PROFILE_TABLE, PROFILES, get_profile
+from gearsim.model.profiles import PROFILE_TABLE, PROFILES, get_profile
+from gearsim.protocol.codec import encode
+from gearsim.protocol.packets import Packet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def test_yaml_and_python_tables_are_equal() -> None:
 
 
 def test_every_profile_builds_and_names_known_packets() -> None:
-    from gearsim.packets import PacketType
+    from gearsim.protocol.packets import PacketType
 
     for profile in PROFILES.values():
         assert profile.implemented <= {t.name for t in PacketType}
@@ -142,7 +142,7 @@ def test_gear_reads_a_missing_last_argument_as_empty() -> None:
 
 
 def test_every_defect_names_known_rules() -> None:
-    from gearsim.requirements import parse_requirements
+    from gearsim.protocol.requirements import parse_requirements
 
     registry = parse_requirements((ROOT / "spec" / "requirements.yaml").read_text(encoding="utf-8"))
     known = set(registry)

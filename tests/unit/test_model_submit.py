@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_model_support import Conversation, T, req, res
 
-from gearsim.codec import encode
+from gearsim.protocol.codec import encode
 
 
 def created(handle: bytes) -> dict[str, list[object]]:

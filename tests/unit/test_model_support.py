@@ -2,17 +2,17 @@
 
 Tests elsewhere (test_model_*.py) read as conversations: connect named
 connections, send packets or admin lines, and look at what each connection
-received, decoded by a client-side gearsim.codec.Decoder.
+received, decoded by a client-side gearsim.protocol.codec.Decoder.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gearsim.codec import Decoder, encode, encode_admin
 from gearsim.model import Server, ServerOptions
-from gearsim.node import Close, Output, Send
-from gearsim.packets import AdminLine, Message, Packet, PacketType
+from gearsim.protocol.codec import Decoder, encode, encode_admin
+from gearsim.protocol.node import Close, Output, Send
+from gearsim.protocol.packets import AdminLine, Message, Packet, PacketType
 
 T = PacketType
 

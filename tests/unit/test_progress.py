@@ -1,4 +1,4 @@
-"""gearsim.progress: a bar on a terminal, nothing in a pipe or a file, GEARSIM_PROGRESS overrides."""
+"""gearsim.cli.progress: a bar on a terminal, nothing in a pipe or a file, GEARSIM_PROGRESS overrides."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from gearsim.progress import ENV, is_interactive, progress, track
+from gearsim.cli.progress import ENV, is_interactive, progress, track
 
 
 @pytest.fixture(autouse=True)

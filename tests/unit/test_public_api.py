@@ -99,8 +99,8 @@ def test_submodules_stay_reachable_by_name() -> None:
             "import gearsim, pkgutil, importlib\n"
             "for m in pkgutil.iter_modules(gearsim.__path__):\n"
             "    assert m.name not in gearsim.__all__, m.name\n"
-            "import gearsim.html_report as h, gearsim.report as r\n"
-            "assert h.__name__ == 'gearsim.html_report' and r.__name__ == 'gearsim.report'\n"
+            "import gearsim.report.html as h, gearsim.report.text as r\n"
+            "assert h.__name__ == 'gearsim.report.html' and r.__name__ == 'gearsim.report.text'\n"
             "print('ok')",
         ],
         capture_output=True,

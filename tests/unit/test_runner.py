@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gearsim.loading import load_schema_text
-from gearsim.runner import CaseResult, Verdict, run_case
-from gearsim.simpeer import ModelPeerFactory
-from gearsim.vectors import parse_vector_text
+from gearsim.files import load_schema_text
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import CaseResult, Verdict, run_case
+from gearsim.vectors.parse import parse_vector_text
 
 HEAD = """\
 schema: gearsim-vectors/1

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.cli_simulate import bundled_names, find_scenario, load_scenario, run_simulate
-from gearsim.resources import data_dir
-from gearsim.scenario import ScenarioError, parse_rate, parse_scenario_text, parse_time
+from gearsim.cli.simulate import bundled_names, find_scenario, load_scenario, run_simulate
+from gearsim.files import data_dir
+from gearsim.sim.scenario import ScenarioError, parse_rate, parse_scenario_text, parse_time
 
 SCHEMA = (data_dir("spec") / "scenario.schema.json").read_text(encoding="utf-8")
 EXPECTED = {"status", "dedup", "pool-libgearman", "pool-perl-crc32", "pool-partition", "faults", "bench-100k"}

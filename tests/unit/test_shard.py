@@ -1,4 +1,4 @@
-"""gearsim.shard: K/N shards cover every case and every seed exactly once, stably."""
+"""gearsim.run.shard: K/N shards cover every case and every seed exactly once, stably."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from gearsim.loading import select
-from gearsim.shard import WHOLE, Shard, parse_shard, shard_of, shard_of_seed, split, split_seeds
+from gearsim.files import select
+from gearsim.run.shard import WHOLE, Shard, parse_shard, shard_of, shard_of_seed, split, split_seeds
 
 
 @functools.cache
@@ -57,7 +57,7 @@ def test_the_assignment_is_pinned() -> None:
 
 
 def test_the_assignment_does_not_depend_on_hash_randomisation() -> None:
-    code = "from gearsim.shard import shard_of; print([shard_of(f'f.yaml::c{i}', 5) for i in range(40)])"
+    code = "from gearsim.run.shard import shard_of; print([shard_of(f'f.yaml::c{i}', 5) for i in range(40)])"
     outs = {
         subprocess.run(
             [sys.executable, "-c", code], env={"PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True

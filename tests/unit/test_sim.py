@@ -13,12 +13,12 @@ from functools import partial
 import pytest
 from sim_echo import EchoNode, echo_req, echo_sim, res
 
-from gearsim.codec import Decoder
 from gearsim.errors import HarnessError
-from gearsim.links import Chunking, LinkConfig
-from gearsim.packets import Packet, PacketType
-from gearsim.sim import Received, Simulator
-from gearsim.trace import Kind
+from gearsim.protocol.codec import Decoder
+from gearsim.protocol.packets import Packet, PacketType
+from gearsim.protocol.trace import Kind
+from gearsim.sim.links import Chunking, LinkConfig
+from gearsim.sim.simulator import Received, Simulator
 
 # ---------------------------------------------------------------- round trips
 

@@ -12,10 +12,10 @@ import pytest
 from sim_echo import EchoNode, echo_req, echo_sim, res
 
 from gearsim.errors import HarnessError
-from gearsim.links import Chunking, LinkConfig
-from gearsim.node import ConnId, Output, Send
-from gearsim.sim import Received, Simulator
-from gearsim.trace import Kind
+from gearsim.protocol.node import ConnId, Output, Send
+from gearsim.protocol.trace import Kind
+from gearsim.sim.links import Chunking, LinkConfig
+from gearsim.sim.simulator import Received, Simulator
 
 # ------------------------------------------------------------ the step bound
 

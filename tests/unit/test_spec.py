@@ -14,18 +14,18 @@ from types import ModuleType
 import pytest
 import yaml
 
-from gearsim import loading
-from gearsim.cli_spec import add_spec_commands
-from gearsim.coverage import (
+from gearsim import files as loading
+from gearsim.cli.spec import add_spec_commands
+from gearsim.protocol.requirements import Requirement, parse_requirements
+from gearsim.report.coverage import (
     compute_coverage,
     coverage_from_json,
     coverage_to_json,
     format_coverage,
     uncovered_musts,
 )
-from gearsim.requirements import Requirement, parse_requirements
-from gearsim.runner import CaseResult, Verdict
-from gearsim.vectors import Case, Step, VectorFile
+from gearsim.run.runner import CaseResult, Verdict
+from gearsim.vectors.parse import Case, Step, VectorFile
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = ROOT / "spec" / "requirements.yaml"

@@ -1,7 +1,7 @@
 """The code and spec/packets.yaml agree.
 
-spec/packets.yaml is the single packet table; gearsim/_table.py is generated
-from it and gearsim.packets types it. These tests fail whenever someone edits
+spec/packets.yaml is the single packet table; gearsim/protocol/_table.py is generated
+from it and gearsim.protocol.packets types it. These tests fail whenever someone edits
 one side without the other (the fix is ``python tools/gen_table.py``).
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-import gearsim._table
-from gearsim.packets import ADMIN_COMMANDS, FIELDS, HEADER_SIZE, SPECS, Magic, PacketType, Role
+import gearsim.protocol._table
+from gearsim.protocol.packets import ADMIN_COMMANDS, FIELDS, HEADER_SIZE, SPECS, Magic, PacketType, Role
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_TEXT = (ROOT / "spec" / "packets.yaml").read_text(encoding="utf-8")
@@ -35,7 +35,7 @@ def _gen_table() -> ModuleType:
 
 def test_generated_table_is_up_to_date() -> None:
     """Same check as ``python tools/gen_table.py --check``."""
-    generated = Path(gearsim._table.__file__).read_text(encoding="utf-8")
+    generated = Path(gearsim.protocol._table.__file__).read_text(encoding="utf-8")
     assert generated == _gen_table().render(SPEC_TEXT), "run: python tools/gen_table.py"
 
 

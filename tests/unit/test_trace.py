@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from gearsim.packets import AdminLine, Magic, Packet, PacketType
-from gearsim.trace import LONG_PAYLOAD, Kind, Trace, TraceRecord, diff, format_message, format_record, quote
+from gearsim.protocol.packets import AdminLine, Magic, Packet, PacketType
+from gearsim.protocol.trace import LONG_PAYLOAD, Kind, Trace, TraceRecord, diff, format_message, format_record, quote
 
 
 def rec(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gearsim.packets import SPECS, Packet, PacketType, Role
-from gearsim.validate import check
+from gearsim.protocol.packets import SPECS, Packet, PacketType, Role
+from gearsim.protocol.validate import check
 
 T = PacketType
 

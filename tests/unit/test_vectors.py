@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from gearsim.errors import VectorError
-from gearsim.lint import lint_text
-from gearsim.loading import load_requirements, load_schema_text
-from gearsim.vectors import (
+from gearsim.files import load_requirements, load_schema_text
+from gearsim.vectors.lint import lint_text
+from gearsim.vectors.parse import (
     Capture,
     ExitExpectation,
     OutputMatch,

@@ -7,14 +7,14 @@ import zlib
 
 import pytest
 
-from gearsim.cli_simulate import load_scenario
+from gearsim.cli.simulate import load_scenario
+from gearsim.files import data_dir
 from gearsim.model import Server
-from gearsim.node import ConnId
-from gearsim.packets import Packet, PacketType
-from gearsim.resources import data_dir
-from gearsim.scenario import Scenario, parse_scenario_text
-from gearsim.sim import Simulator
-from gearsim.workload import JobRecord, Workload, percentile, perl_server_index
+from gearsim.protocol.node import ConnId
+from gearsim.protocol.packets import Packet, PacketType
+from gearsim.sim.scenario import Scenario, parse_scenario_text
+from gearsim.sim.simulator import Simulator
+from gearsim.sim.workload import JobRecord, Workload, percentile, perl_server_index
 
 SCHEMA = (data_dir("spec") / "scenario.schema.json").read_text(encoding="utf-8")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.loading import read_vector_file, vector_root
-from gearsim.runner import CaseResult, Verdict
-from gearsim.vectors import Case, VectorFile
+from gearsim.files import read_vector_file, vector_root
+from gearsim.run.runner import CaseResult, Verdict
+from gearsim.vectors.parse import Case, VectorFile
 
 #: the folders of bundled lifecycle vectors
 LIFECYCLE_AREAS = ("server", "worker", "admin", "client")

@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 from lifecycle_vectors import PROFILE, Bundled, assert_ok, bundled_cases, params
 
-from gearsim.io.peer_fixtures import gearmand_c, peer_server, require_peer  # noqa: F401 (pytest fixtures)
 from gearsim.io.peers import RunningPeer, start_peer, stop_peer
 from gearsim.io.tcp import TcpPeerFactory
-from gearsim.runner import run_case
+from gearsim.run.runner import run_case
+from gearsim.testing.peer_fixtures import gearmand_c, peer_server, require_peer  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.interop
 

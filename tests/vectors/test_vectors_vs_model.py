@@ -1,6 +1,6 @@
 """Every bundled lifecycle vector case passes (or is acceptable) against the reference model.
 
-The model runs inside the simulator in virtual time (gearsim.simpeer), under
+The model runs inside the simulator in virtual time (gearsim.run.model_peer), under
 profile gearmand-1.1, with each case's options. Ids are ``file::case``.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from lifecycle_vectors import PROFILE, Bundled, assert_ok, bundled_cases, params
 
-from gearsim.runner import run_case
-from gearsim.simpeer import ModelPeerFactory
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import run_case
 
 CASES = bundled_cases()
 

@@ -10,10 +10,10 @@ KB. The stream is fed in 4096-byte chunks, as a socket read would give them.
 
 What is timed (best of R repetitions, garbage collector off while timing):
 
-* ours     gearsim.codec.Decoder.feed over the chunks; every message comes out
+* ours     gearsim.protocol.codec.Decoder.feed over the chunks; every message comes out
            as a Packet/AdminLine with its arguments split by the table, and is
            dropped after its chunk (as a server handles and forgets it).
-           Encoding is gearsim.codec.encode_many over the message list.
+           Encoding is gearsim.protocol.codec.encode_many over the message list.
 * gear     gear.Connection.readPacket() in a loop, its socket read replaced by
            a function returning the next chunk; for each Packet, the same
            arguments we split, read with packet.getArgument(i) (last=True for
@@ -24,7 +24,7 @@ What is timed (best of R repetitions, garbage collector off while timing):
 * minimal  struct.unpack_from + bytes.split (maxsplit from the table) in a
            plain loop that builds nothing else: the practical limit for pure
            Python. Encoding is struct.pack + b"\\0".join, joined.
-* validate gearsim.validate.check(packet, role) over the decoded packets, shown
+* validate gearsim.protocol.validate.check(packet, role) over the decoded packets, shown
            separately (decode and check together as well), if it exists.
 
 This is a tool, not a test; tests/unit/test_bench_smoke.py runs it --quick.
@@ -41,8 +41,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gearsim.codec import Decoder, encode_many
-from gearsim.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType, Role
+from gearsim.protocol.codec import Decoder, encode_many
+from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType, Role
 
 CHUNK = 4096
 TARGET_GEAR = 1.0
@@ -325,9 +325,9 @@ def main(argv: list[str]) -> int:
 
 def _validator_rows(decoded: list[Message], chunks: list[bytes], count: int, repeat: int, decode: float) -> None:
     try:
-        from gearsim.validate import check
+        from gearsim.protocol.validate import check
     except ImportError:
-        print("validate: skipped, gearsim.validate.check does not exist yet")
+        print("validate: skipped, gearsim.protocol.validate.check does not exist yet")
         return
     work = [(m, role_of(m)) for m in decoded if isinstance(m, Packet)]
     checked = best_of(repeat, lambda: [check(p, r) for p, r in work])

@@ -36,10 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gearsim.codec import encode  # noqa: E402
 from gearsim.dissect.pcapfile import PcapWriter  # noqa: E402
 from gearsim.dissect.synth import TcpConversation  # noqa: E402
-from gearsim.packets import Packet, PacketType  # noqa: E402
+from gearsim.protocol.codec import encode  # noqa: E402
+from gearsim.protocol.packets import Packet, PacketType  # noqa: E402
 
 T = PacketType
 C2S, S2C = "c>s", "s>c"
@@ -162,7 +162,7 @@ def main() -> int:
         runners = {
             "fast": ([py, "-c", _FAST, str(path)], int),
             "decode": (
-                [py, "-m", "gearsim.cli_capture", "decode", str(path)],
+                [py, "-m", "gearsim.cli.capture", "decode", str(path)],
                 lambda s: s.count(" c>s ") + s.count(" s>c "),
             ),
             "layers": ([py, "-c", _LAYERS, str(path)], int),

@@ -3,7 +3,7 @@
 
 usage: python tools/bench/sim.py [--quick] [--repeat R] [--jobs N] [--repeat-b R]
 
-Two runs of ``gearsim.workload.Workload`` on the reference model (gearmand-1.1
+Two runs of ``gearsim.sim.workload.Workload`` on the reference model (gearmand-1.1
 profile), each timed from building the workload to the end of ``run()``
 (results and packet counting are outside the timing; garbage collector off
 while timing; best of R repetitions for (a), of --repeat-b for (b)). Each
@@ -41,9 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gearsim.cli_simulate import load_scenario  # noqa: E402
-from gearsim.scenario import Scenario  # noqa: E402
-from gearsim.workload import Results, Workload  # noqa: E402
+from gearsim.cli.simulate import load_scenario  # noqa: E402
+from gearsim.sim.scenario import Scenario  # noqa: E402
+from gearsim.sim.workload import Results, Workload  # noqa: E402
 
 TARGET_PACKETS_PER_S = 100_000
 TARGET_STATUS_WALL_MS = 20.0

@@ -28,11 +28,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from gearsim.cli_matrix import PEER_PROFILES, REAL_SERVER_AREAS
+from gearsim.cli.matrix import PEER_PROFILES, REAL_SERVER_AREAS
+from gearsim.files import select
 from gearsim.io.managed import CaseRef, ManagedPeerFactory, UserServerFactory, run_cases, selected_cases
 from gearsim.io.peers import PEERS, peer_available, start_peer, stop_peer
-from gearsim.loading import select
-from gearsim.runner import CaseResult
+from gearsim.run.runner import CaseResult
 
 TARGET_SECONDS = 30.0
 

@@ -21,7 +21,7 @@ from codec_vectors.values import (
     unknown_command,
 )
 
-from gearsim.packets import ADMIN_COMMANDS
+from gearsim.protocol.packets import ADMIN_COMMANDS
 
 
 def _admin_case(

@@ -1,7 +1,7 @@
 """The generator and probe check of the codec vector files (tools/gen_codec_vectors.py).
 
 Owns ``build`` (file name -> vector file data), ``render`` (file name ->
-canonical text, gearsim.vectors.dump_vector_file) and ``check_observed``
+canonical text, gearsim.vectors.parse.dump_vector_file) and ``check_observed``
 (every probe-backed reaction compared with a gearmand probe record). The
 command line stays in tools/gen_codec_vectors.py.
 """
@@ -21,7 +21,7 @@ from codec_vectors.notes import COMMON_HEADER, HANDLE_HEADER, NOTES, SOURCE
 from codec_vectors.packet_cases import packet_cases
 from codec_vectors.values import REQ, RES, CodecCase
 
-from gearsim.vectors import dump_vector_file
+from gearsim.vectors.parse import dump_vector_file
 
 SCHEMA_ID: Final[str] = "gearsim-vectors/1"
 

@@ -27,7 +27,7 @@ from codec_vectors.values import (
     type_number,
 )
 
-from gearsim.packets import SPECS, PacketSpec, Role
+from gearsim.protocol.packets import SPECS, PacketSpec, Role
 
 
 def _slug(name: str) -> str:

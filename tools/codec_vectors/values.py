@@ -5,7 +5,7 @@ values (version, pid, first fd, first handle), the message shorthands (``P``
 binary packet, ``A`` admin line, ``R`` raw fragment, ``AM`` run-specific admin
 line as a regex), the server ``Reaction`` and its evidence, and ``CodecCase``,
 one case before it becomes YAML. Wire bytes are framed here by hand (struct),
-not by gearsim.codec.encode.
+not by gearsim.protocol.codec.encode.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from gearsim.packets import SPECS
-from gearsim.vectors import format_bytes
+from gearsim.protocol.packets import SPECS
+from gearsim.vectors.parse import format_bytes
 
 REQ: Final[bytes] = b"\0REQ"
 RES: Final[bytes] = b"\0RES"

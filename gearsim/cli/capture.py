@@ -1,0 +1,253 @@
+"""The capture subcommands of ``gearsim``: decode, jobs, check, record.
+
+Glue only: argument parsing, output formatting and exit codes. The work is in
+``gearsim.dissect`` (reading captures, annotating, tracking jobs, checking
+against the model, writing vectors). ``add_capture_commands`` registers the
+four subcommands on the main parser's subparsers.
+
+Exit codes follow ``gearsim.cli.main``: 0 success, 1 findings (``check``: a broken
+requirement), 3 an input error (unreadable or corrupt capture), reported as one
+line on stderr naming the file and byte offset, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from gearsim.dissect.annotate import annotate
+from gearsim.dissect.capture import DEFAULT_PORTS, ConnInfo, Event, EventKind, read_capture
+from gearsim.dissect.pcapfile import CaptureError
+from gearsim.errors import GearsimError
+from gearsim.protocol.packets import AdminLine, Magic, Packet
+from gearsim.protocol.trace import quote
+from gearsim.protocol.validate import Violation
+
+__all__ = ["add_capture_commands", "escape", "format_event"]
+
+EXIT_OK: Final[int] = 0
+EXIT_FINDINGS: Final[int] = 1
+EXIT_INPUT: Final[int] = 3
+
+_ESCAPES: Final[dict[int, str]] = {
+    b: ("\\\\" if b == 0x5C else chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in range(256)
+}
+
+
+def escape(data: bytes) -> str:
+    """``data`` as text, losslessly: printable ASCII as is, backslash and every other byte escaped."""
+    return data.decode("latin-1").translate(_ESCAPES)
+
+
+def _ports(values: list[int] | None) -> tuple[int, ...]:
+    return tuple(values) if values else DEFAULT_PORTS
+
+
+def _magic(packet: Packet) -> str:
+    return packet.magic.name if isinstance(packet.magic, Magic) else quote(bytes(packet.magic))
+
+
+def format_event(event: Event, findings: list[Violation], origin_ns: int) -> str:
+    """One text line for an event: time, frame, connection, direction, what, findings."""
+    head = f"{(event.time_ns - origin_ns) / 1e9:.6f} #{event.frame} c{event.conn}"
+    message = event.message
+    if event.kind == EventKind.OPEN:
+        return f"{head} open {event.note}"
+    if event.kind == EventKind.CLOSE:
+        return f"{head} close"
+    if message is None:
+        return f"{head} {event.direction} {event.kind.upper()} bytes [{event.offset}, {event.end}): {event.note}"
+    if isinstance(message, Packet):
+        body = f"{_magic(message)} {message.name}"
+        if message.args:
+            body += " " + " ".join(quote(a) for a in message.args)
+    else:
+        eol = "" if message.eol == b"\n" else " crlf" if message.eol == b"\r\n" else f" eol={quote(message.eol)}"
+        body = f"TXT {quote(message.text)}{eol}"
+    line = f"{head} {event.direction} {body}"
+    if findings:
+        line += "  !! " + "; ".join(str(f) for f in findings)
+    return line
+
+
+def _json_event(event: Event, findings: list[Violation], info: ConnInfo | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "time": f"{event.time_ns // 1_000_000_000}.{event.time_ns % 1_000_000_000:09d}",
+        "frame": event.frame,
+        "conn": event.conn,
+        "client": info.client if info else None,
+        "server": info.server if info else None,
+        "direction": event.direction or None,
+        "kind": event.kind,
+    }
+    message = event.message
+    if isinstance(message, Packet):
+        out.update(
+            offset=event.offset,
+            magic=_magic(message),
+            type=int(message.type),
+            name=message.name,
+            args=[escape(a) for a in message.args],
+        )
+    elif isinstance(message, AdminLine):
+        out.update(offset=event.offset, magic="TXT", name="TEXT", args=[escape(message.text)], eol=escape(message.eol))
+    elif event.kind in EventKind.PROBLEMS:
+        out.update(offset=event.offset, end=event.end, note=event.note)
+    elif event.kind == EventKind.OPEN and info is not None:
+        out["midstream"] = info.midstream
+    out["violations"] = [{"id": f.requirement, "reason": f.reason, "argument": f.argument} for f in findings]
+    return out
+
+
+def _stream(path: str, ports: tuple[int, ...]) -> Iterator[Event]:
+    """The capture's events, with a progress bar on a terminal (messages counted as they come)."""
+    from gearsim.cli.progress import progress
+
+    with progress(f"reading {Path(path).name}", unit="events") as bar:
+        for event in read_capture(path, ports):
+            yield event
+            bar.advance()
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    out: TextIO = sys.stdout
+    origin: int | None = None
+    infos: dict[int, ConnInfo] = {}
+    write = out.write
+    for event, findings in annotate(_stream(args.capture, _ports(args.port))):
+        if origin is None:
+            origin = event.time_ns
+        if event.info is not None:
+            infos[event.conn] = event.info
+        if args.json:
+            write(json.dumps(_json_event(event, findings, infos.get(event.conn))) + "\n")
+        else:
+            write(format_event(event, findings, origin) + "\n")
+        if event.kind == EventKind.CLOSE:
+            infos.pop(event.conn, None)
+    return EXIT_OK
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from gearsim.dissect.jobs import JobTracker, latency_table, render_jobs
+
+    tracker = JobTracker()
+    origin: int | None = None
+
+    def report() -> None:
+        if args.json:
+            for job in tracker.jobs:
+                sys.stdout.write(json.dumps({"job": job.to_json()}) + "\n")
+            for row in latency_table(tracker.jobs):
+                sys.stdout.write(json.dumps({"latency": row}) + "\n")
+        else:
+            sys.stdout.write(render_jobs(tracker, origin or 0))
+
+    try:
+        for event in _stream(args.capture, _ports(args.port)):
+            if origin is None:
+                origin = event.time_ns
+            tracker.feed(event)
+    except CaptureError:
+        report()  # a damaged capture still reports the jobs read before the damage
+        raise
+    report()
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from gearsim.dissect.check import check_capture, render_check
+
+    reports = check_capture(args.capture, _ports(args.port), args.profile)
+    from gearsim.files import load_requirements
+
+    sys.stdout.write(render_check(reports, load_requirements()))
+    return EXIT_FINDINGS if any(r.broken for r in reports) else EXIT_OK
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from gearsim.dissect.record import record_vector
+
+    text = record_vector(args.capture, _ports(args.port), name=args.name, conns=args.conn)
+    Path(args.output).write_text(text, encoding="utf-8")
+    print(f"gearsim record: wrote {args.output}")
+    return EXIT_OK
+
+
+def _guarded(func: Any, name: str) -> Any:
+    """Wrap a command so capture and input errors become one line on stderr and exit 3."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            result: int = func(args)
+        except BrokenPipeError:
+            # the reader went away (``| head``): stop quietly
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces a closed stdout for interpreter exit
+            return EXIT_OK
+        except CaptureError as exc:
+            sys.stdout.flush()
+            print(f"gearsim {name}: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        except (GearsimError, OSError) as exc:
+            sys.stdout.flush()
+            print(f"gearsim {name}: {args.capture}: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        return result
+
+    return run
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("capture", help="a pcap or pcapng file")
+    parser.add_argument(
+        "--port", type=int, action="append", metavar="N", help="Gearman server port (repeatable; default 4730)"
+    )
+
+
+def add_capture_commands(subparsers: Any) -> None:
+    """Register ``decode``, ``jobs``, ``check`` and ``record`` on ``parser.add_subparsers()``.
+
+    Each sets ``func`` to a callable taking the parsed namespace and returning
+    an exit code; capture errors are already turned into a stderr line and 3.
+    """
+    decode = subparsers.add_parser("decode", help="one line per Gearman message in a capture, with findings")
+    _common(decode)
+    decode.add_argument("--json", action="store_true", help="JSON Lines instead of text")
+    decode.set_defaults(func=_guarded(_cmd_decode, "decode"))
+
+    jobs = subparsers.add_parser("jobs", help="job lifecycles and latency percentiles from a capture")
+    _common(jobs)
+    jobs.add_argument("--json", action="store_true", help="JSON Lines instead of text")
+    jobs.set_defaults(func=_guarded(_cmd_jobs, "jobs"))
+
+    check = subparsers.add_parser("check", help="judge a capture's server replies against the reference model")
+    _common(check)
+    check.add_argument("--profile", default="gearmand-1.1", help="implementation profile (default gearmand-1.1)")
+    check.set_defaults(func=_guarded(_cmd_check, "check"))
+
+    record = subparsers.add_parser("record", help="turn a captured conversation into a vector file")
+    _common(record)
+    record.add_argument("-o", "--output", required=True, metavar="VECTOR.yaml")
+    record.add_argument("--name", default="", help="vector file name stem (default: from the capture)")
+    record.add_argument(
+        "--conn", type=int, action="append", metavar="ID", help="only these connection ids (repeatable)"
+    )
+    record.set_defaults(func=_guarded(_cmd_record, "record"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one capture subcommand standalone (until the lead wires them into ``gearsim``)."""
+    parser = argparse.ArgumentParser(prog="gearsim")
+    add_capture_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Every file gearsim reads on its own account: the bundled folders and vector files (an I/O edge).
+
+This module owns where the bundled ``spec/``, ``vectors/`` and ``scenarios/``
+folders are (inside the wheel under ``gearsim/_data``; at the top of a checkout
+or an editable install), and turning paths, ``file::case`` ids and globs into
+parsed vector files, with the bundled schema and requirement registry. Every
+failure is a VectorError naming the file. The pure folders never read files:
+they take text from here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from gearsim.errors import VectorError
+from gearsim.protocol.requirements import Requirement, parse_requirements
+from gearsim.vectors.parse import VectorFile, parse_vector_text
+
+_PACKAGE = Path(__file__).resolve().parent
+
+__all__ = ["Selection", "data_dir", "load_requirements", "load_schema_text", "select", "vector_root"]
+
+
+def data_dir(name: str) -> Path:
+    """The bundled folder ``name`` (``spec``, ``vectors`` or ``scenarios``).
+
+    Raises:
+        FileNotFoundError: neither the installed copy nor a checkout has it.
+    """
+    for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"gearsim's bundled {name}/ folder is missing (looked in {_PACKAGE})")
+
+
+@lru_cache(maxsize=1)
+def load_schema_text() -> str:
+    """spec/vectors.schema.json's text."""
+    return (data_dir("spec") / "vectors.schema.json").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def load_requirements() -> Mapping[str, Requirement]:
+    """The bundled requirement registry.
+
+    Raises:
+        VectorError: the registry is malformed.
+    """
+    path = data_dir("spec") / "requirements.yaml"
+    return parse_requirements(path.read_text(encoding="utf-8"), str(path))
+
+
+def vector_root() -> Path:
+    """The bundled vectors/ folder."""
+    return data_dir("vectors")
+
+
+def _display_name(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def read_vector_file(path: Path, name: str | None = None) -> VectorFile:
+    """Parse one vector file.
+
+    Raises:
+        VectorError: unreadable, not YAML, or not a valid vector file.
+    """
+    shown = name or path.as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VectorError(f"cannot read: {exc}", file=shown) from None
+    return parse_vector_text(text, shown, load_schema_text())
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Parsed files and, per file, the case ids chosen (None: every case)."""
+
+    files: tuple[VectorFile, ...]
+    cases: Mapping[str, frozenset[str] | None]
+
+    def chosen(self, vf: VectorFile) -> list[str]:
+        wanted = self.cases.get(vf.name)
+        return [c.id for c in vf.cases if wanted is None or c.id in wanted]
+
+
+def select(specs: Sequence[str]) -> Selection:
+    """Resolve command-line selectors into vector files and cases.
+
+    A selector is a file or folder path, a bundled name (``server/coalesce.yaml``),
+    a glob over bundled names (``server/*``), optionally followed by
+    ``::CASE`` where CASE may be a glob. No selector means every bundled file.
+
+    Raises:
+        VectorError: a selector matches nothing, or a matched file is invalid.
+    """
+    root = vector_root()
+    bundled = {_display_name(p, root): p for p in sorted(root.rglob("*.yaml"))}
+    picked: dict[str, tuple[Path, set[str] | None]] = {}
+
+    def add(name: str, path: Path, case_glob: str | None) -> None:
+        _, old = picked.get(name, (path, set()))
+        if case_glob is None or old is None:
+            picked[name] = (path, None)
+        else:
+            picked[name] = (path, old | {case_glob})
+
+    for spec in specs or ["*"]:
+        target, _, case_glob = spec.partition("::")
+        glob = case_glob or None
+        path = Path(target)
+        if path.is_dir():
+            found = sorted(path.rglob("*.yaml"))
+            if not found:
+                raise VectorError(f"no .yaml vector files under {target}")
+            for p in found:
+                add(_display_name(p, root), p, glob)
+        elif path.is_file():
+            add(_display_name(path, root), path, glob)
+        else:
+            names = [n for n in bundled if fnmatch.fnmatch(n, target) or fnmatch.fnmatch(n, target + ".yaml")]
+            names += [n for n in bundled if n.startswith(target.rstrip("/") + "/") and n not in names]
+            if not names:
+                raise VectorError(f"no vector file matches {target!r}")
+            for n in names:
+                add(n, bundled[n], glob)
+    files: list[VectorFile] = []
+    cases: dict[str, frozenset[str] | None] = {}
+    for name, (path, globs) in picked.items():
+        vf = read_vector_file(path, name)
+        files.append(vf)
+        if globs is None:
+            cases[name] = None
+        else:
+            ids = frozenset(c.id for c in vf.cases if any(fnmatch.fnmatch(c.id, g) for g in globs))
+            if not ids:
+                raise VectorError(f"no case matches {sorted(globs)}", file=name)
+            cases[name] = ids
+    return Selection(tuple(files), cases)

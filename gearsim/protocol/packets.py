@@ -1,0 +1,315 @@
+"""Gearman packet values and the packet table, as typed objects.
+
+This module owns ``Magic``, ``PacketType``, ``Role``, the frozen ``Packet`` and
+``AdminLine`` values, and the typed view of spec/packets.yaml (``SPECS``,
+``FIELDS``, ``ADMIN_COMMANDS``, ``ERRORS``). It is PURE: the table arrives via
+the generated ``gearsim.protocol._table`` module, so nothing here reads a file.
+
+A ``Packet`` holds exactly what is (or will be) on the wire: any magic, any
+type number, any arguments. Nothing here refuses an illegal packet; that is
+``gearsim.protocol.validate``'s job, so negative vectors can be built and sent.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from gearsim.protocol._table import TABLE, PacketType
+
+__all__ = [
+    "ADMIN_COMMANDS",
+    "ERRORS",
+    "FIELDS",
+    "HEADER_SIZE",
+    "SPECS",
+    "TERMINAL_TYPES",
+    "WORK_TYPES",
+    "AdminCommandSpec",
+    "AdminLine",
+    "ErrorSpec",
+    "FieldSpec",
+    "Magic",
+    "Message",
+    "Packet",
+    "PacketSpec",
+    "PacketType",
+    "Role",
+    "packet_type",
+    "type_name",
+]
+
+
+class Magic(bytes, enum.Enum):
+    """The two legal magic codes that open a binary packet."""
+
+    #: sent to the server
+    REQ = bytes.fromhex(TABLE["magic"]["REQ"])
+    #: sent by the server
+    RES = bytes.fromhex(TABLE["magic"]["RES"])
+
+
+class Role(enum.StrEnum):
+    """Who sends a packet. A connection may act as client and worker at once."""
+
+    CLIENT = "client"
+    WORKER = "worker"
+    SERVER = "server"
+
+
+HEADER_SIZE: Final[int] = int(TABLE["header_size"])
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """How one named argument is checked (spec/packets.yaml ``fields``)."""
+
+    name: str
+    kind: str
+    max: int | None
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class PacketSpec:
+    """One row of the packet table."""
+
+    type: PacketType
+    #: roles that send it to the server with ``\\0REQ``
+    req: frozenset[Role]
+    #: roles the server sends it to with ``\\0RES``
+    res: frozenset[Role]
+    args: tuple[str, ...]
+    #: the last argument is opaque and may contain NUL bytes
+    blob: bool
+    summary: str
+    notes: str
+    #: other argument layouts found in documents or implementations
+    variants: Mapping[str, tuple[str, ...]]
+    #: for WORK_* reports: "update" (the job goes on) or "terminal" (it ends); else ""
+    work: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.type.name
+
+    @property
+    def on_wire(self) -> bool:
+        """False for TEXT and UNUSED, which no sender may put on the wire."""
+        return bool(self.req or self.res)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminCommandSpec:
+    """One admin text command (spec/packets.yaml ``admin``)."""
+
+    name: str
+    args: tuple[str, ...]
+    #: ``listing`` (rows then ``.``) or ``line`` (one line)
+    reply: str
+    eol: str
+    row: tuple[str, ...]
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """An ERROR packet gearmand sends: code, text and what triggers it."""
+
+    code: str
+    text: str
+    trigger: str
+
+
+def _roles(names: list[str]) -> frozenset[Role]:
+    return frozenset(Role(n) for n in names)
+
+
+def _load_specs(table: Mapping[str, Any]) -> dict[int, PacketSpec]:
+    specs: dict[int, PacketSpec] = {}
+    for row in table["packets"]:
+        specs[row["number"]] = PacketSpec(
+            type=PacketType(row["number"]),
+            req=_roles(row["req"]),
+            res=_roles(row["res"]),
+            args=tuple(row["args"]),
+            blob=bool(row["blob"]),
+            summary=row["summary"],
+            notes=row.get("notes", ""),
+            variants={k: tuple(v) for k, v in row.get("variants", {}).items()},
+            work=row.get("work", ""),
+        )
+    return specs
+
+
+#: packet number -> its row of the table
+SPECS: Final[Mapping[int, PacketSpec]] = _load_specs(TABLE)
+FIELDS: Final[Mapping[str, FieldSpec]] = {
+    name: FieldSpec(name=name, kind=f["kind"], max=f.get("max"), summary=f["summary"])
+    for name, f in TABLE["fields"].items()
+}
+ADMIN_COMMANDS: Final[tuple[AdminCommandSpec, ...]] = tuple(
+    AdminCommandSpec(
+        name=a["name"],
+        args=tuple(a["args"]),
+        reply=a["reply"],
+        eol=a.get("eol", "\n"),
+        row=tuple(a.get("row", ())),
+        summary=a["summary"],
+    )
+    for a in TABLE["admin"]
+)
+ERRORS: Final[tuple[ErrorSpec, ...]] = tuple(
+    ErrorSpec(code=e["code"], text=e["text"], trigger=e["trigger"]) for e in TABLE["errors"]
+)
+
+#: the WORK_* reports a worker sends about a job (their first argument is its handle)
+WORK_TYPES: Final[frozenset[PacketType]] = frozenset(s.type for s in SPECS.values() if s.work)
+#: the WORK_* reports that end a job
+TERMINAL_TYPES: Final[frozenset[PacketType]] = frozenset(s.type for s in SPECS.values() if s.work == "terminal")
+
+_BY_NAME: Final[Mapping[str, PacketType]] = {t.name: t for t in PacketType}
+# Wireshark's spelling of 38; accepted on input so its field dumps read back.
+_ALIASES: Final[Mapping[str, PacketType]] = {
+    "SUBMIT_REDUCE_JOB_BG": PacketType.SUBMIT_REDUCE_JOB_BACKGROUND,
+}
+
+
+def packet_type(value: str | int) -> PacketType | int:
+    """Return the PacketType for a name or number; unknown numbers stay ints.
+
+    Raises:
+        KeyError: for a name that is not a packet type.
+    """
+    if isinstance(value, int):
+        return PacketType(value) if value in SPECS else value
+    if value in _BY_NAME:
+        return _BY_NAME[value]
+    return _ALIASES[value]
+
+
+def type_name(value: PacketType | int) -> str:
+    """The protocol name of a type, or ``UNKNOWN(n)`` for a number outside the table."""
+    if isinstance(value, PacketType):
+        return value.name
+    return SPECS[value].name if value in SPECS else f"UNKNOWN({value})"
+
+
+def _short(data: bytes, limit: int = 40) -> str:
+    if len(data) <= limit:
+        return repr(data)
+    return f"{data[:limit]!r}...(+{len(data) - limit} bytes)"
+
+
+class Packet(NamedTuple):
+    """One binary packet, exactly as on the wire.
+
+    ``magic`` is a ``Magic`` or, for illegal packets, any 4 bytes. ``type`` is
+    a ``PacketType`` or, for numbers outside the table, a plain int. ``args``
+    are the NUL-separated parts of the body; their count is whatever was sent.
+    ``offset`` is where a decoded packet began in its stream (-1 when built by
+    hand); it takes no part in equality or hashing.
+
+    Packet is an immutable NamedTuple rather than a frozen dataclass because the
+    decoder builds one per packet: a frozen dataclass costs four times as much
+    to construct, which alone would halve decoding throughput (tools/bench/codec).
+    """
+
+    magic: Magic | bytes
+    type: PacketType | int
+    args: tuple[bytes, ...] = ()
+    offset: int = -1
+
+    @classmethod
+    def req(cls, type_: PacketType | int, *args: bytes) -> Packet:
+        """A packet sent to the server (magic ``\\0REQ``)."""
+        return cls(Magic.REQ, type_, args)
+
+    @classmethod
+    def res(cls, type_: PacketType | int, *args: bytes) -> Packet:
+        """A packet sent by the server (magic ``\\0RES``)."""
+        return cls(Magic.RES, type_, args)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Packet):
+            return NotImplemented
+        return self[:3] == other[:3]
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Packet):
+            return NotImplemented
+        return self[:3] != other[:3]
+
+    def __hash__(self) -> int:
+        return hash(self[:3])
+
+    @property
+    def name(self) -> str:
+        return type_name(self.type)
+
+    @property
+    def spec(self) -> PacketSpec | None:
+        """The table row for this type, or None for an unknown type."""
+        return SPECS.get(int(self.type))
+
+    @property
+    def body(self) -> bytes:
+        return b"\0".join(self.args)
+
+    def arg(self, name: str) -> bytes:
+        """The argument called ``name`` in the table (for example ``handle``).
+
+        Raises:
+            KeyError: the type has no such argument, or the packet is too short.
+        """
+        spec = self.spec
+        if spec is None or name not in spec.args:
+            raise KeyError(f"{self.name} has no argument {name!r}")
+        index = spec.args.index(name)
+        if index >= len(self.args):
+            raise KeyError(f"{self.name} carries {len(self.args)} arguments, not {name!r}")
+        return self.args[index]
+
+    def __repr__(self) -> str:
+        magic = self.magic.name if isinstance(self.magic, Magic) else repr(self.magic)
+        args = ", ".join(_short(a) for a in self.args)
+        return f"Packet({magic} {self.name} [{args}])"
+
+
+class AdminLine(NamedTuple):
+    """One admin text line: ``text`` without its end of line, ``eol`` as sent.
+
+    Like Packet, ``offset`` (stream position, -1 when built by hand) takes no
+    part in equality.
+    """
+
+    text: bytes
+    eol: bytes = b"\n"
+    offset: int = -1
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AdminLine):
+            return NotImplemented
+        return self[:2] == other[:2]
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, AdminLine):
+            return NotImplemented
+        return self[:2] != other[:2]
+
+    def __hash__(self) -> int:
+        return hash(self[:2])
+
+    def words(self) -> list[bytes]:
+        """The line split on runs of spaces, as gearmand splits it."""
+        return [w for w in self.text.split(b" ") if w]
+
+    def __repr__(self) -> str:
+        eol = "" if self.eol == b"\n" else f", eol={self.eol!r}"
+        return f"AdminLine({self.text!r}{eol})"
+
+
+#: what a Decoder yields
+Message = Packet | AdminLine

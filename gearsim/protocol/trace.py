@@ -1,0 +1,297 @@
+"""Trace records of a simulated (or captured) run, their canonical text, diff and hash.
+
+PURE. This module owns ``TraceRecord`` (one thing that happened: a message
+sent, bytes delivered, a connection accepted, closed or cut, a timer fired),
+``Trace`` (the ordered records of one run), the canonical one-line text form of
+a record, ``diff`` of two traces and a stable SHA-256 of a trace.
+
+The canonical text is the comparison format: the same seed must give the same
+text byte for byte, so it depends only on record values, never on object ids,
+dict order or the platform. A line reads::
+
+    000003000 c2 client>server SUBMIT_JOB_BG "reverse" "" "this is a test"
+    000003001 c2 client>server deliver 38 "\\x00REQ\\x00\\x00\\x00\\x12..." # note
+    000004000 c2 client eof # server
+
+tick (zero-padded milliseconds), connection, then either an arrow (message and
+byte records) or the connection's label and a kind (events). Bytes are quoted
+with every byte outside printable ASCII escaped; payloads longer than
+``LONG_PAYLOAD`` show a prefix, their length and a SHA-256 prefix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import hashlib
+from collections.abc import Iterable, Iterator
+from typing import Final, NamedTuple, overload
+
+from gearsim.protocol.packets import Magic, Message, Packet, type_name
+
+__all__ = [
+    "LONG_PAYLOAD",
+    "Direction",
+    "Kind",
+    "Trace",
+    "TraceRecord",
+    "diff",
+    "format_message",
+    "format_record",
+    "quote",
+]
+
+#: payloads longer than this are shown as a prefix plus a hash
+LONG_PAYLOAD: Final[int] = 64
+_PREFIX: Final[int] = 32
+
+
+class Direction(enum.StrEnum):
+    """Which way a record goes; ``EVENT`` for things that are not bytes on a wire."""
+
+    C2S = "c>s"
+    S2C = "s>c"
+    EVENT = "event"
+
+
+class Kind(enum.StrEnum):
+    """The kinds of record the simulator writes (others may add their own)."""
+
+    #: a message written by one end (c>s: decoded from the client's writes;
+    #: s>c: from the server's Send output); bytes that do not decode are a
+    #: ``send`` record with no message and the raw data
+    SEND = "send"
+    #: a piece of bytes handed to the receiving end
+    DELIVER = "deliver"
+    #: bytes that arrived at an end that was already closed
+    DISCARD = "discard"
+    #: the client opened a connection
+    CONNECT = "connect"
+    #: the server was told about a new connection
+    ACCEPT = "accept"
+    #: a connect that failed at once (the server is partitioned)
+    REFUSED = "refused"
+    #: one end closed the connection
+    CLOSE = "close"
+    #: the other end saw the close
+    EOF = "eof"
+    #: the link was cut both ways (cut_at, a loss, a partition, a restart)
+    CUT = "cut"
+    #: the client could not decode what the server sent; it closes the connection
+    DECODE_ERROR = "decode-error"
+    #: the server's ``advance`` was called
+    TIMER = "timer"
+    #: a partition of a server began
+    PARTITION = "partition"
+    #: a partition of a server ended
+    HEAL = "heal"
+    #: a server was replaced by a fresh node
+    RESTART = "restart"
+
+
+class TraceRecord(NamedTuple):
+    """One thing that happened in a run; immutable and cheap to build.
+
+    Attributes:
+        tick: when, in milliseconds of virtual time.
+        seq: position in its trace (0, 1, 2, ...).
+        conn: the connection id, 0 for events about a whole server.
+        label: the connection's label (for example ``client`` or ``worker``),
+            or the server's name for server events.
+        direction: ``c>s``, ``s>c`` or ``event`` (see ``Direction``).
+        kind: what happened (see ``Kind``).
+        message: the message, for ``send`` records that decoded.
+        data: the bytes, for records about bytes (deliveries, undecodable sends).
+        note: free text: a reason, an error, a server name.
+    """
+
+    tick: int
+    seq: int
+    conn: int
+    label: str
+    direction: str
+    kind: str
+    message: Message | None
+    data: bytes
+    note: str
+
+
+def _escape_table() -> tuple[str, ...]:
+    table = []
+    for b in range(256):
+        if b == 0x5C:
+            table.append("\\\\")
+        elif b == 0x22:
+            table.append('\\"')
+        elif b == 0x0A:
+            table.append("\\n")
+        elif b == 0x0D:
+            table.append("\\r")
+        elif b == 0x09:
+            table.append("\\t")
+        elif 0x20 <= b < 0x7F:
+            table.append(chr(b))
+        else:
+            table.append(f"\\x{b:02x}")
+    return tuple(table)
+
+
+_ESCAPE: Final[tuple[str, ...]] = _escape_table()
+
+
+def quote(data: bytes) -> str:
+    """``data`` in double quotes, every byte outside printable ASCII escaped.
+
+    Payloads longer than ``LONG_PAYLOAD`` bytes show their first 32 bytes, then
+    ``...(N bytes, sha256:<12 hex digits>)``, so lines stay short and two
+    different long payloads still read differently.
+    """
+    esc = _ESCAPE
+    if len(data) <= LONG_PAYLOAD:
+        return '"' + "".join([esc[b] for b in data]) + '"'
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    shown = "".join([esc[b] for b in data[:_PREFIX]])
+    return f'"{shown}"...({len(data)} bytes, sha256:{digest})'
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def format_message(message: Message, direction: str = "") -> str:
+    """A message as ``NAME "arg" ...``; admin lines as ``TEXT "line"``.
+
+    The magic is shown only when it is not the usual one for ``direction``
+    (``\\0REQ`` towards the server, ``\\0RES`` from it), as ``NAME[RES]``.
+    """
+    if isinstance(message, Packet):
+        name = type_name(message.type)
+        magic = message.magic
+        expected = Magic.REQ if direction == Direction.C2S else Magic.RES if direction == Direction.S2C else None
+        if magic is not expected and expected is not None:
+            name += f"[{magic.name}]" if isinstance(magic, Magic) else f"[{quote(bytes(magic))}]"
+        if not message.args:
+            return name
+        return name + " " + " ".join(quote(a) for a in message.args)
+    crlf = " crlf" if message.eol == b"\r\n" else "" if message.eol == b"\n" else f" eol={quote(message.eol)}"
+    return f"TEXT {quote(message.text)}{crlf}"
+
+
+def format_record(record: TraceRecord) -> str:
+    """The canonical one-line text of a record (see the module docstring)."""
+    head = f"{record.tick:09d} c{record.conn}"
+    direction = record.direction
+    if direction == Direction.C2S:
+        line = f"{head} {record.label}>server "
+    elif direction == Direction.S2C:
+        line = f"{head} server>{record.label} "
+    else:
+        line = f"{head} {record.label} {record.kind}"
+        return line + (f" # {_one_line(record.note)}" if record.note else "")
+    if record.message is not None:
+        line += format_message(record.message, direction)
+        if record.kind != Kind.SEND:
+            line += f" ({record.kind})"
+    else:
+        line += f"{record.kind} {len(record.data)} {quote(record.data)}"
+    return line + (f" # {_one_line(record.note)}" if record.note else "")
+
+
+class Trace:
+    """The records of one run, in the order they happened.
+
+    The simulator appends through ``append``; everything else reads. Indexing
+    and iteration give ``TraceRecord`` values; ``seq`` equals the index.
+    """
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: Iterable[TraceRecord] = ()) -> None:
+        self.records: list[TraceRecord] = list(records)
+
+    def append(self, record: TraceRecord) -> None:
+        self.records.append(record)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[TraceRecord]:
+        return iter(self.records)
+
+    @overload
+    def __getitem__(self, index: int) -> TraceRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[TraceRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> TraceRecord | list[TraceRecord]:
+        return self.records[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return self.records == other.records
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable, like list
+
+    def __repr__(self) -> str:
+        return f"<Trace {len(self.records)} records, sha256 {self.sha256()[:12]}>"
+
+    def lines(self) -> list[str]:
+        """The canonical text of every record, one string per record."""
+        return [format_record(r) for r in self.records]
+
+    def text(self) -> str:
+        """The canonical text: one line per record, each ending in a newline."""
+        return "".join(line + "\n" for line in self.lines())
+
+    def sha256(self) -> str:
+        """The hex SHA-256 of ``text()``: equal for byte-identical traces."""
+        return hashlib.sha256(self.text().encode("utf-8")).hexdigest()
+
+    def select(self, *, conn: int | None = None, direction: str | None = None, kind: str | None = None) -> Trace:
+        """The records matching every given filter, as a new Trace (seq unchanged)."""
+        return Trace(
+            r
+            for r in self.records
+            if (conn is None or r.conn == conn)
+            and (direction is None or r.direction == direction)
+            and (kind is None or r.kind == kind)
+        )
+
+    def messages(self, *, conn: int | None = None, direction: str | None = None) -> list[Message]:
+        """The messages of the ``send`` records, optionally of one connection or direction."""
+        return [
+            r.message
+            for r in self.records
+            if r.message is not None
+            and (conn is None or r.conn == conn)
+            and (direction is None or r.direction == direction)
+        ]
+
+    def around(self, seq: int, before: int = 5, after: int = 5) -> str:
+        """The records from ``seq - before`` to ``seq + after`` as text, for failure reports.
+
+        Each line is prefixed with its seq; the line of ``seq`` itself is marked
+        with ``>``. Records outside the trace are left out.
+        """
+        out = []
+        for r in self.records:
+            if seq - before <= r.seq <= seq + after:
+                mark = ">" if r.seq == seq else " "
+                out.append(f"{mark}{r.seq:6d} {format_record(r)}")
+        return "\n".join(out)
+
+    def tail(self, count: int = 10) -> str:
+        """The last ``count`` records as text, seq-prefixed like ``around``."""
+        if not self.records:
+            return "(empty trace)"
+        last = self.records[-1].seq
+        return self.around(last, before=count - 1, after=0)
+
+
+def diff(a: Trace, b: Trace, *, names: tuple[str, str] = ("a", "b"), context: int = 3) -> str:
+    """A unified diff of the canonical texts of two traces; empty when they are equal."""
+    return "\n".join(
+        difflib.unified_diff(a.lines(), b.lines(), fromfile=names[0], tofile=names[1], n=context, lineterm="")
+    )

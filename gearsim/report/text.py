@@ -1,0 +1,146 @@
+"""Readable text reports of runner verdicts (PURE: results in, text out)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+
+from gearsim.protocol.requirements import Requirement
+from gearsim.run.runner import CaseResult, Verdict
+
+__all__ = ["exit_code", "json_report", "junit_report", "text_report"]
+
+_COLUMNS = (Verdict.PASS, Verdict.ACCEPTABLE, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE)
+
+
+def exit_code(results: Sequence[CaseResult]) -> int:
+    """0 all pass or acceptable, 1 a failure, 2 inconclusive (and no failure)."""
+    verdicts = {r.verdict for r in results}
+    if Verdict.FAIL in verdicts:
+        return 1
+    if Verdict.INCONCLUSIVE in verdicts:
+        return 2
+    return 0
+
+
+def _cited(result: CaseResult, requirements: Mapping[str, Requirement]) -> list[str]:
+    ids = [n.removeprefix("cites ") for n in result.notes if n.startswith("cites ")] or list(result.requirements)
+    return [str(requirements[i]) if i in requirements else i for i in ids]
+
+
+def text_report(
+    results: Sequence[CaseResult],
+    requirements: Mapping[str, Requirement],
+    title: str,
+    *,
+    repro: Callable[[CaseResult], str] | None = None,
+) -> str:
+    """A per-area summary table, then every failure and inconclusive case in full.
+
+    ``repro`` gives the one-line command that reproduces a case; each failure
+    prints it.
+    """
+    lines = [title, ""]
+    areas = sorted({r.area for r in results})
+    counts = {a: Counter(r.verdict for r in results if r.area == a) for a in areas}
+    header = f"{'area':<12}" + "".join(f"{v.value:>14}" for v in _COLUMNS)
+    lines.append(header)
+    for area in areas:
+        lines.append(f"{area:<12}" + "".join(f"{counts[area][v]:>14}" for v in _COLUMNS))
+    total = Counter(r.verdict for r in results)
+    lines.append(f"{'total':<12}" + "".join(f"{total[v]:>14}" for v in _COLUMNS))
+    bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE)]
+    for r in bad:
+        step = f" step {r.step}" if r.step else ""
+        lines += ["", f"{r.verdict.value.upper()} {r.id}{step}", f"  {r.reason}"]
+        if r.vector_sha256:
+            lines.append(f"  vector sha256: {r.vector_sha256}")
+        if repro is not None:
+            lines.append(f"  reproduce: {repro(r)}")
+        for rule in _cited(r, requirements):
+            lines.append(f"  rule: {rule}")
+        if r.expected:
+            lines.append(f"  expected: {r.expected}")
+        if r.actual:
+            lines.append(f"  actual:   {r.actual}")
+        for note in r.notes:
+            if not note.startswith("cites "):
+                lines.append(f"  note: {note}")
+        if r.trace:
+            lines.append("  trace (last records):")
+            lines += [f"    {t}" for t in r.trace.splitlines()]
+    acceptable = [r for r in results if r.verdict is Verdict.ACCEPTABLE]
+    if acceptable:
+        lines += ["", "acceptable (allowed alternatives taken):"]
+        lines += [f"  {r.id}: {'; '.join(r.notes)}" for r in acceptable]
+    lines.append("")
+    passed = total[Verdict.PASS] + total[Verdict.ACCEPTABLE]
+    lines.append(f"{passed} passed, {total[Verdict.FAIL]} failed, {total[Verdict.INCONCLUSIVE]} inconclusive")
+    return "\n".join(lines) + "\n"
+
+
+def json_report(results: Sequence[CaseResult], meta: Mapping[str, object]) -> str:
+    """The results as one JSON document: ``meta`` plus one object per case."""
+    import json
+
+    rows = [
+        {
+            "id": r.id,
+            "file": r.file,
+            "case": r.case,
+            "area": r.area,
+            "verdict": r.verdict.value,
+            "requirements": list(r.requirements),
+            "reason": r.reason,
+            "step": r.step,
+            "expected": r.expected,
+            "actual": r.actual,
+            "notes": list(r.notes),
+            "trace": r.trace,
+        }
+        for r in results
+    ]
+    summary = Counter(r.verdict.value for r in results)
+    return json.dumps({"meta": dict(meta), "summary": dict(summary), "results": rows}, indent=2) + "\n"
+
+
+def junit_report(results: Sequence[CaseResult], requirements: Mapping[str, Requirement], suite: str) -> str:
+    """JUnit XML: one testsuite per vector file, one testcase per case.
+
+    FAIL is a <failure>, INCONCLUSIVE an <error>, n/a a <skipped>; ACCEPTABLE
+    passes with its notes in <system-out>.
+    """
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element("testsuites", name=suite)
+    by_file: dict[str, list[CaseResult]] = {}
+    for r in results:
+        by_file.setdefault(r.file, []).append(r)
+    for name, rows in by_file.items():
+        counts = Counter(r.verdict for r in rows)
+        ts = ET.SubElement(
+            root,
+            "testsuite",
+            name=name,
+            tests=str(len(rows)),
+            failures=str(counts[Verdict.FAIL]),
+            errors=str(counts[Verdict.INCONCLUSIVE]),
+            skipped=str(counts[Verdict.NOT_APPLICABLE]),
+        )
+        for r in rows:
+            tc = ET.SubElement(ts, "testcase", classname=name, name=r.case)
+            detail = "\n".join(
+                [r.reason, *(f"rule: {x}" for x in _cited(r, requirements))]
+                + ([f"expected: {r.expected}", f"actual:   {r.actual}"] if r.expected or r.actual else [])
+                + ([f"trace:\n{r.trace}"] if r.trace else [])
+            )
+            if r.verdict is Verdict.FAIL:
+                ET.SubElement(tc, "failure", message=r.reason[:200]).text = detail
+            elif r.verdict is Verdict.INCONCLUSIVE:
+                ET.SubElement(tc, "error", message=r.reason[:200]).text = detail
+            elif r.verdict is Verdict.NOT_APPLICABLE:
+                ET.SubElement(tc, "skipped", message=r.reason[:200])
+            elif r.notes:
+                ET.SubElement(tc, "system-out").text = "\n".join(r.notes)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

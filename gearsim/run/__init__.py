@@ -1,0 +1,7 @@
+"""Playing vector cases against a server under test and judging them (PURE).
+
+``runner`` (replay a case against a ``ServerPeer``, produce a ``CaseResult``),
+``model_peer`` (the reference model inside the simulator, as a peer),
+``chunking`` (seeded re-chunking plans for byte streams) and ``shard`` (K/N
+splits of a run). Real servers are peers too, built by ``gearsim.io``.
+"""

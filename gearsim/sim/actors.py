@@ -1,0 +1,507 @@
+"""The scripted actors of a workload run: client and worker instances.
+
+PURE. Internal to ``gearsim.sim.workload`` (whose docstring describes how clients
+choose servers and how workers grab jobs): this module owns ``_Client`` and
+``_Worker``, the ``Submission`` record a client makes, and the small helpers
+they share. Every random draw comes from the actor's own ``random.Random``;
+actors act only through the simulator's public API and report to the
+``Workload`` oracle (``track``, ``settle``, ``created``, ``started``,
+``finished``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+import math
+import random
+import uuid
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gearsim.protocol.node import ConnId
+from gearsim.protocol.packets import Packet, PacketType
+from gearsim.sim.scenario import ClientSpec, ScriptedSubmit, WorkerSpec
+
+if TYPE_CHECKING:
+    from gearsim.sim.workload import Workload
+
+__all__ = ["Submission", "perl_server_index"]
+
+T = PacketType
+_SUBMIT = {
+    (True, "normal"): T.SUBMIT_JOB_BG,
+    (True, "high"): T.SUBMIT_JOB_HIGH_BG,
+    (True, "low"): T.SUBMIT_JOB_LOW_BG,
+    (False, "normal"): T.SUBMIT_JOB,
+    (False, "high"): T.SUBMIT_JOB_HIGH,
+    (False, "low"): T.SUBMIT_JOB_LOW,
+}
+_ASSIGN = (T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL)
+_IDLE, _GRABBING, _EMPTY, _SLEEPING = range(4)
+# packets without arguments are immutable values: built once
+_GRAB_JOB_UNIQ = Packet.req(T.GRAB_JOB_UNIQ)
+_PRE_SLEEP = Packet.req(T.PRE_SLEEP)
+# hot-path constants (an enum attribute lookup costs more than a global)
+_NOOP, _NO_JOB, _JOB_CREATED = T.NOOP, T.NO_JOB, T.JOB_CREATED
+
+
+def perl_server_index(key: bytes, servers: int) -> int:
+    """Perl Gearman::Client's server index for a task hashed on ``key``."""
+    return ((zlib.crc32(key) >> 16) & 0x7FFF) % servers
+
+
+@dataclass(slots=True, eq=False)
+class Submission:
+    """One submission by one client instance, and what became of it."""
+
+    client: str
+    number: int
+    function: str
+    unique: bytes
+    payload: bytes
+    priority: str
+    background: bool
+    at: int
+    server: str = ""
+    handle: bytes = b""
+    coalesced: bool = False
+    duplicate: bool = False
+    outcome: str | None = None
+    reason: str = ""
+    done_at: int | None = None
+
+    @property
+    def key(self) -> bytes:
+        """What gearmand coalesces on: the unique, or the payload for ``-``."""
+        return self.payload if self.unique == b"-" else self.unique
+
+
+def _fill(template: str, number: int, instance: int, rng: random.Random, space: int) -> str:
+    text = template.replace("{n}", str(number)).replace("{client}", str(instance))
+    if "{r}" in text:
+        text = text.replace("{r}", str(rng.randrange(space)))
+    return text
+
+
+class _Choice:
+    """A weighted choice among names, drawn with one ``rng.random()``."""
+
+    __slots__ = ("bounds", "names", "total")
+
+    def __init__(self, pairs: tuple[tuple[str, int], ...]) -> None:
+        self.names = [name for name, _ in pairs]
+        self.bounds = list(itertools.accumulate(w for _, w in pairs))
+        self.total = self.bounds[-1]
+
+    def draw(self, rng: random.Random) -> str:
+        if len(self.names) == 1:
+            return self.names[0]
+        return self.names[bisect.bisect_right(self.bounds, rng.random() * self.total)]
+
+
+class _Client:
+    """One client instance: arrivals, server choice, submissions, results and status polls."""
+
+    def __init__(self, wl: Workload, spec: ClientSpec, instance: int, name: str) -> None:
+        self.wl = wl
+        self.sim = wl.sim
+        self.spec = spec
+        self.instance = instance
+        self.name = name
+        self.rng = random.Random(f"{wl.seed}/client/{name}")
+        self.libgearman = spec.library == "libgearman"
+        self.functions = _Choice(spec.function)
+        self.priorities = _Choice(spec.priority)
+        # B-L2: libgearman prepends each added server, so it walks them last-added first
+        self.walk = tuple(reversed(spec.servers)) if self.libgearman else spec.servers
+        self.conn_of: dict[str, ConnId] = {}
+        self.where: dict[ConnId, tuple[str, int]] = {}
+        self.awaiting: dict[ConnId, deque[Submission]] = {}
+        self.foreground: dict[tuple[ConnId, bytes], list[Submission]] = {}
+        self.polled: set[tuple[ConnId, bytes]] = set()
+        self.flight: dict[ConnId, deque[tuple[int, int]]] = {}
+        self.flight_bytes: dict[ConnId, int] = {}
+        self.backlog: deque[Submission] = deque()
+        self.retry_armed = False
+        self.made = 0
+        self.next_at = float(spec.start)
+        self.polls: list[str] = []
+        self.handles: list[str] = []
+        if spec.script:
+            wl.active += 1
+            self.script_left = len(spec.script)
+            for item in spec.script:
+                self.sim.call_at(item.at, functools.partial(self._scripted, item))
+        elif spec.jobs != 0:
+            wl.active += 1
+            self._schedule(first=True)
+
+    # ------------------------------------------------------------- arrivals
+
+    def _schedule(self, *, first: bool = False) -> None:
+        spec = self.spec
+        if spec.every is not None:
+            self.next_at += 0 if first else spec.every
+        elif spec.rate is not None:
+            self.next_at += self.rng.expovariate(spec.rate / 1000)
+        tick = int(self.next_at)
+        stop = self.wl.scenario.duration if spec.stop is None else min(spec.stop, self.wl.scenario.duration)
+        if (spec.jobs is not None and self.made >= spec.jobs) or tick > stop:
+            self.wl.active -= 1
+            return
+        self.sim.call_at(max(tick, self.sim.now), self._arrive)
+
+    def _arrive(self) -> None:
+        self.submit(None)
+        self._schedule()
+
+    def _scripted(self, item: ScriptedSubmit) -> None:
+        self.submit(item)
+        self.script_left -= 1
+        if not self.script_left:
+            self.wl.active -= 1
+
+    def submit(self, item: ScriptedSubmit | None) -> Submission:
+        """Make the next submission (from ``item`` where it says) and send it."""
+        spec, rng = self.spec, self.rng
+        self.made += 1
+        n = self.made
+        function = item.function if item and item.function else self.functions.draw(rng)
+        priority = item.priority if item and item.priority else self.priorities.draw(rng)
+        mode = item.mode if item and item.mode else spec.mode
+        if item is not None and item.payload is not None:
+            payload = item.payload
+        elif spec.payload_size is not None:
+            payload = "x" * spec.payload_size
+        else:
+            payload = _fill(spec.payload, n, self.instance, rng, spec.unique_space)
+        template = item.unique if item is not None and item.has_unique else spec.unique
+        if template is None:
+            # B-L1: libgearman generates a UUID for background jobs; Perl sends none
+            generate = self.libgearman and mode == "background"
+            unique = str(uuid.UUID(int=rng.getrandbits(128), version=1)) if generate else ""
+        else:
+            unique = _fill(template, n, self.instance, rng, spec.unique_space)
+        sub = Submission(
+            self.name, n, function, unique.encode(), payload.encode(), priority, mode == "background", self.sim.now
+        )
+        self.wl.track(sub)
+        if self.backlog:
+            self.backlog.append(sub)
+        else:
+            self._dispatch(sub)
+        return sub
+
+    # -------------------------------------------------------- server choice
+
+    def _candidates(self, sub: Submission) -> tuple[str, ...]:
+        servers = self.walk
+        if self.libgearman or len(servers) == 1:
+            return servers
+        key = sub.key
+        start = perl_server_index(key, len(servers)) if key else self.rng.randrange(len(servers))
+        return servers[start:] + servers[:start]
+
+    def _conn(self, server: str) -> ConnId | None:
+        conn = self.conn_of.get(server)
+        if conn is not None and not self.sim.closed(conn):
+            return conn
+        conn = self.sim.connect(server, link=self.wl.link_for(self.name), label=self.name, on_receive=self._receive)
+        if self.sim.closed(conn):
+            return None  # refused: COULD_NOT_CONNECT, try the next server
+        self.conn_of[server] = conn
+        self.where[conn] = (server, self.wl.incarnation[server])
+        self.awaiting[conn] = deque()
+        return conn
+
+    def _busy_until(self, conn: ConnId) -> int | None:
+        """None when the connection can take a write, else the tick it drains to the buffer size."""
+        queue = self.flight.get(conn)
+        if not queue:
+            return None
+        now = self.sim.now
+        total = self.flight_bytes[conn]
+        while queue and queue[0][0] <= now:
+            total -= queue.popleft()[1]
+        self.flight_bytes[conn] = total
+        limit = self.wl.scenario.send_buffer
+        if total <= limit:
+            return None
+        for ack, size in queue:
+            total -= size
+            if total <= limit:
+                return ack
+        return now + 1
+
+    def _dispatch(self, sub: Submission) -> bool:
+        """Send ``sub`` to the server its library picks; False when it must wait (all busy)."""
+        wait: int | None = None
+        for server in self._candidates(sub):
+            conn = self._conn(server)
+            if conn is None:
+                continue
+            if self.libgearman:
+                busy = self._busy_until(conn)
+                if busy is not None:
+                    wait = busy if wait is None else min(wait, busy)
+                    continue
+            self._send(conn, server, sub)
+            return True
+        if wait is None:
+            self.wl.settle(sub, "lost", "no server reachable")
+            return True
+        if not self.backlog or self.backlog[0] is not sub:
+            self.backlog.appendleft(sub)
+        if not self.retry_armed:
+            self.retry_armed = True
+            self.sim.call_at(wait, self._retry)
+        return False
+
+    def _retry(self) -> None:
+        self.retry_armed = False
+        while self.backlog:
+            if not self._dispatch(self.backlog[0]):
+                return
+            self.backlog.popleft()
+
+    def _send(self, conn: ConnId, server: str, sub: Submission) -> None:
+        packet = Packet.req(_SUBMIT[sub.background, sub.priority], sub.function.encode(), sub.unique, sub.payload)
+        self.sim.send_messages(conn, packet)
+        sub.server = server
+        self.awaiting[conn].append(sub)
+        if self.libgearman:
+            size = 14 + len(sub.function) + len(sub.unique) + len(sub.payload)
+            ack = self.sim.now + max(1, 2 * self.wl.link.latency)
+            self.flight.setdefault(conn, deque()).append((ack, size))
+            self.flight_bytes[conn] = self.flight_bytes.get(conn, 0) + size
+
+    # ------------------------------------------------------------- replies
+
+    def _receive(self, conn: ConnId) -> None:
+        wl = self.wl
+        now = self.sim.now
+        for received in self.sim.take(conn):
+            m = received.message
+            if not isinstance(m, Packet):
+                continue
+            t = m.type
+            if t == _JOB_CREATED:
+                sub = self.awaiting[conn].popleft()
+                handle = m.args[0]
+                server, inc = self.where[conn]
+                wl.created(sub, server, inc, handle)
+                if self.spec.script:
+                    self.handles.append(handle.decode("latin-1"))
+                if not sub.background:
+                    self.foreground.setdefault((conn, handle), []).append(sub)
+                elif self.spec.poll_status is not None:
+                    self._start_poll(conn, handle)
+            elif t in (T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION):
+                outcome = "completed" if t == T.WORK_COMPLETE else "failed"
+                for sub in self.foreground.pop((conn, m.args[0]), []):
+                    wl.settle(sub, outcome)
+            elif t == T.STATUS_RES:
+                self._status(conn, m)
+            elif t == T.ERROR and self.awaiting.get(conn):
+                wl.settle(self.awaiting[conn].popleft(), "failed", f"ERROR {m.args[0].decode('latin-1')}")
+        if self.sim.closed(conn):
+            self._lost(conn, now)
+
+    def _lost(self, conn: ConnId, now: int) -> None:
+        wl = self.wl
+        for sub in self.awaiting.pop(conn, deque()):
+            wl.settle(sub, "lost", "connection closed before JOB_CREATED")
+        for key in [k for k in self.foreground if k[0] == conn]:
+            for sub in self.foreground.pop(key):
+                wl.settle(sub, "lost", "connection closed before the result")
+        for key in [k for k in self.polled if k[0] == conn]:
+            self.polled.discard(key)
+            self.polls.append("poll ended: connection closed")
+            wl.active -= 1
+        self.flight.pop(conn, None)
+
+    # ---------------------------------------------------------------- polls
+
+    def _start_poll(self, conn: ConnId, handle: bytes) -> None:
+        self.polled.add((conn, handle))
+        self.wl.active += 1
+        self.sim.call_later(self.spec.poll_status or 1, lambda: self._poll(conn, handle))
+
+    def _poll(self, conn: ConnId, handle: bytes) -> None:
+        if (conn, handle) in self.polled and not self.sim.closed(conn):
+            self.sim.send_messages(conn, Packet.req(T.GET_STATUS, handle))
+
+    def _status(self, conn: ConnId, m: Packet) -> None:
+        handle, known, running, num, den = (m.args + (b"",) * 5)[:5]
+        if (conn, handle) not in self.polled:
+            return
+        running_text = "true" if running == b"1" else "false"
+        self.polls.append(
+            f"{self.sim.now / 1000:g}s Running: {running_text}, numerator: {int(num or 0)}, "
+            f"denominator: {int(den or 0)}"
+        )
+        if known == b"1":
+            self.sim.call_later(self.spec.poll_status or 1, lambda: self._poll(conn, handle))
+        else:
+            self.polled.discard((conn, handle))
+            self.polls.append("done!")
+            self.wl.active -= 1
+
+
+class _Worker:
+    """One worker instance: a connection per server, one job at a time, libgearman's grab loop."""
+
+    def __init__(self, wl: Workload, spec: WorkerSpec, name: str) -> None:
+        self.wl = wl
+        self.sim = wl.sim
+        self.spec = spec
+        self.name = name
+        self.rng = random.Random(f"{wl.seed}/worker/{name}")
+        self.state: dict[ConnId, int] = {}
+        self.where: dict[ConnId, tuple[str, int]] = {}
+        self.job: tuple[ConnId, bytes] | None = None
+        self.gen = 0
+        self.up = False
+        self.can_do = [Packet.req(T.CAN_DO, f.encode()) for f in spec.functions]
+        self.sim.call_at(spec.start, self.start)
+
+    def start(self) -> None:
+        self.up = True
+        for server in self.spec.servers:
+            self._open(server)
+
+    def _open(self, server: str) -> None:
+        if not self.up:
+            return
+        sim = self.sim
+        conn = sim.connect(server, link=self.wl.link_for(self.name), label=self.name, on_receive=self._receive)
+        if sim.closed(conn):
+            sim.call_later(self.spec.reconnect, lambda: self._open(server))
+            return
+        self.where[conn] = (server, self.wl.incarnation[server])
+        self.state[conn] = _IDLE
+        sim.send_messages(conn, *self.can_do)
+        self._ask()
+
+    def _ask(self, lead: tuple[ConnId, Packet] | None = None) -> None:
+        """Grab on the next idle connection, or PRE_SLEEP on all when every one said NO_JOB.
+
+        ``lead`` (a WORK_COMPLETE or WORK_FAIL) is written first; when the grab
+        goes to the same connection both go in one write, as TCP may deliver them.
+        """
+        sim = self.sim
+        state = self.state
+        # nothing below changes job, up or the states before the grab is decided
+        asking = self.job is None and self.up and _GRABBING not in state.values()
+        grab: ConnId | None = None
+        if asking:
+            for c, st in state.items():
+                if st == _IDLE:
+                    grab = c
+                    break
+        if lead is not None:
+            if grab is not None and lead[0] == grab:
+                state[grab] = _GRABBING
+                sim.send_messages(grab, lead[1], _GRAB_JOB_UNIQ)
+                return
+            sim.send_messages(*lead)
+        if not asking:
+            return
+        if grab is not None:
+            state[grab] = _GRABBING
+            sim.send_messages(grab, _GRAB_JOB_UNIQ)
+            return
+        for conn, st in state.items():
+            if st == _EMPTY:
+                state[conn] = _SLEEPING
+                sim.send_messages(conn, _PRE_SLEEP)
+
+    def _receive(self, conn: ConnId) -> None:
+        state = self.state
+        for received in self.sim.take(conn):
+            m = received.message
+            if not isinstance(m, Packet) or conn not in state:
+                continue
+            t = m.type
+            if t == _NOOP:
+                if state[conn] == _SLEEPING:
+                    state[conn] = _IDLE
+                self._ask()
+            elif t == _NO_JOB:
+                state[conn] = _EMPTY
+                self._ask()
+            elif t in _ASSIGN:
+                state[conn] = _IDLE
+                self._begin(conn, m.args[0], m.args[-1])
+        if self.sim.closed(conn) and conn in state:
+            del state[conn]
+            server = self.where[conn][0]
+            self.sim.call_later(self.spec.reconnect, lambda: self._open(server))
+            self._ask()
+
+    def _draw(self, payload: bytes) -> int:
+        d = self.spec.duration
+        if d.kind == "uniform":
+            return self.rng.randint(d.a, d.b)
+        if d.kind == "exponential":
+            return int(self.rng.expovariate(1 / d.a)) if d.a else 0
+        if d.kind == "payload_seconds":
+            return int(payload.decode("latin-1").strip() or 0) * 1000 if payload.strip().isdigit() else 0
+        if d.kind == "per_payload_byte":
+            return d.a * len(payload)
+        return d.a
+
+    def _begin(self, conn: ConnId, handle: bytes, payload: bytes) -> None:
+        self.job = (conn, handle)
+        self.gen += 1
+        gen = self.gen
+        server, inc = self.where[conn]
+        self.wl.started(server, inc, handle)
+        duration = self._draw(payload)
+        every = self.spec.status_every
+        if every is not None:
+            steps = max(1, math.ceil(duration / every))
+            self._status(gen, 1, steps)
+        result = payload[::-1] if self.spec.result == "reverse" else payload if self.spec.result == "echo" else b""
+        self.sim.call_later(duration, lambda: self._finish(gen, result))
+
+    def _status(self, gen: int, step: int, steps: int) -> None:
+        if gen != self.gen or self.job is None or self.sim.closed(self.job[0]):
+            return
+        num, den = str(step).encode(), str(steps).encode()
+        self.sim.send_messages(self.job[0], Packet.req(T.WORK_STATUS, self.job[1], num, den))
+        if step < steps and self.spec.status_every:
+            self.sim.call_later(self.spec.status_every, lambda: self._status(gen, step + 1, steps))
+
+    def _finish(self, gen: int, result: bytes) -> None:
+        if gen != self.gen or self.job is None:
+            return
+        conn, handle = self.job
+        self.job = None
+        lead: tuple[ConnId, Packet] | None = None
+        if not self.sim.closed(conn):
+            failed = self.spec.fail > 0 and self.rng.random() < self.spec.fail
+            report = Packet.req(T.WORK_FAIL, handle) if failed else Packet.req(T.WORK_COMPLETE, handle, result)
+            lead = (conn, report)
+            server, inc = self.where[conn]
+            self.wl.finished(server, inc, handle, "failed" if failed else "completed")
+        state = self.state
+        for c, st in state.items():
+            if st != _GRABBING:
+                state[c] = _IDLE
+        self._ask(lead)
+
+    def crash(self, restart_after: int | None) -> None:
+        """Die mid-job: every connection closes (the server requeues, B-K2); restart later if asked."""
+        self.up = False
+        self.gen += 1
+        self.job = None
+        for conn in list(self.state):
+            self.sim.close(conn)
+        self.state.clear()
+        if restart_after is not None:
+            self.sim.call_later(restart_after, self.start)

@@ -1,0 +1,505 @@
+"""Workload scenarios for ``gearsim simulate``: YAML text -> frozen, checked dataclasses.
+
+PURE. This module owns the scenario data model (servers, a link, client and
+worker groups, faults) and its parsing: YAML text is loaded, checked against
+``spec/scenario.schema.json`` (the schema text is passed in, so nothing here
+reads a file), then checked for meaning (known server and actor names, times
+inside the run, a partition that ends after it begins). Every problem raises
+``ScenarioError`` naming the file and the field, for example
+``scenarios/x.yaml: clients/0 (poller)/rate: ...``.
+
+Times are integer ticks (milliseconds) or strings such as ``250ms``, ``3s``,
+``2m``; rates are numbers per second or strings such as ``5/s``, ``300/m``.
+Running a scenario is ``gearsim.sim.workload``'s business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jsonschema
+import yaml
+
+from gearsim.errors import VectorError
+from gearsim.model.profiles import PROFILES
+
+__all__ = [
+    "ClientSpec",
+    "DurationSpec",
+    "FaultSpec",
+    "Scenario",
+    "ScenarioError",
+    "ScriptedSubmit",
+    "ServerSpec",
+    "WorkerSpec",
+    "parse_rate",
+    "parse_scenario",
+    "parse_scenario_text",
+    "parse_time",
+]
+
+LIBRARIES: Final = ("libgearman", "perl")
+PRIORITIES: Final = ("high", "normal", "low")
+FAULT_KINDS: Final = ("worker-crash", "link-cut", "server-restart", "partition")
+
+_TIME = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$")
+_RATE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)/(s|m)$")
+_SCALE: Final = {"ms": 1, "s": 1000, "m": 60_000}
+
+
+class ScenarioError(VectorError):
+    """A scenario file that is malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    """One job server of the pool: a reference model with a profile and options."""
+
+    name: str
+    profile: str = "gearmand-1.1"
+    worker_wakeup: int = 0
+    job_retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedSubmit:
+    """One submission at a fixed tick (fields left None take the client's)."""
+
+    at: int
+    function: str | None = None
+    payload: str | None = None
+    unique: str | None = None
+    has_unique: bool = False
+    priority: str | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """A group of ``count`` identical clients (instances are named NAME-1, NAME-2...).
+
+    ``unique`` and ``payload`` are templates: ``{n}`` is the instance's
+    submission number (from 1), ``{client}`` the instance number, ``{r}`` a
+    draw below ``unique_space``. ``unique`` None means the library's default
+    (libgearman: a generated UUID for background jobs, B-L1; Perl: none).
+    """
+
+    name: str
+    function: tuple[tuple[str, int], ...]
+    count: int = 1
+    servers: tuple[str, ...] = ()
+    library: str = "libgearman"
+    mode: str = "background"
+    priority: tuple[tuple[str, int], ...] = (("normal", 1),)
+    payload: str = ""
+    payload_size: int | None = None
+    unique: str | None = None
+    unique_space: int = 1_000_000
+    rate: float | None = None
+    every: int | None = None
+    jobs: int | None = None
+    start: int = 0
+    stop: int | None = None
+    poll_status: int | None = None
+    script: tuple[ScriptedSubmit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DurationSpec:
+    """A job-duration distribution; ``a`` and ``b`` are ticks (see ``kind``)."""
+
+    #: fixed (a), uniform (a..b), exponential (mean a), payload_seconds,
+    #: per_payload_byte (a ticks per byte)
+    kind: str = "fixed"
+    a: int = 0
+    b: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """A group of ``count`` identical workers, one connection to each of its servers."""
+
+    name: str
+    functions: tuple[str, ...]
+    count: int = 1
+    servers: tuple[str, ...] = ()
+    duration: DurationSpec = DurationSpec()
+    status_every: int | None = None
+    fail: float = 0.0
+    result: str = "echo"
+    start: int = 0
+    reconnect: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """A fault at tick ``at``: ``target`` is a worker, actor or server name."""
+
+    kind: str
+    at: int
+    target: str
+    until: int | None = None
+    restart_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A whole workload: servers, link, clients, workers and faults."""
+
+    name: str
+    duration: int
+    servers: tuple[ServerSpec, ...]
+    clients: tuple[ClientSpec, ...]
+    workers: tuple[WorkerSpec, ...] = ()
+    faults: tuple[FaultSpec, ...] = ()
+    description: str = ""
+    seed: int = 0
+    latency: int = 1
+    jitter: int = 0
+    chunking: str = "none"
+    send_buffer: int = 65536
+    trace_deliveries: bool = True
+    file: str = ""
+
+    def instance_names(self) -> dict[str, str]:
+        """Every actor instance name -> its group name (clients and workers)."""
+        names: dict[str, str] = {}
+        groups: list[ClientSpec | WorkerSpec] = [*self.clients, *self.workers]
+        for group in groups:
+            for i in range(group.count):
+                names[group.name if group.count == 1 else f"{group.name}-{i + 1}"] = group.name
+        return names
+
+
+def parse_time(value: object) -> int:
+    """Ticks (milliseconds) from an int or a string like ``250ms``, ``3s``, ``1.5m``.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a time, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a time cannot be negative: {value}")
+        return value
+    if isinstance(value, str) and (m := _TIME.match(value)):
+        return round(float(m.group(1)) * _SCALE[m.group(2)])
+    raise ValueError(f"expected a time like 250ms, 3s or 2m, got {value!r}")
+
+
+def parse_rate(value: object) -> float:
+    """Events per second from a number or a string like ``5/s``, ``300/m``.
+
+    Raises:
+        ValueError: anything else, or a rate that is not positive.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        rate = float(value)
+    elif isinstance(value, str) and (m := _RATE.match(value)):
+        rate = float(m.group(1)) / (1 if m.group(2) == "s" else 60)
+    else:
+        raise ValueError(f"expected a rate like 5/s or 300/m, got {value!r}")
+    if rate <= 0:
+        raise ValueError(f"a rate must be above 0, got {value!r}")
+    return rate
+
+
+class _Fields:
+    """Typed access to one mapping of the YAML, naming ``where`` in every error."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, file: str) -> None:
+        self.data = data
+        self.where = where
+        self.file = file
+
+    def fail(self, key: str, message: str) -> ScenarioError:
+        at = f"{self.where}/{key}" if self.where else key
+        return ScenarioError(f"{at}: {message}", file=self.file)
+
+    def time(self, key: str, default: int | None = None) -> int | None:
+        if key not in self.data:
+            return default
+        try:
+            return parse_time(self.data[key])
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+
+    def weights(self, key: str, default: tuple[tuple[str, int], ...] = ()) -> tuple[tuple[str, int], ...]:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            return ((value, 1),)
+        pairs = tuple((str(k), int(v)) for k, v in value.items())
+        if sum(w for _, w in pairs) <= 0:
+            raise self.fail(key, "the weights add up to 0")
+        return pairs
+
+
+def _schema_error(data: Any, schema_text: str, file: str) -> ScenarioError | None:
+    schema = json.loads(schema_text)
+    cls = jsonschema.validators.validator_for(schema)
+    err = jsonschema.exceptions.best_match(cls(schema).iter_errors(data))
+    if err is None:
+        return None
+    parts: list[str] = []
+    node: Any = data
+    for p in err.absolute_path:
+        node = node[p] if isinstance(node, (dict, list)) else None
+        label = str(p)
+        if isinstance(p, int) and isinstance(node, dict) and isinstance(node.get("name"), str):
+            label += f" ({node['name']})"
+        parts.append(label)
+    message = err.message
+    if err.validator == "oneOf" and isinstance(err.instance, dict) and "kind" in err.instance:
+        message = f"a {err.instance['kind']!r} fault has fields {sorted(err.instance)}; see spec/scenario.schema.json"
+    elif err.validator == "oneOf":
+        message = f"{err.instance!r} matches none of the allowed shapes"
+    return ScenarioError(f"{'/'.join(parts) or '(top)'}: {message[:300]}", file=file)
+
+
+def parse_scenario_text(text: str, file: str, schema_text: str | None = None) -> Scenario:
+    """Parse a scenario file's YAML text (see ``parse_scenario``).
+
+    Raises:
+        ScenarioError: not YAML, or not a valid scenario; names the file and field.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ScenarioError(f"not valid YAML{line}: {getattr(exc, 'problem', exc)}", file=file) from None
+    return parse_scenario(data, file, schema_text)
+
+
+def parse_scenario(data: Any, file: str, schema_text: str | None = None) -> Scenario:
+    """Check loaded YAML data (against the schema if given, then for meaning) and build it.
+
+    Raises:
+        ScenarioError: the first problem found, naming the file and the field.
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario is a mapping with schema, name, duration, servers and clients", file=file)
+    if schema_text is not None:
+        problem = _schema_error(data, schema_text, file)
+        if problem is not None:
+            raise problem
+    try:
+        return _build(data, file)
+    except ScenarioError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # only reachable without the schema check: data of the wrong shape
+        raise ScenarioError(
+            f"malformed scenario ({type(exc).__name__}: {exc}); check it against the schema", file=file
+        ) from None
+
+
+def _build(data: dict[str, Any], file: str) -> Scenario:
+    top = _Fields(data, "", file)
+    if data.get("schema") != 1:
+        raise top.fail("schema", "must be 1")
+    duration = top.time("duration")
+    if duration is None or duration <= 0:
+        raise top.fail("duration", "a positive time is required")
+    servers = tuple(_server(s, i, file) for i, s in enumerate(data["servers"]))
+    names = [s.name for s in servers]
+    if not names:
+        raise top.fail("servers", "at least one server is needed")
+    if len(set(names)) != len(names):
+        raise top.fail("servers", f"server names repeat: {names}")
+    link = _Fields(data.get("link") or {}, "link", file)
+    library = str(data.get("library", "libgearman"))
+    if library not in LIBRARIES:
+        raise top.fail("library", f"one of {LIBRARIES}")
+    clients = tuple(_client(c, i, file, names, library) for i, c in enumerate(data["clients"]))
+    workers = tuple(_worker(w, i, file, names) for i, w in enumerate(data.get("workers") or []))
+    groups = [c.name for c in clients] + [w.name for w in workers]
+    if len(set(groups)) != len(groups):
+        raise top.fail("clients", f"client and worker names must all differ: {groups}")
+    scenario = Scenario(
+        name=str(data["name"]),
+        description=str(data.get("description", "")),
+        duration=duration,
+        seed=int(data.get("seed", 0)),
+        servers=servers,
+        clients=clients,
+        workers=workers,
+        latency=link.time("latency", 1) or 0,
+        jitter=link.time("jitter", 0) or 0,
+        chunking=str(link.data.get("chunking", "none")),
+        send_buffer=int(data.get("send_buffer", 65536)),
+        trace_deliveries=bool(data.get("trace_deliveries", True)),
+        file=file,
+    )
+    instances = scenario.instance_names()
+    worker_names = {w.name for w in workers} | {n for n, g in instances.items() if g in {w.name for w in workers}}
+    faults = tuple(
+        _fault(f, i, file, duration, set(names), worker_names, set(instances))
+        for i, f in enumerate(data.get("faults") or [])
+    )
+    return dataclasses.replace(scenario, faults=faults)
+
+
+def _server(raw: Any, index: int, file: str) -> ServerSpec:
+    if isinstance(raw, str):
+        return ServerSpec(raw)
+    f = _Fields(raw, f"servers/{index}", file)
+    profile = str(raw.get("profile", "gearmand-1.1"))
+    if profile not in PROFILES:
+        raise f.fail("profile", f"unknown profile {profile!r} (have: {', '.join(PROFILES)})")
+    return ServerSpec(
+        name=str(raw["name"]),
+        profile=profile,
+        worker_wakeup=int(raw.get("worker_wakeup", 0)),
+        job_retries=int(raw.get("job_retries", 0)),
+    )
+
+
+def _server_list(f: _Fields, known: list[str]) -> tuple[str, ...]:
+    chosen = tuple(str(s) for s in f.data.get("servers", known))
+    for s in chosen:
+        if s not in known:
+            raise f.fail("servers", f"no server called {s!r} (have: {', '.join(known)})")
+    if len(set(chosen)) != len(chosen):
+        raise f.fail("servers", f"a server is listed twice: {list(chosen)}")
+    return chosen
+
+
+def _label(raw: Mapping[str, Any], where: str, index: int) -> str:
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    return f"{where}/{index} ({name})" if isinstance(name, str) else f"{where}/{index}"
+
+
+def _client(raw: dict[str, Any], index: int, file: str, servers: list[str], library: str) -> ClientSpec:
+    f = _Fields(raw, _label(raw, "clients", index), file)
+    lib = str(raw.get("library", library))
+    if lib not in LIBRARIES:
+        raise f.fail("library", f"one of {LIBRARIES}")
+    priority = f.weights("priority", (("normal", 1),))
+    for p, _ in priority:
+        if p not in PRIORITIES:
+            raise f.fail("priority", f"unknown priority {p!r} (one of {PRIORITIES})")
+    script = tuple(_scripted(s, i, f) for i, s in enumerate(raw.get("script") or []))
+    rate = None
+    if "rate" in raw:
+        try:
+            rate = parse_rate(raw["rate"])
+        except ValueError as exc:
+            raise f.fail("rate", str(exc)) from None
+    every = f.time("every")
+    arrivals = [k for k in ("rate", "every", "script") if k in raw]
+    if len(arrivals) != 1:
+        raise f.fail("rate", f"give exactly one of rate, every, script (got {arrivals or 'none'})")
+    if every is not None and every <= 0:
+        raise f.fail("every", "must be above 0")
+    mode = str(raw.get("mode", "background"))
+    poll = f.time("poll_status")
+    if poll is not None and (poll <= 0 or mode != "background"):
+        raise f.fail("poll_status", "polls a background job's status: a positive time, mode background")
+    return ClientSpec(
+        name=str(raw["name"]),
+        function=f.weights("function"),
+        count=int(raw.get("count", 1)),
+        servers=_server_list(f, servers),
+        library=lib,
+        mode=mode,
+        priority=priority,
+        payload=str(raw.get("payload", "")),
+        payload_size=raw.get("payload_size"),
+        unique=raw.get("unique"),
+        unique_space=int(raw.get("unique_space", 1_000_000)),
+        rate=rate,
+        every=every,
+        jobs=raw.get("jobs"),
+        start=f.time("start", 0) or 0,
+        stop=f.time("stop"),
+        poll_status=poll,
+        script=script,
+    )
+
+
+def _scripted(raw: dict[str, Any], index: int, parent: _Fields) -> ScriptedSubmit:
+    f = _Fields(raw, f"{parent.where}/script/{index}", parent.file)
+    return ScriptedSubmit(
+        at=f.time("at", 0) or 0,
+        function=raw.get("function"),
+        payload=raw.get("payload"),
+        unique=raw.get("unique"),
+        has_unique="unique" in raw,
+        priority=raw.get("priority"),
+        mode=raw.get("mode"),
+    )
+
+
+def _duration(f: _Fields) -> DurationSpec:
+    raw = f.data.get("duration")
+    if raw is None:
+        return DurationSpec()
+    kind, value = next(iter(raw.items()))
+    d = _Fields(raw, f"{f.where}/duration", f.file)
+    if kind == "uniform":
+        lo, hi = (parse_time(v) for v in value)
+        if hi < lo:
+            raise d.fail("uniform", f"the upper bound {hi} is below the lower {lo}")
+        return DurationSpec("uniform", lo, hi)
+    if kind == "payload_seconds":
+        return DurationSpec("payload_seconds")
+    return DurationSpec(kind, d.time(kind, 0) or 0)
+
+
+def _worker(raw: dict[str, Any], index: int, file: str, servers: list[str]) -> WorkerSpec:
+    f = _Fields(raw, _label(raw, "workers", index), file)
+    every = f.time("status_every")
+    if every is not None and every <= 0:
+        raise f.fail("status_every", "must be above 0")
+    return WorkerSpec(
+        name=str(raw["name"]),
+        functions=tuple(str(x) for x in raw["functions"]),
+        count=int(raw.get("count", 1)),
+        servers=_server_list(f, servers),
+        duration=_duration(f),
+        status_every=every,
+        fail=float(raw.get("fail", 0.0)),
+        result=str(raw.get("result", "echo")),
+        start=f.time("start", 0) or 0,
+        reconnect=max(1, f.time("reconnect", 1000) or 1),
+    )
+
+
+def _fault(
+    raw: dict[str, Any],
+    index: int,
+    file: str,
+    duration: int,
+    servers: set[str],
+    workers: set[str],
+    actors: set[str],
+) -> FaultSpec:
+    f = _Fields(raw, f"faults/{index}", file)
+    kind = str(raw.get("kind"))
+    at = f.time("at", 0) or 0
+    if kind not in FAULT_KINDS:
+        raise f.fail("kind", f"unknown fault {kind!r} (one of {FAULT_KINDS})")
+    if at > duration:
+        raise f.fail("at", f"{at} is after the end of the run ({duration})")
+    key, allowed = {
+        "worker-crash": ("worker", workers),
+        "link-cut": ("actor", actors),
+        "server-restart": ("server", servers),
+        "partition": ("server", servers),
+    }[kind]
+    target = str(raw.get(key))
+    if target not in allowed:
+        raise f.fail(key, f"no such {key} {target!r} (have: {', '.join(sorted(allowed)) or 'none'})")
+    until = f.time("until")
+    if until is not None and until <= at:
+        raise f.fail("until", f"the partition ends ({until}) before it begins ({at})")
+    return FaultSpec(kind=kind, at=at, target=target, until=until, restart_after=f.time("restart_after"))

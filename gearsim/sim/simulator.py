@@ -1,0 +1,434 @@
+"""The deterministic discrete-time simulator: servers, client connections, links, time.
+
+PURE. This module owns the engine that drives ``ServerNode`` implementations
+(the reference model, or any sans-IO server) against scripted clients in
+virtual time: one heap of events ordered by ``(tick, priority, seq)``, one
+``random.Random(seed)`` that every random choice comes from, connections whose
+bytes travel through ``gearsim.sim.links`` link models, and a ``Trace`` of
+everything that happened. It imports no socket, clock, thread or global random;
+a client that sleeps three virtual seconds costs no wall time, because when
+nothing is runnable time jumps to the next event (a delivery, a callback, or a
+server's ``next_deadline()``).
+
+This module holds the public ``Simulator`` API; the state records and event
+handlers it runs on live in ``gearsim.sim.engine`` (``SimCore``).
+
+Theory of operation
+-------------------
+Every connection has two *pipes* (client to server, server to client). A write
+is cut into pieces by the link, each piece gets a delivery tick of ``now +
+latency + jitter``, raised to the previous piece's tick so that a later piece
+never overtakes an earlier one, and an event is pushed. Events at the same tick
+run by priority (cuts, partitions and restarts first, then deliveries and
+callbacks, then server timers) and then in the order they were scheduled, so
+runs are reproducible from the seed alone. Connects and closes travel the same
+pipes as data, so they are ordered with it: a close is seen after every byte
+written before it.
+
+The server side of a connection goes ``pending`` (connect in flight) ->
+``open`` (the node was told) -> ``gone`` (the node closed it, or was told about
+a close or a cut). The client side is open until it closes, sees the server's
+close, cannot decode what it received, or the link is cut; ``close_reason``
+says which. Bytes arriving at a closed end are discarded (and traced).
+
+After every call into a node the engine asks for its ``next_deadline()`` and
+keeps one timer event armed at the earliest one; a stale timer event (the
+deadline moved) fires harmlessly and re-arms.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+from gearsim.errors import DecodeError, HarnessError
+from gearsim.protocol.codec import encode, encode_many
+from gearsim.protocol.node import ConnId, ServerNode
+from gearsim.protocol.packets import Message, Packet
+from gearsim.protocol.trace import Kind, TraceRecord
+from gearsim.sim.engine import (
+    _C2S,
+    _DISCARD,
+    _GONE,
+    _SEND,
+    DEFAULT_MAX_STEPS,
+    NORMAL,
+    TIMER,
+    URGENT,
+    Received,
+    SimCore,
+    _Conn,
+    _invoke,
+    _new,
+    _Server,
+)
+from gearsim.sim.links import LinkConfig
+
+__all__ = [
+    "DEFAULT_MAX_STEPS",
+    "NORMAL",
+    "TIMER",
+    "URGENT",
+    "Received",
+    "Simulator",
+]
+
+
+class Simulator(SimCore):
+    """A deterministic network of ``ServerNode`` servers and scripted client connections.
+
+    Args:
+        seed: seeds the simulator's own ``random.Random``; the same seed and the
+            same calls give a byte-identical ``trace``.
+        default_link: the link of connections opened without one (default: an
+            instant, perfect link).
+        max_steps: how many events one ``run`` call may process before it raises
+            ``HarnessError`` (a livelock guard).
+        trace_deliveries: record a ``deliver`` record per piece of bytes; turn
+            off to keep traces of long benchmarks down to the messages.
+    """
+
+    # ----------------------------------------------------------------- time
+
+    @property
+    def now(self) -> int:
+        """The current tick (milliseconds of virtual time)."""
+        return self._now
+
+    def peek(self) -> int | None:
+        """The tick of the next event, or None when nothing is scheduled."""
+        return self._heap[0][0] if self._heap else None
+
+    def step(self) -> bool:
+        """Process the next event, moving time to its tick; False if there was none.
+
+        Raises:
+            Exception: whatever a server node raises, with a note giving the tick.
+        """
+        if not self._heap:
+            return False
+        tick, _, _, handler, arg = heapq.heappop(self._heap)
+        self._now = tick
+        try:
+            handler(arg)
+        except Exception as exc:
+            exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
+            raise
+        return True
+
+    def run(
+        self,
+        until: int | None = None,
+        *,
+        stop_when: Callable[[], bool] | None = None,
+        max_steps: int | None = None,
+    ) -> bool:
+        """Process events in order until ``until``, ``stop_when()``, or none are left.
+
+        Events at exactly ``until`` are processed, and the clock ends at
+        ``until`` even if nothing happens then, so ``run(until=5000)`` followed
+        by ``run(until=9000)`` does the same as ``run(until=9000)``. With
+        ``until=None`` the run ends when the heap is empty. ``stop_when`` is
+        checked before the first event and after each one.
+
+        Returns:
+            True if ``stop_when`` became true, False otherwise.
+
+        Raises:
+            HarnessError: ``until`` is in the past, or more than ``max_steps``
+                (default: the simulator's) events were needed; the message
+                gives the tick, the next events and the last trace records.
+        """
+        if until is not None and until < self._now:
+            raise HarnessError(f"run(until={until}) is in the past: the clock is at {self._now}")
+        bound = self.max_steps if max_steps is None else max_steps
+        heap = self._heap
+        pop = heapq.heappop
+        steps = 0
+        if stop_when is not None and stop_when():
+            return True
+        while heap:
+            tick = heap[0][0]
+            if until is not None and tick > until:
+                break
+            if steps >= bound:
+                raise self._bound_error(bound)
+            _, _, _, handler, arg = pop(heap)
+            self._now = tick
+            try:
+                handler(arg)
+            except Exception as exc:
+                exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
+                raise
+            steps += 1
+            if stop_when is not None and stop_when():
+                return True
+        if until is not None:
+            self._now = until
+        return False
+
+    def run_for(self, duration: int, *, stop_when: Callable[[], bool] | None = None) -> bool:
+        """``run(until=now + duration)``: a client sleeping ``duration`` ticks.
+
+        Raises:
+            HarnessError: as ``run``, or for a negative duration.
+        """
+        if duration < 0:
+            raise HarnessError(f"run_for({duration}): time cannot go backwards")
+        return self.run(until=self._now + duration, stop_when=stop_when)
+
+    def call_at(self, tick: int, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` at ``tick`` (after cuts, before timers due then).
+
+        Raises:
+            HarnessError: ``tick`` is in the past.
+        """
+        if tick < self._now:
+            raise HarnessError(f"call_at({tick}) is in the past: the clock is at {self._now}")
+        self._push(tick, NORMAL, _invoke, fn)
+
+    def call_later(self, delay: int, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` ``delay`` ticks from now.
+
+        Raises:
+            HarnessError: ``delay`` is negative.
+        """
+        self.call_at(self._now + delay, fn)
+
+    # -------------------------------------------------------------- servers
+
+    def add_server(self, name: str, node: ServerNode) -> None:
+        """Add a server that connections can name; arms its timer if it has one.
+
+        Raises:
+            HarnessError: a server called ``name`` already exists.
+        """
+        if name in self._servers:
+            raise HarnessError(f"a server called {name!r} already exists")
+        srv = _Server(name, node)
+        self._servers[name] = srv
+        self._arm(srv)
+
+    def node(self, name: str) -> ServerNode:
+        """The node currently serving ``name`` (a restart replaces it).
+
+        Raises:
+            HarnessError: no server has that name.
+        """
+        return self._server(name).node
+
+    def partition(self, server: str, at: int, until: int | None = None) -> None:
+        """Cut ``server`` off the network from tick ``at`` until ``until`` (None: for good).
+
+        At ``at`` every connection to it is cut (both ends see a close); while
+        the partition lasts, connects to it are refused at once.
+
+        Raises:
+            HarnessError: unknown server, ``at`` in the past, or ``until <= at``.
+        """
+        srv = self._server(server)
+        if at < self._now:
+            raise HarnessError(f"partition at {at} is in the past: the clock is at {self._now}")
+        if until is not None and until <= at:
+            raise HarnessError(f"partition of {server!r} ends ({until}) before it begins ({at})")
+        srv.partitions.append((at, until))
+        self._push(at, URGENT, self._begin_partition, (srv, until))
+        if until is not None:
+            self._push(until, URGENT, self._end_partition, srv)
+
+    def restart_server(self, name: str, node: ServerNode, *, at: int | None = None) -> None:
+        """Replace server ``name`` by ``node`` at tick ``at`` (default: now).
+
+        Every connection to it (including connects still in flight) is cut, and
+        the old node is dropped without being told, as a crashed process would
+        be: whatever it held in memory is lost.
+
+        Raises:
+            HarnessError: unknown server, or ``at`` in the past.
+        """
+        srv = self._server(name)
+        when = self._now if at is None else at
+        if when < self._now:
+            raise HarnessError(f"restart at {when} is in the past: the clock is at {self._now}")
+        self._push(when, URGENT, self._restart, (srv, node))
+
+    # ---------------------------------------------------------- connections
+
+    def connect(
+        self,
+        server: str,
+        *,
+        link: LinkConfig | None = None,
+        peer: str = "127.0.0.1",
+        label: str = "",
+        on_receive: Callable[[ConnId], None] | None = None,
+    ) -> ConnId:
+        """Open a client connection to ``server``; the node hears of it after the link's delay.
+
+        Bytes may be sent at once: they follow the connect through the link.
+        A connect to a partitioned server is closed at once
+        (``close_reason`` ``refused``).
+
+        Args:
+            link: the link for both directions (default: the simulator's).
+            peer: the client address the node is given.
+            label: a name for the trace (default ``client``).
+            on_receive: called with the connection id, from inside the event
+                that caused it, whenever the client end has decoded new
+                messages (``take`` them) or has just closed for a reason other
+                than the client's own ``close`` (server close, cut, decode
+                error). Not called for a refused connect: check ``closed``
+                after ``connect``. It may send, close and connect, but should
+                reconnect through ``call_later`` rather than at once.
+
+        Raises:
+            HarnessError: no server has that name.
+        """
+        srv = self._server(server)
+        cfg = link if link is not None else self._default_link
+        cid = self._next_conn
+        self._next_conn += 1
+        c = _Conn(cid, srv, cfg, peer, label or "client")
+        c.watch = on_receive
+        self._conns[cid] = c
+        srv.conns.append(c)
+        self._event(c, Kind.CONNECT, f"to {server} from {peer}")
+        if self._partitioned(srv):
+            c.reason = "refused"
+            c.cut = True
+            c.s_state = _GONE
+            self._event(c, Kind.REFUSED, "partition")
+            return cid
+        self._control(c, c.cs, self._accept)
+        if cfg.cut_at is not None:
+            self._push(max(cfg.cut_at, self._now), URGENT, self._cut_at, c)
+        return cid
+
+    def send(self, conn: ConnId, data: bytes) -> None:
+        """Write ``data`` from the client end of ``conn`` into its link.
+
+        The messages the bytes complete are traced now; the bytes reach the
+        server after the link's delay, re-chunked as the link says. Bytes
+        written after the server closed the connection or the link was cut are
+        discarded (and traced).
+
+        Raises:
+            HarnessError: unknown connection, or the client already closed it.
+        """
+        c = self._conn(conn)
+        if c.reason is not None:
+            if c.reason == "client":
+                raise HarnessError(f"send on connection {conn} after the client closed it")
+            self._bytes(c, _C2S, _DISCARD, data, f"connection closed ({c.reason})")
+            return
+        if not data:
+            return
+        tdec = c.tdec
+        if tdec is not None:
+            try:
+                messages = tdec.feed(data)
+            except DecodeError as exc:
+                c.tdec = None
+                self._bytes(c, _C2S, _SEND, data, f"undecodable: {exc}")
+            else:
+                records = self._records
+                now = self._now
+                for m in messages:
+                    records.append(_new(TraceRecord, (now, len(records), conn, c.label, _C2S, _SEND, m, b"", "")))
+        else:
+            self._bytes(c, _C2S, _SEND, data, "")
+        self._transmit_cs(c, data)
+
+    def send_messages(self, conn: ConnId, *messages: Message) -> None:
+        """Encode ``messages`` and write them as one write, like ``send``.
+
+        The same as ``send(conn, encode_many(messages))``, but the trace takes
+        the messages as given instead of decoding the bytes again, which is
+        cheaper on long runs.
+
+        Raises:
+            HarnessError: unknown connection, or the client already closed it.
+            ValueError: a message that cannot be encoded (see ``codec.encode``).
+        """
+        try:
+            c = self._conns[conn]
+        except KeyError:
+            raise HarnessError(f"no connection {conn}") from None
+        tdec = c.tdec
+        if c.reason is not None or (tdec is not None and tdec.buffered):
+            self.send(conn, encode_many(list(messages)))  # the general path keeps the trace aligned
+            return
+        if len(messages) == 1 and type(messages[0]) is Packet:
+            data = encode(messages[0])
+        else:
+            data = encode_many(list(messages))
+            if not data:
+                return
+        records = self._records
+        now = self._now
+        label = c.label
+        for m in messages:
+            records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
+        self._transmit_cs(c, data)
+
+    def close(self, conn: ConnId) -> None:
+        """Close the client end of ``conn``; the node hears of it after every byte sent before.
+
+        Closing a connection that is already closed does nothing.
+
+        Raises:
+            HarnessError: unknown connection.
+        """
+        c = self._conn(conn)
+        if c.reason is not None:
+            return
+        c.reason = "client"
+        if c.tdec is not None and c.tdec.buffered:
+            self._bytes(c, _C2S, _SEND, b"", f"{c.tdec.buffered} bytes of an incomplete message")
+        self._event(c, Kind.CLOSE, "by client")
+        if not c.cut:
+            self._control(c, c.cs, self._eof_at_server)
+
+    def inbox(self, conn: ConnId) -> list[Received]:
+        """The messages the client end of ``conn`` has decoded and not taken (a copy).
+
+        Raises:
+            HarnessError: unknown connection.
+        """
+        return list(self._conn(conn).inbox)
+
+    def take(self, conn: ConnId) -> list[Received]:
+        """Remove and return the messages the client end of ``conn`` has decoded.
+
+        Raises:
+            HarnessError: unknown connection.
+        """
+        try:
+            c = self._conns[conn]
+        except KeyError:
+            raise HarnessError(f"no connection {conn}") from None
+        taken = c.inbox
+        c.inbox = []
+        return taken
+
+    def closed(self, conn: ConnId) -> bool:
+        """True once the client end of ``conn`` is closed, for whatever reason.
+
+        Raises:
+            HarnessError: unknown connection.
+        """
+        try:
+            return self._conns[conn].reason is not None
+        except KeyError:
+            raise HarnessError(f"no connection {conn}") from None
+
+    def close_reason(self, conn: ConnId) -> str | None:
+        """Why the client end is closed, or None while open.
+
+        One of ``client``, ``server``, ``decode-error``, ``refused``, or
+        ``cut:<why>`` with why ``cut_at``, ``drop``, ``partition`` or ``restart``.
+
+        Raises:
+            HarnessError: unknown connection.
+        """
+        return self._conn(conn).reason

@@ -1,0 +1,452 @@
+"""The gearsim pytest plugin: vector files as test items (registered as the ``pytest11`` entry point ``gearsim``).
+
+Teams keep their Gearman regression vectors next to their own tests. Name the
+folders that hold them in the pytest configuration and every case becomes a
+test item with the id ``FILE::CASE``::
+
+    # pyproject.toml
+    [tool.pytest.ini_options]
+    gearsim_vectors = ["gearman_vectors"]
+    gearsim_baseline = "gearman_vectors/baseline.txt"   # optional
+
+Only YAML files under those folders (or named on the command line, or under a
+``--gearsim-vectors PATH``) that declare ``schema: gearsim-vectors/1`` are
+collected; other YAML files are left alone, and nothing is collected in a
+project that names no folder. The folders must lie inside what pytest
+collects (``testpaths``, or the arguments).
+
+What the cases run against:
+
+* nothing given: the built-in reference model, in virtual time
+  (``--gearsim-profile NAME``, ``--gearsim-seed N``);
+* ``--gearsim-server HOST:PORT``: a real server over TCP;
+* ``--gearsim-client 'COMMAND'`` (repeatable): client or worker programs
+  launched against the served model; only program cases apply.
+
+A FAIL is a test failure that shows, in pytest's own report, the requirement
+broken (id and sentence), expected and actual packets and the trace around
+them; INCONCLUSIVE fails too (the harness could not decide); n/a cases skip.
+Cases listed in the baseline file (``--gearsim-baseline FILE``) are expected
+to fail: they report as xfail, and as XPASS when they pass after all.
+``--gearsim-write-baseline FILE`` writes the ids of this run's failures in
+that format. ``--gearsim-shard K/N`` keeps the cases of shard K of N (see
+``gearsim.run.shard``); ``--gearsim-html FILE`` writes the HTML report (not under
+pytest-xdist, whose workers each see only part of the run).
+
+Baseline format: one case id per line (``FILE::CASE``, globs allowed), with
+an optional reason after ``#``; blank lines and lines starting with ``#`` are
+ignored. JSON is accepted too, a ``gearsim-baseline/1`` file (``gearsim
+matrix --write-baselines``) or a report of ``gearsim run --format json``:
+their failing and inconclusive cases form the baseline.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from gearsim.run.shard import Shard, parse_shard
+
+if TYPE_CHECKING:
+    from gearsim.io.tcp import TcpPeerFactory
+    from gearsim.protocol.requirements import Requirement
+    from gearsim.run.runner import CaseResult, PeerFactory
+    from gearsim.vectors.parse import Case, VectorFile
+
+__all__ = [
+    "GearsimCaseFailure",
+    "GearsimFile",
+    "GearsimItem",
+    "format_failure",
+    "parse_baseline",
+]
+
+DEFAULT_PROFILE = "gearmand-1.1"
+_SUFFIXES = (".yaml", ".yml")
+_SNIFF = re.compile(rb"^schema:\s*['\"]?gearsim-vectors/1\b", re.MULTILINE)
+_SNIFF_BYTES = 4096
+
+
+# --------------------------------------------------------------------------- baseline (PURE)
+
+
+def parse_baseline(text: str) -> dict[str, str]:
+    """Baseline text as {case-id pattern: reason} (the format is in the module docstring)."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        data = json.loads(text)
+        if isinstance(data.get("cases"), dict):  # gearsim-baseline/1 (gearsim.report.baseline, gearsim matrix)
+            return {
+                str(case_id): f"{row.get('verdict')}: {row.get('reason', '')}".rstrip(": ")
+                for case_id, row in data["cases"].items()
+                if isinstance(row, dict) and row.get("verdict") in ("fail", "inconclusive")
+            }
+        return {
+            str(row["id"]): f"baseline: {row.get('verdict', 'fail')}: {row.get('reason', '')}".rstrip(": ")
+            for row in data.get("results", [])
+            if row.get("verdict") in ("fail", "inconclusive")
+        }
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        entry, _, reason = line.partition("#")
+        entry = entry.strip()
+        if entry:
+            out[entry] = reason.strip() or "known failure"
+    return out
+
+
+def _baseline_reason(baseline: Mapping[str, str], case_id: str) -> str | None:
+    if case_id in baseline:
+        return baseline[case_id]
+    for pattern, reason in baseline.items():
+        if fnmatch.fnmatchcase(case_id, pattern):
+            return reason
+    return None
+
+
+# --------------------------------------------------------------------------- failure text (PURE)
+
+
+def format_failure(result: CaseResult, requirements: Mapping[str, Requirement], target: str) -> str:
+    """A failed or inconclusive verdict as pytest shows it: ``E`` lines, then the trace."""
+    step = f" at step {result.step}" if result.step else ""
+    lines = [f"gearsim {result.verdict.value.upper()}{step}: {result.reason}", f"case {result.id} against {target}", ""]
+    cited = [n.removeprefix("cites ") for n in result.notes if n.startswith("cites ")] or list(result.requirements)
+    for rid in cited:
+        req = requirements.get(rid)
+        lines.append(f"E   rule {req}" if req else f"E   rule {rid} (not in the registry)")
+    if result.expected or result.actual:
+        lines.append(f"E   expected: {result.expected or '-'}")
+        lines.append(f"E   actual:   {result.actual or 'nothing'}")
+    for note in result.notes:
+        if not note.startswith("cites "):
+            lines.append(f"    note: {note}")
+    if result.trace:
+        lines += ["", "trace around the failure (last records):"]
+        lines += [f"    {t}" for t in result.trace.splitlines()]
+    return "\n".join(lines)
+
+
+class GearsimCaseFailure(Exception):
+    """Raised by a case whose verdict is FAIL or INCONCLUSIVE; carries the result."""
+
+    def __init__(self, result: CaseResult) -> None:
+        super().__init__(f"{result.verdict.value}: {result.reason}")
+        self.result = result
+
+
+# --------------------------------------------------------------------------- session state
+
+
+@dataclass
+class _State:
+    """What the plugin knows for one pytest session (kept in ``config.stash``)."""
+
+    profile: str
+    seed: int
+    server: tuple[str, int] | None
+    clients: tuple[str, ...]
+    dirs: tuple[Path, ...]
+    explicit: frozenset[Path]
+    baseline: dict[str, str]
+    shard: Shard | None
+    html: Path | None
+    write_baseline: Path | None
+    results: list[CaseResult] = field(default_factory=list)
+    _factory: PeerFactory | None = None
+    _tcp: TcpPeerFactory | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.dirs or self.explicit)
+
+    def target(self) -> str:
+        if self.clients:
+            programs = " + ".join(repr(c) for c in self.clients)
+            return f"program(s) {programs} against the served reference model, profile {self.profile}"
+        if self.server is not None:
+            host, port = self.server
+            return f"the server at {host}:{port}, profile {self.profile}"
+        return f"the reference model, profile {self.profile}, seed {self.seed}, virtual time"
+
+    def factory(self) -> PeerFactory:
+        if self._factory is None:
+            if self.server is not None:
+                from gearsim.io.managed import UserServerFactory
+
+                # a user's server cannot be given a case's start-up options: such cases are inconclusive
+                self._tcp = UserServerFactory(*self.server)
+                self._factory = self._tcp
+            else:
+                from gearsim.run.model_peer import ModelPeerFactory
+
+                self._factory = ModelPeerFactory(profile=self.profile, seed=self.seed)
+        return self._factory
+
+    def run(self, vf: VectorFile, case: Case) -> CaseResult:
+        if self.clients:
+            from gearsim.io.programs import run_program_case
+
+            result, _ = run_program_case(vf, case, self.clients, profile=self.profile)
+            return result
+        from gearsim.run.runner import run_case
+
+        return run_case(vf, case, self.factory(), self.profile)
+
+    def close(self) -> None:
+        if self._tcp is not None:
+            self._tcp.close()
+            self._tcp = None
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+def _parse_server(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise pytest.UsageError(f"--gearsim-server: expected HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _explicit_files(config: pytest.Config) -> frozenset[Path]:
+    base = config.invocation_params.dir
+    out = set()
+    for arg in config.args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path.suffix in _SUFFIXES:
+            out.add(path)
+    return frozenset(out)
+
+
+def _make_state(config: pytest.Config) -> _State:
+    opt = config.option
+    profile = opt.gearsim_profile or str(config.getini("gearsim_profile") or DEFAULT_PROFILE)
+    from gearsim.model.profiles import PROFILES
+
+    if profile not in PROFILES:
+        raise pytest.UsageError(f"--gearsim-profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    server = _parse_server(opt.gearsim_server) if opt.gearsim_server else None
+    clients = tuple(opt.gearsim_client or ())
+    if server is not None and clients:
+        raise pytest.UsageError("--gearsim-server and --gearsim-client exclude each other: one target at a time")
+    shard: Shard | None = None
+    if opt.gearsim_shard:
+        try:
+            shard = parse_shard(opt.gearsim_shard)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--gearsim-shard: {exc}") from None
+    base = config.invocation_params.dir
+    dirs = [Path(p).resolve() for p in config.getini("gearsim_vectors")]
+    dirs += [(base / p).resolve() for p in opt.gearsim_vectors or ()]
+    baseline_name = opt.gearsim_baseline or str(config.getini("gearsim_baseline") or "")
+    baseline: dict[str, str] = {}
+    if baseline_name:
+        root = base if opt.gearsim_baseline else (config.inipath.parent if config.inipath else config.rootpath)
+        path = root / baseline_name
+        try:
+            baseline = parse_baseline(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError) as exc:
+            raise pytest.UsageError(f"gearsim baseline {path}: cannot read: {exc}") from None
+    return _State(
+        profile=profile,
+        seed=opt.gearsim_seed if opt.gearsim_seed is not None else int(config.getini("gearsim_seed") or 0),
+        server=server,
+        clients=clients,
+        dirs=tuple(dirs),
+        explicit=_explicit_files(config),
+        baseline=baseline,
+        shard=shard,
+        html=(base / opt.gearsim_html) if opt.gearsim_html else None,
+        write_baseline=(base / opt.gearsim_write_baseline) if opt.gearsim_write_baseline else None,
+    )
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gearsim", "gearsim: Gearman conformance vectors as tests")
+    group.addoption("--gearsim-server", metavar="HOST:PORT", help="run the vectors against a real server over TCP")
+    group.addoption(
+        "--gearsim-client",
+        action="append",
+        metavar="COMMAND",
+        help="client/worker program to launch against the served model ({host}, {port} substituted); repeatable",
+    )
+    group.addoption("--gearsim-profile", metavar="NAME", help=f"implementation profile (default {DEFAULT_PROFILE})")
+    group.addoption("--gearsim-seed", type=int, metavar="N", help="simulator seed for the model (default 0)")
+    group.addoption("--gearsim-baseline", metavar="FILE", help="known failures: they report as xfail")
+    group.addoption("--gearsim-write-baseline", metavar="FILE", help="write this run's failures as a baseline file")
+    group.addoption("--gearsim-shard", metavar="K/N", help="run only the vector cases of shard K of N")
+    group.addoption("--gearsim-vectors", action="append", metavar="PATH", help="also collect vector files here")
+    group.addoption("--gearsim-html", metavar="FILE", help="write the HTML report with sequence charts here")
+    parser.addini("gearsim_vectors", type="paths", default=[], help="folders whose vector files are collected")
+    parser.addini("gearsim_profile", default=DEFAULT_PROFILE, help="default implementation profile")
+    parser.addini("gearsim_seed", default="0", help="default simulator seed")
+    parser.addini("gearsim_baseline", default="", help="baseline file of known failures (relative to the ini file)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gearsim: a gearsim vector case (added to every collected case)")
+    config.stash[_STATE] = _make_state(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.enabled:
+        return None
+    extra = f", shard {state.shard}" if state.shard else ""
+    extra += f", baseline of {len(state.baseline)} known failures" if state.baseline else ""
+    return f"gearsim: vectors against {state.target()}{extra}"
+
+
+def _is_vector_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return _SNIFF.search(head) is not None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GearsimFile | None:
+    if file_path.suffix not in _SUFFIXES:
+        return None
+    state = parent.config.stash.get(_STATE, None)
+    if state is None or not state.enabled:
+        return None
+    resolved = file_path.resolve()
+    wanted = resolved in state.explicit or any(resolved.is_relative_to(d) for d in state.dirs)
+    if not wanted or not _is_vector_file(file_path):
+        return None
+    item: GearsimFile = GearsimFile.from_parent(parent, path=file_path)
+    return item
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None or state.shard is None:
+        return
+    shard = state.shard
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        if isinstance(item, GearsimItem) and not shard.holds(item.case_id):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = config.stash.get(_STATE, None)
+    if state is None or (state.html is None and state.write_baseline is None):
+        return
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: it saw only part of the run
+        return
+    if not state.results:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and config.pluginmanager.hasplugin("dsession"):
+            note = "gearsim: --gearsim-html and --gearsim-write-baseline need a run without -n"
+            reporter.write_sep("-", note, yellow=True)
+        return
+    from gearsim.run.runner import Verdict
+
+    if state.write_baseline is not None:
+        failed = [r for r in state.results if r.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE)]
+        lines = ["# gearsim baseline: known failures, one case id per line; written by --gearsim-write-baseline"]
+        lines += [f"{r.id}  # {r.verdict.value}: {' '.join(r.reason.split())[:160]}" for r in failed]
+        state.write_baseline.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if state.html is not None:
+        from gearsim.files import load_requirements
+        from gearsim.report.html import ReportRun, render_html
+
+        clock = "wall" if state.server or state.clients else "virtual"
+        run = ReportRun(state.profile, state.results, state.profile, state.target(), clock)
+        page = render_html([run], load_requirements(), f"gearsim: {len(state.results)} cases (pytest)")
+        state.html.write_text(page, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- collection nodes
+
+
+class GearsimFile(pytest.File):
+    """A vector file: one GearsimItem per case, named by the case id."""
+
+    def collect(self) -> Iterator[GearsimItem]:
+        from gearsim.errors import VectorError
+        from gearsim.files import read_vector_file
+
+        name = self.nodeid or self.path.name
+        try:
+            vf = read_vector_file(self.path, name)
+        except VectorError as exc:
+            raise self.CollectError(f"gearsim: {exc}") from None
+        state = self.config.stash[_STATE]
+        for case in vf.cases:
+            item: GearsimItem = GearsimItem.from_parent(self, name=case.id, vf=vf, case=case)
+            reason = _baseline_reason(state.baseline, item.case_id)
+            if reason is not None:
+                item.add_marker(pytest.mark.xfail(reason=f"gearsim baseline: {reason}", raises=GearsimCaseFailure))
+            yield item
+
+
+class GearsimItem(pytest.Item):
+    """One vector case, run against the session's target when pytest calls it."""
+
+    def __init__(self, *, vf: VectorFile, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vf = vf
+        self.case = case
+        self.add_marker("gearsim")
+        self.extra_keyword_matches.update({vf.area, *case.requirements})
+        self.user_properties.append(("requirements", " ".join(case.requirements)))
+
+    @property
+    def case_id(self) -> str:
+        """``FILE::CASE`` as the report and the baseline name it."""
+        return f"{self.vf.name}::{self.case.id}"
+
+    def runtest(self) -> None:
+        from gearsim.run.runner import Verdict
+
+        state = self.config.stash[_STATE]
+        result = state.run(self.vf, self.case)
+        state.results.append(result)
+        if result.verdict is Verdict.NOT_APPLICABLE:
+            pytest.skip(f"gearsim n/a: {result.reason}")
+        if result.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE):
+            raise GearsimCaseFailure(result)
+        if result.notes:
+            self.add_report_section("call", "gearsim notes", "\n".join(result.notes))
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> Any:
+        if isinstance(excinfo.value, GearsimCaseFailure):
+            from gearsim.files import load_requirements
+
+            return format_failure(excinfo.value.result, load_requirements(), self.config.stash[_STATE].target())
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.case_id

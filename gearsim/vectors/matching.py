@@ -1,0 +1,187 @@
+"""Matching received messages against vector patterns: the one place that does it.
+
+PURE. Used by the runner (a server under test) and by the program runner
+(gearsim.io.programs: a client under test). Captured values come in as
+a mapping; new captures go into a ``bind`` dict the caller commits only when the
+whole expectation matched. Every function returns '' for a match and otherwise
+a one-line reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from gearsim.protocol.packets import AdminLine, Magic, Message, Packet
+from gearsim.vectors.parse import (
+    AdminLinePattern,
+    AdminPattern,
+    AnyValue,
+    Capture,
+    LineMatch,
+    LineParts,
+    PacketPattern,
+    Ref,
+)
+
+__all__ = [
+    "UnsendableLine",
+    "describe_line",
+    "describe_packet",
+    "line_text",
+    "match_admin",
+    "match_packet",
+    "match_unordered",
+]
+
+
+class UnsendableLine(ValueError):
+    """An admin line to send holds a match pattern, a capture or an unknown ref."""
+
+
+def describe_packet(pattern: PacketPattern, captures: Mapping[str, bytes]) -> str:
+    """A packet pattern for a report: ``TYPE [b'lit', <capture>, <any>, b'ref value']``."""
+    parts = []
+    for arg in pattern.args:
+        if isinstance(arg, Capture):
+            parts.append(f"<{arg.name}>")
+        elif isinstance(arg, AnyValue):
+            parts.append("<any>")
+        elif isinstance(arg, Ref):
+            parts.append(repr(captures.get(arg.name, f"<{arg.name}>")))
+        else:
+            parts.append(repr(arg))
+    return f"{pattern.name} [{', '.join(parts)}]"
+
+
+def match_packet(
+    pattern: PacketPattern,
+    got: Message | bytes,
+    captures: Mapping[str, bytes],
+    bind: dict[str, bytes],
+    default_magic: Magic = Magic.RES,
+) -> str:
+    """Match one received message (or undecodable bytes) against a packet pattern."""
+    if isinstance(got, bytes):
+        return f"expected {pattern.name}, got undecodable bytes {got[:40]!r}"
+    if not isinstance(got, Packet):
+        return f"expected {pattern.name}, got admin text {got.text!r}"
+    want_magic = pattern.magic if pattern.magic is not None else default_magic
+    if bytes(got.magic) != bytes(want_magic):
+        return f"magic {bytes(got.magic)!r}, expected {bytes(want_magic)!r}"
+    if int(got.type) != int(pattern.type):
+        return f"expected {pattern.name}, got {got.name}"
+    if len(got.args) != len(pattern.args):
+        return f"{got.name} with {len(got.args)} arguments, expected {len(pattern.args)}"
+    for i, (want, have) in enumerate(zip(pattern.args, got.args, strict=True)):
+        if isinstance(want, AnyValue):
+            continue
+        if isinstance(want, Capture):
+            known = bind.get(want.name, captures.get(want.name))
+            if known is not None and known != have:
+                return f"argument {i + 1} is {have!r}, but {want.name} was {known!r}"
+            bind[want.name] = have
+            continue
+        expected = captures.get(want.name) if isinstance(want, Ref) else want
+        if have != expected:
+            return f"argument {i + 1} is {have!r}, expected {expected!r}"
+    return ""
+
+
+def match_unordered(
+    wanted: Sequence[PacketPattern],
+    got: Sequence[Message | bytes],
+    captures: Mapping[str, bytes],
+    bind: dict[str, bytes],
+    default_magic: Magic = Magic.RES,
+) -> str:
+    """Match several received messages against patterns, in any order."""
+    if len(got) < len(wanted):
+        return f"got {len(got)} of {len(wanted)} packets"
+    left = list(got)
+    for pattern in wanted:
+        for i, message in enumerate(left):
+            trial = dict(bind)
+            if not match_packet(pattern, message, captures, trial, default_magic):
+                bind.update(trial)
+                del left[i]
+                break
+        else:
+            return f"no received packet matches {describe_packet(pattern, captures)} (got {list(got)!r})"
+    return ""
+
+
+def describe_line(line: AdminLinePattern, captures: Mapping[str, bytes]) -> str:
+    """An admin line pattern for a report."""
+    if isinstance(line, LineMatch):
+        return f"/{line.pattern}/"
+    if isinstance(line, LineParts):
+        text = ""
+        for part in line.parts:
+            if isinstance(part, Ref):
+                text += captures.get(part.name, f"<{part.name}>".encode()).decode("latin-1")
+            elif isinstance(part, bytes):
+                text += part.decode("latin-1")
+        return text
+    return line.decode("latin-1")
+
+
+def line_text(line: AdminLinePattern, captures: Mapping[str, bytes]) -> bytes:
+    """The bytes of an admin line to send, refs resolved.
+
+    Raises:
+        UnsendableLine: the line is a match pattern, or holds a capture, an
+            ``any`` or a ref to a value not captured.
+    """
+    if isinstance(line, bytes):
+        return line
+    if isinstance(line, LineMatch):
+        raise UnsendableLine("an admin line to send cannot be a match pattern")
+    out = b""
+    for part in line.parts:
+        if isinstance(part, Ref):
+            if part.name not in captures:
+                raise UnsendableLine(f"{part.name} was not captured")
+            out += captures[part.name]
+        elif isinstance(part, bytes):
+            out += part
+        else:
+            raise UnsendableLine("an admin line to send holds a capture or any")
+    return out
+
+
+def _line_matches(want: AdminLinePattern, got: bytes, captures: Mapping[str, bytes]) -> bool:
+    if isinstance(want, LineMatch):
+        return re.fullmatch(want.pattern, got.decode("latin-1")) is not None
+    try:
+        return line_text(want, captures) == got
+    except UnsendableLine:
+        return False
+
+
+def match_admin(admin: AdminPattern, got: Sequence[Message | bytes], captures: Mapping[str, bytes]) -> str:
+    """Match received admin lines against an admin pattern (listing rows unordered if it says so)."""
+    if len(got) < len(admin.lines):
+        return f"got {len(got)} of {len(admin.lines)} admin lines"
+    lines = []
+    for m in got:
+        if not isinstance(m, AdminLine):
+            return f"expected admin text, got {m!r}"
+        if m.eol != admin.eol:
+            return f"line {m.text!r} ends with {m.eol!r}, expected {admin.eol!r}"
+        lines.append(m.text)
+    want = list(admin.lines)
+    if admin.unordered and want and want[-1] == b".":
+        # rows in any order (gearmand prints them in hash order), the closing "." last
+        left = lines[:-1]
+        ok = lines[-1:] == [b"."]
+        for pattern in want[:-1]:
+            hit = next((i for i, text in enumerate(left) if _line_matches(pattern, text, captures)), None)
+            if hit is None:
+                ok = False
+                break
+            del left[hit]
+        ok = ok and not left
+    else:
+        ok = all(_line_matches(w, g, captures) for w, g in zip(want, lines, strict=True))
+    return "" if ok else f"admin lines {[x.decode('latin-1') for x in lines]}"
