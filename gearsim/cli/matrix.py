@@ -30,7 +30,7 @@ from typing import TextIO
 
 from gearsim.errors import HarnessError
 from gearsim.files import Selection, select
-from gearsim.io.managed import CaseRef, ClosingFactory, ManagedPeerFactory, UserServerFactory, run_cases, selected_cases
+from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases
 from gearsim.io.peers import PEERS, PeerError, peer_available, start_peer, stop_peer
 from gearsim.model.profiles import PROFILES
 from gearsim.report.baseline import (
@@ -44,6 +44,7 @@ from gearsim.report.baseline import (
     parse_baseline,
 )
 from gearsim.report.matrix import Implementation, Matrix, build_matrix, matrix_html, matrix_json, matrix_markdown
+from gearsim.run.batch import CaseRef, ClosingFactory, selected_cases
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.runner import CaseResult, run_case
 

@@ -1,4 +1,4 @@
-"""Real servers under test, one fresh server per case (I/O).
+"""Real servers under test: starting them per case, and playing a batch of cases on several at once (I/O).
 
 ``gearsim run --server HOST:PORT`` replays every case against one long-lived
 server, so whatever a case leaves behind (a queued job, a registered function,
@@ -11,19 +11,22 @@ removes that leak for servers gearsim starts itself ("managed" servers):
   command-line options (``--job-retries=N``, ``--worker-wakeup=N``,
   ``--exceptions``). It reuses the running peer for the next case only when
   that is safe: same options, the process still alive, and every case played
-  on it since its start was *stateless* (:func:`is_stateless`: it sent only
-  requests that change nothing beyond their own connection). Otherwise it
-  stops the peer by its recorded PID and starts a fresh one.
+  on it since its start was *stateless* (``gearsim.run.batch.is_stateless``:
+  it sent only requests that change nothing beyond their own connection).
+  Otherwise it stops the peer by its recorded PID and starts a fresh one.
 * :class:`UserServerFactory` is the factory for a user-given ``--server``:
   it runs every case on that server as is, says in ``describe`` that leftover
   state can affect later cases, and turns a case whose ``options`` it cannot
   apply into an INCONCLUSIVE verdict ("needs server option --job-retries=2").
-* :class:`GuardedTcpPeer` is the TCP peer both use. It bounds what a hostile
-  server can make gearsim hold (messages and bytes per connection) and says
-  when a server closed a connection in the middle of a message.
+* Both build ``gearsim.io.tcp.TcpPeer``, which bounds what a hostile server
+  can make gearsim hold (messages and bytes per connection) and says when a
+  server closed a connection in the middle of a message.
 * :func:`run_cases` plays a list of cases on several managed servers at once
   (one factory per thread; every case still gets its own server) and returns
   the results in input order.
+
+The pure analysis of cases these build on (statelessness, option flags,
+model-only cases, wall-clock bounds) is ``gearsim.run.batch``.
 
 Measured with tools/bench/suite.py --policies on C gearmand and the 261
 server-judging cases (codec, server, worker, admin) bundled at the time:
@@ -45,108 +48,23 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
 
-from gearsim.errors import DecodeError, HarnessError
+from gearsim.errors import HarnessError
 from gearsim.io.peers import PEERS, RunningPeer, start_peer, stop_peer
 from gearsim.io.tcp import TcpPeer, TcpPeerFactory
-from gearsim.protocol.codec import decode_all
-from gearsim.protocol.packets import AdminLine, Magic, Message, PacketType
-from gearsim.run.runner import DEFAULT_WITHIN, SETTLE, CaseResult, ServerPeer, Verdict, run_case
-from gearsim.vectors.parse import Case, VectorFile
+from gearsim.run.batch import CaseRef, ClosingFactory, UnsupportedOption, is_stateless, option_flags, real_server_skip
+from gearsim.run.runner import CaseResult, Verdict, run_case
+from gearsim.vectors.parse import Case
 
 __all__ = [
-    "MODEL_ONLY_OPTIONS",
-    "REAL_SERVER_SKIP_FLAGS",
-    "GuardedTcpPeer",
     "ManagedPeerFactory",
-    "UnsupportedOption",
     "UserServerFactory",
-    "case_wall_bound",
-    "is_stateless",
-    "option_flags",
-    "real_server_skip",
     "run_cases",
-    "selected_cases",
     "server_args",
 ]
-
-#: how long a send may stall on a server that stops reading (TcpPeer's fixed value), seconds
-SEND_STALL = 5.0
-
-#: requests that change nothing a later connection can see (abilities, jobs, functions)
-_STATELESS_TYPES: frozenset[int] = frozenset(
-    int(t)
-    for t in (
-        PacketType.ECHO_REQ,
-        PacketType.GET_STATUS,
-        PacketType.GET_STATUS_UNIQUE,
-        PacketType.OPTION_REQ,
-        PacketType.SET_CLIENT_ID,
-        PacketType.PRE_SLEEP,
-        PacketType.GRAB_JOB,
-        PacketType.GRAB_JOB_UNIQ,
-        PacketType.GRAB_JOB_ALL,
-    )
-)
-#: admin commands (first word, lower case) that only report
-_STATELESS_ADMIN: frozenset[bytes] = frozenset(
-    {b"status", b"workers", b"version", b"getpid", b"verbose", b"show", b"prioritystatus"}
-)
-
-#: vector option -> (gearmand-c command-line flag, takes a value)
-_GEARMAND_FLAGS: Mapping[str, tuple[str, bool]] = {
-    "job_retries": ("--job-retries", True),
-    "worker_wakeup": ("--worker-wakeup", True),
-    "exceptions": ("--exceptions", False),
-}
-#: options of the reference model that no real server has (option -> what it is)
-MODEL_ONLY_OPTIONS: Mapping[str, str] = {
-    "epoch0": "the model's virtual clock (Unix time at tick 0)",
-    "node": "the model's node name in handles",
-    "version": "the model's admin version reply",
-    "pid": "the model's admin getpid reply",
-    "verbose": "the model's admin verbose reply",
-}
-#: vector flags that keep a case off real servers (flag -> why): such cases are n/a there
-REAL_SERVER_SKIP_FLAGS: Mapping[str, str] = {
-    "VirtualClock": "needs the model's virtual clock (options.epoch0); a real server's clock cannot be set",
-}
-
-
-class UnsupportedOption(HarnessError):
-    """A case needs a server start-up option that the server at hand cannot be given."""
-
-
-def option_flags(options: Mapping[str, int | bool]) -> tuple[str, ...]:
-    """The gearmand command-line options for a case's ``options``, in a stable order.
-
-    ``{job_retries: 2}`` gives ``("--job-retries=2",)``; a false boolean option
-    and a zero count give nothing, as they are gearmand's defaults.
-
-    Raises:
-        UnsupportedOption: an option gearsim does not know how to pass.
-    """
-    flags: list[str] = []
-    for key in sorted(options):
-        value = options[key]
-        if key in MODEL_ONLY_OPTIONS:
-            raise UnsupportedOption(f"option {key} is {MODEL_ONLY_OPTIONS[key]}; a real server cannot be given it")
-        try:
-            flag, valued = _GEARMAND_FLAGS[key]
-        except KeyError:
-            raise UnsupportedOption(f"unknown server option {key!r}") from None
-        if valued:
-            if isinstance(value, bool) or int(value) != value:
-                raise UnsupportedOption(f"server option {key!r} needs a whole number, not {value!r}")
-            if value:
-                flags.append(f"{flag}={value}")
-        elif value:
-            flags.append(flag)
-    return tuple(flags)
 
 
 def server_args(peer: str, options: Mapping[str, int | bool]) -> tuple[str, ...]:
@@ -167,112 +85,6 @@ def server_args(peer: str, options: Mapping[str, int | bool]) -> tuple[str, ...]
     return flags
 
 
-# --------------------------------------------------------------------------- statelessness
-
-
-def _message_is_stateless(message: Message) -> bool:
-    if isinstance(message, AdminLine):
-        words = message.text.split()
-        return bool(words) and words[0].lower() in _STATELESS_ADMIN
-    return message.magic == Magic.REQ and int(message.type) in _STATELESS_TYPES
-
-
-def _bytes_are_stateless(data: bytes) -> bool:
-    try:
-        messages = decode_all(data)
-    except DecodeError:
-        return False  # a server that cannot frame it may do anything with it
-    return all(_message_is_stateless(m) for m in messages)
-
-
-def is_stateless(case: Case) -> bool:
-    """Whether playing ``case`` leaves a server as it found it, as far as other connections can see.
-
-    True when everything the case sends decodes to requests with ``\\0REQ``
-    magic that only read or only touch their own connection (ECHO_REQ,
-    GET_STATUS, GET_STATUS_UNIQUE, OPTION_REQ, SET_CLIENT_ID, PRE_SLEEP, the
-    GRAB_JOB family) or to admin commands that only report (``status``,
-    ``workers``, ``version``, ``getpid``, ``verbose``, ``show ...``,
-    ``prioritystatus``), and the case sets no server options. Anything else
-    (a submission, an ability, ``maxqueue``, ``shutdown``, bytes that do not
-    decode, an unknown type) counts as leaving state. Never raises.
-    """
-    if case.options:
-        return False
-    if case.wire is not None:
-        return _bytes_are_stateless(case.wire)
-    for step in case.steps:
-        if step.action != "send":
-            continue
-        if step.packet is not None:
-            magic = step.packet.magic if step.packet.magic is not None else Magic.REQ
-            if magic != Magic.REQ or int(step.packet.type) not in _STATELESS_TYPES or step.packet.length is not None:
-                return False
-        elif step.admin is not None:
-            # a line with parts (a captured handle) names a job: "cancel job H" changes state
-            if not all(
-                isinstance(line, bytes) and _message_is_stateless(AdminLine(line, step.admin.eol))
-                for line in step.admin.lines
-            ):
-                return False
-        elif step.wire is not None and not _bytes_are_stateless(step.wire):
-            return False
-    return True
-
-
-def real_server_skip(case: Case) -> str | None:
-    """Why ``case`` cannot run against a real server (a flag in REAL_SERVER_SKIP_FLAGS), or None. Never raises."""
-    for flag in case.flags:
-        if flag in REAL_SERVER_SKIP_FLAGS:
-            return f"{flag}: {REAL_SERVER_SKIP_FLAGS[flag]}"
-    return None
-
-
-def case_wall_bound(case: Case, *, quick: int = 150, within_floor: int = 2000, connect_timeout: float = 3.0) -> float:
-    """The most wall-clock seconds one play of ``case`` can take over TCP, whatever the server does.
-
-    Sums what :class:`TcpPeer` may wait per step: an expect its ``within``
-    (at least ``within_floor``), an advance or silence its shortened span (the
-    full span for a ``timed`` case), a connect ``connect_timeout``, a send the
-    5 s write-stall limit, plus the end-of-case settle. A codec case's server
-    reaction is counted once per outcome it may be checked against. Never raises.
-    """
-
-    def within(ms: int | None) -> int:
-        return max(ms if ms is not None else DEFAULT_WITHIN, within_floor)
-
-    def short(ms: int) -> int:
-        return ms if case.timed else min(ms, quick)
-
-    if case.is_codec:
-        if case.server is None:
-            return 0.0
-        replies = len(case.server.replies) + max((len(r.replies) for r in case.server_accept), default=0)
-        one = connect_timeout + SEND_STALL + (replies + 1) * within(None) / 1000 + (short(200) + SETTLE) / 1000
-        return one * (1 + len(case.server_accept))
-    total_ms = SETTLE
-    seconds = 0.0
-    for step in case.steps:
-        if step.action == "connect":
-            seconds += connect_timeout
-        elif step.action == "send":
-            seconds += SEND_STALL
-        elif step.action in ("advance", "expect_silence"):
-            total_ms += short(step.ms)
-        elif step.action.startswith("expect"):
-            total_ms += within(step.within)
-    return seconds + total_ms / 1000
-
-
-# --------------------------------------------------------------------------- the guarded TCP peer
-
-
-#: the TCP peer both factories use: gearsim.io.tcp.TcpPeer bounds what a hostile
-#: server can make it hold (messages and bytes per connection, body size)
-GuardedTcpPeer = TcpPeer
-
-
-
 # --------------------------------------------------------------------------- factories
 
 
@@ -286,7 +98,7 @@ class UserServerFactory(TcpPeerFactory):
     "needs server option --job-retries=2".
     """
 
-    def __call__(self, case: object) -> GuardedTcpPeer:
+    def __call__(self, case: object) -> TcpPeer:
         """A peer for ``case`` on the user's server.
 
         Raises:
@@ -346,13 +158,13 @@ class ManagedPeerFactory:
         self._running: RunningPeer | None = None
         self._args: tuple[str, ...] = ()
         self._clean = False
-        self._last: GuardedTcpPeer | None = None
+        self._last: TcpPeer | None = None
 
     def _alive(self) -> bool:
         peer = self._running
         return peer is not None and (peer.process is None or peer.process.poll() is None)
 
-    def __call__(self, case: Case) -> GuardedTcpPeer:
+    def __call__(self, case: Case) -> TcpPeer:
         """A peer for ``case``: the running server if reuse is safe, else a fresh one.
 
         Raises:
@@ -370,7 +182,7 @@ class ManagedPeerFactory:
             self.starts += 1
         self._clean = self.reuse and is_stateless(case)
         assert self._running is not None  # started just above
-        self._last = GuardedTcpPeer(
+        self._last = TcpPeer(
             self._running.host,
             self._running.port,
             timed=case.timed,
@@ -412,16 +224,6 @@ class ManagedPeerFactory:
 
 
 # --------------------------------------------------------------------------- running many cases
-
-CaseRef = tuple[VectorFile, Case]
-
-
-class ClosingFactory(Protocol):
-    """A PeerFactory that holds servers or sockets until it is closed."""
-
-    def __call__(self, case: Case) -> ServerPeer: ...
-
-    def close(self) -> None: ...
 
 
 def run_cases(
@@ -486,11 +288,3 @@ def run_cases(
                 errors.append(str(exc))
         if errors:
             raise HarnessError("; ".join(errors))
-
-
-def selected_cases(files: Iterable[VectorFile], chosen: Callable[[VectorFile], list[str]]) -> list[CaseRef]:
-    """(file, case) pairs for a selection, in file order (``chosen`` is ``Selection.chosen``)."""
-    refs: list[CaseRef] = []
-    for vf in files:
-        refs.extend((vf, vf.case(cid)) for cid in chosen(vf))
-    return refs

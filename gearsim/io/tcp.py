@@ -21,6 +21,7 @@ from gearsim.errors import DecodeError, HarnessError
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.packets import Message
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
+from gearsim.run.batch import CONNECT_TIMEOUT, SEND_STALL
 
 __all__ = ["MAX_BODY", "MAX_MESSAGES", "MAX_RECEIVED", "TcpPeer", "TcpPeerFactory"]
 
@@ -62,7 +63,7 @@ class TcpPeer:
         timed: bool = False,
         quick: int = 150,
         within_floor: int = 2000,
-        connect_timeout: float = 3.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self.host, self.port = host, port
         self.timed = timed
@@ -108,7 +109,7 @@ class TcpPeer:
         self._record(actor, Direction.EVENT, Kind.CONNECT, note=f"to {self.host}:{self.port}")
 
     def send(self, actor: str, data: bytes) -> None:
-        """Write all of ``data`` (a server that stops reading for 5 s is a harness error).
+        """Write all of ``data`` (a server that stops reading for ``SEND_STALL`` s is a harness error).
 
         Raises:
             HarnessError: the actor is not connected, or the write fails or stalls.
@@ -120,13 +121,14 @@ class TcpPeer:
             self._record(actor, Direction.C2S, Kind.DISCARD, data=data, note="the connection is closed")
             return
         view = memoryview(data)
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + SEND_STALL
         while view:
             try:
                 sent = conn.sock.send(view)
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise HarnessError(f"{actor}: the server stopped reading (write stalled 5 s)") from None
+                    stalled = f"{actor}: the server stopped reading (write stalled {SEND_STALL:g} s)"
+                    raise HarnessError(stalled) from None
                 self._pump(0.01)
                 continue
             except OSError as exc:

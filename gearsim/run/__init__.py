@@ -2,6 +2,8 @@
 
 ``runner`` (replay a case against a ``ServerPeer``, produce a ``CaseResult``),
 ``model_peer`` (the reference model inside the simulator, as a peer),
-``chunking`` (seeded re-chunking plans for byte streams) and ``shard`` (K/N
-splits of a run). Real servers are peers too, built by ``gearsim.io``.
+``batch`` (what a run of many cases knows about each before playing it:
+statelessness, server options, wall-clock bounds), ``chunking`` (seeded
+re-chunking plans for byte streams) and ``shard`` (K/N splits of a run).
+Real servers are peers too, built by ``gearsim.io``.
 """

@@ -6,7 +6,7 @@ a byte at a time, or resets. Each mode is checked twice:
 
 * in process, through gearsim.io.managed.UserServerFactory (the factory for a
   user-given ``--server``): every case is FAIL or INCONCLUSIVE with a reason,
-  the run ends within the bound gearsim.io.managed.case_wall_bound computes
+  the run ends within the bound gearsim.run.batch.case_wall_bound computes
   from the timeouts, and a flood leaves at most MAX_MESSAGES messages held;
 * as ``gearsim run --server 127.0.0.1:PORT`` in a subprocess: it exits 1 or 2
   within the bound, names every case with its verdict, and prints no traceback.
@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from gearsim.files import select
-from gearsim.io.managed import UserServerFactory, case_wall_bound, run_cases, selected_cases
+from gearsim.io.managed import UserServerFactory, run_cases
 from gearsim.io.tcp import MAX_MESSAGES
+from gearsim.run.batch import case_wall_bound, selected_cases
 from gearsim.run.runner import Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

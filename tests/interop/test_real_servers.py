@@ -14,8 +14,8 @@ Update the baselines after a deliberate change (and say why in the commit)::
 
     python -m gearsim.cli.matrix matrix --out-md docs/compatibility.md --write-baselines baselines
 
-A missing server skips, or fails under GEARSIM_REQUIRE_PEERS=1. The module
-also holds peer-free unit tests of gearsim.io.managed's pure helpers.
+A missing server skips, or fails under GEARSIM_REQUIRE_PEERS=1. The pure
+case analysis these build on is tested in tests/unit/test_batch.py.
 """
 
 from __future__ import annotations
@@ -27,21 +27,10 @@ import pytest
 
 from gearsim.cli.matrix import PEER_PROFILES, REAL_SERVER_AREAS, peer_implementation, read_baseline, run_implementation
 from gearsim.files import select
-from gearsim.io.managed import (
-    CaseRef,
-    ManagedPeerFactory,
-    UnsupportedOption,
-    UserServerFactory,
-    case_wall_bound,
-    is_stateless,
-    option_flags,
-    real_server_skip,
-    run_cases,
-    selected_cases,
-    server_args,
-)
+from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases, server_args
 from gearsim.io.peers import RunningPeer
 from gearsim.report.baseline import compare, format_comparison
+from gearsim.run.batch import CaseRef, UnsupportedOption, selected_cases
 from gearsim.run.runner import Verdict
 from gearsim.testing.peer_fixtures import require_peer
 
@@ -115,19 +104,6 @@ def test_user_given_server_makes_option_cases_inconclusive(gearmand_c: RunningPe
     assert "leftover" not in factory.describe() and "can affect later cases" in factory.describe()
 
 
-# --------------------------------------------------------------------------- pure helpers (no peers)
-
-
-def test_option_flags_follow_gearmand_command_line() -> None:
-    assert option_flags({"job_retries": 2}) == ("--job-retries=2",)
-    assert option_flags({"exceptions": True, "worker_wakeup": 1}) == ("--exceptions", "--worker-wakeup=1")
-    assert option_flags({"exceptions": False, "job_retries": 0}) == ()
-    with pytest.raises(UnsupportedOption, match="virtual clock"):
-        option_flags({"epoch0": 1_800_000_000})
-    with pytest.raises(UnsupportedOption, match="unknown server option"):
-        option_flags({"nope": 1})
-
-
 def test_server_args_only_gearmand_takes_options() -> None:
     assert server_args("gearmand-c", {"job_retries": 2}) == ("--job-retries=2",)
     assert server_args("gear", {}) == ()
@@ -135,28 +111,3 @@ def test_server_args_only_gearmand_takes_options() -> None:
         server_args("perl-gearman-server", {"exceptions": True})
     with pytest.raises(ValueError, match="unknown peer"):
         server_args("nginx", {})
-
-
-def test_stateless_cases_are_the_read_only_ones() -> None:
-    by_id = {f"{vf.name}::{c.id}": c for vf, c in _refs("codec/admin.yaml", "codec/packets.yaml", "server/*")}
-    assert is_stateless(by_id["codec/admin.yaml::version"])
-    assert is_stateless(by_id["codec/admin.yaml::status"])
-    assert not is_stateless(by_id["codec/admin.yaml::shutdown"])
-    assert not is_stateless(by_id["codec/packets.yaml::submit-job-req-client"])
-    assert not is_stateless(by_id["codec/packets.yaml::can-do-req-worker"])
-    assert not is_stateless(by_id["server/disconnect.yaml::retry-limit-reached"])  # options, and submits
-
-
-def test_virtual_clock_cases_are_skipped_on_real_servers() -> None:
-    cases = {c.id: c for _, c in _refs("server/epoch.yaml")}
-    flagged = [c for c in cases.values() if "VirtualClock" in c.flags]
-    assert flagged, "server/epoch.yaml no longer has VirtualClock cases"
-    assert all((real_server_skip(c) or "").startswith("VirtualClock:") for c in flagged)
-    assert all(real_server_skip(c) is None for c in cases.values() if "VirtualClock" not in c.flags)
-
-
-def test_case_wall_bound_covers_timed_advances() -> None:
-    cases = {c.id: c for _, c in _refs("worker/timeout.yaml")}
-    timed = next(c for c in cases.values() if c.timed)
-    advances = sum(s.ms for s in timed.steps if s.action == "advance")
-    assert case_wall_bound(timed) > advances / 1000
