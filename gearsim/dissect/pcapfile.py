@@ -44,6 +44,15 @@ _PCAP_MAGICS: Final[dict[bytes, tuple[str, int]]] = {
     b"\xa1\xb2\x3c\x4d": (">", 1),
 }
 _PCAPNG_SHB: Final[bytes] = b"\x0a\x0d\x0d\x0a"
+#: the smallest total length of each pcapng block type this reader looks inside
+#: (type, length, fields, trailing length): shorter blocks would be read past their end
+_MIN_BLOCK: Final[dict[int, int]] = {1: 20, 2: 32, 3: 16, 6: 32}
+_BLOCK_NAMES: Final[dict[int, str]] = {
+    1: "interface description",
+    2: "obsolete packet",
+    3: "simple packet",
+    6: "enhanced packet",
+}
 
 
 class CaptureError(GearsimError, ValueError):
@@ -210,6 +219,11 @@ def _pcapng(reader: _Reader, first: bytes) -> Iterator[Frame]:
             raise CaptureError(name, at, "file ends inside a pcapng block")
         if body[-4:] != head[4:8]:
             raise CaptureError(name, at, "pcapng block whose trailing length differs from its leading one")
+        minimum = _MIN_BLOCK.get(btype, 12)
+        if length < minimum:
+            kind = _BLOCK_NAMES.get(btype, f"of type {btype:#x}")
+            detail = f"pcapng {kind} block of {length} bytes, shorter than its {minimum}-byte minimum"
+            raise CaptureError(name, at, detail)
         if btype == 1:  # interface description
             linktype = struct.unpack(endian + "H", body[:2])[0]
             interfaces.append((linktype, _tsresol(body[8:-4], endian)))
@@ -220,7 +234,7 @@ def _pcapng(reader: _Reader, first: bytes) -> Iterator[Frame]:
                 iface, _drops, hi, lo, incl = struct.unpack(endian + "HHIII", body[:16])
             if iface >= len(interfaces):
                 raise CaptureError(name, at, f"packet block names interface {iface}, which was not described")
-            if 20 + incl > len(body):
+            if 20 + incl > len(body) - 4:
                 raise CaptureError(name, at, f"packet block too short for its {incl} captured bytes")
             linktype, unit = interfaces[iface]
             ticks = (hi << 32) | lo

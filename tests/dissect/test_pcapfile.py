@@ -109,3 +109,41 @@ def test_pcapng_bad_trailer(tmp_path: Path) -> None:
     ng[-1] ^= 0xFF
     with pytest.raises(CaptureError, match="trailing length"):
         list(read_frames(_write(tmp_path, bytes(ng), "c.pcapng")))
+
+
+def _short_block(kind: int, length: int) -> bytes:
+    """A pcapng file: a section, an interface, then one block of ``kind`` with total ``length``."""
+    little = conversation([(C2S, req(T.ECHO_REQ, b"x"))])
+    head = _pcapng(little, None)
+    shb_len = struct.unpack_from("<I", head, 4)[0]
+    idb_len = struct.unpack_from("<I", head, shb_len + 4)[0]
+    body = b"\xff" * (length - 12)
+    return head[: shb_len + idb_len] + struct.pack("<II", kind, length) + body + struct.pack("<I", length)
+
+
+@pytest.mark.parametrize("kind", [2, 3, 6, 1])
+@pytest.mark.parametrize("length", [12, 16, 20, 24, 28])
+def test_pcapng_blocks_too_short_for_their_fields_are_one_error_with_the_offset(
+    tmp_path: Path, kind: int, length: int
+) -> None:
+    data = _short_block(kind, length)
+    at = len(data) - length
+    path = _write(tmp_path, data, "short.pcapng")
+    if length >= {1: 20, 3: 16}.get(kind, 32):
+        list(read_frames(path))  # long enough: read (or refused for another reason) without a traceback
+        return
+    with pytest.raises(CaptureError, match=rf"short\.pcapng: byte offset {at}: pcapng .* block of {length} bytes"):
+        list(read_frames(path))
+
+
+@pytest.mark.parametrize("command", ["decode", "jobs", "check"])
+def test_a_short_enhanced_packet_block_is_one_line_and_exit_3(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gearsim.cli.capture import main
+
+    data = _short_block(6, 24)
+    path = _write(tmp_path, data, "short.pcapng")
+    assert main([command, str(path)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"byte offset {len(data) - 24}: pcapng enhanced packet block of 24 bytes" in err[0]
