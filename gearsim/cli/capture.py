@@ -6,8 +6,12 @@ against the model, writing vectors). ``add_capture_commands`` registers the
 four subcommands on the main parser's subparsers.
 
 Exit codes follow ``gearsim.cli.main``: 0 success, 1 findings (``check``: a broken
-requirement), 3 an input error (unreadable or corrupt capture), reported as one
-line on stderr naming the file and byte offset, never a traceback.
+requirement), 2 inconclusive (``check`` with nothing to judge), 3 an input error
+(unreadable or corrupt capture; ``record`` with nothing to record), reported as
+one line on stderr naming the file and byte offset, never a traceback.
+
+Without ``--port`` the commands find Gearman on any port (``gearsim.dissect.capture``);
+when a capture holds none, each says so in one line on stderr.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from gearsim.dissect.annotate import annotate
-from gearsim.dissect.capture import DEFAULT_PORTS, ConnInfo, Event, EventKind, read_capture
+from gearsim.dissect.capture import CaptureStats, ConnInfo, Event, EventKind, read_capture
 from gearsim.dissect.pcapfile import CaptureError
 from gearsim.errors import GearsimError
 from gearsim.protocol.packets import AdminLine, Magic, Packet
@@ -32,6 +36,7 @@ __all__ = ["add_capture_commands", "escape", "format_event"]
 
 EXIT_OK: Final[int] = 0
 EXIT_FINDINGS: Final[int] = 1
+EXIT_INCONCLUSIVE: Final[int] = 2
 EXIT_INPUT: Final[int] = 3
 
 _ESCAPES: Final[dict[int, str]] = {
@@ -44,8 +49,18 @@ def escape(data: bytes) -> str:
     return data.decode("latin-1").translate(_ESCAPES)
 
 
-def _ports(values: list[int] | None) -> tuple[int, ...]:
-    return tuple(values) if values else DEFAULT_PORTS
+def _ports(values: list[int] | None) -> tuple[int, ...] | None:
+    """The forced server ports, or None: find Gearman on any port."""
+    return tuple(values) if values else None
+
+
+def _found_or_say(args: argparse.Namespace, stats: CaptureStats, name: str) -> bool:
+    """True when the capture held Gearman; otherwise print the one line that says it did not."""
+    if stats.gearman_connections:
+        return True
+    sys.stdout.flush()
+    print(f"gearsim {name}: {args.capture}: {stats.nothing_found(_ports(args.port))}", file=sys.stderr)
+    return False
 
 
 def _magic(packet: Packet) -> str:
@@ -104,12 +119,12 @@ def _json_event(event: Event, findings: list[Violation], info: ConnInfo | None) 
     return out
 
 
-def _stream(path: str, ports: tuple[int, ...]) -> Iterator[Event]:
+def _stream(path: str, ports: tuple[int, ...] | None, stats: CaptureStats) -> Iterator[Event]:
     """The capture's events, with a progress bar on a terminal (messages counted as they come)."""
     from gearsim.cli.progress import progress
 
     with progress(f"reading {Path(path).name}", unit="events") as bar:
-        for event in read_capture(path, ports):
+        for event in read_capture(path, ports, stats):
             yield event
             bar.advance()
 
@@ -119,7 +134,8 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     origin: int | None = None
     infos: dict[int, ConnInfo] = {}
     write = out.write
-    for event, findings in annotate(_stream(args.capture, _ports(args.port))):
+    stats = CaptureStats()
+    for event, findings in annotate(_stream(args.capture, _ports(args.port), stats)):
         if origin is None:
             origin = event.time_ns
         if event.info is not None:
@@ -130,6 +146,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             write(format_event(event, findings, origin) + "\n")
         if event.kind == EventKind.CLOSE:
             infos.pop(event.conn, None)
+    _found_or_say(args, stats, "decode")
     return EXIT_OK
 
 
@@ -138,8 +155,11 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
     tracker = JobTracker()
     origin: int | None = None
+    stats = CaptureStats()
 
     def report() -> None:
+        if not stats.gearman_connections:
+            return
         if args.json:
             for job in tracker.jobs:
                 sys.stdout.write(json.dumps({"job": job.to_json()}) + "\n")
@@ -149,7 +169,7 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
             sys.stdout.write(render_jobs(tracker, origin or 0))
 
     try:
-        for event in _stream(args.capture, _ports(args.port)):
+        for event in _stream(args.capture, _ports(args.port), stats):
             if origin is None:
                 origin = event.time_ns
             tracker.feed(event)
@@ -157,23 +177,36 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         report()  # a damaged capture still reports the jobs read before the damage
         raise
     report()
+    _found_or_say(args, stats, "jobs")
     return EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from gearsim.dissect.check import check_capture, render_check
-
-    reports = check_capture(args.capture, _ports(args.port), args.profile)
+    from gearsim.dissect.check import check_events, render_check
     from gearsim.files import load_requirements
 
+    stats = CaptureStats()
+    reports = check_events(read_capture(args.capture, _ports(args.port), stats), args.profile)
+    if not _found_or_say(args, stats, "check"):
+        return EXIT_INCONCLUSIVE
     sys.stdout.write(render_check(reports, load_requirements()))
     return EXIT_FINDINGS if any(r.broken for r in reports) else EXIT_OK
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    from gearsim.dissect.record import record_vector
+    from gearsim.dissect.record import record_events, slug
 
-    text = record_vector(args.capture, _ports(args.port), name=args.name, conns=args.conn)
+    stats = CaptureStats()
+    events = list(read_capture(args.capture, _ports(args.port), stats))
+    if not _found_or_say(args, stats, "record"):
+        return EXIT_INPUT
+    path = Path(args.capture)
+    try:
+        title, case_id = f"recorded from {path.name}", slug(args.name or path.stem)
+        text = record_events(events, title=title, case_id=case_id, conns=args.conn)
+    except ValueError as exc:
+        print(f"gearsim record: {args.capture}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     Path(args.output).write_text(text, encoding="utf-8")
     print(f"gearsim record: wrote {args.output}")
     return EXIT_OK
@@ -205,7 +238,11 @@ def _guarded(func: Any, name: str) -> Any:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("capture", help="a pcap or pcapng file")
     parser.add_argument(
-        "--port", type=int, action="append", metavar="N", help="Gearman server port (repeatable; default 4730)"
+        "--port",
+        type=int,
+        action="append",
+        metavar="N",
+        help="read only this Gearman server port (repeatable; default: find Gearman on any port)",
     )
 
 

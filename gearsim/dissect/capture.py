@@ -1,11 +1,26 @@
 """Gearman conversations out of a capture file: the fast path (no scapy).
 
-This module owns the flow table: which TCP connections are Gearman (one end
-on a Gearman port), which end is the server, connection numbering, and the
-ordered stream of ``Event`` values (messages, gaps, damage, opens and closes)
-produced by reading the file once, front to back. File formats are
-``pcapfile``'s, headers ``netparse``'s, TCP order ``reassembly``'s and Gearman
-framing ``gearstream``'s; this module only wires them together.
+This module owns the flow table: which TCP connections are Gearman, which end
+is the server, connection numbering, and the ordered stream of ``Event``
+values (messages, gaps, damage, opens and closes) produced by reading the file
+once, front to back. File formats are ``pcapfile``'s, headers ``netparse``'s,
+IP fragments ``ipfrag``'s, TCP order ``reassembly``'s and Gearman framing
+``gearstream``'s; this module wires them together.
+
+Which connections are Gearman: with ``ports`` given, exactly those whose one
+end uses one of them (the user forces it). Without, port 4730 and every
+server the stream itself proves to be Gearman: a connection whose first
+bytes in one direction hold a binary header (``\\0REQ`` or ``\\0RES``, a
+type from the table, a sane length; mid-stream, a header whose packet ends
+where the data ends or another header starts) or, from the connecting side
+at the start of the stream, an admin command word. Once one connection
+proves an address and port to be a Gearman server, every connection to it
+is read. ``CaptureStats`` says what was seen, so a caller can tell the user
+that nothing was found, and where to look.
+
+A message's ``time_ns`` and ``frame`` are those of the captured segment that
+completed it: after reordering, bytes delivered when a hole filled keep the
+time of the frame that carried them.
 
 Memory is bounded by the connections open at one time: a connection's state
 is dropped as soon as both directions have finished (FIN or RST).
@@ -13,21 +28,34 @@ is dropped as soon as both directions have finished (FIN or RST).
 
 from __future__ import annotations
 
+import struct
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, NamedTuple
 
 from gearsim.dissect.gearstream import GearmanHalf, Item, Problem
-from gearsim.dissect.netparse import ACK, FIN, RST, SYN, format_endpoint, parse_segment
+from gearsim.dissect.ipfrag import Defragmenter, Unassembled
+from gearsim.dissect.netparse import ACK, FIN, RST, SYN, Fragment, Segment, format_endpoint, parse_segment, parse_tcp
 from gearsim.dissect.pcapfile import CaptureError, Frame, read_frames
-from gearsim.dissect.reassembly import Gap, HalfStream, Piece
-from gearsim.protocol.packets import Message
+from gearsim.dissect.reassembly import Chunk, Gap, HalfStream, Piece
+from gearsim.protocol.codec import DEFAULT_MAX_BODY
+from gearsim.protocol.packets import ADMIN_COMMANDS, SPECS, Message
 from gearsim.protocol.trace import Direction
 
-__all__ = ["DEFAULT_PORTS", "ConnInfo", "Connection", "Event", "EventKind", "read_capture", "read_events"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "CaptureStats",
+    "ConnInfo",
+    "Connection",
+    "Event",
+    "EventKind",
+    "read_capture",
+    "read_events",
+]
 
-#: the IANA port for Gearman
+#: the IANA port for Gearman, read without proof
 DEFAULT_PORTS: Final[tuple[int, ...]] = (4730,)
 
 
@@ -37,8 +65,10 @@ class EventKind:
     MESSAGE = "message"
     OPEN = "open"
     CLOSE = "close"
-    #: Problem kinds: gap, lost, skipped, error, truncated
-    PROBLEMS = frozenset({"gap", "lost", "skipped", "error", "truncated"})
+    #: IP fragments that never made a whole datagram (``conn`` 0: no connection is known)
+    UNASSEMBLED = "unassembled"
+    #: Problem kinds: gap, lost, skipped, error, truncated, unassembled
+    PROBLEMS = frozenset({"gap", "lost", "skipped", "error", "truncated", "unassembled"})
 
 
 @dataclass(slots=True)
@@ -53,6 +83,8 @@ class Connection:
     midstream: bool
     last_ns: int = 0
     halves: dict[str, tuple[HalfStream, GearmanHalf]] = field(default_factory=dict)
+    #: per direction: (start, end, time, frame) of recent chunks a held message began in
+    spans: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
 
 
@@ -71,7 +103,7 @@ class Event(NamedTuple):
     ``direction`` is ``c>s`` (to the Gearman port: from a client or worker),
     ``s>c`` or empty for open and close. ``offset``/``end`` are stream byte
     offsets of that direction (``end`` only for problems). ``frame`` is the
-    1-based frame number that completed the event.
+    1-based frame number that completed the event, ``time_ns`` its time.
     """
 
     time_ns: int
@@ -87,23 +119,139 @@ class Event(NamedTuple):
     info: ConnInfo | None = None
 
 
+@dataclass(slots=True)
+class CaptureStats:
+    """What reading a capture found, for the line that says why nothing was shown."""
+
+    frames: int = 0
+    #: TCP connections looked at (matched a Gearman port, or examined for Gearman bytes)
+    tcp_connections: int = 0
+    gearman_connections: int = 0
+    #: server endpoints proven Gearman by their bytes (not by port)
+    detected_servers: list[str] = field(default_factory=list)
+    #: server-side ports of TCP connections that were not Gearman
+    other_ports: Counter[int] = field(default_factory=Counter)
+    datagrams_reassembled: int = 0
+    datagrams_unassembled: int = 0
+
+    def nothing_found(self, ports: Iterable[int] | None) -> str:
+        """The one line telling the user no Gearman traffic was found, and what to try."""
+        if ports is not None:
+            where = "on port " + ", ".join(str(p) for p in sorted(set(ports)))
+            hint = "; without --port, gearsim looks for Gearman on every port"
+        else:
+            where = "on any port"
+            hint = "; if a server is there, name its port with --port N"
+        seen = ", ".join(str(p) for p, _ in self.other_ports.most_common(5))
+        other = f" (ports {seen})" if seen else ""
+        return (
+            f"no Gearman traffic found {where}: {self.frames} frames, "
+            f"{self.tcp_connections} TCP connections{other} with no Gearman packets or admin commands{hint}"
+        )
+
+
 _C2S: Final[str] = Direction.C2S.value
 _S2C: Final[str] = Direction.S2C.value
+_HEADER: Final = struct.Struct(">4sII")
+_ON_WIRE: Final[frozenset[int]] = frozenset(n for n, s in SPECS.items() if s.on_wire)
+_ADMIN_WORDS: Final[frozenset[bytes]] = frozenset(a.name.split()[0].encode() for a in ADMIN_COMMANDS)
+#: payload segments (or bytes) examined before a connection is judged not Gearman
+_PROBE_SEGMENTS: Final[int] = 8
+_PROBE_BYTES: Final[int] = 1 << 16
+_MAX_SPANS: Final[int] = 64
+
+_Key = tuple[bytes, int, bytes, int]
+
+
+def _plausible_end(data: bytes, pos: int) -> int:
+    """The end of the packet whose header is at ``pos`` (legal magic, known type, sane size), else -1."""
+    if len(data) - pos < 12:
+        return -1
+    magic: bytes
+    number: int
+    size: int
+    magic, number, size = _HEADER.unpack_from(data, pos)
+    if magic not in (b"\0REQ", b"\0RES") or number not in _ON_WIRE or size > DEFAULT_MAX_BODY:
+        return -1
+    return pos + 12 + size
+
+
+def sniff(payload: bytes, at_start: bool) -> bool | None:
+    """Does ``payload`` prove Gearman? True: its sender is a client or worker; False: a server; None: no proof.
+
+    ``at_start``: the payload is the first of its direction, from the side that
+    opened the connection (only then does an admin word count).
+    """
+    limit = min(len(payload), 4096)
+    pos = payload.find(b"\0RE", 0, limit)
+    while pos >= 0:
+        end = _plausible_end(payload, pos)
+        if end > 0 and (pos == 0 or end == len(payload) or _plausible_end(payload, end) > 0):
+            return payload[pos + 3] == 0x51  # "Q"
+        pos = payload.find(b"\0RE", pos + 1, limit)
+    if at_start and payload[:1] != b"\0":
+        line = payload.split(b"\n", 1)
+        if len(line) == 2 and len(line[0]) <= 512:
+            words = line[0].rstrip(b"\r").split()
+            if words and words[0].lower() in _ADMIN_WORDS:
+                return True
+    return None
+
+
+@dataclass(slots=True)
+class _Probe:
+    """A TCP connection on no known Gearman port, held until its bytes prove it Gearman or not."""
+
+    frames: list[tuple[Frame, Segment]] = field(default_factory=list)
+    #: the endpoint (address, port) that sent a SYN without ACK, and its sequence number
+    opener: tuple[bytes, int] | None = None
+    isn: int = 0
+    segments: int = 0
+    size: int = 0
 
 
 class _Flows:
     """The flow table and the conversion of frames to events."""
 
-    def __init__(self, ports: Iterable[int]) -> None:
-        self.ports = frozenset(ports)
-        self.open: dict[tuple[bytes, int, bytes, int], Connection] = {}
+    def __init__(self, ports: Iterable[int] | None, stats: CaptureStats) -> None:
+        self.forced = ports is not None
+        self.ports = frozenset(DEFAULT_PORTS if ports is None else ports)
+        self.stats = stats
+        #: servers proven Gearman by their bytes: (address, port)
+        self.servers: set[tuple[bytes, int]] = set()
+        self.probes: dict[_Key, _Probe] = {}
+        #: connections judged not Gearman, until they close
+        self.rejected: set[_Key] = set()
+        self.open: dict[_Key, Connection] = {}
         self.connections: list[Connection] = []
         self.next_id = 1
+        self.defrag = Defragmenter()
 
     def frame(self, frame: Frame) -> list[Event]:
         seg = parse_segment(frame.linktype, frame.data)
         if seg is None:
             return []
+        if type(seg) is Fragment:
+            return self._fragment(seg, frame)
+        assert type(seg) is Segment
+        return self.segment(seg, frame)
+
+    def _fragment(self, frag: Fragment, frame: Frame) -> list[Event]:
+        whole, proto, dropped = self.defrag.add(frag, frame.time_ns)
+        out = [self._unassembled(u, frame) for u in dropped]
+        if whole is not None:
+            self.stats.datagrams_reassembled += 1
+            seg = parse_tcp(frag.src, frag.dst, proto, whole)
+            if seg is not None:
+                out.extend(self.segment(seg, frame))
+        return out
+
+    def _unassembled(self, lost: Unassembled, frame: Frame) -> Event:
+        self.stats.datagrams_unassembled += 1
+        note = lost.describe()
+        return Event(frame.time_ns, frame.number, 0, "", EventKind.UNASSEMBLED, 0, lost.received, None, note)
+
+    def segment(self, seg: Segment, frame: Frame) -> list[Event]:
         ports = self.ports
         if seg.dport in ports:
             key = (seg.src, seg.sport, seg.dst, seg.dport)
@@ -111,8 +259,16 @@ class _Flows:
         elif seg.sport in ports:
             key = (seg.dst, seg.dport, seg.src, seg.sport)
             direction = _S2C
-        else:
+        elif self.forced:
             return []
+        elif (seg.dst, seg.dport) in self.servers:
+            key = (seg.src, seg.sport, seg.dst, seg.dport)
+            direction = _C2S
+        elif (seg.src, seg.sport) in self.servers:
+            key = (seg.dst, seg.dport, seg.src, seg.sport)
+            direction = _S2C
+        else:
+            return self._probe(seg, frame)
         flags = seg.flags
         conn = self.open.get(key)
         out: list[Event] = []
@@ -129,10 +285,14 @@ class _Flows:
         stream = conn.halves[direction][0]
         if flags & SYN:
             stream.syn(seg.seq)
-        pieces = stream.segment(seg.seq, seg.payload, bool(flags & FIN)) if (seg.payload or flags & FIN) else []
+        pieces = (
+            stream.segment(seg.seq, seg.payload, bool(flags & FIN), frame.time_ns, frame.number)
+            if (seg.payload or flags & FIN)
+            else []
+        )
         if flags & ACK:
             other = _S2C if direction == _C2S else _C2S
-            back = conn.halves[other][0].ack(seg.ack)
+            back = conn.halves[other][0].ack(seg.ack, frame.time_ns)
             if back:
                 out.extend(self._pieces(conn, other, back, frame))
         if pieces:
@@ -145,7 +305,56 @@ class _Flows:
                 out.extend(self._finish(conn, key, frame))
         return out
 
-    def _new(self, key: tuple[bytes, int, bytes, int], frame: Frame, midstream: bool) -> Connection:
+    # --- finding Gearman on other ports -------------------------------------
+
+    def _probe(self, seg: Segment, frame: Frame) -> list[Event]:
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = (*a, *b) if a <= b else (*b, *a)
+        flags = seg.flags
+        if key in self.rejected:
+            if flags & (FIN | RST):
+                self.rejected.discard(key)
+            return []
+        probe = self.probes.get(key)
+        if probe is None:
+            if not (flags & SYN or seg.payload):
+                return []
+            probe = self.probes[key] = _Probe()
+        probe.frames.append((frame, seg))
+        if flags & SYN and not flags & ACK:
+            probe.opener, probe.isn = a, seg.seq
+        verdict: bool | None = None
+        if seg.payload:
+            probe.segments += 1
+            probe.size += len(seg.payload)
+            at_start = probe.opener == a and seg.seq == (probe.isn + 1) % (1 << 32)
+            verdict = sniff(seg.payload, at_start)
+        if verdict is None:
+            if (
+                flags & (FIN | RST)
+                or probe.segments >= _PROBE_SEGMENTS
+                or probe.size >= _PROBE_BYTES
+                or len(probe.frames) >= 8 * _PROBE_SEGMENTS
+            ):
+                del self.probes[key]
+                self.stats.tcp_connections += 1
+                if not flags & (FIN | RST):
+                    self.rejected.add(key)
+                server = b if probe.opener == a or (probe.opener is None and seg.sport > seg.dport) else a
+                self.stats.other_ports[server[1]] += 1
+            return []
+        del self.probes[key]
+        server = b if verdict else a
+        self.servers.add(server)
+        self.stats.detected_servers.append(format_endpoint(*server))
+        out: list[Event] = []
+        for held, held_seg in probe.frames:
+            out.extend(self.segment(held_seg, held))
+        return out
+
+    # --- connections --------------------------------------------------------
+
+    def _new(self, key: _Key, frame: Frame, midstream: bool) -> Connection:
         conn = Connection(
             id=self.next_id,
             client=format_endpoint(key[0], key[1]),
@@ -154,72 +363,108 @@ class _Flows:
             midstream=midstream,
         )
         self.next_id += 1
+        self.stats.gearman_connections += 1
+        self.stats.tcp_connections += 1
         for direction in (_C2S, _S2C):
             conn.halves[direction] = (HalfStream(), GearmanHalf(midstream=midstream))
+            conn.spans[direction] = []
         self.open[key] = conn
         self.connections.append(conn)
         return conn
 
     def _pieces(self, conn: Connection, direction: str, pieces: list[Piece], frame: Frame) -> list[Event]:
         gear = conn.halves[direction][1]
-        items: list[Item] = []
-        for piece in pieces:
-            if isinstance(piece, Gap):
-                items.extend(gear.gap(piece.start, piece.end))
-            else:
-                items.extend(gear.feed(piece[0], piece[1]))
-        return self._events(conn, direction, items, frame)
-
-    def _events(self, conn: Connection, direction: str, items: list[Item], frame: Frame) -> list[Event]:
-        t, n, cid = frame.time_ns, frame.number, conn.id
+        spans = conn.spans[direction]
+        cid = conn.id
         out: list[Event] = []
+        for piece in pieces:
+            if type(piece) is Gap:
+                items = gear.gap(piece.start, piece.end)
+                spans.clear()
+                self._events(out, cid, direction, items, frame.time_ns, frame.number, spans)
+                continue
+            assert type(piece) is Chunk
+            offset, data, t, n = piece
+            items = gear.feed(offset, data)
+            self._events(out, cid, direction, items, t, n, spans)
+            if gear.holding:
+                spans.append((offset, offset + len(data), t, n))
+                if len(spans) > _MAX_SPANS:
+                    (s0, _e0, t0, n0), (_s1, e1, t1, n1) = spans[0], spans[1]
+                    spans[0:2] = [(s0, e1, t0, n0) if t0 >= t1 else (s0, e1, t1, n1)]
+            elif spans:
+                spans.clear()
+        return out
+
+    @staticmethod
+    def _events(
+        out: list[Event],
+        cid: int,
+        direction: str,
+        items: list[Item],
+        t: int,
+        n: int,
+        spans: list[tuple[int, int, int, int]],
+    ) -> None:
         for item in items:
-            if isinstance(item, Problem):
+            if type(item) is Problem:
                 last = out[-1] if out else None
                 if last is not None and last.kind == item.kind == "skipped" and last.end == item.start:
                     out[-1] = last._replace(end=item.end)  # one report for one run of skipped bytes
                     continue
                 out.append(Event(t, n, cid, direction, item.kind, item.start, item.end, None, item.note))
-            else:
-                out.append(Event(t, n, cid, direction, EventKind.MESSAGE, item[0], item[0], item[1], ""))
-        return out
+                continue
+            offset, message = item  # type: ignore[misc]
+            mt, mn = t, n
+            if spans:
+                # the message began in earlier chunks: it is complete when its latest-captured byte is
+                for _start, end, st, sn in spans:
+                    if end > offset and st > mt:
+                        mt, mn = st, sn
+                while spans and spans[0][1] <= offset:
+                    del spans[0]
+            out.append(Event(mt, mn, cid, direction, EventKind.MESSAGE, offset, offset, message, ""))
 
-    def _finish(self, conn: Connection, key: tuple[bytes, int, bytes, int], frame: Frame) -> list[Event]:
+    def _finish(self, conn: Connection, key: _Key, frame: Frame) -> list[Event]:
         out: list[Event] = []
         for direction in (_C2S, _S2C):
             stream, gear = conn.halves[direction]
-            items: list[Item] = []
-            for piece in stream.flush():
-                if isinstance(piece, Gap):
-                    items.extend(gear.gap(piece.start, piece.end))
-                else:
-                    items.extend(gear.feed(piece[0], piece[1]))
-            items.extend(gear.eof())
-            out.extend(self._events(conn, direction, items, frame))
+            out.extend(self._pieces(conn, direction, stream.flush(), frame))
+            self._events(out, conn.id, direction, gear.eof(), frame.time_ns, frame.number, [])
         out.append(Event(frame.time_ns, frame.number, conn.id, "", EventKind.CLOSE, 0, 0, None, ""))
         if self.open.get(key) is conn:
             del self.open[key]
         conn.halves.clear()
+        conn.spans.clear()
         return out
 
     def finish_all(self, last: Frame) -> list[Event]:
         out: list[Event] = []
         for key, conn in sorted(self.open.items(), key=lambda kv: (kv[1].last_ns, kv[1].id)):
             out.extend(self._finish(conn, key, last._replace(time_ns=conn.last_ns)))
+        out.extend(self._unassembled(u, last) for u in self.defrag.finish())
         return out
 
 
-def read_events(frames: Iterable[Frame], ports: Iterable[int] = DEFAULT_PORTS) -> Iterator[Event]:
+def read_events(
+    frames: Iterable[Frame], ports: Iterable[int] | None = None, stats: CaptureStats | None = None
+) -> Iterator[Event]:
     """Events of every Gearman connection in ``frames``, in capture order.
+
+    ``ports``: read exactly the connections on these server ports; None finds
+    Gearman on any port (4730, and servers proven by their bytes). ``stats``,
+    when given, is filled in as the frames are read.
 
     Connections still open when the frames end are closed at their last
     packet's time, after the events of the whole capture.
     """
-    flows = _Flows(ports)
+    stats = stats if stats is not None else CaptureStats()
+    flows = _Flows(None if ports is None else tuple(ports), stats)
     last: Frame | None = None
     try:
         for frame in frames:
             last = frame
+            stats.frames += 1
             events = flows.frame(frame)
             if events:
                 yield from events
@@ -232,12 +477,14 @@ def read_events(frames: Iterable[Frame], ports: Iterable[int] = DEFAULT_PORTS) -
         yield from flows.finish_all(last)
 
 
-def read_capture(path: str | Path, ports: Iterable[int] = DEFAULT_PORTS) -> Iterator[Event]:
-    """Events of every Gearman connection in the capture file at ``path``.
+def read_capture(
+    path: str | Path, ports: Iterable[int] | None = None, stats: CaptureStats | None = None
+) -> Iterator[Event]:
+    """Events of every Gearman connection in the capture file at ``path`` (see ``read_events``).
 
     Raises:
         CaptureError: the file is not a capture, or is corrupt or truncated (after
             the events read up to that point have been yielded).
         OSError: the file cannot be read.
     """
-    yield from read_events(read_frames(path), ports)
+    yield from read_events(read_frames(path), ports, stats)

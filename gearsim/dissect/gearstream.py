@@ -101,6 +101,12 @@ class GearmanHalf:
         self.text_seen = False
         self.messages = 0
 
+    @property
+    def holding(self) -> bool:
+        """True while bytes of a message not yet complete are held (a later message may start in them)."""
+        decoder = self._decoder
+        return bool(self._rs) if decoder is None else decoder.buffered > 0
+
     def feed(self, offset: int, data: bytes) -> list[Item]:
         """Contiguous bytes at stream ``offset``; returns messages and problems found."""
         decoder = self._decoder

@@ -3,9 +3,11 @@
 This module owns the step from a frame's bytes to a ``Segment`` (addresses,
 ports, sequence numbers, flags, payload). It knows the link types tcpdump and
 tshark write (Ethernet with VLAN tags, Linux cooked v1 and v2, raw IP, BSD
-loopback), IPv4 (trimming link padding, skipping fragments) and IPv6 (walking
-extension headers). It is total: a frame it cannot use gives ``None`` or a
-one-line reason, never an exception.
+loopback), IPv4 (trimming link padding) and IPv6 (walking extension
+headers). An IP fragment comes out as a ``Fragment`` for ``ipfrag`` to put
+back together; the whole datagram's TCP header is then read by
+``parse_tcp``. It is total: a frame it cannot use gives ``None``, never an
+exception.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import ipaddress
 import struct
 from typing import Final, NamedTuple
 
-__all__ = ["FIN", "RST", "SYN", "Segment", "format_endpoint", "parse_segment"]
+__all__ = ["FIN", "RST", "SYN", "Fragment", "Segment", "format_endpoint", "parse_segment", "parse_tcp"]
 
 FIN: Final[int] = 0x01
 SYN: Final[int] = 0x02
@@ -25,6 +27,7 @@ _ETH_IPV4: Final[int] = 0x0800
 _ETH_IPV6: Final[int] = 0x86DD
 _ETH_VLAN: Final[frozenset[int]] = frozenset({0x8100, 0x88A8, 0x9100})
 _IPV6_EXT: Final[frozenset[int]] = frozenset({0, 43, 60, 51})
+_IPV6_FRAGMENT: Final[int] = 44
 _TCP: Final = struct.Struct(">HHIIBB")
 _U16: Final = struct.Struct(">H")
 
@@ -39,6 +42,24 @@ class Segment(NamedTuple):
     seq: int
     ack: int
     flags: int
+    payload: bytes
+
+
+class Fragment(NamedTuple):
+    """One fragment of an IPv4 or IPv6 datagram carrying TCP (or, for a later fragment, maybe TCP)."""
+
+    #: 4 or 6
+    version: int
+    src: bytes
+    dst: bytes
+    #: the datagram's identification (16 bits for IPv4, 32 for IPv6)
+    ident: int
+    #: byte offset of ``payload`` in the datagram's payload
+    offset: int
+    #: more fragments follow
+    more: bool
+    #: the upper-layer protocol (IPv6: the fragment header's next header)
+    proto: int
     payload: bytes
 
 
@@ -80,8 +101,8 @@ def _network(linktype: int, data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def parse_segment(linktype: int, data: bytes) -> Segment | None:
-    """The TCP segment carried by a frame, or None when it carries none (or is cut short).
+def parse_segment(linktype: int, data: bytes) -> Segment | Fragment | None:
+    """The TCP segment carried by a frame, a fragment of an IP datagram, or None (no TCP, or cut short).
 
     A frame whose capture was cut short by the snap length yields the payload
     bytes it has; the reassembler sees the rest as a gap.
@@ -98,12 +119,14 @@ def parse_segment(linktype: int, data: bytes) -> Segment | None:
         if vihl >> 4 != 4 or ihl < 20 or data[pos + 9] != 6:
             return None
         frag = _U16.unpack_from(data, pos + 6)[0]
-        if frag & 0x3FFF:  # a fragment (offset or more-fragments set)
-            return None
         total = _U16.unpack_from(data, pos + 2)[0]
         src = data[pos + 12 : pos + 16]
         dst = data[pos + 16 : pos + 20]
         end = pos + total if total >= ihl else len(data)  # 0 with TSO offload: use what was captured
+        if frag & 0x3FFF:  # a fragment (offset or more-fragments set)
+            ident = _U16.unpack_from(data, pos + 4)[0]
+            body = data[pos + ihl : min(end, len(data))]
+            return Fragment(4, src, dst, ident, (frag & 0x1FFF) * 8, bool(frag & 0x2000), 6, body)
         pos += ihl
     elif proto == _ETH_IPV6:
         if len(data) < pos + 40 or data[pos] >> 4 != 6:
@@ -120,7 +143,15 @@ def parse_segment(linktype: int, data: bytes) -> Segment | None:
             size = (data[pos + 1] + 2) * 4 if nxt == 51 else (data[pos + 1] + 1) * 8
             nxt = data[pos]
             pos += size
-        if nxt != 6:  # not TCP, or a fragment (44)
+        if nxt == _IPV6_FRAGMENT:
+            if len(data) < pos + 8:
+                return None
+            inner, _reserved, field, ident = struct.unpack_from(">BBHI", data, pos)
+            if inner != 6 and inner not in _IPV6_EXT:
+                return None
+            body = data[pos + 8 : min(end, len(data))]
+            return Fragment(6, src, dst, ident, field & 0xFFF8, bool(field & 1), inner, body)
+        if nxt != 6:  # not TCP
             return None
     else:
         return None
@@ -129,3 +160,18 @@ def parse_segment(linktype: int, data: bytes) -> Segment | None:
     sport, dport, seq, ack, off, flags = _TCP.unpack_from(data, pos)
     start = pos + (off >> 4) * 4
     return Segment(src, sport, dst, dport, seq, ack, flags, data[start : min(end, len(data))])
+
+
+def parse_tcp(src: bytes, dst: bytes, proto: int, data: bytes) -> Segment | None:
+    """The TCP segment in a reassembled datagram payload (IPv6: after any extension headers left in it)."""
+    pos = 0
+    while proto in _IPV6_EXT and len(src) == 16:
+        if len(data) < pos + 2:
+            return None
+        size = (data[pos + 1] + 2) * 4 if proto == 51 else (data[pos + 1] + 1) * 8
+        proto = data[pos]
+        pos += size
+    if proto != 6 or len(data) < pos + 20:
+        return None
+    sport, dport, seq, ack, off, flags = _TCP.unpack_from(data, pos)
+    return Segment(src, sport, dst, dport, seq, ack, flags, data[pos + (off >> 4) * 4 :])

@@ -23,7 +23,7 @@ from gearsim.protocol.packets import SPECS, Magic, Packet, Role
 from gearsim.protocol.trace import Direction
 from gearsim.vectors.parse import dump_vector_file, format_bytes
 
-__all__ = ["PAUSE_MS", "record_events", "record_vector"]
+__all__ = ["PAUSE_MS", "record_events", "record_vector", "slug"]
 
 #: pauses at least this long (ms) become advance steps
 PAUSE_MS: Final[int] = 50
@@ -137,12 +137,15 @@ def record_events(events: Iterable[Event], *, title: str, case_id: str, conns: l
     return dump_vector_file(raw)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A case id made of ``text``: lower case, every other character a dash."""
     out = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
     return out or "capture"
 
 
-def record_vector(path: str | Path, ports: Iterable[int], *, name: str = "", conns: list[int] | None = None) -> str:
+def record_vector(
+    path: str | Path, ports: Iterable[int] | None = None, *, name: str = "", conns: list[int] | None = None
+) -> str:
     """The vector file text for a capture (see ``record_events``).
 
     Raises:
@@ -151,5 +154,5 @@ def record_vector(path: str | Path, ports: Iterable[int], *, name: str = "", con
         ValueError: the capture holds no binary Gearman conversation.
     """
     stem = name or Path(path).stem
-    events = read_capture(path, tuple(ports))
-    return record_events(events, title=f"recorded from {Path(path).name}", case_id=_slug(stem), conns=conns)
+    events = read_capture(path, ports)
+    return record_events(events, title=f"recorded from {Path(path).name}", case_id=slug(stem), conns=conns)
