@@ -9,7 +9,10 @@ says whose fault that is:
 * ours or the environment's (``HarnessError``): a peer that cannot be started,
   a step bound hit, a bug.
 
-Any other exception escaping gearsim is a gearsim bug.
+Any other exception escaping gearsim is a gearsim bug; where gearsim plays a
+case it wraps one in ``GearsimBug`` (deliberately not a ``GearsimError``), so
+that it reaches the user as a traceback with a request to report it, never as
+a verdict.
 """
 
 from __future__ import annotations
@@ -93,7 +96,33 @@ class VectorError(GearsimError, ValueError):
         self.detail = message
 
 
+class InputError(GearsimError, ValueError):
+    """A command line, option or file given to gearsim that it cannot use (an unknown profile, a bad address)."""
+
+    fault = Fault.INPUT
+
+
 class HarnessError(GearsimError):
     """gearsim or its environment cannot go on (a step bound, a peer that will not start)."""
 
     fault = Fault.HARNESS
+
+
+#: where a gearsim bug is reported
+REPORT_BUGS = "the gearsim issue tracker (gearsim's repository), with this output and the command that ran"
+
+
+class GearsimBug(Exception):
+    """An unexpected exception inside gearsim while it played ``where``: a bug in gearsim, not a verdict.
+
+    Not a GearsimError on purpose: nothing that handles harness or input errors
+    catches it. The original exception is ``__cause__``; the message names the
+    case and step and asks for a report.
+    """
+
+    def __init__(self, where: str, cause: BaseException) -> None:
+        super().__init__(
+            f"gearsim bug while playing {where}: {type(cause).__name__}: {cause}. "
+            f"This is not a verdict on the implementation under test; please report it to {REPORT_BUGS}."
+        )
+        self.where = where

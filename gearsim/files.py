@@ -19,6 +19,7 @@ from pathlib import Path
 from gearsim.errors import VectorError
 from gearsim.protocol.requirements import Requirement, parse_requirements
 from gearsim.vectors.parse import VectorFile, parse_vector_text
+from gearsim.vectors.rules import with_step_rules
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -67,7 +68,7 @@ def _display_name(path: Path, root: Path) -> str:
 
 
 def read_vector_file(path: Path, name: str | None = None) -> VectorFile:
-    """Parse one vector file.
+    """Parse one vector file, each expect step with the rule ids it checks (gearsim.vectors.rules).
 
     Raises:
         VectorError: unreadable, not YAML, or not a valid vector file.
@@ -77,7 +78,7 @@ def read_vector_file(path: Path, name: str | None = None) -> VectorFile:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise VectorError(f"cannot read: {exc}", file=shown) from None
-    return parse_vector_text(text, shown, load_schema_text())
+    return with_step_rules(parse_vector_text(text, shown, load_schema_text()), load_requirements())
 
 
 @dataclass(frozen=True)

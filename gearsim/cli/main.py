@@ -1,18 +1,20 @@
 """The ``gearsim`` command (glue: arguments, files, exit codes).
 
 Exit codes: 0 all pass or acceptable; 1 a failure; 2 inconclusive; 3 a harness
-or input error, reported as one line on stderr (never a traceback).
+or input error, reported as one line on stderr (never a traceback); 4 a bug in
+gearsim itself, reported with its traceback and a request to report it.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gearsim.errors import GearsimError
+from gearsim.errors import GearsimBug, GearsimError
 
 if TYPE_CHECKING:
     from gearsim.protocol.requirements import Requirement
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from gearsim.run.runner import CaseResult
 
 EXIT_INPUT = 3
+EXIT_BUG = 4
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
@@ -251,6 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
+    except GearsimBug as exc:
+        traceback.print_exception(exc, file=sys.stderr)
+        print(f"gearsim {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BUG
     except GearsimError as exc:
         print(f"gearsim {args.command}: {exc}", file=sys.stderr)
         return EXIT_INPUT

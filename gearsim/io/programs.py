@@ -41,7 +41,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from gearsim.errors import GearsimError, HarnessError
+from gearsim.errors import GearsimBug, GearsimError, HarnessError
 from gearsim.files import Selection
 from gearsim.io.serve import ServeShell
 from gearsim.model import Server, ServerOptions
@@ -49,7 +49,8 @@ from gearsim.protocol.codec import encode
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Magic, Message, Packet
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
-from gearsim.run.runner import CaseResult, Verdict
+from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, failed, inconclusive
+from gearsim.run.runner import check_profile
 from gearsim.vectors import program_matching as pm
 from gearsim.vectors.matching import line_text
 from gearsim.vectors.parse import Case, PacketPattern, Ref, Step, VectorFile
@@ -114,15 +115,6 @@ class _Stream:
     read_s2c: int = 0
     peer_closed: bool = False
     server_closed: bool = False
-
-
-class _Failed(Exception):
-    def __init__(self, step: Step | None, reason: str, expected: str = "", actual: str = "") -> None:
-        super().__init__(reason)
-        self.step = step
-        self.reason = reason
-        self.expected = expected
-        self.actual = actual
 
 
 class _Session:
@@ -257,7 +249,7 @@ class _Session:
     def _stream(self, step: Step) -> _Stream:
         conn = self.bound.get(step.actor)
         if conn is None:
-            raise _Failed(step, f"{step.actor} has no connection (no connect step before this one)")
+            raise StepFailed(step, f"{step.actor} has no connection (no connect step before this one)")
         return self.streams[conn]
 
     def _program(self, actor: str) -> bool:
@@ -287,7 +279,7 @@ class _Session:
             if program:
                 stream = self._stream(step)
                 if not await self._until(lambda: stream.peer_closed or stream.server_closed, self._within(step)):
-                    raise _Failed(step, f"{actor}: the program did not close its connection", "a close", "")
+                    raise StepFailed(step, f"{actor}: the program did not close its connection", "a close", "")
             else:
                 self.shell.close_local(self._stream(step).conn)
         elif action == "send":
@@ -298,13 +290,13 @@ class _Session:
         elif action == "expect_close":
             stream = self._stream(step)
             if not await self._until(lambda: stream.server_closed, self._within(step)):
-                raise _Failed(step, f"{actor}: the server did not close the connection", "a close", "")
+                raise StepFailed(step, f"{actor}: the server did not close the connection", "a close", "")
         elif action == "expect_silence":
             stream = self._stream(step)
             seen = len(stream.s2c)
             await asyncio.sleep(step.ms / 1000)
             if len(stream.s2c) > seen:
-                raise _Failed(step, f"{actor}: the server sent {pm.show(stream.s2c[seen])}", f"silence {step.ms} ms")
+                raise StepFailed(step, f"{actor}: the server sent {pm.show(stream.s2c[seen])}", f"silence {step.ms} ms")
         else:
             await self._expect(step)
 
@@ -321,10 +313,10 @@ class _Session:
             return None
 
         if not await self._until(lambda: fresh() is not None or self._program_exited(step.actor), self._within(step)):
-            raise _Failed(step, f"{step.actor}: the program did not connect within {self._within(step)} ms")
+            raise StepFailed(step, f"{step.actor}: the program did not connect within {self._within(step)} ms")
         conn = fresh()
         if conn is None:
-            raise _Failed(step, f"{step.actor}: the program exited without connecting")
+            raise StepFailed(step, f"{step.actor}: the program exited without connecting")
         self.bound[step.actor] = conn
 
     async def _connect_local(self, step: Step) -> None:
@@ -351,11 +343,13 @@ class _Session:
         args: list[bytes] = []
         for arg in pattern.args:
             if isinstance(arg, Ref):
+                if arg.name not in self.captures:
+                    raise HarnessError(f"{arg.name} was not captured (an alternative accepted earlier has no capture)")
                 args.append(self.captures[arg.name])
             elif isinstance(arg, bytes):
                 args.append(arg)
             else:
-                raise _Failed(step, f"a scripted send cannot send a {type(arg).__name__} argument")
+                raise StepFailed(step, f"a scripted send cannot send a {type(arg).__name__} argument")
         magic = pattern.magic if pattern.magic is not None else Magic.REQ
         return Packet(magic, pattern.type, tuple(args))
 
@@ -384,13 +378,13 @@ class _Session:
             got = await self._take(step, Direction.C2S, 1)
             expected = pm.describe(step.packet)
             if not got:
-                raise _Failed(
+                raise StepFailed(
                     step, f"{step.actor}: the program sent nothing more within {self._within(step)} ms", expected, ""
                 )
             bind: dict[str, bytes] = {}
             problem = pm.match(step.packet, got[0], Magic.REQ, self.captures, bind)
             if problem:
-                raise _Failed(step, f"{step.actor}: {problem}", expected, pm.show(got[0]))
+                raise StepFailed(step, f"{step.actor}: {problem}", expected, pm.show(got[0]))
             self.captures.update(bind)
         else:
             await self._admin_or_wire(step, Direction.C2S)
@@ -402,12 +396,12 @@ class _Session:
             problem = pm.match_admin(step.admin, got, self.captures)
             if problem:
                 expected = pm.admin_text(step.admin, self.captures)
-                raise _Failed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
+                raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
         elif step.wire is not None:
             got = await self._take_wire(step, direction, len(step.wire))
             data = b"".join(pm.wire(m) for m in got)
             if data != step.wire:
-                raise _Failed(step, f"{step.actor}: other bytes", step.wire.hex(), data.hex())
+                raise StepFailed(step, f"{step.actor}: other bytes", step.wire.hex(), data.hex())
 
     async def _take_wire(self, step: Step, direction: str, size: int) -> list[Message | bytes]:
         got: list[Message | bytes] = []
@@ -431,7 +425,7 @@ class _Session:
                         self.notes.append(f"step {step.index}: {', '.join(alt.profiles)} behaviour")
                         return
                 expected = "; ".join(pm.describe(p) for p in patterns)
-                raise _Failed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
+                raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
         else:
             await self._admin_or_wire(step, Direction.S2C)
 
@@ -449,28 +443,28 @@ class _Session:
             stream = self.streams[conn]
             if stream.read_c2s < len(stream.c2s) and self._program(actor):
                 item = stream.c2s[stream.read_c2s]
-                raise _Failed(None, f"{actor}: the program sent {pm.show(item)} after its last step", "nothing more")
+                raise StepFailed(None, f"{actor}: the program sent {pm.show(item)} after its last step", "nothing more")
             if stream.read_s2c < len(stream.s2c):
                 item = stream.s2c[stream.read_s2c]
-                raise _Failed(None, f"{actor}: the server sent {pm.show(item)} after the last step", "nothing more")
+                raise StepFailed(None, f"{actor}: the server sent {pm.show(item)} after the last step", "nothing more")
         taken = set(self.bound.values())
         for conn, stream in self.streams.items():
             if conn not in taken and stream.c2s:
-                raise _Failed(
+                raise StepFailed(
                     None,
                     f"a program opened connection c{conn} that no step expects and sent {pm.show(stream.c2s[0])}",
                     "no more connections",
                 )
         for outcome in self.programs:
             if outcome.stopped:
-                raise _Failed(
+                raise StepFailed(
                     None, f"program {outcome.describe()}: it did not exit {EXIT_GRACE:g} s after the last step"
                 )
             for actor in outcome.actors:
                 expect = self.case.programs[actor].expect_exit
                 problem = pm.match_exit(expect, outcome.returncode, outcome.stdout, self.captures)
                 if problem:
-                    raise _Failed(None, f"{actor}: {problem}", pm.exit_text(expect), outcome.describe())
+                    raise StepFailed(None, f"{actor}: {problem}", pm.exit_text(expect), outcome.describe())
 
     async def close(self) -> None:
         await self.finish_programs(0.0)
@@ -506,37 +500,36 @@ def _substitute(word: str, values: dict[str, str]) -> str:
 
 
 async def _run(session: _Session, time_limit: float, base: CaseResult) -> tuple[CaseResult, list[ProgramOutcome]]:
-    """Play the session within ``time_limit`` s; programs are always stopped before this returns."""
-    failed: _Failed | None = None
-    harness = ""
+    """Play the session within ``time_limit`` s; programs are always stopped before this returns.
+
+    Raises:
+        GearsimBug: an unexpected exception inside gearsim (not a verdict).
+    """
+    failure: StepFailed | None = None
+    harness: Exception | None = None
     try:
         try:
             async with asyncio.timeout(time_limit):
                 await session.play()
         except TimeoutError:
-            failed = _Failed(session.step, f"the case did not end within its time limit of {time_limit:g} s")
-        except _Failed as exc:
-            failed = exc
-        except (GearsimError, KeyError, OSError) as exc:
-            harness = f"harness: {exc}"
+            failure = StepFailed(session.step, f"the case did not end within its time limit of {time_limit:g} s")
+        except StepFailed as exc:
+            failure = exc
+        except (GearsimError, OSError) as exc:
+            harness = exc
+        except Exception as exc:
+            raise bug(base, session.step, exc) from exc
     finally:
         await session.close()
     notes = tuple(session.notes) + tuple(f"program: {p.describe()}" for p in session.programs)
-    if failed is not None:
-        result = replace(
-            base,
-            verdict=Verdict.FAIL,
-            reason=failed.reason,
-            step=failed.step.index if failed.step else None,
-            expected=failed.expected,
-            actual=failed.actual,
-            trace=session.trace_tail(),
-            notes=notes,
-        )
-    elif harness:
-        result = replace(base, verdict=Verdict.INCONCLUSIVE, reason=harness, trace=session.trace_tail(), notes=notes)
+    records = tuple(session.records)
+    if failure is not None:
+        result = failed(base, failure, trace=session.trace_tail(), records=records, notes=notes)
+    elif harness is not None:
+        result = inconclusive(base, harness, trace=session.trace_tail(), records=records, notes=notes)
     else:
-        result = replace(base, verdict=Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS, notes=notes)
+        verdict = Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS
+        result = replace(base, verdict=verdict, notes=notes, records=records)
     return result, session.programs
 
 
@@ -559,8 +552,13 @@ def run_program_case(
     (it is stopped by PID) is FAIL; a program that cannot be started, a
     command count that does not fit the case or a harness failure is
     INCONCLUSIVE; a case that is not a program case is NOT_APPLICABLE.
+
+    Raises:
+        InputError: ``profile`` is not a known profile.
+        GearsimBug: an unexpected exception inside gearsim (a bug, not a verdict).
     """
-    base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements)
+    check_profile(profile)
+    base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements, vector_sha256=vf.sha256)
     if not case.is_program:
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="not a program case"), []
     sessions: list[_Session] = []
@@ -571,12 +569,12 @@ def run_program_case(
 
     try:
         return asyncio.run(main())
-    except HarnessError as exc:
-        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}"), []
-    except (Exception, asyncio.CancelledError) as exc:  # never raise for what a program did
-        programs = sessions[0].programs if sessions else []
-        reason = f"harness: {type(exc).__name__}: {exc}".rstrip(": ")
-        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=reason), programs
+    except (GearsimError, OSError) as exc:  # the session could not be set up: a command that does not fit, a port
+        return inconclusive(base, exc), sessions[0].programs if sessions else []
+    except GearsimBug:
+        raise
+    except (Exception, asyncio.CancelledError) as exc:
+        raise bug(base, sessions[0].step if sessions else None, exc) from exc
     finally:
         for session in sessions:
             session.kill_leftovers()

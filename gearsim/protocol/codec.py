@@ -33,6 +33,7 @@ __all__ = [
     "encode_admin",
     "encode_many",
     "split_args",
+    "wire",
 ]
 
 #: largest body a Decoder accepts unless told otherwise (64 MiB)
@@ -97,13 +98,22 @@ def encode_admin(line: AdminLine) -> bytes:
     return line.text + line.eol
 
 
+def wire(message: Message) -> bytes:
+    """The wire bytes of any message: a packet as ``encode`` writes it, an admin line as ``encode_admin``.
+
+    Raises:
+        ValueError: as ``encode``.
+    """
+    return encode(message) if isinstance(message, Packet) else message.text + message.eol
+
+
 def encode_many(messages: list[Message]) -> bytes:
     """The concatenated wire bytes of several messages.
 
     Raises:
         ValueError: as ``encode``.
     """
-    return b"".join([encode(m) if isinstance(m, Packet) else m.text + m.eol for m in messages])
+    return b"".join([wire(m) for m in messages])
 
 
 class Decoder:

@@ -98,13 +98,12 @@ class CoverageRow:
 def _attributed(result: CaseResult, rid: str) -> bool:
     """Does this result speak for ``rid``?
 
-    A failure whose failing step cites ids speaks only for those ids: the case
+    A failure whose failing step checks ids speaks only for those ids: the case
     stopped there, so its other ids were neither confirmed nor refuted.
     """
     if result.verdict is not Verdict.FAIL:
         return True
-    cited = [n.removeprefix("cites ") for n in result.notes if n.startswith("cites ")]
-    return not cited or rid in cited
+    return not result.rules or rid in result.rules
 
 
 def compute_coverage(

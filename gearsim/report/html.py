@@ -115,10 +115,6 @@ def _message_label(message: Message) -> str:
     return "TEXT " + _arg_text(message.text, 40)
 
 
-def _cited(result: CaseResult) -> list[str]:
-    return [n.removeprefix("cites ") for n in result.notes if n.startswith("cites ")]
-
-
 # --------------------------------------------------------------------------- lanes
 
 
@@ -463,15 +459,14 @@ def _matrix_table(runs: Sequence[ReportRun]) -> str:
 
 
 def _rules(result: CaseResult, requirements: Mapping[str, Requirement]) -> str:
-    cited = _cited(result)
-    ids = cited or list(result.requirements)
     full = result.verdict in _BAD
     out = []
-    for rid in ids:
+    for rid in result.cited:
         req = requirements.get(rid)
         if full:
             text = f"{req.level}: {req.text}" if req else "(not in the registry)"
-            out.append(f'<div class="rule">rule <code>{_e(rid)}</code> {_e(text)}</div>')
+            label = "rule broken" if rid in result.rules else ("also cites" if result.rules else "rule")
+            out.append(f'<div class="rule">{label} <code>{_e(rid)}</code> {_e(text)}</div>')
         else:
             tip = f' title="{_e(req.level + ": " + req.text)}"' if req else ""
             out.append(f"<code{tip}>{_e(rid)}</code>")
@@ -484,7 +479,7 @@ def _case_block(result: CaseResult, run: ReportRun, anchor: str, requirements: M
     v = result.verdict
     vc = _verdict_class(v)
     bad = v in _BAD
-    reqs = " ".join(_cited(result) or result.requirements)
+    reqs = " ".join(result.rules or result.requirements)
     body: list[str] = []
     if result.reason:
         step = f"step {result.step}: " if result.step else ""
@@ -495,7 +490,7 @@ def _case_block(result: CaseResult, run: ReportRun, anchor: str, requirements: M
             f'<dl class="ea"><dt>expected</dt><dd>{_e(result.expected or "—")}</dd>'
             f"<dt>actual</dt><dd>{_e(result.actual or 'nothing')}</dd></dl>"
         )
-    notes = [n for n in result.notes if not n.startswith("cites ")]
+    notes = list(result.notes)
     if notes:
         body.append("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
     if bad and result.trace:

@@ -96,9 +96,8 @@ class Matrix:
 
 
 def cited_requirements(result: CaseResult) -> tuple[str, ...]:
-    """The requirement ids a result is about: those its failing step cites, else the case's. Never raises."""
-    cited = tuple(n.removeprefix("cites ") for n in result.notes if n.startswith("cites "))
-    return cited or tuple(result.requirements)
+    """The requirement ids a result is about: those its failing step checks, else the case's. Never raises."""
+    return result.rules or result.requirements
 
 
 def build_matrix(

@@ -1,4 +1,11 @@
-"""Readable text reports of runner verdicts (PURE: results in, text out)."""
+"""Text, JSON and JUnit reports of runner verdicts, and the exit code of a run (PURE: results in, text out).
+
+A failure names the rules it is about in one order everywhere (these reports,
+the HTML page, the pytest plugin): the rules the failing step checks first
+(``CaseResult.rules``: "rule broken"), then the case's other citations ("also
+cites"); a failure with no step rules lists the case's citations ("rule").
+:func:`failure_rules` owns that order.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from gearsim.protocol.requirements import Requirement
 from gearsim.run.runner import CaseResult, Verdict
 
-__all__ = ["exit_code", "json_report", "junit_report", "text_report"]
+__all__ = ["exit_code", "failure_rules", "json_report", "junit_report", "rule_text", "text_report"]
 
 _COLUMNS = (Verdict.PASS, Verdict.ACCEPTABLE, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE)
 
@@ -23,9 +30,23 @@ def exit_code(results: Sequence[CaseResult]) -> int:
     return 0
 
 
-def _cited(result: CaseResult, requirements: Mapping[str, Requirement]) -> list[str]:
-    ids = [n.removeprefix("cites ") for n in result.notes if n.startswith("cites ")] or list(result.requirements)
-    return [str(requirements[i]) if i in requirements else i for i in ids]
+def rule_text(rid: str, requirements: Mapping[str, Requirement]) -> str:
+    """``ID (LEVEL): sentence``, or the id and a note when the registry does not have it."""
+    req = requirements.get(rid)
+    return str(req) if req is not None else f"{rid} (not in the registry)"
+
+
+def failure_rules(result: CaseResult, requirements: Mapping[str, Requirement]) -> list[tuple[str, str]]:
+    """What a failure says about rules, in order: (label, ``ID (LEVEL): sentence``).
+
+    Labels: ``rule broken`` for each rule the failing step checks, then ``also
+    cites`` for the case's other citations; ``rule`` for each citation when
+    the failing step checks none gearsim knows of.
+    """
+    if not result.rules:
+        return [("rule", rule_text(rid, requirements)) for rid in result.requirements]
+    out = [("rule broken", rule_text(rid, requirements)) for rid in result.rules]
+    return out + [("also cites", rule_text(rid, requirements)) for rid in result.also_cited]
 
 
 def text_report(
@@ -57,15 +78,14 @@ def text_report(
             lines.append(f"  vector sha256: {r.vector_sha256}")
         if repro is not None:
             lines.append(f"  reproduce: {repro(r)}")
-        for rule in _cited(r, requirements):
-            lines.append(f"  rule: {rule}")
+        for label, rule in failure_rules(r, requirements):
+            lines.append(f"  {label}: {rule}")
         if r.expected:
             lines.append(f"  expected: {r.expected}")
         if r.actual:
             lines.append(f"  actual:   {r.actual}")
         for note in r.notes:
-            if not note.startswith("cites "):
-                lines.append(f"  note: {note}")
+            lines.append(f"  note: {note}")
         if r.trace:
             lines.append("  trace (last records):")
             lines += [f"    {t}" for t in r.trace.splitlines()]
@@ -79,18 +99,44 @@ def text_report(
     return "\n".join(lines) + "\n"
 
 
-def json_report(results: Sequence[CaseResult], meta: Mapping[str, object]) -> str:
-    """The results as one JSON document: ``meta`` plus one object per case."""
+def _json_rules(result: CaseResult, requirements: Mapping[str, Requirement]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for rid in result.cited:
+        req = requirements.get(rid)
+        rows.append(
+            {
+                "id": rid,
+                "level": req.level if req else None,
+                "text": req.text if req else None,
+                "at_step": rid in result.rules,
+            }
+        )
+    return rows
+
+
+def json_report(
+    results: Sequence[CaseResult], meta: Mapping[str, object], requirements: Mapping[str, Requirement] | None = None
+) -> str:
+    """The results as one JSON document: ``meta`` plus one object per case.
+
+    Each case has ``requirements`` (the ids it cites) and ``step_rules`` (the
+    ids its failing step checks); with ``requirements`` given, a failure or
+    inconclusive case also has ``rules``: every id it names, the failing
+    step's first, each with its level, sentence and ``at_step``.
+    """
     import json
 
-    rows = [
-        {
+    bad = (Verdict.FAIL, Verdict.INCONCLUSIVE)
+    rows = []
+    for r in results:
+        row: dict[str, object] = {
             "id": r.id,
             "file": r.file,
             "case": r.case,
             "area": r.area,
             "verdict": r.verdict.value,
             "requirements": list(r.requirements),
+            "step_rules": list(r.rules),
             "reason": r.reason,
             "step": r.step,
             "expected": r.expected,
@@ -98,8 +144,9 @@ def json_report(results: Sequence[CaseResult], meta: Mapping[str, object]) -> st
             "notes": list(r.notes),
             "trace": r.trace,
         }
-        for r in results
-    ]
+        if requirements is not None and r.verdict in bad:
+            row["rules"] = _json_rules(r, requirements)
+        rows.append(row)
     summary = Counter(r.verdict.value for r in results)
     return json.dumps({"meta": dict(meta), "summary": dict(summary), "results": rows}, indent=2) + "\n"
 
@@ -130,7 +177,7 @@ def junit_report(results: Sequence[CaseResult], requirements: Mapping[str, Requi
         for r in rows:
             tc = ET.SubElement(ts, "testcase", classname=name, name=r.case)
             detail = "\n".join(
-                [r.reason, *(f"rule: {x}" for x in _cited(r, requirements))]
+                [r.reason, *(f"{label}: {x}" for label, x in failure_rules(r, requirements))]
                 + ([f"expected: {r.expected}", f"actual:   {r.actual}"] if r.expected or r.actual else [])
                 + ([f"trace:\n{r.trace}"] if r.trace else [])
             )

@@ -11,9 +11,11 @@ from collections import deque
 from collections.abc import Callable
 
 from gearsim.model import Server, ServerOptions
+from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Message
 from gearsim.protocol.trace import TraceRecord
+from gearsim.run.runner import check_profile
 from gearsim.sim.links import LinkConfig
 from gearsim.sim.simulator import Simulator
 from gearsim.vectors.parse import Case
@@ -85,8 +87,9 @@ class ModelPeerFactory:
     Keeps the trace of every case it built, for ``gearsim run --trace``.
     """
 
-    def __init__(self, profile: str = "gearmand-1.1", seed: int = 0, link: LinkConfig | None = None) -> None:
-        self.profile = profile
+    def __init__(self, profile: str = DEFAULT_PROFILE, seed: int = 0, link: LinkConfig | None = None) -> None:
+        """Raises InputError for an unknown ``profile``."""
+        self.profile = check_profile(profile)
         self.seed = seed
         self.link = link
         self._traces: list[tuple[str, Simulator]] = []

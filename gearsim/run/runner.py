@@ -1,6 +1,8 @@
 """Replay vector cases against a server peer and judge what comes back.
 
-PURE and pytest-free. The runner plays a case's clients, workers and admin
+PURE and pytest-free. This module owns playing one case (:func:`run_case`)
+and the ``ServerPeer`` protocol a server under test is reached through; the
+verdicts and results themselves are ``gearsim.run.result``. The runner plays a case's clients, workers and admin
 connections (its *actors*) against a ``ServerPeer``: the reference model inside
 the simulator, or a real server over TCP (gearsim.io). It only ever talks to
 the peer through the ``ServerPeer`` protocol below, so the same vectors judge
@@ -10,21 +12,24 @@ Verdicts: PASS (every expectation met as written), ACCEPTABLE (some step met an
 alternative the vector allows for the profile under test), FAIL (an expectation
 not met, with expected and actual and the trace around it), INCONCLUSIVE (the
 harness could not decide: the peer broke), NOT_APPLICABLE (the case is for other
-profiles).
+profiles). Any other exception while a case is played is a gearsim bug: it is
+raised as ``gearsim.errors.GearsimBug``, never turned into a verdict.
 """
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from gearsim.errors import GearsimError
-from gearsim.protocol.codec import encode, encode_admin
+from gearsim.errors import GearsimBug, GearsimError, InputError
+from gearsim.model.profiles import PROFILES
+from gearsim.protocol import codec
+from gearsim.protocol.codec import encode
 from gearsim.protocol.packets import Magic, Message, Packet
 from gearsim.protocol.trace import TraceRecord
+from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, failed, inconclusive
 from gearsim.vectors.codec_checks import check_codec_case
 from gearsim.vectors.matching import (
     UnsendableLine,
@@ -48,10 +53,13 @@ from gearsim.vectors.parse import (
 
 __all__ = [
     "DEFAULT_WITHIN",
+    "SETTLE",
     "CaseResult",
     "PeerFactory",
     "ServerPeer",
     "Verdict",
+    "check_profile",
+    "known_profiles",
     "run_case",
     "run_file",
 ]
@@ -60,14 +68,6 @@ __all__ = [
 DEFAULT_WITHIN = 1000
 #: how long (ms) a case waits at its end for stray messages
 SETTLE = 50
-
-
-class Verdict(enum.Enum):
-    PASS = "pass"
-    ACCEPTABLE = "acceptable"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
-    NOT_APPLICABLE = "n/a"
 
 
 class ServerPeer(Protocol):
@@ -128,43 +128,24 @@ class ServerPeer(Protocol):
 PeerFactory = Callable[[Case], ServerPeer]
 
 
-@dataclass(frozen=True, slots=True)
-class CaseResult:
-    """The verdict on one case, with enough to understand a failure."""
-
-    file: str
-    case: str
-    area: str
-    verdict: Verdict
-    requirements: tuple[str, ...]
-    reason: str = ""
-    step: int | None = None
-    expected: str = ""
-    actual: str = ""
-    trace: str = ""
-    notes: tuple[str, ...] = ()
-    #: sha256 of the vector file's canonical text, so a report names exactly what ran
-    vector_sha256: str = ""
-    #: the whole conversation, for reports that draw it (empty for codec-only checks)
-    records: tuple[TraceRecord, ...] = field(default=(), repr=False, compare=False)
-
-    @property
-    def id(self) -> str:
-        return f"{self.file}::{self.case}"
-
-
-class _Failed(Exception):
-    def __init__(self, step: Step | None, reason: str, expected: str = "", actual: str = "", rids: Sequence[str] = ()):
-        super().__init__(reason)
-        self.step = step
-        self.reason = reason
-        self.expected = expected
-        self.actual = actual
-        self.rids = tuple(rids)
-
-
 class _Inconclusive(Exception):
     pass
+
+
+def known_profiles() -> tuple[str, ...]:
+    """The profile names a run may be judged under, sorted."""
+    return tuple(sorted(PROFILES))
+
+
+def check_profile(profile: str) -> str:
+    """``profile``, if it names a known profile.
+
+    Raises:
+        InputError: no profile has that name (the message lists the known ones).
+    """
+    if profile not in PROFILES:
+        raise InputError(f"unknown profile {profile!r}; known profiles: {', '.join(known_profiles())}")
+    return profile
 
 
 @dataclass
@@ -176,6 +157,8 @@ class _Play:
     captures: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     acceptable: bool = False
+    #: the step being played, for a gearsim bug's report
+    step: Step | None = None
 
 
 # --------------------------------------------------------------------------- matching
@@ -185,6 +168,10 @@ def _resolve(play: _Play, pattern: PacketPattern, default_magic: Magic) -> Packe
     args: list[bytes] = []
     for arg in pattern.args:
         if isinstance(arg, Ref):
+            if arg.name not in play.captures:
+                raise _Inconclusive(
+                    f"{arg.name} was not captured (an alternative accepted earlier does not capture it)"
+                )
             args.append(play.captures[arg.name])
         elif isinstance(arg, bytes):
             args.append(arg)
@@ -213,7 +200,7 @@ def _take_bytes(play: _Play, actor: str, size: int, within: int) -> list[Message
     deadline = peer.now() + peer.span(within, "within")
 
     def enough() -> bool:
-        return sum(len(_wire(m)) for m in box) >= size or peer.closed(actor)
+        return sum(len(codec.wire(m)) for m in box) >= size or peer.closed(actor)
 
     peer.wait(deadline, enough)
     got: list[Message] = []
@@ -221,12 +208,8 @@ def _take_bytes(play: _Play, actor: str, size: int, within: int) -> list[Message
     while box and have < size:
         m = box.popleft()
         got.append(m)
-        have += len(_wire(m))
+        have += len(codec.wire(m))
     return got
-
-
-def _wire(message: Message) -> bytes:
-    return encode(message) if isinstance(message, Packet) else encode_admin(message)
 
 
 # --------------------------------------------------------------------------- expectations
@@ -295,7 +278,7 @@ def _check_expectation(
             received = _take_bytes(play, actor, len(wire), within)
         used, got = 0, b""
         while used < len(received) and len(got) < len(wire):
-            got += _wire(received[used])
+            got += codec.wire(received[used])
             used += 1
         return ("" if got == wire else f"bytes {got.hex()}"), expected, received, used
     raise _Inconclusive("an expectation with nothing to expect")
@@ -345,8 +328,8 @@ def _expect_step(play: _Play, step: Step) -> None:
             play.notes.append(note)
             return
         reason = f"{step.actor}: {problem}; this matches the {note}"
-        raise _Failed(step, reason, expected, _show(received), step.requirements)
-    raise _Failed(step, f"{step.actor}: {problem}", expected, _show(received), step.requirements)
+        raise StepFailed(step, reason, expected, _show(received))
+    raise StepFailed(step, f"{step.actor}: {problem}", expected, _show(received))
 
 
 def _show(messages: Iterable[Message]) -> str:
@@ -365,6 +348,7 @@ def _skips(play: _Play, step: Step) -> Alternative | None:
 
 def _play_step(play: _Play, step: Step) -> None:
     peer = play.peer
+    play.step = step
     skip = _skips(play, step)
     if skip is not None:
         play.notes.append(f"step {step.index} skipped for {play.profile}" + (f" ({skip.note})" if skip.note else ""))
@@ -392,30 +376,38 @@ def _play_step(play: _Play, step: Step) -> None:
 
 
 def _encode_pattern(play: _Play, pattern: PacketPattern) -> bytes:
-    return encode(_resolve(play, pattern, Magic.REQ), length=pattern.length)
+    try:
+        return encode(_resolve(play, pattern, Magic.REQ), length=pattern.length)
+    except ValueError as exc:  # a magic or length that does not fit the header
+        raise _Inconclusive(f"cannot send the step's packet: {exc}") from None
 
 
 def _leftovers(play: _Play, actors: Iterable[str]) -> None:
     peer = play.peer
+    play.step = None
     peer.wait(peer.now() + peer.span(SETTLE, "settle"), lambda: False)
     for actor in actors:
         box = peer.inbox(actor)
         if box:
-            raise _Failed(None, f"{actor}: unexpected {box[0]!r} after the last step", "nothing more", _show(box))
+            raise StepFailed(None, f"{actor}: unexpected {box[0]!r} after the last step", "nothing more", _show(box))
 
 
 def _reaction_steps(case: Case, reaction: Reaction) -> list[Step]:
-    """A codec case's server reaction as lifecycle steps on one connection."""
+    """A codec case's server reaction as lifecycle steps on one connection.
+
+    A codec case is one check of its bytes, so each step checks every rule the case cites.
+    """
+    rules = case.requirements
     steps = [Step(1, "connect", "c"), Step(2, "send", "c", wire=case.wire)]
     for reply in reaction.replies:
         if isinstance(reply, PacketPattern):
-            steps.append(Step(len(steps) + 1, "expect", "c", packet=reply))
+            steps.append(Step(len(steps) + 1, "expect", "c", packet=reply, rules=rules))
         else:
-            steps.append(Step(len(steps) + 1, "expect", "c", admin=reply))
+            steps.append(Step(len(steps) + 1, "expect", "c", admin=reply, rules=rules))
     if reaction.then == "close":
-        steps.append(Step(len(steps) + 1, "expect_close", "c"))
+        steps.append(Step(len(steps) + 1, "expect_close", "c", rules=rules))
     else:
-        steps.append(Step(len(steps) + 1, "expect_silence", "c", ms=200))
+        steps.append(Step(len(steps) + 1, "expect_silence", "c", ms=200, rules=rules))
     return steps
 
 
@@ -428,9 +420,14 @@ def _play_steps(play: _Play, steps: Sequence[Step], actors: Iterable[str]) -> No
 def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> CaseResult:
     """Play one case against a fresh peer from ``factory`` and judge it.
 
-    Never raises for a peer's behaviour or a harness failure: those become
-    FAIL and INCONCLUSIVE verdicts.
+    A peer's behaviour and a harness failure (a GearsimError, such as a server
+    that cannot be reached) become FAIL and INCONCLUSIVE verdicts.
+
+    Raises:
+        InputError: ``profile`` is not a known profile.
+        GearsimBug: anything else went wrong inside gearsim (a bug, not a verdict).
     """
+    check_profile(profile)
     base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements, vector_sha256=vf.sha256)
     if case.is_program:
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="a program case: run it with gearsim run --client")
@@ -439,7 +436,9 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> 
     if case.is_codec:
         problems = check_codec_case(case)
         if problems:
-            return replace(base, verdict=Verdict.FAIL, reason=problems[0], notes=tuple(problems[1:]))
+            return replace(
+                base, verdict=Verdict.FAIL, reason=problems[0], notes=tuple(problems[1:]), rules=case.requirements
+            )
         if case.server is None:
             return base
         return _run_reaction(case, factory, profile, base)
@@ -449,23 +448,17 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> 
         peer = factory(case)
         play = _Play(peer, profile)
         _play_steps(play, case.steps, case.actors)
-    except _Failed as failed:
-        assert play is not None and peer is not None  # _Failed is only raised while playing
-        return replace(
-            base,
-            verdict=Verdict.FAIL,
-            reason=failed.reason,
-            step=failed.step.index if failed.step else None,
-            expected=failed.expected,
-            actual=failed.actual,
-            trace=peer.trace_tail(),
-            notes=tuple(play.notes) + tuple(f"cites {r}" for r in failed.rids),
-            records=peer.records(),
-        )
-    except (_Inconclusive, GearsimError, KeyError) as exc:
+    except StepFailed as failure:
+        assert play is not None and peer is not None  # StepFailed is only raised while playing
+        return failed(base, failure, trace=peer.trace_tail(), records=peer.records(), notes=play.notes)
+    except (_Inconclusive, GearsimError) as exc:
         trace = peer.trace_tail() if peer is not None else ""
         records = peer.records() if peer is not None else ()
-        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}", trace=trace, records=records)
+        return inconclusive(base, exc, trace=trace, records=records)
+    except GearsimBug:
+        raise
+    except Exception as exc:
+        raise bug(base, play.step if play is not None else None, exc) from exc
     verdict = Verdict.ACCEPTABLE if play.acceptable else Verdict.PASS
     return replace(base, verdict=verdict, notes=tuple(play.notes), records=peer.records())
 
@@ -478,25 +471,27 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
     for reaction, alternative in outcomes:
         if alternative and profile not in reaction.profiles:
             continue
+        peer: ServerPeer | None = None
+        play: _Play | None = None
         try:
             peer = factory(case)
             play = _Play(peer, profile)
             _play_steps(play, _reaction_steps(case, reaction), ["c"])
-        except _Failed as failed:
+        except StepFailed as failure:
+            assert peer is not None  # StepFailed is only raised while playing
             if first_failure is None:
-                first_failure = replace(
-                    base,
-                    verdict=Verdict.FAIL,
-                    reason=f"server reaction: {failed.reason}",
-                    step=failed.step.index if failed.step else None,
-                    expected=failed.expected,
-                    actual=failed.actual,
-                    trace=peer.trace_tail(),
-                    records=peer.records(),
+                first_failure = failed(
+                    base, failure, trace=peer.trace_tail(), records=peer.records(), prefix="server reaction: "
                 )
             continue
-        except (_Inconclusive, GearsimError, KeyError) as exc:
-            return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}")
+        except (_Inconclusive, GearsimError) as exc:
+            trace = peer.trace_tail() if peer is not None else ""
+            records = peer.records() if peer is not None else ()
+            return inconclusive(base, exc, trace=trace, records=records)
+        except GearsimBug:
+            raise
+        except Exception as exc:
+            raise bug(base, play.step if play is not None else None, exc) from exc
         if alternative:
             note = f"server reacts as {', '.join(reaction.profiles)}" + (f" ({reaction.note})" if reaction.note else "")
             return replace(base, verdict=Verdict.ACCEPTABLE, notes=(note,), records=peer.records())
@@ -508,5 +503,9 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
 def run_file(
     vf: VectorFile, factory: PeerFactory, profile: str, only: Callable[[Case], bool] | None = None
 ) -> list[CaseResult]:
-    """Run every case of a file (or those ``only`` selects), in file order."""
+    """Run every case of a file (or those ``only`` selects), in file order.
+
+    Raises:
+        InputError, GearsimBug: as :func:`run_case`.
+    """
     return [run_case(vf, c, factory, profile) for c in vf.cases if only is None or only(c)]

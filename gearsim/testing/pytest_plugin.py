@@ -118,16 +118,15 @@ def format_failure(result: CaseResult, requirements: Mapping[str, Requirement], 
     """A failed or inconclusive verdict as pytest shows it: ``E`` lines, then the trace."""
     step = f" at step {result.step}" if result.step else ""
     lines = [f"gearsim {result.verdict.value.upper()}{step}: {result.reason}", f"case {result.id} against {target}", ""]
-    cited = [n.removeprefix("cites ") for n in result.notes if n.startswith("cites ")] or list(result.requirements)
-    for rid in cited:
-        req = requirements.get(rid)
-        lines.append(f"E   rule {req}" if req else f"E   rule {rid} (not in the registry)")
+    from gearsim.report.text import failure_rules
+
+    for label, rule in failure_rules(result, requirements):
+        lines.append(f"E   {label}: {rule}")
     if result.expected or result.actual:
         lines.append(f"E   expected: {result.expected or '-'}")
         lines.append(f"E   actual:   {result.actual or 'nothing'}")
     for note in result.notes:
-        if not note.startswith("cites "):
-            lines.append(f"    note: {note}")
+        lines.append(f"    note: {note}")
     if result.trace:
         lines += ["", "trace around the failure (last records):"]
         lines += [f"    {t}" for t in result.trace.splitlines()]

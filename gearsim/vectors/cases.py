@@ -137,9 +137,12 @@ class Step:
     wire: bytes | None = None
     ms: int = 0
     within: int | None = None
+    #: the rule ids the vector gives for this step
     requirements: tuple[str, ...] = ()
     comment: str = ""
     accept: tuple[Alternative, ...] = ()
+    #: the rule ids this expectation checks: ``requirements``, else derived (gearsim.vectors.rules)
+    rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

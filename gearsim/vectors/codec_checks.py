@@ -10,7 +10,7 @@ problem comes back as a one-line string naming the case; nothing raises.
 from __future__ import annotations
 
 from gearsim.errors import DecodeError
-from gearsim.protocol.codec import Decoder, encode, encode_admin
+from gearsim.protocol.codec import Decoder, encode, wire
 from gearsim.protocol.packets import Message, Packet, Role
 from gearsim.protocol.validate import check
 from gearsim.vectors.parse import Case, Fragment
@@ -32,7 +32,7 @@ def _encode_one(message: Message | Fragment, length: int | None) -> bytes:
         return message.data
     if isinstance(message, Packet):
         return encode(message, length=length)
-    return encode_admin(message)
+    return wire(message)
 
 
 def expected_violations(messages: list[Message], sender: str) -> set[str]:

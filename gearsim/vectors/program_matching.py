@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from gearsim.protocol.codec import encode, encode_admin
-from gearsim.protocol.packets import Magic, Message, Packet
+from gearsim.protocol import codec
+from gearsim.protocol.packets import Magic, Message
 from gearsim.protocol.trace import format_message, quote
 from gearsim.vectors import matching
 from gearsim.vectors.parse import AdminPattern, ExitExpectation, OutputMatch, PacketPattern, Ref
@@ -32,9 +32,7 @@ __all__ = [
 
 def wire(item: Message | bytes) -> bytes:
     """The bytes of a recorded message (undecodable bytes as they are)."""
-    if isinstance(item, bytes):
-        return item
-    return encode(item) if isinstance(item, Packet) else encode_admin(item)
+    return item if isinstance(item, bytes) else codec.wire(item)
 
 
 def show(item: Message | bytes) -> str:

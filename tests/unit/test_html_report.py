@@ -157,7 +157,8 @@ def test_failures_list_rules_expected_and_actual() -> None:
     block = re.search(rf'<details class="case v-fail" id="[^"]+" data-case-id="{OPEN_TICKET}".*?</details>', page, re.S)
     assert block is not None and " open>" in block.group(0)
     text = block.group(0)
-    assert "rule <code>GM-STATUS-003</code> MUST: STATUS_RES for a job waiting in a queue has known 1" in text
+    # the rule the failing step checks comes first, marked as the one broken
+    assert "rule broken <code>GM-STATUS-003</code> MUST: STATUS_RES for a job waiting in a queue has known 1" in text
     assert (
         "<dt>expected</dt><dd>STATUS_RES [b&#x27;H:sim:1&#x27;, b&#x27;1&#x27;, b&#x27;0&#x27;, b&#x27;&#x27;" in text
     )

@@ -36,14 +36,17 @@ MODEL = Implementation("model:gearmand-1.1", "model (gearmand-1.1)", "model", "g
 REAL = Implementation("gear", 'gear <0.16> | "quoted"', "server", "gear-0.16", "0.16.0")
 
 
-def _r(case: str, verdict: Verdict, reason: str = "", notes: tuple[str, ...] = ()) -> CaseResult:
-    return CaseResult("server/x.yaml", case, "server", verdict, ("GM-A-001", "GM-B-002"), reason=reason, notes=notes)
+def _r(
+    case: str, verdict: Verdict, reason: str = "", notes: tuple[str, ...] = (), rules: tuple[str, ...] = ()
+) -> CaseResult:
+    ids = ("GM-A-001", "GM-B-002")
+    return CaseResult("server/x.yaml", case, "server", verdict, ids, reason=reason, notes=notes, rules=rules)
 
 
 def _matrix() -> Matrix:
     model = [_r("a", Verdict.PASS), _r("b", Verdict.PASS)]
     real = [
-        _r("a", Verdict.FAIL, "c1: got <script>alert(1)</script> | x", notes=("cites GM-B-002",)),
+        _r("a", Verdict.FAIL, "c1: got <script>alert(1)</script> | x", rules=("GM-B-002",)),
         _r("b", Verdict.ACCEPTABLE, notes=("step 2: gear-0.16 behaviour",)),
     ]
     return build_matrix([(MODEL, model), (REAL, real)], {"title": "t", "vectors": "2 cases"})
@@ -51,7 +54,7 @@ def _matrix() -> Matrix:
 
 def test_cells_keep_verdict_reason_and_cited_requirements() -> None:
     m = build_matrix(
-        [(MODEL, [_r("a", Verdict.PASS)]), (REAL, [_r("a", Verdict.FAIL, "boom", notes=("cites GM-B-002",))])]
+        [(MODEL, [_r("a", Verdict.PASS)]), (REAL, [_r("a", Verdict.FAIL, "boom", rules=("GM-B-002",))])]
     )
     assert [row.id for row in m.rows] == ["server/x.yaml::a"]
     cell = m.cell("server/x.yaml::a", "gear")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from gearsim.files import load_schema_text
+from gearsim.errors import GearsimBug, HarnessError, InputError
+from gearsim.files import load_requirements, load_schema_text
 from gearsim.run.model_peer import ModelPeerFactory
-from gearsim.run.runner import CaseResult, Verdict, run_case
-from gearsim.vectors.parse import parse_vector_text
+from gearsim.run.runner import CaseResult, ServerPeer, Verdict, run_case
+from gearsim.vectors.parse import Case, parse_vector_text
+from gearsim.vectors.rules import with_step_rules
 
 HEAD = """\
 schema: gearsim-vectors/1
@@ -171,3 +173,118 @@ def test_advance_costs_no_wall_time_and_moves_virtual_time() -> None:
 """)
     assert result.verdict is Verdict.PASS
     assert time.perf_counter() - start < 1.0  # an hour of virtual time
+
+
+# --------------------------------------------------------------------------- the rule broken, at the step
+
+
+def run_with_rules(body: str, requirements: str = "[GM-ECHO-001]") -> CaseResult:
+    text = (HEAD + body).replace("requirements: [GM-ECHO-001]", f"requirements: {requirements}")
+    vf = with_step_rules(parse_vector_text(text, "runner.yaml", load_schema_text()), load_requirements())
+    return run_case(vf, vf.cases[0], ModelPeerFactory(), "gearmand-1.1")
+
+
+def test_a_failure_carries_the_rules_of_its_step_as_data() -> None:
+    # GM-STATUS-001 is about STATUS_RES; GM-ECHO-001 about ECHO_RES: the failing ECHO_RES step names only its own
+    result = run_with_rules(
+        """\
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: ECHO_REQ, args: [hello]}}
+  - {expect: c1, packet: {type: ECHO_RES, args: [bye]}}
+""",
+        "[GM-STATUS-001, GM-ECHO-001]",
+    )
+    assert result.verdict is Verdict.FAIL
+    assert result.rules == ("GM-ECHO-001",)
+    assert result.cited == ("GM-ECHO-001", "GM-STATUS-001")
+    assert not any("cites" in n for n in result.notes)
+
+
+def test_a_step_that_names_its_requirements_reports_those() -> None:
+    result = run_with_rules("""\
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: ECHO_REQ, args: [hello]}}
+  - {expect: c1, packet: {type: ECHO_RES, args: [bye]}, requirements: [GM-FRAME-004]}
+""")
+    assert result.rules == ("GM-FRAME-004",)
+    assert result.also_cited == ("GM-ECHO-001",)
+
+
+def test_a_codec_reaction_failure_cites_the_codec_case() -> None:
+    # the model answers ECHO_REQ; the vector claims no reply: the codec case's own rules are the step's
+    text = HEAD.replace("requirements: [GM-ECHO-001]", "requirements: [GM-FRAME-001]") + (
+        "  sender: client\n"
+        "  wire: 00524551 00000010 00000001 61\n"
+        "  messages:\n"
+        "  - {packet: {type: ECHO_REQ, args: [a]}}\n"
+        "  violations: []\n"
+        "  server: {then: open}\n"
+    )
+    vf = parse_vector_text(text, "runner.yaml", load_schema_text())
+    result = run_case(vf, vf.cases[0], ModelPeerFactory(), "gearmand-1.1")
+    assert result.verdict is Verdict.FAIL and result.reason.startswith("server reaction:")
+    assert result.rules == ("GM-FRAME-001",)
+    assert "ECHO_RES" in result.trace and result.records
+
+
+# --------------------------------------------------------------------------- gearsim bugs are not verdicts
+
+
+class _BrokenPeerFactory:
+    """The model as a peer, but ``send`` raises ``error`` (a bug inside gearsim, or a harness error)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.model = ModelPeerFactory()
+
+    def __call__(self, case: Case) -> ServerPeer:
+        peer = self.model(case)
+        error = self.error
+
+        def send(actor: str, data: bytes) -> None:
+            raise error
+
+        peer.send = send  # type: ignore[method-assign]
+        return peer
+
+
+ECHO = """\
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: ECHO_REQ, args: [hello]}}
+  - {expect: c1, packet: {type: ECHO_RES, args: [hello]}}
+"""
+
+
+def test_a_key_error_inside_a_case_is_a_gearsim_bug_not_a_verdict() -> None:
+    vf = parse_vector_text(HEAD + ECHO, "runner.yaml", load_schema_text())
+    with pytest.raises(GearsimBug, match=r"runner.yaml::c step 2: KeyError: 'oops'.*please report it") as info:
+        run_case(vf, vf.cases[0], _BrokenPeerFactory(KeyError("oops")), "gearmand-1.1")
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_a_harness_error_inside_a_case_stays_inconclusive() -> None:
+    vf = parse_vector_text(HEAD + ECHO, "runner.yaml", load_schema_text())
+    result = run_case(vf, vf.cases[0], _BrokenPeerFactory(HarnessError("the server stopped reading")), "gearmand-1.1")
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.reason == "harness: the server stopped reading"
+
+
+def test_an_unknown_profile_is_refused_before_any_peer_is_built() -> None:
+    vf = parse_vector_text(HEAD + ECHO, "runner.yaml", load_schema_text())
+    built: list[Case] = []
+
+    def factory(case: Case) -> ServerPeer:
+        built.append(case)
+        raise AssertionError("no peer may be built for an unknown profile")
+
+    with pytest.raises(InputError, match=r"unknown profile .gearmand-9.; known profiles: .*gearmand-1\.1"):
+        run_case(vf, vf.cases[0], factory, "gearmand-9")
+    with pytest.raises(InputError, match="unknown profile"):
+        ModelPeerFactory(profile="gearmand-9")
+    assert built == []

@@ -227,14 +227,14 @@ def _files() -> list[VectorFile]:
 
 
 def _results() -> dict[str, list[CaseResult]]:
-    def r(case: str, ids: tuple[str, ...], verdict: Verdict, notes: tuple[str, ...] = ()) -> CaseResult:
-        return CaseResult("v.yaml", case, "server", verdict, ids, notes=notes)
+    def r(case: str, ids: tuple[str, ...], verdict: Verdict, rules: tuple[str, ...] = ()) -> CaseResult:
+        return CaseResult("v.yaml", case, "server", verdict, ids, rules=rules)
 
     return {
         "p1": [r("a", ("GM-T-001",), Verdict.PASS), r("b", ("GM-T-001", "GM-T-002"), Verdict.PASS)],
         "p2": [
             r("a", ("GM-T-001",), Verdict.ACCEPTABLE),
-            r("b", ("GM-T-001", "GM-T-002"), Verdict.FAIL, ("cites GM-T-002",)),
+            r("b", ("GM-T-001", "GM-T-002"), Verdict.FAIL, ("GM-T-002",)),
         ],
     }
 

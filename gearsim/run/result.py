@@ -1,0 +1,151 @@
+"""Verdicts on cases, and the one way a failure, a harness error or a gearsim bug becomes one (PURE).
+
+This module owns ``Verdict``, ``CaseResult`` and how a case that did not pass
+is turned into a result. Every player of cases (the runner against a server
+peer, ``gearsim.io.programs`` against client programs) raises
+:class:`StepFailed` for an expectation not met and builds its result with
+:func:`failed`, so every FAIL carries the same things: reason, failing step,
+expected and actual, the trace around it, the whole conversation, and the rule
+ids the failing step checks as data (``CaseResult.rules``), never as text in
+the notes.
+
+What is not a verdict: an exception gearsim did not expect (a ``KeyError``, a
+``TypeError``) is a gearsim bug. :func:`bug` wraps it in
+``gearsim.errors.GearsimBug`` naming the case and step, which the players
+raise and the command line prints as a traceback with a request to report it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from gearsim.errors import GearsimBug
+from gearsim.protocol.trace import TraceRecord
+from gearsim.vectors.cases import Step
+
+__all__ = ["CaseResult", "StepFailed", "Verdict", "bug", "failed", "inconclusive"]
+
+
+class Verdict(enum.Enum):
+    """PASS as written; ACCEPTABLE an alternative the profile allows; FAIL; INCONCLUSIVE the harness broke; n/a."""
+
+    PASS = "pass"
+    ACCEPTABLE = "acceptable"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    NOT_APPLICABLE = "n/a"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """The verdict on one case, with enough to understand a failure."""
+
+    file: str
+    case: str
+    area: str
+    verdict: Verdict
+    #: the requirement ids the case cites
+    requirements: tuple[str, ...]
+    reason: str = ""
+    step: int | None = None
+    expected: str = ""
+    actual: str = ""
+    trace: str = ""
+    #: free-text notes: alternatives taken, what programs did
+    notes: tuple[str, ...] = ()
+    #: sha256 of the vector file's canonical text, so a report names exactly what ran
+    vector_sha256: str = ""
+    #: the whole conversation, for reports that draw it (empty for codec-only checks)
+    records: tuple[TraceRecord, ...] = field(default=(), repr=False, compare=False)
+    #: on a FAIL, the rule ids the failing step checks (gearsim.vectors.rules); reports print these first
+    rules: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}::{self.case}"
+
+    @property
+    def cited(self) -> tuple[str, ...]:
+        """Every rule id this result speaks of: the failing step's first, then the case's others."""
+        return self.rules + tuple(r for r in self.requirements if r not in self.rules)
+
+    @property
+    def also_cited(self) -> tuple[str, ...]:
+        """The case's citations that are not the failing step's rules."""
+        return tuple(r for r in self.requirements if r not in self.rules)
+
+
+class StepFailed(Exception):
+    """An expectation not met while a case was played: the data of a FAIL verdict.
+
+    ``step`` is None for a finding after the last step (a stray message, a
+    program's exit). ``rules`` defaults to the rules the step checks.
+    """
+
+    def __init__(
+        self,
+        step: Step | None,
+        reason: str,
+        expected: str = "",
+        actual: str = "",
+        rules: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+        self.expected = expected
+        self.actual = actual
+        self.rules = tuple(rules) if rules is not None else (step.rules if step is not None else ())
+
+
+def failed(
+    base: CaseResult,
+    failure: StepFailed,
+    *,
+    trace: str,
+    records: tuple[TraceRecord, ...],
+    notes: Sequence[str] = (),
+    prefix: str = "",
+) -> CaseResult:
+    """``base`` as a FAIL for ``failure``; ``prefix`` goes before the reason (``"server reaction: "``)."""
+    return replace(
+        base,
+        verdict=Verdict.FAIL,
+        reason=prefix + failure.reason,
+        step=failure.step.index if failure.step is not None else None,
+        expected=failure.expected,
+        actual=failure.actual,
+        trace=trace,
+        notes=tuple(notes),
+        records=records,
+        rules=failure.rules,
+    )
+
+
+def inconclusive(
+    base: CaseResult,
+    problem: object,
+    *,
+    trace: str = "",
+    records: tuple[TraceRecord, ...] = (),
+    notes: Sequence[str] = (),
+) -> CaseResult:
+    """``base`` as INCONCLUSIVE: the harness (not the implementation) could not go on."""
+    return replace(
+        base,
+        verdict=Verdict.INCONCLUSIVE,
+        reason=f"harness: {problem}",
+        trace=trace,
+        records=records,
+        notes=tuple(notes),
+    )
+
+
+def bug(base: CaseResult, step: Step | None, exc: BaseException) -> GearsimBug:
+    """The GearsimBug to raise for an unexpected ``exc`` while ``base``'s case was at ``step``."""
+    where = base.id + (f" step {step.index}" if step is not None else "")
+    error = GearsimBug(where, exc)
+    error.__cause__ = exc
+    return error
