@@ -1,8 +1,10 @@
 """Admin text commands of the reference server and their exact reply bytes.
 
 PURE. Owns the line splitting and every admin command of gearmand 1.1.20
-(libgearman-server/text.cc; protocol-facts.md section (c)), with the reply
-dialects of other implementations chosen by the profile.
+(libgearman-server/text.cc; the admin facts, section (c) of the project's
+protocol facts, that spec/gearman.md's admin section states), with the reply
+dialects of other implementations chosen by the profile. It works on a
+``ServerState`` (context.py), never on the ``Server`` itself.
 
 Listings whose order is gearmand's hash order (status, prioritystatus, show
 jobs, show unique jobs, and workers, which follows gearmand's I/O threads)
@@ -14,15 +16,13 @@ lines.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from gearsim.model.cnumbers import strtol
+from gearsim.model.context import Lifecycle, ServerState
 from gearsim.model.jobs import Outbox
 from gearsim.model.state import Conn, Function
 from gearsim.protocol.packets import AdminLine, Packet, PacketType
-
-if TYPE_CHECKING:
-    from gearsim.model.server import Server
 
 __all__ = ["AdminResult", "run", "words"]
 
@@ -45,8 +45,8 @@ class AdminResult:
 
     reply: bytes | None = None
     close: str | None = None
-    #: admin 'shutdown' (profile ``admin_shutdown`` "exit"): "now" or "graceful"
-    shutdown: str | None = None
+    #: admin 'shutdown' (profile ``admin_shutdown`` "exit"): EXITING or DRAINING
+    shutdown: Lifecycle | None = None
 
 
 def words(text: bytes) -> list[bytes]:
@@ -78,9 +78,9 @@ def _atoi(text: bytes) -> int:
     return value - 2**32 if value >= 2**31 else value  # (int) cut, as atoi
 
 
-def run(server: Server, c: Conn, line: AdminLine, out: Outbox) -> AdminResult:
+def run(state: ServerState, c: Conn, line: AdminLine, out: Outbox) -> AdminResult:
     """Run one admin line from ``c``; WORK_FAIL packets of 'cancel job' go to ``out``."""
-    profile = server.profile
+    profile = state.profile
     args = words(line.text)
     if profile.admin_max_words is not None and len(args) > profile.admin_max_words:
         # facts (c): the parser's argument limit; gearmand closes without a reply
@@ -89,12 +89,12 @@ def run(server: Server, c: Conn, line: AdminLine, out: Outbox) -> AdminResult:
     if profile.admin_match == "word-run":
         # Perl: /^(\w+)\s*(.*)/ then lc: only the leading word characters count
         word = line.text[: _word_run(line.text)]
-    command = _command(server, word)
+    command = _command(state, word)
     if command is None:
-        return AdminResult(reply=_unknown(server, args))
+        return AdminResult(reply=_unknown(state, args))
     if command == "shutdown":
-        return _shutdown(server, line, args)
-    return AdminResult(reply=_COMMANDS[command](server, c, args, line, out))
+        return _shutdown(state, line, args)
+    return AdminResult(reply=_COMMANDS[command](state, c, args, line, out))
 
 
 def _word_run(text: bytes) -> int:
@@ -105,8 +105,8 @@ def _word_run(text: bytes) -> int:
     return end
 
 
-def _command(server: Server, word: bytes) -> str | None:
-    profile = server.profile
+def _command(state: ServerState, word: bytes) -> str | None:
+    profile = state.profile
     names = sorted(profile.admin_commands | ({"shutdown"} if profile.admin_shutdown == "exit" else set()))
     for name in names:
         encoded = name.encode()
@@ -118,91 +118,91 @@ def _command(server: Server, word: bytes) -> str | None:
     return None
 
 
-def _shutdown(server: Server, line: AdminLine, args: list[bytes]) -> AdminResult:
+def _shutdown(state: ServerState, line: AdminLine, args: list[bytes]) -> AdminResult:
     """Perl's TXTCMD_shutdown: bare exits at once, 'graceful' stops accepting connections."""
-    if server.profile.admin_match == "word-run":
+    if state.profile.admin_match == "word-run":
         rest = line.text[_word_run(line.text) :].lstrip(_PERL_SPACE)
     else:
         rest = b" ".join(args[1:])
-    ok = server.profile.admin_ok.encode()
+    ok = state.profile.admin_ok.encode()
     if rest == b"":
-        return AdminResult(reply=ok, shutdown="now")
+        return AdminResult(reply=ok, shutdown=Lifecycle.EXITING)
     if rest == b"graceful":
-        return AdminResult(reply=ok, shutdown="graceful")
+        return AdminResult(reply=ok, shutdown=Lifecycle.DRAINING)
     return AdminResult(reply=_PERL_ERR_UNKNOWN_ARGS)
 
 
-def _functions(server: Server) -> list[Function]:
-    functions = list(server.store.functions.values())
-    if server.profile.admin_order == "name":
+def _functions(state: ServerState) -> list[Function]:
+    functions = list(state.store.functions.values())
+    if state.profile.admin_order == "name":
         functions.sort(key=lambda f: f.name)
     return functions
 
 
-def _workers(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+def _workers(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
     rows = []
-    for conn in server.conns.values():
+    for conn in state.conns.values():
         # every connection is listed: plain clients and this admin connection too
         names = [r.function.name for r in conn.registrations]
         head = b"%d %s %s :" % (conn.fd, conn.peer.encode(), conn.client_id)
-        if server.profile.admin_workers_trailing_space:
+        if state.profile.admin_workers_trailing_space:
             rows.append(head + b" " + b" ".join(names) + b"\n")
         else:
             rows.append(head + b"".join(b" " + n for n in names) + b"\n")
     return b"".join(rows) + b".\n"
 
 
-def _status(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
-    store = server.store
+def _status(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    store = state.store
     rows = []
-    for f in _functions(server):
+    for f in _functions(state):
         total, running = store.total(f), store.running(f)
-        if server.profile.admin_status_rows == "active-only" and not total and not f.workers:
+        if state.profile.admin_status_rows == "active-only" and not total and not f.workers:
             continue
         rows.append(b"%s\t%d\t%d\t%d\n" % (f.name, total, running, len(f.workers)))
     return b"".join(rows) + b".\n"
 
 
-def _prioritystatus(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+def _prioritystatus(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
     rows = [
         b"%s\t%d\t%d\t%d\t%d\n" % (f.name, len(f.queues[0]), len(f.queues[1]), len(f.queues[2]), len(f.workers))
-        for f in _functions(server)
+        for f in _functions(state)
     ]
     return b"".join(rows) + b".\n"
 
 
-def _maxqueue(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
-    profile = server.profile
+def _maxqueue(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    profile = state.profile
     if len(args) == 1:
         return _PERL_ERR_ARGS if profile.error_vocabulary == "perl" else _ERR_ARGS % args[0]
     sizes = [max(_atoi(a), 0) for a in args[2:5]]  # a negative size means 0, unlimited
     # one size applies to every priority; with two, low keeps the default (0)
     limits = [sizes[0] if sizes else 0] * 3 if len(args) <= 3 else [*sizes, 0, 0][:3]
-    function = server.store.functions.get(args[1])  # exact name; unknown still gets OK
+    function = state.store.functions.get(args[1])  # exact name; unknown still gets OK
     if function is None and profile.maxqueue_remembers_unknown:
-        function = server.store.function(args[1])
+        function = state.store.function(args[1])
     if function is not None:
         function.max_queue[:] = limits
     return profile.admin_ok.encode()
 
 
-def _version(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
-    version = server.options.version if server.options.version is not None else server.profile.version
-    return server.profile.admin_version_reply.format(version=version).encode()
+def _version(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    version = state.options.version if state.options.version is not None else state.profile.version
+    return state.profile.admin_version_reply.format(version=version).encode()
 
 
-def _getpid(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
-    return b"OK %d\n" % server.options.pid
+def _getpid(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    return b"OK %d\n" % state.options.pid
 
 
-def _verbose(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
-    return b"OK %s\n" % server.options.verbose.encode()
+def _verbose(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+    return b"OK %s\n" % state.options.verbose.encode()
 
 
-def _show(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes | None:
+def _show(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes | None:
     if len(args) < 2:
-        return _unknown(server, args)
-    jobs = server.store.jobs.values()
+        return _unknown(state, args)
+    jobs = state.store.jobs.values()
     if len(args) == 3 and _is(args[1], b"unique") and _is(args[2], b"jobs"):
         return b"".join(j.unique + b"\n" for j in jobs) + b".\n"
     if len(args) == 2 and _is(args[1], b"jobs"):
@@ -211,19 +211,19 @@ def _show(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outb
     return _ERR_SHOW
 
 
-def _cancel(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes | None:
-    profile = server.profile
+def _cancel(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes | None:
+    profile = state.profile
     if len(args) < 3:
-        return _unknown(server, args)
+        return _unknown(state, args)
     eol = profile.admin_cancel_eol.encode()
     if len(args) != 3 or not _is(args[1], b"job"):
         return _ERR_INTERNAL  # text.cc leaves the reply empty, then sends UNKNOWN_ERROR
-    job = server.store.by_handle(args[2])
+    job = state.store.by_handle(args[2])
     if profile.admin_cancel == "remove-queued":
         # gear: only queued jobs, removed at once, clients not told
         if job is None or job.worker is not None:
             return _ERR_UNKNOWN_JOB + eol
-        server.store.free(job)
+        state.store.free(job)
         return profile.admin_ok.encode()
     if job is None:
         return _ERR_UNKNOWN_JOB + eol
@@ -235,20 +235,20 @@ def _cancel(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Ou
     return profile.admin_ok.encode()
 
 
-def _create(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+def _create(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
     if len(args) == 3 and _is(args[1], b"function"):
         # text.cc takes arg_size - 2 bytes, which assumes "\r\n": with a bare
         # "\n" the name loses its last character (facts (c), create function)
         name = args[2] if line.eol == b"\r\n" else args[2][:-1]
-        server.store.function(name)
-        return server.profile.admin_ok.encode()
+        state.store.function(name)
+        return state.profile.admin_ok.encode()
     return _ERR_ARGS % args[0]
 
 
-def _drop(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
+def _drop(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
     if len(args) == 3 and _is(args[1], b"function"):
-        store = server.store
-        for function in _functions(server):
+        store = state.store
+        for function in _functions(state):
             if function.name.lower() == args[2].lower():  # strcasecmp (facts (c))
                 if function.workers or store.running(function):
                     return _ERR_BUSY
@@ -257,13 +257,13 @@ def _drop(server: Server, c: Conn, args: list[bytes], line: AdminLine, out: Outb
                 # sends WORK_FAIL), but no worker can reach them any more, since a
                 # function re-created by name is a new one with empty queues
                 del store.functions[function.name]
-                return server.profile.admin_ok.encode()
+                return state.profile.admin_ok.encode()
         return _ERR_NO_FUNCTION
     return _ERR_ARGS % args[0]
 
 
-def _unknown(server: Server, args: list[bytes]) -> bytes | None:
-    template = server.profile.admin_unknown_reply
+def _unknown(state: ServerState, args: list[bytes]) -> bytes | None:
+    template = state.profile.admin_unknown_reply
     return None if template is None else template.encode().replace(b"{word}", args[0])
 
 

@@ -17,7 +17,8 @@ import heapq
 from typing import Final, TypeVar
 
 from gearsim.model.profiles import Profile
-from gearsim.model.state import Conn, Function, FunctionView, Job, Priority, Registration
+from gearsim.model.state import Conn, Function, FunctionView, Job, Priority, Registration, Sleep
+from gearsim.protocol.node import TICKS_PER_SECOND
 from gearsim.protocol.packets import Magic, Message, Packet, PacketType
 
 __all__ = ["JobStore", "Outbox", "assigned_unique"]
@@ -26,6 +27,8 @@ __all__ = ["JobStore", "Outbox", "assigned_unique"]
 Outbox = list[tuple[Conn, Message]]
 
 _NOOP: Final[Packet] = Packet.res(PacketType.NOOP)
+_ASLEEP: Final = Sleep.ASLEEP
+_WOKEN: Final = Sleep.WOKEN
 _K = TypeVar("_K")
 
 
@@ -62,7 +65,7 @@ class JobStore:
     @property
     def now_seconds(self) -> int:
         """Unix time of the current tick, as gearmand's time(NULL)."""
-        return self.epoch0 + self.now // 1000
+        return self.epoch0 + self.now // TICKS_PER_SECOND
 
     def function(self, name: bytes) -> Function:
         """The function of that exact name, created on demand (B-U8)."""
@@ -209,7 +212,7 @@ class JobStore:
             elif dashed and profile.dash_empty_payload == "coalesces-key-never-freed":
                 self._dash_empty[function] = job
             if when > 0:
-                tick = (when - self.epoch0) * 1000
+                tick = (when - self.epoch0) * TICKS_PER_SECOND
                 heapq.heappush(self.epoch_heap, (tick, job.seq, job))
             self.queue(job, out)
         if listener is None:
@@ -280,7 +283,7 @@ class JobStore:
         if not workers or not sleepers:
             return
         # drop the stale: no longer asleep, or woken already
-        for reg in [r for r in sleepers if not r.conn.sleeping or r.conn.noop_sent]:
+        for reg in [r for r in sleepers if r.conn.sleep is not _ASLEEP]:
             del sleepers[reg]
         if not sleepers:
             # nobody to wake: the walk would visit every worker, and leave the head where it is
@@ -290,9 +293,9 @@ class JobStore:
             # stays in registration order
             for reg in sorted(sleepers, key=_order) if len(sleepers) > 1 else list(sleepers):
                 conn = reg.conn
-                if conn.sleeping and not conn.noop_sent:
+                if conn.sleep is _ASLEEP:
                     out.append((conn, _NOOP))
-                    conn.noop_sent = True
+                    conn.sleep = _WOKEN
             sleepers.clear()
             return
         sent = 0
@@ -300,9 +303,9 @@ class JobStore:
         while True:
             reg = workers[visited]
             visited += 1
-            if reg.conn.sleeping and not reg.conn.noop_sent:
+            if reg.conn.sleep is _ASLEEP:
                 out.append((reg.conn, _NOOP))
-                reg.conn.noop_sent = True
+                reg.conn.sleep = _WOKEN
                 sleepers.pop(reg, None)
                 sent += 1
             if visited == len(workers) or (self.worker_wakeup != 0 and sent >= self.worker_wakeup):
@@ -334,7 +337,7 @@ class JobStore:
 
     def _choose(self, conn: Conn) -> tuple[Registration, Job] | None:
         mode = self.profile.priorities
-        now_seconds = self.epoch0 + self.now // 1000
+        now_seconds = self.epoch0 + self.now // TICKS_PER_SECOND
         if mode == "per-function":
             rotate = self.profile.round_robin
             # a copy only when the loop reorders the list
@@ -383,7 +386,7 @@ class JobStore:
         Unlike take it looks at every priority. Reaching an ignored job clears
         its flag, then takes and frees whatever take returns (gearmand_con.cc).
         """
-        now_seconds = self.epoch0 + self.now // 1000
+        now_seconds = self.epoch0 + self.now // TICKS_PER_SECOND
         for reg in conn.registrations:
             for queue in reg.function.queues:
                 job = queue.first_due(now_seconds)

@@ -3,10 +3,13 @@
 PURE: no sockets, clocks, threads or global random; time is the ``now`` tick
 (milliseconds) given to every call. ``Server`` implements
 ``gearsim.protocol.node.ServerNode`` and reproduces gearmand 1.1.20 byte for byte
-(protocol-facts.md sections b-d), with the differences of other
-implementations selected by a ``Profile``. Job and queue rules live in
-jobs.py, admin text commands in admin.py, timers in deadlines.py, framing
-and encoding in wire.py.
+(the measured facts the B- ids name, summarised in spec/gearman.md), with the
+differences of other implementations selected by a ``Profile``. It owns the
+connections, the server's lifecycle and the client-side handlers (submit,
+status, echo, options); worker requests are in worker_requests.py, job and
+queue rules in jobs.py, admin text commands in admin.py, timers in
+deadlines.py, framing and encoding in wire.py. All of them work on one
+``ServerState`` (context.py), so none of them imports this module.
 
 The ``fd`` that the admin 'workers' command shows is a per-server counter
 starting at 3 (the first descriptor after stdin, stdout, stderr), one per
@@ -17,10 +20,10 @@ compares that column loosely.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from gearsim.model import admin
 from gearsim.model.cnumbers import strtol
+from gearsim.model.context import Lifecycle, ServerState, reply
 from gearsim.model.deadlines import Deadlines
 from gearsim.model.jobs import JobStore, Outbox
 from gearsim.model.options import ServerOptions
@@ -38,13 +41,14 @@ from gearsim.model.replies import (
 from gearsim.model.state import (
     Conn,
     ConnectionView,
+    Framing,
     FunctionView,
     Job,
     JobView,
     Priority,
 )
 from gearsim.model.wire import NO_LIMIT, frame, outputs
-from gearsim.model.worker_requests import BUFFER, WORK, WorkerRequests
+from gearsim.model.worker_requests import BUFFER, WORK, Handler, WorkerRequests
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import Close, ConnId, Output
 from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
@@ -56,6 +60,8 @@ _SHORT_BODY = "short body: gearmand read past the packet boundary (B-P6)"
 _SHUT_DOWN = "admin shutdown: the server exited"
 
 _REQ = Magic.REQ
+_STALLED = Framing.STALLED
+_WEDGED = Framing.WEDGED
 
 #: Perl's SUBMIT header (Gearman::Server::Client, _cmd_submit_job): '.' is not a newline
 _PERL_SUBMIT_HEADER = re.compile(rb"^(.+?)\0(.*?)\0")
@@ -75,7 +81,7 @@ _SUBMITS: dict[PacketType, tuple[Priority, bool]] = {
 }
 
 
-class Server(WorkerRequests):
+class Server:
     """A sans-IO Gearman job server (``gearsim.protocol.node.ServerNode``)."""
 
     def __init__(self, profile: Profile | str = "gearmand-1.1", options: ServerOptions | None = None) -> None:
@@ -89,38 +95,27 @@ class Server(WorkerRequests):
             epoch0=self.options.epoch0,
         )
         self.conns: dict[ConnId, Conn] = {}
-        #: admin 'shutdown' (``admin_shutdown`` "exit"): "graceful" (new connections
-        #: are refused) or "exited" (every connection closed, nothing more happens)
-        self.shutdown: str | None = None
+        #: moved on only by admin 'shutdown' (profile ``admin_shutdown`` "exit")
+        self.lifecycle = Lifecycle.SERVING
         self._next_fd = 3
         #: job timers and epoch wake-ups, indexed
         self.deadlines = Deadlines(self.store)
-        self._handlers: dict[int, Callable[[Conn, Packet, Outbox], str | None]] = {
+        #: what the handlers and admin commands work on
+        self.state = ServerState(self.profile, self.options, self.store, self.deadlines, self.conns)
+        self.workers = WorkerRequests(self.state)
+        self._handlers: dict[int, Handler] = {
             PacketType.ECHO_REQ: self._echo,
             PacketType.GET_STATUS: self._get_status,
             PacketType.GET_STATUS_UNIQUE: self._get_status_unique,
             PacketType.OPTION_REQ: self._option,
-            PacketType.CAN_DO: self._can_do,
-            PacketType.CAN_DO_TIMEOUT: self._can_do_timeout,
-            PacketType.CANT_DO: self._cant_do,
-            PacketType.RESET_ABILITIES: self._reset_abilities,
-            PacketType.PRE_SLEEP: self._pre_sleep,
-            PacketType.GRAB_JOB: self._grab,
-            PacketType.GRAB_JOB_UNIQ: self._grab,
-            PacketType.GRAB_JOB_ALL: self._grab,
-            PacketType.WORK_STATUS: self._work,
-            PacketType.WORK_DATA: self._work,
-            PacketType.WORK_WARNING: self._work,
-            PacketType.WORK_COMPLETE: self._work,
-            PacketType.WORK_EXCEPTION: self._work,
-            PacketType.WORK_FAIL: self._work,
             PacketType.SET_CLIENT_ID: self._set_client_id,
+            **self.workers.handlers(),
         }
         for type_ in _SUBMITS:
             self._handlers[type_] = self._submit
         #: the fast path of _packet: type number -> (handler, arguments the table
         #: lays out), for every type this profile implements and has a handler for
-        self._ready: dict[int, tuple[Callable[[Conn, Packet, Outbox], str | None], int]] = {
+        self._ready: dict[int, tuple[Handler, int]] = {
             number: (handler, len(SPECS[number].args))
             for number, handler in self._handlers.items()
             if number in SPECS and number != PacketType.TEXT and SPECS[number].name in self.profile.implemented
@@ -136,7 +131,7 @@ class Server(WorkerRequests):
         """
         if conn in self.conns:
             raise ValueError(f"connection {conn} is already open")
-        if self.shutdown is not None:
+        if self.lifecycle is not Lifecycle.SERVING:
             # Perl closed its listening socket: the connection is refused
             return [Close(conn, _SHUT_DOWN)]
         self.conns[conn] = Conn(
@@ -152,12 +147,12 @@ class Server(WorkerRequests):
     def receive(self, conn: ConnId, data: bytes, now: int) -> list[Output]:
         """Bytes from ``conn``; returns what the server sends or closes in answer."""
         c = self.conns.get(conn)
-        if c is None or not data or c.wedged:
+        if c is None or not data or c.framing is _WEDGED:
             return []
         self.store.now = now
         out: Outbox = []
         reason: str | None = None
-        if c.stalled:
+        if c.framing is _STALLED:
             # B-P6: gearmand read these bytes as the rest of a short packet and
             # then failed (realloc with an underflowed size): close, no reply
             reason = _SHORT_BODY
@@ -165,7 +160,7 @@ class Server(WorkerRequests):
             messages, after = frame(c, data, self.profile.bad_magic)
             ready = self._ready
             for message in messages:
-                if c.stalled:
+                if c.framing is _STALLED:
                     reason = _SHORT_BODY
                     break
                 # the common case first: a request packet this profile implements,
@@ -178,18 +173,18 @@ class Server(WorkerRequests):
                         reason = self._packet(c, message, out)
                 else:
                     reason = self._dispatch(c, message, out)
-                if reason is not None or c.wedged:
+                if reason is not None or c.framing is _WEDGED:
                     break
             else:
-                if c.stalled and c.decoder.buffered:
+                if c.framing is _STALLED and c.decoder.buffered:
                     reason = _SHORT_BODY
                 elif after == "close":
                     reason = "bad magic (B-P2)"
                 elif after == "wedge":
-                    c.wedged = True
+                    c.framing = _WEDGED
                 elif after is not None:
                     reason = after
-        if self.shutdown is not None:
+        if self.lifecycle is not Lifecycle.SERVING:
             return self._after_shutdown(out)
         if reason is None:
             return outputs(out)
@@ -204,13 +199,13 @@ class Server(WorkerRequests):
         self.store.now = now
         out: Outbox = []
         self._drop(c, out)
-        if self.shutdown is not None:
+        if self.lifecycle is not Lifecycle.SERVING:
             return self._after_shutdown(out)
         return outputs(out)
 
     def next_deadline(self) -> int | None:
         """The earliest job timer (B-K8), or 2.0's epoch wake-up (B-U13)."""
-        if self.shutdown == "exited":
+        if self.lifecycle is Lifecycle.EXITED:
             return None
         tick = self.deadlines.next_timer()
         if self.profile.epoch_wakeup_noop:
@@ -221,7 +216,7 @@ class Server(WorkerRequests):
 
     def advance(self, now: int) -> list[Output]:
         """Fire the job timers and epoch wake-ups due at or before ``now``."""
-        if self.shutdown == "exited":
+        if self.lifecycle is Lifecycle.EXITED:
             return []
         self.store.now = now
         out: Outbox = []
@@ -240,7 +235,7 @@ class Server(WorkerRequests):
         if self.profile.epoch_wakeup_noop:
             for job in self.deadlines.due_epochs(now):
                 self.store.wake(job.function, out)
-        if self.shutdown is not None:
+        if self.lifecycle is not Lifecycle.SERVING:
             return self._after_shutdown(out)
         return outputs(out)
 
@@ -259,24 +254,20 @@ class Server(WorkerRequests):
         """Every open connection, in connect order."""
         return tuple(ConnectionView.of(c) for c in self.conns.values())
 
-    # ----------------------------------------------------------------- framing
-
     # ---------------------------------------------------------------- dispatch
 
     def _dispatch(self, c: Conn, message: Message, out: Outbox) -> str | None:
         """Run one message; return a reason when the connection must close."""
         if isinstance(message, AdminLine):
-            result = admin.run(self, c, message, out)
+            result = admin.run(self.state, c, message, out)
             if result.close is not None:
                 return result.close
-            if result.shutdown is not None:
-                if result.reply is not None:
-                    out.extend((c, line) for line in Decoder().feed(result.reply))
-                self.shutdown = result.shutdown
-                # Perl exits inside the command: the rest of the input is not read
-                return _SHUT_DOWN if self.shutdown == "now" else None
             if result.reply is not None:
                 out.extend((c, line) for line in Decoder().feed(result.reply))
+            if result.shutdown is not None:
+                self.lifecycle = result.shutdown
+                # Perl exits inside the command: the rest of the input is not read
+                return _SHUT_DOWN if result.shutdown is Lifecycle.EXITING else None
             return None
         return self._packet(c, message, out)
 
@@ -296,7 +287,7 @@ class Server(WorkerRequests):
             return f"{spec.name} with too few arguments"
         if short and profile.short_body == "stall-then-close":
             # B-P6: gearmand keeps looking for the missing NULs past the body
-            c.stalled = True
+            c.framing = _STALLED
             return None
         # "per-command", "last-optional": the declared body was read whole; the
         # command reads the fields it needs from it (below, and in the handlers)
@@ -305,7 +296,7 @@ class Server(WorkerRequests):
                 out.append((c, INVALID_MAGIC))  # B-P4
                 return None
             if profile.res_magic_request == "stall":
-                c.wedged = True
+                c.framing = _WEDGED
                 return None
         handler = self._handlers.get(number)
         if handler is None or spec.name not in profile.implemented:
@@ -322,7 +313,7 @@ class Server(WorkerRequests):
     # ------------------------------------------------------------- handlers
 
     def _echo(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        self._reply(c, out, PacketType.ECHO_RES, *p.args)  # B-K10: same bytes, NULs included
+        reply(out, c, PacketType.ECHO_RES, *p.args)  # B-K10: same bytes, NULs included
         return None
 
     def _set_client_id(self, c: Conn, p: Packet, out: Outbox) -> str | None:
@@ -375,7 +366,7 @@ class Server(WorkerRequests):
         if job is None:
             out.append((c, QUEUE_FULL))  # B-U16
             return None
-        self._reply(c, out, PacketType.JOB_CREATED, job.handle)
+        reply(out, c, PacketType.JOB_CREATED, job.handle)
         return None
 
     def _status_numbers(self, job: Job | None) -> tuple[bytes, bytes]:
@@ -398,10 +389,10 @@ class Server(WorkerRequests):
         job = self.store.by_handle(handle)
         num, den = self._status_numbers(job)
         if job is None:
-            self._reply(c, out, PacketType.STATUS_RES, handle, b"0", b"0", num, den)  # B-S1, B-S2
+            reply(out, c, PacketType.STATUS_RES, handle, b"0", b"0", num, den)  # B-S1, B-S2
         else:
             running = b"0" if job.worker is None else b"1"
-            self._reply(c, out, PacketType.STATUS_RES, handle, b"1", running, num, den)
+            reply(out, c, PacketType.STATUS_RES, handle, b"1", running, num, den)
         return None
 
     def _get_status_unique(self, c: Conn, p: Packet, out: Outbox) -> str | None:
@@ -410,12 +401,12 @@ class Server(WorkerRequests):
             return None  # no reply, connection kept (seen on 1.1.20; B-P9 says close)
         job = self.store.by_unique(unique)  # B-S4
         if job is None:
-            self._reply(c, out, PacketType.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0")
+            reply(out, c, PacketType.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0")
             return None
         num, den = self._status_numbers(job)
         running = b"0" if job.worker is None else b"1"
         count = str(len(job.listeners)).encode()
-        self._reply(c, out, PacketType.STATUS_RES_UNIQUE, unique, b"1", running, num, den, count)
+        reply(out, c, PacketType.STATUS_RES_UNIQUE, unique, b"1", running, num, den, count)
         return None
 
     def _option(self, c: Conn, p: Packet, out: Outbox) -> str | None:
@@ -432,10 +423,10 @@ class Server(WorkerRequests):
             out.append((c, UNKNOWN_OPTION if profile.error_vocabulary == "gearmand" else PERL_UNKNOWN_OPTION))
             return None
         c.exceptions = True
-        self._reply(c, out, PacketType.OPTION_RES, p.args[0])  # B-K11: echoed as sent
+        reply(out, c, PacketType.OPTION_RES, p.args[0])  # B-K11: echoed as sent
         return None
 
-    # ------------------------------------------------------------- workers
+    # ------------------------------------------------------------- teardown
 
     def _after_shutdown(self, out: Outbox) -> list[Output]:
         """What is sent, then, after a bare 'shutdown', the exit: every connection closed.
@@ -446,9 +437,9 @@ class Server(WorkerRequests):
         entry, which depends on grabs that found a queue empty: not modelled).
         """
         sends = outputs(out)
-        if self.shutdown == "graceful":
+        if self.lifecycle is Lifecycle.DRAINING:
             return sends
-        self.shutdown = "exited"
+        self.lifecycle = Lifecycle.EXITED
         closes: list[Output] = []
         for c in self.conns.values():
             c.timer = None
@@ -462,9 +453,9 @@ class Server(WorkerRequests):
             return
         c.timer = None
         while c.registrations:
-            self._unregister(c, c.registrations[0], out)
+            self.workers.unregister(c, c.registrations[0], out)
         while c.held:
-            self._release_jobs(c.held.pop(), out)  # jobs kept past CANT_DO (cantdo_held)
+            self.workers.release_jobs(c.held.pop(), out)  # jobs kept past CANT_DO (cantdo_held)
         while c.client_jobs:
             self.store.release_client(c, c.client_jobs[0])
         del self.conns[c.id]

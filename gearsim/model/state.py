@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import ConnId
@@ -20,6 +20,7 @@ from gearsim.protocol.node import ConnId
 __all__ = [
     "Conn",
     "ConnectionView",
+    "Framing",
     "Function",
     "FunctionView",
     "Job",
@@ -27,6 +28,7 @@ __all__ = [
     "JobView",
     "Priority",
     "Registration",
+    "Sleep",
 ]
 
 
@@ -36,6 +38,28 @@ class Priority(IntEnum):
     HIGH = 0
     NORMAL = 1
     LOW = 2
+
+
+class Sleep(Enum):
+    """A worker connection's sleep (B-K4): PRE_SLEEP puts it to sleep, one NOOP wakes it, a grab ends it."""
+
+    #: not sleeping (never slept, or grabbed since)
+    AWAKE = "awake"
+    #: PRE_SLEEP found nothing runnable: the next job for it sends a NOOP
+    ASLEEP = "asleep"
+    #: the NOOP was sent; no other is sent until the worker grabs again
+    WOKEN = "woken"
+
+
+class Framing(Enum):
+    """Whether a connection's bytes are still read."""
+
+    #: bytes are framed and run as they come
+    READING = "reading"
+    #: gearmand read past a short body (B-P6): the next bytes close the connection
+    STALLED = "stalled"
+    #: a Perl connection that reads nothing more (bad magic or \0RES on a request)
+    WEDGED = "wedged"
 
 
 class Registration:
@@ -252,14 +276,10 @@ class Conn:
     held: list[Registration] = field(default_factory=list)
     #: one entry per foreground submit still attached, newest first
     client_jobs: list[Job] = field(default_factory=list)
-    sleeping: bool = False
-    noop_sent: bool = False
+    sleep: Sleep = Sleep.AWAKE
     #: the job timer: (deadline tick, job) (B-K8, one per connection)
     timer: tuple[int, Job] | None = None
-    #: waiting for bytes gearmand would read past a short body (B-P6)
-    stalled: bool = False
-    #: nothing more is read: a wedged Perl connection
-    wedged: bool = False
+    framing: Framing = Framing.READING
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,5 +356,5 @@ class ConnectionView:
             client_id=conn.client_id,
             functions=tuple(r.function.name for r in conn.registrations),
             exceptions=conn.exceptions,
-            sleeping=conn.sleeping,
+            sleeping=conn.sleep is not Sleep.AWAKE,
         )

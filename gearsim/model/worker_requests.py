@@ -1,43 +1,64 @@
 """The worker side of the reference server: abilities, sleep, grabbing, timers, WORK_* reports.
 
-PURE. ``WorkerRequests`` is a mixin of ``gearsim.model.server.Server`` holding
-the handlers of the packets a worker sends (CAN_DO, CAN_DO_TIMEOUT, CANT_DO,
-RESET_ABILITIES, PRE_SLEEP, GRAB_JOB*, WORK_*). It reads the same state the
-server owns (``store``, ``profile``, ``deadlines``); split from server.py only
-to keep each file readable, not to be used alone.
+PURE. ``WorkerRequests`` owns the handlers of the packets a worker sends
+(CAN_DO, CAN_DO_TIMEOUT, CANT_DO, RESET_ABILITIES, PRE_SLEEP, GRAB_JOB*,
+WORK_*) and the unregistering a disconnect needs. It works on the
+``ServerState`` it is given; ``gearsim.model.server.Server`` holds one and
+dispatches to the table ``handlers()`` returns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gearsim.model.cnumbers import atoi_uint32, strtol
-from gearsim.model.deadlines import Deadlines
-from gearsim.model.jobs import JobStore, Outbox, assigned_unique
-from gearsim.model.profiles import Profile
+from gearsim.model.context import ServerState, reply
+from gearsim.model.jobs import Outbox, assigned_unique
 from gearsim.model.replies import ARGUMENT_TOO_LARGE_HANDLE, JOB_NOT_FOUND_BY_TYPE, PERL_NOT_WORKER
-from gearsim.model.state import Conn, Job, Registration
+from gearsim.model.state import Conn, Job, Registration, Sleep
 from gearsim.protocol.codec import split_args
+from gearsim.protocol.node import TICKS_PER_SECOND
 from gearsim.protocol.packets import SPECS, WORK_TYPES, Magic, Packet, PacketType
 
-__all__ = ["BUFFER", "WORK", "WorkerRequests"]
+__all__ = ["BUFFER", "WORK", "Handler", "WorkerRequests"]
 
 #: gearmand's GEARMAND_JOB_HANDLE_SIZE / GEARMAN_MAX_UNIQUE_SIZE / option buffer, NUL included (B-P9, B-P10)
 BUFFER = 64
 #: GEARMAN_MAXIMUM_INTEGER_DISPLAY_LENGTH: a longer CAN_DO_TIMEOUT field is ignored (B-P9)
 _INT_DISPLAY = 20
-_PERL_TIMEOUT_SCALE = 1000  # Perl's CAN_DO_TIMEOUT is in seconds ((d) "CAN_DO_TIMEOUT")
+#: gearmand raises a CAN_DO_TIMEOUT below one second to one second (B-K8)
+_GEARMAND_MIN_TIMEOUT = TICKS_PER_SECOND
 #: the WORK_* requests a worker reports with: their first field is the handle
 WORK: frozenset[int] = frozenset(WORK_TYPES)
 
+#: a packet handler: returns a close reason, or None to keep the connection
+Handler = Callable[[Conn, Packet, Outbox], str | None]
+
 
 class WorkerRequests:
-    """Handlers of the packets workers send; mixed into Server."""
+    """Handlers of the packets workers send, on one server's state."""
 
-    store: JobStore
-    profile: Profile
-    deadlines: Deadlines
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.profile = state.profile
+        self.store = state.store
+        self.deadlines = state.deadlines
 
-    def _reply(self, c: Conn, out: Outbox, type_: PacketType, *args: bytes) -> None:
-        out.append((c, Packet.res(type_, *args)))
+    def handlers(self) -> dict[int, Handler]:
+        """Packet type -> handler, for every worker request."""
+        table: dict[int, Handler] = {
+            PacketType.CAN_DO: self._can_do,
+            PacketType.CAN_DO_TIMEOUT: self._can_do_timeout,
+            PacketType.CANT_DO: self._cant_do,
+            PacketType.RESET_ABILITIES: self._reset_abilities,
+            PacketType.PRE_SLEEP: self._pre_sleep,
+            PacketType.GRAB_JOB: self._grab,
+            PacketType.GRAB_JOB_UNIQ: self._grab,
+            PacketType.GRAB_JOB_ALL: self._grab,
+        }
+        for type_ in WORK_TYPES:
+            table[type_] = self._work
+        return table
 
     def _register(self, c: Conn, name: bytes, timeout: int) -> None:
         function = self.store.function(name)
@@ -49,7 +70,7 @@ class WorkerRequests:
         reg = self.store.registration(c, function, timeout)
         c.registrations.insert(0, reg)  # most recent first (B-K5)
         function.workers.append(reg)  # gearmand links it just before the list head
-        if c.sleeping and not c.noop_sent:
+        if c.sleep is Sleep.ASLEEP:
             function.sleepers[reg] = None
 
     def _can_do(self, c: Conn, p: Packet, out: Outbox) -> str | None:
@@ -71,11 +92,11 @@ class WorkerRequests:
         if profile.can_do_timeout == "fail-seconds":
             # Perl arms a timer whenever the field is there: 0, negatives and junk
             # fire at once (modelled as 1 ms); no field at all means no timer
-            timeout = max(timeout * _PERL_TIMEOUT_SCALE, 1) if text else 0
+            timeout = max(timeout * TICKS_PER_SECOND, 1) if text else 0  # Perl's timeout is in seconds
         self._register(c, name, timeout)
         return None
 
-    def _unregister(self, c: Conn, reg: Registration, out: Outbox, *, keep: bool = False) -> None:
+    def unregister(self, c: Conn, reg: Registration, out: Outbox, *, keep: bool = False) -> None:
         """gearman_server_worker_free: requeue what it runs (B-K2), then unlink it.
 
         With ``keep`` (CANT_DO or RESET_ABILITIES under ``cantdo_held`` "keep",
@@ -84,12 +105,12 @@ class WorkerRequests:
         if keep and reg.jobs:
             c.held[:] = [r for r in c.held if r.jobs]  # forget those whose jobs ended
             c.held.append(reg)
-        self._release_jobs(reg, out, keep=keep)
+        self.release_jobs(reg, out, keep=keep)
         c.registrations.remove(reg)
         reg.function.workers.remove(reg)
         reg.function.sleepers.pop(reg, None)
 
-    def _release_jobs(self, reg: Registration, out: Outbox, *, keep: bool = False) -> None:
+    def release_jobs(self, reg: Registration, out: Outbox, *, keep: bool = False) -> None:
         """Requeue or fail the jobs ``reg`` runs, as ``worker_disconnect`` says, unless kept."""
         while reg.jobs and not keep:
             job = reg.jobs[0]
@@ -104,32 +125,32 @@ class WorkerRequests:
             return "CANT_DO of a function never registered"
         keep = self.profile.cantdo_held == "keep"
         for reg in matches:
-            self._unregister(c, reg, out, keep=keep)  # B-K1: every registration of that name
+            self.unregister(c, reg, out, keep=keep)  # B-K1: every registration of that name
         return None
 
     def _reset_abilities(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         keep = self.profile.cantdo_held == "keep"
         while c.registrations:
-            self._unregister(c, c.registrations[0], out, keep=keep)
+            self.unregister(c, c.registrations[0], out, keep=keep)
         return None
 
     def _pre_sleep(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         if self.store.peek(c) is None:
-            c.sleeping = True
+            if c.sleep is Sleep.AWAKE:
+                c.sleep = Sleep.ASLEEP  # a worker already sent its NOOP stays WOKEN
             c.timer = None  # B-K4: a sleeping worker's job timer is cancelled
-            if not c.noop_sent:
+            if c.sleep is Sleep.ASLEEP:
                 for reg in c.registrations:
                     reg.function.sleepers[reg] = None
         else:
-            self._reply(c, out, PacketType.NOOP)  # B-K4: work is pending
+            reply(out, c, PacketType.NOOP)  # B-K4: work is pending
         return None
 
     def _grab(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        c.sleeping = False
-        c.noop_sent = False
+        c.sleep = Sleep.AWAKE
         job = self.store.take(c)
         if job is None:
-            self._reply(c, out, PacketType.NO_JOB)
+            reply(out, c, PacketType.NO_JOB)
             return None
         head = job.handle + b"\0" + job.function.name + b"\0"
         if p.type == PacketType.GRAB_JOB:
@@ -156,7 +177,7 @@ class WorkerRequests:
             c.timer = None  # 0 and -1 mean no timer; an armed one is deleted
             return
         if self.profile.can_do_timeout == "requeue-ms-min-1000":
-            reg.timeout = max(reg.timeout, 1000)  # B-K8: below 1000 ms is raised to 1000
+            reg.timeout = max(reg.timeout, _GEARMAND_MIN_TIMEOUT)  # B-K8
         self.deadlines.arm(c, self.store.now + reg.timeout, job)
 
     # ----------------------------------------------------------- WORK_* packets
@@ -218,5 +239,3 @@ class WorkerRequests:
         if mode != "forward-only-with-option-nonterminal":
             self.store.free(job)
         return None
-
-    # ------------------------------------------------------------- teardown
