@@ -1,17 +1,19 @@
 """The scripted actors of a workload run: client and worker instances.
 
-PURE. Internal to ``gearsim.sim.workload`` (whose docstring describes how clients
-choose servers and how workers grab jobs): this module owns ``_Client`` and
-``_Worker``, the ``Submission`` record a client makes, and the small helpers
-they share. Every random draw comes from the actor's own ``random.Random``;
-actors act only through the simulator's public API and report to the
-``Workload`` oracle (``track``, ``settle``, ``created``, ``started``,
-``finished``).
+PURE. This module owns ``Client`` and ``Worker`` (how each behaves is in
+``gearsim.sim.workload``'s docstring: how clients choose servers, how workers
+grab jobs), ``ActorContext`` (what they act on) and the helpers they share.
+Every random draw comes from the actor's own ``random.Random``; actors act
+only through the simulator's public API and report to the
+``gearsim.sim.ledger.Ledger`` (``track``, ``settle``, ``created``,
+``started``, ``finished``). They know nothing of the ``Workload`` that made
+them.
 """
 
 from __future__ import annotations
 
 import bisect
+import enum
 import functools
 import itertools
 import math
@@ -19,17 +21,17 @@ import random
 import uuid
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from gearsim.protocol.node import ConnId
+from gearsim.protocol.node import TICKS_PER_SECOND, ConnId
 from gearsim.protocol.packets import Packet, PacketType
+from gearsim.sim.ledger import Ledger, Submission
+from gearsim.sim.links import LinkConfig
 from gearsim.sim.scenario import ClientSpec, ScriptedSubmit, WorkerSpec
+from gearsim.sim.simulator import Simulator
 
-if TYPE_CHECKING:
-    from gearsim.sim.workload import Workload
-
-__all__ = ["Submission", "perl_server_index"]
+__all__ = ["ActorContext", "Client", "GrabState", "Worker", "perl_server_index"]
 
 T = PacketType
 _SUBMIT = {
@@ -41,7 +43,6 @@ _SUBMIT = {
     (False, "low"): T.SUBMIT_JOB_LOW,
 }
 _ASSIGN = (T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL)
-_IDLE, _GRABBING, _EMPTY, _SLEEPING = range(4)
 # packets without arguments are immutable values: built once
 _GRAB_JOB_UNIQ = Packet.req(T.GRAB_JOB_UNIQ)
 _PRE_SLEEP = Packet.req(T.PRE_SLEEP)
@@ -49,35 +50,43 @@ _PRE_SLEEP = Packet.req(T.PRE_SLEEP)
 _NOOP, _NO_JOB, _JOB_CREATED = T.NOOP, T.NO_JOB, T.JOB_CREATED
 
 
+class GrabState(enum.Enum):
+    """Where one worker connection is in libgearman's grab loop."""
+
+    #: may be asked for a job
+    IDLE = "idle"
+    #: a GRAB_JOB_UNIQ is out, its answer not yet in
+    GRABBING = "grabbing"
+    #: answered NO_JOB; PRE_SLEEP once every connection has
+    EMPTY = "empty"
+    #: PRE_SLEEP sent; a NOOP makes it IDLE again
+    SLEEPING = "sleeping"
+
+
+_IDLE, _GRABBING, _EMPTY, _SLEEPING = GrabState.IDLE, GrabState.GRABBING, GrabState.EMPTY, GrabState.SLEEPING
+
+
+@dataclass(frozen=True, slots=True)
+class ActorContext:
+    """What actors act on: the simulator, the ledger they report to, the run's settings."""
+
+    sim: Simulator
+    ledger: Ledger
+    #: the run's seed: each actor seeds its own generator from it and its name
+    seed: int
+    #: the scenario's duration: no arrival is scheduled after it
+    duration: int
+    #: libgearman's socket send buffer, in bytes (see ``Client``)
+    send_buffer: int
+    #: the link latency, in ticks (a round trip is twice it)
+    latency: int
+    #: the link of a new connection by the named actor
+    link_for: Callable[[str], LinkConfig]
+
+
 def perl_server_index(key: bytes, servers: int) -> int:
     """Perl Gearman::Client's server index for a task hashed on ``key``."""
     return ((zlib.crc32(key) >> 16) & 0x7FFF) % servers
-
-
-@dataclass(slots=True, eq=False)
-class Submission:
-    """One submission by one client instance, and what became of it."""
-
-    client: str
-    number: int
-    function: str
-    unique: bytes
-    payload: bytes
-    priority: str
-    background: bool
-    at: int
-    server: str = ""
-    handle: bytes = b""
-    coalesced: bool = False
-    duplicate: bool = False
-    outcome: str | None = None
-    reason: str = ""
-    done_at: int | None = None
-
-    @property
-    def key(self) -> bytes:
-        """What gearmand coalesces on: the unique, or the payload for ``-``."""
-        return self.payload if self.unique == b"-" else self.unique
 
 
 def _fill(template: str, number: int, instance: int, rng: random.Random, space: int) -> str:
@@ -103,16 +112,17 @@ class _Choice:
         return self.names[bisect.bisect_right(self.bounds, rng.random() * self.total)]
 
 
-class _Client:
+class Client:
     """One client instance: arrivals, server choice, submissions, results and status polls."""
 
-    def __init__(self, wl: Workload, spec: ClientSpec, instance: int, name: str) -> None:
-        self.wl = wl
-        self.sim = wl.sim
+    def __init__(self, ctx: ActorContext, spec: ClientSpec, instance: int, name: str) -> None:
+        self.ctx = ctx
+        self.sim = ctx.sim
+        self.ledger = ctx.ledger
         self.spec = spec
         self.instance = instance
         self.name = name
-        self.rng = random.Random(f"{wl.seed}/client/{name}")
+        self.rng = random.Random(f"{ctx.seed}/client/{name}")
         self.libgearman = spec.library == "libgearman"
         self.functions = _Choice(spec.function)
         self.priorities = _Choice(spec.priority)
@@ -132,12 +142,12 @@ class _Client:
         self.polls: list[str] = []
         self.handles: list[str] = []
         if spec.script:
-            wl.active += 1
+            ctx.ledger.active += 1
             self.script_left = len(spec.script)
             for item in spec.script:
                 self.sim.call_at(item.at, functools.partial(self._scripted, item))
         elif spec.jobs != 0:
-            wl.active += 1
+            ctx.ledger.active += 1
             self._schedule(first=True)
 
     # ------------------------------------------------------------- arrivals
@@ -147,11 +157,11 @@ class _Client:
         if spec.every is not None:
             self.next_at += 0 if first else spec.every
         elif spec.rate is not None:
-            self.next_at += self.rng.expovariate(spec.rate / 1000)
+            self.next_at += self.rng.expovariate(spec.rate / TICKS_PER_SECOND)
         tick = int(self.next_at)
-        stop = self.wl.scenario.duration if spec.stop is None else min(spec.stop, self.wl.scenario.duration)
+        stop = self.ctx.duration if spec.stop is None else min(spec.stop, self.ctx.duration)
         if (spec.jobs is not None and self.made >= spec.jobs) or tick > stop:
-            self.wl.active -= 1
+            self.ledger.active -= 1
             return
         self.sim.call_at(max(tick, self.sim.now), self._arrive)
 
@@ -163,7 +173,7 @@ class _Client:
         self.submit(item)
         self.script_left -= 1
         if not self.script_left:
-            self.wl.active -= 1
+            self.ledger.active -= 1
 
     def submit(self, item: ScriptedSubmit | None) -> Submission:
         """Make the next submission (from ``item`` where it says) and send it."""
@@ -189,7 +199,7 @@ class _Client:
         sub = Submission(
             self.name, n, function, unique.encode(), payload.encode(), priority, mode == "background", self.sim.now
         )
-        self.wl.track(sub)
+        self.ledger.track(sub)
         if self.backlog:
             self.backlog.append(sub)
         else:
@@ -210,11 +220,11 @@ class _Client:
         conn = self.conn_of.get(server)
         if conn is not None and not self.sim.closed(conn):
             return conn
-        conn = self.sim.connect(server, link=self.wl.link_for(self.name), label=self.name, on_receive=self._receive)
+        conn = self.sim.connect(server, link=self.ctx.link_for(self.name), label=self.name, on_receive=self._receive)
         if self.sim.closed(conn):
             return None  # refused: COULD_NOT_CONNECT, try the next server
         self.conn_of[server] = conn
-        self.where[conn] = (server, self.wl.incarnation[server])
+        self.where[conn] = (server, self.ledger.incarnation[server])
         self.awaiting[conn] = deque()
         return conn
 
@@ -228,7 +238,7 @@ class _Client:
         while queue and queue[0][0] <= now:
             total -= queue.popleft()[1]
         self.flight_bytes[conn] = total
-        limit = self.wl.scenario.send_buffer
+        limit = self.ctx.send_buffer
         if total <= limit:
             return None
         for ack, size in queue:
@@ -252,7 +262,7 @@ class _Client:
             self._send(conn, server, sub)
             return True
         if wait is None:
-            self.wl.settle(sub, "lost", "no server reachable")
+            self.ledger.settle(sub, "lost", "no server reachable")
             return True
         if not self.backlog or self.backlog[0] is not sub:
             self.backlog.appendleft(sub)
@@ -275,14 +285,14 @@ class _Client:
         self.awaiting[conn].append(sub)
         if self.libgearman:
             size = 14 + len(sub.function) + len(sub.unique) + len(sub.payload)
-            ack = self.sim.now + max(1, 2 * self.wl.link.latency)
+            ack = self.sim.now + max(1, 2 * self.ctx.latency)
             self.flight.setdefault(conn, deque()).append((ack, size))
             self.flight_bytes[conn] = self.flight_bytes.get(conn, 0) + size
 
     # ------------------------------------------------------------- replies
 
     def _receive(self, conn: ConnId) -> None:
-        wl = self.wl
+        ledger = self.ledger
         now = self.sim.now
         for received in self.sim.take(conn):
             m = received.message
@@ -293,7 +303,7 @@ class _Client:
                 sub = self.awaiting[conn].popleft()
                 handle = m.args[0]
                 server, inc = self.where[conn]
-                wl.created(sub, server, inc, handle)
+                ledger.created(sub, server, inc, handle)
                 if self.spec.script:
                     self.handles.append(handle.decode("latin-1"))
                 if not sub.background:
@@ -303,32 +313,32 @@ class _Client:
             elif t in (T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION):
                 outcome = "completed" if t == T.WORK_COMPLETE else "failed"
                 for sub in self.foreground.pop((conn, m.args[0]), []):
-                    wl.settle(sub, outcome)
+                    ledger.settle(sub, outcome)
             elif t == T.STATUS_RES:
                 self._status(conn, m)
             elif t == T.ERROR and self.awaiting.get(conn):
-                wl.settle(self.awaiting[conn].popleft(), "failed", f"ERROR {m.args[0].decode('latin-1')}")
+                ledger.settle(self.awaiting[conn].popleft(), "failed", f"ERROR {m.args[0].decode('latin-1')}")
         if self.sim.closed(conn):
             self._lost(conn, now)
 
     def _lost(self, conn: ConnId, now: int) -> None:
-        wl = self.wl
+        ledger = self.ledger
         for sub in self.awaiting.pop(conn, deque()):
-            wl.settle(sub, "lost", "connection closed before JOB_CREATED")
+            ledger.settle(sub, "lost", "connection closed before JOB_CREATED")
         for key in [k for k in self.foreground if k[0] == conn]:
             for sub in self.foreground.pop(key):
-                wl.settle(sub, "lost", "connection closed before the result")
+                ledger.settle(sub, "lost", "connection closed before the result")
         for key in [k for k in self.polled if k[0] == conn]:
             self.polled.discard(key)
             self.polls.append("poll ended: connection closed")
-            wl.active -= 1
+            ledger.active -= 1
         self.flight.pop(conn, None)
 
     # ---------------------------------------------------------------- polls
 
     def _start_poll(self, conn: ConnId, handle: bytes) -> None:
         self.polled.add((conn, handle))
-        self.wl.active += 1
+        self.ledger.active += 1
         self.sim.call_later(self.spec.poll_status or 1, lambda: self._poll(conn, handle))
 
     def _poll(self, conn: ConnId, handle: bytes) -> None:
@@ -341,7 +351,7 @@ class _Client:
             return
         running_text = "true" if running == b"1" else "false"
         self.polls.append(
-            f"{self.sim.now / 1000:g}s Running: {running_text}, numerator: {int(num or 0)}, "
+            f"{self.sim.now / TICKS_PER_SECOND:g}s Running: {running_text}, numerator: {int(num or 0)}, "
             f"denominator: {int(den or 0)}"
         )
         if known == b"1":
@@ -349,19 +359,20 @@ class _Client:
         else:
             self.polled.discard((conn, handle))
             self.polls.append("done!")
-            self.wl.active -= 1
+            self.ledger.active -= 1
 
 
-class _Worker:
+class Worker:
     """One worker instance: a connection per server, one job at a time, libgearman's grab loop."""
 
-    def __init__(self, wl: Workload, spec: WorkerSpec, name: str) -> None:
-        self.wl = wl
-        self.sim = wl.sim
+    def __init__(self, ctx: ActorContext, spec: WorkerSpec, name: str) -> None:
+        self.ctx = ctx
+        self.sim = ctx.sim
+        self.ledger = ctx.ledger
         self.spec = spec
         self.name = name
-        self.rng = random.Random(f"{wl.seed}/worker/{name}")
-        self.state: dict[ConnId, int] = {}
+        self.rng = random.Random(f"{ctx.seed}/worker/{name}")
+        self.state: dict[ConnId, GrabState] = {}
         self.where: dict[ConnId, tuple[str, int]] = {}
         self.job: tuple[ConnId, bytes] | None = None
         self.gen = 0
@@ -378,11 +389,11 @@ class _Worker:
         if not self.up:
             return
         sim = self.sim
-        conn = sim.connect(server, link=self.wl.link_for(self.name), label=self.name, on_receive=self._receive)
+        conn = sim.connect(server, link=self.ctx.link_for(self.name), label=self.name, on_receive=self._receive)
         if sim.closed(conn):
             sim.call_later(self.spec.reconnect, lambda: self._open(server))
             return
-        self.where[conn] = (server, self.wl.incarnation[server])
+        self.where[conn] = (server, self.ledger.incarnation[server])
         self.state[conn] = _IDLE
         sim.send_messages(conn, *self.can_do)
         self._ask()
@@ -450,7 +461,7 @@ class _Worker:
         if d.kind == "exponential":
             return int(self.rng.expovariate(1 / d.a)) if d.a else 0
         if d.kind == "payload_seconds":
-            return int(payload.decode("latin-1").strip() or 0) * 1000 if payload.strip().isdigit() else 0
+            return int(payload.decode("latin-1").strip() or 0) * TICKS_PER_SECOND if payload.strip().isdigit() else 0
         if d.kind == "per_payload_byte":
             return d.a * len(payload)
         return d.a
@@ -460,7 +471,7 @@ class _Worker:
         self.gen += 1
         gen = self.gen
         server, inc = self.where[conn]
-        self.wl.started(server, inc, handle)
+        self.ledger.started(server, inc, handle)
         duration = self._draw(payload)
         every = self.spec.status_every
         if every is not None:
@@ -488,7 +499,7 @@ class _Worker:
             report = Packet.req(T.WORK_FAIL, handle) if failed else Packet.req(T.WORK_COMPLETE, handle, result)
             lead = (conn, report)
             server, inc = self.where[conn]
-            self.wl.finished(server, inc, handle, "failed" if failed else "completed")
+            self.ledger.finished(server, inc, handle, "failed" if failed else "completed")
         state = self.state
         for c, st in state.items():
             if st != _GRABBING:

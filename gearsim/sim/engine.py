@@ -1,25 +1,28 @@
-"""The engine room of ``gearsim.sim.simulator``: connection state, pipes, deliveries, cuts, timers.
+"""The engine room of ``gearsim.sim.simulator``: clock, events, connections, deliveries, cuts, timers.
 
-PURE. Internal to ``gearsim.sim.simulator`` (import ``Simulator`` from there): this
-module owns the per-connection and per-server state records and ``SimCore``,
-the base class holding the event heap, the simulator's ``random.Random`` and
-the handlers that events run: transmitting a write through its link,
-delivering pieces to a node or a client decoder, connects, closes, cuts,
-partitions, restarts and server timers. ``gearsim.sim.simulator.Simulator`` adds the
-public API on top; the theory of operation is in its module docstring.
+PURE. Internal to ``gearsim.sim.simulator`` (import ``Simulator`` from there):
+this module owns ``Engine``, which holds the virtual clock, the event heap,
+the simulator's ``random.Random`` and trace, the per-connection and
+per-server state records, and the handlers that events run: transmitting a
+write through its link, delivering pieces to a node or a client decoder,
+connects, closes, cuts, partitions, restarts and server timers. The
+``Simulator`` owns one ``Engine`` and is its public face: it checks
+arguments, then calls the methods here. The theory of operation is in
+``gearsim.sim.simulator``'s docstring.
 """
 
 from __future__ import annotations
 
+import enum
 import heapq
 import random
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 from gearsim.errors import DecodeError, HarnessError
-from gearsim.protocol.codec import Decoder
+from gearsim.protocol.codec import Decoder, encode, encode_many
 from gearsim.protocol.node import Close, ConnId, Output, Send, ServerNode
-from gearsim.protocol.packets import Message
+from gearsim.protocol.packets import Message, Packet
 from gearsim.protocol.trace import Direction, Kind, Trace, TraceRecord
 from gearsim.sim.links import LinkConfig, draw_delay, draws_loss, merges, split_write
 
@@ -28,8 +31,12 @@ __all__ = [
     "NORMAL",
     "TIMER",
     "URGENT",
+    "Connection",
+    "Engine",
     "Received",
-    "SimCore",
+    "ServerSide",
+    "ServerSlot",
+    "invoke",
 ]
 
 #: same-tick order: cuts, partitions and restarts run before anything else
@@ -50,10 +57,22 @@ _SEND: Final[str] = Kind.SEND.value
 _DELIVER: Final[str] = Kind.DELIVER.value
 _DISCARD: Final[str] = Kind.DISCARD.value
 
-# server-side states of a connection
-_PENDING: Final[int] = 0
-_OPEN: Final[int] = 1
-_GONE: Final[int] = 2
+
+
+class ServerSide(enum.Enum):
+    """The server side of a connection: ``PENDING`` (connect in flight) -> ``OPEN`` -> ``GONE``."""
+
+    #: the connect is on its way through the link
+    PENDING = "pending"
+    #: the node was told of the connection
+    OPEN = "open"
+    #: the node closed it, or was told of a close or a cut
+    GONE = "gone"
+
+
+_PENDING: Final = ServerSide.PENDING
+_OPEN: Final = ServerSide.OPEN
+_GONE: Final = ServerSide.GONE
 
 _new = tuple.__new__  # builds NamedTuples without keyword handling (hot path)
 
@@ -68,13 +87,15 @@ class Received(NamedTuple):
     message: Message
 
 
-class _Server:
+class ServerSlot:
+    """One named server of the simulator: its node, connections, armed timer and partitions."""
+
     __slots__ = ("conns", "name", "node", "partitions", "timer_at")
 
     def __init__(self, name: str, node: ServerNode) -> None:
         self.name = name
         self.node = node
-        self.conns: list[_Conn] = []
+        self.conns: list[Connection] = []
         self.timer_at: int | None = None
         self.partitions: list[tuple[int, int | None]] = []
 
@@ -92,7 +113,7 @@ class _Pipe:
 class _Delivery:
     __slots__ = ("conn", "data", "more", "size", "tick")
 
-    def __init__(self, conn: _Conn, data: bytes, tick: int) -> None:
+    def __init__(self, conn: Connection, data: bytes, tick: int) -> None:
         self.conn = conn
         self.data = data
         self.more: list[bytes] | None = None
@@ -109,7 +130,9 @@ class _Delivery:
         return self.data if self.more is None else b"".join(self.more)
 
 
-class _Conn:
+class Connection:
+    """Both ends of one simulated connection: pipes, decoders, states, the client's inbox."""
+
     __slots__ = (
         "coalesce",
         "cs",
@@ -130,7 +153,7 @@ class _Conn:
         "watch",
     )
 
-    def __init__(self, cid: ConnId, server: _Server, link: LinkConfig, peer: str, label: str) -> None:
+    def __init__(self, cid: ConnId, server: ServerSlot, link: LinkConfig, peer: str, label: str) -> None:
         self.id = cid
         self.server = server
         self.link = link
@@ -152,101 +175,240 @@ class _Conn:
         self.watch: Callable[[ConnId], None] | None = None
 
 
-def _invoke(fn: Callable[[], None]) -> None:
+def invoke(fn: Callable[[], None]) -> None:
     fn()
 
 
-class SimCore:
-    """State and event handlers of the simulator; ``gearsim.sim.simulator.Simulator`` is the public face."""
+class Engine:
+    """The simulator's clock, event heap, connections and the handlers events run.
 
-    def __init__(
-        self,
-        seed: int = 0,
-        *,
-        default_link: LinkConfig | None = None,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        trace_deliveries: bool = True,
-    ) -> None:
-        self.seed = seed
-        self.max_steps = max_steps
+    ``gearsim.sim.simulator.Simulator`` owns one and is its public face; it checks
+    arguments and calls the public methods here, which assume them checked.
+    """
+
+    def __init__(self, rng: random.Random, default_link: LinkConfig, trace_deliveries: bool) -> None:
         self.trace = Trace()
-        self._records = self.trace.records
-        self._rng = random.Random(seed)
-        self._default_link = default_link if default_link is not None else LinkConfig()
+        self.records = self.trace.records
+        self.rng = rng
+        self.default_link = default_link
         self._trace_deliveries = trace_deliveries
-        self._now = 0
+        #: the current tick
+        self.now = 0
         self._seq = 0
-        self._heap: list[_Event] = []
-        self._servers: dict[str, _Server] = {}
-        self._conns: dict[ConnId, _Conn] = {}
+        self.heap: list[_Event] = []
+        self.servers: dict[str, ServerSlot] = {}
+        self.conns: dict[ConnId, Connection] = {}
         self._next_conn = 1
         # bound once: an attribute lookup per write instead of a new bound method
         self._deliver_cs_h: Callable[[_Delivery], None] = self._deliver_cs
         self._deliver_sc_h: Callable[[_Delivery], None] = self._deliver_sc
-        self._plain_cs_h: Callable[[tuple[_Conn, bytes]], None] = self._plain_cs
-        self._plain_sc_h: Callable[[tuple[_Conn, bytes]], None] = self._plain_sc
+        self._plain_cs_h: Callable[[tuple[Connection, bytes]], None] = self._plain_cs
+        self._plain_sc_h: Callable[[tuple[Connection, bytes]], None] = self._plain_sc
+
+    # ------------------------------------------------------------ the clock
+
+    def peek(self) -> int | None:
+        """The tick of the next event, or None when nothing is scheduled."""
+        return self.heap[0][0] if self.heap else None
+
+    def step(self) -> bool:
+        """Process the next event, moving time to its tick; False if there was none."""
+        if not self.heap:
+            return False
+        tick, _, _, handler, arg = heapq.heappop(self.heap)
+        self.now = tick
+        try:
+            handler(arg)
+        except Exception as exc:
+            exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
+            raise
+        return True
+
+    def run(self, until: int | None, stop_when: Callable[[], bool] | None, bound: int) -> bool:
+        """Process events in order (see ``Simulator.run``); True if ``stop_when`` became true.
+
+        Raises:
+            HarnessError: more than ``bound`` events were needed.
+        """
+        heap = self.heap
+        pop = heapq.heappop
+        steps = 0
+        if stop_when is not None and stop_when():
+            return True
+        while heap:
+            tick = heap[0][0]
+            if until is not None and tick > until:
+                break
+            if steps >= bound:
+                raise self.bound_error(bound)
+            _, _, _, handler, arg = pop(heap)
+            self.now = tick
+            try:
+                handler(arg)
+            except Exception as exc:
+                exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
+                raise
+            steps += 1
+            if stop_when is not None and stop_when():
+                return True
+        if until is not None:
+            self.now = until
+        return False
+
+    # ------------------------------------------------- what the API asks for
+
+    def add_server(self, name: str, node: ServerNode) -> None:
+        """Add a server slot and arm its node's timer."""
+        srv = ServerSlot(name, node)
+        self.servers[name] = srv
+        self.arm(srv)
+
+    def partition(self, srv: ServerSlot, at: int, until: int | None) -> None:
+        """Schedule a partition of ``srv`` from ``at`` to ``until`` (None: for good)."""
+        srv.partitions.append((at, until))
+        self.push(at, URGENT, self.begin_partition, (srv, until))
+        if until is not None:
+            self.push(until, URGENT, self.end_partition, srv)
+
+    def restart_at(self, srv: ServerSlot, node: ServerNode, when: int) -> None:
+        """Schedule the replacement of ``srv``'s node by ``node`` at ``when``."""
+        self.push(when, URGENT, self.restart, (srv, node))
+
+    def open(
+        self,
+        srv: ServerSlot,
+        link: LinkConfig,
+        peer: str,
+        label: str,
+        on_receive: Callable[[ConnId], None] | None,
+    ) -> ConnId:
+        """A new client connection to ``srv`` (refused at once while it is partitioned)."""
+        cid = self._next_conn
+        self._next_conn += 1
+        c = Connection(cid, srv, link, peer, label)
+        c.watch = on_receive
+        self.conns[cid] = c
+        srv.conns.append(c)
+        self.event(c, Kind.CONNECT, f"to {srv.name} from {peer}")
+        if self.partitioned(srv):
+            c.reason = "refused"
+            c.cut = True
+            c.s_state = _GONE
+            self.event(c, Kind.REFUSED, "partition")
+            return cid
+        self.control(c, c.cs, self.accept)
+        if link.cut_at is not None:
+            self.push(max(link.cut_at, self.now), URGENT, self.cut_at, c)
+        return cid
+
+    def send(self, c: Connection, data: bytes) -> None:
+        """Trace and transmit a client write on ``c``, which the client has not closed."""
+        if c.reason is not None:
+            self.record_bytes(c, _C2S, _DISCARD, data, f"connection closed ({c.reason})")
+            return
+        if not data:
+            return
+        tdec = c.tdec
+        if tdec is not None:
+            try:
+                messages = tdec.feed(data)
+            except DecodeError as exc:
+                c.tdec = None
+                self.record_bytes(c, _C2S, _SEND, data, f"undecodable: {exc}")
+            else:
+                records = self.records
+                now = self.now
+                conn = c.id
+                for m in messages:
+                    records.append(_new(TraceRecord, (now, len(records), conn, c.label, _C2S, _SEND, m, b"", "")))
+        else:
+            self.record_bytes(c, _C2S, _SEND, data, "")
+        self.transmit_cs(c, data)
+
+    def send_messages(self, c: Connection, messages: tuple[Message, ...]) -> None:
+        """``send`` of the encoded ``messages``, tracing them as given.
+
+        Raises:
+            ValueError: a message that cannot be encoded.
+        """
+        tdec = c.tdec
+        if c.reason is not None or (tdec is not None and tdec.buffered):
+            self.send(c, encode_many(list(messages)))  # the general path keeps the trace aligned
+            return
+        if len(messages) == 1 and type(messages[0]) is Packet:
+            data = encode(messages[0])
+        else:
+            data = encode_many(list(messages))
+            if not data:
+                return
+        records = self.records
+        now = self.now
+        label = c.label
+        conn = c.id
+        for m in messages:
+            records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
+        self.transmit_cs(c, data)
+
+    def close(self, c: Connection) -> None:
+        """The client closes ``c``; the node hears of it after every byte sent before."""
+        if c.reason is not None:
+            return
+        c.reason = "client"
+        if c.tdec is not None and c.tdec.buffered:
+            self.record_bytes(c, _C2S, _SEND, b"", f"{c.tdec.buffered} bytes of an incomplete message")
+        self.event(c, Kind.CLOSE, "by client")
+        if not c.cut:
+            self.control(c, c.cs, self.eof_at_server)
 
     # ------------------------------------------------------------ internals
 
-    def _push(self, tick: int, priority: int, handler: Callable[[Any], None], arg: object) -> None:
+    def push(self, tick: int, priority: int, handler: Callable[[Any], None], arg: object) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (tick, priority, self._seq, handler, arg))
+        heapq.heappush(self.heap, (tick, priority, self._seq, handler, arg))
 
-    def _server(self, name: str) -> _Server:
-        srv = self._servers.get(name)
-        if srv is None:
-            raise HarnessError(f"no server called {name!r} (have: {', '.join(self._servers) or 'none'})")
-        return srv
+    def event(self, c: Connection, kind: str, note: str = "", data: bytes = b"") -> None:
+        records = self.records
+        records.append(_new(TraceRecord, (self.now, len(records), c.id, c.label, _EVENT, kind, None, data, note)))
 
-    def _conn(self, conn: ConnId) -> _Conn:
-        try:
-            return self._conns[conn]
-        except KeyError:
-            raise HarnessError(f"no connection {conn}") from None
+    def _server_event(self, srv: ServerSlot, kind: str, note: str = "") -> None:
+        records = self.records
+        records.append(_new(TraceRecord, (self.now, len(records), 0, srv.name, _EVENT, kind, None, b"", note)))
 
-    def _event(self, c: _Conn, kind: str, note: str = "", data: bytes = b"") -> None:
-        records = self._records
-        records.append(_new(TraceRecord, (self._now, len(records), c.id, c.label, _EVENT, kind, None, data, note)))
+    def record_bytes(self, c: Connection, direction: str, kind: str, data: bytes, note: str) -> None:
+        records = self.records
+        records.append(_new(TraceRecord, (self.now, len(records), c.id, c.label, direction, kind, None, data, note)))
 
-    def _server_event(self, srv: _Server, kind: str, note: str = "") -> None:
-        records = self._records
-        records.append(_new(TraceRecord, (self._now, len(records), 0, srv.name, _EVENT, kind, None, b"", note)))
-
-    def _bytes(self, c: _Conn, direction: str, kind: str, data: bytes, note: str) -> None:
-        records = self._records
-        records.append(_new(TraceRecord, (self._now, len(records), c.id, c.label, direction, kind, None, data, note)))
-
-    def _partitioned(self, srv: _Server) -> bool:
-        now = self._now
+    def partitioned(self, srv: ServerSlot) -> bool:
+        now = self.now
         return any(at <= now and (until is None or now < until) for at, until in srv.partitions)
 
-    def _transmit_cs(self, c: _Conn, data: bytes) -> None:
+    def transmit_cs(self, c: Connection, data: bytes) -> None:
         """Schedule the delivery of one client write (``_transmit`` toward the server)."""
         if c.plain:
             # a plain link delivers each write whole after the latency: no draws, no
             # coalescing, and the tick never falls below the pipe's last one
-            tick = self._now + c.link.latency
+            tick = self.now + c.link.latency
             c.cs.last = tick
             self._seq += 1
-            heapq.heappush(self._heap, (tick, NORMAL, self._seq, self._plain_cs_h, (c, data)))
+            heapq.heappush(self.heap, (tick, NORMAL, self._seq, self._plain_cs_h, (c, data)))
         else:
             self._transmit(c, c.cs, data, self._deliver_cs_h)
 
-    def _transmit_sc(self, c: _Conn, data: bytes) -> None:
+    def _transmit_sc(self, c: Connection, data: bytes) -> None:
         """Schedule the delivery of one server write (``_transmit`` toward the client)."""
         if c.plain:
-            tick = self._now + c.link.latency
+            tick = self.now + c.link.latency
             c.sc.last = tick
             self._seq += 1
-            heapq.heappush(self._heap, (tick, NORMAL, self._seq, self._plain_sc_h, (c, data)))
+            heapq.heappush(self.heap, (tick, NORMAL, self._seq, self._plain_sc_h, (c, data)))
         else:
             self._transmit(c, c.sc, data, self._deliver_sc_h)
 
-    def _transmit(self, c: _Conn, pipe: _Pipe, data: bytes, handler: Callable[[_Delivery], None]) -> None:
+    def _transmit(self, c: Connection, pipe: _Pipe, data: bytes, handler: Callable[[_Delivery], None]) -> None:
         """Schedule the delivery of one write through a link that jitters, re-chunks or loses."""
-        now = self._now
+        now = self.now
         link = c.link
-        rng = self._rng
+        rng = self.rng
         limit = link.max_chunk
         first = c.coalesce
         for piece in split_write(link, data, rng):
@@ -267,28 +429,28 @@ class SimCore:
                 pipe.pending = d
                 pipe.last = tick
                 self._seq += 1
-                heapq.heappush(self._heap, (tick, NORMAL, self._seq, handler, d))
+                heapq.heappush(self.heap, (tick, NORMAL, self._seq, handler, d))
             first = False
 
-    def _control(self, c: _Conn, pipe: _Pipe, handler: Callable[[_Conn], None]) -> None:
+    def control(self, c: Connection, pipe: _Pipe, handler: Callable[[Connection], None]) -> None:
         """Schedule a connect or close on a pipe, in order with its data."""
-        tick = self._now + (c.link.latency if c.plain else draw_delay(c.link, self._rng))
+        tick = self.now + (c.link.latency if c.plain else draw_delay(c.link, self.rng))
         if tick < pipe.last:
             tick = pipe.last
         pipe.last = tick
         pipe.pending = None
-        self._push(tick, NORMAL, handler, c)
+        self.push(tick, NORMAL, handler, c)
 
-    def _accept(self, c: _Conn) -> None:
+    def accept(self, c: Connection) -> None:
         if c.cut:
             return
         srv = c.server
         c.s_state = _OPEN
-        self._event(c, Kind.ACCEPT, srv.name)
-        outputs = srv.node.connect(c.id, self._now, c.peer)
+        self.event(c, Kind.ACCEPT, srv.name)
+        outputs = srv.node.connect(c.id, self.now, c.peer)
         if outputs:
             self._apply(srv, outputs)
-        self._arm(srv)
+        self.arm(srv)
 
     def _deliver_cs(self, d: _Delivery) -> None:
         c = d.conn
@@ -298,17 +460,17 @@ class SimCore:
             return
         self._receive_at_server(c, d.payload())
 
-    def _plain_cs(self, arg: tuple[_Conn, bytes]) -> None:
+    def _plain_cs(self, arg: tuple[Connection, bytes]) -> None:
         # _deliver_cs for a plain link (no pending piece, no loss), inlined: the hot path
         c, data = arg
         if c.cut:
             return
-        if c.s_state != _OPEN:
-            self._bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
+        if c.s_state is not _OPEN:
+            self.record_bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
             return
-        now = self._now
+        now = self.now
         if self._trace_deliveries:
-            records = self._records
+            records = self.records
             records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
         srv = c.server
         node = srv.node
@@ -320,27 +482,27 @@ class SimCore:
         if deadline is not None:
             armed = srv.timer_at
             if armed is None or deadline < armed:
-                if deadline < self._now:
-                    deadline = self._now
+                if deadline < self.now:
+                    deadline = self.now
                 srv.timer_at = deadline
                 self._seq += 1
-                heapq.heappush(self._heap, (deadline, TIMER, self._seq, self._fire_timer, srv))
+                heapq.heappush(self.heap, (deadline, TIMER, self._seq, self._fire_timer, srv))
 
-    def _receive_at_server(self, c: _Conn, data: bytes) -> None:
-        if c.s_state != _OPEN:
-            self._bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
+    def _receive_at_server(self, c: Connection, data: bytes) -> None:
+        if c.s_state is not _OPEN:
+            self.record_bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
             return
-        if c.drop and draws_loss(c.link, self._rng):
+        if c.drop and draws_loss(c.link, self.rng):
             self._cut(c, "drop", notify=True)
             return
         if self._trace_deliveries:
-            records = self._records
-            records.append(_new(TraceRecord, (self._now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
+            records = self.records
+            records.append(_new(TraceRecord, (self.now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
         srv = c.server
-        outputs = srv.node.receive(c.id, data, self._now)
+        outputs = srv.node.receive(c.id, data, self.now)
         if outputs:
             self._apply(srv, outputs)
-        self._arm(srv)
+        self.arm(srv)
 
     def _deliver_sc(self, d: _Delivery) -> None:
         c = d.conn
@@ -350,17 +512,17 @@ class SimCore:
             return
         self._receive_at_client(c, d.payload())
 
-    def _plain_sc(self, arg: tuple[_Conn, bytes]) -> None:
+    def _plain_sc(self, arg: tuple[Connection, bytes]) -> None:
         # _deliver_sc for a plain link (no pending piece, no loss), inlined: the hot path
         c, data = arg
         if c.cut:
             return
         if c.reason is not None:
-            self._bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
+            self.record_bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
             return
-        now = self._now
+        now = self.now
         if self._trace_deliveries:
-            records = self._records
+            records = self.records
             records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, data, "")))
         try:
             messages = c.decoder.feed(data)
@@ -374,16 +536,16 @@ class SimCore:
             if c.watch is not None:
                 c.watch(c.id)
 
-    def _receive_at_client(self, c: _Conn, data: bytes) -> None:
+    def _receive_at_client(self, c: Connection, data: bytes) -> None:
         if c.reason is not None:
-            self._bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
+            self.record_bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
             return
-        if c.drop and draws_loss(c.link, self._rng):
+        if c.drop and draws_loss(c.link, self.rng):
             self._cut(c, "drop", notify=True)
             return
-        now = self._now
+        now = self.now
         if self._trace_deliveries:
-            records = self._records
+            records = self.records
             records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, data, "")))
         try:
             messages = c.decoder.feed(data)
@@ -397,40 +559,40 @@ class SimCore:
             if c.watch is not None:
                 c.watch(c.id)
 
-    def _decode_error(self, c: _Conn, exc: DecodeError, data: bytes) -> None:
+    def _decode_error(self, c: Connection, exc: DecodeError, data: bytes) -> None:
         c.reason = "decode-error"
-        self._event(c, Kind.DECODE_ERROR, str(exc), data)
-        self._control(c, c.cs, self._eof_at_server)
+        self.event(c, Kind.DECODE_ERROR, str(exc), data)
+        self.control(c, c.cs, self.eof_at_server)
         if c.watch is not None:
             c.watch(c.id)
 
-    def _eof_at_server(self, c: _Conn) -> None:
-        if c.cut or c.s_state != _OPEN:
+    def eof_at_server(self, c: Connection) -> None:
+        if c.cut or c.s_state is not _OPEN:
             return
         c.s_state = _GONE
-        self._event(c, Kind.EOF, "at server")
+        self.event(c, Kind.EOF, "at server")
         srv = c.server
-        outputs = srv.node.disconnect(c.id, self._now)
+        outputs = srv.node.disconnect(c.id, self.now)
         if outputs:
             self._apply(srv, outputs)
-        self._arm(srv)
+        self.arm(srv)
 
-    def _eof_at_client(self, c: _Conn) -> None:
+    def _eof_at_client(self, c: Connection) -> None:
         if c.cut or c.reason is not None:
             return
         c.reason = "server"
-        self._event(c, Kind.EOF, "at client")
+        self.event(c, Kind.EOF, "at client")
         if c.watch is not None:
             c.watch(c.id)
 
-    def _apply(self, srv: _Server, outputs: list[Output]) -> None:
+    def _apply(self, srv: ServerSlot, outputs: list[Output]) -> None:
         """Carry out a node's outputs: Send bytes down the pipe, Close the connection."""
-        conns = self._conns
-        records = self._records
-        now = self._now
+        conns = self.conns
+        records = self.records
+        now = self.now
         for out in outputs:
             c = conns.get(out.conn)
-            if c is None or c.server is not srv or c.s_state != _OPEN:
+            if c is None or c.server is not srv or c.s_state is not _OPEN:
                 raise HarnessError(
                     f"server {srv.name!r} at tick {now} output {out!r} for connection {out.conn}, "
                     "which it does not hold open\n" + self.trace.tail(10)
@@ -440,54 +602,54 @@ class SimCore:
                     for m in out.messages:
                         records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _SEND, m, b"", "")))
                 elif out.data:
-                    self._bytes(c, _S2C, _SEND, out.data, "")
+                    self.record_bytes(c, _S2C, _SEND, out.data, "")
                 if out.data:
                     self._transmit_sc(c, out.data)
             elif isinstance(out, Close):
                 c.s_state = _GONE
-                self._event(c, Kind.CLOSE, f"by server: {out.reason}" if out.reason else "by server")
-                self._control(c, c.sc, self._eof_at_client)
+                self.event(c, Kind.CLOSE, f"by server: {out.reason}" if out.reason else "by server")
+                self.control(c, c.sc, self._eof_at_client)
             else:
                 raise HarnessError(f"server {srv.name!r} returned {out!r}, which is not a Send or Close")
 
-    def _cut(self, c: _Conn, why: str, *, notify: bool) -> None:
+    def _cut(self, c: Connection, why: str, *, notify: bool) -> None:
         """Cut both directions of ``c``; tell its node if ``notify`` and it holds it open."""
-        if c.cut or (c.s_state == _GONE and c.reason is not None):
+        if c.cut or (c.s_state is _GONE and c.reason is not None):
             return
         c.cut = True
         c.cs.pending = c.sc.pending = None
-        self._event(c, Kind.CUT, why)
+        self.event(c, Kind.CUT, why)
         told = c.reason is None
         if told:
             c.reason = f"cut:{why}"
-        was_open = c.s_state == _OPEN
+        was_open = c.s_state is _OPEN
         c.s_state = _GONE
         if notify and was_open:
             srv = c.server
-            outputs = srv.node.disconnect(c.id, self._now)
+            outputs = srv.node.disconnect(c.id, self.now)
             if outputs:
                 self._apply(srv, outputs)
-            self._arm(srv)
+            self.arm(srv)
         if told and c.watch is not None:
             c.watch(c.id)
 
-    def _cut_at(self, c: _Conn) -> None:
+    def cut_at(self, c: Connection) -> None:
         self._cut(c, "cut_at", notify=True)
 
-    def _live_conns(self, srv: _Server) -> list[_Conn]:
-        srv.conns = [c for c in srv.conns if not (c.cut or (c.s_state == _GONE and c.reason is not None))]
+    def _live_conns(self, srv: ServerSlot) -> list[Connection]:
+        srv.conns = [c for c in srv.conns if not (c.cut or (c.s_state is _GONE and c.reason is not None))]
         return list(srv.conns)
 
-    def _begin_partition(self, arg: tuple[_Server, int | None]) -> None:
+    def begin_partition(self, arg: tuple[ServerSlot, int | None]) -> None:
         srv, until = arg
         self._server_event(srv, Kind.PARTITION, "for good" if until is None else f"until {until}")
         for c in self._live_conns(srv):
             self._cut(c, "partition", notify=True)
 
-    def _end_partition(self, srv: _Server) -> None:
+    def end_partition(self, srv: ServerSlot) -> None:
         self._server_event(srv, Kind.HEAL)
 
-    def _restart(self, arg: tuple[_Server, ServerNode]) -> None:
+    def restart(self, arg: tuple[ServerSlot, ServerNode]) -> None:
         srv, node = arg
         self._server_event(srv, Kind.RESTART)
         for c in self._live_conns(srv):
@@ -495,22 +657,22 @@ class SimCore:
         srv.conns = []
         srv.node = node
         srv.timer_at = None
-        self._arm(srv)
+        self.arm(srv)
 
-    def _arm(self, srv: _Server) -> None:
+    def arm(self, srv: ServerSlot) -> None:
         """Keep one timer event armed at the node's earliest deadline."""
         deadline = srv.node.next_deadline()
         if deadline is None:
             return
         armed = srv.timer_at
         if armed is None or deadline < armed:
-            if deadline < self._now:
-                deadline = self._now
+            if deadline < self.now:
+                deadline = self.now
             srv.timer_at = deadline
-            self._push(deadline, TIMER, self._fire_timer, srv)
+            self.push(deadline, TIMER, self._fire_timer, srv)
 
-    def _fire_timer(self, srv: _Server) -> None:
-        now = self._now
+    def _fire_timer(self, srv: ServerSlot) -> None:
+        now = self.now
         if srv.timer_at == now:
             srv.timer_at = None
         node = srv.node
@@ -520,13 +682,13 @@ class SimCore:
             outputs = node.advance(now)
             if outputs:
                 self._apply(srv, outputs)
-        self._arm(srv)
+        self.arm(srv)
 
-    def _bound_error(self, bound: int) -> HarnessError:
+    def bound_error(self, bound: int) -> HarnessError:
         upcoming = ", ".join(
-            f"tick {t} prio {p} {getattr(h, '__name__', h)}" for t, p, _, h, _ in heapq.nsmallest(5, self._heap)
+            f"tick {t} prio {p} {getattr(h, '__name__', h)}" for t, p, _, h, _ in heapq.nsmallest(5, self.heap)
         )
         return HarnessError(
-            f"step bound of {bound} events hit at tick {self._now} (a livelock, or raise max_steps); "
+            f"step bound of {bound} events hit at tick {self.now} (a livelock, or raise max_steps); "
             f"next events: {upcoming}\nlast trace records:\n{self.trace.tail(10)}"
         )

@@ -27,6 +27,7 @@ import yaml
 
 from gearsim.errors import VectorError
 from gearsim.model.profiles import PROFILES
+from gearsim.protocol.node import TICKS_PER_SECOND
 
 __all__ = [
     "ClientSpec",
@@ -49,7 +50,7 @@ FAULT_KINDS: Final = ("worker-crash", "link-cut", "server-restart", "partition")
 
 _TIME = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$")
 _RATE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)/(s|m)$")
-_SCALE: Final = {"ms": 1, "s": 1000, "m": 60_000}
+_SCALE: Final = {"ms": 1, "s": TICKS_PER_SECOND, "m": 60 * TICKS_PER_SECOND}
 
 
 class ScenarioError(VectorError):
@@ -133,7 +134,7 @@ class WorkerSpec:
     fail: float = 0.0
     result: str = "echo"
     start: int = 0
-    reconnect: int = 1000
+    reconnect: int = TICKS_PER_SECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,7 +471,7 @@ def _worker(raw: dict[str, Any], index: int, file: str, servers: list[str]) -> W
         fail=float(raw.get("fail", 0.0)),
         result=str(raw.get("result", "echo")),
         start=f.time("start", 0) or 0,
-        reconnect=max(1, f.time("reconnect", 1000) or 1),
+        reconnect=max(1, f.time("reconnect", TICKS_PER_SECOND) or 1),
     )
 
 

@@ -10,8 +10,9 @@ a client that sleeps three virtual seconds costs no wall time, because when
 nothing is runnable time jumps to the next event (a delivery, a callback, or a
 server's ``next_deadline()``).
 
-This module holds the public ``Simulator`` API; the state records and event
-handlers it runs on live in ``gearsim.sim.engine`` (``SimCore``).
+This module holds the public ``Simulator`` API, which checks its arguments;
+the clock, the event heap, the state records and the event handlers live in
+the ``gearsim.sim.engine.Engine`` each ``Simulator`` owns.
 
 Theory of operation
 -------------------
@@ -38,29 +39,23 @@ deadline moved) fires harmlessly and re-arms.
 
 from __future__ import annotations
 
-import heapq
+import random
 from collections.abc import Callable
 
-from gearsim.errors import DecodeError, HarnessError
-from gearsim.protocol.codec import encode, encode_many
+from gearsim.errors import HarnessError
 from gearsim.protocol.node import ConnId, ServerNode
-from gearsim.protocol.packets import Message, Packet
-from gearsim.protocol.trace import Kind, TraceRecord
+from gearsim.protocol.packets import Message
+from gearsim.protocol.trace import Trace
 from gearsim.sim.engine import (
-    _C2S,
-    _DISCARD,
-    _GONE,
-    _SEND,
     DEFAULT_MAX_STEPS,
     NORMAL,
     TIMER,
     URGENT,
+    Connection,
+    Engine,
     Received,
-    SimCore,
-    _Conn,
-    _invoke,
-    _new,
-    _Server,
+    ServerSlot,
+    invoke,
 )
 from gearsim.sim.links import LinkConfig
 
@@ -74,7 +69,7 @@ __all__ = [
 ]
 
 
-class Simulator(SimCore):
+class Simulator:
     """A deterministic network of ``ServerNode`` servers and scripted client connections.
 
     Args:
@@ -88,16 +83,32 @@ class Simulator(SimCore):
             off to keep traces of long benchmarks down to the messages.
     """
 
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        default_link: LinkConfig | None = None,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        trace_deliveries: bool = True,
+    ) -> None:
+        self.seed = seed
+        self.max_steps = max_steps
+        self._engine = Engine(
+            random.Random(seed), default_link if default_link is not None else LinkConfig(), trace_deliveries
+        )
+        #: everything that happened, in order
+        self.trace: Trace = self._engine.trace
+
     # ----------------------------------------------------------------- time
 
     @property
     def now(self) -> int:
         """The current tick (milliseconds of virtual time)."""
-        return self._now
+        return self._engine.now
 
     def peek(self) -> int | None:
         """The tick of the next event, or None when nothing is scheduled."""
-        return self._heap[0][0] if self._heap else None
+        return self._engine.peek()
 
     def step(self) -> bool:
         """Process the next event, moving time to its tick; False if there was none.
@@ -105,16 +116,7 @@ class Simulator(SimCore):
         Raises:
             Exception: whatever a server node raises, with a note giving the tick.
         """
-        if not self._heap:
-            return False
-        tick, _, _, handler, arg = heapq.heappop(self._heap)
-        self._now = tick
-        try:
-            handler(arg)
-        except Exception as exc:
-            exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
-            raise
-        return True
+        return self._engine.step()
 
     def run(
         self,
@@ -139,33 +141,10 @@ class Simulator(SimCore):
                 (default: the simulator's) events were needed; the message
                 gives the tick, the next events and the last trace records.
         """
-        if until is not None and until < self._now:
-            raise HarnessError(f"run(until={until}) is in the past: the clock is at {self._now}")
-        bound = self.max_steps if max_steps is None else max_steps
-        heap = self._heap
-        pop = heapq.heappop
-        steps = 0
-        if stop_when is not None and stop_when():
-            return True
-        while heap:
-            tick = heap[0][0]
-            if until is not None and tick > until:
-                break
-            if steps >= bound:
-                raise self._bound_error(bound)
-            _, _, _, handler, arg = pop(heap)
-            self._now = tick
-            try:
-                handler(arg)
-            except Exception as exc:
-                exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
-                raise
-            steps += 1
-            if stop_when is not None and stop_when():
-                return True
-        if until is not None:
-            self._now = until
-        return False
+        now = self._engine.now
+        if until is not None and until < now:
+            raise HarnessError(f"run(until={until}) is in the past: the clock is at {now}")
+        return self._engine.run(until, stop_when, self.max_steps if max_steps is None else max_steps)
 
     def run_for(self, duration: int, *, stop_when: Callable[[], bool] | None = None) -> bool:
         """``run(until=now + duration)``: a client sleeping ``duration`` ticks.
@@ -175,7 +154,7 @@ class Simulator(SimCore):
         """
         if duration < 0:
             raise HarnessError(f"run_for({duration}): time cannot go backwards")
-        return self.run(until=self._now + duration, stop_when=stop_when)
+        return self.run(until=self._engine.now + duration, stop_when=stop_when)
 
     def call_at(self, tick: int, fn: Callable[[], None]) -> None:
         """Call ``fn()`` at ``tick`` (after cuts, before timers due then).
@@ -183,9 +162,10 @@ class Simulator(SimCore):
         Raises:
             HarnessError: ``tick`` is in the past.
         """
-        if tick < self._now:
-            raise HarnessError(f"call_at({tick}) is in the past: the clock is at {self._now}")
-        self._push(tick, NORMAL, _invoke, fn)
+        now = self._engine.now
+        if tick < now:
+            raise HarnessError(f"call_at({tick}) is in the past: the clock is at {now}")
+        self._engine.push(tick, NORMAL, invoke, fn)
 
     def call_later(self, delay: int, fn: Callable[[], None]) -> None:
         """Call ``fn()`` ``delay`` ticks from now.
@@ -193,7 +173,7 @@ class Simulator(SimCore):
         Raises:
             HarnessError: ``delay`` is negative.
         """
-        self.call_at(self._now + delay, fn)
+        self.call_at(self._engine.now + delay, fn)
 
     # -------------------------------------------------------------- servers
 
@@ -203,11 +183,9 @@ class Simulator(SimCore):
         Raises:
             HarnessError: a server called ``name`` already exists.
         """
-        if name in self._servers:
+        if name in self._engine.servers:
             raise HarnessError(f"a server called {name!r} already exists")
-        srv = _Server(name, node)
-        self._servers[name] = srv
-        self._arm(srv)
+        self._engine.add_server(name, node)
 
     def node(self, name: str) -> ServerNode:
         """The node currently serving ``name`` (a restart replaces it).
@@ -227,14 +205,12 @@ class Simulator(SimCore):
             HarnessError: unknown server, ``at`` in the past, or ``until <= at``.
         """
         srv = self._server(server)
-        if at < self._now:
-            raise HarnessError(f"partition at {at} is in the past: the clock is at {self._now}")
+        now = self._engine.now
+        if at < now:
+            raise HarnessError(f"partition at {at} is in the past: the clock is at {now}")
         if until is not None and until <= at:
             raise HarnessError(f"partition of {server!r} ends ({until}) before it begins ({at})")
-        srv.partitions.append((at, until))
-        self._push(at, URGENT, self._begin_partition, (srv, until))
-        if until is not None:
-            self._push(until, URGENT, self._end_partition, srv)
+        self._engine.partition(srv, at, until)
 
     def restart_server(self, name: str, node: ServerNode, *, at: int | None = None) -> None:
         """Replace server ``name`` by ``node`` at tick ``at`` (default: now).
@@ -247,10 +223,11 @@ class Simulator(SimCore):
             HarnessError: unknown server, or ``at`` in the past.
         """
         srv = self._server(name)
-        when = self._now if at is None else at
-        if when < self._now:
-            raise HarnessError(f"restart at {when} is in the past: the clock is at {self._now}")
-        self._push(when, URGENT, self._restart, (srv, node))
+        now = self._engine.now
+        when = now if at is None else at
+        if when < now:
+            raise HarnessError(f"restart at {when} is in the past: the clock is at {now}")
+        self._engine.restart_at(srv, node, when)
 
     # ---------------------------------------------------------- connections
 
@@ -285,24 +262,8 @@ class Simulator(SimCore):
             HarnessError: no server has that name.
         """
         srv = self._server(server)
-        cfg = link if link is not None else self._default_link
-        cid = self._next_conn
-        self._next_conn += 1
-        c = _Conn(cid, srv, cfg, peer, label or "client")
-        c.watch = on_receive
-        self._conns[cid] = c
-        srv.conns.append(c)
-        self._event(c, Kind.CONNECT, f"to {server} from {peer}")
-        if self._partitioned(srv):
-            c.reason = "refused"
-            c.cut = True
-            c.s_state = _GONE
-            self._event(c, Kind.REFUSED, "partition")
-            return cid
-        self._control(c, c.cs, self._accept)
-        if cfg.cut_at is not None:
-            self._push(max(cfg.cut_at, self._now), URGENT, self._cut_at, c)
-        return cid
+        cfg = link if link is not None else self._engine.default_link
+        return self._engine.open(srv, cfg, peer, label or "client", on_receive)
 
     def send(self, conn: ConnId, data: bytes) -> None:
         """Write ``data`` from the client end of ``conn`` into its link.
@@ -316,28 +277,9 @@ class Simulator(SimCore):
             HarnessError: unknown connection, or the client already closed it.
         """
         c = self._conn(conn)
-        if c.reason is not None:
-            if c.reason == "client":
-                raise HarnessError(f"send on connection {conn} after the client closed it")
-            self._bytes(c, _C2S, _DISCARD, data, f"connection closed ({c.reason})")
-            return
-        if not data:
-            return
-        tdec = c.tdec
-        if tdec is not None:
-            try:
-                messages = tdec.feed(data)
-            except DecodeError as exc:
-                c.tdec = None
-                self._bytes(c, _C2S, _SEND, data, f"undecodable: {exc}")
-            else:
-                records = self._records
-                now = self._now
-                for m in messages:
-                    records.append(_new(TraceRecord, (now, len(records), conn, c.label, _C2S, _SEND, m, b"", "")))
-        else:
-            self._bytes(c, _C2S, _SEND, data, "")
-        self._transmit_cs(c, data)
+        if c.reason == "client":
+            raise HarnessError(f"send on connection {conn} after the client closed it")
+        self._engine.send(c, data)
 
     def send_messages(self, conn: ConnId, *messages: Message) -> None:
         """Encode ``messages`` and write them as one write, like ``send``.
@@ -350,26 +292,10 @@ class Simulator(SimCore):
             HarnessError: unknown connection, or the client already closed it.
             ValueError: a message that cannot be encoded (see ``codec.encode``).
         """
-        try:
-            c = self._conns[conn]
-        except KeyError:
-            raise HarnessError(f"no connection {conn}") from None
-        tdec = c.tdec
-        if c.reason is not None or (tdec is not None and tdec.buffered):
-            self.send(conn, encode_many(list(messages)))  # the general path keeps the trace aligned
-            return
-        if len(messages) == 1 and type(messages[0]) is Packet:
-            data = encode(messages[0])
-        else:
-            data = encode_many(list(messages))
-            if not data:
-                return
-        records = self._records
-        now = self._now
-        label = c.label
-        for m in messages:
-            records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
-        self._transmit_cs(c, data)
+        c = self._conn(conn)
+        if c.reason == "client":
+            raise HarnessError(f"send on connection {conn} after the client closed it")
+        self._engine.send_messages(c, messages)
 
     def close(self, conn: ConnId) -> None:
         """Close the client end of ``conn``; the node hears of it after every byte sent before.
@@ -379,15 +305,7 @@ class Simulator(SimCore):
         Raises:
             HarnessError: unknown connection.
         """
-        c = self._conn(conn)
-        if c.reason is not None:
-            return
-        c.reason = "client"
-        if c.tdec is not None and c.tdec.buffered:
-            self._bytes(c, _C2S, _SEND, b"", f"{c.tdec.buffered} bytes of an incomplete message")
-        self._event(c, Kind.CLOSE, "by client")
-        if not c.cut:
-            self._control(c, c.cs, self._eof_at_server)
+        self._engine.close(self._conn(conn))
 
     def inbox(self, conn: ConnId) -> list[Received]:
         """The messages the client end of ``conn`` has decoded and not taken (a copy).
@@ -403,10 +321,7 @@ class Simulator(SimCore):
         Raises:
             HarnessError: unknown connection.
         """
-        try:
-            c = self._conns[conn]
-        except KeyError:
-            raise HarnessError(f"no connection {conn}") from None
+        c = self._conn(conn)
         taken = c.inbox
         c.inbox = []
         return taken
@@ -417,10 +332,7 @@ class Simulator(SimCore):
         Raises:
             HarnessError: unknown connection.
         """
-        try:
-            return self._conns[conn].reason is not None
-        except KeyError:
-            raise HarnessError(f"no connection {conn}") from None
+        return self._conn(conn).reason is not None
 
     def close_reason(self, conn: ConnId) -> str | None:
         """Why the client end is closed, or None while open.
@@ -432,3 +344,17 @@ class Simulator(SimCore):
             HarnessError: unknown connection.
         """
         return self._conn(conn).reason
+
+    # ------------------------------------------------------------- lookups
+
+    def _server(self, name: str) -> ServerSlot:
+        srv = self._engine.servers.get(name)
+        if srv is None:
+            raise HarnessError(f"no server called {name!r} (have: {', '.join(self._engine.servers) or 'none'})")
+        return srv
+
+    def _conn(self, conn: ConnId) -> Connection:
+        try:
+            return self._engine.conns[conn]
+        except KeyError:
+            raise HarnessError(f"no connection {conn}") from None

@@ -1,9 +1,9 @@
 """Workload runs: a ``Scenario`` turned into simulated clients, workers and faults.
 
 PURE. This module owns the set-up of ``gearsim simulate`` runs (servers,
-faults, actors) and the accounting of what became of every submission; the
-scripted actors themselves (``_Client``, ``_Worker``) and the ``Submission``
-record live in ``gearsim.sim.actors``. Actors are driven by the
+faults, actors), running them, and the ``Results`` read from the
+``gearsim.sim.ledger.Ledger`` afterwards; the scripted actors (``Client``,
+``Worker``) live in ``gearsim.sim.actors``. Actors are driven by the
 simulator's ``call_at``/``call_later`` and by the packets they receive (the
 ``on_receive`` hook of ``Simulator.connect``); every random draw (arrivals,
 job durations, payload keys, failures) comes from a ``random.Random`` owned by
@@ -19,7 +19,8 @@ Clients choose a server per submission as their library does:
   (``send_buffer``); when every connection is busy the task waits (IO_WAIT).
   No hashing: coalescing across a pool holds only while every client's first
   server is the same and reachable.
-* Perl Gearman::Client (protocol-facts (d)): with a unique, server index =
+* Perl Gearman::Client (the Perl client's facts, section (d) of the project's
+  protocol facts): with a unique, server index =
   ((CRC32(unique, or the payload when the unique is ``-``) >> 16) & 0x7fff)
   mod server count, moving to the next index when a connect fails; without a
   unique, a random server.
@@ -28,12 +29,8 @@ Workers behave like libgearman's: CAN_DO on one connection per server, then
 GRAB_JOB_UNIQ on each connection in turn, PRE_SLEEP on all when every one
 answered NO_JOB, grab again on NOOP; one job at a time.
 
-The accounting is an oracle with global knowledge: a job is identified by
-(server, incarnation, handle), where a server restart starts a new
-incarnation. A submission is *coalesced* when its JOB_CREATED names a job
-already alive, a *duplicate* when it created a new job while a job of the same
-function and unique was alive elsewhere in the pool (coalescing broke), and it
-ends *completed*, *failed*, *lost* (with a reason) or *unfinished*.
+What the accounting means (coalesced, duplicate, lost, unfinished) is in
+``gearsim.sim.ledger``.
 """
 
 from __future__ import annotations
@@ -45,17 +42,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gearsim.model import Server, ServerOptions
-from gearsim.sim.actors import Submission, _Client, _Worker, perl_server_index
+from gearsim.sim.actors import ActorContext, Client, Worker
+from gearsim.sim.ledger import Ledger
 from gearsim.sim.links import Chunking, LinkConfig
 from gearsim.sim.scenario import Scenario, ServerSpec
 from gearsim.sim.simulator import Simulator
 
-__all__ = ["FunctionStats", "JobRecord", "Results", "Submission", "Workload", "percentile", "perl_server_index"]
+__all__ = ["FunctionStats", "Results", "Workload", "percentile"]
 
 #: the step bound of one run slice: a guard against livelock, not a limit on big runs
 _MAX_STEPS = 100_000_000
-
-JobKey = tuple[str, int, bytes]
 
 
 def percentile(values: Sequence[int], q: float) -> int:
@@ -68,20 +64,6 @@ def percentile(values: Sequence[int], q: float) -> int:
         raise ValueError(f"percentile {q} of {len(values)} values")
     ordered = sorted(values)
     return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
-
-
-@dataclass(slots=True, eq=False)
-class JobRecord:
-    """One job on one server incarnation, as the oracle saw it."""
-
-    key: JobKey
-    function: str
-    unique: bytes
-    created: int
-    subs: list[Submission] = field(default_factory=list)
-    runs: int = 0
-    outcome: str | None = None
-    done_at: int | None = None
 
 
 @dataclass(slots=True)
@@ -143,14 +125,7 @@ class Workload:
         self.sim = Simulator(
             self.seed, default_link=self.link, trace_deliveries=scenario.trace_deliveries, max_steps=_MAX_STEPS
         )
-        self.incarnation = {s.name: 0 for s in scenario.servers}
-        self.jobs: dict[JobKey, JobRecord] = {}
-        self.live: dict[JobKey, JobRecord] = {}
-        self.alive_keys: Counter[tuple[str, bytes]] = Counter()
-        self.subs: list[Submission] = []
-        self.lost_reasons: Counter[str] = Counter()
-        self.unsettled = 0
-        self.active = 0
+        self.ledger = Ledger((s.name for s in scenario.servers), lambda: self.sim.now)
         self.settled = False
         self.cuts: dict[str, list[int]] = {}
         specs = {s.name: s for s in scenario.servers}
@@ -161,18 +136,27 @@ class Workload:
                 self.sim.partition(fault.target, fault.at, fault.until)
             elif fault.kind == "server-restart":
                 self.sim.restart_server(fault.target, self._server(specs[fault.target]), at=fault.at)
-                self.sim.call_at(fault.at, functools.partial(self._restarted, fault.target))
+                self.sim.call_at(fault.at, functools.partial(self.ledger.restarted, fault.target))
             elif fault.kind == "link-cut":
                 self.cuts.setdefault(fault.target, []).append(fault.at)
-        self.clients: list[_Client] = []
-        self.workers: list[_Worker] = []
+        ctx = ActorContext(
+            sim=self.sim,
+            ledger=self.ledger,
+            seed=self.seed,
+            duration=scenario.duration,
+            send_buffer=scenario.send_buffer,
+            latency=self.link.latency,
+            link_for=self.link_for,
+        )
+        self.clients: list[Client] = []
+        self.workers: list[Worker] = []
         for c in scenario.clients:
             for i in range(c.count):
-                self.clients.append(_Client(self, c, i + 1, c.name if c.count == 1 else f"{c.name}-{i + 1}"))
-        groups: dict[str, list[_Worker]] = {}
+                self.clients.append(Client(ctx, c, i + 1, c.name if c.count == 1 else f"{c.name}-{i + 1}"))
+        groups: dict[str, list[Worker]] = {}
         for w in scenario.workers:
             for i in range(w.count):
-                worker = _Worker(self, w, w.name if w.count == 1 else f"{w.name}-{i + 1}")
+                worker = Worker(ctx, w, w.name if w.count == 1 else f"{w.name}-{i + 1}")
                 self.workers.append(worker)
                 groups.setdefault(w.name, []).append(worker)
                 groups[worker.name] = [worker]
@@ -185,7 +169,7 @@ class Workload:
         options = ServerOptions(node=spec.name, worker_wakeup=spec.worker_wakeup, job_retries=spec.job_retries)
         return Server(spec.profile, options)
 
-    def _crash_of(self, group: list[_Worker], restart_after: int | None) -> Callable[[], None]:
+    def _crash_of(self, group: list[Worker], restart_after: int | None) -> Callable[[], None]:
         def crash() -> None:
             # a group crashes its first busy worker (mid-job), else its first worker
             victim = next((w for w in group if w.job is not None), group[0])
@@ -201,73 +185,6 @@ class Workload:
             return self.link
         return LinkConfig(self.link.latency, self.link.jitter, self.link.chunking, cut_at=min(ahead))
 
-    # --------------------------------------------------------------- oracle
-
-    def track(self, sub: Submission) -> None:
-        """A new submission exists."""
-        self.subs.append(sub)
-        self.unsettled += 1
-
-    def settle(self, sub: Submission, outcome: str, reason: str = "") -> None:
-        """Give ``sub`` its outcome (the first one sticks)."""
-        if sub.outcome is not None:
-            return
-        sub.outcome = outcome
-        sub.reason = reason
-        sub.done_at = self.sim.now
-        self.unsettled -= 1
-        if outcome == "lost":
-            self.lost_reasons[reason] += 1
-
-    def created(self, sub: Submission, server: str, inc: int, handle: bytes) -> None:
-        """A JOB_CREATED for ``sub``: a new job, or a coalesced one."""
-        key = (server, inc, handle)
-        sub.handle = handle
-        rec = self.jobs.get(key)
-        if rec is None:
-            rec = self.jobs[key] = self.live[key] = JobRecord(key, sub.function, sub.key, self.sim.now)
-            if rec.unique:
-                ukey = (sub.function, rec.unique)
-                sub.duplicate = self.alive_keys[ukey] > 0
-                self.alive_keys[ukey] += 1
-        else:
-            sub.coalesced = True
-        rec.subs.append(sub)
-        if rec.outcome is not None and sub.background:
-            self.settle(sub, rec.outcome)
-            sub.done_at = max(sub.at, rec.done_at or sub.at)
-
-    def started(self, server: str, inc: int, handle: bytes) -> None:
-        """A worker was assigned the job."""
-        rec = self.jobs.get((server, inc, handle))
-        if rec is not None:
-            rec.runs += 1
-
-    def _end(self, rec: JobRecord, outcome: str) -> None:
-        rec.outcome = outcome
-        rec.done_at = self.sim.now
-        self.live.pop(rec.key, None)
-        if rec.unique:
-            self.alive_keys[rec.function, rec.unique] -= 1
-
-    def finished(self, server: str, inc: int, handle: bytes, outcome: str) -> None:
-        """A worker sent WORK_COMPLETE or WORK_FAIL; background submissions settle now."""
-        rec = self.jobs.get((server, inc, handle))
-        if rec is None or rec.outcome is not None:
-            return
-        self._end(rec, outcome)
-        for sub in rec.subs:
-            if sub.background:
-                self.settle(sub, outcome)
-
-    def _restarted(self, server: str) -> None:
-        old = self.incarnation[server]
-        self.incarnation[server] = old + 1
-        for rec in [r for k, r in self.live.items() if k[0] == server and k[1] == old]:
-            self._end(rec, "lost")
-            for sub in rec.subs:
-                self.settle(sub, "lost", "server restart: in-memory queue gone")
-
     # ------------------------------------------------------------------ run
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> bool:
@@ -281,8 +198,10 @@ class Workload:
         end = self.scenario.duration
         sim = self.sim
 
+        ledger = self.ledger
+
         def done() -> bool:
-            return self.unsettled == 0 and self.active == 0
+            return ledger.done
 
         if on_progress is None:
             self.settled = sim.run(until=end, stop_when=done)
@@ -295,22 +214,23 @@ class Workload:
 
     def results(self) -> Results:
         """Counts, latencies, polls and handles of the run so far (call after ``run``)."""
-        reasons = Counter(self.lost_reasons)
+        ledger = self.ledger
+        reasons = Counter(ledger.lost_reasons)
         held: dict[str, set[bytes]] = {}
-        for name in self.incarnation:
+        for name in ledger.incarnation:
             node = self.sim.node(name)
             if isinstance(node, Server):
                 held[name] = {j.handle for j in node.jobs()}
         functions: dict[str, FunctionStats] = {}
-        for sub in self.subs:
+        for sub in ledger.subs:
             st = functions.setdefault(sub.function, FunctionStats())
             st.submitted += 1
             st.coalesced += sub.coalesced
             st.duplicates += sub.duplicate
             outcome = sub.outcome
             if outcome is None:
-                key = (sub.server, self.incarnation.get(sub.server, -1), sub.handle)
-                gone = sub.server in held and key in self.live and sub.handle not in held[sub.server]
+                key = (sub.server, ledger.incarnation.get(sub.server, -1), sub.handle)
+                gone = sub.server in held and key in ledger.live and sub.handle not in held[sub.server]
                 outcome = "lost" if gone else "unfinished"
                 if gone:
                     reasons["dropped by the server"] += 1
@@ -324,7 +244,7 @@ class Workload:
             else:
                 st.unfinished += 1
         per_server: Counter[str] = Counter()
-        for rec in self.jobs.values():
+        for rec in ledger.jobs.values():
             st = functions.setdefault(rec.function, FunctionStats())
             st.jobs += 1
             st.reruns += max(0, rec.runs - 1)

@@ -12,9 +12,11 @@ from gearsim.files import data_dir
 from gearsim.model import Server
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Packet, PacketType
+from gearsim.sim.actors import perl_server_index
+from gearsim.sim.ledger import JobRecord
 from gearsim.sim.scenario import Scenario, parse_scenario_text
 from gearsim.sim.simulator import Simulator
-from gearsim.sim.workload import JobRecord, Workload, percentile, perl_server_index
+from gearsim.sim.workload import Workload, percentile
 
 SCHEMA = (data_dir("spec") / "scenario.schema.json").read_text(encoding="utf-8")
 
@@ -147,7 +149,7 @@ def pool(library: str, payload_size: int) -> Workload:
 
 def test_libgearman_takes_the_last_added_server_and_coalesces_while_it_is_not_busy() -> None:
     wl = pool("libgearman", 100)
-    assert [s.server for s in wl.subs] == ["b", "b", "b"]  # B-L2: servers are prepended
+    assert [s.server for s in wl.ledger.subs] == ["b", "b", "b"]  # B-L2: servers are prepended
     st = wl.results().functions["f"]
     assert (st.jobs, st.coalesced, st.duplicates, st.completed) == (1, 2, 0, 3)
 
@@ -155,7 +157,7 @@ def test_libgearman_takes_the_last_added_server_and_coalesces_while_it_is_not_bu
 def test_libgearman_moves_on_when_the_first_server_is_busy_sending_and_coalescing_breaks() -> None:
     # two 40 KB writes fill the 64 KiB send buffer of the connection to b within one round trip
     wl = pool("libgearman", 40_000)
-    assert [s.server for s in wl.subs] == ["b", "b", "a"]
+    assert [s.server for s in wl.ledger.subs] == ["b", "b", "a"]
     st = wl.results().functions["f"]
     assert (st.jobs, st.coalesced, st.duplicates, st.completed) == (2, 1, 1, 3)
     assert wl.results().jobs_per_server == {"a": 1, "b": 1}
@@ -165,7 +167,7 @@ def test_libgearman_moves_on_when_the_first_server_is_busy_sending_and_coalescin
 def test_perl_crc32_sends_a_unique_to_one_server_so_coalescing_holds(size: int) -> None:
     wl = pool("perl", size)
     expected = ("a", "b")[perl_server_index(b"u", 2)]
-    assert [s.server for s in wl.subs] == [expected] * 3
+    assert [s.server for s in wl.ledger.subs] == [expected] * 3
     st = wl.results().functions["f"]
     assert (st.jobs, st.coalesced, st.duplicates, st.completed) == (1, 2, 0, 3)
 
@@ -176,7 +178,7 @@ def test_bundled_pool_scenarios_show_the_difference() -> None:
     perl = perl_wl.results().functions["resize"]
     assert lib.duplicates > 0 and perl.duplicates == 0
     assert lib.completed == perl.completed == 300
-    for sub in perl_wl.subs:  # every unique on its CRC32 server
+    for sub in perl_wl.ledger.subs:  # every unique on its CRC32 server
         assert sub.server == ("a", "b")[perl_server_index(sub.unique, 2)]
 
 
@@ -196,12 +198,12 @@ def test_a_partition_makes_one_unique_run_twice() -> None:
     wl = run(s)
     r = wl.results().functions["report"]
     assert r.duplicates > 0
-    twins = overlapping_twins(list(wl.jobs.values()))
+    twins = overlapping_twins(list(wl.ledger.jobs.values()))
     assert twins and all(x.runs >= 1 and y.runs >= 1 for x, y in twins)
     healthy = Workload(dataclasses.replace(s, faults=()))
     healthy.run()
     assert healthy.results().functions["report"].duplicates == 0
-    assert not overlapping_twins(list(healthy.jobs.values()))
+    assert not overlapping_twins(list(healthy.ledger.jobs.values()))
 
 
 ONE = """\
@@ -233,7 +235,7 @@ def test_a_worker_crash_mid_job_requeues_and_the_job_completes_later() -> None:
     st = wl.results().functions["f"]
     assert (st.completed, st.lost, st.reruns) == (1, 0, 1)
     assert st.latencies[0] > 3000  # 1 s on the crashed worker, then a full 2 s run
-    (job,) = wl.jobs.values()
+    (job,) = wl.ledger.jobs.values()
     assert job.runs == 2
 
 
