@@ -22,7 +22,7 @@ import struct
 from typing import Final
 
 from gearsim.errors import BadMagic, BodyTooLarge, DecodeError, LineTooLong, TruncatedMessage
-from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
+from gearsim.protocol.packets import HEADER_SIZE, SPECS, AdminLine, Magic, Message, Packet, PacketType
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -42,7 +42,7 @@ DEFAULT_MAX_BODY: Final[int] = 64 * 1024 * 1024
 DEFAULT_MAX_LINE: Final[int] = 64 * 1024
 
 _HEADER: Final = struct.Struct(">4sII")
-_HEADER_SIZE: Final[int] = _HEADER.size
+assert _HEADER.size == HEADER_SIZE, "spec/packets.yaml's header_size disagrees with the header layout"
 _MAGICS: Final[dict[bytes, Magic]] = {m.value: m for m in Magic}
 # number -> (type, maxsplit); maxsplit -1 marks the argument-less types, whose
 # stray body bytes are kept as one argument so that nothing read is dropped.
@@ -204,10 +204,11 @@ class Decoder:
         max_line = self.max_line
         need = 0
         line_scan = False
+        header = HEADER_SIZE
         while pos < end_all:
             if buf[pos] == 0:
-                if end_all - pos < 12:
-                    need = pos + 12
+                if end_all - pos < header:
+                    need = pos + header
                     break
                 # One lookup on magic+type (8 bytes) serves every legal header;
                 # only bad magic and unknown types take the slow path.
@@ -216,7 +217,7 @@ class Decoder:
                     self._keep(buf, pos)
                     reason = f"header announces a {size}-byte body, limit {max_body}"
                     self._fail(BodyTooLarge(reason, offset=base + pos))
-                stop = pos + 12 + size
+                stop = pos + header + size
                 if stop > end_all:
                     need = stop
                     break
@@ -224,9 +225,9 @@ class Decoder:
                 if entry is not None:
                     magic, ptype, maxsplit = entry
                     if maxsplit > 0:
-                        args = tuple(buf[pos + 12 : stop].split(b"\0", maxsplit))
+                        args = tuple(buf[pos + header : stop].split(b"\0", maxsplit))
                     elif maxsplit == 0 or size:
-                        args = (buf[pos + 12 : stop],)
+                        args = (buf[pos + header : stop],)
                     else:
                         args = ()
                     append(new(Packet, (magic, ptype, args, base + pos)))
@@ -236,7 +237,7 @@ class Decoder:
                     if known is None:
                         self._keep(buf, pos)
                         self._fail(BadMagic(f"bad magic {raw_magic!r}", offset=base + pos))
-                    body = buf[pos + 12 : stop]
+                    body = buf[pos + header : stop]
                     append(new(Packet, (known, number, (body,) if size else (), base + pos)))
                 pos = stop
             else:

@@ -10,14 +10,14 @@ one millisecond of virtual (or mapped wall) time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from gearsim.protocol.packets import Message
 
 __all__ = ["TICKS_PER_SECOND", "Close", "ConnId", "Output", "Send", "ServerNode"]
 
-#: ticks are milliseconds
-TICKS_PER_SECOND = 1000
+#: ticks are milliseconds: every conversion between ticks and seconds uses this
+TICKS_PER_SECOND: Final[int] = 1000
 
 #: a connection, as numbered by the driver (unique for the driver's lifetime)
 ConnId = int
