@@ -18,12 +18,22 @@ from pathlib import Path
 
 from gearsim.errors import VectorError
 from gearsim.protocol.requirements import Requirement, parse_requirements
+from gearsim.safeyaml import MAX_TEXT
 from gearsim.vectors.parse import VectorFile, parse_vector_text
 from gearsim.vectors.rules import with_step_rules
 
 _PACKAGE = Path(__file__).resolve().parent
 
-__all__ = ["Selection", "data_dir", "load_requirements", "load_schema_text", "select", "vector_root"]
+__all__ = [
+    "Selection",
+    "data_dir",
+    "load_requirements",
+    "load_schema_text",
+    "read_input_text",
+    "read_vector_file",
+    "select",
+    "vector_root",
+]
 
 
 def data_dir(name: str) -> Path:
@@ -67,17 +77,39 @@ def _display_name(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def read_input_text(
+    path: Path, shown: str | None = None, *, limit: int = MAX_TEXT, error: type[VectorError] = VectorError
+) -> str:
+    """The UTF-8 text of a file someone gave gearsim (a vector or scenario file), at most ``limit`` bytes.
+
+    Reads no more than ``limit`` + 1 bytes, so a huge file (or a device) costs nothing.
+
+    Raises:
+        VectorError (or ``error``): unreadable, not UTF-8, or larger than ``limit``;
+            the message names the file.
+    """
+    shown = shown or path.as_posix()
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror or exc}", file=shown) from None
+    if len(data) > limit:
+        raise error(f"larger than the limit of {limit:,} bytes for an input file", file=shown)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text (byte offset {exc.start}: {exc.reason})", file=shown) from None
+
+
 def read_vector_file(path: Path, name: str | None = None) -> VectorFile:
     """Parse one vector file, each expect step with the rule ids it checks (gearsim.vectors.rules).
 
     Raises:
-        VectorError: unreadable, not YAML, or not a valid vector file.
+        VectorError: unreadable, too large, not YAML, or not a valid vector file.
     """
     shown = name or path.as_posix()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VectorError(f"cannot read: {exc}", file=shown) from None
+    text = read_input_text(path, shown)
     return with_step_rules(parse_vector_text(text, shown, load_schema_text()), load_requirements())
 
 

@@ -26,7 +26,7 @@ EXIT_BUG = 4
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    from gearsim.files import load_requirements, load_schema_text, vector_root
+    from gearsim.files import load_requirements, load_schema_text, read_input_text, vector_root
     from gearsim.vectors.lint import lint_text
 
     paths = [Path(p) for p in args.paths] or [vector_root()]
@@ -44,9 +44,9 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     cases = 0
     for f in files:
         try:
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            findings.append(f"{f}: cannot read: {exc}")
+            text = read_input_text(f)
+        except GearsimError as exc:
+            findings.append(str(exc))
             continue
         vf, found = lint_text(text, str(f), schema, reqs)
         cases += len(vf.cases) if vf else 0

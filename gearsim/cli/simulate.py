@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gearsim.errors import GearsimError
-from gearsim.files import data_dir
+from gearsim.files import data_dir, read_input_text
 from gearsim.sim.scenario import Scenario, ScenarioError, parse_scenario_text
 from gearsim.sim.workload import FunctionStats, Results, Workload, percentile
 
@@ -84,10 +84,7 @@ def load_scenario(name: str) -> Scenario:
     """
     path = find_scenario(name)
     shown = name if Path(name).is_file() else f"bundled scenarios/{path.name}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read: {exc}", file=shown) from None
+    text = read_input_text(path, shown, error=ScenarioError)
     schema = (data_dir("spec") / "scenario.schema.json").read_text(encoding="utf-8")
     return parse_scenario_text(text, shown, schema)
 

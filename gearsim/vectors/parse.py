@@ -28,6 +28,7 @@ and the bytes helpers (``format_bytes``, ``format_hex``, ``hex_of``) live in
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -35,10 +36,10 @@ from functools import lru_cache
 from typing import Any, Final
 
 import jsonschema
-import yaml
 
 from gearsim.errors import VectorError
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, packet_type
+from gearsim.safeyaml import YamlInputError, load_yaml
 from gearsim.vectors.cases import AdminLinePattern as AdminLinePattern
 from gearsim.vectors.cases import (
     AdminPattern,
@@ -91,6 +92,10 @@ __all__ = [
 ]
 
 SCHEMA_ID: Final[str] = "gearsim-vectors/1"
+#: the longest a step may advance, stay silent or wait (virtual ms; a real server's wall clock too)
+MAX_STEP_MS: Final[int] = 24 * 60 * 60 * 1000
+#: schema errors examined for the one reported (each message holds a repr of its data)
+_MAX_SCHEMA_ERRORS: Final[int] = 100
 
 
 # --------------------------------------------------------------------------- schema
@@ -134,11 +139,9 @@ def parse_vector_text(text: str, name: str, schema_text: str) -> VectorFile:
             the message names the file, the case and the step.
     """
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise VectorError(f"not valid YAML{line}: {getattr(exc, 'problem', exc)}", file=name) from None
+        data = load_yaml(text)
+    except YamlInputError as exc:
+        raise VectorError(str(exc), file=name) from None
     return parse_vector_file(data, name, schema_text)
 
 
@@ -148,7 +151,8 @@ def parse_vector_file(data: Any, name: str, schema_text: str) -> VectorFile:
     Raises:
         VectorError: as parse_vector_text.
     """
-    errors = sorted(_validator(schema_text).iter_errors(data), key=lambda e: list(e.absolute_path))
+    found = itertools.islice(_validator(schema_text).iter_errors(data), _MAX_SCHEMA_ERRORS)
+    errors = sorted(found, key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         path = list(err.absolute_path)
@@ -315,6 +319,10 @@ def _step(index: int, raw: Mapping[str, Any], actors: Mapping[str, str]) -> Step
     actor = "" if action == "advance" else str(raw[action])
     if actor and actor not in actors:
         raise _StepError(f"actor {actor!r} is not declared in actors", index)
+    for key in ("advance", "ms", "within"):
+        value = raw.get(key) if key != "advance" or action == "advance" else None
+        if isinstance(value, int) and value > MAX_STEP_MS:
+            raise _StepError(f"{key}: {value} ms is more than the limit of {MAX_STEP_MS:,} ms (24 hours)", index)
     try:
         return Step(
             index=index,

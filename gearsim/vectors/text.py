@@ -22,6 +22,7 @@ from typing import Any, Final
 import yaml
 
 from gearsim.protocol.packets import PacketType
+from gearsim.safeyaml import SafeDumper
 
 __all__ = [
     "ACTIONS",
@@ -46,7 +47,8 @@ ACTIONS: Final[tuple[str, ...]] = (
 # --------------------------------------------------------------------------- bytes
 
 
-_TEXT_BYTES: Final[frozenset[int]] = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+#: the bytes that may appear as text (deleting them from bytes leaves nothing when all are text)
+_TEXT_BYTES: Final[bytes] = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x7F)])
 
 
 def hex_of(text: str) -> bytes:
@@ -60,13 +62,12 @@ def hex_of(text: str) -> bytes:
 
 def format_hex(data: bytes) -> str:
     """Canonical hex: lower case, groups of 4 bytes separated by one space."""
-    h = data.hex()
-    return " ".join(h[i : i + 8] for i in range(0, len(h), 8))
+    return data.hex(" ", -4)
 
 
 def format_bytes(data: bytes) -> str | dict[str, str]:
     """The canonical YAML value for bytes: text when printable, else ``{hex: ...}``."""
-    if all(b in _TEXT_BYTES for b in data):
+    if not data.translate(None, _TEXT_BYTES):
         return data.decode("ascii")
     return {"hex": format_hex(data)}
 
@@ -89,7 +90,7 @@ class _FlowList(list[Any]):
     """A list the formatter writes on one line."""
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(SafeDumper):  # type: ignore[misc]  # libyaml's when installed
     pass
 
 
