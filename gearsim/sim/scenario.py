@@ -16,20 +16,28 @@ Running a scenario is ``gearsim.sim.workload``'s business.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import jsonschema
-import yaml
 
 from gearsim.errors import VectorError
 from gearsim.model.profiles import PROFILES
 from gearsim.protocol.node import TICKS_PER_SECOND
+from gearsim.safeyaml import YamlInputError, load_yaml
 
 __all__ = [
+    "MAX_ACTORS",
+    "MAX_EVENTS",
+    "MAX_JOBS",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_RATE",
+    "MAX_TIME",
     "ClientSpec",
     "DurationSpec",
     "FaultSpec",
@@ -47,6 +55,19 @@ __all__ = [
 LIBRARIES: Final = ("libgearman", "perl")
 PRIORITIES: Final = ("high", "normal", "low")
 FAULT_KINDS: Final = ("worker-crash", "link-cut", "server-restart", "partition")
+
+#: the longest time any field may give (30 days of virtual milliseconds)
+MAX_TIME: Final = 30 * 24 * 3600 * 1000
+#: most clients or workers in one group, and in the whole scenario
+MAX_ACTORS: Final = 10_000
+#: most submissions a run may make, counted from the arrivals the clients ask for
+MAX_JOBS: Final = 1_000_000
+#: most payload bytes a run may submit in all (each payload is kept in the trace)
+MAX_PAYLOAD_BYTES: Final = 256 * 1024 * 1024
+#: most periodic events (WORK_STATUS, GET_STATUS polls, reconnects) a run may ask for
+MAX_EVENTS: Final = 10_000_000
+#: the fastest arrival rate of one client (per second)
+MAX_RATE: Final = 1_000_000.0
 
 _TIME = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$")
 _RATE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)/(s|m)$")
@@ -181,24 +202,28 @@ def parse_time(value: object) -> int:
     """Ticks (milliseconds) from an int or a string like ``250ms``, ``3s``, ``1.5m``.
 
     Raises:
-        ValueError: anything else.
+        ValueError: anything else, or longer than ``MAX_TIME``.
     """
     if isinstance(value, bool):
         raise ValueError(f"expected a time, got {value!r}")
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"a time cannot be negative: {value}")
-        return value
-    if isinstance(value, str) and (m := _TIME.match(value)):
-        return round(float(m.group(1)) * _SCALE[m.group(2)])
-    raise ValueError(f"expected a time like 250ms, 3s or 2m, got {value!r}")
+        ticks = value
+    elif isinstance(value, str) and (m := _TIME.match(value)):
+        ticks = round(float(m.group(1)) * _SCALE[m.group(2)])
+    else:
+        raise ValueError(f"expected a time like 250ms, 3s or 2m, got {value!r}")
+    if ticks > MAX_TIME:
+        raise ValueError(f"{value!r} is longer than the limit of 30 days ({MAX_TIME:,} ms)")
+    return ticks
 
 
 def parse_rate(value: object) -> float:
     """Events per second from a number or a string like ``5/s``, ``300/m``.
 
     Raises:
-        ValueError: anything else, or a rate that is not positive.
+        ValueError: anything else, or a rate that is not finite, not positive or over ``MAX_RATE``.
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         rate = float(value)
@@ -206,8 +231,12 @@ def parse_rate(value: object) -> float:
         rate = float(m.group(1)) / (1 if m.group(2) == "s" else 60)
     else:
         raise ValueError(f"expected a rate like 5/s or 300/m, got {value!r}")
+    if not math.isfinite(rate):
+        raise ValueError(f"a rate must be a finite number, got {value!r}")
     if rate <= 0:
         raise ValueError(f"a rate must be above 0, got {value!r}")
+    if rate > MAX_RATE:
+        raise ValueError(f"{value!r} is faster than the limit of {MAX_RATE:,.0f} per second")
     return rate
 
 
@@ -231,6 +260,27 @@ class _Fields:
         except ValueError as exc:
             raise self.fail(key, str(exc)) from None
 
+    def integer(self, key: str, default: int, limit: int, unit: str = "") -> int:
+        """An integer field no larger than ``limit`` (the schema checked the type and minimum)."""
+        value = int(self.data.get(key, default))
+        if value > limit:
+            raise self.fail(key, f"{value:,}{unit} is more than the limit of {limit:,}{unit}")
+        return value
+
+    def fraction(self, key: str) -> float:
+        """A number from 0 to 1 (NaN is neither, and the schema's bounds let it through)."""
+        value = float(self.data.get(key, 0.0))
+        if not 0.0 <= value <= 1.0:
+            raise self.fail(key, f"{value!r} is not a number from 0 to 1")
+        return value
+
+    def window(self, start: int, stop: int | None, duration: int) -> None:
+        """A start before the end of the run and before ``stop``."""
+        if start >= duration:
+            raise self.fail("start", f"starts at {start} ms, not before the end of the run ({duration} ms)")
+        if stop is not None and stop <= start:
+            raise self.fail("stop", f"stops at {stop} ms, not after it starts ({start} ms)")
+
     def weights(self, key: str, default: tuple[tuple[str, int], ...] = ()) -> tuple[tuple[str, int], ...]:
         value = self.data.get(key)
         if value is None:
@@ -246,7 +296,8 @@ class _Fields:
 def _schema_error(data: Any, schema_text: str, file: str) -> ScenarioError | None:
     schema = json.loads(schema_text)
     cls = jsonschema.validators.validator_for(schema)
-    err = jsonschema.exceptions.best_match(cls(schema).iter_errors(data))
+    # each error's message holds a repr of its data: look at a bounded number of them
+    err = jsonschema.exceptions.best_match(itertools.islice(cls(schema).iter_errors(data), 100))
     if err is None:
         return None
     parts: list[str] = []
@@ -272,11 +323,9 @@ def parse_scenario_text(text: str, file: str, schema_text: str | None = None) ->
         ScenarioError: not YAML, or not a valid scenario; names the file and field.
     """
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ScenarioError(f"not valid YAML{line}: {getattr(exc, 'problem', exc)}", file=file) from None
+        data = load_yaml(text)
+    except YamlInputError as exc:
+        raise ScenarioError(str(exc), file=file) from None
     return parse_scenario(data, file, schema_text)
 
 
@@ -320,8 +369,8 @@ def _build(data: dict[str, Any], file: str) -> Scenario:
     library = str(data.get("library", "libgearman"))
     if library not in LIBRARIES:
         raise top.fail("library", f"one of {LIBRARIES}")
-    clients = tuple(_client(c, i, file, names, library) for i, c in enumerate(data["clients"]))
-    workers = tuple(_worker(w, i, file, names) for i, w in enumerate(data.get("workers") or []))
+    clients = tuple(_client(c, i, file, names, library, duration) for i, c in enumerate(data["clients"]))
+    workers = tuple(_worker(w, i, file, names, duration) for i, w in enumerate(data.get("workers") or []))
     groups = [c.name for c in clients] + [w.name for w in workers]
     if len(set(groups)) != len(groups):
         raise top.fail("clients", f"client and worker names must all differ: {groups}")
@@ -346,7 +395,9 @@ def _build(data: dict[str, Any], file: str) -> Scenario:
         _fault(f, i, file, duration, set(names), worker_names, set(instances))
         for i, f in enumerate(data.get("faults") or [])
     )
-    return dataclasses.replace(scenario, faults=faults)
+    scenario = dataclasses.replace(scenario, faults=faults)
+    _check_budget(scenario, data)
+    return scenario
 
 
 def _server(raw: Any, index: int, file: str) -> ServerSpec:
@@ -379,7 +430,9 @@ def _label(raw: Mapping[str, Any], where: str, index: int) -> str:
     return f"{where}/{index} ({name})" if isinstance(name, str) else f"{where}/{index}"
 
 
-def _client(raw: dict[str, Any], index: int, file: str, servers: list[str], library: str) -> ClientSpec:
+def _client(
+    raw: dict[str, Any], index: int, file: str, servers: list[str], library: str, duration: int
+) -> ClientSpec:
     f = _Fields(raw, _label(raw, "clients", index), file)
     lib = str(raw.get("library", library))
     if lib not in LIBRARIES:
@@ -405,23 +458,25 @@ def _client(raw: dict[str, Any], index: int, file: str, servers: list[str], libr
     poll = f.time("poll_status")
     if poll is not None and (poll <= 0 or mode != "background"):
         raise f.fail("poll_status", "polls a background job's status: a positive time, mode background")
+    start, stop = f.time("start", 0) or 0, f.time("stop")
+    f.window(start, stop, duration)
     return ClientSpec(
         name=str(raw["name"]),
         function=f.weights("function"),
-        count=int(raw.get("count", 1)),
+        count=f.integer("count", 1, MAX_ACTORS),
         servers=_server_list(f, servers),
         library=lib,
         mode=mode,
         priority=priority,
         payload=str(raw.get("payload", "")),
-        payload_size=raw.get("payload_size"),
+        payload_size=f.integer("payload_size", 0, MAX_PAYLOAD_BYTES, " bytes") if "payload_size" in raw else None,
         unique=raw.get("unique"),
         unique_space=int(raw.get("unique_space", 1_000_000)),
         rate=rate,
         every=every,
-        jobs=raw.get("jobs"),
-        start=f.time("start", 0) or 0,
-        stop=f.time("stop"),
+        jobs=f.integer("jobs", 0, MAX_JOBS) if "jobs" in raw else None,
+        start=start,
+        stop=stop,
         poll_status=poll,
         script=script,
     )
@@ -447,7 +502,10 @@ def _duration(f: _Fields) -> DurationSpec:
     kind, value = next(iter(raw.items()))
     d = _Fields(raw, f"{f.where}/duration", f.file)
     if kind == "uniform":
-        lo, hi = (parse_time(v) for v in value)
+        try:
+            lo, hi = (parse_time(v) for v in value)
+        except ValueError as exc:
+            raise d.fail("uniform", str(exc)) from None
         if hi < lo:
             raise d.fail("uniform", f"the upper bound {hi} is below the lower {lo}")
         return DurationSpec("uniform", lo, hi)
@@ -456,21 +514,23 @@ def _duration(f: _Fields) -> DurationSpec:
     return DurationSpec(kind, d.time(kind, 0) or 0)
 
 
-def _worker(raw: dict[str, Any], index: int, file: str, servers: list[str]) -> WorkerSpec:
+def _worker(raw: dict[str, Any], index: int, file: str, servers: list[str], duration: int) -> WorkerSpec:
     f = _Fields(raw, _label(raw, "workers", index), file)
     every = f.time("status_every")
     if every is not None and every <= 0:
         raise f.fail("status_every", "must be above 0")
+    start = f.time("start", 0) or 0
+    f.window(start, None, duration)
     return WorkerSpec(
         name=str(raw["name"]),
         functions=tuple(str(x) for x in raw["functions"]),
-        count=int(raw.get("count", 1)),
+        count=f.integer("count", 1, MAX_ACTORS),
         servers=_server_list(f, servers),
         duration=_duration(f),
         status_every=every,
-        fail=float(raw.get("fail", 0.0)),
+        fail=f.fraction("fail"),
         result=str(raw.get("result", "echo")),
-        start=f.time("start", 0) or 0,
+        start=start,
         reconnect=max(1, f.time("reconnect", TICKS_PER_SECOND) or 1),
     )
 
@@ -504,3 +564,61 @@ def _fault(
     if until is not None and until <= at:
         raise f.fail("until", f"the partition ends ({until}) before it begins ({at})")
     return FaultSpec(kind=kind, at=at, target=target, until=until, restart_after=f.time("restart_after"))
+
+
+# --------------------------------------------------------------------------- budget
+
+
+def _arrivals(c: ClientSpec, duration: int) -> int:
+    """Submissions one instance of ``c`` may make: an upper estimate (Poisson arrivals get a margin)."""
+    if c.script:
+        made = len(c.script)
+    else:
+        window = max(0, min(duration if c.stop is None else c.stop, duration) - c.start)
+        if c.every is not None:
+            made = window // c.every + 1
+        else:
+            expected = (c.rate or 0.0) * window / 1000
+            made = math.ceil(expected * 1.1 + 10)
+    return made if c.jobs is None else min(made, c.jobs)
+
+
+def _check_budget(scenario: Scenario, data: Mapping[str, Any]) -> None:
+    """Refuse a run whose jobs, payload bytes, actors or periodic events are beyond the limits.
+
+    Each message names the field that asks for too much and the arithmetic.
+    """
+    file, duration = scenario.file, scenario.duration
+    actors = sum(c.count for c in scenario.clients) + sum(w.count for w in scenario.workers)
+    if actors > MAX_ACTORS:
+        raise _Fields(data, "", file).fail("clients", f"{actors:,} clients and workers in all, limit {MAX_ACTORS:,}")
+    jobs = 0
+    payload = 0
+    events = 0
+    for i, c in enumerate(scenario.clients):
+        f = _Fields(data["clients"][i], f"clients/{i} ({c.name})", file)
+        field = "script" if c.script else "jobs" if c.jobs is not None else "every" if c.every is not None else "rate"
+        mine = c.count * _arrivals(c, duration)
+        jobs += mine
+        if jobs > MAX_JOBS:
+            raise f.fail(field, f"asks for about {mine:,} submissions ({c.count} clients); a run may make {MAX_JOBS:,}")
+        size = c.payload_size if c.payload_size is not None else len(c.payload.encode("utf-8")) + 16
+        payload += mine * size
+        if payload > MAX_PAYLOAD_BYTES:
+            key = "payload_size" if c.payload_size is not None else "payload"
+            raise f.fail(key, f"about {payload:,} payload bytes in all; a run may submit {MAX_PAYLOAD_BYTES:,}")
+        if c.poll_status:
+            events += mine * (duration // c.poll_status + 1)
+            if events > MAX_EVENTS:
+                raise f.fail("poll_status", f"about {events:,} status polls; a run may ask for {MAX_EVENTS:,} events")
+    faulty = any(x.kind in ("server-restart", "partition", "link-cut") for x in scenario.faults)
+    for i, w in enumerate(scenario.workers):
+        f = _Fields(data["workers"][i], f"workers/{i} ({w.name})", file)
+        if w.status_every:
+            events += w.count * (duration // w.status_every + 1)
+            if events > MAX_EVENTS:
+                raise f.fail("status_every", f"about {events:,} WORK_STATUS packets; a run may ask for {MAX_EVENTS:,}")
+        if faulty:
+            events += w.count * len(w.servers or scenario.servers) * (duration // w.reconnect + 1)
+            if events > MAX_EVENTS:
+                raise f.fail("reconnect", f"up to {events:,} reconnects; a run may ask for {MAX_EVENTS:,} events")
