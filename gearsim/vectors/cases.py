@@ -26,6 +26,8 @@ __all__ = [
     "DecodeExpectation",
     "ExitExpectation",
     "Fragment",
+    "LibraryCall",
+    "LibrarySpec",
     "LineMatch",
     "LineParts",
     "OutputLine",
@@ -34,6 +36,9 @@ __all__ = [
     "Program",
     "Reaction",
     "Ref",
+    "ReplyExpectation",
+    "ServerFault",
+    "ServerPlan",
     "Step",
     "VectorFile",
 ]
@@ -143,6 +148,10 @@ class Step:
     accept: tuple[Alternative, ...] = ()
     #: the rule ids this expectation checks: ``requirements``, else derived (gearsim.vectors.rules)
     rules: tuple[str, ...] = ()
+    #: library cases: the driver call of a ``call`` step
+    call: LibraryCall | None = None
+    #: library cases: what the reply of a ``call`` (or of the call an ``await`` waits for) must be
+    reply: ReplyExpectation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +203,72 @@ class Program:
 
 
 @dataclass(frozen=True, slots=True)
+class LibraryCall:
+    """A driver operation (spec/driver.md) a library actor is asked to perform.
+
+    ``args`` holds the request's fields in driver terms, bytes still as bytes
+    and handles possibly as ``Ref`` (resolved when played); ``nowait`` leaves
+    the reply for a later ``await`` step; ``timeout`` (ms) is what the library
+    may wait on the server.
+    """
+
+    op: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    nowait: bool = False
+    timeout: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyExpectation:
+    """What a driver's reply must say: success with these fields, or an error of one of ``errors``.
+
+    ``fields`` maps a reply field to its expected value: bytes, a bool, an
+    int, a ``Capture``/``Ref``/``AnyValue``, a tuple of allowed strings
+    (``outcome``), a tuple of events (each a (kind, value) pair), or for
+    ``job`` a mapping of the same.
+    """
+
+    ok: bool = True
+    #: the error kinds allowed when ``ok`` is False (empty: any kind)
+    errors: tuple[str, ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFault:
+    """Scripted server behaviour: what the server does instead of acting on some packets from the library."""
+
+    #: the packet types it acts on
+    types: tuple[int, ...]
+    #: packets sent in answer (the packet never reaches the model)
+    reply: tuple[PacketPattern, ...] = ()
+    #: close the connection instead
+    close: bool = False
+    #: how many times the fault fires (None: every time)
+    times: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPlan:
+    """One server a library case gives the library: down, or the reference model with a delivery and faults."""
+
+    down: bool = False
+    #: ``whole`` (each reply in one write), ``bytewise`` (one byte per write) or ``pipelined`` (held, then together)
+    delivery: str = "whole"
+    faults: tuple[ServerFault, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LibrarySpec:
+    """What makes a case a library case: the actors a library under test plays (through a driver each)."""
+
+    actors: tuple[str, ...]
+    #: driver capabilities the case needs beyond those its calls imply
+    needs: tuple[str, ...] = ()
+    servers: tuple[ServerPlan, ...] = (ServerPlan(),)
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """One vector case: a codec case (``wire``) or a lifecycle case (``steps``)."""
 
@@ -220,6 +295,8 @@ class Case:
     steps: tuple[Step, ...] = ()
     #: program cases: actor -> the program whose connection it is (declaration order kept)
     programs: Mapping[str, Program] = field(default_factory=dict)
+    #: library cases: the actors played by a library through its driver, and the servers it is given
+    library: LibrarySpec | None = None
 
     @property
     def is_codec(self) -> bool:
@@ -230,9 +307,17 @@ class Case:
         """True for a program case (it has ``programs``): it judges programs, not a server."""
         return bool(self.programs)
 
+    @property
+    def is_library(self) -> bool:
+        """True for a library case (it has ``library``): it judges a client or worker library through a driver."""
+        return self.library is not None
+
     def applies_to(self, profile: str) -> bool:
-        """True when a run against a server or the model under ``profile`` plays this case (never a program case)."""
-        return not self.programs and (not self.profiles or profile in self.profiles)
+        """True when a run against a server or the model under ``profile`` plays this case.
+
+        Never a program or library case: those judge clients, not servers.
+        """
+        return not self.programs and self.library is None and (not self.profiles or profile in self.profiles)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,13 @@ is spec/vectors.schema.json:
   command, judged by ``gearsim.io.programs``), and each program may
   have an ``expect_exit`` (status, standard output). Sends of program actors
   may capture (what the program sent); no run against a server applies.
+* a *library case* is a lifecycle case with ``library``: the actors it names
+  are played by a client or worker library through its driver
+  (spec/driver.md, judged by ``gearsim.io.library_cases``); their steps are
+  driver calls (``call``, ``await``), checks on what the library sent
+  (``sent``) and scripted server actions (``server_close``, ``server_send``).
+  The other actors are scripted as in server vectors. No run against a
+  server applies.
 
 Bytes in YAML are text (printable ASCII, tab, CR, LF) or ``{hex: ...}``. The
 typed objects (``Case``, ``Step``, the patterns...) live in
@@ -50,6 +57,8 @@ from gearsim.vectors.cases import (
     DecodeExpectation,
     ExitExpectation,
     Fragment,
+    LibraryCall,
+    LibrarySpec,
     LineMatch,
     LineParts,
     OutputMatch,
@@ -57,12 +66,15 @@ from gearsim.vectors.cases import (
     Program,
     Reaction,
     Ref,
+    ReplyExpectation,
+    ServerFault,
+    ServerPlan,
     Step,
     VectorFile,
 )
 from gearsim.vectors.cases import Arg as Arg
 from gearsim.vectors.cases import OutputLine as OutputLine
-from gearsim.vectors.text import ACTIONS, bytes_value, dump_vector_file, format_bytes, hex_of
+from gearsim.vectors.text import ACTIONS, LIBRARY_ACTIONS, bytes_value, dump_vector_file, format_bytes, hex_of
 from gearsim.vectors.text import format_hex as format_hex
 
 __all__ = [
@@ -219,6 +231,17 @@ def _magic(value: Any) -> Magic | bytes | None:
     return hex_of(value["hex"])
 
 
+def every_byte(length: int) -> bytes:
+    """``{every_byte: N}``: N bytes cycling through every value 0x00..0xff (NUL included)."""
+    return bytes(range(256)) * (length // 256) + bytes(range(length % 256))
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, dict) and "every_byte" in value:
+        return every_byte(int(value["every_byte"]))
+    return bytes_value(value)
+
+
 def _arg(value: Any) -> Arg:
     if isinstance(value, dict):
         if "capture" in value:
@@ -227,7 +250,7 @@ def _arg(value: Any) -> Arg:
             return Ref(value["ref"])
         if "any" in value:
             return AnyValue()
-    return bytes_value(value)
+    return _bytes(value)
 
 
 def _packet_pattern(raw: Mapping[str, Any]) -> PacketPattern:
@@ -315,7 +338,7 @@ def _alternative(raw: Mapping[str, Any]) -> Alternative:
 
 
 def _step(index: int, raw: Mapping[str, Any], actors: Mapping[str, str]) -> Step:
-    action = next(a for a in ACTIONS if a in raw)
+    action = next(a for a in (*ACTIONS, *LIBRARY_ACTIONS) if a in raw)
     actor = "" if action == "advance" else str(raw[action])
     if actor and actor not in actors:
         raise _StepError(f"actor {actor!r} is not declared in actors", index)
@@ -324,6 +347,8 @@ def _step(index: int, raw: Mapping[str, Any], actors: Mapping[str, str]) -> Step
         if isinstance(value, int) and value > MAX_STEP_MS:
             raise _StepError(f"{key}: {value} ms is more than the limit of {MAX_STEP_MS:,} ms (24 hours)", index)
     try:
+        call = _library_call(raw) if action == "call" else None
+        reply = _reply_expectation(raw["reply"]) if "reply" in raw else None
         return Step(
             index=index,
             action=action,
@@ -337,9 +362,126 @@ def _step(index: int, raw: Mapping[str, Any], actors: Mapping[str, str]) -> Step
             requirements=tuple(raw.get("requirements", [])),
             comment=raw.get("comment", ""),
             accept=tuple(_alternative(a) for a in raw.get("accept", [])),
+            call=call,
+            reply=reply,
         )
     except (KeyError, ValueError) as exc:
         raise _StepError(_describe(exc), index) from None
+
+
+# --------------------------------------------------------------------------- library cases
+
+
+def _text_arg(value: Any) -> bytes | Ref | AnyValue:
+    arg = _arg(value)
+    if isinstance(arg, Capture):
+        raise ValueError("a call's arguments cannot capture (capture in its reply)")
+    return arg
+
+
+def _behaviour(raw: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, Any], ...]:
+    """A work call's per-job behaviour as (action, value) pairs, in order."""
+    out: list[tuple[str, Any]] = []
+    for item in raw:
+        ((kind, value),) = item.items()
+        if kind in ("data", "warning", "complete", "exception"):
+            out.append((kind, _bytes(value)))
+        elif kind == "status":
+            out.append((kind, (int(value[0]), int(value[1]))))
+        elif kind == "sleep":
+            out.append((kind, int(value)))
+        else:  # fail, abandon
+            out.append((kind, None))
+    return tuple(out)
+
+
+def _library_call(raw: Mapping[str, Any]) -> LibraryCall:
+    args: dict[str, Any] = {}
+    for key, value in raw.get("args", {}).items():
+        if key in ("payload",):
+            args[key] = _bytes(value)
+        elif key in ("function", "unique", "handle", "name", "client_id"):
+            args[key] = _text_arg(value)
+        elif key == "behaviour":
+            args[key] = _behaviour(value)
+        else:  # background, priority, epoch_in, timeout: plain values
+            args[key] = value
+    return LibraryCall(
+        op=raw["op"], args=args, nowait=bool(raw.get("nowait", False)), timeout=int(raw.get("timeout", 5000))
+    )
+
+
+def _expected_value(key: str, value: Any) -> Any:
+    if key in ("known", "running", "numerator", "denominator", "clients"):
+        return value
+    if key == "outcome":
+        return tuple(value) if isinstance(value, list) else (value,)
+    if key == "events":
+        events: list[tuple[str, Any]] = []
+        for item in value:
+            ((kind, v),) = item.items()
+            events.append((kind, (int(v[0]), int(v[1])) if kind == "status" else _bytes(v)))
+        return tuple(events)
+    if key == "job":
+        return {k: _arg(v) for k, v in value.items()}
+    return _arg(value)
+
+
+def _reply_expectation(raw: Mapping[str, Any]) -> ReplyExpectation:
+    if "error" in raw:
+        kinds = raw["error"]
+        return ReplyExpectation(ok=False, errors=() if kinds == "any" else tuple(kinds))
+    return ReplyExpectation(fields={k: _expected_value(k, v) for k, v in raw.items()})
+
+
+def _fault(raw: Mapping[str, Any]) -> ServerFault:
+    types = raw["types"] if isinstance(raw["types"], list) else [raw["types"]]
+    return ServerFault(
+        types=tuple(int(packet_type(t)) for t in types),
+        reply=tuple(_packet_pattern(p) for p in raw.get("reply", [])),
+        close=bool(raw.get("close", False)),
+        times=raw.get("times"),
+    )
+
+
+def _library(raw: Mapping[str, Any], actors: Mapping[str, str]) -> LibrarySpec:
+    for actor in raw["actors"]:
+        if actors.get(actor) not in ("client", "worker"):
+            raise ValueError(f"library actor {actor!r} must be declared in actors as a client or a worker")
+    servers = tuple(
+        ServerPlan(
+            down=bool(s.get("down", False)),
+            delivery=s.get("delivery", "whole"),
+            faults=tuple(_fault(f) for f in s.get("faults", [])),
+        )
+        for s in raw.get("servers", [{}])
+    )
+    if all(s.down for s in servers):
+        raise ValueError("a library case needs at least one server that is not down")
+    return LibrarySpec(actors=tuple(raw["actors"]), needs=tuple(raw.get("needs", [])), servers=servers)
+
+
+def _check_library_steps(steps: Sequence[Step], library: LibrarySpec | None) -> None:
+    """Driver steps name library actors; scripted steps name the other actors; awaits follow nowait calls."""
+    lib = set(library.actors) if library is not None else set()
+    pending: set[str] = set()
+    for step in steps:
+        if step.action in LIBRARY_ACTIONS:
+            if step.actor not in lib:
+                raise _StepError(f"{step.action} names {step.actor!r}, which is not a library actor", step.index)
+        elif step.actor in lib:
+            raise _StepError(f"a library actor's steps are call, await, sent, server_close, server_send, not {step.action}", step.index)
+        if step.action == "call":
+            if step.actor in pending:
+                raise _StepError(f"{step.actor} still has a call without its await", step.index)
+            if step.call is not None and step.call.nowait:
+                pending.add(step.actor)
+        elif step.action == "await":
+            if step.actor not in pending:
+                raise _StepError(f"await {step.actor}: no call of it waits (give the call nowait: true)", step.index)
+            pending.discard(step.actor)
+    if pending:
+        raise ValueError(f"calls with nowait but no await: {', '.join(sorted(pending))}")
 
 
 _STEP_PAYLOADS: Final[dict[str, tuple[str, ...]]] = {
@@ -350,6 +492,11 @@ _STEP_PAYLOADS: Final[dict[str, tuple[str, ...]]] = {
     "expect_silence": (),
     "expect_close": (),
     "advance": (),
+    "call": (),
+    "await": (),
+    "sent": ("packet",),
+    "server_close": (),
+    "server_send": ("packet",),
 }
 
 
@@ -366,6 +513,10 @@ def _check_step_shape(step: Step, raw: Mapping[str, Any]) -> None:
         raise _StepError("only expect_silence takes ms", step.index)
     if step.accept and step.action not in ("expect", "expect_silence", "expect_close"):
         raise _StepError("only expectations take accept alternatives", step.index)
+    if "reply" in raw and step.action not in ("call", "await"):
+        raise _StepError("only call and await take reply", step.index)
+    if step.action == "await" and "reply" not in raw:
+        raise _StepError("await needs reply", step.index)
 
 
 def _check_captures(steps: Sequence[Step], program_actors: Collection[str] = ()) -> set[str]:
@@ -400,8 +551,31 @@ def _check_captures(steps: Sequence[Step], program_actors: Collection[str] = ())
                 if isinstance(arg, Capture):
                     if step.action == "send" and step.actor not in program_actors:
                         raise _StepError("a send cannot capture (only a program actor's send can)", step.index)
+                    if step.action == "server_send":
+                        raise _StepError("a server_send cannot capture", step.index)
                     captured.add(arg.name)
+        _check_call_captures(step, captured)
     return captured
+
+
+def _call_values(step: Step) -> tuple[list[Any], list[Any]]:
+    """The values of a library step that may be refs (call arguments) and captures (reply fields)."""
+    uses = list(step.call.args.values()) if step.call is not None else []
+    fields: list[Any] = []
+    if step.reply is not None:
+        for value in step.reply.fields.values():
+            fields.extend(value.values() if isinstance(value, dict) else [value])
+    return uses, fields
+
+
+def _check_call_captures(step: Step, captured: set[str]) -> None:
+    uses, fields = _call_values(step)
+    for value in uses + fields:
+        if isinstance(value, Ref) and value.name not in captured:
+            raise _StepError(f"ref {value.name!r} before any capture of it", step.index)
+    for value in fields:
+        if isinstance(value, Capture):
+            captured.add(value.name)
 
 
 def _output_line(raw: Any) -> OutputLine:
@@ -480,5 +654,16 @@ def _case(raw: Mapping[str, Any]) -> Case:
         _check_step_shape(step, s)
         steps.append(step)
     programs = _programs(raw.get("programs", {}), actors)
+    library = _library(raw["library"], actors) if "library" in raw else None
+    if library is not None and programs:
+        raise ValueError("a case is a program case or a library case, not both")
+    _check_library_steps(steps, library)
     _check_output_refs(programs, _check_captures(steps, programs))
-    return Case(**common, actors=actors, options=dict(raw.get("options", {})), steps=tuple(steps), programs=programs)
+    return Case(
+        **common,
+        actors=actors,
+        options=dict(raw.get("options", {})),
+        steps=tuple(steps),
+        programs=programs,
+        library=library,
+    )

@@ -26,6 +26,7 @@ from gearsim.safeyaml import SafeDumper
 
 __all__ = [
     "ACTIONS",
+    "LIBRARY_ACTIONS",
     "bytes_value",
     "dump_vector_file",
     "format_bytes",
@@ -42,6 +43,8 @@ ACTIONS: Final[tuple[str, ...]] = (
     "expect_close",
     "advance",
 )
+#: the step actions of library cases (a library actor's driver calls and scripted server actions)
+LIBRARY_ACTIONS: Final[tuple[str, ...]] = ("call", "await", "sent", "server_close", "server_send")
 
 
 # --------------------------------------------------------------------------- bytes
@@ -117,10 +120,11 @@ _Dumper.add_representer(str, _represent_str)
 _CASE_ORDER: Final[tuple[str, ...]] = (
     "id", "comment", "requirements", "flags", "result", "profiles", "timed",
     "sender", "wire", "messages", "decode", "violations", "server",
-    "actors", "programs", "options", "steps",
+    "actors", "programs", "library", "options", "steps",
 )  # fmt: skip
 _STEP_ORDER: Final[tuple[str, ...]] = (
-    *ACTIONS, "packet", "packets", "admin", "wire", "ms", "within", "requirements", "comment", "accept",
+    *ACTIONS, *LIBRARY_ACTIONS, "op", "args", "nowait", "timeout", "reply",
+    "packet", "packets", "admin", "wire", "ms", "within", "requirements", "comment", "accept",
 )  # fmt: skip
 _TOP_ORDER: Final[tuple[str, ...]] = ("schema", "area", "title", "header", "notes", "source", "cases")
 
@@ -136,7 +140,7 @@ def _canon_bytes(value: Any) -> Any:
 
 
 def _canon_arg(value: Any) -> Any:
-    if isinstance(value, dict) and ("capture" in value or "ref" in value or "any" in value):
+    if isinstance(value, dict) and ("capture" in value or "ref" in value or "any" in value or "every_byte" in value):
         return _Flow(value)
     out = _canon_bytes(value)
     return _Flow(out) if isinstance(out, dict) else out
@@ -203,8 +207,23 @@ def _canon_expectation_fields(raw: Mapping[str, Any], out: dict[str, Any]) -> No
             out[key] = [_canon_alternative(a) for a in value]
         elif key == "replies":
             out[key] = [_canon_message(m) for m in value]
+        elif key in ("args", "reply"):
+            out[key] = _canon_value(value)
         else:
             out[key] = value
+
+
+def _canon_value(value: Any) -> Any:
+    """A library step's call arguments or reply expectation: bytes canonical, all on one line."""
+    if isinstance(value, dict):
+        if "hex" in value and len(value) == 1:
+            return _canon_arg(value)
+        return _Flow({k: _canon_value(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return _FlowList(_canon_value(v) for v in value)
+    if isinstance(value, str):
+        return _canon_arg(value)
+    return value
 
 
 def _canon_alternative(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,8 +258,35 @@ def _canon_case(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = [_canon_step(s) for s in value]
         elif key == "programs":
             out[key] = {actor: _canon_program(p) for actor, p in value.items()}
+        elif key == "library":
+            out[key] = _canon_library(value)
         else:
             out[key] = value
+    return out
+
+
+def _canon_library(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out = _ordered(raw, ("actors", "needs", "servers"))
+    for key in ("actors", "needs"):
+        if key in out:
+            out[key] = _FlowList(out[key])
+    if "servers" in out:
+        servers = []
+        for server in out["servers"]:
+            plan = _ordered(server, ("down", "delivery", "faults"))
+            if "faults" in plan:
+                plan["faults"] = [_canon_fault(f) for f in plan["faults"]]
+            servers.append(_Flow(plan) if "faults" not in plan else plan)
+        out["servers"] = servers
+    return out
+
+
+def _canon_fault(raw: Mapping[str, Any]) -> _Flow:
+    out = _Flow(_ordered(raw, ("types", "reply", "close", "times")))
+    if isinstance(out["types"], list):
+        out["types"] = _FlowList(out["types"])
+    if "reply" in out:
+        out["reply"] = _FlowList(_canon_packet(p) for p in out["reply"])
     return out
 
 
