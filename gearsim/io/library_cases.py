@@ -1,0 +1,549 @@
+"""Client under test through a driver: play library cases and judge them (I/O).
+
+A *library case* (vector format v1, a case with ``library``) names the actors
+a client or worker library plays; gearsim starts one driver process per such
+actor (spec/driver.md; the same command for each, told its role in
+``hello``), gives it the addresses of the case's servers
+(gearsim.io.library_server: the reference model, scripted, or down) and plays
+the steps:
+
+* ``call``: a driver operation; its reply is matched against ``reply`` at
+  once, or by a later ``await`` step when the call says ``nowait``;
+* ``sent``: the library has sent a matching packet, on any of its connections;
+* ``server_close`` / ``server_send``: the server closes the actor's connections,
+  or writes a packet to it;
+* every other step is a scripted actor's, as in server vectors.
+
+Then gearsim.run.library_judge checks every packet the library sent against
+the rules for its role and every call's report against the wire. Verdicts:
+n/a when the driver lacks a capability the case needs; INCONCLUSIVE when the
+driver itself breaks the protocol (hangs, dies, writes garbage: the reason
+says which and quotes its stderr) or the harness fails; FAIL with rule ids;
+else PASS. Whatever happens, every driver is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from gearsim.errors import GearsimError, HarnessError
+from gearsim.io.driver import HELLO_TIMEOUT, PROTOCOL, DriverBroken, DriverProcess, Reply, driver_argv
+from gearsim.io.library_server import LibraryServer
+from gearsim.io.scripted import ScriptedSession, StepFailed
+from gearsim.model import ServerOptions
+from gearsim.protocol.node import ConnId
+from gearsim.protocol.packets import Magic, Packet, Role
+from gearsim.protocol.trace import Direction, Kind, TraceRecord
+from gearsim.run.library_judge import CallRecord, Finding, check_calls, check_sent, decode_reply, match_reply
+from gearsim.run.runner import CaseResult, Verdict
+from gearsim.vectors import program_matching as pm
+from gearsim.vectors.parse import Case, LibraryCall, Ref, Step, VectorFile
+
+__all__ = [
+    "DEFAULT_TIME_LIMIT",
+    "KIND_CALL",
+    "KIND_REPLY",
+    "DriverInfo",
+    "needs_of",
+    "run_library_case",
+]
+
+#: seconds a whole library case may take
+DEFAULT_TIME_LIMIT: Final[float] = 90.0
+#: ms the end of a case waits for packets still on their way
+SETTLE_MS: Final[int] = 100
+#: ms a ``sent`` or ``server_close`` step waits unless it says ``within``
+SENT_WITHIN: Final[int] = 2000
+#: trace record kinds of driver calls and replies (events on the actor's lane)
+KIND_CALL: Final[str] = "call"
+KIND_REPLY: Final[str] = "reply"
+
+_BEHAVIOUR_NEEDS: Final[dict[str, str]] = {
+    "status": "work_status",
+    "data": "work_data",
+    "warning": "work_warning",
+    "fail": "work_fail",
+    "exception": "work_exception",
+    "abandon": "work_abandon",
+}
+_OP_NEEDS: Final[dict[str, str]] = {
+    "status": "status",
+    "status_unique": "status_unique",
+    "option": "option",
+    "set_client_id": "client_id",
+    "register": "register",
+    "unregister": "unregister",
+    "work": "work",
+}
+
+
+def needs_of(case: Case, actor: str | None = None) -> frozenset[str]:
+    """The capabilities a library case needs (of ``actor``'s driver, or of all): named, and implied by its calls."""
+    assert case.library is not None  # only library cases are asked
+    needs = set(case.library.needs)
+    if len(case.library.servers) > 1:
+        needs.add("servers")
+    for step in case.steps:
+        if actor is not None and step.actor != actor:
+            continue
+        call = step.call
+        if call is not None:
+            needs |= _call_needs(call)
+        if step.reply is not None and step.reply.fields.get("outcome") == ("exception",):
+            needs.add("events_exception")
+    return frozenset(needs)
+
+
+def _call_needs(call: LibraryCall) -> set[str]:
+    a = call.args
+    if call.op == "submit":
+        out = {"submit_background" if a.get("background") else "submit"}
+        if a.get("priority", "normal") != "normal":
+            out.add("priority")
+        if "unique" in a:
+            out.add("unique")
+        if "epoch_in" in a:
+            out.add("epoch")
+        return out
+    out = {_OP_NEEDS[call.op]}
+    if call.op == "register" and "function_timeout_ms" in a:
+        out.add("register_timeout")
+    for action, _ in a.get("behaviour", ()):
+        if action in _BEHAVIOUR_NEEDS:
+            out.add(_BEHAVIOUR_NEEDS[action])
+    return out
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    """What a driver said in its hello: the library it drives and what it offers."""
+
+    library: str
+    capabilities: frozenset[str]
+
+
+class _NotApplicable(Exception):
+    pass
+
+
+class _Garbage(Exception):
+    """A reply that is JSON but not what the operation returns (the driver broke the protocol)."""
+
+
+def _text(value: bytes, what: str) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HarnessError(f"the {what} {value!r} is not UTF-8, and the driver protocol passes it as text") from None
+
+
+class _LibrarySession(ScriptedSession):
+    """One library case being played."""
+
+    def __init__(self, case: Case, command: str, profile: str) -> None:
+        super().__init__(profile)
+        assert case.library is not None  # checked by run_library_case
+        self.case = case
+        self.command = command
+        self.spec = case.library
+        self.server = LibraryServer(
+            self.spec.servers, self.spec.actors, profile, _options(case), recorder=self.record
+        )
+        self.drivers: dict[str, DriverProcess] = {}
+        self.infos: dict[str, DriverInfo] = {}
+        self.calls: list[CallRecord] = []
+        self.pending: dict[str, tuple[Step, CallRecord, asyncio.Task[Reply]]] = {}
+
+    # ------------------------------------------------------ scripted hooks
+
+    def open_local(self, actor: str) -> ConnId:
+        return self.server.open_local(lambda data: None, self.wake, actor)
+
+    def send_local(self, conn: ConnId, data: bytes) -> None:
+        self.server.send_local(conn, data)
+
+    def close_local(self, conn: ConnId) -> None:
+        self.server.close_local(conn)
+
+    def record(self, record: TraceRecord) -> None:
+        # one numbering for the servers' records and the drivers' calls: the position in the trace
+        super().record(record._replace(seq=len(self.records)))
+
+    def _event(self, actor: str, kind: str, note: str) -> int:
+        seq = len(self.records)
+        self.record(TraceRecord(self.server.now(), seq, 0, actor, Direction.EVENT, kind, None, b"", note))
+        return seq
+
+    # ------------------------------------------------------------- drivers
+
+    async def start(self) -> None:
+        await self.server.start()
+        argv = driver_argv(self.command)
+        for actor in self.spec.actors:
+            driver = await DriverProcess.start(argv, actor)
+            self.drivers[actor] = driver
+            role = self.case.actors[actor]
+            hello = {"protocol": PROTOCOL, "role": role, "servers": self.server.addresses(actor)}
+            reply = await driver.request("hello", hello, HELLO_TIMEOUT)
+            if not reply.ok:
+                raise DriverBroken("garbage", f"driver {driver.pid} could not start the library: {reply.describe()}")
+            caps = reply.body.get("capabilities")
+            if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+                raise DriverBroken("garbage", f"driver {driver.pid}: hello's reply has no list of capabilities")
+            self.infos[actor] = DriverInfo(str(reply.body.get("library", "")), frozenset(caps))
+            self._event(actor, KIND_CALL, f"hello: {self.infos[actor].library}")
+        lacking = sorted({c for a, i in self.infos.items() for c in needs_of(self.case, a) - i.capabilities})
+        if lacking:
+            raise _NotApplicable(f"the driver does not offer {', '.join(lacking)}")
+
+    async def stop(self) -> None:
+        for _, _, task in self.pending.values():
+            task.cancel()
+        for driver in self.drivers.values():
+            await driver.stop(bye=not driver.exited())
+        await self.server.close()
+
+    def kill_leftovers(self) -> None:
+        for driver in self.drivers.values():
+            driver.kill()
+
+    # ----------------------------------------------------------------- steps
+
+    async def play(self) -> None:
+        await self.start()
+        for step in self.case.steps:
+            self.step = step
+            if step.action == "call":
+                await self._call(step)
+            elif step.action == "await":
+                await self._await(step)
+            elif step.action == "sent":
+                await self._sent(step)
+            elif step.action == "server_close":
+                await self._server_close(step)
+            elif step.action == "server_send":
+                self._server_send(step)
+            else:
+                try:
+                    await self.scripted_step(step)
+                except StepFailed as exc:
+                    raise self._explained(exc) from None
+        self.step = None
+        for actor in list(self.pending):
+            raise StepFailed(None, f"{actor}: a nowait call was never awaited")
+        await asyncio.sleep(SETTLE_MS / 1000)
+
+    def _explained(self, failed: StepFailed) -> StepFailed:
+        """A scripted step's failure, with the error of a nowait call that ended meanwhile (its likely cause)."""
+        for actor, (call_step, _, task) in self.pending.items():
+            if task.done() and not task.cancelled() and task.exception() is None and not task.result().ok:
+                call = call_step.call
+                op = call.op if call is not None else "call"
+                failed.reason += f" (meanwhile {actor}'s {op} failed: {task.result().describe()})"
+        return failed
+
+    def _request(self, step: Step) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The driver request's fields (JSON) and the call's arguments for the judge (bytes)."""
+        call = step.call
+        assert call is not None  # a call step
+        judge: dict[str, Any] = {}
+        for key, value in call.args.items():
+            judge[key] = self.captures[value.name] if isinstance(value, Ref) else value
+        request: dict[str, Any] = {"timeout_ms": call.timeout}
+        for key, value in list(judge.items()):
+            if key == "payload":
+                request["payload_b64"] = base64.b64encode(value).decode("ascii")
+            elif key == "behaviour":
+                request["behaviour"] = [_behaviour_json(a, v) for a, v in value]
+            elif key == "epoch_in":
+                judge["epoch"] = int(time.time()) + int(value)
+                request["epoch"] = judge["epoch"]
+            elif isinstance(value, bytes):
+                request[key] = _text(value, key)
+            else:
+                request[key] = value
+        if call.op == "submit":
+            judge.setdefault("payload", b"")
+            judge.setdefault("background", False)
+            judge.setdefault("priority", "normal")
+            request.setdefault("payload_b64", "")
+            request.setdefault("background", False)
+            request.setdefault("priority", "normal")
+            request.setdefault("unique", None)
+        return request, judge
+
+    async def _call(self, step: Step) -> None:
+        call = step.call
+        assert call is not None  # a call step
+        request, judge = self._request(step)
+        driver = self.drivers[step.actor]
+        seq = self._event(step.actor, KIND_CALL, _call_note(call.op, request))
+        record = CallRecord(step.actor, call.op, judge, seq, capabilities=self.infos[step.actor].capabilities)
+        task = asyncio.create_task(driver.request(call.op, request, call.timeout / 1000))
+        if call.nowait:
+            task.add_done_callback(lambda _: self.wake())
+            self.pending[step.actor] = (step, record, task)
+            return
+        await self._judge_reply(step, step, record, await task)
+
+    async def _await(self, step: Step) -> None:
+        call_step, record, task = self.pending.pop(step.actor)
+        await self._judge_reply(step, call_step, record, await task)
+
+    async def _judge_reply(self, step: Step, call_step: Step, record: CallRecord, reply: Reply) -> None:
+        call = call_step.call
+        assert call is not None  # a call step
+        self._event(step.actor, KIND_REPLY, f"{call.op}: {reply.describe()}")
+        values: dict[str, Any] = {}
+        if reply.ok:
+            try:
+                values = decode_reply(call.op, reply.body, bool(record.args.get("background")))
+            except ValueError as exc:
+                raise _Garbage(f"driver of {step.actor}: the reply to {call.op} is malformed: {exc}") from None
+        self.calls.append(replace(record, reply=values if reply.ok else None))
+        expect = step.reply
+        if expect is None:
+            return
+        bind: dict[str, bytes] = {}
+        caps = self.infos[step.actor].capabilities
+        problem = match_reply(
+            expect, reply.ok, reply.error_kind, values, self.captures, bind, caps, reply.error_message.strip()
+        )
+        if problem:
+            raise StepFailed(
+                step,
+                f"{step.actor}: {call.op}: {problem}",
+                _expected_text(step),
+                reply.describe(),
+                step.requirements,
+            )
+        self.captures.update(bind)
+
+    async def _sent(self, step: Step) -> None:
+        pattern = step.packet
+        assert pattern is not None  # schema: sent needs packet
+        within = step.within if step.within is not None else SENT_WITHIN
+        bind: dict[str, bytes] = {}
+
+        def found() -> bool:
+            for r in self.records:
+                if r.label == step.actor and r.direction == Direction.C2S and r.kind == Kind.SEND:
+                    attempt: dict[str, bytes] = {}
+                    item = r.message if r.message is not None else r.data
+                    if not pm.match(pattern, item, Magic.REQ, self.captures, attempt):
+                        bind.update(attempt)
+                        return True
+            return False
+
+        if not await self.until(found, within):
+            alike = [
+                pm.show(r.message)
+                for r in self.records
+                if r.label == step.actor
+                and r.direction == Direction.C2S
+                and isinstance(r.message, Packet)
+                and int(r.message.type) == int(pattern.type)
+            ]
+            raise StepFailed(
+                step,
+                f"{step.actor}: the library sent no {pattern.name} like this within {within} ms",
+                pm.describe(pattern, self.captures),
+                "; ".join(alike) or f"no {pattern.name} at all",
+                step.requirements,
+            )
+        self.captures.update(bind)
+
+    async def _server_close(self, step: Step) -> None:
+        within = step.within if step.within is not None else SENT_WITHIN
+        if not await self.until(lambda: bool(self.server.connections_of(step.actor)), within):
+            raise StepFailed(step, f"{step.actor}: the library has no connection to close")
+        self.server.close_actor(step.actor)
+
+    def _server_send(self, step: Step) -> None:
+        assert step.packet is not None  # schema: server_send needs packet
+        packet = self.resolve(step, step.packet, Magic.RES)
+        if not self.server.inject(step.actor, packet):
+            raise StepFailed(step, f"{step.actor}: the library has no connection to send {packet.name} on")
+
+    # ----------------------------------------------------------- judgement
+
+    def findings(self) -> list[Finding]:
+        roles = {actor: Role(self.case.actors[actor]) for actor in self.spec.actors}
+        given: dict[str, set[bytes]] = {}
+        for call in self.calls:
+            handle = call.args.get("handle")
+            if isinstance(handle, bytes):
+                given.setdefault(call.actor, set()).add(handle)
+        return check_sent(self.records, roles, given) + check_calls(self.records, self.calls)
+
+    def driver_notes(self) -> list[str]:
+        notes = []
+        for actor, driver in self.drivers.items():
+            info = self.infos.get(actor)
+            library = f"{info.library}, " if info else ""
+            text = f"driver for {actor}: {library}PID {driver.pid}"
+            if driver.stderr:
+                text += f"; stderr: {driver.stderr_tail()}"
+            notes.append(text)
+        return notes
+
+
+def _behaviour_json(action: str, value: Any) -> dict[str, Any]:
+    if action == "status":
+        return {"do": "status", "numerator": value[0], "denominator": value[1]}
+    if action == "sleep":
+        return {"do": "sleep", "ms": value}
+    if isinstance(value, bytes):
+        return {"do": action, "data_b64": base64.b64encode(value).decode("ascii")}
+    return {"do": action}
+
+
+def _call_note(op: str, request: Mapping[str, Any]) -> str:
+    shown = []
+    for key, value in request.items():
+        if key == "timeout_ms" or value is None:
+            continue
+        if key in ("payload_b64", "data_b64"):
+            size = len(base64.b64decode(value))
+            shown.append(f"payload {size} bytes" if size > 32 else f"payload {base64.b64decode(value)!r}")
+        elif key == "behaviour":
+            shown.append("behaviour " + ", ".join(str(b.get("do")) for b in value))
+        else:
+            shown.append(f"{key} {value!r}")
+    return f"{op} " + ", ".join(shown)
+
+
+def _expected_text(step: Step) -> str:
+    expect = step.reply
+    if expect is None:
+        return ""
+    if not expect.ok:
+        return "an error" + (f" ({' or '.join(expect.errors)})" if expect.errors else "")
+    return ", ".join(f"{k} {v!r}" for k, v in expect.fields.items()) or "success"
+
+
+def _options(case: Case) -> ServerOptions:
+    o = case.options
+    default = ServerOptions()
+    retries = o.get("job_retries")
+    return ServerOptions(
+        job_retries=None if retries is None else int(retries),
+        worker_wakeup=int(o.get("worker_wakeup", default.worker_wakeup)),
+        exceptions=bool(o.get("exceptions", default.exceptions)),
+    )
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _verdict(
+    base: CaseResult, session: _LibrarySession, failed: StepFailed | None, findings: Sequence[Finding]
+) -> CaseResult:
+    notes = list(session.notes) + session.driver_notes()
+    records = tuple(session.records)
+    if findings:
+        first = findings[0]
+        rules = sorted({f.requirement for f in findings})
+        extra = [str(f) for f in findings[1:6]]
+        if failed is not None:
+            extra.append(f"then step {failed.step.index if failed.step else 'end'}: {failed.reason}")
+        return replace(
+            base,
+            verdict=Verdict.FAIL,
+            reason=str(first),
+            step=failed.step.index if failed is not None and failed.step else None,
+            expected=failed.expected if failed is not None else "",
+            actual=failed.actual if failed is not None else "",
+            trace=session.trace_tail(),
+            notes=tuple(extra + notes + [f"cites {r}" for r in rules]),
+            records=records,
+        )
+    if failed is not None:
+        rids = failed.rids or base.requirements
+        return replace(
+            base,
+            verdict=Verdict.FAIL,
+            reason=failed.reason,
+            step=failed.step.index if failed.step else None,
+            expected=failed.expected,
+            actual=failed.actual,
+            trace=session.trace_tail(),
+            notes=tuple(notes + [f"cites {r}" for r in rids]),
+            records=records,
+        )
+    verdict = Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS
+    return replace(base, verdict=verdict, notes=tuple(notes), records=records)
+
+
+async def _play(session: _LibrarySession, base: CaseResult, time_limit: float) -> CaseResult:
+    failed: StepFailed | None = None
+    try:
+        try:
+            async with asyncio.timeout(time_limit):
+                await session.play()
+        except StepFailed as exc:
+            failed = exc
+        finally:
+            await session.stop()
+    except _NotApplicable as exc:
+        return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=str(exc), notes=tuple(session.driver_notes()))
+    except TimeoutError:
+        reason = f"harness: the case did not end within its time limit of {time_limit:g} s"
+        return _inconclusive(base, session, reason)
+    except DriverBroken as exc:
+        return _inconclusive(base, session, f"driver {exc.kind}: {exc}")
+    except _Garbage as exc:
+        return _inconclusive(base, session, f"driver garbage: {exc}")
+    except (GearsimError, OSError) as exc:
+        return _inconclusive(base, session, f"harness: {exc}")
+    return _verdict(base, session, failed, session.findings())
+
+
+def _inconclusive(base: CaseResult, session: _LibrarySession, reason: str) -> CaseResult:
+    return replace(
+        base,
+        verdict=Verdict.INCONCLUSIVE,
+        reason=reason,
+        trace=session.trace_tail(),
+        notes=tuple(session.driver_notes()),
+        records=tuple(session.records),
+    )
+
+
+def run_library_case(
+    vf: VectorFile,
+    case: Case,
+    command: str,
+    *,
+    profile: str = "gearmand-1.1",
+    time_limit: float = DEFAULT_TIME_LIMIT,
+) -> CaseResult:
+    """Play one library case with the driver ``command`` (a bundled name or a command line).
+
+    Never raises for what the library or its driver did: see the module
+    docstring for the verdicts. A case that is not a library case is
+    NOT_APPLICABLE.
+    """
+    base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements, vector_sha256=vf.sha256)
+    if not case.is_library:
+        return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="not a library case")
+    sessions: list[_LibrarySession] = []
+
+    async def main() -> CaseResult:
+        sessions.append(_LibrarySession(case, command, profile))
+        return await _play(sessions[0], base, time_limit)
+
+    try:
+        return asyncio.run(main())
+    except HarnessError as exc:
+        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}")
+    except (Exception, asyncio.CancelledError) as exc:  # never raise for what a driver did
+        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {type(exc).__name__}: {exc}")
+    finally:
+        for session in sessions:
+            session.kill_leftovers()
