@@ -1,0 +1,210 @@
+"""toy_gearman: a deliberately small Gearman client and worker library, written for gearsim's own tests.
+
+None of gearsim's vectors were written for it, so it checks that the library
+cases judge a library they have never seen: a correct toy must pass them all.
+It can also be built broken (``broken=True``), with two defects users of
+other libraries met: WORK_STATUS sent as a percentage (a fractional numerator
+over 100, breaking GM-FIELD-003) and the unique-status request sent with the
+server-only type STATUS_RES_UNIQUE framed \\0REQ (breaking GM-FRAME-003). The
+broken toy must fail exactly the cases that exercise those two.
+
+Blocking sockets, one connection per object, tried in the order the servers
+were given (the next one when a connect fails).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+REQ, RES = b"\0REQ", b"\0RES"
+T = {
+    "CAN_DO": 1, "CANT_DO": 2, "PRE_SLEEP": 4, "NOOP": 6, "SUBMIT_JOB": 7, "JOB_CREATED": 8, "GRAB_JOB": 9,
+    "NO_JOB": 10, "JOB_ASSIGN": 11, "WORK_STATUS": 12, "WORK_COMPLETE": 13, "WORK_FAIL": 14, "GET_STATUS": 15,
+    "SUBMIT_JOB_BG": 18, "ERROR": 19, "STATUS_RES": 20, "SUBMIT_JOB_HIGH": 21, "SET_CLIENT_ID": 22,
+    "CAN_DO_TIMEOUT": 23, "WORK_EXCEPTION": 25, "OPTION_REQ": 26, "OPTION_RES": 27, "WORK_DATA": 28,
+    "WORK_WARNING": 29, "GRAB_JOB_UNIQ": 30, "JOB_ASSIGN_UNIQ": 31, "SUBMIT_JOB_HIGH_BG": 32,
+    "SUBMIT_JOB_LOW": 33, "SUBMIT_JOB_LOW_BG": 34, "SUBMIT_JOB_EPOCH": 36, "GET_STATUS_UNIQUE": 41,
+    "STATUS_RES_UNIQUE": 42,
+}  # fmt: skip
+NAME = {v: k for k, v in T.items()}
+ARGS = {"JOB_CREATED": 1, "JOB_ASSIGN": 3, "JOB_ASSIGN_UNIQ": 4, "WORK_STATUS": 3, "WORK_COMPLETE": 2,
+        "WORK_FAIL": 1, "ERROR": 2, "STATUS_RES": 5, "OPTION_RES": 1, "WORK_DATA": 2, "WORK_WARNING": 2,
+        "WORK_EXCEPTION": 2, "STATUS_RES_UNIQUE": 6}  # fmt: skip
+SUBMIT = {
+    (False, "normal"): "SUBMIT_JOB", (False, "high"): "SUBMIT_JOB_HIGH", (False, "low"): "SUBMIT_JOB_LOW",
+    (True, "normal"): "SUBMIT_JOB_BG", (True, "high"): "SUBMIT_JOB_HIGH_BG", (True, "low"): "SUBMIT_JOB_LOW_BG",
+}  # fmt: skip
+
+
+class GearmanError(Exception):
+    """The server answered ERROR."""
+
+
+class LostConnection(Exception):
+    """The connection closed (or could not be made)."""
+
+
+class Timeout(Exception):
+    """Nothing arrived in time."""
+
+
+class Connection:
+    def __init__(self, servers: list[tuple[str, int]]) -> None:
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+        for host, port in servers:
+            try:
+                self.sock = socket.create_connection((host, port), timeout=5)
+                break
+            except OSError:
+                continue
+        if self.sock is None:
+            raise LostConnection("no server could be connected")
+
+    def send(self, name: str, *args: bytes, magic: bytes = REQ, number: int | None = None) -> None:
+        body = b"\0".join(args)
+        assert self.sock is not None
+        try:
+            self.sock.sendall(magic + struct.pack(">II", T[name] if number is None else number, len(body)) + body)
+        except OSError as exc:
+            raise LostConnection(str(exc)) from None
+
+    def read(self, timeout: float) -> tuple[str, list[bytes]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buffer) >= 12:
+                _, number, size = struct.unpack(">4sII", self.buffer[:12])
+                if len(self.buffer) >= 12 + size:
+                    body, self.buffer = self.buffer[12 : 12 + size], self.buffer[12 + size :]
+                    name = NAME.get(number, str(number))
+                    count = ARGS.get(name, 0)
+                    args = body.split(b"\0", count - 1) if count else []
+                    if name == "ERROR":
+                        raise GearmanError(b": ".join(args).decode("utf-8", "replace"))
+                    if name == "WORK_FAIL" and args[0].endswith(b"\0"):  # gearmand 1.1's form (GM-WORK-012)
+                        args = [args[0][:-1]]
+                    return name, args
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout(f"nothing within {timeout:g} s")
+            assert self.sock is not None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                raise LostConnection(str(exc)) from None
+            if not chunk:
+                raise LostConnection("the server closed the connection")
+            self.buffer += chunk
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+
+class Client:
+    def __init__(self, servers: list[tuple[str, int]], broken: bool = False) -> None:
+        self.conn = Connection(servers)
+        self.broken = broken
+
+    def set_option(self, name: str, timeout: float) -> None:
+        self.conn.send("OPTION_REQ", name.encode())
+        self.conn.read(timeout)
+
+    def submit(self, function: bytes, payload: bytes, unique: bytes | None, background: bool, priority: str,
+               epoch: int | None, timeout: float) -> dict:  # fmt: skip
+        unique = unique or b""
+        if epoch is not None:
+            self.conn.send("SUBMIT_JOB_EPOCH", function, unique, str(epoch).encode(), payload)
+        else:
+            self.conn.send(SUBMIT[(background, priority)], function, unique, payload)
+        name, args = self.conn.read(timeout)
+        if name != "JOB_CREATED":
+            raise GearmanError(f"expected JOB_CREATED, got {name}")
+        handle = args[0]
+        if background:
+            return {"handle": handle}
+        events: list[tuple[str, object]] = []
+        while True:
+            name, args = self.conn.read(timeout)
+            if args[:1] != [handle]:
+                continue
+            if name in ("WORK_DATA", "WORK_WARNING"):
+                events.append((name[5:].lower(), args[1]))
+            elif name == "WORK_STATUS":
+                events.append(("status", (int(args[1]), int(args[2]))))
+            elif name == "WORK_COMPLETE":
+                return {"handle": handle, "outcome": "complete", "data": args[1], "events": events}
+            elif name == "WORK_FAIL":
+                return {"handle": handle, "outcome": "fail", "data": b"", "events": events}
+            elif name == "WORK_EXCEPTION":
+                return {"handle": handle, "outcome": "exception", "data": args[1], "events": events}
+
+    def status(self, handle: bytes, timeout: float) -> list[bytes]:
+        self.conn.send("GET_STATUS", handle)
+        return self._answer("STATUS_RES", timeout)
+
+    def status_unique(self, unique: bytes, timeout: float) -> list[bytes]:
+        if self.broken:  # the defect: the reply's type, framed as a request
+            self.conn.send("STATUS_RES_UNIQUE", unique)
+        else:
+            self.conn.send("GET_STATUS_UNIQUE", unique)
+        return self._answer("STATUS_RES_UNIQUE", timeout)
+
+    def _answer(self, want: str, timeout: float) -> list[bytes]:
+        while True:
+            name, args = self.conn.read(timeout)
+            if name == want:
+                return args
+
+
+class Job:
+    def __init__(self, worker: Worker, handle: bytes, function: bytes, unique: bytes, payload: bytes) -> None:
+        self.worker, self.handle, self.function, self.unique, self.payload = worker, handle, function, unique, payload
+
+    def status(self, numerator: int, denominator: int) -> None:
+        if self.worker.broken:  # the defect: progress as a percentage
+            self.worker.conn.send("WORK_STATUS", self.handle, repr(numerator / denominator * 100).encode(), b"100")
+        else:
+            self.worker.conn.send("WORK_STATUS", self.handle, str(numerator).encode(), str(denominator).encode())
+
+    def send(self, name: str, data: bytes | None = None) -> None:
+        self.worker.conn.send(name, self.handle, *(() if data is None else (data,)))
+
+
+class Worker:
+    def __init__(self, servers: list[tuple[str, int]], broken: bool = False) -> None:
+        self.conn = Connection(servers)
+        self.broken = broken
+
+    def register(self, function: bytes, timeout_ms: int | None) -> None:
+        if timeout_ms:
+            self.conn.send("CAN_DO_TIMEOUT", function, str(timeout_ms).encode())
+        else:
+            self.conn.send("CAN_DO", function)
+
+    def unregister(self, function: bytes) -> None:
+        self.conn.send("CANT_DO", function)
+
+    def set_client_id(self, client_id: bytes) -> None:
+        self.conn.send("SET_CLIENT_ID", client_id)
+
+    def grab(self, timeout: float) -> Job:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.conn.send("GRAB_JOB_UNIQ")
+            name, args = self._next(deadline, ("NO_JOB", "JOB_ASSIGN_UNIQ"))
+            if name == "JOB_ASSIGN_UNIQ":
+                return Job(self, *args)
+            self.conn.send("PRE_SLEEP")
+            self._next(deadline, ("NOOP",))
+
+    def _next(self, deadline: float, wanted: tuple[str, ...]) -> tuple[str, list[bytes]]:
+        while True:
+            name, args = self.conn.read(max(0.0, deadline - time.monotonic()))
+            if name in wanted:
+                return name, args
