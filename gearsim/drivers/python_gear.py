@@ -27,8 +27,8 @@ import threading
 import time
 from typing import Any
 
-import gear  # type: ignore[import-untyped]
-from gear import constants  # type: ignore[import-untyped]
+import gear
+from gear import constants
 
 CLIENT_CAPABILITIES = [
     "submit", "submit_background", "priority", "unique", "status", "option", "servers",
@@ -71,33 +71,33 @@ class Client(gear.Client):  # type: ignore[misc]
             job.events.append(event)
             self.changed.notify_all()
 
-    def handleWorkData(self, packet: Any) -> Any:  # noqa: N802  (gear's names)
+    def handleWorkData(self, packet: Any) -> Any:
         self._event(packet, {"event": "data", "data_b64": b64(packet.getArgument(1, True))})
         return super().handleWorkData(packet)
 
-    def handleWorkWarning(self, packet: Any) -> Any:  # noqa: N802
+    def handleWorkWarning(self, packet: Any) -> Any:
         self._event(packet, {"event": "warning", "data_b64": b64(packet.getArgument(1, True))})
         return super().handleWorkWarning(packet)
 
-    def handleWorkStatus(self, packet: Any) -> Any:  # noqa: N802
+    def handleWorkStatus(self, packet: Any) -> Any:
         numerator, denominator = packet.getArgument(1), packet.getArgument(2)
         self._event(packet, {"event": "status", "numerator": int(numerator), "denominator": int(denominator)})
         return super().handleWorkStatus(packet)
 
-    def handleWorkComplete(self, packet: Any) -> Any:  # noqa: N802
+    def handleWorkComplete(self, packet: Any) -> Any:
         packet.getJob().result = packet.getArgument(1, True)
         return self._notify(super().handleWorkComplete(packet))
 
-    def handleWorkFail(self, packet: Any) -> Any:  # noqa: N802
+    def handleWorkFail(self, packet: Any) -> Any:
         return self._notify(super().handleWorkFail(packet))
 
-    def handleWorkException(self, packet: Any) -> Any:  # noqa: N802
+    def handleWorkException(self, packet: Any) -> Any:
         return self._notify(super().handleWorkException(packet))
 
-    def handleStatusRes(self, packet: Any) -> Any:  # noqa: N802
+    def handleStatusRes(self, packet: Any) -> Any:
         return self._notify(super().handleStatusRes(packet))
 
-    def handleDisconnect(self, job: Any) -> Any:  # noqa: N802
+    def handleDisconnect(self, job: Any) -> Any:
         job.lost = True
         return self._notify(super().handleDisconnect(job))
 
@@ -125,7 +125,7 @@ def wait_for(client: Client, ready: Any, timeout: float) -> None:
 
 class Driver:
     def __init__(self) -> None:
-        self.client: Client | None = None
+        self.client: Any = None  # a Client once hello made it
         self.worker: Any = None
         self.jobs: dict[bytes, Any] = {}
 

@@ -27,22 +27,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from gearsim.errors import GearsimError, HarnessError
 from gearsim.io.driver import HELLO_TIMEOUT, PROTOCOL, DriverBroken, DriverProcess, Reply, driver_argv
 from gearsim.io.library_server import LibraryServer
-from gearsim.io.scripted import ScriptedSession, StepFailed
+from gearsim.io.scripted import ScriptedSession
 from gearsim.model import ServerOptions
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Magic, Packet, Role
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
-from gearsim.run.library_judge import CallRecord, Finding, check_calls, check_sent, decode_reply, match_reply
-from gearsim.run.runner import CaseResult, Verdict
+from gearsim.run.library_judge import (
+    CallRecord,
+    Finding,
+    check_calls,
+    check_sent,
+    decode_reply,
+    judged,
+    match_reply,
+)
+from gearsim.run.result import CaseResult, StepFailed, Verdict, inconclusive
 from gearsim.vectors import program_matching as pm
-from gearsim.vectors.parse import Case, LibraryCall, Ref, Step, VectorFile
+from gearsim.vectors.cases import LibraryCall
+from gearsim.vectors.parse import Case, Ref, Step, VectorFile
 
 __all__ = [
     "DEFAULT_TIME_LIMIT",
@@ -151,9 +160,7 @@ class _LibrarySession(ScriptedSession):
         self.case = case
         self.command = command
         self.spec = case.library
-        self.server = LibraryServer(
-            self.spec.servers, self.spec.actors, profile, _options(case), recorder=self.record
-        )
+        self.server = LibraryServer(self.spec.servers, self.spec.actors, profile, _options(case), recorder=self.record)
         self.drivers: dict[str, DriverProcess] = {}
         self.infos: dict[str, DriverInfo] = {}
         self.calls: list[CallRecord] = []
@@ -316,11 +323,7 @@ class _LibrarySession(ScriptedSession):
         )
         if problem:
             raise StepFailed(
-                step,
-                f"{step.actor}: {call.op}: {problem}",
-                _expected_text(step),
-                reply.describe(),
-                step.requirements,
+                step, f"{step.actor}: {call.op}: {problem}", _expected_text(step), reply.describe(), self.rules(step)
             )
         self.captures.update(bind)
 
@@ -354,7 +357,7 @@ class _LibrarySession(ScriptedSession):
                 f"{step.actor}: the library sent no {pattern.name} like this within {within} ms",
                 pm.describe(pattern, self.captures),
                 "; ".join(alike) or f"no {pattern.name} at all",
-                step.requirements,
+                self.rules(step),
             )
         self.captures.update(bind)
 
@@ -371,6 +374,10 @@ class _LibrarySession(ScriptedSession):
             raise StepFailed(step, f"{step.actor}: the library has no connection to send {packet.name} on")
 
     # ----------------------------------------------------------- judgement
+
+    def rules(self, step: Step) -> tuple[str, ...]:
+        """The rules a library step checks: its own, else the case's library rules (GM-LIB-*)."""
+        return step.rules or step.requirements or tuple(r for r in self.case.requirements if r.startswith("GM-LIB-"))
 
     def findings(self) -> list[Finding]:
         roles = {actor: Role(self.case.actors[actor]) for actor in self.spec.actors}
@@ -441,78 +448,37 @@ def _options(case: Case) -> ServerOptions:
 # --------------------------------------------------------------------------- running
 
 
-def _verdict(
-    base: CaseResult, session: _LibrarySession, failed: StepFailed | None, findings: Sequence[Finding]
-) -> CaseResult:
-    notes = list(session.notes) + session.driver_notes()
-    records = tuple(session.records)
-    if findings:
-        first = findings[0]
-        rules = sorted({f.requirement for f in findings})
-        extra = [str(f) for f in findings[1:6]]
-        if failed is not None:
-            extra.append(f"then step {failed.step.index if failed.step else 'end'}: {failed.reason}")
-        return replace(
-            base,
-            verdict=Verdict.FAIL,
-            reason=str(first),
-            step=failed.step.index if failed is not None and failed.step else None,
-            expected=failed.expected if failed is not None else "",
-            actual=failed.actual if failed is not None else "",
-            trace=session.trace_tail(),
-            notes=tuple(extra + notes + [f"cites {r}" for r in rules]),
-            records=records,
-        )
-    if failed is not None:
-        rids = failed.rids or base.requirements
-        return replace(
-            base,
-            verdict=Verdict.FAIL,
-            reason=failed.reason,
-            step=failed.step.index if failed.step else None,
-            expected=failed.expected,
-            actual=failed.actual,
-            trace=session.trace_tail(),
-            notes=tuple(notes + [f"cites {r}" for r in rids]),
-            records=records,
-        )
-    verdict = Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS
-    return replace(base, verdict=verdict, notes=tuple(notes), records=records)
-
-
 async def _play(session: _LibrarySession, base: CaseResult, time_limit: float) -> CaseResult:
-    failed: StepFailed | None = None
+    failure: StepFailed | None = None
     try:
         try:
             async with asyncio.timeout(time_limit):
                 await session.play()
         except StepFailed as exc:
-            failed = exc
+            failure = exc
         finally:
             await session.stop()
     except _NotApplicable as exc:
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=str(exc), notes=tuple(session.driver_notes()))
     except TimeoutError:
-        reason = f"harness: the case did not end within its time limit of {time_limit:g} s"
-        return _inconclusive(base, session, reason)
+        return _inconclusive(base, session, f"the case did not end within its time limit of {time_limit:g} s")
     except DriverBroken as exc:
         return _inconclusive(base, session, f"driver {exc.kind}: {exc}")
     except _Garbage as exc:
         return _inconclusive(base, session, f"driver garbage: {exc}")
     except (GearsimError, OSError) as exc:
-        return _inconclusive(base, session, f"harness: {exc}")
-    return _verdict(base, session, failed, session.findings())
-
-
-def _inconclusive(base: CaseResult, session: _LibrarySession, reason: str) -> CaseResult:
-    return replace(
-        base,
-        verdict=Verdict.INCONCLUSIVE,
-        reason=reason,
-        trace=session.trace_tail(),
-        notes=tuple(session.driver_notes()),
-        records=tuple(session.records),
+        return _inconclusive(base, session, exc)
+    records = tuple(session.records)
+    passed = Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS
+    notes = [*session.notes, *session.driver_notes()]
+    return judged(
+        base, session.findings(), failure, passed=passed, trace=session.trace_tail(), records=records, notes=notes
     )
+
+
+def _inconclusive(base: CaseResult, session: _LibrarySession, problem: object) -> CaseResult:
+    records = tuple(session.records)
+    return inconclusive(base, problem, trace=session.trace_tail(), records=records, notes=session.driver_notes())
 
 
 def run_library_case(

@@ -176,12 +176,15 @@ class LibraryServer:
             for actor in self.actors:
                 try:
                     server = await self._loop.create_server(
-                        lambda i=index, a=actor: _Listener(self, i, a), _HOST, 0, family=socket.AF_INET
+                        self._factory(index, actor), _HOST, 0, family=socket.AF_INET
                     )
                 except OSError as exc:
                     raise HarnessError(f"cannot listen on {_HOST}: {exc.strerror or exc}") from None
                 live.listeners[actor] = server
                 live.ports[actor] = int(server.sockets[0].getsockname()[1])
+
+    def _factory(self, index: int, actor: str) -> Callable[[], asyncio.Protocol]:
+        return lambda: _Listener(self, index, actor)
 
     def addresses(self, actor: str) -> list[str]:
         """``HOST:PORT`` of every server of the plan, in order, as the library actor is to be given them."""
@@ -304,7 +307,7 @@ class LibraryServer:
                 wire = encode(message) if isinstance(message, Packet) else encode_admin(message)
                 self._apply(live, live.model.receive(c.conn, wire, self.now()))
             elif fault.close:
-                self._server_close(c, f"scripted: closes on {message.type.name}")
+                self._server_close(c, "scripted: closes on " + (message.name if isinstance(message, Packet) else ""))
             else:
                 for pattern in fault.reply:
                     magic = pattern.magic if isinstance(pattern.magic, Magic) else Magic.RES

@@ -11,7 +11,10 @@ are given (``gearsim run --client``): with one command one program plays every
 program actor, with N commands for N program actors the i-th (in the order of
 ``programs``) plays the i-th. A command is split like a shell line (no shell
 runs it); ``{host}`` and ``{port}`` become the served address, ``{python}``
-the Python running gearsim.
+the Python running gearsim. Program files a vector's command names are found
+relative to the vector file, the top of the bundled data or the current
+folder (``program_commands``), so ``gearsim run --programs`` works from any
+folder; a file found nowhere is an input error naming it.
 
 Steps, for a program actor:
 
@@ -25,7 +28,11 @@ is performed, their ``expect`` checked. ``advance`` waits on the wall clock.
 Order is checked per connection and direction; across connections only as
 far as scripted steps force it. At the end every message must have been
 accounted for by a step and every program must exit as its actors'
-``expect_exit`` says (status 0 when it says nothing). Programs run in their own
+``expect_exit`` says (status 0 when it says nothing). Everything a program
+sends is also checked against the rules for its role, as a library's through
+its driver is (gearsim.run.library_judge): a broken rule fails the case with
+its id, whatever the steps say. The records (trace and chart) label each
+connection with its actor, pass or fail. Programs run in their own
 sessions and are stopped by PID: after a failure, when they do not exit
 ``EXIT_GRACE`` s after the last step, and when the case outlives its time limit.
 """
@@ -38,22 +45,23 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from gearsim.errors import GearsimBug, GearsimError, HarnessError
-from gearsim.files import Selection
+from gearsim.errors import GearsimBug, GearsimError, HarnessError, InputError
+from gearsim.files import Selection, vector_root
+from gearsim.io.scripted import ScriptedSession
 from gearsim.io.serve import ServeShell
 from gearsim.model import Server, ServerOptions
-from gearsim.protocol.codec import encode
 from gearsim.protocol.node import ConnId
-from gearsim.protocol.packets import Magic, Message, Packet
-from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
-from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, failed, inconclusive
+from gearsim.protocol.packets import Magic, Role
+from gearsim.protocol.trace import Direction, TraceRecord, format_record
+from gearsim.run.library_judge import Finding, check_sent, judged
+from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, inconclusive
 from gearsim.run.runner import check_profile
 from gearsim.vectors import program_matching as pm
-from gearsim.vectors.matching import line_text
-from gearsim.vectors.parse import Case, PacketPattern, Ref, Step, VectorFile
+from gearsim.vectors.parse import Case, Step, VectorFile
 
 __all__ = [
     "DEFAULT_TIME_LIMIT",
@@ -72,6 +80,8 @@ DEFAULT_TIME_LIMIT = 180.0
 #: ms the end-of-case check waits for stray messages
 SETTLE_MS = 100
 _HOST = "127.0.0.1"
+#: command words with these suffixes name program files, which must exist
+SCRIPT_SUFFIXES = frozenset({".php", ".pl", ".pm", ".py", ".rb", ".js", ".mjs", ".sh", ".lua", ".tcl"})
 
 
 def is_program_case(case: Case) -> bool:
@@ -103,46 +113,21 @@ class ProgramOutcome:
         return text
 
 
-@dataclass
-class _Stream:
-    """What one connection sent (c2s) and received (s2c), and how far steps have read."""
-
-    conn: ConnId
-    local: bool
-    c2s: list[Message | bytes] = field(default_factory=list)
-    s2c: list[Message | bytes] = field(default_factory=list)
-    read_c2s: int = 0
-    read_s2c: int = 0
-    peer_closed: bool = False
-    server_closed: bool = False
-
-
-class _Session:
+class _Session(ScriptedSession):
     """One program case being played."""
 
-    def __init__(self, case: Case, commands: Sequence[str] | None, profile: str, within_floor: int) -> None:
+    def __init__(self, case: Case, commands: Sequence[str], profile: str, within_floor: int) -> None:
+        super().__init__(profile)
         self.case = case
-        self.profile = profile
         self.within_floor = within_floor
-        self.records: list[TraceRecord] = []
-        self.streams: dict[ConnId, _Stream] = {}
-        self.bound: dict[str, ConnId] = {}
-        self.captures: dict[str, bytes] = {}
         self.programs: list[ProgramOutcome] = []
         self._procs: list[asyncio.subprocess.Process] = []
         self._io_tasks: list[asyncio.Task[tuple[bytes, bytes]]] = []
         self._launched: dict[int, int] = {}  # command index -> programs index
-        self._opening_local = False
-        self._wake = asyncio.Event()
-        self.notes: list[str] = []
-        self.acceptable = False
-        self.step: Step | None = None  # the step being played
-        self.shell = ServeShell(Server(profile, _options(case)), recorder=self._record)
+        self.shell = ServeShell(Server(profile, _options(case)), recorder=self.record)
         program_actors = list(case.programs)
-        self.commands = list(commands) if commands else [p.command for p in case.programs.values()]
-        if not commands:
-            self.command_of = {a: i for i, a in enumerate(program_actors)}
-        elif len(self.commands) == 1:
+        self.commands = list(commands)
+        if len(self.commands) == 1:
             self.command_of = dict.fromkeys(program_actors, 0)
         elif len(self.commands) == len(program_actors):
             self.command_of = {a: i for i, a in enumerate(program_actors)}
@@ -152,38 +137,24 @@ class _Session:
                 f"but {len(self.commands)} commands were given: give one, or one per actor"
             )
 
-    # --------------------------------------------------------------- records
+    # ------------------------------------------------------ scripted hooks
 
-    def _record(self, record: TraceRecord) -> None:
-        self.records.append(record)
-        if record.kind == Kind.ACCEPT:
-            self.streams[record.conn] = _Stream(record.conn, local=self._opening_local)
-        stream = self.streams.get(record.conn)
-        if stream is not None:
-            if record.kind == Kind.SEND:
-                item: Message | bytes = record.message if record.message is not None else record.data
-                (stream.c2s if record.direction == Direction.C2S else stream.s2c).append(item)
-            elif record.kind == Kind.CLOSE:
-                if "by the server" in record.note:
-                    stream.server_closed = True
-                else:
-                    stream.peer_closed = True
-        self._wake.set()
+    def open_local(self, actor: str) -> ConnId:
+        return self.shell.open_local(lambda data: None, self.wake)
 
-    async def _until(self, ready: Callable[[], bool], ms: int) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ms / 1000
-        while not ready():
-            left = deadline - loop.time()
-            if left <= 0:
-                return False
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=left)
-        return True
+    def send_local(self, conn: ConnId, data: bytes) -> None:
+        self.shell.send_local(conn, data)
 
-    def trace_tail(self, lines: int = 16) -> str:
-        return "\n".join(format_record(r) for r in self.records[-lines:])
+    def close_local(self, conn: ConnId) -> None:
+        self.shell.close_local(conn)
+
+    def within(self, step: Step) -> int:
+        if self._program(step.actor):
+            return max(step.within or 0, self.within_floor)
+        return super().within(step)
+
+    def ended(self, step: Step) -> bool:
+        return self._program(step.actor) and self._program_exited(step.actor)
 
     # -------------------------------------------------------------- programs
 
@@ -212,7 +183,7 @@ class _Session:
         self.programs.append(ProgramOutcome(tuple(argv), proc.pid, actors))
         self._procs.append(proc)
         task = asyncio.create_task(proc.communicate())
-        task.add_done_callback(lambda _: self._wake.set())  # a program that exits ends a wait for it
+        task.add_done_callback(lambda _: self.wake())  # a program that exits ends a wait for it
         self._io_tasks.append(task)
 
     async def finish_programs(self, grace: float) -> None:
@@ -246,59 +217,32 @@ class _Session:
 
     # ----------------------------------------------------------------- steps
 
-    def _stream(self, step: Step) -> _Stream:
-        conn = self.bound.get(step.actor)
-        if conn is None:
-            raise StepFailed(step, f"{step.actor} has no connection (no connect step before this one)")
-        return self.streams[conn]
-
     def _program(self, actor: str) -> bool:
         return actor in self.case.programs
-
-    def _within(self, step: Step) -> int:
-        if self._program(step.actor):
-            return max(step.within or 0, self.within_floor)
-        return max(step.within or 0, 2000)
 
     async def play(self) -> None:
         await self.shell.start(_HOST, 0)
         for step in self.case.steps:
             self.step = step
-            await self._step(step)
+            if self._program(step.actor):
+                await self._program_step(step)
+            else:
+                await self.scripted_step(step)
         self.step = None
         await self._settle()
 
-    async def _step(self, step: Step) -> None:
-        action, actor = step.action, step.actor
-        program = self._program(actor)
-        if action == "advance":
-            await asyncio.sleep(step.ms / 1000)
-        elif action == "connect":
-            await (self._connect_program(step) if program else self._connect_local(step))
-        elif action == "disconnect":
-            if program:
-                stream = self._stream(step)
-                if not await self._until(lambda: stream.peer_closed or stream.server_closed, self._within(step)):
-                    raise StepFailed(step, f"{actor}: the program did not close its connection", "a close", "")
-            else:
-                self.shell.close_local(self._stream(step).conn)
-        elif action == "send":
-            if program:
-                await self._program_sends(step)
-            else:
-                self._scripted_send(step)
-        elif action == "expect_close":
-            stream = self._stream(step)
-            if not await self._until(lambda: stream.server_closed, self._within(step)):
-                raise StepFailed(step, f"{actor}: the server did not close the connection", "a close", "")
-        elif action == "expect_silence":
-            stream = self._stream(step)
-            seen = len(stream.s2c)
-            await asyncio.sleep(step.ms / 1000)
-            if len(stream.s2c) > seen:
-                raise StepFailed(step, f"{actor}: the server sent {pm.show(stream.s2c[seen])}", f"silence {step.ms} ms")
+    async def _program_step(self, step: Step) -> None:
+        actor = step.actor
+        if step.action == "connect":
+            await self._connect_program(step)
+        elif step.action == "disconnect":
+            stream = self.stream_of(step)
+            if not await self.until(lambda: stream.closed, self.within(step)):
+                raise StepFailed(step, f"{actor}: the program did not close its connection", "a close", "")
+        elif step.action == "send":
+            await self._program_sends(step)
         else:
-            await self._expect(step)
+            await self.expect_step(step)
 
     async def _connect_program(self, step: Step) -> None:
         index = self.command_of[step.actor]
@@ -312,129 +256,38 @@ class _Session:
                     return conn
             return None
 
-        if not await self._until(lambda: fresh() is not None or self._program_exited(step.actor), self._within(step)):
-            raise StepFailed(step, f"{step.actor}: the program did not connect within {self._within(step)} ms")
+        if not await self.until(lambda: fresh() is not None or self._program_exited(step.actor), self.within(step)):
+            raise StepFailed(step, f"{step.actor}: the program did not connect within {self.within(step)} ms")
         conn = fresh()
         if conn is None:
             raise StepFailed(step, f"{step.actor}: the program exited without connecting")
         self.bound[step.actor] = conn
 
-    async def _connect_local(self, step: Step) -> None:
-        self._opening_local = True
-        try:
-            conn = self.shell.open_local(lambda data: None, lambda: None)
-        finally:
-            self._opening_local = False
-        self.bound[step.actor] = conn
-
-    def _scripted_send(self, step: Step) -> None:
-        stream = self._stream(step)
-        if stream.peer_closed or stream.server_closed:
-            return
-        if step.packet is not None:
-            data = encode(self._resolve(step, step.packet), length=step.packet.length)
-        elif step.admin is not None:
-            data = b"".join(line_text(line, self.captures) + step.admin.eol for line in step.admin.lines)
-        else:
-            data = step.wire or b""
-        self.shell.send_local(stream.conn, data)
-
-    def _resolve(self, step: Step, pattern: PacketPattern) -> Packet:
-        args: list[bytes] = []
-        for arg in pattern.args:
-            if isinstance(arg, Ref):
-                if arg.name not in self.captures:
-                    raise HarnessError(f"{arg.name} was not captured (an alternative accepted earlier has no capture)")
-                args.append(self.captures[arg.name])
-            elif isinstance(arg, bytes):
-                args.append(arg)
-            else:
-                raise StepFailed(step, f"a scripted send cannot send a {type(arg).__name__} argument")
-        magic = pattern.magic if pattern.magic is not None else Magic.REQ
-        return Packet(magic, pattern.type, tuple(args))
-
-    async def _take(self, step: Step, direction: str, count: int) -> list[Message | bytes]:
-        stream = self._stream(step)
-        items = stream.c2s if direction == Direction.C2S else stream.s2c
-
-        def have() -> int:
-            return len(items) - (stream.read_c2s if direction == Direction.C2S else stream.read_s2c)
-
-        def ended() -> bool:
-            closed = stream.peer_closed or stream.server_closed
-            return closed or (self._program(step.actor) and self._program_exited(step.actor))
-
-        await self._until(lambda: have() >= count or ended(), self._within(step))
-        start = stream.read_c2s if direction == Direction.C2S else stream.read_s2c
-        got = items[start : start + count]
-        if direction == Direction.C2S:
-            stream.read_c2s += len(got)
-        else:
-            stream.read_s2c += len(got)
-        return got
-
     async def _program_sends(self, step: Step) -> None:
-        if step.packet is not None:
-            got = await self._take(step, Direction.C2S, 1)
-            expected = pm.describe(step.packet)
-            if not got:
-                raise StepFailed(
-                    step, f"{step.actor}: the program sent nothing more within {self._within(step)} ms", expected, ""
-                )
-            bind: dict[str, bytes] = {}
-            problem = pm.match(step.packet, got[0], Magic.REQ, self.captures, bind)
-            if problem:
-                raise StepFailed(step, f"{step.actor}: {problem}", expected, pm.show(got[0]))
-            self.captures.update(bind)
-        else:
-            await self._admin_or_wire(step, Direction.C2S)
-
-    async def _admin_or_wire(self, step: Step, direction: str) -> None:
-        """Check an admin or wire payload of a program's send or of an expect."""
-        if step.admin is not None:
-            got = await self._take(step, direction, len(step.admin.lines))
-            problem = pm.match_admin(step.admin, got, self.captures)
-            if problem:
-                expected = pm.admin_text(step.admin, self.captures)
-                raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
-        elif step.wire is not None:
-            got = await self._take_wire(step, direction, len(step.wire))
-            data = b"".join(pm.wire(m) for m in got)
-            if data != step.wire:
-                raise StepFailed(step, f"{step.actor}: other bytes", step.wire.hex(), data.hex())
-
-    async def _take_wire(self, step: Step, direction: str, size: int) -> list[Message | bytes]:
-        got: list[Message | bytes] = []
-        while sum(len(pm.wire(m)) for m in got) < size:
-            more = await self._take(step, direction, 1)
-            if not more:
-                break
-            got += more
-        return got
-
-    async def _expect(self, step: Step) -> None:
-        patterns = [step.packet] if step.packet is not None else list(step.packets)
-        if patterns:
-            got = await self._take(step, Direction.S2C, len(patterns))
-            problem = self._match_all(patterns, got)
-            if problem:
-                for alt in step.accept:
-                    alts = [alt.packet] if alt.packet is not None else list(alt.packets)
-                    if self.profile in alt.profiles and alts and not self._match_all(alts, got):
-                        self.acceptable = True
-                        self.notes.append(f"step {step.index}: {', '.join(alt.profiles)} behaviour")
-                        return
-                expected = "; ".join(pm.describe(p) for p in patterns)
-                raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
-        else:
-            await self._admin_or_wire(step, Direction.S2C)
-
-    def _match_all(self, patterns: list[PacketPattern], got: list[Message | bytes]) -> str:
+        if step.packet is None:
+            await self.admin_or_wire(step, Direction.C2S)
+            return
+        got = await self.take(step, Direction.C2S, 1)
+        expected = pm.describe(step.packet)
+        if not got:
+            raise StepFailed(
+                step, f"{step.actor}: the program sent nothing more within {self.within(step)} ms", expected, ""
+            )
         bind: dict[str, bytes] = {}
-        problem = pm.match_all(patterns, got, self.captures, bind)
-        if not problem:
-            self.captures.update(bind)
-        return problem
+        problem = pm.match(step.packet, got[0], Magic.REQ, self.captures, bind)
+        if problem:
+            raise StepFailed(step, f"{step.actor}: {problem}", expected, pm.show(got[0]))
+        self.captures.update(bind)
+
+    def labelled(self) -> tuple[TraceRecord, ...]:
+        """The records with each connection labelled by the actor bound to it (the trace and chart lanes)."""
+        owner = {conn: actor for actor, conn in self.bound.items()}
+        return tuple(r._replace(label=owner[r.conn]) if r.conn in owner else r for r in self.records)
+
+    def findings(self) -> list[Finding]:
+        """Every rule the programs broke in what they sent (the same checks as for libraries through drivers)."""
+        roles = {actor: Role(self.case.actors[actor]) for actor in self.bound if self._program(actor)}
+        return check_sent(self.labelled(), roles)
 
     async def _settle(self) -> None:
         await asyncio.sleep(SETTLE_MS / 1000)
@@ -484,6 +337,59 @@ def _options(case: Case) -> ServerOptions:
     )
 
 
+def _vector_folder(vf: VectorFile) -> Path | None:
+    """The folder of the file ``vf`` was read from (bundled names are relative to the bundled vectors)."""
+    for candidate in (vector_root() / vf.name, Path(vf.name)):
+        if candidate.is_file():
+            return candidate.resolve().parent
+    return None
+
+
+def _path_like(word: str) -> bool:
+    """A command word that names a program file: a script by its suffix, or ./ or ../ (placeholders aside)."""
+    if word.startswith("-") or "{" in word:
+        return False
+    return word.startswith(("./", "../")) or Path(word).suffix in SCRIPT_SUFFIXES
+
+
+def program_commands(vf: VectorFile, case: Case, commands: Sequence[str] | None = None) -> list[str]:
+    """The commands that play the case's program actors, their program files found.
+
+    The vector's commands (no ``commands`` given) name files relative to the
+    vector file's folder, the top of the bundled data (a checkout's root, or
+    the installed package's data) or the current folder, tried in that order;
+    commands given on the command line, relative to the current folder. A
+    word that names a file is replaced by its absolute path.
+
+    Raises:
+        InputError: a command names a program file that is in none of those
+            places (the message names the file and where it looked), or
+            cannot be split.
+    """
+    if commands:
+        texts, bases = list(commands), [Path.cwd()]
+    else:
+        folder = _vector_folder(vf)
+        texts = [p.command for p in case.programs.values()]
+        bases = [b for b in (folder, vector_root().parent, Path.cwd()) if b is not None]
+    out = []
+    for text in texts:
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise InputError(f"{vf.name}::{case.id}: command {text!r}: {exc}") from None
+        for i, word in enumerate(words):
+            if not _path_like(word):
+                continue
+            found = next((b / word for b in bases if (b / word).is_file()), None)
+            if found is None:
+                where = ", ".join(str(b) for b in dict.fromkeys(bases))
+                raise InputError(f"{vf.name}::{case.id}: program file {word} not found (looked in {where})")
+            words[i] = str(found.resolve())
+        out.append(shlex.join(words))
+    return out
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     """Signal the process group led by ``pid`` (each program runs in its own session)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -522,14 +428,12 @@ async def _run(session: _Session, time_limit: float, base: CaseResult) -> tuple[
     finally:
         await session.close()
     notes = tuple(session.notes) + tuple(f"program: {p.describe()}" for p in session.programs)
-    records = tuple(session.records)
-    if failure is not None:
-        result = failed(base, failure, trace=session.trace_tail(), records=records, notes=notes)
-    elif harness is not None:
-        result = inconclusive(base, harness, trace=session.trace_tail(), records=records, notes=notes)
-    else:
-        verdict = Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS
-        result = replace(base, verdict=verdict, notes=notes, records=records)
+    records = session.labelled()
+    trace = "\n".join(format_record(r) for r in records[-16:])
+    if harness is not None:
+        return inconclusive(base, harness, trace=trace, records=records, notes=notes), session.programs
+    passed = Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS
+    result = judged(base, session.findings(), failure, passed=passed, trace=trace, records=records, notes=notes)
     return result, session.programs
 
 
@@ -561,10 +465,11 @@ def run_program_case(
     base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements, vector_sha256=vf.sha256)
     if not case.is_program:
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="not a program case"), []
+    resolved = program_commands(vf, case, commands)
     sessions: list[_Session] = []
 
     async def main() -> tuple[CaseResult, list[ProgramOutcome]]:
-        sessions.append(_Session(case, commands, profile, within_floor))
+        sessions.append(_Session(case, resolved, profile, within_floor))
         return await _run(sessions[0], time_limit, base)
 
     try:

@@ -10,8 +10,8 @@ steps (``connect``, ``send``, ``expect``, ``expect_silence``,
 ``expect_close``, ``disconnect`` of a scripted actor) with captured values,
 matched by gearsim.vectors.program_matching.
 
-A session fails by raising ``StepFailed``; whoever plays it turns that into a
-verdict.
+A session fails by raising ``gearsim.run.result.StepFailed``; whoever plays
+it turns that into a verdict.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gearsim.errors import HarnessError
 from gearsim.protocol.codec import encode
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Magic, Message, Packet
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
+from gearsim.run.result import StepFailed
 from gearsim.vectors import program_matching as pm
 from gearsim.vectors.matching import line_text
 from gearsim.vectors.parse import PacketPattern, Ref, Step
 
-__all__ = ["SCRIPTED_WITHIN", "ScriptedSession", "StepFailed", "Stream"]
+__all__ = ["SCRIPTED_WITHIN", "ScriptedSession", "Stream"]
 
 #: ms a scripted actor's expect waits at least
 SCRIPTED_WITHIN = 2000
@@ -52,20 +54,6 @@ class Stream:
     @property
     def closed(self) -> bool:
         return self.peer_closed or self.server_closed
-
-
-class StepFailed(Exception):
-    """A step's expectation was not met (``step`` None: the end-of-case checks)."""
-
-    def __init__(
-        self, step: Step | None, reason: str, expected: str = "", actual: str = "", rids: tuple[str, ...] = ()
-    ) -> None:
-        super().__init__(reason)
-        self.step = step
-        self.reason = reason
-        self.expected = expected
-        self.actual = actual
-        self.rids = rids
 
 
 class ScriptedSession:
@@ -202,6 +190,8 @@ class ScriptedSession:
         args: list[bytes] = []
         for arg in pattern.args:
             if isinstance(arg, Ref):
+                if arg.name not in self.captures:
+                    raise HarnessError(f"{arg.name} was not captured (an alternative accepted earlier has no capture)")
                 args.append(self.captures[arg.name])
             elif isinstance(arg, bytes):
                 args.append(arg)
@@ -236,13 +226,13 @@ class ScriptedSession:
                 expected = pm.admin_text(step.admin, self.captures)
                 raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
         elif step.wire is not None:
-            got: list[Message | bytes] = []
-            while sum(len(pm.wire(m)) for m in got) < len(step.wire):
+            taken: list[Message | bytes] = []
+            while sum(len(pm.wire(m)) for m in taken) < len(step.wire):
                 more = await self.take(step, direction, 1)
                 if not more:
                     break
-                got += more
-            data = b"".join(pm.wire(m) for m in got)
+                taken += more
+            data = b"".join(pm.wire(m) for m in taken)
             if data != step.wire:
                 raise StepFailed(step, f"{step.actor}: other bytes", step.wire.hex(), data.hex())
 
@@ -262,7 +252,7 @@ class ScriptedSession:
                 self.notes.append(f"step {step.index}: {', '.join(alt.profiles)} behaviour")
                 return
         expected = "; ".join(pm.describe(p) for p in patterns)
-        raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)), step.requirements)
+        raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
 
     def match_all(self, patterns: list[PacketPattern], got: list[Message | bytes]) -> str:
         """'' when ``got`` matches ``patterns`` (captures bound); else why not."""

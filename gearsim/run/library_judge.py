@@ -16,7 +16,8 @@ which record everything said on the wire and every driver call, then ask:
   job (GM-LIB-003), status as received (GM-LIB-004), the job a worker took as
   assigned (GM-LIB-008) and the WORK_* it sent as asked (GM-LIB-009)?
 * ``decode_reply`` and ``match_reply``: a driver's JSON reply as values, and
-  against a step's ``reply`` expectation.
+  against a step's ``reply`` expectation;
+* ``judged``: the verdict, where a broken rule outranks the step failures it causes.
 
 Where the spec lets a library choose (asking for the exceptions option or
 not, GRAB_JOB, GRAB_JOB_UNIQ or GRAB_JOB_ALL, a generated or an empty unique,
@@ -29,12 +30,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from gearsim.protocol.packets import TERMINAL_TYPES, Magic, Packet, PacketType, Role
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
 from gearsim.protocol.validate import check
+from gearsim.run.result import CaseResult, StepFailed, Verdict, failed
 from gearsim.vectors.cases import AnyValue, Capture, Ref, ReplyExpectation
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "check_calls",
     "check_sent",
     "decode_reply",
+    "judged",
     "match_reply",
     "submit_type",
 ]
@@ -50,7 +53,9 @@ __all__ = [
 _ASSIGN: Final[frozenset[PacketType]] = frozenset(
     {PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL}
 )
-_GRAB: Final[frozenset[PacketType]] = frozenset({PacketType.GRAB_JOB, PacketType.GRAB_JOB_UNIQ, PacketType.GRAB_JOB_ALL})
+_GRAB: Final[frozenset[PacketType]] = frozenset(
+    {PacketType.GRAB_JOB, PacketType.GRAB_JOB_UNIQ, PacketType.GRAB_JOB_ALL}
+)
 _WORK: Final[frozenset[PacketType]] = frozenset(
     {
         PacketType.WORK_STATUS,
@@ -178,11 +183,13 @@ def _stateful(packet: Packet, state: _ConnState, seen: set[bytes], r: TraceRecor
     out: list[Finding] = []
     if t == PacketType.GET_STATUS and packet.args and packet.args[0] not in seen:
         handle = packet.args[0]
-        out.append(Finding("GM-FIELD-006", f"sent GET_STATUS for {handle!r}, a handle it never received", r.label, r.seq))
+        why = f"sent GET_STATUS for {handle!r}, a handle it never received"
+        out.append(Finding("GM-FIELD-006", why, r.label, r.seq))
     elif t in _WORK and packet.args:
         handle = packet.args[0]
         if handle in state.ended:
-            out.append(Finding("GM-WORK-014", f"sent {packet.name} for {handle!r} after ending that job", r.label, r.seq))
+            why = f"sent {packet.name} for {handle!r} after ending that job"
+            out.append(Finding("GM-WORK-014", why, r.label, r.seq))
         elif handle not in state.held:
             why = f"sent {packet.name} for {handle!r}, which the server did not assign to this connection"
             out.append(Finding("GM-FIELD-006", why, r.label, r.seq))
@@ -422,9 +429,7 @@ def _check_submit(records: Sequence[TraceRecord], call: CallRecord, end: int) ->
         out.append(Finding("GM-LIB-001", "reported a submission but sent none", call.actor, call.seq))
         return out
     submit_conn = sent[-1][0].conn
-    received = [
-        (r, p) for r, p in _packets(records, call.actor, Direction.S2C, call.seq, end) if r.conn == submit_conn
-    ]
+    received = [(r, p) for r, p in _packets(records, call.actor, Direction.S2C, call.seq, end) if r.conn == submit_conn]
     created = [p.args[0] for _, p in received if p.type == PacketType.JOB_CREATED and p.args]
     if not created:
         out.append(Finding("GM-LIB-002", "reported a submission that no JOB_CREATED answered", call.actor, call.seq))
@@ -473,13 +478,13 @@ def _check_foreground(received: list[tuple[TraceRecord, Packet]], handle: bytes,
             events.append(("data", p.args[1] if len(p.args) > 1 else b""))
         elif p.type == PacketType.WORK_WARNING and "events_warning" in caps:
             events.append(("warning", p.args[1] if len(p.args) > 1 else b""))
-        elif p.type == PacketType.WORK_STATUS and "events_status" in caps and len(p.args) == 3:
-            if p.args[1].isdigit() and p.args[2].isdigit():
-                events.append(("status", (int(p.args[1]), int(p.args[2]))))
+        elif p.type == PacketType.WORK_STATUS and "events_status" in caps and _decimal(p.args[1:]):
+            events.append(("status", (int(p.args[1]), int(p.args[2]))))
     reply = call.reply
     out: list[Finding] = []
     if terminal is None:
-        why = f"reported the job {reply.get('outcome')}, but the server sent no WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION"
+        ended = "WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION"
+        why = f"reported the job {reply.get('outcome')}, but the server sent no {ended}"
         return [Finding("GM-LIB-006", why, call.actor, call.seq)]
     if tuple(reply.get("events", ())) != tuple(events):
         why = f"reported events {_events(reply.get('events', ()))}, but the server sent {_events(events)}"
@@ -500,6 +505,11 @@ def _check_foreground(received: list[tuple[TraceRecord, Packet]], handle: bytes,
         why = f"reported {outcome} with {_show(data)}, but {terminal.name} carried {_show(want_data)}"
         out.append(Finding("GM-LIB-003", why, call.actor, call.seq))
     return out
+
+
+def _decimal(args: Sequence[bytes]) -> bool:
+    """Two unsigned decimal numbers (a WORK_STATUS's numerator and denominator)."""
+    return len(args) == 2 and all(a.isdigit() for a in args)
 
 
 def _handle_of(p: Packet) -> bytes:
@@ -608,3 +618,39 @@ def _asked(behaviour: Sequence[tuple[str, Any]], handle: bytes) -> list[Packet]:
 
 def _work_text(p: Packet) -> str:
     return p.name + ("" if len(p.args) < 2 else " " + " ".join(_show(a) for a in p.args[1:]))
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def judged(
+    base: CaseResult,
+    findings: Sequence[Finding],
+    failure: StepFailed | None,
+    *,
+    passed: Verdict,
+    trace: str,
+    records: tuple[TraceRecord, ...],
+    notes: Sequence[str] = (),
+) -> CaseResult:
+    """The verdict on a client, program or library under test, from rule findings and the step failure (if any).
+
+    A broken rule is the root cause whatever step failed after it: the result
+    names the first finding, carries every broken rule's id as its ``rules``,
+    and lists the step failure after the other findings. Without findings a
+    step failure is an ordinary FAIL; without either, ``passed``.
+    """
+    if not findings:
+        if failure is not None:
+            return failed(base, failure, trace=trace, records=records, notes=notes)
+        return replace(base, verdict=passed, notes=tuple(notes), records=records)
+    rules = tuple(dict.fromkeys(f.requirement for f in findings))
+    extra = [str(f) for f in findings[1:6]]
+    if len(findings) > 6:
+        extra.append(f"and {len(findings) - 6} more")
+    step = failure.step if failure is not None else None
+    if failure is not None:
+        extra.append(f"then step {step.index if step is not None else '(end)'}: {failure.reason}")
+    found = StepFailed(step, str(findings[0]), failure.expected if failure else "", failure.actual if failure else "")
+    found.rules = rules
+    return failed(base, found, trace=trace, records=records, notes=[*extra, *notes])

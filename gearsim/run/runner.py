@@ -431,6 +431,8 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> 
     base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements, vector_sha256=vf.sha256)
     if case.is_program:
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="a program case: run it with gearsim run --client")
+    if case.is_library:
+        return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="a library case: run it with gearsim run --driver")
     if not case.applies_to(profile):
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=f"only for {', '.join(case.profiles)}")
     if case.is_codec:

@@ -470,7 +470,8 @@ def _check_library_steps(steps: Sequence[Step], library: LibrarySpec | None) -> 
             if step.actor not in lib:
                 raise _StepError(f"{step.action} names {step.actor!r}, which is not a library actor", step.index)
         elif step.actor in lib:
-            raise _StepError(f"a library actor's steps are call, await, sent, server_close, server_send, not {step.action}", step.index)
+            allowed = ", ".join(LIBRARY_ACTIONS)
+            raise _StepError(f"a library actor's steps are {allowed}, not {step.action}", step.index)
         if step.action == "call":
             if step.actor in pending:
                 raise _StepError(f"{step.actor} still has a call without its await", step.index)

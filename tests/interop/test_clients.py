@@ -1,8 +1,9 @@
 """Real client and worker programs against the served reference model, checked by program vectors.
 
 Each program case of vectors/client/{php,gearman-cli,gear,perl}.yaml is
-played with the command its vector gives (a program from tests/data/clients/
-or the gearman tool) by ``gearsim.io.programs``: the model runs
+played with the command its vector gives (a program from vectors/client/programs/
+or the gearman tool) by ``gearsim.io.programs``, from a folder that is not the
+checkout (the vectors' program files are found beside them): the model runs
 behind ``ServeShell`` on 127.0.0.1, the program is launched in its own session
 and stopped by its PID, everything it sends is matched against the case, and
 its exit status and output against the case's ``expect_exit``. A missing tool
@@ -31,7 +32,7 @@ from gearsim.vectors.parse import ExitExpectation, VectorFile
 pytestmark = pytest.mark.interop
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIENTS = ROOT / "tests" / "data" / "clients"
+CLIENTS = ROOT / "vectors" / "client" / "programs"
 PY = sys.executable
 
 
@@ -92,9 +93,9 @@ CASES: list[tuple[str, str, str]] = [
 
 
 @pytest.fixture(autouse=True)
-def _at_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Vector commands name tests/data/clients/... relative to the root of the checkout."""
-    monkeypatch.chdir(ROOT)
+def _elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Not the checkout: the vectors' commands find their programs relative to the vector files."""
+    monkeypatch.chdir(tmp_path)
 
 
 def _vf(file: str) -> VectorFile:

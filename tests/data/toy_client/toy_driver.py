@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import toy_gearman as toy  # noqa: E402  (beside this file)
+import toy_gearman as toy  # beside this file
 
 CLIENT = ["submit", "submit_background", "priority", "unique", "epoch", "status", "status_unique", "option",
           "servers", "events_data", "events_warning", "events_status", "events_exception"]  # fmt: skip
@@ -48,7 +48,8 @@ class Driver:
     def hello(self, req: dict[str, Any]) -> dict[str, Any]:
         self.role = req["role"]
         self.servers = [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in req["servers"]]
-        return {"library": "toy_gearman" + (" (broken)" if BROKEN else ""), "capabilities": CLIENT if self.role == "client" else WORKER}
+        library = "toy_gearman" + (" (broken)" if BROKEN else "")
+        return {"library": library, "capabilities": CLIENT if self.role == "client" else WORKER}
 
     def submit(self, req: dict[str, Any]) -> dict[str, Any]:
         unique = req.get("unique")
@@ -65,7 +66,9 @@ class Driver:
         if not req["background"]:
             out["outcome"], out["data_b64"] = got["outcome"], b64(got["data"])
             out["events"] = [
-                {"event": k, "numerator": v[0], "denominator": v[1]} if k == "status" else {"event": k, "data_b64": b64(v)}
+                {"event": k, "numerator": v[0], "denominator": v[1]}
+                if k == "status"
+                else {"event": k, "data_b64": b64(v)}
                 for k, v in got["events"]
             ]
         return out
