@@ -8,6 +8,7 @@ gearsim itself, reported with its traceback and a request to report it.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -97,11 +98,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gearsim.report.text import exit_code
 
     programs = args.client or args.programs
-    if programs and (args.server or args.peer):
-        print("gearsim run: --client/--programs and --server/--peer exclude each other", file=sys.stderr)
+    if sum(map(bool, (programs, args.server or args.peer, args.driver))) > 1:
+        print("gearsim run: --client/--programs, --server/--peer and --driver exclude each other", file=sys.stderr)
         return EXIT_INPUT
     model = None
-    if programs:
+    if args.driver:
+        from gearsim.cli.clients import run_driver_vectors
+
+        results, target = run_driver_vectors(args)
+        title = f"gearsim run --driver: {len(results)} cases through {target}"
+        clock = "wall"
+    elif programs:
         from gearsim.cli.serve import run_client_vectors
 
         results, target = run_client_vectors(args)
@@ -117,6 +124,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _write_report(args, results, load_requirements(), title, target, clock)
     if model is not None and args.trace:
         Path(args.trace).write_text(model.trace_text(), encoding="utf-8")
+    elif args.trace:
+        from gearsim.cli.clients import write_case_traces
+
+        write_case_traces(Path(args.trace), results)
     if model is not None and args.pcap:
         from gearsim.dissect.synth import write_trace_pcap
 
@@ -191,7 +202,7 @@ def _repro(args: argparse.Namespace) -> Callable[[CaseResult], str]:
     from gearsim.cli.fuzz import repro_line
 
     def line(result: CaseResult) -> str:
-        return repro_line(
+        text = repro_line(
             "run",
             vector=result.id,
             server=args.server,
@@ -199,6 +210,8 @@ def _repro(args: argparse.Namespace) -> Callable[[CaseResult], str]:
             seed=args.seed,
             chunking=getattr(args, "chunking", None),
         )
+        driver = getattr(args, "driver", None)
+        return f"{text} --driver {shlex.quote(driver)}" if driver else text
 
     return line
 
@@ -222,6 +235,9 @@ def _parser() -> argparse.ArgumentParser:
     from gearsim.cli.serve import add_client_options, add_serve_commands
 
     add_client_options(run)
+    from gearsim.cli.clients import add_clients_command, add_driver_options
+
+    add_driver_options(run)
     add_chunking_argument(run)
     add_run_arguments(run)
     run.set_defaults(func=_cmd_run)
@@ -245,6 +261,7 @@ def _parser() -> argparse.ArgumentParser:
     add_simulate_command(sub)
     add_spec_commands(sub)
     add_matrix_command(sub)
+    add_clients_command(sub)
     return parser
 
 

@@ -128,6 +128,15 @@ def _call_needs(call: LibraryCall) -> set[str]:
     return out
 
 
+#: the library rule a reply expectation checks, by the fields it names (first match)
+_REPLY_RULES: Final[tuple[tuple[frozenset[str], str], ...]] = (
+    (frozenset({"outcome", "result", "events"}), "GM-LIB-003"),
+    (frozenset({"known", "running", "numerator", "denominator", "clients"}), "GM-LIB-004"),
+    (frozenset({"job"}), "GM-LIB-008"),
+    (frozenset({"handle"}), "GM-LIB-002"),
+)
+
+
 @dataclass(frozen=True)
 class DriverInfo:
     """What a driver said in its hello: the library it drives and what it offers."""
@@ -376,8 +385,17 @@ class _LibrarySession(ScriptedSession):
     # ----------------------------------------------------------- judgement
 
     def rules(self, step: Step) -> tuple[str, ...]:
-        """The rules a library step checks: its own, else the case's library rules (GM-LIB-*)."""
-        return step.rules or step.requirements or tuple(r for r in self.case.requirements if r.startswith("GM-LIB-"))
+        """The rules a library step checks: its own, else the library rule of what its reply expects."""
+        if step.rules or step.requirements:
+            return step.rules or step.requirements
+        expect = step.reply
+        if expect is not None:
+            if not expect.ok:
+                return ("GM-LIB-006",)
+            for fields, rule in _REPLY_RULES:
+                if fields & set(expect.fields):
+                    return (rule,)
+        return tuple(r for r in self.case.requirements if r.startswith("GM-LIB-"))
 
     def findings(self) -> list[Finding]:
         roles = {actor: Role(self.case.actors[actor]) for actor in self.spec.actors}

@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from gearsim.protocol.packets import TERMINAL_TYPES, Magic, Packet, PacketType, Role
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
-from gearsim.protocol.validate import check
+from gearsim.protocol.validate import Violation, check
 from gearsim.run.result import CaseResult, StepFailed, Verdict, failed
 from gearsim.vectors.cases import AnyValue, Capture, Ref, ReplyExpectation
 
@@ -66,6 +66,8 @@ _WORK: Final[frozenset[PacketType]] = frozenset(
         PacketType.WORK_EXCEPTION,
     }
 )
+#: the validator's rules for a packet the sender may not send at all (magic, type, direction)
+_TYPE_RULES: Final[frozenset[str]] = frozenset({"GM-FRAME-002", "GM-FRAME-003"})
 _SUBMITS: Final[frozenset[PacketType]] = frozenset(
     {
         PacketType.SUBMIT_JOB,
@@ -154,10 +156,21 @@ def check_sent(
         if r.direction == Direction.S2C:
             _note_received(packet, state, seen[r.label])
             continue
-        for v in check(packet, role):
+        for v in _violations(packet, role):
             found.append(Finding(v.requirement, f"sent {_name(packet)}: {v.reason}", r.label, r.seq))
         found.extend(_stateful(packet, state, seen[r.label], r))
     return found
+
+
+def _violations(packet: Packet, role: Role) -> list[Violation]:
+    """The validator's findings, but only the framing ones for a type the role may not send at all.
+
+    A packet of the wrong type (or direction) is one defect: its arguments,
+    laid out for a type the sender should never have used, say nothing more.
+    """
+    found = check(packet, role)
+    framing = [v for v in found if v.requirement in _TYPE_RULES]
+    return framing if framing else found
 
 
 def _name(packet: Packet) -> str:
@@ -588,12 +601,23 @@ def _check_work(records: Sequence[TraceRecord], call: CallRecord) -> list[Findin
         if q.type in _WORK and q.args and q.args[0] == handle
     ]
     asked = _asked(call.args.get("behaviour", ()), handle)
-    if [(q.type, q.args) for q in sent] != [(q.type, q.args) for q in asked]:
+    if _differs(sent, asked):
         shown_sent = ", ".join(_work_text(q) for q in sent) or "nothing"
         shown_asked = ", ".join(_work_text(q) for q in asked) or "nothing"
         why = f"sent {shown_sent} for the job, but its caller asked for {shown_asked}"
         out.append(Finding("GM-LIB-009", why, call.actor, call.seq))
     return out
+
+
+def _differs(sent: Sequence[Packet], asked: Sequence[Packet]) -> bool:
+    """True when a worker sent other WORK_* than asked: other types or order, or other arguments.
+
+    A packet that breaks a field rule is reported under that rule by
+    ``check_sent``; its arguments are not counted again here.
+    """
+    if [q.type for q in sent] != [q.type for q in asked]:
+        return True
+    return any(q.args != a.args and not check(q, Role.WORKER) for q, a in zip(sent, asked, strict=True))
 
 
 def _asked(behaviour: Sequence[tuple[str, Any]], handle: bytes) -> list[Packet]:

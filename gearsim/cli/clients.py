@@ -1,0 +1,264 @@
+"""``gearsim run --driver`` and ``gearsim clients``: client and worker libraries judged through drivers (glue).
+
+``add_driver_options(run_parser)`` adds ``--driver COMMAND`` (a bundled name,
+``php``, ``perl``, ``gear``, or a command line) to ``gearsim run``, and
+``run_driver_vectors(args)`` plays the selected library cases (default: every
+bundled one) with it; ``gearsim run`` reports them like any run.
+
+``gearsim clients`` is the client compatibility matrix: every library case
+with every reference driver whose library is installed (or the ``--driver``
+commands given), written as Markdown (``--out-md docs/clients.md``), HTML
+and JSON, and with ``--write-baselines DIR`` one baseline per driver
+(``DIR/driver-<name>.json``); ``--baselines DIR`` compares and exits 1 on a
+regression, as ``gearsim matrix`` does for servers.
+
+``write_case_traces(path, results)`` writes the trace of every case that has
+records (``--trace`` for program and driver runs, pass or fail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gearsim.files import Selection, load_requirements, select
+from gearsim.protocol.trace import format_record
+from gearsim.run.result import CaseResult, Verdict
+
+__all__ = [
+    "DEFAULT_LIBRARY_VECTORS",
+    "add_clients_command",
+    "add_driver_options",
+    "available_drivers",
+    "run_driver_cases",
+    "run_driver_vectors",
+    "write_case_traces",
+]
+
+#: what ``--driver`` runs when no vectors are named
+DEFAULT_LIBRARY_VECTORS = ("client",)
+_EXIT_INPUT = 3
+
+
+def add_driver_options(run: argparse.ArgumentParser) -> None:
+    """Add ``--driver COMMAND`` and ``--driver-time-limit S`` to ``gearsim run``."""
+    run.add_argument(
+        "--driver",
+        metavar="COMMAND",
+        help="run the library cases (default: every bundled one) with this driver (spec/driver.md): php, perl, "
+        "gear, or a command line ({python} and {drivers} are substituted)",
+    )
+    run.add_argument(
+        "--driver-time-limit",
+        type=float,
+        default=90.0,
+        metavar="S",
+        help="seconds a library case may take before its drivers are stopped (default 90)",
+    )
+
+
+def _library_selection(specs: Sequence[str]) -> Selection:
+    """The named vectors, or every bundled file that holds library cases."""
+    return select(list(specs) or list(DEFAULT_LIBRARY_VECTORS))
+
+
+def run_driver_cases(
+    selection: Selection,
+    command: str,
+    *,
+    profile: str,
+    time_limit: float = 90.0,
+    only_library: bool = True,
+    shard: Any = None,
+) -> list[CaseResult]:
+    """Play the selected library cases with the driver ``command``; others are left out (or n/a).
+
+    Raises:
+        GearsimBug: a bug inside gearsim (never a verdict).
+    """
+    from gearsim.cli.progress import progress
+    from gearsim.io.library_cases import run_library_case
+
+    chosen = [
+        (vf, vf.case(c))
+        for vf in selection.files
+        for c in selection.chosen(vf)
+        if shard is None or shard.holds(f"{vf.name}::{c}")
+    ]
+    if only_library:
+        chosen = [(vf, case) for vf, case in chosen if case.is_library]
+    results: list[CaseResult] = []
+    with progress("gearsim run", total=len(chosen), unit="cases") as bar:
+        for vf, case in chosen:
+            results.append(run_library_case(vf, case, command, profile=profile, time_limit=time_limit))
+            bar.advance()
+    return results
+
+
+def run_driver_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str]:
+    """``gearsim run --driver COMMAND``: the results and a target for the report.
+
+    Raises:
+        GearsimError: a selector matches nothing or a vector file is invalid.
+    """
+    from gearsim.drivers import REFERENCE
+
+    named = bool(args.vectors)
+    selection = _library_selection(args.vectors)
+    results = run_driver_cases(
+        selection,
+        args.driver,
+        profile=args.profile,
+        time_limit=args.driver_time_limit,
+        only_library=not named,
+        shard=getattr(args, "shard", None),
+    )
+    shown = f"the {REFERENCE[args.driver].library} driver" if args.driver in REFERENCE else f"driver {args.driver!r}"
+    return results, f"{shown} against the reference model served on 127.0.0.1"
+
+
+def write_case_traces(path: Path, results: Sequence[CaseResult]) -> int:
+    """Write the canonical trace of every case with records, each after a ``# FILE::CASE verdict`` line.
+
+    Returns how many cases were written.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    lines: list[str] = []
+    count = 0
+    for r in results:
+        if not r.records:
+            continue
+        count += 1
+        lines.append(f"# {r.id} {r.verdict.value}")
+        lines.extend(format_record(rec) for rec in r.records)
+    path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    return count
+
+
+# --------------------------------------------------------------------------- gearsim clients
+
+
+def available_drivers() -> dict[str, str]:
+    """Each bundled driver's name -> why it cannot run here ('' when it can). Never raises."""
+    from gearsim.drivers import REFERENCE
+
+    out: dict[str, str] = {}
+    for name, ref in REFERENCE.items():
+        if shutil.which(ref.needs) is None and ref.needs != "python3":
+            out[name] = f"{ref.needs} not found"
+            continue
+        argv = [sys.executable if w == "{python}" else w for w in ref.probe]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            out[name] = f"{ref.library}: {exc}"
+            continue
+        out[name] = "" if done.returncode == 0 else f"{ref.library} is not installed"
+    return out
+
+
+def _cmd_clients(args: argparse.Namespace) -> int:
+    from gearsim.cli.matrix import read_baseline, write_baseline
+    from gearsim.drivers import REFERENCE
+    from gearsim.report.baseline import baseline_from_results, compare, format_comparison
+    from gearsim.report.html import ReportRun, render_html
+    from gearsim.report.matrix import Implementation, build_matrix, matrix_json, matrix_markdown
+
+    commands: list[tuple[str, str]] = [
+        (c if c in REFERENCE else f"driver{i + 1}", c) for i, c in enumerate(args.driver or [])
+    ]
+    if not commands:
+        missing = available_drivers()
+        for name, why in missing.items():
+            if why:
+                if args.require_drivers:
+                    print(f"gearsim clients: {name}: {why}", file=sys.stderr)
+                    return _EXIT_INPUT
+                print(f"gearsim clients: skipping {name}: {why}", file=sys.stderr)
+        commands = [(name, name) for name, why in missing.items() if not why]
+    selection = _library_selection(args.vectors)
+    runs: list[tuple[Implementation, list[CaseResult]]] = []
+    seconds: dict[str, float] = {}
+    for name, command in commands:
+        started = time.monotonic()
+        results = run_driver_cases(selection, command, profile=args.profile, time_limit=args.driver_time_limit)
+        seconds[name] = time.monotonic() - started
+        library = _library_of(results) or (REFERENCE[name].library if name in REFERENCE else command)
+        impl = Implementation(f"driver:{name}", library, "driver", args.profile, note=f"{seconds[name]:.1f} s")
+        runs.append((impl, results))
+        print(f"gearsim clients: {name}: {_counts(results)} in {seconds[name]:.1f} s", file=sys.stderr)
+    requirements = load_requirements()
+    meta = {
+        "title": "Every library case of vectors/client/ through each reference driver (spec/driver.md), against "
+        "the reference model served on 127.0.0.1.",
+        "regenerate": "gearsim clients --out-md docs/clients.md --write-baselines baselines",
+        "cases": f"{len(runs[0][1]) if runs else 0} library cases in {len(selection.files)} files",
+    }
+    matrix = build_matrix(runs, meta)
+    if args.out_md:
+        text = matrix_markdown(matrix, requirements).replace(
+            "# Compatibility matrix", "# Client compatibility matrix", 1
+        )
+        Path(args.out_md).write_text(text, encoding="utf-8")
+    if args.out_json:
+        Path(args.out_json).write_text(matrix_json(matrix), encoding="utf-8")
+    if args.out_html:
+        report = [ReportRun(impl.key, results, args.profile, impl.label, "wall") for impl, results in runs]
+        Path(args.out_html).write_text(render_html(report, requirements, "gearsim clients"), encoding="utf-8")
+    regressed = False
+    for impl, results in runs:
+        stem = impl.key.replace(":", "-")
+        if args.write_baselines:
+            meta_b = {"library": impl.label, "generated_by": "gearsim clients --write-baselines"}
+            baseline = baseline_from_results(results, impl.key, args.profile, meta_b)
+            write_baseline(Path(args.write_baselines) / f"{stem}.json", baseline)
+        if args.baselines:
+            cmp = compare(read_baseline(Path(args.baselines) / f"{stem}.json"), results)
+            sys.stdout.write(f"{impl.key}:\n{format_comparison(cmp)}")
+            regressed = regressed or not cmp.ok
+    for impl, results in runs:
+        print(f"{impl.key}: {_counts(results)} ({impl.label}, {impl.note})")
+    return 1 if regressed else 0
+
+
+def _library_of(results: Sequence[CaseResult]) -> str:
+    """The library a driver named in its hello (from the notes of any result)."""
+    for r in results:
+        for note in r.notes:
+            if note.startswith("driver for ") and ": " in note:
+                return note.split(": ", 1)[1].split(", PID", 1)[0]
+    return ""
+
+
+def _counts(results: Sequence[CaseResult]) -> str:
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in Verdict}
+    return ", ".join(f"{n} {v.value}" for v, n in counts.items() if n) or "no cases"
+
+
+def add_clients_command(subparsers: Any) -> None:
+    """Register ``gearsim clients`` (the client compatibility matrix)."""
+    p = subparsers.add_parser(
+        "clients",
+        help="the client compatibility matrix: library cases through every reference driver",
+        description="Run the library cases (default: every bundled one) with each reference driver whose library "
+        "is installed, or with the --driver commands given, and write the client compatibility matrix.",
+    )
+    p.add_argument("vectors", nargs="*", help="paths, bundled names or globs (default: client)")
+    p.add_argument("--driver", action="append", metavar="COMMAND", help="a driver to run (repeatable; default: all)")
+    p.add_argument("--profile", default="gearmand-1.1", help="the model's profile (default gearmand-1.1)")
+    p.add_argument("--driver-time-limit", type=float, default=90.0, metavar="S", help="seconds per case (default 90)")
+    p.add_argument("--require-drivers", action="store_true", help="fail when a reference driver cannot run here")
+    p.add_argument("--out-md", metavar="FILE", help="write the matrix as Markdown (docs/clients.md)")
+    p.add_argument("--out-html", metavar="FILE", help="write the HTML report, one run per driver")
+    p.add_argument("--out-json", metavar="FILE", help="write the matrix as JSON")
+    p.add_argument("--write-baselines", metavar="DIR", help="write DIR/driver-<name>.json from this run")
+    p.add_argument("--baselines", metavar="DIR", help="compare with DIR/driver-<name>.json; exit 1 on regression")
+    p.set_defaults(func=_cmd_clients)
