@@ -41,6 +41,8 @@ __all__ = [
     "write_case_traces",
 ]
 
+#: how the server matrix explains n/a, which says otherwise for drivers
+_SERVER_NA = "**n/a** (the case is for other profiles, or needs the model's virtual clock)."
 #: what ``--driver`` runs when no vectors are named
 DEFAULT_LIBRARY_VECTORS = ("client",)
 _EXIT_INPUT = 3
@@ -191,8 +193,9 @@ def _cmd_clients(args: argparse.Namespace) -> int:
         started = time.monotonic()
         results = run_driver_cases(selection, command, profile=args.profile, time_limit=args.driver_time_limit)
         seconds[name] = time.monotonic() - started
-        library = _library_of(results) or (REFERENCE[name].library if name in REFERENCE else command)
-        impl = Implementation(f"driver:{name}", library, "driver", args.profile, note=f"{seconds[name]:.1f} s")
+        label = REFERENCE[name].library if name in REFERENCE else command
+        version = _library_of(results)
+        impl = Implementation(f"driver:{name}", label, "driver", args.profile, version, f"{seconds[name]:.1f} s")
         runs.append((impl, results))
         print(f"gearsim clients: {name}: {_counts(results)} in {seconds[name]:.1f} s", file=sys.stderr)
     requirements = load_requirements()
@@ -204,9 +207,8 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     }
     matrix = build_matrix(runs, meta)
     if args.out_md:
-        text = matrix_markdown(matrix, requirements).replace(
-            "# Compatibility matrix", "# Client compatibility matrix", 1
-        )
+        text = matrix_markdown(matrix, requirements).replace("# Compatibility matrix", "# Client compatibility matrix")
+        text = text.replace(_SERVER_NA, "**n/a** (the driver does not offer what the case needs).")
         Path(args.out_md).write_text(text, encoding="utf-8")
     if args.out_json:
         Path(args.out_json).write_text(matrix_json(matrix), encoding="utf-8")
@@ -217,7 +219,7 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     for impl, results in runs:
         stem = impl.key.replace(":", "-")
         if args.write_baselines:
-            meta_b = {"library": impl.label, "generated_by": "gearsim clients --write-baselines"}
+            meta_b = {"library": impl.version or impl.label, "generated_by": "gearsim clients --write-baselines"}
             baseline = baseline_from_results(results, impl.key, args.profile, meta_b)
             write_baseline(Path(args.write_baselines) / f"{stem}.json", baseline)
         if args.baselines:
@@ -225,7 +227,7 @@ def _cmd_clients(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{impl.key}:\n{format_comparison(cmp)}")
             regressed = regressed or not cmp.ok
     for impl, results in runs:
-        print(f"{impl.key}: {_counts(results)} ({impl.label}, {impl.note})")
+        print(f"{impl.key}: {_counts(results)} ({impl.version or impl.label}, {impl.note})")
     return 1 if regressed else 0
 
 

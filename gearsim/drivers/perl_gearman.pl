@@ -163,7 +163,10 @@ while (my $line = <STDIN>) {
         $ops{$op}->($request);
     };
     if (my $err = $@) {
-        $err = { kind => 'library', message => "$err" } unless ref $err eq 'HASH';
+        unless (ref $err eq 'HASH') {  # a die or croak of the library: its text, without Perl's "at FILE line N."
+            (my $text = "$err") =~ s/ at \S+ line \d+\.?//g;
+            $err = { kind => 'library', message => $text };
+        }
         reply({ ok => JSON::PP::false, error => $err });
     } else {
         reply({ ok => JSON::PP::true, %$body });

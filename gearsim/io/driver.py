@@ -86,6 +86,11 @@ class Reply:
         return f"error {self.error_kind}: {self.error_message}"
 
 
+def _printable(text: str) -> str:
+    """A library's message for a one-line report: control characters (a NUL, a newline) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text.strip())
+
+
 def driver_argv(command: str, substitutions: Mapping[str, str] | None = None) -> list[str]:
     """The argv of a driver command: a bundled name, or a shell-like line with ``{python}``, ``{drivers}``.
 
@@ -232,7 +237,7 @@ class DriverProcess:
         if not isinstance(error, dict) or error.get("kind") not in ERROR_KINDS:
             kinds = ", ".join(sorted(ERROR_KINDS))
             raise DriverBroken("garbage", f"{where}: an error reply needs error.kind, one of {kinds}: {shown!r}")
-        return Reply(False, data, str(error["kind"]), str(error.get("message", "")))
+        return Reply(False, data, str(error["kind"]), _printable(str(error.get("message", ""))))
 
     async def _died(self, when: str) -> DriverBroken:
         with contextlib.suppress(TimeoutError):

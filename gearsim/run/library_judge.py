@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from gearsim.protocol.packets import TERMINAL_TYPES, Magic, Packet, PacketType, Role
+from gearsim.protocol.packets import SPECS, TERMINAL_TYPES, Magic, Packet, PacketType, Role
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
 from gearsim.protocol.validate import Violation, check
 from gearsim.run.result import CaseResult, StepFailed, Verdict, failed
@@ -170,7 +170,18 @@ def _violations(packet: Packet, role: Role) -> list[Violation]:
     """
     found = check(packet, role)
     framing = [v for v in found if v.requirement in _TYPE_RULES]
-    return framing if framing else found
+    if framing:
+        return framing
+    return [_empty_last(packet, v) for v in found]
+
+
+def _empty_last(packet: Packet, v: Violation) -> Violation:
+    """One argument short where the last would be empty: the NUL before an empty last argument is missing."""
+    spec = SPECS.get(int(packet.type))
+    if v.requirement == "GM-FRAME-004" and spec is not None and len(packet.args) == len(spec.args) - 1:
+        why = f"{spec.name} ends after its {spec.args[-2]}: an empty {spec.args[-1]} still needs the NUL before it"
+        return Violation("GM-FRAME-006", why, spec.args[-1])
+    return v
 
 
 def _name(packet: Packet) -> str:
