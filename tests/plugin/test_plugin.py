@@ -24,7 +24,7 @@ from gearsim.testing.peer_fixtures import require_peer
 pytest_plugins = ["pytester"]
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_project"
-CLIENT_PROGRAMS = Path(__file__).resolve().parents[1] / "data" / "clients"
+CLIENT_PROGRAMS = Path(__file__).resolve().parents[2] / "vectors" / "client" / "programs"
 BUNDLED_CLIENT_VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "client"
 PLUGIN = "gearsim.testing.pytest_plugin"
 
