@@ -107,7 +107,8 @@ def test_the_broken_toy_fails_exactly_on_its_two_defects(toy_runs: dict[str, lis
         else:
             assert result.verdict == Verdict.PASS, _detail(results)
     numerator = by_id["worker-job-with-updates"]
-    assert numerator.reason == "w: sent WORK_STATUS: numerator b'7.142857142857142' is not unsigned decimal (GM-FIELD-003)"
+    why = "w: sent WORK_STATUS: numerator b'7.142857142857142' is not unsigned decimal (GM-FIELD-003)"
+    assert numerator.reason == why
     assert "STATUS_RES_UNIQUE" in by_id["status-by-unique"].reason
 
 

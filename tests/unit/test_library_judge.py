@@ -329,7 +329,8 @@ def test_work_other_than_asked_breaks_gm_lib_009_but_a_bad_field_only_its_rule()
 
 
 def test_decode_reply_reads_base64_and_text() -> None:
-    body = {"handle": "H:sim:1", "outcome": "exception", "data_b64": "Ym9vbQ==", "events": [{"event": "status", "numerator": 1, "denominator": 2}]}  # fmt: skip
+    status = {"event": "status", "numerator": 1, "denominator": 2}
+    body = {"handle": "H:sim:1", "outcome": "exception", "data_b64": "Ym9vbQ==", "events": [status]}
     assert decode_reply("submit", body) == {
         "handle": H,
         "outcome": "exception",
@@ -362,7 +363,8 @@ def test_match_reply_captures_refs_and_error_kinds() -> None:
     assert match_reply(errors, False, "lost", {}, {}, {}) == ""
     assert "expected library or lost" in match_reply(errors, False, "timeout", {}, {}, {})
     assert "succeeded, expected an error" in match_reply(errors, True, "", {}, {}, {})
-    assert "the call failed (lost: gone)" in match_reply(ReplyExpectation(), False, "lost", {}, {}, {}, error_message="gone")
+    failed = match_reply(ReplyExpectation(), False, "lost", {}, {}, {}, error_message="gone")
+    assert "the call failed (lost: gone)" in failed
     any_job = ReplyExpectation(fields={"job": {"handle": AnyValue(), "payload": b"x"}})
     assert match_reply(any_job, True, "", {"job": {"handle": H, "payload": b"x"}}, {}, {}) == ""
 

@@ -1,4 +1,4 @@
-"""Library cases in vector files: what parses, what is refused with file, case and step, and what every bundled one holds."""
+"""Library cases in vector files: what parses, what is refused (naming case and step), what every bundled one holds."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ GOOD = """- id: c
   - {sent: lib, packet: {type: GET_STATUS, args: [{ref: H}]}}
   - {server_send: lib, packet: {type: NOOP}}
   - {server_close: lib}
-"""
+"""  # noqa: E501  (one step per line, as the canonical form writes them)
 
 
 def _parse(cases: str):  # type: ignore[no-untyped-def]
@@ -79,23 +79,24 @@ def test_the_canonical_form_of_a_library_case_reads_back_the_same() -> None:
     assert again.cases == vf.cases
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (("{call: lib, op: status, args: {handle: {ref: H}}, nowait: true, timeout: 2000}", "{call: lib, op: status, args: {handle: {ref: H}}, timeout: 2000}"), "step 4: await lib: no call of it waits"),
-        (("{connect: w1}", "{call: w1, op: status, args: {handle: x}}"), "step 3: call names 'w1', which is not a library actor"),
-        (("{connect: w1}", "{connect: lib}"), "step 3: a library actor's steps are call, await, sent, server_close, server_send, not connect"),
-        (("{await: lib, reply: {known: true}}", "{advance: 1}"), "calls with nowait but no await: lib"),
-        (("reply: {handle: {capture: H}}}", "reply: {handle: {capture: G}}}"), "step 2: ref 'H' before any capture of it"),
-        (("actors: [lib]", "actors: [w9]"), "library actor 'w9' must be declared in actors"),
-        (("- {down: true}\n    - {delivery", "- {down: true}\n    - {down: true, delivery"), "needs at least one server that is not down"),
-        (("{connect: w1}", "{connect: w1, reply: {known: true}}"), "step 3: only call and await take reply"),
-    ],
-)  # fmt: skip
+NOWAIT = "{call: lib, op: status, args: {handle: {ref: H}}, nowait: true, timeout: 2000}"
+BROKEN = [
+    ((NOWAIT, NOWAIT.replace("nowait: true, ", "")), "step 4: await lib: no call of it waits"),
+    (("{connect: w1}", "{call: w1, op: status, args: {handle: x}}"), "step 3: call names 'w1', which is not a library"),
+    (("{connect: w1}", "{connect: lib}"), "step 3: a library actor's steps are call, await, sent, .*, not connect"),
+    (("{await: lib, reply: {known: true}}", "{advance: 1}"), "calls with nowait but no await: lib"),
+    (("reply: {handle: {capture: H}}}", "reply: {handle: {capture: G}}}"), "step 2: ref 'H' before any capture of it"),
+    (("actors: [lib]", "actors: [w9]"), "library actor 'w9' must be declared in actors"),
+    (("- {down: true}\n    - {delivery", "- {down: true}\n    - {down: true, delivery"), "needs at least one server"),
+    (("{connect: w1}", "{connect: w1, reply: {known: true}}"), "step 3: only call and await take reply"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BROKEN)
 def test_a_broken_library_case_is_refused_naming_the_step(change: tuple[str, str], message: str) -> None:
     old, new = change
     assert old in GOOD
-    with pytest.raises(VectorError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(VectorError, match=message):
         _parse(GOOD.replace(old, new, 1))
 
 
@@ -141,7 +142,8 @@ def test_every_library_case_cites_a_library_rule_or_a_rule_its_steps_check() -> 
     registry = load_requirements()
     for case in _library_cases():
         assert all(r in registry for r in case.requirements)
-        assert any(r.startswith("GM-LIB-") for r in case.requirements) or any(s.requirements for s in case.steps), case.id
+        library_rules = [r for r in case.requirements if r.startswith("GM-LIB-")]
+        assert library_rules or any(s.requirements for s in case.steps), case.id
 
 
 def test_library_cases_are_not_applicable_against_a_server() -> None:
