@@ -20,6 +20,9 @@ What the cases run against:
 * nothing given: the built-in reference model, in virtual time
   (``--gearsim-profile NAME``, ``--gearsim-seed N``);
 * ``--gearsim-server HOST:PORT``: a real server over TCP;
+* ``--gearsim-driver 'COMMAND'``: a client or worker library through its
+  driver (spec/driver.md; ``php``, ``perl``, ``gear`` or a command line);
+  only library cases apply, others are n/a;
 * ``--gearsim-client 'COMMAND'`` (repeatable): client or worker programs
   launched against the served model; only program cases apply.
 
@@ -159,6 +162,8 @@ class _State:
     html: Path | None
     write_baseline: Path | None
     results: list[CaseResult] = field(default_factory=list)
+    #: a driver command (library cases), or None
+    driver: str | None = None
     _factory: PeerFactory | None = None
     _tcp: TcpPeerFactory | None = None
 
@@ -167,6 +172,8 @@ class _State:
         return bool(self.dirs or self.explicit)
 
     def target(self) -> str:
+        if self.driver:
+            return f"the library of driver {self.driver!r} against the served reference model, profile {self.profile}"
         if self.clients:
             programs = " + ".join(repr(c) for c in self.clients)
             return f"program(s) {programs} against the served reference model, profile {self.profile}"
@@ -190,6 +197,10 @@ class _State:
         return self._factory
 
     def run(self, vf: VectorFile, case: Case) -> CaseResult:
+        if self.driver:
+            from gearsim.io.library_cases import run_library_case
+
+            return run_library_case(vf, case, self.driver, profile=self.profile)
         if self.clients:
             from gearsim.io.programs import run_program_case
 
@@ -234,8 +245,11 @@ def _make_state(config: pytest.Config) -> _State:
         raise pytest.UsageError(f"--gearsim-profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
     server = _parse_server(opt.gearsim_server) if opt.gearsim_server else None
     clients = tuple(opt.gearsim_client or ())
-    if server is not None and clients:
-        raise pytest.UsageError("--gearsim-server and --gearsim-client exclude each other: one target at a time")
+    driver = opt.gearsim_driver or None
+    if sum(map(bool, (server, clients, driver))) > 1:
+        raise pytest.UsageError(
+            "--gearsim-server, --gearsim-client and --gearsim-driver exclude each other: one target at a time"
+        )
     shard: Shard | None = None
     if opt.gearsim_shard:
         try:
@@ -259,6 +273,7 @@ def _make_state(config: pytest.Config) -> _State:
         seed=opt.gearsim_seed if opt.gearsim_seed is not None else int(config.getini("gearsim_seed") or 0),
         server=server,
         clients=clients,
+        driver=driver,
         dirs=tuple(dirs),
         explicit=_explicit_files(config),
         baseline=baseline,
@@ -279,6 +294,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         metavar="COMMAND",
         help="client/worker program to launch against the served model ({host}, {port} substituted); repeatable",
+    )
+    group.addoption(
+        "--gearsim-driver",
+        metavar="COMMAND",
+        help="a client or worker library's driver (php, perl, gear, or a command line): runs the library cases",
     )
     group.addoption("--gearsim-profile", metavar="NAME", help=f"implementation profile (default {DEFAULT_PROFILE})")
     group.addoption("--gearsim-seed", type=int, metavar="N", help="simulator seed for the model (default 0)")

@@ -25,6 +25,7 @@ pytest_plugins = ["pytester"]
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_project"
 CLIENT_PROGRAMS = Path(__file__).resolve().parents[2] / "vectors" / "client" / "programs"
+TOY_DRIVER = Path(__file__).resolve().parents[1] / "data" / "toy_client" / "toy_driver.py"
 BUNDLED_CLIENT_VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "client"
 PLUGIN = "gearsim.testing.pytest_plugin"
 
@@ -209,6 +210,22 @@ def test_a_client_program_against_the_served_model(pytester: pytest.Pytester) ->
     failed.stdout.fnmatch_lines(
         ["gearsim FAIL at step 1: prog: the program exited without connecting", "E   rule: GM-SUBMIT-004*"]
     )
+
+
+def test_a_library_through_its_driver(pytester: pytest.Pytester) -> None:
+    """--gearsim-driver: library cases run through the driver (the toy library), a broken build fails with its rule."""
+    shutil.copy(BUNDLED_CLIENT_VECTORS / "library-worker.yaml", pytester.path / "library-worker.yaml")
+    case = "library-worker.yaml::worker-job-with-updates"
+    toy = f"{sys.executable} {TOY_DRIVER}"
+    result = pytester.runpytest(*_plugin_args(), "-rA", case, "--gearsim-driver", toy)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["gearsim: vectors against the library of driver *toy_driver.py* against the served*"])
+    broken = pytester.runpytest(*_plugin_args(), case, "--gearsim-driver", toy + " --broken")
+    broken.assert_outcomes(failed=1)
+    broken.stdout.fnmatch_lines(["*rule broken: GM-FIELD-003*"])
+    both = pytester.runpytest(*_plugin_args(), case, "--gearsim-driver", toy, "--gearsim-client", "true")
+    assert both.ret != 0
+    both.stderr.fnmatch_lines(["*exclude each other*"])
 
 
 @pytest.fixture(scope="module")
