@@ -57,6 +57,7 @@ _MIN_WIDTH = 600
 #: events drawn as marks on a lane; the rest (deliveries, accepts, timers, eofs) only repeat what arrows show
 _EVENT_KINDS = frozenset(
     {Kind.CONNECT, Kind.CLOSE, Kind.CUT, Kind.REFUSED, Kind.PARTITION, Kind.HEAL, Kind.RESTART, "program"}
+    | {"call", "reply"}  # a library's driver calls and replies (gearsim.io.library_cases), on the library's lane
 )
 _SERVER_LANE = "server"
 
@@ -249,6 +250,8 @@ def chart_svg(result: CaseResult, *, clock: str = "virtual", chart_id: str = "")
         rows = [*drawn[:_HEAD_ROWS], len(drawn) - MAX_ROWS, *drawn[-tail:]]
     failure_rows = 2 if result.verdict in _BAD else 0
     width = max(_MIN_WIDTH, _GUTTER + _MARGIN + _LANE_GAP * (len(lanes) - 1) + 2 * _MARGIN + 60)
+    if any(r.kind in ("call", "reply") for r in drawn if isinstance(r, TraceRecord)):
+        width += 240  # room for a driver's call labels beside the last lane
     height = _HEAD + _ROW * (len(rows) + failure_rows) + _MARGIN
 
     def lane_x(name: str) -> float:

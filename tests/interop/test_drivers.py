@@ -302,3 +302,24 @@ def test_gearsim_clients_writes_the_matrix_and_baselines(tmp_path: Path) -> None
     stem = next(base.glob("driver-*.json"))
     again = _gearsim("clients", "client/library-client.yaml::status-*", "--driver", TOY, "--baselines", str(base))
     assert again.returncode == 0 and stem.is_file(), again.stdout + again.stderr
+
+
+def test_a_driver_case_draws_its_calls_in_the_html_report() -> None:
+    from gearsim.files import load_requirements
+    from gearsim.report.html import ReportRun, render_html
+
+    vf = next(vf for vf in _selection().files if vf.name.endswith("library-client.yaml"))
+    result = run_library_case(vf, vf.case("seed-unique-dedup"), TOY)
+    page = render_html([ReportRun("toy", [result], "gearmand-1.1", "toy", "wall")], load_requirements(), "t")
+    assert result.verdict == Verdict.PASS
+    assert "call (submit function" in page and "reply (submit: ok" in page
+
+
+def test_the_client_suite_benchmark_runs_and_prints_its_ratios() -> None:
+    bench = ROOT / "tools" / "bench" / "clients.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), "--quick", "--driver", TOY], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "client suite per driver: 2 library cases" in done.stdout
+    assert "vs target" in done.stdout and "1.00x" in done.stdout
