@@ -432,6 +432,8 @@ def baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], out: 
     """
     stream = out if out is not None else sys.stdout
     target = getattr(args, "peer", None) or ("server" if getattr(args, "server", None) else f"model:{args.profile}")
+    if getattr(args, "driver", None):
+        target = f"driver:{args.driver}"
     if getattr(args, "write_baseline", None):
         meta = {"generated_by": f"gearsim run --write-baseline {args.write_baseline}"}
         write_baseline(Path(args.write_baseline), baseline_from_results(results, target, args.profile, meta))

@@ -318,8 +318,30 @@ def test_a_driver_case_draws_its_calls_in_the_html_report() -> None:
 def test_the_client_suite_benchmark_runs_and_prints_its_ratios() -> None:
     bench = ROOT / "tools" / "bench" / "clients.py"
     done = subprocess.run(
-        [sys.executable, str(bench), "--quick", "--driver", TOY], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(bench), "--quick", "--driver", TOY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "client suite per driver: 2 library cases" in done.stdout
     assert "vs target" in done.stdout and "1.00x" in done.stdout
+
+
+def test_a_newcomer_s_driver_copied_from_a_template_gets_a_report(tmp_path: Path) -> None:
+    """README: copy the gear driver, run it from your own folder, keep its verdicts as a baseline."""
+    _require_driver("gear")
+    from gearsim.drivers import drivers_dir
+
+    (tmp_path / "my_driver.py").write_text((drivers_dir() / "python_gear.py").read_text(encoding="utf-8"))
+    command = f"{sys.executable} my_driver.py"
+    first = _gearsim(
+        "run", "--driver", command, "client/library-client.yaml::seed-*", "--write-baseline", "b.json", cwd=tmp_path
+    )
+    assert first.returncode == 0 and "2 passed, 0 failed" in first.stdout, first.stdout + first.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["peer"] == f"driver:{command}"
+    again = _gearsim(
+        "run", "--driver", command, "client/library-client.yaml::seed-*", "--baseline", "b.json", cwd=tmp_path
+    )
+    assert again.returncode == 0 and "0 regressions" in again.stdout, again.stdout + again.stderr
