@@ -34,8 +34,7 @@ from typing import Any, Final
 from gearsim.errors import GearsimError, HarnessError
 from gearsim.io.driver import HELLO_TIMEOUT, PROTOCOL, DriverBroken, DriverProcess, Reply, driver_argv
 from gearsim.io.library_server import LibraryServer
-from gearsim.io.scripted import ScriptedSession
-from gearsim.model import ServerOptions
+from gearsim.io.scripted import ScriptedSession, case_options
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Magic, Packet, Role
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
@@ -169,7 +168,9 @@ class _LibrarySession(ScriptedSession):
         self.case = case
         self.command = command
         self.spec = case.library
-        self.server = LibraryServer(self.spec.servers, self.spec.actors, profile, _options(case), recorder=self.record)
+        self.server = LibraryServer(
+            self.spec.servers, self.spec.actors, profile, case_options(case), recorder=self.record
+        )
         self.drivers: dict[str, DriverProcess] = {}
         self.infos: dict[str, DriverInfo] = {}
         self.calls: list[CallRecord] = []
@@ -450,17 +451,6 @@ def _expected_text(step: Step) -> str:
     if not expect.ok:
         return "an error" + (f" ({' or '.join(expect.errors)})" if expect.errors else "")
     return ", ".join(f"{k} {v!r}" for k, v in expect.fields.items()) or "success"
-
-
-def _options(case: Case) -> ServerOptions:
-    o = case.options
-    default = ServerOptions()
-    retries = o.get("job_retries")
-    return ServerOptions(
-        job_retries=None if retries is None else int(retries),
-        worker_wakeup=int(o.get("worker_wakeup", default.worker_wakeup)),
-        exceptions=bool(o.get("exceptions", default.exceptions)),
-    )
 
 
 # --------------------------------------------------------------------------- running

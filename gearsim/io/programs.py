@@ -51,9 +51,9 @@ from pathlib import Path
 
 from gearsim.errors import GearsimBug, GearsimError, HarnessError, InputError
 from gearsim.files import Selection, vector_root
-from gearsim.io.scripted import ScriptedSession
+from gearsim.io.scripted import ScriptedSession, case_options
 from gearsim.io.serve import ServeShell
-from gearsim.model import Server, ServerOptions
+from gearsim.model import Server
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Magic, Role
 from gearsim.protocol.trace import Direction, TraceRecord, format_record
@@ -124,7 +124,7 @@ class _Session(ScriptedSession):
         self._procs: list[asyncio.subprocess.Process] = []
         self._io_tasks: list[asyncio.Task[tuple[bytes, bytes]]] = []
         self._launched: dict[int, int] = {}  # command index -> programs index
-        self.shell = ServeShell(Server(profile, _options(case)), recorder=self.record)
+        self.shell = ServeShell(Server(profile, case_options(case)), recorder=self.record)
         program_actors = list(case.programs)
         self.commands = list(commands)
         if len(self.commands) == 1:
@@ -322,19 +322,6 @@ class _Session(ScriptedSession):
     async def close(self) -> None:
         await self.finish_programs(0.0)
         await self.shell.close()
-
-
-def _options(case: Case) -> ServerOptions:
-    """The case's ``options`` (schema-checked: job_retries, worker_wakeup, exceptions, epoch0)."""
-    o = case.options
-    default = ServerOptions()
-    retries = o.get("job_retries")
-    return ServerOptions(
-        job_retries=None if retries is None else int(retries),
-        worker_wakeup=int(o.get("worker_wakeup", default.worker_wakeup)),
-        exceptions=bool(o.get("exceptions", default.exceptions)),
-        epoch0=int(o.get("epoch0", default.epoch0)),
-    )
 
 
 def _vector_folder(vf: VectorFile) -> Path | None:

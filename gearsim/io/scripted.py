@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gearsim.errors import HarnessError
+from gearsim.model import ServerOptions
 from gearsim.protocol.codec import encode
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Magic, Message, Packet
@@ -29,12 +30,25 @@ from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
 from gearsim.run.result import StepFailed
 from gearsim.vectors import program_matching as pm
 from gearsim.vectors.matching import line_text
-from gearsim.vectors.parse import PacketPattern, Ref, Step
+from gearsim.vectors.parse import Case, PacketPattern, Ref, Step
 
-__all__ = ["SCRIPTED_WITHIN", "ScriptedSession", "Stream"]
+__all__ = ["SCRIPTED_WITHIN", "ScriptedSession", "Stream", "case_options"]
 
 #: ms a scripted actor's expect waits at least
 SCRIPTED_WITHIN = 2000
+
+
+def case_options(case: Case) -> ServerOptions:
+    """The server options a case asks for (schema-checked: job_retries, worker_wakeup, exceptions, epoch0)."""
+    o = case.options
+    default = ServerOptions()
+    retries = o.get("job_retries")
+    return ServerOptions(
+        job_retries=None if retries is None else int(retries),
+        worker_wakeup=int(o.get("worker_wakeup", default.worker_wakeup)),
+        exceptions=bool(o.get("exceptions", default.exceptions)),
+        epoch0=int(o.get("epoch0", default.epoch0)),
+    )
 
 
 @dataclass

@@ -68,19 +68,8 @@ _WORK: Final[frozenset[PacketType]] = frozenset(
 )
 #: the validator's rules for a packet the sender may not send at all (magic, type, direction)
 _TYPE_RULES: Final[frozenset[str]] = frozenset({"GM-FRAME-002", "GM-FRAME-003"})
-_SUBMITS: Final[frozenset[PacketType]] = frozenset(
-    {
-        PacketType.SUBMIT_JOB,
-        PacketType.SUBMIT_JOB_BG,
-        PacketType.SUBMIT_JOB_HIGH,
-        PacketType.SUBMIT_JOB_HIGH_BG,
-        PacketType.SUBMIT_JOB_LOW,
-        PacketType.SUBMIT_JOB_LOW_BG,
-        PacketType.SUBMIT_JOB_EPOCH,
-        PacketType.SUBMIT_REDUCE_JOB,
-        PacketType.SUBMIT_REDUCE_JOB_BACKGROUND,
-    }
-)
+#: every submission type (named SUBMIT_* in the packet table)
+_SUBMITS: Final[frozenset[PacketType]] = frozenset(t for t in PacketType if t.name.startswith("SUBMIT_"))
 
 
 @dataclass(frozen=True, slots=True)
