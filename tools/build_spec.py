@@ -22,9 +22,13 @@ else is kept. Rule lines read ``- [GM-AREA-NNN] **LEVEL**: sentence`` with the
 sentence copied from spec/requirements.yaml, so the prose never states a rule
 in words of its own.
 
+spec/profiles.yaml, the language-neutral copy of the profile table, is
+written from gearsim/model/profiles.py by the same run (its header comment is
+kept).
+
 Usage:
-    python tools/build_spec.py                 rewrite spec/gearman.md
-    python tools/build_spec.py --check         exit 1 when spec/gearman.md is stale
+    python tools/build_spec.py                 rewrite spec/gearman.md and spec/profiles.yaml
+    python tools/build_spec.py --check         exit 1 when either is stale
     python tools/build_spec.py --html OUT.html [--coverage COVERAGE.json]
         render one self-contained HTML file (inline CSS, no external fetches);
         beside each rule: the vector cases citing it and, with --coverage (from
@@ -52,6 +56,7 @@ if str(ROOT) not in sys.path:
 SPEC_MD = ROOT / "spec" / "gearman.md"
 REGISTRY = ROOT / "spec" / "requirements.yaml"
 PACKETS = ROOT / "spec" / "packets.yaml"
+PROFILES_YAML = ROOT / "spec" / "profiles.yaml"
 
 MARKER = re.compile(
     r"^<!-- begin:(?P<kind>[a-z]+)(?: (?P<arg>[^>]*?))? -->\n"  # the begin marker
@@ -249,6 +254,12 @@ SWITCH_RULES: Mapping[str, tuple[str, ...]] = {
     "client_disconnect": ("GM-DISC-006",),
     "background_keeps_abandoned": ("GM-DISC-008",),
     "can_do_timeout": ("GM-TIMEOUT-001", "GM-TIMEOUT-004"),
+    "can_do_timeout_timer": ("GM-TIMEOUT-004",),
+    "can_do_timeout_overflow": ("GM-SERVER-005", "GM-ERROR-006"),
+    "epoch_blocks_lower": ("GM-WORKER-007",),
+    "reduce_unique_check": ("GM-LIMIT-002",),
+    "resubmit_abandoned": ("GM-COAL-007",),
+    "admin_drop_queued": ("GM-ADMIN-013",),
     "duplicate_can_do_counts": ("GM-WORKER-002",),
     "cantdo_unknown": ("GM-WORKER-004",),
     "cantdo_held": ("GM-WORKER-006",),
@@ -622,6 +633,33 @@ def build(text: str) -> str:
     return expand(text, load_context())
 
 
+def build_profiles_yaml(current: str) -> str | None:
+    """spec/profiles.yaml from the Python table, keeping the comment block that opens the file.
+
+    None when the package cannot be imported.
+    """
+    try:
+        from gearsim.model.profiles import PROFILE_TABLE
+    except ImportError:
+        return None
+    head = "".join(line for line in current.splitlines(keepends=True) if line.startswith("#"))
+    body = yaml.safe_dump(PROFILE_TABLE, sort_keys=False, width=100, allow_unicode=True)
+    return (head + "\n" if head else "") + body
+
+
+def _refresh(path: Path, fresh: str, current: str, check: bool, how: str) -> bool:
+    """Write or check one generated file; True when it is (now) up to date."""
+    if fresh == current:
+        print(f"{path}: up to date")
+        return True
+    if check:
+        print(f"{path}: stale; run: {how}", file=sys.stderr)
+        return False
+    path.write_text(fresh, encoding="utf-8")
+    print(f"{path}: rewritten")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when spec/gearman.md is stale")
@@ -632,16 +670,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = Path(args.spec)
     current = path.read_text(encoding="utf-8")
     fresh = build(current)
-    if args.check:
-        if fresh != current:
-            print(f"{path}: stale; run: python tools/build_spec.py", file=sys.stderr)
+    how = "python tools/build_spec.py"
+    if not args.html:
+        ok = _refresh(path, fresh, current, args.check, how)
+        if args.spec == str(SPEC_MD):
+            old = PROFILES_YAML.read_text(encoding="utf-8")
+            table = build_profiles_yaml(old)
+            if table is not None:
+                ok = _refresh(PROFILES_YAML, table, old, args.check, how) and ok
+        if not ok:
             return 1
-        print(f"{path}: up to date")
-    elif fresh != current and not args.html:
-        path.write_text(fresh, encoding="utf-8")
-        print(f"{path}: rewritten")
-    elif not args.html:
-        print(f"{path}: up to date")
     if args.html:
         ctx_rules = load_rules(REGISTRY.read_text(encoding="utf-8"))
         cov = load_coverage(Path(args.coverage) if args.coverage else None, ctx_rules)

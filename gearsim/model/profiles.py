@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, Literal
 
-__all__ = ["DEFAULT_PROFILE", "PROFILES", "PROFILE_TABLE", "Defect", "Profile", "get_profile"]
+__all__ = ["DEFAULT_PROFILE", "PROFILES", "PROFILE_TABLE", "SPEC_PROFILE", "Defect", "Profile", "get_profile"]
 
 BadMagic = Literal["close", "stall", "ignore"]
 ResMagic = Literal["error", "stall", "ignore"]
@@ -35,6 +35,7 @@ StatusNumbers = Literal["uint32-atoi", "raw"]
 OptionMatch = Literal["case-insensitive", "exact"]
 WorkException = Literal[
     "terminal-fail-with-nul-to-others",
+    "terminal-fail-to-others",
     "forward-only-with-option-nonterminal",
     "forward-always-terminal",
 ]
@@ -50,9 +51,14 @@ JobRetriesZero = Literal["unlimited", "none"]
 HandleHost = Literal["node", "peer"]
 AdminMatch = Literal["case-insensitive", "prefix", "word-run"]
 AdminShutdown = Literal["unknown", "exit"]
-AdminOrder = Literal["insertion", "name"]
+AdminOrder = Literal["insertion", "name", "gearmand-hash"]
 AdminStatusRows = Literal["all-known", "active-only"]
-AdminCancel = Literal["flag-and-fail", "remove-queued"]
+AdminCancel = Literal["flag-and-fail", "remove-queued", "end"]
+TimeoutTimer = Literal["per-job", "first-job-of-connection"]
+TimeoutOverflow = Literal["close", "crash"]
+ReduceUniqueCheck = Literal["unique", "reducer"]
+ResubmitAbandoned = Literal["stays-abandoned", "revives"]
+DropFunctionQueued = Literal["drops-keeps-jobs", "refuses"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +145,12 @@ class Profile:
     unique_stored_max: int | None
     #: handle prefix host part: the server's node name or the submitter's address
     handle_host: HandleHost
+    #: which argument of SUBMIT_REDUCE_JOB* is held to ``unique_max``: the unique, or
+    #: (gearmand, server.cc:157) the reducer, so a long reduce unique is stored cut short
+    reduce_unique_check: ReduceUniqueCheck
+    #: a foreground SUBMIT coalesced onto a job whose last listener left: the job stays
+    #: marked abandoned and is dropped when reached (gearmand), or is wanted again
+    resubmit_abandoned: ResubmitAbandoned
     # --- status (B-S) ---
     #: unknown handle / no WORK_STATUS yet: empty numerator and denominator
     status_empty_numbers: bool
@@ -149,6 +161,9 @@ class Profile:
     #: OPTION_REQ: the first field compared case-insensitively (gearmand), or the whole
     #: body compared byte for byte (Perl: "exceptions\0x" is unknown)
     option_match: OptionMatch
+    #: WORK_EXCEPTION: terminal with WORK_FAIL to listeners without the option ("...-with-nul":
+    #: gearmand's handle + NUL body, B-W5; "terminal-fail-to-others": the bare handle),
+    #: forwarded only with the option and not terminal (Perl), or forwarded to all (gear)
     work_exception: WorkException
     non_owner_work: NonOwnerWork
     # --- workers, queues (B-K) ---
@@ -158,6 +173,10 @@ class Profile:
     high_lifo: bool
     #: NOOP to sleeping workers when an epoch job becomes due (2.0, B-U13)
     epoch_wakeup_noop: bool
+    #: GRAB_* looks only at a function's first non-empty priority list, so future epoch
+    #: jobs there hide runnable jobs of lower priority (gearmand 1.1, B-K5), while
+    #: PRE_SLEEP looks at every priority and answers NOOP
+    epoch_blocks_lower: bool
     job_retries_zero: JobRetriesZero
     worker_disconnect: WorkerDisconnect
     #: magic of the WORK_FAIL sent when a worker disconnects ("REQ" is gear's bug)
@@ -166,6 +185,14 @@ class Profile:
     #: a background submission coalesced onto the job keeps it alive (B-U12: gearmand no)
     background_keeps_abandoned: bool
     can_do_timeout: CanDoTimeout
+    #: "per-job": each job a worker takes gets its own time limit; "first-job-of-connection"
+    #: (gearmand): one timer per connection, bound to the job it was created for and
+    #: re-armed by every later assignment until PRE_SLEEP deletes it, so later jobs never
+    #: time out and an ended first job is requeued as a ghost (connection.cc:699-723)
+    can_do_timeout_timer: TimeoutTimer
+    #: a CAN_DO_TIMEOUT value outside a C long: the connection is closed, or (gearmand)
+    #: the server crashes in its error logging (log.cc:400)
+    can_do_timeout_overflow: TimeoutOverflow
     duplicate_can_do_counts: bool
     cantdo_unknown: CantDoUnknown
     #: CANT_DO or RESET_ABILITIES dropping a function whose job the connection holds
@@ -191,14 +218,24 @@ class Profile:
     #: template with ``{version}``
     admin_version_reply: str
     admin_ok: str
+    #: row order of status, prioritystatus, show jobs and show unique jobs: "insertion",
+    #: "name" (Perl sorts), or "gearmand-hash": gearmand's 991-bucket hash tables walked
+    #: in bucket order, newest first within a bucket (function.cc:54-71, text.cc:155-227)
     admin_order: AdminOrder
     admin_status_rows: AdminStatusRows
     #: "fd ip id :" with a trailing space when the connection has no functions
     admin_workers_trailing_space: bool
     #: a line of more words than this closes the connection (None: no limit)
     admin_max_words: int | None
+    #: "flag-and-fail" (gearmand): WORK_FAIL to the listeners, the job stays (queued and
+    #: reached later, or running to its end); "remove-queued" (gear): a queued job is
+    #: removed, nobody told; "end": a queued job ends with WORK_FAIL, a running one sends
+    #: its listeners WORK_FAIL and loses them (GM-ADMIN-018, GM-WORK-007)
     admin_cancel: AdminCancel
     admin_cancel_eol: str
+    #: admin 'drop function' of a function with queued jobs: OK and the jobs outlive the
+    #: function (gearmand), or refused with ERR like a function with workers
+    admin_drop_queued: DropFunctionQueued
     #: the admin 'shutdown' command: "unknown" (not modelled: answered as an unknown
     #: command); "exit" (Perl): a bare 'shutdown' answers ``admin_ok`` and the server
     #: exits: every connection is closed, nothing more is sent, later connections
@@ -235,6 +272,14 @@ class Profile:
         """The profile's defect of that id, or None."""
         return next((d for d in self.defects if d.id == defect_id), None)
 
+    @property
+    def neutral(self) -> bool:
+        """True for the ``spec`` profile, which judges by the spec's rules and no implementation's habits."""
+        return self.name == SPEC_PROFILE
+
+
+#: the neutral profile: judged by the spec's rules alone (see Profile.neutral)
+SPEC_PROFILE: Final[str] = "spec"
 
 _ALL_REQUESTS: Final[list[str]] = [
     "CAN_DO", "CANT_DO", "RESET_ABILITIES", "PRE_SLEEP", "SUBMIT_JOB", "GRAB_JOB",
@@ -276,7 +321,7 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "the WORK_FAIL sent in place of WORK_EXCEPTION to a listener without the exceptions option "
             "carries the handle followed by a NUL"
         ),
-        "rules": ["GM-WORK-011"],
+        "rules": ["GM-WORK-011", "GM-FRAME-004"],
         "repro": (
             "client SUBMIT_JOB f '' x; worker CAN_DO f, GRAB_JOB, WORK_EXCEPTION 'H:vm:1\\0e': the client "
             "gets WORK_FAIL with the 7-byte body 'H:vm:1\\0' (00524553 0000000e 00000007 483a766d3a3100)"
@@ -301,13 +346,38 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
     },
     {
         "id": "unique-64-truncated",
-        "summary": "a unique of exactly 64 bytes is accepted but stored cut to 63, so it never coalesces (B-U7)",
-        "rules": ["GM-LIMIT-002"],
+        "summary": (
+            "a unique of exactly 64 bytes is accepted but stored cut to 63, so it never coalesces, and "
+            "JOB_ASSIGN_UNIQ carries the 63 bytes followed by two NULs: one argument too many (B-U7)"
+        ),
+        "rules": ["GM-LIMIT-002", "GM-FRAME-004"],
         "repro": (
             "two SUBMIT_JOB_BG f <64-byte unique> x get two handles (63 bytes: one handle; 65 bytes: ERROR "
-            "ARGUMENT_TOO_LARGE 'Unique value too large')"
+            "ARGUMENT_TOO_LARGE 'Unique value too large'); GRAB_JOB_UNIQ then gets JOB_ASSIGN_UNIQ "
+            "handle\\0f\\0<63 bytes>\\0\\0x"
         ),
-        "found": "probe (protocol-facts B-U7); vectors/server/coalesce.yaml::unique-64-bytes-never-coalesces",
+        "found": (
+            "probe (protocol-facts B-U7); server.cc:616-628 sends unique_length + 1 bytes of the 64-byte "
+            "unique field; vectors/server/coalesce.yaml::unique-64-bytes-never-coalesces"
+        ),
+    },
+    {
+        "id": "reduce-unique-unchecked",
+        "summary": (
+            "SUBMIT_REDUCE_JOB* hold the reducer, not the unique, to 64 bytes: a longer reduce unique is "
+            "stored cut to 63 bytes (never coalescing), and JOB_ASSIGN_ALL carries the 63 bytes, a NUL and "
+            "the first bytes of the reducer in the unique field"
+        ),
+        "rules": ["GM-LIMIT-002", "GM-FRAME-004"],
+        "repro": (
+            "SUBMIT_REDUCE_JOB_BACKGROUND rf <70 x 'u'> reducer '' work twice -> two handles (a 65-byte "
+            "reducer gets ERROR ARGUMENT_TOO_LARGE 'Unique value too large'); GRAB_JOB_ALL -> JOB_ASSIGN_ALL "
+            "handle\\0rf\\0<63 x 'u'>\\0reducerreducer\\0work"
+        ),
+        "found": (
+            "server.cc:157 checks arg_size[2]; probe spec/observed/gearmand-1.1.20-spec.yaml "
+            "reduce-unique-length; vectors/server/reduce.yaml::long-unique-accepted"
+        ),
     },
     {
         "id": "cancel-refails",
@@ -336,6 +406,77 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "worker CAN_DO f, GRAB_JOB_UNIQ gets NO_JOB; c2 waits for ever"
         ),
         "found": "gearsim fuzz seed 100 (vectors/regressions/fuzz-232847927a.yaml)",
+    },
+    {
+        "id": "timeout-bound-to-first-job",
+        "summary": (
+            "CAN_DO_TIMEOUT's timer is one per connection, bound to the first job it was armed for and "
+            "re-armed by every later assignment until PRE_SLEEP: a later job never times out, and when the "
+            "timer fires after the first job ended, that job is queued again with an empty workload"
+        ),
+        "rules": ["GM-TIMEOUT-004", "GM-WORKER-012", "GM-SUBMIT-005"],
+        "repro": (
+            "w CAN_DO_TIMEOUT f 1000; c SUBMIT_JOB_BG f u1 w1 -> H:vm:1, SUBMIT_JOB_BG f u2 w2 -> H:vm:2; "
+            "w GRAB_JOB -> H:vm:1, WORK_COMPLETE H:vm:1, GRAB_JOB -> H:vm:2; 2.5 s later GET_STATUS H:vm:2 "
+            "-> 1 1 0 0 (still held) and another worker's GRAB_JOB_UNIQ -> JOB_ASSIGN_UNIQ H:vm:1 f u1 '' "
+            "(the completed job); admin status shows 4294967295 running while nothing runs"
+        ),
+        "found": (
+            "audit of connection.cc:699-723; probe spec/observed/gearmand-1.1.20-spec.yaml timeout-second-job "
+            "and timeout-ghost (3 of 3 runs each); vectors/worker/timeout.yaml::timer-bound-to-first-job"
+        ),
+    },
+    {
+        "id": "timeout-overflow-crash",
+        "summary": (
+            "a CAN_DO_TIMEOUT value beyond a C long makes gearmand log the error with a format whose argument "
+            "it does not pass: SIGSEGV, and the server process exits"
+        ),
+        "rules": ["GM-SERVER-005"],
+        "repro": (
+            "CAN_DO_TIMEOUT f 99999999999999999999 (00524551 00000017 00000016 6600 + 20 x '9'): the "
+            "connection closes and the process exits with status 1 after printing a stack trace (5 of 5 runs; "
+            "18446744073709551616 likewise; some other overflowing values only close the connection)"
+        ),
+        "found": (
+            "audit of server.cc:547-551 and log.cc:400; probe spec/observed/gearmand-1.1.20-spec.yaml "
+            "timeout-overflow-crash; vectors/worker/timeout.yaml::overflowing-timeout"
+        ),
+    },
+    {
+        "id": "refusal-race",
+        "summary": (
+            "a CAN_DO_TIMEOUT whose value is over 20 characters or overflows, and a SUBMIT_JOB_EPOCH whose "
+            "time overflows, are refused with no reply; whether the connection is then closed depends on a "
+            "race between gearmand's threads, and when it stays open the request was dropped silently"
+        ),
+        "rules": ["GM-ERROR-006"],
+        "repro": (
+            "CAN_DO_TIMEOUT f 100000000000000000000: no reply, nothing registered, the connection closed in "
+            "18 of 20 runs and open in 2; CAN_DO_TIMEOUT f 9223372036854775808: closed in 15 of 20; "
+            "SUBMIT_JOB_EPOCH f '' 99999999999999999999 x: no reply, no job, closed in 20 of 20 here"
+        ),
+        "found": (
+            "server.cc:537-540, 547-551, 264-269 return errors without a reply; gearmand_con.cc:491 and "
+            "thread.cc:203-207 act on con->ret only if no later packet overwrote it; probes "
+            "timeout-21-characters, timeout-overflow-19, epoch-overflow (20 runs each)"
+        ),
+    },
+    {
+        "id": "epoch-blocks-lower-priority",
+        "summary": (
+            "a future epoch job hides the runnable jobs of lower priority of its function from GRAB_*, while "
+            "PRE_SLEEP sees them and answers NOOP: the worker gets NO_JOB and NOOP in turn until the time comes"
+        ),
+        "rules": ["GM-WORKER-007"],
+        "repro": (
+            "w CAN_DO f; c SUBMIT_JOB_EPOCH f '' <an hour ahead> later, SUBMIT_JOB_LOW_BG f '' low; w GRAB_JOB "
+            "-> NO_JOB, PRE_SLEEP -> NOOP, GRAB_JOB -> NO_JOB, ... (3 of 3 runs)"
+        ),
+        "found": (
+            "gearmand_con.cc:381-400 (take) against 312-358 (peek); probe epoch-livelock; "
+            "vectors/server/epoch.yaml::future-normal-hides-low"
+        ),
     },
     {
         "id": "drop-function-keeps-queued-jobs",
@@ -372,6 +513,8 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "unique_max": 64,
     "unique_stored_max": 63,
     "handle_host": "node",
+    "reduce_unique_check": "reducer",
+    "resubmit_abandoned": "stays-abandoned",
     "status_empty_numbers": False,
     "status_numbers": "uint32-atoi",
     "status_nul_handle": "cut",
@@ -382,12 +525,15 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "round_robin": False,
     "high_lifo": False,
     "epoch_wakeup_noop": False,
+    "epoch_blocks_lower": True,
     "job_retries_zero": "unlimited",
     "worker_disconnect": "requeue",
     "disconnect_fail_magic": "RES",
     "client_disconnect": "drop-when-reached",
     "background_keeps_abandoned": False,
     "can_do_timeout": "requeue-ms-min-1000",
+    "can_do_timeout_timer": "first-job-of-connection",
+    "can_do_timeout_overflow": "crash",
     "duplicate_can_do_counts": True,
     "cantdo_unknown": "noop",
     "cantdo_held": "as-disconnect",
@@ -398,18 +544,35 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "admin_unknown_reply": "ERR UNKNOWN_COMMAND Unknown+server+command{word}\r\n",
     "admin_version_reply": "OK {version}\n",
     "admin_ok": "OK\r\n",
-    "admin_order": "insertion",
+    "admin_order": "gearmand-hash",
     "admin_status_rows": "all-known",
     "admin_workers_trailing_space": False,
     "admin_max_words": 5,
     "admin_cancel": "flag-and-fail",
     "admin_cancel_eol": "\r\n",
+    "admin_drop_queued": "drops-keeps-jobs",
     "admin_shutdown": "unknown",
     "defects": _GEARMAND_DEFECTS,
 }
 
 #: known bugs of Perl Gearman::Server 1.130.1
 _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
+        "id": "core-requests-missing",
+        "summary": (
+            "SUBMIT_JOB_HIGH_BG, SUBMIT_JOB_LOW, SUBMIT_JOB_LOW_BG, GRAB_JOB_UNIQ, WORK_DATA and WORK_WARNING are "
+            "answered with ERROR server_error: clients and workers built on libgearman cannot use the server"
+        ),
+        "rules": ["GM-SERVER-001"],
+        "repro": (
+            "GRAB_JOB_UNIQ (00524551 0000001e 00000000): ERROR server_error 'Can't locate object method "
+            "\"CMD_grab_job_uniq\" ...'"
+        ),
+        "found": (
+            "peer-lab-findings 3 (the PHP worker fails); vectors/worker/grab.yaml::nothing-runnable, "
+            "vectors/server/submit.yaml::background-variants"
+        ),
+    },
     {
         "id": "bad-magic-wedges",
         "summary": (
@@ -462,6 +625,29 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
 #: known bugs of geard (PyPI gear 0.16.0)
 _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
     {
+        "id": "unimplemented-ignored",
+        "summary": (
+            "requests gear does not implement (GRAB_JOB, ECHO_REQ, OPTION_REQ, GET_STATUS_UNIQUE, GRAB_JOB_ALL, "
+            "SUBMIT_JOB_EPOCH, the reduce submits) get no reply at all, so the peer waits for ever"
+        ),
+        "rules": ["GM-SERVER-001", "GM-SERVER-004"],
+        "repro": "ECHO_REQ 'x' (00524551 00000010 00000001 78): no reply, the connection stays open",
+        "found": (
+            "peer-lab-findings 3 and 8 (a libgearman client hangs on its OPTION_REQ); vectors/worker/grab.yaml::"
+            "nothing-runnable, vectors/client/session.yaml::echo"
+        ),
+    },
+    {
+        "id": "exception-to-everyone",
+        "summary": "WORK_EXCEPTION goes to every listener, also to those that never asked for it with OPTION_REQ",
+        "rules": ["GM-WORK-008"],
+        "repro": (
+            "c1 OPTION_REQ exceptions, c1 and c2 SUBMIT_JOB f u x (one job); worker WORK_EXCEPTION H 'e': "
+            "both c1 and c2 get WORK_EXCEPTION H 'e'"
+        ),
+        "found": "protocol-facts (d) 'WORK_EXCEPTION'; vectors/server/exceptions.yaml::option-and-no-option-listeners",
+    },
+    {
         "id": "disconnect-fail-req-magic",
         "summary": "the WORK_FAIL sent to the submitter when a worker disconnects mid-job carries the \\0REQ magic",
         "rules": ["GM-FRAME-002"],
@@ -507,13 +693,14 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "name": "gearmand-2.0",
         "summary": "gearmand 2.0.0 and later: global priority, round-robin, epoch NOOP timer",
         "notes": (
-            "From source reading only [C] (B-K6, B-K7, B-U13); everything else, the reported "
-            "version and the defects as 1.1 (the same code; not probed on 2.0)."
+            "From source reading of tag 2.0.0 only [C] (B-K6, B-U13); everything else, the reported "
+            "version and the defects as 1.1 (the same code; not probed on 2.0). --job-retries 0 still "
+            "means no limit at the tag: the change to 'no retries' (#197, commit fbe35327) is in no "
+            "release."
         ),
         "priorities": "global",
         "round_robin": True,
         "epoch_wakeup_noop": True,
-        "job_retries_zero": "none",
     },
     "perl-1.130": {
         **_GEARMAND_11,
@@ -567,6 +754,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "worker_disconnect": "fail",
         "background_keeps_abandoned": True,
         "can_do_timeout": "fail-seconds",
+        "can_do_timeout_timer": "per-job",
         "duplicate_can_do_counts": False,
         "maxqueue": "evict",
         "maxqueue_remembers_unknown": True,
@@ -635,6 +823,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "disconnect_fail_magic": "REQ",
         "client_disconnect": "remove-now",
         "can_do_timeout": "ignore",
+        "can_do_timeout_timer": "per-job",
         "duplicate_can_do_counts": False,
         "cantdo_unknown": "close",
         "maxqueue": "unsupported",
@@ -648,6 +837,38 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "admin_cancel": "remove-queued",
         "admin_cancel_eol": "\n",
         "defects": _GEAR_DEFECTS,
+    },
+    SPEC_PROFILE: {
+        **_GEARMAND_11,
+        "name": SPEC_PROFILE,
+        "summary": (
+            "the spec alone: judges by the rules, accepts every behaviour a rule allows, and "
+            "runs the model as a server without known defects"
+        ),
+        "notes": (
+            "A neutral profile. Judging: an alternative outcome a vector lists is accepted "
+            "whatever profiles it names unless it breaks a rule (breaks: SHOULD fails the run at "
+            "--level should, a defect always fails); ERROR code words and texts are labels "
+            "(GM-ERROR-003); cases written only for named profiles are n/a. Model: the gearmand "
+            "1.1 switches with every known defect turned off, taking gearmand's choice where "
+            "the spec allows several."
+        ),
+        "version": "gearsim-spec",
+        "short_body": "close",
+        "reduce_unique_check": "unique",
+        "resubmit_abandoned": "revives",
+        "unique_max": 63,
+        "unique_stored_max": None,
+        "work_exception": "terminal-fail-to-others",
+        "epoch_blocks_lower": False,
+        "background_keeps_abandoned": True,
+        "can_do_timeout_timer": "per-job",
+        "can_do_timeout_overflow": "close",
+        "maxqueue_remembers_unknown": True,
+        "admin_order": "insertion",
+        "admin_cancel": "end",
+        "admin_drop_queued": "refuses",
+        "defects": [],
     },
 }
 

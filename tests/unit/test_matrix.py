@@ -127,7 +127,7 @@ def test_matrix_command_writes_outputs_and_baselines(tmp_path: Path, capsys: pyt
     assert json.loads(out["json"].read_text())["schema"] == "gearsim-matrix/1"
     assert "<style>" in out["html"].read_text() and out["md"].read_text().startswith("# Compatibility matrix")
     written = sorted(p.name for p in (tmp_path / "bl").iterdir())
-    assert written == [f"model-{p}.json" for p in ("gear-0.16", "gearmand-1.1", "gearmand-2.0", "perl-1.130")]
+    assert written == [f"model-{p}.json" for p in ("gear-0.16", "gearmand-1.1", "gearmand-2.0", "perl-1.130", "spec")]
     # the same run against the baselines it wrote: nothing differs, exit 0
     args = parser.parse_args([*argv, "--baselines", str(tmp_path / "bl")])
     assert args.func(args) == 0
