@@ -36,6 +36,7 @@ __all__ = [
 _SEVERITY: Final[tuple[str, ...]] = (
     Verdict.FAIL.value,
     Verdict.INCONCLUSIVE.value,
+    Verdict.KNOWN_DEFECT.value,
     Verdict.ACCEPTABLE.value,
     Verdict.PASS.value,
     Verdict.NOT_APPLICABLE.value,

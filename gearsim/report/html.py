@@ -40,8 +40,22 @@ __all__ = ["MAX_ROWS", "ReportRun", "chart_svg", "render_html"]
 MAX_ROWS = 240
 _HEAD_ROWS = 80
 
-_ORDER = (Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.ACCEPTABLE, Verdict.PASS, Verdict.NOT_APPLICABLE)
-_COLUMNS = (Verdict.PASS, Verdict.ACCEPTABLE, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE)
+_ORDER = (
+    Verdict.FAIL,
+    Verdict.INCONCLUSIVE,
+    Verdict.KNOWN_DEFECT,
+    Verdict.ACCEPTABLE,
+    Verdict.PASS,
+    Verdict.NOT_APPLICABLE,
+)
+_COLUMNS = (
+    Verdict.PASS,
+    Verdict.ACCEPTABLE,
+    Verdict.KNOWN_DEFECT,
+    Verdict.FAIL,
+    Verdict.INCONCLUSIVE,
+    Verdict.NOT_APPLICABLE,
+)
 _BAD = (Verdict.FAIL, Verdict.INCONCLUSIVE)
 
 # chart geometry, in SVG user units (pixels)
@@ -360,14 +374,14 @@ thead th { background: #f3f4f6; }
 tr.total td { font-weight: 600; background: #f9fafb; }
 td.zero { color: #9ca3af; }
 .v-pass { color: var(--pass); } .v-acceptable { color: var(--acc); } .v-fail { color: var(--fail); }
-.v-inconclusive { color: var(--inc); } .v-n-a { color: var(--na); }
+.v-inconclusive { color: var(--inc); } .v-n-a { color: var(--na); } .v-known-defect { color: #a21caf; }
 td.cell-fail { background: #fee2e2; } td.cell-inconclusive { background: #fef3c7; }
 td.cell-pass, td.cell-acceptable { background: #dcfce7; }
 .badge { display: inline-block; min-width: 92px; text-align: center; font-weight: 600; font-size: 12px;
   border-radius: 4px; padding: 1px 6px; color: #fff; margin-right: 8px; }
 .badge.v-pass { background: var(--pass); color: #fff; } .badge.v-acceptable { background: var(--acc); color: #fff; }
 .badge.v-fail { background: var(--fail); color: #fff; } .badge.v-inconclusive { background: var(--inc); color: #fff; }
-.badge.v-n-a { background: var(--na); color: #fff; }
+.badge.v-n-a { background: var(--na); color: #fff; } .badge.v-known-defect { background: #a21caf; color: #fff; }
 details.case { border: 1px solid #e5e7eb; border-radius: 6px; margin: 6px 0; padding: 4px 10px; }
 details.case[open] { padding-bottom: 10px; }
 details.case.v-fail, details.case.v-inconclusive { border-color: #fca5a5; background: #fffbfb; }

@@ -35,10 +35,18 @@ __all__ = [
 ]
 
 MATRIX_SCHEMA = "gearsim-matrix/1"
-_ORDER = (Verdict.PASS, Verdict.ACCEPTABLE, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE)
+_ORDER = (
+    Verdict.PASS,
+    Verdict.ACCEPTABLE,
+    Verdict.KNOWN_DEFECT,
+    Verdict.FAIL,
+    Verdict.INCONCLUSIVE,
+    Verdict.NOT_APPLICABLE,
+)
 _SHORT = {
     Verdict.PASS: "pass",
     Verdict.ACCEPTABLE: "acceptable",
+    Verdict.KNOWN_DEFECT: "known defect",
     Verdict.FAIL: "FAIL",
     Verdict.INCONCLUSIVE: "inconclusive",
     Verdict.NOT_APPLICABLE: "n/a",
@@ -187,6 +195,14 @@ def _bad(matrix: Matrix, impl: Implementation) -> list[tuple[Row, Cell]]:
     return out
 
 
+def _known_defects(matrix: Matrix, impl: Implementation) -> list[tuple[Row, Cell]]:
+    return [
+        (row, cell)
+        for row in matrix.rows
+        if (cell := matrix.cell(row.id, impl.key)) is not None and cell.verdict is Verdict.KNOWN_DEFECT
+    ]
+
+
 def _cited_by_failures(matrix: Matrix) -> list[str]:
     """Every requirement id a failure or inconclusive cell cites, in registry order."""
     ids = {rid for impl in matrix.implementations for _, cell in _bad(matrix, impl) for rid in cell.requirements}
@@ -203,7 +219,9 @@ def matrix_markdown(matrix: Matrix, requirements: Mapping[str, Requirement] | No
         lines.append(f"- {key}: {_md(matrix.meta[key])}")
     lines += [
         "",
-        "Verdicts: **pass**; **acceptable** (an alternative the vector allows for this profile); **FAIL** "
+        "Verdicts: **pass**; **acceptable** (an alternative the vector allows for this profile); **known "
+        "defect** (the implementation breaks a rule in the way its profile records, with the defect's id "
+        "below: expected of it, never acceptable, and a FAIL under the neutral profile `spec`); **FAIL** "
         "(with the requirement ids broken and a one-line reason below); **inconclusive** (the harness "
         "could not decide); **n/a** (the case is for other profiles, or needs the model's virtual clock).",
         "",
@@ -242,6 +260,12 @@ def matrix_markdown(matrix: Matrix, requirements: Mapping[str, Requirement] | No
             reqs = ", ".join(cell.requirements) or "-"
             lines.append(f"- `{row.id}` {_SHORT[cell.verdict]} [{reqs}]: {_md(cell.reason)}")
         lines.append("")
+    defects = [(impl, row, cell) for impl in impls for row, cell in _known_defects(matrix, impl)]
+    if defects:
+        lines += ["## Known defects", "", "Rules each implementation breaks, as its profile records them:", ""]
+        for impl, row, cell in defects:
+            lines.append(f"- {_md(impl.label)}: `{row.id}`: {_md(cell.reason)}")
+        lines.append("")
     if requirements:
         lines += ["## Rules cited by failures", ""]
         for rid in _cited_by_failures(matrix):
@@ -262,6 +286,7 @@ th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f2f2f2;position:sticky;top:0}
 td.v{text-align:center;white-space:nowrap}
 .pass{background:#d9f2d9}.acceptable{background:#e6f0ff}.fail{background:#f8d0d0;font-weight:bold}
+.defect{background:#f3dcef}
 .inconclusive{background:#fff0c0}.na{color:#999}
 code{font-size:12px}.reason{font-size:12px;color:#444}
 details{margin:.3em 0}summary{cursor:pointer;font-weight:bold}
@@ -269,6 +294,7 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:bold}
 _CLASS = {
     Verdict.PASS: "pass",
     Verdict.ACCEPTABLE: "acceptable",
+    Verdict.KNOWN_DEFECT: "defect",
     Verdict.FAIL: "fail",
     Verdict.INCONCLUSIVE: "inconclusive",
     Verdict.NOT_APPLICABLE: "na",

@@ -17,11 +17,18 @@ from gearsim.run.runner import CaseResult, Verdict
 
 __all__ = ["exit_code", "failure_rules", "json_report", "junit_report", "rule_text", "text_report"]
 
-_COLUMNS = (Verdict.PASS, Verdict.ACCEPTABLE, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE)
+_COLUMNS = (
+    Verdict.PASS,
+    Verdict.ACCEPTABLE,
+    Verdict.KNOWN_DEFECT,
+    Verdict.FAIL,
+    Verdict.INCONCLUSIVE,
+    Verdict.NOT_APPLICABLE,
+)
 
 
 def exit_code(results: Sequence[CaseResult]) -> int:
-    """0 all pass or acceptable, 1 a failure, 2 inconclusive (and no failure)."""
+    """0 all pass, acceptable or known defects of the profile, 1 a failure, 2 inconclusive (and no failure)."""
     verdicts = {r.verdict for r in results}
     if Verdict.FAIL in verdicts:
         return 1
@@ -89,13 +96,18 @@ def text_report(
         if r.trace:
             lines.append("  trace (last records):")
             lines += [f"    {t}" for t in r.trace.splitlines()]
+    defects = [r for r in results if r.verdict is Verdict.KNOWN_DEFECT]
+    if defects:
+        lines += ["", "known defects (rules this implementation breaks, as its profile records):"]
+        lines += [f"  {r.id}: {r.reason}" for r in defects]
     acceptable = [r for r in results if r.verdict is Verdict.ACCEPTABLE]
     if acceptable:
         lines += ["", "acceptable (allowed alternatives taken):"]
         lines += [f"  {r.id}: {'; '.join(r.notes)}" for r in acceptable]
     lines.append("")
     passed = total[Verdict.PASS] + total[Verdict.ACCEPTABLE]
-    lines.append(f"{passed} passed, {total[Verdict.FAIL]} failed, {total[Verdict.INCONCLUSIVE]} inconclusive")
+    known = f", {total[Verdict.KNOWN_DEFECT]} known defects" if total[Verdict.KNOWN_DEFECT] else ""
+    lines.append(f"{passed} passed{known}, {total[Verdict.FAIL]} failed, {total[Verdict.INCONCLUSIVE]} inconclusive")
     return "\n".join(lines) + "\n"
 
 
@@ -154,8 +166,9 @@ def json_report(
 def junit_report(results: Sequence[CaseResult], requirements: Mapping[str, Requirement], suite: str) -> str:
     """JUnit XML: one testsuite per vector file, one testcase per case.
 
-    FAIL is a <failure>, INCONCLUSIVE an <error>, n/a a <skipped>; ACCEPTABLE
-    passes with its notes in <system-out>.
+    FAIL is a <failure>, INCONCLUSIVE an <error>, n/a a <skipped>; a known
+    defect is a <skipped type="known-defect"> (pytest writes an xfail so);
+    ACCEPTABLE passes with its notes in <system-out>.
     """
     from xml.etree import ElementTree as ET
 
@@ -187,6 +200,8 @@ def junit_report(results: Sequence[CaseResult], requirements: Mapping[str, Requi
                 ET.SubElement(tc, "error", message=r.reason[:200]).text = detail
             elif r.verdict is Verdict.NOT_APPLICABLE:
                 ET.SubElement(tc, "skipped", message=r.reason[:200])
+            elif r.verdict is Verdict.KNOWN_DEFECT:
+                ET.SubElement(tc, "skipped", type="known-defect", message=r.reason[:200])
             elif r.notes:
                 ET.SubElement(tc, "system-out").text = "\n".join(r.notes)
     ET.indent(root)

@@ -29,10 +29,12 @@ __all__ = ["CaseResult", "StepFailed", "Verdict", "bug", "failed", "inconclusive
 
 
 class Verdict(enum.Enum):
-    """PASS as written; ACCEPTABLE an alternative the profile allows; FAIL; INCONCLUSIVE the harness broke; n/a."""
+    """PASS as written; ACCEPTABLE an alternative the profile allows; KNOWN_DEFECT a rule broken the way the
+    profile records (expected of it, never acceptable); FAIL; INCONCLUSIVE the harness broke; n/a."""
 
     PASS = "pass"
     ACCEPTABLE = "acceptable"
+    KNOWN_DEFECT = "known-defect"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
     NOT_APPLICABLE = "n/a"

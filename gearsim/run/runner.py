@@ -9,25 +9,34 @@ the peer through the ``ServerPeer`` protocol below, so the same vectors judge
 both, and time is whatever the peer says it is (virtual or wall milliseconds).
 
 Verdicts: PASS (every expectation met as written), ACCEPTABLE (some step met an
-alternative the vector allows for the profile under test), FAIL (an expectation
+alternative the vector allows for the profile under test), KNOWN_DEFECT (some
+step met an alternative that is a recorded defect of that profile: it breaks a
+rule, and the profile says this implementation does so), FAIL (an expectation
 not met, with expected and actual and the trace around it), INCONCLUSIVE (the
 harness could not decide: the peer broke), NOT_APPLICABLE (the case is for other
 profiles). Any other exception while a case is played is a gearsim bug: it is
 raised as ``gearsim.errors.GearsimBug``, never turned into a verdict.
+
+Under the neutral profile ``spec`` only the rules judge: every alternative that
+breaks no rule is accepted whatever profiles it names, one that breaks a SHOULD
+fails unless the run's level is ``must``, a defect (a broken MUST) always
+fails, ERROR code words and texts are labels (GM-ERROR-003) and admin lines may
+end in LF or CR LF (GM-ADMIN-014).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from gearsim.errors import GearsimBug, GearsimError, InputError
-from gearsim.model.profiles import PROFILES
+from gearsim.model.profiles import PROFILES, SPEC_PROFILE
 from gearsim.protocol import codec
 from gearsim.protocol.codec import encode
-from gearsim.protocol.packets import Magic, Message, Packet
+from gearsim.protocol.packets import Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import TraceRecord
 from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, failed, inconclusive
 from gearsim.vectors.codec_checks import check_codec_case
@@ -43,7 +52,9 @@ from gearsim.vectors.matching import (
 from gearsim.vectors.parse import (
     AdminPattern,
     Alternative,
+    AnyValue,
     Case,
+    LineParts,
     PacketPattern,
     Reaction,
     Ref,
@@ -53,6 +64,7 @@ from gearsim.vectors.parse import (
 
 __all__ = [
     "DEFAULT_WITHIN",
+    "LEVELS",
     "SETTLE",
     "CaseResult",
     "PeerFactory",
@@ -68,6 +80,10 @@ __all__ = [
 DEFAULT_WITHIN = 1000
 #: how long (ms) a case waits at its end for stray messages
 SETTLE = 50
+#: rule levels a run can be limited to: at "must" a SHOULD deviation does not fail a spec run
+LEVELS = ("must", "should", "may")
+#: the actor name of the connection that checks whether a server still serves
+_LIVENESS = "(liveness)"
 
 
 class ServerPeer(Protocol):
@@ -132,6 +148,10 @@ class _Inconclusive(Exception):
     pass
 
 
+class _Crashed(Exception):
+    """The server died in the way the profile's defect records: the case cannot go on."""
+
+
 def known_profiles() -> tuple[str, ...]:
     """The profile names a run may be judged under, sorted."""
     return tuple(sorted(PROFILES))
@@ -154,11 +174,18 @@ class _Play:
 
     peer: ServerPeer
     profile: str
+    level: str = "should"
     captures: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     acceptable: bool = False
+    #: known defects of the profile met so far
+    defects: list[str] = field(default_factory=list)
     #: the step being played, for a gearsim bug's report
     step: Step | None = None
+
+    @property
+    def neutral(self) -> bool:
+        return self.profile == SPEC_PROFILE
 
 
 # --------------------------------------------------------------------------- matching
@@ -175,6 +202,11 @@ def _resolve(play: _Play, pattern: PacketPattern, default_magic: Magic) -> Packe
             args.append(play.captures[arg.name])
         elif isinstance(arg, bytes):
             args.append(arg)
+        elif isinstance(arg, LineParts):
+            try:
+                args.append(line_text(arg, play.captures))
+            except UnsendableLine as exc:
+                raise _Inconclusive(str(exc)) from None
         else:  # the loader refuses capture/any in sends
             raise _Inconclusive(f"cannot send a {type(arg).__name__} argument")
     return Packet(pattern.magic if pattern.magic is not None else default_magic, pattern.type, tuple(args))
@@ -253,6 +285,10 @@ def _check_expectation(
     if packet is not None or packets:
         wanted = [packet] if packet is not None else list(packets)
         expected = "; ".join(describe_packet(p, play.captures) for p in wanted)
+        written = list(wanted)
+        if play.neutral:
+            wanted = [_error_as_label(p) for p in wanted]
+            packet = wanted[0] if packet is not None else None
         if received is None:
             received = _take(play, actor, len(wanted), within)
         if len(received) < len(wanted):
@@ -266,12 +302,16 @@ def _check_expectation(
             problem = match_unordered(wanted, received[: len(wanted)], play.captures, bind)
         if not problem:
             play.captures.update(bind)
+            if play.neutral:
+                _note_error_words(play, written, received[: len(wanted)])
         return problem, expected, received, len(wanted)
     if admin is not None:
         expected = " | ".join(describe_line(line, play.captures) for line in admin.lines)
         if received is None:
             received = _take(play, actor, len(admin.lines), within)
-        return match_admin(admin, received[: len(admin.lines)], play.captures), expected, received, len(admin.lines)
+        # under spec a server's admin lines may end either way (GM-ADMIN-014 binds the reader)
+        problem = match_admin(admin, received[: len(admin.lines)], play.captures, any_eol=play.neutral)
+        return problem, expected, received, len(admin.lines)
     if wire is not None:
         expected = wire.hex()
         if received is None:
@@ -282,6 +322,71 @@ def _check_expectation(
             used += 1
         return ("" if got == wire else f"bytes {got.hex()}"), expected, received, used
     raise _Inconclusive("an expectation with nothing to expect")
+
+
+def _error_as_label(pattern: PacketPattern) -> PacketPattern:
+    """Under ``spec`` an expected ERROR's code word and text match anything (GM-ERROR-003)."""
+    if pattern.type is not PacketType.ERROR or not pattern.args:
+        return pattern
+    return replace(pattern, args=tuple(AnyValue() for _ in pattern.args))
+
+
+def _note_error_words(play: _Play, patterns: Sequence[PacketPattern], got: Sequence[Message]) -> None:
+    """Note an ERROR whose code word differs from the vector's (GM-ERROR-002 asks for the table's words)."""
+    for pattern, message in zip(patterns, got, strict=False):
+        if pattern.type is not PacketType.ERROR or not isinstance(message, Packet):
+            continue
+        want = pattern.args[0] if pattern.args and isinstance(pattern.args[0], bytes) else None
+        code = message.args[0] if message.args else b""
+        if want is not None and code.lower() != want.lower():
+            play.notes.append(f"ERROR code word {code!r} where the error table has {want!r} (GM-ERROR-002)")
+
+
+def _server_down(play: _Play) -> str:
+    """Why the server no longer serves (a new connection is refused or closed at once), or ""."""
+    peer = play.peer
+    try:
+        peer.connect(_LIVENESS)
+    except GearsimError as exc:
+        return str(exc)
+    peer.wait(peer.now() + peer.span(SETTLE, "within"), lambda: peer.closed(_LIVENESS))
+    gone = peer.closed(_LIVENESS)
+    peer.disconnect(_LIVENESS)
+    return "a new connection is closed at once" if gone else ""
+
+
+def _behaviour(alt: Alternative) -> str:
+    return f"{', '.join(alt.profiles)} behaviour" + (f" ({alt.note})" if alt.note else "")
+
+
+def _judge(play: _Play, step: Step, alt: Alternative, problem: str, expected: str, received: list[Message]) -> None:
+    """An alternative matched where the step's own expectation did not: accept it, record a defect, or fail.
+
+    Raises:
+        StepFailed: the alternative is not one the profile may show (under spec: it breaks a rule).
+    """
+    where = f"step {step.index}"
+    broken = ", ".join(alt.breaks)
+    if play.neutral:
+        if alt.defect:
+            reason = f"{step.actor}: {problem}; this is {alt.defect}, a known defect of {', '.join(alt.profiles)}"
+            raise StepFailed(step, f"{reason} (breaks {broken})", expected, _show(received), alt.breaks)
+        if alt.breaks and play.level != "must":
+            reason = f"{step.actor}: {problem}; this {_behaviour(alt)} breaks {broken}"
+            raise StepFailed(step, reason, expected, _show(received), alt.breaks)
+        play.acceptable = True
+        deviates = f" (deviates from {broken})" if broken else ""
+        play.notes.append(f"{where}: the {_behaviour(alt)}, which the spec allows{deviates}")
+        return
+    if play.profile in alt.profiles:
+        if alt.defect:
+            play.defects.append(f"{where}: known defect {alt.defect} of {play.profile} (breaks {broken})")
+        else:
+            play.acceptable = True
+            play.notes.append(f"{where}: {_behaviour(alt)}")
+        return
+    reason = f"{step.actor}: {problem}; this matches the {where}: {_behaviour(alt)}"
+    raise StepFailed(step, reason, expected, _show(received))
 
 
 def _expect_step(play: _Play, step: Step) -> None:
@@ -299,9 +404,18 @@ def _expect_step(play: _Play, step: Step) -> None:
         ms=step.ms,
         received=None,
     )
+    _check_crash(play, step, problem, expected, received)
     if not problem:
         return
-    for alt in step.accept:
+    if play.neutral:
+        # what the spec allows before what breaks a rule
+        ordered = sorted(step.accept, key=lambda a: (bool(a.defect), bool(a.breaks)))
+    else:
+        # the profile's own alternatives first, so another profile's never shadows them
+        ordered = sorted(step.accept, key=lambda a: play.profile not in a.profiles)
+    for alt in ordered:
+        if alt.skip or alt.crash:
+            continue
         alt_problem, _, _, used = _check_expectation(
             play,
             step.actor,
@@ -322,14 +436,25 @@ def _expect_step(play: _Play, step: Step) -> None:
             box = play.peer.inbox(step.actor)
             for _ in range(used):
                 box.popleft()
-        note = f"step {step.index}: {', '.join(alt.profiles)} behaviour" + (f" ({alt.note})" if alt.note else "")
-        if play.profile in alt.profiles:
-            play.acceptable = True
-            play.notes.append(note)
-            return
-        reason = f"{step.actor}: {problem}; this matches the {note}"
-        raise StepFailed(step, reason, expected, _show(received))
+        _judge(play, step, alt, problem, expected, received)
+        return
     raise StepFailed(step, f"{step.actor}: {problem}", expected, _show(received))
+
+
+def _check_crash(play: _Play, step: Step, problem: str, expected: str, received: list[Message]) -> None:
+    """On a step that lists a crash outcome, a closed connection is checked: did the server die?
+
+    A server that died closes the connection too, so a close alone (even one
+    the step expects) says nothing; a refused new connection does.
+    """
+    crash = next((a for a in step.accept if a.crash), None)
+    if crash is None or not play.peer.closed(step.actor):
+        return
+    down = _server_down(play)
+    if down:
+        what = f"{problem}; " if problem else ""
+        _judge(play, step, crash, f"{what}the connection closed and the server is down ({down})", expected, received)
+        raise _Crashed(down)
 
 
 def _show(messages: Iterable[Message]) -> str:
@@ -340,6 +465,7 @@ def _show(messages: Iterable[Message]) -> str:
 
 
 def _skips(play: _Play, step: Step) -> Alternative | None:
+    # a skip is a profile's habit, never the spec's: under spec it applies only when it names spec
     for alt in step.accept:
         if alt.skip and play.profile in alt.profiles:
             return alt
@@ -417,8 +543,11 @@ def _play_steps(play: _Play, steps: Sequence[Step], actors: Iterable[str]) -> No
     _leftovers(play, actors)
 
 
-def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> CaseResult:
+def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, level: str = "should") -> CaseResult:
     """Play one case against a fresh peer from ``factory`` and judge it.
+
+    ``level`` (one of ``LEVELS``) matters under the ``spec`` profile: at
+    "must" an alternative that breaks only SHOULD rules is acceptable.
 
     A peer's behaviour and a harness failure (a GearsimError, such as a server
     that cannot be reached) become FAIL and INCONCLUSIVE verdicts.
@@ -443,13 +572,14 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> 
             )
         if case.server is None:
             return base
-        return _run_reaction(case, factory, profile, base)
+        return _run_reaction(case, factory, profile, base, level)
     peer: ServerPeer | None = None
     play: _Play | None = None
     try:
         peer = factory(case)
-        play = _Play(peer, profile)
-        _play_steps(play, case.steps, case.actors)
+        play = _Play(peer, profile, level)
+        with contextlib.suppress(_Crashed):  # the known defect is recorded; nothing more can be played
+            _play_steps(play, case.steps, case.actors)
     except StepFailed as failure:
         assert play is not None and peer is not None  # StepFailed is only raised while playing
         return failed(base, failure, trace=peer.trace_tail(), records=peer.records(), notes=play.notes)
@@ -461,23 +591,42 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str) -> 
         raise
     except Exception as exc:
         raise bug(base, play.step if play is not None else None, exc) from exc
+    if play.defects:
+        reason = "; ".join(play.defects)
+        notes = tuple(play.notes)
+        return replace(base, verdict=Verdict.KNOWN_DEFECT, reason=reason, notes=notes, records=peer.records())
     verdict = Verdict.ACCEPTABLE if play.acceptable else Verdict.PASS
     return replace(base, verdict=verdict, notes=tuple(play.notes), records=peer.records())
 
 
-def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResult) -> CaseResult:
+def _reaction_verdict(profile: str, level: str, reaction: Reaction) -> tuple[Verdict, str]:
+    """What an alternative reaction that the server showed means under ``profile``."""
+    shown = f"server reacts as {', '.join(reaction.profiles)}" + (f" ({reaction.note})" if reaction.note else "")
+    broken = ", ".join(reaction.breaks)
+    if profile == SPEC_PROFILE:
+        if reaction.defect:
+            return Verdict.FAIL, f"{shown}: {reaction.defect}, a known defect (breaks {broken})"
+        if reaction.breaks and level != "must":
+            return Verdict.FAIL, f"{shown}, which breaks {broken}"
+        return Verdict.ACCEPTABLE, shown + (f"; deviates from {broken}" if broken else "")
+    if reaction.defect:
+        return Verdict.KNOWN_DEFECT, f"known defect {reaction.defect} of {profile} (breaks {broken}): {shown}"
+    return Verdict.ACCEPTABLE, shown
+
+
+def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResult, level: str) -> CaseResult:
     assert case.server is not None  # checked by the caller
     outcomes: list[tuple[Reaction, bool]] = [(case.server, False)]
     outcomes += [(r, True) for r in case.server_accept]
     first_failure: CaseResult | None = None
     for reaction, alternative in outcomes:
-        if alternative and profile not in reaction.profiles:
+        if alternative and profile not in reaction.profiles and profile != SPEC_PROFILE:
             continue
         peer: ServerPeer | None = None
         play: _Play | None = None
         try:
             peer = factory(case)
-            play = _Play(peer, profile)
+            play = _Play(peer, profile, level)
             _play_steps(play, _reaction_steps(case, reaction), ["c"])
         except StepFailed as failure:
             assert peer is not None  # StepFailed is only raised while playing
@@ -495,19 +644,31 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
         except Exception as exc:
             raise bug(base, play.step if play is not None else None, exc) from exc
         if alternative:
-            note = f"server reacts as {', '.join(reaction.profiles)}" + (f" ({reaction.note})" if reaction.note else "")
-            return replace(base, verdict=Verdict.ACCEPTABLE, notes=(note,), records=peer.records())
-        return replace(base, records=peer.records())
+            verdict, note = _reaction_verdict(profile, level, reaction)
+            if verdict is Verdict.ACCEPTABLE:
+                return replace(base, verdict=verdict, notes=(note,), records=peer.records())
+            if verdict is Verdict.KNOWN_DEFECT:
+                return replace(base, verdict=verdict, reason=note, records=peer.records())
+            step = len(_reaction_steps(case, reaction))
+            return replace(
+                base, verdict=verdict, reason=note, step=step, rules=reaction.breaks, records=peer.records()
+            )
+        return replace(base, notes=tuple(play.notes), records=peer.records())
     assert first_failure is not None  # the primary reaction always runs
     return first_failure
 
 
 def run_file(
-    vf: VectorFile, factory: PeerFactory, profile: str, only: Callable[[Case], bool] | None = None
+    vf: VectorFile,
+    factory: PeerFactory,
+    profile: str,
+    only: Callable[[Case], bool] | None = None,
+    *,
+    level: str = "should",
 ) -> list[CaseResult]:
     """Run every case of a file (or those ``only`` selects), in file order.
 
     Raises:
         InputError, GearsimBug: as :func:`run_case`.
     """
-    return [run_case(vf, c, factory, profile) for c in vf.cases if only is None or only(c)]
+    return [run_case(vf, c, factory, profile, level=level) for c in vf.cases if only is None or only(c)]

@@ -451,6 +451,8 @@ class GearsimItem(pytest.Item):
         state.results.append(result)
         if result.verdict is Verdict.NOT_APPLICABLE:
             pytest.skip(f"gearsim n/a: {result.reason}")
+        if result.verdict is Verdict.KNOWN_DEFECT:
+            pytest.xfail(f"gearsim known defect: {result.reason}")
         if result.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE):
             raise GearsimCaseFailure(result)
         if result.notes:

@@ -63,7 +63,6 @@ class AnyValue:
     """An expected argument that may hold anything."""
 
 
-Arg = bytes | Capture | Ref | AnyValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +88,13 @@ class Fragment:
 
 @dataclass(frozen=True, slots=True)
 class LineParts:
-    """An admin line made of literal text and captured values (``{parts: [...]}``)."""
+    """Literal text and captured values joined (``{parts: [...]}``): an admin line, or one packet argument."""
 
     parts: tuple[Arg, ...]
+
+
+#: one argument of a packet pattern (refs and literal bytes may be joined with ``parts``)
+Arg = bytes | Capture | Ref | AnyValue | LineParts
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,14 @@ class AdminPattern:
 
 @dataclass(frozen=True, slots=True)
 class Alternative:
-    """Another outcome of an expect step that the named profiles show."""
+    """Another outcome of an expect step that the named profiles show.
+
+    An alternative that breaks no rule is one the spec allows: the ``spec``
+    profile accepts it whatever profiles it names. ``breaks`` lists the rules
+    an alternative breaks; one that breaks a MUST is a known ``defect`` of the
+    profiles it names (lint checks that each has that defect), never an
+    acceptable outcome. ``crash`` is the outcome "the server process died".
+    """
 
     profiles: tuple[str, ...]
     packet: PacketPattern | None = None
@@ -127,6 +137,12 @@ class Alternative:
     silence: bool = False
     skip: bool = False
     note: str = ""
+    #: rules this outcome breaks (SHOULD or MUST ids)
+    breaks: tuple[str, ...] = ()
+    #: id of the named profiles' defect this outcome is (required when a MUST is broken)
+    defect: str = ""
+    #: the server crashed: the connection closed and no new connection is served
+    crash: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +188,9 @@ class Reaction:
     then: str
     profiles: tuple[str, ...] = ()
     note: str = ""
+    #: as Alternative.breaks and Alternative.defect, for an alternative reaction
+    breaks: tuple[str, ...] = ()
+    defect: str = ""
 
 
 @dataclass(frozen=True, slots=True)

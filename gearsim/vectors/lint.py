@@ -1,27 +1,124 @@
 """``gearsim lint``: everything that makes a vector file acceptable, as findings.
 
-PURE over text: schema validity, the canonical form, agreement of every codec
-case's hex and structured forms (plus its decode and validator expectations),
-and that every cited requirement id exists and is not retired.
+PURE over text. Each finding is one line naming the file, the case and (where
+there is one) the step. Lint refuses:
+
+* a file that does not parse: not YAML, not schema-valid, an undeclared actor,
+  a ref to a value no earlier step captured, a duplicate case id (the parser's
+  errors, gearsim.vectors.parse);
+* a file not in canonical form, and a codec case whose hex and structured
+  forms (or decode and validator expectations) disagree;
+* an unknown or retired requirement id, wherever it is cited;
+* an unknown profile name (case ``profiles``, alternatives, reactions);
+* an ``expect_silence`` without a duration (``ms``);
+* an alternative outcome that breaks a MUST without naming the defect it is
+  (a broken MUST is never an acceptable variant), a ``defect`` that one of the
+  named profiles does not record, ``breaks`` that names a MAY rule, and a
+  ``crash`` outcome that is not a defect breaking GM-SERVER-005.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from gearsim.errors import VectorError
+from gearsim.model.profiles import PROFILES
 from gearsim.protocol.requirements import Requirement
 from gearsim.vectors.codec_checks import check_codec_case
-from gearsim.vectors.parse import Case, VectorFile, dump_vector_file, parse_vector_text
+from gearsim.vectors.parse import Alternative, Case, Reaction, VectorFile, dump_vector_file, parse_vector_text
 
 __all__ = ["lint_text"]
 
+#: the rule a crash breaks
+CRASH_RULE = "GM-SERVER-005"
 
-def _cited(case: Case) -> list[str]:
-    ids = list(case.requirements) + list(case.violations or ())
+
+def _where(name: str, case: Case, step: int | None = None) -> str:
+    return f"{name}::{case.id}" + (f" step {step}" if step is not None else "")
+
+
+def _cited(case: Case) -> Iterator[tuple[int | None, str]]:
+    """(step or None, id) for every requirement id the case cites or an alternative breaks."""
+    for rid in (*case.requirements, *(case.violations or ())):
+        yield None, rid
+    for reaction in (case.server, *case.server_accept):
+        for rid in reaction.breaks if reaction is not None else ():
+            yield None, rid
     for step in case.steps:
-        ids.extend(step.requirements)
-    return ids
+        for rid in step.requirements:
+            yield step.index, rid
+        for alt in step.accept:
+            for rid in alt.breaks:
+                yield step.index, rid
+
+
+def _requirement_findings(case: Case, where: str, requirements: Mapping[str, Requirement]) -> Iterator[str]:
+    for step, rid in _cited(case):
+        at = where + (f" step {step}" if step is not None else "")
+        req = requirements.get(rid)
+        if req is None:
+            yield f"{at}: unknown requirement id {rid}"
+        elif req.status == "retired":
+            yield f"{at}: cites retired requirement {rid}"
+
+
+def _profile_findings(case: Case, name: str) -> Iterator[str]:
+    known = ", ".join(PROFILES)
+    for profile in case.profiles:
+        if profile not in PROFILES:
+            yield f"{_where(name, case)}: unknown profile {profile!r} (known: {known})"
+    outcomes: list[tuple[int | None, Sequence[str]]] = [(None, r.profiles) for r in case.server_accept]
+    outcomes += [(s.index, a.profiles) for s in case.steps for a in s.accept]
+    for step, profiles in outcomes:
+        for profile in profiles:
+            if profile not in PROFILES:
+                yield f"{_where(name, case, step)}: unknown profile {profile!r} (known: {known})"
+
+
+def _outcome_findings(
+    outcome: Alternative | Reaction, at: str, requirements: Mapping[str, Requirement]
+) -> Iterator[str]:
+    """A MUST-breaking outcome must be a recorded defect of every profile it names."""
+    levels = {rid: requirements[rid].level for rid in outcome.breaks if rid in requirements}
+    for rid, level in levels.items():
+        if level == "MAY":
+            yield f"{at}: breaks names {rid}, a MAY rule, which nothing can break"
+    musts = [rid for rid, level in levels.items() if level == "MUST"]
+    crash = isinstance(outcome, Alternative) and outcome.crash
+    if crash and CRASH_RULE not in outcome.breaks:
+        yield f"{at}: a crash outcome must list breaks: [{CRASH_RULE}]"
+    if (musts or crash) and not outcome.defect:
+        what = ", ".join(musts) or CRASH_RULE
+        yield f"{at}: this outcome breaks {what} (MUST): name the defect it is (defect: ID), it cannot be acceptable"
+    if outcome.defect:
+        if not outcome.breaks:
+            yield f"{at}: defect {outcome.defect!r} without breaks: list the rules it breaks"
+        for profile in outcome.profiles:
+            recorded = PROFILES[profile].defect(outcome.defect) if profile in PROFILES else None
+            if profile in PROFILES and recorded is None:
+                yield f"{at}: profile {profile} records no defect {outcome.defect!r}"
+            elif recorded is not None:
+                missing = [rid for rid in musts if rid not in recorded.rules]
+                if missing:
+                    listed = ", ".join(missing)
+                    yield f"{at}: defect {outcome.defect!r} of {profile} does not list {listed} in its rules"
+
+
+def _step_findings(
+    case: Case, name: str, requirements: Mapping[str, Requirement], raw: Mapping[str, object]
+) -> Iterator[str]:
+    raw_steps = raw.get("steps", [])
+    for step in case.steps:
+        at = _where(name, case, step.index)
+        raw_step = raw_steps[step.index - 1] if isinstance(raw_steps, list) else {}
+        if step.action == "expect_silence" and (not isinstance(raw_step, dict) or not raw_step.get("ms")):
+            yield f"{at}: expect_silence needs a duration: ms > 0"
+        for alt in step.accept:
+            yield from _outcome_findings(alt, at, requirements)
+            if alt.crash and step.action not in ("expect", "expect_close"):
+                yield f"{at}: a crash outcome belongs to an expect or expect_close step"
+    for reaction in case.server_accept:
+        yield from _outcome_findings(reaction, f"{_where(name, case)} server reaction", requirements)
 
 
 def lint_text(
@@ -29,7 +126,7 @@ def lint_text(
 ) -> tuple[VectorFile | None, list[str]]:
     """Lint one vector file's text; return the parsed file (if it parsed) and the findings.
 
-    Each finding is one line starting with the file name (and case id).
+    Each finding is one line starting with the file name (and case id, and step).
     """
     try:
         vf = parse_vector_text(text, name, schema_text)
@@ -38,13 +135,12 @@ def lint_text(
     findings: list[str] = []
     if dump_vector_file(vf.raw) != text:
         findings.append(f"{name}: not in canonical form (run: gearsim fmt {name})")
-    for case in vf.cases:
-        for rid in _cited(case):
-            req = requirements.get(rid)
-            if req is None:
-                findings.append(f"{name}::{case.id}: unknown requirement id {rid}")
-            elif req.status == "retired":
-                findings.append(f"{name}::{case.id}: cites retired requirement {rid}")
+    raw_cases = vf.raw.get("cases", [])
+    for index, case in enumerate(vf.cases):
+        where = _where(name, case)
+        findings.extend(_requirement_findings(case, where, requirements))
+        findings.extend(_profile_findings(case, name))
+        findings.extend(_step_findings(case, name, requirements, raw_cases[index]))
         if case.is_codec:
             findings.extend(f"{name}::{p}" for p in check_codec_case(case))
     return vf, findings

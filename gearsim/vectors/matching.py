@@ -49,6 +49,8 @@ def describe_packet(pattern: PacketPattern, captures: Mapping[str, bytes]) -> st
             parts.append("<any>")
         elif isinstance(arg, Ref):
             parts.append(repr(captures.get(arg.name, f"<{arg.name}>")))
+        elif isinstance(arg, LineParts):
+            parts.append(describe_line(arg, captures))
         else:
             parts.append(repr(arg))
     return f"{pattern.name} [{', '.join(parts)}]"
@@ -82,7 +84,13 @@ def match_packet(
                 return f"argument {i + 1} is {have!r}, but {want.name} was {known!r}"
             bind[want.name] = have
             continue
-        expected = captures.get(want.name) if isinstance(want, Ref) else want
+        if isinstance(want, LineParts):
+            try:
+                expected: bytes | None = line_text(want, {**captures, **bind})
+            except UnsendableLine as exc:
+                return f"argument {i + 1}: {exc}"
+        else:
+            expected = captures.get(want.name) if isinstance(want, Ref) else want
         if have != expected:
             return f"argument {i + 1} is {have!r}, expected {expected!r}"
     return ""
@@ -159,15 +167,20 @@ def _line_matches(want: AdminLinePattern, got: bytes, captures: Mapping[str, byt
         return False
 
 
-def match_admin(admin: AdminPattern, got: Sequence[Message | bytes], captures: Mapping[str, bytes]) -> str:
-    """Match received admin lines against an admin pattern (listing rows unordered if it says so)."""
+def match_admin(
+    admin: AdminPattern, got: Sequence[Message | bytes], captures: Mapping[str, bytes], *, any_eol: bool = False
+) -> str:
+    """Match received admin lines against an admin pattern (listing rows unordered if it says so).
+
+    With ``any_eol`` a line may end in LF or CR LF whatever the pattern says (GM-ADMIN-014).
+    """
     if len(got) < len(admin.lines):
         return f"got {len(got)} of {len(admin.lines)} admin lines"
     lines = []
     for m in got:
         if not isinstance(m, AdminLine):
             return f"expected admin text, got {m!r}"
-        if m.eol != admin.eol:
+        if m.eol != admin.eol and not (any_eol and m.eol in (b"\n", b"\r\n")):
             return f"line {m.text!r} ends with {m.eol!r}, expected {admin.eol!r}"
         lines.append(m.text)
     want = list(admin.lines)

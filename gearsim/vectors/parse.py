@@ -250,6 +250,8 @@ def _arg(value: Any) -> Arg:
             return Ref(value["ref"])
         if "any" in value:
             return AnyValue()
+        if "parts" in value:
+            return LineParts(tuple(_arg(p) for p in value["parts"]))
     return _bytes(value)
 
 
@@ -320,6 +322,8 @@ def _reaction(raw: Mapping[str, Any]) -> Reaction:
         then=raw["then"],
         profiles=tuple(raw.get("profiles", [])),
         note=raw.get("note", ""),
+        breaks=tuple(raw.get("breaks", [])),
+        defect=raw.get("defect", ""),
     )
 
 
@@ -334,6 +338,9 @@ def _alternative(raw: Mapping[str, Any]) -> Alternative:
         silence=bool(raw.get("silence", False)),
         skip=bool(raw.get("skip", False)),
         note=raw.get("note", ""),
+        breaks=tuple(raw.get("breaks", [])),
+        defect=raw.get("defect", ""),
+        crash=bool(raw.get("crash", False)),
     )
 
 
@@ -376,6 +383,8 @@ def _text_arg(value: Any) -> bytes | Ref | AnyValue:
     arg = _arg(value)
     if isinstance(arg, Capture):
         raise ValueError("a call's arguments cannot capture (capture in its reply)")
+    if isinstance(arg, LineParts):
+        raise ValueError("a call's arguments cannot join parts")
     return arg
 
 
@@ -543,8 +552,12 @@ def _check_captures(steps: Sequence[Step], program_actors: Collection[str] = ())
             if pattern is None:
                 continue
             for arg in pattern.args:
-                if isinstance(arg, Ref) and arg.name not in captured:
-                    raise _StepError(f"ref {arg.name!r} before any capture of it", step.index)
+                joined = arg.parts if isinstance(arg, LineParts) else (arg,)
+                for part in joined:
+                    if isinstance(part, Ref) and part.name not in captured:
+                        raise _StepError(f"ref {part.name!r} before any capture of it", step.index)
+                    if isinstance(arg, LineParts) and not isinstance(part, (Ref, bytes)):
+                        raise _StepError("argument parts are text and refs only", step.index)
         for pattern in patterns:
             if pattern is None:
                 continue

@@ -142,6 +142,8 @@ def _canon_bytes(value: Any) -> Any:
 def _canon_arg(value: Any) -> Any:
     if isinstance(value, dict) and ("capture" in value or "ref" in value or "any" in value or "every_byte" in value):
         return _Flow(value)
+    if isinstance(value, dict) and "parts" in value:
+        return _Flow(parts=_FlowList(_canon_arg(p) for p in value["parts"]))
     out = _canon_bytes(value)
     return _Flow(out) if isinstance(out, dict) else out
 
@@ -201,7 +203,7 @@ def _canon_expectation_fields(raw: Mapping[str, Any], out: dict[str, Any]) -> No
             out[key] = _canon_admin(value)
         elif key == "wire":
             out[key] = format_hex(hex_of(value))
-        elif key in ("profiles", "requirements"):
+        elif key in ("profiles", "requirements", "breaks"):
             out[key] = _FlowList(value)
         elif key == "accept":
             out[key] = [_canon_alternative(a) for a in value]
@@ -228,7 +230,8 @@ def _canon_value(value: Any) -> Any:
 
 def _canon_alternative(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    _canon_expectation_fields(_ordered(raw, ("profiles", *_STEP_ORDER, "replies", "then", "note")), out)
+    order = ("profiles", "defect", "breaks", *_STEP_ORDER, "crash", "replies", "then", "note")
+    _canon_expectation_fields(_ordered(raw, order), out)
     return out
 
 
