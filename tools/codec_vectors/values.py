@@ -257,10 +257,22 @@ class CodecCase:
                 out["server"] = _conforming_short_body(out["server"])
                 if "GM-FRAME-015" not in out["requirements"]:
                     out["requirements"] = [*out["requirements"], "GM-FRAME-015"]
+            version = A(b"OK " + MODEL_VERSION)
+            if version in replies:
+                # the version is the server's own: any 'OK <version>' conforms (GM-ADMIN-015)
+                spec_replies = [
+                    {"admin": {"text": {"match": r"OK \S.*"}}} if m == version else _opaque_handles(m.to_yaml(RES))
+                    for m in replies
+                ]
+                out["server"]["accept"] = [
+                    *out["server"].get("accept", []),
+                    {"profiles": ["spec"], "replies": spec_replies, "then": self.server.then, "note": _VERSION_NOTE},
+                ]
         return out
 
 
 GEARMAND_PROFILES: Final[list[str]] = ["gearmand-1.1", "gearmand-2.0"]
+_VERSION_NOTE: Final[str] = "the server's own version (GM-ADMIN-015)"
 
 
 def _conforming_short_body(gearmand: dict[str, Any]) -> dict[str, Any]:
@@ -268,12 +280,12 @@ def _conforming_short_body(gearmand: dict[str, Any]) -> dict[str, Any]:
 
     GM-FRAME-015 requires ERROR or a close without waiting; gearmand 1.1 instead
     reads on past the body. The vector expects the conforming close and records
-    gearmand's observed reaction as what its profiles do.
+    gearmand's observed reaction as its profiles' known defect, never an
+    acceptable variant.
     """
-    observed = dict(gearmand)
-    observed["note"] = f"{observed.get('note', '')}; breaks GM-FRAME-007 and GM-FRAME-015".lstrip("; ")
+    defect = {"defect": "reads-past-body", "breaks": ["GM-FRAME-007", "GM-FRAME-015"]}
     return {
         "then": "close",
         "note": "a short body is a complete, malformed packet: the server closes (or answers ERROR) at once",
-        "accept": [{"profiles": GEARMAND_PROFILES, **observed}],
+        "accept": [{"profiles": GEARMAND_PROFILES, **defect, **gearmand}],
     }
