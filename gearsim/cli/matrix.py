@@ -71,8 +71,9 @@ PEER_PROFILES: dict[str, str] = {
     "perl-gearman-server": "perl-1.130",
     "gear": "gear-0.16",
 }
-#: the vector areas that judge a server (client/ cases judge client programs)
-REAL_SERVER_AREAS: tuple[str, ...] = ("codec", "server", "worker", "admin")
+#: the vector areas a real server is run on: all of them; a program case (client/) judges a
+#: client program and is n/a for a server, the other client/ cases judge the server
+REAL_SERVER_AREAS: tuple[str, ...] = ("codec", "server", "worker", "admin", "client", "regressions")
 #: managed servers played at once per implementation
 DEFAULT_JOBS = 12
 #: where the committed baselines live, relative to the repository root
@@ -213,7 +214,7 @@ def run_matrix(
         "title": "Every bundled vector against the reference model under each profile and against each "
         "installed real Gearman server under its profile (each case on a freshly started server).",
         "vectors": f"{len(refs)} cases in {len(selection.files)} files",
-        "real servers run": ", ".join(REAL_SERVER_AREAS) + " vectors (client/ vectors judge client programs)",
+        "real servers run": ", ".join(REAL_SERVER_AREAS) + " vectors (program cases judge client programs: n/a)",
         "regenerate": "gearsim matrix --out-md docs/compatibility.md --write-baselines baselines",
     }
     return build_matrix(runs, meta), runs
