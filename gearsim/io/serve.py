@@ -1,52 +1,69 @@
 """The asyncio shell that runs a sans-IO ``ServerNode`` as a real TCP server (I/O).
 
 This module owns sockets, the event loop and the wall clock; the node owns
-every protocol decision. The shell only converts clocks (a tick is one wall
-millisecond since the shell was made, ``now()``), moves bytes (``receive`` for
+every protocol decision. The shell converts clocks (a tick is one wall
+millisecond since tick 0, ``now()``; tick 0 may be pinned to a wall time so
+that a model's epoch clock is the wall clock), moves bytes (``receive`` for
 what a connection sent, ``Send``/``Close`` outputs back to the transports) and
 calls ``node.advance(now)`` when ``node.next_deadline()`` is due.
 
+It also keeps one connection from hurting the others (``ServeLimits``):
+
+* fairness: at most ``turn_bytes`` of one connection reach the node per turn
+  of the event loop; the rest waits with reading paused (TCP pushes back on
+  the sender), so a 200k-job pipelined burst cannot starve another client's
+  ECHO;
+* back-pressure: a connection whose replies pile up unread is not read until
+  its peer reads them;
+* optional timeouts: ``idle_timeout`` closes a connection that sent nothing
+  for that long, ``message_timeout`` one whose message (header, body or admin
+  line) is still unfinished that long after its first byte (slow headers);
+  neither is on by default, as in gearmand.
+
 Every message can be observed, both directions, as ``gearsim.protocol.trace``
-records: written one line each to a log (``format_record``, which uses
-``format_message``) and/or handed to a ``recorder`` callback (the
-client-under-test harness). Observation costs a second decode of what the
-peers send, so it is off unless asked for.
+records: written to a ``ServeLog`` (text or JSONL) and/or handed to a
+``recorder`` callback (the client-under-test harness). With ``check`` each
+message a peer sends is judged (``gearsim.io.serve_log.Checker``) and every
+violation is logged with its rule id and printed to ``alerts``. Observation
+costs a second decode of what the peers send, so it is off unless asked for.
 
 Besides TCP connections the shell can hold *local* connections
 (``open_local``): in-process ends that a harness scripts, whose bytes reach the
 node exactly like a socket's, and whose replies arrive through a callback.
 
-``gearsim serve`` (``serve_main``) binds 127.0.0.1 unless told otherwise and
+``gearsim serve`` (``serve_forever``) binds 127.0.0.1 unless told otherwise,
 prints ``listening on HOST:PORT`` first, so a parent process can read the port
-it got with ``--port 0``.
+it got with ``--port 0``, and returns on SIGINT, SIGTERM or when the node
+exits (Perl's admin ``shutdown``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import os
-import selectors
 import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO, cast
 
 from gearsim.errors import DecodeError, HarnessError
+from gearsim.io.serve_log import Checker, Observer, Recorder, ServeLog
+from gearsim.io.serve_process import ServeProcess, start_serve_process
 from gearsim.protocol.codec import Decoder
-from gearsim.protocol.node import Close, ConnId, Output, Send, ServerNode
-from gearsim.protocol.packets import Message
-from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
+from gearsim.protocol.node import TICKS_PER_SECOND, Close, ConnId, Output, Send, ServerNode
+from gearsim.protocol.trace import Direction, Kind
 
 __all__ = [
     "DEFAULT_HOST",
     "LocalEnd",
     "Recorder",
+    "ServeLimits",
     "ServeProcess",
     "ServeShell",
     "serve_forever",
@@ -55,13 +72,26 @@ __all__ = [
 
 #: the address ``gearsim serve`` binds unless told otherwise
 DEFAULT_HOST = "127.0.0.1"
-#: the label of every connection in log lines
-_LABEL = "peer"
-#: the body limit of the observation decoders: as large as the model's
+#: the body limit of the observation decoders unless told: as large as a header can announce
 _NO_LIMIT = 2**32
+#: the note of a close that serve's own stop caused
+SHUT_DOWN = "serve shut down"
 
-#: receives every record the shell observes
-Recorder = Callable[[TraceRecord], None]
+@dataclass(frozen=True, slots=True)
+class ServeLimits:
+    """How much one connection may take from the others (operational choices, not protocol).
+
+    Attributes:
+        turn_bytes: bytes of one connection handed to the node per event-loop turn.
+        idle_timeout: seconds without a byte from a connection before it is
+            closed (None: never; sleeping workers are idle too).
+        message_timeout: seconds a message may take from its first byte to its
+            last before the connection is closed (None: never).
+    """
+
+    turn_bytes: int = 64 * 1024
+    idle_timeout: float | None = None
+    message_timeout: float | None = None
 
 
 class LocalEnd:
@@ -86,6 +116,47 @@ class LocalEnd:
 
     def is_closing(self) -> bool:
         return self.closed
+
+
+class _Conn:
+    """What the shell keeps per connection."""
+
+    __slots__ = (
+        "backlog",
+        "closing",
+        "decoder",
+        "end",
+        "id",
+        "last_rx",
+        "partial_since",
+        "peer",
+        "read_paused",
+        "scheduled",
+        "turn_used",
+        "write_paused",
+    )
+
+    def __init__(self, conn: ConnId, end: asyncio.Transport | LocalEnd, peer: str, now: float) -> None:
+        self.id = conn
+        self.end = end
+        self.peer = peer
+        #: bytes received but not yet handed to the node (fairness), oldest first
+        self.backlog: deque[memoryview] = deque()
+        self.scheduled = False
+        #: bytes handed to the node in this turn of the event loop
+        self.turn_used = 0
+        self.read_paused = False
+        self.write_paused = False
+        #: the server side closed it (the node, a timeout, serve's stop): its end is not the peer's doing
+        self.closing = False
+        self.decoder: Decoder | None = None
+        #: loop time of the last byte received, and of the first byte of the unfinished message
+        self.last_rx = now
+        self.partial_since: float | None = None
+
+
+    def new_turn(self) -> None:
+        self.turn_used = 0
 
 
 class _Protocol(asyncio.Protocol):
@@ -114,6 +185,12 @@ class _Protocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False  # close our side too: Gearman has no half-closed state
 
+    def pause_writing(self) -> None:
+        self.shell._writing(self.conn, paused=True)
+
+    def resume_writing(self) -> None:
+        self.shell._writing(self.conn, paused=False)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.shell._lost(self.conn)
 
@@ -127,39 +204,71 @@ class ServeShell:
 
     Args:
         node: the server (the reference model or any ``ServerNode``).
-        log: a text stream that gets one line per message and connection event.
-        recorder: called with every record (messages both ways, accepts, closes).
+        log: a text stream (one canonical trace line per message and event) or
+            a ``ServeLog`` (text or JSONL).
+        recorder: called with every record (messages both ways, accepts, closes,
+            and a ``violation`` record per violation when checking).
+        check: judge every message a peer sends; violations go to the log,
+            the recorder and ``alerts``.
+        alerts: where each violation is printed as one line (None: nowhere).
+        limits: fairness and timeouts (``ServeLimits``).
+        tick0_wall: the wall time (Unix seconds) that tick 0 stands for; None:
+            the moment the shell starts. Give the model's epoch0 to make its
+            epoch clock the wall clock.
+        max_body: the observation decoder's body limit (give the node's).
     """
 
     def __init__(
         self,
         node: ServerNode,
         *,
-        log: TextIO | None = None,
+        log: TextIO | ServeLog | None = None,
         recorder: Recorder | None = None,
+        check: bool = False,
+        alerts: TextIO | None = None,
+        limits: ServeLimits | None = None,
+        tick0_wall: float | None = None,
+        max_body: int = _NO_LIMIT,
     ) -> None:
         self.node = node
-        self.log = log
-        self.recorder = recorder
-        self._observe = log is not None or recorder is not None
+        self.log = log if isinstance(log, ServeLog) or log is None else ServeLog(log)
+        observe = self.log is not None or recorder is not None or check
+        #: logs, records and judges every message (None: nobody is watching)
+        self.observer = Observer(self.log, recorder, Checker() if check else None, alerts) if observe else None
+        self.limits = limits if limits is not None else ServeLimits()
+        self.tick0_wall = tick0_wall
+        self.max_body = max_body
+        self._decode = observe or self.limits.message_timeout is not None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
         self._server: asyncio.AbstractServer | None = None
-        self._ends: dict[ConnId, asyncio.Transport | LocalEnd] = {}
-        self._decoders: dict[ConnId, Decoder | None] = {}
-        self._server_closed: set[ConnId] = set()
+        self._conns: dict[ConnId, _Conn] = {}
         self._next_conn: ConnId = 1
         self._timer: asyncio.TimerHandle | None = None
         self._timer_tick: int | None = None
-        self._seq = 0
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._listening = False
+        #: set when the node exits (Perl's admin 'shutdown'): serve_forever returns
+        self.exited: asyncio.Event | None = None
         self.address: tuple[str, int] = ("", 0)
 
     # ------------------------------------------------------------------ clock
 
     def now(self) -> int:
-        """Wall milliseconds since ``start`` (the node's ticks)."""
+        """Wall milliseconds since tick 0 (the node's ticks)."""
         loop = self._loop
-        return 0 if loop is None else int((loop.time() - self._t0) * 1000)
+        return 0 if loop is None else int((loop.time() - self._t0) * TICKS_PER_SECOND)
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop = asyncio.get_running_loop()
+        self._t0 = loop.time()
+        if self.tick0_wall is not None:
+            self._t0 -= max(0.0, time.time() - self.tick0_wall)
+        self.exited = asyncio.Event()
+        limits = self.limits
+        if limits.idle_timeout is not None or limits.message_timeout is not None:
+            self._sweep()
+        return loop
 
     # --------------------------------------------------------------- lifetime
 
@@ -169,10 +278,9 @@ class ServeShell:
         Raises:
             HarnessError: the address cannot be bound (in use, not local, no permission).
         """
-        self._loop = asyncio.get_running_loop()
-        self._t0 = self._loop.time()
+        loop = self._bind()
         try:
-            self._server = await self._loop.create_server(
+            self._server = await loop.create_server(
                 lambda: _Protocol(self), host, port, reuse_address=True, family=socket.AF_INET
             )
         except OSError as exc:
@@ -180,6 +288,7 @@ class ServeShell:
             raise HarnessError(f"cannot listen on {host}:{port}: {why}") from None
         except (OverflowError, TypeError) as exc:
             raise HarnessError(f"cannot listen on {host}:{port}: {exc}") from None
+        self._listening = True
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
         return self.address
@@ -190,24 +299,32 @@ class ServeShell:
         Raises:
             RuntimeError: no event loop is running.
         """
-        self._loop = asyncio.get_running_loop()
-        self._t0 = self._loop.time()
+        self._bind()
 
     async def close(self) -> None:
-        """Stop listening and close every connection (the node is told each one ended)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._server is not None:
-            self._server.close()
-        for conn, end in list(self._ends.items()):
-            end.close()
-            if isinstance(end, LocalEnd):
-                self._lost(conn)
+        """Stop listening and close every connection, each logged as closed by the server (serve shut down)."""
+        for handle in (self._timer, self._sweeper):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._sweeper = None
+        self._stop_listening()
+        now = self.now()
+        for c in list(self._conns.values()):
+            if not c.closing:
+                self._close_conn(c, now, SHUT_DOWN)
+            if isinstance(c.end, LocalEnd):
+                self._lost(c.id)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
         await asyncio.sleep(0)  # let connection_lost callbacks run
+        if self.log is not None:
+            self.log.flush()
+
+    def _stop_listening(self) -> None:
+        if self._server is not None and self._listening:
+            self._listening = False
+            self._server.close()
 
     # --------------------------------------------------------- local connections
 
@@ -227,15 +344,16 @@ class ServeShell:
         Raises:
             KeyError: ``conn`` is not an open local connection.
         """
-        if not isinstance(self._ends.get(conn), LocalEnd):
+        c = self._conns.get(conn)
+        if c is None or not isinstance(c.end, LocalEnd):
             raise KeyError(conn)
         self._receive(conn, data)
 
     def close_local(self, conn: ConnId) -> None:
         """The harness closes a local connection (the node sees a disconnect)."""
-        end = self._ends.get(conn)
-        if isinstance(end, LocalEnd):
-            end.closed = True
+        c = self._conns.get(conn)
+        if c is not None and isinstance(c.end, LocalEnd):
+            c.end.closed = True
             self._lost(conn)
 
     # -------------------------------------------------------------- callbacks
@@ -243,36 +361,113 @@ class ServeShell:
     def _accept(self, end: asyncio.Transport | LocalEnd, peername: object, conn: ConnId | None = None) -> ConnId:
         conn = self._next_conn if conn is None else conn
         self._next_conn = conn + 1
-        self._ends[conn] = end
         if isinstance(peername, tuple) and len(peername) >= 2:
             host, where = str(peername[0]), f"{peername[0]}:{peername[1]}"
         else:
             host = where = str(peername)
+        loop = self._loop
+        c = self._conns[conn] = _Conn(conn, end, where, loop.time() if loop is not None else 0.0)
         now = self.now()
-        if self._observe:
-            self._decoders[conn] = Decoder(max_body=_NO_LIMIT)
-            self._event(now, conn, Kind.ACCEPT, where)
+        if self._decode:
+            c.decoder = Decoder(max_body=self.max_body)
+        self._event(now, c, Kind.ACCEPT, where)
         self._apply(self.node.connect(conn, now, host))
         return conn
 
     def _receive(self, conn: ConnId, data: bytes) -> None:
+        c = self._conns.get(conn)
+        if c is None or c.closing:
+            return
+        loop = self._loop
+        if loop is not None:
+            c.last_rx = loop.time()
+        if isinstance(c.end, LocalEnd):
+            self._process(c, data)
+            return
+        # libuv reads a busy socket up to 32 times per turn: count what this turn took
+        if not c.backlog and c.turn_used + len(data) <= self.limits.turn_bytes:
+            if not c.turn_used and loop is not None:
+                loop.call_soon(c.new_turn)
+            c.turn_used += len(data)
+            self._process(c, data)
+            return
+        # more than one turn's share: the rest waits, and nothing more is read meanwhile
+        c.backlog.append(memoryview(data))
+        self._pause_reading(c)
+        if not c.scheduled and loop is not None:
+            c.scheduled = True
+            loop.call_soon(self._drain, c)
+
+    def _drain(self, c: _Conn) -> None:
+        """Hand the node one turn's share of ``c``'s backlog; come back next turn for the rest."""
+        c.scheduled = False
+        if c.closing or self._conns.get(c.id) is not c:
+            c.backlog.clear()
+            return
+        budget = self.limits.turn_bytes
+        parts: list[bytes] = []
+        backlog = c.backlog
+        while backlog and budget > 0:
+            head = backlog[0]
+            if len(head) <= budget:
+                parts.append(bytes(backlog.popleft()))
+                budget -= len(head)
+            else:
+                parts.append(bytes(head[:budget]))
+                backlog[0] = head[budget:]
+                budget = 0
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if not c.turn_used and self._loop is not None:
+            self._loop.call_soon(c.new_turn)
+        c.turn_used += len(data)
+        self._process(c, data)
+        if backlog and not c.closing and self._loop is not None:
+            c.scheduled = True
+            self._loop.call_soon(self._drain, c)
+        else:
+            self._resume_reading(c)
+
+    def _process(self, c: _Conn, data: bytes) -> None:
         now = self.now()
-        if self._observe:
-            self._observe_in(now, conn, data)
-        self._apply(self.node.receive(conn, data, now))
+        if c.decoder is not None:
+            self._observe_in(now, c, data)
+        elif self.observer is not None:  # undecodable since an earlier error: the raw bytes
+            self.observer.message(now, c.id, c.peer, Direction.C2S, None, data)
+        self._apply(self.node.receive(c.id, data, now))
+
+    def _pause_reading(self, c: _Conn) -> None:
+        if not c.read_paused and not isinstance(c.end, LocalEnd) and not c.end.is_closing():
+            c.read_paused = True
+            c.end.pause_reading()
+
+    def _resume_reading(self, c: _Conn) -> None:
+        if c.read_paused and not c.backlog and not c.write_paused and not c.closing:
+            c.read_paused = False
+            if not isinstance(c.end, LocalEnd) and not c.end.is_closing():
+                c.end.resume_reading()
+
+    def _writing(self, conn: ConnId, *, paused: bool) -> None:
+        """The transport's send buffer passed its high (or fell below its low) water mark."""
+        c = self._conns.get(conn)
+        if c is None:
+            return
+        c.write_paused = paused
+        if paused:
+            self._pause_reading(c)
+        else:
+            self._resume_reading(c)
 
     def _lost(self, conn: ConnId) -> None:
-        end = self._ends.pop(conn, None)
-        if end is None:
+        c = self._conns.pop(conn, None)
+        if c is None:
+            return
+        c.backlog.clear()
+        if self.observer is not None:
+            self.observer.closed(conn)
+        if c.closing:
             return
         now = self.now()
-        if conn in self._server_closed:
-            self._server_closed.discard(conn)
-            self._decoders.pop(conn, None)
-            return
-        if self._observe:
-            self._decoders.pop(conn, None)
-            self._event(now, conn, Kind.CLOSE, "closed by the peer")
+        self._event(now, c, Kind.CLOSE, "closed by the peer")
         self._apply(self.node.disconnect(conn, now))
 
     def _fire(self) -> None:
@@ -283,26 +478,58 @@ class ServeShell:
         now = max(self.now(), due if due is not None else 0)
         self._apply(self.node.advance(now))
 
+    def _sweep(self) -> None:
+        """Close the connections past ``idle_timeout`` or ``message_timeout``; run again a little later."""
+        loop = self._loop
+        if loop is None:
+            return
+        idle, slow = self.limits.idle_timeout, self.limits.message_timeout
+        t = loop.time()
+        now = self.now()
+        for c in list(self._conns.values()):
+            if c.closing or isinstance(c.end, LocalEnd):
+                continue
+            if slow is not None and c.partial_since is not None and t - c.partial_since >= slow:
+                self._shell_close(c, now, f"a message still unfinished {slow:g} s after its first byte (slow sender)")
+            elif idle is not None and t - c.last_rx >= idle:
+                self._shell_close(c, now, f"nothing received for {idle:g} s (idle timeout)")
+        period = min(x for x in (idle, slow) if x is not None) / 4
+        self._sweeper = loop.call_later(min(1.0, max(0.01, period)), self._sweep)
+
+    def _shell_close(self, c: _Conn, now: int, reason: str) -> None:
+        """The shell itself ends a connection: logged as closed by the server; the node is told."""
+        self._close_conn(c, now, reason)
+        if isinstance(c.end, LocalEnd):
+            self._lost(c.id)
+        self._apply(self.node.disconnect(c.id, now))
+
+    def _close_conn(self, c: _Conn, now: int, reason: str) -> None:
+        c.closing = True
+        c.backlog.clear()
+        self._event(now, c, Kind.CLOSE, f"closed by the server: {reason}")
+        c.end.close()
+
     # ---------------------------------------------------------------- outputs
 
     def _apply(self, outputs: Iterable[Output]) -> None:
-        ends = self._ends
+        self._follow_node()  # before the replies: a client told "OK" must find the door shut
+        conns = self._conns
         for output in outputs:
-            end = ends.get(output.conn)
+            c = conns.get(output.conn)
+            if c is None:
+                continue
             if isinstance(output, Send):
-                if end is None or end.is_closing():
+                end = c.end
+                if end.is_closing():
                     continue
                 end.write(output.data)
-                if self._observe:
-                    self._observe_out(output)
+                if self.observer is not None:
+                    self.observer.sent(self.now(), c.id, c.peer, output)
             elif isinstance(output, Close):
-                if end is None:
+                if c.closing:
                     continue
-                self._server_closed.add(output.conn)
-                if self._observe:
-                    self._event(self.now(), output.conn, Kind.CLOSE, f"closed by the server: {output.reason}")
-                end.close()
-                if isinstance(end, LocalEnd):
+                self._close_conn(c, self.now(), output.reason)
+                if isinstance(c.end, LocalEnd):
                     self._lost(output.conn)
         self._rearm()
 
@@ -315,50 +542,45 @@ class ServeShell:
             self._timer = None
         self._timer_tick = tick
         if tick is not None and self._loop is not None:
-            self._timer = self._loop.call_at(self._t0 + tick / 1000, self._fire)
+            self._timer = self._loop.call_at(self._t0 + tick / TICKS_PER_SECOND, self._fire)
+
+    def _follow_node(self) -> None:
+        """A node that stopped accepting (draining) or exited (Perl's admin 'shutdown') takes serve with it.
+
+        The node says so in its ``lifecycle`` (the reference model's; other
+        nodes have none and never stop).
+        """
+        state = getattr(getattr(self.node, "lifecycle", None), "value", None)
+        if state == "exited" or state == "draining":
+            self._stop_listening()  # new connections are refused, as the real server's are
+        if state == "exited" and self.exited is not None and not self.exited.is_set():
+            self.exited.set()
 
     # ------------------------------------------------------------ observation
 
-    def _emit(self, record: TraceRecord) -> None:
-        if self.log is not None:
-            self.log.write(format_record(record) + "\n")
-        if self.recorder is not None:
-            self.recorder(record)
+    def _event(self, now: int, c: _Conn, kind: str, note: str) -> None:
+        if self.observer is not None:
+            self.observer.event(now, c.id, c.peer, kind, note)
 
-    def _event(self, now: int, conn: ConnId, kind: str, note: str) -> None:
-        self._seq += 1
-        self._emit(TraceRecord(now, self._seq, conn, _LABEL, Direction.EVENT, kind, None, b"", note))
-
-    def _message(self, now: int, conn: ConnId, direction: str, message: Message | None, data: bytes) -> None:
-        self._seq += 1
-        self._emit(TraceRecord(now, self._seq, conn, _LABEL, direction, Kind.SEND, message, data, ""))
-
-    def _observe_in(self, now: int, conn: ConnId, data: bytes) -> None:
-        decoder = self._decoders.get(conn)
-        if decoder is None:  # undecodable earlier: show the raw bytes
-            self._message(now, conn, Direction.C2S, None, data)
-            return
+    def _observe_in(self, now: int, c: _Conn, data: bytes) -> None:
+        decoder = c.decoder
+        assert decoder is not None
+        observer = self.observer
         try:
             messages = decoder.feed(data)
         except DecodeError as exc:
-            self._decoders[conn] = None
-            self._event(now, conn, Kind.DECODE_ERROR, str(exc))
-            self._message(now, conn, Direction.C2S, None, data)
+            c.decoder = None
+            c.partial_since = None
+            if observer is not None:
+                observer.undecodable(now, c.id, c.peer, data, exc)
             return
-        for m in messages:
-            self._message(now, conn, Direction.C2S, m, b"")
-
-    def _observe_out(self, output: Send) -> None:
-        now = self.now()
-        messages: Iterable[Message] = output.messages
-        if not messages:
-            try:
-                messages = Decoder(max_body=_NO_LIMIT).feed(output.data)
-            except DecodeError:
-                self._message(now, output.conn, Direction.S2C, None, output.data)
-                return
-        for m in messages:
-            self._message(now, output.conn, Direction.S2C, m, b"")
+        if decoder.buffered == 0:
+            c.partial_since = None
+        elif messages or c.partial_since is None:
+            loop = self._loop
+            c.partial_since = loop.time() if loop is not None else None
+        if observer is not None and messages:
+            observer.received(now, c.id, c.peer, messages)
 
 
 async def serve_forever(
@@ -366,16 +588,31 @@ async def serve_forever(
     host: str = DEFAULT_HOST,
     port: int = 0,
     *,
-    log: TextIO | None = None,
+    log: TextIO | ServeLog | None = None,
     announce: TextIO | None = None,
-) -> None:
-    """Serve ``node`` until SIGINT or SIGTERM; print ``listening on HOST:PORT`` first.
+    header: Mapping[str, object] | None = None,
+    check: bool = False,
+    alerts: TextIO | None = None,
+    limits: ServeLimits | None = None,
+    tick0_wall: float | None = None,
+    max_body: int = _NO_LIMIT,
+) -> ServeShell:
+    """Serve ``node`` until SIGINT, SIGTERM or the node's exit; print ``listening on HOST:PORT`` first.
+
+    With a log, its first line is the run header: when, the pid, the address
+    bound, then ``header``'s fields. Returns the shell (its ``violations``).
 
     Raises:
         HarnessError: the address cannot be bound.
     """
-    shell = ServeShell(node, log=log)
+    shell = ServeShell(
+        node, log=log, check=check, alerts=alerts, limits=limits, tick0_wall=tick0_wall, max_body=max_body
+    )
     bound_host, bound_port = await shell.start(host, port)
+    if shell.log is not None:
+        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        shell.log.header({"started": started, "pid": os.getpid(), "listen": f"{bound_host}:{bound_port}",
+                          **(header or {})})  # fmt: skip
     out = announce if announce is not None else sys.stdout
     out.write(f"listening on {bound_host}:{bound_port}\n")
     out.flush()
@@ -384,100 +621,16 @@ async def serve_forever(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    exited = shell.exited
+    assert exited is not None  # start() made it
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(exited.wait())]
     try:
-        await stop.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for w in waits:
+            w.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
         await shell.close()
-        if log is not None:
-            log.flush()
-
-
-@dataclass
-class ServeProcess:
-    """A ``gearsim serve`` child process: where it listens and how to stop it (by its PID)."""
-
-    process: subprocess.Popen[bytes]
-    host: str
-    port: int
-    log: Path | None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def address(self) -> tuple[str, int]:
-        """(host, port) to connect to."""
-        return (self.host, self.port)
-
-    def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM the recorded PID, wait, then SIGKILL; return the exit status. Idempotent."""
-        proc = self.process
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=timeout)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        if proc.stderr is not None:
-            proc.stderr.close()
-        return proc.returncode
-
-
-def start_serve_process(
-    *,
-    port: int = 0,
-    log: Path | None = None,
-    profile: str = "gearmand-1.1",
-    extra_args: Sequence[str] = (),
-    timeout: float = 10.0,
-) -> ServeProcess:
-    """Start ``python -m gearsim serve`` on 127.0.0.1 and read the port it announces.
-
-    The child runs in its own session; stop it with ``ServeProcess.stop``.
-
-    Raises:
-        HarnessError: it exited or did not announce ``listening on HOST:PORT``
-            within ``timeout`` seconds (the message quotes its stderr).
-    """
-    command = [sys.executable, "-m", "gearsim", "serve", "--port", str(port), "--profile", profile]
-    if log is not None:
-        command += ["--log", str(log)]
-    command += list(extra_args)
-    proc = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
-    assert proc.stdout is not None and proc.stderr is not None  # both are pipes
-    line = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                break
-            chunk = os.read(proc.stdout.fileno(), 1)
-            if not chunk:
-                break
-            line += chunk
-    text = line.decode("utf-8", "replace").strip()
-    prefix = "listening on "
-    if text.startswith(prefix):
-        host, _, port_text = text[len(prefix) :].rpartition(":")
-        if port_text.isdigit():
-            return ServeProcess(proc, host, int(port_text), log)
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    err = proc.stderr.read().decode("utf-8", "replace").strip()
-    proc.stdout.close()
-    proc.stderr.close()
-    raise HarnessError(f"gearsim serve did not start (exit {proc.returncode}): {text or err or 'no output'}")
+    return shell
