@@ -10,7 +10,8 @@ a plain ``gearsim run`` finds them not applicable and launches nothing.
 
 Exit codes as ``gearsim``: 0 pass, 1 a failure, 2 inconclusive, 3 a harness or
 input error printed as one line on stderr (a port in use, an unknown profile,
-a log file that cannot be opened).
+a log file that cannot be opened). ``serve`` itself exits 0 when stopped, or 1
+when a peer broke a rule while it ran (each violation was printed on stderr).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 EXIT_INPUT = 3
+#: serve stopped after a peer broke a rule
+EXIT_VIOLATIONS = 1
 
 
 def _port(text: str) -> int:
@@ -47,9 +51,17 @@ def _count(text: str) -> int:
 
 
 def build_server(
-    profile: str, *, node: str | None = None, exceptions: bool = False, job_retries: int = 0, worker_wakeup: int = 0
+    profile: str,
+    *,
+    node: str | None = None,
+    exceptions: bool = False,
+    job_retries: int = 0,
+    worker_wakeup: int = 0,
+    epoch0: int | None = None,
 ) -> Any:
     """The reference model ``Server`` for ``profile`` with gearmand-like options.
+
+    ``epoch0`` is the Unix time of tick 0 (None: the model's fixed default).
 
     Raises:
         GearsimError: ``profile`` is not a known profile (a one-line message).
@@ -62,6 +74,8 @@ def build_server(
     extra: dict[str, Any] = {}
     if node is not None:
         extra["node"] = node
+    if epoch0 is not None:
+        extra["epoch0"] = epoch0
     options = ServerOptions(exceptions=exceptions, job_retries=job_retries, worker_wakeup=worker_wakeup, **extra)
     return Server(profile, options)
 
@@ -73,30 +87,83 @@ class _InputError(GearsimError):
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from gearsim.io.serve import serve_forever
+    from gearsim.io.serve import ServeLimits, serve_forever
+    from gearsim.io.serve_log import ServeLog
 
+    epoch0 = int(time.time()) if args.epoch == "now" else int(args.epoch)
     node = build_server(
         args.profile,
         node=args.node,
         exceptions=args.exceptions,
         job_retries=args.job_retries,
         worker_wakeup=args.worker_wakeup,
+        epoch0=epoch0,
     )
-    log: TextIO | None = None
+    stream: TextIO | None = None
+    earlier = 0
     if args.log == "-":
-        log = sys.stderr
+        stream = sys.stderr
     elif args.log:
+        path = Path(args.log)
         try:
-            log = Path(args.log).open("a", encoding="utf-8", buffering=1)  # noqa: SIM115  closed below
+            earlier = path.stat().st_size if path.is_file() else 0
+            stream = path.open("a", encoding="utf-8", buffering=1)
         except OSError as exc:
             raise _InputError(f"cannot open log file {args.log}: {exc.strerror or exc}") from None
+    fmt = args.log_format or ("jsonl" if str(args.log or "").endswith(".jsonl") else "text")
+    log = ServeLog(stream, fmt) if stream is not None else None
+    header: dict[str, object] = {
+        "version": _version(),
+        "profile": args.profile,
+        "epoch0": epoch0,
+        "check": not args.no_check,
+        "idle_timeout": args.idle_timeout,
+        "message_timeout": args.message_timeout,
+        "log_held_bytes_before": earlier,
+    }
+    limits = ServeLimits(idle_timeout=args.idle_timeout, message_timeout=args.message_timeout)
     try:
         _fast_event_loop()
-        asyncio.run(serve_forever(node, args.host, args.port, log=log))
+        shell = asyncio.run(
+            serve_forever(
+                node, args.host, args.port, log=log, header=header, check=not args.no_check,
+                alerts=sys.stderr, limits=limits, tick0_wall=epoch0,
+            )
+        )  # fmt: skip
     finally:
-        if log is not None and log is not sys.stderr:
-            log.close()
+        if stream is not None and stream is not sys.stderr:
+            stream.close()
+    seen = shell.observer.violations if shell.observer is not None else {}
+    if seen:
+        rules = ", ".join(f"{rule} x{n}" for rule, n in sorted(seen.items()))
+        print(f"gearsim serve: {sum(seen.values())} violations by peers ({rules})", file=sys.stderr)
+        return EXIT_VIOLATIONS
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gearsim")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _epoch(text: str) -> str:
+    if text != "now" and not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected 'now' or Unix seconds, got {text!r}")
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def add_serve_commands(subparsers: Any) -> None:
@@ -110,7 +177,44 @@ def add_serve_commands(subparsers: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     serve.add_argument("--port", type=_port, default=4730, help="port (default 4730; 0 picks a free one)")
     serve.add_argument("--profile", default="gearmand-1.1", help="implementation profile (default gearmand-1.1)")
-    serve.add_argument("--log", metavar="FILE", help="log every message, one line each ('-' for stderr)")
+    serve.add_argument(
+        "--log",
+        metavar="FILE",
+        help="log every message and violation, one line each ('-' for stderr); appended after a run header",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "jsonl"),
+        help="text (canonical trace lines) or jsonl (one JSON object a line); default: jsonl for *.jsonl",
+    )
+    serve.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not judge what peers send (by default every packet is checked for its sender's role, and each "
+        "violation is printed on stderr with its rule id; serve then exits 1)",
+    )
+    serve.add_argument(
+        "--epoch",
+        type=_epoch,
+        default="now",
+        help="Unix seconds the model's clock starts at (default 'now': SUBMIT_JOB_EPOCH jobs wait for their "
+        "wall-clock time)",
+    )
+    serve.add_argument("--epoch-now", dest="epoch", action="store_const", const="now", help="same as --epoch now")
+    serve.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="S",
+        help="close a connection that sends nothing for S seconds (default: never, as gearmand; sleeping "
+        "workers are idle too)",
+    )
+    serve.add_argument(
+        "--message-timeout",
+        type=_seconds,
+        metavar="S",
+        help="close a connection whose message (header, body or admin line) is unfinished S seconds after its "
+        "first byte (slow headers; default: never)",
+    )
     serve.add_argument("--node", help="host part of job handles, H:<node>:<n> (default: the model's)")
     serve.add_argument("--exceptions", action="store_true", help="as gearmand --exceptions")
     serve.add_argument("--job-retries", type=_count, default=0, help="as gearmand --job-retries (0: no limit)")

@@ -71,7 +71,8 @@ def test_serve_answers_echo_and_a_background_submission(served: ServeProcess) ->
         sock.sendall(_req(PacketType.GET_STATUS, handle))
         assert _read(sock, 1) == [Packet(Magic.RES, PacketType.STATUS_RES, (handle, b"1", b"0", b"0", b"0"))]
     served.stop()
-    lines = (served.log or Path()).read_text(encoding="utf-8").splitlines()
+    header, *lines = (served.log or Path()).read_text(encoding="utf-8").splitlines()
+    assert header.startswith("# gearsim serve run: started=") and " profile=gearmand-1.1 " in header
     shown = [line.split(" ", 2)[2] for line in lines]
     assert shown[0].startswith("peer accept # 127.0.0.1:")
     assert shown[1:7] == [
