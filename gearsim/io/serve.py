@@ -47,12 +47,11 @@ import signal
 import socket
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TextIO, cast
+from typing import TextIO
 
 from gearsim.errors import DecodeError, HarnessError
+from gearsim.io.serve_conn import ConnState, LocalEnd, ServeLimits, ShellProtocol
 from gearsim.io.serve_log import Checker, Observer, Recorder, ServeLog
 from gearsim.io.serve_process import ServeProcess, start_serve_process
 from gearsim.protocol.codec import Decoder
@@ -76,124 +75,6 @@ DEFAULT_HOST = "127.0.0.1"
 _NO_LIMIT = 2**32
 #: the note of a close that serve's own stop caused
 SHUT_DOWN = "serve shut down"
-
-@dataclass(frozen=True, slots=True)
-class ServeLimits:
-    """How much one connection may take from the others (operational choices, not protocol).
-
-    Attributes:
-        turn_bytes: bytes of one connection handed to the node per event-loop turn.
-        idle_timeout: seconds without a byte from a connection before it is
-            closed (None: never; sleeping workers are idle too).
-        message_timeout: seconds a message may take from its first byte to its
-            last before the connection is closed (None: never).
-    """
-
-    turn_bytes: int = 64 * 1024
-    idle_timeout: float | None = None
-    message_timeout: float | None = None
-
-
-class LocalEnd:
-    """The harness side of a local connection: what the server sends arrives in ``on_data``."""
-
-    __slots__ = ("closed", "conn", "on_close", "on_data")
-
-    def __init__(self, conn: ConnId, on_data: Callable[[bytes], None], on_close: Callable[[], None]) -> None:
-        self.conn = conn
-        self.on_data = on_data
-        self.on_close = on_close
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        if not self.closed:
-            self.on_data(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.on_close()
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-
-class _Conn:
-    """What the shell keeps per connection."""
-
-    __slots__ = (
-        "backlog",
-        "closing",
-        "decoder",
-        "end",
-        "id",
-        "last_rx",
-        "partial_since",
-        "peer",
-        "read_paused",
-        "scheduled",
-        "turn_used",
-        "write_paused",
-    )
-
-    def __init__(self, conn: ConnId, end: asyncio.Transport | LocalEnd, peer: str, now: float) -> None:
-        self.id = conn
-        self.end = end
-        self.peer = peer
-        #: bytes received but not yet handed to the node (fairness), oldest first
-        self.backlog: deque[memoryview] = deque()
-        self.scheduled = False
-        #: bytes handed to the node in this turn of the event loop
-        self.turn_used = 0
-        self.read_paused = False
-        self.write_paused = False
-        #: the server side closed it (the node, a timeout, serve's stop): its end is not the peer's doing
-        self.closing = False
-        self.decoder: Decoder | None = None
-        #: loop time of the last byte received, and of the first byte of the unfinished message
-        self.last_rx = now
-        self.partial_since: float | None = None
-
-
-    def new_turn(self) -> None:
-        self.turn_used = 0
-
-
-class _Protocol(asyncio.Protocol):
-    """One accepted TCP connection; everything it sees goes to the shell."""
-
-    __slots__ = ("conn", "shell", "transport")
-
-    def __init__(self, shell: ServeShell) -> None:
-        self.shell = shell
-        self.conn: ConnId = 0
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # a stream server only makes stream transports (uvloop's do not subclass asyncio.Transport)
-        self.transport = cast("asyncio.Transport", transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        peer = transport.get_extra_info("peername")
-        self.conn = self.shell._accept(self.transport, peer)
-
-    def data_received(self, data: bytes) -> None:
-        self.shell._receive(self.conn, data)
-
-    def eof_received(self) -> bool:
-        return False  # close our side too: Gearman has no half-closed state
-
-    def pause_writing(self) -> None:
-        self.shell._writing(self.conn, paused=True)
-
-    def resume_writing(self) -> None:
-        self.shell._writing(self.conn, paused=False)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.shell._lost(self.conn)
-
 
 class ServeShell:
     """Runs ``node`` behind asyncio transports; call ``start`` inside a running loop.
@@ -235,6 +116,8 @@ class ServeShell:
         observe = self.log is not None or recorder is not None or check
         #: logs, records and judges every message (None: nobody is watching)
         self.observer = Observer(self.log, recorder, Checker() if check else None, alerts) if observe else None
+        #: where violations and internal errors are printed, one line each
+        self.alerts = alerts
         self.limits = limits if limits is not None else ServeLimits()
         self.tick0_wall = tick0_wall
         self.max_body = max_body
@@ -242,7 +125,7 @@ class ServeShell:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
         self._server: asyncio.AbstractServer | None = None
-        self._conns: dict[ConnId, _Conn] = {}
+        self._conns: dict[ConnId, ConnState] = {}
         self._next_conn: ConnId = 1
         self._timer: asyncio.TimerHandle | None = None
         self._timer_tick: int | None = None
@@ -281,7 +164,7 @@ class ServeShell:
         loop = self._bind()
         try:
             self._server = await loop.create_server(
-                lambda: _Protocol(self), host, port, reuse_address=True, family=socket.AF_INET
+                lambda: ShellProtocol(self), host, port, reuse_address=True, family=socket.AF_INET
             )
         except OSError as exc:
             why = os.strerror(exc.errno) if exc.errno else str(exc)
@@ -366,12 +249,12 @@ class ServeShell:
         else:
             host = where = str(peername)
         loop = self._loop
-        c = self._conns[conn] = _Conn(conn, end, where, loop.time() if loop is not None else 0.0)
+        c = self._conns[conn] = ConnState(conn, end, where, loop.time() if loop is not None else 0.0)
         now = self.now()
         if self._decode:
             c.decoder = Decoder(max_body=self.max_body)
         self._event(now, c, Kind.ACCEPT, where)
-        self._apply(self.node.connect(conn, now, host))
+        self._apply(self._safely(c, self.node.connect, conn, now, host))
         return conn
 
     def _receive(self, conn: ConnId, data: bytes) -> None:
@@ -398,7 +281,7 @@ class ServeShell:
             c.scheduled = True
             loop.call_soon(self._drain, c)
 
-    def _drain(self, c: _Conn) -> None:
+    def _drain(self, c: ConnState) -> None:
         """Hand the node one turn's share of ``c``'s backlog; come back next turn for the rest."""
         c.scheduled = False
         if c.closing or self._conns.get(c.id) is not c:
@@ -427,20 +310,20 @@ class ServeShell:
         else:
             self._resume_reading(c)
 
-    def _process(self, c: _Conn, data: bytes) -> None:
+    def _process(self, c: ConnState, data: bytes) -> None:
         now = self.now()
         if c.decoder is not None:
             self._observe_in(now, c, data)
         elif self.observer is not None:  # undecodable since an earlier error: the raw bytes
             self.observer.message(now, c.id, c.peer, Direction.C2S, None, data)
-        self._apply(self.node.receive(c.id, data, now))
+        self._apply(self._safely(c, self.node.receive, c.id, data, now))
 
-    def _pause_reading(self, c: _Conn) -> None:
+    def _pause_reading(self, c: ConnState) -> None:
         if not c.read_paused and not isinstance(c.end, LocalEnd) and not c.end.is_closing():
             c.read_paused = True
             c.end.pause_reading()
 
-    def _resume_reading(self, c: _Conn) -> None:
+    def _resume_reading(self, c: ConnState) -> None:
         if c.read_paused and not c.backlog and not c.write_paused and not c.closing:
             c.read_paused = False
             if not isinstance(c.end, LocalEnd) and not c.end.is_closing():
@@ -468,7 +351,7 @@ class ServeShell:
             return
         now = self.now()
         self._event(now, c, Kind.CLOSE, "closed by the peer")
-        self._apply(self.node.disconnect(conn, now))
+        self._apply(self._safely(None, self.node.disconnect, conn, now))
 
     def _fire(self) -> None:
         self._timer = None
@@ -476,7 +359,7 @@ class ServeShell:
         self._timer_tick = None
         # call_at may run a little early on a coarse clock: the node's tick is never before its deadline
         now = max(self.now(), due if due is not None else 0)
-        self._apply(self.node.advance(now))
+        self._apply(self._safely(None, self.node.advance, now))
 
     def _sweep(self) -> None:
         """Close the connections past ``idle_timeout`` or ``message_timeout``; run again a little later."""
@@ -496,14 +379,34 @@ class ServeShell:
         period = min(x for x in (idle, slow) if x is not None) / 4
         self._sweeper = loop.call_later(min(1.0, max(0.01, period)), self._sweep)
 
-    def _shell_close(self, c: _Conn, now: int, reason: str) -> None:
+    def _safely(self, c: ConnState | None, call: Callable[..., list[Output]], *args: object) -> list[Output]:
+        """``call``'s outputs; a node that raises is a gearsim bug: said on one line, its connection closed.
+
+        Serving goes on for everyone else (the node may be left inconsistent
+        for that connection, never silently).
+        """
+        try:
+            return call(*args)
+        except Exception as exc:  # a bug in the node: every other connection keeps its server
+            where = f"c{c.id} {c.peer}" if c is not None else "a timer or a disconnect"
+            line = f"gearsim serve: internal error on {where}: {type(exc).__name__}: {exc} (a bug in the server model)"
+            if self.alerts is not None:
+                self.alerts.write(line + "\n")
+                self.alerts.flush()
+            if c is not None and not c.closing:
+                self._close_conn(c, self.now(), f"internal error: {type(exc).__name__}: {exc}")
+                if isinstance(c.end, LocalEnd):
+                    self._lost(c.id)
+            return []
+
+    def _shell_close(self, c: ConnState, now: int, reason: str) -> None:
         """The shell itself ends a connection: logged as closed by the server; the node is told."""
         self._close_conn(c, now, reason)
         if isinstance(c.end, LocalEnd):
             self._lost(c.id)
-        self._apply(self.node.disconnect(c.id, now))
+        self._apply(self._safely(None, self.node.disconnect, c.id, now))
 
-    def _close_conn(self, c: _Conn, now: int, reason: str) -> None:
+    def _close_conn(self, c: ConnState, now: int, reason: str) -> None:
         c.closing = True
         c.backlog.clear()
         self._event(now, c, Kind.CLOSE, f"closed by the server: {reason}")
@@ -558,11 +461,11 @@ class ServeShell:
 
     # ------------------------------------------------------------ observation
 
-    def _event(self, now: int, c: _Conn, kind: str, note: str) -> None:
+    def _event(self, now: int, c: ConnState, kind: str, note: str) -> None:
         if self.observer is not None:
             self.observer.event(now, c.id, c.peer, kind, note)
 
-    def _observe_in(self, now: int, c: _Conn, data: bytes) -> None:
+    def _observe_in(self, now: int, c: ConnState, data: bytes) -> None:
         decoder = c.decoder
         assert decoder is not None
         observer = self.observer

@@ -341,3 +341,29 @@ def test_the_jsonl_log_holds_messages_and_violations_as_objects() -> None:
     assert rows[1]["args"] == ["a\\x00b"] and rows[1]["violations"] == []
     assert rows[2]["violations"][0]["id"] == "GM-FIELD-002" and rows[2]["violations"][0]["argument"] == "unique"
     assert rows[0]["peer"].startswith("127.0.0.1:")
+
+
+class _Fragile(Server):
+    """The reference model with a planted bug: any read holding b"boom" raises."""
+
+    def receive(self, conn: int, data: bytes, now: int) -> Any:
+        if b"boom" in data:
+            raise RuntimeError("planted bug")
+        return super().receive(conn, data, now)
+
+
+def test_a_node_that_raises_closes_that_connection_and_serves_the_others() -> None:
+    alerts = io.StringIO()
+    with Live(alerts=alerts) as live:
+        assert live.shell is not None
+        live.shell.node = _Fragile("gearmand-1.1")
+        victim, other = live.connect(), live.connect()
+        victim.sendall(b"boom\n")
+        victim.settimeout(5)
+        assert victim.recv(10) == b""
+        other.sendall(req(PacketType.ECHO_REQ, b"fine"))
+        assert read_packets(other, 1) == [Packet(Magic.RES, PacketType.ECHO_RES, (b"fine",))]
+        other.close()
+    assert "internal error on c1 127.0.0.1:" in alerts.getvalue()
+    assert "RuntimeError: planted bug (a bug in the server model)" in alerts.getvalue()
+    assert live.closes()[0] == "closed by the server: internal error: RuntimeError: planted bug"
