@@ -30,10 +30,10 @@ def scenario(client: str = "every: 1s", worker: str = "", top: str = "duration: 
 
 
 def refusal(text: str) -> str:
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ScenarioError) as info:
         parse_scenario_text(text, "x.yaml", SCHEMA)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     message = str(info.value)
     assert "\n" not in message
     return message

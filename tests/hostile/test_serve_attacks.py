@@ -218,17 +218,17 @@ def test_replies_a_peer_does_not_read_stop_the_server_reading_it() -> None:
 
 
 def test_an_idle_connection_is_closed_after_the_idle_timeout_and_a_busy_one_is_not() -> None:
-    with Live(limits=ServeLimits(idle_timeout=0.3)) as live:
+    with Live(limits=ServeLimits(idle_timeout=1.0)) as live:
         idle, busy = live.connect(), live.connect()
-        for _ in range(8):
+        for _ in range(20):
             busy.sendall(req(PacketType.ECHO_REQ, b"."))
             time.sleep(0.1)
         idle.settimeout(5)
         assert idle.recv(10) == b""
         busy.sendall(req(PacketType.ECHO_REQ, b"alive"))
-        assert read_packets(busy, 9)[-1] == Packet(Magic.RES, PacketType.ECHO_RES, (b"alive",))
+        assert read_packets(busy, 21)[-1] == Packet(Magic.RES, PacketType.ECHO_RES, (b"alive",))
         busy.close()
-    assert live.closes()[0] == "closed by the server: nothing received for 0.3 s (idle timeout)"
+    assert live.closes()[0] == "closed by the server: nothing received for 1 s (idle timeout)"
 
 
 def test_a_header_that_never_finishes_is_closed_after_the_message_timeout() -> None:
@@ -241,7 +241,7 @@ def test_a_header_that_never_finishes_is_closed_after_the_message_timeout() -> N
             time.sleep(0.1)
         slow.settimeout(5)
         assert slow.recv(10) == b""
-        assert 0.25 < time.monotonic() - started < 3
+        assert 0.25 < time.monotonic() - started < 10
         assert len(read_packets(steady, 6)) == 6
         steady.close()
     assert live.closes()[0].startswith("closed by the server: a message still unfinished 0.3 s after its first byte")
