@@ -26,7 +26,6 @@ end in LF or CR LF (GM-ADMIN-014).
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -152,6 +151,10 @@ class _Crashed(Exception):
     """The server died in the way the profile's defect records: the case cannot go on."""
 
 
+class _Unsupported(Exception):
+    """The server refused what the case tests, and a rule lets it: the rest of the case does not apply."""
+
+
 def known_profiles() -> tuple[str, ...]:
     """The profile names a run may be judged under, sorted."""
     return tuple(sorted(PROFILES))
@@ -180,6 +183,9 @@ class _Play:
     acceptable: bool = False
     #: known defects of the profile met so far
     defects: list[str] = field(default_factory=list)
+    #: branches of alternatives taken, and branches ruled out by a step passing otherwise
+    branches: set[str] = field(default_factory=set)
+    ruled_out: set[str] = field(default_factory=set)
     #: the step being played, for a gearsim bug's report
     step: Step | None = None
 
@@ -405,16 +411,23 @@ def _expect_step(play: _Play, step: Step) -> None:
         received=None,
     )
     _check_crash(play, step, problem, expected, received)
-    if not problem:
+    # a branch taken at an earlier step commits this step to its alternative of that branch
+    forced = next((a for a in step.accept if a.branch and a.branch in play.branches), None)
+    if forced is not None:
+        if not problem:
+            problem = f"the step's own outcome, where the branch {forced.branch!r} taken earlier needs its alternative"
+        ordered = [forced]
+    elif not problem:
+        play.ruled_out.update(a.branch for a in step.accept if a.branch)
         return
-    if play.neutral:
+    elif play.neutral:
         # what the spec allows before what breaks a rule
         ordered = sorted(step.accept, key=lambda a: (bool(a.defect), bool(a.breaks)))
     else:
         # the profile's own alternatives first, so another profile's never shadows them
         ordered = sorted(step.accept, key=lambda a: play.profile not in a.profiles)
     for alt in ordered:
-        if alt.skip or alt.crash:
+        if alt.skip or alt.crash or alt.branch in play.ruled_out:
             continue
         alt_problem, _, _, used = _check_expectation(
             play,
@@ -437,6 +450,12 @@ def _expect_step(play: _Play, step: Step) -> None:
             for _ in range(used):
                 box.popleft()
         _judge(play, step, alt, problem, expected, received)
+        if alt.unsupported:
+            why = f" ({alt.note})" if alt.note else ""
+            raise _Unsupported(f"step {step.index}: the server does not implement what the case tests{why}")
+        if alt.branch:
+            play.branches.add(alt.branch)
+        play.ruled_out.update(a.branch for a in step.accept if a.branch and a.branch != alt.branch)
         return
     raise StepFailed(step, f"{step.actor}: {problem}", expected, _show(received))
 
@@ -578,8 +597,13 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, 
     try:
         peer = factory(case)
         play = _Play(peer, profile, level)
-        with contextlib.suppress(_Crashed):  # the known defect is recorded; nothing more can be played
+        try:
             _play_steps(play, case.steps, case.actors)
+        except _Crashed:
+            pass  # the known defect is recorded; nothing more can be played
+        except _Unsupported as unsupported:
+            if not play.defects:
+                return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=str(unsupported), records=peer.records())
     except StepFailed as failure:
         assert play is not None and peer is not None  # StepFailed is only raised while playing
         return failed(base, failure, trace=peer.trace_tail(), records=peer.records(), notes=play.notes)

@@ -143,6 +143,11 @@ class Alternative:
     defect: str = ""
     #: the server crashed: the connection closed and no new connection is served
     crash: bool = False
+    #: a path through the case: taking this alternative commits later steps to their
+    #: alternatives of the same branch, and passing a step otherwise rules the branch out
+    branch: str = ""
+    #: the server refused what the case tests, which a rule lets it leave out: the case ends n/a
+    unsupported: bool = False
 
 
 @dataclass(frozen=True, slots=True)

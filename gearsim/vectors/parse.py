@@ -341,6 +341,8 @@ def _alternative(raw: Mapping[str, Any]) -> Alternative:
         breaks=tuple(raw.get("breaks", [])),
         defect=raw.get("defect", ""),
         crash=bool(raw.get("crash", False)),
+        branch=raw.get("branch", ""),
+        unsupported=bool(raw.get("unsupported", False)),
     )
 
 

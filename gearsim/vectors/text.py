@@ -230,7 +230,7 @@ def _canon_value(value: Any) -> Any:
 
 def _canon_alternative(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    order = ("profiles", "defect", "breaks", *_STEP_ORDER, "crash", "replies", "then", "note")
+    order = ("profiles", "defect", "breaks", "branch", *_STEP_ORDER, "crash", "unsupported", "replies", "then", "note")
     _canon_expectation_fields(_ordered(raw, order), out)
     return out
 
