@@ -15,13 +15,14 @@ lines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
-from gearsim.model.cnumbers import strtol
+from gearsim.model.cnumbers import gearmand_hash, strtol
 from gearsim.model.context import Lifecycle, ServerState
 from gearsim.model.jobs import Outbox
-from gearsim.model.state import Conn, Function
+from gearsim.model.state import Conn, Function, Job
 from gearsim.protocol.packets import AdminLine, Packet, PacketType
 
 __all__ = ["AdminResult", "run", "words"]
@@ -33,6 +34,10 @@ _ERR_SHOW: Final = b"ERR UNKNOWN_SHOW_ARGUMENTS\r\n"
 _ERR_UNKNOWN_JOB: Final = b"ERR UNKNOWN_JOB"
 _ERR_BUSY: Final = b"ERR there are still connected workers or executing clients\r\n"
 _ERR_NO_FUNCTION: Final = b"ERR function not found\r\n"
+#: GEARMAND_DEFAULT_HASH_SIZE and the default --hashtable-buckets (constants.h:72)
+_BUCKETS: Final = 991
+_U32: Final = 0xFFFFFFFF
+_T = TypeVar("_T")
 _PERL_ERR_UNKNOWN_ARGS: Final = b"ERR unknown_args Unknown+arguments+to+server+command\r\n"
 #: Perl's \w on a byte string, and the \s its process_line skips after the command
 _WORD: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -136,7 +141,31 @@ def _functions(state: ServerState) -> list[Function]:
     functions = list(state.store.functions.values())
     if state.profile.admin_order == "name":
         functions.sort(key=lambda f: f.name)
+    elif state.profile.admin_order == "gearmand-hash":
+        functions = _hash_order(functions, lambda f: gearmand_hash(f.name))
     return functions
+
+
+def _hash_order(items: list[_T], key: Callable[[_T], int]) -> list[_T]:
+    """``items`` (oldest first) as gearmand walks its 991-bucket hash table: by bucket, newest first in one.
+
+    A new entry goes to the head of its bucket (common.h, GEARMAND_HASH_ADD);
+    status walks the buckets in order (text.cc:155-171).
+    """
+    indexed = list(enumerate(items))
+    indexed.sort(key=lambda pair: (key(pair[1]) % _BUCKETS, -pair[0]))
+    return [item for _, item in indexed]
+
+
+def _jobs(state: ServerState, by_unique: bool) -> list[Job]:
+    """The jobs 'show jobs' (handle table) or 'show unique jobs' (unique table) lists, in its order."""
+    jobs = list(state.store.jobs.values())
+    if state.profile.admin_order != "gearmand-hash":
+        return jobs
+    if by_unique:
+        # an empty unique (and '-' with no payload) has key 0; '-' hashes its payload (job.cc:150-170)
+        return _hash_order(jobs, lambda j: 0 if j.key_source is None else gearmand_hash(j.key_source))
+    return _hash_order(jobs, lambda j: gearmand_hash(j.handle))
 
 
 def _workers(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
@@ -159,7 +188,8 @@ def _status(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out
         total, running = store.total(f), store.running(f)
         if state.profile.admin_status_rows == "active-only" and not total and not f.workers:
             continue
-        rows.append(b"%s\t%d\t%d\t%d\n" % (f.name, total, running, len(f.workers)))
+        # printed with %u: a count gearmand let go below zero shows as 2^32 - n
+        rows.append(b"%s\t%d\t%d\t%d\n" % (f.name, total & _U32, running & _U32, len(f.workers)))
     return b"".join(rows) + b".\n"
 
 
@@ -202,11 +232,10 @@ def _verbose(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, ou
 def _show(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes | None:
     if len(args) < 2:
         return _unknown(state, args)
-    jobs = state.store.jobs.values()
     if len(args) == 3 and _is(args[1], b"unique") and _is(args[2], b"jobs"):
-        return b"".join(j.unique + b"\n" for j in jobs) + b".\n"
+        return b"".join(j.unique + b"\n" for j in _jobs(state, by_unique=True)) + b".\n"
     if len(args) == 2 and _is(args[1], b"jobs"):
-        rows = [b"%s\t%d\t%d\t%d\n" % (j.handle, j.retries, j.ignore, j.job_queued) for j in jobs]
+        rows = [b"%s\t%d\t%d\t%d\n" % (j.handle, j.retries, j.ignore, j.job_queued) for j in _jobs(state, False)]
         return b"".join(rows) + b".\n"
     return _ERR_SHOW
 
@@ -227,6 +256,15 @@ def _cancel(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out
         return profile.admin_ok.encode()
     if job is None:
         return _ERR_UNKNOWN_JOB + eol
+    if profile.admin_cancel == "end":
+        # the job ends for its listeners once: WORK_FAIL, then they are detached; a
+        # queued job is gone, a running one runs on and its results go nowhere
+        for listener in list(job.listeners):
+            out.append((listener, Packet.res(PacketType.WORK_FAIL, job.handle)))
+            state.store.release_client(listener, job)
+        if job.worker is None:
+            state.store.free(job)
+        return profile.admin_ok.encode()
     # B-W8: WORK_FAIL to every listener, nobody detached; dropped when dequeued
     for listener in job.listeners:
         out.append((listener, Packet.res(PacketType.WORK_FAIL, job.handle)))
@@ -251,6 +289,8 @@ def _drop(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: 
         for function in _functions(state):
             if function.name.lower() == args[2].lower():  # strcasecmp (facts (c))
                 if function.workers or store.running(function):
+                    return _ERR_BUSY
+                if state.profile.admin_drop_queued == "refuses" and store.total(function):
                     return _ERR_BUSY
                 # gearmand does not check queued jobs: they outlive their function
                 # (found by gearsim fuzz: a later "cancel job" still finds one and

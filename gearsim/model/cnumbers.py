@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["atoi_uint32", "strtol"]
+__all__ = ["atoi_uint32", "gearmand_hash", "strtol"]
 
 _SPACE: Final[bytes] = b" \t\n\v\f\r"
 _LONG_MIN: Final[int] = -(2**63)
@@ -40,6 +40,28 @@ def strtol(text: bytes) -> tuple[int, bool]:
     if value < _LONG_MIN:
         return _LONG_MIN, True
     return value, False
+
+
+def _i32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def gearmand_hash(data: bytes) -> int:
+    """gearmand's one-at-a-time hash of function names, handles and uniques (function.cc:54-71).
+
+    It adds each byte as a signed char to a signed 32-bit value (so bytes of
+    0x80 and up count negative), shifts right arithmetically, and reads 0 as 1.
+    """
+    value = 0
+    for byte in data:
+        value = _i32(value + (byte - 256 if byte >= 128 else byte))
+        value = _i32(value + _i32(value << 10))
+        value = _i32(value ^ (value >> 6))
+    value = _i32(value + _i32(value << 3))
+    value = _i32(value ^ (value >> 11))
+    value = _i32(value + _i32(value << 15))
+    return (value if value != 0 else 1) & 0xFFFFFFFF
 
 
 def atoi_uint32(text: bytes) -> int:

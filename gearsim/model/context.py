@@ -21,7 +21,7 @@ from gearsim.model.state import Conn
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Packet, PacketType
 
-__all__ = ["Lifecycle", "ServerState", "reply"]
+__all__ = ["Crash", "Lifecycle", "ServerState", "reply"]
 
 
 class Lifecycle(enum.Enum):
@@ -35,6 +35,10 @@ class Lifecycle(enum.Enum):
     DRAINING = "draining"
     #: the process has exited: nothing is read, sent or timed any more
     EXITED = "exited"
+
+
+class Crash(Exception):
+    """Raised by a handler where the profile's server process dies (a recorded crash defect)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,15 @@ class Deadlines:
         self._serial = 0
         #: epoch jobs whose 2.0 wake-up already fired
         self.epoch_woken: set[bytes] = set()
+        #: profile ``can_do_timeout_timer`` "first-job-of-connection": the job each
+        #: connection's timer event was created for (gearmand's timeout_set argument),
+        #: kept until PRE_SLEEP or the connection's end deletes the event
+        self.bound: dict[int, Job] = {}
+
+    def unbind(self, c: Conn) -> None:
+        """Delete the connection's timer event (gearman_server_con_delete_timeout)."""
+        c.timer = None
+        self.bound.pop(c.id, None)
 
     def arm(self, c: Conn, deadline: int, job: Job) -> None:
         """Set the job timer of ``c`` (replacing any)."""

@@ -30,6 +30,8 @@ _NOOP: Final[Packet] = Packet.res(PacketType.NOOP)
 _ASLEEP: Final = Sleep.ASLEEP
 _WOKEN: Final = Sleep.WOKEN
 _K = TypeVar("_K")
+#: GEARMAND_MAX_FREE_SERVER_JOB: freed job structs kept for reuse
+_FREE_STRUCTS = 1000
 
 
 class JobStore:
@@ -59,6 +61,10 @@ class JobStore:
         #: epoch jobs (when > 0) not yet woken by 2.0's timer: (tick, seq, job)
         self.epoch_heap: list[tuple[int, int, Job]] = []
         self._reg_count = 0
+        #: gearmand's job structs: freed ones are reused, the last freed first
+        #: (job.cc:328-332); the job that last lived in each, live or freed
+        self._free_structs: list[int] = []
+        self.struct_jobs: dict[int, Job] = {}
 
     # ------------------------------------------------------------------ lookups
 
@@ -173,6 +179,9 @@ class JobStore:
         if job is not None and self.jobs.get(job.handle) is not job:
             # the ended job a never-freed key still names: its handle, no new job
             return job, False
+        if job is not None and job.ignore and profile.resubmit_abandoned == "revives":
+            job.ignore = False  # wanted again: it runs (GM-COAL-007)
+            job.job_queued = listener is None or job.job_queued
         created = job is None
         if job is None:
             if not self._room_for(function, priority, out):
@@ -202,6 +211,8 @@ class JobStore:
                 seq=self._seq,
             )
             job.unique_length = len(unique)
+            job.struct = self._free_structs.pop() if self._free_structs else len(self.struct_jobs) + 1
+            self.struct_jobs[job.struct] = job
             # gearmand sets job_queued for background submissions (the persistence flag)
             job.job_queued = listener is None
             self.jobs[handle] = job
@@ -227,13 +238,16 @@ class JobStore:
         if self.profile.maxqueue == "unsupported" or limit <= 0:
             return True
         if self.profile.maxqueue == "evict":
-            # Perl: drop the newest queued jobs until the new one fits; their
-            # listeners get WORK_FAIL ((d) "maxqueue")
+            # Perl: one list per function, HIGH jobs unshifted to its front, the others
+            # pushed to its end; it pops the list's end until the new job fits, and the
+            # popped jobs' listeners get WORK_FAIL (Server.pm enqueue_job; probes
+            # perl-eviction-high, perl-eviction-mixed)
             while function.queued_count >= limit:
-                newest = max((j for q in function.queues for j in q), key=lambda j: j.seq)
-                function.queues[newest.priority].remove(newest)
-                self._send_fail(newest, Magic.RES, out)
-                self.free(newest)
+                last = next(q for q in reversed(function.queues) if q)
+                *_, victim = last
+                last.remove(victim)
+                self._send_fail(victim, Magic.RES, out)
+                self.free(victim)
             return True
         # gearmand counts queued plus running jobs of all priorities (B-U16)
         return self.total(function) < limit
@@ -341,16 +355,20 @@ class JobStore:
         if mode == "per-function":
             rotate = self.profile.round_robin
             # a copy only when the loop reorders the list
+            blocks = self.profile.epoch_blocks_lower
             for reg in list(conn.registrations) if rotate else conn.registrations:
                 high, normal, low = reg.function.queues
-                # gearmand 1.1: the first non-empty priority list only; if all its
-                # jobs are future epoch jobs, lower priorities are not looked at (B-K5)
-                queue = high if high else normal if normal else low
-                if not queue:
+                if not (high or normal or low):
                     continue
                 if rotate:
                     self._rotate(conn, reg)
-                job = queue.first_due(now_seconds)
+                if blocks:
+                    # gearmand 1.1: the first non-empty priority list only; if all its
+                    # jobs are future epoch jobs, lower priorities are not looked at
+                    # (B-K5, gearmand_con.cc:381-400: the defect epoch-blocks-lower-priority)
+                    job = (high if high else normal if normal else low).first_due(now_seconds)
+                else:
+                    job = high.first_due(now_seconds) or normal.first_due(now_seconds) or low.first_due(now_seconds)
                 if job is not None:
                     return reg, job
             return None
@@ -405,6 +423,10 @@ class JobStore:
 
     def free(self, job: Job) -> None:
         """gearman_server_job_free: forget the job, its listeners and its unique (B-U6)."""
+        if self.struct_jobs.get(job.struct) is job and self.jobs.get(job.handle) is job:
+            job.stale_worker = job.worker is not None
+            if len(self._free_structs) < _FREE_STRUCTS:
+                self._free_structs.append(job.struct)
         if job.listeners:
             for conn in job.listeners:
                 if job in conn.client_jobs:
@@ -426,7 +448,7 @@ class JobStore:
         if worker is not None:
             worker.jobs.remove(job)
             conn = worker.conn
-            if conn.timer is not None and conn.timer[1] is job:
+            if conn.timer is not None and conn.timer[1] is job and self.profile.can_do_timeout_timer == "per-job":
                 conn.timer = None
             job.worker = None
             job.function.running -= 1
@@ -439,6 +461,36 @@ class JobStore:
         """WORK_FAIL (bare handle) to every listener, then free the job."""
         self._send_fail(job, magic, out)
         self.free(job)
+
+    def requeue_struct(self, job: Job, out: Outbox) -> None:
+        """What gearmand's timer does to the job struct it was bound to (connection.cc:648-666).
+
+        It calls gearman_server_job_queue on whatever that struct now holds: a
+        live job is requeued from whichever worker holds it (a queued one is left
+        alone: gearmand would queue it twice, which the model does not follow);
+        a freed struct is queued again as a ghost: the old handle, function,
+        unique and priority, no workload, in no index, so GET_STATUS does not know
+        it and its worker's WORK_* get JOB_NOT_FOUND (the defect
+        timeout-bound-to-first-job). A struct freed while held keeps its worker
+        pointer, so the function's running count drops once more (job.cc:382-386).
+        """
+        current = self.struct_jobs.get(job.struct, job)
+        if self.held(current):
+            if current.worker is not None:
+                self.queue(current, out)
+            return
+        if current.slot is not None:
+            return  # a ghost already queued
+        if current.worker is not None:
+            self._detach(current)  # a ghost a worker grabbed: requeued from it
+        elif current.stale_worker:
+            current.stale_worker = False
+            current.function.running -= 1
+        current.retries += 1
+        current.data = b""
+        current.numerator = current.denominator = 0
+        self.wake(current.function, out)
+        current.function.queues[current.priority].append(current)
 
     def release_client(self, conn: Conn, job: Job) -> None:
         """gearman_server_client_free for one submit entry of ``conn`` on ``job``.

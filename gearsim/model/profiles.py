@@ -54,8 +54,8 @@ AdminShutdown = Literal["unknown", "exit"]
 AdminOrder = Literal["insertion", "name", "gearmand-hash"]
 AdminStatusRows = Literal["all-known", "active-only"]
 AdminCancel = Literal["flag-and-fail", "remove-queued", "end"]
-TimeoutTimer = Literal["per-job", "first-job-of-connection"]
-TimeoutOverflow = Literal["close", "crash"]
+TimeoutTimer = Literal["per-job", "first-job-of-connection", "last-job-of-connection"]
+TimeoutOverflow = Literal["close", "crash", "limit"]
 ReduceUniqueCheck = Literal["unique", "reducer"]
 ResubmitAbandoned = Literal["stays-abandoned", "revives"]
 DropFunctionQueued = Literal["drops-keeps-jobs", "refuses"]
@@ -188,10 +188,12 @@ class Profile:
     #: "per-job": each job a worker takes gets its own time limit; "first-job-of-connection"
     #: (gearmand): one timer per connection, bound to the job it was created for and
     #: re-armed by every later assignment until PRE_SLEEP deletes it, so later jobs never
-    #: time out and an ended first job is requeued as a ghost (connection.cc:699-723)
+    #: time out and an ended first job is requeued as a ghost (connection.cc:699-723); "last-job-of-connection"
+    #: (2.0.0): the event is re-bound to each job assigned, still not deleted when it ends
     can_do_timeout_timer: TimeoutTimer
-    #: a CAN_DO_TIMEOUT value outside a C long: the connection is closed, or (gearmand)
-    #: the server crashes in its error logging (log.cc:400)
+    #: a CAN_DO_TIMEOUT value outside a C long: the connection is closed, (gearmand, for
+    #: 2^64 or more) the server crashes in its error logging (log.cc:400), or (Perl) the
+    #: value is taken as a limit as long as it can be
     can_do_timeout_overflow: TimeoutOverflow
     duplicate_can_do_counts: bool
     cantdo_unknown: CantDoUnknown
@@ -368,7 +370,7 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "stored cut to 63 bytes (never coalescing), and JOB_ASSIGN_ALL carries the 63 bytes, a NUL and "
             "the first bytes of the reducer in the unique field"
         ),
-        "rules": ["GM-LIMIT-002", "GM-FRAME-004"],
+        "rules": ["GM-LIMIT-002", "GM-FRAME-004", "GM-SUBMIT-005"],
         "repro": (
             "SUBMIT_REDUCE_JOB_BACKGROUND rf <70 x 'u'> reducer '' work twice -> two handles (a 65-byte "
             "reducer gets ERROR ARGUMENT_TOO_LARGE 'Unique value too large'); GRAB_JOB_ALL -> JOB_ASSIGN_ALL "
@@ -408,6 +410,60 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
         "found": "gearsim fuzz seed 100 (vectors/regressions/fuzz-232847927a.yaml)",
     },
     {
+        "id": "timeout-overflow-crash",
+        "summary": (
+            "a CAN_DO_TIMEOUT value beyond a C long makes gearmand log the error with a format whose argument "
+            "it does not pass: SIGSEGV, and the server process exits"
+        ),
+        "rules": ["GM-SERVER-005"],
+        "repro": (
+            "CAN_DO_TIMEOUT f 99999999999999999999 (00524551 00000017 00000016 6600 + 20 x '9'): the "
+            "connection closes and the process exits with status 1 after printing a stack trace (5 of 5 runs); "
+            "so does every value of 2^64 or more (2^64, 2^65: 3 of 3), while overflowing values below 2^64 "
+            "only close the connection (2^64 - 1, 2^63: no crash)"
+        ),
+        "found": (
+            "audit of server.cc:547-551 and log.cc:400; probe spec/observed/gearmand-1.1.20-spec.yaml "
+            "timeout-overflow-crash; vectors/worker/timeout.yaml::overflowing-timeout"
+        ),
+    },
+    {
+        "id": "refusal-race",
+        "summary": (
+            "a CAN_DO_TIMEOUT whose value is over 20 characters or overflows, and a SUBMIT_JOB_EPOCH whose "
+            "time overflows, are refused with no reply; whether the connection is then closed depends on a "
+            "race between gearmand's threads, and when it stays open the request was dropped silently"
+        ),
+        "rules": ["GM-ERROR-006", "GM-SUBMIT-002"],
+        "repro": (
+            "CAN_DO_TIMEOUT f 100000000000000000000: no reply, nothing registered, the connection closed in "
+            "18 of 20 runs and open in 2; CAN_DO_TIMEOUT f 9223372036854775808: closed in 15 of 20; "
+            "SUBMIT_JOB_EPOCH f '' 99999999999999999999 x: no reply, no job, closed in 20 of 20 here"
+        ),
+        "found": (
+            "server.cc:537-540, 547-551, 264-269 return errors without a reply; gearmand_con.cc:491 and "
+            "thread.cc:203-207 act on con->ret only if no later packet overwrote it; probes "
+            "timeout-21-characters, timeout-overflow-19, epoch-overflow (20 runs each)"
+        ),
+    },
+    {
+        "id": "drop-function-keeps-queued-jobs",
+        "summary": (
+            "admin 'drop function' answers OK for a function that still has queued jobs; the jobs outlive it: "
+            "no worker can ever be given them, yet 'cancel job' still finds them"
+        ),
+        "rules": ["GM-ADMIN-013"],
+        "repro": (
+            "c1 SUBMIT_JOB f '' '' -> H:vm:1; admin 'drop function f' -> OK\\r\\n; admin 'cancel job H:vm:1' "
+            "-> OK\\r\\n and c1 gets WORK_FAIL H:vm:1; a worker of a re-created f gets NO_JOB"
+        ),
+        "found": "gearsim fuzz seed 5 (vectors/regressions/fuzz-0ea280ef75.yaml)",
+    },
+]
+
+#: known bugs of gearmand 1.1 that 2.0.0 fixed
+_GEARMAND_11_ONLY_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
         "id": "timeout-bound-to-first-job",
         "summary": (
             "CAN_DO_TIMEOUT's timer is one per connection, bound to the first job it was armed for and "
@@ -427,42 +483,6 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
         ),
     },
     {
-        "id": "timeout-overflow-crash",
-        "summary": (
-            "a CAN_DO_TIMEOUT value beyond a C long makes gearmand log the error with a format whose argument "
-            "it does not pass: SIGSEGV, and the server process exits"
-        ),
-        "rules": ["GM-SERVER-005"],
-        "repro": (
-            "CAN_DO_TIMEOUT f 99999999999999999999 (00524551 00000017 00000016 6600 + 20 x '9'): the "
-            "connection closes and the process exits with status 1 after printing a stack trace (5 of 5 runs; "
-            "18446744073709551616 likewise; some other overflowing values only close the connection)"
-        ),
-        "found": (
-            "audit of server.cc:547-551 and log.cc:400; probe spec/observed/gearmand-1.1.20-spec.yaml "
-            "timeout-overflow-crash; vectors/worker/timeout.yaml::overflowing-timeout"
-        ),
-    },
-    {
-        "id": "refusal-race",
-        "summary": (
-            "a CAN_DO_TIMEOUT whose value is over 20 characters or overflows, and a SUBMIT_JOB_EPOCH whose "
-            "time overflows, are refused with no reply; whether the connection is then closed depends on a "
-            "race between gearmand's threads, and when it stays open the request was dropped silently"
-        ),
-        "rules": ["GM-ERROR-006"],
-        "repro": (
-            "CAN_DO_TIMEOUT f 100000000000000000000: no reply, nothing registered, the connection closed in "
-            "18 of 20 runs and open in 2; CAN_DO_TIMEOUT f 9223372036854775808: closed in 15 of 20; "
-            "SUBMIT_JOB_EPOCH f '' 99999999999999999999 x: no reply, no job, closed in 20 of 20 here"
-        ),
-        "found": (
-            "server.cc:537-540, 547-551, 264-269 return errors without a reply; gearmand_con.cc:491 and "
-            "thread.cc:203-207 act on con->ret only if no later packet overwrote it; probes "
-            "timeout-21-characters, timeout-overflow-19, epoch-overflow (20 runs each)"
-        ),
-    },
-    {
         "id": "epoch-blocks-lower-priority",
         "summary": (
             "a future epoch job hides the runnable jobs of lower priority of its function from GRAB_*, while "
@@ -478,20 +498,25 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "vectors/server/epoch.yaml::future-normal-hides-low"
         ),
     },
-    {
-        "id": "drop-function-keeps-queued-jobs",
-        "summary": (
-            "admin 'drop function' answers OK for a function that still has queued jobs; the jobs outlive it: "
-            "no worker can ever be given them, yet 'cancel job' still finds them"
-        ),
-        "rules": ["GM-ADMIN-013"],
-        "repro": (
-            "c1 SUBMIT_JOB f '' '' -> H:vm:1; admin 'drop function f' -> OK\\r\\n; admin 'cancel job H:vm:1' "
-            "-> OK\\r\\n and c1 gets WORK_FAIL H:vm:1; a worker of a re-created f gets NO_JOB"
-        ),
-        "found": "gearsim fuzz seed 5 (vectors/regressions/fuzz-0ea280ef75.yaml)",
-    },
 ]
+
+#: the CAN_DO_TIMEOUT timer as 2.0.0 left it
+_GEARMAND_20_TIMER_DEFECT: Final[dict[str, Any]] = {
+    "id": "timeout-outlives-job",
+    "summary": (
+        "CAN_DO_TIMEOUT's timer is re-bound to each job assigned but not deleted when the job ends: when it "
+        "fires after the worker completed the job, the ended job is queued again with an empty workload"
+    ),
+    "rules": ["GM-WORKER-012", "GM-SUBMIT-005"],
+    "repro": (
+        "w CAN_DO_TIMEOUT f 1000; c SUBMIT_JOB_BG f u1 w1 -> H:vm:1; w GRAB_JOB, WORK_COMPLETE H:vm:1; 1.5 s "
+        "later another worker's GRAB_JOB_UNIQ -> JOB_ASSIGN_UNIQ H:vm:1 f u1 ''"
+    ),
+    "found": (
+        "source reading of tag 2.0.0 (connection.cc:700-723 rebinds the event, nothing deletes it on "
+        "WORK_COMPLETE; server.cc:584 only on PRE_SLEEP); vectors/worker/timeout.yaml::timer-outlives-job"
+    ),
+}
 
 _GEARMAND_11: Final[dict[str, Any]] = {
     "name": "gearmand-1.1",
@@ -552,11 +577,21 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "admin_cancel_eol": "\r\n",
     "admin_drop_queued": "drops-keeps-jobs",
     "admin_shutdown": "unknown",
-    "defects": _GEARMAND_DEFECTS,
+    "defects": [*_GEARMAND_DEFECTS, *_GEARMAND_11_ONLY_DEFECTS],
 }
 
 #: known bugs of Perl Gearman::Server 1.130.1
 _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
+        "id": "timeout-in-seconds",
+        "summary": "CAN_DO_TIMEOUT is read in seconds: every limit a libgearman worker sets is a thousand times longer",
+        "rules": ["GM-TIMEOUT-001"],
+        "repro": (
+            "w CAN_DO_TIMEOUT f 1000, c SUBMIT_JOB_BG f u x, w GRAB_JOB; 1.6 s later GET_STATUS -> 1 1 '' '' "
+            "(the job is still held; its limit is 1000 s)"
+        ),
+        "found": "protocol-facts (d) 'CAN_DO_TIMEOUT'; vectors/worker/timeout.yaml::timer-bound-to-first-job",
+    },
     {
         "id": "core-requests-missing",
         "summary": (
@@ -693,14 +728,18 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "name": "gearmand-2.0",
         "summary": "gearmand 2.0.0 and later: global priority, round-robin, epoch NOOP timer",
         "notes": (
-            "From source reading of tag 2.0.0 only [C] (B-K6, B-U13); everything else, the reported "
-            "version and the defects as 1.1 (the same code; not probed on 2.0). --job-retries 0 still "
+            "From source reading of tag 2.0.0 only [C] (B-K6, B-U13, the timer re-bound to each job, "
+            "epoch jobs no longer hiding lower priorities); everything else, the reported version and the "
+            "other defects as 1.1 (the same code; not probed on 2.0). --job-retries 0 still "
             "means no limit at the tag: the change to 'no retries' (#197, commit fbe35327) is in no "
             "release."
         ),
         "priorities": "global",
         "round_robin": True,
         "epoch_wakeup_noop": True,
+        "epoch_blocks_lower": False,
+        "can_do_timeout_timer": "last-job-of-connection",
+        "defects": [*_GEARMAND_DEFECTS, _GEARMAND_20_TIMER_DEFECT],
     },
     "perl-1.130": {
         **_GEARMAND_11,
@@ -755,6 +794,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "background_keeps_abandoned": True,
         "can_do_timeout": "fail-seconds",
         "can_do_timeout_timer": "per-job",
+        "can_do_timeout_overflow": "limit",
         "duplicate_can_do_counts": False,
         "maxqueue": "evict",
         "maxqueue_remembers_unknown": True,
@@ -824,6 +864,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "client_disconnect": "remove-now",
         "can_do_timeout": "ignore",
         "can_do_timeout_timer": "per-job",
+        "can_do_timeout_overflow": "limit",
         "duplicate_can_do_counts": False,
         "cantdo_unknown": "close",
         "maxqueue": "unsupported",

@@ -23,7 +23,7 @@ import re
 
 from gearsim.model import admin
 from gearsim.model.cnumbers import strtol
-from gearsim.model.context import Lifecycle, ServerState, reply
+from gearsim.model.context import Crash, Lifecycle, ServerState, reply
 from gearsim.model.deadlines import Deadlines
 from gearsim.model.jobs import JobStore, Outbox
 from gearsim.model.options import ServerOptions
@@ -56,6 +56,8 @@ from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, P
 __all__ = ["Server", "ServerOptions"]
 
 _CLIENT_ID_MAX = 127  # GEARMAND_SERVER_CON_ID_SIZE - 1 (B-K9)
+#: GEARMAND_RECV_BUFFER_SIZE (8192) less the 12-byte header: room for a packet's NUL-terminated arguments
+_RECV_ARGS = 8192 - 12
 _SHORT_BODY = "short body: gearmand read past the packet boundary (B-P6)"
 _SHUT_DOWN = "admin shutdown: the server exited"
 
@@ -95,8 +97,10 @@ class Server:
             epoch0=self.options.epoch0,
         )
         self.conns: dict[ConnId, Conn] = {}
-        #: moved on only by admin 'shutdown' (profile ``admin_shutdown`` "exit")
+        #: moved on by admin 'shutdown' (profile ``admin_shutdown`` "exit") and by a crash
         self.lifecycle = Lifecycle.SERVING
+        #: why the process ended, for the close of every connection
+        self._exit_reason = _SHUT_DOWN
         self._next_fd = 3
         #: job timers and epoch wake-ups, indexed
         self.deadlines = Deadlines(self.store)
@@ -133,7 +137,7 @@ class Server:
             raise ValueError(f"connection {conn} is already open")
         if self.lifecycle is not Lifecycle.SERVING:
             # Perl closed its listening socket: the connection is refused
-            return [Close(conn, _SHUT_DOWN)]
+            return [Close(conn, self._exit_reason)]
         self.conns[conn] = Conn(
             id=conn,
             peer=peer,
@@ -159,22 +163,29 @@ class Server:
         else:
             messages, after = frame(c, data, self.profile.bad_magic)
             ready = self._ready
-            for message in messages:
-                if c.framing is _STALLED:
-                    reason = _SHORT_BODY
-                    break
-                # the common case first: a request packet this profile implements,
-                # with all its arguments (what _packet would decide, decided sooner)
-                if isinstance(message, Packet):
-                    entry = ready.get(message.type)
-                    if entry is not None and message.magic is _REQ and (entry[1] < 2 or len(message.args) >= entry[1]):
-                        reason = entry[0](c, message, out)
+            try:
+                for message in messages:
+                    if c.framing is _STALLED:
+                        reason = _SHORT_BODY
+                        break
+                    # the common case first: a request packet this profile implements,
+                    # with all its arguments (what _packet would decide, decided sooner)
+                    if isinstance(message, Packet):
+                        entry = ready.get(message.type)
+                        whole = entry is not None and (entry[1] < 2 or len(message.args) >= entry[1])
+                        if entry is not None and whole and message.magic is _REQ:
+                            reason = entry[0](c, message, out)
+                        else:
+                            reason = self._packet(c, message, out)
                     else:
-                        reason = self._packet(c, message, out)
-                else:
-                    reason = self._dispatch(c, message, out)
-                if reason is not None or c.framing is _WEDGED:
-                    break
+                        reason = self._dispatch(c, message, out)
+                    if reason is not None or c.framing is _WEDGED:
+                        break
+            except Crash as crash:
+                # the process dies inside the handler: nothing queued so far is sent
+                self.lifecycle = Lifecycle.EXITING
+                self._exit_reason = f"the server crashed: {crash}"
+                out.clear()
             else:
                 if c.framing is _STALLED and c.decoder.buffered:
                     reason = _SHORT_BODY
@@ -225,6 +236,10 @@ class Server:
                 continue
             job = c.timer[1]
             c.timer = None
+            if self.profile.can_do_timeout_timer != "per-job":
+                # the event stays bound to its job, live, reused or freed (B-K8)
+                self.store.requeue_struct(job, out)
+                continue
             if job.worker is None or job.worker.conn is not c:
                 continue
             if self.profile.can_do_timeout == "fail-seconds":
@@ -333,6 +348,11 @@ class Server:
             function, unique = match[1], match[2]
             p = Packet(p.magic, p.type, (function, unique, body[match.end() :]))
         function, unique = p.args[0], p.args[1]
+        if profile.fixed_buffers and sum(len(a) + 1 for a in p.args[:-1]) > _RECV_ARGS:
+            # the NUL-terminated arguments are looked for in gearmand's 8 KiB receive
+            # buffer only: when they cannot fit, the read fails and the connection
+            # closes (probe argument-over-8k; protocol.cc:190-203)
+            return "arguments over gearmand's 8 KiB receive buffer (constants.h:82)"
         reducer = b""
         when = 0
         # gear ("last-optional") reads a missing workload as empty
@@ -342,12 +362,14 @@ class Server:
             # B-U13: strtoll base 10; junk is 0 (run now); overflow closes (B-P9)
             when, overflow = strtol(p.args[2])
             if overflow:
-                # the facts say B-P9 closes; 1.1.20 was seen to send nothing and keep the connection
-                return None
+                # no reply, no job; gearmand then closes the connection (20 runs in 20,
+                # probe epoch-overflow; a race, the defect refusal-race)
+                return "SUBMIT_JOB_EPOCH time overflows strtoll (server.cc:264-269)"
         elif type_ in (PacketType.SUBMIT_REDUCE_JOB, PacketType.SUBMIT_REDUCE_JOB_BACKGROUND):
-            # B-U15: the reducer, not the unique, is length-checked (gearmand bug)
             reducer = p.args[2]
-            checked = reducer
+            if profile.reduce_unique_check == "reducer":
+                # B-U15: the reducer, not the unique, is length-checked (server.cc:157)
+                checked = reducer
         if profile.unique_max is not None and len(checked) > profile.unique_max:
             out.append((c, ARGUMENT_TOO_LARGE_UNIQUE))  # B-U7
             return None
@@ -443,7 +465,7 @@ class Server:
         closes: list[Output] = []
         for c in self.conns.values():
             c.timer = None
-            closes.append(Close(c.id, _SHUT_DOWN))
+            closes.append(Close(c.id, self._exit_reason))
         self.conns.clear()
         return [*sends, *closes]
 
@@ -451,7 +473,7 @@ class Server:
         """gearman_server_con_free: registrations first (requeue), then submissions."""
         if c.id not in self.conns:
             return
-        c.timer = None
+        self.deadlines.unbind(c)
         while c.registrations:
             self.workers.unregister(c, c.registrations[0], out)
         while c.held:

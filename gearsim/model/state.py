@@ -203,6 +203,8 @@ class Job:
         "retries",
         "seq",
         "slot",
+        "stale_worker",
+        "struct",
         "unique",
         "unique_length",
         "when",
@@ -254,6 +256,10 @@ class Job:
         self.job_queued = False
         #: a background submission was made for this job (Perl keeps such jobs)
         self.background = False
+        #: gearmand's job struct this job lives in: freed structs are reused, last freed first
+        self.struct = 0
+        #: freed while a worker held it: gearmand's struct keeps the worker pointer
+        self.stale_worker = False
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gearsim.model.cnumbers import atoi_uint32, strtol
-from gearsim.model.context import ServerState, reply
+from gearsim.model.context import Crash, ServerState, reply
 from gearsim.model.jobs import Outbox, assigned_unique
 from gearsim.model.replies import ARGUMENT_TOO_LARGE_HANDLE, JOB_NOT_FOUND_BY_TYPE, PERL_NOT_WORKER
 from gearsim.model.state import Conn, Job, Registration, Sleep
@@ -26,6 +26,9 @@ __all__ = ["BUFFER", "WORK", "Handler", "WorkerRequests"]
 BUFFER = 64
 #: GEARMAN_MAXIMUM_INTEGER_DISPLAY_LENGTH: a longer CAN_DO_TIMEOUT field is ignored (B-P9)
 _INT_DISPLAY = 20
+#: a CAN_DO_TIMEOUT of this or more crashes gearmand 1.1.20 (probe timeout-overflow-*): its
+#: error path logs with a format whose argument it never passes (log.cc:400)
+_CRASH_TIMEOUT = 2**64
 #: gearmand raises a CAN_DO_TIMEOUT below one second to one second (B-K8)
 _GEARMAND_MIN_TIMEOUT = TICKS_PER_SECOND
 #: the WORK_* requests a worker reports with: their first field is the handle
@@ -85,10 +88,15 @@ class WorkerRequests:
             self._register(c, name, 0)
             return None
         if profile.fixed_buffers and len(text) > _INT_DISPLAY:
-            return None  # nothing registered, no reply (seen on 1.1.20; B-P9 says close)
+            # nothing registered, no reply; gearmand then closes the connection in most
+            # runs, and keeps it in the others (a race, the defect refusal-race)
+            return "CAN_DO_TIMEOUT field over 20 characters (server.cc:537-540)"
         timeout, overflow = strtol(text)
-        if overflow:
-            return "CAN_DO_TIMEOUT timeout overflows strtol (B-P9)"
+        if overflow and profile.can_do_timeout_overflow != "limit":
+            digits = text.split(b"\0", 1)[0].strip()
+            if profile.can_do_timeout_overflow == "crash" and digits.isdigit() and int(digits) >= _CRASH_TIMEOUT:
+                raise Crash("CAN_DO_TIMEOUT value of 2^64 or more: SIGSEGV in the error log (log.cc:400)")
+            return "CAN_DO_TIMEOUT timeout overflows strtol (server.cc:547-551)"
         if profile.can_do_timeout == "fail-seconds":
             # Perl arms a timer whenever the field is there: 0, negatives and junk
             # fire at once (modelled as 1 ms); no field at all means no timer
@@ -138,7 +146,7 @@ class WorkerRequests:
         if self.store.peek(c) is None:
             if c.sleep is Sleep.AWAKE:
                 c.sleep = Sleep.ASLEEP  # a worker already sent its NOOP stays WOKEN
-            c.timer = None  # B-K4: a sleeping worker's job timer is cancelled
+            self.deadlines.unbind(c)  # B-K4: a sleeping worker's job timer is deleted
             if c.sleep is Sleep.ASLEEP:
                 for reg in c.registrations:
                     reg.function.sleepers[reg] = None
@@ -168,16 +176,23 @@ class WorkerRequests:
     def _arm_timer(self, c: Conn, job: Job) -> None:
         """gearman_server_con_add_job_timeout: the timeout of the most recent registration (B-K8).
 
-        gearmand keeps one timer per connection; the model binds it to the job
-        just assigned (gearmand keeps the first job it was armed for, which is
-        undefined behaviour once that job ends).
+        Under ``can_do_timeout_timer`` "per-job" the timer belongs to the job just
+        assigned. gearmand ("first-job-of-connection") creates one timer event per
+        connection, bound to the job it is first armed for, and every later
+        assignment only re-arms it: the bound job stays the first one, even
+        after it ended (connection.cc:699-723).
         """
         reg = next(r for r in c.registrations if r.function is job.function)
         if reg.timeout <= 0:
-            c.timer = None  # 0 and -1 mean no timer; an armed one is deleted
+            self.deadlines.unbind(c)  # 0 and -1 mean no timer; an armed one is deleted
             return
         if self.profile.can_do_timeout == "requeue-ms-min-1000":
             reg.timeout = max(reg.timeout, _GEARMAND_MIN_TIMEOUT)  # B-K8
+        mode = self.profile.can_do_timeout_timer
+        if mode == "first-job-of-connection":
+            job = self.deadlines.bound.setdefault(c.id, job)
+        elif mode == "last-job-of-connection":
+            self.deadlines.bound[c.id] = job
         self.deadlines.arm(c, self.store.now + reg.timeout, job)
 
     # ----------------------------------------------------------- WORK_* packets
@@ -236,6 +251,8 @@ class WorkerRequests:
             elif mode == "terminal-fail-with-nul-to-others":
                 # B-W5: gearmand sends the handle argument with its NUL
                 out.append((conn, Packet.res(PacketType.WORK_FAIL, p.args[0] + b"\0")))
+            elif mode == "terminal-fail-to-others":
+                out.append((conn, Packet.res(PacketType.WORK_FAIL, p.args[0])))
         if mode != "forward-only-with-option-nonterminal":
             self.store.free(job)
         return None

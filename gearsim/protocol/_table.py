@@ -179,7 +179,10 @@ TABLE: Final[dict[str, Any]] = {'admin': [{'args': [],
                         'a request'},
             {'code': 'ARGUMENT_TOO_LARGE',
              'text': 'Unique value too large',
-             'trigger': 'a SUBMIT_* unique longer than 64 bytes'},
+             'trigger': 'a SUBMIT_JOB* or SUBMIT_JOB_EPOCH unique longer than 64 bytes; for '
+                        'SUBMIT_REDUCE_JOB* a reducer longer than 64 bytes (gearmand checks the '
+                        'reducer there, and a reduce unique of any length is accepted and stored '
+                        'cut to 63 bytes)'},
             {'code': 'ARGUMENT_TOO_LARGE',
              'text': 'Error occurred due to GEARMAND_JOB_HANDLE_SIZE being too small from snprintf',
              'trigger': 'WORK_FAIL with a handle of 64 bytes or more'},

@@ -26,8 +26,33 @@ def test_workers_lists_every_connection(talk: Conversation) -> None:
 
 
 def test_status_and_prioritystatus(talk: Conversation) -> None:
-    assert talk.admin("a", b"STATUS  extra\r\n") == b"f\t1\t0\t1\ng\t0\t0\t1\nh\t1\t0\t0\n.\n"
-    assert talk.admin("a", b"prioritystatus\n") == b"f\t0\t1\t0\t1\ng\t0\t0\t0\t1\nh\t1\t0\t0\t0\n.\n"
+    # in gearmand's hash order: h, f and g fall in buckets 443, 751 and 852 of 991
+    assert talk.admin("a", b"STATUS  extra\r\n") == b"h\t1\t0\t0\nf\t1\t0\t1\ng\t0\t0\t1\n.\n"
+    assert talk.admin("a", b"prioritystatus\n") == b"h\t1\t0\t0\t0\nf\t0\t1\t0\t1\ng\t0\t0\t0\t1\n.\n"
+
+
+def test_listings_follow_gearmand_hash_tables() -> None:
+    """The order probe listing-order saw on gearmand 1.1.20 (spec/observed/gearmand-1.1.20-spec.yaml)."""
+    talk = Conversation()
+    talk.connect("w", "c", "a")
+    names = [b"alpha", b"bravo", b"charlie", b"delta", b"echo", b"foxtrot", b"f", b"g"]
+    talk.send("w", *(req(T.CAN_DO, n) for n in names))
+    for unique in (b"u1", b"u2", b"u3", b"u4", b"zz", b""):
+        talk.send("c", req(T.SUBMIT_JOB_BG, b"alpha", unique, b"x"))
+    rows = talk.admin("a", b"status\n").split(b"\n")
+    order = [b"alpha", b"echo", b"foxtrot", b"delta", b"bravo", b"f", b"g", b"charlie"]
+    assert [r.split(b"\t")[0] for r in rows[:-2]] == order
+    assert talk.admin("a", b"show unique jobs\n") == b"\nzz\nu1\nu2\nu4\nu3\n.\n"
+    # handles hash with the node name; the probe's node was "vm" too
+    jobs = talk.admin("a", b"show jobs\n").split(b"\n")[:-2]
+    assert [j.split(b"\t")[0] for j in jobs] == [b"H:vm:%d" % n for n in (1, 5, 2, 4, 6, 3)]
+
+
+def test_a_function_name_hashes_as_gearmand_s_signed_chars() -> None:
+    from gearsim.model.cnumbers import gearmand_hash
+
+    assert gearmand_hash(b"alpha") % 991 == 336 and gearmand_hash(b"") == 1  # 0 reads as 1
+    assert gearmand_hash(b"\xff") != gearmand_hash(b"\x7f")  # a byte of 0x80 or more counts negative
 
 
 @pytest.mark.parametrize(
@@ -40,7 +65,7 @@ def test_status_and_prioritystatus(talk: Conversation) -> None:
         (b"maxqueue f\n", b"OK\r\n"),
         (b"maxqueue nope 1 2 3\n", b"OK\r\n"),
         (b"show jobs\n", b"H:vm:1\t0\t0\t1\nH:vm:2\t0\t0\t1\n.\n"),
-        (b"show unique jobs\n", b"u1\n\n.\n"),
+        (b"show unique jobs\n", b"\nu1\n.\n"),  # the empty unique's key is 0: bucket 0
         (b"show x\n", b"ERR UNKNOWN_SHOW_ARGUMENTS\r\n"),
         (b"show\n", b"ERR UNKNOWN_COMMAND Unknown+server+commandshow\r\n"),
         (b"cancel\n", b"ERR UNKNOWN_COMMAND Unknown+server+commandcancel\r\n"),

@@ -86,11 +86,28 @@ def test_byte_at_a_time_gives_the_same_answers() -> None:
 
 def test_can_do_timeout_field_limits() -> None:
     talk = Conversation()
-    talk.connect("a", "b")
-    # over 20 characters: nothing, connection kept (seen on 1.1.20; B-P9 says close)
-    assert talk.send("a", req(T.CAN_DO_TIMEOUT, b"f", b"1" * 21)) == {}
-    assert "a" not in talk.closed
-    assert talk.server.connections[0].functions == ()
-    # strtol overflow closes (seen on 1.1.20)
-    assert talk.send("b", req(T.CAN_DO_TIMEOUT, b"f", b"9" * 20)) == {"b": []}
-    assert "b" in talk.closed
+    talk.connect("a", "b", "c")
+    # over 20 characters: nothing registered, no reply; gearmand closes the connection in
+    # most runs (probe timeout-21-characters; the other runs are its defect refusal-race)
+    assert talk.send("a", req(T.CAN_DO_TIMEOUT, b"f", b"1" * 21)) == {"a": []}
+    assert "a" in talk.closed
+    # a strtol overflow below 2^64 closes the same way (probe timeout-overflow-19)
+    assert talk.send("b", req(T.CAN_DO_TIMEOUT, b"f", b"9223372036854775808")) == {"b": []}
+    assert "b" in talk.closed and talk.server.connections[0].functions == ()
+
+
+@pytest.mark.parametrize("value", [b"99999999999999999999", b"18446744073709551616"])
+def test_a_timeout_of_2_to_the_64_or_more_crashes_gearmand(value: bytes) -> None:
+    talk = Conversation()
+    talk.connect("a", "w")
+    # the process is gone: every connection closed, nothing sent, new ones closed at once
+    assert talk.send("w", req(T.CAN_DO_TIMEOUT, b"f", value)) == {"a": [], "w": []}
+    refused = talk.server.connect(99, talk.now)
+    assert len(refused) == 1 and "crashed" in refused[0].reason  # type: ignore[union-attr]
+
+
+def test_the_spec_profile_closes_on_a_timeout_it_cannot_hold() -> None:
+    talk = Conversation("spec")
+    talk.connect("a", "w")
+    talk.send("w", req(T.CAN_DO_TIMEOUT, b"f", b"99999999999999999999"))
+    assert talk.closed == {"w"}
