@@ -562,6 +562,22 @@ PROBES: tuple[Probe, ...] = (
         _can_do_timeout_value("18446744073709551616"),
     ),
     Probe(
+        "timeout-overflow-2^64-minus-1",
+        "issue 15 item 2",
+        "CAN_DO_TIMEOUT f 18446744073709551615 (2^64 - 1): the largest value that does not crash",
+        (f"{_SRV}:547-551 the error path of timeout-overflow-crash; below 2^64 the stray argument is readable",),
+        3,
+        _can_do_timeout_value("18446744073709551615"),
+    ),
+    Probe(
+        "timeout-overflow-2^65",
+        "issue 15 item 2",
+        "CAN_DO_TIMEOUT f 36893488147419103232 (2^65): the crash holds above 2^64 too",
+        (f"{_SRV}:547-551 and {_LOG}:391-403, as timeout-overflow-crash",),
+        3,
+        _can_do_timeout_value("36893488147419103232"),
+    ),
+    Probe(
         "timeout-overflow-19",
         "issue 15 items 2 and 3",
         "CAN_DO_TIMEOUT f 9223372036854775808 (19 digits, LONG_MAX + 1)",
