@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from gearsim.cli.common import exit_code
 from gearsim.errors import DecodeError, GearsimError, HarnessError, VectorError
 from gearsim.files import Selection, load_requirements, read_vector_file, select, vector_root
 from gearsim.io.tcp import TcpPeerFactory
@@ -52,7 +53,7 @@ from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketTy
 from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import Trace, TraceRecord
 from gearsim.report.html import ReportRun, render_html
-from gearsim.report.text import exit_code, json_report, junit_report, text_report
+from gearsim.report.text import json_report, junit_report, text_report
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.runner import CaseResult, PeerFactory, ServerPeer, Verdict, run_case, run_file
 from gearsim.run.shard import Shard, parse_shard

@@ -1,10 +1,11 @@
-"""Every file gearsim reads on its own account: the bundled folders and vector files (an I/O edge).
+"""The files gearsim reads and writes on its own account: bundled folders, vector files, baselines (an I/O edge).
 
 This module owns where the bundled ``spec/``, ``vectors/`` and ``scenarios/``
 folders are (inside the wheel under ``gearsim/_data``; at the top of a checkout
-or an editable install), and turning paths, ``file::case`` ids and globs into
-parsed vector files, with the bundled schema and requirement registry. Every
-failure is a VectorError naming the file. The pure folders never read files:
+or an editable install), turning paths, ``file::case`` ids and globs into
+parsed vector files, with the bundled schema and requirement registry (every
+failure a VectorError naming the file), and reading and writing baseline
+files (a BaselineError naming the file). The pure folders never read files:
 they take text from here.
 """
 
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from gearsim.errors import VectorError
 from gearsim.protocol.requirements import Requirement, parse_requirements
+from gearsim.report.baseline import Baseline, BaselineError, dump_baseline, parse_baseline
+from gearsim.run.batch import excluded
 from gearsim.safeyaml import MAX_TEXT
 from gearsim.vectors.parse import VectorFile, parse_vector_text
 from gearsim.vectors.rules import with_step_rules
@@ -29,10 +32,13 @@ __all__ = [
     "data_dir",
     "load_requirements",
     "load_schema_text",
+    "read_baseline",
+    "read_baseline_text",
     "read_input_text",
     "read_vector_file",
     "select",
     "vector_root",
+    "write_baseline",
 ]
 
 
@@ -124,6 +130,22 @@ class Selection:
         wanted = self.cases.get(vf.name)
         return [c.id for c in vf.cases if wanted is None or c.id in wanted]
 
+    def excluding(self, globs: Sequence[str]) -> Selection:
+        """The selection without the cases ``globs`` name (``gearsim run --exclude``; gearsim.run.batch.excluded).
+
+        A file left without cases is dropped.
+        """
+        if not globs:
+            return self
+        files: list[VectorFile] = []
+        cases: dict[str, frozenset[str] | None] = {}
+        for vf in self.files:
+            kept = frozenset(c for c in self.chosen(vf) if not excluded(vf.name, c, globs))
+            if kept:
+                files.append(vf)
+                cases[vf.name] = kept
+        return Selection(tuple(files), cases)
+
 
 def select(specs: Sequence[str]) -> Selection:
     """Resolve command-line selectors into vector files and cases.
@@ -178,3 +200,37 @@ def select(specs: Sequence[str]) -> Selection:
                 raise VectorError(f"no case matches {sorted(globs)}", file=name)
             cases[name] = ids
     return Selection(tuple(files), cases)
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def read_baseline_text(path: Path) -> str:
+    """A baseline file's text.
+
+    Raises:
+        BaselineError: the file is missing or unreadable.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"cannot read baseline {path}: {exc}") from None
+
+
+def read_baseline(path: Path) -> Baseline:
+    """Read a ``gearsim-baseline/1`` file.
+
+    Raises:
+        BaselineError: the file is missing, unreadable or not a baseline.
+    """
+    return parse_baseline(read_baseline_text(path), str(path))
+
+
+def write_baseline(path: Path, baseline: Baseline) -> None:
+    """Write a baseline file in canonical form (creating its folder).
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_baseline(baseline), encoding="utf-8")

@@ -5,7 +5,7 @@ Glue only: argument parsing, output formatting and exit codes. The work is in
 against the model, writing vectors). ``add_capture_commands`` registers the
 four subcommands on the main parser's subparsers.
 
-Exit codes follow ``gearsim.cli.main``: 0 success, 1 findings (``check``: a broken
+Exit codes are ``gearsim.cli.common``'s: 0 success, 1 findings (``check``: a broken
 requirement), 2 inconclusive (``check`` with nothing to judge), 3 an input error
 (unreadable or corrupt capture; ``record`` with nothing to record), reported as
 one line on stderr naming the file and byte offset, never a traceback.
@@ -24,20 +24,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, add_profile_argument
 from gearsim.dissect.annotate import annotate
 from gearsim.dissect.capture import CaptureStats, ConnInfo, Event, EventKind, read_capture
 from gearsim.dissect.pcapfile import CaptureError
 from gearsim.errors import GearsimError
+from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.packets import AdminLine, Magic, Packet
 from gearsim.protocol.trace import quote
 from gearsim.protocol.validate import Violation
 
 __all__ = ["add_capture_commands", "escape", "format_event"]
 
-EXIT_OK: Final[int] = 0
-EXIT_FINDINGS: Final[int] = 1
-EXIT_INCONCLUSIVE: Final[int] = 2
-EXIT_INPUT: Final[int] = 3
 
 _ESCAPES: Final[dict[int, str]] = {
     b: ("\\\\" if b == 0x5C else chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in range(256)
@@ -186,11 +184,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from gearsim.files import load_requirements
 
     stats = CaptureStats()
-    reports = check_events(read_capture(args.capture, _ports(args.port), stats), args.profile)
+    profile = args.profile or DEFAULT_PROFILE
+    reports = check_events(read_capture(args.capture, _ports(args.port), stats), profile)
     if not _found_or_say(args, stats, "check"):
         return EXIT_INCONCLUSIVE
     sys.stdout.write(render_check(reports, load_requirements()))
-    return EXIT_FINDINGS if any(r.broken for r in reports) else EXIT_OK
+    return EXIT_FAIL if any(r.broken for r in reports) else EXIT_OK
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
@@ -264,7 +263,7 @@ def add_capture_commands(subparsers: Any) -> None:
 
     check = subparsers.add_parser("check", help="judge a capture's server replies against the reference model")
     _common(check)
-    check.add_argument("--profile", default="gearmand-1.1", help="implementation profile (default gearmand-1.1)")
+    add_profile_argument(check)
     check.set_defaults(func=_guarded(_cmd_check, "check"))
 
     record = subparsers.add_parser("record", help="turn a captured conversation into a vector file")
@@ -275,16 +274,3 @@ def add_capture_commands(subparsers: Any) -> None:
         "--conn", type=int, action="append", metavar="ID", help="only these connection ids (repeatable)"
     )
     record.set_defaults(func=_guarded(_cmd_record, "record"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one capture subcommand standalone (until the lead wires them into ``gearsim``)."""
-    parser = argparse.ArgumentParser(prog="gearsim")
-    add_capture_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,7 @@
-"""``gearsim run --driver`` and ``gearsim clients``: client and worker libraries judged through drivers (glue).
+"""``gearsim clients``: client and worker libraries judged through drivers (glue).
 
-``add_driver_options(run_parser)`` adds ``--driver COMMAND`` (a bundled name,
-``php``, ``perl``, ``gear``, or a command line) to ``gearsim run``, and
-``run_driver_vectors(args)`` plays the selected library cases (default: every
-bundled one) with it; ``gearsim run`` reports them like any run.
+``gearsim run --driver COMMAND`` (gearsim.cli.run) plays library cases with
+one driver, through :func:`run_driver_cases` here.
 
 ``gearsim clients`` is the client compatibility matrix: every library case
 with every reference driver whose library is installed (or the ``--driver``
@@ -27,17 +25,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gearsim.files import Selection, load_requirements, select
+from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK
+from gearsim.files import Selection, load_requirements, read_baseline, select, write_baseline
+from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.trace import format_record
 from gearsim.run.result import CaseResult, Verdict
 
 __all__ = [
     "DEFAULT_LIBRARY_VECTORS",
     "add_clients_command",
-    "add_driver_options",
     "available_drivers",
     "run_driver_cases",
-    "run_driver_vectors",
     "write_case_traces",
 ]
 
@@ -45,24 +43,6 @@ __all__ = [
 _SERVER_NA = "**n/a** (the case is for other profiles, or needs the model's virtual clock)."
 #: what ``--driver`` runs when no vectors are named
 DEFAULT_LIBRARY_VECTORS = ("client",)
-_EXIT_INPUT = 3
-
-
-def add_driver_options(run: argparse.ArgumentParser) -> None:
-    """Add ``--driver COMMAND`` and ``--driver-time-limit S`` to ``gearsim run``."""
-    run.add_argument(
-        "--driver",
-        metavar="COMMAND",
-        help="run the library cases (default: every bundled one) with this driver (spec/driver.md): php, perl, "
-        "gear, or a command line ({python} and {drivers} are substituted)",
-    )
-    run.add_argument(
-        "--driver-time-limit",
-        type=float,
-        default=90.0,
-        metavar="S",
-        help="seconds a library case may take before its drivers are stopped (default 90)",
-    )
 
 
 def _library_selection(specs: Sequence[str]) -> Selection:
@@ -101,28 +81,6 @@ def run_driver_cases(
             results.append(run_library_case(vf, case, command, profile=profile, time_limit=time_limit))
             bar.advance()
     return results
-
-
-def run_driver_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str]:
-    """``gearsim run --driver COMMAND``: the results and a target for the report.
-
-    Raises:
-        GearsimError: a selector matches nothing or a vector file is invalid.
-    """
-    from gearsim.drivers import REFERENCE
-
-    named = bool(args.vectors)
-    selection = _library_selection(args.vectors)
-    results = run_driver_cases(
-        selection,
-        args.driver,
-        profile=args.profile,
-        time_limit=args.driver_time_limit,
-        only_library=not named,
-        shard=getattr(args, "shard", None),
-    )
-    shown = f"the {REFERENCE[args.driver].library} driver" if args.driver in REFERENCE else f"driver {args.driver!r}"
-    return results, f"{shown} against the reference model served on 127.0.0.1"
 
 
 def write_case_traces(path: Path, results: Sequence[CaseResult]) -> int:
@@ -168,7 +126,6 @@ def available_drivers() -> dict[str, str]:
 
 
 def _cmd_clients(args: argparse.Namespace) -> int:
-    from gearsim.cli.matrix import read_baseline, write_baseline
     from gearsim.drivers import REFERENCE
     from gearsim.report.baseline import baseline_from_results, compare, format_comparison
     from gearsim.report.html import ReportRun, render_html
@@ -183,7 +140,7 @@ def _cmd_clients(args: argparse.Namespace) -> int:
             if why:
                 if args.require_drivers:
                     print(f"gearsim clients: {name}: {why}", file=sys.stderr)
-                    return _EXIT_INPUT
+                    return EXIT_INPUT
                 print(f"gearsim clients: skipping {name}: {why}", file=sys.stderr)
         commands = [(name, name) for name, why in missing.items() if not why]
     selection = _library_selection(args.vectors)
@@ -228,7 +185,7 @@ def _cmd_clients(args: argparse.Namespace) -> int:
             regressed = regressed or not cmp.ok
     for impl, results in runs:
         print(f"{impl.key}: {_counts(results)} ({impl.version or impl.label}, {impl.note})")
-    return 1 if regressed else 0
+    return EXIT_FAIL if regressed else EXIT_OK
 
 
 def _library_of(results: Sequence[CaseResult]) -> str:
@@ -255,7 +212,7 @@ def add_clients_command(subparsers: Any) -> None:
     )
     p.add_argument("vectors", nargs="*", help="paths, bundled names or globs (default: client)")
     p.add_argument("--driver", action="append", metavar="COMMAND", help="a driver to run (repeatable; default: all)")
-    p.add_argument("--profile", default="gearmand-1.1", help="the model's profile (default gearmand-1.1)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"the model's profile (default {DEFAULT_PROFILE})")
     p.add_argument("--driver-time-limit", type=float, default=90.0, metavar="S", help="seconds per case (default 90)")
     p.add_argument("--require-drivers", action="store_true", help="fail when a reference driver cannot run here")
     p.add_argument("--out-md", metavar="FILE", help="write the matrix as Markdown (docs/clients.md)")

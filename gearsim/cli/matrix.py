@@ -1,20 +1,14 @@
-"""``gearsim matrix`` and the real-server and baseline parts of ``gearsim run`` (glue).
+"""``gearsim matrix``: every vector on every implementation, side by side (glue: arguments, files, exit codes).
 
 ``gearsim matrix [VECTORS] [--out-json F] [--out-html F] [--out-md F]`` runs
 the vectors against every available implementation: the reference model under
-every profile, and every installed real server (``gearmand-c``,
-``perl-gearman-server``, ``gear``) under its matching profile, each case on a
-freshly started server (gearsim.io.managed). It writes the compatibility
-matrix, and with ``--write-baselines DIR`` one baseline file per
-implementation (``DIR/<peer>.json``, ``DIR/model-<profile>.json``); with
-``--baselines DIR`` it compares every implementation with its baseline and
-exits 1 on a regression.
-
-For ``gearsim run`` this module offers three hooks the main CLI calls:
-:func:`add_run_arguments` (``--peer``, ``--jobs``, ``--no-reuse``,
-``--baseline``, ``--write-baseline``), :func:`run_on_real_server` (plays the
-selection on a user-given ``--server`` or on managed ``--peer`` servers) and
-:func:`baseline_exit` (the baseline comparison and its exit code).
+every profile (or ``--profiles P,...``), and every installed real server
+(``gearmand-c``, ``perl-gearman-server``, ``gear``) under its matching
+profile, each case on a freshly started server (gearsim.io.managed). It
+writes the compatibility matrix, and with ``--write-baselines DIR`` one
+baseline file per implementation (``DIR/<peer>.json``,
+``DIR/model-<profile>.json``); with ``--baselines DIR`` it compares every
+implementation with its baseline and exits 1 on a regression.
 """
 
 from __future__ import annotations
@@ -24,93 +18,34 @@ import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from gearsim.errors import HarnessError
-from gearsim.files import Selection, select
-from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, profile_list
+from gearsim.errors import InputError
+from gearsim.files import Selection, load_requirements, read_baseline, select, write_baseline
+from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, run_cases
 from gearsim.io.peers import PEERS, PeerError, peer_available, start_peer, stop_peer
-from gearsim.model.profiles import PROFILES
-from gearsim.report.baseline import (
-    Baseline,
-    BaselineError,
-    Comparison,
-    baseline_from_results,
-    compare,
-    dump_baseline,
-    format_comparison,
-    parse_baseline,
-)
+from gearsim.report.baseline import baseline_from_results, compare, format_comparison
 from gearsim.report.matrix import Implementation, Matrix, build_matrix, matrix_html, matrix_json, matrix_markdown
-from gearsim.run.batch import CaseRef, ClosingFactory, selected_cases
+from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, selected_cases
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.runner import CaseResult, run_case
 
 __all__ = [
-    "BASELINE_DIR",
-    "DEFAULT_JOBS",
-    "PEER_PROFILES",
-    "REAL_SERVER_AREAS",
     "add_matrix_command",
-    "add_run_arguments",
-    "baseline_exit",
     "baseline_key",
-    "main",
-    "read_baseline",
+    "model_implementation",
+    "peer_implementation",
     "run_implementation",
     "run_matrix",
-    "run_on_real_server",
-    "write_baseline",
 ]
-
-#: the profile each real server is judged under
-PEER_PROFILES: dict[str, str] = {
-    "gearmand-c": "gearmand-1.1",
-    "perl-gearman-server": "perl-1.130",
-    "gear": "gear-0.16",
-}
-#: the vector areas a real server is run on: all of them; a program case (client/) judges a
-#: client program and is n/a for a server, the other client/ cases judge the server
-REAL_SERVER_AREAS: tuple[str, ...] = ("codec", "server", "worker", "admin", "client", "regressions")
-#: managed servers played at once per implementation
-DEFAULT_JOBS = 12
-#: where the committed baselines live, relative to the repository root
-BASELINE_DIR = Path("baselines")
-
-_EXIT_REGRESSION = 1
-
-
-# --------------------------------------------------------------------------- baselines on disk
 
 
 def baseline_key(impl: Implementation) -> str:
     """The file stem of an implementation's baseline: the peer name, or ``model-<profile>``."""
     return impl.key.replace(":", "-")
-
-
-def read_baseline(path: Path) -> Baseline:
-    """Read a baseline file.
-
-    Raises:
-        BaselineError: the file is missing, unreadable or not a baseline.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"cannot read baseline {path}: {exc}") from None
-    return parse_baseline(text, str(path))
-
-
-def write_baseline(path: Path, baseline: Baseline) -> None:
-    """Write a baseline file in canonical form (creating its folder).
-
-    Raises:
-        OSError: the file cannot be written.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dump_baseline(baseline), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- running
@@ -233,8 +168,8 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     peers = list(PEERS) if args.peers is None else [p for p in args.peers.split(",") if p]
     for p in peers:
         if p not in PEERS:
-            raise BaselineError(f"unknown peer {p!r}; known peers: {', '.join(sorted(PEERS))}")
-    models = [] if args.no_model else list(PROFILES)
+            raise InputError(f"unknown peer {p!r}; known peers: {', '.join(sorted(PEERS))}")
+    models = [] if args.no_model else profile_list(args.profiles)
     matrix, runs = run_matrix(
         selection,
         peers=peers,
@@ -244,8 +179,6 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         require_peers=args.require_peers,
         log=sys.stderr,
     )
-    from gearsim.files import load_requirements
-
     rules = load_requirements()
     renders = (
         (args.out_json, matrix_json(matrix)),
@@ -256,7 +189,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text, encoding="utf-8")
-    code = 0
+    code = EXIT_OK
     for impl, results in runs:
         if not results:
             continue
@@ -282,11 +215,11 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
             cmp = compare(read_baseline(path), results)
             sys.stdout.write(format_comparison(cmp))
             if not cmp.ok:
-                code = _EXIT_REGRESSION
+                code = EXIT_FAIL
     return code
 
 
-def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_matrix_command(subparsers: Any) -> None:
     """Add ``gearsim matrix`` to the main parser's subcommands."""
     p = subparsers.add_parser(
         "matrix",
@@ -297,6 +230,7 @@ def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--out-html", metavar="FILE", help="write the matrix as one self-contained HTML page")
     p.add_argument("--out-md", metavar="FILE", help="write the matrix as Markdown (docs/compatibility.md)")
     p.add_argument("--peers", metavar="LIST", help=f"comma-separated real servers (default: {','.join(PEERS)})")
+    p.add_argument("--profiles", metavar="P,...", help="profiles the model is run under (default: every profile)")
     p.add_argument("--no-model", action="store_true", help="leave the reference model out")
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"servers run at once (default {DEFAULT_JOBS})")
     p.add_argument("--no-reuse", action="store_true", help="a fresh server for every case, even stateless ones")
@@ -304,170 +238,3 @@ def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--write-baselines", metavar="DIR", help="write DIR/<implementation>.json from this run")
     p.add_argument("--baselines", metavar="DIR", help="compare with DIR/<implementation>.json; exit 1 on regression")
     p.set_defaults(func=_cmd_matrix)
-
-
-# --------------------------------------------------------------------------- gearsim run hooks
-
-
-def add_run_arguments(run: argparse.ArgumentParser) -> None:
-    """Add ``--peer``, ``--jobs``, ``--no-reuse``, ``--baseline`` and ``--write-baseline`` to ``gearsim run``."""
-    run.add_argument(
-        "--peer",
-        choices=sorted(PEERS),
-        help="start this real server on 127.0.0.1 for the run, fresh for each case, with each case's options",
-    )
-    run.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="with --peer: servers run at once")
-    run.add_argument("--no-reuse", action="store_true", help="with --peer: a fresh server even after stateless cases")
-    run.add_argument("--baseline", metavar="FILE", help="compare with this baseline; exit 1 only on regressions")
-    run.add_argument("--write-baseline", metavar="FILE", help="write the verdicts of this run as a baseline")
-
-
-def run_on_real_server(args: argparse.Namespace, selection: Selection) -> tuple[list[CaseResult], str] | None:
-    """Play the selection on ``--server HOST:PORT`` or on managed ``--peer`` servers.
-
-    Returns None when neither is given (the caller runs the model), else the
-    results in selection order and a description of the target for the report.
-    A user-given server runs every case, in order, on that one server; cases
-    that need server start-up options are INCONCLUSIVE ("needs server option
-    --job-retries=2"). ``--shard K/N`` keeps only that shard's cases.
-
-    Raises:
-        BaselineError: both --server and --peer are given (an input error).
-        PeerError: the managed peer is not installed, or could not be stopped.
-    """
-    server: tuple[str, int] | None = getattr(args, "server", None)
-    peer: str | None = getattr(args, "peer", None)
-    if server is None and peer is None:
-        return None
-    if server is not None and peer is not None:
-        raise BaselineError("--server and --peer exclude each other")
-    refs = selected_cases(selection.files, selection.chosen)
-    shard = getattr(args, "shard", None)
-    if shard is not None:
-        refs = [(vf, c) for vf, c in refs if shard.holds(f"{vf.name}::{c.id}")]
-    if server is not None:
-        host, port = server
-        user = UserServerFactory(host, port)
-        factory = _chunked(args, user)
-        results = _with_progress(
-            refs, lambda tick: run_cases(refs, lambda _i: factory, args.profile, jobs=1, progress=tick)
-        )
-        return results, f"{_identity(host, port)} ({user.describe()}){_chunking_note(args)}"
-    assert peer is not None  # one of the two is set
-    results, target = _run_managed(args, peer, refs)
-    return results, target + _chunking_note(args)
-
-
-def _chunked(args: argparse.Namespace, factory: ClosingFactory) -> ClosingFactory:
-    """``factory`` re-chunking every write when ``--chunking SEED`` is given."""
-    seed = getattr(args, "chunking", None)
-    if seed is None:
-        return factory
-    from gearsim.cli.fuzz import chunked_factory
-
-    return chunked_factory(factory, seed, wall_clock=True)
-
-
-def _chunking_note(args: argparse.Namespace) -> str:
-    seed = getattr(args, "chunking", None)
-    if seed is None:
-        return ""
-    from gearsim.run.chunking import expand
-
-    return f"; {expand(seed).describe()}"
-
-
-def _identity(host: str, port: int) -> str:
-    """'<its answer to admin version> at HOST:PORT', for reports."""
-    from gearsim.fuzz.session import server_identity
-
-    try:
-        return server_identity(host, port)
-    except HarnessError:
-        return f"a server that does not answer 'version' at {host}:{port}"
-
-
-def _with_progress(
-    refs: Sequence[CaseRef], run: Callable[[Callable[[CaseResult], None]], list[CaseResult]]
-) -> list[CaseResult]:
-    from gearsim.cli.progress import progress
-
-    with progress("gearsim run", total=len(refs), unit="cases") as bar:
-        return run(lambda _result: bar.advance())
-
-
-def _run_managed(args: argparse.Namespace, peer: str, refs: Sequence[CaseRef]) -> tuple[list[CaseResult], str]:
-    missing = peer_available(peer)
-    if missing is not None:
-        raise PeerError(f"{peer}: {missing}")
-    expected = PEER_PROFILES[peer]
-    if args.profile != expected:
-        print(f"gearsim run: note: {peer} is usually judged under profile {expected}", file=sys.stderr)
-    reuse = not getattr(args, "no_reuse", False)
-    jobs = max(1, int(getattr(args, "jobs", DEFAULT_JOBS)))
-    with tempfile.TemporaryDirectory(prefix="gearsim-run-") as tmp:
-        factories: list[ManagedPeerFactory] = []
-
-        def make(i: int) -> ClosingFactory:
-            f = ManagedPeerFactory(peer, Path(tmp) / f"{peer}-{i}", reuse=reuse)
-            factories.append(f)
-            return _chunked(args, f)
-
-        results = _with_progress(refs, lambda tick: run_cases(refs, make, args.profile, jobs=jobs, progress=tick))
-        starts = sum(f.starts for f in factories)
-        described = factories[0].describe() if factories else peer
-    return results, f"{described}; {jobs} at once, {starts} server starts"
-
-
-def baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], out: TextIO | None = None) -> int | None:
-    """Handle ``--write-baseline`` and ``--baseline`` after a run.
-
-    Prints the comparison (regressions, XPASS, changed, new) to ``out``
-    (stdout by default). Returns None without ``--baseline`` (the caller keeps
-    its usual exit code), else 1 when a case regressed and 0 otherwise: with a
-    baseline only regressions fail a run.
-
-    Raises:
-        BaselineError: the baseline file is missing or malformed.
-        OSError: the baseline to write cannot be written.
-    """
-    stream = out if out is not None else sys.stdout
-    target = getattr(args, "peer", None) or ("server" if getattr(args, "server", None) else f"model:{args.profile}")
-    if getattr(args, "driver", None):
-        target = f"driver:{args.driver}"
-    if getattr(args, "write_baseline", None):
-        meta = {"generated_by": f"gearsim run --write-baseline {args.write_baseline}"}
-        write_baseline(Path(args.write_baseline), baseline_from_results(results, target, args.profile, meta))
-    if not getattr(args, "baseline", None):
-        return None
-    baseline = read_baseline(Path(args.baseline))
-    if baseline.profile != args.profile:
-        print(
-            f"gearsim run: note: baseline {args.baseline} is for profile {baseline.profile}, not {args.profile}",
-            file=stream,
-        )
-    cmp: Comparison = compare(baseline, results)
-    stream.write(format_comparison(cmp))
-    return 0 if cmp.ok else _EXIT_REGRESSION
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gearsim.cli.matrix matrix ...``: the matrix command on its own (same exit codes as gearsim).
-
-    Never raises for gearsim errors: they print one line on stderr and give exit code 3.
-    """
-    from gearsim.errors import GearsimError
-
-    parser = argparse.ArgumentParser(prog="gearsim")
-    add_matrix_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except (GearsimError, OSError) as exc:
-        print(f"gearsim {args.command}: {exc}", file=sys.stderr)
-        return 3
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

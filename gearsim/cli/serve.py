@@ -1,17 +1,13 @@
-"""The ``gearsim serve`` command and the ``gearsim run --programs/--client`` helper (glue).
+"""``gearsim serve``: the reference model as a real job server on loopback, and a live checker (glue).
 
-``add_serve_commands(subparsers)`` registers ``serve`` on the ``gearsim``
-parser; ``add_client_options(run_parser)`` adds ``--programs``, ``--client``,
-``--within-floor`` and ``--time-limit`` to ``gearsim run``, and
-``run_client_vectors(args)`` carries out such a run (the caller of ``gearsim
-run`` checks ``args.programs or args.client`` first) and ``gearsim run``
-reports the results. Program cases (vectors with ``programs``) run only so:
-a plain ``gearsim run`` finds them not applicable and launches nothing.
-
-Exit codes as ``gearsim``: 0 pass, 1 a failure, 2 inconclusive, 3 a harness or
-input error printed as one line on stderr (a port in use, an unknown profile,
-a log file that cannot be opened). ``serve`` itself exits 0 when stopped, or 1
-when a peer broke a rule while it ran (each violation was printed on stderr).
+A client library under test connects to it like to gearmand; every packet a
+peer sends is checked for its sender's role, each violation printed on stderr
+with its rule id, and every message logged with ``--log`` (text or JSONL,
+after a run header). Prints ``listening on HOST:PORT`` first. Exit codes are
+gearsim.cli.common's: 0 when stopped, 1 when a peer broke a rule while it ran,
+3 for a port in use, an unknown profile, a log file that cannot be opened (one
+line on stderr). ``gearsim run --programs/--client`` serves the model the
+same way, in process (gearsim.io.programs).
 """
 
 from __future__ import annotations
@@ -23,31 +19,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from gearsim.errors import Fault, GearsimError
-from gearsim.run.runner import CaseResult
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, count, port
+from gearsim.errors import InputError
+from gearsim.model.profiles import DEFAULT_PROFILE
+from gearsim.run.runner import check_profile
 
-__all__ = [
-    "add_client_options",
-    "add_serve_commands",
-    "build_server",
-    "run_client_vectors",
-]
-
-EXIT_INPUT = 3
-#: serve stopped after a peer broke a rule
-EXIT_VIOLATIONS = 1
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
-    return int(text)
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return int(text)
+__all__ = ["add_serve_command", "build_server"]
 
 
 def build_server(
@@ -64,13 +41,11 @@ def build_server(
     ``epoch0`` is the Unix time of tick 0 (None: the model's fixed default).
 
     Raises:
-        GearsimError: ``profile`` is not a known profile (a one-line message).
+        InputError: ``profile`` is not a known profile (a one-line message).
     """
     from gearsim.model import Server, ServerOptions
-    from gearsim.model.profiles import PROFILES
 
-    if profile not in PROFILES:
-        raise _InputError(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
+    check_profile(profile)
     extra: dict[str, Any] = {}
     if node is not None:
         extra["node"] = node
@@ -80,19 +55,14 @@ def build_server(
     return Server(profile, options)
 
 
-class _InputError(GearsimError):
-    """Bad command-line input."""
-
-    fault = Fault.INPUT
-
-
 def _cmd_serve(args: argparse.Namespace) -> int:
     from gearsim.io.serve import ServeLimits, serve_forever
     from gearsim.io.serve_log import ServeLog
 
     epoch0 = int(time.time()) if args.epoch == "now" else int(args.epoch)
+    profile = args.profile or DEFAULT_PROFILE
     node = build_server(
-        args.profile,
+        profile,
         node=args.node,
         exceptions=args.exceptions,
         job_retries=args.job_retries,
@@ -109,12 +79,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             earlier = path.stat().st_size if path.is_file() else 0
             stream = path.open("a", encoding="utf-8", buffering=1)
         except OSError as exc:
-            raise _InputError(f"cannot open log file {args.log}: {exc.strerror or exc}") from None
+            raise InputError(f"cannot open log file {args.log}: {exc.strerror or exc}") from None
     fmt = args.log_format or ("jsonl" if str(args.log or "").endswith(".jsonl") else "text")
     log = ServeLog(stream, fmt) if stream is not None else None
     header: dict[str, object] = {
         "version": _version(),
-        "profile": args.profile,
+        "profile": profile,
         "epoch0": epoch0,
         "check": not args.no_check,
         "idle_timeout": args.idle_timeout,
@@ -137,8 +107,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if seen:
         rules = ", ".join(f"{rule} x{n}" for rule, n in sorted(seen.items()))
         print(f"gearsim serve: {sum(seen.values())} violations by peers ({rules})", file=sys.stderr)
-        return EXIT_VIOLATIONS
-    return 0
+        return EXIT_FAIL
+    return EXIT_OK
 
 
 def _version() -> str:
@@ -166,8 +136,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_serve_commands(subparsers: Any) -> None:
-    """Register ``serve`` on the ``gearsim`` sub-command parsers (``parser.add_subparsers()``)."""
+def add_serve_command(subparsers: Any) -> None:
+    """Add ``gearsim serve`` to the main parser's subcommands."""
     serve = subparsers.add_parser(
         "serve",
         help="run the reference model as a real TCP job server (client under test)",
@@ -175,8 +145,8 @@ def add_serve_commands(subparsers: Any) -> None:
         "'listening on HOST:PORT' first; every message is logged with --log.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
-    serve.add_argument("--port", type=_port, default=4730, help="port (default 4730; 0 picks a free one)")
-    serve.add_argument("--profile", default="gearmand-1.1", help="implementation profile (default gearmand-1.1)")
+    serve.add_argument("--port", type=port, default=4730, help="port (default 4730; 0 picks a free one)")
+    add_profile_argument(serve)
     serve.add_argument(
         "--log",
         metavar="FILE",
@@ -217,8 +187,8 @@ def add_serve_commands(subparsers: Any) -> None:
     )
     serve.add_argument("--node", help="host part of job handles, H:<node>:<n> (default: the model's)")
     serve.add_argument("--exceptions", action="store_true", help="as gearmand --exceptions")
-    serve.add_argument("--job-retries", type=_count, default=0, help="as gearmand --job-retries (0: no limit)")
-    serve.add_argument("--worker-wakeup", type=_count, default=0, help="as gearmand --worker-wakeup (0: all)")
+    serve.add_argument("--job-retries", type=count, default=0, help="as gearmand --job-retries (0: no limit)")
+    serve.add_argument("--worker-wakeup", type=count, default=0, help="as gearmand --worker-wakeup (0: all)")
     serve.set_defaults(func=_cmd_serve)
 
 
@@ -233,63 +203,3 @@ def _fast_event_loop() -> None:
     except ImportError:
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def add_client_options(run: argparse.ArgumentParser) -> None:
-    """Add ``--programs``, ``--client COMMAND`` (repeatable), ``--within-floor``, ``--time-limit`` to ``run``."""
-    run.add_argument(
-        "--programs",
-        action="store_true",
-        help="run the program cases (default: client/) with the commands their vectors give, launching real "
-        "client and worker programs against the model served on 127.0.0.1",
-    )
-    run.add_argument(
-        "--client",
-        action="append",
-        metavar="COMMAND",
-        help="run the program cases with this program instead of the vectors' commands ({host}, {port} and "
-        "{python} are substituted); give it once per program actor, in the order of the case's programs, or once "
-        "for all",
-    )
-    run.add_argument(
-        "--within-floor",
-        type=_count,
-        default=10_000,
-        metavar="MS",
-        help="least ms a program step waits (default 10000)",
-    )
-    run.add_argument(
-        "--time-limit",
-        type=_count,
-        default=180,
-        metavar="S",
-        help="seconds a program case may take before its programs are stopped and it fails (default 180)",
-    )
-
-
-def run_client_vectors(args: argparse.Namespace) -> tuple[list[CaseResult], str]:
-    """``gearsim run --programs`` / ``--client``: play the selected program cases; return the results and a target.
-
-    Uses ``args.client`` (None or empty: each vector's commands),
-    ``args.vectors`` (default ``client``), ``args.profile``,
-    ``args.within_floor`` and ``args.time_limit``; ``gearsim run`` writes the
-    report. Cases that are not program cases are NOT_APPLICABLE.
-
-    Raises:
-        GearsimError: a selector matches nothing or a vector file is invalid.
-    """
-    from gearsim.files import select
-    from gearsim.io.programs import run_program_cases
-
-    selection = select(args.vectors or ["client"])
-    commands: list[str] = list(args.client or [])
-    results = run_program_cases(
-        selection,
-        commands or None,
-        profile=args.profile,
-        within_floor=args.within_floor,
-        time_limit=float(args.time_limit),
-    )
-    programs = f"program(s) {' + '.join(repr(c) for c in commands)}" if commands else "the vectors' programs"
-    target = f"{programs} against the reference model served on 127.0.0.1"
-    return results, target

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gearsim.cli.common import EXIT_INPUT, EXIT_OK
 from gearsim.errors import GearsimError
 from gearsim.files import data_dir, read_input_text
 from gearsim.sim.scenario import Scenario, ScenarioError, parse_scenario_text
@@ -25,8 +26,6 @@ from gearsim.sim.workload import FunctionStats, Results, Workload, percentile
 
 __all__ = ["add_simulate_command", "find_scenario", "format_summary", "load_scenario", "run_simulate"]
 
-EXIT_OK = 0
-EXIT_INPUT = 3
 
 _LIBRARY = {
     "libgearman": "libgearman: first server not busy sending, last-added first, no hashing (B-L2)",

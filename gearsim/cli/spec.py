@@ -12,19 +12,9 @@ import json
 import sys
 from typing import Any
 
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, profile_list
+
 __all__ = ["add_spec_commands"]
-
-
-def _profiles(text: str | None) -> list[str]:
-    from gearsim.model.profiles import PROFILES
-
-    if not text:
-        return list(PROFILES)
-    names = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in names if p not in PROFILES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown profile(s) {', '.join(unknown)}; known: {', '.join(PROFILES)}")
-    return names
 
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
@@ -33,11 +23,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     from gearsim.run.model_peer import ModelPeerFactory
     from gearsim.run.runner import CaseResult, run_case
 
-    try:
-        profiles = _profiles(args.profiles) if args.run or args.profiles else []
-    except argparse.ArgumentTypeError as exc:
-        print(f"gearsim spec coverage: {exc}", file=sys.stderr)
-        return 3
+    profiles = profile_list(args.profiles) if args.run or args.profiles else []
     selection = select(args.vectors)
     requirements = load_requirements()
     results: dict[str, list[CaseResult]] | None = None
@@ -68,8 +54,8 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
             f"gearsim spec coverage: {len(missing)} MUST id(s) without a vector: " + ", ".join(r.id for r in missing),
             file=sys.stderr,
         )
-        return 1
-    return 0
+        return EXIT_FAIL
+    return EXIT_OK
 
 
 def add_spec_commands(subparsers: Any) -> None:

@@ -60,11 +60,24 @@ from gearsim.run.runner import CaseResult, Verdict, run_case
 from gearsim.vectors.parse import Case
 
 __all__ = [
+    "DEFAULT_JOBS",
+    "PEER_PROFILES",
     "ManagedPeerFactory",
     "UserServerFactory",
     "run_cases",
     "server_args",
 ]
+
+
+#: managed servers played at once by gearsim run --peer and gearsim matrix
+DEFAULT_JOBS = 12
+
+#: the profile each peer gearsim starts is judged under by default (gearsim matrix, baselines)
+PEER_PROFILES: Mapping[str, str] = {
+    "gearmand-c": "gearmand-1.1",
+    "perl-gearman-server": "perl-1.130",
+    "gear": "gear-0.16",
+}
 
 
 def server_args(peer: str, options: Mapping[str, int | bool]) -> tuple[str, ...]:
@@ -234,6 +247,7 @@ def run_cases(
     jobs: int = 4,
     progress: Callable[[CaseResult], None] | None = None,
     skip_virtual: bool = True,
+    level: str = "should",
 ) -> list[CaseResult]:
     """Play ``cases`` on ``jobs`` factories at once; results in the order of ``cases``.
 
@@ -266,7 +280,7 @@ def run_cases(
             return result
         factory = pool.get()
         try:
-            result = run_case(ref[0], ref[1], factory, profile)
+            result = run_case(ref[0], ref[1], factory, profile, level=level)
         finally:
             pool.put(factory)
         if progress is not None:

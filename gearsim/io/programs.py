@@ -45,18 +45,20 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gearsim.errors import GearsimBug, GearsimError, HarnessError, InputError
-from gearsim.files import Selection, vector_root
+from gearsim.files import vector_root
 from gearsim.io.scripted import ScriptedSession, case_options
 from gearsim.io.serve import ServeShell
 from gearsim.model import Server
+from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Magic, Role
 from gearsim.protocol.trace import Direction, TraceRecord, format_record
+from gearsim.run.batch import CaseRef
 from gearsim.run.library_judge import Finding, check_sent, judged
 from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, inconclusive
 from gearsim.run.runner import check_profile
@@ -429,7 +431,7 @@ def run_program_case(
     case: Case,
     commands: Sequence[str] | None = None,
     *,
-    profile: str = "gearmand-1.1",
+    profile: str = DEFAULT_PROFILE,
     within_floor: int = DEFAULT_WITHIN_FLOOR,
     time_limit: float = DEFAULT_TIME_LIMIT,
 ) -> tuple[CaseResult, list[ProgramOutcome]]:
@@ -473,20 +475,27 @@ def run_program_case(
 
 
 def run_program_cases(
-    selection: Selection,
+    refs: Sequence[CaseRef],
     commands: Sequence[str] | None = None,
     *,
-    profile: str = "gearmand-1.1",
+    profile: str = DEFAULT_PROFILE,
     within_floor: int = DEFAULT_WITHIN_FLOOR,
     time_limit: float = DEFAULT_TIME_LIMIT,
+    progress: Callable[[CaseResult], None] | None = None,
 ) -> list[CaseResult]:
-    """Play every selected program case (with ``commands``, or the vector's); other cases are NOT_APPLICABLE."""
+    """Play every program case of ``refs`` (with ``commands``, or the vector's), in order.
+
+    Other cases are NOT_APPLICABLE. ``progress`` is called with each result.
+
+    Raises:
+        InputError, GearsimBug: as :func:`run_program_case`.
+    """
     results: list[CaseResult] = []
-    for vf in selection.files:
-        for case_id in selection.chosen(vf):
-            case = vf.case(case_id)
-            result, _ = run_program_case(
-                vf, case, commands, profile=profile, within_floor=within_floor, time_limit=time_limit
-            )
-            results.append(result)
+    for vf, case in refs:
+        result, _ = run_program_case(
+            vf, case, commands, profile=profile, within_floor=within_floor, time_limit=time_limit
+        )
+        results.append(result)
+        if progress is not None:
+            progress(result)
     return results

@@ -17,13 +17,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from gearsim.errors import DecodeError, HarnessError
+from gearsim.errors import DecodeError, HarnessError, InputError
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.packets import Message
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
 from gearsim.run.batch import CONNECT_TIMEOUT, SEND_STALL
 
-__all__ = ["MAX_BODY", "MAX_MESSAGES", "MAX_RECEIVED", "TcpPeer", "TcpPeerFactory"]
+__all__ = ["MAX_BODY", "MAX_MESSAGES", "MAX_RECEIVED", "TcpPeer", "TcpPeerFactory", "parse_address"]
 
 #: most messages one connection may deliver in one case; past it the client closes it ("flood")
 MAX_MESSAGES = 2000
@@ -31,6 +31,19 @@ MAX_MESSAGES = 2000
 MAX_RECEIVED = 16 * 1024 * 1024
 #: the largest body accepted from a server: a bigger header is a BodyTooLarge DecodeError at once
 MAX_BODY = 16 * 1024 * 1024
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[V6]:PORT`` too; an empty host is 127.0.0.1) as (host, port).
+
+    Raises:
+        InputError: no port, or a port outside 1-65535 (the message quotes the text).
+    """
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"expected HOST:PORT with a port from 1 to 65535, got {text!r}")
+    host = host.removeprefix("[").removesuffix("]")
+    return host or "127.0.0.1", int(port)
 
 
 class _Conn:

@@ -1,7 +1,7 @@
 """Committed expected verdicts ("baselines") and the comparison of a run against one.
 
-PURE: text in, values out; no files, sockets or clocks. The edges read and
-write the files (gearsim.cli.matrix).
+PURE: text in, values out; no files, sockets or clocks. gearsim.files reads
+and writes the files.
 
 A baseline records, for one implementation under one profile (a real server
 such as ``gearmand-c`` under ``gearmand-1.1``, or the model under a profile),
@@ -28,6 +28,12 @@ File format (JSON, one case per line so that diffs stay readable)::
       ...
      }
     }
+
+The pytest plugin takes a list of *known failures* instead (expected to fail,
+reported as xfail); :func:`known_failures` reads one from any of three texts:
+one case id per line (globs allowed, an optional reason after ``#``), a
+``gearsim-baseline/1`` file, or a ``gearsim run --format json`` report. The
+last two contribute their failing and inconclusive cases.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ __all__ = [
     "compare",
     "dump_baseline",
     "format_comparison",
+    "known_failures",
     "one_line_reason",
     "parse_baseline",
 ]
@@ -308,3 +315,37 @@ def format_comparison(cmp: Comparison, *, show_missing: bool = False, show_reaso
     if cmp.xpasses or cmp.new or (show_missing and cmp.missing) or (cmp.changed and cmp.ok):
         lines.append("  (update the baseline with: gearsim matrix --write-baselines baselines)")
     return "\n".join(lines) + "\n"
+
+
+def known_failures(text: str, source: str = "<baseline>") -> dict[str, str]:
+    """Known failures as {case id or glob: reason}, from any of the three texts in the module docstring.
+
+    Raises:
+        BaselineError: JSON that is neither a baseline nor a run report.
+    """
+    if not text.lstrip().startswith("{"):
+        out: dict[str, str] = {}
+        for line in text.splitlines():
+            entry, _, reason = line.partition("#")
+            if entry.strip():
+                out[entry.strip()] = reason.strip() or "known failure"
+        return out
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"{source}: not JSON: {exc}") from None
+    if isinstance(raw, dict) and raw.get("schema") == SCHEMA:
+        baseline = parse_baseline(text, source)
+        return {
+            case_id: f"{exp.verdict.value}: {exp.reason}".rstrip(": ")
+            for case_id, exp in baseline.cases.items()
+            if exp.verdict in _BAD
+        }
+    rows = raw.get("results") if isinstance(raw, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in rows):
+        raise BaselineError(f"{source}: neither a {SCHEMA} file nor a gearsim run --format json report")
+    return {
+        row["id"]: f"baseline: {row['verdict']}: {row.get('reason', '')}".rstrip(": ")
+        for row in rows
+        if row.get("verdict") in ("fail", "inconclusive")
+    }

@@ -1,6 +1,6 @@
 """The compatibility matrix: vectors x implementations, as JSON, HTML and Markdown.
 
-PURE: results in, text out. gearsim.cli.matrix runs the vectors (the model
+PURE: results in, text out. ``gearsim matrix`` (gearsim.cli.matrix) runs the vectors (the model
 under every profile, every installed real server under its profile) and hands
 the results here.
 

@@ -1,4 +1,4 @@
-"""Text, JSON and JUnit reports of runner verdicts, and the exit code of a run (PURE: results in, text out).
+"""Text, JSON and JUnit reports of runner verdicts (PURE: results in, text out).
 
 A failure names the rules it is about in one order everywhere (these reports,
 the HTML page, the pytest plugin): the rules the failing step checks first
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from gearsim.protocol.requirements import Requirement
 from gearsim.run.runner import CaseResult, Verdict
 
-__all__ = ["exit_code", "failure_rules", "json_report", "junit_report", "rule_text", "text_report"]
+__all__ = ["failure_rules", "json_report", "junit_report", "rule_text", "text_report"]
 
 _COLUMNS = (
     Verdict.PASS,
@@ -25,16 +25,6 @@ _COLUMNS = (
     Verdict.INCONCLUSIVE,
     Verdict.NOT_APPLICABLE,
 )
-
-
-def exit_code(results: Sequence[CaseResult]) -> int:
-    """0 all pass, acceptable or known defects of the profile, 1 a failure, 2 inconclusive (and no failure)."""
-    verdicts = {r.verdict for r in results}
-    if Verdict.FAIL in verdicts:
-        return 1
-    if Verdict.INCONCLUSIVE in verdicts:
-        return 2
-    return 0
 
 
 def rule_text(rid: str, requirements: Mapping[str, Requirement]) -> str:

@@ -14,7 +14,8 @@ The processes and threads that play a batch live in ``gearsim.io.managed``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import fnmatch
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Protocol
 
 from gearsim.errors import DecodeError, HarnessError
@@ -26,12 +27,14 @@ from gearsim.vectors.parse import Case, VectorFile
 __all__ = [
     "CONNECT_TIMEOUT",
     "MODEL_ONLY_OPTIONS",
+    "REAL_SERVER_AREAS",
     "REAL_SERVER_SKIP_FLAGS",
     "SEND_STALL",
     "CaseRef",
     "ClosingFactory",
     "UnsupportedOption",
     "case_wall_bound",
+    "excluded",
     "is_stateless",
     "option_flags",
     "real_server_skip",
@@ -43,6 +46,10 @@ SEND_STALL: Final[float] = 5.0
 #: how long a TCP connect to a server under test may take, seconds
 CONNECT_TIMEOUT: Final[float] = 3.0
 
+#: the vector areas a real server is run on: all of them; a program case (client/) judges a
+#: client program and is n/a for a server, the other client/ cases judge the server
+REAL_SERVER_AREAS: Final[tuple[str, ...]] = ("codec", "server", "worker", "admin", "client", "regressions")
+
 #: one case of one vector file, as a batch plays it
 CaseRef = tuple[VectorFile, Case]
 
@@ -53,6 +60,16 @@ class ClosingFactory(Protocol):
     def __call__(self, case: Case) -> ServerPeer: ...
 
     def close(self) -> None: ...
+
+
+def excluded(file: str, case: str, globs: Sequence[str]) -> bool:
+    """Whether ``--exclude`` globs drop case ``case`` of file ``file``.
+
+    A glob matches the case's id ``FILE::CASE`` or the file's name, with or
+    without ``.yaml``: ``admin/*``, ``*::status-counts``, ``codec/framing.yaml``.
+    """
+    names = (f"{file}::{case}", file, file.removesuffix(".yaml"))
+    return any(fnmatch.fnmatchcase(n, g) for g in globs for n in names)
 
 
 def selected_cases(files: Iterable[VectorFile], chosen: Callable[[VectorFile], list[str]]) -> list[CaseRef]:

@@ -3,7 +3,7 @@
 PURE: no sockets, clocks or global ``random``; every choice comes from a
 ``random.Random`` seeded from the plan's seed and the write's index, so the
 same (seed, write index, bytes) always gives the same pieces, whatever ran
-before. Used by ``gearsim run --chunking SEED`` (gearsim.cli.fuzz wraps a
+before. Used by ``gearsim run --chunking SEED`` (gearsim.run.chunked wraps a
 peer so that every send goes out in these pieces) and by the tests that
 check that a vector's verdict does not depend on how its bytes are cut.
 

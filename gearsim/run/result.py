@@ -13,19 +13,24 @@ What is not a verdict: an exception gearsim did not expect (a ``KeyError``, a
 ``TypeError``) is a gearsim bug. :func:`bug` wraps it in
 ``gearsim.errors.GearsimBug`` naming the case and step, which the players
 raise and the command line prints as a traceback with a request to report it.
+
+It also owns ``--level``: :func:`at_level` keeps a failure only when it breaks
+a rule of the chosen strength.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Final
 
 from gearsim.errors import GearsimBug
+from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import TraceRecord
 from gearsim.vectors.cases import Step
 
-__all__ = ["CaseResult", "StepFailed", "Verdict", "bug", "failed", "inconclusive"]
+__all__ = ["LEVELS", "CaseResult", "StepFailed", "Verdict", "at_level", "bug", "failed", "inconclusive"]
 
 
 class Verdict(enum.Enum):
@@ -151,3 +156,34 @@ def bug(base: CaseResult, step: Step | None, exc: BaseException) -> GearsimBug:
     error = GearsimBug(where, exc)
     error.__cause__ = exc
     return error
+
+
+# --------------------------------------------------------------------------- --level
+
+#: the values of ``--level``, strictest first: a run at a level is failed only by rules of that level or stricter
+LEVELS: Final[tuple[str, ...]] = ("must", "should", "may")
+
+
+def at_level(result: CaseResult, level: str, registry: Mapping[str, Requirement]) -> CaseResult:
+    """``result`` judged at ``--level level``: a FAIL that breaks only weaker rules is n/a, saying so.
+
+    The rules a failure breaks are its step's (``rules``), else the case's
+    citations. A failure counts when any of them is at ``level`` or stricter,
+    when one is not in the registry, or when it names none at all: a failure
+    is never dropped for lack of knowledge. Other verdicts are unchanged.
+
+    Raises:
+        ValueError: ``level`` is not one of :data:`LEVELS`.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; levels: {', '.join(LEVELS)}")
+    if result.verdict is not Verdict.FAIL:
+        return result
+    ids = result.rules or result.requirements
+    allowed = {lv.upper() for lv in LEVELS[: LEVELS.index(level) + 1]}
+    found = [registry.get(rid) for rid in ids]
+    if not ids or any(req is None or req.level in allowed for req in found):
+        return result
+    broken = ", ".join(f"{req.level} {req.id}" for req in found if req is not None)
+    reason = f"not judged at --level {level}: the failure breaks only {broken} ({result.reason})"
+    return replace(result, verdict=Verdict.NOT_APPLICABLE, reason=reason)

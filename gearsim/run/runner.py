@@ -32,12 +32,12 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from gearsim.errors import GearsimBug, GearsimError, InputError
-from gearsim.model.profiles import PROFILES, SPEC_PROFILE
+from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
 from gearsim.protocol import codec
 from gearsim.protocol.codec import encode
 from gearsim.protocol.packets import Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import TraceRecord
-from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, failed, inconclusive
+from gearsim.run.result import LEVELS, CaseResult, StepFailed, Verdict, bug, failed, inconclusive
 from gearsim.vectors.codec_checks import check_codec_case
 from gearsim.vectors.matching import (
     UnsendableLine,
@@ -70,6 +70,7 @@ __all__ = [
     "ServerPeer",
     "Verdict",
     "check_profile",
+    "default_profile",
     "known_profiles",
     "run_case",
     "run_file",
@@ -79,8 +80,6 @@ __all__ = [
 DEFAULT_WITHIN = 1000
 #: how long (ms) a case waits at its end for stray messages
 SETTLE = 50
-#: rule levels a run can be limited to: at "must" a SHOULD deviation does not fail a spec run
-LEVELS = ("must", "should", "may")
 #: the actor name of the connection that checks whether a server still serves
 _LIVENESS = "(liveness)"
 
@@ -156,8 +155,21 @@ class _Unsupported(Exception):
 
 
 def known_profiles() -> tuple[str, ...]:
-    """The profile names a run may be judged under, sorted."""
-    return tuple(sorted(PROFILES))
+    """The profile names a run may be judged under, in the profile table's order."""
+    return tuple(PROFILES)
+
+
+def default_profile(*, real_server: bool) -> str:
+    """The profile a run is judged under when none is named.
+
+    The reference model is gearmand-1.1 (it models gearmand). A real server
+    given by the user (``--server``, ``--server-command``) is judged by the
+    neutral ``spec`` profile (issue 12.4) as soon as that profile is known;
+    until then by gearmand-1.1 too.
+    """
+    if real_server and SPEC_PROFILE in PROFILES:
+        return SPEC_PROFILE
+    return DEFAULT_PROFILE
 
 
 def check_profile(profile: str) -> str:

@@ -9,17 +9,20 @@ test item with the id ``FILE::CASE``::
     gearsim_vectors = ["gearman_vectors"]
     gearsim_baseline = "gearman_vectors/baseline.txt"   # optional
 
-Only YAML files under those folders (or named on the command line, or under a
-``--gearsim-vectors PATH``) that declare ``schema: gearsim-vectors/1`` are
-collected; other YAML files are left alone, and nothing is collected in a
-project that names no folder. The folders must lie inside what pytest
-collects (``testpaths``, or the arguments).
+Only YAML files that declare ``schema: gearsim-vectors/1`` are collected, and
+only where the user asked for vectors: under those folders, under a
+``--gearsim-vectors PATH``, or named on the command line, as a file
+(``pytest gearman/jobs.yaml``) or as a folder holding them (``pytest
+gearman/``). Other YAML files are left alone, and a plain ``pytest`` collects
+nothing in a project that names no folder. Configured folders must lie inside
+what pytest collects (``testpaths``, or the arguments).
 
 What the cases run against:
 
 * nothing given: the built-in reference model, in virtual time
   (``--gearsim-profile NAME``, ``--gearsim-seed N``);
-* ``--gearsim-server HOST:PORT``: a real server over TCP;
+* ``--gearsim-server HOST:PORT``: a real server over TCP (judged, when no
+  profile is named, as ``gearsim run --server`` judges it);
 * ``--gearsim-driver 'COMMAND'``: a client or worker library through its
   driver (spec/driver.md; ``php``, ``perl``, ``gear`` or a command line);
   only library cases apply, others are n/a;
@@ -29,6 +32,9 @@ What the cases run against:
 A FAIL is a test failure that shows, in pytest's own report, the requirement
 broken (id and sentence), expected and actual packets and the trace around
 them; INCONCLUSIVE fails too (the harness could not decide); n/a cases skip.
+An unknown profile is refused before anything is collected. With
+``--gearsim-level must|should`` only rules of that strength or stricter fail a
+case (as ``gearsim run --level``); ``--gearsim-exclude GLOB`` deselects cases.
 Cases listed in the baseline file (``--gearsim-baseline FILE``) are expected
 to fail: they report as xfail, and as XPASS when they pass after all.
 ``--gearsim-write-baseline FILE`` writes the ids of this run's failures in
@@ -36,17 +42,17 @@ that format. ``--gearsim-shard K/N`` keeps the cases of shard K of N (see
 ``gearsim.run.shard``); ``--gearsim-html FILE`` writes the HTML report (not under
 pytest-xdist, whose workers each see only part of the run).
 
-Baseline format: one case id per line (``FILE::CASE``, globs allowed), with
-an optional reason after ``#``; blank lines and lines starting with ``#`` are
-ignored. JSON is accepted too, a ``gearsim-baseline/1`` file (``gearsim
-matrix --write-baselines``) or a report of ``gearsim run --format json``:
-their failing and inconclusive cases form the baseline.
+Baseline format (gearsim.report.baseline.known_failures): one case id per
+line (``FILE::CASE``, globs allowed), with an optional reason after ``#``;
+blank lines and lines starting with ``#`` are ignored. JSON is accepted too, a
+``gearsim-baseline/1`` file (``gearsim matrix --write-baselines``) or a report
+of ``gearsim run --format json``: their failing and inconclusive cases form
+the baseline.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +61,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gearsim.errors import GearsimError
+from gearsim.model.profiles import DEFAULT_PROFILE
+from gearsim.report.repro import Target, reproduce_run
+from gearsim.run.batch import excluded
+from gearsim.run.result import LEVELS
 from gearsim.run.shard import Shard, parse_shard
 
 if TYPE_CHECKING:
@@ -68,41 +79,14 @@ __all__ = [
     "GearsimFile",
     "GearsimItem",
     "format_failure",
-    "parse_baseline",
 ]
 
-DEFAULT_PROFILE = "gearmand-1.1"
 _SUFFIXES = (".yaml", ".yml")
 _SNIFF = re.compile(rb"^schema:\s*['\"]?gearsim-vectors/1\b", re.MULTILINE)
 _SNIFF_BYTES = 4096
 
 
-# --------------------------------------------------------------------------- baseline (PURE)
-
-
-def parse_baseline(text: str) -> dict[str, str]:
-    """Baseline text as {case-id pattern: reason} (the format is in the module docstring)."""
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        data = json.loads(text)
-        if isinstance(data.get("cases"), dict):  # gearsim-baseline/1 (gearsim.report.baseline, gearsim matrix)
-            return {
-                str(case_id): f"{row.get('verdict')}: {row.get('reason', '')}".rstrip(": ")
-                for case_id, row in data["cases"].items()
-                if isinstance(row, dict) and row.get("verdict") in ("fail", "inconclusive")
-            }
-        return {
-            str(row["id"]): f"baseline: {row.get('verdict', 'fail')}: {row.get('reason', '')}".rstrip(": ")
-            for row in data.get("results", [])
-            if row.get("verdict") in ("fail", "inconclusive")
-        }
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        entry, _, reason = line.partition("#")
-        entry = entry.strip()
-        if entry:
-            out[entry] = reason.strip() or "known failure"
-    return out
+# --------------------------------------------------------------------------- baseline
 
 
 def _baseline_reason(baseline: Mapping[str, str], case_id: str) -> str | None:
@@ -117,10 +101,18 @@ def _baseline_reason(baseline: Mapping[str, str], case_id: str) -> str | None:
 # --------------------------------------------------------------------------- failure text (PURE)
 
 
-def format_failure(result: CaseResult, requirements: Mapping[str, Requirement], target: str) -> str:
-    """A failed or inconclusive verdict as pytest shows it: ``E`` lines, then the trace."""
+def format_failure(
+    result: CaseResult, requirements: Mapping[str, Requirement], target: str, repro: str = ""
+) -> str:
+    """A failed or inconclusive verdict as pytest shows it: ``E`` lines, then the trace.
+
+    ``repro`` is the ``gearsim run`` line that reproduces the case outside pytest.
+    """
     step = f" at step {result.step}" if result.step else ""
-    lines = [f"gearsim {result.verdict.value.upper()}{step}: {result.reason}", f"case {result.id} against {target}", ""]
+    lines = [f"gearsim {result.verdict.value.upper()}{step}: {result.reason}", f"case {result.id} against {target}"]
+    if repro:
+        lines.append(f"reproduce: {repro}")
+    lines.append("")
     from gearsim.report.text import failure_rules
 
     for label, rule in failure_rules(result, requirements):
@@ -155,10 +147,14 @@ class _State:
     seed: int
     server: tuple[str, int] | None
     clients: tuple[str, ...]
+    #: folders whose vector files are collected: configured, --gearsim-vectors, and named on the command line
     dirs: tuple[Path, ...]
+    #: vector files named on the command line
     explicit: frozenset[Path]
     baseline: dict[str, str]
     shard: Shard | None
+    level: str | None
+    exclude: tuple[str, ...]
     html: Path | None
     write_baseline: Path | None
     results: list[CaseResult] = field(default_factory=list)
@@ -170,6 +166,15 @@ class _State:
     @property
     def enabled(self) -> bool:
         return bool(self.dirs or self.explicit)
+
+    def reproduce(self, case_id: str) -> str:
+        """The ``gearsim run`` line that plays ``case_id`` against this session's target."""
+        server = f"{self.server[0]}:{self.server[1]}" if self.server else None
+        seed = None if self.server or self.clients or self.driver else self.seed
+        target = Target(
+            profile=self.profile, seed=seed, server=server, clients=self.clients, driver=self.driver, level=self.level
+        )
+        return reproduce_run(case_id, target)
 
     def target(self) -> str:
         if self.driver:
@@ -200,15 +205,21 @@ class _State:
         if self.driver:
             from gearsim.io.library_cases import run_library_case
 
-            return run_library_case(vf, case, self.driver, profile=self.profile)
-        if self.clients:
+            result = run_library_case(vf, case, self.driver, profile=self.profile)
+        elif self.clients:
             from gearsim.io.programs import run_program_case
 
             result, _ = run_program_case(vf, case, self.clients, profile=self.profile)
-            return result
-        from gearsim.run.runner import run_case
+        else:
+            from gearsim.run.runner import run_case
 
-        return run_case(vf, case, self.factory(), self.profile)
+            result = run_case(vf, case, self.factory(), self.profile, level=self.level or "should")
+        if self.level is None:
+            return result
+        from gearsim.files import load_requirements
+        from gearsim.run.result import at_level
+
+        return at_level(result, self.level, load_requirements())
 
     def close(self) -> None:
         if self._tcp is not None:
@@ -219,31 +230,36 @@ class _State:
 _STATE = pytest.StashKey[_State]()
 
 
-def _parse_server(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise pytest.UsageError(f"--gearsim-server: expected HOST:PORT, got {text!r}")
-    return host or "127.0.0.1", int(port)
-
-
-def _explicit_files(config: pytest.Config) -> frozenset[Path]:
+def _named(config: pytest.Config) -> tuple[frozenset[Path], tuple[Path, ...]]:
+    """The vector files and the folders named on the command line (not those pytest took from ``testpaths``)."""
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return frozenset(), ()
     base = config.invocation_params.dir
-    out = set()
+    files: set[Path] = set()
+    folders: list[Path] = []
     for arg in config.args:
         path = (base / arg.split("::", 1)[0]).resolve()
         if path.suffix in _SUFFIXES:
-            out.add(path)
-    return frozenset(out)
+            files.add(path)
+        elif path.is_dir():
+            folders.append(path)
+    return frozenset(files), tuple(folders)
 
 
 def _make_state(config: pytest.Config) -> _State:
-    opt = config.option
-    profile = opt.gearsim_profile or str(config.getini("gearsim_profile") or DEFAULT_PROFILE)
-    from gearsim.model.profiles import PROFILES
+    from gearsim.io.tcp import parse_address
+    from gearsim.run.runner import check_profile, default_profile
 
-    if profile not in PROFILES:
-        raise pytest.UsageError(f"--gearsim-profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    server = _parse_server(opt.gearsim_server) if opt.gearsim_server else None
+    opt = config.option
+    try:
+        server = parse_address(opt.gearsim_server) if opt.gearsim_server else None
+    except GearsimError as exc:
+        raise pytest.UsageError(f"--gearsim-server: {exc}") from None
+    profile = opt.gearsim_profile or str(config.getini("gearsim_profile") or default_profile(real_server=bool(server)))
+    try:
+        check_profile(profile)
+    except GearsimError as exc:
+        raise pytest.UsageError(f"--gearsim-profile: {exc}") from None
     clients = tuple(opt.gearsim_client or ())
     driver = opt.gearsim_driver or None
     if sum(map(bool, (server, clients, driver))) > 1:
@@ -257,17 +273,22 @@ def _make_state(config: pytest.Config) -> _State:
         except ValueError as exc:
             raise pytest.UsageError(f"--gearsim-shard: {exc}") from None
     base = config.invocation_params.dir
+    explicit, named = _named(config)
     dirs = [Path(p).resolve() for p in config.getini("gearsim_vectors")]
     dirs += [(base / p).resolve() for p in opt.gearsim_vectors or ()]
+    dirs += [d for d in named if d not in dirs]
     baseline_name = opt.gearsim_baseline or str(config.getini("gearsim_baseline") or "")
     baseline: dict[str, str] = {}
     if baseline_name:
+        from gearsim.files import read_baseline_text
+        from gearsim.report.baseline import known_failures
+
         root = base if opt.gearsim_baseline else (config.inipath.parent if config.inipath else config.rootpath)
         path = root / baseline_name
         try:
-            baseline = parse_baseline(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError) as exc:
-            raise pytest.UsageError(f"gearsim baseline {path}: cannot read: {exc}") from None
+            baseline = known_failures(read_baseline_text(path), str(path))
+        except GearsimError as exc:
+            raise pytest.UsageError(f"gearsim baseline {path}: {exc}") from None
     return _State(
         profile=profile,
         seed=opt.gearsim_seed if opt.gearsim_seed is not None else int(config.getini("gearsim_seed") or 0),
@@ -275,9 +296,11 @@ def _make_state(config: pytest.Config) -> _State:
         clients=clients,
         driver=driver,
         dirs=tuple(dirs),
-        explicit=_explicit_files(config),
+        explicit=explicit,
         baseline=baseline,
         shard=shard,
+        level=opt.gearsim_level,
+        exclude=tuple(opt.gearsim_exclude or ()),
         html=(base / opt.gearsim_html) if opt.gearsim_html else None,
         write_baseline=(base / opt.gearsim_write_baseline) if opt.gearsim_write_baseline else None,
     )
@@ -301,6 +324,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a client or worker library's driver (php, perl, gear, or a command line): runs the library cases",
     )
     group.addoption("--gearsim-profile", metavar="NAME", help=f"implementation profile (default {DEFAULT_PROFILE})")
+    group.addoption(
+        "--gearsim-level", choices=LEVELS, help="only rules of this strength or stricter fail a case (default may)"
+    )
+    group.addoption(
+        "--gearsim-exclude", action="append", metavar="GLOB", help="deselect vector cases whose FILE::CASE matches"
+    )
     group.addoption("--gearsim-seed", type=int, metavar="N", help="simulator seed for the model (default 0)")
     group.addoption("--gearsim-baseline", metavar="FILE", help="known failures: they report as xfail")
     group.addoption("--gearsim-write-baseline", metavar="FILE", help="write this run's failures as a baseline file")
@@ -308,7 +337,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gearsim-vectors", action="append", metavar="PATH", help="also collect vector files here")
     group.addoption("--gearsim-html", metavar="FILE", help="write the HTML report with sequence charts here")
     parser.addini("gearsim_vectors", type="paths", default=[], help="folders whose vector files are collected")
-    parser.addini("gearsim_profile", default=DEFAULT_PROFILE, help="default implementation profile")
+    parser.addini("gearsim_profile", default="", help=f"default implementation profile (default {DEFAULT_PROFILE})")
     parser.addini("gearsim_seed", default="0", help="default simulator seed")
     parser.addini("gearsim_baseline", default="", help="baseline file of known failures (relative to the ini file)")
 
@@ -358,13 +387,18 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GearsimFil
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None or state.shard is None:
+    if state is None or (state.shard is None and not state.exclude):
         return
-    shard = state.shard
+
+    def dropped_case(item: GearsimItem) -> bool:
+        if state.shard is not None and not state.shard.holds(item.case_id):
+            return True
+        return excluded(item.vf.name, item.case.id, state.exclude)
+
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
-        if isinstance(item, GearsimItem) and not shard.holds(item.case_id):
+        if isinstance(item, GearsimItem) and dropped_case(item):
             dropped.append(item)
         else:
             keep.append(item)
@@ -466,7 +500,9 @@ class GearsimItem(pytest.Item):
         if isinstance(excinfo.value, GearsimCaseFailure):
             from gearsim.files import load_requirements
 
-            return format_failure(excinfo.value.result, load_requirements(), self.config.stash[_STATE].target())
+            state = self.config.stash[_STATE]
+            result = excinfo.value.result
+            return format_failure(result, load_requirements(), state.target(), state.reproduce(result.id))
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from capture_helpers import C2S, S2C, T0, conversation, pcap_bytes, pcap_records, req, res
 
-from gearsim.cli.capture import main
+from gearsim.cli.main import main
 from gearsim.dissect.capture import CaptureStats, Event, read_capture
 from gearsim.dissect.pcapfile import LINKTYPE_RAW, PcapWriter
 from gearsim.dissect.synth import TcpConversation

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from capture_helpers import C2S, S2C, conversation, real_captures, req, require_tool, res
 
-from gearsim.cli.capture import main
+from gearsim.cli.main import main
 from gearsim.dissect.capture import read_capture
 from gearsim.dissect.check import check_capture
 from gearsim.dissect.record import record_vector

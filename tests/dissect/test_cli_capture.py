@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from capture_helpers import C2S, S2C, conversation, req, res
 
-from gearsim.cli.capture import escape, main
+from gearsim.cli.capture import escape
+from gearsim.cli.main import main
 from gearsim.protocol.packets import PacketType as T
 
 JOB = [

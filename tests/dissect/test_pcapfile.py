@@ -140,7 +140,7 @@ def test_pcapng_blocks_too_short_for_their_fields_are_one_error_with_the_offset(
 def test_a_short_enhanced_packet_block_is_one_line_and_exit_3(
     tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gearsim.cli.capture import main
+    from gearsim.cli.main import main
 
     data = _short_block(6, 24)
     path = _write(tmp_path, data, "short.pcapng")

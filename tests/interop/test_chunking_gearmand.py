@@ -4,7 +4,7 @@ Each run gets a fresh gearmand (so handle numbers and leftover jobs are the
 same in every run), first unchunked, then under a few chunking seeds; every
 lifecycle vector (server/, worker/, admin/) must get the same verdict. Pieces
 go out as separate writes with TCP_NODELAY and a 2 ms pause between them
-(gearsim.cli.fuzz.TCP_PAUSE_MS), or loopback would coalesce them again.
+(gearsim.run.chunked.TCP_PAUSE_MS), or loopback would coalesce them again.
 Seed 0 (one byte per write, the slowest) runs on a subset.
 
 Skips without gearmand; fails instead under GEARSIM_REQUIRE_PEERS=1.
@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.cli.fuzz import chunked_factory, repro_line, verdict_changes
 from gearsim.files import select
 from gearsim.io.peers import start_peer, stop_peer
 from gearsim.io.tcp import TcpPeerFactory
+from gearsim.report.repro import Target, reproduce_run
+from gearsim.run.chunked import chunked_factory, verdict_changes
 from gearsim.run.chunking import expand
 from gearsim.run.runner import CaseResult, run_case
 from gearsim.testing.peer_fixtures import require_peer
@@ -68,5 +69,5 @@ def test_rechunked_vectors_keep_their_verdicts_on_gearmand(
                 + "\n".join(changes)
                 + "\ncuts of the first: "
                 + "; ".join(cuts.get(case.partition("::")[2], []))
-                + f"\nreproduce: {repro_line('run', vector=case, server='HOST:PORT', profile=PROFILE, chunking=seed)}"
+                + f"\nreproduce: {reproduce_run(case, Target(profile=PROFILE, server='HOST:PORT', chunking=seed))}"
             )

@@ -12,7 +12,7 @@ both outcomes are in the vector, and gearmand picks one by timing.
 
 Update the baselines after a deliberate change (and say why in the commit)::
 
-    python -m gearsim.cli.matrix matrix --out-md docs/compatibility.md --write-baselines baselines
+    gearsim matrix --out-md docs/compatibility.md --write-baselines baselines
 
 A missing server skips, or fails under GEARSIM_REQUIRE_PEERS=1. The pure
 case analysis these build on is tested in tests/unit/test_batch.py.
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.cli.matrix import PEER_PROFILES, REAL_SERVER_AREAS, peer_implementation, read_baseline, run_implementation
-from gearsim.files import select
-from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases, server_args
+from gearsim.cli.matrix import peer_implementation, run_implementation
+from gearsim.files import read_baseline, select
+from gearsim.io.managed import PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases, server_args
 from gearsim.io.peers import RunningPeer
 from gearsim.report.baseline import compare, format_comparison
-from gearsim.run.batch import CaseRef, UnsupportedOption, selected_cases
+from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, UnsupportedOption, selected_cases
 from gearsim.run.runner import Verdict
 from gearsim.testing.peer_fixtures import require_peer
 

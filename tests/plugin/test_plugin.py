@@ -161,6 +161,24 @@ def test_no_vectors_are_collected_unless_the_project_names_them(pytester: pytest
     assert _collected_ids(extra) == ALL_CASES
 
 
+def test_a_folder_named_on_the_command_line_collects_its_vector_files(pytester: pytest.Pytester) -> None:
+    shutil.copytree(SAMPLE / "gearman", pytester.path / "gearman")
+    pytester.makepyfile(test_app="def test_our_own_code():\n    pass\n")
+    named = pytester.runpytest(*_plugin_args(), "--collect-only", "-q", "gearman")
+    assert _collected_ids(named) == ALL_CASES
+    assert "settings.yaml" not in named.stdout.str()  # YAML that is not a vector file is left alone
+    # the folder above it: vector files anywhere below, and the Python tests as usual
+    everything = pytester.runpytest(*_plugin_args(), "--collect-only", "-q", ".")
+    assert _collected_ids(everything) == ALL_CASES
+    everything.stdout.fnmatch_lines(["test_app.py::test_our_own_code"])
+
+
+def test_a_configured_folder_named_again_is_collected_once(project: pytest.Pytester) -> None:
+    result = _run(project, "--collect-only", "-q", "gearman", "gearman/jobs.yaml", "--gearsim-vectors", "gearman")
+    ids = [line.strip() for line in result.stdout.lines if "::" in line]
+    assert sorted(ids) == sorted(ALL_CASES)  # each case once, though named three ways
+
+
 def test_shards_cover_every_case_exactly_once(project: pytest.Pytester) -> None:
     for total in (1, 2, 3, 7):
         seen: list[str] = []
@@ -174,7 +192,7 @@ def test_shards_cover_every_case_exactly_once(project: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--gearsim-server", "nowhere"], "*--gearsim-server: expected HOST:PORT, got 'nowhere'*"),
+        (["--gearsim-server", "nowhere"], "*--gearsim-server: expected HOST:PORT*, got 'nowhere'*"),
         (["--gearsim-shard", "4/3"], "*--gearsim-shard: expected K/N with 1 <= K <= N, got '4/3'*"),
         (["--gearsim-profile", "nginx"], "*unknown profile 'nginx'*"),
         (["--gearsim-server", "127.0.0.1:1", "--gearsim-client", "true"], "*exclude each other*"),
@@ -242,7 +260,8 @@ def test_against_gearmand(project: pytest.Pytester, gearmand: RunningPeer) -> No
     server = f"{gearmand.host}:{gearmand.port}"
     result = _run(project, "--gearsim-server", server)
     result.assert_outcomes(passed=4, xfailed=1, xpassed=1)
-    result.stdout.fnmatch_lines([f"gearsim: vectors against the server at {server}, profile gearmand-1.1*"])
+    # a real server is judged by the spec profile unless one is named
+    result.stdout.fnmatch_lines([f"gearsim: vectors against the server at {server}, profile spec*"])
     failing = _run(project, "--gearsim-server", server, "-o", "gearsim_baseline=")
     failing.assert_outcomes(passed=5, failed=1)
     failing.stdout.fnmatch_lines(["E   rule broken: GM-STATUS-003 (MUST):*", '*server>c1 STATUS_RES * "1" "0" "0" "0"'])

@@ -21,10 +21,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gearsim.cli.fuzz import ChunkedPeer, chunked_factory, repro_line, trace_hash, verdict_changes
 from gearsim.files import Selection, select
 from gearsim.protocol.codec import encode
 from gearsim.protocol.packets import Packet, PacketType
+from gearsim.report.repro import Target, reproduce_run
+from gearsim.run.chunked import ChunkedPeer, chunked_factory, trace_hash, verdict_changes
 from gearsim.run.chunking import Mode, boundaries, expand
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.runner import CaseResult, PeerFactory, ServerPeer, Verdict, run_case
@@ -65,7 +66,7 @@ def test_every_vector_keeps_its_verdict_under_rechunking(seed: int) -> None:
             + "\n".join(changes[:10])
             + "\ncuts: "
             + "; ".join(c.describe() for c in factory.cuts.get(first.partition("::")[2], [])[:5])
-            + f"\nreproduce: {repro_line('run', vector=vector, profile=PROFILE, seed=0, chunking=seed)}"
+            + f"\nreproduce: {reproduce_run(vector, Target(profile=PROFILE, seed=0, chunking=seed))}"
         )
     # the plan really cut something: writes of more than one byte were split (or joined)
     assert any(len(c.sizes) > 1 for cuts in factory.cuts.values() for c in cuts) or seed == 2

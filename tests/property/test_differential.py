@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import pytest
 
-from gearsim.cli.fuzz import repro_line
 from gearsim.files import load_requirements, load_schema_text
 from gearsim.fuzz.driver import Divergence
 from gearsim.fuzz.machine import run_machine
 from gearsim.fuzz.session import model_vs_model, model_vs_server, server_identity
 from gearsim.fuzz.writer import content_hash, regression_vector
 from gearsim.io.peers import RunningPeer
+from gearsim.report.repro import reproduce_fuzz
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.runner import Verdict, run_case
 from gearsim.vectors.lint import lint_text
@@ -41,7 +41,7 @@ def test_model_agrees_with_gearmand(gearmand_c: RunningPeer) -> None:
     identity = server_identity(host, port)
     make = model_vs_server(host, port, PROFILE, f"t{gearmand_c.pid}", identity=identity)
     outcome = run_machine(make, seed=SEED, examples=EXAMPLES, steps=STEPS, exclude=frozenset(KNOWN))
-    command = repro_line("fuzz", server=(host, port), profile=PROFILE, examples=EXAMPLES, steps=STEPS, seed=SEED)
+    command = reproduce_fuzz(f"{host}:{port}", profile=PROFILE, examples=EXAMPLES, steps=STEPS, seed=SEED)
     command += "".join(f" --exclude {rule}" for rule in KNOWN)
     if outcome.error is not None and outcome.failure is None:
         pytest.fail(f"harness error, seed {SEED}: {outcome.error!r}\nreproduce: {command}")

@@ -16,9 +16,11 @@ from gearsim.report.baseline import (
     compare,
     dump_baseline,
     format_comparison,
+    known_failures,
     one_line_reason,
     parse_baseline,
 )
+from gearsim.report.text import json_report
 from gearsim.run.runner import CaseResult, Verdict
 
 P, A, F, INC, NA = Verdict.PASS, Verdict.ACCEPTABLE, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE
@@ -141,3 +143,22 @@ def test_format_comparison_shows_every_difference() -> None:
     assert "  NEW server/x.yaml::n: (not in baseline) -> pass" in text
     assert "  NOT RUN server/x.yaml::gone: pass -> (not run)" in text
     assert "--write-baselines" in text
+
+
+def test_known_failures_read_all_three_forms() -> None:
+    text = "# known failures\nserver/a.yaml::x  # OPS-1\nadmin/*\n\n"
+    assert known_failures(text) == {"server/a.yaml::x": "OPS-1", "admin/*": "known failure"}
+    results = [
+        CaseResult("s.yaml", "ok", "server", Verdict.PASS, ()),
+        CaseResult("s.yaml", "bad", "server", Verdict.FAIL, (), reason="boom"),
+        CaseResult("s.yaml", "odd", "server", Verdict.INCONCLUSIVE, (), reason="harness: gone"),
+    ]
+    baseline = dump_baseline(baseline_from_results(results, "gear", "gear-0.16"))
+    assert known_failures(baseline) == {"s.yaml::bad": "fail: boom", "s.yaml::odd": "inconclusive: harness: gone"}
+    report = json_report(results, {})
+    assert known_failures(report) == {
+        "s.yaml::bad": "baseline: fail: boom",
+        "s.yaml::odd": "baseline: inconclusive: harness: gone",
+    }
+    with pytest.raises(BaselineError, match="neither a gearsim-baseline/1 file nor a gearsim run"):
+        known_failures('{"cases": []}', "b.json")

@@ -1,26 +1,16 @@
-"""gearsim.report.matrix renders verdicts side by side; gearsim.cli.matrix runs them and checks baselines."""
+"""gearsim.report.matrix renders verdicts side by side; gearsim matrix runs them and checks baselines."""
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from gearsim.cli.matrix import (
-    add_matrix_command,
-    add_run_arguments,
-    baseline_exit,
-    baseline_key,
-    model_implementation,
-    run_matrix,
-    run_on_real_server,
-)
+from gearsim.cli.matrix import add_matrix_command, baseline_key, model_implementation, run_matrix
 from gearsim.files import select
 from gearsim.protocol.requirements import Requirement
-from gearsim.report.baseline import Expected, baseline_from_results, dump_baseline
 from gearsim.report.matrix import (
     Implementation,
     Matrix,
@@ -134,36 +124,7 @@ def test_matrix_command_writes_outputs_and_baselines(tmp_path: Path, capsys: pyt
     assert "0 regressions, 0 XPASS, 0 changed, 0 new" in capsys.readouterr().out
 
 
-def _run_args(tmp_path: Path, *extra: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--profile", default="gearmand-1.1")
-    parser.add_argument("--server", default=None)
-    add_run_arguments(parser)
-    return parser.parse_args(list(extra))
-
-
-def test_baseline_exit_fails_only_on_regressions(tmp_path: Path) -> None:
-    results = [_r("a", Verdict.PASS), _r("b", Verdict.FAIL, "boom")]
-    path = tmp_path / "b.json"
-    baseline = baseline_from_results(results, "model:gearmand-1.1", "gearmand-1.1")
-    path.write_text(dump_baseline(baseline), encoding="utf-8")
-    out = io.StringIO()
-    assert baseline_exit(_run_args(tmp_path), results, out) is None  # no --baseline: the caller decides
-    assert baseline_exit(_run_args(tmp_path, "--baseline", str(path)), results, out) == 0
-    xpass = [_r("a", Verdict.PASS), _r("b", Verdict.PASS)]
-    assert baseline_exit(_run_args(tmp_path, "--baseline", str(path)), xpass, out) == 0
-    assert "XPASS server/x.yaml::b" in out.getvalue()
-    worse = [_r("a", Verdict.FAIL, "new"), _r("b", Verdict.FAIL, "boom")]
-    assert baseline_exit(_run_args(tmp_path, "--baseline", str(path)), worse, out) == 1
-    assert "REGRESSION server/x.yaml::a: pass -> fail: new" in out.getvalue()
-    written = tmp_path / "w.json"
-    baseline_exit(_run_args(tmp_path, "--write-baseline", str(written)), results, out)
-    assert written.exists() and "server/x.yaml::b" in written.read_text()
-    assert Expected(Verdict.FAIL, "boom") == baseline.cases["server/x.yaml::b"]
-
-
-def test_run_hook_leaves_model_runs_to_the_caller(tmp_path: Path) -> None:
-    assert run_on_real_server(_run_args(tmp_path), select(["server/seed.yaml"])) is None
+def test_model_columns_follow_the_profile_table() -> None:
     assert model_implementation("perl-1.130").key == "model:perl-1.130"
 
 

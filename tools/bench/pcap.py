@@ -162,7 +162,7 @@ def main() -> int:
         runners = {
             "fast": ([py, "-c", _FAST, str(path)], int),
             "decode": (
-                [py, "-m", "gearsim.cli.capture", "decode", str(path)],
+                [py, "-m", "gearsim", "decode", str(path)],
                 lambda s: s.count(" c>s ") + s.count(" s>c "),
             ),
             "layers": ([py, "-c", _LAYERS, str(path)], int),

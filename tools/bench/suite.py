@@ -28,11 +28,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from gearsim.cli.matrix import PEER_PROFILES, REAL_SERVER_AREAS
 from gearsim.files import select
-from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases
+from gearsim.io.managed import PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases
 from gearsim.io.peers import PEERS, peer_available, start_peer, stop_peer
-from gearsim.run.batch import CaseRef, selected_cases
+from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, selected_cases
 from gearsim.run.runner import CaseResult
 
 TARGET_SECONDS = 30.0

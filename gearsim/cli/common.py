@@ -1,0 +1,125 @@
+"""What every ``gearsim`` command shares: exit codes, the parser, and the parsers of common arguments.
+
+This module owns the exit codes of every command (:data:`EXIT_OK` ..
+:data:`EXIT_BUG`), the argument parser class (its usage errors exit 3 like
+every other input error, not argparse's 2, which means "inconclusive" here),
+the argument types for ``HOST:PORT``, ``K/N`` shards and counts, and the
+``--profile`` option with the one check that refuses an unknown profile
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Final, NoReturn
+
+from gearsim.errors import InputError
+from gearsim.run.result import CaseResult, Verdict
+from gearsim.run.shard import Shard, parse_shard
+
+__all__ = [
+    "EXIT_BUG",
+    "EXIT_FAIL",
+    "EXIT_INCONCLUSIVE",
+    "EXIT_INPUT",
+    "EXIT_OK",
+    "Parser",
+    "add_profile_argument",
+    "address",
+    "count",
+    "exit_code",
+    "port",
+    "profile_list",
+    "shard",
+]
+
+#: everything passed or was acceptable (or the command did its job)
+EXIT_OK: Final[int] = 0
+#: a failure (a broken rule, a regression against a baseline, a finding in a capture)
+EXIT_FAIL: Final[int] = 1
+#: nothing failed, but something could not be judged
+EXIT_INCONCLUSIVE: Final[int] = 2
+#: bad input or a harness error, reported as one line on stderr, never a traceback
+EXIT_INPUT: Final[int] = 3
+#: a bug in gearsim itself, reported with its traceback and a request to report it
+EXIT_BUG: Final[int] = 4
+
+
+def exit_code(results: Sequence[CaseResult]) -> int:
+    """EXIT_FAIL on a failure, else EXIT_INCONCLUSIVE on an inconclusive case, else EXIT_OK.
+
+    Pass, acceptable, a known defect of the profile and n/a do not fail a run.
+    """
+    verdicts = {r.verdict for r in results}
+    if Verdict.FAIL in verdicts:
+        return EXIT_FAIL
+    if Verdict.INCONCLUSIVE in verdicts:
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors exit with EXIT_INPUT (subcommand parsers inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` for argparse (gearsim.io.tcp.parse_address)."""
+    from gearsim.io.tcp import parse_address
+
+    try:
+        return parse_address(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def shard(text: str) -> Shard:
+    """``K/N`` for argparse."""
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def port(text: str) -> int:
+    """A port to listen on, 0-65535 (0 picks a free one), for argparse."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return int(text)
+
+
+def count(text: str) -> int:
+    """A non-negative integer, for argparse."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def profile_list(text: str | None) -> list[str]:
+    """``P1,P2,...`` as profile names; every known profile, in table order, when empty or None.
+
+    Raises:
+        InputError: a name is not a known profile (the message lists the known ones).
+    """
+    from gearsim.run.runner import check_profile, known_profiles
+
+    if not text:
+        return list(known_profiles())
+    return [check_profile(p.strip()) for p in text.split(",") if p.strip()]
+
+
+def add_profile_argument(parser: argparse.ArgumentParser, default: str = "") -> None:
+    """Add ``--profile NAME``; :func:`gearsim.cli.main.main` refuses an unknown name before the command runs.
+
+    ``default`` is said in the help; the value stays None when not given, so a
+    command can tell "not given" from its default.
+    """
+    from gearsim.model.profiles import DEFAULT_PROFILE
+
+    said = default or DEFAULT_PROFILE
+    parser.add_argument("--profile", metavar="NAME", help=f"implementation profile (default {said})")

@@ -1,0 +1,41 @@
+"""``gearsim fmt``: rewrite vector files in canonical form (glue: arguments, files, exit codes).
+
+With ``--check`` it only reports the files not in canonical form and exits 1
+when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK
+from gearsim.files import read_vector_file
+from gearsim.vectors.parse import dump_vector_file
+
+__all__ = ["add_fmt_command"]
+
+
+def _cmd_fmt(args: argparse.Namespace) -> int:
+    changed = 0
+    for name in args.paths:
+        path = Path(name)
+        vf = read_vector_file(path)
+        text = dump_vector_file(vf.raw)
+        if path.read_text(encoding="utf-8") != text:
+            changed += 1
+            if args.check:
+                print(f"{path}: not in canonical form")
+            else:
+                path.write_text(text, encoding="utf-8")
+                print(f"{path}: rewritten")
+    return EXIT_FAIL if args.check and changed else EXIT_OK
+
+
+def add_fmt_command(subparsers: Any) -> None:
+    """Add ``gearsim fmt`` to the main parser's subcommands."""
+    fmt = subparsers.add_parser("fmt", help="rewrite vector files in canonical form")
+    fmt.add_argument("paths", nargs="+")
+    fmt.add_argument("--check", action="store_true", help="only report files not in canonical form")
+    fmt.set_defaults(func=_cmd_fmt)

@@ -1,0 +1,55 @@
+"""``gearsim lint``: check vector files (glue: arguments, files, exit codes).
+
+Schema, canonical form, hex against structured form, requirement ids
+(gearsim.vectors.lint). Prints one line per finding and a summary; exits 1
+when anything was found, 3 when a path does not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK
+from gearsim.files import load_requirements, load_schema_text, vector_root
+from gearsim.vectors.lint import lint_text
+
+__all__ = ["add_lint_command"]
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths] or [vector_root()]
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(p.rglob("*.yaml"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            print(f"gearsim lint: {p}: no such file or folder", file=sys.stderr)
+            return EXIT_INPUT
+    schema, reqs = load_schema_text(), load_requirements()
+    findings: list[str] = []
+    cases = 0
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            findings.append(f"{f}: cannot read: {exc}")
+            continue
+        vf, found = lint_text(text, str(f), schema, reqs)
+        cases += len(vf.cases) if vf else 0
+        findings += found
+    for line in findings:
+        print(line)
+    print(f"gearsim lint: {len(files)} files, {cases} cases, {len(findings)} findings")
+    return EXIT_FAIL if findings else EXIT_OK
+
+
+def add_lint_command(subparsers: Any) -> None:
+    """Add ``gearsim lint`` to the main parser's subcommands."""
+    lint = subparsers.add_parser("lint", help="check vector files: schema, canonical form, hex vs structure")
+    lint.add_argument("paths", nargs="*", help="files or folders (default: the bundled vectors)")
+    lint.set_defaults(func=_cmd_lint)

@@ -1,0 +1,404 @@
+"""``gearsim run``: play vectors against a target and report the verdicts (glue: arguments, files, exit codes).
+
+This module is the whole command, in the order it happens:
+
+1. **what to play**: vector selectors (paths, bundled names, globs,
+   ``FILE::CASE-GLOB``), ``--exclude GLOB``, ``--shard K/N``;
+2. **against what**: the reference model in virtual time (the default,
+   ``--seed N``); a user's server (``--server HOST:PORT``); real servers
+   gearsim starts itself, fresh per case unless reuse is safe (``--peer
+   NAME``, ``--jobs``, ``--no-reuse``); client and worker programs against
+   the served model (``--programs``, ``--client COMMAND``); or a client
+   library through its driver (``--driver COMMAND``, library cases); any of
+   the first three with every write re-chunked (``--chunking SEED``);
+3. **judged how**: ``--profile NAME`` (refused before anything runs when
+   unknown) and ``--level must|should|may`` (only rules of that strength or
+   stricter can fail the run);
+4. **reported how**: ``--format text|json|junit|html``, ``--out``,
+   ``--trace`` (every case's trace), ``--pcap`` (model runs), and for every failure a line that reproduces it
+   with the same target (gearsim.report.repro);
+5. **compared with what**: ``--baseline`` (only regressions fail the run) and
+   ``--write-baseline``.
+
+The work is in gearsim.run (playing and judging), gearsim.io (servers and
+programs) and gearsim.report (reports, baselines, reproduce lines). Exit codes
+are gearsim.cli.common's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, address, count, exit_code, shard
+from gearsim.cli.progress import progress
+from gearsim.errors import HarnessError, InputError
+from gearsim.files import load_requirements, read_baseline, select, write_baseline
+from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases
+from gearsim.io.peers import PEERS, PeerError, peer_available
+from gearsim.protocol.requirements import Requirement
+from gearsim.report.baseline import baseline_from_results, compare, format_comparison
+from gearsim.report.repro import Target, reproduce_run
+from gearsim.report.text import json_report, junit_report, text_report
+from gearsim.run.batch import CaseRef, ClosingFactory, selected_cases
+from gearsim.run.chunked import chunked_factory
+from gearsim.run.chunking import expand
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.result import LEVELS, CaseResult, at_level
+from gearsim.run.runner import default_profile, run_case
+
+__all__ = ["add_run_command"]
+
+
+@dataclass
+class _Played:
+    """What a run played its cases against, and how."""
+
+    results: list[CaseResult]
+    #: the target described for the report's header
+    described: str
+    #: "virtual" or "wall"
+    clock: str
+    #: the model's factory (it keeps every case's trace), for --trace and --pcap
+    model: ModelPeerFactory | None = None
+
+
+def add_run_command(subparsers: Any) -> None:
+    """Add ``gearsim run`` to the main parser's subcommands."""
+    run = subparsers.add_parser("run", help="run vectors (default: all bundled) against the reference model")
+    run.add_argument("vectors", nargs="*", help="paths, bundled names or globs, optionally FILE::CASE-GLOB")
+    run.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="leave out cases whose FILE::CASE matches"
+    )
+    run.add_argument("--shard", type=shard, metavar="K/N", help="run only the cases of shard K of N (CI matrix)")
+    add_profile_argument(run, "gearmand-1.1; the spec profile against --server once it exists")
+    run.add_argument(
+        "--level",
+        choices=LEVELS,
+        help="only rules of this strength or stricter can fail the run (default may: every rule)",
+    )
+    run.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    target = run.add_argument_group("target (default: the reference model in virtual time)")
+    target.add_argument("--server", type=address, metavar="HOST:PORT", help="run against a real server over TCP")
+    target.add_argument(
+        "--peer",
+        choices=sorted(PEERS),
+        help="start this real server on 127.0.0.1 for the run, fresh for each case, with each case's options",
+    )
+    target.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="with --peer: servers run at once")
+    target.add_argument(
+        "--no-reuse", action="store_true", help="with --peer: a fresh server even after stateless cases"
+    )
+    target.add_argument(
+        "--programs",
+        action="store_true",
+        help="run the program cases (default: client/) with the commands their vectors give, launching real "
+        "client and worker programs against the model served on 127.0.0.1",
+    )
+    target.add_argument(
+        "--client",
+        action="append",
+        metavar="COMMAND",
+        help="run the program cases with this program instead of the vectors' commands ({host}, {port} and "
+        "{python} are substituted); give it once per program actor, in the order of the case's programs, or once "
+        "for all",
+    )
+    target.add_argument(
+        "--within-floor", type=count, default=10_000, metavar="MS", help="least ms a program step waits (default 10000)"
+    )
+    target.add_argument(
+        "--time-limit",
+        type=count,
+        default=180,
+        metavar="S",
+        help="seconds a program case may take before its programs are stopped and it fails (default 180)",
+    )
+    target.add_argument(
+        "--driver",
+        metavar="COMMAND",
+        help="run the library cases (default: every bundled one) with this driver (spec/driver.md): php, perl, "
+        "gear, or a command line ({python} and {drivers} are substituted)",
+    )
+    target.add_argument(
+        "--driver-time-limit",
+        type=float,
+        default=90.0,
+        metavar="S",
+        help="seconds a library case may take before its drivers are stopped (default 90)",
+    )
+    target.add_argument(
+        "--chunking",
+        type=int,
+        metavar="SEED",
+        help="re-send every vector's bytes re-chunked by this seed (0 bytewise, 1 header/body, "
+        "2 coalesced, 3 admin lines split mid-line, other seeds mixed); verdicts must not change",
+    )
+    report = run.add_argument_group("report")
+    report.add_argument("--format", choices=("text", "json", "junit", "html"), default="text", help="report format")
+    report.add_argument("--out", metavar="FILE", help="write the report here (a text summary still goes to stdout)")
+    report.add_argument("--trace", metavar="FILE", help="write the canonical text trace of every case")
+    report.add_argument("--pcap", metavar="FILE", help="write every case's conversation as one capture (model runs)")
+    report.add_argument("--baseline", metavar="FILE", help="compare with this baseline; exit 1 only on regressions")
+    report.add_argument("--write-baseline", metavar="FILE", help="write the verdicts of this run as a baseline")
+    run.set_defaults(func=_cmd_run)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    programs = bool(args.client or args.programs)
+    if sum(map(bool, (programs, args.server, args.peer, args.driver))) > 1:
+        raise InputError("--client/--programs, --server, --peer and --driver exclude each other")
+    profile = args.profile or default_profile(real_server=args.server is not None)
+    target = _target(args, profile)
+    selection = select(args.vectors or (["client"] if programs or args.driver else [])).excluding(args.exclude)
+    refs = selected_cases(selection.files, selection.chosen)
+    if args.driver and not args.vectors:
+        refs = [(vf, c) for vf, c in refs if c.is_library]  # every bundled library case, nothing else
+    if args.shard is not None:
+        refs = [(vf, c) for vf, c in refs if args.shard.holds(f"{vf.name}::{c.id}")]
+    if args.driver:
+        played = _play_driver(args, refs, profile)
+    elif programs:
+        played = _play_programs(args, refs, profile)
+    elif args.server is not None:
+        played = _play_server(args, refs, profile)
+    elif args.peer is not None:
+        played = _play_peers(args, refs, profile)
+    else:
+        played = _play_model(args, refs, profile)
+    requirements = load_requirements()
+    results = played.results
+    if args.level:
+        results = [at_level(r, args.level, requirements) for r in results]
+    title = f"gearsim run{_flag(args)}: {len(results)} cases against {played.described}, {len(selection.files)} files"
+    title += f", profile {profile}" + (f", level {args.level}" if args.level else "")
+    if args.shard is not None:
+        title += f", shard {args.shard}"
+    _write_report(args, results, requirements, title, played, target)
+    if played.model is not None and args.trace:
+        Path(args.trace).write_text(played.model.trace_text(), encoding="utf-8")
+    elif args.trace:
+        from gearsim.cli.clients import write_case_traces
+
+        write_case_traces(Path(args.trace), results)
+    if played.model is not None and args.pcap:
+        from gearsim.dissect.synth import write_trace_pcap
+
+        write_trace_pcap([sim.trace for _, sim in played.model.traces()], args.pcap)
+    code = _baseline_exit(args, results, profile)
+    return exit_code(results) if code is None else code
+
+
+def _level(args: argparse.Namespace) -> str:
+    """The level the runner judges a spec run's alternatives at (``should`` unless ``--level`` says)."""
+    return str(args.level or "should")
+
+
+def _flag(args: argparse.Namespace) -> str:
+    return " --client" if args.client else " --programs" if args.programs else " --driver" if args.driver else ""
+
+
+def _target(args: argparse.Namespace, profile: str) -> Target:
+    """The target as the user gave it, for reproduce lines."""
+    server = f"{args.server[0]}:{args.server[1]}" if args.server else None
+    model = not (args.server or args.peer or args.client or args.programs or args.driver)
+    return Target(
+        profile=profile,
+        seed=args.seed if model else None,
+        server=server,
+        peer=args.peer,
+        programs=bool(args.programs),
+        clients=tuple(args.client or ()),
+        driver=args.driver,
+        chunking=args.chunking,
+        level=args.level,
+    )
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _ticking(
+    refs: Sequence[CaseRef], play: Callable[[Callable[[CaseResult], None]], list[CaseResult]]
+) -> list[CaseResult]:
+    """``play(tick)`` under a progress bar that ``tick`` advances once per case."""
+    with progress("gearsim run", total=len(refs), unit="cases") as bar:
+        return play(lambda _result: bar.advance())
+
+
+def _chunked(args: argparse.Namespace, factory: ClosingFactory, *, wall_clock: bool) -> ClosingFactory:
+    """``factory`` re-chunking every write when ``--chunking SEED`` is given."""
+    return factory if args.chunking is None else chunked_factory(factory, args.chunking, wall_clock=wall_clock)
+
+
+def _chunking_note(args: argparse.Namespace) -> str:
+    return "" if args.chunking is None else f"; {expand(args.chunking).describe()}"
+
+
+def _play_model(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+    model = ModelPeerFactory(profile=profile, seed=args.seed)
+    factory = model if args.chunking is None else chunked_factory(model, args.chunking, wall_clock=False)
+
+    def play(tick: Callable[[CaseResult], None]) -> list[CaseResult]:
+        results = []
+        for vf, case in refs:
+            results.append(run_case(vf, case, factory, profile, level=_level(args)))
+            tick(results[-1])
+        return results
+
+    described = f"the reference model (seed {args.seed}, virtual time){_chunking_note(args)}"
+    return _Played(_ticking(refs, play), described, "virtual", model)
+
+
+def _play_server(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+    """Every case, in order, on the user's one server; cases that need start-up options are INCONCLUSIVE."""
+    host, port = args.server
+    user = UserServerFactory(host, port)
+    factory = _chunked(args, user, wall_clock=True)
+    results = _ticking(
+        refs, lambda tick: run_cases(refs, lambda _i: factory, profile, jobs=1, progress=tick, level=_level(args))
+    )
+    return _Played(results, f"{_identity(host, port)} ({user.describe()}){_chunking_note(args)}", "wall")
+
+
+def _identity(host: str, port: int) -> str:
+    """'<its answer to admin version> at HOST:PORT', for reports."""
+    from gearsim.fuzz.session import server_identity
+
+    try:
+        return server_identity(host, port)
+    except HarnessError:
+        return f"a server that does not answer 'version' at {host}:{port}"
+
+
+def _play_peers(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+    """The cases on servers gearsim starts itself, ``--jobs`` at once.
+
+    Raises:
+        PeerError: the peer is not installed, or a server could not be stopped.
+    """
+    peer: str = args.peer
+    missing = peer_available(peer)
+    if missing is not None:
+        raise PeerError(f"{peer}: {missing}")
+    if profile != PEER_PROFILES[peer]:
+        print(f"gearsim run: note: {peer} is usually judged under profile {PEER_PROFILES[peer]}", file=sys.stderr)
+    jobs = max(1, args.jobs)
+    with tempfile.TemporaryDirectory(prefix="gearsim-run-") as tmp:
+        factories: list[ManagedPeerFactory] = []
+
+        def make(i: int) -> ClosingFactory:
+            f = ManagedPeerFactory(peer, Path(tmp) / f"{peer}-{i}", reuse=not args.no_reuse)
+            factories.append(f)
+            return _chunked(args, f, wall_clock=True)
+
+        results = _ticking(
+            refs, lambda tick: run_cases(refs, make, profile, jobs=jobs, progress=tick, level=_level(args))
+        )
+        starts = sum(f.starts for f in factories)
+        described = factories[0].describe() if factories else peer
+    return _Played(results, f"{described}; {jobs} at once, {starts} server starts{_chunking_note(args)}", "wall")
+
+
+def _play_programs(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+    """The program cases with the vectors' commands or ``--client``; other cases are n/a."""
+    from gearsim.io.programs import run_program_cases
+
+    commands: list[str] = list(args.client or [])
+    results = _ticking(
+        refs,
+        lambda tick: run_program_cases(
+            refs,
+            commands or None,
+            profile=profile,
+            within_floor=args.within_floor,
+            time_limit=float(args.time_limit),
+            progress=tick,
+        ),
+    )
+    programs = f"program(s) {' + '.join(repr(c) for c in commands)}" if commands else "the vectors' programs"
+    return _Played(results, f"{programs} against the reference model served on 127.0.0.1", "wall")
+
+
+def _play_driver(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+    """The library cases through the driver ``--driver``; other cases named on the command line are n/a."""
+    from gearsim.drivers import REFERENCE
+    from gearsim.io.library_cases import run_library_case
+
+    def play(tick: Callable[[CaseResult], None]) -> list[CaseResult]:
+        results = []
+        for vf, case in refs:
+            results.append(run_library_case(vf, case, args.driver, profile=profile, time_limit=args.driver_time_limit))
+            tick(results[-1])
+        return results
+
+    shown = f"the {REFERENCE[args.driver].library} driver" if args.driver in REFERENCE else f"driver {args.driver!r}"
+    return _Played(_ticking(refs, play), f"{shown} against the reference model served on 127.0.0.1", "wall")
+
+
+# --------------------------------------------------------------------------- reports and baselines
+
+
+def _write_report(
+    args: argparse.Namespace,
+    results: list[CaseResult],
+    requirements: Mapping[str, Requirement],
+    title: str,
+    played: _Played,
+    target: Target,
+) -> None:
+    """Print (and with ``--out`` write) the report in ``--format``; a text summary goes to stdout either way."""
+    profile = target.profile or ""
+
+    def text() -> str:
+        return text_report(results, requirements, title, repro=lambda r: reproduce_run(r.id, target))
+
+    if args.format == "json":
+        meta = {"target": played.described, "profile": profile, "seed": target.seed, "level": args.level or "may"}
+        out = json_report(results, meta, requirements)
+    elif args.format == "junit":
+        out = junit_report(results, requirements, f"gearsim {profile}")
+    elif args.format == "html":
+        from gearsim.report.html import ReportRun, render_html
+
+        out = render_html([ReportRun(profile, results, profile, played.described, played.clock)], requirements, title)
+    else:
+        out = text()
+    if args.out:
+        Path(args.out).write_text(out, encoding="utf-8")
+        out = text() if args.format != "text" else out
+    sys.stdout.write(out)
+
+
+def _baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], profile: str) -> int | None:
+    """Handle ``--write-baseline`` and ``--baseline``; None without ``--baseline`` (the usual exit code stands).
+
+    With a baseline only regressions fail the run: EXIT_FAIL when a case
+    regressed, else EXIT_OK. The comparison is printed.
+
+    Raises:
+        BaselineError: the baseline file is missing or malformed.
+        OSError: the baseline to write cannot be written.
+    """
+    stream: TextIO = sys.stdout
+    target = args.peer or ("server" if args.server else f"driver:{args.driver}" if args.driver else f"model:{profile}")
+    if args.write_baseline:
+        meta = {"generated_by": f"gearsim run --write-baseline {args.write_baseline}"}
+        write_baseline(Path(args.write_baseline), baseline_from_results(results, target, profile, meta))
+    if not args.baseline:
+        return None
+    baseline = read_baseline(Path(args.baseline))
+    if baseline.profile != profile:
+        print(
+            f"gearsim run: note: baseline {args.baseline} is for profile {baseline.profile}, not {profile}", file=stream
+        )
+    cmp = compare(baseline, results)
+    stream.write(format_comparison(cmp))
+    return EXIT_OK if cmp.ok else EXIT_FAIL
