@@ -66,6 +66,20 @@ class BodyTooLarge(DecodeError):
     reason = "body-too-large"
 
 
+class UnknownType(DecodeError):
+    """A header whose type number the reader was told not to accept (gearmand: 0, or 43 and above).
+
+    Attributes:
+        number: the type number the header carries.
+    """
+
+    reason = "unknown-type"
+
+    def __init__(self, message: str, *, offset: int, number: int) -> None:
+        super().__init__(message, offset=offset)
+        self.number = number
+
+
 class LineTooLong(DecodeError):
     """An admin text line longer than the decoder's limit without a newline."""
 

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ServerOptions"]
+__all__ = ["GEARMAND_MAX_BODY", "ServerOptions"]
+
+#: the largest body a header's 32-bit length can announce. gearmand 1.1.20 takes
+#: any of them: libgearman-server/plugins/protocol/gear/protocol.cc:89-90 reads the
+#: length unchecked and libgearman-server/io.cc:830 reallocs that many bytes (B-P8)
+GEARMAND_MAX_BODY = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +36,13 @@ class ServerOptions:
     pid: int = 4242
     #: what admin 'verbose' reports
     verbose: str = "ERROR"
+    #: the largest body a header may announce; a larger one closes the connection
+    #: as soon as its 12 header bytes are in, before any of the body is buffered
+    #: (the close reason names the limit and the stream offset). The default,
+    #: gearmand's, refuses nothing a header can announce
+    max_body: int = GEARMAND_MAX_BODY
+
+    def __post_init__(self) -> None:
+        """Raises ValueError for a negative ``max_body``."""
+        if self.max_body < 0:
+            raise ValueError(f"max_body must be >= 0, got {self.max_body}")

@@ -20,6 +20,7 @@ compares that column loosely.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from gearsim.model import admin
 from gearsim.model.cnumbers import strtol
@@ -47,7 +48,7 @@ from gearsim.model.state import (
     JobView,
     Priority,
 )
-from gearsim.model.wire import NO_LIMIT, frame, outputs
+from gearsim.model.wire import decoder_for, frame, outputs
 from gearsim.model.worker_requests import BUFFER, WORK, Handler, WorkerRequests
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import Close, ConnId, Output
@@ -62,6 +63,7 @@ _SHORT_BODY = "short body: gearmand read past the packet boundary (B-P6)"
 _SHUT_DOWN = "admin shutdown: the server exited"
 
 _REQ = Magic.REQ
+_READING = Framing.READING
 _STALLED = Framing.STALLED
 _WEDGED = Framing.WEDGED
 
@@ -142,7 +144,7 @@ class Server:
             id=conn,
             peer=peer,
             fd=self._next_fd,
-            decoder=Decoder(max_body=NO_LIMIT),
+            decoder=decoder_for(self.profile, self.options),
             exceptions=self.options.exceptions,
         )
         self._next_fd += 1
@@ -153,40 +155,56 @@ class Server:
         c = self.conns.get(conn)
         if c is None or not data or c.framing is _WEDGED:
             return []
-        self.store.now = now
-        out: Outbox = []
-        reason: str | None = None
         if c.framing is _STALLED:
             # B-P6: gearmand read these bytes as the rest of a short packet and
             # then failed (realloc with an underflowed size): close, no reply
-            reason = _SHORT_BODY
-        else:
-            messages, after = frame(c, data, self.profile.bad_magic)
-            ready = self._ready
-            try:
-                for message in messages:
-                    if c.framing is _STALLED:
-                        reason = _SHORT_BODY
-                        break
-                    # the common case first: a request packet this profile implements,
-                    # with all its arguments (what _packet would decide, decided sooner)
-                    if isinstance(message, Packet):
-                        entry = ready.get(message.type)
-                        whole = entry is not None and (entry[1] < 2 or len(message.args) >= entry[1])
-                        if entry is not None and whole and message.magic is _REQ:
-                            reason = entry[0](c, message, out)
-                        else:
-                            reason = self._packet(c, message, out)
+            self.store.now = now
+            return self._answer(c, [], _SHORT_BODY)
+        messages, after = frame(c, data, self.profile.bad_magic)
+        return self._run(c, messages, after, now)
+
+    def receive_messages(self, conn: ConnId, messages: Sequence[Message], now: int) -> list[Output] | None:
+        """``receive`` of the encoding of ``messages``, without the bytes (``MessageNode``).
+
+        Returns None, having done nothing, when the connection holds part of a
+        message, no longer reads (stalled, wedged), or a message would not
+        decode back to itself: the caller sends the bytes instead.
+        """
+        c = self.conns.get(conn)
+        if c is None or not messages:
+            return []
+        if c.framing is not _READING:
+            return None
+        taken = c.decoder.feed_messages(messages)
+        if taken is None:
+            return None
+        return self._run(c, taken, None, now)
+
+    def _run(self, c: Conn, messages: list[Message], after: str | None, now: int) -> list[Output]:
+        """Run the messages ``c`` sent, then what framing said (``frame``'s second value)."""
+        self.store.now = now
+        out: Outbox = []
+        reason: str | None = None
+        ready = self._ready
+        try:
+            for message in messages:
+                if c.framing is _STALLED:
+                    reason = _SHORT_BODY
+                    break
+                # the common case first: a request packet this profile implements,
+                # with all its arguments (what _packet would decide, decided sooner)
+                if type(message) is Packet:
+                    entry = ready.get(message.type)
+                    if entry is not None and message.magic is _REQ and (entry[1] < 2 or len(message.args) >= entry[1]):
+                        reason = entry[0](c, message, out)
                     else:
-                        reason = self._dispatch(c, message, out)
-                    if reason is not None or c.framing is _WEDGED:
-                        break
-            except Crash as crash:
-                # the process dies inside the handler: nothing queued so far is sent
-                self.lifecycle = Lifecycle.EXITING
-                self._exit_reason = f"the server crashed: {crash}"
-                out.clear()
+                        reason = self._packet(c, message, out)
+                else:
+                    reason = self._dispatch(c, message, out)
+                if reason is not None or c.framing is _WEDGED:
+                    break
             else:
+                # every message ran: then what framing said after them
                 if c.framing is _STALLED and c.decoder.buffered:
                     reason = _SHORT_BODY
                 elif after == "close":
@@ -195,12 +213,21 @@ class Server:
                     c.framing = _WEDGED
                 elif after is not None:
                     reason = after
+        except Crash as crash:
+            # the process dies inside the handler: nothing queued so far is sent
+            self.lifecycle = Lifecycle.EXITING
+            self._exit_reason = f"the server crashed: {crash}"
+            out.clear()
+        return self._answer(c, out, reason)
+
+    def _answer(self, c: Conn, out: Outbox, reason: str | None) -> list[Output]:
+        """What is sent for ``out``, then the close for ``reason`` (or the shutdown's closes)."""
         if self.lifecycle is not Lifecycle.SERVING:
             return self._after_shutdown(out)
         if reason is None:
             return outputs(out)
         self._drop(c, out)
-        return [*outputs(out), Close(conn, reason)]
+        return [*outputs(out), Close(c.id, reason)]
 
     def disconnect(self, conn: ConnId, now: int) -> list[Output]:
         """The peer closed ``conn``: requeue its jobs, release its submissions (B-K7, B-U11)."""

@@ -270,9 +270,8 @@ class Conn:
     peer: str
     #: the number shown as "fd" by the admin 'workers' command
     fd: int
+    #: frames what the connection sends; it holds any partial message
     decoder: Decoder
-    #: bytes received and not yet framed, kept for profiles that re-frame (bad_magic "ignore")
-    pending: bytes = b""
     client_id: bytes = b"-"
     exceptions: bool = False
     #: CAN_DO registrations, most recent first (gearmand's con worker_list)

@@ -1,24 +1,41 @@
 """The reference server's wire side: framing what a connection sends, encoding what it gets.
 
-PURE. ``frame`` decodes a connection's bytes with its ``Decoder`` (handling a
-bad magic as the profile says, B-P2); ``outputs`` turns the queued
-(connection, message) pairs into ``Send`` values, one per run of messages to
-the same connection.
+PURE. ``decoder_for`` makes a connection's ``Decoder`` as the profile and the
+options say (the body limit, the type range checked on the header, gear's
+unchecked magic); ``frame`` decodes a connection's bytes with it and says what
+a framing fault means (a bad magic closes or wedges, B-P2; a type out of
+range closes, B-P3); ``outputs`` turns the queued (connection, message) pairs
+into ``Send`` values, one per run of messages to the same connection.
+
+Faults are found on the header, before its body arrives, as gearmand finds
+them, and buffering is the decoder's: linear in the bytes received.
 """
 
 from __future__ import annotations
 
-from gearsim.errors import BadMagic, DecodeError
+from gearsim.errors import BadMagic, UnknownType
 from gearsim.model.jobs import Outbox
+from gearsim.model.options import ServerOptions
+from gearsim.model.profiles import Profile
 from gearsim.model.state import Conn
-from gearsim.protocol.codec import Decoder, encode, encode_admin
+from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import ConnId, Output, Send
-from gearsim.protocol.packets import Magic, Message, Packet
+from gearsim.protocol.packets import SPECS, Magic, Message, PacketType
 
-__all__ = ["NO_LIMIT", "frame", "outputs"]
+__all__ = ["WIRE_TYPES", "decoder_for", "frame", "outputs"]
 
-#: gearmand allocates whatever body size a header declares (B-P8)
-NO_LIMIT = 2**32
+#: the type numbers gearmand reads; 0 and 43 and above close on the header (B-P3)
+WIRE_TYPES: frozenset[int] = frozenset(n for n in SPECS if n != PacketType.TEXT)
+
+
+def decoder_for(profile: Profile, options: ServerOptions) -> Decoder:
+    """A new connection's decoder: ``options.max_body``, and the header checks ``profile`` makes."""
+    return Decoder(
+        max_body=options.max_body,
+        types=WIRE_TYPES if profile.unknown_type == "close" else None,
+        # gear does not check the magic: the packet is read as a request
+        unknown_magic=Magic.REQ if profile.bad_magic == "ignore" else None,
+    )
 
 
 def frame(c: Conn, data: bytes, bad_magic: str) -> tuple[list[Message], str | None]:
@@ -27,48 +44,30 @@ def frame(c: Conn, data: bytes, bad_magic: str) -> tuple[list[Message], str | No
     The second value is None, "close" or "wedge" for a bad magic (B-P2, as
     the profile says), or a close reason when the stream cannot be framed.
     """
-    pending = c.pending
-    decoder = c.decoder
-    base = decoder.offset  # stream offset of pending[0]
-    try:
-        messages = decoder.feed(data)
-    except BadMagic as exc:
-        buf = pending + data
-        cut = exc.offset - base
-        messages = Decoder(max_body=NO_LIMIT).feed(buf[:cut])
-        rest = buf[cut:]
-        if bad_magic == "ignore":
-            # gear does not check the magic: the packet is read as a request
-            c.decoder = Decoder(max_body=NO_LIMIT)
-            c.pending = b""
-            more, after = frame(c, Magic.REQ.value + rest[4:], bad_magic)
-            return messages + more, after
+    messages, error = c.decoder.feed_until_error(data)
+    if error is None:
+        return messages, None
+    if isinstance(error, BadMagic):
         return messages, "wedge" if bad_magic == "stall" else "close"
-    except DecodeError as exc:
-        return [], f"cannot frame: {exc}"
-    # what the decoder still holds: the tail of pending + data
-    kept = decoder.buffered
-    c.pending = (pending + data if pending else data)[-kept:] if kept else b""
-    return messages, None
+    if isinstance(error, UnknownType):
+        return messages, f"packet type {error.number} out of range (B-P3)"
+    return messages, f"cannot frame: {error}"
 
 
 def outputs(out: Outbox) -> list[Output]:
-    """One Send per run of messages to the same connection, in order."""
+    """One Send per run of messages to the same connection, in order (bytes encoded when first read)."""
     if not out:
         return []
     if len(out) == 1:
         conn, message = out[0]
-        data = encode(message) if isinstance(message, Packet) else encode_admin(message)
-        return [Send(conn.id, data, (message,))]
-    # runs of messages to one connection: [conn id, [data...], [message...]]
-    runs: list[tuple[ConnId, list[bytes], list[Message]]] = []
+        return [Send.of(conn.id, (message,))]
+    # runs of messages to one connection: (conn id, [message...])
+    runs: list[tuple[ConnId, list[Message]]] = []
     last: ConnId | None = None
     for conn, message in out:
-        data = encode(message) if isinstance(message, Packet) else encode_admin(message)
         if conn.id == last:
-            runs[-1][1].append(data)
-            runs[-1][2].append(message)
+            runs[-1][1].append(message)
         else:
             last = conn.id
-            runs.append((last, [data], [message]))
-    return [Send(cid, b"".join(datas), tuple(messages)) for cid, datas, messages in runs]
+            runs.append((last, [message]))
+    return [Send.of(cid, tuple(messages)) for cid, messages in runs]

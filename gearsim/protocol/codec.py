@@ -19,9 +19,10 @@ only when it cannot frame the stream at all.
 from __future__ import annotations
 
 import struct
-from typing import Final
+from collections.abc import Collection, Sequence
+from typing import Final, NoReturn
 
-from gearsim.errors import BadMagic, BodyTooLarge, DecodeError, LineTooLong, TruncatedMessage
+from gearsim.errors import BadMagic, BodyTooLarge, DecodeError, LineTooLong, TruncatedMessage, UnknownType
 from gearsim.protocol.packets import HEADER_SIZE, SPECS, AdminLine, Magic, Message, Packet, PacketType
 
 __all__ = [
@@ -44,6 +45,8 @@ DEFAULT_MAX_LINE: Final[int] = 64 * 1024
 _HEADER: Final = struct.Struct(">4sII")
 assert _HEADER.size == HEADER_SIZE, "spec/packets.yaml's header_size disagrees with the header layout"
 _MAGICS: Final[dict[bytes, Magic]] = {m.value: m for m in Magic}
+_REQ: Final = Magic.REQ
+_RES: Final = Magic.RES
 # number -> (type, maxsplit); maxsplit -1 marks the argument-less types, whose
 # stray body bytes are kept as one argument so that nothing read is dropped.
 _SPLIT: Final[dict[int, tuple[PacketType, int]]] = {
@@ -124,18 +127,55 @@ class Decoder:
     call raises the same error, because a stream that lost its framing cannot be
     trusted again (gearmand closes such a connection).
 
+    A header is checked as soon as its 12 bytes are in, before any of its body
+    is buffered, in gearmand's order: the magic, then the type (only when
+    ``types`` is given), then the announced length. Buffering is linear in the
+    bytes received: a partial message is kept as the chunks that brought it and
+    joined once, when it is complete; nothing is re-copied per read.
+
     Args:
         max_body: largest body accepted; a header announcing more raises
             ``BodyTooLarge`` as soon as the header is complete, before anything
             is buffered for the body.
         max_line: longest admin line buffered while waiting for its ``\\n``.
+        types: the type numbers a header may carry; another raises
+            ``UnknownType`` on the header (None: every number is framed, and
+            unknown ones are data for the validator).
+        unknown_magic: read a header whose magic is neither ``\\0REQ`` nor
+            ``\\0RES`` as if it had this one (gear does not check the magic);
+            None: such a header raises ``BadMagic``.
     """
 
-    __slots__ = ("_chunks", "_error", "_have", "_line_scan", "_need", "_start", "max_body", "max_line")
+    __slots__ = (
+        "_chunks",
+        "_error",
+        "_have",
+        "_keyed",
+        "_line_scan",
+        "_need",
+        "_split",
+        "_start",
+        "max_body",
+        "max_line",
+        "types",
+        "unknown_magic",
+    )
 
-    def __init__(self, *, max_body: int = DEFAULT_MAX_BODY, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(
+        self,
+        *,
+        max_body: int = DEFAULT_MAX_BODY,
+        max_line: int = DEFAULT_MAX_LINE,
+        types: Collection[int] | None = None,
+        unknown_magic: Magic | None = None,
+    ) -> None:
         self.max_body = max_body
         self.max_line = max_line
+        self.types = None if types is None else frozenset(types)
+        self.unknown_magic = unknown_magic
+        self._keyed = _keyed_for(self.types)
+        # type number -> (type, maxsplit) for feed_messages, restricted to ``types``
+        self._split = _split_for(self.types)
         self._chunks: list[bytes] = []  # unparsed bytes, oldest first
         self._have = 0  # total length of _chunks
         self._need = 1  # parse again only once this many bytes are buffered
@@ -157,8 +197,10 @@ class Decoder:
         """Add bytes; return the messages they complete, in stream order.
 
         Raises:
-            DecodeError: the stream cannot be framed (bad magic, a body over
-                ``max_body``, a text line over ``max_line``); ``offset`` says where.
+            DecodeError: the stream cannot be framed (bad magic, a type outside
+                ``types``, a body over ``max_body``, a text line over
+                ``max_line``); ``offset`` says where. The messages completed
+                before the fault are lost: use ``feed_until_error`` to keep them.
         """
         if self._error is not None:
             raise self._error
@@ -172,8 +214,114 @@ class Decoder:
             if self._have > self.max_line + 1:
                 self._fail(LineTooLong(f"admin line longer than {self.max_line} bytes", offset=self._start))
             return []
-        buf = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-        return self._parse(buf)
+        out: list[Message] = []
+        self._parse(self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks), out)
+        return out
+
+    def feed_until_error(self, data: bytes) -> tuple[list[Message], DecodeError | None]:
+        """``feed``, but a framing fault is returned after the messages completed before it.
+
+        Returns:
+            The messages, in stream order, and the ``DecodeError`` that stopped
+            framing (None when none did); once broken, every call returns no
+            messages and that error.
+        """
+        out: list[Message] = []
+        try:
+            if self._error is not None:
+                raise self._error
+            if not data:
+                return out, None
+            self._chunks.append(bytes(data))
+            self._have += len(data)
+            if self._have < self._need:
+                return out, None
+            if self._line_scan and b"\n" not in data:
+                if self._have > self.max_line + 1:
+                    self._fail(LineTooLong(f"admin line longer than {self.max_line} bytes", offset=self._start))
+                return out, None
+            self._parse(self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks), out)
+        except DecodeError as exc:
+            return out, exc
+        return out, None
+
+    def feed_messages(self, messages: Sequence[Message]) -> list[Message] | None:
+        """Take ``messages`` as if their encoding had been fed, without encoding them.
+
+        Returns:
+            The messages as ``feed`` would have returned them (stamped with
+            their stream offsets), or None, having taken nothing, when that
+            would not be the same: the decoder holds part of a message or is
+            broken, or a message would not decode back to itself (arguments
+            that re-split differently, an unknown type, a magic other than
+            ``\\0REQ``/``\\0RES``, a body or line over the limits). The caller
+            then feeds the bytes instead.
+        """
+        if self._have or self._error is not None:
+            return None
+        split = self._split
+        max_body = self.max_body
+        max_line = self.max_line
+        pos = self._start
+        out: list[Message] = []
+        append = out.append
+        new = tuple.__new__
+        for m in messages:
+            if type(m) is Packet:
+                magic, number, args, _ = m
+                entry = split.get(number)
+                if entry is None or (magic is not _REQ and magic is not _RES):
+                    return None
+                ptype, maxsplit = entry
+                count = len(args)
+                # encode joins the arguments with NULs and decode splits at most
+                # maxsplit times: the same arguments come back only when there are
+                # not more of them than that allows, and no NUL in one would split
+                if maxsplit < 0:  # a type without arguments keeps stray bytes whole
+                    if count == 0:
+                        size = 0
+                    elif count == 1 and args[0]:
+                        size = len(args[0])
+                    else:
+                        return None
+                elif count == 1:
+                    size = len(args[0])
+                    if maxsplit and b"\0" in args[0]:
+                        return None
+                elif count == 2 and maxsplit >= 1:
+                    first, last = args
+                    if b"\0" in first or (maxsplit > 1 and b"\0" in last):
+                        return None
+                    size = len(first) + len(last) + 1
+                elif 2 < count <= maxsplit + 1:
+                    checked = args if count <= maxsplit else args[:-1]
+                    size = count - 1 + len(args[-1]) * (count > maxsplit)
+                    for arg in checked:
+                        if b"\0" in arg:
+                            return None
+                        size += len(arg)
+                else:
+                    return None
+                if size > max_body:
+                    return None
+                append(new(Packet, (magic, ptype, args, pos)))
+                pos += HEADER_SIZE + size
+            elif type(m) is AdminLine:
+                text, eol, _ = m
+                if (
+                    (eol != b"\n" and eol != b"\r\n")
+                    or b"\n" in text
+                    or text[:1] == b"\0"
+                    or (eol == b"\n" and text[-1:] == b"\r")
+                    or len(text) > max_line
+                ):
+                    return None
+                append(new(AdminLine, (text, eol, pos)))
+                pos += len(text) + len(eol)
+            else:
+                return None
+        self._start = pos
+        return out
 
     def eof(self) -> None:
         """Declare the end of the stream.
@@ -187,42 +335,62 @@ class Decoder:
             what = "admin line without its newline" if self._line_scan else "binary packet"
             self._fail(TruncatedMessage(f"stream ended inside a {what} ({self._have} bytes)", offset=self._start))
 
-    def _fail(self, error: DecodeError) -> None:
+    def _fail(self, error: DecodeError) -> NoReturn:
         self._error = error
         raise error
 
-    def _parse(self, buf: bytes) -> list[Message]:
-        out: list[Message] = []
+    def _odd_header(self, key: bytes, at: int) -> tuple[Magic, PacketType | int, int]:
+        """The (magic, type, maxsplit) of a header ``_keyed`` does not hold, or a DecodeError.
+
+        Raises:
+            BadMagic: the magic is neither ``\\0REQ`` nor ``\\0RES`` and
+                ``unknown_magic`` is None.
+            UnknownType: ``types`` is given and does not hold the type.
+        """
+        raw_magic, number = _SLOW_HEADER.unpack_from(key)
+        magic = _MAGICS.get(raw_magic)
+        if magic is None:
+            if self.unknown_magic is None:
+                self._fail(BadMagic(f"bad magic {raw_magic!r}", offset=at))
+            magic = self.unknown_magic
+        if self.types is not None and number not in self.types:
+            self._fail(UnknownType(f"packet type {number} is not one this reader accepts", offset=at, number=number))
+        entry = _SPLIT.get(number)
+        # an unknown type keeps its body whole, as an argument-less type keeps stray bytes
+        return (magic, number, -1) if entry is None else (magic, entry[0], entry[1])
+
+    def _parse(self, buf: bytes, out: list[Message]) -> None:
         append = out.append
         pos = 0
         end_all = len(buf)
         base = self._start
         unpack = _KEY_HEADER.unpack_from
         new = tuple.__new__  # skips NamedTuple's keyword handling on the hot path
-        keyed = _KEYED
+        keyed = self._keyed
         max_body = self.max_body
         max_line = self.max_line
+        header = HEADER_SIZE
         need = 0
         line_scan = False
-        header = HEADER_SIZE
-        while pos < end_all:
-            if buf[pos] == 0:
-                if end_all - pos < header:
-                    need = pos + header
-                    break
-                # One lookup on magic+type (8 bytes) serves every legal header;
-                # only bad magic and unknown types take the slow path.
-                key, size = unpack(buf, pos)
-                if size > max_body:
-                    self._keep(buf, pos)
-                    reason = f"header announces a {size}-byte body, limit {max_body}"
-                    self._fail(BodyTooLarge(reason, offset=base + pos))
-                stop = pos + header + size
-                if stop > end_all:
-                    need = stop
-                    break
-                entry = keyed.get(key)
-                if entry is not None:
+        try:
+            while pos < end_all:
+                if buf[pos] == 0:
+                    if end_all - pos < header:
+                        need = pos + header
+                        break
+                    # One lookup on magic+type (8 bytes) serves every legal header;
+                    # only bad magic and types outside the table take the slow path.
+                    key, size = unpack(buf, pos)
+                    entry: tuple[Magic, PacketType | int, int] | None = keyed.get(key)
+                    if entry is None:
+                        entry = self._odd_header(key, base + pos)
+                    if size > max_body:
+                        reason = f"header announces a {size}-byte body, limit {max_body}"
+                        self._fail(BodyTooLarge(reason, offset=base + pos))
+                    stop = pos + header + size
+                    if stop > end_all:
+                        need = stop
+                        break
                     magic, ptype, maxsplit = entry
                     if maxsplit > 0:
                         args = tuple(buf[pos + header : stop].split(b"\0", maxsplit))
@@ -231,44 +399,58 @@ class Decoder:
                     else:
                         args = ()
                     append(new(Packet, (magic, ptype, args, base + pos)))
+                    pos = stop
                 else:
-                    raw_magic, number = _SLOW_HEADER.unpack_from(key)
-                    known = _MAGICS.get(raw_magic)
-                    if known is None:
-                        self._keep(buf, pos)
-                        self._fail(BadMagic(f"bad magic {raw_magic!r}", offset=base + pos))
-                    body = buf[pos + header : stop]
-                    append(new(Packet, (known, number, (body,) if size else (), base + pos)))
-                pos = stop
-            else:
-                nl = buf.find(b"\n", pos)
-                if nl < 0:
-                    # one byte over the limit may be the "\r" of a "\r\n"
-                    if end_all - pos > max_line + 1:
-                        self._keep(buf, pos)
+                    nl = buf.find(b"\n", pos)
+                    if nl < 0:
+                        # one byte over the limit may be the "\r" of a "\r\n"
+                        if end_all - pos > max_line + 1:
+                            self._fail(LineTooLong(f"admin line longer than {max_line} bytes", offset=base + pos))
+                        line_scan = True
+                        need = end_all + 1
+                        break
+                    text_end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+                    if text_end - pos > max_line:
                         self._fail(LineTooLong(f"admin line longer than {max_line} bytes", offset=base + pos))
-                    line_scan = True
-                    need = end_all + 1
-                    break
-                text_end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
-                if text_end - pos > max_line:
-                    self._keep(buf, pos)
-                    self._fail(LineTooLong(f"admin line longer than {max_line} bytes", offset=base + pos))
-                if text_end != nl:
-                    append(new(AdminLine, (buf[pos:text_end], b"\r\n", base + pos)))
-                else:
-                    append(new(AdminLine, (buf[pos:nl], b"\n", base + pos)))
-                pos = nl + 1
-        self._keep(buf, pos)
+                    if text_end != nl:
+                        append(new(AdminLine, (buf[pos:text_end], b"\r\n", base + pos)))
+                    else:
+                        append(new(AdminLine, (buf[pos:nl], b"\n", base + pos)))
+                    pos = nl + 1
+        finally:
+            # on a fault too: the bytes from the message at fault on stay buffered
+            rest = buf[pos:] if pos else buf
+            self._chunks = [rest] if rest else []
+            self._have = len(rest)
+            self._start = base + pos
         self._need = need - pos if need else 1
         self._line_scan = line_scan
-        return out
 
-    def _keep(self, buf: bytes, pos: int) -> None:
-        rest = buf[pos:] if pos else buf
-        self._chunks = [rest] if rest else []
-        self._have = len(rest)
-        self._start += pos
+
+def _keyed_for(types: frozenset[int] | None) -> dict[bytes, tuple[Magic, PacketType, int]]:
+    """``_KEYED`` restricted to ``types`` (cached: a server makes one per connection)."""
+    if types is None:
+        return _KEYED
+    found = _KEYED_BY_TYPES.get(types)
+    if found is None:
+        found = _KEYED_BY_TYPES[types] = {k: v for k, v in _KEYED.items() if v[1] in types}
+    return found
+
+
+_KEYED_BY_TYPES: dict[frozenset[int], dict[bytes, tuple[Magic, PacketType, int]]] = {}
+
+
+def _split_for(types: frozenset[int] | None) -> dict[int, tuple[PacketType, int]]:
+    """``_SPLIT`` restricted to ``types`` (cached)."""
+    if types is None:
+        return _SPLIT
+    found = _SPLIT_BY_TYPES.get(types)
+    if found is None:
+        found = _SPLIT_BY_TYPES[types] = {n: e for n, e in _SPLIT.items() if n in types}
+    return found
+
+
+_SPLIT_BY_TYPES: dict[frozenset[int], dict[int, tuple[PacketType, int]]] = {}
 
 
 def decode_all(data: bytes, *, max_body: int = DEFAULT_MAX_BODY) -> list[Message]:
