@@ -225,12 +225,13 @@ class Packet(NamedTuple):
     @classmethod
     def req(cls, type_: PacketType | int, *args: bytes) -> Packet:
         """A packet sent to the server (magic ``\\0REQ``)."""
-        return cls(Magic.REQ, type_, args)
+        # tuple.__new__ skips NamedTuple's generated __new__: these two build most packets
+        return _new_tuple(cls, (_REQ, type_, args, -1))
 
     @classmethod
     def res(cls, type_: PacketType | int, *args: bytes) -> Packet:
         """A packet sent by the server (magic ``\\0RES``)."""
-        return cls(Magic.RES, type_, args)
+        return _new_tuple(cls, (_RES, type_, args, -1))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Packet):
@@ -313,3 +314,7 @@ class AdminLine(NamedTuple):
 
 #: what a Decoder yields
 Message = Packet | AdminLine
+
+_new_tuple = tuple.__new__
+_REQ: Final = Magic.REQ
+_RES: Final = Magic.RES

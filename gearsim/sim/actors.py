@@ -31,7 +31,7 @@ from gearsim.sim.links import LinkConfig
 from gearsim.sim.scenario import ClientSpec, ScriptedSubmit, WorkerSpec
 from gearsim.sim.simulator import Simulator
 
-__all__ = ["ActorContext", "Client", "GrabState", "Worker", "perl_server_index"]
+__all__ = ["ActorContext", "Client", "GrabState", "Worker", "perl_server_index", "uniform_int"]
 
 T = PacketType
 _SUBMIT = {
@@ -42,12 +42,14 @@ _SUBMIT = {
     (False, "high"): T.SUBMIT_JOB_HIGH,
     (False, "low"): T.SUBMIT_JOB_LOW,
 }
-_ASSIGN = (T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL)
 # packets without arguments are immutable values: built once
 _GRAB_JOB_UNIQ = Packet.req(T.GRAB_JOB_UNIQ)
 _PRE_SLEEP = Packet.req(T.PRE_SLEEP)
 # hot-path constants (an enum attribute lookup costs more than a global)
 _NOOP, _NO_JOB, _JOB_CREATED = T.NOOP, T.NO_JOB, T.JOB_CREATED
+_WORK_COMPLETE, _STATUS_RES, _ERROR = T.WORK_COMPLETE, T.STATUS_RES, T.ERROR
+_WORK_ENDS = frozenset((T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION))
+_ASSIGNS = frozenset((T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL))
 
 
 class GrabState(enum.Enum):
@@ -87,6 +89,22 @@ class ActorContext:
 def perl_server_index(key: bytes, servers: int) -> int:
     """Perl Gearman::Client's server index for a task hashed on ``key``."""
     return ((zlib.crc32(key) >> 16) & 0x7FFF) % servers
+
+
+def uniform_int(rng: random.Random, a: int, b: int) -> int:
+    """``rng.randint(a, b)``, drawing the same bits, without randint's argument checks.
+
+    CPython's randint is randrange(a, b + 1), which draws getrandbits(k) for the
+    width's bit length k until the value is below the width (tests/unit/test_workload.py
+    checks the two agree); a worker draws one per job.
+    """
+    width = b - a + 1
+    bits = width.bit_length()
+    getrandbits = rng.getrandbits
+    r = getrandbits(bits)
+    while r >= width:
+        r = getrandbits(bits)
+    return a + r
 
 
 def _fill(template: str, number: int, instance: int, rng: random.Random, space: int) -> str:
@@ -310,13 +328,13 @@ class Client:
                     self.foreground.setdefault((conn, handle), []).append(sub)
                 elif self.spec.poll_status is not None:
                     self._start_poll(conn, handle)
-            elif t in (T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION):
-                outcome = "completed" if t == T.WORK_COMPLETE else "failed"
+            elif t in _WORK_ENDS:
+                outcome = "completed" if t == _WORK_COMPLETE else "failed"
                 for sub in self.foreground.pop((conn, m.args[0]), []):
                     ledger.settle(sub, outcome)
-            elif t == T.STATUS_RES:
+            elif t == _STATUS_RES:
                 self._status(conn, m)
-            elif t == T.ERROR and self.awaiting.get(conn):
+            elif t == _ERROR and self.awaiting.get(conn):
                 ledger.settle(self.awaiting[conn].popleft(), "failed", f"ERROR {m.args[0].decode('latin-1')}")
         if self.sim.closed(conn):
             self._lost(conn, now)
@@ -445,7 +463,7 @@ class Worker:
             elif t == _NO_JOB:
                 state[conn] = _EMPTY
                 self._ask()
-            elif t in _ASSIGN:
+            elif t in _ASSIGNS:
                 state[conn] = _IDLE
                 self._begin(conn, m.args[0], m.args[-1])
         if self.sim.closed(conn) and conn in state:
@@ -457,7 +475,7 @@ class Worker:
     def _draw(self, payload: bytes) -> int:
         d = self.spec.duration
         if d.kind == "uniform":
-            return self.rng.randint(d.a, d.b)
+            return uniform_int(self.rng, d.a, d.b)
         if d.kind == "exponential":
             return int(self.rng.expovariate(1 / d.a)) if d.a else 0
         if d.kind == "payload_seconds":

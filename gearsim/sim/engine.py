@@ -16,13 +16,13 @@ from __future__ import annotations
 import enum
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, NamedTuple
 
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.protocol.codec import Decoder, encode, encode_many
 from gearsim.protocol.node import Close, ConnId, Output, Send, ServerNode
-from gearsim.protocol.packets import Message, Packet
+from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, Trace, TraceRecord
 from gearsim.sim.links import LinkConfig, draw_delay, draws_loss, merges, split_write
 
@@ -90,14 +90,22 @@ class Received(NamedTuple):
 class ServerSlot:
     """One named server of the simulator: its node, connections, armed timer and partitions."""
 
-    __slots__ = ("conns", "name", "node", "partitions", "timer_at")
+    __slots__ = ("conns", "name", "node", "partitions", "take_messages", "timer_at")
 
     def __init__(self, name: str, node: ServerNode) -> None:
         self.name = name
         self.node = node
+        #: the node's ``receive_messages`` when it is a ``MessageNode``
+        self.take_messages: Callable[[ConnId, Sequence[Message], int], list[Output] | None] | None = None
+        self.serve(node)
         self.conns: list[Connection] = []
         self.timer_at: int | None = None
         self.partitions: list[tuple[int, int | None]] = []
+
+    def serve(self, node: ServerNode) -> None:
+        """Let ``node`` serve this slot from now on."""
+        self.node = node
+        self.take_messages = getattr(node, "receive_messages", None)
 
 
 class _Pipe:
@@ -175,6 +183,17 @@ class Connection:
         self.watch: Callable[[ConnId], None] | None = None
 
 
+def _encodable(messages: tuple[Message, ...]) -> bool:
+    """True when ``encode_many(messages)`` cannot raise: legal magics and table types."""
+    for m in messages:
+        if type(m) is Packet:
+            if type(m[0]) is not Magic or type(m[1]) is not PacketType:
+                return False
+        elif type(m) is not AdminLine:
+            return False
+    return True
+
+
 def invoke(fn: Callable[[], None]) -> None:
     fn()
 
@@ -204,6 +223,8 @@ class Engine:
         self._deliver_sc_h: Callable[[_Delivery], None] = self._deliver_sc
         self._plain_cs_h: Callable[[tuple[Connection, bytes]], None] = self._plain_cs
         self._plain_sc_h: Callable[[tuple[Connection, bytes]], None] = self._plain_sc
+        self._plain_cs_messages_h: Callable[[tuple[Connection, tuple[Message, ...]]], None] = self._plain_cs_messages
+        self._plain_sc_send_h: Callable[[tuple[Connection, Send]], None] = self._plain_sc_send
 
     # ------------------------------------------------------------ the clock
 
@@ -334,6 +355,20 @@ class Engine:
         tdec = c.tdec
         if c.reason is not None or (tdec is not None and tdec.buffered):
             self.send(c, encode_many(list(messages)))  # the general path keeps the trace aligned
+            return
+        if c.plain and messages and _encodable(messages):
+            # a plain link hands the messages on as they are: the server end
+            # takes them without their bytes when it can (see _plain_cs_messages)
+            records = self.records
+            now = self.now
+            label = c.label
+            conn = c.id
+            for m in messages:
+                records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
+            tick = now + c.link.latency
+            c.cs.last = tick
+            self._seq += 1
+            heapq.heappush(self.heap, (tick, NORMAL, self._seq, self._plain_cs_messages_h, (c, messages)))
             return
         if len(messages) == 1 and type(messages[0]) is Packet:
             data = encode(messages[0])
@@ -488,6 +523,67 @@ class Engine:
                 self._seq += 1
                 heapq.heappush(self.heap, (deadline, TIMER, self._seq, self._fire_timer, srv))
 
+    def _plain_cs_messages(self, arg: tuple[Connection, tuple[Message, ...]]) -> None:
+        # _plain_cs for a write given as messages: the node takes them as they are
+        # when it can (MessageNode), else their bytes; traced as the bytes would be
+        c, messages = arg
+        if c.cut:
+            return
+        data: bytes | None = None
+        if c.s_state is not _OPEN:
+            self.record_bytes(c, _C2S, _DISCARD, encode_many(list(messages)), "the server closed the connection")
+            return
+        now = self.now
+        if self._trace_deliveries:
+            data = encode_many(list(messages))
+            records = self.records
+            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
+        srv = c.server
+        node = srv.node
+        take = srv.take_messages
+        outputs = None if take is None else take(c.id, messages, now)
+        if outputs is None:
+            outputs = node.receive(c.id, encode_many(list(messages)) if data is None else data, now)
+        if outputs:
+            self._apply(srv, outputs)
+        # _arm, inlined
+        deadline = node.next_deadline()
+        if deadline is not None:
+            armed = srv.timer_at
+            if armed is None or deadline < armed:
+                if deadline < now:
+                    deadline = now
+                srv.timer_at = deadline
+                self._seq += 1
+                heapq.heappush(self.heap, (deadline, TIMER, self._seq, self._fire_timer, srv))
+
+    def _plain_sc_send(self, arg: tuple[Connection, Send]) -> None:
+        # _plain_sc for a Send built from messages: the client end takes them as
+        # they are when its decoder can (nothing partial held), else decodes the bytes
+        c, send = arg
+        if c.cut:
+            return
+        if c.reason is not None:
+            self.record_bytes(c, _S2C, _DISCARD, send.data, f"the client end is closed ({c.reason})")
+            return
+        now = self.now
+        if self._trace_deliveries:
+            records = self.records
+            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, send.data, "")))
+        messages = c.decoder.feed_messages(send.messages)
+        if messages is None:
+            try:
+                messages = c.decoder.feed(send.data)
+            except DecodeError as exc:
+                self._decode_error(c, exc, send.data)
+                return
+        if messages:
+            inbox = c.inbox
+            for m in messages:
+                inbox.append(_new(Received, (now, m)))
+            if c.watch is not None:
+                c.watch(c.id)
+
     def _receive_at_server(self, c: Connection, data: bytes) -> None:
         if c.s_state is not _OPEN:
             self.record_bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
@@ -603,7 +699,12 @@ class Engine:
                         records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _SEND, m, b"", "")))
                 elif out.data:
                     self.record_bytes(c, _S2C, _SEND, out.data, "")
-                if out.data:
+                if c.plain and out.from_messages and out.messages:
+                    tick = now + c.link.latency
+                    c.sc.last = tick
+                    self._seq += 1
+                    heapq.heappush(self.heap, (tick, NORMAL, self._seq, self._plain_sc_send_h, (c, out)))
+                elif out.data:
                     self._transmit_sc(c, out.data)
             elif isinstance(out, Close):
                 c.s_state = _GONE
@@ -655,7 +756,7 @@ class Engine:
         for c in self._live_conns(srv):
             self._cut(c, "restart", notify=False)
         srv.conns = []
-        srv.node = node
+        srv.serve(node)
         srv.timer_at = None
         self.arm(srv)
 

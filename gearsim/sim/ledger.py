@@ -15,10 +15,11 @@ it is done.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-__all__ = ["JobKey", "JobRecord", "Ledger", "Submission"]
+__all__ = ["Clock", "JobKey", "JobRecord", "Ledger", "Submission"]
 
 #: (server, incarnation, handle)
 JobKey = tuple[str, int, bytes]
@@ -64,15 +65,22 @@ class JobRecord:
     done_at: int | None = None
 
 
+class Clock(Protocol):
+    """Anything with the current tick as ``now`` (the ``Simulator``)."""
+
+    @property
+    def now(self) -> int: ...
+
+
 class Ledger:
     """Submissions, jobs and open work of one run.
 
     Args:
         servers: the names of the run's servers (each starts at incarnation 0).
-        clock: the current tick (the simulator's ``now``).
+        clock: tells the current tick (the simulator).
     """
 
-    def __init__(self, servers: Iterable[str], clock: Callable[[], int]) -> None:
+    def __init__(self, servers: Iterable[str], clock: Clock) -> None:
         self._clock = clock
         self.incarnation: dict[str, int] = {name: 0 for name in servers}
         self.jobs: dict[JobKey, JobRecord] = {}
@@ -85,7 +93,6 @@ class Ledger:
         #: work still to come: client instances with arrivals left, polls running
         self.active = 0
 
-    @property
     def done(self) -> bool:
         """Every submission settled and no work left to come."""
         return self.unsettled == 0 and self.active == 0
@@ -101,7 +108,7 @@ class Ledger:
             return
         sub.outcome = outcome
         sub.reason = reason
-        sub.done_at = self._clock()
+        sub.done_at = self._clock.now
         self.unsettled -= 1
         if outcome == "lost":
             self.lost_reasons[reason] += 1
@@ -112,7 +119,7 @@ class Ledger:
         sub.handle = handle
         rec = self.jobs.get(key)
         if rec is None:
-            rec = self.jobs[key] = self.live[key] = JobRecord(key, sub.function, sub.key, self._clock())
+            rec = self.jobs[key] = self.live[key] = JobRecord(key, sub.function, sub.key, self._clock.now)
             if rec.unique:
                 ukey = (sub.function, rec.unique)
                 sub.duplicate = self.alive_keys[ukey] > 0
@@ -151,7 +158,7 @@ class Ledger:
 
     def _end(self, rec: JobRecord, outcome: str) -> None:
         rec.outcome = outcome
-        rec.done_at = self._clock()
+        rec.done_at = self._clock.now
         self.live.pop(rec.key, None)
         if rec.unique:
             self.alive_keys[rec.function, rec.unique] -= 1

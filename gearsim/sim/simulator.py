@@ -162,10 +162,10 @@ class Simulator:
         Raises:
             HarnessError: ``tick`` is in the past.
         """
-        now = self._engine.now
-        if tick < now:
-            raise HarnessError(f"call_at({tick}) is in the past: the clock is at {now}")
-        self._engine.push(tick, NORMAL, invoke, fn)
+        engine = self._engine
+        if tick < engine.now:
+            raise HarnessError(f"call_at({tick}) is in the past: the clock is at {engine.now}")
+        engine.push(tick, NORMAL, invoke, fn)
 
     def call_later(self, delay: int, fn: Callable[[], None]) -> None:
         """Call ``fn()`` ``delay`` ticks from now.
@@ -173,7 +173,10 @@ class Simulator:
         Raises:
             HarnessError: ``delay`` is negative.
         """
-        self.call_at(self._engine.now + delay, fn)
+        engine = self._engine
+        if delay < 0:
+            raise HarnessError(f"call_at({engine.now + delay}) is in the past: the clock is at {engine.now}")
+        engine.push(engine.now + delay, NORMAL, invoke, fn)
 
     # -------------------------------------------------------------- servers
 
@@ -292,8 +295,9 @@ class Simulator:
             HarnessError: unknown connection, or the client already closed it.
             ValueError: a message that cannot be encoded (see ``codec.encode``).
         """
-        c = self._conn(conn)
-        if c.reason == "client":
+        c = self._engine.conns.get(conn)
+        if c is None or c.reason == "client":
+            self._conn(conn)  # raises for an unknown connection
             raise HarnessError(f"send on connection {conn} after the client closed it")
         self._engine.send_messages(c, messages)
 
@@ -321,7 +325,9 @@ class Simulator:
         Raises:
             HarnessError: unknown connection.
         """
-        c = self._conn(conn)
+        c = self._engine.conns.get(conn)
+        if c is None:
+            c = self._conn(conn)  # raises
         taken = c.inbox
         c.inbox = []
         return taken
@@ -332,7 +338,10 @@ class Simulator:
         Raises:
             HarnessError: unknown connection.
         """
-        return self._conn(conn).reason is not None
+        c = self._engine.conns.get(conn)
+        if c is None:
+            return self._conn(conn).reason is not None  # raises
+        return c.reason is not None
 
     def close_reason(self, conn: ConnId) -> str | None:
         """Why the client end is closed, or None while open.

@@ -125,7 +125,7 @@ class Workload:
         self.sim = Simulator(
             self.seed, default_link=self.link, trace_deliveries=scenario.trace_deliveries, max_steps=_MAX_STEPS
         )
-        self.ledger = Ledger((s.name for s in scenario.servers), lambda: self.sim.now)
+        self.ledger = Ledger((s.name for s in scenario.servers), self.sim)
         self.settled = False
         self.cuts: dict[str, list[int]] = {}
         specs = {s.name: s for s in scenario.servers}
@@ -198,10 +198,7 @@ class Workload:
         end = self.scenario.duration
         sim = self.sim
 
-        ledger = self.ledger
-
-        def done() -> bool:
-            return ledger.done
+        done = self.ledger.done
 
         if on_progress is None:
             self.settled = sim.run(until=end, stop_when=done)

@@ -30,3 +30,32 @@ def test_bench_quick_runs_and_prints_ratio_rows() -> None:
     assert "real 15 s" in rows["(a) status: virtual/wall"]
     assert "(b) 300 jobs: packets/s" in rows and "(b) 300 jobs: virtual/wall" in rows
     assert "300 completed, settled: True" in result.stdout
+
+
+def test_against_a_revision_prints_each_figure_beside_it_and_compares_traces() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--repeat", "1", "--jobs", "300", "--against", "HEAD"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    after = result.stdout.split("\nagainst ", 1)[1].splitlines()
+    rows = {line[:34].strip(): line.split() for line in after}
+    for figure in ("(a) status: wall", "(a) status: packets/CPU-s", "(b) 300 jobs: packets/CPU-s"):
+        assert rows[figure][-1].endswith("x"), after
+    # HEAD's simulator behaves as this one does unless the working tree changed it
+    assert "traces of (a) and (b): identical to HEAD's" in result.stdout
+
+
+def test_against_an_unknown_revision_is_one_line_and_exit_3() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--repeat", "1", "--jobs", "100", "--against", "no-such-rev-xyz"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and "no-such-rev-xyz" in result.stderr

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Codec throughput beside PyPI gear 0.16 and a minimal loop, in one run.
 
-usage: python tools/bench/codec.py [--quick] [--messages N] [--repeat R]
+usage: python tools/bench/codec.py [--quick] [--messages N] [--repeat R] [--against REV]
 
 The workload is a fixed, realistic mix built with random.Random(1): submits and
 their JOB_CREATED, GRAB_JOB/JOB_ASSIGN, WORK_STATUS/WORK_COMPLETE, GET_STATUS/
 STATUS_RES, NOOP/PRE_SLEEP and some admin lines, payloads from 0 bytes to a few
 KB. The stream is fed in 4096-byte chunks, as a socket read would give them.
 
-What is timed (best of R repetitions, garbage collector off while timing):
+What is timed (CPU seconds of this process, best of R repetitions, garbage
+collector off while timing):
 
 * ours     gearsim.protocol.codec.Decoder.feed over the chunks; every message comes out
            as a Packet/AdminLine with its arguments split by the table, and is
@@ -27,6 +28,11 @@ What is timed (best of R repetitions, garbage collector off while timing):
 * validate gearsim.protocol.validate.check(packet, role) over the decoded packets, shown
            separately (decode and check together as well), if it exists.
 
+With ``--against REV`` the same bench of revision REV (its own
+tools/bench/codec.py and gearsim, in a temporary worktree: tools/bench/against.py)
+runs in the same invocation, and each ``ours`` figure and each ours/minimal
+ratio is printed beside REV's.
+
 This is a tool, not a test; tests/unit/test_bench_smoke.py runs it --quick.
 """
 
@@ -35,11 +41,17 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+import re
 import struct
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from against import AgainstError, checkout, describe, number, ratio, run_bench
 
 from gearsim.protocol.codec import Decoder, encode_many
 from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType, Role
@@ -87,15 +99,19 @@ def chunked(data: bytes) -> list[bytes]:
 
 
 def best_of(repeat: int, run: Callable[[], Any]) -> float:
-    """Fastest wall time of ``repeat`` runs, with the collector off while timing."""
+    """Fewest CPU seconds of ``repeat`` runs, with the collector off while timing.
+
+    CPU seconds of this process (``process_time``): on a shared, loaded machine
+    they stay what the code costs, where wall seconds grow with the load.
+    """
     best = float("inf")
     for _ in range(repeat):
         gc.collect()
         gc.disable()
         try:
-            start = time.perf_counter()
+            start = time.process_time()
             run()
-            best = min(best, time.perf_counter() - start)
+            best = min(best, time.process_time() - start)
         finally:
             gc.enable()
     return best
@@ -255,6 +271,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="small run (under 5 s)")
     parser.add_argument("--messages", type=int, help="messages in the mix (default 50000, quick 3000)")
     parser.add_argument("--repeat", type=int, help="repetitions, best taken (default 7, quick 3)")
+    parser.add_argument(
+        "--against", metavar="REV", help="also run REV's own codec bench and print each figure beside it"
+    )
     args = parser.parse_args(argv)
     count = args.messages or (3000 if args.quick else 50000)
     repeat = args.repeat or (3 if args.quick else 7)
@@ -303,15 +322,18 @@ def main(argv: list[str]) -> int:
     print(header + f"{'ours/minimal':>14}{'target':>8}")
     print("-" * (len(header) + 22))
     shortfalls = []
+    table: list[str] = []
     for what, (ours, theirs, minimal) in times.items():
         for unit, size in (("packets/s", count), ("MB/s", megabytes)):
             row = (size / ours, size / theirs, size / minimal)
             vs_gear, vs_min = row[0] / row[1], row[0] / row[2]
-            print(
+            line = (
                 f"{what + ' ' + unit:<24}{_fmt(row[0])}{_fmt(row[1])}{_fmt(row[2])}"
                 f"{vs_gear:>10.2f}x{'>=' + str(TARGET_GEAR) + 'x':>8}"
                 f"{vs_min:>13.2f}x{'>=' + str(TARGET_MINIMAL) + 'x':>8}"
             )
+            table.append(line)
+            print(line)
             if unit == "MB/s":
                 if vs_gear < TARGET_GEAR:
                     shortfalls.append(f"{what}: {vs_gear:.2f}x gear")
@@ -320,7 +342,44 @@ def main(argv: list[str]) -> int:
     _validator_rows(decoded, chunks, count, repeat, times["decode"][0])
     print()
     print("below target: " + "; ".join(shortfalls) if shortfalls else "all targets met")
+    if args.against is None:
+        return 0
+    passed = [a for a in argv if a != "--against" and a != args.against and not a.startswith("--against=")]
+    try:
+        with checkout(args.against) as tree:
+            then = _rows(run_bench(tree, "tools/bench/codec.py", passed))
+    except AgainstError as exc:
+        print(f"codec.py: --against {args.against}: {exc}", file=sys.stderr)
+        return 3
+    now = _rows(table)
+    print()
+    print(f"against {describe(args.against)} (its own tools/bench/codec.py, run just now with the same options)")
+    print(f"{'figure':<24}{'ours now':>14}{'ours ' + args.against[:9]:>15}{'ratio':>9}{'/minimal now':>14}{'then':>8}")
+    for figure, (rate, vs_min) in now.items():
+        if figure not in then:
+            print(f"{figure:<24}{rate:>14,.0f}{'(not printed)':>15}")
+            continue
+        their_rate, their_min = then[figure]
+        print(
+            f"{figure:<24}{rate:>14,.0f}{their_rate:>15,.0f}{ratio(rate, their_rate, higher_is_better=True):>8.2f}x"
+            f"{vs_min:>13.2f}x{their_min:>7.2f}x"
+        )
+    print("ratio: ours now / ours then (>= 1.00x: faster now); /minimal: ours over the minimal loop of each run")
     return 0
+
+
+_ROW = re.compile(r"^((?:decode|encode) (?:packets/s|MB/s))\s+(.*)$")
+
+
+def _rows(lines: list[str] | str) -> dict[str, tuple[float, float]]:
+    """figure -> (ours, ours/minimal) read off a printed table."""
+    found: dict[str, tuple[float, float]] = {}
+    for line in lines.splitlines() if isinstance(lines, str) else lines:
+        match = _ROW.match(line)
+        if match:
+            cells = match[2].split()
+            found[match[1]] = (number(cells[0]), number(cells[5]))
+    return found
 
 
 def _validator_rows(decoded: list[Message], chunks: list[bytes], count: int, repeat: int, decode: float) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Simulator speed: simulated packets per wall-second and virtual/wall time, beside the targets.
 
-usage: python tools/bench/sim.py [--quick] [--repeat R] [--jobs N] [--repeat-b R]
+usage: python tools/bench/sim.py [--quick] [--repeat R] [--jobs N] [--repeat-b R] [--against REV]
 
 Two runs of ``gearsim.sim.workload.Workload`` on the reference model (gearmand-1.1
 profile), each timed from building the workload to the end of ``run()``
@@ -26,6 +26,16 @@ A packet is one message written by either end (a ``send`` trace record).
 Targets: >= 100,000 simulated packets/s; (a) in <= 20 ms wall. Each figure is
 printed beside its target with a ratio where >= 1.0x meets the target.
 
+With ``--against REV`` (a commit, tag or branch) the same bench of revision
+REV runs in the same invocation (tools/bench/against.py: a temporary worktree,
+REV's own tools/bench/sim.py, REV's gearsim), and every figure is printed
+beside REV's with the ratio (>= 1.00x: this revision is better); both runs
+also print the SHA-256 of the traces of (a) and (b), which must be equal when
+the simulator's behaviour did not change. For example, the issue-11 target
+(packets/CPU-s on (b) at least 3x the pre-redesign revision)::
+
+    python tools/bench/sim.py --against fc1dd99
+
 This is a tool, not a test; tests/unit/test_bench_sim_smoke.py runs it --quick.
 """
 
@@ -34,12 +44,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import os
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from against import AgainstError, checkout, describe, number, ratio, run_bench  # noqa: E402
 
 from gearsim.cli.simulate import load_scenario  # noqa: E402
 from gearsim.sim.scenario import Scenario  # noqa: E402
@@ -49,8 +65,8 @@ TARGET_PACKETS_PER_S = 100_000
 TARGET_STATUS_WALL_MS = 20.0
 
 
-def timed(scenario: Scenario, repeat: int) -> tuple[float, float, Results]:
-    """Best wall seconds and best CPU seconds over ``repeat`` runs, and the results of the last.
+def timed(scenario: Scenario, repeat: int) -> tuple[float, float, Results, str]:
+    """Best wall seconds and best CPU seconds over ``repeat`` runs, the results of the last and its trace's SHA-256.
 
     CPU seconds come from ``time.process_time()``: on a shared, loaded machine
     they show what the run costs when other processes steal the wall clock.
@@ -73,7 +89,7 @@ def timed(scenario: Scenario, repeat: int) -> tuple[float, float, Results]:
         best_cpu = min(best_cpu, cpu)
         results = wl.results()
     assert results is not None
-    return best, best_cpu, results
+    return best, best_cpu, results, wl.sim.trace.sha256()
 
 
 def with_jobs(scenario: Scenario, jobs: int) -> Scenario:
@@ -93,26 +109,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="repetitions of (a), best taken (default 20, quick 3)")
     parser.add_argument("--jobs", type=int, default=None, help="jobs in (b) (default 100,000, quick 2,000)")
     parser.add_argument("--repeat-b", type=int, default=1, help="runs of (b), best taken (default 1)")
+    parser.add_argument("--against", metavar="REV", help="also run REV's own bench and print each figure beside it")
     args = parser.parse_args(argv)
     repeat = args.repeat or (3 if args.quick else 20)
     repeat_b = max(1, args.repeat_b)
     jobs = args.jobs or (2_000 if args.quick else 100_000)
 
     status = load_scenario("status")
-    wall_a, cpu_a, res_a = timed(status, repeat)
+    wall_a, cpu_a, res_a, sha_a = timed(status, repeat)
     big = with_jobs(load_scenario("bench-100k"), jobs)
-    wall_b, cpu_b, res_b = timed(big, repeat_b)
+    wall_b, cpu_b, res_b, sha_b = timed(big, repeat_b)
 
     submitted_b = res_b.totals().submitted
     workers_b = sum(w.count for w in big.workers)
     runs_b = "1 run" if repeat_b == 1 else f"best of {repeat_b}"
     print(f"gearsim simulator benchmark (Python {sys.version.split()[0]}; best of {repeat} for (a), {runs_b} for (b))")
     print(f"{'figure':<34}  {'measured':>16}  {'target':>14}  {'ratio':>9}")
+    table: list[str] = []
+
+    def emit(line: str) -> None:
+        table.append(line)
+        print(line)
+
     pps_a = res_a.packets / wall_a
     pps_b = res_b.packets / wall_b
     cpu_pps_a = res_a.packets / cpu_a if cpu_a > 0 else float("inf")
     cpu_pps_b = res_b.packets / cpu_b if cpu_b > 0 else float("inf")
-    print(
+    emit(
         row(
             "(a) status: wall",
             f"{wall_a * 1000:.2f} ms",
@@ -120,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             TARGET_STATUS_WALL_MS / (wall_a * 1000),
         )
     )
-    print(row("(a) status: packets/s", f"{pps_a:,.0f}", f">= {TARGET_PACKETS_PER_S:,}", pps_a / TARGET_PACKETS_PER_S))
-    print(
+    emit(row("(a) status: packets/s", f"{pps_a:,.0f}", f">= {TARGET_PACKETS_PER_S:,}", pps_a / TARGET_PACKETS_PER_S))
+    emit(
         row(
             "(a) status: packets/CPU-s",
             f"{cpu_pps_a:,.0f}",
@@ -129,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu_pps_a / TARGET_PACKETS_PER_S,
         )
     )
-    print(
+    emit(
         row(
             "(a) status: virtual/wall",
             f"{res_a.virtual / 1000:.3f} s",
@@ -137,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             res_a.virtual / 1000 / wall_a,
         )
     )
-    print(
+    emit(
         row(
             f"(b) {submitted_b:,} jobs: packets/s",
             f"{pps_b:,.0f}",
@@ -145,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             pps_b / TARGET_PACKETS_PER_S,
         )
     )
-    print(
+    emit(
         row(
             f"(b) {submitted_b:,} jobs: packets/CPU-s",
             f"{cpu_pps_b:,.0f}",
@@ -153,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu_pps_b / TARGET_PACKETS_PER_S,
         )
     )
-    print(
+    emit(
         row(
             f"(b) {submitted_b:,} jobs: virtual/wall",
             f"{res_b.virtual / 1000:.3f} s",
@@ -176,7 +199,89 @@ def main(argv: list[str] | None = None) -> int:
         "(process_time), which a loaded machine does not inflate"
     )
     print("ratio: measured/target for >= targets, target/measured for <= targets; >= 1.00x meets the target")
+    print(f"trace sha256: (a) {sha_a}  (b) {sha_b}")
+    if args.against is None:
+        return 0
+    passed = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--against" and a != args.against]
+    passed = [a for a in passed if not a.startswith("--against=")]
+    try:
+        ours = _figures(table)
+        theirs, their_shas = _run_against(args.against, passed, jobs)
+    except AgainstError as exc:
+        print(f"sim.py: --against {args.against}: {exc}", file=sys.stderr)
+        return 3
+    print()
+    print(f"against {describe(args.against)} (its own tools/bench/sim.py, run just now with the same options)")
+    print(f"{'figure':<34}  {'this revision':>16}  {args.against[:16]:>16}  {'ratio':>9}")
+    for figure, (text, higher) in ours.items():
+        if figure not in theirs:
+            print(f"{figure:<34}  {text:>16}  {'(not printed)':>16}")
+            continue
+        their_text = theirs[figure]
+        better = ratio(number(text), number(their_text), higher_is_better=higher)
+        print(f"{figure:<34}  {text:>16}  {their_text:>16}  {better:>8.2f}x")
+    same = their_shas == (sha_a, sha_b)
+    print(f"traces of (a) and (b): {'identical' if same else 'DIFFERENT'} to {args.against}'s")
+    print("ratio: how many times better this revision is (higher packets/s, lower wall ms); >= 1.00x: better")
     return 0
+
+
+#: the figures compared with --against: figure -> higher is better
+_COMPARED = re.compile(r"^(\([ab]\) .*?: (?:wall|packets/s|packets/CPU-s))\s{2,}(\S.*?)\s{2,}")
+
+
+def _figures(lines: list[str]) -> dict[str, tuple[str, bool]]:
+    """The compared figures of a printed table: figure -> (measured text, higher is better)."""
+    found: dict[str, tuple[str, bool]] = {}
+    for line in lines:
+        match = _COMPARED.match(line)
+        if match:
+            found[match[1]] = (match[2], not match[1].endswith("wall"))
+    return found
+
+
+_TRACE_DIGESTS = """
+import dataclasses, sys
+try:
+    from gearsim.cli.simulate import load_scenario
+except ImportError:
+    from gearsim.cli_simulate import load_scenario
+try:
+    from gearsim.sim.workload import Workload
+except ImportError:
+    from gearsim.workload import Workload
+jobs = int(sys.argv[1])
+status = load_scenario("status")
+big = load_scenario("bench-100k")
+per = max(1, jobs // sum(c.count for c in big.clients))
+big = dataclasses.replace(big, clients=tuple(dataclasses.replace(c, jobs=per) for c in big.clients))
+for scenario in (status, big):
+    wl = Workload(scenario)
+    wl.run()
+    print(wl.sim.trace.sha256())
+"""
+
+
+def _run_against(rev: str, args: list[str], jobs: int) -> tuple[dict[str, str], tuple[str, str]]:
+    """REV's figures (figure -> measured text) and the SHA-256 of its traces of (a) and (b).
+
+    Raises:
+        AgainstError: REV cannot be checked out, or its bench fails.
+    """
+    with checkout(rev) as tree:
+        out = run_bench(tree, "tools/bench/sim.py", args)
+        digests = subprocess.run(
+            [sys.executable, "-c", _TRACE_DIGESTS, str(jobs)],
+            cwd=tree,
+            env=dict(os.environ, PYTHONPATH=str(tree)),
+            capture_output=True,
+            text=True,
+        )
+    figures = {name: text for name, (text, _) in _figures(out.splitlines()).items()}
+    if not figures:
+        raise AgainstError("its output has no figures this bench can read")
+    shas = digests.stdout.split()
+    return figures, (shas[0], shas[1]) if len(shas) == 2 else ("?", "?")
 
 
 if __name__ == "__main__":
