@@ -21,18 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from serve_wire import read_packets, req
 
 from gearsim.io.serve import ServeLimits, ServeShell
 from gearsim.io.serve_log import ServeLog
 from gearsim.model import Server
-from gearsim.protocol.codec import Decoder, encode
 from gearsim.protocol.packets import Magic, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
 
 uvloop = pytest.importorskip("uvloop")
-
-def req(type_: PacketType, *args: bytes) -> bytes:
-    return encode(Packet(Magic.REQ, type_, args))
 
 
 class Live:
@@ -104,18 +101,6 @@ def drain(sock: socket.socket, stop: threading.Event) -> threading.Thread:
     thread.start()
     return thread
 
-
-def read_packets(sock: socket.socket, count: int, timeout: float = 10.0) -> list[Any]:
-    decoder = Decoder()
-    got: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        data = sock.recv(65536)
-        if not data:
-            break
-        got += decoder.feed(data)
-    return got
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

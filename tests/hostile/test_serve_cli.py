@@ -11,30 +11,12 @@ import json
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from serve_wire import read_packets, req
 
 from gearsim.io.serve import start_serve_process
-from gearsim.protocol.codec import Decoder, encode
-from gearsim.protocol.packets import Magic, Packet, PacketType
-
-
-def req(type_: PacketType, *args: bytes) -> bytes:
-    return encode(Packet(Magic.REQ, type_, args))
-
-
-def read_packets(sock: socket.socket, count: int, timeout: float = 5.0) -> list[Any]:
-    decoder = Decoder()
-    got: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        data = sock.recv(65536)
-        if not data:
-            break
-        got += decoder.feed(data)
-    return got
+from gearsim.protocol.packets import PacketType
 
 
 def test_the_log_gets_a_run_header_per_run_and_says_what_it_already_held(tmp_path: Path) -> None:
