@@ -35,10 +35,12 @@ def build_server(
     job_retries: int = 0,
     worker_wakeup: int = 0,
     epoch0: int | None = None,
+    max_body: int | None = None,
 ) -> Any:
     """The reference model ``Server`` for ``profile`` with gearmand-like options.
 
-    ``epoch0`` is the Unix time of tick 0 (None: the model's fixed default).
+    ``epoch0`` is the Unix time of tick 0 (None: the model's fixed default);
+    ``max_body`` the largest body a header may announce (None: gearmand's, any).
 
     Raises:
         InputError: ``profile`` is not a known profile (a one-line message).
@@ -51,6 +53,8 @@ def build_server(
         extra["node"] = node
     if epoch0 is not None:
         extra["epoch0"] = epoch0
+    if max_body is not None:
+        extra["max_body"] = max_body
     options = ServerOptions(exceptions=exceptions, job_retries=job_retries, worker_wakeup=worker_wakeup, **extra)
     return Server(profile, options)
 
@@ -68,6 +72,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         job_retries=args.job_retries,
         worker_wakeup=args.worker_wakeup,
         epoch0=epoch0,
+        max_body=args.max_body,
     )
     stream: TextIO | None = None
     earlier = 0
@@ -89,6 +94,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "check": not args.no_check,
         "idle_timeout": args.idle_timeout,
         "message_timeout": args.message_timeout,
+        "max_body": args.max_body,
         "log_held_bytes_before": earlier,
     }
     limits = ServeLimits(idle_timeout=args.idle_timeout, message_timeout=args.message_timeout)
@@ -124,6 +130,21 @@ def _epoch(text: str) -> str:
     if text != "now" and not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected 'now' or Unix seconds, got {text!r}")
     return text
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MIB": 1 << 20, "G": 1 << 30, "GIB": 1 << 30}
+
+
+def _size(text: str) -> int:
+    """Bytes from ``65536``, ``64K``, ``64MiB``, ``4G``: at most 4294967295 (what a header can announce)."""
+    digits = text.rstrip("KkMmGgIiBb")
+    unit = text[len(digits) :].upper()
+    if not digits.isdigit() or unit not in _SIZE_UNITS:
+        raise argparse.ArgumentTypeError(f"expected a size such as 65536, 64K or 64MiB, got {text!r}")
+    value = int(digits) * _SIZE_UNITS[unit]
+    if value > 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than a header can announce (4294967295)")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -171,6 +192,14 @@ def add_serve_command(subparsers: Any) -> None:
         "wall-clock time)",
     )
     serve.add_argument("--epoch-now", dest="epoch", action="store_const", const="now", help="same as --epoch now")
+    serve.add_argument(
+        "--max-body",
+        type=_size,
+        default=0xFFFFFFFF,
+        metavar="BYTES",
+        help="close a connection whose packet header announces a larger body, before buffering any of it "
+        "(default 4294967295: anything, as gearmand; e.g. 64MiB)",
+    )
     serve.add_argument(
         "--idle-timeout",
         type=_seconds,

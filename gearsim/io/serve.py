@@ -50,10 +50,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TextIO
 
-from gearsim.errors import DecodeError, HarnessError
+from gearsim.errors import HarnessError
 from gearsim.io.serve_conn import ConnState, LocalEnd, ServeLimits, ShellProtocol
 from gearsim.io.serve_log import Checker, Observer, Recorder, ServeLog
 from gearsim.io.serve_process import ServeProcess, start_serve_process
+from gearsim.model.options import ServerOptions
+from gearsim.model.profiles import Profile
+from gearsim.model.wire import decoder_for
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import TICKS_PER_SECOND, Close, ConnId, Output, Send, ServerNode
 from gearsim.protocol.trace import Direction, Kind
@@ -96,7 +99,8 @@ class ServeShell:
         tick0_wall: the wall time (Unix seconds) that tick 0 stands for; None:
             the moment the shell starts. Give the model's epoch0 to make its
             epoch clock the wall clock.
-        max_body: the observation decoder's body limit (give the node's).
+        max_body: the observation decoder's body limit for a node that is not
+            the reference model (the model's own framing is used for it).
     """
 
     def __init__(
@@ -252,10 +256,18 @@ class ServeShell:
         c = self._conns[conn] = ConnState(conn, end, where, loop.time() if loop is not None else 0.0)
         now = self.now()
         if self._decode:
-            c.decoder = Decoder(max_body=self.max_body)
+            c.decoder = self._decoder()
         self._event(now, c, Kind.ACCEPT, where)
         self._apply(self._safely(c, self.node.connect, conn, now, host))
         return conn
+
+    def _decoder(self) -> Decoder:
+        """An observation decoder that frames as the node does: the reference model's own
+        (its body limit, its header checks, gear's unchecked magic), else one with ``max_body``."""
+        profile, options = getattr(self.node, "profile", None), getattr(self.node, "options", None)
+        if isinstance(profile, Profile) and isinstance(options, ServerOptions):
+            return decoder_for(profile, options)
+        return Decoder(max_body=self.max_body)
 
     def _receive(self, conn: ConnId, data: bytes) -> None:
         c = self._conns.get(conn)
@@ -469,13 +481,15 @@ class ServeShell:
         decoder = c.decoder
         assert decoder is not None
         observer = self.observer
-        try:
-            messages = decoder.feed(data)
-        except DecodeError as exc:
+        start = decoder.offset + decoder.buffered  # the stream offset of data[0]
+        messages, error = decoder.feed_until_error(data)
+        if error is not None:
             c.decoder = None
             c.partial_since = None
             if observer is not None:
-                observer.undecodable(now, c.id, c.peer, data, exc)
+                if messages:  # what came before the fault, then the fault
+                    observer.received(now, c.id, c.peer, messages)
+                observer.undecodable(now, c.id, c.peer, data[max(0, error.offset - start) :], error)
             return
         if decoder.buffered == 0:
             c.partial_since = None

@@ -24,7 +24,7 @@ from typing import Any, Final, TextIO
 
 from gearsim.dissect.annotate import Annotator
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.errors import BadMagic, DecodeError
+from gearsim.errors import BadMagic, DecodeError, UnknownType
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import Send
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
@@ -139,9 +139,15 @@ class Observer:
                 self.message(now, conn, peer, Direction.C2S, m, b"", found)
 
     def undecodable(self, now: int, conn: int, peer: str, data: bytes, error: DecodeError) -> None:
-        """Bytes that cannot be framed: the error, then the raw bytes (a bad magic breaks GM-FRAME-002)."""
+        """Bytes that cannot be framed: the error, then the raw bytes.
+
+        A bad magic breaks GM-FRAME-002, a type out of range GM-FRAME-003;
+        a body over the limit or an endless admin line break no rule.
+        """
         self.event(now, conn, peer, Kind.DECODE_ERROR, str(error))
-        found = [Violation("GM-FRAME-002", str(error))] if isinstance(error, BadMagic) and self.checker else []
+        rules = {BadMagic: "GM-FRAME-002", UnknownType: "GM-FRAME-003"}
+        rule = rules.get(type(error), "")
+        found = [Violation(rule, str(error))] if rule and self.checker else []
         self.message(now, conn, peer, Direction.C2S, None, data, found)
 
     def sent(self, now: int, conn: int, peer: str, output: Send) -> None:

@@ -10,9 +10,11 @@ reason and live checking).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -25,7 +27,8 @@ from serve_wire import read_packets, req
 
 from gearsim.io.serve import ServeLimits, ServeShell
 from gearsim.io.serve_log import ServeLog
-from gearsim.model import Server
+from gearsim.model import Server, ServerOptions
+from gearsim.protocol.codec import Decoder
 from gearsim.protocol.packets import Magic, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
 
@@ -352,3 +355,43 @@ def test_a_node_that_raises_closes_that_connection_and_serves_the_others() -> No
     assert "internal error on c1 127.0.0.1:" in alerts.getvalue()
     assert "RuntimeError: planted bug (a bug in the server model)" in alerts.getvalue()
     assert live.closes()[0] == "closed by the server: internal error: RuntimeError: planted bug"
+
+
+def test_bad_headers_close_at_once_without_waiting_for_their_bodies() -> None:
+    """A bad magic or a type out of range announcing a body that never comes: closed on the header (gearmand: 20/20)."""
+    headers = [b"\0BAD" + struct.pack(">II", 18, 1000)] * 10 + [b"\0REQ" + struct.pack(">II", 99, 1000)] * 10
+    with Live() as live:
+        socks = [live.connect() for _ in headers]
+        for sock, header in zip(socks, headers, strict=True):
+            sock.sendall(header + b"abc")
+        closed = 0
+        for sock in socks:
+            sock.settimeout(2)
+            with contextlib.suppress(TimeoutError):
+                closed += sock.recv(10) == b""
+            sock.close()
+    assert closed == 20
+
+
+def test_a_header_over_the_body_limit_closes_before_buffering_and_the_log_keeps_what_came_first() -> None:
+    text = io.StringIO()
+    with Live(check=True, log=ServeLog(text, "text")) as live:
+        assert live.shell is not None
+        live.shell.node = Server("gearmand-1.1", ServerOptions(max_body=65536))
+        attacker, other = live.connect(), live.connect()
+        attacker.sendall(req(PacketType.ECHO_REQ, b"first") + b"\0REQ" + struct.pack(">II", 16, 0xFFFFFFFF) + b"xyz")
+        attacker.settimeout(5)
+        got = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := attacker.recv(100):
+                got += chunk
+        assert Decoder().feed(got) == [Packet(Magic.RES, PacketType.ECHO_RES, (b"first",))]  # answered, then closed
+        other.sendall(req(PacketType.ECHO_REQ, b"fine"))
+        assert read_packets(other, 1) == [Packet(Magic.RES, PacketType.ECHO_RES, (b"fine",))]
+        other.close()
+    lines = text.getvalue().splitlines()
+    assert any('peer>server ECHO_REQ "first"' in line for line in lines)
+    assert any("decode-error # header announces a 4294967295-byte body, limit 65536" in line for line in lines)
+    raw = next(line for line in lines if "peer>server send 15 " in line)
+    assert '"\\x00REQ\\x00\\x00\\x00\\x10\\xff\\xff\\xff\\xffxyz"' in raw  # only the bytes from the bad header on
+    assert any("closed by the server:" in line and "65536" in line for line in lines)

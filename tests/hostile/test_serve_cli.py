@@ -16,7 +16,7 @@ import pytest
 from serve_wire import read_packets, req
 
 from gearsim.io.serve import start_serve_process
-from gearsim.protocol.packets import PacketType
+from gearsim.protocol.packets import Magic, Packet, PacketType
 
 
 def test_the_log_gets_a_run_header_per_run_and_says_what_it_already_held(tmp_path: Path) -> None:
@@ -104,3 +104,17 @@ def test_perl_s_admin_shutdown_ends_serve_as_it_ends_the_perl_server(command: by
             refused = True
     served.stop()
     assert refused
+
+
+def test_max_body_closes_a_header_announcing_more_at_once() -> None:
+    served = start_serve_process(extra_args=["--max-body", "64K"])
+    try:
+        with socket.create_connection(served.address(), timeout=5) as sock:
+            sock.sendall(b"\0REQ" + (16).to_bytes(4, "big") + (65537).to_bytes(4, "big") + b"x")
+            sock.settimeout(5)
+            assert sock.recv(10) == b""
+        with socket.create_connection(served.address(), timeout=5) as sock:
+            sock.sendall(req(PacketType.ECHO_REQ, b"y" * 65536))
+            assert read_packets(sock, 1) == [Packet(Magic.RES, PacketType.ECHO_RES, (b"y" * 65536,))]
+    finally:
+        served.stop()

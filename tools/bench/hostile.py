@@ -25,8 +25,10 @@ Attacks (issue 16):
 * slow-header  a client sends 6 bytes of a header and stalls: seconds until the
                server closes it (serve with --idle-timeout; gearmand never does).
 
-Servers: ``gearsim`` (``python -m gearsim serve`` plus any --serve-arg) and
-``gearmand-c`` (C gearmand 1.1.20 through gearsim.io.peers). A figure is
+Servers: ``gearsim`` (``python -m gearsim serve`` plus any --serve-arg, whose
+default body limit is gearmand's: anything a header can announce),
+``gearsim-64MiB`` (the same with ``--max-body 64MiB``; any ``gearsim-SIZE``
+works) and ``gearmand-c`` (C gearmand 1.1.20 through gearsim.io.peers). A figure is
 printed next to gearmand's with the ratio gearsim/gearmand; the targets of
 issue 16 are printed with each attack.
 """
@@ -59,7 +61,7 @@ HEADER = struct.Struct(">4sII")
 REQ = b"\0REQ"
 ECHO_REQ, ECHO_RES, SUBMIT_JOB_BG, JOB_CREATED = 16, 17, 18, 8
 ATTACKS = ("huge-body", "bad-header", "burst", "slow-header")
-SERVERS = ("gearsim", "gearmand-c")
+SERVERS = ("gearsim", "gearsim-64MiB", "gearmand-c")
 LOST_AFTER = 2.0
 
 
@@ -80,8 +82,10 @@ class Server:
 
 @contextlib.contextmanager
 def server(name: str, rundir: Path, serve_args: list[str]) -> Iterator[Server]:
-    if name == "gearsim":
-        served = start_serve_process(extra_args=serve_args)
+    if name.startswith("gearsim"):
+        # gearsim-64MiB: serve with --max-body 64MiB
+        limit = ["--max-body", name.split("-", 1)[1]] if "-" in name else []
+        served = start_serve_process(extra_args=[*serve_args, *limit])
         try:
             yield Server(name, served.address(), served.pid)
         finally:
@@ -318,7 +322,7 @@ RUNNERS: dict[str, Callable[[Server, argparse.Namespace], dict[str, float]]] = {
     "slow-header": slow_header,
 }
 TARGETS = {
-    "huge-body": "target: bystander ECHO p99 < 100 ms, none lost; RSS growth per byte taken < 2",
+    "huge-body": "target: bystander ECHO p99 < 100 ms, none lost; RSS growth < 2x the limit (per byte taken < 2)",
     "bad-header": "target: every connection closed at once (gearmand 20/20)",
     "burst": "target: bystander ECHO delay near gearmand's (0.4-0.5 s max in issue 16), not seconds",
     "slow-header": "target: closed after --idle-timeout (gearmand keeps it open: inf)",
@@ -359,13 +363,14 @@ def main(argv: list[str]) -> int:
     for a in attacks:
         if a not in RUNNERS:
             parser.error(f"unknown attack {a!r} (have: {', '.join(ATTACKS)})")
-    missing = {s: peer_available(s) for s in servers if s != "gearsim"}
+    missing = {s: peer_available(s) for s in servers if not s.startswith("gearsim")}
     servers = [s for s in servers if not missing.get(s)]
     for s, why in missing.items():
         if why:
             print(f"({s} left out: {why})")
     serve_args = list(args.serve_arg)
-    print(f"gearsim serve {' '.join(serve_args) or '(defaults)'} vs {', '.join(s for s in servers if s != 'gearsim')}")
+    others = ", ".join(s for s in servers if not s.startswith("gearsim"))
+    print(f"gearsim serve {' '.join(serve_args) or '(defaults)'} vs {others}; gearsim-SIZE is serve --max-body SIZE")
     with tempfile.TemporaryDirectory(prefix="gearsim-hostile-") as tmp:
         rundir = Path(tmp)
         for attack in attacks:
