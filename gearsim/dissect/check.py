@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from gearsim.dissect.capture import Event, EventKind, read_capture
+from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.codec import encode_many
 from gearsim.protocol.node import Close, Output, Send, ServerNode
 from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet, PacketType, Role
@@ -140,7 +141,7 @@ def _to_model(message: Message, handles: dict[bytes, bytes]) -> Message:
     return message._replace(args=args)
 
 
-def check_events(events: Iterable[Event], profile: str = "gearmand-1.1") -> list[ConnReport]:
+def check_events(events: Iterable[Event], profile: str = DEFAULT_PROFILE) -> list[ConnReport]:
     """Replay the events into one model per server and compare; one report per connection.
 
     Raises:
@@ -214,7 +215,7 @@ def _leftover(replay: _Replay, conn: int, report: ConnReport, frame: int) -> Non
         )
 
 
-def check_capture(path: str | Path, ports: Iterable[int], profile: str = "gearmand-1.1") -> list[ConnReport]:
+def check_capture(path: str | Path, ports: Iterable[int], profile: str = DEFAULT_PROFILE) -> list[ConnReport]:
     """``check_events`` over a capture file.
 
     Raises:

@@ -1,6 +1,6 @@
 """The differential state machine (hypothesis ``RuleBasedStateMachine``) and its runner.
 
-Imports hypothesis, an optional test dependency, like gearsim.testing.strategies. The
+Imports hypothesis (a runtime dependency), like gearsim.testing.strategies. The
 rules are protocol actions over the small universes of gearsim.fuzz.actions;
 each rule applies its action to both sides through a ``Differential``, which
 raises on any difference or broken invariant, so hypothesis shrinks the

@@ -35,6 +35,7 @@ from gearsim.errors import GearsimError, HarnessError
 from gearsim.io.driver import HELLO_TIMEOUT, PROTOCOL, DriverBroken, DriverProcess, Reply, driver_argv
 from gearsim.io.library_server import LibraryServer
 from gearsim.io.scripted import ScriptedSession, case_options
+from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Magic, Packet, Role
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
@@ -494,7 +495,7 @@ def run_library_case(
     case: Case,
     command: str,
     *,
-    profile: str = "gearmand-1.1",
+    profile: str = DEFAULT_PROFILE,
     time_limit: float = DEFAULT_TIME_LIMIT,
 ) -> CaseResult:
     """Play one library case with the driver ``command`` (a bundled name or a command line).

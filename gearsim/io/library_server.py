@@ -35,7 +35,8 @@ from typing import Final
 
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.model import Server, ServerOptions
-from gearsim.protocol.codec import Decoder, encode, encode_admin
+from gearsim.protocol.codec import Decoder, encode
+from gearsim.protocol.codec import wire as message_bytes
 from gearsim.protocol.node import Close, ConnId, Output, Send
 from gearsim.protocol.packets import Magic, Message, Packet
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
@@ -304,7 +305,7 @@ class LibraryServer:
             self._record(c, Direction.C2S, Kind.SEND, message)
             fault = None if c.local or not isinstance(message, Packet) else self._fault(live, message)
             if fault is None:
-                wire = encode(message) if isinstance(message, Packet) else encode_admin(message)
+                wire = message_bytes(message)
                 self._apply(live, live.model.receive(c.conn, wire, self.now()))
             elif fault.close:
                 self._server_close(c, "scripted: closes on " + (message.name if isinstance(message, Packet) else ""))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gearsim.errors import HarnessError
+from gearsim.model.profiles import DEFAULT_PROFILE
 
 __all__ = ["ServeProcess", "start_serve_process"]
 
@@ -64,7 +65,7 @@ def start_serve_process(
     *,
     port: int = 0,
     log: Path | None = None,
-    profile: str = "gearmand-1.1",
+    profile: str = DEFAULT_PROFILE,
     extra_args: Sequence[str] = (),
     timeout: float = 10.0,
 ) -> ServeProcess:

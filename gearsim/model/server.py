@@ -28,7 +28,7 @@ from gearsim.model.context import Crash, Lifecycle, ServerState, reply
 from gearsim.model.deadlines import Deadlines
 from gearsim.model.jobs import JobStore, Outbox
 from gearsim.model.options import ServerOptions
-from gearsim.model.profiles import Profile, get_profile
+from gearsim.model.profiles import DEFAULT_PROFILE, Profile, get_profile
 from gearsim.model.replies import (
     ARGUMENT_TOO_LARGE_UNIQUE,
     INVALID_COMMAND,
@@ -88,7 +88,7 @@ _SUBMITS: dict[PacketType, tuple[Priority, bool]] = {
 class Server:
     """A sans-IO Gearman job server (``gearsim.protocol.node.ServerNode``)."""
 
-    def __init__(self, profile: Profile | str = "gearmand-1.1", options: ServerOptions | None = None) -> None:
+    def __init__(self, profile: Profile | str = DEFAULT_PROFILE, options: ServerOptions | None = None) -> None:
         """Raises KeyError for an unknown profile name."""
         self.profile = get_profile(profile)
         self.options = options if options is not None else ServerOptions()

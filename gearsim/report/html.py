@@ -48,14 +48,8 @@ _ORDER = (
     Verdict.PASS,
     Verdict.NOT_APPLICABLE,
 )
-_COLUMNS = (
-    Verdict.PASS,
-    Verdict.ACCEPTABLE,
-    Verdict.KNOWN_DEFECT,
-    Verdict.FAIL,
-    Verdict.INCONCLUSIVE,
-    Verdict.NOT_APPLICABLE,
-)
+#: the verdicts in report order (the order Verdict declares them)
+_COLUMNS = tuple(Verdict)
 _BAD = (Verdict.FAIL, Verdict.INCONCLUSIVE)
 
 # chart geometry, in SVG user units (pixels)

@@ -35,14 +35,8 @@ __all__ = [
 ]
 
 MATRIX_SCHEMA = "gearsim-matrix/1"
-_ORDER = (
-    Verdict.PASS,
-    Verdict.ACCEPTABLE,
-    Verdict.KNOWN_DEFECT,
-    Verdict.FAIL,
-    Verdict.INCONCLUSIVE,
-    Verdict.NOT_APPLICABLE,
-)
+#: the verdicts in report order (the order Verdict declares them)
+_ORDER = tuple(Verdict)
 _SHORT = {
     Verdict.PASS: "pass",
     Verdict.ACCEPTABLE: "acceptable",

@@ -17,14 +17,8 @@ from gearsim.run.runner import CaseResult, Verdict
 
 __all__ = ["failure_rules", "json_report", "junit_report", "rule_text", "text_report"]
 
-_COLUMNS = (
-    Verdict.PASS,
-    Verdict.ACCEPTABLE,
-    Verdict.KNOWN_DEFECT,
-    Verdict.FAIL,
-    Verdict.INCONCLUSIVE,
-    Verdict.NOT_APPLICABLE,
-)
+#: the verdicts in report order (the order Verdict declares them)
+_COLUMNS = tuple(Verdict)
 
 
 def rule_text(rid: str, requirements: Mapping[str, Requirement]) -> str:

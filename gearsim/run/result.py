@@ -37,6 +37,7 @@ class Verdict(enum.Enum):
     """PASS as written; ACCEPTABLE an alternative the profile allows; KNOWN_DEFECT a rule broken the way the
     profile records (expected of it, never acceptable); FAIL; INCONCLUSIVE the harness broke; n/a."""
 
+    # declared in the order reports list them
     PASS = "pass"
     ACCEPTABLE = "acceptable"
     KNOWN_DEFECT = "known-defect"

@@ -574,6 +574,13 @@ def _play_steps(play: _Play, steps: Sequence[Step], actors: Iterable[str]) -> No
     _leftovers(play, actors)
 
 
+def _harness(base: CaseResult, peer: ServerPeer | None, exc: Exception) -> CaseResult:
+    """INCONCLUSIVE for a harness error, with whatever the peer recorded before it."""
+    if peer is None:
+        return inconclusive(base, exc)
+    return inconclusive(base, exc, trace=peer.trace_tail(), records=peer.records())
+
+
 def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, level: str = "should") -> CaseResult:
     """Play one case against a fresh peer from ``factory`` and judge it.
 
@@ -620,9 +627,7 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, 
         assert play is not None and peer is not None  # StepFailed is only raised while playing
         return failed(base, failure, trace=peer.trace_tail(), records=peer.records(), notes=play.notes)
     except (_Inconclusive, GearsimError) as exc:
-        trace = peer.trace_tail() if peer is not None else ""
-        records = peer.records() if peer is not None else ()
-        return inconclusive(base, exc, trace=trace, records=records)
+        return _harness(base, peer, exc)
     except GearsimBug:
         raise
     except Exception as exc:
@@ -672,9 +677,7 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
                 )
             continue
         except (_Inconclusive, GearsimError) as exc:
-            trace = peer.trace_tail() if peer is not None else ""
-            records = peer.records() if peer is not None else ()
-            return inconclusive(base, exc, trace=trace, records=records)
+            return _harness(base, peer, exc)
         except GearsimBug:
             raise
         except Exception as exc:

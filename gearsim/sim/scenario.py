@@ -27,7 +27,7 @@ from typing import Any, Final
 import jsonschema
 
 from gearsim.errors import VectorError
-from gearsim.model.profiles import PROFILES
+from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES
 from gearsim.protocol.node import TICKS_PER_SECOND
 from gearsim.safeyaml import YamlInputError, load_yaml
 
@@ -83,7 +83,7 @@ class ServerSpec:
     """One job server of the pool: a reference model with a profile and options."""
 
     name: str
-    profile: str = "gearmand-1.1"
+    profile: str = DEFAULT_PROFILE
     worker_wakeup: int = 0
     job_retries: int = 0
 
@@ -404,7 +404,7 @@ def _server(raw: Any, index: int, file: str) -> ServerSpec:
     if isinstance(raw, str):
         return ServerSpec(raw)
     f = _Fields(raw, f"servers/{index}", file)
-    profile = str(raw.get("profile", "gearmand-1.1"))
+    profile = str(raw.get("profile", DEFAULT_PROFILE))
     if profile not in PROFILES:
         raise f.fail("profile", f"unknown profile {profile!r} (have: {', '.join(PROFILES)})")
     return ServerSpec(

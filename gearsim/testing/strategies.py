@@ -1,6 +1,7 @@
 """Hypothesis strategies for Gearman messages, driven by the packet table.
 
-PURE, and imported only by tests: hypothesis is an optional test dependency.
+PURE (hypothesis draws from its own seeded randomness). Used by the property
+tests and by ``gearsim fuzz``; hypothesis is a runtime dependency of gearsim.
 Every strategy here reads ``gearsim.protocol.packets.SPECS`` and ``FIELDS``; there is no
 hand list of packet types, so a row added to spec/packets.yaml is generated
 without touching this file.

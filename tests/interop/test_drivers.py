@@ -27,8 +27,7 @@ import jsonschema
 import pytest
 
 from gearsim.cli.clients import available_drivers
-from gearsim.cli.matrix import read_baseline
-from gearsim.files import Selection, data_dir, load_schema_text, select
+from gearsim.files import Selection, data_dir, load_schema_text, read_baseline, select
 from gearsim.io import driver as driver_module
 from gearsim.io.library_cases import run_library_case
 from gearsim.report.baseline import compare, format_comparison
