@@ -203,8 +203,8 @@ def _stateful(packet: Packet, state: _ConnState, seen: set[bytes], r: TraceRecor
         if handle in state.ended:
             why = f"sent {packet.name} for {handle!r} after ending that job"
             out.append(Finding("GM-WORK-014", why, r.label, r.seq))
-        elif handle not in state.held:
-            why = f"sent {packet.name} for {handle!r}, which the server did not assign to this connection"
+        elif handle not in state.held and handle not in seen:
+            why = f"sent {packet.name} for {handle!r}, a handle the server never gave it"
             out.append(Finding("GM-FIELD-006", why, r.label, r.seq))
         elif t in TERMINAL_TYPES:
             state.held.discard(handle)
@@ -576,16 +576,17 @@ def _check_work(records: Sequence[TraceRecord], call: CallRecord) -> list[Findin
     assert call.reply is not None  # checked by the caller
     job = call.reply["job"]
     handle = job["handle"]
+    end = records[-1].seq + 1 if records else 0
     assigned = [
-        p
-        for _, p in _packets(records, call.actor, Direction.S2C, call.seq, records[-1].seq + 1 if records else 0)
+        (r, p)
+        for r, p in _packets(records, call.actor, Direction.S2C, call.seq, end)
         if p.type in _ASSIGN and p.args and p.args[0] == handle
     ]
     if not assigned:
         why = f"reported a job {handle!r} that the server never assigned"
         return [Finding("GM-LIB-008", why, call.actor, call.seq)]
     out: list[Finding] = []
-    p = assigned[0]
+    at, p = assigned[0]
     expected = {"function": p.args[1], "payload": p.args[-1]}
     if p.type != PacketType.JOB_ASSIGN and len(p.args) >= 4:
         expected["unique"] = p.args[2]
@@ -595,18 +596,24 @@ def _check_work(records: Sequence[TraceRecord], call: CallRecord) -> list[Findin
         if job.get(key) != value:
             why = f"reported the job's {key} as {_show(job.get(key))}, but {p.name} carried {_show(value)}"
             out.append(Finding("GM-LIB-008", why, call.actor, call.seq))
+    # what the worker sent for the job on the connection that got it, until the server closed that connection
+    cut = next((r.seq for r in records if r.conn == at.conn and r.seq > at.seq and _server_closed(r)), None)
     sent = [
         q
-        for _, q in _packets(records, call.actor, Direction.C2S, call.seq, records[-1].seq + 1 if records else 0)
-        if q.type in _WORK and q.args and q.args[0] == handle
+        for r, q in _packets(records, call.actor, Direction.C2S, at.seq, end if cut is None else cut)
+        if r.conn == at.conn and q.type in _WORK and q.args and q.args[0] == handle
     ]
     asked = _asked(call.args.get("behaviour", ()), handle)
-    if _differs(sent, asked):
+    if _differs(sent, asked if cut is None else asked[: len(sent)]):
         shown_sent = ", ".join(_work_text(q) for q in sent) or "nothing"
         shown_asked = ", ".join(_work_text(q) for q in asked) or "nothing"
         why = f"sent {shown_sent} for the job, but its caller asked for {shown_asked}"
         out.append(Finding("GM-LIB-009", why, call.actor, call.seq))
     return out
+
+
+def _server_closed(r: TraceRecord) -> bool:
+    return r.direction == Direction.EVENT and r.kind == Kind.CLOSE and "by the server" in r.note
 
 
 def _differs(sent: Sequence[Packet], asked: Sequence[Packet]) -> bool:

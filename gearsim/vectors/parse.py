@@ -527,8 +527,6 @@ def _check_step_shape(step: Step, raw: Mapping[str, Any]) -> None:
         raise _StepError("only expectations take accept alternatives", step.index)
     if "reply" in raw and step.action not in ("call", "await"):
         raise _StepError("only call and await take reply", step.index)
-    if step.action == "await" and "reply" not in raw:
-        raise _StepError("await needs reply", step.index)
 
 
 def _check_captures(steps: Sequence[Step], program_actors: Collection[str] = ()) -> set[str]:

@@ -400,3 +400,21 @@ def test_an_empty_result_without_its_nul_breaks_gm_frame_006() -> None:
     found = check_sent(w.records, {"lib": Role.WORKER})
     assert rules(found) == ["GM-FRAME-006"]
     assert "an empty result still needs the NUL before it" in found[0].reason
+
+
+def test_work_cut_short_by_the_server_is_judged_up_to_the_close() -> None:
+    """The server closed the worker's connection mid-job: what could not arrive is no GM-LIB-009, and
+    a WORK_COMPLETE sent again on a new connection for a handle it had received is no GM-FIELD-006."""
+    w = Wire()
+    call = _work(w, {"handle": H, "function": b"f", "payload": b"x"}, (("status", (1, 2)), ("complete", b"y")))
+    w.got(T.JOB_ASSIGN, H, b"f", b"x")
+    w.sent(T.WORK_STATUS, H, b"1", b"2")
+    closed = len(w.records)
+    w.records.append(
+        TraceRecord(closed, closed, 1, "lib", Direction.EVENT, Kind.CLOSE, None, b"", "closed by the server: x")
+    )
+    w.sent(T.WORK_COMPLETE, H, b"y", conn=2)
+    assert check_calls(w.records, [call]) == []
+    assert check_sent(w.records, {"lib": Role.WORKER}) == []
+    w.sent(T.WORK_DATA, b"H:sim:7", b"d", conn=2)
+    assert rules(check_sent(w.records, {"lib": Role.WORKER})) == ["GM-FIELD-006"]
