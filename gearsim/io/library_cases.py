@@ -66,8 +66,8 @@ __all__ = [
 DEFAULT_TIME_LIMIT: Final[float] = 90.0
 #: ms the end of a case waits for packets still on their way
 SETTLE_MS: Final[int] = 100
-#: ms a ``sent`` or ``server_close`` step waits unless it says ``within``
-SENT_WITHIN: Final[int] = 2000
+#: ms a ``sent``, ``server_close`` or scripted expect step waits at least for what the library does
+SENT_WITHIN: Final[int] = 5000
 #: trace record kinds of driver calls and replies (events on the actor's lane)
 KIND_CALL: Final[str] = "call"
 KIND_REPLY: Final[str] = "reply"
@@ -178,6 +178,10 @@ class _LibrarySession(ScriptedSession):
         self.pending: dict[str, tuple[Step, CallRecord, asyncio.Task[Reply]]] = {}
 
     # ------------------------------------------------------ scripted hooks
+
+    def within(self, step: Step) -> int:
+        """A scripted actor waits on what a library does: as long as a library step would (a loaded machine)."""
+        return max(step.within or 0, SENT_WITHIN)
 
     def open_local(self, actor: str) -> ConnId:
         return self.server.open_local(lambda data: None, self.wake, actor)
