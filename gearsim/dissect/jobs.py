@@ -22,7 +22,7 @@ from gearsim.dissect.capture import Event, EventKind
 from gearsim.protocol.packets import TERMINAL_TYPES, WORK_TYPES, Packet, PacketType
 from gearsim.protocol.trace import Direction, quote
 
-__all__ = ["Job", "JobStep", "JobTracker", "StatusPoll", "latency_table", "render_jobs", "track_jobs"]
+__all__ = ["Job", "JobStep", "JobTracker", "StatusPoll", "latency_table", "render_jobs"]
 
 _C2S: Final[str] = Direction.C2S.value
 _SUBMITS: Final[dict[int, bool]] = {  # submit type -> background
@@ -280,14 +280,6 @@ class JobTracker:
         if self._active.get(key) is job:
             del self._active[key]
         self._recent[key] = job
-
-
-def track_jobs(events: Iterable[Event]) -> JobTracker:
-    """Feed every event to a new tracker and return it."""
-    tracker = JobTracker()
-    for event in events:
-        tracker.feed(event)
-    return tracker
 
 
 def _percentile(sorted_values: list[int], fraction: float) -> int:

@@ -16,7 +16,30 @@ import ipaddress
 import struct
 from typing import Final, NamedTuple
 
-__all__ = ["FIN", "RST", "SYN", "Fragment", "Segment", "format_endpoint", "parse_segment", "parse_tcp"]
+__all__ = [
+    "FIN",
+    "LINKTYPE_ETHERNET",
+    "LINKTYPE_NULL",
+    "LINKTYPE_RAW",
+    "RST",
+    "SYN",
+    "Fragment",
+    "Segment",
+    "format_endpoint",
+    "parse_segment",
+    "parse_tcp",
+]
+
+# link-layer header types (tcpdump.org/linktypes.html) this parser reads; pcapfile writes the first three
+LINKTYPE_NULL: Final[int] = 0
+LINKTYPE_ETHERNET: Final[int] = 1
+LINKTYPE_RAW: Final[int] = 101
+_LINKTYPE_RAW_OLD: Final[tuple[int, int]] = (12, 14)  # DLT_RAW's values on some BSDs
+_LINKTYPE_LOOP: Final[int] = 108
+_LINKTYPE_LINUX_SLL: Final[int] = 113
+_LINKTYPE_IPV4: Final[int] = 228
+_LINKTYPE_IPV6: Final[int] = 229
+_LINKTYPE_LINUX_SLL2: Final[int] = 276
 
 FIN: Final[int] = 0x01
 SYN: Final[int] = 0x02
@@ -72,7 +95,7 @@ def format_endpoint(addr: bytes, port: int) -> str:
 
 def _network(linktype: int, data: bytes) -> tuple[int, int] | None:
     """(ethertype-like protocol, offset of the IP header), or None for other link contents."""
-    if linktype == 1:  # Ethernet
+    if linktype == LINKTYPE_ETHERNET:
         if len(data) < 14:
             return None
         proto = _U16.unpack_from(data, 12)[0]
@@ -81,20 +104,20 @@ def _network(linktype: int, data: bytes) -> tuple[int, int] | None:
             proto = _U16.unpack_from(data, pos + 2)[0]
             pos += 4
         return proto, pos
-    if linktype in (101, 12, 14):  # raw IP: version nibble decides
+    if linktype == LINKTYPE_RAW or linktype in _LINKTYPE_RAW_OLD:  # raw IP: version nibble decides
         return (_ETH_IPV4 if data[:1] and data[0] >> 4 == 4 else _ETH_IPV6), 0
-    if linktype == 228:
+    if linktype == _LINKTYPE_IPV4:
         return _ETH_IPV4, 0
-    if linktype == 229:
+    if linktype == _LINKTYPE_IPV6:
         return _ETH_IPV6, 0
-    if linktype == 113:  # Linux cooked v1
+    if linktype == _LINKTYPE_LINUX_SLL:
         return (_U16.unpack_from(data, 14)[0], 16) if len(data) >= 16 else None
-    if linktype == 276:  # Linux cooked v2
+    if linktype == _LINKTYPE_LINUX_SLL2:
         return (_U16.unpack_from(data, 0)[0], 20) if len(data) >= 20 else None
-    if linktype in (0, 108):  # BSD loopback: a 4-byte address family, host or network order
+    if linktype in (LINKTYPE_NULL, _LINKTYPE_LOOP):  # a 4-byte address family, host or network order
         if len(data) < 4:
             return None
-        family = int.from_bytes(data[:4], "big" if linktype == 108 else "little")
+        family = int.from_bytes(data[:4], "big" if linktype == _LINKTYPE_LOOP else "little")
         if family > 0xFFFF:
             family = int.from_bytes(data[:4], "big")
         return (_ETH_IPV4 if family == 2 else _ETH_IPV6), 4

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Final, NamedTuple
 
+from gearsim.dissect.netparse import LINKTYPE_ETHERNET, LINKTYPE_NULL, LINKTYPE_RAW
 from gearsim.errors import Fault, GearsimError
 
 __all__ = [
@@ -28,10 +29,6 @@ __all__ = [
     "PcapWriter",
     "read_frames",
 ]
-
-LINKTYPE_NULL: Final[int] = 0
-LINKTYPE_ETHERNET: Final[int] = 1
-LINKTYPE_RAW: Final[int] = 101
 
 _CHUNK: Final[int] = 1 << 20
 #: a record longer than this is treated as a corrupt length field

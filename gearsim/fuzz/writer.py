@@ -24,7 +24,7 @@ An admin line that names a live handle ('cancel job H') is written as
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gearsim.fuzz.actions import ADMIN_READ_ONLY, SUBMITS, Action, Fn, Hd, Kind, Names, Uq, actor_role
@@ -311,8 +311,3 @@ def _failing_note(step: Step, failure: BaseException) -> str:
     if isinstance(failure, InvariantBroken):
         return f"invariant broken here ({failure.side}): {step.problem} (model saw: {model})"
     return f"the model differs here: {model}"
-
-
-def actors_of(history: Iterable[Step]) -> list[str]:
-    """Every actor a conversation uses, in name order."""
-    return sorted({s.action.actor for s in history})
