@@ -12,14 +12,18 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench" / "sim.py"
 
 
-def test_bench_quick_runs_and_prints_ratio_rows() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--repeat", "1", "--jobs", "300"],
+def bench(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--repeat", "1", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def test_bench_quick_runs_and_prints_ratio_rows() -> None:
+    result = bench("--jobs", "300")
     assert result.returncode == 0, result.stderr
     rows = {line[:34].strip(): line for line in result.stdout.splitlines()}
     for figure in ("(a) status: wall", "(a) status: packets/s", "(a) status: virtual/wall"):
@@ -33,13 +37,7 @@ def test_bench_quick_runs_and_prints_ratio_rows() -> None:
 
 
 def test_against_a_revision_prints_each_figure_beside_it_and_compares_traces() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--repeat", "1", "--jobs", "300", "--against", "HEAD"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = bench("--jobs", "300", "--against", "HEAD", timeout=300)
     assert result.returncode == 0, result.stderr
     after = result.stdout.split("\nagainst ", 1)[1].splitlines()
     rows = {line[:34].strip(): line.split() for line in after}
@@ -50,12 +48,6 @@ def test_against_a_revision_prints_each_figure_beside_it_and_compares_traces() -
 
 
 def test_against_an_unknown_revision_is_one_line_and_exit_3() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--repeat", "1", "--jobs", "100", "--against", "no-such-rev-xyz"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = bench("--jobs", "100", "--against", "no-such-rev-xyz")
     assert result.returncode == 3
     assert result.stderr.count("\n") == 1 and "no-such-rev-xyz" in result.stderr

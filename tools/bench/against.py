@@ -50,6 +50,25 @@ def checkout(rev: str) -> Iterator[Path]:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True)
 
 
+def forwarded(argv: list[str], rev: str) -> list[str]:
+    """The command-line arguments to give REV's bench: ours without ``--against REV``."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--against":
+            skip = True
+        elif not arg.startswith("--against="):
+            kept.append(arg)
+    return kept
+
+
+def heading(rev: str, script: str) -> str:
+    """The line that opens the comparison table."""
+    return f"against {describe(rev)} (its own {script}, run just now with the same options)"
+
+
 def describe(rev: str) -> str:
     """``rev`` as a short commit id and subject, for the heading."""
     shown = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", rev], capture_output=True, text=True)

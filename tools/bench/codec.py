@@ -51,7 +51,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from against import AgainstError, checkout, describe, number, ratio, run_bench
+from against import AgainstError, checkout, forwarded, heading, number, ratio, run_bench
 
 from gearsim.protocol.codec import Decoder, encode_many
 from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType, Role
@@ -344,7 +344,7 @@ def main(argv: list[str]) -> int:
     print("below target: " + "; ".join(shortfalls) if shortfalls else "all targets met")
     if args.against is None:
         return 0
-    passed = [a for a in argv if a != "--against" and a != args.against and not a.startswith("--against=")]
+    passed = forwarded(argv, args.against)
     try:
         with checkout(args.against) as tree:
             then = _rows(run_bench(tree, "tools/bench/codec.py", passed))
@@ -353,7 +353,7 @@ def main(argv: list[str]) -> int:
         return 3
     now = _rows(table)
     print()
-    print(f"against {describe(args.against)} (its own tools/bench/codec.py, run just now with the same options)")
+    print(heading(args.against, "tools/bench/codec.py"))
     print(f"{'figure':<24}{'ours now':>14}{'ours ' + args.against[:9]:>15}{'ratio':>9}{'/minimal now':>14}{'then':>8}")
     for figure, (rate, vs_min) in now.items():
         if figure not in then:

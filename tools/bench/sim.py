@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from against import AgainstError, checkout, describe, number, ratio, run_bench  # noqa: E402
+from against import AgainstError, checkout, forwarded, heading, number, ratio, run_bench  # noqa: E402
 
 from gearsim.cli.simulate import load_scenario  # noqa: E402
 from gearsim.sim.scenario import Scenario  # noqa: E402
@@ -202,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trace sha256: (a) {sha_a}  (b) {sha_b}")
     if args.against is None:
         return 0
-    passed = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--against" and a != args.against]
-    passed = [a for a in passed if not a.startswith("--against=")]
+    passed = forwarded(argv if argv is not None else sys.argv[1:], args.against)
     try:
         ours = _figures(table)
         theirs, their_shas = _run_against(args.against, passed, jobs)
@@ -211,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sim.py: --against {args.against}: {exc}", file=sys.stderr)
         return 3
     print()
-    print(f"against {describe(args.against)} (its own tools/bench/sim.py, run just now with the same options)")
+    print(heading(args.against, "tools/bench/sim.py"))
     print(f"{'figure':<34}  {'this revision':>16}  {args.against[:16]:>16}  {'ratio':>9}")
     for figure, (text, higher) in ours.items():
         if figure not in theirs:
