@@ -243,3 +243,116 @@ def test_a_command_count_that_does_not_fit_is_inconclusive() -> None:
     assert result.verdict == Verdict.INCONCLUSIVE
     assert "2 program actors" in result.reason
     assert programs == []
+
+
+def _gearsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "gearsim", *args], capture_output=True, text=True, timeout=300, cwd=cwd, check=False
+    )
+
+
+def test_programs_run_from_any_folder_and_write_their_trace_when_they_pass(tmp_path: Path) -> None:
+    """gearsim run --programs outside the checkout: the vector's programs are found beside it; --trace is written."""
+    _require("gear")
+    trace = tmp_path / "trace.txt"
+    done = _gearsim(
+        "run", "--programs", "client/gear.yaml::gear-client-background", "--trace", str(trace), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = trace.read_text(encoding="utf-8")
+    assert text.startswith("# client/gear.yaml::gear-client-background pass\n")
+    assert 'prog>server SUBMIT_JOB_BG "reverse"' in text  # each connection labelled by its actor
+
+
+def test_a_missing_program_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    vf = _vf("gear.yaml")
+    raw = dict(vf.raw)
+    case = dict(raw["cases"][0])
+    case["programs"] = {"prog": {"command": "{python} programs/no_such_client.py {host} {port}"}}
+    raw["cases"] = [case]
+    import yaml
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    done = _gearsim("run", "--programs", str(path), cwd=tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "program file programs/no_such_client.py not found" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+RULE_BREAKERS = """schema: gearsim-vectors/1
+area: client
+title: programs whose packets break rules the steps do not look at
+header: [h]
+notes: {}
+cases:
+- id: fractional-numerator
+  comment: a worker program sends WORK_STATUS 7.142857142857142/100; the step takes any numerator
+  requirements: [GM-FIELD-003]
+  result: valid
+  actors: {c1: client, prog: worker}
+  programs:
+    prog: {command: '{python} %(dir)s/raw.py {host} {port} worker'}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_BG, args: [reverse, '', hello]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {connect: prog}
+  - {send: prog, packet: {type: CAN_DO, args: [reverse]}}
+  - {send: prog, packet: {type: GRAB_JOB}}
+  - {expect: prog, packet: {type: JOB_ASSIGN, args: [{ref: H}, reverse, hello]}}
+  - {send: prog, packet: {type: WORK_STATUS, args: [{ref: H}, {any: true}, {any: true}]}}
+  - {send: prog, packet: {type: WORK_COMPLETE, args: [{ref: H}, olleh]}}
+  - {disconnect: prog}
+- id: server-only-type
+  comment: a client program sends STATUS_RES_UNIQUE framed \\0REQ; the step takes it as written
+  requirements: [GM-FRAME-003]
+  result: valid
+  actors: {prog: client}
+  programs:
+    prog: {command: '{python} %(dir)s/raw.py {host} {port} client'}
+  steps:
+  - {connect: prog}
+  - {send: prog, packet: {type: STATUS_RES_UNIQUE, magic: REQ, args: [u1]}}
+  - {disconnect: prog}
+"""
+
+RAW = """import socket, struct, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+def send(t, *args):
+    body = b"\\0".join(args)
+    s.sendall(b"\\0REQ" + struct.pack(">II", t, len(body)) + body)
+def read():
+    head = b""
+    while len(head) < 12:
+        head += s.recv(12 - len(head))
+    _, t, n = struct.unpack(">4sII", head)
+    body = b""
+    while len(body) < n:
+        body += s.recv(n - len(body))
+    return t, body.split(b"\\0")
+if sys.argv[3] == "worker":
+    send(1, b"reverse")
+    send(9)
+    t, args = read()
+    send(12, args[0], b"7.142857142857142", b"100")
+    send(13, args[0], b"olleh")
+else:
+    send(42, b"u1")
+s.close()
+"""
+
+
+def test_what_a_program_sends_is_checked_against_the_rules(tmp_path: Path) -> None:
+    """Issue 13: both programs passed their cases before; now each fails on exactly the rule it breaks."""
+    from gearsim.files import load_schema_text
+    from gearsim.vectors.parse import parse_vector_text
+
+    (tmp_path / "raw.py").write_text(RAW, encoding="utf-8")
+    vf = parse_vector_text(RULE_BREAKERS % {"dir": tmp_path}, "breakers.yaml", load_schema_text())
+    for case_id, rule in (("fractional-numerator", "GM-FIELD-003"), ("server-only-type", "GM-FRAME-003")):
+        result, programs = run_program_case(vf, vf.case(case_id), within_floor=3000)
+        assert result.verdict == Verdict.FAIL, _detail(result, programs)
+        assert result.rules == (rule,), _detail(result, programs)
+        assert result.reason.startswith("prog: sent "), _detail(result, programs)
+        assert not [n for n in result.notes if n.startswith("then step")], "the steps themselves pass"
