@@ -186,3 +186,15 @@ def test_reproduce_lines_carry_every_target_option() -> None:
     )
     command = Target(profile="spec", server_command="./myserver --port {port}")
     assert "--server-command './myserver --port {port}'" in reproduce_run("a.yaml::x", command)
+
+
+def test_a_real_server_is_judged_by_the_spec_profile_unless_one_is_named() -> None:
+    from gearsim.run.runner import default_profile
+
+    assert default_profile(real_server=True) == "spec"
+    assert default_profile(real_server=False) == "gearmand-1.1"  # the model models gearmand
+
+
+def test_the_model_run_keeps_its_profile(vector: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["run", f"{vector}::echo"])
+    assert "profile gearmand-1.1" in capsys.readouterr().out.splitlines()[0]

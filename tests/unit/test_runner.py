@@ -288,3 +288,16 @@ def test_an_unknown_profile_is_refused_before_any_peer_is_built() -> None:
     with pytest.raises(InputError, match="unknown profile"):
         ModelPeerFactory(profile="gearmand-9")
     assert built == []
+
+
+def test_a_key_error_while_programs_play_is_a_gearsim_bug_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearsim.files import select
+    from gearsim.io import programs
+
+    async def broken(self: object) -> None:
+        raise KeyError("stream")
+
+    monkeypatch.setattr(programs._Session, "play", broken)
+    vf = select(["client/gear.yaml::gear-client-background"]).files[0]
+    with pytest.raises(GearsimBug, match=r"gear-client-background: KeyError: 'stream'.*please report it"):
+        programs.run_program_case(vf, vf.case("gear-client-background"), ["true"])
