@@ -25,6 +25,9 @@ collector off while timing):
 * minimal  struct.unpack_from + bytes.split (maxsplit from the table) in a
            plain loop that builds nothing else: the practical limit for pure
            Python. Encoding is struct.pack + b"\\0".join, joined.
+* floor    the minimal loop plus a Packet/AdminLine NamedTuple per message (args
+           split into a tuple): what any typed, frozen, eagerly split decoder costs
+           at least, printed as its own ratio to minimal.
 * validate gearsim.protocol.validate.check(packet, role) over the decoded packets, shown
            separately (decode and check together as well), if it exists.
 
@@ -175,6 +178,49 @@ def decode_minimal(chunks: list[bytes]) -> int:
     return count
 
 
+def decode_typed_floor(chunks: list[bytes]) -> int:
+    """The minimal loop plus only what every typed decoder must add: a Packet/AdminLine per message.
+
+    Arguments split into a tuple, a frozen NamedTuple built per message with its
+    offset, and nothing else (no limits, no errors, no CR handling): no decoder
+    that returns typed, frozen, split packets can beat it, so it bounds what
+    ``ours/minimal`` can reach.
+    """
+    unpack = struct.Struct(">8sI").unpack_from
+    keyed = {
+        m.value + struct.pack(">I", n): (m, s.type, max(len(s.args) - 1, 0)) for m in Magic for n, s in SPECS.items()
+    }
+    new = tuple.__new__
+    buf = b""
+    base = 0
+    count = 0
+    for chunk in chunks:
+        buf = buf + chunk if buf else chunk
+        pos, end = 0, len(buf)
+        out = []
+        while pos < end:
+            if buf[pos] == 0:
+                if end - pos < 12:
+                    break
+                key, size = unpack(buf, pos)
+                stop = pos + 12 + size
+                if stop > end:
+                    break
+                magic, ptype, maxsplit = keyed[key]
+                out.append(new(Packet, (magic, ptype, tuple(buf[pos + 12 : stop].split(b"\0", maxsplit)), base + pos)))
+                pos = stop
+            else:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    break
+                out.append(new(AdminLine, (buf[pos:nl], b"\n", base + pos)))
+                pos = nl + 1
+        count += len(out)
+        base += pos
+        buf = buf[pos:]
+    return count
+
+
 def encode_minimal(messages: list[Message]) -> bytes:
     pack = struct.Struct(">4sII").pack
     out = []
@@ -289,7 +335,7 @@ def main(argv: list[str]) -> int:
     # everyone must read the same thing before anyone is timed
     decoded = decode_ours(chunks)
     assert decoded == messages, "gearsim decoder disagrees with its own encoder"
-    assert decode_minimal(chunks) == count, "minimal loop miscounted"
+    assert decode_minimal(chunks) == count == decode_typed_floor(chunks), "minimal or floor loop miscounted"
     expected = [m.args if isinstance(m, Packet) else m.text + m.eol for m in messages]
     gear_run = GearDecode(chunks, admin_lines)
     assert gear_run.arguments() == expected, "gear read different arguments"
@@ -339,6 +385,11 @@ def main(argv: list[str]) -> int:
                     shortfalls.append(f"{what}: {vs_gear:.2f}x gear")
                 if vs_min < TARGET_MINIMAL:
                     shortfalls.append(f"{what}: {vs_min:.2f}x minimal")
+    floor = best_of(repeat, lambda: decode_typed_floor(chunks))
+    print(
+        f"{'decode typed floor':<24}{_fmt(count / floor)}   (minimal + a typed, frozen, split packet per message: "
+        f"{times['decode'][2] / floor:.2f}x minimal, the most ours/minimal can reach with eager splitting)"
+    )
     _validator_rows(decoded, chunks, count, repeat, times["decode"][0])
     print()
     print("below target: " + "; ".join(shortfalls) if shortfalls else "all targets met")
