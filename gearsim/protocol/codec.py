@@ -277,29 +277,39 @@ class Decoder:
                 # encode joins the arguments with NULs and decode splits at most
                 # maxsplit times: the same arguments come back only when there are
                 # not more of them than that allows, and no NUL in one would split
-                if maxsplit < 0:  # a type without arguments keeps stray bytes whole
-                    if count == 0:
-                        size = 0
-                    elif count == 1 and args[0]:
+                if count == maxsplit + 1:  # the usual case: the count the table lays out
+                    if count == 1:
                         size = len(args[0])
+                    elif count == 2:
+                        first, last = args
+                        if b"\0" in first:
+                            return None
+                        size = len(first) + len(last) + 1
+                    elif count == 3:
+                        first, second, last = args
+                        if b"\0" in first or b"\0" in second:
+                            return None
+                        size = len(first) + len(second) + len(last) + 2
+                    elif count == 0:
+                        size = 0
                     else:
+                        size = count - 1 + len(args[-1])
+                        for arg in args[:-1]:
+                            if b"\0" in arg:
+                                return None
+                            size += len(arg)
+                elif maxsplit < 0:  # a type without arguments keeps stray bytes whole
+                    if count != 1 or not args[0]:
                         return None
-                elif count == 1:
                     size = len(args[0])
-                    if maxsplit and b"\0" in args[0]:
-                        return None
-                elif count == 2 and maxsplit >= 1:
-                    first, last = args
-                    if b"\0" in first or (maxsplit > 1 and b"\0" in last):
-                        return None
-                    size = len(first) + len(last) + 1
-                elif 2 < count <= maxsplit + 1:
-                    checked = args if count <= maxsplit else args[:-1]
-                    size = count - 1 + len(args[-1]) * (count > maxsplit)
-                    for arg in checked:
+                elif count <= maxsplit:  # fewer: even the last would be split at a NUL
+                    size = count - 1
+                    for arg in args:
                         if b"\0" in arg:
                             return None
                         size += len(arg)
+                    if count == 0:
+                        return None
                 else:
                     return None
                 if size > max_body:
