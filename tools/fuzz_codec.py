@@ -15,7 +15,8 @@ fields rewritten (magic, type 0/42/43/99/2**32-1, length 0/1/off by one/
 Each input goes through:
 
 * ``Decoder`` fed whole, byte by byte (inputs up to 512 bytes) and in random
-  chunks, with the default 64 MiB limit and with a 16-byte limit; then
+  chunks, with the default 64 MiB limit and with a 16-byte limit, and with
+  the server's header checks (type range, gear's unchecked magic); then
   ``eof``. The three feedings must agree (same messages, or the same error
   at the same offset), and each decoded message must re-encode to exactly
   the bytes it was decoded from;
@@ -62,6 +63,7 @@ from gearsim.errors import DecodeError  # noqa: E402
 from gearsim.io.serve_log import Checker, ServeLog  # noqa: E402
 from gearsim.model import Server  # noqa: E402
 from gearsim.model.profiles import PROFILES  # noqa: E402
+from gearsim.model.wire import WIRE_TYPES  # noqa: E402
 from gearsim.protocol.codec import Decoder, encode, encode_admin  # noqa: E402
 from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, Role  # noqa: E402
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_message  # noqa: E402
@@ -168,9 +170,17 @@ def mutate(rng: random.Random, data: bytes, pool: list[bytes]) -> bytes:
 # --------------------------------------------------------------------------- checks
 
 
-def feed(data: bytes, pieces: list[bytes], max_body: int) -> tuple[list[Message], str | None]:
-    """Messages and error (class and offset) of a decoder fed ``pieces``, then eof."""
-    decoder = Decoder(max_body=max_body)
+def feed(
+    data: bytes, pieces: list[bytes], max_body: int, *, strict: bool = False
+) -> tuple[list[Message], str | None]:
+    """Messages and error (class and offset) of a decoder fed ``pieces``, then eof.
+
+    ``strict``: the server's header checks (gearmand's type range) and gear's
+    unchecked magic, as ``gearsim.model.wire.decoder_for`` makes them.
+    """
+    decoder = Decoder(max_body=max_body, types=WIRE_TYPES, unknown_magic=Magic.REQ) if strict else Decoder(
+        max_body=max_body
+    )
     out: list[Message] = []
     try:
         for piece in pieces:
@@ -233,6 +243,10 @@ def run_one(rng: random.Random, data: bytes, servers: list[Server] | None, index
     chunked = feed(data, chunks(rng, data), limit)
     if not agree(chunked, whole) or not agree(chunked, full):
         return f"chunked {chunked[1]} {len(chunked[0])} messages; whole {whole[1]} {len(whole[0])}"
+    strict_whole = feed(data, [data], limit, strict=True)
+    strict_chunked = feed(data, chunks(rng, data), limit, strict=True)
+    if not agree(strict_whole, strict_chunked):
+        return f"with header checks: chunked {strict_chunked[1]}; whole {strict_whole[1]}"
     small = feed(data, chunks(rng, data), 16)
     if small[0] != full[0][: len(small[0])]:
         return "a 16-byte body limit changed the messages before its error"
