@@ -35,8 +35,9 @@ from gearsim.errors import GearsimBug, GearsimError, InputError
 from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
 from gearsim.protocol import codec
 from gearsim.protocol.codec import encode
-from gearsim.protocol.packets import Magic, Message, Packet, PacketType
+from gearsim.protocol.packets import SPECS, Magic, Message, Packet, PacketType, Role
 from gearsim.protocol.trace import TraceRecord
+from gearsim.protocol.validate import check
 from gearsim.run.result import LEVELS, CaseResult, StepFailed, Verdict, bug, failed, inconclusive
 from gearsim.vectors.codec_checks import check_codec_case
 from gearsim.vectors.matching import (
@@ -52,6 +53,7 @@ from gearsim.vectors.parse import (
     AdminPattern,
     Alternative,
     AnyValue,
+    Capture,
     Case,
     LineParts,
     PacketPattern,
@@ -409,7 +411,7 @@ def _judge(play: _Play, step: Step, alt: Alternative, problem: str, expected: st
 
 def _expect_step(play: _Play, step: Step) -> None:
     within = step.within if step.within is not None else DEFAULT_WITHIN
-    problem, expected, received, _ = _check_expectation(
+    problem, expected, received, used = _check_expectation(
         play,
         step.actor,
         within,
@@ -423,6 +425,8 @@ def _expect_step(play: _Play, step: Step) -> None:
         received=None,
     )
     _check_crash(play, step, problem, expected, received)
+    if not problem and (step.packet is not None or step.packets):
+        _check_rules(play, step, [step.packet] if step.packet is not None else step.packets, received[:used], expected)
     # a branch taken at an earlier step commits this step to its alternative of that branch
     forced = next((a for a in step.accept if a.branch and a.branch in play.branches), None)
     if forced is not None:
@@ -462,6 +466,8 @@ def _expect_step(play: _Play, step: Step) -> None:
             for _ in range(used):
                 box.popleft()
         _judge(play, step, alt, problem, expected, received)
+        if not alt.breaks and (alt.packet is not None or alt.packets):
+            _check_rules(play, step, [alt.packet] if alt.packet is not None else alt.packets, received[:used], expected)
         if alt.unsupported:
             why = f" ({alt.note})" if alt.note else ""
             raise _Unsupported(f"step {step.index}: the server does not implement what the case tests{why}")
@@ -470,6 +476,37 @@ def _expect_step(play: _Play, step: Step) -> None:
         play.ruled_out.update(a.branch for a in step.accept if a.branch and a.branch != alt.branch)
         return
     raise StepFailed(step, f"{step.actor}: {problem}", expected, _show(received))
+
+
+def _check_rules(
+    play: _Play, step: Step, patterns: Sequence[PacketPattern | None], matched: Sequence[Message], expected: str
+) -> None:
+    """An argument a pattern left open must still keep the spec's packet rules.
+
+    A capture or ``any`` accepts anything: a 70-byte handle, a NUL inside a
+    unique, a status flag of 2 would match it. Arguments the vector wrote out
+    are the vector's word (a server repeats what a peer sent, valid or not),
+    and outcomes that declare what they break are not checked here. Under
+    ``spec`` an ERROR's words are open too (they match as labels).
+
+    Raises:
+        StepFailed: the first broken rule, cited as the step's.
+    """
+    for message in matched:
+        if not isinstance(message, Packet):
+            continue
+        open_args = {
+            i
+            for p in patterns
+            if p is not None and int(p.type) == int(message.type)
+            for i, arg in enumerate(p.args)
+            if isinstance(arg, (Capture, AnyValue)) or (play.neutral and p.type is PacketType.ERROR)
+        }
+        names = SPECS[int(message.type)].args if int(message.type) in SPECS else ()
+        for violation in check(message, Role.SERVER):
+            if violation.argument and violation.argument in names and names.index(violation.argument) in open_args:
+                reason = f"{step.actor}: {message.name} breaks {violation}"
+                raise StepFailed(step, reason, expected, repr(message), (violation.requirement,))
 
 
 def _check_crash(play: _Play, step: Step, problem: str, expected: str, received: list[Message]) -> None:
