@@ -2,7 +2,13 @@
 
 ``gearsim spec coverage`` lists every requirement id with the vector cases
 that cite it and, with ``--run``, the verdict of those cases per profile on
-the reference model. It exits 1 when an active MUST has no vector.
+the reference model. It exits 1 when an active MUST has no vector. With
+``--mutate`` it lists instead, per rule, whether breaking the model on that
+rule makes a vector fail (gearsim.run.mutants), and exits 1 when a MUST's
+mutant survives.
+
+``gearsim spec mutate`` runs the mutants themselves, one line each; ``--fast``
+runs the few CI runs on every change.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     profiles = profile_list(args.profiles) if args.run or args.profiles else []
     selection = select(args.vectors)
     requirements = load_requirements()
+    if args.mutate:
+        return _mutation_coverage(args, selection.files, requirements)
     results: dict[str, list[CaseResult]] | None = None
     if args.run:
         results = {}
@@ -58,6 +66,104 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _outcomes(args: argparse.Namespace, files: Any) -> list[Any]:
+    """Run the selected mutants over ``files``; their outcomes in registry order."""
+    from gearsim.run.mutants import MUTATIONS, run_mutation, unmutated_verdicts
+
+    chosen = [
+        m
+        for m in MUTATIONS
+        if (not getattr(args, "fast", False) or m.fast)
+        and (not getattr(args, "mutation", None) or m.id in args.mutation)
+        and (not getattr(args, "rule", None) or m.rule in args.rule)
+    ]
+    unmutated: dict[str, Any] = {}
+    outcomes = []
+    for m in chosen:
+        if m.profile not in unmutated:
+            unmutated[m.profile] = unmutated_verdicts(files, m.profile, args.seed)
+        outcomes.append(run_mutation(m, files, unmutated[m.profile], seed=args.seed, exhaustive=args.exhaustive))
+    return outcomes
+
+
+def _write(args: argparse.Namespace, text: str) -> None:
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _mutation_coverage(args: argparse.Namespace, files: Any, requirements: Any) -> int:
+    from gearsim.report.coverage import format_mutation, mutation_rows, mutation_to_json, surviving_musts
+
+    rows = mutation_rows(files, requirements, _outcomes(args, files))
+    if args.json:
+        text = json.dumps(mutation_to_json(rows), indent=2) + "\n"
+    else:
+        text = format_mutation(rows, show_killed=not args.brief)
+    _write(args, text)
+    missing = surviving_musts(rows)
+    if missing:
+        print(
+            f"gearsim spec coverage: {len(missing)} MUST id(s) no vector kills: " + ", ".join(r.id for r in missing),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _cmd_mutate(args: argparse.Namespace) -> int:
+    from gearsim.files import load_requirements, select
+    from gearsim.report.coverage import mutation_rows, mutation_summary, surviving_musts
+    from gearsim.run.mutants import MUTATIONS
+
+    known = {m.id for m in MUTATIONS}
+    unknown = sorted(set(args.mutation or ()) - known)
+    if unknown:
+        print(f"gearsim spec mutate: unknown mutation(s) {', '.join(unknown)}", file=sys.stderr)
+        return 3
+    selection = select(args.vectors)
+    outcomes = _outcomes(args, selection.files)
+    rows = mutation_rows(selection.files, load_requirements(), outcomes)
+    if args.json:
+        doc = {
+            "schema": "gearsim-mutants/1",
+            "mutants": [
+                {
+                    "id": o.mutation.id,
+                    "rule": o.mutation.rule,
+                    "profile": o.mutation.profile,
+                    "what": o.mutation.what,
+                    "killed_by": list(o.killed_by),
+                    "by_citing_case": o.by_citing_case,
+                    "played": o.played,
+                    "error": o.error,
+                }
+                for o in outcomes
+            ],
+            "summary": mutation_summary(rows),
+        }
+        text = json.dumps(doc, indent=2) + "\n"
+    else:
+        lines = []
+        for o in outcomes:
+            word = "ERROR" if o.error else "killed" if o.killed else "SURVIVED"
+            by = o.error or (
+                o.killed_by[0] + ("" if o.by_citing_case else " (a case not citing the rule)")
+                if o.killed
+                else f"{o.played} cases played"
+            )
+            lines.append(f"{o.mutation.rule:<14} {o.mutation.id:<34} {word:<8} {by}")
+        killed = sum(1 for o in outcomes if o.killed)
+        lines.append("")
+        lines.append(f"{killed}/{len(outcomes)} mutants killed")
+        text = "\n".join(lines) + "\n"
+    _write(args, text)
+    failing = [o for o in outcomes if o.error] + [r for r in surviving_musts(rows)]
+    return 1 if failing else 0
+
+
 def add_spec_commands(subparsers: Any) -> None:
     """Register ``spec`` (with its ``coverage`` sub-command) on the ``gearsim`` sub-parsers.
 
@@ -76,4 +182,23 @@ def add_spec_commands(subparsers: Any) -> None:
     cov.add_argument("--seed", type=int, default=0, help="simulator seed for --run (default 0)")
     cov.add_argument("--brief", action="store_true", help="text output without the case lists")
     cov.add_argument("--out", metavar="FILE", help="write the listing here instead of stdout")
+    cov.add_argument(
+        "--mutate",
+        action="store_true",
+        help="run the model's mutants and report per rule: killed, surviving (why), client, untestable",
+    )
+    cov.add_argument("--exhaustive", action="store_true", help="with --mutate: every case that kills each mutant")
     cov.set_defaults(func=_cmd_coverage)
+    mut = spec_sub.add_parser(
+        "mutate",
+        help="break the model one rule at a time and run the vectors; exit 1 when a MUST's mutant survives",
+    )
+    mut.add_argument("vectors", nargs="*", help="vector selectors as for `gearsim run` (default: all bundled)")
+    mut.add_argument("--fast", action="store_true", help="only the mutants CI runs on every change")
+    mut.add_argument("--mutation", action="append", metavar="ID", help="only this mutant (repeatable)")
+    mut.add_argument("--rule", action="append", metavar="GM-...", help="only the mutants of this rule (repeatable)")
+    mut.add_argument("--exhaustive", action="store_true", help="play every case, listing every case that kills")
+    mut.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    mut.add_argument("--json", action="store_true", help="write JSON")
+    mut.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    mut.set_defaults(func=_cmd_mutate)

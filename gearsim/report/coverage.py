@@ -1,8 +1,15 @@
-"""Requirement coverage: which vector cases check each rule, and how each profile fares.
+"""Requirement coverage: which vector cases check each rule, how each profile fares, and which mutants die.
 
 PURE: parsed vector files, the requirement registry and (optionally) runner
-results in; rows out. ``gearsim spec coverage`` prints them and
-tools/build_spec.py puts them beside each rule of the rendered spec.
+results and mutation outcomes in; rows out. ``gearsim spec coverage`` prints
+them and tools/build_spec.py puts them beside each rule of the rendered spec.
+
+Citation alone proves little: a case may cite a rule it cannot fail on. The
+mutation rows say, per rule, whether some vector fails when the reference
+model breaks that rule (gearsim.run.mutants): *killed*, *surviving* (with the
+reason), a *client* rule (it binds clients, workers or readers, which library
+and program cases judge; no server mutant can break it), *untestable* (with
+the reason), or *none* (no mutant: MAY rules).
 
 A case covers an id when it cites it: in its ``requirements``, in a codec
 case's expected ``violations``, or in a step's ``requirements``. A retired id
@@ -17,11 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gearsim.protocol.requirements import Requirement
+from gearsim.run.mutants import CLIENT_RULES, UNTESTABLE, MutationOutcome
 from gearsim.run.runner import CaseResult, Verdict
 from gearsim.vectors.parse import Case, VectorFile
 
 __all__ = [
     "CoverageRow",
+    "MutationRow",
     "ProfileVerdict",
     "case_ref",
     "cited_ids",
@@ -29,6 +38,11 @@ __all__ = [
     "coverage_from_json",
     "coverage_to_json",
     "format_coverage",
+    "format_mutation",
+    "mutation_rows",
+    "mutation_summary",
+    "mutation_to_json",
+    "surviving_musts",
     "uncovered_musts",
 ]
 
@@ -224,4 +238,143 @@ def format_coverage(rows: Sequence[CoverageRow], profiles: Sequence[str], *, sho
     )
     if missing:
         lines.append("MUST ids without a vector: " + ", ".join(r.id for r in missing))
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- mutation
+
+
+#: a rule's standing against the mutants, worst first
+MUTATION_STATES: Final[tuple[str, ...]] = ("error", "surviving", "killed", "client", "untestable", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class MutationRow:
+    """One requirement against the mutants that break it."""
+
+    id: str
+    level: str
+    #: one of MUTATION_STATES
+    state: str
+    #: the cases citing the rule
+    cited: tuple[str, ...]
+    #: mutation id -> the cases that killed it (empty: it survived)
+    mutations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: why a rule is not killed: the surviving mutants, a client rule's or an untestable rule's reason
+    reason: str = ""
+
+
+def _client_reason(req: Requirement) -> str:
+    if req.id in CLIENT_RULES:
+        return CLIENT_RULES[req.id]
+    if req.area == "library":
+        return "binds client libraries (library cases judge it)"
+    return ""
+
+
+def mutation_rows(
+    files: Iterable[VectorFile], requirements: Mapping[str, Requirement], outcomes: Sequence[MutationOutcome]
+) -> list[MutationRow]:
+    """One row per active registry id, in registry order, from the outcomes of ``run_mutation``.
+
+    A rule is killed when every mutant that breaks it was killed, surviving
+    when one was not (the reason names the survivors), and "error" when a
+    mutant raised instead of being judged (a bug in the mutation).
+    """
+    cited: dict[str, list[str]] = {rid: [] for rid in requirements}
+    for vf in files:
+        for case in vf.cases:
+            for rid in cited_ids(case):
+                if rid in cited:
+                    cited[rid].append(case_ref(vf.name, case.id))
+    by_rule: dict[str, list[MutationOutcome]] = {}
+    for outcome in outcomes:
+        by_rule.setdefault(outcome.mutation.rule, []).append(outcome)
+    rows: list[MutationRow] = []
+    for rid, req in requirements.items():
+        if req.status != "active":
+            continue
+        mine = by_rule.get(rid, [])
+        mutations = {o.mutation.id: o.killed_by for o in mine}
+        broken = [o for o in mine if o.error]
+        survivors = [o for o in mine if not o.killed and not o.error]
+        client = _client_reason(req)
+        if broken:
+            state, reason = "error", "; ".join(f"{o.mutation.id}: {o.error}" for o in broken)
+        elif survivors:
+            state = "surviving"
+            reason = "no case fails against " + "; ".join(f"{o.mutation.id} ({o.mutation.what})" for o in survivors)
+        elif mine:
+            state, reason = "killed", ""
+        elif client:
+            state, reason = "client", client
+        elif rid in UNTESTABLE:
+            state, reason = "untestable", UNTESTABLE[rid]
+        else:
+            state, reason = "none", ""
+        rows.append(MutationRow(rid, req.level, state, tuple(cited[rid]), mutations, reason))
+    return rows
+
+
+def surviving_musts(rows: Iterable[MutationRow]) -> list[MutationRow]:
+    """MUST rows a server mutant breaks without a vector noticing (or whose mutant raised)."""
+    return [r for r in rows if r.level == "MUST" and r.state in ("surviving", "error")]
+
+
+def mutation_summary(rows: Sequence[MutationRow]) -> dict[str, dict[str, int]]:
+    """Per level: how many rules are in each state, and how many in all."""
+    summary: dict[str, dict[str, int]] = {}
+    for r in rows:
+        counts = summary.setdefault(r.level, {"rules": 0, **{s: 0 for s in MUTATION_STATES}})
+        counts["rules"] += 1
+        counts[r.state] += 1
+    return summary
+
+
+def mutation_to_json(rows: Sequence[MutationRow]) -> dict[str, Any]:
+    """A JSON-ready document: the summary and one object per rule."""
+    return {
+        "schema": "gearsim-mutation/1",
+        "summary": mutation_summary(rows),
+        "rules": [
+            {
+                "id": r.id,
+                "level": r.level,
+                "state": r.state,
+                "cited": len(r.cited),
+                "mutations": {m: list(cases) for m, cases in r.mutations.items()},
+                "reason": r.reason,
+            }
+            for r in rows
+        ],
+        "surviving_musts": [r.id for r in surviving_musts(rows)],
+    }
+
+
+def format_mutation(rows: Sequence[MutationRow], *, show_killed: bool = True) -> str:
+    """A text table: id, level, cases citing it, state, then the mutants and what killed them or why not."""
+    lines = [f"{'id':<14} {'level':<6} {'cited':>5}  state"]
+    for r in rows:
+        if not show_killed and r.state in ("killed", "none"):
+            continue
+        lines.append(f"{r.id:<14} {r.level:<6} {len(r.cited):>5}  {r.state}")
+        for mutation_id, cases in r.mutations.items():
+            lines.append(f"    {mutation_id}: " + (f"killed by {cases[0]}" if cases else "survived"))
+        if r.reason:
+            lines.append(f"    {r.reason}")
+    lines.append("")
+    summary = mutation_summary(rows)
+    for level in ("MUST", "SHOULD", "MAY"):
+        counts = summary.get(level)
+        if counts is None:
+            continue
+        tested = counts["rules"] - counts["client"] - counts["untestable"] - counts["none"]
+        lines.append(
+            f"{level}: {counts['killed']}/{tested} killed by mutation"
+            f" ({counts['surviving']} surviving, {counts['error']} broken mutants);"
+            f" {counts['client']} client rules, {counts['untestable']} untestable, {counts['none']} without a mutant"
+        )
+    missing = surviving_musts(rows)
+    if missing:
+        lines.append("MUST ids no vector kills: " + ", ".join(r.id for r in missing))
     return "\n".join(lines) + "\n"

@@ -405,7 +405,7 @@ def framing_cases() -> list[CodecCase]:
                 "Perl Gearman::Server's ERROR: a lower-case code word and an empty text; "
                 "a client reads it as any ERROR"
             ),
-            requirements=["GM-ERROR-001", "GM-ERROR-003"],
+            requirements=["GM-ERROR-001"],
             result="valid",
             sender="server",
             messages=[P("ERROR", (b"not_worker", b""))],
