@@ -13,7 +13,7 @@ comments::
     <!-- begin:table profiles -->      where the profiles differ (gearsim/model/profiles.py)
     <!-- begin:table defects -->       each profile's known server bugs (gearsim/model/profiles.py)
     <!-- begin:table counts -->        ids per area and level
-    <!-- begin:settles 4 -->           the rules that settle ambiguity 4 of the facts file
+    <!-- begin:settles 4 -->           the rules that settle question (e)4 (section 19)
     ...generated text...
     <!-- end:KIND -->
 

@@ -16,8 +16,8 @@ Wire bytes are framed here by hand (struct), not by gearsim.protocol.codec.encod
 
 Server reactions are those of gearmand 1.1.20+ds on a fresh connection to a
 freshly started server. Each reaction names its evidence: a case of the probe
-record spec/observed/gearmand-1.1.20-codec.yaml (``probe:<id>``), or a section
-of ../shared/protocol-facts.md (``facts:<tag>``). ``--check-observed``
+record spec/observed/gearmand-1.1.20-codec.yaml (``probe:<id>``), or a tag
+of spec/evidence.md (``evidence:<tag>``). ``--check-observed``
 compares every probe-backed reaction with that record (handles compared with
 their host part and counter masked).
 

@@ -1,8 +1,8 @@
 """Admin text commands of the reference server and their exact reply bytes.
 
 PURE. Owns the line splitting and every admin command of gearmand 1.1.20
-(libgearman-server/text.cc; the admin facts, section (c) of the project's
-protocol facts, that spec/gearman.md's admin section states), with the reply
+(libgearman-server/text.cc; spec/evidence.md B-A1 to B-A5, which
+spec/gearman.md's admin section states), with the reply
 dialects of other implementations chosen by the profile. It works on a
 ``ServerState`` (context.py), never on the ``Server`` itself.
 
@@ -88,8 +88,8 @@ def run(state: ServerState, c: Conn, line: AdminLine, out: Outbox) -> AdminResul
     profile = state.profile
     args = words(line.text)
     if profile.admin_max_words is not None and len(args) > profile.admin_max_words:
-        # facts (c): the parser's argument limit; gearmand closes without a reply
-        return AdminResult(close="admin line of 6 or more words (facts (c))")
+        # B-A1: the parser's argument limit; gearmand closes without a reply
+        return AdminResult(close="admin line of 6 or more words (B-A1)")
     word = args[0]
     if profile.admin_match == "word-run":
         # Perl: /^(\w+)\s*(.*)/ then lc: only the leading word characters count
@@ -276,7 +276,7 @@ def _cancel(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out
 def _create(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: Outbox) -> bytes:
     if len(args) == 3 and _is(args[1], b"function"):
         # text.cc takes arg_size - 2 bytes, which assumes "\r\n": with a bare
-        # "\n" the name loses its last character (facts (c), create function)
+        # "\n" the name loses its last character (B-A4, create function)
         name = args[2] if line.eol == b"\r\n" else args[2][:-1]
         state.store.function(name)
         return state.profile.admin_ok.encode()
@@ -287,7 +287,7 @@ def _drop(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out: 
     if len(args) == 3 and _is(args[1], b"function"):
         store = state.store
         for function in _functions(state):
-            if function.name.lower() == args[2].lower():  # strcasecmp (facts (c))
+            if function.name.lower() == args[2].lower():  # strcasecmp (B-A4)
                 if function.workers or store.running(function):
                     return _ERR_BUSY
                 if state.profile.admin_drop_queued == "refuses" and store.total(function):

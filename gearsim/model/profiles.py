@@ -9,7 +9,7 @@ The table is typed twice on purpose: as the Python literal ``PROFILE_TABLE``
 below (the core must not read files at import) and as spec/profiles.yaml (the
 language-neutral copy). tests/unit/test_model_profiles.py fails when they differ.
 
-Only what the facts show is a switch. Where a peer's behaviour is unknown the
+Only what the evidence shows (spec/evidence.md) is a switch. Where a peer's behaviour is unknown the
 profile takes the gearmand value and says so in its ``notes``.
 """
 
@@ -313,8 +313,8 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "handle and SUBMIT_REDUCE_JOB in the PROTOCOL document's 3-argument form"
         ),
         "found": (
-            "peer-lab probe (peer-lab-findings 8, protocol-facts B-P6); "
-            "spec/observed/gearmand-1.1.20-codec.yaml cases submit-job-no-nul, submit-job-one-nul"
+            "spec/evidence.md B-P6; spec/observed/gearmand-1.1.20-codec.yaml cases submit-job-no-nul, "
+            "submit-job-two-args"
         ),
     },
     {
@@ -328,7 +328,7 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "client SUBMIT_JOB f '' x; worker CAN_DO f, GRAB_JOB, WORK_EXCEPTION 'H:vm:1\\0e': the client "
             "gets WORK_FAIL with the 7-byte body 'H:vm:1\\0' (00524553 0000000e 00000007 483a766d3a3100)"
         ),
-        "found": "probe (protocol-facts B-W5); vectors/server/exceptions.yaml::no-option-gets-fail",
+        "found": "spec/evidence.md B-W5; vectors/server/exceptions.yaml::no-option-gets-fail",
     },
     {
         "id": "background-lost-with-foreground",
@@ -342,7 +342,7 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "CAN_DO f, GRAB_JOB gets NO_JOB"
         ),
         "found": (
-            "probe (protocol-facts B-U12); vectors/server/disconnect.yaml::background-then-foreground-abandoned, "
+            "spec/evidence.md B-U12; vectors/server/disconnect.yaml::background-then-foreground-abandoned, "
             "foreground-then-background-abandoned"
         ),
     },
@@ -359,7 +359,7 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "handle\\0f\\0<63 bytes>\\0\\0x"
         ),
         "found": (
-            "probe (protocol-facts B-U7); server.cc:616-628 sends unique_length + 1 bytes of the 64-byte "
+            "spec/evidence.md B-U7; server.cc:621-628 sends unique_length + 1 bytes of the 64-byte "
             "unique field; vectors/server/coalesce.yaml::unique-64-bytes-never-coalesces"
         ),
     },
@@ -378,7 +378,7 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
         ),
         "found": (
             "server.cc:157 checks arg_size[2]; probe spec/observed/gearmand-1.1.20-spec.yaml "
-            "reduce-unique-length; vectors/server/reduce.yaml::long-unique-accepted"
+            "reduce-unique-length; vectors/server/reduce.yaml::long-reduce-unique"
         ),
     },
     {
@@ -521,7 +521,7 @@ _GEARMAND_20_TIMER_DEFECT: Final[dict[str, Any]] = {
 _GEARMAND_11: Final[dict[str, Any]] = {
     "name": "gearmand-1.1",
     "summary": "gearmand 1.1.20 (Debian 1.1.20+ds), default options: the reference",
-    "notes": "Every switch verified [V] or read in code [C] in protocol-facts.md (b) and (c).",
+    "notes": "Every switch is backed by source lines and a probe in spec/evidence.md (B-P1 to B-K13).",
     "version": "1.1.20+ds",
     "bad_magic": "close",
     "res_magic_request": "error",
@@ -590,7 +590,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
             "w CAN_DO_TIMEOUT f 1000, c SUBMIT_JOB_BG f u x, w GRAB_JOB; 1.6 s later GET_STATUS -> 1 1 '' '' "
             "(the job is still held; its limit is 1000 s)"
         ),
-        "found": "protocol-facts (d) 'CAN_DO_TIMEOUT'; vectors/worker/timeout.yaml::timer-bound-to-first-job",
+        "found": "spec/evidence.md PERL-3; vectors/worker/timeout.yaml::timer-bound-to-first-job",
     },
     {
         "id": "core-requests-missing",
@@ -604,7 +604,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
             "\"CMD_grab_job_uniq\" ...'"
         ),
         "found": (
-            "peer-lab-findings 3 (the PHP worker fails); vectors/worker/grab.yaml::nothing-runnable, "
+            "spec/evidence.md PERL-2 (a libgearman worker fails); vectors/worker/grab.yaml::nothing-runnable, "
             "vectors/server/submit.yaml::background-variants"
         ),
     },
@@ -620,7 +620,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
             "GET_STATUS is never answered"
         ),
         "found": (
-            "peer-lab probe (peer-lab-findings 8); spec/observed/perl-gearman-server-1.130-codec.yaml case bad-magic"
+            "spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case bad-magic"
         ),
     },
     {
@@ -635,7 +635,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
             "packets are never answered"
         ),
         "found": (
-            "peer-lab probe (peer-lab-findings 8); spec/observed/perl-gearman-server-1.130-codec.yaml case "
+            "spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case "
             "res-magic-on-echo-req"
         ),
     },
@@ -668,7 +668,7 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
         "rules": ["GM-SERVER-001", "GM-SERVER-004"],
         "repro": "ECHO_REQ 'x' (00524551 00000010 00000001 78): no reply, the connection stays open",
         "found": (
-            "peer-lab-findings 3 and 8 (a libgearman client hangs on its OPTION_REQ); vectors/worker/grab.yaml::"
+            "spec/evidence.md GEAR-1 (a libgearman client hangs on its OPTION_REQ); vectors/worker/grab.yaml::"
             "nothing-runnable, vectors/client/session.yaml::echo"
         ),
     },
@@ -680,7 +680,7 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
             "c1 OPTION_REQ exceptions, c1 and c2 SUBMIT_JOB f u x (one job); worker WORK_EXCEPTION H 'e': "
             "both c1 and c2 get WORK_EXCEPTION H 'e'"
         ),
-        "found": "protocol-facts (d) 'WORK_EXCEPTION'; vectors/server/exceptions.yaml::option-and-no-option-listeners",
+        "found": "spec/evidence.md GEAR-2; vectors/server/exceptions.yaml::option-and-no-option-listeners",
     },
     {
         "id": "disconnect-fail-req-magic",
@@ -691,7 +691,7 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
             "00524551 0000000e 0000000d 'H:127.0.0.1:1' (REQ WORK_FAIL)"
         ),
         "found": (
-            "peer-lab requeue probe (peer-lab-findings 6); vectors/server/disconnect.yaml::worker-disconnect-requeues"
+            "spec/evidence.md GEAR-3; vectors/server/disconnect.yaml::worker-disconnect-requeues"
         ),
     },
     {
@@ -702,7 +702,7 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
         "rules": ["GM-WORKER-004"],
         "repro": "CANT_DO 'f' (00524551 00000002 00000001 66) on a fresh connection: closed, no reply",
         "found": (
-            "protocol-facts (d) 'CANT_DO of an unregistered function'; vectors/worker/abilities.yaml::cant-do-unknown"
+            "spec/evidence.md GEAR-4; vectors/worker/abilities.yaml::cant-do-unknown"
         ),
     },
     {
@@ -716,7 +716,7 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
             "ECHO_REQ header with size ffffffff (00524551 00000010 ffffffff) + bytes: an empty packet, the "
             "rest parsed as new packets; SUBMIT_JOB so framed raises IndexError and closes"
         ),
-        "found": "peer-lab probe (peer-lab-findings 8); not modelled",
+        "found": "spec/evidence.md GEAR-5; spec/observed/gear-0.16-codec.yaml case length-ffffffff; not modelled",
     },
 ]
 
@@ -746,7 +746,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "name": "perl-1.130",
         "summary": "Perl Gearman::Server 1.130.1 (Debian gearman-server)",
         "notes": (
-            "From protocol-facts.md (d), peer-lab-findings 4-8 and probes of 1.130.1. Not modelled: "
+            "Evidence: spec/evidence.md PERL-1 to PERL-5 and the probes of 1.130.1. Not modelled: "
             "the order in which a worker's functions are scanned (modelled as gearmand's), the admin "
             "jobs, clients and gladiator commands, the exit after 'shutdown graceful', admin lines "
             "that do not start with a word character, and the maxqueue crash on limit 0."
@@ -816,7 +816,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "name": "gear-0.16",
         "summary": "geard from PyPI gear 0.16.0",
         "notes": (
-            "From protocol-facts.md (d), peer-lab-findings 4-8 and probes of 0.16.0. Not modelled: "
+            "Evidence: spec/evidence.md GEAR-1 to GEAR-6 and the probes of 0.16.0. Not modelled: "
             "its signed body length and the acl admin commands. gear has no version or "
             "unknown-command reply."
         ),

@@ -3,8 +3,7 @@
 PURE. gearmand's ERROR codes and texts live once, in spec/packets.yaml
 (``gearsim.protocol.packets.ERRORS``); this module picks them out by code and trigger
 at import, so a missing or renamed entry fails loudly. It also builds the
-ERROR packets of the Perl vocabulary, which the facts file quotes ((d), and
-peer-lab-findings section 8).
+ERROR packets of the Perl vocabulary (spec/evidence.md PERL-2).
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ PERL_UNKNOWN_OPTION: Final = error_packet(b"unknown_option", b"")
 
 
 def perl_invalid_args(text: bytes) -> Packet:
-    """Perl's refusal of a SUBMIT body without its header (peer-lab-findings 8)."""
+    """Perl's refusal of a SUBMIT body without its header (spec/evidence.md PERL-2)."""
     return error_packet(b"invalid_args", text)
 
 
@@ -86,7 +85,7 @@ _PERL_NAMED: Final[frozenset[int]] = frozenset(range(1, 30)) - {5} | {32, 33, 34
 
 
 def perl_server_error(type_: int) -> Packet:
-    """Perl's reply to a command it has no CMD_ method for (peer-lab-findings 8).
+    """Perl's reply to a command it has no CMD_ method for (spec/evidence.md PERL-2).
 
     The method name is the lower-case packet name when Perl's table knows the
     number, else empty (``CMD_``), as observed for type 999.

@@ -70,7 +70,7 @@ def admin_cases() -> list[CodecCase]:
             "status",
             "status on a freshly started server: no functions, so only the closing line",
             [A(b"status")],
-            react(*listing(), evidence="facts:(c) status", note="the probe's server had functions from earlier cases"),
+            react(*listing(), evidence="evidence:B-A2", note="the probe's server had functions from earlier cases"),
             ["GM-ADMIN-004", "GM-ADMIN-005"],
         ),
         _admin_case(
@@ -84,7 +84,7 @@ def admin_cases() -> list[CodecCase]:
             "prioritystatus",
             "prioritystatus on a freshly started server: only the closing line",
             [A(b"prioritystatus")],
-            react(*listing(), evidence="facts:(c) prioritystatus"),
+            react(*listing(), evidence="evidence:B-A2"),
             ["GM-ADMIN-004"],
         ),
         _admin_case(
@@ -112,7 +112,7 @@ def admin_cases() -> list[CodecCase]:
             "maxqueue-function-three-sizes",
             "maxqueue FUNCTION HIGH NORMAL LOW: a limit per priority (5 words, the most gearmand parses)",
             [A(b"maxqueue reverse 10 20 30")],
-            react(ok_crlf, evidence="facts:(c) maxqueue"),
+            react(ok_crlf, evidence="evidence:B-A3"),
             ["GM-ADMIN-010"],
         ),
         _admin_case(
@@ -144,14 +144,14 @@ def admin_cases() -> list[CodecCase]:
             "show-jobs",
             "show jobs on a freshly started server: only the closing line",
             [A(b"show jobs")],
-            react(*listing(), evidence="facts:(c) show jobs"),
+            react(*listing(), evidence="evidence:B-A2"),
             ["GM-ADMIN-004"],
         ),
         _admin_case(
             "show-unique-jobs",
             "show unique jobs on a freshly started server: only the closing line",
             [A(b"show unique jobs")],
-            react(*listing(), evidence="facts:(c) show unique jobs"),
+            react(*listing(), evidence="evidence:B-A2"),
             ["GM-ADMIN-004"],
         ),
         _admin_case(
@@ -181,7 +181,7 @@ def admin_cases() -> list[CodecCase]:
             "create function 'cfA' with a plain \\n line end, then status: gearmand loses the name's last "
             "character and creates 'cf'",
             [A(b"create function cfA"), A(b"status")],
-            react(ok_crlf, *listing(b"cf\t0\t0\t0"), evidence="facts:(c) create function"),
+            react(ok_crlf, *listing(b"cf\t0\t0\t0"), evidence="evidence:B-A4"),
             ["GM-ADMIN-001", "GM-ADMIN-005"],
             result="acceptable",
             flags=["GearmandBug"],
@@ -190,7 +190,7 @@ def admin_cases() -> list[CodecCase]:
             "drop-function-unknown",
             "drop function on a freshly started server, which has no function 'cf'",
             [A(b"drop function cf")],
-            react(A(b"ERR function not found", "\r\n"), evidence="facts:(c) drop function"),
+            react(A(b"ERR function not found", "\r\n"), evidence="evidence:B-A4"),
             ["GM-ADMIN-001"],
         ),
         _admin_case(

@@ -141,7 +141,7 @@ def framing_cases() -> list[CodecCase]:
             sender="client",
             messages=[P("SUBMIT_JOB_BG", (b"",))],
             violations=["GM-FRAME-004"],
-            server=react(evidence="facts:B-P6,peer-lab 8", note=past_body),
+            server=react(evidence="evidence:B-P6", note=past_body),
         ),
         CodecCase(
             id="can-do-nul-in-function",
@@ -366,7 +366,7 @@ def framing_cases() -> list[CodecCase]:
             server=react(
                 A(b"OK " + MODEL_VERSION),
                 P("ECHO_RES", hi),
-                evidence="facts:B-P1",
+                evidence="evidence:B-P1",
                 note="each reply as for the message alone (probe cases version-lf, echo-hi)",
             ),
         ),
@@ -381,7 +381,7 @@ def framing_cases() -> list[CodecCase]:
             server=react(
                 P("ECHO_RES", hi),
                 A(b"OK " + MODEL_VERSION),
-                evidence="facts:B-P1",
+                evidence="evidence:B-P1",
                 note="each reply as for the message alone (probe cases echo-hi, version-lf)",
             ),
         ),

@@ -68,7 +68,7 @@ COMMON_HEADER: Final[list[str]] = [
     "breaks a SHOULD, or the spec leaves the receiver's behaviour open.",
     "server: how gearmand 1.1.20+ds answered these bytes on a fresh connection to a freshly started server "
     "(replies, then whether the connection stayed open or was closed); its note names the evidence: a case "
-    "of spec/observed/gearmand-1.1.20-codec.yaml, or a section of the protocol facts. 'open' with no "
+    "of spec/observed/gearmand-1.1.20-codec.yaml, or a tag of spec/evidence.md. 'open' with no "
     "replies means silence.",
 ]
 

@@ -49,7 +49,7 @@ def _request_reaction(spec: PacketSpec, args: tuple[bytes, ...]) -> Reaction | N
             "SUBMIT_JOB_BG": "probe:submit-job-bg",
             "SUBMIT_JOB_EPOCH": "probe:submit-job-epoch",
             "SUBMIT_REDUCE_JOB": "probe:submit-reduce-job-4nul",
-        }.get(name, "facts:B-U9,B-U10")
+        }.get(name, "evidence:B-U9,B-U10")
         return react(P("JOB_CREATED", (MODEL_HANDLE,)), evidence=evidence)
     no_job = "this connection holds no job"
     if name == "GET_STATUS":
@@ -79,11 +79,11 @@ def _request_reaction(spec: PacketSpec, args: tuple[bytes, ...]) -> Reaction | N
         "ECHO_REQ": react(P("ECHO_RES", args), evidence="probe:echo-hi"),
         "OPTION_REQ": react(P("OPTION_RES", args), evidence="probe:option-exceptions"),
         "WORK_COMPLETE": react(JOB_NOT_FOUND_RESULT, evidence="probe:work-complete-empty-result", note=no_job),
-        "WORK_STATUS": react(JOB_NOT_FOUND_RESULT, evidence="facts:B-P10", note=no_job),
-        "WORK_FAIL": react(JOB_NOT_FOUND_RESULT, evidence="facts:B-P10", note=no_job),
-        "WORK_DATA": react(JOB_NOT_FOUND_DATA, evidence="facts:B-P10", note=no_job),
-        "WORK_WARNING": react(JOB_NOT_FOUND_DATA, evidence="facts:B-P10", note=no_job),
-        "WORK_EXCEPTION": react(JOB_NOT_FOUND_EXCEPTION, evidence="facts:B-P10", note=no_job),
+        "WORK_STATUS": react(JOB_NOT_FOUND_RESULT, evidence="evidence:B-P10", note=no_job),
+        "WORK_FAIL": react(JOB_NOT_FOUND_RESULT, evidence="evidence:B-P10", note=no_job),
+        "WORK_DATA": react(JOB_NOT_FOUND_DATA, evidence="evidence:B-P10", note=no_job),
+        "WORK_WARNING": react(JOB_NOT_FOUND_DATA, evidence="evidence:B-P10", note=no_job),
+        "WORK_EXCEPTION": react(JOB_NOT_FOUND_EXCEPTION, evidence="evidence:B-P10", note=no_job),
     }
     return table.get(name)
 
@@ -184,7 +184,7 @@ def packet_cases() -> list[CodecCase]:
     for name in ("SUBMIT_REDUCE_JOB", "SUBMIT_REDUCE_JOB_BACKGROUND"):
         spec = SPECS[type_number(name)]
         layout = spec.variants["protocol-document"]
-        evidence = "probe:submit-reduce-job-3nul" if name == "SUBMIT_REDUCE_JOB" else "facts:B-P6,(e)1"
+        evidence = "probe:submit-reduce-job-3nul" if name == "SUBMIT_REDUCE_JOB" else "evidence:B-P6,(e)1"
         cases.append(
             CodecCase(
                 id=f"{_slug(name)}-req-client-protocol-document-layout",

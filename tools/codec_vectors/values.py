@@ -181,7 +181,7 @@ class Reaction:
 
     replies: tuple[Msg, ...]
     then: str
-    evidence: str  # "probe:<case id>" or "facts:<section>"
+    evidence: str  # "probe:<case id>" or "evidence:<tag>" (spec/evidence.md)
     note: str = ""
 
     def to_yaml(self) -> dict[str, Any]:
@@ -190,7 +190,7 @@ class Reaction:
             out["replies"] = [_opaque_handles(m.to_yaml(RES)) for m in self.replies]
         out["then"] = self.then
         kind, _, ref = self.evidence.partition(":")
-        source = f"gearmand 1.1.20: {PROBE_FILE} case {ref}" if kind == "probe" else f"protocol facts {ref}"
+        source = f"gearmand 1.1.20: {PROBE_FILE} case {ref}" if kind == "probe" else f"spec/evidence.md {ref}"
         out["note"] = f"{self.note} [{source}]" if self.note else f"[{source}]"
         return out
 
