@@ -12,7 +12,11 @@ these with one line that names the YAML line, before building anything:
 * aliases that would add more than ``MAX_ALIAS_EXPANSION`` nodes and
   characters to the document, counting every use of an alias in full (the
   size of what a reader such as a schema check or the canonical dump walks);
-* an alias to an anchor whose collection has not ended (a cycle).
+* an alias to an anchor whose collection has not ended (a cycle);
+* an integer longer than ``MAX_INT_CHARS`` characters (Python refuses to
+  convert more than 4,300 digits, and no field needs more than twenty);
+* a key given twice in one mapping (YAML requires keys to be unique; PyYAML
+  would silently keep the last, so a second ``steps:`` would hide the first).
 
 The check walks libyaml's event stream (no recursion, no objects built), then
 libyaml loads the text with PyYAML's safe constructor (plain PyYAML when
@@ -29,6 +33,7 @@ import yaml
 __all__ = [
     "MAX_ALIAS_EXPANSION",
     "MAX_DEPTH",
+    "MAX_INT_CHARS",
     "MAX_NODES",
     "MAX_TEXT",
     "SafeDumper",
@@ -45,7 +50,11 @@ MAX_ALIAS_EXPANSION: Final[int] = 1_000_000
 #: most nodes (scalars, collections, aliases) in a document: each costs microseconds and ~500 bytes
 MAX_NODES: Final[int] = 1_000_000
 
+#: longest integer scalar (characters, sign and underscores included)
+MAX_INT_CHARS: Final[int] = 64
+
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE = "tag:yaml.org,2002:merge"
 #: the fastest safe dumper available (libyaml's emitter writes what PyYAML's does)
 SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -58,6 +67,33 @@ class YamlInputError(ValueError):
         at = f"{what} line {line}" if line is not None else what
         super().__init__(f"{at}: {message}")
         self.line = line
+
+
+class _BoundedLoader(_Loader):  # type: ignore[misc]  # libyaml's when installed
+    """The safe loader, refusing duplicate keys and integers too long to convert."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE:
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    shown = key_node.value if len(key_node.value) <= 40 else key_node.value[:40] + "..."
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {shown!r} is given twice in one mapping", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        if len(node.value) > MAX_INT_CHARS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"an integer of {len(node.value):,} characters, more than {MAX_INT_CHARS}", node.start_mark
+            )
+        return super().construct_yaml_int(node)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
 
 
 def _line(event: Any) -> int | None:
@@ -127,7 +163,7 @@ def load_yaml(
         raise YamlInputError(f"{len(text):,} characters, more than the limit of {max_text:,}")
     try:
         _check_events(text, max_depth, max_alias_expansion, max_nodes)
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_BoundedLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)

@@ -2,23 +2,24 @@
 
 Alias bombs, deep nesting, cycles, oversized files and absurd step times
 once cost minutes and gigabytes or ended in a traceback (issue 16, items 5
-and 10). Every test here bounds its own cost: a regression shows up as a
-failure or a test that takes seconds instead of milliseconds.
+and 10). The tests bound the work a regression would multiply (events read,
+Python calls, characters of error messages), not the time it takes, so a
+busy machine cannot fail them; speed is tools/bench's business.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from work import python_calls, schema_messages
 
 from gearsim.errors import VectorError
 from gearsim.files import load_schema_text, read_input_text, read_vector_file
-from gearsim.safeyaml import MAX_ALIAS_EXPANSION, MAX_DEPTH, YamlInputError, load_yaml
+from gearsim.safeyaml import MAX_ALIAS_EXPANSION, MAX_DEPTH, MAX_INT_CHARS, YamlInputError, load_yaml
 from gearsim.vectors.parse import dump_vector_file, parse_vector_text
 from gearsim.vectors.text import format_bytes, format_hex
 
@@ -53,10 +54,10 @@ def vector_error(text: str) -> str:
 def test_a_nine_level_alias_bomb_is_refused_at_once() -> None:
     text = alias_bomb(9)
     assert len(text) < 800
-    started = time.process_time()  # CPU time: other processes' load does not count
-    message = vector_error(text)
-    assert time.process_time() - started < 2.0  # was 70 s and 1.5 GB
-    assert message.startswith("evil.yaml: YAML line 5: aliases expand the document by more than 1,000,000")
+    calls, outcome = python_calls(lambda: parse_vector_text(text, "evil.yaml", load_schema_text()))
+    assert isinstance(outcome, VectorError)
+    assert calls < 5_000, calls  # refused on the event stream; it was 70 s and 1.5 GB of repr
+    assert str(outcome).startswith("evil.yaml: YAML line 5: aliases expand the document by more than 1,000,000")
 
 
 def test_aliases_that_expand_a_little_are_fine() -> None:
@@ -122,13 +123,17 @@ def test_a_file_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
         read_vector_file(path, "latin.yaml")
 
 
-def test_a_schema_error_on_huge_data_is_short_and_fast() -> None:
+def test_a_schema_error_on_huge_data_is_short_and_built_from_few_messages() -> None:
     # 0.5 MB of header in a list of lists: the schema error must not repr it all into the message
     header = "header: [" + ", ".join(["[" + ", ".join(["abcdefgh"] * 1000) + "]"] * 50) + "]\n"
-    started = time.process_time()
-    message = vector_error(HEAD + header + CASE)
-    assert time.process_time() - started < 5.0
+    text = HEAD + header + CASE
+    with schema_messages() as built:
+        message = vector_error(text)
     assert message.startswith("evil.yaml: schema: header/0:") and len(message) < 400
+    # each of the 50 bad lists is repr'd once; examining errors without end (the alias-bomb
+    # regression) would build many times the file's size
+    errors, chars = built
+    assert errors <= 200 and chars < 2 * len(text), built
 
 
 @pytest.mark.parametrize(("step", "key"), [("{advance: 1000000000000000000000}", "advance"),
@@ -147,18 +152,25 @@ def big_vector(megabytes: int, steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_vector_files_parse_and_dump_in_linear_time() -> None:
-    """1 MB and 4 MB of argument text: both well under a second per MB, and the 4 MB no worse per byte."""
+def test_vector_files_parse_and_dump_with_python_work_per_step_not_per_byte() -> None:
+    """1 MB and 4 MB of argument text in 50 steps cost the same Python calls; 200 steps cost 4 times 50.
 
-    def cost(text: str) -> float:
-        started = time.process_time()
-        vf = parse_vector_text(text, "big.yaml", load_schema_text())
-        dump_vector_file(vf.raw)
-        return time.process_time() - started
+    Bytes are scanned and written by libyaml and C string functions only
+    (linear); the pure-Python emitter and per-byte loops that cost ~4 s per MB
+    made calls per byte.
+    """
 
-    small, large = cost(big_vector(1, 50)), cost(big_vector(4, 200))
-    assert large < 4.0, large  # was ~16 s
-    assert large / 4 < max(small, 0.05) * 2.5, (small, large)
+    def calls(text: str) -> int:
+        count, outcome = python_calls(lambda: dump_vector_file(parse_vector_text(text, "big.yaml", schema).raw))
+        assert isinstance(outcome, str), outcome
+        return count
+
+    schema = load_schema_text()
+    calls(big_vector(1, 10))  # caches warmed
+    small, large, many = calls(big_vector(1, 50)), calls(big_vector(4, 50)), calls(big_vector(4, 200))
+    assert large < small * 1.1, (small, large)
+    assert many < large * 4.4, (large, many)
+    assert large < len(big_vector(4, 50)) // 10  # far fewer calls than bytes
 
 
 def test_the_fast_emitter_writes_what_pyyaml_s_pure_emitter_writes() -> None:
@@ -181,14 +193,12 @@ def test_the_fast_emitter_writes_what_pyyaml_s_pure_emitter_writes() -> None:
     assert fast == pure
 
 
-def test_lint_of_an_alias_bomb_is_one_finding_and_quick(tmp_path: Path) -> None:
+def test_lint_of_an_alias_bomb_is_one_finding(tmp_path: Path) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_text(alias_bomb(9), encoding="utf-8")
-    started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "gearsim", "lint", str(path)], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "gearsim", "lint", str(path)], capture_output=True, text=True, timeout=120, check=False
     )
-    assert time.perf_counter() - started < 40  # wall time of a child process; it was minutes
     assert done.returncode == 1 and done.stderr == ""
     assert done.stdout.splitlines()[0].startswith(f"{path}: YAML line 5: aliases expand the document")
 
@@ -207,3 +217,20 @@ def test_a_document_of_too_many_nodes_is_refused_before_any_is_built() -> None:
     with pytest.raises(YamlInputError, match=r"YAML line 1: more than 1,000 nodes"):
         load_yaml("[" + "1," * 2000 + "]", max_nodes=1000)
     assert len(load_yaml("[" + "1," * 900 + "]", max_nodes=1000)) == 900
+
+
+def test_an_integer_too_long_to_convert_is_refused_with_its_line() -> None:
+    long = "9" * 5000  # Python refuses to convert more than 4,300 digits: this was a traceback
+    message = vector_error(HEAD + "header: [h]\n" + CASE + f"  - {{expect_silence: c1, ms: {long}}}\n")
+    assert message == f"evil.yaml: not valid YAML line 14: an integer of 5,000 characters, more than {MAX_INT_CHARS}"
+    with pytest.raises(YamlInputError, match="an integer of 1,002 characters"):
+        load_yaml("n: 0x" + "f" * 1000)
+    assert load_yaml("n: " + "9" * MAX_INT_CHARS) == {"n": int("9" * MAX_INT_CHARS)}
+
+
+def test_a_key_given_twice_is_refused_not_silently_dropped() -> None:
+    message = vector_error(HEAD + "header: [h]\nheader: [i]\n" + CASE)
+    assert message == "evil.yaml: not valid YAML line 6: the key 'header' is given twice in one mapping"
+    with pytest.raises(YamlInputError, match="line 2: the key 'steps' is given twice"):
+        load_yaml("steps: [a]\nsteps: [b]\n")
+    assert load_yaml("base: &b {x: 1}\nuse: {<<: *b, x: 2}\n")["use"] == {"x": 2}  # a merge may override
