@@ -48,9 +48,8 @@ from gearsim.model.state import (
     JobView,
     Priority,
 )
-from gearsim.model.wire import decoder_for, frame, outputs
+from gearsim.model.wire import decoder_for, frame, outputs, reply_lines
 from gearsim.model.worker_requests import BUFFER, WORK, Handler, WorkerRequests
-from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import Close, ConnId, Output
 from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
 
@@ -305,7 +304,7 @@ class Server:
             if result.close is not None:
                 return result.close
             if result.reply is not None:
-                out.extend((c, line) for line in Decoder().feed(result.reply))
+                out.extend((c, line) for line in reply_lines(result.reply))
             if result.shutdown is not None:
                 self.lifecycle = result.shutdown
                 # Perl exits inside the command: the rest of the input is not read

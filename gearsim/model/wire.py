@@ -5,7 +5,8 @@ options say (the body limit, the type range checked on the header, gear's
 unchecked magic); ``frame`` decodes a connection's bytes with it and says what
 a framing fault means (a bad magic closes or wedges, B-P2; a type out of
 range closes, B-P3); ``outputs`` turns the queued (connection, message) pairs
-into ``Send`` values, one per run of messages to the same connection.
+into ``Send`` values, one per run of messages to the same connection;
+``reply_lines`` cuts an admin reply into its text lines.
 
 Faults are found on the header, before its body arrives, as gearmand finds
 them, and buffering is the decoder's: linear in the bytes received.
@@ -20,9 +21,9 @@ from gearsim.model.profiles import Profile
 from gearsim.model.state import Conn
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import ConnId, Output, Send
-from gearsim.protocol.packets import SPECS, Magic, Message, PacketType
+from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, PacketType
 
-__all__ = ["WIRE_TYPES", "decoder_for", "frame", "outputs"]
+__all__ = ["WIRE_TYPES", "decoder_for", "frame", "outputs", "reply_lines"]
 
 #: the type numbers gearmand reads; 0 and 43 and above close on the header (B-P3)
 WIRE_TYPES: frozenset[int] = frozenset(n for n in SPECS if n != PacketType.TEXT)
@@ -52,6 +53,28 @@ def frame(c: Conn, data: bytes, bad_magic: str) -> tuple[list[Message], str | No
     if isinstance(error, UnknownType):
         return messages, f"packet type {error.number} out of range (B-P3)"
     return messages, f"cannot frame: {error}"
+
+
+def reply_lines(reply: bytes) -> list[AdminLine]:
+    """An admin reply's bytes as the lines a reader cuts at each LF (a CR before it is part of the end).
+
+    Never through a ``Decoder``: the reply is text the server writes, and a
+    function name can look like a packet header (NUL first) or be longer than
+    an admin line may be. A last line without LF keeps an empty ``eol``.
+    """
+    lines: list[AdminLine] = []
+    pos = 0
+    while pos < len(reply):
+        nl = reply.find(b"\n", pos)
+        if nl < 0:
+            lines.append(AdminLine(reply[pos:], b"", pos))
+            break
+        if nl > pos and reply[nl - 1] == 13:
+            lines.append(AdminLine(reply[pos : nl - 1], b"\r\n", pos))
+        else:
+            lines.append(AdminLine(reply[pos:nl], b"\n", pos))
+        pos = nl + 1
+    return lines
 
 
 def outputs(out: Outbox) -> list[Output]:

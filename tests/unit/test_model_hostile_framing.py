@@ -177,3 +177,27 @@ def test_feed_until_error_returns_what_came_before_the_fault() -> None:
     assert [m.args[0] for m in messages] == [b"ping"]  # type: ignore[union-attr]
     assert isinstance(error, BadMagic) and error.offset == len(ECHO)
     assert decoder.feed_until_error(ECHO) == ([], error)  # broken for good
+
+
+# ------------------------------------------------------------ admin replies are text, never framed
+
+ODD_NAMES = [b"\0REQ" + struct.pack(">II", 16, 0xFFFFFFFF), b"\0BAD", b"\0\0\0\0", b"f" * 70_000, b"a\rb"]
+
+
+@pytest.mark.parametrize("profile", ["gearmand-1.1", "perl-1.130", "gear-0.16"])
+@pytest.mark.parametrize("name", ODD_NAMES, ids=["header", "bad-magic", "nuls", "70k", "cr"])
+def test_an_admin_reply_naming_a_hostile_function_is_sent_as_text(profile: str, name: bytes) -> None:
+    """A function named like a packet header, or longer than an admin line may be: ``status`` lists it.
+
+    The model once framed its own reply text with a client's decoder, so a
+    worker's CAN_DO of such a name made the next ``status`` raise (found by
+    tools/fuzz_codec.py: BadMagic and BodyTooLarge out of Server.receive).
+    """
+    server = opened(profile)
+    server.receive(1, encode(Packet.req(PacketType.CAN_DO, name)), 0)
+    server.connect(2, 0)
+    outputs = server.receive(2, b"status\n", 1)
+    assert closes(outputs) == []
+    sent = b"".join(o.data for o in outputs if isinstance(o, Send))
+    assert name + b"\t0\t0\t1\n" in sent
+    assert sent.endswith(b".\n")
