@@ -1,7 +1,7 @@
 """The files gearsim reads and writes on its own account: bundled folders, vector files, baselines (an I/O edge).
 
-This module owns where the bundled ``spec/``, ``vectors/`` and ``scenarios/``
-folders are (inside the wheel under ``gearsim/_data``; at the top of a checkout
+This module owns where the bundled ``spec/``, ``vectors/``, ``scenarios/`` and
+``servers/`` folders are (inside the wheel under ``gearsim/_data``; at the top of a checkout
 or an editable install), turning paths, ``file::case`` ids and globs into
 parsed vector files, with the bundled schema and requirement registry (every
 failure a VectorError naming the file), and reading and writing baseline
@@ -43,7 +43,7 @@ __all__ = [
 
 
 def data_dir(name: str) -> Path:
-    """The bundled folder ``name`` (``spec``, ``vectors`` or ``scenarios``).
+    """The bundled folder ``name`` (``spec``, ``vectors``, ``scenarios`` or ``servers``).
 
     Raises:
         FileNotFoundError: neither the installed copy nor a checkout has it.

@@ -6,6 +6,32 @@ milliseconds since the peer was made. Vectors speak in virtual milliseconds;
 shortened to ``quick`` ms (a real server answers loopback requests in well under
 that), unless the case is ``timed``, and an expect may wait at least
 ``within_floor`` ms. The mapping is stated in every report (``describe``).
+
+Causality. A vector is written as one sequence of steps, and the reference
+model processes them in that order; a real server reads each connection on its
+own and may process a later request on connection B before an earlier one on
+connection A (gearmand hands connections to several I/O threads). Where the
+protocol gives no ordering, this peer waits for evidence that the server has
+processed what came before:
+
+* before a send on one connection, every *other* connection that sent whole,
+  well-formed requests since its last check gets a read-only request with a
+  token of gearsim's (``ECHO_REQ``, or ``GET_STATUS`` of a handle no server
+  issued, for servers without ECHO such as gear 0.16) and waits for the
+  matching reply (a server answers a connection's requests in order, so the
+  reply comes back only after the earlier requests were processed). The reply
+  is kept out of the actor's inbox and shows in the trace as a sync record; a
+  connection that sent admin text, bytes that do not decode, or a packet the
+  validator objects to is never synced (the server's parse state there is
+  part of what the case tests);
+* a ``disconnect`` half-closes the socket and waits until the server closes its
+  end (a server closes a connection's socket once it has noticed the end of
+  it), and :meth:`TcpPeer.close_all` does the same for every connection left
+  at the end of a case, so a reused server no longer lists them.
+
+Each wait is bounded (``sync_timeout``, ``close_wait``); a server that does not
+answer an echo or does not close its end gets one such wait per case, then
+the peer stops waiting and says so in the trace.
 """
 
 from __future__ import annotations
@@ -18,12 +44,25 @@ from collections import deque
 from collections.abc import Callable
 
 from gearsim.errors import DecodeError, HarnessError, InputError
-from gearsim.protocol.codec import Decoder
-from gearsim.protocol.packets import Message
+from gearsim.protocol.codec import Decoder, encode
+from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
+from gearsim.protocol.validate import check
 from gearsim.run.batch import CONNECT_TIMEOUT, SEND_STALL
 
-__all__ = ["MAX_BODY", "MAX_MESSAGES", "MAX_RECEIVED", "TcpPeer", "TcpPeerFactory", "parse_address"]
+__all__ = [
+    "CLOSE_WAIT",
+    "MAX_BODY",
+    "MAX_MESSAGES",
+    "MAX_RECEIVED",
+    "SYNC_KINDS",
+    "SYNC_NOTE",
+    "TcpPeer",
+    "TcpPeerFactory",
+    "is_sync_reply",
+    "parse_address",
+    "sync_request",
+]
 
 #: most messages one connection may deliver in one case; past it the client closes it ("flood")
 MAX_MESSAGES = 2000
@@ -31,6 +70,34 @@ MAX_MESSAGES = 2000
 MAX_RECEIVED = 16 * 1024 * 1024
 #: the largest body accepted from a server: a bigger header is a BodyTooLarge DecodeError at once
 MAX_BODY = 16 * 1024 * 1024
+#: seconds a disconnect (or the end of a case) waits for the server to close its end
+CLOSE_WAIT = 2.0
+#: the note on trace records of gearsim's own ordering echoes
+SYNC_NOTE = "gearsim sync"
+_SYNC_PREFIX = b"gearsim-sync-"
+#: the read-only requests a sync can use, by name ("" means: do not sync)
+SYNC_KINDS: tuple[str, ...] = ("ECHO_REQ", "GET_STATUS", "")
+
+
+def sync_request(kind: str, token: bytes) -> Packet:
+    """The request of sync ``kind`` carrying ``token`` (an ``ECHO_REQ``, or a ``GET_STATUS`` of it as a handle).
+
+    Raises:
+        ValueError: ``kind`` is not ECHO_REQ or GET_STATUS.
+    """
+    if kind == "ECHO_REQ":
+        return Packet.req(PacketType.ECHO_REQ, token)
+    if kind == "GET_STATUS":
+        return Packet.req(PacketType.GET_STATUS, token)
+    raise ValueError(f"unknown sync request {kind!r}; known: ECHO_REQ, GET_STATUS")
+
+
+def is_sync_reply(message: Message, token: bytes) -> bool:
+    """Whether ``message`` answers the sync request that carried ``token``."""
+    if not isinstance(message, Packet) or not message.args or message.args[0] != token:
+        return False
+    return (message.type == PacketType.ECHO_RES and len(message.args) == 1) or message.type == PacketType.STATUS_RES
+
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -47,15 +114,41 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 class _Conn:
-    __slots__ = ("closed", "count", "decoder", "inbox", "received", "sock")
+    __slots__ = (
+        "closed",
+        "closing",
+        "count",
+        "decoder",
+        "dirty",
+        "inbox",
+        "received",
+        "sent_decoder",
+        "sock",
+        "syncable",
+        "token",
+    )
 
     def __init__(self, sock: socket.socket, inbox: deque[Message]) -> None:
         self.sock = sock
         self.decoder = Decoder(max_body=MAX_BODY)
+        #: decodes what this connection sent, for the trace and to know when it ends on a message boundary
+        self.sent_decoder = Decoder()
         self.inbox = inbox
         self.closed = False
+        #: half-closed by the client; waiting for the server to close its end
+        self.closing = False
         self.received = 0
         self.count = 0
+        #: sent requests since its last sync
+        self.dirty = False
+        #: everything sent decoded to well-formed \0REQ packets, so a sync request is read as one
+        self.syncable = True
+        #: the token of the sync echo in flight, if any
+        self.token: bytes | None = None
+
+    def at_boundary(self) -> bool:
+        """Whether a sync request written now would be read by the server as a packet of its own."""
+        return self.syncable and not self.closed and not self.closing and self.sent_decoder.buffered == 0
 
 
 class TcpPeer:
@@ -66,6 +159,11 @@ class TcpPeer:
         quick: ms that stand in for an advance or silence when not timed.
         within_floor: the least ms an expect waits for a reply.
         connect_timeout: seconds a connect may take.
+        sync: the request a sync uses: ``ECHO_REQ`` (default), ``GET_STATUS``,
+            or ``""`` for none (sends are not ordered across connections).
+        close_wait: seconds a disconnect waits for the server to close its end
+            (0: close at once, as a plain ``close()``).
+        sync_timeout: seconds a sync waits for its echo (default: ``within_floor``, at least 1 s).
     """
 
     def __init__(
@@ -77,19 +175,30 @@ class TcpPeer:
         quick: int = 150,
         within_floor: int = 2000,
         connect_timeout: float = CONNECT_TIMEOUT,
+        sync: str = "ECHO_REQ",
+        close_wait: float = CLOSE_WAIT,
+        sync_timeout: float | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.timed = timed
         self.quick = quick
         self.within_floor = within_floor
         self.connect_timeout = connect_timeout
+        if sync not in SYNC_KINDS:
+            raise ValueError(f"unknown sync request {sync!r}; known: ECHO_REQ, GET_STATUS or empty")
+        self.sync = sync
+        self.close_wait = close_wait
+        self.sync_timeout = sync_timeout if sync_timeout is not None else max(within_floor / 1000, 1.0)
         self._t0 = time.monotonic()
         self._sel = selectors.DefaultSelector()
         self._conns: dict[str, _Conn] = {}
         self._boxes: dict[str, deque[Message]] = {}
         self._records: list[TraceRecord] = []
         self._conn_ids: dict[str, int] = {}
-        self._tdecs: dict[str, Decoder] = {}
+        self._syncs = 0
+        #: set once a server failed to answer a sync or to close its end: no more such waits
+        self._no_sync = False
+        self._no_close_wait = False
 
     def now(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
@@ -133,6 +242,20 @@ class TcpPeer:
         if conn.closed:
             self._record(actor, Direction.C2S, Kind.DISCARD, data=data, note="the connection is closed")
             return
+        if self.sync:
+            self._sync_others(actor)
+            if conn.closed:  # the server closed it while the others were synced
+                self._record(actor, Direction.C2S, Kind.DISCARD, data=data, note="the connection is closed")
+                return
+        if self._write(actor, conn, data):
+            self._trace_sent(actor, conn, data)
+
+    def _write(self, actor: str, conn: _Conn, data: bytes) -> bool:
+        """Write all of data; False when the write failed (the connection is dropped then).
+
+        Raises:
+            HarnessError: the server stopped reading for ``SEND_STALL`` s.
+        """
         view = memoryview(data)
         deadline = time.monotonic() + SEND_STALL
         while view:
@@ -147,15 +270,90 @@ class TcpPeer:
             except OSError as exc:
                 self._record(actor, Direction.EVENT, Kind.CLOSE, note=f"write failed: {exc}")
                 self._drop(actor, conn)
-                return
+                return False
             view = view[sent:]
-        self._trace_sent(actor, data)
+        return True
+
+    # ------------------------------------------------------------------ causality
+
+    def _sync_others(self, actor: str) -> None:
+        """Echo on every other connection with unsynced requests, and wait for the echoes.
+
+        Raises:
+            HarnessError: a sync echo stalled on a server that stopped reading.
+        """
+        if self._no_sync:
+            return
+        pending: list[tuple[str, _Conn]] = []
+        for other, conn in self._conns.items():
+            if other == actor or not conn.dirty or not conn.at_boundary():
+                continue
+            self._syncs += 1
+            token = _SYNC_PREFIX + str(self._syncs).encode()
+            packet = sync_request(self.sync, token)
+            if not self._write(other, conn, encode(packet)):
+                continue
+            conn.token = token
+            conn.dirty = False
+            self._record(other, Direction.C2S, Kind.SEND, packet, note=SYNC_NOTE)
+            pending.append((other, conn))
+        if not pending:
+            return
+
+        def answered() -> bool:
+            return all(conn.token is None or conn.closed for _, conn in pending)
+
+        self.wait(self.now() + int(self.sync_timeout * 1000), answered)
+        late = [other for other, conn in pending if conn.token is not None and not conn.closed]
+        if late:
+            self._no_sync = True
+            note = (
+                f"{SYNC_NOTE}: no reply to {self.sync} on {', '.join(late)} within {self.sync_timeout:g} s; "
+                "later steps of this case are not synced"
+            )
+            self._record(late[0], Direction.EVENT, Kind.SEND, note=note)
+
+    def _is_sync_reply(self, conn: _Conn, message: Message) -> bool:
+        return conn.token is not None and is_sync_reply(message, conn.token)
 
     def disconnect(self, actor: str) -> None:
+        """Close the actor's connection: half-close, then wait for the server to close its end.
+
+        Raises:
+            HarnessError: never in practice; a server that does not close is noted in the trace.
+        """
         conn = self._conns.get(actor)
-        if conn is not None and not conn.closed:
-            self._record(actor, Direction.EVENT, Kind.CLOSE, note="by client")
-            self._drop(actor, conn)
+        if conn is None or conn.closed:
+            return
+        self._record(actor, Direction.EVENT, Kind.CLOSE, note="by client")
+        self._close_gracefully({actor: conn})
+
+    def _close_gracefully(self, conns: dict[str, _Conn]) -> None:
+        """Half-close every connection given and wait (at most ``close_wait``) until the server closed each."""
+        waiting: dict[str, _Conn] = {}
+        for actor, conn in conns.items():
+            if conn.closed:
+                continue
+            if self.close_wait <= 0 or self._no_close_wait:
+                self._drop(actor, conn)
+                continue
+            try:
+                conn.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                self._drop(actor, conn)
+                continue
+            conn.closing = True
+            waiting[actor] = conn
+        if not waiting:
+            return
+        self.wait(self.now() + int(self.close_wait * 1000), lambda: all(c.closed for c in waiting.values()))
+        open_ = [actor for actor, conn in waiting.items() if not conn.closed]
+        if open_:
+            self._no_close_wait = True
+            note = f"the server did not close its end within {self.close_wait:g} s; closed by gearsim"
+            for actor in open_:
+                self._record(actor, Direction.EVENT, Kind.CLOSE, note=note)
+                self._drop(actor, waiting[actor])
 
     def _drop(self, actor: str, conn: _Conn) -> None:
         conn.closed = True
@@ -178,10 +376,17 @@ class TcpPeer:
                 self._drop(actor, conn)
                 continue
             if not data:
+                if conn.closing:
+                    self._record(actor, Direction.EVENT, Kind.EOF, note="the server closed its end")
+                    self._drop(actor, conn)
+                    continue
                 pending = conn.decoder.buffered
                 mid = f" in the middle of a message ({pending} bytes of it received)" if pending else ""
                 self._record(actor, Direction.EVENT, Kind.CLOSE, note="by server" + mid)
                 self._drop(actor, conn)
+                continue
+            if conn.closing:
+                self._record(actor, Direction.S2C, Kind.DISCARD, data=data[:256], note="after the client closed")
                 continue
             conn.received += len(data)
             if conn.received > MAX_RECEIVED:
@@ -201,8 +406,12 @@ class TcpPeer:
                 messages = messages[: max(room, 0)]
             conn.count += len(messages)
             for m in messages:
+                if self._is_sync_reply(conn, m):
+                    conn.token = None
+                    self._record(actor, Direction.S2C, Kind.SEND, m, note=SYNC_NOTE)
+                    continue
                 self._record(actor, Direction.S2C, Kind.SEND, m)
-            conn.inbox.extend(messages)
+                conn.inbox.append(m)
             if flooded:
                 note = f"flood: more than {MAX_MESSAGES} messages on one connection; closed by gearsim"
                 self._record(actor, Direction.S2C, Kind.DECODE_ERROR, note=note)
@@ -225,16 +434,19 @@ class TcpPeer:
         conn = self._conns.get(actor)
         return conn is not None and conn.closed
 
-    def _trace_sent(self, actor: str, data: bytes) -> None:
-        # the trace shows what was sent as messages, decoded by a decoder of its own
-        tdec = self._tdecs.setdefault(actor, Decoder())
+    def _trace_sent(self, actor: str, conn: _Conn, data: bytes) -> None:
+        # the trace shows what was sent as messages, decoded by a decoder of the connection's own
+        conn.dirty = True
         try:
-            messages = tdec.feed(data)
+            messages = conn.sent_decoder.feed(data)
         except DecodeError:
-            self._tdecs[actor] = Decoder()
+            conn.sent_decoder = Decoder()
+            conn.syncable = False
             self._record(actor, Direction.C2S, Kind.SEND, data=data, note="undecodable")
             return
         for m in messages:
+            if isinstance(m, AdminLine) or m.magic != Magic.REQ or check(m):
+                conn.syncable = False
             self._record(actor, Direction.C2S, Kind.SEND, m)
 
     def trace_tail(self, lines: int = 12) -> str:
@@ -251,10 +463,8 @@ class TcpPeer:
         return min(ms, self.quick)
 
     def close_all(self) -> None:
-        """Close every connection this peer opened."""
-        for actor, conn in list(self._conns.items()):
-            if not conn.closed:
-                self._drop(actor, conn)
+        """Close every connection this peer opened, waiting (bounded) for the server to close each too."""
+        self._close_gracefully({actor: conn for actor, conn in self._conns.items() if not conn.closed})
         self._sel.close()
 
 
