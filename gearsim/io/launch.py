@@ -16,7 +16,8 @@ its ``start_timeout`` is stopped and the error quotes its output.
 
 Every server runs in the foreground of its own session (so a signal to
 gearsim's process group does not reach it), with the description's
-environment, in its run directory:
+environment, in the directory gearsim was started from (so a command line
+with relative paths works as typed), and has a run directory of its own:
 
 * ``<name>.pid``: the PID of the spawned process;
 * ``<name>.log``: its standard output and standard error;
@@ -75,12 +76,15 @@ def exit_text(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+def _tail(path: Path, lines: int = LOG_TAIL_LINES, offset: int = 0) -> str:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(offset, size - 16384))
+            data = fh.read()
     except OSError:
         return ""
-    text = data[-16384:].decode("utf-8", errors="replace")
+    text = data.decode("utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
 
 
@@ -164,6 +168,8 @@ class RunningServer:
     command: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
     description: ServerDescription | None = field(default=None, repr=False, compare=False)
+    #: where this server's output starts in its log file (several starts share one run directory)
+    log_offset: int = 0
 
     @property
     def pid_file(self) -> Path:
@@ -200,12 +206,12 @@ class RunningServer:
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last lines of its output and of the description's log files, each under a heading."""
-        paths = [self.log_file]
+        paths = [(self.log_file, self.log_offset)]
         if self.description is not None:
-            paths += [self.rundir / name for name in self.description.logs]
+            paths += [(self.rundir / name, 0) for name in self.description.logs]
         parts = []
-        for path in paths:
-            tail = _tail(path, lines)
+        for path, offset in paths:
+            tail = _tail(path, lines, offset)
             parts.append(f"--- tail of {path} ---\n{tail}" if tail else f"--- {path}: empty or missing ---")
         return "\n".join(parts)
 
@@ -458,7 +464,7 @@ def start_server(
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    cwd=rundir,
+                    cwd=desc.cwd,
                     env=desc.environment(port, rundir),
                     start_new_session=True,
                     close_fds=True,
@@ -470,7 +476,7 @@ def start_server(
         except OSError as exc:
             kill_child(proc, desc.stop_timeout)
             raise LaunchError(f"cannot write {pid_file}: {exc}") from exc
-        server = RunningServer(desc.name, HOST, port, proc.pid, rundir, tuple(command), proc, desc)
+        server = RunningServer(desc.name, HOST, port, proc.pid, rundir, tuple(command), proc, desc, log_offset)
 
         state = _wait_ready(proc, desc, port, deadline)
         if state == "ready":

@@ -1,166 +1,173 @@
-"""Real servers under test: starting them per case, and playing a batch of cases on several at once (I/O).
+"""Real servers under test: one per case or one shared, their health, and a batch of cases on them (I/O).
 
-``gearsim run --server HOST:PORT`` replays every case against one long-lived
-server, so whatever a case leaves behind (a queued job, a registered function,
-the server-wide handle counter, a ``maxqueue`` setting, or the whole server
-after the admin ``shutdown`` case) changes what later cases see. This module
-removes that leak for servers gearsim starts itself ("managed" servers):
+Three ways to judge a real server, one factory each (each is a runner
+``PeerFactory`` with a ``close``, and the hooks :func:`run_cases` calls around
+every case: :class:`ServerHooks`):
 
-* :class:`ManagedPeerFactory` is a ``PeerFactory`` that starts a peer from
-  :mod:`gearsim.io.peers` for a case, with the case's ``options`` turned into
-  command-line options (``--job-retries=N``, ``--worker-wakeup=N``,
-  ``--exceptions``). It reuses the running peer for the next case only when
-  that is safe: same options, the process still alive, and every case played
-  on it since its start was *stateless* (``gearsim.run.batch.is_stateless``:
-  it sent only requests that change nothing beyond their own connection).
-  Otherwise it stops the peer by its recorded PID and starts a fresh one.
-* :class:`UserServerFactory` is the factory for a user-given ``--server``:
-  it runs every case on that server as is, says in ``describe`` that leftover
-  state can affect later cases, and turns a case whose ``options`` it cannot
-  apply into an INCONCLUSIVE verdict ("needs server option --job-retries=2").
-* Both build ``gearsim.io.tcp.TcpPeer``, which bounds what a hostile server
-  can make gearsim hold (messages and bytes per connection) and says when a
-  server closed a connection in the middle of a message.
-* :func:`run_cases` plays a list of cases on several managed servers at once
-  (one factory per thread; every case still gets its own server) and returns
-  the results in input order.
+* :class:`ManagedPeerFactory` starts a described server itself
+  (``--server-command``, ``--peer``: :mod:`gearsim.io.serverdesc`,
+  :mod:`gearsim.io.launch`) with the case's ``options`` spelled by its
+  description. It reuses the running server for the next case only when that
+  is safe: same options, the process still alive, and every case played on it
+  since its start was *stateless* (``gearsim.run.batch.is_stateless``).
+  Otherwise it stops the server by its recorded PID and starts a fresh one. A
+  case whose option the description cannot spell is n/a with the reason.
+* :class:`UserServerFactory` is a long-lived server given as ``--server
+  HOST:PORT``. Each case runs in a namespace of its own
+  (``gearsim.run.namespace``: function names, uniques and client ids mapped to
+  run-unique names, listings judged on the case's own rows, results shown
+  with the vector's names); a case that needs a fresh server is n/a with
+  "needs a fresh server: use --server-command (...)".
+* Both build ``gearsim.io.tcp.TcpPeer``, which orders sends across connections
+  and bounds what a hostile server can make gearsim hold.
 
-The pure analysis of cases these build on (statelessness, option flags,
-model-only cases, wall-clock bounds) is ``gearsim.run.batch``.
+Crashes and hangs are verdicts. After every case the factory checks the
+server: a managed one by its process (and one read-only round trip, so a
+crash still in progress is seen), a user's one by a fresh connect and a round
+trip. A case during which the server died is FAIL "server crashed" with the
+exit status or signal and the tail of the server's output, whatever the case
+itself expected; a managed factory starts a fresh server for the next case.
+A user's server that stopped answering leaves the rest of the run
+INCONCLUSIVE "server down since FILE::CASE", without touching it again.
 
 Measured with tools/bench/suite.py --policies on C gearmand and the 261
-server-judging cases (codec, server, worker, admin) bundled at the time:
-
-* one shared server, in order: 53 s, and 11 verdicts differ from fresh
-  servers (9 FAIL from leftover functions and jobs in ``status``/``show
-  unique jobs`` listings and from a dropped function; the 2 option cases
-  cannot be applied). On a shared Perl server the admin ``shutdown`` case
-  stops the server and every later case is INCONCLUSIVE;
-* fresh server per case, one at a time: 68 s, 235 starts;
-* reuse after stateless cases, one at a time: 68 s, 193 starts; the same
-  verdicts as fresh (apart from gearmand's timing-dependent pass/acceptable
-  flips on the 64-byte handle/unique cases, which both policies show);
-* 8 at once: 14 s fresh, 10 s with reuse. Reuse is the default: it is as
-  correct as fresh and saves a start per stateless case.
+server-judging cases bundled at the time: fresh server per case, one at a
+time, 68 s and 235 starts; reuse after stateless cases, 68 s and 193 starts,
+the same verdicts; 8 at once, 14 s fresh and 10 s with reuse.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from gearsim.errors import HarnessError
-from gearsim.io.peers import PEERS, RunningPeer, start_peer, stop_peer
+from gearsim.io.launch import LaunchError, RunningServer, round_trip, start_server, stop_server
+from gearsim.io.peers import PEERS, peer_description
+from gearsim.io.serverdesc import ServerDescription
 from gearsim.io.tcp import TcpPeer, TcpPeerFactory
-from gearsim.run.batch import CaseRef, ClosingFactory, UnsupportedOption, is_stateless, option_flags, real_server_skip
+from gearsim.run.batch import CaseRef, ClosingFactory, UnsupportedOption, is_stateless, real_server_skip
+from gearsim.run.namespace import (
+    Namespace,
+    case_names,
+    fresh_server_need,
+    logical_result,
+    namespaced_case,
+    sends_shutdown,
+)
 from gearsim.run.runner import CaseResult, Verdict, run_case
 from gearsim.vectors.parse import Case
 
 __all__ = [
     "DEFAULT_JOBS",
+    "HEALTH_TIMEOUT",
     "PEER_PROFILES",
     "ManagedPeerFactory",
+    "ServerHooks",
     "UserServerFactory",
+    "probe_sync",
     "run_cases",
-    "server_args",
 ]
 
-
+#: seconds the after-case check waits for the server's read-only round trip
+HEALTH_TIMEOUT = 3.0
 #: managed servers played at once by gearsim run --peer and gearsim matrix
 DEFAULT_JOBS = 12
-
-#: the profile each peer gearsim starts is judged under by default (gearsim matrix, baselines)
-PEER_PROFILES: Mapping[str, str] = {
-    "gearmand-c": "gearmand-1.1",
-    "perl-gearman-server": "perl-1.130",
-    "gear": "gear-0.16",
-}
+#: the profile each peer gearsim starts is judged under by default (its description's ``profile``)
+PEER_PROFILES: Mapping[str, str] = {name: peer_description(name).profile for name in PEERS}
 
 
-def server_args(peer: str, options: Mapping[str, int | bool]) -> tuple[str, ...]:
-    """Command-line arguments that give peer ``peer`` a case's ``options``.
+class ServerHooks(Protocol):
+    """What :func:`run_cases` asks of a real-server factory around each case."""
 
-    Only C gearmand has such options; the Perl server and gear accept a case
-    without options only.
+    def unsupported(self, case: Case) -> str | None:
+        """Why ``case`` cannot be played on this server (it is n/a then), or None."""
+        ...
 
-    Raises:
-        ValueError: ``peer`` is not a known peer.
-        UnsupportedOption: the peer cannot be started with these options.
-    """
-    if peer not in PEERS:
-        raise ValueError(f"unknown peer {peer!r}; known peers: {', '.join(sorted(PEERS))}")
-    flags = option_flags(options)
-    if flags and peer != "gearmand-c":
-        raise UnsupportedOption(f"{peer} has no start-up option for {' '.join(flags)}")
-    return flags
+    def prepare(self, case: Case) -> Case:
+        """The case as it is played (mapped into a namespace on a shared server)."""
+        ...
+
+    def finish(self, case: Case, result: CaseResult) -> CaseResult:
+        """The result as reported: names mapped back, a crash or hang of the server made a FAIL."""
+        ...
+
+    def down(self) -> str | None:
+        """"server down since FILE::CASE" once a shared server stopped answering, else None."""
+        ...
 
 
-# --------------------------------------------------------------------------- factories
+def _hooks(factory: object) -> ServerHooks | None:
+    """The hooks of ``factory`` or of the factory it wraps (``inner``), if any."""
+    seen = 0
+    while factory is not None and seen < 8:
+        if all(hasattr(factory, name) for name in ("unsupported", "prepare", "finish", "down")):
+            return factory  # type: ignore[return-value]
+        factory = getattr(factory, "inner", None)
+        seen += 1
+    return None
 
 
-class UserServerFactory(TcpPeerFactory):
-    """The PeerFactory for a user-given ``--server HOST:PORT``: every case on that one server.
+def _crash_result(result: CaseResult, what: str, tail: str) -> CaseResult:
+    """``result`` as FAIL "server crashed" (or hung): the case's own verdict is kept in a note."""
+    own = f"the case itself gave {result.verdict.value}" + (f" ({result.reason})" if result.reason else "")
+    trace = result.trace + (f"\n--- server output ---\n{tail}" if tail else "")
+    return replace(
+        result,
+        verdict=Verdict.FAIL,
+        reason=what,
+        step=None,
+        expected="the server keeps running and answering",
+        actual=what,
+        trace=trace.strip("\n"),
+        notes=(*result.notes, own),
+        rules=(),
+    )
 
-    gearsim cannot restart such a server, so state a case leaves behind can
-    change later cases (``describe`` says so), and a case whose ``options``
-    need a start-up option raises :class:`UnsupportedOption` from ``__call__``,
-    which the runner turns into an INCONCLUSIVE verdict with the reason
-    "needs server option --job-retries=2".
-    """
 
-    def __call__(self, case: object) -> TcpPeer:
-        """A peer for ``case`` on the user's server.
-
-        Raises:
-            UnsupportedOption: the case needs a server start-up option.
-        """
-        options = getattr(case, "options", None)
-        if options:
-            self.close()
-            raise UnsupportedOption(f"needs server option {' '.join(option_flags(options))}")
-        return super().__call__(case)
-
-    def describe(self) -> str:
-        """How vector time maps to wall time, and the caveat about leftover state."""
-        return (
-            f"{super().describe()}; one long-lived server: state left by a case (queued jobs, registered "
-            "functions, the handle counter, maxqueue settings, a shutdown) can affect later cases, and cases "
-            "that need server start-up options are inconclusive"
-        )
+# --------------------------------------------------------------------------- servers gearsim starts
 
 
 class ManagedPeerFactory:
-    """A PeerFactory that starts peer ``name`` itself, fresh for each case unless reuse is safe.
+    """A PeerFactory that starts a described server itself, fresh for each case unless reuse is safe.
 
     Args:
-        name: a key of :data:`gearsim.io.peers.PEERS`.
-        rundir: run directory for the peer's PID file and logs (created).
-        reuse: keep a running peer for the next case when every case played on
-            it so far was stateless and the options are the same; False starts
-            a fresh peer for every case (and every codec reaction alternative).
+        server: a bundled peer's name (``gearmand-c``) or a server description.
+        rundir: run directory for the server's PID file and output (created).
+        reuse: keep a running server for the next case when every case played
+            on it so far was stateless and the options are the same; False
+            starts a fresh one for every case (and every codec reaction
+            alternative).
         quick, within_floor: as for :class:`TcpPeer`.
-        start_timeout: seconds a peer may take to listen.
+        start_timeout: seconds a server may take to be ready (default: its description's).
 
     ``starts`` and ``reuses`` count what happened, for measurements.
-    Call :meth:`close` at the end: it stops the last peer by its PID.
+    Call :meth:`close` at the end: it stops the last server by its PID.
+
+    Raises:
+        ValueError: ``server`` is not a bundled peer's name.
     """
 
     def __init__(
         self,
-        name: str,
+        server: str | ServerDescription,
         rundir: Path,
         *,
         reuse: bool = True,
         quick: int = 150,
         within_floor: int = 2000,
-        start_timeout: float = 10.0,
+        start_timeout: float | None = None,
     ) -> None:
-        if name not in PEERS:
-            raise ValueError(f"unknown peer {name!r}; known peers: {', '.join(sorted(PEERS))}")
-        self.name = name
+        self.description = peer_description(server) if isinstance(server, str) else server
+        self.name = self.description.name
         self.rundir = Path(rundir)
         self.reuse = reuse
         self.quick = quick
@@ -168,30 +175,42 @@ class ManagedPeerFactory:
         self.start_timeout = start_timeout
         self.starts = 0
         self.reuses = 0
-        self._running: RunningPeer | None = None
-        self._args: tuple[str, ...] = ()
+        self._running: RunningServer | None = None
+        self._options: tuple[tuple[str, int | bool], ...] = ()
         self._clean = False
         self._last: TcpPeer | None = None
+        #: servers that died while the current case was played (several for codec alternatives)
+        self._deaths: list[tuple[RunningServer, str]] = []
+        #: the last start failures in a row: after two, later cases fail at once with the same error
+        self._failed_starts: list[str] = []
 
     def _alive(self) -> bool:
-        peer = self._running
-        return peer is not None and (peer.process is None or peer.process.poll() is None)
+        return self._running is not None and self._running.alive()
 
     def __call__(self, case: Case) -> TcpPeer:
         """A peer for ``case``: the running server if reuse is safe, else a fresh one.
 
         Raises:
-            UnsupportedOption: the peer cannot be started with the case's options.
-            PeerError: the peer cannot be started or stopped (a HarnessError).
+            UnsupportedOption: the server cannot be given the case's options.
+            LaunchError: the server cannot be started or stopped (a HarnessError).
         """
         self._close_sockets()
-        args = server_args(self.name, case.options)
-        if self.reuse and self._clean and self._args == args and self._alive():
+        self.description.option_args(case.options)  # raises UnsupportedOption before anything stops
+        options = tuple(sorted(case.options.items()))
+        if self.reuse and self._clean and self._options == options and self._alive():
             self.reuses += 1
         else:
+            self._note_death()
             self._stop()
-            self._running = start_peer(self.name, self.rundir, args, timeout=self.start_timeout)
-            self._args = args
+            if len(self._failed_starts) >= 2:
+                raise LaunchError(f"not started again after 2 failed starts: {self._failed_starts[-1]}")
+            try:
+                self._running = start_server(self.description, self.rundir, case.options, timeout=self.start_timeout)
+            except LaunchError as exc:
+                self._failed_starts.append(str(exc))
+                raise
+            self._failed_starts = []
+            self._options = options
             self.starts += 1
         self._clean = self.reuse and is_stateless(case)
         assert self._running is not None  # started just above
@@ -201,12 +220,73 @@ class ManagedPeerFactory:
             timed=case.timed,
             quick=self.quick,
             within_floor=self.within_floor,
+            sync=self.description.sync,
         )
         return self._last
 
+    def _note_death(self) -> None:
+        server = self._running
+        if server is not None:
+            death = server.death()
+            if death is not None:
+                self._deaths.append((server, death))
+
+    # ------------------------------------------------------------------ hooks
+
+    def unsupported(self, case: Case) -> str | None:
+        """The reason a case's options cannot be given to this server, or None. Never raises."""
+        try:
+            self.description.option_args(case.options)
+        except UnsupportedOption as exc:
+            return str(exc)
+        return None
+
+    def prepare(self, case: Case) -> Case:
+        """The case as it is (a server of its own needs no namespace)."""
+        self._deaths = []
+        return case
+
+    def finish(self, case: Case, result: CaseResult) -> CaseResult:
+        """Check the server the case ran on: a death or a hang makes the result FAIL. Never raises."""
+        if result.verdict is Verdict.NOT_APPLICABLE:
+            return result
+        server = self._running
+        hung = ""
+        if server is not None and server.alive():
+            problem = round_trip(server.host, server.port, self.description.sync, HEALTH_TIMEOUT)
+            if problem is not None and server.alive():
+                hung = problem
+        self._note_death()
+        deaths, self._deaths = self._deaths, []
+        for dead, death in deaths:
+            if death == "exited with status 0" and sends_shutdown(case):
+                continue  # the case asked it to stop
+            self._forget(dead)
+            return _crash_result(result, f"server crashed: {self.name} {death} during this case", dead.log_tail())
+        if hung and server is not None:
+            tail = server.log_tail()
+            self._forget(server)
+            return _crash_result(result, f"server hung: {self.name} {hung} after this case", tail)
+        return result
+
+    def down(self) -> str | None:
+        """Never: a managed server that died is replaced for the next case."""
+        return None
+
+    def _forget(self, server: RunningServer) -> None:
+        """Stop (if needed) and drop a server that crashed or hung, so the next case gets a fresh one."""
+        if server is self._running:
+            self._close_sockets()
+            with contextlib.suppress(LaunchError):
+                stop_server(server)
+            self._running = None
+            self._clean = False
+
+    # ------------------------------------------------------------------ the rest
+
     @property
-    def running(self) -> RunningPeer | None:
-        """The peer started for the last case, if it is still running."""
+    def running(self) -> RunningServer | None:
+        """The server started for the last case, if it is still running."""
         return self._running if self._alive() else None
 
     def _close_sockets(self) -> None:
@@ -215,16 +295,16 @@ class ManagedPeerFactory:
             self._last = None
 
     def _stop(self) -> None:
-        peer, self._running = self._running, None
+        server, self._running = self._running, None
         self._clean = False
-        if peer is not None:
-            stop_peer(peer)
+        if server is not None:
+            stop_server(server)
 
     def close(self) -> None:
-        """Close the last case's sockets and stop the running peer by its PID.
+        """Close the last case's sockets and stop the running server by its PID.
 
         Raises:
-            PeerError: the peer could not be stopped.
+            LaunchError: the server could not be stopped.
         """
         self._close_sockets()
         self._stop()
@@ -234,6 +314,125 @@ class ManagedPeerFactory:
         policy = "reused only after stateless cases with the same options" if self.reuse else "fresh for every case"
         timing = TcpPeerFactory("", 0, quick=self.quick, within_floor=self.within_floor).describe()
         return f"{self.name} started by gearsim on 127.0.0.1, {policy}, with each case's options; {timing}"
+
+
+# --------------------------------------------------------------------------- a user's long-lived server
+
+
+def probe_sync(host: str, port: int, timeout: float = HEALTH_TIMEOUT) -> str:
+    """The read-only round trip a server answers: ``ECHO_REQ``, else ``GET_STATUS``, else ``""``.
+
+    Raises:
+        HarnessError: the server cannot be connected to at all.
+    """
+    problems = []
+    for kind in ("ECHO_REQ", "GET_STATUS"):
+        problem = round_trip(host, port, kind, timeout)
+        if problem is None:
+            return kind
+        if problem.startswith("cannot connect"):
+            raise HarnessError(problem)
+        problems.append(problem)
+    return ""
+
+
+class UserServerFactory(TcpPeerFactory):
+    """The PeerFactory for a user-given ``--server HOST:PORT``: every case on that one server, each in a namespace.
+
+    Args:
+        host, port: the server.
+        quick, within_floor: as for :class:`TcpPeer`.
+        nonce: the run's part of every namespace (default: from the process id and the clock).
+        sync: the read-only round trip the server answers (default: found by :func:`probe_sync` on first use).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        quick: int = 150,
+        within_floor: int = 2000,
+        nonce: str | None = None,
+        sync: str | None = None,
+    ) -> None:
+        super().__init__(host, port, quick=quick, within_floor=within_floor)
+        self.nonce = nonce or f"{os.getpid() % 4096:03x}{time.time_ns() // 1000 % 4096:03x}"
+        self._sync = sync
+        self._count = 0
+        self._namespace: Namespace | None = None
+        self._down_since: str | None = None
+
+    @property
+    def sync(self) -> str:
+        """The round trip used to order sends and to check the server is up ("" for none).
+
+        Raises:
+            HarnessError: the server cannot be connected to (on the first look only).
+        """
+        if self._sync is None:
+            self._sync = probe_sync(self.host, self.port)
+        return self._sync
+
+    def __call__(self, case: object) -> TcpPeer:
+        """A peer for ``case`` on the user's server, in the namespace :meth:`prepare` chose.
+
+        Raises:
+            HarnessError: the server cannot be connected to.
+        """
+        self.close()
+        timed = bool(getattr(case, "timed", False))
+        self._last = TcpPeer(
+            self.host,
+            self.port,
+            timed=timed,
+            quick=self.quick,
+            within_floor=self.within_floor,
+            sync=self.sync,
+            namespace=self._namespace,
+        )
+        return self._last
+
+    def unsupported(self, case: Case) -> str | None:
+        """"needs a fresh server: use --server-command (...)" for a case a shared server cannot judge."""
+        return fresh_server_need(case)
+
+    def prepare(self, case: Case) -> Case:
+        """``case`` mapped into a namespace of its own."""
+        self._count += 1
+        self._namespace = Namespace.for_case(self.nonce, self._count)
+        return namespaced_case(case, self._namespace)
+
+    def finish(self, case: Case, result: CaseResult) -> CaseResult:
+        """Names back to the vector's; a server that no longer answers makes this case FAIL. Never raises."""
+        if self._namespace is not None:
+            result = logical_result(result, self._namespace, case_names(case))
+        if result.verdict is Verdict.NOT_APPLICABLE:
+            return result
+        self.close()
+        problem = round_trip(self.host, self.port, self._sync or "", HEALTH_TIMEOUT)
+        if problem is None:
+            return result
+        self._down_since = result.id
+        return _crash_result(result, f"server crashed or stopped answering during this case: {problem}", "")
+
+    def down(self) -> str | None:
+        """"server down since FILE::CASE" once it stopped answering."""
+        return f"server down since {self._down_since}" if self._down_since else None
+
+    def describe(self) -> str:
+        """How vector time maps to wall time, and how cases share the server."""
+        sync = self._sync
+        order = (
+            f"sends ordered across connections by {sync}"
+            if sync
+            else "the server answers neither ECHO_REQ nor GET_STATUS: sends are not ordered across connections"
+        )
+        return (
+            f"{super().describe()}; one long-lived server, each case in its own namespace (run {self.nonce}): "
+            f"names mapped to run-unique ones, listings judged on the case's own rows, cases that need a fresh "
+            f"server n/a; {order}"
+        )
 
 
 # --------------------------------------------------------------------------- running many cases
@@ -255,12 +454,16 @@ def run_cases(
     directory); each is used by one thread at a time and closed at the end.
     With managed factories every case still gets a server no other case
     touches. ``jobs=1`` runs in this thread, in order. With ``skip_virtual``
-    a case flagged for the model only (:func:`real_server_skip`) is n/a, with
-    the flag as its reason, and no server is touched for it.
+    a case flagged for the model only (``real_server_skip``) is n/a, with the
+    flag as its reason, and no server is touched for it. A factory with
+    :class:`ServerHooks` (or wrapping one as ``inner``) gets them called
+    around every case: n/a reasons, namespaces, the after-case health check,
+    and once its server is down the remaining cases are INCONCLUSIVE without
+    being played. ``level`` is passed to ``run_case``.
 
     Raises:
-        PeerError: a peer could not be stopped at the end (the results are lost;
-            peers that cannot be started become INCONCLUSIVE verdicts instead).
+        LaunchError: a server could not be stopped at the end (the results are
+            lost; servers that cannot be started become INCONCLUSIVE verdicts instead).
     """
     jobs = max(1, min(jobs, len(cases) or 1))
     factories = [make_factory(i) for i in range(jobs)]
@@ -269,20 +472,32 @@ def run_cases(
         pool.put(f)
     lock = threading.Lock()
 
+    def play(vf_case: CaseRef, factory: ClosingFactory) -> CaseResult:
+        vf, case = vf_case
+        hooks = _hooks(factory)
+        base = CaseResult(vf.name, case.id, vf.area, Verdict.NOT_APPLICABLE, case.requirements, vector_sha256=vf.sha256)
+        if hooks is None or not case.applies_to(profile):
+            return run_case(vf, case, factory, profile, level=level)
+        down = hooks.down()
+        if down is not None:
+            return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"{down}: not run")
+        reason = hooks.unsupported(case)
+        if reason is not None:
+            return replace(base, reason=reason)
+        result = run_case(vf, hooks.prepare(case), factory, profile, level=level)
+        return hooks.finish(case, result)
+
     def one(ref: CaseRef) -> CaseResult:
         vf, case = ref
         skip = real_server_skip(case) if skip_virtual else None
         if skip is not None and case.applies_to(profile):
             result = CaseResult(vf.name, case.id, vf.area, Verdict.NOT_APPLICABLE, case.requirements, reason=skip)
-            if progress is not None:
-                with lock:
-                    progress(result)
-            return result
-        factory = pool.get()
-        try:
-            result = run_case(ref[0], ref[1], factory, profile, level=level)
-        finally:
-            pool.put(factory)
+        else:
+            factory = pool.get()
+            try:
+                result = play(ref, factory)
+            finally:
+                pool.put(factory)
         if progress is not None:
             with lock:
                 progress(result)

@@ -36,8 +36,8 @@ The format (every key but ``name`` and ``command`` optional)::
 
 Placeholders in ``command``, ``version``, ``env`` values and ``files``:
 ``{port}`` (a free port gearsim chose), ``{host}`` (127.0.0.1), ``{rundir}``
-(the run directory, which is also the working directory), ``{exe}`` (the
-command's executable as found). A bare executable name is looked up next to
+(a fresh run directory per server; the server itself runs in the directory
+gearsim was started from), ``{exe}`` (the command's executable as found). A bare executable name is looked up next to
 the running Python first (a server installed in the same virtual
 environment), then on ``PATH``.
 
@@ -63,6 +63,7 @@ from typing import Any
 
 from gearsim.errors import GearsimError, HarnessError
 from gearsim.io.tcp import SYNC_KINDS
+from gearsim.run.batch import MODEL_ONLY_OPTIONS, UnsupportedOption
 
 __all__ = [
     "HOST",
@@ -85,14 +86,6 @@ SERVER_OPTIONS: Mapping[str, str] = {
     "job_retries": "the number of times a job is retried after its worker fails it (0: no limit)",
     "worker_wakeup": "how many sleeping workers a new job wakes (0: all)",
     "exceptions": "WORK_EXCEPTION is forwarded to clients that did not ask for exceptions",
-}
-#: options only the reference model has (option -> what it is)
-MODEL_ONLY_OPTIONS: Mapping[str, str] = {
-    "epoch0": "the model's virtual clock (Unix time at tick 0)",
-    "node": "the model's node name in handles",
-    "version": "the model's admin version reply",
-    "pid": "the model's admin getpid reply",
-    "verbose": "the model's admin verbose reply",
 }
 
 _KEYS = frozenset(
@@ -119,10 +112,6 @@ _ENV_KEYS = frozenset({"unset", "set", "prepend"})
 
 class DescriptionError(GearsimError, ValueError):
     """A server description that cannot be used; the message names the file and the key."""
-
-
-class UnsupportedOption(HarnessError):
-    """A case needs a server start-up option that the server at hand cannot be given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +145,8 @@ class ServerDescription:
     files: Mapping[str, str] = field(default_factory=dict)
     #: where the description came from (a path, "bundled", or "--server-command")
     source: str = ""
+    #: the working directory of the server (None: the one gearsim runs in)
+    cwd: str | None = None
 
     # ------------------------------------------------------------------ options
 
@@ -467,8 +458,23 @@ def command_description(command: str, base: ServerDescription | None = None) -> 
         raise fail("command", "must contain {port}: gearsim chooses a free port for every server it starts")
     if base is not None:
         return _replace_command(base, words)
-    name = Path(words[0]).name or "server"
-    return ServerDescription(name=name, command=words, summary=command, source="--server-command")
+    return ServerDescription(name=_command_name(words), command=words, summary=command, source="--server-command")
+
+
+_INTERPRETERS = frozenset({"python", "python3", "perl", "ruby", "node", "java", "php", "sh", "bash", "env", "exec"})
+
+
+def _command_name(words: Sequence[str]) -> str:
+    """How reports call a server given as a command: its program, or the script an interpreter runs."""
+    for word in words:
+        base = Path(word).name
+        if word.startswith("-") or "=" in word or not base:
+            continue
+        stem = base.split(".")[0] if base.endswith((".py", ".pl", ".js", ".rb", ".jar", ".php")) else base
+        if base.rstrip("0123456789.") in _INTERPRETERS or base in _INTERPRETERS:
+            continue
+        return stem
+    return "server"
 
 
 def _replace_command(base: ServerDescription, words: tuple[str, ...]) -> ServerDescription:

@@ -49,9 +49,11 @@ from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketTy
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
 from gearsim.protocol.validate import check
 from gearsim.run.batch import CONNECT_TIMEOUT, SEND_STALL
+from gearsim.run.namespace import Namespace, listing_command, owns_row
 
 __all__ = [
     "CLOSE_WAIT",
+    "FOREIGN_ROW_NOTE",
     "MAX_BODY",
     "MAX_MESSAGES",
     "MAX_RECEIVED",
@@ -75,6 +77,12 @@ CLOSE_WAIT = 2.0
 #: the note on trace records of gearsim's own ordering echoes
 SYNC_NOTE = "gearsim sync"
 _SYNC_PREFIX = b"gearsim-sync-"
+#: the note on trace records of listing rows that belong to other cases (a shared server)
+FOREIGN_ROW_NOTE = "another case's row: left out (--server namespace)"
+#: replies whose first argument is a handle the server gave this case
+_HANDLE_REPLIES = frozenset(
+    {PacketType.JOB_CREATED, PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL}
+)
 #: the read-only requests a sync can use, by name ("" means: do not sync)
 SYNC_KINDS: tuple[str, ...] = ("ECHO_REQ", "GET_STATUS", "")
 
@@ -121,6 +129,7 @@ class _Conn:
         "decoder",
         "dirty",
         "inbox",
+        "listings",
         "received",
         "sent_decoder",
         "sock",
@@ -145,6 +154,8 @@ class _Conn:
         self.syncable = True
         #: the token of the sync echo in flight, if any
         self.token: bytes | None = None
+        #: admin listings asked for and not yet ended by their "." line
+        self.listings = 0
 
     def at_boundary(self) -> bool:
         """Whether a sync request written now would be read by the server as a packet of its own."""
@@ -164,6 +175,9 @@ class TcpPeer:
         close_wait: seconds a disconnect waits for the server to close its end
             (0: close at once, as a plain ``close()``).
         sync_timeout: seconds a sync waits for its echo (default: ``within_floor``, at least 1 s).
+        namespace: on a shared server, the case's namespace: rows of admin
+            listings that carry neither its tag nor a handle it was given are
+            left out of the inbox (and shown in the trace as another case's).
     """
 
     def __init__(
@@ -178,6 +192,7 @@ class TcpPeer:
         sync: str = "ECHO_REQ",
         close_wait: float = CLOSE_WAIT,
         sync_timeout: float | None = None,
+        namespace: Namespace | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.timed = timed
@@ -196,6 +211,9 @@ class TcpPeer:
         self._records: list[TraceRecord] = []
         self._conn_ids: dict[str, int] = {}
         self._syncs = 0
+        self.namespace = namespace
+        #: handles the server gave this case (JOB_CREATED, JOB_ASSIGN*): its rows in ``show jobs``
+        self._handles: set[bytes] = set()
         #: set once a server failed to answer a sync or to close its end: no more such waits
         self._no_sync = False
         self._no_close_wait = False
@@ -313,6 +331,22 @@ class TcpPeer:
             )
             self._record(late[0], Direction.EVENT, Kind.SEND, note=note)
 
+    def _foreign_row(self, conn: _Conn, message: Message) -> bool:
+        """Whether ``message`` is another case's row of a listing (only with a namespace)."""
+        if isinstance(message, Packet):
+            if message.type in _HANDLE_REPLIES and message.args:
+                self._handles.add(message.args[0])
+            return False
+        if self.namespace is None or conn.listings <= 0:
+            return False
+        text = message.text
+        if text == b".":
+            conn.listings -= 1
+            return False
+        if text.startswith((b"OK", b"ERR")):
+            return False
+        return not owns_row(text, self.namespace, self._handles)
+
     def _is_sync_reply(self, conn: _Conn, message: Message) -> bool:
         return conn.token is not None and is_sync_reply(message, conn.token)
 
@@ -410,6 +444,9 @@ class TcpPeer:
                     conn.token = None
                     self._record(actor, Direction.S2C, Kind.SEND, m, note=SYNC_NOTE)
                     continue
+                if self._foreign_row(conn, m):
+                    self._record(actor, Direction.S2C, Kind.DISCARD, m, note=FOREIGN_ROW_NOTE)
+                    continue
                 self._record(actor, Direction.S2C, Kind.SEND, m)
                 conn.inbox.append(m)
             if flooded:
@@ -445,7 +482,11 @@ class TcpPeer:
             self._record(actor, Direction.C2S, Kind.SEND, data=data, note="undecodable")
             return
         for m in messages:
-            if isinstance(m, AdminLine) or m.magic != Magic.REQ or check(m):
+            if isinstance(m, AdminLine):
+                conn.syncable = False
+                if listing_command(m.text) is not None:
+                    conn.listings += 1
+            elif m.magic != Magic.REQ or check(m):
                 conn.syncable = False
             self._record(actor, Direction.C2S, Kind.SEND, m)
 

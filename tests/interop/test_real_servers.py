@@ -27,10 +27,10 @@ import pytest
 
 from gearsim.cli.matrix import peer_implementation, run_implementation
 from gearsim.files import read_baseline, select
-from gearsim.io.managed import PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases, server_args
+from gearsim.io.managed import PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases
 from gearsim.io.peers import RunningPeer
 from gearsim.report.baseline import compare, format_comparison
-from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, UnsupportedOption, selected_cases
+from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, selected_cases
 from gearsim.run.runner import Verdict
 from gearsim.testing.peer_fixtures import require_peer
 
@@ -94,20 +94,11 @@ def test_managed_factory_applies_case_options(tmp_path: Path) -> None:
 
 
 @pytest.mark.interop
-def test_user_given_server_makes_option_cases_inconclusive(gearmand_c: RunningPeer) -> None:
+def test_user_given_server_makes_option_cases_not_applicable(gearmand_c: RunningPeer) -> None:
     refs = _refs("server/disconnect.yaml::retry-limit-reached", "server/exceptions.yaml::server-option-exceptions")
     factory = UserServerFactory(*gearmand_c.address())
     results = run_cases(refs, lambda _i: factory, "gearmand-1.1", jobs=1)
-    assert [r.verdict for r in results] == [Verdict.INCONCLUSIVE] * 2
-    assert "needs server option --job-retries=2" in results[0].reason
-    assert "needs server option --exceptions" in results[1].reason
-    assert "leftover" not in factory.describe() and "can affect later cases" in factory.describe()
-
-
-def test_server_args_only_gearmand_takes_options() -> None:
-    assert server_args("gearmand-c", {"job_retries": 2}) == ("--job-retries=2",)
-    assert server_args("gear", {}) == ()
-    with pytest.raises(UnsupportedOption, match="perl-gearman-server has no start-up option"):
-        server_args("perl-gearman-server", {"exceptions": True})
-    with pytest.raises(ValueError, match="unknown peer"):
-        server_args("nginx", {})
+    assert [r.verdict for r in results] == [Verdict.NOT_APPLICABLE] * 2
+    assert results[0].reason == "needs a fresh server: use --server-command (server options job_retries=2)"
+    assert results[1].reason == "needs a fresh server: use --server-command (server options exceptions=True)"
+    assert "each case in its own namespace" in factory.describe()

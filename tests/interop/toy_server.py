@@ -1,0 +1,319 @@
+"""A tiny Gearman job server that gearsim has never seen, broken on purpose (asyncio, one file).
+
+It speaks enough of the protocol for gearsim's vectors to judge it: ECHO,
+abilities, foreground and background jobs at three priorities, GRAB_JOB(_UNIQ),
+NOOP wake-ups, WORK_* forwarding, GET_STATUS, SET_CLIENT_ID, OPTION_REQ and
+the admin ``status``, ``workers`` and ``version`` lines. What it gets wrong is
+chosen on the command line, so tests can prove that gearsim catches it:
+
+* ``--crash-on TYPE``: the first packet of that type kills the process with
+  SIGSEGV (a real signal, as a C server's crash would be);
+* ``--hang-on TYPE``: the first packet of that type stops the server from
+  answering anything, while the process stays alive;
+* ``--error-word WORD``: the code word of its ERROR replies (gearmand says
+  ``INVALID_COMMAND``; the spec lets a server choose its own words).
+
+And two legal but slow habits, which a harness must not mistake for bugs:
+
+* ``--delay-on TYPE --delay MS``: a packet of that type is processed MS
+  milliseconds late (its connection waits; other connections go on), as a
+  server with one thread per connection may do;
+* ``--close-delay MS``: a connection the client closed is noticed MS
+  milliseconds late (it stays in listings until then).
+
+Usage: ``python toy_server.py --port PORT [--host 127.0.0.1] [--crash-on CAN_DO_TIMEOUT]``.
+It listens on 127.0.0.1 only and logs one line to stderr when it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import struct
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+
+REQ, RES = b"\0REQ", b"\0RES"
+# packet numbers (the Gearman protocol's)
+CAN_DO, CANT_DO, RESET_ABILITIES, PRE_SLEEP, NOOP = 1, 2, 3, 4, 6
+SUBMIT_JOB, JOB_CREATED, GRAB_JOB, NO_JOB, JOB_ASSIGN = 7, 8, 9, 10, 11
+WORK_STATUS, WORK_COMPLETE, WORK_FAIL, GET_STATUS, ECHO_REQ, ECHO_RES = 12, 13, 14, 15, 16, 17
+SUBMIT_JOB_BG, ERROR, STATUS_RES, SUBMIT_JOB_HIGH, SET_CLIENT_ID, CAN_DO_TIMEOUT = 18, 19, 20, 21, 22, 23
+WORK_EXCEPTION, OPTION_REQ, OPTION_RES, WORK_DATA, WORK_WARNING = 25, 26, 27, 28, 29
+GRAB_JOB_UNIQ, JOB_ASSIGN_UNIQ, SUBMIT_JOB_HIGH_BG, SUBMIT_JOB_LOW, SUBMIT_JOB_LOW_BG = 30, 31, 32, 33, 34
+NAMES = {v: k for k, v in globals().items() if k.isupper() and isinstance(v, int)}
+SUBMITS = {
+    SUBMIT_JOB: (1, False),
+    SUBMIT_JOB_BG: (1, True),
+    SUBMIT_JOB_HIGH: (0, False),
+    SUBMIT_JOB_HIGH_BG: (0, True),
+    SUBMIT_JOB_LOW: (2, False),
+    SUBMIT_JOB_LOW_BG: (2, True),
+}
+#: how many arguments each request has (the last one may hold NULs)
+ARGS = {
+    CAN_DO: 1, CANT_DO: 1, SET_CLIENT_ID: 1, CAN_DO_TIMEOUT: 2, GET_STATUS: 1, ECHO_REQ: 1, OPTION_REQ: 1,
+    WORK_STATUS: 3, WORK_COMPLETE: 2, WORK_FAIL: 1, WORK_EXCEPTION: 2, WORK_DATA: 2, WORK_WARNING: 2,
+    **{t: 3 for t in SUBMITS},
+}  # fmt: skip
+
+
+def packet(type_: int, *args: bytes) -> bytes:
+    body = b"\0".join(args)
+    return RES + struct.pack(">II", type_, len(body)) + body
+
+
+@dataclass
+class Job:
+    handle: bytes
+    function: bytes
+    unique: bytes
+    workload: bytes
+    clients: list[Conn] = field(default_factory=list)
+    worker: Conn | None = None
+    numerator: bytes = b"0"
+    denominator: bytes = b"0"
+
+
+@dataclass(eq=False)
+class Conn:
+    writer: asyncio.StreamWriter
+    fd: int
+    client_id: bytes = b"-"
+    abilities: set[bytes] = field(default_factory=set)
+    sleeping: bool = False
+    exceptions: bool = False
+
+    def send(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+
+class Toy:
+    def __init__(
+        self,
+        crash_on: int | None,
+        hang_on: int | None,
+        error_word: bytes,
+        delay_on: int | None = None,
+        delay: float = 0.0,
+        close_delay: float = 0.0,
+    ) -> None:
+        self.crash_on, self.hang_on, self.error_word = crash_on, hang_on, error_word
+        self.delay_on, self.delay, self.close_delay = delay_on, delay, close_delay
+        self.hung = asyncio.Event()
+        self.conns: list[Conn] = []
+        self.queues: dict[bytes, list[deque[Job]]] = {}
+        self.jobs: dict[bytes, Job] = {}
+        self.by_unique: dict[tuple[bytes, bytes], Job] = {}
+        self.handles = itertools.count(1)
+
+    # ---------------------------------------------------------------- jobs
+
+    def queue(self, function: bytes) -> list[deque[Job]]:
+        return self.queues.setdefault(function, [deque(), deque(), deque()])
+
+    def wake(self, function: bytes) -> None:
+        for conn in self.conns:
+            if conn.sleeping and function in conn.abilities:
+                conn.sleeping = False
+                conn.send(packet(NOOP))
+
+    def take(self, conn: Conn) -> Job | None:
+        for priority in range(3):
+            for function in sorted(conn.abilities):
+                q = self.queue(function)[priority]
+                if q:
+                    return q.popleft()
+        return None
+
+    def finish(self, job: Job) -> None:
+        self.jobs.pop(job.handle, None)
+        self.by_unique.pop((job.function, job.unique), None)
+
+    # ---------------------------------------------------------------- requests
+
+    def handle(self, conn: Conn, type_: int, args: list[bytes]) -> None:
+        if type_ == self.crash_on:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if type_ == self.hang_on:
+            self.hung.set()
+            return
+        if type_ == ECHO_REQ:
+            conn.send(packet(ECHO_RES, args[0]))
+        elif type_ in (CAN_DO, CAN_DO_TIMEOUT):
+            conn.abilities.add(args[0])
+        elif type_ == CANT_DO:
+            conn.abilities.discard(args[0])
+        elif type_ == RESET_ABILITIES:
+            conn.abilities.clear()
+        elif type_ == SET_CLIENT_ID:
+            conn.client_id = args[0] or b"-"
+        elif type_ == OPTION_REQ:
+            if args[0] == b"exceptions":
+                conn.exceptions = True
+                conn.send(packet(OPTION_RES, args[0]))
+            else:
+                conn.send(packet(ERROR, self.error_word, b"unknown option"))
+        elif type_ in SUBMITS:
+            self.submit(conn, type_, args)
+        elif type_ == PRE_SLEEP:
+            conn.sleeping = True
+            if any(any(self.queue(f)) for f in conn.abilities):
+                conn.sleeping = False
+                conn.send(packet(NOOP))
+        elif type_ in (GRAB_JOB, GRAB_JOB_UNIQ):
+            conn.sleeping = False
+            job = self.take(conn)
+            if job is None:
+                conn.send(packet(NO_JOB))
+            else:
+                job.worker = conn
+                if type_ == GRAB_JOB:
+                    conn.send(packet(JOB_ASSIGN, job.handle, job.function, job.workload))
+                else:
+                    conn.send(packet(JOB_ASSIGN_UNIQ, job.handle, job.function, job.unique, job.workload))
+        elif type_ in (WORK_STATUS, WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION, WORK_DATA, WORK_WARNING):
+            self.work(conn, type_, args)
+        elif type_ == GET_STATUS:
+            job = self.jobs.get(args[0])
+            if job is None:
+                conn.send(packet(STATUS_RES, args[0], b"0", b"0", b"0", b"0"))
+            else:
+                running = b"1" if job.worker is not None else b"0"
+                conn.send(packet(STATUS_RES, job.handle, b"1", running, job.numerator, job.denominator))
+        else:
+            conn.send(packet(ERROR, self.error_word, b"unknown packet type"))
+
+    def submit(self, conn: Conn, type_: int, args: list[bytes]) -> None:
+        function, unique, workload = args
+        priority, background = SUBMITS[type_]
+        job = self.by_unique.get((function, unique)) if unique else None
+        if job is None:
+            job = Job(b"H:toy:%d" % next(self.handles), function, unique, workload)
+            self.jobs[job.handle] = job
+            if unique:
+                self.by_unique[(function, unique)] = job
+            self.queue(function)[priority].append(job)
+            self.wake(function)
+        if not background:
+            job.clients.append(conn)
+        conn.send(packet(JOB_CREATED, job.handle))
+
+    def work(self, conn: Conn, type_: int, args: list[bytes]) -> None:
+        job = self.jobs.get(args[0])
+        if job is None or job.worker is not conn:
+            conn.send(packet(ERROR, self.error_word, b"job not assigned to this worker"))
+            return
+        if type_ == WORK_STATUS:
+            job.numerator, job.denominator = args[1], args[2]
+        for client in job.clients:
+            if type_ != WORK_EXCEPTION or client.exceptions:
+                client.send(packet(type_, *args))
+        if type_ in (WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION):
+            self.finish(job)
+
+    def drop(self, conn: Conn) -> None:
+        self.conns.remove(conn)
+        for job in list(self.jobs.values()):
+            if conn in job.clients:
+                job.clients.remove(conn)
+            if job.worker is conn:  # back to the front of its queue
+                job.worker = None
+                self.queue(job.function)[1].appendleft(job)
+                self.wake(job.function)
+
+    def admin(self, conn: Conn, line: bytes) -> None:
+        words = line.split()
+        command = words[0].lower() if words else b""
+        if command == b"version":
+            conn.send(b"OK 0.1-toy\n")
+        elif command == b"status":
+            for function in sorted(self.queues):
+                queued = sum(len(q) for q in self.queues[function])
+                running = sum(1 for j in self.jobs.values() if j.function == function and j.worker is not None)
+                workers = sum(1 for c in self.conns if function in c.abilities)
+                conn.send(b"%s\t%d\t%d\t%d\n" % (function, queued + running, running, workers))
+            conn.send(b".\n")
+        elif command == b"workers":
+            for c in self.conns:
+                functions = b"".join(b" " + f for f in sorted(c.abilities))
+                conn.send(b"%d 127.0.0.1 %s :%s\n" % (c.fd, c.client_id, functions))
+            conn.send(b".\n")
+        else:
+            conn.send(b"ERR UNKNOWN_COMMAND Unknown+server+command\r\n")
+
+    # ---------------------------------------------------------------- connections
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        conn = Conn(writer, sock.fileno() if sock is not None else 0)
+        self.conns.append(conn)
+        try:
+            while not self.hung.is_set():
+                first = await reader.read(1)
+                if not first:
+                    break
+                if first != b"\0":
+                    rest = await reader.readline()
+                    self.admin(conn, (first + rest).rstrip(b"\r\n"))
+                else:
+                    header = first + await reader.readexactly(11)
+                    type_, size = struct.unpack(">II", header[4:12])
+                    body = await reader.readexactly(size)
+                    if header[:4] != REQ:
+                        break  # bad magic: close
+                    count = ARGS.get(type_, 0)
+                    args = body.split(b"\0", count - 1) if count else []
+                    if count and len(args) != count:
+                        conn.send(packet(ERROR, self.error_word, b"too few arguments"))
+                        continue
+                    if type_ == self.delay_on:
+                        await asyncio.sleep(self.delay)
+                    self.handle(conn, type_, args)
+                await writer.drain()
+            if self.hung.is_set():
+                await asyncio.Event().wait()  # answer nothing, ever
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if self.close_delay:
+                await asyncio.sleep(self.close_delay)
+            self.drop(conn)
+            writer.close()
+
+
+async def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--crash-on", metavar="TYPE", help="packet type name that kills the server with SIGSEGV")
+    parser.add_argument("--hang-on", metavar="TYPE", help="packet type name after which the server answers nothing")
+    parser.add_argument("--error-word", default="INVALID_COMMAND", help="code word of ERROR replies")
+    parser.add_argument("--delay-on", metavar="TYPE", help="packet type name processed --delay ms late")
+    parser.add_argument("--delay", type=int, default=300, metavar="MS")
+    parser.add_argument("--close-delay", type=int, default=0, metavar="MS", help="notice a client's close late")
+    args = parser.parse_args(argv)
+    numbers = {name: number for number, name in NAMES.items()}
+    toy = Toy(
+        numbers[args.crash_on] if args.crash_on else None,
+        numbers[args.hang_on] if args.hang_on else None,
+        args.error_word.encode(),
+        numbers[args.delay_on] if args.delay_on else None,
+        args.delay / 1000,
+        args.close_delay / 1000,
+    )
+    server = await asyncio.start_server(toy.serve, args.host, args.port)
+    print(f"toy gearman server on {args.host}:{args.port}", file=sys.stderr, flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
