@@ -58,6 +58,7 @@ from gearsim.run.batch import CaseRef, ClosingFactory, UnsupportedOption, is_sta
 from gearsim.run.namespace import (
     Namespace,
     case_names,
+    crash_defects,
     fresh_server_need,
     logical_result,
     namespaced_case,
@@ -83,6 +84,8 @@ HEALTH_TIMEOUT = 3.0
 DEFAULT_JOBS = 12
 #: the profile each peer gearsim starts is judged under by default (its description's ``profile``)
 PEER_PROFILES: Mapping[str, str] = {name: peer_description(name).profile for name in PEERS}
+#: the rule a server that dies breaks (spec/requirements.yaml)
+CRASH_RULE = "GM-SERVER-005"
 
 
 class ServerHooks(Protocol):
@@ -116,10 +119,18 @@ def _hooks(factory: object) -> ServerHooks | None:
     return None
 
 
-def _crash_result(result: CaseResult, what: str, tail: str) -> CaseResult:
-    """``result`` as FAIL "server crashed" (or hung): the case's own verdict is kept in a note."""
+def _crash_result(case: Case, result: CaseResult, what: str, tail: str) -> CaseResult:
+    """``result`` as FAIL "server crashed" (or hung), the case's own verdict in a note.
+
+    A crash the case records as the profile's known defect (a ``crash``
+    outcome the runner matched) stays KNOWN_DEFECT, with how the server ended
+    and its output added.
+    """
+    trace = (result.trace + (f"\n--- server output ---\n{tail}" if tail else "")).strip("\n")
+    expected = crash_defects(case)
+    if result.verdict is Verdict.KNOWN_DEFECT and any(d in result.reason for d in expected):
+        return replace(result, trace=trace, notes=(*result.notes, what))
     own = f"the case itself gave {result.verdict.value}" + (f" ({result.reason})" if result.reason else "")
-    trace = result.trace + (f"\n--- server output ---\n{tail}" if tail else "")
     return replace(
         result,
         verdict=Verdict.FAIL,
@@ -127,9 +138,9 @@ def _crash_result(result: CaseResult, what: str, tail: str) -> CaseResult:
         step=None,
         expected="the server keeps running and answering",
         actual=what,
-        trace=trace.strip("\n"),
+        trace=trace,
         notes=(*result.notes, own),
-        rules=(),
+        rules=(CRASH_RULE,),
     )
 
 
@@ -262,11 +273,11 @@ class ManagedPeerFactory:
             if death == "exited with status 0" and sends_shutdown(case):
                 continue  # the case asked it to stop
             self._forget(dead)
-            return _crash_result(result, f"server crashed: {self.name} {death} during this case", dead.log_tail())
+            return _crash_result(case, result, f"server crashed: {self.name} {death} during this case", dead.log_tail())
         if hung and server is not None:
             tail = server.log_tail()
             self._forget(server)
-            return _crash_result(result, f"server hung: {self.name} {hung} after this case", tail)
+            return _crash_result(case, result, f"server hung: {self.name} {hung} after this case", tail)
         return result
 
     def down(self) -> str | None:
@@ -414,7 +425,7 @@ class UserServerFactory(TcpPeerFactory):
         if problem is None:
             return result
         self._down_since = result.id
-        return _crash_result(result, f"server crashed or stopped answering during this case: {problem}", "")
+        return _crash_result(case, result, f"server crashed or stopped answering during this case: {problem}", "")
 
     def down(self) -> str | None:
         """"server down since FILE::CASE" once it stopped answering."""

@@ -59,6 +59,7 @@ __all__ = [
     "LISTING_COMMANDS",
     "Namespace",
     "case_names",
+    "crash_defects",
     "fresh_server_need",
     "listing_command",
     "logical_result",
@@ -376,6 +377,9 @@ def fresh_server_need(case: Case, ns: Namespace | None = None) -> str | None:
     The reason starts with :data:`FRESH_SERVER`. Never raises.
     """
     ns = ns or Namespace(b"gs-check-0-")
+    crash = crash_defects(case)
+    if crash:
+        return f"{FRESH_SERVER} (the case may end the server: known defect {', '.join(sorted(crash))})"
     if case.options:
         options = ", ".join(f"{k}={v}" for k, v in sorted(case.options.items()))
         return f"{FRESH_SERVER} (server options {options})"
@@ -422,6 +426,11 @@ def _admin_texts(data: bytes) -> list[bytes]:
 
 def _sends_shutdown(texts: Iterable[bytes]) -> bool:
     return any(t.split()[:1] and t.split()[0].lower() == b"shutdown" for t in texts)
+
+
+def crash_defects(case: Case) -> set[str]:
+    """The defects a case's crash outcomes record (``crash: true`` alternatives): the server may die in it."""
+    return {alt.defect or "crash" for step in case.steps for alt in step.accept if alt.crash}
 
 
 def sends_shutdown(case: Case) -> bool:
