@@ -3,8 +3,8 @@
 A server given by ``--server HOST:PORT`` keeps whatever earlier cases (and
 earlier runs, and other users) left: functions, queued jobs, ``maxqueue``
 limits, unique ids. So that no case sees another's state, each case is played
-under its own *namespace*: every function name, unique id, reducer and client
-id the case sends or expects is replaced by a name no other case or run uses
+under its own *namespace*: every function name, unique id and client id the
+case sends or expects is replaced by a name no other case or run uses
 (``ls-a`` becomes ``gs-3f9a1c-17-ls-a``; a value of 32 bytes or more keeps its
 length, its head replaced by the tag, so limit tests keep their meaning). The
 vector files are unchanged: the mapping is applied to the parsed case, and
@@ -12,8 +12,9 @@ vector files are unchanged: the mapping is applied to the parsed case, and
 vector's own names.
 
 What is mapped, by the packet table's argument names: ``function``,
-``unique``, ``reducer`` and ``client_id`` of every packet whose argument count
-matches the table (a malformed layout is sent as written); the function word
+``unique`` and ``client_id`` of every packet whose argument count matches the
+table (a reducer is only a name the server hands on, and gearmand's handling
+of it is itself under test) (a malformed layout is sent as written); the function word
 of the admin commands that take one (``maxqueue``, ``create function``,
 ``drop function``); the rows of the admin listings a case expects (``status``
 and ``prioritystatus`` by their function column, ``show unique jobs`` by the
@@ -71,7 +72,7 @@ __all__ = [
 #: the start of every "needs a fresh server" reason
 FRESH_SERVER = "needs a fresh server: use --server-command"
 #: packet and admin-row fields that name something a case owns
-_NAMED_FIELDS = frozenset({"function", "unique", "reducer", "client_id", "functions..."})
+_NAMED_FIELDS = frozenset({"function", "unique", "client_id", "functions..."})
 #: values of those fields that keep a meaning of their own
 _KEEP = frozenset({b"", b"-"})
 #: a value this long or longer is mapped to the same length (limits tests stay limits tests)

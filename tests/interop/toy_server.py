@@ -148,6 +148,7 @@ class Toy:
             conn.send(packet(ECHO_RES, args[0]))
         elif type_ in (CAN_DO, CAN_DO_TIMEOUT):
             conn.abilities.add(args[0])
+            self.queue(args[0])
         elif type_ == CANT_DO:
             conn.abilities.discard(args[0])
         elif type_ == RESET_ABILITIES:
@@ -234,7 +235,7 @@ class Toy:
         if command == b"version":
             conn.send(b"OK 0.1-toy\n")
         elif command == b"status":
-            for function in sorted(self.queues):
+            for function in sorted(self.queues):  # every function ever named, as gearmand lists them
                 queued = sum(len(q) for q in self.queues[function])
                 running = sum(1 for j in self.jobs.values() if j.function == function and j.worker is not None)
                 workers = sum(1 for c in self.conns if function in c.abilities)

@@ -1,0 +1,250 @@
+"""A server gearsim has never seen, given only as a command line or as HOST:PORT, judged without false verdicts.
+
+The server is tests/interop/toy_server.py, a small asyncio Gearman server
+that can be told to crash (SIGSEGV) or hang on one packet type, to process one
+packet type late, or to notice closed connections late. The cases are written
+here, so each test knows what a correct verdict is:
+
+* a crash is FAIL "server crashed" with the signal, the rule GM-SERVER-005 and
+  the server's output, even for a case that expected the connection to close;
+  a server gearsim starts is replaced for the next case; a long-lived one
+  leaves the rest of the run INCONCLUSIVE "server down since CASE";
+* a hang is FAIL "server hung";
+* where the protocol gives no order between connections, gearsim waits for
+  evidence (a round trip, the server's own close) instead of judging a race;
+  without that wait the same cases fail, so the tests can fail.
+
+The last tests run every bundled server-judging vector against one long-lived
+C gearmand (0 fail, 0 inconclusive) and gearmand's recorded crash (a known
+defect under gearmand-1.1, FAIL under spec).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gearsim.files import load_schema_text, select
+from gearsim.io.launch import RunningServer, start_server, stop_server
+from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases
+from gearsim.io.serverdesc import ServerDescription, command_description
+from gearsim.io.tcp import TcpPeer
+from gearsim.run.batch import CaseRef, selected_cases
+from gearsim.run.namespace import FRESH_SERVER
+from gearsim.run.result import CaseResult
+from gearsim.run.runner import Verdict, run_case
+from gearsim.testing.peer_fixtures import require_peer
+from gearsim.vectors.parse import Case, VectorFile, parse_vector_text
+
+TOY = Path(__file__).with_name("toy_server.py")
+
+CASES = """schema: gearsim-vectors/1
+area: server
+title: cases for the toy server
+header: [written for tests/interop/test_server_command.py]
+notes: {}
+cases:
+- id: crash-expecting-close
+  comment: the toy dies on CAN_DO_TIMEOUT; the case expects a close, which a dead server also gives
+  requirements: [GM-SERVER-005]
+  result: invalid
+  actors: {w1: worker}
+  steps:
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO_TIMEOUT, args: [t-crash, '10']}}
+  - {expect_close: w1}
+- id: echo
+  comment: a plain round trip
+  requirements: [GM-ECHO-001]
+  result: valid
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: ECHO_REQ, args: [hello]}}
+  - {expect: c1, packet: {type: ECHO_RES, args: [hello]}}
+- id: ability-then-status
+  comment: a worker's CAN_DO, then status on another connection; no reply on the worker's connection orders them
+  requirements: [GM-ADMIN-005]
+  result: valid
+  actors: {w1: worker, a1: admin}
+  steps:
+  - {connect: w1}
+  - {connect: a1}
+  - {send: w1, packet: {type: CAN_DO, args: [t-order]}}
+  - {send: a1, admin: status}
+  - {expect: a1, admin: {lines: ["t-order\\t0\\t0\\t1", .]}}
+- id: closed-worker-not-counted
+  comment: a worker registers and leaves; status on another connection no longer counts it
+  requirements: [GM-ADMIN-005]
+  result: valid
+  actors: {w1: worker, a1: admin}
+  steps:
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO, args: [t-gone]}}
+  - {send: w1, packet: {type: ECHO_REQ, args: [x]}}
+  - {expect: w1, packet: {type: ECHO_RES, args: [x]}}
+  - {disconnect: w1}
+  - {connect: a1}
+  - {send: a1, admin: status}
+  - {expect: a1, admin: {lines: ["t-gone\\t0\\t0\\t0", .]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def cases() -> VectorFile:
+    return parse_vector_text(CASES, "toy.yaml", load_schema_text())
+
+
+def refs(vf: VectorFile, *ids: str) -> list[CaseRef]:
+    return [(vf, vf.case(i)) for i in ids]
+
+
+def toy(*flags: str) -> ServerDescription:
+    return command_description(f"{sys.executable} {TOY} --port {{port}} {' '.join(flags)}")
+
+
+def play(vf: VectorFile, case: Case, server: RunningServer, **tcp: Any) -> CaseResult:
+    """One case on a running server through a TcpPeer with these settings; its sockets closed after."""
+    peers: list[TcpPeer] = []
+
+    def factory(_case: Case) -> TcpPeer:
+        peers.append(TcpPeer(server.host, server.port, **tcp))
+        return peers[-1]
+
+    try:
+        return run_case(vf, case, factory, "gearmand-1.1")
+    finally:
+        for peer in peers:
+            peer.close_all()
+
+
+@pytest.fixture
+def running_toy(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    server = start_server(toy(*request.param), tmp_path / "toy")
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+# --------------------------------------------------------------------------- crashes and hangs
+
+
+def test_a_crash_is_fail_with_the_signal_even_where_a_close_was_expected(cases: VectorFile, tmp_path: Path) -> None:
+    factory = ManagedPeerFactory(toy("--crash-on CAN_DO_TIMEOUT"), tmp_path / "run")
+    results = run_cases(refs(cases, "crash-expecting-close", "echo"), lambda _i: factory, "gearmand-1.1", jobs=1)
+    crash, echo = results
+    assert crash.verdict is Verdict.FAIL
+    assert crash.reason == "server crashed: toy_server killed by signal SIGSEGV (11) during this case"
+    assert crash.rules == ("GM-SERVER-005",)
+    assert "--- server output ---" in crash.trace and "toy gearman server on 127.0.0.1" in crash.trace
+    assert "the case itself gave pass" in crash.notes[-1]  # the close it expected did come
+    assert echo.verdict is Verdict.PASS, echo.reason  # on a fresh server
+    assert factory.starts == 2
+
+
+def test_a_hang_is_fail_and_the_next_case_gets_a_fresh_server(cases: VectorFile, tmp_path: Path) -> None:
+    factory = ManagedPeerFactory(toy("--hang-on CAN_DO"), tmp_path / "run")
+    hung, echo = run_cases(refs(cases, "ability-then-status", "echo"), lambda _i: factory, "gearmand-1.1", jobs=1)
+    assert hung.verdict is Verdict.FAIL
+    assert hung.reason.startswith("server hung: toy_server no reply to ECHO_REQ within"), hung.reason
+    assert echo.verdict is Verdict.PASS, echo.reason
+    assert factory.starts == 2
+
+
+@pytest.mark.parametrize("running_toy", [("--crash-on", "CAN_DO_TIMEOUT")], indirect=True)
+def test_a_long_lived_server_that_crashed_leaves_the_rest_inconclusive(
+    cases: VectorFile, running_toy: RunningServer
+) -> None:
+    factory = UserServerFactory(*running_toy.address())
+    chosen = refs(cases, "echo", "crash-expecting-close", "echo", "ability-then-status")
+    first, crash, *rest = run_cases(chosen, lambda _i: factory, "gearmand-1.1", jobs=1)
+    assert first.verdict is Verdict.PASS, first.reason
+    assert crash.verdict is Verdict.FAIL and crash.reason.startswith("server crashed or stopped answering")
+    assert crash.rules == ("GM-SERVER-005",)
+    assert [(r.verdict, r.reason) for r in rest] == [
+        (Verdict.INCONCLUSIVE, "server down since toy.yaml::crash-expecting-close: not run")
+    ] * 2
+    assert running_toy.death() == "killed by signal SIGSEGV (11)"
+
+
+# --------------------------------------------------------------------------- causality, not sleeps
+
+
+@pytest.mark.parametrize("running_toy", [("--delay-on", "CAN_DO", "--delay", "400")], indirect=True)
+def test_sends_on_one_connection_are_processed_before_the_next_connection_sends(
+    cases: VectorFile, running_toy: RunningServer
+) -> None:
+    vf, case = refs(cases, "ability-then-status")[0]
+    ordered = play(vf, case, running_toy, sync="ECHO_REQ")
+    assert ordered.verdict is Verdict.PASS, ordered.reason
+    assert any(r.note == "gearsim sync" for r in ordered.records)
+    racing = play(vf, case, running_toy, sync="")
+    assert racing.verdict is Verdict.FAIL  # the status ran before the late CAN_DO: the race the sync removes
+
+
+@pytest.mark.parametrize("running_toy", [("--close-delay", "400")], indirect=True)
+def test_a_disconnect_waits_until_the_server_closed_its_end(cases: VectorFile, running_toy: RunningServer) -> None:
+    vf, case = refs(cases, "closed-worker-not-counted")[0]
+    waited = play(vf, case, running_toy)
+    assert waited.verdict is Verdict.PASS, waited.reason
+    assert any(r.note == "the server closed its end" for r in waited.records)
+    hasty = play(vf, case, running_toy, close_wait=0)
+    assert hasty.verdict is Verdict.FAIL  # the worker was still counted
+
+
+def test_a_server_that_cannot_start_is_inconclusive_with_its_output_and_not_retried_forever(
+    cases: VectorFile, tmp_path: Path
+) -> None:
+    factory = ManagedPeerFactory(toy("--no-such-flag"), tmp_path / "run")
+    results = run_cases(refs(cases, "echo", "echo", "echo"), lambda _i: factory, "gearmand-1.1", jobs=1)
+    assert [r.verdict for r in results] == [Verdict.INCONCLUSIVE] * 3
+    assert "toy_server exited with status 2 during start-up" in results[0].reason
+    assert "unrecognized arguments: --no-such-flag" in results[0].reason
+    assert "not started again after 2 failed starts" in results[2].reason
+
+
+# --------------------------------------------------------------------------- real gearmand
+
+
+@pytest.mark.interop
+def test_a_long_lived_gearmand_gives_no_false_verdict(tmp_path: Path) -> None:
+    require_peer("gearmand-c")
+    from gearsim.io.peers import start_peer, stop_peer
+
+    selection = select(["codec/*", "server/*", "worker/*", "admin/*", "regressions/*"])
+    chosen = selected_cases(selection.files, selection.chosen)
+    server = start_peer("gearmand-c", tmp_path / "gearmand")
+    try:
+        factory = UserServerFactory(*server.address())
+        results = run_cases(chosen, lambda _i: factory, "gearmand-1.1", jobs=1)
+    finally:
+        stop_peer(server)
+    bad = [(r.id, r.verdict.value, r.reason) for r in results if r.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE)]
+    assert bad == []
+    fresh_only = [r for r in results if r.reason.startswith(FRESH_SERVER)]
+    assert 5 <= len(fresh_only) <= 30, [r.id for r in fresh_only]
+    assert sum(r.verdict is Verdict.PASS for r in results) > 200
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize(("profile", "verdict"), [("gearmand-1.1", Verdict.KNOWN_DEFECT), ("spec", Verdict.FAIL)])
+def test_gearmand_s_recorded_crash_is_its_known_defect_and_a_failure_under_spec(
+    profile: str, verdict: Verdict, tmp_path: Path
+) -> None:
+    require_peer("gearmand-c")
+    selection = select(["worker/timeout.yaml::overflowing-timeout", "worker/grab.yaml::nothing-runnable"])
+    factory = ManagedPeerFactory("gearmand-c", tmp_path / "run")
+    crashed, after = run_cases(
+        selected_cases(selection.files, selection.chosen), lambda _i: factory, profile, jobs=1
+    )
+    assert crashed.verdict is verdict, crashed.reason
+    said = crashed.reason if verdict is Verdict.FAIL else crashed.notes[-1]
+    assert said == "server crashed: gearmand-c exited with status 1 during this case"
+    assert "--- server output ---" in crashed.trace
+    assert after.verdict in (Verdict.PASS, Verdict.ACCEPTABLE), after.reason
+    assert factory.starts == 2
