@@ -5,9 +5,12 @@ This module is the whole command, in the order it happens:
 1. **what to play**: vector selectors (paths, bundled names, globs,
    ``FILE::CASE-GLOB``), ``--exclude GLOB``, ``--shard K/N``;
 2. **against what**: the reference model in virtual time (the default,
-   ``--seed N``); a user's server (``--server HOST:PORT``); real servers
-   gearsim starts itself, fresh per case unless reuse is safe (``--peer
-   NAME``, ``--jobs``, ``--no-reuse``); client and worker programs against
+   ``--seed N``); a user's long-lived server (``--server HOST:PORT``, each
+   case in a namespace of its own); servers gearsim starts itself, fresh per
+   case unless reuse is safe: any server from its command line
+   (``--server-command 'CMD ... {port} ...'``) and server description
+   (``--server-description FILE``), or a built-in peer (``--peer NAME``),
+   ``--jobs`` at once, ``--no-reuse``; client and worker programs against
    the served model (``--programs``, ``--client COMMAND``); or a client
    library through its driver (``--driver COMMAND``, library cases); any of
    the first three with every write re-chunked (``--chunking SEED``);
@@ -39,8 +42,10 @@ from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, address
 from gearsim.cli.progress import progress
 from gearsim.errors import HarnessError, InputError
 from gearsim.files import load_requirements, read_baseline, select, write_baseline
+from gearsim.io.launch import LaunchError
 from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases
-from gearsim.io.peers import PEERS, PeerError, peer_available
+from gearsim.io.peers import PEERS, PeerError, peer_available, peer_description
+from gearsim.io.serverdesc import ServerDescription, command_description, load_description
 from gearsim.protocol.requirements import Requirement
 from gearsim.report.baseline import baseline_from_results, compare, format_comparison
 from gearsim.report.repro import Target, reproduce_run
@@ -66,6 +71,8 @@ class _Played:
     clock: str
     #: the model's factory (it keeps every case's trace), for --trace and --pcap
     model: ModelPeerFactory | None = None
+    #: a line for the end of the report (a run stopped early)
+    footer: str = ""
 
 
 def add_run_command(subparsers: Any) -> None:
@@ -86,13 +93,29 @@ def add_run_command(subparsers: Any) -> None:
     target = run.add_argument_group("target (default: the reference model in virtual time)")
     target.add_argument("--server", type=address, metavar="HOST:PORT", help="run against a real server over TCP")
     target.add_argument(
+        "--server-command",
+        metavar="'CMD ... {port} ...'",
+        help="start this server on 127.0.0.1 (a free port for {port}), fresh for each case; a case that needs a "
+        "server option the command cannot take is n/a (spell options in --server-description)",
+    )
+    target.add_argument(
+        "--server-description",
+        metavar="FILE",
+        help="a TOML server description (command, how each server option is spelled, ...); "
+        "with --server-command, the command replaces the file's",
+    )
+    target.add_argument(
         "--peer",
         choices=sorted(PEERS),
         help="start this real server on 127.0.0.1 for the run, fresh for each case, with each case's options",
     )
-    target.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="with --peer: servers run at once")
     target.add_argument(
-        "--no-reuse", action="store_true", help="with --peer: a fresh server even after stateless cases"
+        "--jobs", type=int, default=DEFAULT_JOBS, help="with --peer/--server-command: servers run at once"
+    )
+    target.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="with --peer/--server-command: a fresh server even after stateless cases",
     )
     target.add_argument(
         "--programs",
@@ -153,9 +176,13 @@ def add_run_command(subparsers: Any) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     programs = bool(args.client or args.programs)
-    if sum(map(bool, (programs, args.server, args.peer, args.driver))) > 1:
-        raise InputError("--client/--programs, --server, --peer and --driver exclude each other")
-    profile = args.profile or default_profile(real_server=args.server is not None)
+    command = bool(args.server_command or args.server_description)
+    if sum(map(bool, (programs, args.server, args.peer, args.driver, command))) > 1:
+        targets = "--client/--programs, --server, --server-command/--server-description, --peer and --driver"
+        raise InputError(f"{targets} exclude each other")
+    described = _description(args) if command else None
+    profile = args.profile or (described.profile if described is not None else "")
+    profile = profile or default_profile(real_server=args.server is not None or command)
     target = _target(args, profile)
     selection = select(args.vectors or (["client"] if programs or args.driver else [])).excluding(args.exclude)
     refs = selected_cases(selection.files, selection.chosen)
@@ -169,6 +196,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         played = _play_programs(args, refs, profile)
     elif args.server is not None:
         played = _play_server(args, refs, profile)
+    elif described is not None:
+        played = _play_managed(args, refs, profile, described)
     elif args.peer is not None:
         played = _play_peers(args, refs, profile)
     else:
@@ -182,6 +211,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.shard is not None:
         title += f", shard {args.shard}"
     _write_report(args, results, requirements, title, played, target)
+    if played.footer:
+        sys.stdout.write(played.footer + "\n")
     if played.model is not None and args.trace:
         Path(args.trace).write_text(played.model.trace_text(), encoding="utf-8")
     elif args.trace:
@@ -208,11 +239,14 @@ def _flag(args: argparse.Namespace) -> str:
 def _target(args: argparse.Namespace, profile: str) -> Target:
     """The target as the user gave it, for reproduce lines."""
     server = f"{args.server[0]}:{args.server[1]}" if args.server else None
-    model = not (args.server or args.peer or args.client or args.programs or args.driver)
+    started = args.server_command or args.server_description
+    model = not (args.server or args.peer or args.client or args.programs or args.driver or started)
     return Target(
         profile=profile,
         seed=args.seed if model else None,
         server=server,
+        server_command=args.server_command,
+        server_description=args.server_description,
         peer=args.peer,
         programs=bool(args.programs),
         clients=tuple(args.client or ()),
@@ -258,14 +292,56 @@ def _play_model(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str)
 
 
 def _play_server(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
-    """Every case, in order, on the user's one server; cases that need start-up options are INCONCLUSIVE."""
+    """Every case, in order, on the user's one server, each in a namespace of its own.
+
+    Cases that need a fresh server are n/a; once the server stops answering,
+    the rest are INCONCLUSIVE and the report ends with "stopped early: server
+    down since CASE".
+
+    Raises:
+        HarnessError: the server cannot be connected to at all.
+    """
     host, port = args.server
+    identity = _identity(host, port)
     user = UserServerFactory(host, port)
+    user.sync  # noqa: B018 (probes the server once, before any case: a server that is not there is exit 3)
     factory = _chunked(args, user, wall_clock=True)
     results = _ticking(
         refs, lambda tick: run_cases(refs, lambda _i: factory, profile, jobs=1, progress=tick, level=_level(args))
     )
-    return _Played(results, f"{_identity(host, port)} ({user.describe()}){_chunking_note(args)}", "wall")
+    footer = ""
+    down = user.down()
+    if down is not None:
+        skipped = sum(r.reason == f"{down}: not run" for r in results)
+        footer = f"stopped early: {down}; {skipped} cases not run"
+    return _Played(results, f"{identity} ({user.describe()}){_chunking_note(args)}", "wall", footer=footer)
+
+
+def _description(args: argparse.Namespace) -> ServerDescription:
+    """The server of ``--server-command`` and/or ``--server-description``.
+
+    Raises:
+        DescriptionError: the file or the command is not usable (exit 3).
+    """
+    base = load_description(Path(args.server_description)) if args.server_description else None
+    if args.server_command:
+        return command_description(args.server_command, base)
+    assert base is not None  # one of the two is given
+    return base
+
+
+def _play_managed(
+    args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, description: ServerDescription
+) -> _Played:
+    """The cases on a described server gearsim starts itself, ``--jobs`` at once.
+
+    Raises:
+        LaunchError: the server's executable is missing, or a server could not be stopped.
+    """
+    missing = description.missing()
+    if missing is not None:
+        raise LaunchError(f"{description.name}: {missing}")
+    return _play_started(args, refs, profile, description)
 
 
 def _identity(host: str, port: int) -> str:
@@ -290,12 +366,19 @@ def _play_peers(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str)
         raise PeerError(f"{peer}: {missing}")
     if profile != PEER_PROFILES[peer]:
         print(f"gearsim run: note: {peer} is usually judged under profile {PEER_PROFILES[peer]}", file=sys.stderr)
+    return _play_started(args, refs, profile, peer_description(peer))
+
+
+def _play_started(
+    args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, description: ServerDescription
+) -> _Played:
     jobs = max(1, args.jobs)
+    name = description.name
     with tempfile.TemporaryDirectory(prefix="gearsim-run-") as tmp:
         factories: list[ManagedPeerFactory] = []
 
         def make(i: int) -> ClosingFactory:
-            f = ManagedPeerFactory(peer, Path(tmp) / f"{peer}-{i}", reuse=not args.no_reuse)
+            f = ManagedPeerFactory(description, Path(tmp) / f"{name}-{i}", reuse=not args.no_reuse)
             factories.append(f)
             return _chunked(args, f, wall_clock=True)
 
@@ -303,7 +386,7 @@ def _play_peers(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str)
             refs, lambda tick: run_cases(refs, make, profile, jobs=jobs, progress=tick, level=_level(args))
         )
         starts = sum(f.starts for f in factories)
-        described = factories[0].describe() if factories else peer
+        described = factories[0].describe() if factories else name
     return _Played(results, f"{described}; {jobs} at once, {starts} server starts{_chunking_note(args)}", "wall")
 
 

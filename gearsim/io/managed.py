@@ -64,8 +64,8 @@ from gearsim.run.namespace import (
     namespaced_case,
     sends_shutdown,
 )
-from gearsim.run.runner import CaseResult, Verdict, run_case
-from gearsim.vectors.parse import Case
+from gearsim.run.runner import CaseResult, PeerFactory, Verdict, run_case
+from gearsim.vectors.parse import Case, VectorFile
 
 __all__ = [
     "DEFAULT_JOBS",
@@ -74,6 +74,7 @@ __all__ = [
     "ManagedPeerFactory",
     "ServerHooks",
     "UserServerFactory",
+    "play_case",
     "probe_sync",
     "run_cases",
 ]
@@ -446,7 +447,33 @@ class UserServerFactory(TcpPeerFactory):
         )
 
 
-# --------------------------------------------------------------------------- running many cases
+# --------------------------------------------------------------------------- running cases
+
+
+def play_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, level: str = "should") -> CaseResult:
+    """Play one case with ``factory``'s :class:`ServerHooks` around it when it has them (else ``run_case``).
+
+    The hooks decide n/a reasons (an option the server cannot take, a case that
+    needs a fresh server), the namespace on a shared server, the check after
+    the case (a crash or a hang is FAIL) and, once a shared server is down,
+    INCONCLUSIVE "server down since CASE: not run" without touching it.
+
+    Raises:
+        GearsimBug: as ``run_case``.
+    """
+    hooks = _hooks(factory)
+    if hooks is None or not case.applies_to(profile):
+        return run_case(vf, case, factory, profile, level=level)
+    base = CaseResult(vf.name, case.id, vf.area, Verdict.NOT_APPLICABLE, case.requirements, vector_sha256=vf.sha256)
+    reason = hooks.unsupported(case)
+    if reason is not None:
+        return replace(base, reason=reason)
+    down = hooks.down()
+    if down is not None:
+        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"{down}: not run")
+    result = run_case(vf, hooks.prepare(case), factory, profile, level=level)
+    return hooks.finish(case, result)
+
 
 
 def run_cases(
@@ -483,21 +510,6 @@ def run_cases(
         pool.put(f)
     lock = threading.Lock()
 
-    def play(vf_case: CaseRef, factory: ClosingFactory) -> CaseResult:
-        vf, case = vf_case
-        hooks = _hooks(factory)
-        base = CaseResult(vf.name, case.id, vf.area, Verdict.NOT_APPLICABLE, case.requirements, vector_sha256=vf.sha256)
-        if hooks is None or not case.applies_to(profile):
-            return run_case(vf, case, factory, profile, level=level)
-        down = hooks.down()
-        if down is not None:
-            return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"{down}: not run")
-        reason = hooks.unsupported(case)
-        if reason is not None:
-            return replace(base, reason=reason)
-        result = run_case(vf, hooks.prepare(case), factory, profile, level=level)
-        return hooks.finish(case, result)
-
     def one(ref: CaseRef) -> CaseResult:
         vf, case = ref
         skip = real_server_skip(case) if skip_virtual else None
@@ -506,7 +518,7 @@ def run_cases(
         else:
             factory = pool.get()
             try:
-                result = play(ref, factory)
+                result = play_case(vf, case, factory, profile, level=level)
             finally:
                 pool.put(factory)
         if progress is not None:

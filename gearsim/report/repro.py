@@ -30,6 +30,7 @@ class Target:
     seed: int | None = None
     server: str | None = None
     server_command: str | None = None
+    server_description: str | None = None
     peer: str | None = None
     programs: bool = False
     clients: tuple[str, ...] = ()
@@ -44,6 +45,8 @@ class Target:
             words += ["--server", self.server]
         if self.server_command:
             words += ["--server-command", self.server_command]
+        if self.server_description:
+            words += ["--server-description", self.server_description]
         if self.peer:
             words += ["--peer", self.peer]
         if self.programs and not self.clients:

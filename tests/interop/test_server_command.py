@@ -21,6 +21,9 @@ defect under gearmand-1.1, FAIL under spec).
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,3 +251,88 @@ def test_gearmand_s_recorded_crash_is_its_known_defect_and_a_failure_under_spec(
     assert "--- server output ---" in crashed.trace
     assert after.verdict in (Verdict.PASS, Verdict.ACCEPTABLE), after.reason
     assert factory.starts == 2
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def gearsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gearsim", *args], capture_output=True, text=True, timeout=300, check=False, cwd=cwd
+    )
+
+
+def test_run_server_command_reports_the_crash_and_its_reproduce_line_reproduces_it(tmp_path: Path) -> None:
+    command = f"{sys.executable} {TOY} --port {{port}} --crash-on CAN_DO_TIMEOUT"
+    vectors = tmp_path / "toy.yaml"
+    vectors.write_text(CASES, encoding="utf-8")
+    done = gearsim("run", f"{vectors}::crash-*", f"{vectors}::echo", "--server-command", command)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"FAIL {vectors}::crash-expecting-close" in done.stdout
+    assert "server crashed: toy_server killed by signal SIGSEGV (11) during this case" in done.stdout
+    assert "rule broken: GM-SERVER-005" in done.stdout and "toy gearman server on 127.0.0.1" in done.stdout
+    assert "profile spec" in done.stdout  # a server gearsim does not know is judged by the spec alone
+    line = next(x.strip() for x in done.stdout.splitlines() if x.strip().startswith("reproduce: "))
+    argv = shlex.split(line.removeprefix("reproduce: "))
+    assert argv[:2] == ["gearsim", "run"] and "--server-command" in argv
+    again = gearsim(*argv[1:])
+    assert again.returncode == 1 and "killed by signal SIGSEGV" in again.stdout, again.stdout + again.stderr
+
+
+def test_run_server_description_spells_options_and_says_which_it_cannot(tmp_path: Path) -> None:
+    description = tmp_path / "toy.toml"
+    description.write_text(
+        f'name = "toy"\ncommand = ["{sys.executable}", "{TOY}", "--port", "{{port}}"]\nprofile = "spec"\n'
+        '[options]\nexceptions = {unsupported = "the toy forwards exceptions only to clients that ask"}\n',
+        encoding="utf-8",
+    )
+    done = gearsim(
+        "run",
+        "server/exceptions.yaml::server-option-exceptions",
+        "server/disconnect.yaml::retry-limit-reached",
+        "--server-description",
+        str(description),
+        "--profile",
+        "gearmand-1.1",
+        "--format",
+        "json",
+        "--out",
+        str(tmp_path / "r.json"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    reasons = {r["case"]: r["reason"] for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    assert reasons == {
+        "server-option-exceptions": "needs server option exceptions=true: toy: the toy forwards exceptions only "
+        "to clients that ask",
+        "retry-limit-reached": f"needs server option job_retries=2, which the description of toy ({description}) "
+        "does not spell",
+    }
+
+
+@pytest.mark.parametrize("running_toy", [("--crash-on", "CAN_DO_TIMEOUT")], indirect=True)
+def test_run_against_a_long_lived_server_stops_early_after_a_crash(
+    running_toy: RunningServer, tmp_path: Path
+) -> None:
+    vectors = tmp_path / "toy.yaml"
+    vectors.write_text(CASES, encoding="utf-8")
+    host, port = running_toy.address()
+    done = gearsim("run", str(vectors), "--server", f"{host}:{port}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.rstrip().splitlines()[-1] == (
+        f"stopped early: server down since {vectors}::crash-expecting-close; 3 cases not run"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--server", "127.0.0.1:9"], "gearsim run: cannot connect to 127.0.0.1:9"),
+        (["--server-command", "./nowhere --port 4730"], "gearsim run: --server-command: must contain {port}"),
+        (["--server-command", "./nowhere --port {port}"], "gearsim run: nowhere: ./nowhere not found"),
+        (["--server-description", "/nonexistent.toml"], "gearsim run: cannot read server description"),
+    ],
+)
+def test_a_server_that_cannot_be_used_is_one_line_and_exit_3(args: list[str], message: str) -> None:
+    done = gearsim("run", "codec/admin.yaml::version", *args)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
