@@ -48,7 +48,7 @@ from gearsim.protocol.codec import Decoder, encode
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
 from gearsim.protocol.validate import check
-from gearsim.run.batch import CONNECT_TIMEOUT, SEND_STALL
+from gearsim.run.batch import CLOSE_WAIT, CONNECT_TIMEOUT, SEND_STALL
 from gearsim.run.namespace import Namespace, listing_command, owns_row
 
 __all__ = [
@@ -72,8 +72,6 @@ MAX_MESSAGES = 2000
 MAX_RECEIVED = 16 * 1024 * 1024
 #: the largest body accepted from a server: a bigger header is a BodyTooLarge DecodeError at once
 MAX_BODY = 16 * 1024 * 1024
-#: seconds a disconnect (or the end of a case) waits for the server to close its end
-CLOSE_WAIT = 2.0
 #: the note on trace records of gearsim's own ordering echoes
 SYNC_NOTE = "gearsim sync"
 _SYNC_PREFIX = b"gearsim-sync-"

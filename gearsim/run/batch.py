@@ -3,9 +3,7 @@
 This module owns the case analysis that decides how a batch of cases may share
 servers: which cases leave a server as they found it (:func:`is_stateless`,
 so a managed server may be reused after them), which cannot run on a real
-server at all (:func:`real_server_skip`), the server start-up options a case
-needs in gearmand's command-line spelling (:func:`option_flags`), and the
-most wall-clock time one play of a case can take over TCP
+server at all (:func:`real_server_skip`), and the most wall-clock time one play of a case can take over TCP
 (:func:`case_wall_bound`). It also turns a selection into the ``(file,
 case)`` pairs a batch plays (:func:`selected_cases`).
 
@@ -25,6 +23,7 @@ from gearsim.run.runner import DEFAULT_WITHIN, SETTLE, ServerPeer
 from gearsim.vectors.parse import Case, VectorFile
 
 __all__ = [
+    "CLOSE_WAIT",
     "CONNECT_TIMEOUT",
     "MODEL_ONLY_OPTIONS",
     "REAL_SERVER_AREAS",
@@ -36,7 +35,6 @@ __all__ = [
     "case_wall_bound",
     "excluded",
     "is_stateless",
-    "option_flags",
     "real_server_skip",
     "selected_cases",
 ]
@@ -45,6 +43,9 @@ __all__ = [
 SEND_STALL: Final[float] = 5.0
 #: how long a TCP connect to a server under test may take, seconds
 CONNECT_TIMEOUT: Final[float] = 3.0
+#: how long a disconnect (or the end of a case) waits for the server to close its end, seconds;
+#: a server that does not close gets one such wait per case (gearsim.io.tcp)
+CLOSE_WAIT: Final[float] = 2.0
 
 #: the vector areas a real server is run on: all of them; a program case (client/) judges a
 #: client program and is n/a for a server, the other client/ cases judge the server
@@ -82,12 +83,6 @@ def selected_cases(files: Iterable[VectorFile], chosen: Callable[[VectorFile], l
 
 # --------------------------------------------------------------------------- server options
 
-#: vector option -> (gearmand command-line flag, takes a value)
-_GEARMAND_FLAGS: Mapping[str, tuple[str, bool]] = {
-    "job_retries": ("--job-retries", True),
-    "worker_wakeup": ("--worker-wakeup", True),
-    "exceptions": ("--exceptions", False),
-}
 #: options of the reference model that no real server has (option -> what it is)
 MODEL_ONLY_OPTIONS: Mapping[str, str] = {
     "epoch0": "the model's virtual clock (Unix time at tick 0)",
@@ -103,35 +98,10 @@ REAL_SERVER_SKIP_FLAGS: Mapping[str, str] = {
 
 
 class UnsupportedOption(HarnessError):
-    """A case needs a server start-up option that the server at hand cannot be given."""
+    """A case needs a server start-up option that the server at hand cannot be given.
 
-
-def option_flags(options: Mapping[str, int | bool]) -> tuple[str, ...]:
-    """The gearmand command-line options for a case's ``options``, in a stable order.
-
-    ``{job_retries: 2}`` gives ``("--job-retries=2",)``; a false boolean option
-    and a zero count give nothing, as they are gearmand's defaults.
-
-    Raises:
-        UnsupportedOption: an option gearsim does not know how to pass.
+    How each server spells each option is its description's (gearsim.io.serverdesc).
     """
-    flags: list[str] = []
-    for key in sorted(options):
-        value = options[key]
-        if key in MODEL_ONLY_OPTIONS:
-            raise UnsupportedOption(f"option {key} is {MODEL_ONLY_OPTIONS[key]}; a real server cannot be given it")
-        try:
-            flag, valued = _GEARMAND_FLAGS[key]
-        except KeyError:
-            raise UnsupportedOption(f"unknown server option {key!r}") from None
-        if valued:
-            if isinstance(value, bool) or int(value) != value:
-                raise UnsupportedOption(f"server option {key!r} needs a whole number, not {value!r}")
-            if value:
-                flags.append(f"{flag}={value}")
-        elif value:
-            flags.append(flag)
-    return tuple(flags)
 
 
 def real_server_skip(case: Case) -> str | None:
@@ -226,9 +196,11 @@ def case_wall_bound(
     Sums what a TCP peer may wait per step: an expect its ``within`` (at least
     ``within_floor``), an advance or silence its shortened span (the full span
     for a ``timed`` case), a connect ``connect_timeout``, a send the
-    :data:`SEND_STALL` write-stall limit, plus the end-of-case settle. A codec
-    case's server reaction is counted once per outcome it may be checked
-    against. Never raises.
+    :data:`SEND_STALL` write-stall limit, plus the end-of-case settle, and once
+    per play the waits a TCP peer gives up after one miss: a cross-connection
+    sync (``within_floor``, at least 1 s) and a disconnect's :data:`CLOSE_WAIT`.
+    A codec case's server reaction is counted once per outcome it may be
+    checked against. Never raises.
     """
 
     def within(ms: int | None) -> int:
@@ -244,7 +216,7 @@ def case_wall_bound(
         one = connect_timeout + SEND_STALL + (replies + 1) * within(None) / 1000 + (short(200) + SETTLE) / 1000
         return one * (1 + len(case.server_accept))
     total_ms = SETTLE
-    seconds = 0.0
+    seconds = max(within_floor / 1000, 1.0) + CLOSE_WAIT
     for step in case.steps:
         if step.action == "connect":
             seconds += connect_timeout

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from gearsim.files import select
 from gearsim.run.batch import (
     CaseRef,
-    UnsupportedOption,
     case_wall_bound,
     is_stateless,
-    option_flags,
     real_server_skip,
     selected_cases,
 )
@@ -19,16 +15,6 @@ from gearsim.run.batch import (
 def _refs(*selectors: str) -> list[CaseRef]:
     selection = select(list(selectors))
     return selected_cases(selection.files, selection.chosen)
-
-
-def test_option_flags_follow_gearmand_command_line() -> None:
-    assert option_flags({"job_retries": 2}) == ("--job-retries=2",)
-    assert option_flags({"exceptions": True, "worker_wakeup": 1}) == ("--exceptions", "--worker-wakeup=1")
-    assert option_flags({"exceptions": False, "job_retries": 0}) == ()
-    with pytest.raises(UnsupportedOption, match="virtual clock"):
-        option_flags({"epoch0": 1_800_000_000})
-    with pytest.raises(UnsupportedOption, match="unknown server option"):
-        option_flags({"nope": 1})
 
 
 def test_stateless_cases_are_the_read_only_ones() -> None:
