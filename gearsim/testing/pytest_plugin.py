@@ -21,8 +21,13 @@ What the cases run against:
 
 * nothing given: the built-in reference model, in virtual time
   (``--gearsim-profile NAME``, ``--gearsim-seed N``);
-* ``--gearsim-server HOST:PORT``: a real server over TCP (judged, when no
-  profile is named, as ``gearsim run --server`` judges it);
+* ``--gearsim-server HOST:PORT``: a real long-lived server over TCP (judged,
+  when no profile is named, as ``gearsim run --server`` judges it: each case
+  in a namespace of its own, cases that need a fresh server n/a);
+* ``--gearsim-server-command 'CMD ... {port} ...'`` and/or
+  ``--gearsim-server-description FILE``: a server the plugin starts itself,
+  fresh per case unless reuse is safe (as ``gearsim run --server-command``;
+  with pytest-xdist each worker runs its own);
 * ``--gearsim-driver 'COMMAND'``: a client or worker library through its
   driver (spec/driver.md; ``php``, ``perl``, ``gear`` or a command line);
   only library cases apply, others are n/a;
@@ -54,6 +59,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +75,8 @@ from gearsim.run.result import LEVELS
 from gearsim.run.shard import Shard, parse_shard
 
 if TYPE_CHECKING:
+    from gearsim.io.managed import ManagedPeerFactory
+    from gearsim.io.serverdesc import ServerDescription
     from gearsim.io.tcp import TcpPeerFactory
     from gearsim.protocol.requirements import Requirement
     from gearsim.run.runner import CaseResult, PeerFactory
@@ -160,8 +168,14 @@ class _State:
     results: list[CaseResult] = field(default_factory=list)
     #: a driver command (library cases), or None
     driver: str | None = None
+    #: a server gearsim starts per case (--gearsim-server-command / --gearsim-server-description), or None
+    described: ServerDescription | None = None
+    server_command: str | None = None
+    server_description: str | None = None
     _factory: PeerFactory | None = None
     _tcp: TcpPeerFactory | None = None
+    _managed: ManagedPeerFactory | None = None
+    _rundir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -170,9 +184,16 @@ class _State:
     def reproduce(self, case_id: str) -> str:
         """The ``gearsim run`` line that plays ``case_id`` against this session's target."""
         server = f"{self.server[0]}:{self.server[1]}" if self.server else None
-        seed = None if self.server or self.clients or self.driver else self.seed
+        seed = None if self.server or self.clients or self.driver or self.described else self.seed
         target = Target(
-            profile=self.profile, seed=seed, server=server, clients=self.clients, driver=self.driver, level=self.level
+            profile=self.profile,
+            seed=seed,
+            server=server,
+            server_command=self.server_command,
+            server_description=self.server_description,
+            clients=self.clients,
+            driver=self.driver,
+            level=self.level,
         )
         return reproduce_run(case_id, target)
 
@@ -185,6 +206,8 @@ class _State:
         if self.server is not None:
             host, port = self.server
             return f"the server at {host}:{port}, profile {self.profile}"
+        if self.described is not None:
+            return f"{self.described.name} started by gearsim per case, profile {self.profile}"
         return f"the reference model, profile {self.profile}, seed {self.seed}, virtual time"
 
     def factory(self) -> PeerFactory:
@@ -192,9 +215,15 @@ class _State:
             if self.server is not None:
                 from gearsim.io.managed import UserServerFactory
 
-                # a user's server cannot be given a case's start-up options: such cases are inconclusive
+                # one long-lived server: each case in a namespace of its own; cases needing a fresh one are n/a
                 self._tcp = UserServerFactory(*self.server)
                 self._factory = self._tcp
+            elif self.described is not None:
+                from gearsim.io.managed import ManagedPeerFactory
+
+                self._rundir = tempfile.TemporaryDirectory(prefix="gearsim-pytest-")
+                self._managed = ManagedPeerFactory(self.described, Path(self._rundir.name))
+                self._factory = self._managed
             else:
                 from gearsim.run.model_peer import ModelPeerFactory
 
@@ -210,6 +239,11 @@ class _State:
             from gearsim.io.programs import run_program_case
 
             result, _ = run_program_case(vf, case, self.clients, profile=self.profile)
+        elif self.server is not None or self.described is not None:
+            from gearsim.io.managed import play_case
+
+            # n/a reasons, namespaces and the after-case crash check come with the server's factory
+            result = play_case(vf, case, self.factory(), self.profile, level=self.level or "should")
         else:
             from gearsim.run.runner import run_case
 
@@ -225,6 +259,12 @@ class _State:
         if self._tcp is not None:
             self._tcp.close()
             self._tcp = None
+        if self._managed is not None:
+            self._managed.close()
+            self._managed = None
+        if self._rundir is not None:
+            self._rundir.cleanup()
+            self._rundir = None
 
 
 _STATE = pytest.StashKey[_State]()
@@ -255,16 +295,29 @@ def _make_state(config: pytest.Config) -> _State:
         server = parse_address(opt.gearsim_server) if opt.gearsim_server else None
     except GearsimError as exc:
         raise pytest.UsageError(f"--gearsim-server: {exc}") from None
-    profile = opt.gearsim_profile or str(config.getini("gearsim_profile") or default_profile(real_server=bool(server)))
+    described = None
+    if opt.gearsim_server_command or opt.gearsim_server_description:
+        from gearsim.io.serverdesc import command_description, load_description
+
+        try:
+            given = load_description(Path(opt.gearsim_server_description)) if opt.gearsim_server_description else None
+            command = opt.gearsim_server_command
+            described = command_description(command, given) if command else given
+        except GearsimError as exc:
+            raise pytest.UsageError(f"--gearsim-server-command/--gearsim-server-description: {exc}") from None
+    own = described.profile if described is not None else ""
+    real = bool(server or described)
+    profile = opt.gearsim_profile or own or str(config.getini("gearsim_profile") or default_profile(real_server=real))
     try:
         check_profile(profile)
     except GearsimError as exc:
         raise pytest.UsageError(f"--gearsim-profile: {exc}") from None
     clients = tuple(opt.gearsim_client or ())
     driver = opt.gearsim_driver or None
-    if sum(map(bool, (server, clients, driver))) > 1:
+    if sum(map(bool, (server, clients, driver, described))) > 1:
         raise pytest.UsageError(
-            "--gearsim-server, --gearsim-client and --gearsim-driver exclude each other: one target at a time"
+            "--gearsim-server, --gearsim-server-command, --gearsim-client and --gearsim-driver exclude each other: "
+            "one target at a time"
         )
     shard: Shard | None = None
     if opt.gearsim_shard:
@@ -295,6 +348,9 @@ def _make_state(config: pytest.Config) -> _State:
         server=server,
         clients=clients,
         driver=driver,
+        described=described,
+        server_command=opt.gearsim_server_command or None,
+        server_description=opt.gearsim_server_description or None,
         dirs=tuple(dirs),
         explicit=explicit,
         baseline=baseline,
@@ -312,6 +368,16 @@ def _make_state(config: pytest.Config) -> _State:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gearsim", "gearsim: Gearman conformance vectors as tests")
     group.addoption("--gearsim-server", metavar="HOST:PORT", help="run the vectors against a real server over TCP")
+    group.addoption(
+        "--gearsim-server-command",
+        metavar="'CMD ... {port} ...'",
+        help="start this server on 127.0.0.1 for the cases, fresh per case unless reuse is safe",
+    )
+    group.addoption(
+        "--gearsim-server-description",
+        metavar="FILE",
+        help="a TOML server description (command, option spellings); with --gearsim-server-command, its command wins",
+    )
     group.addoption(
         "--gearsim-client",
         action="append",

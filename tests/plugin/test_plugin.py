@@ -265,3 +265,45 @@ def test_against_gearmand(project: pytest.Pytester, gearmand: RunningPeer) -> No
     failing = _run(project, "--gearsim-server", server, "-o", "gearsim_baseline=")
     failing.assert_outcomes(passed=5, failed=1)
     failing.stdout.fnmatch_lines(["E   rule broken: GM-STATUS-003 (MUST):*", '*server>c1 STATUS_RES * "1" "0" "0" "0"'])
+
+
+TOY_SERVER = Path(__file__).resolve().parents[1] / "interop" / "toy_server.py"
+
+
+def test_a_server_command_is_started_per_case_and_its_crash_fails_the_case(project: pytest.Pytester) -> None:
+    project.makefile(
+        ".yaml",
+        **{
+            "gearman/crash": """schema: gearsim-vectors/1
+area: server
+title: a packet that kills the toy server
+header: [the toy server dies on CAN_DO_TIMEOUT]
+notes: {}
+cases:
+- id: timeout-ability
+  comment: a worker registers with a time limit
+  requirements: [GM-TIMEOUT-001]
+  result: valid
+  actors: {w1: worker}
+  steps:
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO_TIMEOUT, args: [f, '1000']}}
+  - {send: w1, packet: {type: ECHO_REQ, args: [x]}}
+  - {expect: w1, packet: {type: ECHO_RES, args: [x]}}
+"""
+        },
+    )
+    command = f"{sys.executable} {TOY_SERVER} --port {{port}} --crash-on CAN_DO_TIMEOUT"
+    result = _run(project, "--gearsim-server-command", command, "-o", "gearsim_baseline=", "gearman/crash.yaml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*gearsim FAIL: server crashed: toy_server killed by signal SIGSEGV (11) during this case",
+            "*reproduce: gearsim run gearman/crash.yaml::timeout-ability --server-command *--crash-on CAN_DO_TIMEOUT*",
+            "E   rule broken: GM-SERVER-005 (MUST):*",
+        ]
+    )
+    healthy = _run(
+        project, "--gearsim-server-command", f"{sys.executable} {TOY_SERVER} --port {{port}}", "gearman/jobs.yaml::echo"
+    )
+    healthy.assert_outcomes(passed=1)
