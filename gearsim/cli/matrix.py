@@ -8,7 +8,10 @@ profile, each case on a freshly started server (gearsim.io.managed). It
 writes the compatibility matrix, and with ``--write-baselines DIR`` one
 baseline file per implementation (``DIR/<peer>.json``,
 ``DIR/model-<profile>.json``); with ``--baselines DIR`` it compares every
-implementation with its baseline and exits 1 on a regression.
+implementation with its baseline and exits 1 on a regression. Servers the
+bundled peers do not cover join as more columns: ``--server-command 'CMD
+{port}'`` and ``--server-description FILE`` (each repeatable), judged under
+their description's profile (else the spec profile).
 """
 
 from __future__ import annotations
@@ -25,17 +28,20 @@ from typing import Any, TextIO
 from gearsim.cli.common import EXIT_FAIL, EXIT_OK, profile_list
 from gearsim.errors import InputError
 from gearsim.files import Selection, load_requirements, read_baseline, select, write_baseline
+from gearsim.io.launch import start_server, stop_server
 from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, run_cases
-from gearsim.io.peers import PEERS, PeerError, peer_available, start_peer, stop_peer
+from gearsim.io.peers import PEERS, PeerError, peer_available, peer_description
+from gearsim.io.serverdesc import ServerDescription, command_description, load_description
 from gearsim.report.baseline import baseline_from_results, compare, format_comparison
 from gearsim.report.matrix import Implementation, Matrix, build_matrix, matrix_html, matrix_json, matrix_markdown
-from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, selected_cases
+from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, UnsupportedOption, selected_cases
 from gearsim.run.model_peer import ModelPeerFactory
-from gearsim.run.runner import CaseResult, run_case
+from gearsim.run.runner import CaseResult, default_profile, run_case
 
 __all__ = [
     "add_matrix_command",
     "baseline_key",
+    "described_implementation",
     "model_implementation",
     "peer_implementation",
     "run_implementation",
@@ -61,17 +67,29 @@ def peer_implementation(name: str, version: str = "", note: str = "") -> Impleme
     return Implementation(name, PEERS[name].description, "server", PEER_PROFILES[name], version, note)
 
 
-def peer_version(name: str, rundir: Path) -> str:
-    """Start peer ``name`` once to ask its version; ``"unknown"`` when that fails. Never raises."""
+def described_implementation(description: ServerDescription, version: str = "", note: str = "") -> Implementation:
+    """The column for a server given by its description (``--server-command``/``--server-description``)."""
+    profile = description.profile or default_profile(real_server=True)
+    return Implementation(
+        description.name, description.summary or description.name, "server", profile, version, note
+    )
+
+
+def peer_version(name: str | ServerDescription, rundir: Path) -> str:
+    """Start a peer (by name) or a described server once to ask its version; ``"unknown"`` when that fails.
+
+    Never raises.
+    """
+    description = peer_description(name) if isinstance(name, str) else name
     try:
-        peer = start_peer(name, rundir)
-    except (PeerError, ValueError):
+        server = start_server(description, rundir)
+    except (PeerError, ValueError, UnsupportedOption):
         return "unknown"
     try:
-        return peer.version()
+        return server.version()
     finally:
         with contextlib.suppress(PeerError):
-            stop_peer(peer)
+            stop_server(server)
 
 
 def _server_refs(refs: Sequence[CaseRef]) -> list[CaseRef]:
@@ -85,8 +103,11 @@ def run_implementation(
     *,
     jobs: int = DEFAULT_JOBS,
     reuse: bool = True,
+    description: ServerDescription | None = None,
 ) -> list[CaseResult]:
     """Play ``refs`` on one implementation: the model (virtual time) or fresh managed servers.
+
+    A real server is the bundled peer named ``impl.key``, or ``description`` when given.
 
     Raises:
         PeerError: a managed server could not be stopped (servers that will not
@@ -96,8 +117,10 @@ def run_implementation(
         model = ModelPeerFactory(profile=impl.profile)
         return [run_case(vf, case, model, impl.profile) for vf, case in refs]
 
+    server = description if description is not None else impl.key
+
     def make(i: int) -> ManagedPeerFactory:
-        return ManagedPeerFactory(impl.key, workdir / f"{impl.key}-{i}", reuse=reuse)
+        return ManagedPeerFactory(server, workdir / f"{impl.key}-{i}", reuse=reuse)
 
     return run_cases(refs, make, impl.profile, jobs=jobs)
 
@@ -111,8 +134,9 @@ def run_matrix(
     reuse: bool = True,
     require_peers: bool = False,
     log: TextIO | None = None,
+    servers: Sequence[ServerDescription] = (),
 ) -> tuple[Matrix, list[tuple[Implementation, list[CaseResult]]]]:
-    """Run the selection on the model under ``models`` and on the installed ``peers``.
+    """Run the selection on the model under ``models``, on the installed ``peers`` and on described ``servers``.
 
     A peer that is not installed gets an empty column with a note, unless
     ``require_peers``. Real servers get only the server-judging areas
@@ -145,6 +169,17 @@ def run_matrix(
             results = run_implementation(impl, server_refs, workdir, jobs=jobs, reuse=reuse)
             runs.append((impl, results))
             _log(log, f"{name}: {len(server_refs)} cases in {time.monotonic() - t0:.1f} s (jobs {jobs})")
+        for description in servers:
+            missing = description.missing()
+            if missing is not None:
+                raise PeerError(f"{description.name}: {missing}")
+            version = peer_version(description, workdir / f"{description.name}-version")
+            impl = described_implementation(description, version)
+            t0 = time.monotonic()
+            server_refs = _server_refs(refs)
+            results = run_implementation(impl, server_refs, workdir, jobs=jobs, reuse=reuse, description=description)
+            runs.append((impl, results))
+            _log(log, f"{impl.key}: {len(server_refs)} cases in {time.monotonic() - t0:.1f} s (jobs {jobs})")
     meta = {
         "title": "Every bundled vector against the reference model under each profile and against each "
         "installed real Gearman server under its profile (each case on a freshly started server).",
@@ -170,6 +205,12 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         if p not in PEERS:
             raise InputError(f"unknown peer {p!r}; known peers: {', '.join(sorted(PEERS))}")
     models = [] if args.no_model else profile_list(args.profiles)
+    servers = [command_description(c) for c in args.server_command or ()]
+    servers += [load_description(Path(f)) for f in args.server_description or ()]
+    names = [d.name for d in servers]
+    clash = next((n for n in names if names.count(n) > 1 or n in peers), None)
+    if clash is not None:
+        raise InputError(f"two columns would be called {clash!r}: give each described server its own name")
     matrix, runs = run_matrix(
         selection,
         peers=peers,
@@ -178,6 +219,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         reuse=not args.no_reuse,
         require_peers=args.require_peers,
         log=sys.stderr,
+        servers=servers,
     )
     rules = load_requirements()
     renders = (
@@ -230,6 +272,18 @@ def add_matrix_command(subparsers: Any) -> None:
     p.add_argument("--out-html", metavar="FILE", help="write the matrix as one self-contained HTML page")
     p.add_argument("--out-md", metavar="FILE", help="write the matrix as Markdown (docs/compatibility.md)")
     p.add_argument("--peers", metavar="LIST", help=f"comma-separated real servers (default: {','.join(PEERS)})")
+    p.add_argument(
+        "--server-command",
+        action="append",
+        metavar="'CMD ... {port} ...'",
+        help="one more column: a server gearsim starts from this command line (repeatable)",
+    )
+    p.add_argument(
+        "--server-description",
+        action="append",
+        metavar="FILE",
+        help="one more column: a server from this TOML server description (repeatable)",
+    )
     p.add_argument("--profiles", metavar="P,...", help="profiles the model is run under (default: every profile)")
     p.add_argument("--no-model", action="store_true", help="leave the reference model out")
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"servers run at once (default {DEFAULT_JOBS})")

@@ -336,3 +336,17 @@ def test_a_server_that_cannot_be_used_is_one_line_and_exit_3(args: list[str], me
     done = gearsim("run", "codec/admin.yaml::version", *args)
     assert done.returncode == 3, done.stdout + done.stderr
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_matrix_takes_a_server_command_as_one_more_column(tmp_path: Path) -> None:
+    vectors = tmp_path / "toy.yaml"
+    vectors.write_text(CASES, encoding="utf-8")
+    command = f"{sys.executable} {TOY} --port {{port}}"
+    out = tmp_path / "m.json"
+    args = ["matrix", f"{vectors}", "--no-model", "--peers", "", "--server-command", command, "--out-json", f"{out}"]
+    done = gearsim(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # a healthy toy keeps the connection that the crash case expects closed: that one case fails
+    assert "toy_server             fail=1 pass=3" in done.stdout
+    matrix = json.loads(out.read_text())
+    assert "toy_server" in json.dumps(matrix) and "0.1-toy" in json.dumps(matrix)
