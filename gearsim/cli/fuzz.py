@@ -25,14 +25,19 @@ __all__ = ["add_fuzz_command"]
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
     from gearsim.files import vector_root
-    from gearsim.fuzz.machine import run_machine
-    from gearsim.fuzz.session import model_vs_server, server_identity
+    from gearsim.fuzz.machine import ADMIN_RULES, run_machine
+    from gearsim.fuzz.session import identify, model_vs_server
     from gearsim.fuzz.writer import case_id, content_hash, regression_vector
     from gearsim.vectors.parse import dump_vector_file
 
     host, port = args.server
     profile = args.profile or DEFAULT_PROFILE
-    identity = server_identity(host, port)
+    server = identify(host, port)
+    identity = server.text
+    exclude = list(args.exclude)
+    if not server.admin:
+        # no admin protocol: admin steps would only ever diverge; the profile is the user's to name
+        exclude += [r for r in ADMIN_RULES if r not in exclude]
     nonce = f"{os.getpid() % 100000}{time.time_ns() % 100000}"
     command = reproduce_fuzz(
         f"{host}:{port}",
@@ -40,13 +45,18 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
         examples=args.examples,
         steps=args.steps,
         seed=args.seed,
-        exclude=args.exclude,
+        exclude=exclude,
         known_bugs=args.known_bugs,
     )
     print(f"gearsim fuzz: seed {args.seed}, {args.examples} examples of up to {args.steps} steps")
     print(f"  server: {identity}; profile {profile}")
+    if not server.admin:
+        named = "as named" if args.profile else "the default: name the server's with --profile"
+        print(f"  no admin protocol: rules {', '.join(ADMIN_RULES)} left out; profile {profile} ({named})")
     started = time.monotonic()
-    make = model_vs_server(host, port, profile, nonce, identity=identity, excuse_known=not args.known_bugs)
+    make = model_vs_server(
+        host, port, profile, nonce, identity=identity, excuse_known=not args.known_bugs, admin=server.admin
+    )
     from gearsim.cli.progress import progress
 
     with progress("gearsim fuzz", total=args.examples, unit="examples") as bar:
@@ -56,7 +66,7 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
             examples=args.examples,
             steps=args.steps,
             shrink=not args.no_shrink,
-            exclude=frozenset(args.exclude),
+            exclude=frozenset(exclude),
             on_example=bar.advance,
         )
     spent = time.monotonic() - started

@@ -43,7 +43,7 @@ from gearsim.fuzz.actions import (
 from gearsim.fuzz.driver import Differential, FuzzFailure, Step
 from gearsim.protocol.packets import PacketType
 
-__all__ = ["RULES", "FuzzOutcome", "Recorder", "build_machine", "run_machine"]
+__all__ = ["ADMIN_RULES", "RULES", "FuzzOutcome", "Recorder", "build_machine", "run_machine"]
 
 #: builds the Differential for example number ``n`` (fresh sides, fresh namespace)
 DifferentialFactory = Callable[[int], Differential]
@@ -106,6 +106,8 @@ RULES: tuple[str, ...] = (
     "admin_cancel",
     "admin_function",
 )
+#: the rules that speak the admin text protocol (left out against a server without it)
+ADMIN_RULES: tuple[str, ...] = tuple(r for r in RULES if r.startswith("admin_"))
 
 
 def build_machine(

@@ -1,7 +1,10 @@
 """Building the sides of a fuzz run, and naming the server under test (an I/O edge).
 
 ``model_vs_server`` pairs the reference model with a real server reached over
-TCP; ``model_vs_model`` pairs two models (two profiles, or the same one), which
+TCP; :func:`identify` says what that server is: its answer to the admin
+``version`` line, or, for a server without the admin protocol, which
+read-only round trip it answers (the fuzz run then leaves the admin rules out
+and the user names the profile); ``model_vs_model`` pairs two models (two profiles, or the same one), which
 needs no server: the determinism self-check and the tests that prove the
 machine can fail use it. Every example gets its own namespace: a run nonce
 (chosen by the caller: the CLI uses the process id and the start time, so two
@@ -12,15 +15,17 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import dataclass
 
 from gearsim.errors import HarnessError
 from gearsim.fuzz.driver import Differential
 from gearsim.fuzz.machine import DifferentialFactory
 from gearsim.fuzz.sides import ModelSide, RealSide
+from gearsim.io.managed import probe_sync
 from gearsim.model import ServerOptions
 from gearsim.model.profiles import get_profile
 
-__all__ = ["model_vs_model", "model_vs_server", "namespace", "server_identity"]
+__all__ = ["ServerIdentity", "identify", "model_vs_model", "model_vs_server", "namespace", "server_identity"]
 
 
 def namespace(nonce: str, example: int) -> bytes:
@@ -50,6 +55,36 @@ def server_identity(host: str, port: int, timeout: float = 3.0) -> str:
     return f"{line or 'no version reply'} at {host}:{port}"
 
 
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """What a server under test is, as far as the wire tells: for reports and for the fuzz run's set-up."""
+
+    #: one line for reports: "OK 1.1.20+ds at 127.0.0.1:4730", or how it was recognised without admin
+    text: str
+    #: it answers the admin protocol's ``version`` line
+    admin: bool
+    #: the read-only round trip it answers: ECHO_REQ, GET_STATUS, or "" for neither
+    sync: str
+
+
+def identify(host: str, port: int, timeout: float = 3.0) -> ServerIdentity:
+    """Name the server at host:port by its admin ``version`` line, or else by the round trip it answers.
+
+    Raises:
+        HarnessError: the server cannot be connected to.
+    """
+    sync = probe_sync(host, port, timeout)
+    try:
+        text = server_identity(host, port, timeout)
+    except HarnessError:
+        text = ""
+    line = text.partition(" at ")[0]
+    if line.startswith("OK ") or (line[:1] == "v" and line[1:2].isdigit()):
+        return ServerIdentity(text, True, sync)
+    answers = f"answers {sync}" if sync else "answers neither ECHO_REQ nor GET_STATUS"
+    return ServerIdentity(f"a server without the admin protocol at {host}:{port} ({answers})", False, sync)
+
+
 def _options(version: str) -> ServerOptions:
     words = version.split()
     if len(words) >= 2 and words[0] == "OK":
@@ -66,13 +101,18 @@ def model_vs_server(
     timeout: float = 3.0,
     identity: str = "",
     excuse_known: bool = True,
+    admin: bool = True,
 ) -> DifferentialFactory:
-    """Examples against the server at host:port; the model reports the server's version string."""
+    """Examples against the server at host:port; the model reports the server's version string.
+
+    ``admin`` False: the server has no admin protocol (no ``workers`` to see
+    a disconnect done, no ``drop function`` between examples).
+    """
     options = _options(identity)
     prof = get_profile(profile)
 
     def make(example: int) -> Differential:
-        real = RealSide(host, port, timeout=timeout)
+        real = RealSide(host, port, timeout=timeout, admin=admin)
         return Differential(ModelSide(prof, options), real, prof, namespace(nonce, example), excuse_known=excuse_known)
 
     return make

@@ -179,13 +179,22 @@ class RealSide:
     Args:
         timeout: seconds any one wait may take (a barrier echo, a disconnect
             to be noticed); past it the step is recorded as stalled.
+        admin: the server speaks the admin protocol: a disconnect is seen done
+            when ``workers`` no longer lists the connection, and functions are
+            dropped after each example. Without it a disconnect is done when
+            the server closed its end of the socket (TcpPeer), and nothing is
+            dropped (every example uses names of its own anyway).
     """
 
-    def __init__(self, host: str, port: int, *, timeout: float = 3.0, name: str = "server") -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout: float = 3.0, name: str = "server", admin: bool = True
+    ) -> None:
         self.name = name
         self.host, self.port = host, port
         self.timeout = timeout
-        self.peer = TcpPeer(host, port, within_floor=0)
+        self.admin = admin
+        # the driver orders connections with barriers of its own: no syncs by the peer
+        self.peer = TcpPeer(host, port, within_floor=0, sync="", close_wait=timeout)
         self._open: set[str] = set()
         self._ctl: socket.socket | None = None
 
@@ -227,7 +236,7 @@ class RealSide:
             return
         self._open.discard(actor)
         self.peer.disconnect(actor)
-        if not client_id:
+        if not client_id or not self.admin:
             return
         needle = b" " + client_id + b" :"
         deadline = time.monotonic() + self.timeout
@@ -275,7 +284,10 @@ class RealSide:
 
         Run after ``close_all``: gearmand refuses while a worker of the function
         is still connected, so each drop is retried until it is OK or unknown.
+        Nothing is done for a server without the admin protocol.
         """
+        if not self.admin:
+            return
         sock = self._control()
         for fn in functions:
             for _ in range(attempts):

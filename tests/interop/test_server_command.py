@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from gearsim.files import load_schema_text, select
+from gearsim.fuzz.session import ServerIdentity, identify
 from gearsim.io.launch import RunningServer, start_server, stop_server
 from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases
 from gearsim.io.serverdesc import ServerDescription, command_description
@@ -350,3 +351,26 @@ def test_matrix_takes_a_server_command_as_one_more_column(tmp_path: Path) -> Non
     assert "toy_server             fail=1 pass=3" in done.stdout
     matrix = json.loads(out.read_text())
     assert "toy_server" in json.dumps(matrix) and "0.1-toy" in json.dumps(matrix)
+
+
+# --------------------------------------------------------------------------- gearsim fuzz without admin
+
+
+@pytest.mark.parametrize("running_toy", [("--no-admin",)], indirect=True)
+def test_fuzz_runs_against_a_server_without_the_admin_protocol(running_toy: RunningServer) -> None:
+    host, port = running_toy.address()
+    assert identify(host, port) == ServerIdentity(
+        f"a server without the admin protocol at {host}:{port} (answers ECHO_REQ)", False, "ECHO_REQ"
+    )
+    done = gearsim("fuzz", "--server", f"{host}:{port}", "--examples", "5", "--steps", "8", "--no-write")
+    assert done.returncode in (0, 1), done.stdout + done.stderr  # a search, not a harness error (was exit 3)
+    assert "no admin protocol: rules admin_listing, admin_maxqueue, admin_cancel, admin_function left out" in (
+        done.stdout
+    )
+    assert " admin '" not in done.stdout  # no admin step was played
+
+
+@pytest.mark.parametrize("running_toy", [()], indirect=True)
+def test_a_server_with_admin_is_named_by_its_version_line(running_toy: RunningServer) -> None:
+    host, port = running_toy.address()
+    assert identify(host, port) == ServerIdentity(f"OK 0.1-toy at {host}:{port}", True, "ECHO_REQ")

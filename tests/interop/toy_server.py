@@ -11,7 +11,9 @@ chosen on the command line, so tests can prove that gearsim catches it:
 * ``--hang-on TYPE``: the first packet of that type stops the server from
   answering anything, while the process stays alive;
 * ``--error-word WORD``: the code word of its ERROR replies (gearmand says
-  ``INVALID_COMMAND``; the spec lets a server choose its own words).
+  ``INVALID_COMMAND``; the spec lets a server choose its own words);
+* ``--no-admin``: no admin text protocol at all: a text line closes the
+  connection (the admin protocol is optional for a server).
 
 And two legal but slow habits, which a harness must not mistake for bugs:
 
@@ -103,7 +105,9 @@ class Toy:
         delay_on: int | None = None,
         delay: float = 0.0,
         close_delay: float = 0.0,
+        admin: bool = True,
     ) -> None:
+        self.admin_protocol = admin
         self.crash_on, self.hang_on, self.error_word = crash_on, hang_on, error_word
         self.delay_on, self.delay, self.close_delay = delay_on, delay, close_delay
         self.hung = asyncio.Event()
@@ -261,6 +265,8 @@ class Toy:
                 if not first:
                     break
                 if first != b"\0":
+                    if not self.admin_protocol:
+                        break
                     rest = await reader.readline()
                     self.admin(conn, (first + rest).rstrip(b"\r\n"))
                 else:
@@ -299,6 +305,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay-on", metavar="TYPE", help="packet type name processed --delay ms late")
     parser.add_argument("--delay", type=int, default=300, metavar="MS")
     parser.add_argument("--close-delay", type=int, default=0, metavar="MS", help="notice a client's close late")
+    parser.add_argument("--no-admin", action="store_true", help="no admin text protocol: a text line closes")
     args = parser.parse_args(argv)
     numbers = {name: number for number, name in NAMES.items()}
     toy = Toy(
@@ -308,6 +315,7 @@ async def main(argv: list[str] | None = None) -> None:
         numbers[args.delay_on] if args.delay_on else None,
         args.delay / 1000,
         args.close_delay / 1000,
+        not args.no_admin,
     )
     server = await asyncio.start_server(toy.serve, args.host, args.port)
     print(f"toy gearman server on {args.host}:{args.port}", file=sys.stderr, flush=True)
