@@ -119,6 +119,8 @@ def round_trip(host: str, port: int, sync: str, timeout: float) -> str | None:
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionResetError:
+        return f"{host}:{port} reset the connection at once"  # someone listens, and hangs up
     except OSError as exc:
         return f"cannot connect to {host}:{port}: {exc}"
     with contextlib.closing(sock):
