@@ -53,6 +53,7 @@ _SPLIT: Final[dict[int, tuple[PacketType, int]]] = {
     n: (s.type, len(s.args) - 1) for n, s in SPECS.items()
 }
 _KEY_HEADER: Final = struct.Struct(">8sI")
+_new_object = object.__new__
 _SLOW_HEADER: Final = struct.Struct(">4sI")
 # magic + big-endian type (the header's first 8 bytes) -> (magic, type, maxsplit)
 _KEYED: Final[dict[bytes, tuple[Magic, PacketType, int]]] = {
@@ -85,7 +86,7 @@ def encode(packet: Packet, *, length: int | None = None) -> bytes:
     Raises:
         ValueError: ``magic`` is not 4 bytes, or type or length do not fit in 32 bits.
     """
-    magic, ptype, args = packet[0], packet[1], packet[2]
+    magic, ptype, args = packet.magic, packet.type, packet.args
     # struct's "4s" pads or truncates silently, so only a Magic skips the check
     if type(magic) is not Magic and len(magic) != 4:
         raise ValueError(f"magic must be 4 bytes, got {len(magic)}")
@@ -268,8 +269,9 @@ class Decoder:
         new = tuple.__new__
         for m in messages:
             if type(m) is Packet:
-                magic, number, args, _ = m
-                entry = split.get(number)
+                magic = m.magic
+                args = m.args
+                entry = split.get(m.type)
                 if entry is None or (magic is not _REQ and magic is not _RES):
                     return None
                 ptype, maxsplit = entry
@@ -314,7 +316,13 @@ class Decoder:
                     return None
                 if size > max_body:
                     return None
-                append(new(Packet, (magic, ptype, args, pos)))
+                # Packet's _build, inlined (see Packet): this runs per message
+                p = _new_object(Packet)
+                p._magic = magic
+                p._type = ptype
+                p._args = args
+                p._offset = pos
+                append(p)
                 pos += HEADER_SIZE + size
             elif type(m) is AdminLine:
                 text, eol, _ = m
@@ -349,7 +357,7 @@ class Decoder:
         self._error = error
         raise error
 
-    def _odd_header(self, key: bytes, at: int) -> tuple[Magic, PacketType | int, int]:
+    def _odd_header(self, key: bytes, at: int) -> tuple[Magic, PacketType, int]:
         """The (magic, type, maxsplit) of a header ``_keyed`` does not hold, or a DecodeError.
 
         Raises:
@@ -376,6 +384,7 @@ class Decoder:
         base = self._start
         unpack = _KEY_HEADER.unpack_from
         new = tuple.__new__  # skips NamedTuple's keyword handling on the hot path
+        new_object = _new_object
         keyed = self._keyed
         max_body = self.max_body
         max_line = self.max_line
@@ -391,8 +400,9 @@ class Decoder:
                     # One lookup on magic+type (8 bytes) serves every legal header;
                     # only bad magic and types outside the table take the slow path.
                     key, size = unpack(buf, pos)
-                    entry: tuple[Magic, PacketType | int, int] | None = keyed.get(key)
-                    if entry is None:
+                    try:
+                        entry = keyed[key]
+                    except KeyError:
                         entry = self._odd_header(key, base + pos)
                     if size > max_body:
                         reason = f"header announces a {size}-byte body, limit {max_body}"
@@ -401,14 +411,13 @@ class Decoder:
                     if stop > end_all:
                         need = stop
                         break
-                    magic, ptype, maxsplit = entry
-                    if maxsplit > 0:
-                        args = tuple(buf[pos + header : stop].split(b"\0", maxsplit))
-                    elif maxsplit == 0 or size:
-                        args = (buf[pos + header : stop],)
-                    else:
-                        args = ()
-                    append(new(Packet, (magic, ptype, args, base + pos)))
+                    # Packet's _build_lazy, inlined (see Packet): the body is split
+                    # into arguments when they are first read
+                    p = new_object(Packet)
+                    p._magic, p._type, _ = entry
+                    p._body = buf[pos + header : stop]
+                    p._offset = base + pos
+                    append(p)
                     pos = stop
                 else:
                     nl = buf.find(b"\n", pos)

@@ -13,9 +13,10 @@ type number, any arguments. Nothing here refuses an illegal packet; that is
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from gearsim.protocol._table import TABLE, PacketType
 
@@ -203,48 +204,120 @@ def _short(data: bytes, limit: int = 40) -> str:
     return f"{data[:limit]!r}...(+{len(data) - limit} bytes)"
 
 
-class Packet(NamedTuple):
-    """One binary packet, exactly as on the wire.
+class Packet:
+    """One binary packet, exactly as on the wire: an immutable value.
 
     ``magic`` is a ``Magic`` or, for illegal packets, any 4 bytes. ``type`` is
     a ``PacketType`` or, for numbers outside the table, a plain int. ``args``
     are the NUL-separated parts of the body; their count is whatever was sent.
     ``offset`` is where a decoded packet began in its stream (-1 when built by
-    hand); it takes no part in equality or hashing.
+    hand); it takes no part in equality or hashing, which are those of
+    ``(magic, type, args)``. Unpacking, indexing and ``_replace`` work as on
+    the ``(magic, type, args, offset)`` NamedTuple it once was.
 
-    Packet is an immutable NamedTuple rather than a frozen dataclass because the
-    decoder builds one per packet: a frozen dataclass costs four times as much
-    to construct, which alone would halve decoding throughput (tools/bench/codec).
+    Why a slotted class with a lazy ``args``: the decoder makes one Packet per
+    packet, and splitting every body into arguments (a list, a tuple and a
+    bytes object per argument) was a third of decoding, while most readers look
+    at the arguments of few packets (tools/bench/codec.py). A decoded packet
+    keeps its body, and ``args`` splits it, as the table lays the type out, on
+    first read and keeps the result. The fields are read-only properties over
+    private slots: reading one costs what reading a NamedTuple field did, and
+    building a Packet is four plain slot stores (``_build``, and the decoder's
+    inlined copy of ``_build_lazy``), where a ``__setattr__`` that refuses
+    assignments would have made every store a Python call.
     """
 
-    magic: Magic | bytes
-    type: PacketType | int
-    args: tuple[bytes, ...] = ()
-    offset: int = -1
+    __slots__ = ("_args", "_body", "_magic", "_offset", "_type")
+    __match_args__ = ("magic", "type", "args", "offset")
+    _fields = ("magic", "type", "args", "offset")
+
+    _magic: Magic | bytes
+    _type: PacketType | int
+    _args: tuple[bytes, ...]
+    _offset: int
+    #: the body of a decoded packet whose ``_args`` are not split yet
+    _body: bytes
+
+    if TYPE_CHECKING:
+
+        @property
+        def magic(self) -> Magic | bytes: ...
+
+        @property
+        def type(self) -> PacketType | int: ...
+
+        @property
+        def offset(self) -> int: ...
+
+    else:
+        # C-level getters: as cheap to read as NamedTuple fields, and read-only
+        magic = property(attrgetter("_magic"), doc="the 4 magic bytes: a Magic, or any bytes for an illegal packet")
+        type = property(attrgetter("_type"), doc="a PacketType, or a plain int outside the table")
+        offset = property(attrgetter("_offset"), doc="where a decoded packet began in its stream; -1 if built")
+
+    @property
+    def args(self) -> tuple[bytes, ...]:
+        """The arguments: the body's NUL-separated parts, at most as many as the table lays out."""
+        try:
+            return self._args
+        except AttributeError:
+            pass
+        body = self._body
+        maxsplit = _MAXSPLIT.get(self._type, -1)
+        # one argument is the whole body; a type without arguments (or one outside
+        # the table) keeps stray body bytes as one, so that nothing read is lost
+        args = tuple(body.split(b"\0", maxsplit)) if maxsplit > 0 else (body,) if maxsplit == 0 or body else ()
+        self._args = args
+        return args
+
+    def __new__(
+        cls, magic: Magic | bytes, type: PacketType | int, args: tuple[bytes, ...] = (), offset: int = -1
+    ) -> Packet:
+        return _build(magic, type, tuple(args), offset)
 
     @classmethod
     def req(cls, type_: PacketType | int, *args: bytes) -> Packet:
         """A packet sent to the server (magic ``\\0REQ``)."""
-        # tuple.__new__ skips NamedTuple's generated __new__: these two build most packets
-        return _new_tuple(cls, (_REQ, type_, args, -1))
+        return _build(_REQ, type_, args, -1)
 
     @classmethod
     def res(cls, type_: PacketType | int, *args: bytes) -> Packet:
         """A packet sent by the server (magic ``\\0RES``)."""
-        return _new_tuple(cls, (_RES, type_, args, -1))
+        return _build(_RES, type_, args, -1)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Packet):
+        if type(other) is not Packet:
             return NotImplemented
-        return self[:3] == other[:3]
+        return self._magic == other._magic and self._type == other._type and self.args == other.args
 
     def __ne__(self, other: object) -> bool:
-        if not isinstance(other, Packet):
+        if type(other) is not Packet:
             return NotImplemented
-        return self[:3] != other[:3]
+        return not (self._magic == other._magic and self._type == other._type and self.args == other.args)
 
     def __hash__(self) -> int:
-        return hash(self[:3])
+        return hash((self._magic, self._type, self.args))
+
+    # the tuple it once was: (magic, type, args, offset)
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self._magic, self._type, self.args, self._offset))
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self._magic, self._type, self.args, self._offset)[index]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Packet, (self._magic, self._type, self.args, self._offset))
+
+    def _replace(self, **changes: Any) -> Packet:
+        """A copy with some fields changed, as NamedTuple's ``_replace``."""
+        fields = {"magic": self._magic, "type": self._type, "args": self.args, "offset": self._offset, **changes}
+        return Packet(**fields)
+
+    def _asdict(self) -> dict[str, Any]:
+        return {"magic": self._magic, "type": self._type, "args": self.args, "offset": self._offset}
 
     @property
     def name(self) -> str:
@@ -277,6 +350,33 @@ class Packet(NamedTuple):
         magic = self.magic.name if isinstance(self.magic, Magic) else repr(self.magic)
         args = ", ".join(_short(a) for a in self.args)
         return f"Packet({magic} {self.name} [{args}])"
+
+
+_new_object = object.__new__
+
+
+def _build(magic: Magic | bytes, type_: PacketType | int, args: tuple[bytes, ...], offset: int) -> Packet:
+    """A Packet of those fields (the one place, with ``_build_lazy``, that fills its slots)."""
+    p = _new_object(Packet)
+    p._magic = magic
+    p._type = type_
+    p._args = args
+    p._offset = offset
+    return p
+
+
+#: type number -> the most splits of a body: one less than the arguments the table lays out
+_MAXSPLIT: Final[Mapping[int, int]] = {n: len(s.args) - 1 for n, s in SPECS.items()}
+
+
+def _build_lazy(magic: Magic | bytes, type_: PacketType | int, body: bytes, offset: int) -> Packet:
+    """A decoded Packet whose ``args`` are split from ``body`` as the table lays them out, when first read."""
+    p = _new_object(Packet)
+    p._magic = magic
+    p._type = type_
+    p._body = body
+    p._offset = offset
+    return p
 
 
 class AdminLine(NamedTuple):
@@ -315,6 +415,5 @@ class AdminLine(NamedTuple):
 #: what a Decoder yields
 Message = Packet | AdminLine
 
-_new_tuple = tuple.__new__
 _REQ: Final = Magic.REQ
 _RES: Final = Magic.RES

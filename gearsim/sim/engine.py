@@ -187,7 +187,7 @@ def _encodable(messages: tuple[Message, ...]) -> bool:
     """True when ``encode_many(messages)`` cannot raise: legal magics and table types."""
     for m in messages:
         if type(m) is Packet:
-            if type(m[0]) is not Magic or type(m[1]) is not PacketType:
+            if type(m.magic) is not Magic or type(m.type) is not PacketType:
                 return False
         elif type(m) is not AdminLine:
             return False
