@@ -216,7 +216,7 @@ class Decoder:
                 self._fail(LineTooLong(f"admin line longer than {self.max_line} bytes", offset=self._start))
             return []
         out: list[Message] = []
-        self._parse(self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks), out)
+        self._parse(self._joined(), out)
         return out
 
     def feed_until_error(self, data: bytes) -> tuple[list[Message], DecodeError | None]:
@@ -241,7 +241,7 @@ class Decoder:
                 if self._have > self.max_line + 1:
                     self._fail(LineTooLong(f"admin line longer than {self.max_line} bytes", offset=self._start))
                 return out, None
-            self._parse(self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks), out)
+            self._parse(self._joined(), out)
         except DecodeError as exc:
             return out, exc
         return out, None
@@ -352,6 +352,19 @@ class Decoder:
         if self._have:
             what = "admin line without its newline" if self._line_scan else "binary packet"
             self._fail(TruncatedMessage(f"stream ended inside a {what} ({self._have} bytes)", offset=self._start))
+
+    def _joined(self) -> bytes:
+        """The buffered bytes as one, the chunks let go at once (``_parse`` keeps what is left).
+
+        Dropping the chunks before the messages are cut out of the whole keeps
+        a large body at two copies at most (joined, then its argument), not three.
+        """
+        chunks = self._chunks
+        if len(chunks) == 1:
+            return chunks[0]
+        buf = b"".join(chunks)
+        chunks.clear()
+        return buf
 
     def _fail(self, error: DecodeError) -> NoReturn:
         self._error = error
