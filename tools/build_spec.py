@@ -247,6 +247,7 @@ SWITCH_RULES: Mapping[str, tuple[str, ...]] = {
     "priorities": ("GM-PRIO-004",),
     "round_robin": ("GM-PRIO-004",),
     "high_lifo": ("GM-PRIO-003",),
+    "stale_queue_entry": ("GM-SLEEP-001", "GM-SLEEP-002"),
     "epoch_wakeup_noop": ("GM-SLEEP-006",),
     "job_retries_zero": ("GM-DISC-004",),
     "worker_disconnect": ("GM-DISC-001", "GM-DISC-002"),

@@ -124,7 +124,12 @@ def _command(state: ServerState, word: bytes) -> str | None:
 
 
 def _shutdown(state: ServerState, line: AdminLine, args: list[bytes]) -> AdminResult:
-    """Perl's TXTCMD_shutdown: bare exits at once, 'graceful' stops accepting connections."""
+    """Perl's TXTCMD_shutdown: bare exits at once; 'graceful' stops accepting connections.
+
+    After 'graceful' Perl exits at once when no function has a queue entry
+    (Gearmand::shutdown_if_calm), and otherwise when a running job ends and
+    none has (PERL-6; the server checks that after each job end).
+    """
     if state.profile.admin_match == "word-run":
         rest = line.text[_word_run(line.text) :].lstrip(_PERL_SPACE)
     else:
@@ -133,7 +138,8 @@ def _shutdown(state: ServerState, line: AdminLine, args: list[bytes]) -> AdminRe
     if rest == b"":
         return AdminResult(reply=ok, shutdown=Lifecycle.EXITING)
     if rest == b"graceful":
-        return AdminResult(reply=ok, shutdown=Lifecycle.DRAINING)
+        calm = not state.store.queue_entries()
+        return AdminResult(reply=ok, shutdown=Lifecycle.EXITING if calm else Lifecycle.DRAINING)
     return AdminResult(reply=_PERL_ERR_UNKNOWN_ARGS)
 
 

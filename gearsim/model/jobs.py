@@ -65,6 +65,15 @@ class JobStore:
         #: (job.cc:328-332); the job that last lived in each, live or freed
         self._free_structs: list[int] = []
         self.struct_jobs: dict[int, Job] = {}
+        #: jobs freed while a worker held them (completed, failed, timed out, their
+        #: worker gone): what Perl's 'shutdown graceful' waits for
+        self.ended = 0
+
+    def queue_entries(self) -> bool:
+        """Does any function have a queue entry (Perl's job_queue key, or queued jobs)?"""
+        if self.profile.stale_queue_entry:
+            return any(f.queue_entry for f in self.functions.values())
+        return any(f.queued_count for f in self.functions.values())
 
     # ------------------------------------------------------------------ lookups
 
@@ -270,6 +279,7 @@ class JobStore:
             pass
         else:
             self.wake(job.function, out)
+        job.function.queue_entry = True
         queue = job.function.queues[job.priority]
         if self.profile.high_lifo and job.priority == Priority.HIGH:
             queue.prepend(job)
@@ -359,6 +369,7 @@ class JobStore:
             for reg in list(conn.registrations) if rotate else conn.registrations:
                 high, normal, low = reg.function.queues
                 if not (high or normal or low):
+                    reg.function.queue_entry = False  # Perl deletes its key here (PERL-6)
                     continue
                 if rotate:
                     self._rotate(conn, reg)
@@ -423,6 +434,8 @@ class JobStore:
 
     def free(self, job: Job) -> None:
         """gearman_server_job_free: forget the job, its listeners and its unique (B-U6)."""
+        if job.worker is not None:
+            self.ended += 1  # Perl's note_finished: a job a worker held is over
         if self.struct_jobs.get(job.struct) is job and self.jobs.get(job.handle) is job:
             job.stale_worker = job.worker is not None
             if len(self._free_structs) < _FREE_STRUCTS:

@@ -171,6 +171,10 @@ class Profile:
     round_robin: bool
     #: HIGH jobs are pushed to the front of their queue (Perl)
     high_lifo: bool
+    #: a function's queue entry outlives its last job until a GRAB_* finds the queue
+    #: empty (Perl's job_queue key, PERL-6): PRE_SLEEP answers NOOP while it lasts,
+    #: and 'shutdown graceful' exits only when no function has one
+    stale_queue_entry: bool
     #: NOOP to sleeping workers when an epoch job becomes due (2.0, B-U13)
     epoch_wakeup_noop: bool
     #: GRAB_* looks only at a function's first non-empty priority list, so future epoch
@@ -241,9 +245,10 @@ class Profile:
     #: the admin 'shutdown' command: "unknown" (not modelled: answered as an unknown
     #: command); "exit" (Perl): a bare 'shutdown' answers ``admin_ok`` and the server
     #: exits: every connection is closed, nothing more is sent, later connections
-    #: are closed at once; 'shutdown graceful' answers ``admin_ok`` and refuses new
-    #: connections (its later exit is not modelled); other arguments get
-    #: ERR unknown_args
+    #: are closed at once; 'shutdown graceful' answers ``admin_ok``, refuses new
+    #: connections and exits as the bare one does when no function has a queue
+    #: entry: at once, or when a job a worker held ends (PERL-6); other arguments
+    #: get ERR unknown_args
     admin_shutdown: AdminShutdown
     # --- known bugs ---
     #: bugs of the real server that the switches above reproduce, with their bytes
@@ -549,6 +554,7 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "priorities": "per-function",
     "round_robin": False,
     "high_lifo": False,
+    "stale_queue_entry": False,
     "epoch_wakeup_noop": False,
     "epoch_blocks_lower": True,
     "job_retries_zero": "unlimited",
@@ -748,7 +754,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "notes": (
             "Evidence: spec/evidence.md PERL-1 to PERL-5 and the probes of 1.130.1. Not modelled: "
             "the order in which a worker's functions are scanned (modelled as gearmand's), the admin "
-            "jobs, clients and gladiator commands, the exit after 'shutdown graceful', admin lines "
+            "jobs, clients and gladiator commands, admin lines "
             "that do not start with a word character, and the maxqueue crash on limit 0."
         ),
         "version": "1.130.1",
@@ -790,6 +796,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "work_exception": "forward-only-with-option-nonterminal",
         "non_owner_work": "error-not-worker",
         "high_lifo": True,
+        "stale_queue_entry": True,
         "worker_disconnect": "fail",
         "background_keeps_abandoned": True,
         "can_do_timeout": "fail-seconds",

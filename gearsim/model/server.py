@@ -65,6 +65,7 @@ _REQ = Magic.REQ
 _READING = Framing.READING
 _STALLED = Framing.STALLED
 _WEDGED = Framing.WEDGED
+_DRAINING = Lifecycle.DRAINING
 
 #: Perl's SUBMIT header (Gearman::Server::Client, _cmd_submit_job): '.' is not a newline
 _PERL_SUBMIT_HEADER = re.compile(rb"^(.+?)\0(.*?)\0")
@@ -102,6 +103,8 @@ class Server:
         self.lifecycle = Lifecycle.SERVING
         #: why the process ended, for the close of every connection
         self._exit_reason = _SHUT_DOWN
+        #: ``store.ended`` when last looked at after 'shutdown graceful'
+        self._ended_seen = 0
         self._next_fd = 3
         #: job timers and epoch wake-ups, indexed
         self.deadlines = Deadlines(self.store)
@@ -201,6 +204,10 @@ class Server:
                 else:
                     reason = self._dispatch(c, message, out)
                 if reason is not None or c.framing is _WEDGED:
+                    break
+                if self.lifecycle is _DRAINING and self._calm_after_job_end():
+                    # Perl exits inside the job's end: the rest of the input is not read
+                    self.lifecycle = Lifecycle.EXITING
                     break
             else:
                 # every message ran: then what framing said after them
@@ -307,6 +314,7 @@ class Server:
                 out.extend((c, line) for line in reply_lines(result.reply))
             if result.shutdown is not None:
                 self.lifecycle = result.shutdown
+                self._ended_seen = self.store.ended
                 # Perl exits inside the command: the rest of the input is not read
                 return _SHUT_DOWN if result.shutdown is Lifecycle.EXITING else None
             return None
@@ -480,12 +488,14 @@ class Server:
         """What is sent, then, after a bare 'shutdown', the exit: every connection closed.
 
         A process exit: no WORK_FAIL, no requeue, nothing more is sent. After
-        'shutdown graceful' the connections stay and only new ones are refused
-        (Perl exits at the next job end that finds no function with a queue
-        entry, which depends on grabs that found a queue empty: not modelled).
+        'shutdown graceful' the connections stay and only new ones are refused,
+        until a job a worker held ends while no function has a queue entry
+        (PERL-6): then the same exit.
         """
+        if self.lifecycle is _DRAINING and self._calm_after_job_end():
+            self.lifecycle = Lifecycle.EXITING
         sends = outputs(out)
-        if self.lifecycle is Lifecycle.DRAINING:
+        if self.lifecycle is _DRAINING:
             return sends
         self.lifecycle = Lifecycle.EXITED
         closes: list[Output] = []
@@ -494,6 +504,14 @@ class Server:
             closes.append(Close(c.id, self._exit_reason))
         self.conns.clear()
         return [*sends, *closes]
+
+    def _calm_after_job_end(self) -> bool:
+        """Perl's shutdown_if_calm after a job end: did one end since the last look, with no queue entry left?"""
+        ended = self.store.ended
+        if ended == self._ended_seen:
+            return False
+        self._ended_seen = ended
+        return not self.store.queue_entries()
 
     def _drop(self, c: Conn, out: Outbox) -> None:
         """gearman_server_con_free: registrations first (requeue), then submissions."""

@@ -159,7 +159,7 @@ class JobQueue:
 class Function:
     """A function name the server knows (gearman_server_function_st)."""
 
-    __slots__ = ("max_queue", "name", "queues", "running", "sleepers", "total", "workers")
+    __slots__ = ("max_queue", "name", "queue_entry", "queues", "running", "sleepers", "total", "workers")
 
     def __init__(self, name: bytes) -> None:
         self.name = name
@@ -176,6 +176,9 @@ class Function:
         #: registrations that may be asleep and not yet woken: every one that
         #: is is here (stale ones are dropped when wake() passes them)
         self.sleepers: dict[Registration, None] = {}
+        #: Perl's job_queue key (profile ``stale_queue_entry``): set when a job is
+        #: queued, cleared only when a GRAB_* looks at the function and finds it empty
+        self.queue_entry = False
 
     @property
     def queued_count(self) -> int:

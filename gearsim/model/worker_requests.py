@@ -143,7 +143,9 @@ class WorkerRequests:
         return None
 
     def _pre_sleep(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        if self.store.peek(c) is None:
+        # Perl: a function's queue entry, even empty, counts as work pending (PERL-6)
+        stale = self.profile.stale_queue_entry and any(r.function.queue_entry for r in c.registrations)
+        if not stale and self.store.peek(c) is None:
             if c.sleep is Sleep.AWAKE:
                 c.sleep = Sleep.ASLEEP  # a worker already sent its NOOP stays WOKEN
             self.deadlines.unbind(c)  # B-K4: a sleeping worker's job timer is deleted

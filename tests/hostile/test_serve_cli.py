@@ -87,23 +87,38 @@ def test_a_pinned_epoch_runs_the_model_clock_from_there() -> None:
 
 @pytest.mark.parametrize("command", [b"shutdown\n", b"shutdown graceful\n"])
 def test_perl_s_admin_shutdown_ends_serve_as_it_ends_the_perl_server(command: bytes) -> None:
+    """Nothing queued: both end the process at once, status 0 (tests/interop/test_perl_shutdown.py compares more)."""
     served = start_serve_process(profile="perl-1.130")
     with socket.create_connection(served.address(), timeout=5) as admin:
         admin.sendall(command)
         admin.settimeout(5)
         assert admin.recv(100) == b"OK\n"
-        if command == b"shutdown\n":
-            assert served.process.wait(10) == 0
-    refused = False
-    deadline = time.monotonic() + 5
-    while not refused and time.monotonic() < deadline:
-        try:
-            socket.create_connection(served.address(), timeout=5).close()
-            time.sleep(0.05)
-        except ConnectionRefusedError:
-            refused = True
+        assert admin.recv(100) == b""
+        assert served.process.wait(10) == 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(served.address(), timeout=5)
     served.stop()
-    assert refused
+
+
+def test_perl_s_graceful_shutdown_waits_for_a_queued_job_and_refuses_newcomers() -> None:
+    served = start_serve_process(profile="perl-1.130")
+    try:
+        with (
+            socket.create_connection(served.address(), timeout=5) as client,
+            socket.create_connection(served.address(), timeout=5) as admin,
+        ):
+            client.sendall(req(PacketType.SUBMIT_JOB_BG, b"f", b"", b"x"))
+            read_packets(client, 1)
+            admin.sendall(b"shutdown graceful\n")
+            admin.settimeout(5)
+            assert admin.recv(100) == b"OK\n"
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(served.address(), timeout=5)
+            client.sendall(req(PacketType.ECHO_REQ, b"still here"))
+            assert read_packets(client, 1) == [Packet(Magic.RES, PacketType.ECHO_RES, (b"still here",))]
+            assert served.process.poll() is None
+    finally:
+        served.stop()
 
 
 def test_max_body_closes_a_header_announcing_more_at_once() -> None:

@@ -318,10 +318,42 @@ def test_perl_shutdown_answers_ok_then_closes_every_connection() -> None:
     assert [type(o).__name__ for o in refused] == ["Close"] and 99 not in {c.id for c in talk.server.connections}
 
 
-def test_perl_shutdown_graceful_answers_ok_and_refuses_new_connections() -> None:
+def test_perl_shutdown_graceful_with_a_job_queued_answers_ok_and_refuses_new_connections() -> None:
     talk = Conversation("perl-1.130")
     talk.connect("a", "c")
+    talk.send("c", req(T.SUBMIT_JOB_BG, b"f", b"", b"x"))
     assert talk.admin("a", b"shutdown graceful\n") == b"OK\n"
     assert "a" not in talk.closed and "c" not in talk.closed
     assert talk.send("c", req(T.ECHO_REQ, b"hi")) == {"c": [res(T.ECHO_RES, b"hi")]}
     assert [type(o).__name__ for o in talk.server.connect(99, talk.now)] == ["Close"]
+
+
+def test_perl_shutdown_graceful_with_nothing_queued_exits_at_once() -> None:
+    # probed on Perl 1.130.1 (tests/interop/test_perl_shutdown.py): 'OK\n', then the process exits 0
+    talk = Conversation("perl-1.130")
+    talk.connect("a", "c")
+    assert talk.admin("a", b"shutdown graceful\n") == b"OK\n"
+    assert talk.closed == {"a", "c"} and talk.server.connections == ()
+
+
+def test_perl_keeps_a_function_s_queue_entry_until_a_grab_finds_it_empty() -> None:
+    # PERL-6: the entry outlives the last job: PRE_SLEEP answers NOOP, 'shutdown graceful' waits;
+    # a GRAB_JOB that finds nothing deletes it, and the next job to end lets the server exit
+    talk = _hold("perl-1.130")
+    talk.send("c", req(T.SUBMIT_JOB_BG, b"f", b"", b"2"))
+    assert talk.send("w", req(T.GRAB_JOB)) == {"w": [res(T.JOB_ASSIGN, b"H:vm:2", b"f", b"2")]}
+    assert talk.send("w", req(T.PRE_SLEEP)) == {"w": [res(T.NOOP)]}
+    talk.connect("a")
+    assert talk.admin("a", b"shutdown graceful\n") == b"OK\n"
+    assert talk.send("w", req(T.WORK_COMPLETE, b"H:vm:2", b"")) == {}
+    assert talk.closed == set()  # a job ended, but the entry is still there
+    assert talk.send("w", req(T.GRAB_JOB)) == {"w": [res(T.NO_JOB)]}
+    assert talk.closed == set()  # the entry is gone, and no job has ended since
+    got = talk.send("w", req(T.WORK_COMPLETE, b"H:vm:1", b"done"), req(T.GRAB_JOB))
+    assert got["c"] == [res(T.WORK_COMPLETE, b"H:vm:1", b"done")]  # relayed, then the exit
+    assert got["w"] == [] and talk.closed == {"a", "c", "w", "o"}
+
+
+def test_gearmand_has_no_stale_queue_entry() -> None:
+    talk = _hold("gearmand-1.1")
+    assert talk.send("w", req(T.PRE_SLEEP)) == {}
