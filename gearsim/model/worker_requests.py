@@ -184,7 +184,12 @@ class WorkerRequests:
         assignment only re-arms it: the bound job stays the first one, even
         after it ended (connection.cc:699-723).
         """
-        reg = next(r for r in c.registrations if r.function is job.function)
+        function = job.function
+        for reg in c.registrations:  # a loop, not next(genexpr): this runs per grab
+            if reg.function is function:
+                break
+        else:
+            raise AssertionError("a worker was given a job of a function it has not registered")
         if reg.timeout <= 0:
             self.deadlines.unbind(c)  # 0 and -1 mean no timer; an armed one is deleted
             return
@@ -202,12 +207,13 @@ class WorkerRequests:
     def _work(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
         type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
-        handle = p.args[0].split(b"\0", 1)[0]
+        args = p.args  # read once: WORK_COMPLETE is on the simulator's hot path
+        handle = args[0].split(b"\0", 1)[0]
         if type_ == PacketType.WORK_FAIL and profile.fixed_buffers and len(handle) >= BUFFER:
             out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10
             return None
         job = self.store.by_handle(handle)
-        short = len(p.args) < len(SPECS[type_].args)
+        short = len(args) < len(SPECS[type_].args)
         if short and profile.short_body == "per-command" and type_ != PacketType.WORK_STATUS:
             job = None  # Perl: no NUL after the handle, so "^(.+?)\0" finds no handle
         owned = job is not None and job.worker is not None and job.worker.conn is c
@@ -224,23 +230,23 @@ class WorkerRequests:
             if short and profile.short_body == "last-optional":
                 return "WORK_STATUS with too few arguments (IndexError)"  # gear reads all three
             # Perl ("per-command"): a missing number reads as empty
-            numerator, denominator = (*p.args[1:3], b"", b"")[:2]
+            numerator, denominator = (*args[1:3], b"", b"")[:2]
             # B-S5: store the parsed numbers, forward the worker's strings unchanged
             job.numerator = atoi_uint32(numerator)
             job.denominator = atoi_uint32(denominator.split(b"\0", 1)[0][:10])
             job.raw_status = (numerator, denominator)
             for conn in listeners:
-                out.append((conn, Packet.res(type_, *p.args)))
+                out.append((conn, Packet.res(type_, *args)))
             return None
         if type_ == PacketType.WORK_FAIL:
             for conn in listeners:
-                out.append((conn, Packet.res(type_, p.args[0])))  # B-W4
+                out.append((conn, Packet.res(type_, args[0])))  # B-W4
             self.store.free(job)
             return None
         if type_ == PacketType.WORK_EXCEPTION:
             return self._exception(job, p, out)
         for conn in listeners:
-            out.append((conn, Packet.res(type_, *p.args)))  # B-W2, B-W3
+            out.append((conn, Packet.res(type_, *args)))  # B-W2, B-W3
         if type_ == PacketType.WORK_COMPLETE:
             self.store.free(job)
         return None

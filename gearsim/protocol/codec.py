@@ -269,9 +269,14 @@ class Decoder:
         new = tuple.__new__
         for m in messages:
             if type(m) is Packet:
-                magic = m.magic
-                args = m.args
-                entry = split.get(m.type)
+                # Packet's own slots: this module builds and reads packets on the hot
+                # path, and the messages given here were built with their arguments
+                magic = m._magic
+                try:
+                    args = m._args
+                except AttributeError:  # a decoded packet not split yet
+                    args = m.args
+                entry = split.get(m._type)
                 if entry is None or (magic is not _REQ and magic is not _RES):
                     return None
                 ptype, maxsplit = entry
