@@ -66,6 +66,19 @@ def req(type_: PacketType, *args: bytes) -> bytes:
     return encode(Packet.req(type_, *args))
 
 
+def settled(sock: socket.socket) -> None:
+    """Wait until the server has handled what ``sock`` sent: an ECHO behind it is answered, or the server closed.
+
+    The probe asks on another connection, and a server may serve connections in
+    any order, so without this the probe could overtake the step it reports on.
+    """
+    try:
+        sock.sendall(req(PacketType.ECHO_REQ, b"settled?"))
+        sock.recv(4096)
+    except OSError:
+        pass  # a server that exited has handled it too
+
+
 def reply(sock: socket.socket) -> list[Packet]:
     """The packets of one read (what the server sent in answer)."""
     return [m for m in Decoder().feed(sock.recv(4096)) if isinstance(m, Packet)]
@@ -108,6 +121,7 @@ def queued_job_keeps_it(p: Probe) -> None:
     (assign,) = reply(worker)
     p.note("job grabbed")
     worker.sendall(req(PacketType.WORK_COMPLETE, assign.args[0], b"done"))
+    settled(worker)
     p.note("job completed, its queue entry left")
 
 
@@ -127,6 +141,7 @@ def job_end_after_empty_grab_exits(p: Probe) -> None:
     assert [m.type for m in reply(worker)] == [PacketType.NO_JOB]
     p.note("a grab found the queue empty")
     worker.sendall(req(PacketType.WORK_COMPLETE, handles[0], b"done"))
+    settled(worker)
     p.note("a job ended")
 
 
