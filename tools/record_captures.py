@@ -16,7 +16,10 @@ Usage: python tools/record_captures.py [--out DIR] [--server NAME ...] [--scenar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import random
+import re
 import signal
 import socket
 import subprocess
@@ -192,7 +195,223 @@ def scenario_php(port: int, server: str, work: Path) -> None:
         worker.wait(timeout=5)
 
 
-SCENARIOS: dict[str, Callable[[int, str, Path], None]] = {"raw": scenario_raw, "cli": scenario_cli, "php": scenario_php}
+# --------------------------------------------------------------------------- race
+
+RACE_FUNCTIONS = (b"resize", b"thumb", b"email")
+_SUBMITS = (
+    T.SUBMIT_JOB,
+    T.SUBMIT_JOB_HIGH,
+    T.SUBMIT_JOB_LOW,
+    T.SUBMIT_JOB_BG,
+    T.SUBMIT_JOB_HIGH_BG,
+    T.SUBMIT_JOB_LOW_BG,
+)
+_BACKGROUND = frozenset({T.SUBMIT_JOB_BG, T.SUBMIT_JOB_HIGH_BG, T.SUBMIT_JOB_LOW_BG})
+
+
+class Actor:
+    """A blocking connection for one thread of the race: send packets, wait for the ones it needs."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.decoder = Decoder()
+        self.inbox: list[Packet] = []
+
+    def send(self, *packets: Packet) -> None:
+        self.sock.sendall(b"".join(encode(p) for p in packets))
+
+    def wait(self, kinds: set[int], timeout: float) -> Packet | None:
+        """The first packet of one of ``kinds`` (others stay in the inbox), or None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, p in enumerate(self.inbox):
+                if int(p.type) in kinds:
+                    return self.inbox.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except (TimeoutError, OSError):
+                return None
+            if not data:
+                return None
+            self.inbox += [m for m in self.decoder.feed(data) if isinstance(m, Packet)]
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def _race_worker(port: int, index: int, rng: random.Random, stop: float) -> None:
+    """CAN_DO some functions, then grab, report progress and finish jobs; now and then drop a job by disconnecting."""
+    functions = rng.sample(RACE_FUNCTIONS, rng.randint(1, 3))
+    grab = rng.choice((T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL))
+    while time.monotonic() < stop:
+        w = Actor(port)
+        try:
+            w.send(Packet.req(T.SET_CLIENT_ID, b"w%d" % index), *(Packet.req(T.CAN_DO, f) for f in functions))
+            _race_work(w, rng, grab, stop)
+        finally:
+            w.close()
+        time.sleep(rng.uniform(0.01, 0.1))
+
+
+def _race_work(w: Actor, rng: random.Random, grab: int, stop: float) -> None:
+    while time.monotonic() < stop:
+        w.send(Packet.req(grab))
+        got = w.wait({T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL, T.NO_JOB}, 2)
+        if got is None:
+            return
+        if got.type == T.NO_JOB:
+            w.send(Packet.req(T.PRE_SLEEP))
+            w.wait({T.NOOP}, rng.uniform(0.1, 0.6))
+            continue
+        handle = got.args[0]
+        steps = rng.randint(0, 3)
+        for i in range(steps):
+            time.sleep(rng.uniform(0.002, 0.03))
+            w.send(Packet.req(T.WORK_STATUS, handle, str(i + 1).encode(), str(steps + 1).encode()))
+        if rng.random() < 0.2:
+            w.send(Packet.req(T.WORK_DATA, handle, b"partial \0 data"))
+        time.sleep(rng.uniform(0.0, 0.03))
+        if rng.random() < 0.05:
+            return  # disconnect holding the job: gearmand requeues it
+        roll = rng.random()
+        if roll < 0.08:
+            w.send(Packet.req(T.WORK_FAIL, handle))
+        elif roll < 0.12:
+            w.send(Packet.req(T.WORK_EXCEPTION, handle, b"boom"))
+        else:
+            w.send(Packet.req(T.WORK_COMPLETE, handle, b"done:" + got.args[-1][:16]))
+
+
+def _race_client(port: int, index: int, rng: random.Random, stop: float) -> None:
+    """Submit jobs (priorities, shared uniques that coalesce), poll their status, sometimes leave early."""
+    c = Actor(port)
+    if rng.random() < 0.3:
+        c.send(Packet.req(T.OPTION_REQ, b"exceptions"))
+        c.wait({T.OPTION_RES, T.ERROR}, 2)
+    poller = Actor(port) if rng.random() < 0.5 else c
+    try:
+        for _job in range(rng.randint(3, 7)):
+            if time.monotonic() > stop:
+                break
+            kind = rng.choice(_SUBMITS)
+            function = rng.choice(RACE_FUNCTIONS)
+            unique = rng.choice((b"", b"", b"img-%d" % rng.randint(1, 6), b"c%d-%d" % (index, _job)))
+            c.send(Packet.req(kind, function, unique, b"payload %d/%d" % (index, _job)))
+            created = c.wait({T.JOB_CREATED}, 3)
+            if created is None:
+                break
+            handle = created.args[0]
+            if kind in _BACKGROUND:
+                # the doBackground manual page: poll until the job is no longer known
+                for _ in range(rng.randint(2, 12)):
+                    time.sleep(rng.uniform(0.005, 0.05))
+                    if rng.random() < 0.2 and unique:
+                        poller.send(Packet.req(T.GET_STATUS_UNIQUE, unique))
+                        poller.wait({T.STATUS_RES_UNIQUE}, 2)
+                        continue
+                    poller.send(Packet.req(T.GET_STATUS, handle))
+                    status = poller.wait({T.STATUS_RES}, 2)
+                    if status is None or status.args[1] == b"0":
+                        break
+                continue
+            if rng.random() < 0.08:
+                return  # leave with a foreground job queued or running
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                if rng.random() < 0.4:
+                    poller.send(Packet.req(T.GET_STATUS, handle))
+                got = c.wait({T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION}, rng.uniform(0.01, 0.1))
+                if got is not None and got.args[0] == handle:
+                    break
+            c.inbox = [p for p in c.inbox if p.type != T.STATUS_RES] if poller is c else c.inbox
+            if poller is not c:
+                poller.inbox.clear()
+    finally:
+        c.close()
+        if poller is not c:
+            poller.close()
+
+
+_PHP_RACE_CLIENT = """<?php
+$c = new GearmanClient(); $c->addServer('127.0.0.1', (int)$argv[1]);
+for ($i = 0; $i < 3; $i++) {
+    $h = $c->doBackground('resize', "php bg $i", "php-img-" . ($i % 2));
+    for ($k = 0; $k < 6; $k++) { $s = $c->jobStatus($h); if (!$s[0]) break; usleep(30000); }
+    $c->doHigh('thumb', "php fg $i");
+}
+"""
+_PHP_RACE_WORKER = """<?php
+$w = new GearmanWorker(); $w->addServer('127.0.0.1', (int)$argv[1]);
+$w->setTimeout(3000);
+$w->addFunction('thumb', function (GearmanJob $job) { $job->sendStatus(1, 2); usleep(10000); return 'ok'; });
+$w->addFunction('resize', function (GearmanJob $job) { usleep(5000); return 'ok'; });
+for ($i = 0; $i < 6; $i++) { @$w->work(); }
+"""
+_PERL_RACE_CLIENT = r"""
+use Gearman::Client;
+my $c = Gearman::Client->new(job_servers => ["127.0.0.1:$ARGV[0]"]);
+for my $i (0 .. 2) {
+    my $h = $c->dispatch_background('email', "perl bg $i", { uniq => "perl-$i" });
+    for (1 .. 5) { my $s = $c->get_status($h); last unless $s && $s->known; select(undef, undef, undef, 0.03); }
+}
+"""
+
+
+def scenario_race(port: int, server: str, work: Path, seed: int = 1, seconds: float = 4.0) -> None:
+    """50 clients and 20 workers racing: status polls, coalescing uniques, priorities, disconnects, real libraries."""
+    import threading
+
+    rng = random.Random(seed)
+    stop = time.monotonic() + seconds
+    (work / "race_client.php").write_text(_PHP_RACE_CLIENT)
+    (work / "race_worker.php").write_text(_PHP_RACE_WORKER)
+    (work / "race_client.pl").write_text(_PERL_RACE_CLIENT)
+    programs = [
+        ["php", str(work / "race_worker.php"), str(port)],
+        ["php", str(work / "race_client.php"), str(port)],
+        ["perl", str(work / "race_client.pl"), str(port)],
+    ]
+    threads = [
+        threading.Thread(target=_race_worker, args=(port, i, random.Random(rng.random()), stop)) for i in range(20)
+    ]
+    threads += [
+        threading.Thread(target=_race_client, args=(port, i, random.Random(rng.random()), stop)) for i in range(50)
+    ]
+    procs = []
+    for t in threads[:20]:
+        t.start()
+    time.sleep(0.05)
+    procs.append(subprocess.Popen(programs[0], stdout=QUIET, stderr=QUIET))
+    for i, t in enumerate(threads[20:]):
+        t.start()
+        if i % 10 == 0:
+            time.sleep(rng.uniform(0.01, 0.05))
+    procs += [subprocess.Popen(cmd, stdout=QUIET, stderr=QUIET) for cmd in programs[1:]]
+    for t in threads:
+        t.join(timeout=seconds + 10)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=5)
+
+
+SCENARIOS: dict[str, Callable[[int, str, Path], None]] = {
+    "raw": scenario_raw,
+    "cli": scenario_cli,
+    "php": scenario_php,
+    "race1": lambda port, server, work: scenario_race(port, server, work, seed=1),
+    "race2": lambda port, server, work: scenario_race(port, server, work, seed=2),
+}
+#: scenarios recorded only against the reference server
+REFERENCE_ONLY = frozenset({"race1", "race2"})
 
 
 def _manifest(out: Path, entry: dict[str, object]) -> None:
@@ -219,6 +438,8 @@ def record(server: str, scenario: str, out: Path, rundir: Path) -> Path:
             "lo",
             "--immediate-mode",
             "-U",
+            "-B",
+            "65536",  # KiB: a burst of 70 connections must not overflow the capture buffer
             "-s",
             "0",
             "-w",
@@ -244,7 +465,14 @@ def record(server: str, scenario: str, out: Path, rundir: Path) -> Path:
         dump.wait(timeout=10)
         version = peer.version()
         stop_peer(peer)
-    _manifest(out, {"file": target.name, "server": server, "version": version, "scenario": scenario, "port": peer.port})
+    assert dump.stderr is not None
+    summary = dump.stderr.read().decode("utf-8", "replace")
+    match = re.search(r"(\d+) packets? dropped by kernel", summary)
+    dropped = int(match[1]) if match else -1
+    if dropped:
+        print(f"{target.name}: tcpdump reports {dropped} packets dropped by the kernel", file=sys.stderr)
+    entry = {"file": target.name, "server": server, "version": version, "scenario": scenario, "port": peer.port}
+    _manifest(out, {**entry, "dropped": dropped})
     return target
 
 
@@ -258,6 +486,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gearsim-record-") as tmp:
         for server in args.server or SERVERS:
             for scenario in args.scenario or sorted(SCENARIOS):
+                if scenario in REFERENCE_ONLY and server != "gearmand-c":
+                    continue
                 path = record(server, scenario, args.out, Path(tmp))
                 print(f"{path} {path.stat().st_size} bytes")
     return 0

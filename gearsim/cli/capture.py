@@ -73,6 +73,8 @@ def format_event(event: Event, findings: list[Violation], origin_ns: int) -> str
         return f"{head} open {event.note}"
     if event.kind == EventKind.CLOSE:
         return f"{head} close"
+    if event.kind == EventKind.FIN:
+        return f"{head} {event.direction} {event.note}"
     if message is None:
         return f"{head} {event.direction} {event.kind.upper()} bytes [{event.offset}, {event.end}): {event.note}"
     if isinstance(message, Packet):

@@ -22,14 +22,20 @@ A message's ``time_ns`` and ``frame`` are those of the captured segment that
 completed it: after reordering, bytes delivered when a hole filled keep the
 time of the frame that carried them.
 
+Each direction's end is a ``fin`` event (FIN reached in sequence order, or an
+RST from that end), so readers can tell who closed first; after an RST the
+connection stays open for one second of capture time, because segments sent
+before the reset can be captured after it.
+
 Memory is bounded by the connections open at one time: a connection's state
-is dropped as soon as both directions have finished (FIN or RST).
+is dropped as soon as both directions have finished (FIN, or a second after
+an RST).
 """
 
 from __future__ import annotations
 
 import struct
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +70,8 @@ class EventKind:
 
     MESSAGE = "message"
     OPEN = "open"
+    #: one direction ended: its FIN was reached in sequence order (``note`` "FIN"), or its end sent RST ("RST")
+    FIN = "fin"
     CLOSE = "close"
     #: IP fragments that never made a whole datagram (``conn`` 0: no connection is known)
     UNASSEMBLED = "unassembled"
@@ -86,6 +94,8 @@ class Connection:
     #: per direction: (start, end, time, frame) of recent chunks a held message began in
     spans: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
+    #: capture time of an RST; segments still in flight are read for a moment after it
+    reset_ns: int | None = None
 
 
 class ConnInfo(NamedTuple):
@@ -159,6 +169,8 @@ _ADMIN_WORDS: Final[frozenset[bytes]] = frozenset(a.name.split()[0].encode() for
 _PROBE_SEGMENTS: Final[int] = 8
 _PROBE_BYTES: Final[int] = 1 << 16
 _MAX_SPANS: Final[int] = 64
+#: capture time a reset connection stays open for segments captured after its RST
+_RESET_LINGER_NS: Final[int] = 1_000_000_000
 
 _Key = tuple[bytes, int, bytes, int]
 
@@ -226,11 +238,15 @@ class _Flows:
         self.connections: list[Connection] = []
         self.next_id = 1
         self.defrag = Defragmenter()
+        #: reset connections in RST order: (time, key, connection)
+        self.resets: deque[tuple[int, _Key, Connection]] = deque()
 
     def frame(self, frame: Frame) -> list[Event]:
         seg = parse_segment(frame.linktype, frame.data)
         if seg is None:
             return []
+        if self.resets and frame.time_ns - self.resets[0][0] >= _RESET_LINGER_NS:
+            return [*self._close_resets(frame), *self.frame(frame)]
         if type(seg) is Fragment:
             return self._fragment(seg, frame)
         assert type(seg) is Segment
@@ -272,7 +288,7 @@ class _Flows:
         flags = seg.flags
         conn = self.open.get(key)
         out: list[Event] = []
-        if conn is None or (flags & SYN and not flags & ACK and direction in conn.done):
+        if conn is None or (flags & SYN and not flags & ACK and (direction in conn.done or conn.reset_ns is not None)):
             if not (flags & SYN or seg.payload):
                 return []  # a stray ACK, FIN or RST of a connection already gone
             if conn is not None:
@@ -298,11 +314,26 @@ class _Flows:
         if pieces:
             out.extend(self._pieces(conn, direction, pieces, frame))
         if flags & RST:
-            out.extend(self._finish(conn, key, frame))
-        elif stream.fin is not None and stream.next >= stream.fin and not stream.pending:
+            if conn.reset_ns is None:
+                conn.reset_ns = frame.time_ns
+                self.resets.append((frame.time_ns, key, conn))
+                if direction not in conn.done:
+                    conn.done.add(direction)
+                    out.append(Event(frame.time_ns, frame.number, conn.id, direction, EventKind.FIN, 0, 0, None, "RST"))
+        elif stream.fin is not None and stream.next >= stream.fin and not stream.pending and direction not in conn.done:
             conn.done.add(direction)
-            if len(conn.done) == 2:
+            out.append(Event(frame.time_ns, frame.number, conn.id, direction, EventKind.FIN, 0, 0, None, "FIN"))
+            if len(conn.done) == 2 and conn.reset_ns is None:
                 out.extend(self._finish(conn, key, frame))
+        return out
+
+    def _close_resets(self, frame: Frame) -> list[Event]:
+        """Finish the reset connections whose linger time has passed."""
+        out: list[Event] = []
+        while self.resets and frame.time_ns - self.resets[0][0] >= _RESET_LINGER_NS:
+            when, key, conn = self.resets.popleft()
+            if self.open.get(key) is conn:
+                out.extend(self._finish(conn, key, frame._replace(time_ns=max(when, conn.last_ns))))
         return out
 
     # --- finding Gearman on other ports -------------------------------------

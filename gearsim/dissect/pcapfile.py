@@ -28,6 +28,7 @@ __all__ = [
     "Frame",
     "PcapWriter",
     "read_frames",
+    "read_stream",
 ]
 
 _CHUNK: Final[int] = 1 << 20
@@ -134,18 +135,27 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
             have been yielded by then).
         OSError: the file cannot be opened or read.
     """
-    name = str(path)
     with open(path, "rb") as file:
-        reader = _Reader(file, name)
-        head = reader.take(4)
-        if head is None:
-            raise CaptureError(name, 0, "empty file, not a pcap or pcapng capture")
-        if head in _PCAP_MAGICS:
-            yield from _pcap(reader, head)
-        elif head == _PCAPNG_SHB:
-            yield from _pcapng(reader, head)
-        else:
-            raise CaptureError(name, 0, f"not a pcap or pcapng capture (starts with {head.hex()})")
+        yield from read_stream(file, str(path))
+
+
+def read_stream(file: BinaryIO, name: str) -> Iterator[Frame]:
+    """Every frame of the pcap or pcapng data read from ``file`` (named ``name`` in errors).
+
+    Raises:
+        CaptureError: as ``read_frames``.
+        OSError: the file cannot be read.
+    """
+    reader = _Reader(file, name)
+    head = reader.take(4)
+    if head is None:
+        raise CaptureError(name, 0, "empty file, not a pcap or pcapng capture")
+    if head in _PCAP_MAGICS:
+        yield from _pcap(reader, head)
+    elif head == _PCAPNG_SHB:
+        yield from _pcapng(reader, head)
+    else:
+        raise CaptureError(name, 0, f"not a pcap or pcapng capture (starts with {head.hex()})")
 
 
 def _pcap(reader: _Reader, magic: bytes) -> Iterator[Frame]:

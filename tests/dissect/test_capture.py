@@ -28,7 +28,7 @@ def _summary(events: list[Event]) -> list[tuple[str, str]]:
     for e in events:
         if e.message is not None:
             out.append((e.direction, e.message.name if isinstance(e.message, Packet) else "TEXT"))
-        elif e.kind not in ("open", "close"):
+        elif e.kind not in ("open", "close", "fin"):
             out.append((e.direction, e.kind))
     return out
 

@@ -30,7 +30,7 @@ def _names(events: list[Event]) -> list[tuple[str, str]]:
     return [
         (e.direction, e.message.name if isinstance(e.message, Packet) else e.kind if e.message is None else "TEXT")
         for e in events
-        if e.kind not in ("open", "close")
+        if e.kind not in ("open", "close", "fin")
     ]
 
 
@@ -208,3 +208,35 @@ def test_decode_finds_gearman_on_another_port_without_being_told(
     assert main(["decode", str(path)]) == 0
     out = capsys.readouterr().out
     assert "c>s REQ SUBMIT_JOB" in out and "s>c RES JOB_CREATED" in out
+
+
+# --- who closed, and segments captured after an RST ---------------------------------------------
+
+
+def test_a_reply_captured_after_the_clients_rst_belongs_to_the_same_connection(tmp_path: Path) -> None:
+    def build(w: PcapWriter) -> None:
+        conv = TcpConversation(w, ("127.0.0.2", 40000), ("127.0.0.1", 4730))
+        conv.open(T0)
+        conv.send(C2S, req(T.GET_STATUS, b"H:x:1"), T0 + 1000, ack=False)
+        c, s = conv.seq[C2S], conv.seq[S2C]
+        w.write(T0 + 2000, conv.frame(C2S, c, s, 0x14))  # RST+ACK with the reply unread
+        w.write(T0 + 3000, conv.frame(S2C, s, c, 0x18, res(T.STATUS_RES, b"H:x:1", b"0", b"0", b"0", b"0")))
+
+    events, _ = _read(tmp_path, pcap_bytes(build))
+    assert {e.conn for e in events} == {1}
+    assert [(e.kind, e.direction, e.note) for e in events if e.kind in ("fin", "close")] == [
+        ("fin", C2S, "RST"),
+        ("close", "", ""),
+    ]
+    assert _names(events) == [(C2S, "GET_STATUS"), (S2C, "STATUS_RES")]
+
+
+def test_fin_events_say_which_end_closed_first(tmp_path: Path) -> None:
+    def build(w: PcapWriter) -> None:
+        conv = TcpConversation(w, ("127.0.0.2", 40000), ("127.0.0.1", 4730))
+        conv.open(T0)
+        conv.send(C2S, req(T.ECHO_REQ, b"x"), T0 + 1000)
+        conv.close(T0 + 2000, first=S2C)
+
+    events, _ = _read(tmp_path, pcap_bytes(build))
+    assert [(e.kind, e.direction) for e in events if e.kind == "fin"] == [("fin", S2C), ("fin", C2S)]

@@ -163,7 +163,7 @@ def main() -> int:
             "fast": ([py, "-c", _FAST, str(path)], int),
             "decode": (
                 [py, "-m", "gearsim", "decode", str(path)],
-                lambda s: s.count(" c>s ") + s.count(" s>c "),
+                lambda s: sum(1 for line in s.splitlines() if line.split(" ")[4:5] in (["REQ"], ["RES"], ["TXT"])),
             ),
             "layers": ([py, "-c", _LAYERS, str(path)], int),
             "tshark": (
