@@ -183,15 +183,42 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from gearsim.dissect.check import check_events, render_check
+    from gearsim.dissect.roles import RoleJudge, render_roles, roles_json
     from gearsim.files import load_requirements
 
     stats = CaptureStats()
     profile = args.profile or DEFAULT_PROFILE
-    reports = check_events(read_capture(args.capture, _ports(args.port), stats), profile)
+    peers = RoleJudge()  # the other direction: what clients and workers sent, by their role's rules
+
+    def judged(events: Iterator[Event]) -> Iterator[Event]:
+        for event in events:
+            peers.feed(event)
+            yield event
+
+    reports = check_events(judged(read_capture(args.capture, _ports(args.port), stats)), profile)
     if not _found_or_say(args, stats, "check"):
         return EXIT_INCONCLUSIVE
-    sys.stdout.write(render_check(reports, load_requirements()))
-    return EXIT_FAIL if any(r.broken for r in reports) else EXIT_OK
+    requirements = load_requirements()
+    roles = peers.reports()
+    if args.json:
+        server = [
+            {
+                "conn": r.conn,
+                "endpoints": r.endpoints,
+                "met": dict(sorted(r.met.items())),
+                "broken": [{"id": f.requirement, "frame": f.frame, "reason": f.reason} for f in r.broken],
+                "notes": r.notes,
+            }
+            for r in reports
+        ]
+        body = {"server": server, "peers": roles_json(roles, requirements)}
+        sys.stdout.write(json.dumps(body) + "\n")
+    else:
+        sys.stdout.write(render_check(reports, requirements))
+        sys.stdout.write(render_roles(roles, requirements))
+    # a rule broken by a client or worker counts as one broken by the server: exit 1
+    broken = any(r.broken for r in reports) or any(p.broken for p in roles)
+    return EXIT_FAIL if broken else EXIT_OK
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
@@ -263,9 +290,13 @@ def add_capture_commands(subparsers: Any) -> None:
     jobs.add_argument("--json", action="store_true", help="JSON Lines instead of text")
     jobs.set_defaults(func=_guarded(_cmd_jobs, "jobs"))
 
-    check = subparsers.add_parser("check", help="judge a capture's server replies against the reference model")
+    check = subparsers.add_parser(
+        "check",
+        help="judge a capture: server replies against the model, client and worker packets by their role's rules",
+    )
     _common(check)
     add_profile_argument(check)
+    check.add_argument("--json", action="store_true", help="one JSON object: server replies and peers' packets")
     check.set_defaults(func=_guarded(_cmd_check, "check"))
 
     record = subparsers.add_parser("record", help="turn a captured conversation into a vector file")

@@ -47,6 +47,7 @@ __all__ = [
     "decode_reply",
     "judged",
     "match_reply",
+    "sent_violations",
     "submit_type",
 ]
 
@@ -145,14 +146,17 @@ def check_sent(
         if r.direction == Direction.S2C:
             _note_received(packet, state, seen[r.label])
             continue
-        for v in _violations(packet, role):
+        for v in sent_violations(packet, role):
             found.append(Finding(v.requirement, f"sent {_name(packet)}: {v.reason}", r.label, r.seq))
         found.extend(_stateful(packet, state, seen[r.label], r))
     return found
 
 
-def _violations(packet: Packet, role: Role) -> list[Violation]:
-    """The validator's findings, but only the framing ones for a type the role may not send at all.
+def sent_violations(packet: Packet, role: Role) -> list[Violation]:
+    """The validator's findings on a packet ``role`` sent, but only the framing ones for a type it may not send.
+
+    Shared by every judge of what clients and workers send (libraries,
+    programs, captures), so one defect gets one rule everywhere.
 
     A packet of the wrong type (or direction) is one defect: its arguments,
     laid out for a type the sender should never have used, say nothing more.
