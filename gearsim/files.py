@@ -12,6 +12,7 @@ they take text from here.
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +37,7 @@ __all__ = [
     "read_baseline_text",
     "read_input_text",
     "read_vector_file",
+    "replace_text",
     "select",
     "vector_root",
     "write_baseline",
@@ -233,4 +235,21 @@ def write_baseline(path: Path, baseline: Baseline) -> None:
         OSError: the file cannot be written.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dump_baseline(baseline), encoding="utf-8")
+    replace_text(path, dump_baseline(baseline))
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a sibling file renamed over it.
+
+    An interrupted rewrite (a full disk, ^C) leaves the old file as it was,
+    never half of the new one.
+
+    Raises:
+        OSError: the file cannot be written (the old one is untouched).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

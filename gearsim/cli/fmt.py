@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gearsim.cli.common import EXIT_FAIL, EXIT_OK
-from gearsim.files import read_vector_file
+from gearsim.files import read_input_text, read_vector_file, replace_text
 from gearsim.vectors.parse import dump_vector_file
 
 __all__ = ["add_fmt_command"]
@@ -23,12 +23,12 @@ def _cmd_fmt(args: argparse.Namespace) -> int:
         path = Path(name)
         vf = read_vector_file(path)
         text = dump_vector_file(vf.raw)
-        if path.read_text(encoding="utf-8") != text:
+        if read_input_text(path) != text:
             changed += 1
             if args.check:
                 print(f"{path}: not in canonical form")
             else:
-                path.write_text(text, encoding="utf-8")
+                replace_text(path, text)  # whole or not at all: ^C never leaves half a vector file
                 print(f"{path}: rewritten")
     return EXIT_FAIL if args.check and changed else EXIT_OK
 

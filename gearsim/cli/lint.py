@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK
-from gearsim.files import load_requirements, load_schema_text, vector_root
+from gearsim.errors import VectorError
+from gearsim.files import load_requirements, load_schema_text, read_input_text, vector_root
 from gearsim.vectors.lint import lint_text
 
 __all__ = ["add_lint_command"]
@@ -35,9 +36,9 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     cases = 0
     for f in files:
         try:
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            findings.append(f"{f}: cannot read: {exc}")
+            text = read_input_text(f, str(f))  # bounded: a huge file is one finding, not gigabytes read
+        except VectorError as exc:
+            findings.append(str(exc))
             continue
         vf, found = lint_text(text, str(f), schema, reqs)
         cases += len(vf.cases) if vf else 0
