@@ -58,7 +58,6 @@ _DELIVER: Final[str] = Kind.DELIVER.value
 _DISCARD: Final[str] = Kind.DISCARD.value
 
 
-
 class ServerSide(enum.Enum):
     """The server side of a connection: ``PENDING`` (connect in flight) -> ``OPEN`` -> ``GONE``."""
 
@@ -76,8 +75,10 @@ _GONE: Final = ServerSide.GONE
 
 _new = tuple.__new__  # builds NamedTuples without keyword handling (hot path)
 
-# (tick, priority, seq, handler, argument); seq is unique, so handlers are never compared
-_Event = tuple[int, int, int, Callable[[Any], None], Any]
+# (handler, argument): an entry of an event bucket (see Engine.__init__)
+_Event = tuple[Callable[[Any], None], Any]
+#: event keys are tick * _KEYS + priority (priorities are below _KEYS)
+_KEYS: Final[int] = 4
 
 
 class Received(NamedTuple):
@@ -150,6 +151,7 @@ class Connection:
         "id",
         "inbox",
         "label",
+        "latency",
         "link",
         "peer",
         "plain",
@@ -158,6 +160,7 @@ class Connection:
         "sc",
         "server",
         "tdec",
+        "tpartial",
         "watch",
     )
 
@@ -166,6 +169,7 @@ class Connection:
         self.server = server
         self.link = link
         self.plain = link.plain
+        self.latency = link.latency
         self.coalesce = link.coalesces
         self.drop = link.drop
         self.peer = peer
@@ -175,23 +179,14 @@ class Connection:
         self.decoder = Decoder()
         # decodes the client's writes for the trace only; None once they stop framing
         self.tdec: Decoder | None = Decoder()
+        #: ``tdec`` holds part of a message (the client wrote an incomplete one)
+        self.tpartial = False
         self.inbox: list[Received] = []
         self.s_state = _PENDING
         self.reason: str | None = None
         self.cut = False
         #: called with the connection id when the client end decodes messages or closes
         self.watch: Callable[[ConnId], None] | None = None
-
-
-def _encodable(messages: tuple[Message, ...]) -> bool:
-    """True when ``encode_many(messages)`` cannot raise: legal magics and table types."""
-    for m in messages:
-        if type(m) is Packet:
-            if type(m.magic) is not Magic or type(m.type) is not PacketType:
-                return False
-        elif type(m) is not AdminLine:
-            return False
-    return True
 
 
 def invoke(fn: Callable[[], None]) -> None:
@@ -213,8 +208,13 @@ class Engine:
         self._trace_deliveries = trace_deliveries
         #: the current tick
         self.now = 0
-        self._seq = 0
-        self.heap: list[_Event] = []
+        # The event queue: one FIFO bucket per (tick, priority), keyed by
+        # tick * 4 + priority, and a heap of the keys that have a bucket. Events of
+        # one key run in the order they were scheduled, so this orders as a heap of
+        # (tick, priority, seq) would, but the heap only moves once per key (a tick
+        # holds dozens of deliveries on a busy run) and compares plain ints.
+        self._buckets: dict[int, list[_Event]] = {}
+        self._keys: list[int] = []
         self.servers: dict[str, ServerSlot] = {}
         self.conns: dict[ConnId, Connection] = {}
         self._next_conn = 1
@@ -230,14 +230,20 @@ class Engine:
 
     def peek(self) -> int | None:
         """The tick of the next event, or None when nothing is scheduled."""
-        return self.heap[0][0] if self.heap else None
+        return self._keys[0] // _KEYS if self._keys else None
 
     def step(self) -> bool:
         """Process the next event, moving time to its tick; False if there was none."""
-        if not self.heap:
+        keys = self._keys
+        if not keys:
             return False
-        tick, _, _, handler, arg = heapq.heappop(self.heap)
-        self.now = tick
+        key = keys[0]
+        bucket = self._buckets[key]
+        handler, arg = bucket.pop(0)
+        if not bucket:
+            heapq.heappop(keys)
+            del self._buckets[key]
+        tick = self.now = key // _KEYS
         try:
             handler(arg)
         except Exception as exc:
@@ -248,33 +254,59 @@ class Engine:
     def run(self, until: int | None, stop_when: Callable[[], bool] | None, bound: int) -> bool:
         """Process events in order (see ``Simulator.run``); True if ``stop_when`` became true.
 
+        Takes the earliest bucket whole and runs its events in order; events it
+        schedules for the same key go to a new bucket, run after it. Whatever
+        stops the bucket early (``stop_when``, an earlier key scheduled by a
+        handler, the bound, an exception) puts its remaining events back first.
+
         Raises:
             HarnessError: more than ``bound`` events were needed.
         """
-        heap = self.heap
+        keys = self._keys
+        buckets = self._buckets
         pop = heapq.heappop
         steps = 0
         if stop_when is not None and stop_when():
             return True
-        while heap:
-            tick = heap[0][0]
+        while keys:
+            key = keys[0]
+            tick = key // _KEYS
             if until is not None and tick > until:
                 break
-            if steps >= bound:
-                raise self.bound_error(bound)
-            _, _, _, handler, arg = pop(heap)
+            pop(keys)
+            bucket = buckets.pop(key)
             self.now = tick
+            done = 0  # events of the bucket taken
             try:
-                handler(arg)
-            except Exception as exc:
-                exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
-                raise
-            steps += 1
-            if stop_when is not None and stop_when():
-                return True
+                for handler, arg in bucket:
+                    if steps >= bound:
+                        raise self.bound_error(bound, key, bucket[done:])
+                    done += 1
+                    try:
+                        handler(arg)
+                    except Exception as exc:
+                        exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
+                        raise
+                    steps += 1
+                    if stop_when is not None and stop_when():
+                        return True
+                    if keys and keys[0] < key:
+                        break  # a handler scheduled an earlier event (a cut at this tick)
+            finally:
+                if done < len(bucket):
+                    self._put_back(key, bucket[done:])
         if until is not None:
             self.now = until
         return False
+
+    def _put_back(self, key: int, events: list[_Event]) -> None:
+        """Return a bucket's remaining ``events`` to the queue, before any scheduled since."""
+        later = self._buckets.get(key)
+        if later is None:
+            heapq.heappush(self._keys, key)
+            self._buckets[key] = events
+        else:
+            self._buckets[key] = events + later
 
     # ------------------------------------------------- what the API asks for
 
@@ -335,8 +367,10 @@ class Engine:
                 messages = tdec.feed(data)
             except DecodeError as exc:
                 c.tdec = None
+                c.tpartial = False
                 self.record_bytes(c, _C2S, _SEND, data, f"undecodable: {exc}")
             else:
+                c.tpartial = tdec.buffered > 0
                 records = self.records
                 now = self.now
                 conn = c.id
@@ -352,24 +386,29 @@ class Engine:
         Raises:
             ValueError: a message that cannot be encoded.
         """
-        tdec = c.tdec
-        if c.reason is not None or (tdec is not None and tdec.buffered):
+        if c.reason is not None or c.tpartial:
             self.send(c, encode_many(list(messages)))  # the general path keeps the trace aligned
             return
-        if c.plain and messages and _encodable(messages):
-            # a plain link hands the messages on as they are: the server end
-            # takes them without their bytes when it can (see _plain_cs_messages)
-            records = self.records
-            now = self.now
-            label = c.label
-            conn = c.id
-            for m in messages:
-                records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
-            tick = now + c.link.latency
-            c.cs.last = tick
-            self._seq += 1
-            heapq.heappush(self.heap, (tick, NORMAL, self._seq, self._plain_cs_messages_h, (c, messages)))
-            return
+        if c.plain and messages:
+            for m in messages:  # encodable: legal magics and table types (encode_many cannot raise)
+                if type(m) is Packet:
+                    if type(m.magic) is not Magic or type(m.type) is not PacketType:
+                        break
+                elif type(m) is not AdminLine:
+                    break
+            else:
+                # a plain link hands the messages on as they are: the server end
+                # takes them without their bytes when it can (see _plain_cs_messages)
+                records = self.records
+                now = self.now
+                label = c.label
+                conn = c.id
+                for m in messages:
+                    records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
+                tick = now + c.latency
+                c.cs.last = tick
+                self.push(tick, NORMAL, self._plain_cs_messages_h, (c, messages))
+                return
         if len(messages) == 1 and type(messages[0]) is Packet:
             data = encode(messages[0])
         else:
@@ -389,7 +428,7 @@ class Engine:
         if c.reason is not None:
             return
         c.reason = "client"
-        if c.tdec is not None and c.tdec.buffered:
+        if c.tpartial and c.tdec is not None:
             self.record_bytes(c, _C2S, _SEND, b"", f"{c.tdec.buffered} bytes of an incomplete message")
         self.event(c, Kind.CLOSE, "by client")
         if not c.cut:
@@ -398,8 +437,14 @@ class Engine:
     # ------------------------------------------------------------ internals
 
     def push(self, tick: int, priority: int, handler: Callable[[Any], None], arg: object) -> None:
-        self._seq += 1
-        heapq.heappush(self.heap, (tick, priority, self._seq, handler, arg))
+        """Schedule ``handler(arg)`` at ``tick``, after everything already scheduled for it and ``priority``."""
+        key = tick * _KEYS + priority
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._buckets[key] = [(handler, arg)]
+            heapq.heappush(self._keys, key)
+        else:
+            bucket.append((handler, arg))
 
     def event(self, c: Connection, kind: str, note: str = "", data: bytes = b"") -> None:
         records = self.records
@@ -422,20 +467,18 @@ class Engine:
         if c.plain:
             # a plain link delivers each write whole after the latency: no draws, no
             # coalescing, and the tick never falls below the pipe's last one
-            tick = self.now + c.link.latency
+            tick = self.now + c.latency
             c.cs.last = tick
-            self._seq += 1
-            heapq.heappush(self.heap, (tick, NORMAL, self._seq, self._plain_cs_h, (c, data)))
+            self.push(tick, NORMAL, self._plain_cs_h, (c, data))
         else:
             self._transmit(c, c.cs, data, self._deliver_cs_h)
 
     def _transmit_sc(self, c: Connection, data: bytes) -> None:
         """Schedule the delivery of one server write (``_transmit`` toward the client)."""
         if c.plain:
-            tick = self.now + c.link.latency
+            tick = self.now + c.latency
             c.sc.last = tick
-            self._seq += 1
-            heapq.heappush(self.heap, (tick, NORMAL, self._seq, self._plain_sc_h, (c, data)))
+            self.push(tick, NORMAL, self._plain_sc_h, (c, data))
         else:
             self._transmit(c, c.sc, data, self._deliver_sc_h)
 
@@ -463,8 +506,7 @@ class Engine:
                 d = _Delivery(c, piece, tick)
                 pipe.pending = d
                 pipe.last = tick
-                self._seq += 1
-                heapq.heappush(self.heap, (tick, NORMAL, self._seq, handler, d))
+                self.push(tick, NORMAL, handler, d)
             first = False
 
     def control(self, c: Connection, pipe: _Pipe, handler: Callable[[Connection], None]) -> None:
@@ -520,8 +562,7 @@ class Engine:
                 if deadline < self.now:
                     deadline = self.now
                 srv.timer_at = deadline
-                self._seq += 1
-                heapq.heappush(self.heap, (deadline, TIMER, self._seq, self._fire_timer, srv))
+                self.push(deadline, TIMER, self._fire_timer, srv)
 
     def _plain_cs_messages(self, arg: tuple[Connection, tuple[Message, ...]]) -> None:
         # _plain_cs for a write given as messages: the node takes them as they are
@@ -554,8 +595,7 @@ class Engine:
                 if deadline < now:
                     deadline = now
                 srv.timer_at = deadline
-                self._seq += 1
-                heapq.heappush(self.heap, (deadline, TIMER, self._seq, self._fire_timer, srv))
+                self.push(deadline, TIMER, self._fire_timer, srv)
 
     def _plain_sc_send(self, arg: tuple[Connection, Send]) -> None:
         # _plain_sc for a Send built from messages: the client end takes them as
@@ -700,10 +740,9 @@ class Engine:
                 elif out.data:
                     self.record_bytes(c, _S2C, _SEND, out.data, "")
                 if c.plain and out.from_messages and out.messages:
-                    tick = now + c.link.latency
+                    tick = now + c.latency
                     c.sc.last = tick
-                    self._seq += 1
-                    heapq.heappush(self.heap, (tick, NORMAL, self._seq, self._plain_sc_send_h, (c, out)))
+                    self.push(tick, NORMAL, self._plain_sc_send_h, (c, out))
                 elif out.data:
                     self._transmit_sc(c, out.data)
             elif isinstance(out, Close):
@@ -785,11 +824,13 @@ class Engine:
                 self._apply(srv, outputs)
         self.arm(srv)
 
-    def bound_error(self, bound: int) -> HarnessError:
-        upcoming = ", ".join(
-            f"tick {t} prio {p} {getattr(h, '__name__', h)}" for t, p, _, h, _ in heapq.nsmallest(5, self.heap)
-        )
+    def bound_error(self, bound: int, key: int, current: list[_Event]) -> HarnessError:
+        """The livelock error: the tick, the next events (first ``current``, the rest of ``key``'s bucket)."""
+        upcoming: list[str] = []
+        queued = [(k, event) for k in sorted(self._keys) for event in self._buckets[k]]
+        for key, (handler, _) in [*((key, e) for e in current), *queued][:5]:
+            upcoming.append(f"tick {key // _KEYS} prio {key % _KEYS} {getattr(handler, '__name__', handler)}")
         return HarnessError(
             f"step bound of {bound} events hit at tick {self.now} (a livelock, or raise max_steps); "
-            f"next events: {upcoming}\nlast trace records:\n{self.trace.tail(10)}"
+            f"next events: {', '.join(upcoming)}\nlast trace records:\n{self.trace.tail(10)}"
         )

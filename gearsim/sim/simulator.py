@@ -160,9 +160,11 @@ class Simulator:
         """Call ``fn()`` at ``tick`` (after cuts, before timers due then).
 
         Raises:
-            HarnessError: ``tick`` is in the past.
+            HarnessError: ``tick`` is in the past, or not an int.
         """
         engine = self._engine
+        if type(tick) is not int:
+            raise HarnessError(f"call_at({tick!r}): a tick is a whole number of milliseconds")
         if tick < engine.now:
             raise HarnessError(f"call_at({tick}) is in the past: the clock is at {engine.now}")
         engine.push(tick, NORMAL, invoke, fn)
@@ -171,9 +173,11 @@ class Simulator:
         """Call ``fn()`` ``delay`` ticks from now.
 
         Raises:
-            HarnessError: ``delay`` is negative.
+            HarnessError: ``delay`` is negative, or not an int.
         """
         engine = self._engine
+        if type(delay) is not int:
+            raise HarnessError(f"call_later({delay!r}): a delay is a whole number of milliseconds")
         if delay < 0:
             raise HarnessError(f"call_at({engine.now + delay}) is in the past: the clock is at {engine.now}")
         engine.push(engine.now + delay, NORMAL, invoke, fn)

@@ -192,6 +192,38 @@ def test_same_tick_events_run_in_the_order_scheduled() -> None:
     assert fired == list(range(20))
 
 
+def test_an_event_stopped_at_leaves_the_rest_of_its_tick_in_order() -> None:
+    sim, _ = echo_sim()
+    fired: list[str] = []
+
+    def a() -> None:
+        fired.append("a")
+        sim.call_at(5, partial(fired.append, "d"))  # after b and c, for the same tick
+
+    sim.call_at(5, a)
+    for name in "bc":
+        sim.call_at(5, partial(fired.append, name))
+    assert sim.run(stop_when=lambda: fired == ["a"]) is True
+    sim.call_at(5, partial(fired.append, "e"))
+    assert sim.peek() == 5
+    assert sim.step() and fired == ["a", "b"]
+    sim.run()
+    assert fired == ["a", "b", "c", "d", "e"] and sim.now == 5
+
+
+def test_a_partition_scheduled_for_now_runs_before_the_rest_of_the_tick() -> None:
+    sim, _ = echo_sim()
+    seen: list[bool] = []
+
+    def partitioned() -> bool:
+        return any(r.kind == Kind.PARTITION for r in sim.trace.records)
+
+    sim.call_at(5, lambda: sim.partition("gearmand", at=5))
+    sim.call_at(5, lambda: seen.append(partitioned()))  # scheduled first, but not urgent
+    sim.run()
+    assert seen == [True]
+
+
 def test_a_cut_runs_before_a_delivery_due_at_the_same_tick() -> None:
     sim, node = echo_sim()
     conn = sim.connect("gearmand", link=LinkConfig(latency=10, cut_at=10))
