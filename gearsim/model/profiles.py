@@ -425,7 +425,7 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "CAN_DO_TIMEOUT f 99999999999999999999 (00524551 00000017 00000016 6600 + 20 x '9'): the "
             "connection closes and the process exits with status 1 after printing a stack trace (5 of 5 runs); "
             "so does every value of 2^64 or more (2^64, 2^65: 3 of 3), while overflowing values below 2^64 "
-            "only close the connection (2^64 - 1, 2^63: no crash)"
+            "are refused without a crash, the connection closed or kept by the race of refusal-race (2^64 - 1, 2^63)"
         ),
         "found": (
             "audit of server.cc:547-551 and log.cc:400; probe spec/observed/gearmand-1.1.20-spec.yaml "
@@ -442,13 +442,14 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
         "rules": ["GM-ERROR-006", "GM-SUBMIT-002"],
         "repro": (
             "CAN_DO_TIMEOUT f 100000000000000000000: no reply, nothing registered, the connection closed in "
-            "18 of 20 runs and open in 2; CAN_DO_TIMEOUT f 9223372036854775808: closed in 15 of 20; "
-            "SUBMIT_JOB_EPOCH f '' 99999999999999999999 x: no reply, no job, closed in 20 of 20 here"
+            "19 of 20 runs and open in 1 (18 and 2 in an earlier session); CAN_DO_TIMEOUT f 9223372036854775808: "
+            "closed in 15 of 20 (both sessions); SUBMIT_JOB_EPOCH f '' 99999999999999999999 x: no reply, no job, "
+            "closed in 16 of 20 (20 of 20 earlier)"
         ),
         "found": (
             "server.cc:537-540, 547-551, 264-269 return errors without a reply; gearmand_con.cc:491 and "
             "thread.cc:203-207 act on con->ret only if no later packet overwrote it; probes "
-            "timeout-21-characters, timeout-overflow-19, epoch-overflow (20 runs each)"
+            "timeout-21-characters, timeout-overflow-19, epoch-overflow (20 runs each, twice)"
         ),
     },
     {

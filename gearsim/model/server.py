@@ -397,7 +397,7 @@ class Server:
             # B-U13: strtoll base 10; junk is 0 (run now); overflow closes (B-P9)
             when, overflow = strtol(args[2])
             if overflow:
-                # no reply, no job; gearmand then closes the connection (20 runs in 20,
+                # no reply, no job; gearmand then closes the connection (16 runs in 20,
                 # probe epoch-overflow; a race, the defect refusal-race)
                 return "SUBMIT_JOB_EPOCH time overflows strtoll (server.cc:264-269)"
         elif type_ in (PacketType.SUBMIT_REDUCE_JOB, PacketType.SUBMIT_REDUCE_JOB_BACKGROUND):
