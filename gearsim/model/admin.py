@@ -283,7 +283,8 @@ def _create(state: ServerState, c: Conn, args: list[bytes], line: AdminLine, out
     if len(args) == 3 and _is(args[1], b"function"):
         # text.cc takes arg_size - 2 bytes, which assumes "\r\n": with a bare
         # "\n" the name loses its last character (B-A4, create function)
-        name = args[2] if line.eol == b"\r\n" else args[2][:-1]
+        cut = state.profile.admin_create_cuts_name and line.eol != b"\r\n"
+        name = args[2][:-1] if cut else args[2]
         state.store.function(name)
         return state.profile.admin_ok.encode()
     return _ERR_ARGS % args[0]

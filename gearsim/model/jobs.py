@@ -237,7 +237,7 @@ class JobStore:
             self.queue(job, out)
         if listener is None:
             job.background = True
-        else:
+        elif profile.listener_per_submission or listener not in job.listeners:
             job.listeners.insert(0, listener)
             listener.client_jobs.insert(0, job)
         return job, created

@@ -151,6 +151,10 @@ class Profile:
     #: a foreground SUBMIT coalesced onto a job whose last listener left: the job stays
     #: marked abandoned and is dropped when reached (gearmand), or is wanted again
     resubmit_abandoned: ResubmitAbandoned
+    #: each foreground submission makes its connection a listener once more, so a
+    #: connection that submitted one unique twice receives every WORK_* packet twice
+    #: (gearmand and Perl, B-U4: the defect listener-attached-twice); False: once
+    listener_per_submission: bool
     # --- status (B-S) ---
     #: unknown handle / no WORK_STATUS yet: empty numerator and denominator
     status_empty_numbers: bool
@@ -242,6 +246,10 @@ class Profile:
     #: admin 'drop function' of a function with queued jobs: OK and the jobs outlive the
     #: function (gearmand), or refused with ERR like a function with workers
     admin_drop_queued: DropFunctionQueued
+    #: admin 'create function NAME' takes the name's length minus two, the "\r\n" it
+    #: assumes, so a line ended by a bare "\n" creates NAME without its last byte
+    #: (gearmand text.cc:238, B-A4: the defect create-function-cuts-name)
+    admin_create_cuts_name: bool
     #: the admin 'shutdown' command: "unknown" (not modelled: answered as an unknown
     #: command); "exit" (Perl): a bare 'shutdown' answers ``admin_ok`` and the server
     #: exits: every connection is closed, nothing more is sent, later connections
@@ -357,7 +365,7 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "a unique of exactly 64 bytes is accepted but stored cut to 63, so it never coalesces, and "
             "JOB_ASSIGN_UNIQ carries the 63 bytes followed by two NULs: one argument too many (B-U7)"
         ),
-        "rules": ["GM-LIMIT-002", "GM-FRAME-004"],
+        "rules": ["GM-LIMIT-002", "GM-FRAME-004", "GM-COAL-004"],
         "repro": (
             "two SUBMIT_JOB_BG f <64-byte unique> x get two handles (63 bytes: one handle; 65 bytes: ERROR "
             "ARGUMENT_TOO_LARGE 'Unique value too large'); GRAB_JOB_UNIQ then gets JOB_ASSIGN_UNIQ "
@@ -401,6 +409,23 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
         "found": "gearsim fuzz seed 100 (vectors/regressions/fuzz-60d7ec1e56.yaml)",
     },
     {
+        "id": "listener-attached-twice",
+        "summary": (
+            "a connection that submits the same foreground unique twice is put on the job's listener list "
+            "twice, so it receives every WORK_* packet of the job twice, WORK_COMPLETE included"
+        ),
+        "rules": ["GM-WORK-007"],
+        "repro": (
+            "c1 SUBMIT_JOB f u one -> H:vm:1; c1 SUBMIT_JOB f u two -> H:vm:1; worker CAN_DO f, GRAB_JOB, "
+            "WORK_COMPLETE H:vm:1 r: c1 gets WORK_COMPLETE H:vm:1 r twice"
+        ),
+        "found": (
+            "spec/evidence.md B-U4 (server.cc:245 adds a client entry per foreground submission, job.cc:289 "
+            "lists it on the job, server.cc:1027-1030 forwards to every entry); "
+            "vectors/server/coalesce.yaml::same-connection-twice"
+        ),
+    },
+    {
         "id": "resubmit-onto-abandoned",
         "summary": (
             "a foreground job whose last client left is flagged 'ignore' (B-U11); a new foreground SUBMIT "
@@ -435,22 +460,35 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
     {
         "id": "refusal-race",
         "summary": (
-            "a CAN_DO_TIMEOUT whose value is over 20 characters or overflows, and a SUBMIT_JOB_EPOCH whose "
-            "time overflows, are refused with no reply; whether the connection is then closed depends on a "
-            "race between gearmand's threads, and when it stays open the request was dropped silently"
+            "a CAN_DO_TIMEOUT whose value is over 20 characters or overflows, a SUBMIT_JOB_EPOCH whose "
+            "time overflows, and a GET_STATUS or GET_STATUS_UNIQUE whose handle or unique is 64 bytes or more "
+            "are refused with no reply; whether the connection is then closed depends on a race between "
+            "gearmand's threads, and when it stays open the request was dropped silently"
         ),
         "rules": ["GM-ERROR-006", "GM-SUBMIT-002"],
         "repro": (
             "CAN_DO_TIMEOUT f 100000000000000000000: no reply, nothing registered, the connection closed in "
             "19 of 20 runs and open in 1 (18 and 2 in an earlier session); CAN_DO_TIMEOUT f 9223372036854775808: "
             "closed in 15 of 20 (both sessions); SUBMIT_JOB_EPOCH f '' 99999999999999999999 x: no reply, no job, "
-            "closed in 16 of 20 (20 of 20 earlier)"
+            "closed in 16 of 20 (20 of 20 earlier); GET_STATUS or GET_STATUS_UNIQUE with 64 bytes: no reply, "
+            "closed in 14 of 30"
         ),
         "found": (
-            "server.cc:537-540, 547-551, 264-269 return errors without a reply; gearmand_con.cc:491 and "
+            "server.cc:537-540, 547-551, 264-269, 336-340, 416-420 return errors without a reply; "
+            "gearmand_con.cc:491 and "
             "thread.cc:203-207 act on con->ret only if no later packet overwrote it; probes "
             "timeout-21-characters, timeout-overflow-19, epoch-overflow (20 runs each, twice)"
         ),
+    },
+    {
+        "id": "create-function-cuts-name",
+        "summary": (
+            "admin 'create function NAME' takes the name's length minus two, the CR LF it assumes: a line "
+            "ended by a bare LF creates the function without the name's last byte"
+        ),
+        "rules": ["GM-ADMIN-001"],
+        "repro": "admin 'create function lsA\\n' -> OK\\r\\n; status lists 'ls\\t0\\t0\\t0' (with CR LF: 'lsA')",
+        "found": "spec/evidence.md B-A4 (text.cc:238); vectors/admin/listings.yaml::create-function-newline-bug",
     },
     {
         "id": "drop-function-keeps-queued-jobs",
@@ -546,6 +584,7 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "handle_host": "node",
     "reduce_unique_check": "reducer",
     "resubmit_abandoned": "stays-abandoned",
+    "listener_per_submission": True,
     "status_empty_numbers": False,
     "status_numbers": "uint32-atoi",
     "status_nul_handle": "cut",
@@ -583,12 +622,29 @@ _GEARMAND_11: Final[dict[str, Any]] = {
     "admin_cancel": "flag-and-fail",
     "admin_cancel_eol": "\r\n",
     "admin_drop_queued": "drops-keeps-jobs",
+    "admin_create_cuts_name": True,
     "admin_shutdown": "unknown",
     "defects": [*_GEARMAND_DEFECTS, *_GEARMAND_11_ONLY_DEFECTS],
 }
 
 #: known bugs of Perl Gearman::Server 1.130.1
 _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
+        "id": "listener-attached-twice",
+        "summary": (
+            "a connection that submits the same foreground unique twice is added to the job's listeners "
+            "twice, so it receives every WORK_* packet of the job twice, WORK_COMPLETE included"
+        ),
+        "rules": ["GM-WORK-007"],
+        "repro": (
+            "c1 SUBMIT_JOB f u one -> H:vm:1; c1 SUBMIT_JOB f u two -> H:vm:1; worker CAN_DO f, GRAB_JOB, "
+            "WORK_COMPLETE H:vm:1 r: c1 gets WORK_COMPLETE H:vm:1 r twice"
+        ),
+        "found": (
+            "spec/evidence.md PERL-7 (Server/Job.pm:55-60 add_listener pushes without looking, 63-69 relays "
+            "to each entry); vectors/server/coalesce.yaml::same-connection-twice"
+        ),
+    },
     {
         "id": "timeout-in-seconds",
         "summary": "CAN_DO_TIMEOUT is read in seconds: every limit a libgearman worker sets is a thousand times longer",
@@ -753,12 +809,14 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "name": "perl-1.130",
         "summary": "Perl Gearman::Server 1.130.1 (Debian gearman-server)",
         "notes": (
-            "Evidence: spec/evidence.md PERL-1 to PERL-5 and the probes of 1.130.1. Not modelled: "
+            "Evidence: spec/evidence.md PERL-1 to PERL-8 and the probes of 1.130.1. Not modelled: "
             "the order in which a worker's functions are scanned (modelled as gearmand's), the admin "
             "jobs, clients and gladiator commands, admin lines "
             "that do not start with a word character, and the maxqueue crash on limit 0."
         ),
         "version": "1.130.1",
+        # grab_job runs a job while any listener is connected (Server.pm:467-471, PERL-8)
+        "resubmit_abandoned": "revives",
         "bad_magic": "stall",
         "res_magic_request": "stall",
         "unknown_type": "error",
@@ -906,6 +964,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "short_body": "close",
         "reduce_unique_check": "unique",
         "resubmit_abandoned": "revives",
+        "listener_per_submission": False,
         "unique_max": 63,
         "unique_stored_max": None,
         "work_exception": "terminal-fail-to-others",
@@ -917,6 +976,7 @@ PROFILE_TABLE: Final[dict[str, dict[str, Any]]] = {
         "admin_order": "insertion",
         "admin_cancel": "end",
         "admin_drop_queued": "refuses",
+        "admin_create_cuts_name": False,
         "defects": [],
     },
 }

@@ -441,8 +441,9 @@ class Server:
             return None  # Perl: "handles can't contain nulls"
         handle = p.args[0].split(b"\0", 1)[0]
         if self.profile.fixed_buffers and len(handle) >= BUFFER:
-            # B-S3 says this closes; 1.1.20 was seen to send nothing and keep the connection
-            return None
+            # no reply (server.cc:416-420); the connection is closed or kept by the race of
+            # B-P9 (closed in 14 of 30 probes): the model closes, as for the other refusals
+            return "GET_STATUS handle of 64 bytes or more (server.cc:416-420)"
         job = self.store.by_handle(handle)
         num, den = self._status_numbers(job)
         if job is None:
@@ -455,7 +456,8 @@ class Server:
     def _get_status_unique(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         unique = p.args[0].split(b"\0", 1)[0]
         if self.profile.fixed_buffers and len(unique) >= BUFFER:
-            return None  # no reply, connection kept (seen on 1.1.20; B-P9 says close)
+            # no reply (server.cc:336-340); closed or kept by the race of B-P9, as GET_STATUS
+            return "GET_STATUS_UNIQUE unique of 64 bytes or more (server.cc:336-340)"
         job = self.store.by_unique(unique)  # B-S4
         if job is None:
             reply(out, c, PacketType.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0")

@@ -15,6 +15,7 @@ from codec_vectors.values import (
     MODEL_VERSION,
     A,
     CodecCase,
+    GearmandDefect,
     Reaction,
     listing,
     react,
@@ -33,6 +34,7 @@ def _admin_case(
     *,
     result: str = "valid",
     flags: Sequence[str] = (),
+    defect: GearmandDefect | None = None,
 ) -> CodecCase:
     return CodecCase(
         id=id_,
@@ -43,6 +45,7 @@ def _admin_case(
         sender="client",
         messages=list(lines),
         server=reaction,
+        defect=defect,
     )
 
 
@@ -178,13 +181,17 @@ def admin_cases() -> list[CodecCase]:
         ),
         _admin_case(
             "create-function-lf-then-status",
-            "create function 'cfA' with a plain \\n line end, then status: gearmand loses the name's last "
-            "character and creates 'cf'",
+            "create function 'cfA' with a plain \\n line end, then status: the function is 'cfA'; gearmand "
+            "loses the name's last character and creates 'cf' (the defect create-function-cuts-name)",
             [A(b"create function cfA"), A(b"status")],
             react(ok_crlf, *listing(b"cf\t0\t0\t0"), evidence="evidence:B-A4"),
             ["GM-ADMIN-001", "GM-ADMIN-005"],
-            result="acceptable",
             flags=["GearmandBug"],
+            defect=GearmandDefect(
+                "create-function-cuts-name",
+                ("GM-ADMIN-001",),
+                react(ok_crlf, *listing(b"cfA\t0\t0\t0"), evidence="evidence:B-A4", note="the name kept whole"),
+            ),
         ),
         _admin_case(
             "drop-function-unknown",

@@ -210,6 +210,20 @@ def react(*replies: Msg, then: str = "open", evidence: str, note: str = "") -> R
 SILENT_NOTE: Final[str] = "no reply; the connection stays open"
 
 
+@dataclass(frozen=True)
+class GearmandDefect:
+    """A case whose observed gearmand reaction is a known defect of the gearmand profiles.
+
+    The vector then expects ``conforming``, the spec's reaction, and records
+    gearmand's observed one as the alternative of its profiles that is defect
+    ``id``, breaking ``breaks``: a broken MUST is never an acceptable variant.
+    """
+
+    id: str
+    breaks: tuple[str, ...]
+    conforming: Reaction
+
+
 # --------------------------------------------------------------------------- cases
 
 
@@ -227,6 +241,8 @@ class CodecCase:
     decode: dict[str, Any] | None = None
     violations: list[str] | None = field(default_factory=list)
     server: Reaction | None = None
+    #: set when ``server`` (gearmand's reaction) is a known defect: the spec's reaction comes first
+    defect: GearmandDefect | None = None
 
     def to_yaml(self) -> dict[str, Any]:
         magic = RES if self.sender == "server" else REQ
@@ -253,6 +269,9 @@ class CodecCase:
                 out["requirements"] = [*out["requirements"], "GM-ERROR-005"]
             if self.server.then == "close" and "BadMagic" in self.flags:
                 out["requirements"] = [*out["requirements"], "GM-FRAME-016"]
+            if self.defect is not None:
+                alternative = {"profiles": GEARMAND_PROFILES, "defect": self.defect.id, "breaks": [*self.defect.breaks]}
+                out["server"] = {**self.defect.conforming.to_yaml(), "accept": [{**alternative, **out["server"]}]}
             if "ReadsPastBody" in self.flags:
                 out["server"] = _conforming_short_body(out["server"])
                 if "GM-FRAME-015" not in out["requirements"]:
