@@ -23,6 +23,7 @@ from gearsim.protocol.requirements import Requirement, parse_requirements
 from gearsim.report.baseline import Baseline, BaselineError, dump_baseline, parse_baseline
 from gearsim.run.batch import excluded
 from gearsim.safeyaml import MAX_TEXT
+from gearsim.vectors.lint import refuse_acceptable_musts
 from gearsim.vectors.parse import VectorFile, parse_vector_text
 from gearsim.vectors.rules import with_step_rules
 
@@ -114,11 +115,15 @@ def read_vector_file(path: Path, name: str | None = None) -> VectorFile:
     """Parse one vector file, each expect step with the rule ids it checks (gearsim.vectors.rules).
 
     Raises:
-        VectorError: unreadable, too large, not YAML, or not a valid vector file.
+        VectorError: unreadable, too large, not YAML, or not a valid vector file, or
+            one of its alternatives breaks a MUST without being a defect (never acceptable).
     """
     shown = name or path.as_posix()
     text = read_input_text(path, shown)
-    return with_step_rules(parse_vector_text(text, shown, load_schema_text()), load_requirements())
+    requirements = load_requirements()
+    vf = parse_vector_text(text, shown, load_schema_text())
+    refuse_acceptable_musts(vf, requirements)
+    return with_step_rules(vf, requirements)
 
 
 @dataclass(frozen=True)

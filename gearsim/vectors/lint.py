@@ -15,6 +15,11 @@ there is one) the step. Lint refuses:
   (a broken MUST is never an acceptable variant), a ``defect`` that one of the
   named profiles does not record, ``breaks`` that names a MAY rule, and a
   ``crash`` outcome that is not a defect breaking GM-SERVER-005.
+
+The rule that a broken MUST is never acceptable is also enforced where vectors
+are read to be run (:func:`refuse_acceptable_musts`, called by
+gearsim.files.read_vector_file), so an unlinted file cannot slip one past the
+runner.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from gearsim.protocol.requirements import Requirement
 from gearsim.vectors.codec_checks import check_codec_case
 from gearsim.vectors.parse import Alternative, Case, Reaction, VectorFile, dump_vector_file, parse_vector_text
 
-__all__ = ["lint_text"]
+__all__ = ["CRASH_RULE", "lint_text", "refuse_acceptable_musts"]
 
 #: the rule a crash breaks
 CRASH_RULE = "GM-SERVER-005"
@@ -75,21 +80,51 @@ def _profile_findings(case: Case, name: str) -> Iterator[str]:
                 yield f"{_where(name, case, step)}: unknown profile {profile!r} (known: {known})"
 
 
+def _musts(outcome: Alternative | Reaction, requirements: Mapping[str, Requirement]) -> list[str]:
+    return [rid for rid in outcome.breaks if rid in requirements and requirements[rid].level == "MUST"]
+
+
+def _acceptable_must(outcome: Alternative | Reaction, requirements: Mapping[str, Requirement]) -> str:
+    """Why this outcome would be a broken MUST graded acceptable (it names no defect), or ""."""
+    musts = _musts(outcome, requirements)
+    crash = isinstance(outcome, Alternative) and outcome.crash
+    if (musts or crash) and not outcome.defect:
+        what = ", ".join(musts) or CRASH_RULE
+        return f"this outcome breaks {what} (MUST): name the defect it is (defect: ID), it cannot be acceptable"
+    return ""
+
+
+def refuse_acceptable_musts(vf: VectorFile, requirements: Mapping[str, Requirement]) -> None:
+    """Refuse a file in which an alternative outcome breaks a MUST (or crashes) without being a defect.
+
+    Raises:
+        VectorError: the first such outcome, naming file, case and step.
+    """
+    for case in vf.cases:
+        for step in case.steps:
+            for alt in step.accept:
+                why = _acceptable_must(alt, requirements)
+                if why:
+                    raise VectorError(why, file=vf.name, case=case.id, step=step.index)
+        for reaction in case.server_accept:
+            why = _acceptable_must(reaction, requirements)
+            if why:
+                raise VectorError(f"server reaction: {why}", file=vf.name, case=case.id)
+
+
 def _outcome_findings(
     outcome: Alternative | Reaction, at: str, requirements: Mapping[str, Requirement]
 ) -> Iterator[str]:
     """A MUST-breaking outcome must be a recorded defect of every profile it names."""
-    levels = {rid: requirements[rid].level for rid in outcome.breaks if rid in requirements}
-    for rid, level in levels.items():
-        if level == "MAY":
+    for rid in outcome.breaks:
+        if rid in requirements and requirements[rid].level == "MAY":
             yield f"{at}: breaks names {rid}, a MAY rule, which nothing can break"
-    musts = [rid for rid, level in levels.items() if level == "MUST"]
-    crash = isinstance(outcome, Alternative) and outcome.crash
-    if crash and CRASH_RULE not in outcome.breaks:
+    musts = _musts(outcome, requirements)
+    if isinstance(outcome, Alternative) and outcome.crash and CRASH_RULE not in outcome.breaks:
         yield f"{at}: a crash outcome must list breaks: [{CRASH_RULE}]"
-    if (musts or crash) and not outcome.defect:
-        what = ", ".join(musts) or CRASH_RULE
-        yield f"{at}: this outcome breaks {what} (MUST): name the defect it is (defect: ID), it cannot be acceptable"
+    why = _acceptable_must(outcome, requirements)
+    if why:
+        yield f"{at}: {why}"
     if outcome.defect:
         if not outcome.breaks:
             yield f"{at}: defect {outcome.defect!r} without breaks: list the rules it breaks"
