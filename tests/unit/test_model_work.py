@@ -30,13 +30,17 @@ def test_status_res_unknown_queued_running() -> None:  # B-S1, B-S2
     assert talk.send("c", req(T.GET_STATUS, b"H:vm:1")) == {"c": [res(T.STATUS_RES, b"H:vm:1", b"0", b"0", b"0", b"0")]}
 
 
-def test_get_status_with_a_64_byte_handle_gets_no_reply() -> None:
-    # B-S3 says the connection closes; gearmand 1.1.20 was seen to send nothing and keep it
+def test_get_status_with_a_64_byte_handle_is_refused_by_closing_the_connection() -> None:
+    # server.cc:416-420 returns an error without a reply; the connection is then closed
+    # or kept by a race (B-P9, refusal-race): the model takes the close
     talk = Conversation()
-    talk.connect("c")
-    assert talk.send("c", req(T.GET_STATUS, b"h" * 64)) == {}
-    assert "c" not in talk.closed
-    assert talk.send("c", req(T.GET_STATUS, b"h" * 63))["c"][0].args[0] == b"h" * 63
+    talk.connect("c", "d")
+    assert talk.send("c", req(T.GET_STATUS, b"h" * 64)) == {"c": []}  # no reply, then the close
+    assert "c" in talk.closed
+    assert talk.send("d", req(T.GET_STATUS_UNIQUE, b"u" * 64)) == {"d": []}
+    assert "d" in talk.closed
+    talk.connect("e")
+    assert talk.send("e", req(T.GET_STATUS, b"h" * 63))["e"][0].args[0] == b"h" * 63
 
 
 def test_get_status_unique_counts_foreground_clients() -> None:  # B-S4
