@@ -1,69 +1,50 @@
-"""Judge a capture's server against the reference model, connection by connection.
+"""Judge a capture's servers against the reference model, as concurrency: some order must explain each reply.
 
-This module owns ``gearsim check``'s logic: each server seen in the capture
-gets a fresh reference model (``gearsim.model.Server`` under a profile); every
-captured connection, byte and close is replayed into it at the captured time
-(milliseconds since the first event); what the model says it would send is
-compared, per connection and in order, with what the real server sent. The
-model's handles are mapped to the captured ones as they first appear.
+This module owns ``gearsim check``'s logic at the edge: the capture's events
+become one observed history per server (``gearsim.dissect.observe``), and
+``gearsim.lincheck`` decides whether some order in which the server could
+have acted on its connections' requests (each connection in its own order,
+each reply after its request) makes the reference model under the profile
+send exactly what the server sent. Handles are mapped, never compared as
+literals. Each difference no order explains breaks the rule that governs it,
+once; what depends on history the capture did not see is ``unknown``, what a
+TCP gap hides ``inconclusive``, and a partition whose search ran out of
+budget ``undecided``.
 
-Each comparison meets or breaks the requirement that governs that reply
-(JOB_CREATED: GM-SUBMIT-001, forwarded WORK_*: GM-WORK-003/004/005/008, ...);
-every server packet is also checked with ``gearsim.protocol.validate``. Admin text
-replies (fd numbers, hash order) are compared for information only.
+Every server packet is also checked on its own with
+``gearsim.protocol.validate``. Admin text replies (fd numbers, hash order)
+are compared for information only.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 
 from gearsim.dissect.capture import Event, EventKind, read_capture
+from gearsim.dissect.observe import histories
+from gearsim.lincheck.verdict import BROKEN, DEFAULT_BUDGET, judge, state_budget
 from gearsim.model.profiles import DEFAULT_PROFILE
-from gearsim.protocol.codec import encode_many
-from gearsim.protocol.node import Close, Output, Send, ServerNode
-from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet, PacketType, Role
+from gearsim.protocol.packets import Packet, Role
 from gearsim.protocol.requirements import Requirement
-from gearsim.protocol.trace import Direction, format_message
+from gearsim.protocol.trace import Direction
 from gearsim.protocol.validate import check
 
 __all__ = ["ConnReport", "Finding", "check_capture", "check_events", "render_check"]
 
-T = PacketType
-#: reply type -> the requirement a matching (or differing) reply meets (or breaks)
-REPLY_RULES: Final[dict[int, str]] = {
-    T.JOB_CREATED: "GM-SUBMIT-001",
-    T.STATUS_RES: "GM-STATUS-001",
-    T.STATUS_RES_UNIQUE: "GM-STATUS-009",
-    T.ECHO_RES: "GM-ECHO-001",
-    T.OPTION_RES: "GM-OPTION-001",
-    T.ERROR: "GM-ERROR-003",
-    T.NO_JOB: "GM-WORKER-007",
-    T.JOB_ASSIGN: "GM-WORKER-008",
-    T.JOB_ASSIGN_UNIQ: "GM-WORKER-009",
-    T.JOB_ASSIGN_ALL: "GM-WORKER-010",
-    T.NOOP: "GM-SLEEP-002",
-    T.WORK_STATUS: "GM-WORK-003",
-    T.WORK_DATA: "GM-WORK-003",
-    T.WORK_WARNING: "GM-WORK-003",
-    T.WORK_COMPLETE: "GM-WORK-004",
-    T.WORK_FAIL: "GM-WORK-005",
-    T.WORK_EXCEPTION: "GM-WORK-008",
-}
-_ADMIN_RULE: Final[str] = "GM-ADMIN-004"
-_C2S: Final[str] = Direction.C2S.value
+_S2C = Direction.S2C.value
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A broken requirement: which, where (frame), and what differed."""
+    """A rule a server reply breaks (or may break: ``status`` unknown, inconclusive, undecided), and where."""
 
     requirement: str
     frame: int
     reason: str
+    status: str = BROKEN
 
 
 @dataclass(slots=True)
@@ -74,145 +55,67 @@ class ConnReport:
     endpoints: str
     met: Counter[str] = field(default_factory=Counter)
     broken: list[Finding] = field(default_factory=list)
-    #: differences that are not failures (admin listings)
+    #: findings the capture cannot settle (unknown, inconclusive, undecided)
+    unsettled: list[Finding] = field(default_factory=list)
+    #: differences that are not failures (admin listings, consequences of a finding)
     notes: list[str] = field(default_factory=list)
 
 
-class _Replay:
-    """One model server fed with the capture's traffic for one real server."""
+def check_events(
+    events: Iterable[Event], profile: str = DEFAULT_PROFILE, budget: int = DEFAULT_BUDGET
+) -> list[ConnReport]:
+    """Judge every server in ``events``; one report per connection.
 
-    def __init__(self, node: ServerNode) -> None:
-        self.node = node
-        self.expected: dict[int, deque[Message]] = {}
-        self.handles: dict[bytes, bytes] = {}  # model handle -> captured handle
-        self.closed: set[int] = set()
-
-    def apply(self, outputs: list[Output]) -> None:
-        for out in outputs:
-            if isinstance(out, Send):
-                self.expected.setdefault(out.conn, deque()).extend(out.messages)
-            elif isinstance(out, Close):
-                self.closed.add(out.conn)
-
-    def advance(self, now: int) -> None:
-        deadline = self.node.next_deadline()
-        while deadline is not None and deadline <= now:
-            self.apply(self.node.advance(deadline))
-            following = self.node.next_deadline()
-            if following is not None and following <= deadline:
-                break  # a model that does not move its deadline on: stop rather than spin
-            deadline = following
-
-
-def _same(expected: Packet, actual: Packet, handles: dict[bytes, bytes]) -> bool:
-    if int(expected.type) != int(actual.type) or expected.magic != actual.magic:
-        return False
-    if len(expected.args) != len(actual.args):
-        return False
-    spec = SPECS.get(int(expected.type))
-    names = spec.args if spec is not None else ()
-    for index, (want, got) in enumerate(zip(expected.args, actual.args, strict=True)):
-        if index < len(names) and names[index] == "handle":
-            mapped = handles.get(want)
-            if mapped is None:
-                handles[want] = got
-                continue
-            want = mapped
-        if want != got:
-            return False
-    return True
-
-
-def _to_model(message: Message, handles: dict[bytes, bytes]) -> Message:
-    """A captured request with captured handles replaced by the model's."""
-    if not isinstance(message, Packet) or not handles:
-        return message
-    spec = SPECS.get(int(message.type))
-    if spec is None or "handle" not in spec.args:
-        return message
-    index = spec.args.index("handle")
-    if index >= len(message.args):
-        return message
-    back = {captured: model for model, captured in handles.items()}
-    handle = back.get(message.args[index])
-    if handle is None:
-        return message
-    args = (*message.args[:index], handle, *message.args[index + 1 :])
-    return message._replace(args=args)
-
-
-def check_events(events: Iterable[Event], profile: str = DEFAULT_PROFILE) -> list[ConnReport]:
-    """Replay the events into one model per server and compare; one report per connection.
+    ``budget``: the states each partition's search may explore before its
+    divergences are reported ``undecided``.
 
     Raises:
         KeyError: ``profile`` is not a known profile (raised by the model).
     """
-    from gearsim.model import Server, ServerOptions
-
-    replays: dict[str, _Replay] = {}
-    server_of: dict[int, _Replay] = {}
     reports: dict[int, ConnReport] = {}
-    origin: int | None = None
-    for event in events:
-        if origin is None:
-            origin = event.time_ns
-        now = (event.time_ns - origin) // 1_000_000
-        if event.kind == EventKind.OPEN and event.info is not None:
-            replay = replays.get(event.info.server)
-            if replay is None:
-                replay = replays[event.info.server] = _Replay(Server(profile, ServerOptions()))
-            server_of[event.conn] = replay
-            reports[event.conn] = ConnReport(event.conn, event.note)
-            replay.advance(now)
-            replay.apply(replay.node.connect(event.conn, now, event.info.client.rsplit(":", 1)[0]))
-            continue
-        replay = server_of.get(event.conn)
-        if replay is None:
-            continue
-        report = reports[event.conn]
-        replay.advance(now)
-        if event.kind == EventKind.CLOSE:
-            _leftover(replay, event.conn, report, event.frame)
-            replay.apply(replay.node.disconnect(event.conn, now))
-        elif event.kind in EventKind.PROBLEMS:
-            report.notes.append(f"frame {event.frame}: {event.kind} [{event.offset}, {event.end}) in {event.direction}")
-        elif event.message is not None and event.direction == _C2S:
-            message = _to_model(event.message, replay.handles)
-            replay.apply(replay.node.receive(event.conn, encode_many([message]), now))
-        elif event.message is not None:
-            _compare(replay, event, event.message, report)
+
+    def watched() -> Iterator[Event]:
+        for event in events:
+            kind = event.kind
+            if kind == EventKind.OPEN:
+                reports[event.conn] = ConnReport(event.conn, event.note)
+            elif kind == EventKind.MESSAGE:
+                message = event.message
+                if type(message) is Packet and event.direction == _S2C:
+                    report = reports.get(event.conn)
+                    if report is not None:
+                        for violation in check(message, Role.SERVER):
+                            finding = Finding(violation.requirement, event.frame, f"{message.name}: {violation.reason}")
+                            report.broken.append(finding)
+            elif kind in EventKind.PROBLEMS:
+                report = reports.get(event.conn)
+                if report is not None:
+                    where = f"[{event.offset}, {event.end}) in {event.direction}"
+                    report.notes.append(f"frame {event.frame}: {kind} {where}")
+            yield event
+
+    for history in histories(watched()).values():
+        verdict = judge(history, profile, budget=state_budget(budget))
+        for conn, met in verdict.met.items():
+            if conn in reports:
+                reports[conn].met.update(met)
+        for conn, notes in verdict.notes.items():
+            if conn in reports:
+                reports[conn].notes.extend(notes)
+        for found in verdict.findings:
+            report = reports.get(found.conn)
+            if report is None:
+                continue
+            finding = Finding(found.requirement, found.frame, found.reason, found.status)
+            if found.status == BROKEN:
+                report.broken.append(finding)
+            else:
+                report.unsettled.append(
+                    Finding(found.requirement, found.frame, f"{found.reason} [{found.part}]", found.status)
+                )
+    for report in reports.values():
+        report.broken.sort(key=lambda f: f.frame)
     return [reports[k] for k in sorted(reports)]
-
-
-def _compare(replay: _Replay, event: Event, actual: Message, report: ConnReport) -> None:
-    queue = replay.expected.get(event.conn)
-    expected = queue.popleft() if queue else None
-    if isinstance(actual, AdminLine):
-        if expected != actual:
-            shown = format_message(expected) if expected is not None else "nothing"
-            report.notes.append(f"frame {event.frame}: admin {format_message(actual)}, model {shown}")
-        else:
-            report.met[_ADMIN_RULE] += 1
-        return
-    for violation in check(actual, Role.SERVER):
-        report.broken.append(Finding(violation.requirement, event.frame, f"{actual.name}: {violation.reason}"))
-    if isinstance(expected, Packet) and _same(expected, actual, replay.handles):
-        report.met[REPLY_RULES.get(int(actual.type), "GM-FRAME-003")] += 1
-        return
-    rule = REPLY_RULES.get(int(expected.type) if isinstance(expected, Packet) else int(actual.type), "GM-FRAME-003")
-    want = format_message(expected, "s>c") if expected is not None else "nothing"
-    report.broken.append(Finding(rule, event.frame, f"sent {format_message(actual, 's>c')}; the model sends {want}"))
-
-
-def _leftover(replay: _Replay, conn: int, report: ConnReport, frame: int) -> None:
-    for missing in replay.expected.pop(conn, deque()):
-        if isinstance(missing, AdminLine):
-            report.notes.append(f"frame {frame}: the model also sends admin {format_message(missing)}")
-            continue
-        rule = REPLY_RULES.get(int(missing.type), "GM-FRAME-003")
-        report.broken.append(
-            Finding(rule, frame, f"never sent {format_message(missing, 's>c')}, which the model sends")
-        )
 
 
 def check_capture(path: str | Path, ports: Iterable[int], profile: str = DEFAULT_PROFILE) -> list[ConnReport]:
@@ -229,16 +132,19 @@ def check_capture(path: str | Path, ports: Iterable[int], profile: str = DEFAULT
 def render_check(reports: list[ConnReport], requirements: Mapping[str, Requirement] | None = None) -> str:
     """The text report: per connection, ids met (with counts), ids broken with the frame that broke each.
 
-    With ``requirements`` it ends with the sentence of every rule broken.
+    Findings the capture cannot settle are listed with their status. With
+    ``requirements`` it ends with the sentence of every rule broken.
     """
     lines: list[str] = []
     for r in reports:
-        verdict = "BROKEN" if r.broken else "ok"
+        verdict = "BROKEN" if r.broken else "unsettled" if r.unsettled else "ok"
         lines.append(f"c{r.conn} {r.endpoints}: {verdict}")
         if r.met:
             lines.append("  met: " + ", ".join(f"{k} x{v}" for k, v in sorted(r.met.items())))
         for f in r.broken:
             lines.append(f"  broke {f.requirement} at frame {f.frame}: {f.reason}")
+        for f in r.unsettled:
+            lines.append(f"  {f.status} {f.requirement} at frame {f.frame}: {f.reason}")
         for note in r.notes:
             lines.append(f"  note: {note}")
     broken = sum(len(r.broken) for r in reports)
@@ -247,5 +153,7 @@ def render_check(reports: list[ConnReport], requirements: Mapping[str, Requireme
         for rid in sorted({f.requirement for r in reports for f in r.broken}):
             rule = requirements.get(rid)
             lines.append(f"  {rid} ({rule.level}): {rule.text}" if rule else f"  {rid}: (not in the registry)")
-    lines.append(f"{len(reports)} connections, {broken} broken requirements")
+    unsettled = Counter(f.status for r in reports for f in r.unsettled)
+    tail = "".join(f", {n} {status}" for status, n in sorted(unsettled.items()))
+    lines.append(f"{len(reports)} connections, {broken} broken requirements{tail}")
     return "\n".join(lines) + "\n"

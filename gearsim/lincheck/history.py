@@ -1,0 +1,254 @@
+"""The observed history of one server: what each connection sent and received, in order (PURE).
+
+This module owns the values the checker works on. A ``Track`` is one
+connection: its ``ops`` (connect, each message it sent, its disconnect) and
+what the server sent it (``seen``: messages, and the server's close), each
+with the capture time and frame that proved it. TCP gives the order within a
+connection; across connections only times relate events: a request cannot
+have been acted on before it was captured, a reply cannot have been written
+after it was captured.
+
+``History.schedule`` is the engine's first guess at the server's order
+(``gearsim.lincheck.schedule``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Final
+
+from gearsim.protocol.packets import ADMIN_COMMANDS, SPECS, AdminLine, Message, Packet, PacketType
+
+__all__ = [
+    "CONNECT",
+    "DISCONNECT",
+    "REPLIES",
+    "REPLY_TYPES",
+    "SEND",
+    "History",
+    "Op",
+    "Seen",
+    "Track",
+    "forward_times",
+    "is_listing",
+    "replies_of",
+]
+
+#: ``Op.kind`` values
+CONNECT: Final[str] = "connect"
+SEND: Final[str] = "send"
+DISCONNECT: Final[str] = "disconnect"
+
+T = PacketType
+#: request type -> the reply types that answer it on the same connection
+REPLIES: Final[dict[int, frozenset[int]]] = {
+    **{
+        int(t): frozenset({T.JOB_CREATED, T.ERROR})
+        for t in (
+            T.SUBMIT_JOB,
+            T.SUBMIT_JOB_BG,
+            T.SUBMIT_JOB_HIGH,
+            T.SUBMIT_JOB_HIGH_BG,
+            T.SUBMIT_JOB_LOW,
+            T.SUBMIT_JOB_LOW_BG,
+            T.SUBMIT_JOB_EPOCH,
+            T.SUBMIT_JOB_SCHED,
+            T.SUBMIT_REDUCE_JOB,
+            T.SUBMIT_REDUCE_JOB_BACKGROUND,
+        )
+    },
+    **{
+        int(t): frozenset({T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL, T.NO_JOB, T.ERROR})
+        for t in (T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL)
+    },
+    int(T.ECHO_REQ): frozenset({T.ECHO_RES, T.ERROR}),
+    int(T.OPTION_REQ): frozenset({T.OPTION_RES, T.ERROR}),
+    int(T.GET_STATUS): frozenset({T.STATUS_RES, T.ERROR}),
+    int(T.GET_STATUS_UNIQUE): frozenset({T.STATUS_RES_UNIQUE, T.ERROR}),
+}
+#: every reply type (an observation that answers a request of its own connection)
+REPLY_TYPES: Final[frozenset[int]] = frozenset(t for kinds in REPLIES.values() for t in kinds)
+_WORK: Final[frozenset[int]] = frozenset(int(s.type) for s in SPECS.values() if s.work)
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One thing a connection did to the server: connect, send a message, or disconnect."""
+
+    conn: int
+    #: position among the connection's ops
+    index: int
+    kind: str
+    time_ns: int
+    frame: int
+    message: Message | None = None
+    #: the client's address, for ``connect``
+    peer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One thing the server did to a connection: a message it sent, or (``message`` None) closing it."""
+
+    conn: int
+    #: position among the connection's observations
+    index: int
+    time_ns: int
+    frame: int
+    message: Message | None
+    #: its index in the connection's whole history (a partition keeps a subset, re-indexed)
+    origin: int = -1
+
+
+@dataclass(slots=True)
+class Track:
+    """One connection: what it sent, what it received, and what the capture missed."""
+
+    conn: int
+    client: str
+    server: str
+    #: the capture joined the connection after it began
+    midstream: bool = False
+    ops: list[Op] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    #: index into ``ops`` from which requests may be missing (a gap or undecodable bytes), else None
+    ops_lost_at: int | None = None
+    #: index into ``seen`` from which replies may be missing, else None
+    seen_lost_at: int | None = None
+    #: the server closed the connection first (its close is the last of ``seen``)
+    server_closed: bool = False
+    #: notes on what was lost, for the report
+    losses: list[str] = field(default_factory=list)
+
+    @property
+    def binary(self) -> bool:
+        """True when the connection carried at least one binary packet."""
+        return any(isinstance(op.message, Packet) for op in self.ops) or any(
+            isinstance(s.message, Packet) for s in self.seen
+        )
+
+    @property
+    def admin(self) -> bool:
+        """True when the connection sent admin text lines."""
+        return any(isinstance(op.message, AdminLine) for op in self.ops)
+
+
+@dataclass(slots=True)
+class History:
+    """Every connection of one server seen in a capture."""
+
+    server: str
+    tracks: dict[int, Track] = field(default_factory=dict)
+
+    @property
+    def origin_ns(self) -> int:
+        """The time of the first op (the model's tick 0)."""
+        return min((t.ops[0].time_ns for t in self.tracks.values() if t.ops), default=0)
+
+    def schedule(self, per_function: bool = True) -> list[Op]:
+        """Every op, ordered by when the server most likely acted on it (see ``gearsim.lincheck.schedule``)."""
+        from gearsim.lincheck.schedule import guess_order
+
+        return guess_order(self, per_function)
+
+
+def replies_of(track: Track) -> dict[int, Seen]:
+    """Op index -> the observation that answered it.
+
+    Replies come in request order, and a request cannot be answered by what
+    was captured before it was sent. A reply answers the first waiting
+    request of a type it can answer; the requests before that one went
+    unanswered (a server that ignores ECHO_REQ does not shift every later
+    pairing). An ERROR can answer anything: it answers the first waiting
+    WORK_* packet when its code says the job was not found, else the first
+    waiting request that expects a reply, else the first waiting request.
+    """
+    waiting: list[Op] = []
+    out: dict[int, Seen] = {}
+    ops = iter(track.ops)
+    pending = next(ops, None)
+    for seen in track.seen:
+        # the requests sent before this reply was captured
+        while pending is not None and pending.time_ns <= seen.time_ns:
+            if pending.message is not None:
+                waiting.append(pending)
+            pending = next(ops, None)
+        message = seen.message
+        if not waiting or message is None:
+            continue
+        if isinstance(message, AdminLine):
+            at = next((i for i, op in enumerate(waiting) if isinstance(op.message, AdminLine)), -1)
+            if at < 0:
+                continue
+            head = waiting[at]
+            out.setdefault(head.index, seen)
+            assert isinstance(head.message, AdminLine)
+            if message.text == b"." or not is_listing(head.message):
+                del waiting[: at + 1]
+            else:
+                del waiting[:at]
+            continue
+        if not isinstance(message, Packet):
+            continue
+        at = _answered(waiting, message)
+        if at >= 0:
+            out[waiting[at].index] = seen
+            del waiting[: at + 1]
+    return out
+
+
+def _answered(waiting: list[Op], reply: Packet) -> int:
+    """The position in ``waiting`` of the request ``reply`` answers, or -1."""
+    kind = int(reply.type)
+    if kind != PacketType.ERROR:
+        for at, op in enumerate(waiting):
+            request = op.message
+            if isinstance(request, Packet) and kind in REPLIES.get(int(request.type), frozenset()):
+                return at
+        return -1
+    packets = [(at, op.message) for at, op in enumerate(waiting) if isinstance(op.message, Packet)]
+    if b"NOT_FOUND" in (reply.args[0].upper() if reply.args else b""):
+        for at, request in packets:
+            if int(request.type) in _WORK:
+                return at
+    for at, request in packets:
+        if int(request.type) in REPLIES:
+            return at
+    return packets[0][0] if packets else -1
+
+
+def forward_times(history: History) -> dict[tuple[int, int], int]:
+    """(conn, op index) of a WORK_* op -> the time its copy first reached another connection."""
+    copies: dict[tuple[int, tuple[bytes, ...]], list[int]] = {}
+    for track in history.tracks.values():
+        for seen in track.seen:
+            message = seen.message
+            if isinstance(message, Packet) and int(message.type) in _WORK:
+                copies.setdefault((int(message.type), message.args), []).append(seen.time_ns)
+    out: dict[tuple[int, int], int] = {}
+    if not copies:
+        return out
+    for times in copies.values():
+        times.sort()
+    for track in history.tracks.values():
+        for op in track.ops:
+            message = op.message
+            if isinstance(message, Packet) and int(message.type) in _WORK:
+                found = copies.get((int(message.type), message.args))
+                if not found:
+                    continue
+                at = bisect_left(found, op.time_ns)
+                if at < len(found):
+                    out[(op.conn, op.index)] = found[at]
+    return out
+
+
+def is_listing(line: AdminLine) -> bool:
+    """True when the admin command on ``line`` answers with rows and a closing full stop."""
+    words = line.text.lower().split()
+    for spec in ADMIN_COMMANDS:
+        name = spec.name.split()
+        if words[: len(name)] == [w.encode() for w in name]:
+            return spec.reply == "listing"
+    return False

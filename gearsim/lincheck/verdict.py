@@ -1,0 +1,192 @@
+"""One server's verdict: every partition of its history searched, divergences named and sorted (PURE).
+
+This module owns turning a ``History`` into findings. Each partition
+(``gearsim.lincheck.partition``) gets a fresh model under the profile and an
+``Engine`` with its own budget of explored states; each divergence the engine
+records becomes a finding with one of four statuses:
+
+* ``broken``: no order the capture allows makes the model send what the
+  server sent: the rule (``gearsim.lincheck.diagnose``) is broken;
+* ``unknown``: the difference depends on history the capture did not see:
+  a connection joined mid-stream, or a job the capture never saw created;
+* ``inconclusive``: bytes of a connection involved were lost (a TCP gap),
+  so its requests or replies may be missing;
+* ``undecided``: the partition's budget ran out before the search could
+  prove that no order works.
+
+One defect is reported once: a divergence about a job (a captured handle)
+already reported, or repeating the same rule on the same connection in the
+same partition, is a consequence and kept as a note. Observations that
+matched are counted as met under the rule of their type.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from gearsim.lincheck.diagnose import Diagnosis, diagnose, rule_of
+from gearsim.lincheck.hints import GearmanHints
+from gearsim.lincheck.history import History, Op, replies_of
+from gearsim.lincheck.machine import GearmanMachine
+from gearsim.lincheck.partition import Part, split
+from gearsim.lincheck.search import Budget, Engine
+from gearsim.model import ServerOptions
+from gearsim.protocol.packets import Packet, PacketType
+
+__all__ = ["BROKEN", "INCONCLUSIVE", "UNDECIDED", "UNKNOWN", "Finding", "Verdict", "judge", "state_budget"]
+
+BROKEN: Final[str] = "broken"
+UNKNOWN: Final[str] = "unknown"
+INCONCLUSIVE: Final[str] = "inconclusive"
+UNDECIDED: Final[str] = "undecided"
+#: explored states allowed per partition by default
+DEFAULT_BUDGET: Final[int] = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A divergence, judged: its status, the rule, where, why, and the partition it was found in."""
+
+    status: str
+    requirement: str
+    conn: int
+    frame: int
+    reason: str
+    part: str
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What one server's history showed."""
+
+    findings: list[Finding] = field(default_factory=list)
+    #: conn -> rule -> observations that met it
+    met: dict[int, Counter[str]] = field(default_factory=dict)
+    #: conn -> notes (consequences of a finding, admin text differences)
+    notes: dict[int, list[str]] = field(default_factory=dict)
+    parts: int = 0
+    searches: int = 0
+    nodes: int = 0
+
+
+def state_budget(limit: int) -> Callable[[], Budget]:
+    """A budget factory: each partition may explore ``limit`` states in all its searches."""
+
+    def make() -> Budget:
+        spent = [0]
+
+        def over(_explored: int) -> bool:
+            spent[0] += 1
+            return spent[0] > limit
+
+        return over
+
+    return make
+
+
+def judge(
+    history: History,
+    profile: str,
+    options: ServerOptions | None = None,
+    budget: Callable[[], Budget] | None = None,
+) -> Verdict:
+    """Search every partition of ``history`` under ``profile``; the findings and what was met.
+
+    Raises:
+        KeyError: ``profile`` is not a known profile.
+    """
+    make_budget = budget or state_budget(DEFAULT_BUDGET)
+    verdict = Verdict()
+    created, creator = _creations(history)
+    midstream = any(t.midstream for t in history.tracks.values())
+    reported: set[bytes] = set()
+    repeated: set[tuple[str, str, int]] = set()
+    outcome_of: dict[tuple[int, int], bool] = {}  # (conn, observation) -> matched everywhere it was judged
+    for part in split(history):
+        verdict.parts += 1
+        machine = GearmanMachine(profile, history.origin_ns, options, judged=part.judged, silent=part.silent)
+        tracks = part.history.tracks
+        engine = Engine(
+            tracks,
+            part.history.schedule(),
+            machine,
+            make_budget(),
+            hints=GearmanHints(part.history, machine),
+        )
+        outcome = engine.run()
+        verdict.searches += outcome.searches
+        verdict.nodes += outcome.nodes
+        for (conn, pos), message in outcome.matched.items():
+            origin = tracks[conn].seen[pos].origin
+            key = (conn, origin)
+            outcome_of[key] = outcome_of.get(key, True) and message is not None
+        for divergence in outcome.divergences:
+            found = diagnose(divergence.failure, machine.to_seen, machine.to_model, created, creator)
+            status = _status(found, part, divergence.decided, midstream, created)
+            if status == BROKEN:
+                about = found.handles
+                if about and about & reported:
+                    _note(verdict, found, "consequence of a defect already reported for this job")
+                    continue
+                key3 = (part.key, found.requirement, found.conn)
+                if not about and key3 in repeated:
+                    _note(verdict, found, "repeats the divergence reported before")
+                    continue
+                reported |= about
+                repeated.add(key3)
+            verdict.findings.append(Finding(status, found.requirement, found.conn, found.frame, found.reason, part.key))
+        for note in machine.notes:
+            for conn in tracks:
+                verdict.notes.setdefault(conn, []).append(note)
+                break
+    for track in history.tracks.values():
+        met = verdict.met.setdefault(track.conn, Counter())
+        for seen in track.seen:
+            if outcome_of.get((track.conn, seen.index)) and seen.message is not None:
+                met[rule_of(seen.message)] += 1
+    verdict.findings.sort(key=lambda f: (f.conn, f.frame))
+    return verdict
+
+
+def _note(verdict: Verdict, found: Diagnosis, why: str) -> None:
+    verdict.notes.setdefault(found.conn, []).append(f"frame {found.frame}: {found.requirement}: {found.reason} ({why})")
+
+
+def _status(
+    found: Diagnosis,
+    part: Part,
+    decided: bool,
+    midstream: bool,
+    created: dict[bytes, tuple[int, int]],
+) -> str:
+    tracks = part.history.tracks
+    if any(t.ops_lost_at is not None or t.seen_lost_at is not None for t in tracks.values()):
+        return INCONCLUSIVE
+    if not decided:
+        return UNDECIDED
+    if midstream and (part.kind != "job" or any(t.midstream for t in tracks.values())):
+        return UNKNOWN
+    unseen = [h for h in found.handles if h not in created]
+    if found.handles and len(unseen) == len(found.handles):
+        return UNKNOWN  # only jobs the capture never saw created: made before it began?
+    return BROKEN
+
+
+def _creations(history: History) -> tuple[dict[bytes, tuple[int, int]], dict[bytes, Op]]:
+    """Captured handle -> (conn, frame) of the first JOB_CREATED giving it, and the submission it answered."""
+    created: dict[bytes, tuple[int, int]] = {}
+    creator: dict[bytes, Op] = {}
+    for track in history.tracks.values():
+        for index, seen in replies_of(track).items():
+            message = seen.message
+            if type(message) is Packet and message.type == PacketType.JOB_CREATED and message.args:
+                handle = message.args[0]
+                op = track.ops[index]
+                first = creator.get(handle)
+                if first is None or op.time_ns < first.time_ns:
+                    created[handle] = (track.conn, seen.frame)
+                    creator[handle] = op
+    return created, creator
