@@ -14,7 +14,7 @@ after it was captured.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -219,28 +219,38 @@ def _answered(waiting: list[Op], reply: Packet) -> int:
 
 
 def forward_times(history: History) -> dict[tuple[int, int], int]:
-    """(conn, op index) of a WORK_* op -> the time its copy first reached another connection."""
+    """(conn, op index) of a WORK_* op -> the time its copy first reached another connection.
+
+    A copy is credited to the latest identical WORK_* op sent before it was
+    captured: two workers that send the same WORK_STATUS of one job (the job
+    was requeued between them) each get their own copies, not the first one
+    every copy.
+    """
     copies: dict[tuple[int, tuple[bytes, ...]], list[int]] = {}
     for track in history.tracks.values():
         for seen in track.seen:
             message = seen.message
-            if isinstance(message, Packet) and int(message.type) in _WORK:
+            if type(message) is Packet and message.type in _WORK:
                 copies.setdefault((int(message.type), message.args), []).append(seen.time_ns)
     out: dict[tuple[int, int], int] = {}
     if not copies:
         return out
-    for times in copies.values():
-        times.sort()
+    senders: dict[tuple[int, tuple[bytes, ...]], list[tuple[int, int, int]]] = {}
     for track in history.tracks.values():
         for op in track.ops:
             message = op.message
-            if isinstance(message, Packet) and int(message.type) in _WORK:
-                found = copies.get((int(message.type), message.args))
-                if not found:
-                    continue
-                at = bisect_left(found, op.time_ns)
-                if at < len(found):
-                    out[(op.conn, op.index)] = found[at]
+            if type(message) is Packet and message.type in _WORK:
+                key = (int(message.type), message.args)
+                if key in copies:
+                    senders.setdefault(key, []).append((op.time_ns, op.conn, op.index))
+    for key, ops in senders.items():
+        ops.sort()
+        times = [t for t, _c, _i in ops]
+        for when in sorted(copies[key]):
+            at = bisect_right(times, when) - 1
+            if at >= 0:
+                _t, conn, index = ops[at]
+                out.setdefault((conn, index), when)
     return out
 
 

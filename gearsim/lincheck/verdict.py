@@ -34,7 +34,7 @@ from gearsim.lincheck.machine import GearmanMachine
 from gearsim.lincheck.partition import Part, split
 from gearsim.lincheck.search import Budget, Engine
 from gearsim.model import ServerOptions
-from gearsim.protocol.packets import Packet, PacketType
+from gearsim.protocol.packets import Message, Packet, PacketType
 
 __all__ = ["BROKEN", "INCONCLUSIVE", "UNDECIDED", "UNKNOWN", "Finding", "Verdict", "judge", "state_budget"]
 
@@ -43,7 +43,7 @@ UNKNOWN: Final[str] = "unknown"
 INCONCLUSIVE: Final[str] = "inconclusive"
 UNDECIDED: Final[str] = "undecided"
 #: explored states allowed per partition by default
-DEFAULT_BUDGET: Final[int] = 20_000
+DEFAULT_BUDGET: Final[int] = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,8 @@ class Verdict:
     met: dict[int, Counter[str]] = field(default_factory=dict)
     #: conn -> notes (consequences of a finding, admin text differences)
     notes: dict[int, list[str]] = field(default_factory=dict)
+    #: (conn, frame, message) of every server message the model, under the profile, sends as well
+    agreed: set[tuple[int, int, Message]] = field(default_factory=set)
     parts: int = 0
     searches: int = 0
     nodes: int = 0
@@ -147,6 +149,7 @@ def judge(
         for seen in track.seen:
             if outcome_of.get((track.conn, seen.index)) and seen.message is not None:
                 met[rule_of(seen.message)] += 1
+                verdict.agreed.add((track.conn, seen.frame, seen.message))
     verdict.findings.sort(key=lambda f: (f.conn, f.frame))
     return verdict
 
