@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.lincheck.history import CONNECT, DISCONNECT, SEND, History, Op, Seen, Track
+from gearsim.lincheck.history import CONNECT, DISCONNECT, SEND, History, Op, Seen, Track, set_due_times
 from gearsim.protocol.trace import Direction
 
 __all__ = ["histories"]
@@ -80,4 +80,6 @@ def histories(events: Iterable[Event]) -> dict[str, History]:
         elif kind == EventKind.CLOSE:
             tracks.pop(event.conn, None)
             closed.pop(event.conn, None)
+    for history in out.values():
+        set_due_times(history)
     return out

@@ -19,8 +19,14 @@ produce exactly the replies the server sent:
 * ``machine``: the reference model (``gearsim.model.Server``) as the
   search's state machine: handles mapped between the model's and the
   server's, snapshots and fingerprints;
+* ``schedule``: the first guess at the server's order;
+* ``hints``: which reorderings to try first, read from the replies;
 * ``diagnose``: which requirement a divergence breaks;
-* ``clients``: the rules a client or worker breaks, judged per connection.
+* ``verdict``: all of it for one server: findings as broken, unknown,
+  inconclusive or undecided, one defect reported once.
+
+The rules a client or worker breaks are judged elsewhere
+(``gearsim.dissect``), per connection and role.
 
 Nothing here touches files, sockets, clocks or global randomness; the only
 notion of time is the capture's timestamps and the budget a caller passes in.

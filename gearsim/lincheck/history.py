@@ -8,14 +8,14 @@ connection; across connections only times relate events: a request cannot
 have been acted on before it was captured, a reply cannot have been written
 after it was captured.
 
-``History.schedule`` is the engine's first guess at the server's order
-(``gearsim.lincheck.schedule``).
+The engine's first guess at the server's order is
+``gearsim.lincheck.schedule.guess_order``.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from gearsim.protocol.packets import ADMIN_COMMANDS, SPECS, AdminLine, Message, Packet, PacketType
@@ -23,6 +23,7 @@ from gearsim.protocol.packets import ADMIN_COMMANDS, SPECS, AdminLine, Message, 
 __all__ = [
     "CONNECT",
     "DISCONNECT",
+    "NEVER",
     "REPLIES",
     "REPLY_TYPES",
     "SEND",
@@ -33,8 +34,11 @@ __all__ = [
     "forward_times",
     "is_listing",
     "replies_of",
+    "set_due_times",
 ]
 
+#: a time after every capture
+NEVER: Final[int] = 1 << 62
 #: ``Op.kind`` values
 CONNECT: Final[str] = "connect"
 SEND: Final[str] = "send"
@@ -85,6 +89,9 @@ class Op:
     message: Message | None = None
     #: the client's address, for ``connect``
     peer: str = ""
+    #: the server must have acted on it by then: the capture time of the first reply to it or to a later
+    #: request of its connection (a server reads a connection's requests in order)
+    due_ns: int = NEVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +153,19 @@ class History:
         """The time of the first op (the model's tick 0)."""
         return min((t.ops[0].time_ns for t in self.tracks.values() if t.ops), default=0)
 
-    def schedule(self, per_function: bool = True) -> list[Op]:
-        """Every op, ordered by when the server most likely acted on it (see ``gearsim.lincheck.schedule``)."""
-        from gearsim.lincheck.schedule import guess_order
 
-        return guess_order(self, per_function)
+def set_due_times(history: History) -> None:
+    """Give every op its ``due_ns``: the earliest capture time of a reply to it or to a later op of its connection."""
+    for track in history.tracks.values():
+        answered = replies_of(track)
+        due = NEVER
+        ops = track.ops
+        for i in range(len(ops) - 1, -1, -1):
+            reply = answered.get(i)
+            if reply is not None and reply.time_ns < due:
+                due = reply.time_ns
+            if ops[i].due_ns != due:
+                ops[i] = replace(ops[i], due_ns=due)
 
 
 def replies_of(track: Track) -> dict[int, Seen]:

@@ -37,7 +37,7 @@ Admin commands that change the server (``cancel job``, ``shutdown``,
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from gearsim.lincheck.history import CONNECT, DISCONNECT, History, Op, Seen, Track, replies_of
@@ -427,7 +427,7 @@ def _fill(part: Part, b: _Builder, tracks: dict[int, Track]) -> None:
 
 
 def _reindex(op: Op, index: int) -> Op:
-    return Op(op.conn, index, op.kind, op.time_ns, op.frame, op.message, op.peer)
+    return replace(op, index=index)
 
 
 def messages_of(part: Part) -> Iterable[Message]:

@@ -187,6 +187,11 @@ class Engine:
     ) -> None:
         self.tracks = tracks
         self.seen: dict[int, list[Seen]] = {c: t.seen for c, t in tracks.items()}
+        #: the time of the capture's last event in this history
+        self.end_ns = max(
+            max((t.ops[-1].time_ns for t in tracks.values() if t.ops), default=0),
+            max((t.seen[-1].time_ns for t in tracks.values() if t.seen), default=0),
+        )
         self.schedule = schedule
         self.position = {(op.conn, op.index): k for k, op in enumerate(schedule)}
         suffix = [0] * (len(schedule) + 1)
@@ -318,7 +323,7 @@ class Engine:
                 continue
             pos = pos_seen[conn]
             if pos >= len(seen):
-                if self._may_go_unseen(conn):
+                if self._may_go_unseen(conn, op):
                     continue
                 self._pending = (op, k, outs, j)
                 return Failure(UNSENT, k, op, conn, message, None)
@@ -339,12 +344,13 @@ class Engine:
                     heapq.heappush(self.heads, (seen[pos].time_ns, conn, pos))
         return None
 
-    def _may_go_unseen(self, conn: int) -> bool:
+    def _may_go_unseen(self, conn: int, op: Op) -> bool:
         """May an output to ``conn`` be missing from the capture?
 
         Yes when the capture lost that direction's bytes, when the capture
-        ended with the connection open, or when the client's disconnect
-        (not yet run) could have been acted on first; no when the server
+        ended with the connection open before anything proves ``op`` was
+        acted on, or when the client's disconnect (not yet run) could have
+        been acted on first (before ``op`` was due); no when the server
         closed the connection.
         """
         track = self.tracks[conn]
@@ -354,10 +360,11 @@ class Engine:
             return False
         last = track.ops[-1] if track.ops else None
         if last is None or last.kind != DISCONNECT:
-            return True  # the capture ended first
+            # the capture ended first: only what the server may have done after its last frame is missing
+            return op.due_ns >= self.end_ns
         if self.pos_op[conn] > last.index:
             return False  # the model already knows the client left: it would not send
-        return last.time_ns <= self._horizon()
+        return last.time_ns <= min(self._horizon(), op.due_ns)
 
     def _stuck(self, k: int) -> Failure | None:
         """An observation captured before every op still to run: nothing can produce it any more."""

@@ -32,6 +32,7 @@ from gearsim.lincheck.hints import GearmanHints
 from gearsim.lincheck.history import History, Op, replies_of
 from gearsim.lincheck.machine import GearmanMachine
 from gearsim.lincheck.partition import Part, split
+from gearsim.lincheck.schedule import guess_order
 from gearsim.lincheck.search import Budget, Engine
 from gearsim.model import ServerOptions
 from gearsim.protocol.packets import Message, Packet, PacketType
@@ -113,7 +114,7 @@ def judge(
         tracks = part.history.tracks
         engine = Engine(
             tracks,
-            part.history.schedule(),
+            guess_order(part.history),
             machine,
             make_budget(),
             hints=GearmanHints(part.history, machine),

@@ -12,14 +12,14 @@ below, never one above; there are no import circles at all):
 4. ``sim``: the simulator, links, scenarios and workloads;
 5. ``vectors``: vector files as values;
 6. ``run``: playing cases and judging them;
-7. ``report``: what people read;
+7. ``report``: what people read; ``lincheck``: judging an observed history by the orders it allows;
 8. ``dissect``: captures;
 9. ``io``, ``files``, ``drivers``: sockets, processes, files (the edges);
 10. ``fuzz``: differential fuzzing against a real server (it opens sockets through io);
 11. ``cli``, ``testing``: the command and the pytest plugin;
 12. ``api``, ``__main__``, ``_moved``, the package itself: the public surface.
 
-Layers 1-7 are pure (``safeyaml`` and ``errors`` too): no sockets, threads,
+Layers 1-7 are pure (``lincheck`` too) (``safeyaml`` and ``errors`` too): no sockets, threads,
 processes, clocks, files or global randomness (a seeded ``random.Random`` is
 fine).
 """
@@ -47,14 +47,14 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"sim"}),
     frozenset({"vectors"}),
     frozenset({"run"}),
-    frozenset({"report"}),
+    frozenset({"report", "lincheck"}),
     frozenset({"dissect"}),
     frozenset({"io", "files", "drivers"}),
     frozenset({"fuzz"}),
     frozenset({"cli", "testing"}),
     frozenset({"api", "__main__", "_moved", ""}),
 )
-PURE = ("errors", "safeyaml", "protocol", "model", "sim", "vectors", "run", "report")
+PURE = ("errors", "safeyaml", "protocol", "model", "sim", "vectors", "run", "report", "lincheck")
 #: modules a pure folder may not import (the edges' business)
 FORBIDDEN_MODULES = frozenset(
     {"socket", "select", "selectors", "threading", "asyncio", "subprocess", "time", "os", "shutil", "tempfile"}
