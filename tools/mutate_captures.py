@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from gearsim.dissect.capture import Event, EventKind, read_capture  # noqa: E402
+from gearsim.dissect.capture import Event, read_capture  # noqa: E402
 from gearsim.dissect.check import check_events  # noqa: E402
 from gearsim.protocol.packets import Packet, PacketType  # noqa: E402
 
@@ -196,8 +196,8 @@ def error_reply(events: list[Event]) -> Iterator[Mutant]:
         m = events[i].message
         assert isinstance(m, Packet)
         bad = Packet.res(T.ERROR, b"ERR_MUTANT", b"an error where a reply was due")
-        rule = DUE_RULES[int(m.type)]
-        yield Mutant("error-reply", _with_message(events, i, bad), frozenset({rule}), events[i].frame, m.name)
+        rules = WORKER_RULES if m.type in ASSIGNS or m.type == T.NO_JOB else frozenset({DUE_RULES[int(m.type)]})
+        yield Mutant("error-reply", _with_message(events, i, bad), rules, events[i].frame, m.name)
 
 
 CLASSES: Final[dict[str, Callable[[list[Event]], Iterator[Mutant]]]] = {
@@ -279,8 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.verbose and not r.detected:
                     found = ", ".join(sorted(set(r.broken))) or "nothing"
                     want = "/".join(sorted(r.mutant.rules))
-                    print(f"  missed {r.mutant.kind} at {path.name} frame {r.mutant.frame} {r.mutant.what}: "
-                          f"want {want}, check broke {found}")
+                    print(
+                        f"  missed {r.mutant.kind} at {path.name} frame {r.mutant.frame} {r.mutant.what}: "
+                        f"want {want}, check broke {found}"
+                    )
     n = d = w = 0
     for name, (total, found, wrong) in totals.items():
         share = f"{100 * found / total:.0f}%" if total else "-"
@@ -288,8 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         n, d, w = n + total, d + found, w + wrong
     print(f"unmutated: {false_broken} broken requirements in {len(captures)} captures")
     share = 100 * d / n if n else 0.0
-    print(f"mutation: {d} of {n} server-side mutants detected ({share:.1f}%), {w} under another rule, "
-          f"in {len(captures)} captures")
+    print(
+        f"mutation: {d} of {n} server-side mutants detected ({share:.1f}%), {w} under another rule, "
+        f"in {len(captures)} captures"
+    )
     return 0
 
 

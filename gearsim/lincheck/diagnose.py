@@ -30,7 +30,7 @@ from gearsim.lincheck.search import DIFFERS, EARLY, UNEXPLAINED, UNSENT, Failure
 from gearsim.protocol.packets import Message, Packet, PacketType
 from gearsim.protocol.trace import format_message
 
-__all__ = ["REPLY_RULES", "Diagnosis", "diagnose", "handles_in", "rule_of"]
+__all__ = ["REPLY_RULES", "REQUEST_RULES", "Context", "Diagnosis", "diagnose", "handles_in", "rule_of"]
 
 T = PacketType
 #: reply type -> the requirement a matching (or differing) reply meets (or breaks)
@@ -74,6 +74,22 @@ _REFUSABLE: Final[dict[int, str]] = {
 }
 
 
+_WORK_REQUESTS: Final[frozenset[int]] = frozenset(
+    int(t) for t in (T.WORK_STATUS, T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION)
+)
+#: request type -> the rule of the reply due to it (an ERROR nothing explains in its place breaks it)
+REQUEST_RULES: Final[dict[int, str]] = {
+    **dict.fromkeys(_REFUSABLE, "GM-SUBMIT-001"),
+    int(T.GRAB_JOB): "GM-WORKER-008",
+    int(T.GRAB_JOB_UNIQ): "GM-WORKER-009",
+    int(T.GRAB_JOB_ALL): "GM-WORKER-010",
+    int(T.GET_STATUS): "GM-STATUS-001",
+    int(T.GET_STATUS_UNIQUE): "GM-STATUS-009",
+    int(T.ECHO_REQ): "GM-ECHO-001",
+    int(T.OPTION_REQ): "GM-OPTION-001",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     """The rule a divergence breaks, where (connection, frame), and the sentence that says how."""
@@ -102,30 +118,56 @@ def handles_in(message: Message | None) -> list[bytes]:
     return [message.args[i] for i in HANDLE_ARGS.get(message.type, ()) if i < len(message.args) and message.args[i]]
 
 
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the whole capture says about handles and requests, read once per server."""
+
+    #: captured handle -> (conn, frame) of the JOB_CREATED that first gave it
+    created: Mapping[bytes, tuple[int, int]]
+    #: captured handle -> the submission that JOB_CREATED answered
+    creator: Mapping[bytes, Op]
+    #: (conn, observation index) -> the request it answers
+    answers: Mapping[tuple[int, int], Op]
+    #: (conn, captured handle) of every job assignment the server sent
+    assigned: frozenset[tuple[int, bytes]]
+
+
 def diagnose(
-    failure: Failure,
-    to_seen: Mapping[bytes, bytes],
-    to_model: Mapping[bytes, bytes],
-    created: Mapping[bytes, tuple[int, int]],
-    creator: Mapping[bytes, Op],
+    failure: Failure, to_seen: Mapping[bytes, bytes], to_model: Mapping[bytes, bytes], ctx: Context
 ) -> Diagnosis:
     """The rule ``failure`` breaks.
 
     ``to_seen``: model handle -> captured handle (the machine's pairing),
-    ``to_model`` the other way;
-    ``created``: captured handle -> (conn, frame) of the JOB_CREATED that gave
-    it; ``creator``: captured handle -> the submission that JOB_CREATED answered.
+    ``to_model`` the other way.
     """
+    created, creator = ctx.created, ctx.creator
     expected = _shown(failure.expected, to_seen)
     got = failure.seen.message if failure.seen is not None else None
     frame = failure.seen.frame if failure.seen is not None else (failure.op.frame if failure.op is not None else 0)
     handles = frozenset(_captured(failure.expected, to_seen) + handles_in(got))
     sent = _text(got) if failure.seen is not None else "nothing more"
     want = _text(expected)
+    op = failure.op
+    if (
+        type(failure.expected) is Packet
+        and failure.expected.type == T.ERROR
+        and op is not None
+        and type(op.message) is Packet
+        and op.message.type in _WORK_REQUESTS
+        and op.message.args
+    ):
+        handle = op.message.args[0]
+        if handle in created and (op.conn, handle) not in ctx.assigned and got is not failure.expected:
+            # the server took a worker's report on a job it never handed that worker in the capture
+            why = f"took {_text(op.message)} from c{op.conn}, which no JOB_ASSIGN gave the job to"
+            return Diagnosis("GM-WORKER-007", op.conn, op.frame, why, handles | {handle})
     if failure.why == UNEXPLAINED:
-        return Diagnosis(
-            rule_of(got), failure.conn, frame, f"sent {sent}, which no order of the requests explains", handles
-        )
+        rule = rule_of(got)
+        if failure.seen is not None and type(got) is Packet and got.type == T.ERROR:
+            asked = ctx.answers.get((failure.conn, failure.seen.origin))
+            if asked is not None and type(asked.message) is Packet:
+                rule = REQUEST_RULES.get(int(asked.message.type), rule)
+        return Diagnosis(rule, failure.conn, frame, f"sent {sent}, which no order of the requests explains", handles)
     if failure.why == UNSENT:
         return Diagnosis(
             rule_of(failure.expected), failure.conn, frame, f"never sent {want}, which the model sends", handles

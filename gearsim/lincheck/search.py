@@ -44,7 +44,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from gearsim.lincheck.history import DISCONNECT, Op, Seen, Track
+from gearsim.lincheck.history import DISCONNECT, NEVER, Op, Seen, Track
 from gearsim.protocol.packets import Message
 
 __all__ = ["Budget", "Divergence", "Engine", "Failure", "Machine", "Outcome"]
@@ -72,6 +72,8 @@ _EXTRA: Final[int] = 64
 #: snapshot spacing for a while after a failure (repairs replay from a snapshot: keep them near)
 _TURBULENT_EVERY: Final[int] = 48
 _TURBULENCE: Final[int] = 2048
+#: orders a repair tries before the memoised search takes over
+_REPAIR_CAP: Final[int] = 200
 #: a repair starts from a snapshot at least this many ops before the failure, if one is kept
 _MIN_BACK: Final[int] = 24
 
@@ -220,6 +222,9 @@ class Engine:
         self._pending: tuple[Op, int, list[Out], int] | None = None
         #: (position, op) of every op applied since the oldest snapshot kept, in the order applied
         self.log: list[tuple[int, Op]] = []
+        #: True while a repair or search tries orders other than the guess (each op must then also come
+        #: after every op that was due before it was captured)
+        self._searching = False
         #: until this position, snapshots are taken every ``_CALM_AFTER`` ops (a failure happened near)
         self._turbulent = -1
 
@@ -305,12 +310,26 @@ class Engine:
             if op.time_ns > top:
                 _t, conn, pos = heads[0]
                 return Failure(UNEXPLAINED, k, op, conn, None, self.seen[conn][pos])
+        if self._searching and op.time_ns > self._due(op.conn):
+            # another connection's request was acted on before this one was even captured
+            return Failure(UNEXPLAINED, k, op, op.conn, None, None)
         self.log.append((k, op))
         outs = self.machine.apply(op)
         self.pos_op[op.conn] = op.index + 1
         if op.time_ns > self.maxinv:
             self.maxinv = op.time_ns
         return self._match(op, k, outs, 0)
+
+    def _due(self, conn: int) -> int:
+        """The earliest time by which an op not yet run, on another connection than ``conn``, was acted on."""
+        due = NEVER
+        tracks = self.tracks
+        for other, index in self.pos_op.items():
+            if other != conn:
+                ops = tracks[other].ops
+                if index < len(ops) and ops[index].due_ns < due:
+                    due = ops[index].due_ns
+        return due
 
     def _match(self, op: Op, k: int, outs: list[Out], start: int) -> Failure | None:
         seen_of = self.seen
@@ -393,18 +412,15 @@ class Engine:
         nodes = 0
         goal = min(k + self.margin, len(self.schedule))
         self.outcome.searches += 1
-        resume, nodes = self._repair(failure, k, goal)
+        self._searching = True
+        try:
+            resume, nodes, found = self._repair_or_search(failure, k, goal)
+        finally:
+            self._searching = False
         if resume is not None and resume >= 0:
             self.outcome.nodes += nodes
             self.outcome.repaired += 1
             return resume
-        found: bool | None = None if resume == -1 else False
-        if resume is None:
-            for base_position, base in reversed(self.snaps):
-                found, used = self._search(base_position, base, goal)
-                nodes += used
-                if found is not False:
-                    break
         decided = found is not None
         self.outcome.nodes += nodes
         if found:
@@ -438,6 +454,21 @@ class Engine:
             self._skip(again.conn)
         self._snapshot(k + 1)
         return k + 1
+
+    def _repair_or_search(self, failure: Failure, k: int, goal: int) -> tuple[int | None, int, bool | None]:
+        """A repair, then the memoised search: (where to go on, or None), states explored, and whether
+        the search found an order (None: out of budget)."""
+        resume, nodes = self._repair(failure, k, goal)
+        if resume is not None and resume >= 0:
+            return resume, nodes, True
+        found: bool | None = None if resume == -1 else False
+        if resume is None:
+            for base_position, base in reversed(self.snaps):
+                found, used = self._search(base_position, base, goal)
+                nodes += used
+                if found is not False:
+                    break
+        return None, nodes, found
 
     @staticmethod
     def _options(failure: Failure) -> list[str]:
@@ -567,6 +598,8 @@ class Engine:
             if key in tried or not self._valid(base, order):
                 continue
             tried.add(key)
+            if len(tried) > _REPAIR_CAP:
+                break  # the exhaustive search (memoised on states) takes over
             if self.budget(len(tried)):
                 out_of_budget = True
                 break

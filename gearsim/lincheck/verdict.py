@@ -23,11 +23,11 @@ matched are counted as met under the rule of their type.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from gearsim.lincheck.diagnose import Diagnosis, diagnose, rule_of
+from gearsim.lincheck.diagnose import Context, Diagnosis, diagnose, rule_of
 from gearsim.lincheck.hints import GearmanHints
 from gearsim.lincheck.history import History, Op, replies_of
 from gearsim.lincheck.machine import GearmanMachine
@@ -43,6 +43,9 @@ BROKEN: Final[str] = "broken"
 UNKNOWN: Final[str] = "unknown"
 INCONCLUSIVE: Final[str] = "inconclusive"
 UNDECIDED: Final[str] = "undecided"
+_ASSIGNS: Final[frozenset[int]] = frozenset(
+    {PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL}
+)
 #: explored states allowed per partition by default
 DEFAULT_BUDGET: Final[int] = 2_000
 
@@ -103,7 +106,8 @@ def judge(
     """
     make_budget = budget or state_budget(DEFAULT_BUDGET)
     verdict = Verdict()
-    created, creator = _creations(history)
+    ctx = _context(history)
+    created = ctx.created
     midstream = any(t.midstream for t in history.tracks.values())
     reported: set[bytes] = set()
     repeated: set[tuple[str, str, int]] = set()
@@ -127,8 +131,8 @@ def judge(
             key = (conn, origin)
             outcome_of[key] = outcome_of.get(key, True) and message is not None
         for divergence in outcome.divergences:
-            found = diagnose(divergence.failure, machine.to_seen, machine.to_model, created, creator)
-            status = _status(found, part, divergence.decided, midstream, created)
+            found = diagnose(divergence.failure, machine.to_seen, machine.to_model, ctx)
+            status = _status(found, part, divergence.decided, midstream, created, machine)
             if status == BROKEN:
                 about = found.handles
                 if about and about & reported:
@@ -164,7 +168,8 @@ def _status(
     part: Part,
     decided: bool,
     midstream: bool,
-    created: dict[bytes, tuple[int, int]],
+    created: Mapping[bytes, tuple[int, int]],
+    machine: GearmanMachine,
 ) -> str:
     tracks = part.history.tracks
     if any(t.ops_lost_at is not None or t.seen_lost_at is not None for t in tracks.values()):
@@ -173,24 +178,31 @@ def _status(
         return UNDECIDED
     if midstream and (part.kind != "job" or any(t.midstream for t in tracks.values())):
         return UNKNOWN
-    unseen = [h for h in found.handles if h not in created]
+    unseen = [h for h in found.handles if h not in created and machine.describe_handle(h) != "paired"]
     if found.handles and len(unseen) == len(found.handles):
         return UNKNOWN  # only jobs the capture never saw created: made before it began?
     return BROKEN
 
 
-def _creations(history: History) -> tuple[dict[bytes, tuple[int, int]], dict[bytes, Op]]:
-    """Captured handle -> (conn, frame) of the first JOB_CREATED giving it, and the submission it answered."""
+def _context(history: History) -> Context:
+    """Who created, answered and was assigned what, over the whole history."""
     created: dict[bytes, tuple[int, int]] = {}
     creator: dict[bytes, Op] = {}
+    answers: dict[tuple[int, int], Op] = {}
+    assigned: set[tuple[int, bytes]] = set()
     for track in history.tracks.values():
         for index, seen in replies_of(track).items():
+            op = track.ops[index]
+            answers[(track.conn, seen.index)] = op
             message = seen.message
             if type(message) is Packet and message.type == PacketType.JOB_CREATED and message.args:
                 handle = message.args[0]
-                op = track.ops[index]
                 first = creator.get(handle)
                 if first is None or op.time_ns < first.time_ns:
                     created[handle] = (track.conn, seen.frame)
                     creator[handle] = op
-    return created, creator
+        for seen in track.seen:
+            message = seen.message
+            if type(message) is Packet and message.type in _ASSIGNS and message.args:
+                assigned.add((track.conn, message.args[0]))
+    return Context(created, creator, answers, frozenset(assigned))

@@ -1,0 +1,195 @@
+"""Judging a server's observed history by the orders it allows (gearsim.lincheck), on hand-built histories.
+
+Each history is a script of what connections sent and received, with
+capture times in milliseconds: what a capture of a server would show.
+"""
+
+from __future__ import annotations
+
+from gearsim.lincheck.history import CONNECT, DISCONNECT, SEND, History, Op, Seen, Track, set_due_times
+from gearsim.lincheck.verdict import BROKEN, INCONCLUSIVE, UNDECIDED, UNKNOWN, Finding, judge, state_budget
+from gearsim.protocol.packets import Packet, PacketType
+
+T = PacketType
+MS = 1_000_000
+
+
+def req(kind: int, *args: bytes) -> Packet:
+    return Packet.req(kind, *args)
+
+
+def res(kind: int, *args: bytes) -> Packet:
+    return Packet.res(kind, *args)
+
+
+class Script:
+    """A history written as it happens: ``open``, ``send`` (client to server), ``got`` (server to client)."""
+
+    def __init__(self) -> None:
+        self.history = History("127.0.0.1:4730")
+        self.frame = 0
+
+    def _next(self) -> int:
+        self.frame += 1
+        return self.frame
+
+    def open(self, conn: int, ms: float, midstream: bool = False) -> None:
+        track = Track(conn, f"127.0.0.1:{40000 + conn}", "127.0.0.1:4730", midstream=midstream)
+        track.ops.append(Op(conn, 0, CONNECT, int(ms * MS), self._next(), peer=track.client))
+        self.history.tracks[conn] = track
+
+    def send(self, conn: int, ms: float, message: Packet) -> None:
+        track = self.history.tracks[conn]
+        track.ops.append(Op(conn, len(track.ops), SEND, int(ms * MS), self._next(), message))
+
+    def got(self, conn: int, ms: float, message: Packet) -> int:
+        track = self.history.tracks[conn]
+        frame = self._next()
+        track.seen.append(Seen(conn, len(track.seen), int(ms * MS), frame, message, len(track.seen)))
+        return frame
+
+    def close(self, conn: int, ms: float) -> None:
+        track = self.history.tracks[conn]
+        track.ops.append(Op(conn, len(track.ops), DISCONNECT, int(ms * MS), self._next()))
+
+    def judge(self, budget: int = 2000) -> list[Finding]:
+        set_due_times(self.history)
+        return judge(self.history, "gearmand-1.1", budget=state_budget(budget)).findings
+
+
+def broken(findings: list[Finding]) -> list[tuple[str, int]]:
+    return [(f.requirement, f.frame) for f in findings if f.status == BROKEN]
+
+
+def job_with_progress(status_answer: tuple[bytes, ...], handle: bytes = b"H:vm:1") -> tuple[Script, int]:
+    """A client submits, a worker takes the job and reports 3/14 then 4/14, a poller asks while the 4/14 races.
+
+    Returns the script and the frame of the poller's STATUS_RES.
+    """
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0)
+    s.open(3, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, handle))
+    s.send(2, 3, req(T.GRAB_JOB))
+    s.got(2, 3.1, res(T.JOB_ASSIGN, handle, b"f", b"x"))
+    s.send(2, 5, req(T.WORK_STATUS, handle, b"3", b"14"))
+    s.got(1, 5.1, res(T.WORK_STATUS, handle, b"3", b"14"))
+    s.send(3, 9.9, req(T.GET_STATUS, handle))  # captured before the 4/14 ...
+    s.send(2, 10.0, req(T.WORK_STATUS, handle, b"4", b"14"))
+    s.got(1, 10.05, res(T.WORK_STATUS, handle, b"4", b"14"))
+    frame = s.got(3, 10.1, res(T.STATUS_RES, handle, *status_answer))  # ... answered after it
+    s.send(2, 12, req(T.WORK_COMPLETE, handle, b"done"))
+    s.got(1, 12.1, res(T.WORK_COMPLETE, handle, b"done"))
+    return s, frame
+
+
+def test_a_status_poll_racing_a_progress_report_may_see_either_numerator() -> None:
+    for numerator in (b"3", b"4"):
+        s, _frame = job_with_progress((b"1", b"1", numerator, b"14"))
+        assert s.judge() == []
+
+
+def test_handles_are_paired_with_the_models_never_compared_as_literals() -> None:
+    s, _frame = job_with_progress((b"1", b"1", b"4", b"14"), handle=b"job-77@other-server")
+    assert s.judge() == []
+
+
+def test_a_count_no_order_explains_breaks_GM_STATUS_001_once_at_its_frame() -> None:
+    s, frame = job_with_progress((b"1", b"1", b"9", b"14"))
+    findings = s.judge()
+    assert broken(findings) == [("GM-STATUS-001", frame)]
+    assert "STATUS_RES" in findings[0].reason and "H:vm:1" in findings[0].reason and "H:sim" not in findings[0].reason
+
+
+def test_a_search_out_of_budget_says_undecided_not_broken() -> None:
+    s, frame = job_with_progress((b"1", b"1", b"9", b"14"))
+    findings = s.judge(budget=0)
+    assert [(f.status, f.requirement, f.frame) for f in findings] == [(UNDECIDED, "GM-STATUS-001", frame)]
+
+
+def test_lost_bytes_make_the_affected_job_inconclusive() -> None:
+    s, frame = job_with_progress((b"1", b"1", b"9", b"14"))
+    s.history.tracks[3].seen_lost_at = 0
+    findings = s.judge()
+    assert [(f.status, f.frame) for f in findings] == [(INCONCLUSIVE, frame)]
+
+
+def test_a_job_from_before_the_capture_is_unknown_not_broken() -> None:
+    s = Script()
+    s.open(1, 0, midstream=True)
+    s.send(1, 1, req(T.GET_STATUS, b"H:vm:9"))
+    s.got(1, 1.1, res(T.STATUS_RES, b"H:vm:9", b"1", b"1", b"2", b"5"))  # the model never saw H:vm:9 made
+    findings = s.judge()
+    assert [f.status for f in findings] == [UNKNOWN]
+
+
+def test_an_error_where_job_created_was_due_is_one_GM_SUBMIT_001_not_one_per_later_packet() -> None:
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    frame = s.got(1, 2.1, res(T.ERROR, b"ERR", b"no"))
+    s.send(2, 3, req(T.GRAB_JOB))
+    s.got(2, 3.1, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))
+    s.send(2, 4, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))
+    s.got(1, 4.1, res(T.WORK_COMPLETE, b"H:vm:1", b"r"))
+    assert broken(s.judge()) == [("GM-SUBMIT-001", frame)]
+
+
+def coalesced(second_handle: bytes, unique: bytes = b"u") -> tuple[Script, int]:
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0)
+    s.send(1, 1, req(T.SUBMIT_JOB_BG, b"f", unique, b"x"))
+    s.got(1, 1.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 2, req(T.SUBMIT_JOB_BG, b"f", unique, b"x"))
+    frame = s.got(2, 2.1, res(T.JOB_CREATED, second_handle))
+    return s, frame
+
+
+def test_a_submission_coalesced_as_the_profile_requires_is_met() -> None:
+    assert coalesced(b"H:vm:1")[0].judge() == []
+
+
+def test_a_new_job_where_the_profile_coalesces_breaks_GM_COAL_001() -> None:
+    s, frame = coalesced(b"H:vm:2")
+    assert broken(s.judge()) == [("GM-COAL-001", frame)]
+
+
+def test_coalescing_an_empty_unique_breaks_GM_COAL_003() -> None:
+    s, frame = coalesced(b"H:vm:1", unique=b"")
+    assert broken(s.judge()) == [("GM-COAL-003", frame)]
+
+
+def test_a_missing_work_complete_forward_breaks_GM_WORK_004() -> None:
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 3, req(T.GRAB_JOB))
+    s.got(2, 3.1, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))
+    s.send(2, 4, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))  # never forwarded to c1
+    s.send(2, 5, req(T.GRAB_JOB))
+    s.got(2, 5.1, res(T.NO_JOB))  # so the server had read the WORK_COMPLETE by 5.1 ms
+    s.close(1, 20)
+    assert [rule for rule, _frame in broken(s.judge())] == ["GM-WORK-004"]
+
+
+def test_a_forward_the_client_may_have_left_before_is_not_required() -> None:
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 3, req(T.GRAB_JOB))
+    s.got(2, 3.1, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))
+    s.close(1, 3.9)  # the client leaves before the result is sent
+    s.send(2, 4, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))
+    assert s.judge() == []
