@@ -207,6 +207,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "endpoints": r.endpoints,
                 "met": dict(sorted(r.met.items())),
                 "broken": [{"id": f.requirement, "frame": f.frame, "reason": f.reason} for f in r.broken],
+                "unsettled": [
+                    {"id": f.requirement, "frame": f.frame, "status": f.status, "reason": f.reason} for f in r.unsettled
+                ],
                 "notes": r.notes,
             }
             for r in reports
