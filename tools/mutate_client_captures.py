@@ -37,6 +37,9 @@ a NUL inside the last one):
     twice-terminal    a worker's terminal packet sent twice                        GM-WORK-014
     after-terminal    a WORK_STATUS sent after the worker's terminal packet        GM-WORK-014
     no-pre-sleep      the PRE_SLEEP between NO_JOB and the next GRAB_* left out     GM-SLEEP-008
+    noop-no-grab      the GRAB_* that answers a NOOP replaced by PRE_SLEEP          GM-SLEEP-008
+    cut-short         a connection's last message cut one byte short, then its     GM-FRAME-001 / GM-ADMIN-001
+                      FIN (a binary packet, or an admin line without its newline)
 
 It prints one line per operator and ends with
 
@@ -69,7 +72,7 @@ from gearsim.dissect.pcapfile import PcapWriter  # noqa: E402
 from gearsim.dissect.roles import judge_roles  # noqa: E402
 from gearsim.dissect.synth import TcpConversation  # noqa: E402
 from gearsim.protocol.codec import wire  # noqa: E402
-from gearsim.protocol.packets import FIELDS, SPECS, TERMINAL_TYPES, WORK_TYPES, Packet, PacketType  # noqa: E402
+from gearsim.protocol.packets import FIELDS, SPECS, TERMINAL_TYPES, WORK_TYPES, AdminLine, Packet, PacketType  # noqa: E402
 from gearsim.protocol.trace import Direction  # noqa: E402
 
 C2S, S2C = Direction.C2S.value, Direction.S2C.value
@@ -176,6 +179,10 @@ class Context:
     rng: random.Random
     #: handles the server gave other connections of the capture, never this one
     elsewhere: set[bytes]
+    #: a NOOP came since the connection's last PRE_SLEEP or GRAB_*
+    woken: bool = False
+    #: the last message the connection sent
+    last: bool = False
 
 
 _SERVER_ONLY = [t for t, s in SPECS.items() if s.on_wire and s.res and not s.req]
@@ -277,6 +284,14 @@ def m_after_terminal(p: Packet, ctx: Context) -> list[bytes] | None:
     return [wire(p), _pack(b"\0REQ", int(T.WORK_STATUS), (p.args[0], b"1", b"2"))]
 
 
+def m_noop_no_grab(p: Packet, ctx: Context) -> list[bytes] | None:
+    return [_pack(bytes(p.magic), int(T.PRE_SLEEP), ())] if int(p.type) in _GRAB and ctx.woken else None
+
+
+def m_cut_short(p: Packet, ctx: Context) -> list[bytes] | None:
+    return [wire(p)[:-1]] if ctx.last else None
+
+
 def m_no_pre_sleep(p: Packet, ctx: Context) -> list[bytes] | None:
     return [] if p.type == T.PRE_SLEEP and ctx.after_no_job and ctx.grabs_later else None
 
@@ -298,6 +313,8 @@ OPERATORS: dict[str, tuple[Mutate, frozenset[str]]] = {
     "twice-terminal": (m_twice_terminal, frozenset({"GM-WORK-014"})),
     "after-terminal": (m_after_terminal, frozenset({"GM-WORK-014"})),
     "no-pre-sleep": (m_no_pre_sleep, frozenset({"GM-SLEEP-008"})),
+    "noop-no-grab": (m_noop_no_grab, frozenset({"GM-SLEEP-008"})),
+    "cut-short": (m_cut_short, frozenset({"GM-FRAME-001", "GM-ADMIN-001"})),
 }
 
 
@@ -307,7 +324,11 @@ def sites(events: list[Event], mutate: Mutate, rng: random.Random) -> Iterator[t
     after_no_job: dict[int, bool] = {}
     last_grab: dict[int, int] = {}
     assigned: dict[int, set[bytes]] = {}
+    woken: dict[int, bool] = {}
+    last_sent: dict[int, int] = {}
     for index, e in enumerate(events):
+        if e.direction == C2S and e.message is not None:
+            last_sent[e.conn] = index
         if not isinstance(e.message, Packet):
             continue
         if e.direction == C2S and int(e.message.type) in _GRAB:
@@ -316,12 +337,16 @@ def sites(events: list[Event], mutate: Mutate, rng: random.Random) -> Iterator[t
             assigned.setdefault(e.conn, set()).add(e.message.args[0])
     for index, e in enumerate(events):
         p = e.message
+        if isinstance(p, AdminLine) and e.direction == C2S and mutate is m_cut_short and last_sent[e.conn] == index:
+            yield index, e.conn, [wire(p)[:-1]]
         if not isinstance(p, Packet):
             continue
         number = int(p.type)
         if e.direction == S2C:
             if number == T.NO_JOB:
                 after_no_job[e.conn] = True
+            if number == T.NOOP:
+                woken[e.conn] = True
             if number in _ASSIGN and p.args:
                 held.setdefault(e.conn, set()).add(p.args[0])
             continue
@@ -329,11 +354,14 @@ def sites(events: list[Event], mutate: Mutate, rng: random.Random) -> Iterator[t
         mine = held.setdefault(e.conn, set())
         elsewhere = {h for c, hs in assigned.items() if c != e.conn for h in hs} - assigned.get(e.conn, set())
         ctx = Context(mine, after_no_job.get(e.conn, False), grabs_later, rng, elsewhere)
+        ctx.woken = woken.get(e.conn, False)
+        ctx.last = last_sent[e.conn] == index
         replacement = mutate(p, ctx)
         if replacement is not None:
             yield index, e.conn, replacement
         if number in _GRAB or number == T.PRE_SLEEP:
             after_no_job[e.conn] = False
+            woken[e.conn] = False
         if number in _TERMINAL and p.args:
             ctx.held.discard(p.args[0])
 

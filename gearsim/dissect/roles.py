@@ -22,8 +22,12 @@ role the connection has shown; a type neither may send for that role too):
 * per worker connection: WORK_* only for a handle the connection was
   assigned (one it never received is not sent back as received,
   GM-FIELD-006), nothing for a job after its terminal packet (GM-WORK-014),
-  and PRE_SLEEP between NO_JOB and the next GRAB_* (GM-SLEEP-008, once per
-  connection).
+  PRE_SLEEP between NO_JOB and the next GRAB_*, and GRAB_* rather than
+  another PRE_SLEEP after a NOOP (GM-SLEEP-008, once per connection);
+* a message the peer's own stream ended inside: a binary packet
+  (GM-FRAME-001) or an admin line without its newline (GM-ADMIN-001) when
+  the peer closed with FIN; unknown when it reset (RST); nothing when the
+  capture, not the peer, stopped.
 
 What depends on history the capture did not see is *unknown*, reported but
 never counted as broken: a WORK_* for a handle never assigned on a
@@ -84,6 +88,7 @@ RULE_AFTER_TERMINAL: Final[str] = "GM-WORK-014"
 RULE_SLEEP: Final[str] = "GM-SLEEP-008"
 RULE_EMPTY_FUNCTION: Final[str] = "GM-SUBMIT-007"
 RULE_CLIENT_ID: Final[str] = "GM-WORKER-014"
+RULE_ADMIN_LINE: Final[str] = "GM-ADMIN-001"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +137,12 @@ class _Conn:
     #: findings (by index) that are unknown if the connection turns out ``blind``
     tentative: list[int] = field(default_factory=list)
     after_no_job: bool = False
+    #: sent PRE_SLEEP and no GRAB_* since; ``woken``: and a NOOP came since
+    asleep: bool = False
+    woken: bool = False
     sleep_flagged: bool = False
+    #: how the connection's own direction ended, when it did: "FIN" or "RST"
+    ended_by: str = ""
 
 
 class RoleJudge:
@@ -163,7 +173,11 @@ class RoleJudge:
             return
         if event.direction != _C2S:
             return
-        if isinstance(message, Packet):
+        if event.kind == EventKind.FIN:
+            conn.ended_by = event.note
+        elif event.kind == "truncated":
+            self._cut_short(conn, event)
+        elif isinstance(message, Packet):
             self._sent(conn, event, message)
         elif isinstance(message, AdminLine):
             conn.report.roles[ADMIN] += 1
@@ -204,10 +218,24 @@ class RoleJudge:
         since = event.time_ns - (self.origin_ns or 0)
         conn.report.findings.append(PeerFinding(rule, role, event.conn, event.frame, since, reason, unknown))
 
+    def _cut_short(self, conn: _Conn, event: Event) -> None:
+        """A message the peer's stream ended inside: its fault when it closed (FIN), unknown when it reset."""
+        if not conn.ended_by:
+            return  # the capture stopped, not the peer
+        text = "admin line" in event.note
+        rule = RULE_ADMIN_LINE if text else RULE_FRAMING
+        roles = conn.report.roles
+        role = ADMIN if text else _role_of(roles) if _shown(roles) else _PENDING
+        how = "closed its side (FIN)" if conn.ended_by == "FIN" else f"ended its side ({conn.ended_by})"
+        why = f"{how} inside a message, bytes [{event.offset}, {event.end}): {event.note}"
+        self._find(conn, event, rule, role, why, unknown=conn.ended_by != "FIN")
+
     def _received(self, conn: _Conn, packet: Packet) -> None:
         number = int(packet.type)
         if number == PacketType.NO_JOB:
             conn.after_no_job = True
+        elif number == PacketType.NOOP and conn.asleep:
+            conn.woken = True
         if not packet.args:
             return
         handle = packet.args[0]
@@ -243,12 +271,15 @@ class RoleJudge:
         if number in _WORK and args:
             self._work(conn, event, packet, number, args[0])
         elif number == PacketType.PRE_SLEEP:
-            conn.after_no_job = False
+            if conn.woken and not conn.sleep_flagged:
+                conn.sleep_flagged = True
+                self._find(conn, event, RULE_SLEEP, role.value, "PRE_SLEEP again after a NOOP, without GRAB_*")
+            conn.after_no_job, conn.asleep, conn.woken = False, True, False
         elif number in _GRAB:
             if conn.after_no_job and not conn.sleep_flagged:
                 conn.sleep_flagged = True
                 self._find(conn, event, RULE_SLEEP, role.value, f"{packet.name} right after NO_JOB, without PRE_SLEEP")
-            conn.after_no_job = False
+            conn.after_no_job, conn.asleep, conn.woken = False, False, False
 
     def _work(self, conn: _Conn, event: Event, packet: Packet, number: int, handle: bytes) -> None:
         worker = Role.WORKER.value

@@ -76,6 +76,17 @@ def broken(reports: list[PeerReport]) -> list[tuple[str, str, int, int]]:
             id="grab-without-pre-sleep",
         ),
         pytest.param(
+            [
+                (C2S, req(T.CAN_DO, b"f")),
+                (C2S, req(T.PRE_SLEEP)),
+                (S2C, res(T.NOOP)),
+                (C2S, req(T.PRE_SLEEP)),
+            ],
+            "GM-SLEEP-008",
+            "worker",
+            id="noop-answered-by-sleep",
+        ),
+        pytest.param(
             [(C2S, req(T.ECHO_REQ, b"x")), (C2S, b"\0\x01\x02" + b"xyz" * 5)], "GM-FRAME-002", "client", id="garbage"
         ),
     ],
@@ -85,6 +96,31 @@ def test_each_defect_is_reported_under_its_rule_at_its_frame(
 ) -> None:
     """Each case's last step is the defect: one finding, on connection 1, at that step's frame."""
     assert broken(judged(tmp_path, steps)) == [(rule, role, 1, frame_of(len(steps) - 1))]
+
+
+@pytest.mark.parametrize(
+    ("last", "rule", "role"),
+    [
+        pytest.param(req(T.ECHO_REQ, b"abcdef")[:-2], "GM-FRAME-001", "client", id="packet"),
+        pytest.param(b"status", "GM-ADMIN-001", "admin", id="admin-line"),
+    ],
+)
+def test_a_peer_that_closes_inside_a_message_broke_framing_but_a_capture_that_stops_did_not(
+    tmp_path: Path, last: bytes, rule: str, role: str
+) -> None:
+    data = conversation([(C2S, req(T.ECHO_REQ, b"x")), (S2C, res(T.ECHO_RES, b"x")), (C2S, last)])
+    reports = judged_bytes(tmp_path, data)
+    [finding] = [f for r in reports for f in r.findings]
+    assert (finding.requirement, finding.role, finding.unknown) == (rule, role, False)
+    assert "closed its side (FIN)" in finding.reason
+    head, records = pcap_records(data)
+    assert judged_bytes(tmp_path, head + b"".join(records[:-3]))[0].findings == [], "no FIN: the capture stopped"
+
+
+def judged_bytes(tmp_path: Path, data: bytes) -> list[PeerReport]:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(data)
+    return judge_roles(read_capture(path))
 
 
 def test_a_conforming_worker_and_client_break_nothing(tmp_path: Path) -> None:
