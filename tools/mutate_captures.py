@@ -136,9 +136,13 @@ def _with_message(events: list[Event], at: int, message: Packet) -> list[Event]:
 
 
 def wrong_handle(events: list[Event]) -> Iterator[Mutant]:
+    given: set[bytes] = set()
     for n, i in enumerate(_s2c(events, {T.JOB_CREATED})):
         m = events[i].message
-        assert isinstance(m, Packet)
+        assert isinstance(m, Packet) and m.args
+        if m.args[0] in given:
+            continue  # a coalesced submission: a new handle there is a coalescing mutant
+        given.add(m.args[0])
         bad = m._replace(args=(b"H:mutant:%d" % n,))
         yield Mutant("wrong-handle", _with_message(events, i, bad), frozenset({"GM-SUBMIT-001"}), events[i].frame, "")
 

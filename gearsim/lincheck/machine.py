@@ -18,8 +18,8 @@ orders that differ between servers): a reply line consumes a captured reply
 line, a listing consumes the captured listing through its full stop, and
 what differs is kept as a note.
 
-Snapshots pickle the model; the pairings only ever grow, so a snapshot
-records their count and a restore forgets the pairs made since.
+Snapshots pickle the model and copy the pairings: a search that backs out
+of an order must also forget the handles it paired on the way.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ HANDLE_ARGS: Final[dict[int, tuple[int, ...]]] = {
     for number, spec in SPECS.items()
     if "handle" in spec.args
 }
+#: (pickled model, tick, pairings made, notes made, captured handle -> model handle)
+Snapshot = tuple[bytes, int, int, int, dict[bytes, bytes]]
 #: prefix of the model-side stand-in for a captured handle the model never made (no model handle starts so)
 ALIAS: Final[bytes] = b"\xffseen:"
 _NS_PER_TICK: Final[int] = 1_000_000
@@ -210,25 +212,28 @@ class GearmanMachine:
 
     # ------------------------------------------------------- snapshots
 
-    def snapshot(self) -> tuple[bytes, int, int, int]:
-        """The model's state and how far the pairings and notes had grown (they only grow)."""
-        return pickle.dumps(self.node, pickle.HIGHEST_PROTOCOL), self.now, len(self.to_model), len(self.notes)
+    def snapshot(self) -> Snapshot:
+        """The model's state and the pairings and notes as they stand (a search may pair differently later)."""
+        return (
+            pickle.dumps(self.node, pickle.HIGHEST_PROTOCOL),
+            self.now,
+            len(self.to_model),
+            len(self.notes),
+            dict(self.to_model),
+        )
 
-    def restore(self, snap: tuple[bytes, int, int, int]) -> None:
-        """Go back to ``snap``: the model as it was, the pairings and notes made since forgotten."""
-        data, self.now, pairs, notes = snap
+    def restore(self, snap: Snapshot) -> None:
+        """Go back to ``snap``: the model, its pairings and its notes as they were."""
+        data, self.now, _pairs, notes, to_model = snap
         self.node = pickle.loads(data)
-        to_model, to_seen = self.to_model, self.to_seen
-        while len(to_model) > pairs:
-            seen, model = to_model.popitem()
-            if to_seen.get(model) == seen:
-                del to_seen[model]
+        self.to_model = dict(to_model)
+        self.to_seen = {model: seen for seen, model in to_model.items()}
         del self.notes[notes:]
 
-    def fingerprint(self, snap: tuple[bytes, int, int, int], since: int) -> tuple[object, ...]:
+    def fingerprint(self, snap: Snapshot, since: int) -> tuple[object, ...]:
         """A key for ``snap`` that also tells apart the pairings made after the first ``since``."""
-        data, now, pairs, _notes = snap
-        made = tuple(list(self.to_model.items())[since:pairs]) if pairs > since else ()
+        data, now, pairs, _notes, to_model = snap
+        made = tuple(list(to_model.items())[since:pairs]) if pairs > since else ()
         return hash(data), now, made
 
     def describe_handle(self, handle: bytes) -> str:

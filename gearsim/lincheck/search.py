@@ -72,6 +72,8 @@ _EXTRA: Final[int] = 64
 #: snapshot spacing for a while after a failure (repairs replay from a snapshot: keep them near)
 _TURBULENT_EVERY: Final[int] = 48
 _TURBULENCE: Final[int] = 2048
+#: a server acts on a request it has read within this (only to excuse replies the capture ended too soon for)
+_PROMPT: Final[int] = 250_000_000
 #: orders a repair tries before the memoised search takes over
 _REPAIR_CAP: Final[int] = 200
 #: a repair starts from a snapshot at least this many ops before the failure, if one is kept
@@ -135,6 +137,8 @@ class Divergence:
     decided: bool
     #: states the searches explored before giving up
     nodes: int
+    #: what the engine's ``describe`` said of the failure when it happened (None without one)
+    note: Any = None
 
 
 @dataclass(slots=True)
@@ -186,6 +190,7 @@ class Engine:
         lookahead: int = 48,
         reach: int = 8,
         hints: Hints | None = None,
+        describe: Callable[[Failure], Any] | None = None,
     ) -> None:
         self.tracks = tracks
         self.seen: dict[int, list[Seen]] = {c: t.seen for c, t in tracks.items()}
@@ -211,6 +216,8 @@ class Engine:
         self.lookahead = lookahead
         self.reach = reach
         self.hints = hints
+        #: called with each failure as it becomes a divergence (the machine still in that state)
+        self.describe = describe
         self.pos_op: dict[int, int] = dict.fromkeys(tracks, 0)
         self.pos_seen: dict[int, int] = dict.fromkeys(tracks, 0)
         self.maxinv = 0
@@ -380,7 +387,8 @@ class Engine:
         last = track.ops[-1] if track.ops else None
         if last is None or last.kind != DISCONNECT:
             # the capture ended first: only what the server may have done after its last frame is missing
-            return op.due_ns >= self.end_ns
+            # (an op is acted on by when it is due, and a server acts on what it read within _PROMPT)
+            return min(op.due_ns, op.time_ns + _PROMPT) >= self.end_ns
         if self.pos_op[conn] > last.index:
             return False  # the model already knows the client left: it would not send
         return last.time_ns <= min(self._horizon(), op.due_ns)
@@ -399,7 +407,11 @@ class Engine:
                 pos = self.pos_seen[conn]
                 failure = Failure(UNEXPLAINED, len(self.schedule), None, conn, None, seen[pos])
                 self._skip(conn)
-                self.outcome.divergences.append(Divergence(failure, SKIP, True, 0))
+                self.outcome.divergences.append(self._divergence(failure, SKIP, True, 0))
+
+    def _divergence(self, failure: Failure, adopted: str, decided: bool, nodes: int) -> Divergence:
+        note = self.describe(failure) if self.describe is not None else None
+        return Divergence(failure, adopted, decided, nodes, note)
 
     # ----------------------------------------------------------------- level 2
 
@@ -441,7 +453,7 @@ class Engine:
             choice = min(scores)[2]
         self._restore(states[choice])  # type: ignore[arg-type]
         self._pending = pending
-        self.outcome.divergences.append(Divergence(failure, choice, decided, nodes))
+        self.outcome.divergences.append(self._divergence(failure, choice, decided, nodes))
         self._adopt(failure, choice)
         # never search back across a divergence
         self.snaps.clear()
@@ -450,7 +462,7 @@ class Engine:
             self._snapshot(k)
             return k  # the op could not run yet: try it again
         while (again := self._stuck(k)) is not None:
-            self.outcome.divergences.append(Divergence(again, SKIP, decided, 0))
+            self.outcome.divergences.append(self._divergence(again, SKIP, decided, 0))
             self._skip(again.conn)
         self._snapshot(k + 1)
         return k + 1
@@ -529,7 +541,7 @@ class Engine:
             j = self._pending[3]
             self._pending = None
             option = self._options(nxt)[0]
-            self.outcome.divergences.append(Divergence(nxt, option, True, 0))
+            self.outcome.divergences.append(self._divergence(nxt, option, True, 0))
             start = self._take(nxt, option, j)
 
     def _take(self, failure: Failure, choice: str, j: int) -> int:
@@ -556,7 +568,7 @@ class Engine:
             nxt = self._apply(op, position) or self._stuck(position)
             if nxt is not None:
                 option = self._options(nxt)[0]
-                self.outcome.divergences.append(Divergence(nxt, option, True, 0))
+                self.outcome.divergences.append(self._divergence(nxt, option, True, 0))
                 self._adopt(nxt, option)
         return len(self.outcome.divergences) - before
 

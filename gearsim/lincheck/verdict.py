@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from gearsim.lincheck.diagnose import Context, Diagnosis, diagnose, rule_of
@@ -33,7 +34,7 @@ from gearsim.lincheck.history import History, Op, replies_of
 from gearsim.lincheck.machine import GearmanMachine
 from gearsim.lincheck.partition import Part, split
 from gearsim.lincheck.schedule import guess_order
-from gearsim.lincheck.search import Budget, Engine
+from gearsim.lincheck.search import Budget, Engine, Failure
 from gearsim.model import ServerOptions
 from gearsim.protocol.packets import Message, Packet, PacketType
 
@@ -112,6 +113,7 @@ def judge(
     reported: set[bytes] = set()
     repeated: set[tuple[str, str, int]] = set()
     outcome_of: dict[tuple[int, int], bool] = {}  # (conn, observation) -> matched everywhere it was judged
+    candidates: list[tuple[Diagnosis, str, str]] = []
     for part in split(history):
         verdict.parts += 1
         machine = GearmanMachine(profile, history.origin_ns, options, judged=part.judged, silent=part.silent)
@@ -122,6 +124,7 @@ def judge(
             machine,
             make_budget(),
             hints=GearmanHints(part.history, machine),
+            describe=partial(_diagnose, machine=machine, ctx=ctx),
         )
         outcome = engine.run()
         verdict.searches += outcome.searches
@@ -131,24 +134,28 @@ def judge(
             key = (conn, origin)
             outcome_of[key] = outcome_of.get(key, True) and message is not None
         for divergence in outcome.divergences:
-            found = diagnose(divergence.failure, machine.to_seen, machine.to_model, ctx)
+            found = divergence.note
+            assert isinstance(found, Diagnosis)
             status = _status(found, part, divergence.decided, midstream, created, machine)
-            if status == BROKEN:
-                about = found.handles
-                if about and about & reported:
-                    _note(verdict, found, "consequence of a defect already reported for this job")
-                    continue
-                key3 = (part.key, found.requirement, found.conn)
-                if not about and key3 in repeated:
-                    _note(verdict, found, "repeats the divergence reported before")
-                    continue
-                reported |= about
-                repeated.add(key3)
-            verdict.findings.append(Finding(status, found.requirement, found.conn, found.frame, found.reason, part.key))
+            candidates.append((found, status, part.key))
         for note in machine.notes:
             for conn in tracks:
                 verdict.notes.setdefault(conn, []).append(note)
                 break
+    # one defect once: the earliest divergence about a job stands for it, the later ones are its consequences
+    for found, status, where in sorted(candidates, key=lambda c: (c[0].frame, c[0].conn)):
+        if status == BROKEN:
+            about = found.handles
+            if about and about & reported:
+                _note(verdict, found, "consequence of a defect already reported for this job")
+                continue
+            once = (where, found.requirement, found.conn)
+            if not about and once in repeated:
+                _note(verdict, found, "repeats the divergence reported before")
+                continue
+            reported |= about
+            repeated.add(once)
+        verdict.findings.append(Finding(status, found.requirement, found.conn, found.frame, found.reason, where))
     for track in history.tracks.values():
         met = verdict.met.setdefault(track.conn, Counter())
         for seen in track.seen:
@@ -157,6 +164,10 @@ def judge(
                 verdict.agreed.add((track.conn, seen.frame, seen.message))
     verdict.findings.sort(key=lambda f: (f.conn, f.frame))
     return verdict
+
+
+def _diagnose(failure: Failure, machine: GearmanMachine, ctx: Context) -> Diagnosis:
+    return diagnose(failure, machine.to_seen, machine.to_model, ctx)
 
 
 def _note(verdict: Verdict, found: Diagnosis, why: str) -> None:
