@@ -16,7 +16,8 @@ under another rule is counted apart (*wrong rule*).
 
 Defect classes (the server's side):
 
-* ``wrong-handle``: a JOB_CREATED gives a handle no job has (GM-SUBMIT-001);
+* ``wrong-handle``: a JOB_CREATED gives a handle no job has (GM-SUBMIT-001),
+  where a later packet names the job (otherwise nothing could tell);
 * ``coalescing``: a submission the server coalesced gets a new job's
   handle instead (GM-COAL-001), or one it must not coalesce (empty unique)
   gets the handle of the job created just before it (GM-COAL-003);
@@ -143,8 +144,19 @@ def wrong_handle(events: list[Event]) -> Iterator[Mutant]:
         if m.args[0] in given:
             continue  # a coalesced submission: a new handle there is a coalescing mutant
         given.add(m.args[0])
+        if not _named_later(events, i, m.args[0]):
+            continue  # a handle nothing names again: no observation could tell a wrong one
         bad = m._replace(args=(b"H:mutant:%d" % n,))
         yield Mutant("wrong-handle", _with_message(events, i, bad), frozenset({"GM-SUBMIT-001"}), events[i].frame, "")
+
+
+def _named_later(events: Sequence[Event], at: int, handle: bytes) -> bool:
+    """Does any packet after event ``at`` carry ``handle`` as its first argument?"""
+    for e in events[at + 1 :]:
+        m = e.message
+        if type(m) is Packet and m.args and m.args[0] == handle:
+            return True
+    return False
 
 
 def coalescing(events: list[Event]) -> Iterator[Mutant]:

@@ -391,7 +391,7 @@ class Engine:
             return min(op.due_ns, op.time_ns + _PROMPT) >= self.end_ns
         if self.pos_op[conn] > last.index:
             return False  # the model already knows the client left: it would not send
-        return last.time_ns <= min(self._horizon(), op.due_ns)
+        return last.time_ns <= min(self._horizon(), op.due_ns, op.time_ns + _PROMPT)
 
     def _stuck(self, k: int) -> Failure | None:
         """An observation captured before every op still to run: nothing can produce it any more."""
