@@ -13,12 +13,15 @@ peak resident memory is read from wait4():
 
 * fast     gearsim.dissect.capture.read_capture: every message, no scapy
 * decode   ``gearsim decode`` (fast path, findings, text) into /dev/null
+* check    ``gearsim check`` (decode, then search the orders under the gearmand profile); its
+           messages are the capture's, once it reports 0 broken requirements
 * layers   gearsim.dissect.scapy_gearman.read_layers: fast reader, scapy layer per message
 * tshark   ``tshark -Y gearman -T fields -e gearman.pkt_type`` (messages = values printed)
 * scapy    plain scapy: sniff(offline, session=TCPSession) with a minimal layer whose
            tcp_reassemble returns whole messages
 
-Targets: fast >= 1.0x tshark messages/s at <= 0.5x its peak memory; layers >= 3x scapy.
+Targets: fast >= 1.0x tshark messages/s at <= 0.5x its peak memory; check >= 1.0x tshark;
+layers >= 3x scapy.
 This is a tool, not a test.
 """
 
@@ -64,7 +67,11 @@ def generate(path: Path, size_mb: float) -> tuple[int, int]:
                 handle = f"H:bench:{conns}".encode()
                 payload = rng.randbytes(rng.randint(50, 1200))
                 steps = [
-                    (C2S, encode(Packet.req(T.SUBMIT_JOB, b"reverse", b"", payload))),
+                    (
+                        C2S,
+                        encode(Packet.req(T.CAN_DO, b"reverse"))
+                        + encode(Packet.req(T.SUBMIT_JOB, b"reverse", b"", payload)),
+                    ),
                     (S2C, encode(Packet.res(T.JOB_CREATED, handle))),
                     (C2S, encode(Packet.req(T.GRAB_JOB_UNIQ))),
                     (S2C, encode(Packet.res(T.JOB_ASSIGN_UNIQ, handle, b"reverse", b"", payload))),
@@ -79,7 +86,7 @@ def generate(path: Path, size_mb: float) -> tuple[int, int]:
                         + encode(Packet.res(T.WORK_COMPLETE, handle, payload[::-1])),
                     ),
                 ]
-                messages += 8
+                messages += 9
                 batch.append((conv, steps))
             for conv, _ in batch:
                 conv.open(t)
@@ -131,6 +138,14 @@ print(count[0])
 """
 
 
+def messages_checked(out: str, expected: int) -> int:
+    """The messages ``gearsim check`` judged: all of them, once it reports on every connection and breaks nothing."""
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    if " 0 broken requirements" not in out:
+        raise SystemExit(f"check found broken requirements in the benchmark capture: {last}")
+    return expected
+
+
 def run(cmd: list[str], stdout_count: bool = True) -> tuple[float, int, str]:
     """(seconds, peak RSS in KB, stdout) of one child process."""
     with tempfile.TemporaryFile() as out:
@@ -166,6 +181,10 @@ def main() -> int:
                 lambda s: sum(1 for line in s.splitlines() if line.split(" ")[4:5] in (["REQ"], ["RES"], ["TXT"])),
             ),
             "layers": ([py, "-c", _LAYERS, str(path)], int),
+            "check": (
+                [py, "-m", "gearsim", "check", str(path)],
+                lambda s: messages_checked(s, expected),
+            ),
             "tshark": (
                 ["tshark", "-r", str(path), "-Y", "gearman", "-T", "fields", "-e", "gearman.pkt_type"],
                 lambda s: sum(len(line.split(",")) for line in s.splitlines() if line),
@@ -189,6 +208,8 @@ def main() -> int:
             print(
                 f"fast vs tshark: {speed:.2f}x messages/s (target >= 1.0x), {memory:.2f}x peak memory (target <= 0.5x)"
             )
+        if "check" in results and "tshark" in results:
+            print(f"check vs tshark: {results['check'][0] / results['tshark'][0]:.2f}x messages/s (target >= 1.0x)")
         if "layers" in results and "scapy" in results:
             print(f"layers vs plain scapy+TCPSession: {results['layers'][0] / results['scapy'][0]:.2f}x (target >= 3x)")
     return 0
