@@ -39,6 +39,7 @@ from pathlib import Path
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.io.procfs import pid_running, proc_listeners, runs_command, socket_inodes
 from gearsim.io.serverdesc import HOST, ServerDescription
+from gearsim.run.batch import CLOSE_WAIT
 from gearsim.io.tcp import is_sync_reply, sync_request
 from gearsim.protocol.codec import Decoder, encode
 
@@ -107,8 +108,27 @@ def listening_sockets(pid: int) -> list[tuple[str, int]]:
     return sorted(addr for inode, addr in listeners.items() if inode in inodes)
 
 
+def _await_close(sock: socket.socket, wait: float) -> None:
+    """Half-close ``sock`` and wait (at most ``wait`` seconds) until the server closed its end. Never raises.
+
+    A probe must leave nothing behind that the next case could see: a server
+    lists a connection (admin ``workers``) until it has processed its close,
+    and gearmand drops the row only when it closes its own end.
+    """
+    deadline = time.monotonic() + wait
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                return
+
+
 def round_trip(host: str, port: int, sync: str, timeout: float) -> str | None:
     """Connect and play one read-only request (``sync``: ECHO_REQ or GET_STATUS); None when answered.
+
+    An answered probe half-closes and waits (bounded) for the server to close
+    its end, so the probe's connection is gone before the caller goes on.
 
     Returns:
         None when the server answered as expected, else a one-line reason
@@ -140,6 +160,7 @@ def round_trip(host: str, port: int, sync: str, timeout: float) -> str | None:
                     return f"closed the connection after {sync}"
                 for message in decoder.feed(data):
                     if is_sync_reply(message, _PROBE_TOKEN):
+                        _await_close(sock, CLOSE_WAIT)
                         return None
                     return f"answered {message!r} to {sync}"
         except TimeoutError:

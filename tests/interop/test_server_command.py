@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ import pytest
 
 from gearsim.files import load_schema_text, select
 from gearsim.fuzz.session import ServerIdentity, identify
-from gearsim.io.launch import RunningServer, start_server, stop_server
+from gearsim.io.launch import RunningServer, round_trip, start_server, stop_server
 from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases
 from gearsim.io.serverdesc import ServerDescription, command_description
 from gearsim.io.tcp import TcpPeer
@@ -199,6 +200,19 @@ def test_a_disconnect_waits_until_the_server_closed_its_end(cases: VectorFile, r
     assert any(r.note == "the server closed its end" for r in waited.records)
     hasty = play(vf, case, running_toy, close_wait=0)
     assert hasty.verdict is Verdict.FAIL  # the worker was still counted
+
+
+@pytest.mark.parametrize("running_toy", [("--close-delay", "400")], indirect=True)
+def test_a_probe_leaves_no_connection_behind_for_the_next_case_s_listing(running_toy: RunningServer) -> None:
+    # the readiness probe and the check after each case run just before a case; a server that
+    # notices their close late would still list them in that case's "workers"
+    assert round_trip(running_toy.host, running_toy.port, "ECHO_REQ", 3.0) is None
+    with socket.create_connection(running_toy.address(), timeout=3.0) as admin:
+        admin.sendall(b"workers\n")
+        listing = b""
+        while not listing.endswith(b".\n"):
+            listing += admin.recv(4096)
+    assert len(listing.splitlines()) == 2, listing  # the asking connection's row, then "."
 
 
 def test_a_server_that_cannot_start_is_inconclusive_with_its_output_and_not_retried_forever(
