@@ -39,9 +39,9 @@ from pathlib import Path
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.io.procfs import pid_running, proc_listeners, runs_command, socket_inodes
 from gearsim.io.serverdesc import HOST, ServerDescription
-from gearsim.run.batch import CLOSE_WAIT
 from gearsim.io.tcp import is_sync_reply, sync_request
 from gearsim.protocol.codec import Decoder, encode
+from gearsim.run.batch import CLOSE_WAIT
 
 __all__ = [
     "LaunchError",
@@ -372,7 +372,7 @@ def _held_by_descendant(pid: int, inodes: set[int]) -> bool:
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], desc: ServerDescription, port: int, deadline: float) -> str:
-    """"ready", "died", "port-taken" or "timeout: <last probe problem>"."""
+    """ "ready", "died", "port-taken" or "timeout: <last probe problem>"."""
     state = _wait_listening(proc, port, deadline)
     if state != "ready":
         return state

@@ -257,9 +257,7 @@ def test_gearmand_s_recorded_crash_is_its_known_defect_and_a_failure_under_spec(
     require_peer("gearmand-c")
     selection = select(["worker/timeout.yaml::overflowing-timeout", "worker/grab.yaml::nothing-runnable"])
     factory = ManagedPeerFactory("gearmand-c", tmp_path / "run")
-    crashed, after = run_cases(
-        selected_cases(selection.files, selection.chosen), lambda _i: factory, profile, jobs=1
-    )
+    crashed, after = run_cases(selected_cases(selection.files, selection.chosen), lambda _i: factory, profile, jobs=1)
     assert crashed.verdict is verdict, crashed.reason
     said = crashed.reason if verdict is Verdict.FAIL else crashed.notes[-1]
     assert said == "server crashed: gearmand-c exited with status 1 during this case"
@@ -325,9 +323,7 @@ def test_run_server_description_spells_options_and_says_which_it_cannot(tmp_path
 
 
 @pytest.mark.parametrize("running_toy", [("--crash-on", "CAN_DO_TIMEOUT")], indirect=True)
-def test_run_against_a_long_lived_server_stops_early_after_a_crash(
-    running_toy: RunningServer, tmp_path: Path
-) -> None:
+def test_run_against_a_long_lived_server_stops_early_after_a_crash(running_toy: RunningServer, tmp_path: Path) -> None:
     vectors = tmp_path / "toy.yaml"
     vectors.write_text(CASES, encoding="utf-8")
     host, port = running_toy.address()
