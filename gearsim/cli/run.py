@@ -83,7 +83,9 @@ def add_run_command(subparsers: Any) -> None:
         "--exclude", action="append", default=[], metavar="GLOB", help="leave out cases whose FILE::CASE matches"
     )
     run.add_argument("--shard", type=shard, metavar="K/N", help="run only the cases of shard K of N (CI matrix)")
-    add_profile_argument(run, "gearmand-1.1; the spec profile against --server once it exists")
+    add_profile_argument(
+        run, "gearmand-1.1 for the model, a --peer's own profile, spec against --server and --server-command"
+    )
     run.add_argument(
         "--level",
         choices=LEVELS,
@@ -181,7 +183,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         targets = "--client/--programs, --server, --server-command/--server-description, --peer and --driver"
         raise InputError(f"{targets} exclude each other")
     described = _description(args) if command else None
-    profile = args.profile or (described.profile if described is not None else "")
+    # a described server, the built-in peers too, is judged under its own profile unless one is named
+    own = described or (peer_description(args.peer) if args.peer else None)
+    profile = args.profile or (own.profile if own is not None else "")
     profile = profile or default_profile(real_server=args.server is not None or command)
     target = _target(args, profile)
     selection = select(args.vectors or (["client"] if programs or args.driver else [])).excluding(args.exclude)

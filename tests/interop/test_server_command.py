@@ -384,3 +384,25 @@ def test_fuzz_runs_against_a_server_without_the_admin_protocol(running_toy: Runn
 def test_a_server_with_admin_is_named_by_its_version_line(running_toy: RunningServer) -> None:
     host, port = running_toy.address()
     assert identify(host, port) == ServerIdentity(f"OK 0.1-toy at {host}:{port}", True, "ECHO_REQ")
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize(("named", "profile"), [((), "perl-1.130"), (("--profile", "spec"), "spec")])
+def test_a_built_in_peer_is_judged_under_its_own_profile_unless_one_is_named(
+    named: tuple[str, ...], profile: str, tmp_path: Path
+) -> None:
+    require_peer("perl-gearman-server")
+    out = tmp_path / "r.json"
+    done = gearsim(
+        "run",
+        "codec/admin.yaml::status",
+        "--peer",
+        "perl-gearman-server",
+        *named,
+        "--format",
+        "json",
+        "--out",
+        str(out),
+    )
+    assert done.returncode < 3, done.stdout + done.stderr
+    assert json.loads(out.read_text())["meta"]["profile"] == profile
