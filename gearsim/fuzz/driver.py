@@ -122,6 +122,7 @@ class Differential:
                 command=command,
                 closed=state.side.closed(actor),
                 stalled=actor in stalled,
+                error_labels=self.profile.neutral,
             )
             if view.messages or view.closed or view.stalled or actor == action.actor:
                 views[actor] = view

@@ -13,6 +13,10 @@ PURE. Only what a profile leaves free is normalised away, nothing else:
   belong to this example (its namespaced functions, uniques and client ids,
   or handles it was given), on both sides alike.
 * **the fd column of 'workers'**, which is the server's own descriptor number.
+* **ERROR code words and texts**, only when asked (``error_labels``: under the
+  ``spec`` profile, where GM-ERROR-003 makes them labels a server chooses):
+  each argument of an ERROR becomes ``*``; that an ERROR came, and how many
+  arguments it has, must still be equal.
 
 Everything else (magic, type, every other argument byte, ends of line, the
 order of packets on one connection, a close) must be equal.
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 from gearsim.fuzz.actions import ADMIN_LISTINGS, Hd
 from gearsim.protocol.packets import AdminLine, Message, Packet, PacketType
 
-__all__ = ["CAdmin", "CPacket", "HandleBook", "View", "normalise"]
+__all__ = ["ERROR_LABEL", "CAdmin", "CPacket", "HandleBook", "View", "normalise"]
 
 #: argument positions that hold a job handle, by packet type (responses)
 _HANDLE_ARG: dict[int, int] = {
@@ -112,7 +116,13 @@ class HandleBook:
         return value if k is None else Hd(k)
 
 
-def _packet(p: Packet, book: HandleBook) -> CPacket:
+#: what an ERROR argument becomes when code words and texts are labels
+ERROR_LABEL = b"*"
+
+
+def _packet(p: Packet, book: HandleBook, error_labels: bool = False) -> CPacket:
+    if error_labels and int(p.type) == PacketType.ERROR:
+        return CPacket(bytes(p.magic), int(p.type), tuple(ERROR_LABEL for _ in p.args))
     args: list[bytes | Hd] = list(p.args)
     pos = _HANDLE_ARG.get(int(p.type))
     if pos is not None and pos < len(args):
@@ -166,11 +176,13 @@ def normalise(
     command: str = "",
     closed: bool = False,
     stalled: bool = False,
+    error_labels: bool = False,
 ) -> View:
     """One connection's messages of one step as a View; ``book`` learns new handles.
 
     ``command`` is the admin command of the step when this connection sent it:
-    the admin lines it got back are that command's reply.
+    the admin lines it got back are that command's reply. ``error_labels``:
+    ERROR code words and texts compare equal whatever they say (GM-ERROR-003).
     """
     out: list[Canon] = []
     pending: list[AdminLine] = []
@@ -179,7 +191,7 @@ def normalise(
             if pending:
                 out.append(_admin(pending, command, namespace, book))
                 pending = []
-            out.append(_packet(m, book))
+            out.append(_packet(m, book, error_labels))
         else:
             pending.append(m)
     if pending:
