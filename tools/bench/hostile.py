@@ -12,6 +12,8 @@ its p50/p99/max is what the attack costs everybody else.
 
 Attacks (issue 16):
 
+* idle         no attack: the bystander alone for 2 s (1 s with --quick), the
+               noise floor of the machine the other ECHO figures stand on.
 * huge-body    a header announcing a 0xFFFFFFFF-byte body, then N MiB (default
                512) streamed as fast as the server takes them. Figures: bystander
                ECHO p99/max and lost, MiB/s taken, the server's peak RSS growth
@@ -23,7 +25,8 @@ Attacks (issue 16):
                reads the JOB_CREATEDs: the bystander's ECHO delay, and the burst's
                jobs per second.
 * slow-header  a client sends 6 bytes of a header and stalls: seconds until the
-               server closes it (serve with --idle-timeout; gearmand never does).
+               server closes it (gearsim serve gets --message-timeout S, default
+               5, for this attack only; gearmand has no such option and never does).
 
 Servers: ``gearsim`` (``python -m gearsim serve`` plus any --serve-arg, whose
 default body limit is gearmand's: anything a header can announce),
@@ -60,7 +63,7 @@ HOST = "127.0.0.1"
 HEADER = struct.Struct(">4sII")
 REQ = b"\0REQ"
 ECHO_REQ, ECHO_RES, SUBMIT_JOB_BG, JOB_CREATED = 16, 17, 18, 8
-ATTACKS = ("huge-body", "bad-header", "burst", "slow-header")
+ATTACKS = ("idle", "huge-body", "bad-header", "burst", "slow-header")
 SERVERS = ("gearsim", "gearsim-64MiB", "gearmand-c")
 LOST_AFTER = 2.0
 
@@ -195,6 +198,21 @@ def bystander(address: tuple[str, int]) -> Iterator[dict[str, float]]:
 # --------------------------------------------------------------------------- attacks
 
 
+def body_limit(name: str) -> int:
+    """The body limit a server under test runs with: gearsim-SIZE's SIZE, otherwise what 32 bits can say."""
+    if name.startswith("gearsim-"):
+        size = name.split("-", 1)[1].upper().removesuffix("IB").removesuffix("B")
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        return int(size[:-1]) * units[size[-1]] if size[-1:] in units else int(size)
+    return 0xFFFFFFFF
+
+
+def idle(srv: Server, args: argparse.Namespace) -> dict[str, float]:
+    with bystander(srv.address) as out:
+        time.sleep(1.0 if args.quick else 2.0)
+    return out
+
+
 def huge_body(srv: Server, args: argparse.Namespace) -> dict[str, float]:
     base = rss_kib(srv.pid)
     total = args.huge_mib * 1024 * 1024
@@ -224,6 +242,7 @@ def huge_body(srv: Server, args: argparse.Namespace) -> dict[str, float]:
             "MiB_per_s": sent / 2**20 / elapsed if elapsed else 0.0,
             "rss_growth_MiB": grown / 2**20,
             "rss_per_byte": grown / sent if sent else 0.0,
+            "rss_per_limit": grown / body_limit(srv.name),
             "closed_by_server": closed,
         }
     )
@@ -316,16 +335,18 @@ def slow_header(srv: Server, args: argparse.Namespace) -> dict[str, float]:
 
 
 RUNNERS: dict[str, Callable[[Server, argparse.Namespace], dict[str, float]]] = {
+    "idle": idle,
     "huge-body": huge_body,
     "bad-header": bad_header,
     "burst": burst,
     "slow-header": slow_header,
 }
 TARGETS = {
+    "idle": "no target: ECHO latency with nothing else going on, this machine's noise floor",
     "huge-body": "target: bystander ECHO p99 < 100 ms, none lost; RSS growth < 2x the limit (per byte taken < 2)",
     "bad-header": "target: every connection closed at once (gearmand 20/20)",
     "burst": "target: bystander ECHO delay near gearmand's (0.4-0.5 s max in issue 16), not seconds",
-    "slow-header": "target: closed after --idle-timeout (gearmand keeps it open: inf)",
+    "slow-header": "target: closed after serve's --message-timeout (gearmand keeps it open: never)",
 }
 
 
@@ -351,13 +372,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--burst", type=int, default=200_000)
     parser.add_argument("--slow-wait", type=float, default=15.0, help="seconds slow-header waits for a close")
     parser.add_argument("--serve-arg", action="append", default=[], help="an extra argument for gearsim serve")
+    parser.add_argument(
+        "--message-timeout", type=float, default=5.0, help="serve's --message-timeout in the slow-header attack"
+    )
     parser.add_argument("--bystander", metavar="HOST:PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bystander:
         host, _, port = args.bystander.rpartition(":")
         return bystander_main(host, int(port))
     if args.quick:
-        args.huge_mib, args.burst, args.slow_wait = 64, 50_000, 3.0
+        args.huge_mib, args.burst, args.slow_wait, args.message_timeout = 64, 50_000, 3.0, 1.0
     attacks = [a for a in args.attacks.split(",") if a]
     servers = [s for s in args.servers.split(",") if s]
     for a in attacks:
@@ -376,9 +400,12 @@ def main(argv: list[str]) -> int:
         for attack in attacks:
             results: dict[str, dict[str, float]] = {}
             for name in servers:
-                with server(name, rundir, serve_args) as srv:
+                extra = ["--message-timeout", str(args.message_timeout)] if attack == "slow-header" else []
+                with server(name, rundir, [*serve_args, *extra]) as srv:
                     results[name] = RUNNERS[attack](srv, args)
             print(f"\n== {attack}   ({TARGETS[attack]})")
+            if attack == "slow-header":
+                print(f"(gearsim serve --message-timeout {args.message_timeout:g})")
             keys = list(next(iter(results.values())).keys())
             head = ["figure", *servers]
             if "gearmand-c" in results and "gearsim" in results:
