@@ -33,7 +33,11 @@ a NUL inside the last one):
     oversize-unique   a unique made longer than 63 bytes                           GM-FIELD-002
     empty-function    the function name of a submission or registration emptied    GM-SUBMIT-007
     handle-not-held   a worker's WORK_* for a handle it was never given            GM-FIELD-006
-    other-workers-handle  ... for the handle of a job another connection was given GM-FIELD-006
+
+Not a mutant: a worker's WORK_* for the handle of a job another connection
+of the capture was given. A worker whose connection closed mid-job may
+finish the job on a new one (gear does); the server ignores it (GM-WORK-001)
+and no rule binds the worker, so check reports it as unknown.
     twice-terminal    a worker's terminal packet sent twice                        GM-WORK-014
     after-terminal    a WORK_STATUS sent after the worker's terminal packet        GM-WORK-014
     no-pre-sleep      the PRE_SLEEP between NO_JOB and the next GRAB_* left out     GM-SLEEP-008
@@ -177,8 +181,6 @@ class Context:
     after_no_job: bool
     grabs_later: bool
     rng: random.Random
-    #: handles the server gave other connections of the capture, never this one
-    elsewhere: set[bytes]
     #: a NOOP came since the connection's last PRE_SLEEP or GRAB_*
     woken: bool = False
     #: the last message the connection sent
@@ -266,12 +268,6 @@ def m_handle_not_held(p: Packet, ctx: Context) -> list[bytes] | None:
     return [_with_arg(p, 0, b"H:mutant:" + str(ctx.rng.randrange(10**6)).encode())]
 
 
-def m_other_workers_handle(p: Packet, ctx: Context) -> list[bytes] | None:
-    if int(p.type) not in _WORK or not p.args or p.args[0] not in ctx.held or not ctx.elsewhere:
-        return None
-    return [_with_arg(p, 0, ctx.rng.choice(sorted(ctx.elsewhere)))]
-
-
 def m_twice_terminal(p: Packet, ctx: Context) -> list[bytes] | None:
     if int(p.type) not in _TERMINAL or not p.args or p.args[0] not in ctx.held:
         return None
@@ -309,7 +305,6 @@ OPERATORS: dict[str, tuple[Mutate, frozenset[str]]] = {
     "oversize-unique": (m_oversize_unique, frozenset({"GM-FIELD-002"})),
     "empty-function": (m_empty_function, frozenset({"GM-SUBMIT-007"})),
     "handle-not-held": (m_handle_not_held, frozenset({"GM-FIELD-006"})),
-    "other-workers-handle": (m_other_workers_handle, frozenset({"GM-FIELD-006"})),
     "twice-terminal": (m_twice_terminal, frozenset({"GM-WORK-014"})),
     "after-terminal": (m_after_terminal, frozenset({"GM-WORK-014"})),
     "no-pre-sleep": (m_no_pre_sleep, frozenset({"GM-SLEEP-008"})),
@@ -323,7 +318,6 @@ def sites(events: list[Event], mutate: Mutate, rng: random.Random) -> Iterator[t
     held: dict[int, set[bytes]] = {}
     after_no_job: dict[int, bool] = {}
     last_grab: dict[int, int] = {}
-    assigned: dict[int, set[bytes]] = {}
     woken: dict[int, bool] = {}
     last_sent: dict[int, int] = {}
     for index, e in enumerate(events):
@@ -333,8 +327,6 @@ def sites(events: list[Event], mutate: Mutate, rng: random.Random) -> Iterator[t
             continue
         if e.direction == C2S and int(e.message.type) in _GRAB:
             last_grab[e.conn] = index
-        if e.direction == S2C and int(e.message.type) in _ASSIGN and e.message.args:
-            assigned.setdefault(e.conn, set()).add(e.message.args[0])
     for index, e in enumerate(events):
         p = e.message
         if isinstance(p, AdminLine) and e.direction == C2S and mutate is m_cut_short and last_sent[e.conn] == index:
@@ -352,8 +344,7 @@ def sites(events: list[Event], mutate: Mutate, rng: random.Random) -> Iterator[t
             continue
         grabs_later = last_grab.get(e.conn, -1) > index
         mine = held.setdefault(e.conn, set())
-        elsewhere = {h for c, hs in assigned.items() if c != e.conn for h in hs} - assigned.get(e.conn, set())
-        ctx = Context(mine, after_no_job.get(e.conn, False), grabs_later, rng, elsewhere)
+        ctx = Context(mine, after_no_job.get(e.conn, False), grabs_later, rng)
         ctx.woken = woken.get(e.conn, False)
         ctx.last = last_sent[e.conn] == index
         replacement = mutate(p, ctx)

@@ -30,9 +30,13 @@ role the connection has shown; a type neither may send for that role too):
   capture, not the peer, stopped.
 
 What depends on history the capture did not see is *unknown*, reported but
-never counted as broken: a WORK_* for a handle never assigned on a
-connection joined mid-stream, or after bytes from the server were lost (a
-TCP gap), since the assignment may be in what is missing. A GET_STATUS for a
+never counted as broken: a WORK_* for a handle not assigned on its
+connection when the server gave that handle to another connection (a worker
+whose connection closed mid-job may finish the job on a new one; the server
+ignores it, GM-WORK-001, and no rule binds the worker), when the server's
+bytes to the connection were not all captured (a TCP gap), or when the
+capture joined that server's session late (a connection seen mid-stream:
+the job may predate the capture). A GET_STATUS for a
 handle the connection never received is not judged at all: a status poller
 commonly gets its handle from another process.
 
@@ -73,10 +77,11 @@ _NAMES_FUNCTION: Final[frozenset[int]] = frozenset(
     for t in PacketType
     if t.name.startswith("SUBMIT_") or t in (PacketType.CAN_DO, PacketType.CAN_DO_TIMEOUT, PacketType.CANT_DO)
 )
+#: types whose first argument is a job handle
+_CARRIES_HANDLE: Final[frozenset[int]] = frozenset(n for n, spec in SPECS.items() if spec.args[:1] == ("handle",))
 _CLIENT_ID_MAX: Final[int] = 127
 #: the problems of a direction after which what it carried is no longer all known
 _LOSSES: Final[frozenset[str]] = frozenset({"gap", "lost", "skipped"})
-_MISSED: Final[str] = " (in what the capture holds: the server's bytes to it are not all captured)"
 #: the role label of what a connection sent before it showed its role
 _PENDING: Final[str] = "?"
 
@@ -134,8 +139,10 @@ class _Conn:
     received: set[bytes] = field(default_factory=set)
     #: the server's bytes to this connection are not all known (joined mid-stream, a gap)
     blind: bool = False
-    #: findings (by index) that are unknown if the connection turns out ``blind``
-    tentative: list[int] = field(default_factory=list)
+    #: the server it talks to (handles are that server's)
+    server: str = ""
+    #: (finding index, handle) of WORK_* for a handle not given to this connection: settled by ``reports``
+    tentative: list[tuple[int, bytes]] = field(default_factory=list)
     after_no_job: bool = False
     #: sent PRE_SLEEP and no GRAB_* since; ``woken``: and a NOOP came since
     asleep: bool = False
@@ -151,6 +158,10 @@ class RoleJudge:
     def __init__(self) -> None:
         self._conns: dict[int, _Conn] = {}
         self.origin_ns: int | None = None
+        #: server -> handle -> the first connection the server sent it to
+        self._given: dict[str, dict[bytes, int]] = {}
+        #: servers with a connection the capture joined mid-stream: their session began before it
+        self._joined_late: set[str] = set()
 
     def feed(self, event: Event) -> None:
         """Take one event (any kind; only those of Gearman connections matter)."""
@@ -159,7 +170,10 @@ class RoleJudge:
         if event.kind == EventKind.OPEN:
             midstream = bool(event.info.midstream) if event.info is not None else False
             report = PeerReport(event.conn, event.note, midstream=midstream)
-            self._conns[event.conn] = _Conn(report, blind=midstream)
+            server = event.info.server if event.info is not None else ""
+            self._conns[event.conn] = _Conn(report, blind=midstream, server=server)
+            if midstream:
+                self._joined_late.add(server)
             return
         conn = self._conns.get(event.conn)
         if conn is None:
@@ -205,14 +219,28 @@ class RoleJudge:
                 roles[role] += pending
             fixed = PeerReport(report.conn, report.endpoints, roles, midstream=report.midstream)
             fixed.findings = [replace(f, role=role) if f.role == _PENDING else f for f in report.findings]
-            if conn.blind:
-                for index in conn.tentative:
+            for index, handle in conn.tentative:
+                why = self._unsettled(conn, handle)
+                if why:
                     f = fixed.findings[index]
-                    fixed.findings[index] = replace(f, unknown=True, reason=f.reason + _MISSED)
+                    fixed.findings[index] = replace(f, unknown=True, reason=f"{f.reason} ({why})")
             out.append(fixed)
         return out
 
     # ------------------------------------------------------------------ internals
+
+    def _unsettled(self, conn: _Conn, handle: bytes) -> str:
+        """Why a WORK_* for a handle this connection was not given may still be no defect, or ""."""
+        holder = self._given.get(conn.server, {}).get(handle)
+        if holder is not None:
+            # a worker whose connection closed mid-job may finish it on a new one (gear does): the
+            # server ignores it (GM-WORK-001), and no rule binds the worker
+            return f"the server gave that handle to c{holder}: the worker may have held it there"
+        if conn.blind:
+            return "the server's bytes to this connection are not all captured"
+        if conn.server in self._joined_late:
+            return "the capture joined this server's session late: the job may predate it"
+        return ""
 
     def _find(self, conn: _Conn, event: Event, rule: str, role: str, reason: str, unknown: bool = False) -> None:
         since = event.time_ns - (self.origin_ns or 0)
@@ -236,10 +264,11 @@ class RoleJudge:
             conn.after_no_job = True
         elif number == PacketType.NOOP and conn.asleep:
             conn.woken = True
-        if not packet.args:
+        if not packet.args or number not in _CARRIES_HANDLE:
             return
         handle = packet.args[0]
         conn.received.add(handle)
+        self._given.setdefault(conn.server, {}).setdefault(handle, conn.report.conn)
         if number in _ASSIGN:
             conn.held.add(handle)
             conn.ended.discard(handle)  # assigned again (after a time limit took it): a new history
@@ -291,7 +320,7 @@ class RoleJudge:
                 return  # a handle it was given as a client: the server says whether it may (GM-WORK-001/002)
             why = f"{packet.name} for {handle!r}, a job this connection does not hold: never given that handle"
             # judged when the report is made: a loss found later (a gap shows when later bytes come) may hide it
-            conn.tentative.append(len(conn.report.findings))
+            conn.tentative.append((len(conn.report.findings), handle))
             self._find(conn, event, RULE_NOT_RECEIVED, worker, why)
         elif number in _TERMINAL:
             conn.held.discard(handle)

@@ -168,7 +168,9 @@ def test_findings_are_per_connection_and_per_role(tmp_path: Path) -> None:
     assert dict(reports[1].roles) == {"worker": 2}
     assert dict(reports[2].roles) == {"client": 2, "worker": 1}
     assert dict(reports[3].roles) == {"admin": 1}
-    assert [(f.requirement, f.role) for f in reports[1].findings] == [("GM-FIELD-006", "worker")]
+    # the server gave H to c2: the worker may hold it there, so what c1 sent is unknown, not broken
+    assert [(f.requirement, f.role, f.unknown) for f in reports[1].findings] == [("GM-FIELD-006", "worker", True)]
+    assert "the server gave that handle to c2" in reports[1].findings[0].reason
     # the handle came to c2 in JOB_CREATED: whether a client may report on it is the server's to answer
     assert [(f.requirement, f.role) for f in reports[2].findings] == [("GM-FIELD-003", "worker")]
     assert reports[3].findings == []
@@ -229,3 +231,30 @@ def test_reference_captures_show_no_client_or_worker_finding(cap: object) -> Non
     findings: list[PeerFinding] = [f for r in reports for f in r.findings]
     assert reports and findings == []
     assert sum(sum(r.roles.values()) for r in reports) > 0
+
+
+def test_a_worker_finishing_on_a_new_connection_a_job_its_closed_one_held_is_not_broken(tmp_path: Path) -> None:
+    """What gear does when the server closes its connection mid-job: it reconnects and sends WORK_COMPLETE there."""
+
+    def build(writer: object) -> None:
+        old = TcpConversation(writer, ("127.0.0.2", 40001), ("127.0.0.1", 4730))  # type: ignore[arg-type]
+        new = TcpConversation(writer, ("127.0.0.2", 40002), ("127.0.0.1", 4730))  # type: ignore[arg-type]
+        ms = 1_000_000
+        old.open(T0)
+        for i, (direction, data) in enumerate(GIVEN):
+            old.send(direction, data, T0 + (i + 1) * ms)
+        old.close(T0 + 5 * ms, S2C)
+        new.open(T0 + 6 * ms)
+        new.send(C2S, req(T.CAN_DO, b"reverse"), T0 + 7 * ms)
+        new.send(C2S, req(T.WORK_COMPLETE, H, b"cba"), T0 + 8 * ms)
+        new.send(C2S, req(T.WORK_COMPLETE, b"H:vm:77", b"x"), T0 + 9 * ms)  # a handle nobody was given
+        new.close(T0 + 10 * ms)
+
+    path = tmp_path / "reconnect.pcap"
+    path.write_bytes(pcap_bytes(build))
+    reports = {r.conn: r for r in judge_roles(read_capture(path))}
+    assert [(f.requirement, f.unknown) for f in reports[2].findings] == [
+        ("GM-FIELD-006", True),
+        ("GM-FIELD-006", False),
+    ]
+    assert [f.frame for f in reports[2].broken] == [max(f.frame for f in reports[2].findings)]
