@@ -47,6 +47,8 @@ HANDLE_ARGS: Final[dict[int, tuple[int, ...]]] = {
 }
 #: (pickled model, tick, pairings made, notes made, captured handle -> model handle)
 Snapshot = tuple[bytes, int, int, int, dict[bytes, bytes]]
+#: (profile, options) -> a fresh model, pickled (a value cache: the same bytes for the same arguments)
+_FRESH: dict[tuple[str, str], bytes] = {}
 #: prefix of the model-side stand-in for a captured handle the model never made (no model handle starts so)
 ALIAS: Final[bytes] = b"\xffseen:"
 _NS_PER_TICK: Final[int] = 1_000_000
@@ -71,6 +73,11 @@ class GearmanMachine:
         index) of ops whose outputs are all dropped.
         """
         self.node = Server(profile, options)
+        #: the pickled fresh model, while no op has run (every partition starts from one: pickle it once)
+        self._fresh: bytes | None = _FRESH.get((profile, repr(options)))
+        if self._fresh is None:
+            self._fresh = _FRESH[(profile, repr(options))] = pickle.dumps(self.node, pickle.HIGHEST_PROTOCOL)
+        self._fresh_of_profile = self._fresh
         self.judged = judged
         self.silent = frozenset(silent)
         self.origin_ns = origin_ns
@@ -85,6 +92,7 @@ class GearmanMachine:
 
     def apply(self, op: Op) -> list[Out]:
         """Feed one op to the model at its time; what the model sends or closes in answer (timers first)."""
+        self._fresh = None
         node = self.node
         now = (op.time_ns - self.origin_ns) // _NS_PER_TICK
         if now < self.now:
@@ -215,7 +223,7 @@ class GearmanMachine:
     def snapshot(self) -> Snapshot:
         """The model's state and the pairings and notes as they stand (a search may pair differently later)."""
         return (
-            pickle.dumps(self.node, pickle.HIGHEST_PROTOCOL),
+            self._fresh if self._fresh is not None else pickle.dumps(self.node, pickle.HIGHEST_PROTOCOL),
             self.now,
             len(self.to_model),
             len(self.notes),
@@ -226,6 +234,7 @@ class GearmanMachine:
         """Go back to ``snap``: the model, its pairings and its notes as they were."""
         data, self.now, _pairs, notes, to_model = snap
         self.node = pickle.loads(data)
+        self._fresh = data if data is self._fresh_of_profile else None
         self.to_model = dict(to_model)
         self.to_seen = {model: seen for seen, model in to_model.items()}
         del self.notes[notes:]

@@ -304,6 +304,31 @@ class Engine:
         self._leftovers()
         return self.outcome
 
+    def replay(self) -> bool:
+        """Only level 1, without snapshots: does the guessed order alone explain every observation?
+
+        True: ``outcome.matched`` holds every observation. False: it stopped
+        at the first failure (the engine is then spent: build another).
+        """
+        tracks = self.tracks
+        pos_op = self.pos_op
+        # each connection's next op by when it was due: no op may run after one due before it was captured
+        due = [(t.ops[0].due_ns, conn, 0) for conn, t in tracks.items() if t.ops]
+        heapq.heapify(due)
+        for k, op in enumerate(self.schedule):
+            while due and pos_op[due[0][1]] != due[0][2]:
+                heapq.heappop(due)
+            if due and op.time_ns > due[0][0]:
+                return False
+            if self._apply(op, k) or self._stuck(k):
+                return False
+            following = tracks[op.conn].ops
+            if op.index + 1 < len(following):
+                heapq.heappush(due, (following[op.index + 1].due_ns, op.conn, op.index + 1))
+            if len(self.log) >= 4096:
+                self.log.clear()  # nothing searches back: keep memory flat
+        return all(self.pos_seen[conn] == len(seen) for conn, seen in self.seen.items())
+
     def _apply(self, op: Op, k: int) -> Failure | None:
         """Run ``op`` (position ``k`` of the guess) and match what it sends; a failure, or None.
 

@@ -114,9 +114,23 @@ def judge(
     repeated: set[tuple[str, str, int]] = set()
     outcome_of: dict[tuple[int, int], bool] = {}  # (conn, observation) -> matched everywhere it was judged
     candidates: list[tuple[Diagnosis, str, str]] = []
-    for part in split(history):
+    origin = history.origin_ns
+    # the fast path: the guessed order of the whole history, no search; most captures of a correct
+    # server are explained by it, and then nothing needs splitting
+    whole = GearmanMachine(profile, origin, options)
+    engine = Engine(history.tracks, guess_order(history), whole, make_budget())
+    parts = [] if engine.replay() else split(history)
+    if not parts:
+        verdict.parts = 1
+        for (conn, pos), message in engine.outcome.matched.items():
+            outcome_of[(conn, history.tracks[conn].seen[pos].origin)] = message is not None
+        for note in whole.notes:
+            for conn in history.tracks:
+                verdict.notes.setdefault(conn, []).append(note)
+                break
+    for part in parts:
         verdict.parts += 1
-        machine = GearmanMachine(profile, history.origin_ns, options, judged=part.judged, silent=part.silent)
+        machine = GearmanMachine(profile, origin, options, judged=part.judged, silent=part.silent)
         tracks = part.history.tracks
         engine = Engine(
             tracks,
