@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Capture decoding speed and peak memory: gearsim's paths beside tshark and plain scapy, one run.
 
-usage: python tools/bench/pcap.py [--size MB] [--quick] [--keep FILE]
+usage: python tools/bench/pcap.py [--size MB | --jobs N] [--quick] [--keep FILE] [--skip NAME ...]
 
 A capture of about --size MB (default 100) is generated first: tens of
 thousands of short Gearman connections to 127.0.0.1:4730, up to 64 open at
 once and interleaved, each a client submit (payload 50-1200 bytes, split into
 segments of 536-1460 bytes) and its JOB_CREATED, a worker's GRAB_JOB_UNIQ /
 JOB_ASSIGN_UNIQ / WORK_STATUS / WORK_COMPLETE and the forwarded WORK_*.
+``--jobs 100000`` writes that many jobs instead (payloads 50-120 bytes): check
+must stay linear in jobs (within 2x of decode's time).
 Then each decoder runs in its own process, timed with the wall clock, and its
 peak resident memory is read from wait4():
 
@@ -48,15 +50,16 @@ T = PacketType
 C2S, S2C = "c>s", "s>c"
 
 
-def generate(path: Path, size_mb: float) -> tuple[int, int]:
-    """Write the capture; return (connections, messages)."""
+def generate(path: Path, size_mb: float, jobs: int | None = None) -> tuple[int, int]:
+    """Write the capture (about ``size_mb``, or ``jobs`` jobs with short payloads); return (connections, messages)."""
     rng = random.Random(1)
     target = int(size_mb * 1e6)
+    largest = 1200 if jobs is None else 120
     conns = messages = 0
     t = 1_700_000_000 * 10**9
     with open(path, "wb") as file:
         writer = PcapWriter(file)
-        while file.tell() < target:
+        while (file.tell() < target) if jobs is None else (conns < jobs):
             batch = []
             for _ in range(64):
                 conns += 1
@@ -65,7 +68,7 @@ def generate(path: Path, size_mb: float) -> tuple[int, int]:
                     writer, client, ("127.0.0.1", 4730), isn=(rng.getrandbits(32), rng.getrandbits(32))
                 )
                 handle = f"H:bench:{conns}".encode()
-                payload = rng.randbytes(rng.randint(50, 1200))
+                payload = rng.randbytes(rng.randint(50, largest))
                 steps = [
                     (
                         C2S,
@@ -165,13 +168,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=float, default=100.0, help="capture size in MB (default 100)")
     parser.add_argument("--quick", action="store_true", help="a 2 MB capture, for smoke tests")
+    parser.add_argument("--jobs", type=int, help="instead of --size: this many jobs (a connection each), short payloads")
     parser.add_argument("--keep", type=Path, help="write the capture here and keep it")
     parser.add_argument("--skip", action="append", default=[], help="skip a runner (tshark, scapy, ...)")
     args = parser.parse_args()
     size = 2.0 if args.quick else args.size
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "bench.pcap"
-        conns, expected = generate(path, size)
+        conns, expected = generate(path, size, args.jobs)
         print(f"capture: {path.stat().st_size / 1e6:.1f} MB, {conns} connections, {expected} messages")
         py = sys.executable
         runners = {
@@ -210,6 +214,9 @@ def main() -> int:
             )
         if "check" in results and "tshark" in results:
             print(f"check vs tshark: {results['check'][0] / results['tshark'][0]:.2f}x messages/s (target >= 1.0x)")
+        if "check" in results and "decode" in results:
+            took = results["decode"][0] / results["check"][0]
+            print(f"check vs decode: {took:.2f}x decode's time for {conns} jobs (target <= 2x)")
         if "layers" in results and "scapy" in results:
             print(f"layers vs plain scapy+TCPSession: {results['layers'][0] / results['scapy'][0]:.2f}x (target >= 3x)")
     return 0
