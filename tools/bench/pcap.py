@@ -168,7 +168,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=float, default=100.0, help="capture size in MB (default 100)")
     parser.add_argument("--quick", action="store_true", help="a 2 MB capture, for smoke tests")
-    parser.add_argument("--jobs", type=int, help="instead of --size: this many jobs (a connection each), short payloads")
+    parser.add_argument("--jobs", type=int, help="instead of --size: N jobs (a connection each), short payloads")
     parser.add_argument("--keep", type=Path, help="write the capture here and keep it")
     parser.add_argument("--skip", action="append", default=[], help="skip a runner (tshark, scapy, ...)")
     args = parser.parse_args()
