@@ -496,12 +496,15 @@ _GEARMAND_DEFECTS: Final[list[dict[str, Any]]] = [
             "admin 'drop function' answers OK for a function that still has queued jobs; the jobs outlive it: "
             "no worker can ever be given them, yet 'cancel job' still finds them"
         ),
-        "rules": ["GM-ADMIN-013"],
+        "rules": ["GM-WORKER-007"],
         "repro": (
             "c1 SUBMIT_JOB f '' '' -> H:vm:1; admin 'drop function f' -> OK\\r\\n; admin 'cancel job H:vm:1' "
             "-> OK\\r\\n and c1 gets WORK_FAIL H:vm:1; a worker of a re-created f gets NO_JOB"
         ),
-        "found": "gearsim fuzz seed 5 (vectors/regressions/fuzz-0ea280ef75.yaml)",
+        "found": (
+            "gearsim fuzz seed 5 (vectors/regressions/fuzz-0ea280ef75.yaml); text.cc:256-295 checks workers and "
+            "running jobs only (B-A4); vectors/admin/commands.yaml::drop-function-with-queued-job"
+        ),
     },
 ]
 
