@@ -66,6 +66,12 @@ _READING = Framing.READING
 _STALLED = Framing.STALLED
 _WEDGED = Framing.WEDGED
 _DRAINING = Lifecycle.DRAINING
+# read per packet: globals, since a member read off its enum class is slow on Python 3.11
+_SERVING = Lifecycle.SERVING
+_EXITED = Lifecycle.EXITED
+_JOB_CREATED = PacketType.JOB_CREATED
+_SUBMIT_JOB_EPOCH = PacketType.SUBMIT_JOB_EPOCH
+_SUBMIT_REDUCES = frozenset((PacketType.SUBMIT_REDUCE_JOB, PacketType.SUBMIT_REDUCE_JOB_BACKGROUND))
 
 #: Perl's SUBMIT header (Gearman::Server::Client, _cmd_submit_job): '.' is not a newline
 _PERL_SUBMIT_HEADER = re.compile(rb"^(.+?)\0(.*?)\0")
@@ -228,7 +234,7 @@ class Server:
 
     def _answer(self, c: Conn, out: Outbox, reason: str | None) -> list[Output]:
         """What is sent for ``out``, then the close for ``reason`` (or the shutdown's closes)."""
-        if self.lifecycle is not Lifecycle.SERVING:
+        if self.lifecycle is not _SERVING:
             return self._after_shutdown(out)
         if reason is None:
             return outputs(out)
@@ -249,7 +255,7 @@ class Server:
 
     def next_deadline(self) -> int | None:
         """The earliest job timer (B-K8), or 2.0's epoch wake-up (B-U13)."""
-        if self.lifecycle is Lifecycle.EXITED:
+        if self.lifecycle is _EXITED:
             return None
         tick = self.deadlines.next_timer()
         if self.profile.epoch_wakeup_noop:
@@ -393,14 +399,14 @@ class Server:
         # gear ("last-optional") reads a missing workload as empty
         data = args[-1] if len(args) == len(SPECS[type_].args) else b""
         checked = unique
-        if type_ == PacketType.SUBMIT_JOB_EPOCH:
+        if type_ == _SUBMIT_JOB_EPOCH:
             # B-U13: strtoll base 10; junk is 0 (run now); overflow closes (B-P9)
             when, overflow = strtol(args[2])
             if overflow:
                 # no reply, no job; gearmand then closes the connection (16 runs in 20,
                 # probe epoch-overflow; a race, the defect refusal-race)
                 return "SUBMIT_JOB_EPOCH time overflows strtoll (server.cc:264-269)"
-        elif type_ in (PacketType.SUBMIT_REDUCE_JOB, PacketType.SUBMIT_REDUCE_JOB_BACKGROUND):
+        elif type_ in _SUBMIT_REDUCES:
             reducer = args[2]
             if profile.reduce_unique_check == "reducer":
                 # B-U15: the reducer, not the unique, is length-checked (server.cc:157)
@@ -423,7 +429,7 @@ class Server:
         if job is None:
             out.append((c, QUEUE_FULL))  # B-U16
             return None
-        reply(out, c, PacketType.JOB_CREATED, job.handle)
+        reply(out, c, _JOB_CREATED, job.handle)
         return None
 
     def _status_numbers(self, job: Job | None) -> tuple[bytes, bytes]:

@@ -37,6 +37,20 @@ WORK: frozenset[int] = frozenset(WORK_TYPES)
 #: a packet handler: returns a close reason, or None to keep the connection
 Handler = Callable[[Conn, Packet, Outbox], str | None]
 
+# Enum members the per-packet handlers read, as globals: on Python 3.11 reading
+# a member off its enum class costs several times a global's lookup.
+_AWAKE, _ASLEEP = Sleep.AWAKE, Sleep.ASLEEP
+_RES = Magic.RES
+_NOOP, _NO_JOB = PacketType.NOOP, PacketType.NO_JOB
+_GRAB_JOB, _GRAB_JOB_ALL = PacketType.GRAB_JOB, PacketType.GRAB_JOB_ALL
+_JOB_ASSIGN, _JOB_ASSIGN_UNIQ, _JOB_ASSIGN_ALL = (
+    PacketType.JOB_ASSIGN,
+    PacketType.JOB_ASSIGN_UNIQ,
+    PacketType.JOB_ASSIGN_ALL,
+)
+_WORK_STATUS, _WORK_COMPLETE = PacketType.WORK_STATUS, PacketType.WORK_COMPLETE
+_WORK_FAIL, _WORK_EXCEPTION = PacketType.WORK_FAIL, PacketType.WORK_EXCEPTION
+
 
 class WorkerRequests:
     """Handlers of the packets workers send, on one server's state."""
@@ -146,32 +160,32 @@ class WorkerRequests:
         # Perl: a function's queue entry, even empty, counts as work pending (PERL-6)
         stale = self.profile.stale_queue_entry and any(r.function.queue_entry for r in c.registrations)
         if not stale and self.store.peek(c) is None:
-            if c.sleep is Sleep.AWAKE:
-                c.sleep = Sleep.ASLEEP  # a worker already sent its NOOP stays WOKEN
+            if c.sleep is _AWAKE:
+                c.sleep = _ASLEEP  # a worker already sent its NOOP stays WOKEN
             self.deadlines.unbind(c)  # B-K4: a sleeping worker's job timer is deleted
-            if c.sleep is Sleep.ASLEEP:
+            if c.sleep is _ASLEEP:
                 for reg in c.registrations:
                     reg.function.sleepers[reg] = None
         else:
-            reply(out, c, PacketType.NOOP)  # B-K4: work is pending
+            reply(out, c, _NOOP)  # B-K4: work is pending
         return None
 
     def _grab(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        c.sleep = Sleep.AWAKE
+        c.sleep = _AWAKE
         job = self.store.take(c)
         if job is None:
-            reply(out, c, PacketType.NO_JOB)
+            reply(out, c, _NO_JOB)
             return None
         head = job.handle + b"\0" + job.function.name + b"\0"
-        if p.type == PacketType.GRAB_JOB:
-            assign, body = PacketType.JOB_ASSIGN, head + job.data
-        elif p.type == PacketType.GRAB_JOB_ALL and job.reducer:
-            assign, body = PacketType.JOB_ASSIGN_ALL, head + assigned_unique(job) + job.reducer + b"\0" + job.data
+        if p.type == _GRAB_JOB:
+            assign, body = _JOB_ASSIGN, head + job.data
+        elif p.type == _GRAB_JOB_ALL and job.reducer:
+            assign, body = _JOB_ASSIGN_ALL, head + assigned_unique(job) + job.reducer + b"\0" + job.data
         else:
             # B-K3: GRAB_JOB_ALL for a job without a reducer gets JOB_ASSIGN_UNIQ
-            assign, body = PacketType.JOB_ASSIGN_UNIQ, head + assigned_unique(job) + job.data
+            assign, body = _JOB_ASSIGN_UNIQ, head + assigned_unique(job) + job.data
         # built as bytes, then split as a reader would: the unique field can be malformed
-        out.append((c, Packet(Magic.RES, assign, split_args(assign, body))))
+        out.append((c, Packet(_RES, assign, split_args(assign, body))))
         self._arm_timer(c, job)
         return None
 
@@ -209,12 +223,12 @@ class WorkerRequests:
         type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
         args = p.args  # read once: WORK_COMPLETE is on the simulator's hot path
         handle = args[0].split(b"\0", 1)[0]
-        if type_ == PacketType.WORK_FAIL and profile.fixed_buffers and len(handle) >= BUFFER:
+        if type_ == _WORK_FAIL and profile.fixed_buffers and len(handle) >= BUFFER:
             out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10
             return None
         job = self.store.by_handle(handle)
         short = len(args) < len(SPECS[type_].args)
-        if short and profile.short_body == "per-command" and type_ != PacketType.WORK_STATUS:
+        if short and profile.short_body == "per-command" and type_ != _WORK_STATUS:
             job = None  # Perl: no NUL after the handle, so "^(.+?)\0" finds no handle
         owned = job is not None and job.worker is not None and job.worker.conn is c
         if profile.non_owner_work == "ignore":
@@ -226,7 +240,7 @@ class WorkerRequests:
                 out.append((c, PERL_NOT_WORKER))
             return None
         listeners = list(job.listeners)
-        if type_ == PacketType.WORK_STATUS:
+        if type_ == _WORK_STATUS:
             if short and profile.short_body == "last-optional":
                 return "WORK_STATUS with too few arguments (IndexError)"  # gear reads all three
             # Perl ("per-command"): a missing number reads as empty
@@ -238,16 +252,16 @@ class WorkerRequests:
             for conn in listeners:
                 out.append((conn, Packet.res(type_, *args)))
             return None
-        if type_ == PacketType.WORK_FAIL:
+        if type_ == _WORK_FAIL:
             for conn in listeners:
                 out.append((conn, Packet.res(type_, args[0])))  # B-W4
             self.store.free(job)
             return None
-        if type_ == PacketType.WORK_EXCEPTION:
+        if type_ == _WORK_EXCEPTION:
             return self._exception(job, p, out)
         for conn in listeners:
             out.append((conn, Packet.res(type_, *args)))  # B-W2, B-W3
-        if type_ == PacketType.WORK_COMPLETE:
+        if type_ == _WORK_COMPLETE:
             self.store.free(job)
         return None
 

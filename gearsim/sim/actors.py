@@ -47,7 +47,7 @@ _GRAB_JOB_UNIQ = Packet.req(T.GRAB_JOB_UNIQ)
 _PRE_SLEEP = Packet.req(T.PRE_SLEEP)
 # hot-path constants (an enum attribute lookup costs more than a global)
 _NOOP, _NO_JOB, _JOB_CREATED = T.NOOP, T.NO_JOB, T.JOB_CREATED
-_WORK_COMPLETE, _STATUS_RES, _ERROR = T.WORK_COMPLETE, T.STATUS_RES, T.ERROR
+_WORK_COMPLETE, _WORK_FAIL, _STATUS_RES, _ERROR = T.WORK_COMPLETE, T.WORK_FAIL, T.STATUS_RES, T.ERROR
 _WORK_ENDS = frozenset((T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION))
 _ASSIGNS = frozenset((T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL))
 
@@ -107,27 +107,48 @@ def uniform_int(rng: random.Random, a: int, b: int) -> int:
     return a + r
 
 
-def _fill(template: str, number: int, instance: int, rng: random.Random, space: int) -> str:
-    text = template.replace("{n}", str(number)).replace("{client}", str(instance))
-    if "{r}" in text:
-        text = text.replace("{r}", str(rng.randrange(space)))
-    return text
+class _Template:
+    """A payload or unique template with ``{client}`` filled in for one instance.
+
+    ``fill`` gives what replacing ``{n}``, then ``{client}``, then (drawing
+    once) ``{r}`` would give: the placeholders cannot overlap, and a number put
+    in for one cannot make another, so the text between the ``{n}`` is filled
+    once, here, and a submission only joins it with its number.
+    """
+
+    __slots__ = ("draws", "parts")
+
+    def __init__(self, template: str, instance: int) -> None:
+        self.parts = [part.replace("{client}", str(instance)) for part in template.split("{n}")]
+        self.draws = "{r}" in template
+
+    def fill(self, number: int, rng: random.Random, space: int) -> str:
+        parts = self.parts
+        text = parts[0] if len(parts) == 1 else str(number).join(parts)
+        if self.draws:
+            text = text.replace("{r}", str(rng.randrange(space)))
+        return text
 
 
 class _Choice:
     """A weighted choice among names, drawn with one ``rng.random()``."""
 
-    __slots__ = ("bounds", "names", "total")
+    __slots__ = ("bounds", "names", "only", "total")
 
     def __init__(self, pairs: tuple[tuple[str, int], ...]) -> None:
         self.names = [name for name, _ in pairs]
         self.bounds = list(itertools.accumulate(w for _, w in pairs))
         self.total = self.bounds[-1]
+        #: the one name, when there is no choice (and no draw)
+        self.only = self.names[0] if len(self.names) == 1 else None
 
     def draw(self, rng: random.Random) -> str:
-        if len(self.names) == 1:
-            return self.names[0]
-        return self.names[bisect.bisect_right(self.bounds, rng.random() * self.total)]
+        if self.only is not None:
+            return self.only
+        return self.names[_bisect_right(self.bounds, rng.random() * self.total)]
+
+
+_bisect_right = bisect.bisect_right
 
 
 class Client:
@@ -159,6 +180,13 @@ class Client:
         self.next_at = float(spec.start)
         self.polls: list[str] = []
         self.handles: list[str] = []
+        # read per submission: worked out once
+        self.payload = _Template(spec.payload, instance)
+        self.unique = None if spec.unique is None else _Template(spec.unique, instance)
+        self.stop = ctx.duration if spec.stop is None else min(spec.stop, ctx.duration)
+        self.rtt = max(1, 2 * ctx.latency)
+        self.arrive = self._arrive
+        self.receive = self._receive
         if spec.script:
             ctx.ledger.active += 1
             self.script_left = len(spec.script)
@@ -177,11 +205,11 @@ class Client:
         elif spec.rate is not None:
             self.next_at += self.rng.expovariate(spec.rate / TICKS_PER_SECOND)
         tick = int(self.next_at)
-        stop = self.ctx.duration if spec.stop is None else min(spec.stop, self.ctx.duration)
-        if (spec.jobs is not None and self.made >= spec.jobs) or tick > stop:
+        if (spec.jobs is not None and self.made >= spec.jobs) or tick > self.stop:
             self.ledger.active -= 1
             return
-        self.sim.call_at(max(tick, self.sim.now), self._arrive)
+        now = self.sim.now
+        self.sim.call_at(tick if tick > now else now, self.arrive)
 
     def _arrive(self) -> None:
         self.submit(None)
@@ -206,14 +234,16 @@ class Client:
         elif spec.payload_size is not None:
             payload = "x" * spec.payload_size
         else:
-            payload = _fill(spec.payload, n, self.instance, rng, spec.unique_space)
-        template = item.unique if item is not None and item.has_unique else spec.unique
+            payload = self.payload.fill(n, rng, spec.unique_space)
+        template = self.unique
+        if item is not None and item.has_unique:
+            template = None if item.unique is None else _Template(item.unique, self.instance)
         if template is None:
             # B-L1: libgearman generates a UUID for background jobs; Perl sends none
             generate = self.libgearman and mode == "background"
             unique = str(uuid.UUID(int=rng.getrandbits(128), version=1)) if generate else ""
         else:
-            unique = _fill(template, n, self.instance, rng, spec.unique_space)
+            unique = template.fill(n, rng, spec.unique_space)
         sub = Submission(
             self.name, n, function, unique.encode(), payload.encode(), priority, mode == "background", self.sim.now
         )
@@ -238,7 +268,7 @@ class Client:
         conn = self.conn_of.get(server)
         if conn is not None and not self.sim.closed(conn):
             return conn
-        conn = self.sim.connect(server, link=self.ctx.link_for(self.name), label=self.name, on_receive=self._receive)
+        conn = self.sim.connect(server, link=self.ctx.link_for(self.name), label=self.name, on_receive=self.receive)
         if self.sim.closed(conn):
             return None  # refused: COULD_NOT_CONNECT, try the next server
         self.conn_of[server] = conn
@@ -298,13 +328,16 @@ class Client:
 
     def _send(self, conn: ConnId, server: str, sub: Submission) -> None:
         packet = Packet.req(_SUBMIT[sub.background, sub.priority], sub.function.encode(), sub.unique, sub.payload)
-        self.sim.send_messages(conn, packet)
+        sim = self.sim
+        sim.send_messages(conn, packet)
         sub.server = server
         self.awaiting[conn].append(sub)
         if self.libgearman:
             size = 14 + len(sub.function) + len(sub.unique) + len(sub.payload)
-            ack = self.sim.now + max(1, 2 * self.ctx.latency)
-            self.flight.setdefault(conn, deque()).append((ack, size))
+            flight = self.flight.get(conn)
+            if flight is None:
+                flight = self.flight[conn] = deque()
+            flight.append((sim.now + self.rtt, size))
             self.flight_bytes[conn] = self.flight_bytes.get(conn, 0) + size
 
     # ------------------------------------------------------------- replies
@@ -496,7 +529,7 @@ class Worker:
             steps = max(1, math.ceil(duration / every))
             self._status(gen, 1, steps)
         result = payload[::-1] if self.spec.result == "reverse" else payload if self.spec.result == "echo" else b""
-        self.sim.call_later(duration, lambda: self._finish(gen, result))
+        self.sim.call_later(duration, functools.partial(self._finish, gen, result))
 
     def _status(self, gen: int, step: int, steps: int) -> None:
         if gen != self.gen or self.job is None or self.sim.closed(self.job[0]):
@@ -514,7 +547,7 @@ class Worker:
         lead: tuple[ConnId, Packet] | None = None
         if not self.sim.closed(conn):
             failed = self.spec.fail > 0 and self.rng.random() < self.spec.fail
-            report = Packet.req(T.WORK_FAIL, handle) if failed else Packet.req(T.WORK_COMPLETE, handle, result)
+            report = Packet.req(_WORK_FAIL, handle) if failed else Packet.req(_WORK_COMPLETE, handle, result)
             lead = (conn, report)
             server, inc = self.where[conn]
             self.ledger.finished(server, inc, handle, "failed" if failed else "completed")

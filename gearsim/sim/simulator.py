@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from gearsim.errors import HarnessError
 from gearsim.protocol.node import ConnId, ServerNode
@@ -101,10 +103,15 @@ class Simulator:
 
     # ----------------------------------------------------------------- time
 
-    @property
-    def now(self) -> int:
-        """The current tick (milliseconds of virtual time)."""
-        return self._engine.now
+    if TYPE_CHECKING:
+
+        @property
+        def now(self) -> int:
+            """The current tick (milliseconds of virtual time)."""
+
+    else:
+        # a C-level getter: actors and the ledger read the clock several times per packet
+        now = property(attrgetter("_engine.now"), doc="The current tick (milliseconds of virtual time).")
 
     def peek(self) -> int | None:
         """The tick of the next event, or None when nothing is scheduled."""

@@ -13,7 +13,7 @@ from gearsim.files import data_dir
 from gearsim.model import Server
 from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Packet, PacketType
-from gearsim.sim.actors import perl_server_index, uniform_int
+from gearsim.sim.actors import _Template, perl_server_index, uniform_int
 from gearsim.sim.ledger import JobRecord
 from gearsim.sim.scenario import Scenario, parse_scenario_text
 from gearsim.sim.simulator import Simulator
@@ -286,3 +286,17 @@ def test_a_worker_draws_its_job_durations_as_randint_would() -> None:
         ours, theirs = random.Random(seed), random.Random(seed)
         for a, b in ((1, 9), (0, 0), (5, 5), (0, 1), (3, 1000), (0, 2**40)):
             assert uniform_int(ours, a, b) == theirs.randint(a, b)
+
+
+def test_a_client_fills_its_templates_as_replacing_n_then_client_then_r_would() -> None:
+    # the client fills {client} in once per instance; what a submission gets must stay what
+    # the three replacements in turn give, drawing {r} once and only when it is there
+    templates = ["item-{client}-{n}", "", "{n}{n}-{r}-{r}", "{cli{n}ent}", "{{n}client}", "{client}", "r{r}", "x"]
+    for template in templates:
+        for instance, number in ((1, 7), (12, 0), (3, 4096)):
+            ours, theirs = random.Random(number), random.Random(number)
+            text = template.replace("{n}", str(number)).replace("{client}", str(instance))
+            if "{r}" in text:
+                text = text.replace("{r}", str(theirs.randrange(1000)))
+            assert _Template(template, instance).fill(number, ours, 1000) == text
+            assert ours.random() == theirs.random()  # the same draws were made
