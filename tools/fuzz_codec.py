@@ -170,16 +170,14 @@ def mutate(rng: random.Random, data: bytes, pool: list[bytes]) -> bytes:
 # --------------------------------------------------------------------------- checks
 
 
-def feed(
-    data: bytes, pieces: list[bytes], max_body: int, *, strict: bool = False
-) -> tuple[list[Message], str | None]:
+def feed(data: bytes, pieces: list[bytes], max_body: int, *, strict: bool = False) -> tuple[list[Message], str | None]:
     """Messages and error (class and offset) of a decoder fed ``pieces``, then eof.
 
     ``strict``: the server's header checks (gearmand's type range) and gear's
     unchecked magic, as ``gearsim.model.wire.decoder_for`` makes them.
     """
-    decoder = Decoder(max_body=max_body, types=WIRE_TYPES, unknown_magic=Magic.REQ) if strict else Decoder(
-        max_body=max_body
+    decoder = (
+        Decoder(max_body=max_body, types=WIRE_TYPES, unknown_magic=Magic.REQ) if strict else Decoder(max_body=max_body)
     )
     out: list[Message] = []
     try:

@@ -70,9 +70,7 @@ def peer_implementation(name: str, version: str = "", note: str = "") -> Impleme
 def described_implementation(description: ServerDescription, version: str = "", note: str = "") -> Implementation:
     """The column for a server given by its description (``--server-command``/``--server-description``)."""
     profile = description.profile or default_profile(real_server=True)
-    return Implementation(
-        description.name, description.summary or description.name, "server", profile, version, note
-    )
+    return Implementation(description.name, description.summary or description.name, "server", profile, version, note)
 
 
 def peer_version(name: str | ServerDescription, rundir: Path) -> str:

@@ -186,9 +186,7 @@ class RealSide:
             dropped (every example uses names of its own anyway).
     """
 
-    def __init__(
-        self, host: str, port: int, *, timeout: float = 3.0, name: str = "server", admin: bool = True
-    ) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float = 3.0, name: str = "server", admin: bool = True) -> None:
         self.name = name
         self.host, self.port = host, port
         self.timeout = timeout

@@ -105,7 +105,7 @@ class ServerHooks(Protocol):
         ...
 
     def down(self) -> str | None:
-        """"server down since FILE::CASE" once a shared server stopped answering, else None."""
+        """ "server down since FILE::CASE" once a shared server stopped answering, else None."""
         ...
 
 
@@ -406,7 +406,7 @@ class UserServerFactory(TcpPeerFactory):
         return self._last
 
     def unsupported(self, case: Case) -> str | None:
-        """"needs a fresh server: use --server-command (...)" for a case a shared server cannot judge."""
+        """ "needs a fresh server: use --server-command (...)" for a case a shared server cannot judge."""
         return fresh_server_need(case)
 
     def prepare(self, case: Case) -> Case:
@@ -429,7 +429,7 @@ class UserServerFactory(TcpPeerFactory):
         return _crash_result(case, result, f"server crashed or stopped answering during this case: {problem}", "")
 
     def down(self) -> str | None:
-        """"server down since FILE::CASE" once it stopped answering."""
+        """ "server down since FILE::CASE" once it stopped answering."""
         return f"server down since {self._down_since}" if self._down_since else None
 
     def describe(self) -> str:
@@ -473,7 +473,6 @@ def play_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *,
         return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"{down}: not run")
     result = run_case(vf, hooks.prepare(case), factory, profile, level=level)
     return hooks.finish(case, result)
-
 
 
 def run_cases(

@@ -79,6 +79,7 @@ _NO_LIMIT = 2**32
 #: the note of a close that serve's own stop caused
 SHUT_DOWN = "serve shut down"
 
+
 class ServeShell:
     """Runs ``node`` behind asyncio transports; call ``start`` inside a running loop.
 

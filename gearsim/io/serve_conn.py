@@ -103,7 +103,6 @@ class ConnState:
         self.last_rx = now
         self.partial_since: float | None = None
 
-
     def new_turn(self) -> None:
         self.turn_used = 0
 

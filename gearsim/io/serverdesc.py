@@ -338,12 +338,12 @@ def _from_data(data: Mapping[str, Any], source: str) -> ServerDescription:
         if isinstance(spelling, Mapping):
             reason = spelling.get("unsupported")
             if set(spelling) != {"unsupported"} or not isinstance(reason, str) or not reason:
-                raise fail(f"options.{key}", "a table must be {unsupported = \"reason\"}")
+                raise fail(f"options.{key}", 'a table must be {unsupported = "reason"}')
             options[key] = OptionSpelling(unsupported=reason)
         else:
             words = _words(spelling, f"options.{key}", fail, split=False)
             if not words:
-                raise fail(f"options.{key}", "give the option's words, or {unsupported = \"reason\"}")
+                raise fail(f"options.{key}", 'give the option\'s words, or {unsupported = "reason"}')
             options[key] = OptionSpelling(words=words)
     env = _table(data, "env", fail)
     unknown_env = sorted(set(env) - _ENV_KEYS)

@@ -105,7 +105,6 @@ def is_sync_reply(message: Message, token: bytes) -> bool:
     return (message.type == PacketType.ECHO_RES and len(message.args) == 1) or message.type == PacketType.STATUS_RES
 
 
-
 def parse_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[V6]:PORT`` too; an empty host is 127.0.0.1) as (host, port).
 

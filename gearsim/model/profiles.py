@@ -667,7 +667,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
         "rules": ["GM-SERVER-001"],
         "repro": (
             "GRAB_JOB_UNIQ (00524551 0000001e 00000000): ERROR server_error 'Can't locate object method "
-            "\"CMD_grab_job_uniq\" ...'"
+            '"CMD_grab_job_uniq" ...\''
         ),
         "found": (
             "spec/evidence.md PERL-2 (a libgearman worker fails); vectors/worker/grab.yaml::nothing-runnable, "
@@ -685,9 +685,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
             "'\\0XYZ' + ECHO_REQ header (0058595a 00000010 00000000): no reply, no close; a following valid "
             "GET_STATUS is never answered"
         ),
-        "found": (
-            "spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case bad-magic"
-        ),
+        "found": ("spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case bad-magic"),
     },
     {
         "id": "res-magic-wedges",
@@ -701,8 +699,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
             "packets are never answered"
         ),
         "found": (
-            "spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case "
-            "res-magic-on-echo-req"
+            "spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case res-magic-on-echo-req"
         ),
     },
     {
@@ -756,9 +753,7 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
             "client SUBMIT_JOB f '' x; worker CAN_DO f, GRAB_JOB_UNIQ, then closes: the client gets "
             "00524551 0000000e 0000000d 'H:127.0.0.1:1' (REQ WORK_FAIL)"
         ),
-        "found": (
-            "spec/evidence.md GEAR-3; vectors/server/disconnect.yaml::worker-disconnect-requeues"
-        ),
+        "found": ("spec/evidence.md GEAR-3; vectors/server/disconnect.yaml::worker-disconnect-requeues"),
     },
     {
         "id": "cantdo-unknown-drops-connection",
@@ -767,9 +762,7 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
         ),
         "rules": ["GM-WORKER-004"],
         "repro": "CANT_DO 'f' (00524551 00000002 00000001 66) on a fresh connection: closed, no reply",
-        "found": (
-            "spec/evidence.md GEAR-4; vectors/worker/abilities.yaml::cant-do-unknown"
-        ),
+        "found": ("spec/evidence.md GEAR-4; vectors/worker/abilities.yaml::cant-do-unknown"),
     },
     {
         "id": "signed-body-length",

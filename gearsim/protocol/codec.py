@@ -49,9 +49,7 @@ _REQ: Final = Magic.REQ
 _RES: Final = Magic.RES
 # number -> (type, maxsplit); maxsplit -1 marks the argument-less types, whose
 # stray body bytes are kept as one argument so that nothing read is dropped.
-_SPLIT: Final[dict[int, tuple[PacketType, int]]] = {
-    n: (s.type, len(s.args) - 1) for n, s in SPECS.items()
-}
+_SPLIT: Final[dict[int, tuple[PacketType, int]]] = {n: (s.type, len(s.args) - 1) for n, s in SPECS.items()}
 _KEY_HEADER: Final = struct.Struct(">8sI")
 _new_object = object.__new__
 _SLOW_HEADER: Final = struct.Struct(">4sI")

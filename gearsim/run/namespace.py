@@ -531,4 +531,3 @@ def case_names(case: Case) -> set[bytes]:
         if isinstance(m, Packet):
             pattern(PacketPattern(m.type, m.args))
     return found
-

@@ -726,9 +726,7 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
             if verdict is Verdict.KNOWN_DEFECT:
                 return replace(base, verdict=verdict, reason=note, records=peer.records())
             step = len(_reaction_steps(case, reaction))
-            return replace(
-                base, verdict=verdict, reason=note, step=step, rules=reaction.breaks, records=peer.records()
-            )
+            return replace(base, verdict=verdict, reason=note, step=step, rules=reaction.breaks, records=peer.records())
         return replace(base, notes=tuple(play.notes), records=peer.records())
     assert first_failure is not None  # the primary reaction always runs
     return first_failure

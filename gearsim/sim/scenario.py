@@ -430,9 +430,7 @@ def _label(raw: Mapping[str, Any], where: str, index: int) -> str:
     return f"{where}/{index} ({name})" if isinstance(name, str) else f"{where}/{index}"
 
 
-def _client(
-    raw: dict[str, Any], index: int, file: str, servers: list[str], library: str, duration: int
-) -> ClientSpec:
+def _client(raw: dict[str, Any], index: int, file: str, servers: list[str], library: str, duration: int) -> ClientSpec:
     f = _Fields(raw, _label(raw, "clients", index), file)
     lib = str(raw.get("library", library))
     if lib not in LIBRARIES:

@@ -109,9 +109,7 @@ def _baseline_reason(baseline: Mapping[str, str], case_id: str) -> str | None:
 # --------------------------------------------------------------------------- failure text (PURE)
 
 
-def format_failure(
-    result: CaseResult, requirements: Mapping[str, Requirement], target: str, repro: str = ""
-) -> str:
+def format_failure(result: CaseResult, requirements: Mapping[str, Requirement], target: str, repro: str = "") -> str:
     """A failed or inconclusive verdict as pytest shows it: ``E`` lines, then the trace.
 
     ``repro`` is the ``gearsim run`` line that reproduces the case outside pytest.

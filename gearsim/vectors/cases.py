@@ -63,8 +63,6 @@ class AnyValue:
     """An expected argument that may hold anything."""
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class PacketPattern:
     """A packet to send or expect; ``magic`` None means the direction's magic."""

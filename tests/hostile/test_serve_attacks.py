@@ -105,7 +105,6 @@ def drain(sock: socket.socket, stop: threading.Event) -> threading.Thread:
     return thread
 
 
-
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

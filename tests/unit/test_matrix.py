@@ -43,9 +43,7 @@ def _matrix() -> Matrix:
 
 
 def test_cells_keep_verdict_reason_and_cited_requirements() -> None:
-    m = build_matrix(
-        [(MODEL, [_r("a", Verdict.PASS)]), (REAL, [_r("a", Verdict.FAIL, "boom", rules=("GM-B-002",))])]
-    )
+    m = build_matrix([(MODEL, [_r("a", Verdict.PASS)]), (REAL, [_r("a", Verdict.FAIL, "boom", rules=("GM-B-002",))])])
     assert [row.id for row in m.rows] == ["server/x.yaml::a"]
     cell = m.cell("server/x.yaml::a", "gear")
     assert cell is not None and cell.verdict is Verdict.FAIL and cell.reason == "boom"

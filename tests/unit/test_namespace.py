@@ -85,7 +85,7 @@ def test_admin_commands_name_the_mapped_function_and_keep_their_spacing() -> Non
     case = vector(
         "  - {connect: a1}\n"
         "  - {send: a1, admin: 'maxqueue   ls-q 10'}\n"
-        "  - {expect: a1, admin: {lines: [OK], eol: \"\\r\\n\"}}\n"
+        '  - {expect: a1, admin: {lines: [OK], eol: "\\r\\n"}}\n'
         "  - {send: a1, admin: workers}\n"
         "  - {expect: a1, admin: {lines: ['5 127.0.0.1 me : ls-q ls-r', .]}}\n"
     )

@@ -88,8 +88,7 @@ def framing_cases() -> list[CodecCase]:
         CodecCase(
             id="short-header",
             comment=(
-                "the first 8 bytes of an ECHO_REQ header (magic and type, no length): the receiver waits for the "
-                "rest"
+                "the first 8 bytes of an ECHO_REQ header (magic and type, no length): the receiver waits for the rest"
             ),
             requirements=["GM-FRAME-001", "GM-FRAME-010"],
             flags=["PartialMessage"],
@@ -402,8 +401,7 @@ def framing_cases() -> list[CodecCase]:
         CodecCase(
             id="error-lower-case-code",
             comment=(
-                "Perl Gearman::Server's ERROR: a lower-case code word and an empty text; "
-                "a client reads it as any ERROR"
+                "Perl Gearman::Server's ERROR: a lower-case code word and an empty text; a client reads it as any ERROR"
             ),
             requirements=["GM-ERROR-001"],
             result="valid",
