@@ -37,8 +37,9 @@ __all__ = [
     "set_due_times",
 ]
 
-#: a time after every capture
-NEVER: Final[int] = 1 << 62
+#: a time after every capture: pcapng counts up to 2**64 ticks of as much as one second each, so capture
+#: times reach 2**94 ns (a corrupt or coarse timestamp easily passes 2**62, the year 2116)
+NEVER: Final[int] = 1 << 96
 #: ``Op.kind`` values
 CONNECT: Final[str] = "connect"
 SEND: Final[str] = "send"

@@ -202,7 +202,7 @@ class Engine:
         self.schedule = schedule
         self.position = {(op.conn, op.index): k for k, op in enumerate(schedule)}
         suffix = [0] * (len(schedule) + 1)
-        low = 1 << 62
+        low = NEVER
         suffix[-1] = low
         for k in range(len(schedule) - 1, -1, -1):
             low = min(low, schedule[k].time_ns)
@@ -279,7 +279,7 @@ class Engine:
         pos_seen = self.pos_seen
         while heads and pos_seen[heads[0][1]] != heads[0][2]:
             heapq.heappop(heads)
-        return heads[0][0] if heads else 1 << 62
+        return heads[0][0] if heads else NEVER
 
     # ----------------------------------------------------------------- level 1
 
@@ -802,7 +802,7 @@ class Engine:
     def _stuck_in(self, conns: list[int]) -> Failure | None:
         """During a search: an observation captured before every op the window's connections have left."""
         top = self._horizon()
-        low = 1 << 62
+        low = NEVER
         for conn in conns:
             ops = self.tracks[conn].ops
             index = self.pos_op[conn]

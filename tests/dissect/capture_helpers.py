@@ -45,6 +45,37 @@ def conversation(
     return pcap_bytes(build)
 
 
+def as_pcapng(little: bytes, tsresol: int | None, *, ticks_from: int | None = None) -> bytes:
+    """The packets of a little-endian microsecond pcap as a pcapng file (one interface, enhanced packet blocks).
+
+    ``tsresol``: the interface's if_tsresol byte (None: the default,
+    microseconds; 9: nanoseconds; 0: seconds). ``ticks_from``: the first
+    packet's timestamp in ticks, the others keeping their distance from it in
+    whole ticks (None: each packet's own time in the resolution).
+    """
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    options = b"" if tsresol is None else struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HH", 0, 0)
+    out += block(1, struct.pack("<HHI", 1, 0, 65535) + options)
+    per_second = 10**6 if tsresol is None else 10**tsresol
+    pos = 24
+    first: int | None = None
+    while pos < len(little):
+        sec, usec, incl, orig = struct.unpack_from("<IIII", little, pos)
+        ticks = (sec * 10**6 + usec) * per_second // 10**6
+        first = ticks if first is None else first
+        if ticks_from is not None:
+            ticks = ticks_from + ticks - first
+        data = little[pos + 16 : pos + 16 + incl]
+        out += block(6, struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, incl, orig) + data)
+        pos += 16 + incl
+    return out
+
+
 def req(kind: int, *args: bytes) -> bytes:
     return encode(Packet.req(kind, *args))
 

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from capture_helpers import C2S, S2C, conversation, real_captures, req, require_tool, res
+from capture_helpers import C2S, S2C, as_pcapng, conversation, real_captures, req, require_tool, res
 
 from gearsim.cli.main import main
 from gearsim.dissect.capture import read_capture
@@ -14,6 +14,7 @@ from gearsim.dissect.check import check_capture
 from gearsim.dissect.record import record_vector
 from gearsim.dissect.synth import write_trace_pcap
 from gearsim.files import load_requirements, load_schema_text
+from gearsim.lincheck.history import NEVER
 from gearsim.protocol.packets import Packet
 from gearsim.protocol.packets import PacketType as T
 from gearsim.run.model_peer import ModelPeerFactory
@@ -37,6 +38,45 @@ def test_a_wrong_reply_breaks_its_requirement_at_its_frame(tmp_path: Path, capsy
     assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out
     assert "broke GM-ECHO-001 at frame 6" in out and '"abd"' in out
+
+
+FAR_TIMES = pytest.mark.parametrize(
+    ("tsresol", "ticks_from"),
+    [
+        (None, 7_000_000_000 * 10**6),  # microseconds in the year 2191: past 2**62 ns
+        (0, 2**64 - 10),  # the last seconds a pcapng timestamp can count
+    ],
+    ids=["year-2191", "pcapng-maximum"],
+)
+
+
+@FAR_TIMES
+def test_a_wrong_reply_captured_past_2_to_the_62_ns_is_one_finding_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tsresol: int | None, ticks_from: int
+) -> None:
+    # the checker took 2**62 ns for "after every capture": adopting the server's reply, it looked for the
+    # next unexplained reply to order the client's FIN against, and there was none (IndexError)
+    path = tmp_path / "far.pcapng"
+    steps = [(C2S, req(T.ECHO_REQ, b"abc")), (S2C, res(T.ECHO_RES, b"abd"))]
+    path.write_bytes(as_pcapng(conversation(steps), tsresol, ticks_from=ticks_from))
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "broke GM-ECHO-001 at frame 6" in out and "1 connections, 1 broken requirements" in out
+
+
+@FAR_TIMES
+def test_a_correct_capture_past_2_to_the_62_ns_meets_its_rules(
+    tmp_path: Path, tsresol: int | None, ticks_from: int
+) -> None:
+    path = tmp_path / "far.pcapng"
+    steps = [(C2S, req(T.ECHO_REQ, b"a")), (S2C, res(T.ECHO_RES, b"a"))] * 2
+    path.write_bytes(as_pcapng(conversation(steps), tsresol, ticks_from=ticks_from))
+    reports = check_capture(path, (4730,))
+    assert [r.broken for r in reports] == [[]] and reports[0].met["GM-ECHO-001"] == 2
+
+
+def test_never_is_after_every_time_a_capture_can_carry() -> None:
+    assert NEVER > (2**64 - 1) * 10**9  # pcapng: 2**64 ticks of one second
 
 
 @pytest.mark.parametrize("cap", GEARMAND, ids=lambda c: c.path.name)

@@ -6,7 +6,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from capture_helpers import C2S, conversation, req
+from capture_helpers import C2S, as_pcapng, conversation, req
 
 from gearsim.dissect.netparse import parse_segment
 from gearsim.dissect.pcapfile import CaptureError, read_frames
@@ -47,30 +47,10 @@ def test_big_endian_nanosecond_pcap(tmp_path: Path) -> None:
     assert [f.data for f in frames] == [f.data for f in read_frames(_write(tmp_path, little, "l.pcap"))]
 
 
-def _pcapng(little: bytes, tsresol: int | None) -> bytes:
-    """The same packets as a pcapng file (one interface, enhanced packet blocks)."""
-
-    def block(kind: int, body: bytes) -> bytes:
-        body += b"\0" * (-len(body) % 4)
-        return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
-
-    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    options = b"" if tsresol is None else struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HH", 0, 0)
-    out += block(1, struct.pack("<HHI", 1, 0, 65535) + options)
-    pos = 24
-    while pos < len(little):
-        sec, usec, incl, orig = struct.unpack_from("<IIII", little, pos)
-        ticks = sec * 10**6 + usec if tsresol is None else sec * 10**9 + usec * 1000
-        data = little[pos + 16 : pos + 16 + incl]
-        out += block(6, struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, incl, orig) + data)
-        pos += 16 + incl
-    return out
-
-
 @pytest.mark.parametrize("tsresol", [None, 9])
 def test_pcapng_matches_pcap(tmp_path: Path, tsresol: int | None) -> None:
     little = conversation([(C2S, req(T.SUBMIT_JOB, b"f", b"", b"w" * 3000))], split=1000)
-    ng = list(read_frames(_write(tmp_path, _pcapng(little, tsresol), "c.pcapng")))
+    ng = list(read_frames(_write(tmp_path, as_pcapng(little, tsresol), "c.pcapng")))
     classic = list(read_frames(_write(tmp_path, little)))
     assert [(f.time_ns, f.data) for f in ng] == [(f.time_ns, f.data) for f in classic]
 
@@ -105,7 +85,7 @@ def test_absurd_record_length_is_corrupt(tmp_path: Path) -> None:
 
 
 def test_pcapng_bad_trailer(tmp_path: Path) -> None:
-    ng = bytearray(_pcapng(conversation([(C2S, req(T.ECHO_REQ, b"x"))]), None))
+    ng = bytearray(as_pcapng(conversation([(C2S, req(T.ECHO_REQ, b"x"))]), None))
     ng[-1] ^= 0xFF
     with pytest.raises(CaptureError, match="trailing length"):
         list(read_frames(_write(tmp_path, bytes(ng), "c.pcapng")))
@@ -114,7 +94,7 @@ def test_pcapng_bad_trailer(tmp_path: Path) -> None:
 def _short_block(kind: int, length: int) -> bytes:
     """A pcapng file: a section, an interface, then one block of ``kind`` with total ``length``."""
     little = conversation([(C2S, req(T.ECHO_REQ, b"x"))])
-    head = _pcapng(little, None)
+    head = as_pcapng(little, None)
     shb_len = struct.unpack_from("<I", head, 4)[0]
     idb_len = struct.unpack_from("<I", head, shb_len + 4)[0]
     body = b"\xff" * (length - 12)
