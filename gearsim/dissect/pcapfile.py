@@ -6,16 +6,25 @@ the captured bytes, the record's byte offset in the file) without ever holding
 more than one read chunk plus one record in memory, so a file of any size is
 read in constant memory. Parsing link, IP and TCP headers is ``netparse``'s job.
 
+A capture compressed with gzip (``.pcap.gz``, ``.pcapng.gz``; recognised by
+its magic, not its name) is read through ``gzip`` as it streams; an error
+in the capture inside names its offset in the decompressed bytes ("in the
+gunzipped capture"), damaged gzip data its offset in the file.
+
 Every problem with the file itself (not pcap, truncated record, absurd
-lengths) raises ``CaptureError`` naming the file and the byte offset.
+lengths, damaged gzip data) raises ``CaptureError`` naming the file and the
+byte offset.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Final, NamedTuple
+from typing import BinaryIO, Final, NamedTuple, Protocol
 
 from gearsim.dissect.netparse import LINKTYPE_ETHERNET, LINKTYPE_NULL, LINKTYPE_RAW
 from gearsim.errors import Fault, GearsimError
@@ -42,6 +51,7 @@ _PCAP_MAGICS: Final[dict[bytes, tuple[str, int]]] = {
     b"\xa1\xb2\x3c\x4d": (">", 1),
 }
 _PCAPNG_SHB: Final[bytes] = b"\x0a\x0d\x0d\x0a"
+_GZIP_MAGIC: Final[bytes] = b"\x1f\x8b"
 #: the smallest total length of each pcapng block type this reader looks inside
 #: (type, length, fields, trailing length): shorter blocks would be read past their end
 _MIN_BLOCK: Final[dict[int, int]] = {1: 20, 2: 32, 3: 16, 6: 32}
@@ -78,12 +88,18 @@ class Frame(NamedTuple):
     number: int
 
 
+class _Source(Protocol):
+    """What ``_Reader`` reads from: an open binary file, or a gzip stream over one."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 class _Reader:
     """A chunked byte source with an absolute position; reads never go backwards."""
 
     __slots__ = ("_buf", "_eof", "_file", "_pos", "base", "name")
 
-    def __init__(self, file: BinaryIO, name: str) -> None:
+    def __init__(self, file: _Source, name: str) -> None:
         self._file = file
         self.name = name
         self._buf = b""
@@ -125,6 +141,23 @@ class _Reader:
         self._pos = end
         return out
 
+    def take_some(self, size: int) -> bytes:
+        """Up to ``size`` bytes, what is buffered first (b"" at the end of the file); never raises ``CaptureError``."""
+        if self._pos < len(self._buf):
+            out = self._buf[self._pos : self._pos + size]
+            self._pos += len(out)
+            return out
+        if self._eof:
+            return b""
+        chunk = self._file.read(size)
+        if not chunk:
+            self._eof = True
+        self.base += len(self._buf)
+        self._buf = b""
+        self._pos = 0
+        self.base += len(chunk)
+        return chunk
+
 
 def read_frames(path: str | Path) -> Iterator[Frame]:
     """Every frame of a pcap or pcapng file, in file order, read in constant memory.
@@ -150,12 +183,59 @@ def read_stream(file: BinaryIO, name: str) -> Iterator[Frame]:
     head = reader.take(4)
     if head is None:
         raise CaptureError(name, 0, "empty file, not a pcap or pcapng capture")
+    if head[:2] == _GZIP_MAGIC:
+        yield from _gunzipped(reader, head, name)
+        return
+    yield from _frames(reader, head, name)
+
+
+def _frames(reader: _Reader, head: bytes, name: str) -> Iterator[Frame]:
     if head in _PCAP_MAGICS:
         yield from _pcap(reader, head)
     elif head == _PCAPNG_SHB:
         yield from _pcapng(reader, head)
     else:
         raise CaptureError(name, 0, f"not a pcap or pcapng capture (starts with {head.hex()})")
+
+
+class _Rest:
+    """What a ``_Reader`` has buffered and not handed out, then the rest of its file: a file for ``gzip``."""
+
+    def __init__(self, reader: _Reader, head: bytes) -> None:
+        self._reader = reader
+        self._head = head
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size > 0 else _CHUNK
+        if self._head:
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        return self._reader.take_some(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Never needed: the capture is read once, forwards.
+
+        Raises:
+            io.UnsupportedOperation: always.
+        """
+        raise io.UnsupportedOperation("a capture is read forwards only")
+
+
+def _gunzipped(outer: _Reader, head: bytes, name: str) -> Iterator[Frame]:
+    """The frames of a gzip-compressed capture (one level: a capture inside, not another gzip stream)."""
+    reader = _Reader(gzip.GzipFile(fileobj=_Rest(outer, head), mode="rb"), name)
+    try:
+        first = reader.take(4)
+        if first is None:
+            raise CaptureError(name, 0, "empty gzip stream, not a pcap or pcapng capture")
+        if first[:2] == _GZIP_MAGIC:
+            raise CaptureError(name, 0, "a gzip stream inside a gzip stream, not a pcap or pcapng capture")
+        yield from _frames(reader, first, name)
+    except CaptureError as exc:
+        raise CaptureError(name, exc.offset, f"in the gunzipped capture: {exc.detail}") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        # a gzip stream cut short or damaged: what came before the damage has been yielded
+        raise CaptureError(name, outer.offset, f"damaged gzip data: {exc}") from None
 
 
 def _pcap(reader: _Reader, magic: bytes) -> Iterator[Frame]:

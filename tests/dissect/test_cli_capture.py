@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
 import pytest
-from capture_helpers import C2S, S2C, conversation, req, res
+from capture_helpers import C2S, S2C, as_pcapng, conversation, req, res
 
 from gearsim.cli.capture import escape
 from gearsim.cli.main import main
@@ -98,3 +99,22 @@ def test_truncated_capture_prints_what_it_read_then_the_error(
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["decode", str(tmp_path / "nope.pcap")]) == 3
     assert "No such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["decode"], ["decode", "--json"], ["jobs"], ["jobs", "--json"], ["check"]])
+@pytest.mark.parametrize("name", ["job.pcap.gz", "job.pcapng.gz", "no-suffix"])
+def test_a_gzip_compressed_capture_reads_as_the_capture_inside(
+    capture: Path, capsys: pytest.CaptureFixture[str], command: list[str], name: str
+) -> None:
+    plain = capture.read_bytes()
+    if "pcapng" in name:
+        plain = as_pcapng(plain, None)
+        capture.write_bytes(plain)
+    packed = capture.with_name(name)
+    packed.write_bytes(gzip.compress(plain))  # recognised by its magic: the name does not matter
+    expected = main([*command, str(capture)])
+    want = capsys.readouterr().out.replace(str(capture), "FILE")
+    assert main([*command, str(packed)]) == expected
+    out, err = capsys.readouterr()
+    assert out.replace(str(packed), "FILE") == want and err == ""
+    assert "SUBMIT_JOB" in want or "H:x:1" in want or "GM-" in want

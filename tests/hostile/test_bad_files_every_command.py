@@ -8,6 +8,7 @@ one finding and exit 1 (issue 16).
 
 from __future__ import annotations
 
+import gzip
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +81,18 @@ BAD_CAPTURES: dict[str, tuple[bytes, str]] = {
     "short-opb": (_pcapng_with(struct.pack("<IIII", 2, 16, 0, 16)), "byte offset 48: pcapng obsolete packet block"),
     "short-spb": (_pcapng_with(struct.pack("<III", 3, 12, 12)), "byte offset 48: pcapng simple packet block"),
     "bad-trailer": (_pcapng_with(struct.pack("<IIII", 5, 16, 0, 99)), "byte offset 48"),
+    "gzip-cut": (gzip.compress(PCAP_HEADER + b"x" * 4000)[:30], "byte offset 30: damaged gzip data"),
+    "gzip-garbage": (b"\x1f\x8b" + b"\xff" * 40, "damaged gzip data"),
+    "gzip-bad-crc": (gzip.compress(PCAP_HEADER)[:-8] + b"\0" * 8, "damaged gzip data: CRC check failed"),
+    "gzip-of-garbage": (
+        gzip.compress(b"GET / HTTP/1.1\r\n"),
+        "byte offset 0: in the gunzipped capture: not a pcap or pcapng",
+    ),
+    "gzip-of-gzip": (gzip.compress(gzip.compress(PCAP_HEADER)), "a gzip stream inside a gzip stream"),
+    "gzip-record-cut": (
+        gzip.compress(PCAP_HEADER + struct.pack("<IIII", 0, 0, 60, 60) + b"x" * 10),
+        "byte offset 40: in the gunzipped capture: file ends inside a record",
+    ),
 }
 
 
