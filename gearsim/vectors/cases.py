@@ -167,6 +167,10 @@ class Step:
     accept: tuple[Alternative, ...] = ()
     #: the rule ids this expectation checks: ``requirements``, else derived (gearsim.vectors.rules)
     rules: tuple[str, ...] = ()
+    #: of ``rules``, those a server breaks by not meeting this expectation (MUST or SHOULD rules binding
+    #: a server); None until derived. Empty with ``rules`` given: the expectation rests on rules no
+    #: server behaviour breaks (MAY rules, other roles' rules), so the spec leaves the outcome open
+    server_rules: tuple[str, ...] | None = None
     #: library cases: the driver call of a ``call`` step
     call: LibraryCall | None = None
     #: library cases: what the reply of a ``call`` (or of the call an ``await`` waits for) must be
@@ -311,6 +315,8 @@ class Case:
     violations: tuple[str, ...] | None = None
     server: Reaction | None = None
     server_accept: tuple[Reaction, ...] = ()
+    #: of ``requirements``, those a server's reaction to ``wire`` can break (as Step.server_rules)
+    server_rules: tuple[str, ...] | None = None
     # lifecycle cases
     actors: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, int | bool] = field(default_factory=dict)

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from gearsim.errors import VectorError
 from gearsim.model.profiles import PROFILES
-from gearsim.protocol.requirements import Requirement
+from gearsim.protocol.requirements import SERVER_SUBJECTS, Requirement
 from gearsim.vectors.codec_checks import check_codec_case
 from gearsim.vectors.parse import Alternative, Case, Reaction, VectorFile, dump_vector_file, parse_vector_text
 
@@ -119,6 +119,8 @@ def _outcome_findings(
     for rid in outcome.breaks:
         if rid in requirements and requirements[rid].level == "MAY":
             yield f"{at}: breaks names {rid}, a MAY rule, which nothing can break"
+        elif rid in requirements and requirements[rid].subject not in SERVER_SUBJECTS | {"sender"}:
+            yield f"{at}: breaks names {rid}, a rule of the {requirements[rid].subject}, which no server can break"
     musts = _musts(outcome, requirements)
     if isinstance(outcome, Alternative) and outcome.crash and CRASH_RULE not in outcome.breaks:
         yield f"{at}: a crash outcome must list breaks: [{CRASH_RULE}]"

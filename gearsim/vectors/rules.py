@@ -20,6 +20,14 @@ citations. This module owns how an expect step gets its rule ids
 
 The registry's sentences name packet types verbatim (``JOB_CREATED``), which
 is what makes 2 and 3 possible without a second table to keep in step.
+
+Of a step's rules, ``Step.server_rules`` keeps those a server breaks by not
+meeting the expectation: MUST and SHOULD rules whose registry ``subject`` is
+the server (or any receiver). A MAY rule only permits, a client's or worker's
+rule binds the test's own side, and a sender rule binds bytes that the
+validator judges on the packets the server sent; a step resting only on such
+rules expects one behaviour among those the spec leaves open. A codec case's
+server reaction gets the same from the case's citations (``Case.server_rules``).
 """
 
 from __future__ import annotations
@@ -29,11 +37,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Final
 
-from gearsim.protocol.packets import type_name
+from gearsim.protocol.packets import SPECS, Packet, type_name
 from gearsim.protocol.requirements import Requirement
 from gearsim.vectors.cases import Case, PacketPattern, Step, VectorFile
 
-__all__ = ["step_rules", "with_step_rules"]
+__all__ = ["reaction_rules", "server_rules", "step_rules", "with_step_rules"]
 
 _NAME: Final = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 _SUBMISSION: Final = re.compile(r"\bsubmission", re.IGNORECASE)
@@ -101,16 +109,58 @@ def step_rules(
     return ()
 
 
+def server_rules(rules: tuple[str, ...], registry: Mapping[str, Requirement]) -> tuple[str, ...]:
+    """Those of ``rules`` a server's behaviour can break (Requirement.server_can_break). Never raises.
+
+    An id the registry does not know is kept: a failure is never excused for lack of knowledge.
+    """
+    return tuple(rid for rid in rules if rid not in registry or registry[rid].server_can_break)
+
+
+def reaction_rules(
+    case: Case, registry: Mapping[str, Requirement], names: Mapping[str, frozenset[str]]
+) -> tuple[str, ...]:
+    """The rules a server breaks by not reacting to a codec case's bytes as its ``server`` says. Never raises.
+
+    A codec case cites the rules of its bytes (often the sender's framing
+    rules), rarely those of the reply: its server-breakable citations, then
+    the registry's server-breakable rules naming a request the bytes hold and
+    a packet the reply expects (for no reply: about closing, or about not
+    answering), else those naming the request at all. Empty when the bytes
+    hold no defined request: what a server does then rests on the case's
+    citations only.
+    """
+    assert case.server is not None  # only codec cases with a server reaction
+    cited = server_rules(case.requirements, registry)
+    asked: set[str] = set()
+    for message in case.messages:
+        if isinstance(message, Packet) and int(message.type) in SPECS:
+            asked |= _request_names(type_name(message.type))
+    replies = frozenset(type_name(r.type) for r in case.server.replies if isinstance(r, PacketPattern))
+    about = [rid for rid, r in registry.items() if r.status == "active" and r.server_can_break and names[rid] & asked]
+    if replies:
+        derived = [rid for rid in about if names[rid] & replies]
+    elif case.server.replies:  # admin lines: the case's citations say it all
+        derived = []
+    else:
+        words = _CLOSE if case.server.then == "close" else _QUIET
+        derived = [rid for rid in about if words.search(registry[rid].text)] or about
+    return cited + tuple(rid for rid in derived if rid not in cited)
+
+
 def _case_with_rules(case: Case, registry: Mapping[str, Requirement], names: Mapping[str, frozenset[str]]) -> Case:
     if case.is_codec:
-        return case
+        if case.server is None:
+            return case
+        return replace(case, server_rules=reaction_rules(case, registry, names))
     last: dict[str, str] = {}
     steps: list[Step] = []
     for step in case.steps:
         if step.action == "send" and step.packet is not None:
             last[step.actor] = type_name(step.packet.type)
         rules = step_rules(case, step, registry, last.get(step.actor), names=names)
-        steps.append(replace(step, rules=rules) if rules != step.rules else step)
+        breakable = server_rules(rules, registry) if step.action.startswith("expect") else None
+        steps.append(replace(step, rules=rules, server_rules=breakable))
     return replace(case, steps=tuple(steps))
 
 

@@ -226,6 +226,38 @@ def test_a_server_that_cannot_start_is_inconclusive_with_its_output_and_not_retr
     assert "not started again after 2 failed starts" in results[2].reason
 
 
+# --------------------------------------------------------------------------- what the spec leaves open
+
+#: cases whose step expects a close that only a MAY rule (GM-FRAME-013) permits, or a sender rule the test client breaks
+UNKNOWN_TYPES = [
+    "server/errors.yaml::type-43-closes",
+    "server/errors.yaml::type-99-closes",
+    "codec/framing.yaml::unknown-type-43",
+    "codec/framing.yaml::unknown-type-999",
+]
+
+
+def test_an_error_where_a_may_rule_permits_a_close_is_a_behaviour_the_spec_leaves_open(tmp_path: Path) -> None:
+    selection = select(UNKNOWN_TYPES)
+    factory = ManagedPeerFactory(toy(), tmp_path / "run")
+    results = run_cases(selected_cases(selection.files, selection.chosen), lambda _i: factory, "spec", jobs=1)
+    assert [r.verdict for r in results] == [Verdict.ACCEPTABLE] * len(UNKNOWN_TYPES), [r.reason for r in results]
+    assert all("a behaviour the spec leaves open" in " ".join(r.notes) for r in results)
+    # under gearmand's own profile the same answer is not gearmand's, and no rule is named as broken
+    gearmand = run_cases(selected_cases(selection.files, selection.chosen), lambda _i: factory, "gearmand-1.1", jobs=1)
+    assert [r.verdict for r in gearmand] == [Verdict.FAIL] * len(UNKNOWN_TYPES)
+    assert all(r.rules == () and "not the gearmand-1.1 behaviour" in r.reason for r in gearmand), gearmand
+
+
+def test_a_malformed_error_at_the_same_step_fails_naming_the_must_it_breaks(tmp_path: Path) -> None:
+    selection = select(UNKNOWN_TYPES)
+    factory = ManagedPeerFactory(toy("--bare-unknown-error"), tmp_path / "run")
+    results = run_cases(selected_cases(selection.files, selection.chosen), lambda _i: factory, "spec", jobs=1)
+    assert [r.verdict for r in results] == [Verdict.FAIL] * len(UNKNOWN_TYPES), [r.reason for r in results]
+    assert all(r.rules == ("GM-FRAME-004",) for r in results), [(r.id, r.rules) for r in results]
+    assert all("ERROR breaks GM-FRAME-004" in r.reason for r in results)
+
+
 # --------------------------------------------------------------------------- real gearmand
 
 

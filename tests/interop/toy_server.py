@@ -13,7 +13,12 @@ chosen on the command line, so tests can prove that gearsim catches it:
 * ``--error-word WORD``: the code word of its ERROR replies (gearmand says
   ``INVALID_COMMAND``; the spec lets a server choose its own words);
 * ``--no-admin``: no admin text protocol at all: a text line closes the
-  connection (the admin protocol is optional for a server).
+  connection (the admin protocol is optional for a server);
+* ``--bare-unknown-error``: a packet of a type it does not know is answered
+  with an ERROR holding only the code word, without the NUL and text the
+  packet table gives ERROR (GM-FRAME-004, a MUST). Without it the answer is a
+  well-formed ERROR, one of the behaviours the spec allows (GM-FRAME-013 only
+  permits a close).
 
 And two legal but slow habits, which a harness must not mistake for bugs:
 
@@ -106,8 +111,10 @@ class Toy:
         delay: float = 0.0,
         close_delay: float = 0.0,
         admin: bool = True,
+        bare_unknown_error: bool = False,
     ) -> None:
         self.admin_protocol = admin
+        self.bare_unknown_error = bare_unknown_error
         self.crash_on, self.hang_on, self.error_word = crash_on, hang_on, error_word
         self.delay_on, self.delay, self.close_delay = delay_on, delay, close_delay
         self.hung = asyncio.Event()
@@ -192,6 +199,8 @@ class Toy:
             else:
                 running = b"1" if job.worker is not None else b"0"
                 conn.send(packet(STATUS_RES, job.handle, b"1", running, job.numerator, job.denominator))
+        elif self.bare_unknown_error:
+            conn.send(RES + struct.pack(">II", ERROR, len(self.error_word)) + self.error_word)
         else:
             conn.send(packet(ERROR, self.error_word, b"unknown packet type"))
 
@@ -306,6 +315,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=int, default=300, metavar="MS")
     parser.add_argument("--close-delay", type=int, default=0, metavar="MS", help="notice a client's close late")
     parser.add_argument("--no-admin", action="store_true", help="no admin text protocol: a text line closes")
+    parser.add_argument("--bare-unknown-error", action="store_true", help="answer unknown types with a bare ERROR")
     args = parser.parse_args(argv)
     numbers = {name: number for number, name in NAMES.items()}
     toy = Toy(
@@ -316,6 +326,7 @@ async def main(argv: list[str] | None = None) -> None:
         args.delay / 1000,
         args.close_delay / 1000,
         not args.no_admin,
+        args.bare_unknown_error,
     )
     server = await asyncio.start_server(toy.serve, args.host, args.port)
     print(f"toy gearman server on {args.host}:{args.port}", file=sys.stderr, flush=True)

@@ -208,10 +208,45 @@ def test_a_step_that_names_its_requirements_reports_those() -> None:
   steps:
   - {connect: c1}
   - {send: c1, packet: {type: ECHO_REQ, args: [hello]}}
-  - {expect: c1, packet: {type: ECHO_RES, args: [bye]}, requirements: [GM-FRAME-004]}
+  - {expect: c1, packet: {type: ECHO_RES, args: [bye]}, requirements: [GM-ECHO-002]}
 """)
-    assert result.rules == ("GM-FRAME-004",)
+    assert result.rules == ("GM-ECHO-002",)
     assert result.also_cited == ("GM-ECHO-001",)
+
+
+# the model answers ECHO_REQ with ECHO_RES hello; the step expects bye, resting on the rule it pins
+MAY_STEP = """\
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: ECHO_REQ, args: [hello]}}
+  - {expect: c1, packet: {type: ECHO_RES, args: [bye]}, requirements: [RULE]}
+"""
+
+
+@pytest.mark.parametrize("rule", ["GM-FRAME-014", "GM-ERROR-003", "GM-FRAME-004"])
+def test_a_step_resting_on_no_rule_a_server_breaks_names_none_as_broken(rule: str) -> None:
+    # a MAY permits; GM-ERROR-003 binds clients; GM-FRAME-004 binds the bytes sent, which break nothing here
+    result = run_with_rules(MAY_STEP.replace("RULE", rule))
+    assert result.verdict is Verdict.FAIL  # gearmand-1.1 records one behaviour
+    assert result.rules == ()
+    assert "not the gearmand-1.1 behaviour the vector records" in result.reason
+    assert f"the spec leaves it open: {rule}" in result.reason
+
+
+def test_under_spec_a_step_resting_on_a_may_rule_accepts_what_the_server_did() -> None:
+    text = (HEAD + MAY_STEP.replace("RULE", "GM-FRAME-014")).replace("[GM-ECHO-001]", "[GM-FRAME-014]")
+    vf = with_step_rules(parse_vector_text(text, "runner.yaml", load_schema_text()), load_requirements())
+    result = run_case(vf, vf.cases[0], ModelPeerFactory(), "spec")
+    assert result.verdict is Verdict.ACCEPTABLE, result.reason
+    assert "a behaviour the spec leaves open" in result.notes[0] and "GM-FRAME-014" in result.notes[0]
+
+
+def test_under_spec_a_step_resting_on_a_must_still_fails_naming_it() -> None:
+    text = HEAD + MAY_STEP.replace("RULE", "GM-ECHO-001")
+    vf = with_step_rules(parse_vector_text(text, "runner.yaml", load_schema_text()), load_requirements())
+    result = run_case(vf, vf.cases[0], ModelPeerFactory(), "spec")
+    assert result.verdict is Verdict.FAIL and result.rules == ("GM-ECHO-001",)
 
 
 def test_a_codec_reaction_failure_cites_the_codec_case() -> None:

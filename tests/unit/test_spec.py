@@ -16,7 +16,7 @@ import yaml
 
 from gearsim import files as loading
 from gearsim.cli.spec import add_spec_commands
-from gearsim.protocol.requirements import Requirement, parse_requirements
+from gearsim.protocol.requirements import SUBJECTS, Requirement, parse_requirements
 from gearsim.report.coverage import (
     compute_coverage,
     coverage_from_json,
@@ -88,7 +88,10 @@ def test_ids_are_well_formed_and_unique(raw_rows: list[dict[str, object]]) -> No
     assert not bad, f"ids not of the form GM-AREA-NNN: {bad}"
     for row in raw_rows:
         assert row["level"] in ("MUST", "SHOULD", "MAY"), row["id"]
-        assert set(row) <= {"id", "level", "area", "text", "status", "retired", "settles", "reason"}, row["id"]
+        assert set(row) <= {"id", "level", "area", "subject", "text", "status", "retired", "settles", "reason"}, row[
+            "id"
+        ]
+        assert row.get("subject") in SUBJECTS, f"{row['id']}: subject, whom the rule binds, is one of {SUBJECTS}"
         text = str(row["text"])
         assert text.endswith("."), f"{row['id']}: a rule is one sentence ending in a full stop"
 
