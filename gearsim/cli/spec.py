@@ -68,7 +68,8 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
 
 def _outcomes(args: argparse.Namespace, files: Any) -> list[Any]:
     """Run the selected mutants over ``files``; their outcomes in registry order."""
-    from gearsim.run.mutants import MUTATIONS, run_mutation, unmutated_verdicts
+    from gearsim.run.mutants.play import run_mutation, unmutated_verdicts
+    from gearsim.run.mutants.registry import MUTATIONS
 
     chosen = [
         m
@@ -116,7 +117,7 @@ def _mutation_coverage(args: argparse.Namespace, files: Any, requirements: Any) 
 def _cmd_mutate(args: argparse.Namespace) -> int:
     from gearsim.files import load_requirements, select
     from gearsim.report.coverage import mutation_rows, mutation_summary, surviving_musts
-    from gearsim.run.mutants import MUTATIONS
+    from gearsim.run.mutants.registry import MUTATIONS
 
     known = {m.id for m in MUTATIONS}
     unknown = sorted(set(args.mutation or ()) - known)

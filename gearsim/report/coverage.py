@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gearsim.protocol.requirements import Requirement
-from gearsim.run.mutants import CLIENT_RULES, UNTESTABLE, MutationOutcome
+from gearsim.run.mutants.play import MutationOutcome
+from gearsim.run.mutants.registry import CLIENT_RULES, UNTESTABLE
 from gearsim.run.runner import CaseResult, Verdict
-from gearsim.vectors.parse import Case, VectorFile
+from gearsim.vectors.parse import VectorFile
+from gearsim.vectors.rules import cited_ids
 
 __all__ = [
     "CoverageRow",
@@ -60,14 +62,6 @@ _SEVERITY: Final[tuple[str, ...]] = (
 def case_ref(vf_name: str, case_id: str) -> str:
     """How a case is named in coverage rows: ``FILE::CASE``."""
     return f"{vf_name}::{case_id}"
-
-
-def cited_ids(case: Case) -> list[str]:
-    """Every id a case cites (case, expected violations, steps), first mention first."""
-    ids = list(case.requirements) + list(case.violations or ())
-    for step in case.steps:
-        ids.extend(step.requirements)
-    return list(dict.fromkeys(ids))
 
 
 @dataclass(frozen=True, slots=True)

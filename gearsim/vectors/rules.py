@@ -3,7 +3,7 @@
 A vector cites requirement ids per case; a failure should name the rule the
 implementation broke at the step that failed, and only then the case's other
 citations. This module owns how an expect step gets its rule ids
-(``Step.rules``), in this order:
+(``Step.rules``), in this order (and ``cited_ids``, every id a case cites):
 
 1. the step's own ``requirements`` in the vector, when it gives them (the
    authority: a vector author pins a step's rule this way);
@@ -41,7 +41,7 @@ from gearsim.protocol.packets import SPECS, Packet, type_name
 from gearsim.protocol.requirements import Requirement
 from gearsim.vectors.cases import Case, PacketPattern, Step, VectorFile
 
-__all__ = ["reaction_rules", "server_rules", "step_rules", "with_step_rules"]
+__all__ = ["cited_ids", "reaction_rules", "server_rules", "step_rules", "with_step_rules"]
 
 _NAME: Final = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 _SUBMISSION: Final = re.compile(r"\bsubmission", re.IGNORECASE)
@@ -51,6 +51,14 @@ _QUIET: Final = re.compile(
 )
 #: what a sentence naming "submission" is about
 _SUBMISSIONS: Final = "SUBMIT_*"
+
+
+def cited_ids(case: Case) -> list[str]:
+    """Every id a case cites (case, expected violations, steps), first mention first."""
+    ids = list(case.requirements) + list(case.violations or ())
+    for step in case.steps:
+        ids.extend(step.requirements)
+    return list(dict.fromkeys(ids))
 
 
 def _names(text: str) -> frozenset[str]:

@@ -1,0 +1,56 @@
+"""The mutation registry: every mutation, looked up by id, and the rules no mutation can break.
+
+PURE. This module owns ``MUTATIONS`` (the tables of ``wire``, ``jobs`` and
+``workers`` in that order), ``mutation`` (lookup by id), ``CLIENT_RULES``
+(the MUST and SHOULD rules that bind clients, workers or readers of replies
+rather than a server: a server model cannot break them, so they have no
+mutation; library and program cases judge them) and ``UNTESTABLE`` (server
+rules no mutation of a single model can show).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from gearsim.run.mutants.jobs import JOB_MUTATIONS
+from gearsim.run.mutants.mutation import Mutation
+from gearsim.run.mutants.wire import WIRE_MUTATIONS
+from gearsim.run.mutants.workers import WORKER_MUTATIONS
+
+#: rules that bind clients, workers or readers of admin replies, not a server
+CLIENT_RULES: Final[Mapping[str, str]] = {
+    "GM-FIELD-006": "binds clients (handles are opaque to them)",
+    "GM-ADMIN-014": "binds readers of admin replies",
+    "GM-ERROR-003": "binds clients (ERROR code words are labels to them)",
+    "GM-WORK-012": "binds clients (reading gearmand's WORK_FAIL with a NUL)",
+    "GM-WORK-014": "binds workers (one terminal packet per job)",
+    "GM-SUBMIT-007": "binds clients and workers (no empty function name)",
+    "GM-WORKER-014": "binds peers sending SET_CLIENT_ID",
+    "GM-SLEEP-007": "binds workers (polling for epoch jobs)",
+    "GM-SLEEP-008": "binds workers (NOOP answered with GRAB_*)",
+}
+
+#: server rules no mutation of a single model can show, with the reason
+UNTESTABLE: Final[Mapping[str, str]] = {
+    "GM-FRAME-009": (
+        "the model takes bodies of any size, as gearmand does (it allocates what the header announces): "
+        "the bound the rule asks for is below no size a vector can send without naming one"
+    ),
+    "GM-LIMIT-006": "distinct handles across servers: a vector plays against one server",
+}
+
+#: every mutation, in the order ``gearsim spec mutate`` reports them
+MUTATIONS: Final[tuple[Mutation, ...]] = (*WIRE_MUTATIONS, *JOB_MUTATIONS, *WORKER_MUTATIONS)
+
+
+def mutation(mutation_id: str) -> Mutation:
+    """The registry's mutation of that id.
+
+    Raises:
+        KeyError: no mutation has that id (the message lists them).
+    """
+    for m in MUTATIONS:
+        if m.id == mutation_id:
+            return m
+    raise KeyError(f"unknown mutation {mutation_id!r}; known: {', '.join(m.id for m in MUTATIONS)}")
