@@ -111,7 +111,10 @@ class GearmanMachine:
         elif op.kind == DISCONNECT:
             raw.extend(node.disconnect(op.conn, now))
         elif op.message is not None:
-            raw.extend(node.receive(op.conn, self._wire(op.message), now))
+            message = self._mapped(op.message)
+            # the decoded message itself when it decodes back to itself (no encode and decode per op)
+            taken = node.receive_messages(op.conn, (message,), now)
+            raw.extend(taken if taken is not None else node.receive(op.conn, encode_many([message]), now))
         out: list[Out] = []
         if self.silent and (op.conn, op.index) in self.silent:
             return out
@@ -127,8 +130,8 @@ class GearmanMachine:
                 out.append((item.conn, None))
         return out
 
-    def _wire(self, message: Message) -> bytes:
-        """The bytes to feed the model: captured handles replaced by the model's (or aliases)."""
+    def _mapped(self, message: Message) -> Message:
+        """The message to feed the model: captured handles replaced by the model's (or aliases)."""
         if type(message) is Packet:
             where = HANDLE_ARGS.get(message.type)
             if where:
@@ -136,8 +139,8 @@ class GearmanMachine:
                 for i in where:
                     if i < len(args) and args[i]:
                         args[i] = self.model_handle(args[i])
-                message = message._replace(args=tuple(args))
-        return encode_many([message])
+                message = Packet(message.magic, message.type, tuple(args))
+        return message
 
     def model_handle(self, seen: bytes) -> bytes:
         """The model's handle for a captured one: its pair, or an alias the model cannot have made."""

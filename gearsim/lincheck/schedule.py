@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from gearsim.lincheck.history import History, Op, Seen, forward_times, replies_of
@@ -44,16 +44,21 @@ _PRIORITY: Final[dict[int, int]] = {
 _Key = tuple[int, int]
 
 
-def guess_order(history: History, per_function: bool = True) -> list[Op]:
+def guess_order(
+    history: History, per_function: bool = True, answered: Mapping[int, Mapping[int, Seen]] | None = None
+) -> list[Op]:
     """Every op of ``history`` in the guessed order (see the module docstring).
 
     ``per_function``: the server serves a worker's functions one after the
-    other (gearmand 1.1) rather than by priority across them.
+    other (gearmand 1.1) rather than by priority across them. ``answered``:
+    each connection's ``replies_of``, when the caller has them already.
     """
     replies: dict[_Key, Seen] = {}
     for track in history.tracks.values():
-        for index, seen in replies_of(track).items():
-            replies[(track.conn, index)] = seen
+        conn = track.conn
+        mine = answered[conn] if answered is not None else replies_of(track)
+        for index, seen in mine.items():
+            replies[(conn, index)] = seen
     forwards = forward_times(history)
     ops: dict[_Key, Op] = {(op.conn, op.index): op for t in history.tracks.values() for op in t.ops}
     est: dict[_Key, int] = {}

@@ -30,7 +30,7 @@ from typing import Final
 
 from gearsim.lincheck.diagnose import Context, Diagnosis, diagnose, rule_of
 from gearsim.lincheck.hints import GearmanHints
-from gearsim.lincheck.history import History, Op, replies_of
+from gearsim.lincheck.history import History, Op, Seen, replies_of
 from gearsim.lincheck.machine import GearmanMachine
 from gearsim.lincheck.partition import Part, split
 from gearsim.lincheck.schedule import guess_order
@@ -107,8 +107,7 @@ def judge(
     """
     make_budget = budget or state_budget(DEFAULT_BUDGET)
     verdict = Verdict()
-    ctx = _context(history)
-    created = ctx.created
+    answered = {conn: replies_of(track) for conn, track in history.tracks.items()}
     midstream = any(t.midstream for t in history.tracks.values())
     reported: set[bytes] = set()
     repeated: set[tuple[str, str, int]] = set()
@@ -118,8 +117,11 @@ def judge(
     # the fast path: the guessed order of the whole history, no search; most captures of a correct
     # server are explained by it, and then nothing needs splitting
     whole = GearmanMachine(profile, origin, options)
-    engine = Engine(history.tracks, guess_order(history), whole, make_budget())
+    engine = Engine(history.tracks, guess_order(history, answered=answered), whole, make_budget())
     parts = [] if engine.replay() else split(history)
+    # who created and answered what: only the diagnoses of a search need it
+    ctx = _context(history, answered) if parts else Context({}, {}, {}, frozenset())
+    created = ctx.created
     if not parts:
         verdict.parts = 1
         for (conn, pos), message in engine.outcome.matched.items():
@@ -209,14 +211,14 @@ def _status(
     return BROKEN
 
 
-def _context(history: History) -> Context:
-    """Who created, answered and was assigned what, over the whole history."""
+def _context(history: History, answered: Mapping[int, Mapping[int, Seen]]) -> Context:
+    """Who created, answered and was assigned what, over the whole history (``answered``: ``replies_of``)."""
     created: dict[bytes, tuple[int, int]] = {}
     creator: dict[bytes, Op] = {}
     answers: dict[tuple[int, int], Op] = {}
     assigned: set[tuple[int, bytes]] = set()
     for track in history.tracks.values():
-        for index, seen in replies_of(track).items():
+        for index, seen in answered[track.conn].items():
             op = track.ops[index]
             answers[(track.conn, seen.index)] = op
             message = seen.message
