@@ -10,8 +10,8 @@ comments::
     <!-- begin:table fields -->        the argument kinds and limits (spec/packets.yaml)
     <!-- begin:table admin -->         the admin commands (spec/packets.yaml)
     <!-- begin:table errors -->        the ERROR codes (spec/packets.yaml)
-    <!-- begin:table profiles -->      where the profiles differ (gearsim/model/profiles.py)
-    <!-- begin:table defects -->       each profile's known server bugs (gearsim/model/profiles.py)
+    <!-- begin:table profiles -->      where the profiles differ (gearsim/model/profiles/)
+    <!-- begin:table defects -->       each profile's known server bugs (gearsim/model/profiles/)
     <!-- begin:table counts -->        ids per area and level
     <!-- begin:settles 4 -->           the rules that settle question (e)4 (section 19)
     ...generated text...
@@ -23,7 +23,7 @@ sentence copied from spec/requirements.yaml, so the prose never states a rule
 in words of its own.
 
 spec/profiles.yaml, the language-neutral copy of the profile table, is
-written from gearsim/model/profiles.py by the same run (its header comment is
+written from gearsim/model/profiles/ by the same run (its header comment is
 kept).
 
 Usage:
@@ -299,7 +299,7 @@ def _show(value: Any, universe: frozenset[str] | None = None) -> str:
 
 def gen_profiles(ctx: Context) -> str:
     if ctx.profiles is None:
-        return "_The profile table (gearsim/model/profiles.py) is not available in this build._\n"
+        return "_The profile table (gearsim/model/profiles/) is not available in this build._\n"
     names = list(ctx.profiles)
     rows_data = [ctx.profiles[n] for n in names]
     lines = [f"- `{n}`: {ctx.profiles[n]['summary']}\n" for n in names]
@@ -323,7 +323,7 @@ def gen_profiles(ctx: Context) -> str:
 
 def gen_defects(ctx: Context) -> str:
     if ctx.profiles is None:
-        return "_The profile table (gearsim/model/profiles.py) is not available in this build._\n"
+        return "_The profile table (gearsim/model/profiles/) is not available in this build._\n"
     # a defect several profiles share word for word is one row naming them all
     shared: dict[str, list[str]] = {}
     entries: dict[str, Mapping[str, Any]] = {}

@@ -42,7 +42,7 @@ __all__ = ["KNOWN_SERVER_BUGS", "Tracker"]
 
 #: the defects the Tracker below recognises by id (it counts a hit instead of
 #: reporting it); each is recorded, with its bytes and the rules it breaks, in the
-#: ``defects`` of the profiles whose switches reproduce it (gearsim/model/profiles.py)
+#: ``defects`` of the profiles whose switches reproduce it (gearsim/model/profiles/)
 _EXCUSED_DEFECTS: Final[tuple[str, ...]] = ("cancel-refails", "resubmit-onto-abandoned")
 
 
@@ -55,7 +55,7 @@ def _known_server_bugs() -> tuple[tuple[str, str, str], ...]:
                 rows.setdefault(defect.id, ([], defect.summary))[0].append(profile.name)
     missing = set(_EXCUSED_DEFECTS) - set(rows)
     if missing:
-        raise LookupError(f"no profile records the defects {sorted(missing)} (gearsim/model/profiles.py)")
+        raise LookupError(f"no profile records the defects {sorted(missing)} (gearsim/model/profiles/)")
     return tuple((i, ", ".join(rows[i][0]), rows[i][1]) for i in _EXCUSED_DEFECTS)
 
 

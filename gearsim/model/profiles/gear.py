@@ -1,0 +1,142 @@
+"""What geard (PyPI gear) does: the gear-0.16 profile and its known defects.
+
+PURE. This module owns the profile data of geard from gear 0.16.0
+(``GEAR_016``): gearmand 1.1's switches with what the evidence (spec/evidence.md
+GEAR-1 to GEAR-6) shows gear does differently, and the defects the model
+reproduces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gearsim.model.profiles.gearmand import GEARMAND_11
+
+#: known bugs of geard (PyPI gear 0.16.0)
+_GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
+        "id": "unimplemented-ignored",
+        "summary": (
+            "requests gear does not implement (GRAB_JOB, ECHO_REQ, OPTION_REQ, GET_STATUS_UNIQUE, GRAB_JOB_ALL, "
+            "SUBMIT_JOB_EPOCH, the reduce submits) get no reply at all, so the peer waits for ever"
+        ),
+        "rules": ["GM-SERVER-001", "GM-SERVER-004"],
+        "repro": "ECHO_REQ 'x' (00524551 00000010 00000001 78): no reply, the connection stays open",
+        "found": (
+            "spec/evidence.md GEAR-1 (a libgearman client hangs on its OPTION_REQ); vectors/worker/grab.yaml::"
+            "nothing-runnable, vectors/client/session.yaml::echo"
+        ),
+    },
+    {
+        "id": "exception-to-everyone",
+        "summary": "WORK_EXCEPTION goes to every listener, also to those that never asked for it with OPTION_REQ",
+        "rules": ["GM-WORK-008"],
+        "repro": (
+            "c1 OPTION_REQ exceptions, c1 and c2 SUBMIT_JOB f u x (one job); worker WORK_EXCEPTION H 'e': "
+            "both c1 and c2 get WORK_EXCEPTION H 'e'"
+        ),
+        "found": "spec/evidence.md GEAR-2; vectors/server/exceptions.yaml::option-and-no-option-listeners",
+    },
+    {
+        "id": "disconnect-fail-req-magic",
+        "summary": "the WORK_FAIL sent to the submitter when a worker disconnects mid-job carries the \\0REQ magic",
+        "rules": ["GM-FRAME-002"],
+        "repro": (
+            "client SUBMIT_JOB f '' x; worker CAN_DO f, GRAB_JOB_UNIQ, then closes: the client gets "
+            "00524551 0000000e 0000000d 'H:127.0.0.1:1' (REQ WORK_FAIL)"
+        ),
+        "found": ("spec/evidence.md GEAR-3; vectors/server/disconnect.yaml::worker-disconnect-requeues"),
+    },
+    {
+        "id": "cantdo-unknown-drops-connection",
+        "summary": (
+            "CANT_DO of a function the connection never registered raises KeyError and the connection is dropped"
+        ),
+        "rules": ["GM-WORKER-004"],
+        "repro": "CANT_DO 'f' (00524551 00000002 00000001 66) on a fresh connection: closed, no reply",
+        "found": ("spec/evidence.md GEAR-4; vectors/worker/abilities.yaml::cant-do-unknown"),
+    },
+    {
+        "id": "signed-body-length",
+        "summary": (
+            "the body length is read as a signed 32-bit number: a length of 0xFFFFFFFF is -1 and the stream "
+            "is misparsed"
+        ),
+        "rules": ["GM-FRAME-001"],
+        "repro": (
+            "ECHO_REQ header with size ffffffff (00524551 00000010 ffffffff) + bytes: an empty packet, the "
+            "rest parsed as new packets; SUBMIT_JOB so framed raises IndexError and closes"
+        ),
+        "found": "spec/evidence.md GEAR-5; spec/observed/gear-0.16-codec.yaml case length-ffffffff; not modelled",
+    },
+]
+
+#: geard from PyPI gear 0.16.0
+GEAR_016: Final[dict[str, Any]] = {
+    **GEARMAND_11,
+    "name": "gear-0.16",
+    "summary": "geard from PyPI gear 0.16.0",
+    "notes": (
+        "Evidence: spec/evidence.md GEAR-1 to GEAR-6 and the probes of 0.16.0. Not modelled: "
+        "its signed body length and the acl admin commands. gear has no version or "
+        "unknown-command reply."
+    ),
+    "version": "0.16.0",
+    "bad_magic": "ignore",
+    "res_magic_request": "ignore",
+    "unknown_type": "ignore",
+    "short_body": "last-optional",
+    "implemented": [
+        "CAN_DO",
+        "CANT_DO",
+        "RESET_ABILITIES",
+        "PRE_SLEEP",
+        "SUBMIT_JOB",
+        "WORK_STATUS",
+        "WORK_COMPLETE",
+        "WORK_FAIL",
+        "GET_STATUS",
+        "SUBMIT_JOB_BG",
+        "SUBMIT_JOB_HIGH",
+        "SET_CLIENT_ID",
+        "CAN_DO_TIMEOUT",
+        "WORK_EXCEPTION",
+        "WORK_DATA",
+        "WORK_WARNING",
+        "GRAB_JOB_UNIQ",
+        "SUBMIT_JOB_HIGH_BG",
+        "SUBMIT_JOB_LOW",
+        "SUBMIT_JOB_LOW_BG",
+    ],
+    "unimplemented": "ignore",
+    "fixed_buffers": False,
+    "coalesce_uniques": False,
+    "dash_unique": "none",
+    "unique_max": None,
+    "unique_stored_max": None,
+    "handle_host": "peer",
+    "status_empty_numbers": True,
+    "status_numbers": "raw",
+    "work_exception": "forward-always-terminal",
+    "non_owner_work": "ignore",
+    "priorities": "global-fifo",
+    "worker_disconnect": "fail",
+    "disconnect_fail_magic": "REQ",
+    "client_disconnect": "remove-now",
+    "can_do_timeout": "ignore",
+    "can_do_timeout_timer": "per-job",
+    "can_do_timeout_overflow": "limit",
+    "duplicate_can_do_counts": False,
+    "cantdo_unknown": "close",
+    "maxqueue": "unsupported",
+    "admin_commands": ["workers", "status", "cancel"],
+    "admin_match": "prefix",
+    "admin_unknown_reply": None,
+    "admin_ok": "OK\n",
+    "admin_order": "insertion",
+    "admin_workers_trailing_space": True,
+    "admin_max_words": None,
+    "admin_cancel": "remove-queued",
+    "admin_cancel_eol": "\n",
+    "defects": _GEAR_DEFECTS,
+}

@@ -1,0 +1,178 @@
+"""What Perl Gearman::Server does: the perl-1.130 profile and its known defects.
+
+PURE. This module owns the profile data of Perl Gearman::Server 1.130.1
+(``PERL_1130``): gearmand 1.1's switches with what the evidence (spec/evidence.md
+PERL-1 to PERL-8) shows Perl does differently, and the defects the model
+reproduces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gearsim.model.profiles.gearmand import GEARMAND_11
+
+#: known bugs of Perl Gearman::Server 1.130.1
+_PERL_DEFECTS: Final[list[dict[str, Any]]] = [
+    {
+        "id": "listener-attached-twice",
+        "summary": (
+            "a connection that submits the same foreground unique twice is added to the job's listeners "
+            "twice, so it receives every WORK_* packet of the job twice, WORK_COMPLETE included"
+        ),
+        "rules": ["GM-WORK-007"],
+        "repro": (
+            "c1 SUBMIT_JOB f u one -> H:vm:1; c1 SUBMIT_JOB f u two -> H:vm:1; worker CAN_DO f, GRAB_JOB, "
+            "WORK_COMPLETE H:vm:1 r: c1 gets WORK_COMPLETE H:vm:1 r twice"
+        ),
+        "found": (
+            "spec/evidence.md PERL-7 (Server/Job.pm:55-60 add_listener pushes without looking, 63-69 relays "
+            "to each entry); vectors/server/coalesce.yaml::same-connection-twice"
+        ),
+    },
+    {
+        "id": "timeout-in-seconds",
+        "summary": "CAN_DO_TIMEOUT is read in seconds: every limit a libgearman worker sets is a thousand times longer",
+        "rules": ["GM-TIMEOUT-001"],
+        "repro": (
+            "w CAN_DO_TIMEOUT f 1000, c SUBMIT_JOB_BG f u x, w GRAB_JOB; 1.6 s later GET_STATUS -> 1 1 '' '' "
+            "(the job is still held; its limit is 1000 s)"
+        ),
+        "found": "spec/evidence.md PERL-3; vectors/worker/timeout.yaml::timer-bound-to-first-job",
+    },
+    {
+        "id": "core-requests-missing",
+        "summary": (
+            "SUBMIT_JOB_HIGH_BG, SUBMIT_JOB_LOW, SUBMIT_JOB_LOW_BG, GRAB_JOB_UNIQ, WORK_DATA and WORK_WARNING are "
+            "answered with ERROR server_error: clients and workers built on libgearman cannot use the server"
+        ),
+        "rules": ["GM-SERVER-001"],
+        "repro": (
+            "GRAB_JOB_UNIQ (00524551 0000001e 00000000): ERROR server_error 'Can't locate object method "
+            '"CMD_grab_job_uniq" ...\''
+        ),
+        "found": (
+            "spec/evidence.md PERL-2 (a libgearman worker fails); vectors/worker/grab.yaml::nothing-runnable, "
+            "vectors/server/submit.yaml::background-variants"
+        ),
+    },
+    {
+        "id": "bad-magic-wedges",
+        "summary": (
+            "a binary message with a bad magic is neither answered nor closed: the connection stays open and "
+            "nothing later on it is read"
+        ),
+        "rules": ["GM-FRAME-008", "GM-FRAME-016"],
+        "repro": (
+            "'\\0XYZ' + ECHO_REQ header (0058595a 00000010 00000000): no reply, no close; a following valid "
+            "GET_STATUS is never answered"
+        ),
+        "found": ("spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case bad-magic"),
+    },
+    {
+        "id": "res-magic-wedges",
+        "summary": (
+            "a request framed with \\0RES is neither answered nor closed: the connection stays open and "
+            "nothing later on it is read"
+        ),
+        "rules": ["GM-FRAME-011", "GM-FRAME-016"],
+        "repro": (
+            "ECHO_REQ 'hi' framed with \\0RES (00524553 00000010 00000002 6869): no reply, no close; later "
+            "packets are never answered"
+        ),
+        "found": (
+            "spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case res-magic-on-echo-req"
+        ),
+    },
+    {
+        "id": "dash-empty-key-never-freed",
+        "summary": (
+            "unique '-' with an empty payload is keyed on the empty payload and that key is never freed: "
+            "after the job ends, every later such submission gets the ended job's handle and no job"
+        ),
+        "rules": ["GM-COAL-005"],
+        "repro": (
+            "SUBMIT_JOB_BG f '-' '' twice -> H:vm:1 both; worker CAN_DO f, GRAB_JOB, WORK_COMPLETE 'H:vm:1\\0'; "
+            "SUBMIT_JOB_BG f '-' '' -> JOB_CREATED H:vm:1 again, GET_STATUS H:vm:1 -> known 0, GRAB_JOB -> NO_JOB"
+        ),
+        "found": (
+            "raw-socket probe of /usr/bin/gearmand 1.130.1 while modelling the '-' coalescing; Job.pm new() "
+            "replaces '-' by the payload after its length check, Server.pm frees a unique only when non-empty"
+        ),
+    },
+]
+
+#: Perl Gearman::Server 1.130.1
+PERL_1130: Final[dict[str, Any]] = {
+    **GEARMAND_11,
+    "name": "perl-1.130",
+    "summary": "Perl Gearman::Server 1.130.1 (Debian gearman-server)",
+    "notes": (
+        "Evidence: spec/evidence.md PERL-1 to PERL-8 and the probes of 1.130.1. Not modelled: "
+        "the order in which a worker's functions are scanned (modelled as gearmand's), the admin "
+        "jobs, clients and gladiator commands, admin lines "
+        "that do not start with a word character, and the maxqueue crash on limit 0."
+    ),
+    "version": "1.130.1",
+    # grab_job runs a job while any listener is connected (Server.pm:467-471, PERL-8)
+    "resubmit_abandoned": "revives",
+    "bad_magic": "stall",
+    "res_magic_request": "stall",
+    "unknown_type": "error",
+    "short_body": "per-command",
+    "submit_header": "perl-regex",
+    "implemented": [
+        "CAN_DO",
+        "CANT_DO",
+        "RESET_ABILITIES",
+        "PRE_SLEEP",
+        "SUBMIT_JOB",
+        "GRAB_JOB",
+        "WORK_STATUS",
+        "WORK_COMPLETE",
+        "WORK_FAIL",
+        "GET_STATUS",
+        "ECHO_REQ",
+        "SUBMIT_JOB_BG",
+        "SUBMIT_JOB_HIGH",
+        "SET_CLIENT_ID",
+        "CAN_DO_TIMEOUT",
+        "WORK_EXCEPTION",
+        "OPTION_REQ",
+    ],
+    "unimplemented": "error-perl-cmd",
+    "error_vocabulary": "perl",
+    "fixed_buffers": False,
+    "dash_unique": "replace-with-payload",
+    "dash_empty_payload": "coalesces-key-never-freed",
+    "unique_max": None,
+    "unique_stored_max": None,
+    "status_empty_numbers": True,
+    "status_numbers": "raw",
+    "status_nul_handle": "no-reply",
+    "option_match": "exact",
+    "work_exception": "forward-only-with-option-nonterminal",
+    "non_owner_work": "error-not-worker",
+    "high_lifo": True,
+    "stale_queue_entry": True,
+    "worker_disconnect": "fail",
+    "background_keeps_abandoned": True,
+    "can_do_timeout": "fail-seconds",
+    "can_do_timeout_timer": "per-job",
+    "can_do_timeout_overflow": "limit",
+    "duplicate_can_do_counts": False,
+    "maxqueue": "evict",
+    "maxqueue_remembers_unknown": True,
+    "cantdo_held": "keep",
+    "admin_commands": ["workers", "status", "maxqueue", "version"],
+    "admin_match": "word-run",
+    "admin_unknown_reply": "ERR unknown_command \r\n",
+    "admin_version_reply": "v{version}\n",
+    "admin_ok": "OK\n",
+    "admin_order": "name",
+    "admin_status_rows": "active-only",
+    "admin_workers_trailing_space": True,
+    "admin_max_words": None,
+    "admin_shutdown": "exit",
+    "defects": _PERL_DEFECTS,
+}
