@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -407,11 +408,11 @@ SCENARIOS: dict[str, Callable[[int, str, Path], None]] = {
     "raw": scenario_raw,
     "cli": scenario_cli,
     "php": scenario_php,
-    "race1": lambda port, server, work: scenario_race(port, server, work, seed=1),
-    "race2": lambda port, server, work: scenario_race(port, server, work, seed=2),
+    # the same mix of clients and workers, each seed its own choices and timing
+    **{f"race{n}": partial(scenario_race, seed=n) for n in range(1, 10)},
 }
 #: scenarios recorded only against the reference server
-REFERENCE_ONLY = frozenset({"race1", "race2"})
+REFERENCE_ONLY = frozenset(f"race{n}" for n in range(1, 10))
 
 
 def _manifest(out: Path, entry: dict[str, object]) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from gearsim.dissect.capture import Event, EventKind, read_capture
 from gearsim.dissect.observe import histories
-from gearsim.lincheck.verdict import BROKEN, DEFAULT_BUDGET, judge, state_budget
+from gearsim.lincheck.verdict import BROKEN, DEFAULT_BUDGET, UNDECIDED, judge, state_budget
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.packets import Message, Packet, Role
 from gearsim.protocol.requirements import Requirement
@@ -94,9 +94,11 @@ def check_events(
             yield event
 
     agreed: set[tuple[int, int, Message]] = set()
+    undecided: set[tuple[int, int]] = set()
     for history in histories(watched()).values():
         verdict = judge(history, profile, budget=state_budget(budget))
         agreed |= verdict.agreed
+        undecided |= verdict.undecided
         for conn, met in verdict.met.items():
             if conn in reports:
                 reports[conn].met.update(met)
@@ -114,6 +116,11 @@ def check_events(
                 report.unsettled.append(
                     Finding(found.requirement, found.frame, f"{found.reason} [{found.part}]", found.status)
                 )
+    # (type, rule) -> a frame where the profile's model sent a packet of that type breaking that rule
+    recorded: dict[tuple[int, str], int] = {}
+    for conn, message, finding in invalid:
+        if (conn, finding.frame, message) in agreed:
+            recorded.setdefault((int(message.type), finding.requirement), finding.frame)
     for conn, message, finding in invalid:
         report = reports.get(conn)
         if report is None:
@@ -121,6 +128,13 @@ def check_events(
         if (conn, finding.frame, message) in agreed:
             # the profile's model sends the same bytes: a deviation the profile records, not a new defect
             report.notes.append(f"frame {finding.frame}: {finding.requirement}: {finding.reason} (as the profile does)")
+            continue
+        like = recorded.get((int(message.type), finding.requirement))
+        if like is not None and (conn, finding.frame) in undecided:
+            # the search that would say whether the model sends these bytes here ran out of budget, and the
+            # model sends such a packet elsewhere in this capture: the recorded deviation, or a new defect
+            why = f"{finding.reason} (the profile sends such a {message.name} at frame {like}; undecided here)"
+            report.unsettled.append(Finding(finding.requirement, finding.frame, why, UNDECIDED))
         else:
             report.broken.append(finding)
     for report in reports.values():

@@ -74,6 +74,9 @@ class Verdict:
     notes: dict[int, list[str]] = field(default_factory=dict)
     #: (conn, frame, message) of every server message the model, under the profile, sends as well
     agreed: set[tuple[int, int, Message]] = field(default_factory=set)
+    #: (conn, frame) of every server message in a partition whose search ran out of budget: the model's
+    #: view of it is not settled either way
+    undecided: set[tuple[int, int]] = field(default_factory=set)
     parts: int = 0
     searches: int = 0
     nodes: int = 0
@@ -154,6 +157,8 @@ def judge(
             assert isinstance(found, Diagnosis)
             status = _status(found, part, divergence.decided, midstream, created, machine)
             candidates.append((found, status, part.key))
+        if any(not divergence.decided for divergence in outcome.divergences):
+            verdict.undecided.update((conn, seen.frame) for conn, t in tracks.items() for seen in t.seen)
         for note in machine.notes:
             for conn in tracks:
                 verdict.notes.setdefault(conn, []).append(note)

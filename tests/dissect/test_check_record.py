@@ -6,15 +6,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from capture_helpers import C2S, S2C, as_pcapng, conversation, real_captures, req, require_tool, res
+from capture_helpers import C2S, S2C, T0, as_pcapng, conversation, pcap_bytes, real_captures, req, require_tool, res
 
 from gearsim.cli.main import main
 from gearsim.dissect.capture import read_capture
-from gearsim.dissect.check import check_capture
+from gearsim.dissect.check import check_capture, check_events
+from gearsim.dissect.pcapfile import PcapWriter
 from gearsim.dissect.record import record_vector
-from gearsim.dissect.synth import write_trace_pcap
+from gearsim.dissect.synth import TcpConversation, write_trace_pcap
 from gearsim.files import load_requirements, load_schema_text
 from gearsim.lincheck.history import NEVER
+from gearsim.protocol.codec import encode
 from gearsim.protocol.packets import Packet
 from gearsim.protocol.packets import PacketType as T
 from gearsim.run.model_peer import ModelPeerFactory
@@ -112,3 +114,54 @@ def test_model_trace_written_as_pcap_decodes_back(tmp_path: Path) -> None:
     cmd = [tshark, "-r", str(out), "-Y", "gearman", "-T", "fields", "-e", "gearman.pkt_type"]
     shown = subprocess.run(cmd, capture_output=True, check=True, timeout=60).stdout.decode().split()
     assert sum(len(line.split(",")) for line in shown) == len(sent), "tshark reads the export as Gearman"
+
+
+def _exception_jobs(early: bool) -> bytes:
+    """gearmand-1.1: two jobs end in WORK_EXCEPTION; the clients without the option get WORK_FAIL 'H\\0' (a
+    recorded defect). With ``early`` the second WORK_FAIL is captured before the worker's WORK_EXCEPTION."""
+    ms = 1_000_000
+
+    def build(writer: PcapWriter) -> None:
+        worker = TcpConversation(writer, ("127.0.0.2", 40001), ("127.0.0.1", 4730))
+        clients = [TcpConversation(writer, ("127.0.0.2", 40002 + i), ("127.0.0.1", 4730)) for i in range(2)]
+        t = T0
+        for conv in (worker, *clients):
+            conv.open(t)
+            t += ms
+        worker.send(C2S, req(T.CAN_DO, b"f"), t)
+        for i, client in enumerate(clients):
+            handle = b"H:vm:%d" % (i + 1)
+            client.send(C2S, req(T.SUBMIT_JOB, b"f", b"", b"x%d" % i), t + 1 * ms)
+            client.send(S2C, res(T.JOB_CREATED, handle), t + 2 * ms)
+            worker.send(C2S, req(T.GRAB_JOB), t + 3 * ms)
+            worker.send(S2C, res(T.JOB_ASSIGN, handle, b"f", b"x%d" % i), t + 4 * ms)
+            fail = encode(Packet.res(T.WORK_FAIL, handle + b"\0"))
+            if early and i == 1:
+                client.send(S2C, fail, t + 4 * ms + ms // 2)
+            worker.send(C2S, req(T.WORK_EXCEPTION, handle, b"e"), t + 5 * ms)
+            if not (early and i == 1):
+                client.send(S2C, fail, t + 7 * ms)
+            t += 10 * ms
+        for conv in (worker, *clients):
+            conv.close(t)
+
+    return pcap_bytes(build)
+
+
+def test_a_recorded_defect_in_an_undecided_partition_is_undecided_not_broken(tmp_path: Path) -> None:
+    path = tmp_path / "fail-nul.pcap"
+    path.write_bytes(_exception_jobs(early=False))
+    clean = check_events(read_capture(path, (4730,)), "gearmand-1.1")
+    assert [f for r in clean for f in r.broken] == []
+    assert any("(as the profile does)" in n for r in clean for n in r.notes)
+    path.write_bytes(_exception_jobs(early=True))
+    # a budget of one state: the second job's partition cannot be searched, so the model's view of its
+    # WORK_FAIL is undecided; the profile sends the same defect for the first job, so it is not broken
+    reports = check_events(read_capture(path, (4730,)), "gearmand-1.1", budget=1)
+    broken = [f for r in reports for f in r.broken]
+    unsettled = [f for r in reports for f in r.unsettled]
+    assert not any(f.requirement == "GM-FRAME-005" for f in broken), broken
+    assert any(f.requirement == "GM-FRAME-005" and f.status == "undecided" for f in unsettled), unsettled
+    # decided: a WORK_FAIL before its cause is a defect, and its bytes are not excused
+    decided = check_events(read_capture(path, (4730,)), "gearmand-1.1")
+    assert "GM-FRAME-005" in [f.requirement for r in decided for f in r.broken]
