@@ -22,8 +22,10 @@ from gearsim.protocol._table import TABLE, PacketType
 
 __all__ = [
     "ADMIN_COMMANDS",
+    "ASSIGN_TYPES",
     "ERRORS",
     "FIELDS",
+    "GRAB_TYPES",
     "HEADER_SIZE",
     "SPECS",
     "TERMINAL_TYPES",
@@ -168,6 +170,14 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = tuple(
 
 #: the WORK_* reports a worker sends about a job (their first argument is its handle)
 WORK_TYPES: Final[frozenset[PacketType]] = frozenset(s.type for s in SPECS.values() if s.work)
+#: the packets that give a worker a job
+ASSIGN_TYPES: Final[frozenset[PacketType]] = frozenset(
+    {PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL}
+)
+#: the packets with which a worker asks for a job
+GRAB_TYPES: Final[frozenset[PacketType]] = frozenset(
+    {PacketType.GRAB_JOB, PacketType.GRAB_JOB_UNIQ, PacketType.GRAB_JOB_ALL}
+)
 #: the WORK_* reports that end a job
 TERMINAL_TYPES: Final[frozenset[PacketType]] = frozenset(s.type for s in SPECS.values() if s.work == "terminal")
 
