@@ -1,53 +1,33 @@
-"""The engine room of ``gearsim.sim.simulator``: clock, events, connections, deliveries, cuts, timers.
+"""The simulator's engine: connections, deliveries, cuts, partitions, restarts and server timers.
 
 PURE. Internal to ``gearsim.sim.simulator`` (import ``Simulator`` from there):
-this module owns ``Engine``, which holds the virtual clock, the event heap,
-the simulator's ``random.Random`` and trace, the per-connection and
-per-server state records, and the handlers that events run: transmitting a
-write through its link, delivering pieces to a node or a client decoder,
-connects, closes, cuts, partitions, restarts and server timers. The
-``Simulator`` owns one ``Engine`` and is its public face: it checks
-arguments, then calls the methods here. The theory of operation is in
-``gearsim.sim.simulator``'s docstring.
+this module owns ``Engine``, which holds the simulator's ``random.Random``,
+trace, servers and connections (the records of ``gearsim.sim.records``), and
+the handlers that events run: transmitting a write through its link,
+delivering pieces to a node or a client decoder, connects, closes, cuts,
+partitions, restarts and server timers. Time and the event queue are the
+``gearsim.sim.events.EventLoop`` it owns. The ``Simulator`` owns one
+``Engine`` and is its public face: it checks arguments, then calls the
+methods here. The theory of operation is in ``gearsim.sim.simulator``'s
+docstring.
 """
 
 from __future__ import annotations
 
-import enum
-import heapq
 import random
-from collections.abc import Callable, Sequence
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable
+from typing import Final
 
 from gearsim.errors import DecodeError, HarnessError
-from gearsim.protocol.codec import Decoder, encode, encode_many
+from gearsim.protocol.codec import encode, encode_many
 from gearsim.protocol.node import Close, ConnId, Output, Send, ServerNode
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, Trace, TraceRecord
+from gearsim.sim.events import NORMAL, TIMER, URGENT, EventLoop
 from gearsim.sim.links import LinkConfig, draw_delay, draws_loss, merges, split_write
+from gearsim.sim.records import Connection, Delivery, Pipe, Received, ServerSide, ServerSlot
 
-__all__ = [
-    "DEFAULT_MAX_STEPS",
-    "NORMAL",
-    "TIMER",
-    "URGENT",
-    "Connection",
-    "Engine",
-    "Received",
-    "ServerSide",
-    "ServerSlot",
-    "invoke",
-]
-
-#: same-tick order: cuts, partitions and restarts run before anything else
-URGENT: Final[int] = 0
-#: deliveries, connects, closes and scheduled callbacks
-NORMAL: Final[int] = 1
-#: server timers run after everything else due at the same tick
-TIMER: Final[int] = 2
-
-#: events one ``run`` call may process before it fails loudly (a livelock guard)
-DEFAULT_MAX_STEPS: Final[int] = 1_000_000
+__all__ = ["Engine"]
 
 # Plain strings on the hot path; they equal the Direction and Kind members.
 _C2S: Final[str] = Direction.C2S.value
@@ -57,144 +37,15 @@ _SEND: Final[str] = Kind.SEND.value
 _DELIVER: Final[str] = Kind.DELIVER.value
 _DISCARD: Final[str] = Kind.DISCARD.value
 
-
-class ServerSide(enum.Enum):
-    """The server side of a connection: ``PENDING`` (connect in flight) -> ``OPEN`` -> ``GONE``."""
-
-    #: the connect is on its way through the link
-    PENDING = "pending"
-    #: the node was told of the connection
-    OPEN = "open"
-    #: the node closed it, or was told of a close or a cut
-    GONE = "gone"
-
-
 _PENDING: Final = ServerSide.PENDING
 _OPEN: Final = ServerSide.OPEN
 _GONE: Final = ServerSide.GONE
 
 _new = tuple.__new__  # builds NamedTuples without keyword handling (hot path)
 
-# (handler, argument): an entry of an event bucket (see Engine.__init__)
-_Event = tuple[Callable[[Any], None], Any]
-#: event keys are tick * _KEYS + priority (priorities are below _KEYS)
-_KEYS: Final[int] = 4
-
-
-class Received(NamedTuple):
-    """A message the client side of a connection decoded, and the tick it arrived."""
-
-    tick: int
-    message: Message
-
-
-class ServerSlot:
-    """One named server of the simulator: its node, connections, armed timer and partitions."""
-
-    __slots__ = ("conns", "name", "node", "partitions", "take_messages", "timer_at")
-
-    def __init__(self, name: str, node: ServerNode) -> None:
-        self.name = name
-        self.node = node
-        #: the node's ``receive_messages`` when it is a ``MessageNode``
-        self.take_messages: Callable[[ConnId, Sequence[Message], int], list[Output] | None] | None = None
-        self.serve(node)
-        self.conns: list[Connection] = []
-        self.timer_at: int | None = None
-        self.partitions: list[tuple[int, int | None]] = []
-
-    def serve(self, node: ServerNode) -> None:
-        """Let ``node`` serve this slot from now on."""
-        self.node = node
-        self.take_messages = getattr(node, "receive_messages", None)
-
-
-class _Pipe:
-    """Ordering state of one direction: the last scheduled tick, the coalescable piece."""
-
-    __slots__ = ("last", "pending")
-
-    def __init__(self) -> None:
-        self.last = 0
-        self.pending: _Delivery | None = None
-
-
-class _Delivery:
-    __slots__ = ("conn", "data", "more", "size", "tick")
-
-    def __init__(self, conn: Connection, data: bytes, tick: int) -> None:
-        self.conn = conn
-        self.data = data
-        self.more: list[bytes] | None = None
-        self.size = len(data)
-        self.tick = tick
-
-    def add(self, data: bytes) -> None:
-        if self.more is None:
-            self.more = [self.data]
-        self.more.append(data)
-        self.size += len(data)
-
-    def payload(self) -> bytes:
-        return self.data if self.more is None else b"".join(self.more)
-
-
-class Connection:
-    """Both ends of one simulated connection: pipes, decoders, states, the client's inbox."""
-
-    __slots__ = (
-        "coalesce",
-        "cs",
-        "cut",
-        "decoder",
-        "drop",
-        "id",
-        "inbox",
-        "label",
-        "latency",
-        "link",
-        "peer",
-        "plain",
-        "reason",
-        "s_state",
-        "sc",
-        "server",
-        "tdec",
-        "tpartial",
-        "watch",
-    )
-
-    def __init__(self, cid: ConnId, server: ServerSlot, link: LinkConfig, peer: str, label: str) -> None:
-        self.id = cid
-        self.server = server
-        self.link = link
-        self.plain = link.plain
-        self.latency = link.latency
-        self.coalesce = link.coalesces
-        self.drop = link.drop
-        self.peer = peer
-        self.label = label
-        self.cs = _Pipe()
-        self.sc = _Pipe()
-        self.decoder = Decoder()
-        # decodes the client's writes for the trace only; None once they stop framing
-        self.tdec: Decoder | None = Decoder()
-        #: ``tdec`` holds part of a message (the client wrote an incomplete one)
-        self.tpartial = False
-        self.inbox: list[Received] = []
-        self.s_state = _PENDING
-        self.reason: str | None = None
-        self.cut = False
-        #: called with the connection id when the client end decodes messages or closes
-        self.watch: Callable[[ConnId], None] | None = None
-
-
-def invoke(fn: Callable[[], None]) -> None:
-    fn()
-
 
 class Engine:
-    """The simulator's clock, event heap, connections and the handlers events run.
+    """The simulator's servers, connections and the handlers events run (time is ``loop``'s).
 
     ``gearsim.sim.simulator.Simulator`` owns one and is its public face; it checks
     arguments and calls the public methods here, which assume them checked.
@@ -206,107 +57,20 @@ class Engine:
         self.rng = rng
         self.default_link = default_link
         self._trace_deliveries = trace_deliveries
-        #: the current tick
-        self.now = 0
-        # The event queue: one FIFO bucket per (tick, priority), keyed by
-        # tick * 4 + priority, and a heap of the keys that have a bucket. Events of
-        # one key run in the order they were scheduled, so this orders as a heap of
-        # (tick, priority, seq) would, but the heap only moves once per key (a tick
-        # holds dozens of deliveries on a busy run) and compares plain ints.
-        self._buckets: dict[int, list[_Event]] = {}
-        self._keys: list[int] = []
+        #: the clock and the event queue
+        self.loop = EventLoop(self.trace.tail)
+        # bound once: events are scheduled per write
+        self.push = self.loop.push
         self.servers: dict[str, ServerSlot] = {}
         self.conns: dict[ConnId, Connection] = {}
         self._next_conn = 1
         # bound once: an attribute lookup per write instead of a new bound method
-        self._deliver_cs_h: Callable[[_Delivery], None] = self._deliver_cs
-        self._deliver_sc_h: Callable[[_Delivery], None] = self._deliver_sc
+        self._deliver_cs_h: Callable[[Delivery], None] = self._deliver_cs
+        self._deliver_sc_h: Callable[[Delivery], None] = self._deliver_sc
         self._plain_cs_h: Callable[[tuple[Connection, bytes]], None] = self._plain_cs
         self._plain_sc_h: Callable[[tuple[Connection, bytes]], None] = self._plain_sc
         self._plain_cs_messages_h: Callable[[tuple[Connection, tuple[Message, ...]]], None] = self._plain_cs_messages
         self._plain_sc_send_h: Callable[[tuple[Connection, Send]], None] = self._plain_sc_send
-
-    # ------------------------------------------------------------ the clock
-
-    def peek(self) -> int | None:
-        """The tick of the next event, or None when nothing is scheduled."""
-        return self._keys[0] // _KEYS if self._keys else None
-
-    def step(self) -> bool:
-        """Process the next event, moving time to its tick; False if there was none."""
-        keys = self._keys
-        if not keys:
-            return False
-        key = keys[0]
-        bucket = self._buckets[key]
-        handler, arg = bucket.pop(0)
-        if not bucket:
-            heapq.heappop(keys)
-            del self._buckets[key]
-        tick = self.now = key // _KEYS
-        try:
-            handler(arg)
-        except Exception as exc:
-            exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
-            raise
-        return True
-
-    def run(self, until: int | None, stop_when: Callable[[], bool] | None, bound: int) -> bool:
-        """Process events in order (see ``Simulator.run``); True if ``stop_when`` became true.
-
-        Takes the earliest bucket whole and runs its events in order; events it
-        schedules for the same key go to a new bucket, run after it. Whatever
-        stops the bucket early (``stop_when``, an earlier key scheduled by a
-        handler, the bound, an exception) puts its remaining events back first.
-
-        Raises:
-            HarnessError: more than ``bound`` events were needed.
-        """
-        keys = self._keys
-        buckets = self._buckets
-        pop = heapq.heappop
-        steps = 0
-        if stop_when is not None and stop_when():
-            return True
-        while keys:
-            key = keys[0]
-            tick = key // _KEYS
-            if until is not None and tick > until:
-                break
-            pop(keys)
-            bucket = buckets.pop(key)
-            self.now = tick
-            done = 0  # events of the bucket taken
-            try:
-                for handler, arg in bucket:
-                    if steps >= bound:
-                        raise self.bound_error(bound, key, bucket[done:])
-                    done += 1
-                    try:
-                        handler(arg)
-                    except Exception as exc:
-                        exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
-                        raise
-                    steps += 1
-                    if stop_when is not None and stop_when():
-                        return True
-                    if keys and keys[0] < key:
-                        break  # a handler scheduled an earlier event (a cut at this tick)
-            finally:
-                if done < len(bucket):
-                    self._put_back(key, bucket[done:])
-        if until is not None:
-            self.now = until
-        return False
-
-    def _put_back(self, key: int, events: list[_Event]) -> None:
-        """Return a bucket's remaining ``events`` to the queue, before any scheduled since."""
-        later = self._buckets.get(key)
-        if later is None:
-            heapq.heappush(self._keys, key)
-            self._buckets[key] = events
-        else:
-            self._buckets[key] = events + later
 
     # ------------------------------------------------- what the API asks for
 
@@ -351,7 +115,7 @@ class Engine:
             return cid
         self.control(c, c.cs, self.accept)
         if link.cut_at is not None:
-            self.push(max(link.cut_at, self.now), URGENT, self.cut_at, c)
+            self.push(max(link.cut_at, self.loop.now), URGENT, self.cut_at, c)
         return cid
 
     def send(self, c: Connection, data: bytes) -> None:
@@ -372,7 +136,7 @@ class Engine:
             else:
                 c.tpartial = tdec.buffered > 0
                 records = self.records
-                now = self.now
+                now = self.loop.now
                 conn = c.id
                 for m in messages:
                     records.append(_new(TraceRecord, (now, len(records), conn, c.label, _C2S, _SEND, m, b"", "")))
@@ -400,7 +164,7 @@ class Engine:
                 # a plain link hands the messages on as they are: the server end
                 # takes them without their bytes when it can (see _plain_cs_messages)
                 records = self.records
-                now = self.now
+                now = self.loop.now
                 label = c.label
                 conn = c.id
                 for m in messages:
@@ -416,7 +180,7 @@ class Engine:
             if not data:
                 return
         records = self.records
-        now = self.now
+        now = self.loop.now
         label = c.label
         conn = c.id
         for m in messages:
@@ -436,30 +200,21 @@ class Engine:
 
     # ------------------------------------------------------------ internals
 
-    def push(self, tick: int, priority: int, handler: Callable[[Any], None], arg: object) -> None:
-        """Schedule ``handler(arg)`` at ``tick``, after everything already scheduled for it and ``priority``."""
-        key = tick * _KEYS + priority
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            self._buckets[key] = [(handler, arg)]
-            heapq.heappush(self._keys, key)
-        else:
-            bucket.append((handler, arg))
-
     def event(self, c: Connection, kind: str, note: str = "", data: bytes = b"") -> None:
         records = self.records
-        records.append(_new(TraceRecord, (self.now, len(records), c.id, c.label, _EVENT, kind, None, data, note)))
+        records.append(_new(TraceRecord, (self.loop.now, len(records), c.id, c.label, _EVENT, kind, None, data, note)))
 
     def _server_event(self, srv: ServerSlot, kind: str, note: str = "") -> None:
         records = self.records
-        records.append(_new(TraceRecord, (self.now, len(records), 0, srv.name, _EVENT, kind, None, b"", note)))
+        records.append(_new(TraceRecord, (self.loop.now, len(records), 0, srv.name, _EVENT, kind, None, b"", note)))
 
     def record_bytes(self, c: Connection, direction: str, kind: str, data: bytes, note: str) -> None:
         records = self.records
-        records.append(_new(TraceRecord, (self.now, len(records), c.id, c.label, direction, kind, None, data, note)))
+        now = self.loop.now
+        records.append(_new(TraceRecord, (now, len(records), c.id, c.label, direction, kind, None, data, note)))
 
     def partitioned(self, srv: ServerSlot) -> bool:
-        now = self.now
+        now = self.loop.now
         return any(at <= now and (until is None or now < until) for at, until in srv.partitions)
 
     def transmit_cs(self, c: Connection, data: bytes) -> None:
@@ -467,7 +222,7 @@ class Engine:
         if c.plain:
             # a plain link delivers each write whole after the latency: no draws, no
             # coalescing, and the tick never falls below the pipe's last one
-            tick = self.now + c.latency
+            tick = self.loop.now + c.latency
             c.cs.last = tick
             self.push(tick, NORMAL, self._plain_cs_h, (c, data))
         else:
@@ -476,15 +231,15 @@ class Engine:
     def _transmit_sc(self, c: Connection, data: bytes) -> None:
         """Schedule the delivery of one server write (``_transmit`` toward the client)."""
         if c.plain:
-            tick = self.now + c.latency
+            tick = self.loop.now + c.latency
             c.sc.last = tick
             self.push(tick, NORMAL, self._plain_sc_h, (c, data))
         else:
             self._transmit(c, c.sc, data, self._deliver_sc_h)
 
-    def _transmit(self, c: Connection, pipe: _Pipe, data: bytes, handler: Callable[[_Delivery], None]) -> None:
+    def _transmit(self, c: Connection, pipe: Pipe, data: bytes, handler: Callable[[Delivery], None]) -> None:
         """Schedule the delivery of one write through a link that jitters, re-chunks or loses."""
-        now = self.now
+        now = self.loop.now
         link = c.link
         rng = self.rng
         limit = link.max_chunk
@@ -503,15 +258,15 @@ class Engine:
             ):
                 pending.add(piece)
             else:
-                d = _Delivery(c, piece, tick)
+                d = Delivery(c, piece, tick)
                 pipe.pending = d
                 pipe.last = tick
                 self.push(tick, NORMAL, handler, d)
             first = False
 
-    def control(self, c: Connection, pipe: _Pipe, handler: Callable[[Connection], None]) -> None:
+    def control(self, c: Connection, pipe: Pipe, handler: Callable[[Connection], None]) -> None:
         """Schedule a connect or close on a pipe, in order with its data."""
-        tick = self.now + (c.link.latency if c.plain else draw_delay(c.link, self.rng))
+        tick = self.loop.now + (c.link.latency if c.plain else draw_delay(c.link, self.rng))
         if tick < pipe.last:
             tick = pipe.last
         pipe.last = tick
@@ -524,12 +279,12 @@ class Engine:
         srv = c.server
         c.s_state = _OPEN
         self.event(c, Kind.ACCEPT, srv.name)
-        outputs = srv.node.connect(c.id, self.now, c.peer)
+        outputs = srv.node.connect(c.id, self.loop.now, c.peer)
         if outputs:
             self._apply(srv, outputs)
         self.arm(srv)
 
-    def _deliver_cs(self, d: _Delivery) -> None:
+    def _deliver_cs(self, d: Delivery) -> None:
         c = d.conn
         if c.cs.pending is d:
             c.cs.pending = None
@@ -545,7 +300,7 @@ class Engine:
         if c.s_state is not _OPEN:
             self.record_bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
             return
-        now = self.now
+        now = self.loop.now
         if self._trace_deliveries:
             records = self.records
             records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
@@ -559,8 +314,8 @@ class Engine:
         if deadline is not None:
             armed = srv.timer_at
             if armed is None or deadline < armed:
-                if deadline < self.now:
-                    deadline = self.now
+                if deadline < self.loop.now:
+                    deadline = self.loop.now
                 srv.timer_at = deadline
                 self.push(deadline, TIMER, self._fire_timer, srv)
 
@@ -574,7 +329,7 @@ class Engine:
         if c.s_state is not _OPEN:
             self.record_bytes(c, _C2S, _DISCARD, encode_many(list(messages)), "the server closed the connection")
             return
-        now = self.now
+        now = self.loop.now
         if self._trace_deliveries:
             data = encode_many(list(messages))
             records = self.records
@@ -606,7 +361,7 @@ class Engine:
         if c.reason is not None:
             self.record_bytes(c, _S2C, _DISCARD, send.data, f"the client end is closed ({c.reason})")
             return
-        now = self.now
+        now = self.loop.now
         if self._trace_deliveries:
             records = self.records
             records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, send.data, "")))
@@ -631,16 +386,17 @@ class Engine:
         if c.drop and draws_loss(c.link, self.rng):
             self._cut(c, "drop", notify=True)
             return
+        now = self.loop.now
         if self._trace_deliveries:
             records = self.records
-            records.append(_new(TraceRecord, (self.now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
+            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
         srv = c.server
-        outputs = srv.node.receive(c.id, data, self.now)
+        outputs = srv.node.receive(c.id, data, now)
         if outputs:
             self._apply(srv, outputs)
         self.arm(srv)
 
-    def _deliver_sc(self, d: _Delivery) -> None:
+    def _deliver_sc(self, d: Delivery) -> None:
         c = d.conn
         if c.sc.pending is d:
             c.sc.pending = None
@@ -656,7 +412,7 @@ class Engine:
         if c.reason is not None:
             self.record_bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
             return
-        now = self.now
+        now = self.loop.now
         if self._trace_deliveries:
             records = self.records
             records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, data, "")))
@@ -679,7 +435,7 @@ class Engine:
         if c.drop and draws_loss(c.link, self.rng):
             self._cut(c, "drop", notify=True)
             return
-        now = self.now
+        now = self.loop.now
         if self._trace_deliveries:
             records = self.records
             records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, data, "")))
@@ -708,7 +464,7 @@ class Engine:
         c.s_state = _GONE
         self.event(c, Kind.EOF, "at server")
         srv = c.server
-        outputs = srv.node.disconnect(c.id, self.now)
+        outputs = srv.node.disconnect(c.id, self.loop.now)
         if outputs:
             self._apply(srv, outputs)
         self.arm(srv)
@@ -725,7 +481,7 @@ class Engine:
         """Carry out a node's outputs: Send bytes down the pipe, Close the connection."""
         conns = self.conns
         records = self.records
-        now = self.now
+        now = self.loop.now
         for out in outputs:
             c = conns.get(out.conn)
             if c is None or c.server is not srv or c.s_state is not _OPEN:
@@ -766,7 +522,7 @@ class Engine:
         c.s_state = _GONE
         if notify and was_open:
             srv = c.server
-            outputs = srv.node.disconnect(c.id, self.now)
+            outputs = srv.node.disconnect(c.id, self.loop.now)
             if outputs:
                 self._apply(srv, outputs)
             self.arm(srv)
@@ -806,13 +562,13 @@ class Engine:
             return
         armed = srv.timer_at
         if armed is None or deadline < armed:
-            if deadline < self.now:
-                deadline = self.now
+            if deadline < self.loop.now:
+                deadline = self.loop.now
             srv.timer_at = deadline
             self.push(deadline, TIMER, self._fire_timer, srv)
 
     def _fire_timer(self, srv: ServerSlot) -> None:
-        now = self.now
+        now = self.loop.now
         if srv.timer_at == now:
             srv.timer_at = None
         node = srv.node
@@ -823,14 +579,3 @@ class Engine:
             if outputs:
                 self._apply(srv, outputs)
         self.arm(srv)
-
-    def bound_error(self, bound: int, key: int, current: list[_Event]) -> HarnessError:
-        """The livelock error: the tick, the next events (first ``current``, the rest of ``key``'s bucket)."""
-        upcoming: list[str] = []
-        queued = [(k, event) for k in sorted(self._keys) for event in self._buckets[k]]
-        for key, (handler, _) in [*((key, e) for e in current), *queued][:5]:
-            upcoming.append(f"tick {key // _KEYS} prio {key % _KEYS} {getattr(handler, '__name__', handler)}")
-        return HarnessError(
-            f"step bound of {bound} events hit at tick {self.now} (a livelock, or raise max_steps); "
-            f"next events: {', '.join(upcoming)}\nlast trace records:\n{self.trace.tail(10)}"
-        )

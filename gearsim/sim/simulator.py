@@ -11,8 +11,9 @@ nothing is runnable time jumps to the next event (a delivery, a callback, or a
 server's ``next_deadline()``).
 
 This module holds the public ``Simulator`` API, which checks its arguments;
-the clock, the event heap, the state records and the event handlers live in
-the ``gearsim.sim.engine.Engine`` each ``Simulator`` owns.
+the handlers events run live in the ``gearsim.sim.engine.Engine`` each
+``Simulator`` owns, the clock and the event queue in its
+``gearsim.sim.events.EventLoop``, the state records in ``gearsim.sim.records``.
 
 Theory of operation
 -------------------
@@ -48,18 +49,10 @@ from gearsim.errors import HarnessError
 from gearsim.protocol.node import ConnId, ServerNode
 from gearsim.protocol.packets import Message
 from gearsim.protocol.trace import Trace
-from gearsim.sim.engine import (
-    DEFAULT_MAX_STEPS,
-    NORMAL,
-    TIMER,
-    URGENT,
-    Connection,
-    Engine,
-    Received,
-    ServerSlot,
-    invoke,
-)
+from gearsim.sim.engine import Engine
+from gearsim.sim.events import DEFAULT_MAX_STEPS, NORMAL, TIMER, URGENT, invoke
 from gearsim.sim.links import LinkConfig
+from gearsim.sim.records import Connection, Received, ServerSlot
 
 __all__ = [
     "DEFAULT_MAX_STEPS",
@@ -111,11 +104,11 @@ class Simulator:
 
     else:
         # a C-level getter: actors and the ledger read the clock several times per packet
-        now = property(attrgetter("_engine.now"), doc="The current tick (milliseconds of virtual time).")
+        now = property(attrgetter("_engine.loop.now"), doc="The current tick (milliseconds of virtual time).")
 
     def peek(self) -> int | None:
         """The tick of the next event, or None when nothing is scheduled."""
-        return self._engine.peek()
+        return self._engine.loop.peek()
 
     def step(self) -> bool:
         """Process the next event, moving time to its tick; False if there was none.
@@ -123,7 +116,7 @@ class Simulator:
         Raises:
             Exception: whatever a server node raises, with a note giving the tick.
         """
-        return self._engine.step()
+        return self._engine.loop.step()
 
     def run(
         self,
@@ -148,10 +141,10 @@ class Simulator:
                 (default: the simulator's) events were needed; the message
                 gives the tick, the next events and the last trace records.
         """
-        now = self._engine.now
+        now = self._engine.loop.now
         if until is not None and until < now:
             raise HarnessError(f"run(until={until}) is in the past: the clock is at {now}")
-        return self._engine.run(until, stop_when, self.max_steps if max_steps is None else max_steps)
+        return self._engine.loop.run(until, stop_when, self.max_steps if max_steps is None else max_steps)
 
     def run_for(self, duration: int, *, stop_when: Callable[[], bool] | None = None) -> bool:
         """``run(until=now + duration)``: a client sleeping ``duration`` ticks.
@@ -161,7 +154,7 @@ class Simulator:
         """
         if duration < 0:
             raise HarnessError(f"run_for({duration}): time cannot go backwards")
-        return self.run(until=self._engine.now + duration, stop_when=stop_when)
+        return self.run(until=self._engine.loop.now + duration, stop_when=stop_when)
 
     def call_at(self, tick: int, fn: Callable[[], None]) -> None:
         """Call ``fn()`` at ``tick`` (after cuts, before timers due then).
@@ -172,8 +165,8 @@ class Simulator:
         engine = self._engine
         if type(tick) is not int:
             raise HarnessError(f"call_at({tick!r}): a tick is a whole number of milliseconds")
-        if tick < engine.now:
-            raise HarnessError(f"call_at({tick}) is in the past: the clock is at {engine.now}")
+        if tick < engine.loop.now:
+            raise HarnessError(f"call_at({tick}) is in the past: the clock is at {engine.loop.now}")
         engine.push(tick, NORMAL, invoke, fn)
 
     def call_later(self, delay: int, fn: Callable[[], None]) -> None:
@@ -186,8 +179,8 @@ class Simulator:
         if type(delay) is not int:
             raise HarnessError(f"call_later({delay!r}): a delay is a whole number of milliseconds")
         if delay < 0:
-            raise HarnessError(f"call_at({engine.now + delay}) is in the past: the clock is at {engine.now}")
-        engine.push(engine.now + delay, NORMAL, invoke, fn)
+            raise HarnessError(f"call_at({engine.loop.now + delay}) is in the past: the clock is at {engine.loop.now}")
+        engine.push(engine.loop.now + delay, NORMAL, invoke, fn)
 
     # -------------------------------------------------------------- servers
 
@@ -219,7 +212,7 @@ class Simulator:
             HarnessError: unknown server, ``at`` in the past, or ``until <= at``.
         """
         srv = self._server(server)
-        now = self._engine.now
+        now = self._engine.loop.now
         if at < now:
             raise HarnessError(f"partition at {at} is in the past: the clock is at {now}")
         if until is not None and until <= at:
@@ -237,7 +230,7 @@ class Simulator:
             HarnessError: unknown server, or ``at`` in the past.
         """
         srv = self._server(name)
-        now = self._engine.now
+        now = self._engine.loop.now
         when = now if at is None else at
         if when < now:
             raise HarnessError(f"restart at {when} is in the past: the clock is at {now}")
