@@ -53,6 +53,10 @@ def _load_build_spec() -> ModuleType:
 
 
 build_spec = _load_build_spec()
+# loading build_spec put tools/ on sys.path: its siblings import by name
+import build_spec_html  # noqa: E402
+import build_spec_markdown  # noqa: E402
+import build_spec_rules  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +77,7 @@ def prose() -> str:
 
 def _rule_lines(text: str) -> Iterator[re.Match[str]]:
     for line in text.splitlines():
-        m = build_spec.RULE_LINE.match(line)
+        m = build_spec_rules.RULE_LINE.match(line)
         if m:
             yield m
 
@@ -181,32 +185,35 @@ def test_every_id_mentioned_in_the_prose_exists(prose: str, registry: dict[str, 
 
 def test_generated_tables_follow_the_data() -> None:
     """Changing the packet data changes the prose table: the two cannot drift apart silently."""
-    ctx = build_spec.load_context()
-    table = build_spec.gen_packets(ctx)
+    ctx = build_spec_rules.load_context()
+    table = build_spec_markdown.gen_packets(ctx)
     for packet in ctx.packets["packets"]:
         assert f"`{packet['name']}`" in table
-    errors = build_spec.gen_errors(ctx)
+    errors = build_spec_markdown.gen_errors(ctx)
     assert all(e["code"] in errors for e in ctx.packets["errors"])
-    admin = build_spec.gen_admin(ctx)
+    admin = build_spec_markdown.gen_admin(ctx)
     assert all(f"`{a['name']}`" in admin for a in ctx.packets["admin"])
     packets = dict(ctx.packets)
     packets["errors"] = [*ctx.packets["errors"], {"code": "NEW_CODE", "text": "t", "trigger": "x"}]
-    changed = build_spec.Context(ctx.rules, packets, ctx.profiles)
+    changed = build_spec_rules.Context(ctx.rules, packets, ctx.profiles)
     text = SPEC_MD.read_text(encoding="utf-8")
-    assert build_spec.expand(text, changed) != text
+    assert build_spec_markdown.expand(text, changed) != text
 
 
 def test_retired_rules_render_apart() -> None:
-    rules = build_spec.load_rules(
+    rules = build_spec_rules.load_rules(
         "requirements:\n"
         "  - {id: GM-X-001, level: MUST, area: x, text: 'Old rule.', status: retired, retired: 'superseded.'}\n"
         "  - {id: GM-X-002, level: MAY, area: x, text: 'New rule.', settles: [3], reason: 'because.'}\n"
     )
-    ctx = build_spec.Context(rules, {}, None)
-    assert build_spec.gen_rules(ctx, "x") == "- [GM-X-002] **MAY**: New rule.\n  _Why:_ because. _Settles:_ (e)3.\n"
-    retired = build_spec.gen_rules(ctx, "retired")
+    ctx = build_spec_rules.Context(rules, {}, None)
+    assert (
+        build_spec_markdown.gen_rules(ctx, "x")
+        == "- [GM-X-002] **MAY**: New rule.\n  _Why:_ because. _Settles:_ (e)3.\n"
+    )
+    retired = build_spec_markdown.gen_rules(ctx, "retired")
     assert retired.startswith("- [GM-X-001] ~~MUST~~ retired: Old rule.\n")
-    assert build_spec.RULE_LINE.match(retired.splitlines()[0])["old"] == "MUST"
+    assert build_spec_rules.RULE_LINE.match(retired.splitlines()[0])["old"] == "MUST"
 
 
 # --------------------------------------------------------------------------- coverage
@@ -382,7 +389,7 @@ def test_html_shows_verdicts_beside_rules(tmp_path: Path) -> None:
 
 
 def test_inline_markup_is_escaped() -> None:
-    assert build_spec.inline("a <b> & `<c>` **d** [GM-X-001]") == (
+    assert build_spec_html.inline("a <b> & `<c>` **d** [GM-X-001]") == (
         'a &lt;b&gt; &amp; <code>&lt;c&gt;</code> <strong>d</strong> <a class="rid" href="#GM-X-001">[GM-X-001]</a>'
     )
 
