@@ -164,6 +164,8 @@ _C2S: Final[str] = Direction.C2S.value
 _S2C: Final[str] = Direction.S2C.value
 _HEADER: Final = struct.Struct(">4sII")
 _ON_WIRE: Final[frozenset[int]] = frozenset(n for n, s in SPECS.items() if s.on_wire)
+_MESSAGE: Final[str] = EventKind.MESSAGE
+_new: Final = tuple.__new__  # a message's Event built without NamedTuple's Python-level __new__
 _ADMIN_WORDS: Final[frozenset[bytes]] = frozenset(a.name.split()[0].encode() for a in ADMIN_COMMANDS)
 #: payload segments (or bytes) examined before a connection is judged not Gearman
 _PROBE_SEGMENTS: Final[int] = 8
@@ -249,8 +251,7 @@ class _Flows:
             return [*self._close_resets(frame), *self.frame(frame)]
         if type(seg) is Fragment:
             return self._fragment(seg, frame)
-        assert type(seg) is Segment
-        return self.segment(seg, frame)
+        return self.segment(seg, frame)  # type: ignore[arg-type]
 
     def _fragment(self, frag: Fragment, frame: Frame) -> list[Event]:
         whole, proto, dropped = self.defrag.add(frag, frame.time_ns)
@@ -268,61 +269,63 @@ class _Flows:
         return Event(frame.time_ns, frame.number, 0, "", EventKind.UNASSEMBLED, 0, lost.received, None, note)
 
     def segment(self, seg: Segment, frame: Frame) -> list[Event]:
+        src, sport, dst, dport, seq, ack, flags, payload = seg
         ports = self.ports
-        if seg.dport in ports:
-            key = (seg.src, seg.sport, seg.dst, seg.dport)
+        if dport in ports:
+            key = (src, sport, dst, dport)
             direction = _C2S
-        elif seg.sport in ports:
-            key = (seg.dst, seg.dport, seg.src, seg.sport)
+        elif sport in ports:
+            key = (dst, dport, src, sport)
             direction = _S2C
         elif self.forced:
             return []
-        elif (seg.dst, seg.dport) in self.servers:
-            key = (seg.src, seg.sport, seg.dst, seg.dport)
+        elif (dst, dport) in self.servers:
+            key = (src, sport, dst, dport)
             direction = _C2S
-        elif (seg.src, seg.sport) in self.servers:
-            key = (seg.dst, seg.dport, seg.src, seg.sport)
+        elif (src, sport) in self.servers:
+            key = (dst, dport, src, sport)
             direction = _S2C
         else:
             return self._probe(seg, frame)
-        flags = seg.flags
+        time_ns = frame.time_ns
         conn = self.open.get(key)
         out: list[Event] = []
         if conn is None or (flags & SYN and not flags & ACK and (direction in conn.done or conn.reset_ns is not None)):
-            if not (flags & SYN or seg.payload):
+            if not (flags & SYN or payload):
                 return []  # a stray ACK, FIN or RST of a connection already gone
             if conn is not None:
                 out.extend(self._finish(conn, key, frame))
             conn = self._new(key, frame, midstream=not flags & SYN)
             info = ConnInfo(conn.client, conn.server, conn.midstream)
             note = f"{conn.client} > {conn.server}" + (" (joined mid-stream)" if conn.midstream else "")
-            out.append(Event(frame.time_ns, frame.number, conn.id, "", EventKind.OPEN, 0, 0, None, note, info))
-        conn.last_ns = frame.time_ns
-        stream = conn.halves[direction][0]
+            out.append(Event(time_ns, frame.number, conn.id, "", EventKind.OPEN, 0, 0, None, note, info))
+        conn.last_ns = time_ns
+        halves = conn.halves
+        stream = halves[direction][0]
         if flags & SYN:
-            stream.syn(seg.seq)
+            stream.syn(seq)
         pieces = (
-            stream.segment(seg.seq, seg.payload, bool(flags & FIN), frame.time_ns, frame.number)
-            if (seg.payload or flags & FIN)
-            else []
+            stream.segment(seq, payload, bool(flags & FIN), time_ns, frame.number) if (payload or flags & FIN) else None
         )
         if flags & ACK:
             other = _S2C if direction == _C2S else _C2S
-            back = conn.halves[other][0].ack(seg.ack, frame.time_ns)
-            if back:
-                out.extend(self._pieces(conn, other, back, frame))
+            back_stream = halves[other][0]
+            if back_stream.pending:  # only a hole the peer's ACK passes can change anything
+                back = back_stream.ack(ack, time_ns)
+                if back:
+                    out.extend(self._pieces(conn, other, back, frame))
         if pieces:
             out.extend(self._pieces(conn, direction, pieces, frame))
         if flags & RST:
             if conn.reset_ns is None:
-                conn.reset_ns = frame.time_ns
-                self.resets.append((frame.time_ns, key, conn))
+                conn.reset_ns = time_ns
+                self.resets.append((time_ns, key, conn))
                 if direction not in conn.done:
                     conn.done.add(direction)
-                    out.append(Event(frame.time_ns, frame.number, conn.id, direction, EventKind.FIN, 0, 0, None, "RST"))
+                    out.append(Event(time_ns, frame.number, conn.id, direction, EventKind.FIN, 0, 0, None, "RST"))
         elif stream.fin is not None and stream.next >= stream.fin and not stream.pending and direction not in conn.done:
             conn.done.add(direction)
-            out.append(Event(frame.time_ns, frame.number, conn.id, direction, EventKind.FIN, 0, 0, None, "FIN"))
+            out.append(Event(time_ns, frame.number, conn.id, direction, EventKind.FIN, 0, 0, None, "FIN"))
             if len(conn.done) == 2 and conn.reset_ns is None:
                 out.extend(self._finish(conn, key, frame))
         return out
@@ -454,7 +457,7 @@ class _Flows:
                         mt, mn = st, sn
                 while spans and spans[0][1] <= offset:
                     del spans[0]
-            out.append(Event(mt, mn, cid, direction, EventKind.MESSAGE, offset, offset, message, ""))
+            out.append(_new(Event, (mt, mn, cid, direction, _MESSAGE, offset, offset, message, "", None)))
 
     def _finish(self, conn: Connection, key: _Key, frame: Frame) -> list[Event]:
         out: list[Event] = []

@@ -52,7 +52,10 @@ _ETH_VLAN: Final[frozenset[int]] = frozenset({0x8100, 0x88A8, 0x9100})
 _IPV6_EXT: Final[frozenset[int]] = frozenset({0, 43, 60, 51})
 _IPV6_FRAGMENT: Final[int] = 44
 _TCP: Final = struct.Struct(">HHIIBB")
+#: Ethernet without VLAN tags, then IPv4: (ethertype, version/IHL, total length, fragment field, protocol, src, dst)
+_ETH_IPV4_HEAD: Final = struct.Struct(">12xHBxH2xHxB2x4s4s")
 _U16: Final = struct.Struct(">H")
+_new: Final = tuple.__new__  # a NamedTuple built without its Python-level __new__
 
 
 class Segment(NamedTuple):
@@ -130,6 +133,19 @@ def parse_segment(linktype: int, data: bytes) -> Segment | Fragment | None:
     A frame whose capture was cut short by the snap length yields the payload
     bytes it has; the reassembler sees the rest as a gap.
     """
+    if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
+        # the common frame, read in two unpacks: Ethernet, IPv4 (not a fragment), TCP; anything else, or a
+        # frame cut short, takes the general path below, which gives the same result for this one
+        ethertype, vihl, total, frag, proto, src, dst = _ETH_IPV4_HEAD.unpack_from(data)
+        ihl = (vihl & 0x0F) * 4
+        if ethertype == _ETH_IPV4 and vihl >> 4 == 4 and proto == 6 and not frag & 0x3FFF and ihl >= 20:
+            pos = 14 + ihl
+            size = len(data)
+            if size >= pos + 20:
+                end = 14 + total if total >= ihl else size
+                sport, dport, seq, ack, off, flags = _TCP.unpack_from(data, pos)
+                payload = data[pos + (off >> 4) * 4 : end if end < size else size]
+                return _new(Segment, (src, sport, dst, dport, seq, ack, flags, payload))
     found = _network(linktype, data)
     if found is None:
         return None

@@ -245,9 +245,25 @@ def _pcap(reader: _Reader, magic: bytes) -> Iterator[Frame]:
         raise CaptureError(reader.name, 4, "pcap file ends inside its global header")
     linktype = struct.unpack(endian + "HHiIII", header)[5] & 0x0FFFFFFF
     record = struct.Struct(endian + "IIII")
+    unpack = record.unpack_from
     name = reader.name
     number = 0
+    new = tuple.__new__
     while True:
+        # the common case, a whole record inside the chunk read: sliced out of it, nothing copied twice
+        buf = reader._buf
+        pos = reader._pos
+        if pos + 16 <= len(buf):
+            sec, frac, incl, _orig = unpack(buf, pos)
+            end = pos + 16 + incl
+            if end <= len(buf) and incl <= _MAX_RECORD:
+                reader._pos = end
+                number += 1
+                yield new(
+                    Frame,
+                    (sec * 1_000_000_000 + frac * scale, linktype, buf[pos + 16 : end], reader.base + pos, number),
+                )
+                continue
         at = reader.offset
         head = reader.take(16)
         if head is None:
