@@ -282,6 +282,20 @@ def split(history: History) -> list[Part]:
                 for key in listener_jobs.get(conn, ()):
                     put_op(key, op, silent=True)
 
+    # an abandoned job is freed by whichever grab of its function reaches it next (B-U11), a grab its own
+    # partition does not hold; a later submission of its (function, unique) given a job of its own shows
+    # that one did, so the last grab or PRE_SLEEP in between travels (silently) to the abandoned job's
+    # partition, with the worker's registrations (else the model there keeps it, coalescing onto it)
+    for handle, conn, index in _freed_abandoned(tracks, replies):
+        key = job_of(handle)
+        track = tracks[conn]
+        function = creator_function.get(handle)
+        for op in track.ops[:index]:
+            m = op.message
+            if type(m) is Packet and int(m.type) in REGISTERS and m.args and m.args[0] == function:
+                put_op(key, op, silent=True)
+        put_op(key, track.ops[index], silent=True)
+
     # --- observations, by what they carry
     for conn, track in tracks.items():
         own = ("c", conn)
@@ -326,6 +340,73 @@ def split(history: History) -> list[Part]:
         if part.history.tracks:
             parts.append(part)
     return parts
+
+
+_FOREGROUND: Final[frozenset[int]] = frozenset(int(t) for t in (T.SUBMIT_JOB, T.SUBMIT_JOB_HIGH, T.SUBMIT_JOB_LOW))
+
+
+def _freed_abandoned(tracks: dict[int, Track], replies: dict[int, dict[int, Seen]]) -> list[tuple[bytes, int, int]]:
+    """(handle, conn, op index): an abandoned job and the grab (or PRE_SLEEP) that must have freed it.
+
+    Abandoned: every connection that submitted it in the foreground left before any worker was
+    assigned it. Freed: a later submission of its function and unique got another handle. The grab
+    is the last one captured between the two, from a connection registered for the function.
+    """
+    listeners: dict[bytes, list[tuple[int, bytes, bytes]]] = {}  # handle -> (conn, function, unique)
+    created: list[tuple[int, bytes, bytes, bytes]] = []  # (time, function, unique, handle) of every submission
+    assigned: dict[bytes, int] = {}
+    left: dict[int, int] = {}
+    for conn, track in tracks.items():
+        last = track.ops[-1] if track.ops else None
+        if last is not None and last.kind == DISCONNECT:
+            left[conn] = last.time_ns
+        elif track.server_closed and track.seen:
+            left[conn] = track.seen[-1].time_ns
+        for op in track.ops:
+            m = op.message
+            if type(m) is Packet and int(m.type) in SUBMITS and len(m.args) > 1:
+                handle = _created(replies[conn].get(op.index))
+                if handle is None:
+                    continue
+                created.append((op.time_ns, m.args[0], m.args[1], handle))
+                if int(m.type) in _FOREGROUND:
+                    listeners.setdefault(handle, []).append((conn, m.args[0], m.args[1]))
+        for seen in track.seen:
+            m = seen.message
+            if type(m) is Packet and int(m.type) in ASSIGNS and m.args:
+                assigned.setdefault(m.args[0], seen.time_ns)
+    out: list[tuple[bytes, int, int]] = []
+    for handle, who in listeners.items():
+        if any(conn not in left for conn, _f, _u in who):
+            continue
+        gone = max(left[conn] for conn, _f, _u in who)
+        _conn, function, unique = who[0]
+        if not unique or assigned.get(handle, gone + 1) <= gone:
+            continue
+        later = [t for t, f, u, h in created if t > gone and f == function and u == unique and h != handle]
+        if not later:
+            continue
+        until = min(later)
+        best: tuple[int, int, int] | None = None
+        for conn, track in tracks.items():
+            registered = False
+            for op in track.ops:
+                m = op.message
+                if type(m) is not Packet:
+                    continue
+                kind = int(m.type)
+                if kind in REGISTERS and m.args and m.args[0] == function:
+                    registered = kind != T.CANT_DO
+                elif (
+                    registered
+                    and (kind in GRABS or kind == T.PRE_SLEEP)
+                    and gone < op.time_ns < until
+                    and (best is None or op.time_ns > best[0])
+                ):
+                    best = (op.time_ns, conn, op.index)
+        if best is not None:
+            out.append((handle, best[1], best[2]))
+    return out
 
 
 def _keys_of_op(builders: dict[object, _Builder], conn: int, index: int | None) -> list[object]:

@@ -165,3 +165,48 @@ def test_a_recorded_defect_in_an_undecided_partition_is_undecided_not_broken(tmp
     # decided: a WORK_FAIL before its cause is a defect, and its bytes are not excused
     decided = check_events(read_capture(path, (4730,)), "gearmand-1.1")
     assert "GM-FRAME-005" in [f.requirement for r in decided for f in r.broken]
+
+
+def _abandoned_then_resubmitted() -> bytes:
+    """gearmand: c1's foreground job is abandoned when c1 leaves; a worker's grab reaches it and frees it
+    (NO_JOB, B-U11); c2's submission of the same function and unique then gets a job of its own."""
+    ms = 1_000_000
+
+    def build(writer: PcapWriter) -> None:
+        c1, worker, c2 = (TcpConversation(writer, ("127.0.0.2", 40001 + i), ("127.0.0.1", 4730)) for i in range(3))
+        t = T0
+        c1.open(t)
+        c1.send(C2S, req(T.SUBMIT_JOB, b"f", b"u", b"one"), t + 1 * ms)
+        c1.send(S2C, res(T.JOB_CREATED, b"H:vm:1"), t + 2 * ms)
+        c1.close(t + 3 * ms)
+        worker.open(t + 4 * ms)
+        worker.send(C2S, req(T.CAN_DO, b"f"), t + 5 * ms)
+        worker.send(C2S, req(T.GRAB_JOB_UNIQ), t + 6 * ms)
+        worker.send(S2C, res(T.NO_JOB), t + 7 * ms)
+        c2.open(t + 8 * ms)
+        c2.send(C2S, req(T.SUBMIT_JOB_BG, b"f", b"u", b"two"), t + 9 * ms)
+        c2.send(S2C, res(T.JOB_CREATED, b"H:vm:2"), t + 10 * ms)
+        worker.send(C2S, req(T.GRAB_JOB_UNIQ), t + 11 * ms)
+        worker.send(S2C, res(T.JOB_ASSIGN_UNIQ, b"H:vm:2", b"f", b"u", b"two"), t + 12 * ms)
+        worker.send(C2S, req(T.WORK_COMPLETE, b"H:vm:2", b"ok"), t + 13 * ms)
+        c2.send(C2S, req(T.GET_STATUS, b"H:vm:2"), t + 14 * ms)
+        c2.send(S2C, res(T.STATUS_RES, b"H:vm:2", b"0", b"0", b"0", b"0"), t + 15 * ms)
+        c2.close(t + 16 * ms)
+        worker.close(t + 17 * ms)
+        # an unrelated wrong ECHO_RES: the whole history is not explained at once, so it is split
+        echo = TcpConversation(writer, ("127.0.0.2", 40009), ("127.0.0.1", 4730))
+        echo.open(t + 18 * ms)
+        echo.send(C2S, req(T.ECHO_REQ, b"a"), t + 19 * ms)
+        echo.send(S2C, res(T.ECHO_RES, b"b"), t + 20 * ms)
+        echo.close(t + 21 * ms)
+
+    return pcap_bytes(build)
+
+
+def test_a_job_freed_by_another_jobs_grab_lets_its_unique_start_a_new_job(tmp_path: Path) -> None:
+    # the job's own partition holds no grab of it: the grab that freed it (NO_JOB) is another's
+    path = tmp_path / "abandoned.pcap"
+    path.write_bytes(_abandoned_then_resubmitted())
+    reports = check_events(read_capture(path, (4730,)), "gearmand-1.1")
+    assert [f.requirement for r in reports for f in r.broken + r.unsettled] == ["GM-ECHO-001"]
+    assert sum(r.met["GM-SUBMIT-001"] for r in reports) == 2
