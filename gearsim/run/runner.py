@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from gearsim.errors import GearsimBug, GearsimError, InputError
-from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
+from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE, Defect
 from gearsim.protocol import codec
 from gearsim.protocol.codec import encode
 from gearsim.protocol.packets import SPECS, Magic, Message, Packet, PacketType, Role
@@ -202,6 +202,11 @@ class _Play:
     ruled_out: set[str] = field(default_factory=set)
     #: the step being played, for a gearsim bug's report
     step: Step | None = None
+    #: per actor, the request types sent since its last expect step
+    sent: dict[str, list[int]] = field(default_factory=dict)
+    #: a failed step awaiting an unanswered request of a profile's defect ends the case
+    #: (a codec reaction tries its alternatives first and judges the wire after)
+    stop_unanswered: bool = True
 
     @property
     def neutral(self) -> bool:
@@ -603,6 +608,7 @@ def _play_step(play: _Play, step: Step) -> None:
         peer.wait(peer.now() + peer.span(step.ms, "advance"), lambda: False)
     elif step.action == "send":
         if step.packet is not None:
+            play.sent.setdefault(step.actor, []).append(int(step.packet.type))
             peer.send(step.actor, _encode_pattern(play, step.packet))
         elif step.admin is not None:
             try:
@@ -611,9 +617,58 @@ def _play_step(play: _Play, step: Step) -> None:
                 raise _Inconclusive(str(exc)) from None
             peer.send(step.actor, text)
         elif step.wire is not None:
+            play.sent.setdefault(step.actor, []).extend(request_types(step.wire))
             peer.send(step.actor, step.wire)
     else:
-        _expect_step(play, step)
+        try:
+            _expect_step(play, step)
+        except StepFailed:
+            if play.stop_unanswered:
+                _unanswered(play, step.actor, play.sent.get(step.actor, ()), f"step {step.index}")
+            raise
+        play.sent.pop(step.actor, None)
+
+
+def request_types(data: bytes) -> list[int]:
+    """The types of the binary packets ``data`` holds, read header by header (admin text ends the walk)."""
+    types: list[int] = []
+    at = 0
+    while at + 12 <= len(data) and data[at] == 0:
+        types.append(int.from_bytes(data[at + 4 : at + 8], "big"))
+        at += 12 + int.from_bytes(data[at + 8 : at + 12], "big")
+    return types
+
+
+def unanswered_defect(profile: str, types: Iterable[int]) -> tuple[Defect, str] | None:
+    """The defect of ``profile`` that leaves one of these request types without a reply, and that type's name.
+
+    Never under ``spec``: the neutral profile knows no implementation's defects.
+    """
+    if profile == SPEC_PROFILE or profile not in PROFILES:
+        return None
+    names = [SPECS[t].name for t in types if t in SPECS]
+    for defect in PROFILES[profile].defects:
+        hit = next((n for n in names if n in defect.requests), None)
+        if hit is not None:
+            return defect, hit
+    return None
+
+
+def _unanswered(play: _Play, actor: str, types: Iterable[int], where: str) -> None:
+    """A failed expectation awaiting the reply to a request the profile's defect leaves unanswered.
+
+    Raises:
+        _Unsupported: with the defect recorded, so the case is that known defect and stops there.
+    """
+    found = unanswered_defect(play.profile, types)
+    if found is None:
+        return
+    defect, name = found
+    play.defects.append(
+        f"{where}: known defect {defect.id} of {play.profile} (breaks {', '.join(defect.rules)}): "
+        f"{actor}'s {name} is never answered"
+    )
+    raise _Unsupported(f"{where}: {name} is not implemented")
 
 
 def _encode_pattern(play: _Play, pattern: PacketPattern) -> bytes:
@@ -754,7 +809,7 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
         play: _Play | None = None
         try:
             peer = factory(case)
-            play = _Play(peer, profile, level)
+            play = _Play(peer, profile, level, stop_unanswered=False)
             _play_steps(play, _reaction_steps(case, reaction), ["c"])
         except StepFailed as failure:
             assert peer is not None  # StepFailed is only raised while playing
@@ -780,6 +835,21 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
         verdict = Verdict.ACCEPTABLE if play.acceptable else Verdict.PASS
         return replace(base, verdict=verdict, notes=tuple(play.notes), records=peer.records())
     assert first_failure is not None  # the primary reaction always runs
+    found = unanswered_defect(profile, request_types(case.wire or b""))
+    if found is not None:
+        defect, name = found
+        reason = f"known defect {defect.id} of {profile} (breaks {', '.join(defect.rules)}): {name} is never answered"
+        return replace(
+            first_failure,
+            verdict=Verdict.KNOWN_DEFECT,
+            reason=reason,
+            step=None,
+            rules=(),
+            expected="",
+            actual="",
+            trace="",
+            notes=(),
+        )
     return first_failure
 
 

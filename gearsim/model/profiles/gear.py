@@ -22,6 +22,16 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
         ),
         "rules": ["GM-SERVER-001", "GM-SERVER-004"],
         "repro": "ECHO_REQ 'x' (00524551 00000010 00000001 78): no reply, the connection stays open",
+        "requests": [
+            "GRAB_JOB",
+            "ECHO_REQ",
+            "OPTION_REQ",
+            "GET_STATUS_UNIQUE",
+            "GRAB_JOB_ALL",
+            "SUBMIT_JOB_EPOCH",
+            "SUBMIT_REDUCE_JOB",
+            "SUBMIT_REDUCE_JOB_BACKGROUND",
+        ],
         "found": (
             "spec/evidence.md GEAR-1 (a libgearman client hangs on its OPTION_REQ); vectors/worker/grab.yaml::"
             "nothing-runnable, vectors/client/session.yaml::echo"

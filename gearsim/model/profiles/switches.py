@@ -72,6 +72,10 @@ class Defect:
     repro: str
     #: how it was found: probe, capture, source reading, fuzz seed, vector
     found: str
+    #: request types the defect leaves without their reply (a server that ignores
+    #: what it does not implement): a step awaiting the reply to one of them meets
+    #: the defect, and the case can go no further
+    requests: tuple[str, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Defect:
@@ -80,8 +84,9 @@ class Defect:
         extra = set(data) - names
         if extra:
             raise ValueError(f"defect {data.get('id')!r}: unknown keys {sorted(extra)}")
-        values = {n: data[n] for n in names}
+        values = {n: data[n] for n in names if n in data or n != "requests"}
         values["rules"] = tuple(values["rules"])
+        values["requests"] = tuple(values.get("requests", ()))
         return cls(**values)
 
 

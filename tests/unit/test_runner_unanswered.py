@@ -1,0 +1,86 @@
+"""A request a profile's defect leaves unanswered: the case is that known defect under the profile, a FAIL under spec."""
+
+from __future__ import annotations
+
+from gearsim.files import load_requirements, load_schema_text
+from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.runner import CaseResult, Verdict, request_types, run_case, unanswered_defect
+from gearsim.vectors.parse import parse_vector_text
+from gearsim.vectors.rules import with_step_rules
+
+HEAD = """\
+schema: gearsim-vectors/1
+area: server
+title: unanswered requests
+header:
+- Runner tests.
+notes: {}
+cases:
+- id: c
+  comment: a case
+  requirements: [GM-WORKER-008]
+  result: valid
+"""
+
+GRAB = """\
+  actors: {c1: client, w1: worker}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_BG, args: [f, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO, args: [f]}}
+  - {send: w1, packet: {type: GRAB_JOB}}
+  - {expect: w1, packet: {type: JOB_ASSIGN, args: [{ref: H}, f, x]}}
+  - {send: w1, packet: {type: WORK_COMPLETE, args: [{ref: H}, '']}}
+"""
+
+
+def run(body: str, profile: str, model: str | None = None) -> CaseResult:
+    """``body`` judged under ``profile`` against the model playing ``model`` (default: the same profile)."""
+    vf = with_step_rules(parse_vector_text(HEAD + body, "unanswered.yaml", load_schema_text()), load_requirements())
+    return run_case(vf, vf.cases[0], ModelPeerFactory(profile=model or profile), profile)
+
+
+def test_a_grab_job_gear_ignores_is_its_known_defect_and_ends_the_case() -> None:
+    result = run(GRAB, "gear-0.16")
+    assert result.verdict is Verdict.KNOWN_DEFECT
+    assert "step 7: known defect unimplemented-ignored of gear-0.16" in result.reason
+    assert "w1's GRAB_JOB is never answered" in result.reason
+
+
+def test_under_spec_the_same_silence_fails_at_the_step_with_its_rule() -> None:
+    assert run(GRAB, "spec").verdict is Verdict.PASS  # the spec model answers GRAB_JOB
+    gear = run(GRAB, "spec", model="gear-0.16")
+    assert gear.verdict is Verdict.FAIL
+    assert gear.step == 7
+    assert "GM-WORKER-008" in gear.rules
+
+
+def test_a_request_answered_earlier_is_not_blamed_for_a_later_failure() -> None:
+    # ECHO_REQ is unanswered by gear, but a later step waits for a JOB_CREATED that never comes
+    # from a SUBMIT_JOB gear does answer: still a plain FAIL, judged on its own step
+    body = """\
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_BG, args: [f, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [H:vm:1]}}
+"""
+    result = run(body, "gear-0.16")
+    assert result.verdict is Verdict.FAIL
+    assert "known defect" not in result.reason
+
+
+def test_request_types_walks_headers_and_stops_at_text() -> None:
+    echo = bytes.fromhex("00524551 00000010 00000001 78".replace(" ", ""))
+    grab = bytes.fromhex("00524551 00000009 00000000".replace(" ", ""))
+    assert request_types(echo + grab + b"status\n") == [16, 9]
+    assert request_types(b"version\n") == []
+
+
+def test_only_a_named_profile_with_such_a_defect_excuses_the_silence() -> None:
+    assert unanswered_defect("spec", [9]) is None
+    assert unanswered_defect("gearmand-1.1", [9]) is None
+    found = unanswered_defect("gear-0.16", [9])
+    assert found is not None and found[0].id == "unimplemented-ignored" and found[1] == "GRAB_JOB"
