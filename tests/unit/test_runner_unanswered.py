@@ -1,4 +1,4 @@
-"""A request a profile's defect leaves unanswered: the case is that known defect under the profile, a FAIL under spec."""
+"""A request a profile's defect leaves unanswered: that known defect under the profile, a FAIL under spec."""
 
 from __future__ import annotations
 
