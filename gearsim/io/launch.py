@@ -7,6 +7,8 @@ description's files), the readiness probe, stopping it again by the PID it
 recorded (never by name), and what to say when it died: the exit status or
 signal and the tail of its output.
 
+gearsim.io.readiness owns what "ready" means, below; this module asks it.
+
 Ready means: the process still runs, it holds a listening socket on the
 chosen port (read from /proc, so a port taken by someone else is noticed), a
 TCP connect succeeds, and the description's read-only round trip (``ECHO_REQ``
@@ -36,30 +38,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gearsim.errors import DecodeError, HarnessError
+from gearsim.errors import HarnessError
 from gearsim.io.procfs import pid_running, proc_listeners, runs_command, socket_inodes
+from gearsim.io.readiness import POLL, admin_line, wait_ready
 from gearsim.io.serverdesc import HOST, ServerDescription
-from gearsim.io.tcp import is_sync_reply, sync_request
-from gearsim.protocol.codec import Decoder, encode
-from gearsim.run.batch import CLOSE_WAIT
 
-__all__ = [
-    "LaunchError",
-    "RunningServer",
-    "exit_text",
-    "listening_sockets",
-    "round_trip",
-    "start_server",
-    "stop_server",
-]
+__all__ = ["LaunchError", "RunningServer", "exit_text", "listening_sockets", "start_server", "stop_server"]
+
 
 #: how many fresh ports start_server tries when the chosen one turns out to be taken
 _PORT_ATTEMPTS = 3
-#: polling interval while waiting for a process to listen or to exit, seconds
-_POLL = 0.02
+
+
 #: how many lines of each log file an error message quotes
 LOG_TAIL_LINES = 20
-_PROBE_TOKEN = b"gearsim-ready"
 
 
 class LaunchError(HarnessError, RuntimeError):
@@ -89,9 +81,6 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES, offset: int = 0) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-# --------------------------------------------------------------------------- probes
-
-
 def listening_sockets(pid: int) -> list[tuple[str, int]]:
     """List the TCP sockets in LISTEN state that process ``pid`` holds.
 
@@ -106,72 +95,6 @@ def listening_sockets(pid: int) -> list[tuple[str, int]]:
     if listeners is None or inodes is None:
         raise LaunchError(f"cannot read /proc/{pid} (process gone, or not Linux)")
     return sorted(addr for inode, addr in listeners.items() if inode in inodes)
-
-
-def _await_close(sock: socket.socket, wait: float) -> None:
-    """Half-close ``sock`` and wait (at most ``wait`` seconds) until the server closed its end. Never raises.
-
-    A probe must leave nothing behind that the next case could see: a server
-    lists a connection (admin ``workers``) until it has processed its close,
-    and gearmand drops the row only when it closes its own end.
-    """
-    deadline = time.monotonic() + wait
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            if not sock.recv(65536):
-                return
-
-
-def round_trip(host: str, port: int, sync: str, timeout: float) -> str | None:
-    """Connect and play one read-only request (``sync``: ECHO_REQ or GET_STATUS); None when answered.
-
-    An answered probe half-closes and waits (bounded) for the server to close
-    its end, so the probe's connection is gone before the caller goes on.
-
-    Returns:
-        None when the server answered as expected, else a one-line reason
-        ("cannot connect ...", "closed the connection", "no reply within ...",
-        "answered ... instead"). With ``sync`` empty only the connect is tried.
-        Never raises.
-    """
-    deadline = time.monotonic() + timeout
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except ConnectionResetError:
-        return f"{host}:{port} reset the connection at once"  # someone listens, and hangs up
-    except OSError as exc:
-        return f"cannot connect to {host}:{port}: {exc}"
-    with contextlib.closing(sock):
-        if not sync:
-            return None
-        request = sync_request(sync, _PROBE_TOKEN)
-        decoder = Decoder()
-        try:
-            sock.sendall(encode(request))
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return f"no reply to {sync} within {timeout:g} s"
-                sock.settimeout(left)
-                data = sock.recv(65536)
-                if not data:
-                    return f"closed the connection after {sync}"
-                for message in decoder.feed(data):
-                    if is_sync_reply(message, _PROBE_TOKEN):
-                        _await_close(sock, CLOSE_WAIT)
-                        return None
-                    return f"answered {message!r} to {sync}"
-        except TimeoutError:
-            return f"no reply to {sync} within {timeout:g} s"
-        except OSError as exc:
-            return f"connection failed during {sync}: {exc}"
-        except DecodeError as exc:
-            return f"answered bytes that do not decode: {exc}"
-
-
-# --------------------------------------------------------------------------- running servers
 
 
 @dataclass
@@ -274,28 +197,6 @@ class RunningServer:
         return text or "unknown"
 
 
-def admin_line(address: tuple[str, int], command: bytes, timeout: float) -> bytes:
-    """Send one admin command and return its one-line reply (up to the first newline).
-
-    Raises:
-        OSError: the connection failed; TimeoutError: no full line within ``timeout``.
-    """
-    deadline = time.monotonic() + timeout
-    with socket.create_connection(address, timeout=timeout) as sock:
-        sock.sendall(command)
-        data = b""
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no reply to {command!r} within {timeout} s")
-            sock.settimeout(remaining)
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.split(b"\n", 1)[0]
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -334,60 +235,6 @@ def read_pid_file(path: Path) -> int | None:
         return int(text)
     except ValueError:
         raise LaunchError(f"{path} does not hold a PID: {text[:40]!r}") from None
-
-
-def _wait_listening(proc: subprocess.Popen[bytes], port: int, deadline: float) -> str:
-    """Poll until the child listens on port: "ready", "died", "port-taken" or "timeout"."""
-    while True:
-        if proc.poll() is not None:
-            return "died"
-        listeners = proc_listeners(proc.pid)
-        inodes = socket_inodes(proc.pid)
-        if listeners is not None and inodes is not None:
-            on_port = {inode for inode, (_addr, p) in listeners.items() if p == port}
-            if on_port & inodes:
-                return "ready"
-            # a listener on the port that is not the child's (nor a child of it: those
-            # share no inode) means someone else holds the port
-            if on_port and not _held_by_descendant(proc.pid, on_port):
-                return "port-taken"
-        else:
-            return "ready"  # no /proc: the connect test decides
-        if time.monotonic() >= deadline:
-            return "timeout"
-        time.sleep(_POLL)
-
-
-def _held_by_descendant(pid: int, inodes: set[int]) -> bool:
-    """Whether a child process of pid holds one of these socket inodes (a server that forks its listener)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split()
-    except OSError:
-        return False
-    for child in children:
-        held = socket_inodes(int(child))
-        if held and held & inodes:
-            return True
-    return False
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], desc: ServerDescription, port: int, deadline: float) -> str:
-    """ "ready", "died", "port-taken" or "timeout: <last probe problem>"."""
-    state = _wait_listening(proc, port, deadline)
-    if state != "ready":
-        return state
-    problem = "no probe yet"
-    while True:
-        if proc.poll() is not None:
-            return "died"
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return f"timeout: {problem}"
-        found = round_trip(HOST, port, desc.sync, max(0.05, min(1.0, left)))
-        if found is None:
-            return "ready" if proc.poll() is None else "died"
-        problem = found
-        time.sleep(_POLL)
 
 
 def kill_child(proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -501,7 +348,7 @@ def start_server(
             raise LaunchError(f"cannot write {pid_file}: {exc}") from exc
         server = RunningServer(desc.name, HOST, port, proc.pid, rundir, tuple(command), proc, desc, log_offset)
 
-        state = _wait_ready(proc, desc, port, deadline)
+        state = wait_ready(proc, desc, port, deadline)
         if state == "ready":
             _check_loopback_only(proc, desc, pid_file)
             return server
@@ -593,7 +440,7 @@ def stop_server(server: RunningServer, timeout: float | None = None) -> None:
                 break
             deadline = time.monotonic() + timeout
             while pid_running(pid) and time.monotonic() < deadline:
-                time.sleep(_POLL)
+                time.sleep(POLL)
             if not pid_running(pid):
                 break
         else:

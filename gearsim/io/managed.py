@@ -50,8 +50,9 @@ from pathlib import Path
 from typing import Protocol
 
 from gearsim.errors import HarnessError
-from gearsim.io.launch import LaunchError, RunningServer, round_trip, start_server, stop_server
+from gearsim.io.launch import LaunchError, RunningServer, start_server, stop_server
 from gearsim.io.peers import PEERS, peer_description
+from gearsim.io.readiness import round_trip
 from gearsim.io.serverdesc import ServerDescription
 from gearsim.io.tcp import TcpPeer, TcpPeerFactory
 from gearsim.run.batch import CaseRef, ClosingFactory, UnsupportedOption, is_stateless, real_server_skip

@@ -34,8 +34,9 @@ import pytest
 
 from gearsim.files import load_schema_text, select
 from gearsim.fuzz.session import ServerIdentity, identify
-from gearsim.io.launch import RunningServer, round_trip, start_server, stop_server
+from gearsim.io.launch import RunningServer, start_server, stop_server
 from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases
+from gearsim.io.readiness import round_trip
 from gearsim.io.serverdesc import ServerDescription, command_description
 from gearsim.io.tcp import TcpPeer
 from gearsim.run.batch import CaseRef, selected_cases
