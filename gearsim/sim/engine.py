@@ -156,7 +156,7 @@ class Engine:
         if c.plain and messages:
             for m in messages:  # encodable: legal magics and table types (encode_many cannot raise)
                 if type(m) is Packet:
-                    if type(m.magic) is not Magic or type(m.type) is not PacketType:
+                    if type(m._magic) is not Magic or type(m._type) is not PacketType:  # Packet's own slots
                         break
                 elif type(m) is not AdminLine:
                     break
@@ -489,7 +489,7 @@ class Engine:
                     f"server {srv.name!r} at tick {now} output {out!r} for connection {out.conn}, "
                     "which it does not hold open\n" + self.trace.tail(10)
                 )
-            if isinstance(out, Send):
+            if type(out) is Send or isinstance(out, Send):  # the exact type first: once per output
                 if out.messages:
                     for m in out.messages:
                         records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _SEND, m, b"", "")))

@@ -119,26 +119,47 @@ class EventLoop:
             self.now = tick
             done = 0  # events of the bucket taken
             try:
-                for handler, arg in bucket:
-                    if steps >= bound:
-                        raise self._bound_error(bound, key, bucket[done:])
-                    done += 1
-                    try:
+                if steps + len(bucket) > bound:
+                    # the bound falls inside this bucket: counted event by event
+                    for handler, arg in bucket:
+                        if steps >= bound:
+                            raise self._bound_error(bound, key, bucket[done:])
+                        done += 1
+                        steps += 1
+                        self._handle(handler, arg, tick)
+                        if stop_when is not None and stop_when():
+                            return True
+                        if keys and keys[0] < key:
+                            break  # a handler scheduled an earlier event (a cut at this tick)
+                    continue
+                # the usual case: the bound is checked once per bucket, not per event
+                try:
+                    for handler, arg in bucket:
+                        done += 1
                         handler(arg)
-                    except Exception as exc:
-                        exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
-                        raise
-                    steps += 1
-                    if stop_when is not None and stop_when():
-                        return True
-                    if keys and keys[0] < key:
-                        break  # a handler scheduled an earlier event (a cut at this tick)
+                        if stop_when is not None and stop_when():
+                            return True
+                        if keys and keys[0] < key:
+                            break  # a handler scheduled an earlier event (a cut at this tick)
+                except Exception as exc:
+                    exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
+                    raise
+                steps += done
             finally:
                 if done < len(bucket):
                     self._put_back(key, bucket[done:])
         if until is not None:
             self.now = until
         return False
+
+    @staticmethod
+    def _handle(handler: Callable[[Any], None], arg: object, tick: int) -> None:
+        """Run one event, naming its tick in any exception."""
+        try:
+            handler(arg)
+        except Exception as exc:
+            exc.add_note(f"gearsim.sim.simulator: while processing an event at tick {tick}")
+            raise
 
     def _put_back(self, key: int, events: list[_Event]) -> None:
         """Return a bucket's remaining ``events`` to the queue, before any scheduled since."""
