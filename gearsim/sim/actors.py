@@ -28,7 +28,7 @@ from gearsim.protocol.node import TICKS_PER_SECOND, ConnId
 from gearsim.protocol.packets import Packet, PacketType
 from gearsim.sim.ledger import Ledger, Submission
 from gearsim.sim.links import LinkConfig
-from gearsim.sim.scenario import ClientSpec, ScriptedSubmit, WorkerSpec
+from gearsim.sim.scenario_model import ClientSpec, ScriptedSubmit, WorkerSpec
 from gearsim.sim.simulator import Simulator
 
 __all__ = ["ActorContext", "Client", "GrabState", "Worker", "perl_server_index", "uniform_int"]

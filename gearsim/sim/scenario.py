@@ -1,8 +1,9 @@
 """Workload scenarios for ``gearsim simulate``: YAML text -> frozen, checked dataclasses.
 
-PURE. This module owns the scenario data model (servers, a link, client and
-worker groups, faults) and its parsing: YAML text is loaded, checked against
-``spec/scenario.schema.json`` (the schema text is passed in, so nothing here
+PURE. This module owns parsing a scenario and the budget a scenario must
+stay within (the values it yields, servers, a link, client and worker groups
+and faults, are gearsim.sim.scenario_model's, re-exported here). YAML text is
+loaded, checked against ``spec/scenario.schema.json`` (the schema text is passed in, so nothing here
 reads a file), then checked for meaning (known server and actor names, times
 inside the run, a partition that ends after it begins). Every problem raises
 ``ScenarioError`` naming the file and the field, for example
@@ -21,15 +22,26 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import jsonschema
 
-from gearsim.errors import VectorError
 from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES
 from gearsim.protocol.node import TICKS_PER_SECOND
 from gearsim.safeyaml import YamlInputError, load_yaml
+from gearsim.sim.scenario_model import (
+    FAULT_KINDS,
+    LIBRARIES,
+    PRIORITIES,
+    ClientSpec,
+    DurationSpec,
+    FaultSpec,
+    Scenario,
+    ScenarioError,
+    ScriptedSubmit,
+    ServerSpec,
+    WorkerSpec,
+)
 
 __all__ = [
     "MAX_ACTORS",
@@ -52,150 +64,38 @@ __all__ = [
     "parse_time",
 ]
 
-LIBRARIES: Final = ("libgearman", "perl")
-PRIORITIES: Final = ("high", "normal", "low")
-FAULT_KINDS: Final = ("worker-crash", "link-cut", "server-restart", "partition")
 
 #: the longest time any field may give (30 days of virtual milliseconds)
 MAX_TIME: Final = 30 * 24 * 3600 * 1000
+
+
 #: most clients or workers in one group, and in the whole scenario
 MAX_ACTORS: Final = 10_000
+
+
 #: most submissions a run may make, counted from the arrivals the clients ask for
 MAX_JOBS: Final = 1_000_000
+
+
 #: most payload bytes a run may submit in all (each payload is kept in the trace)
 MAX_PAYLOAD_BYTES: Final = 256 * 1024 * 1024
+
+
 #: most periodic events (WORK_STATUS, GET_STATUS polls, reconnects) a run may ask for
 MAX_EVENTS: Final = 10_000_000
+
+
 #: the fastest arrival rate of one client (per second)
 MAX_RATE: Final = 1_000_000.0
 
+
 _TIME = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$")
+
+
 _RATE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)/(s|m)$")
+
+
 _SCALE: Final = {"ms": 1, "s": TICKS_PER_SECOND, "m": 60 * TICKS_PER_SECOND}
-
-
-class ScenarioError(VectorError):
-    """A scenario file that is malformed; the message names the file and the field."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerSpec:
-    """One job server of the pool: a reference model with a profile and options."""
-
-    name: str
-    profile: str = DEFAULT_PROFILE
-    worker_wakeup: int = 0
-    job_retries: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptedSubmit:
-    """One submission at a fixed tick (fields left None take the client's)."""
-
-    at: int
-    function: str | None = None
-    payload: str | None = None
-    unique: str | None = None
-    has_unique: bool = False
-    priority: str | None = None
-    mode: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClientSpec:
-    """A group of ``count`` identical clients (instances are named NAME-1, NAME-2...).
-
-    ``unique`` and ``payload`` are templates: ``{n}`` is the instance's
-    submission number (from 1), ``{client}`` the instance number, ``{r}`` a
-    draw below ``unique_space``. ``unique`` None means the library's default
-    (libgearman: a generated UUID for background jobs, B-L1; Perl: none).
-    """
-
-    name: str
-    function: tuple[tuple[str, int], ...]
-    count: int = 1
-    servers: tuple[str, ...] = ()
-    library: str = "libgearman"
-    mode: str = "background"
-    priority: tuple[tuple[str, int], ...] = (("normal", 1),)
-    payload: str = ""
-    payload_size: int | None = None
-    unique: str | None = None
-    unique_space: int = 1_000_000
-    rate: float | None = None
-    every: int | None = None
-    jobs: int | None = None
-    start: int = 0
-    stop: int | None = None
-    poll_status: int | None = None
-    script: tuple[ScriptedSubmit, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DurationSpec:
-    """A job-duration distribution; ``a`` and ``b`` are ticks (see ``kind``)."""
-
-    #: fixed (a), uniform (a..b), exponential (mean a), payload_seconds,
-    #: per_payload_byte (a ticks per byte)
-    kind: str = "fixed"
-    a: int = 0
-    b: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSpec:
-    """A group of ``count`` identical workers, one connection to each of its servers."""
-
-    name: str
-    functions: tuple[str, ...]
-    count: int = 1
-    servers: tuple[str, ...] = ()
-    duration: DurationSpec = DurationSpec()
-    status_every: int | None = None
-    fail: float = 0.0
-    result: str = "echo"
-    start: int = 0
-    reconnect: int = TICKS_PER_SECOND
-
-
-@dataclass(frozen=True, slots=True)
-class FaultSpec:
-    """A fault at tick ``at``: ``target`` is a worker, actor or server name."""
-
-    kind: str
-    at: int
-    target: str
-    until: int | None = None
-    restart_after: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """A whole workload: servers, link, clients, workers and faults."""
-
-    name: str
-    duration: int
-    servers: tuple[ServerSpec, ...]
-    clients: tuple[ClientSpec, ...]
-    workers: tuple[WorkerSpec, ...] = ()
-    faults: tuple[FaultSpec, ...] = ()
-    description: str = ""
-    seed: int = 0
-    latency: int = 1
-    jitter: int = 0
-    chunking: str = "none"
-    send_buffer: int = 65536
-    trace_deliveries: bool = True
-    file: str = ""
-
-    def instance_names(self) -> dict[str, str]:
-        """Every actor instance name -> its group name (clients and workers)."""
-        names: dict[str, str] = {}
-        groups: list[ClientSpec | WorkerSpec] = [*self.clients, *self.workers]
-        for group in groups:
-            for i in range(group.count):
-                names[group.name if group.count == 1 else f"{group.name}-{i + 1}"] = group.name
-        return names
 
 
 def parse_time(value: object) -> int:
@@ -562,9 +462,6 @@ def _fault(
     if until is not None and until <= at:
         raise f.fail("until", f"the partition ends ({until}) before it begins ({at})")
     return FaultSpec(kind=kind, at=at, target=target, until=until, restart_after=f.time("restart_after"))
-
-
-# --------------------------------------------------------------------------- budget
 
 
 def _arrivals(c: ClientSpec, duration: int) -> int:

@@ -45,7 +45,7 @@ from gearsim.model import Server, ServerOptions
 from gearsim.sim.actors import ActorContext, Client, Worker
 from gearsim.sim.ledger import Ledger
 from gearsim.sim.links import Chunking, LinkConfig
-from gearsim.sim.scenario import Scenario, ServerSpec
+from gearsim.sim.scenario_model import Scenario, ServerSpec
 from gearsim.sim.simulator import Simulator
 
 __all__ = ["FunctionStats", "Results", "Workload", "percentile"]
