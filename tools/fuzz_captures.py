@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Capture fuzzing: mutated pcap/pcapng files through everything the capture commands run.
 
-usage: python tools/fuzz_captures.py [--inputs N] [--seed S] [--out DIR] [--no-check] [--report-every N]
+usage: python tools/fuzz_captures.py [--inputs N] [--start I] [--seed S] [--out DIR] [--no-check] [--report-every N]
 
 Seeds are the captures in tests/data plus synthesized ones (pcapng with
 several interfaces and resolutions, reordered and duplicated segments, IPv4
@@ -22,7 +22,10 @@ recorder. An exception that the commands turn into one line (GearsimError
 and its CaptureError, OSError, and ValueError from record's "nothing to
 record") is expected; any other exception, or an input taking longer than
 --limit seconds, is a failure: the input is written to --out with its
-traceback and counted. The tool prints running totals and ends with
+traceback and counted. The limit is CPU time (ITIMER_PROF), so a machine
+busy with other work does not turn slow wall-clock into failures.
+``--start I`` goes on from input I of the seed (a long run in pieces). The
+tool prints running totals and ends with
 
     capture fuzz: N inputs, K unhandled exceptions, H over the time limit (seed S)
 
@@ -341,7 +344,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("fuzz-captures-failures"))
     parser.add_argument("--no-check", action="store_true", help="skip the capture check (reading paths only)")
-    parser.add_argument("--limit", type=float, default=10.0, help="seconds one input may take (default 10)")
+    parser.add_argument("--start", type=int, default=0, help="the first input index (default 0)")
+    parser.add_argument("--limit", type=float, default=10.0, help="CPU seconds one input may take (default 10)")
     parser.add_argument("--report-every", type=int, default=10_000)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -350,12 +354,12 @@ def main() -> int:
     def alarm(_signum: int, _frame: FrameType | None) -> None:
         raise Timeout
 
-    signal.signal(signal.SIGALRM, alarm)
+    signal.signal(signal.SIGPROF, alarm)
     failures = slow = handled = 0
     start = time.perf_counter()
-    for index in range(args.inputs):
+    for index in range(args.start, args.start + args.inputs):
         data = mutate(corpus, random.Random(f"{args.seed}:{index}"))
-        signal.setitimer(signal.ITIMER_REAL, args.limit)
+        signal.setitimer(signal.ITIMER_PROF, args.limit)
         try:
             run_one(data, not args.no_check)
         except (GearsimError, OSError, ValueError):
@@ -367,16 +371,17 @@ def main() -> int:
             failures += 1
             _keep(args.out, args.seed, index, data, traceback.format_exc())
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        if (index + 1) % args.report_every == 0:
-            rate = (index + 1) / (time.perf_counter() - start)
+            signal.setitimer(signal.ITIMER_PROF, 0)
+        if (index + 1 - args.start) % args.report_every == 0:
+            rate = (index + 1 - args.start) / (time.perf_counter() - start)
             print(
-                f"{index + 1} inputs, {handled} one-line errors, {failures} unhandled, {slow} slow, {rate:.0f}/s",
+                f"{index + 1 - args.start} inputs (to index {index}), {handled} one-line errors, "
+                f"{failures} unhandled, {slow} slow, {rate:.0f}/s",
                 flush=True,
             )
     print(
         f"capture fuzz: {args.inputs} inputs, {failures} unhandled exceptions, "
-        f"{slow} over the time limit (seed {args.seed})"
+        f"{slow} over the time limit (seed {args.seed}, inputs {args.start}..{args.start + args.inputs - 1})"
     )
     return 1 if failures or slow else 0
 
