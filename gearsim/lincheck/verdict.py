@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Final
 
@@ -152,10 +152,19 @@ def judge(
             origin = tracks[conn].seen[pos].origin
             key = (conn, origin)
             outcome_of[key] = outcome_of.get(key, True) and message is not None
+        # past a divergence the search could not decide, the model runs on a guess at the server's state:
+        # what it finds there is contingent on that guess, so it is undecided too, never broken
+        guessed_from = min(
+            (d.note.frame for d in outcome.divergences if not d.decided and isinstance(d.note, Diagnosis)),
+            default=None,
+        )
         for divergence in outcome.divergences:
             found = divergence.note
             assert isinstance(found, Diagnosis)
             status = _status(found, part, divergence.decided, midstream, created, machine)
+            if status == BROKEN and guessed_from is not None and found.frame > guessed_from:
+                status = UNDECIDED
+                found = replace(found, reason=f"{found.reason} (after the undecided frame {guessed_from})")
             candidates.append((found, status, part.key))
         if any(not divergence.decided for divergence in outcome.divergences):
             verdict.undecided.update((conn, seen.frame) for conn, t in tracks.items() for seen in t.seen)

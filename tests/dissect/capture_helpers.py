@@ -101,6 +101,15 @@ def real_captures() -> list[RealCapture]:
     return [RealCapture(DATA / r["file"], r["server"], r["scenario"], int(r["port"])) for r in rows]
 
 
+def race_captures() -> list[RealCapture]:
+    """The race recordings listed under ``races`` in tests/data/captures.yaml (gzip-compressed pcap)."""
+    manifest = DATA / "captures.yaml"
+    if not manifest.exists():
+        return []
+    rows = yaml.safe_load(manifest.read_text()).get("races", [])
+    return [RealCapture(DATA / r["file"], r["server"], r["scenario"], int(r["port"])) for r in rows]
+
+
 def require_tool(name: str) -> str:
     """The path of an external tool; skip without it, fail when GEARSIM_REQUIRE_PEERS=1."""
     path = shutil.which(name)
