@@ -22,6 +22,7 @@ from typing import Final, TypeVar
 from gearsim.model.cnumbers import gearmand_hash, strtol
 from gearsim.model.context import Lifecycle, ServerState
 from gearsim.model.jobs import Outbox
+from gearsim.model.profiles import Profile
 from gearsim.model.state import Conn, Function, Job
 from gearsim.protocol.packets import AdminLine, Packet, PacketType
 
@@ -94,7 +95,7 @@ def run(state: ServerState, c: Conn, line: AdminLine, out: Outbox) -> AdminResul
     if profile.admin_match == "word-run":
         # Perl: /^(\w+)\s*(.*)/ then lc: only the leading word characters count
         word = line.text[: _word_run(line.text)]
-    command = _command(state, word)
+    command = _command(profile, word)
     if command is None:
         return AdminResult(reply=_unknown(state, args))
     if command == "shutdown":
@@ -110,8 +111,24 @@ def _word_run(text: bytes) -> int:
     return end
 
 
-def _command(state: ServerState, word: bytes) -> str | None:
-    profile = state.profile
+def unanswered_line(profile: Profile, text: bytes) -> bytes | None:
+    """The command word of admin line ``text`` when ``profile`` answers it with nothing at all, else None.
+
+    That is a line naming no command the profile has, on a server that does
+    not answer unknown commands (gear: breaks the SHOULD GM-ADMIN-006).
+    """
+    if profile.admin_unknown_reply is not None:
+        return None
+    args = words(text)
+    if profile.admin_max_words is not None and len(args) > profile.admin_max_words:
+        return None  # closed, not left unanswered
+    word = args[0] if args else b""
+    if profile.admin_match == "word-run":
+        word = text[: _word_run(text)]
+    return word if _command(profile, word) is None else None
+
+
+def _command(profile: Profile, word: bytes) -> str | None:
     names = sorted(profile.admin_commands | ({"shutdown"} if profile.admin_shutdown == "exit" else set()))
     for name in names:
         encoded = name.encode()

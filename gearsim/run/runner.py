@@ -32,13 +32,15 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from gearsim.errors import GearsimBug, GearsimError, InputError
-from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE, Defect
+from gearsim.model.admin import unanswered_line
+from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
 from gearsim.protocol import codec
 from gearsim.protocol.codec import encode
 from gearsim.protocol.packets import SPECS, Magic, Message, Packet, PacketType, Role
 from gearsim.protocol.trace import TraceRecord
 from gearsim.protocol.validate import check
 from gearsim.run.result import LEVELS, CaseResult, StepFailed, Verdict, bug, failed, inconclusive
+from gearsim.run.unanswered import admin_lines, request_types, silent_admin_rules, unanswered_defect
 from gearsim.vectors.codec_checks import check_codec_case
 from gearsim.vectors.matching import (
     UnsendableLine,
@@ -204,6 +206,8 @@ class _Play:
     step: Step | None = None
     #: per actor, the request types sent since its last expect step
     sent: dict[str, list[int]] = field(default_factory=dict)
+    #: per actor, the admin lines sent since its last expect step
+    lines: dict[str, list[bytes]] = field(default_factory=dict)
     #: a failed step awaiting an unanswered request of a profile's defect ends the case
     #: (a codec reaction tries its alternatives first and judges the wire after)
     stop_unanswered: bool = True
@@ -334,8 +338,10 @@ def _check_expectation(
         expected = " | ".join(describe_line(line, play.captures) for line in admin.lines)
         if received is None:
             received = _take(play, actor, len(admin.lines), within)
-        # under spec a server's admin lines may end either way (GM-ADMIN-014 binds the reader)
-        problem = match_admin(admin, received[: len(admin.lines)], play.captures, any_eol=play.neutral)
+        # under spec a server's admin lines may end either way (GM-ADMIN-014 binds the reader), and
+        # so under a profile whose server ends them in LF: the vectors write gearmand's CR LF
+        any_eol = play.neutral or not PROFILES[play.profile].admin_ok.endswith("\r\n")
+        problem = match_admin(admin, received[: len(admin.lines)], play.captures, any_eol=any_eol)
         return problem, expected, received, len(admin.lines)
     if wire is not None:
         expected = wire.hex()
@@ -612,46 +618,50 @@ def _play_step(play: _Play, step: Step) -> None:
             peer.send(step.actor, _encode_pattern(play, step.packet))
         elif step.admin is not None:
             try:
-                text = b"".join(line_text(line, play.captures) + step.admin.eol for line in step.admin.lines)
+                texts = [line_text(line, play.captures) for line in step.admin.lines]
             except UnsendableLine as exc:
                 raise _Inconclusive(str(exc)) from None
-            peer.send(step.actor, text)
+            play.lines.setdefault(step.actor, []).extend(texts)
+            peer.send(step.actor, b"".join(t + step.admin.eol for t in texts))
         elif step.wire is not None:
             play.sent.setdefault(step.actor, []).extend(request_types(step.wire))
+            play.lines.setdefault(step.actor, []).extend(admin_lines(step.wire))
             peer.send(step.actor, step.wire)
     else:
         try:
             _expect_step(play, step)
-        except StepFailed:
+        except StepFailed as failure:
             if play.stop_unanswered:
                 _unanswered(play, step.actor, play.sent.get(step.actor, ()), f"step {step.index}")
-            raise
+            lines = play.lines.get(step.actor, [])
+            if step.admin is None or failure.actual or not lines:
+                raise
+            if play.stop_unanswered:
+                _unanswered_admin(play.profile, lines, f"step {step.index}")
+            # nothing came back for an admin line: judge the silence, not the reply the vector wrote out
+            raise StepFailed(
+                step, str(failure), failure.expected, failure.actual, silent_admin_rules(lines[0])
+            ) from None
         play.sent.pop(step.actor, None)
+        play.lines.pop(step.actor, None)
 
 
-def request_types(data: bytes) -> list[int]:
-    """The types of the binary packets ``data`` holds, read header by header (admin text ends the walk)."""
-    types: list[int] = []
-    at = 0
-    while at + 12 <= len(data) and data[at] == 0:
-        types.append(int.from_bytes(data[at + 4 : at + 8], "big"))
-        at += 12 + int.from_bytes(data[at + 8 : at + 12], "big")
-    return types
+def _unanswered_admin(profile: str, lines: Sequence[bytes], where: str) -> None:
+    """Admin lines the profile answers with nothing: the case tests what that server does not have.
 
-
-def unanswered_defect(profile: str, types: Iterable[int]) -> tuple[Defect, str] | None:
-    """The defect of ``profile`` that leaves one of these request types without a reply, and that type's name.
-
-    Never under ``spec``: the neutral profile knows no implementation's defects.
+    Raises:
+        _Unsupported: a line names no command of the profile, whose server answers no unknown one.
     """
     if profile == SPEC_PROFILE or profile not in PROFILES:
-        return None
-    names = [SPECS[t].name for t in types if t in SPECS]
-    for defect in PROFILES[profile].defects:
-        hit = next((n for n in names if n in defect.requests), None)
-        if hit is not None:
-            return defect, hit
-    return None
+        return
+    for text in lines:
+        word = unanswered_line(PROFILES[profile], text)
+        if word is not None:
+            shown = word.decode("latin-1") or "an empty line"
+            raise _Unsupported(
+                f"{where}: {profile} has no {shown!r} admin command and answers no unknown one"
+                " (it breaks the SHOULD GM-ADMIN-006)"
+            )
 
 
 def _unanswered(play: _Play, actor: str, types: Iterable[int], where: str) -> None:
@@ -835,6 +845,12 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
         verdict = Verdict.ACCEPTABLE if play.acceptable else Verdict.PASS
         return replace(base, verdict=verdict, notes=tuple(play.notes), records=peer.records())
     assert first_failure is not None  # the primary reaction always runs
+    lines = admin_lines(case.wire or b"")
+    if lines:
+        try:
+            _unanswered_admin(profile, lines, "step 3")
+        except _Unsupported as unsupported:
+            return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=str(unsupported))
     found = unanswered_defect(profile, request_types(case.wire or b""))
     if found is not None:
         defect, name = found

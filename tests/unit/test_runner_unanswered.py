@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from gearsim.files import load_requirements, load_schema_text
 from gearsim.run.model_peer import ModelPeerFactory
-from gearsim.run.runner import CaseResult, Verdict, request_types, run_case, unanswered_defect
+from gearsim.run.runner import CaseResult, Verdict, run_case
+from gearsim.run.unanswered import request_types, silent_admin_rules, unanswered_defect
 from gearsim.vectors.parse import parse_vector_text
 from gearsim.vectors.rules import with_step_rules
 
@@ -36,9 +37,10 @@ GRAB = """\
 """
 
 
-def run(body: str, profile: str, model: str | None = None) -> CaseResult:
+def run(body: str, profile: str, model: str | None = None, cites: str = "GM-WORKER-008") -> CaseResult:
     """``body`` judged under ``profile`` against the model playing ``model`` (default: the same profile)."""
-    vf = with_step_rules(parse_vector_text(HEAD + body, "unanswered.yaml", load_schema_text()), load_requirements())
+    text = HEAD.replace("GM-WORKER-008", cites) + body
+    vf = with_step_rules(parse_vector_text(text, "unanswered.yaml", load_schema_text()), load_requirements())
     return run_case(vf, vf.cases[0], ModelPeerFactory(profile=model or profile), profile)
 
 
@@ -84,3 +86,45 @@ def test_only_a_named_profile_with_such_a_defect_excuses_the_silence() -> None:
     assert unanswered_defect("gearmand-1.1", [9]) is None
     found = unanswered_defect("gear-0.16", [9])
     assert found is not None and found[0].id == "unimplemented-ignored" and found[1] == "GRAB_JOB"
+
+
+ADMIN = """\
+  actors: {a1: admin}
+  steps:
+  - {connect: a1}
+  - {send: a1, admin: getpid}
+  - {expect: a1, admin: {lines: ['4242'], eol: "\\r\\n"}}
+"""
+
+
+def test_an_admin_command_gear_lacks_is_not_applicable_under_its_profile_naming_the_rule() -> None:
+    result = run(ADMIN, "gear-0.16")
+    assert result.verdict is Verdict.NOT_APPLICABLE
+    assert "gear-0.16 has no 'getpid' admin command" in result.reason and "GM-ADMIN-006" in result.reason
+
+
+def test_under_spec_an_unanswered_admin_line_breaks_the_unknown_command_rule_not_the_line_end_rule() -> None:
+    # the case cites the line-end rule (as codec/admin.yaml::getpid does); the silence breaks another
+    result = run(ADMIN, "spec", model="gear-0.16", cites="GM-ADMIN-001")
+    assert result.verdict is Verdict.FAIL
+    assert result.rules == ("GM-ADMIN-006",)
+
+
+def test_silent_admin_rules_name_the_command_s_own_rule() -> None:
+    assert silent_admin_rules(b"version") == ("GM-ADMIN-009", "GM-ADMIN-006")
+    assert silent_admin_rules(b"status") == ("GM-ADMIN-012",)
+    assert silent_admin_rules(b"STATUS") == ("GM-ADMIN-003", "GM-ADMIN-006")
+    assert silent_admin_rules(b"getpid") == ("GM-ADMIN-006",)
+    assert silent_admin_rules(b"") == ("GM-ADMIN-006",)
+
+
+def test_a_server_whose_admin_lines_end_in_lf_meets_a_vector_written_with_cr_lf() -> None:
+    body = """\
+  actors: {a1: admin}
+  steps:
+  - {connect: a1}
+  - {send: a1, admin: cancel job H:nosuch}
+  - {expect: a1, admin: {lines: [ERR UNKNOWN_JOB], eol: "\\r\\n"}}
+"""
+    assert run(body, "gear-0.16").verdict is Verdict.PASS
+    assert run(body, "gearmand-1.1", model="gear-0.16").verdict is Verdict.FAIL

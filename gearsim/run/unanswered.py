@@ -1,0 +1,76 @@
+"""Requests and admin lines a server leaves without any reply, and what that silence breaks.
+
+PURE. The runner tracks what each actor sent since its last expect step; when
+an expectation fails, these say whether a profile's recorded defect explains
+the silence (a request type the server ignores), and which rules an admin line
+left unanswered breaks, whatever reply the vector wrote out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from gearsim.model.profiles import PROFILES, SPEC_PROFILE, Defect
+from gearsim.protocol.packets import SPECS
+
+
+def request_types(data: bytes) -> list[int]:
+    """The types of the binary packets ``data`` holds, read header by header (admin text ends the walk)."""
+    types: list[int] = []
+    at = 0
+    while at + 12 <= len(data) and data[at] == 0:
+        types.append(int.from_bytes(data[at + 4 : at + 8], "big"))
+        at += 12 + int.from_bytes(data[at + 8 : at + 12], "big")
+    return types
+
+
+def unanswered_defect(profile: str, types: Iterable[int]) -> tuple[Defect, str] | None:
+    """The defect of ``profile`` that leaves one of these request types without a reply, and that type's name.
+
+    Never under ``spec``: the neutral profile knows no implementation's defects.
+    """
+    if profile == SPEC_PROFILE or profile not in PROFILES:
+        return None
+    names = [SPECS[t].name for t in types if t in SPECS]
+    for defect in PROFILES[profile].defects:
+        hit = next((n for n in names if n in defect.requests), None)
+        if hit is not None:
+            return defect, hit
+    return None
+
+
+#: the rule an admin command's own reply rests on, when a server leaves it unanswered
+_ADMIN_RULES: Final = {
+    "status": "GM-ADMIN-012",
+    "workers": "GM-ADMIN-012",
+    "version": "GM-ADMIN-009",
+    "maxqueue": "GM-ADMIN-010",
+    "cancel": "GM-ADMIN-018",
+}
+
+
+def silent_admin_rules(text: bytes) -> tuple[str, ...]:
+    """The rules an admin line left without any reply breaks.
+
+    A server answers status and workers (GM-ADMIN-012); any other line, known
+    to it or not, gets at least an ERR line (GM-ADMIN-006), beside the
+    command's own rule; a command word in capitals is matched regardless of
+    case (GM-ADMIN-003). The vector's wording of the reply is not what broke.
+    """
+    word = (text.split() or [b""])[0].decode("latin-1")
+    own = _ADMIN_RULES.get(word.lower())
+    rules = [own] if own is not None else []
+    if own != "GM-ADMIN-012":
+        rules.append("GM-ADMIN-006")
+    if word != word.lower() and word.lower() in _ADMIN_RULES:
+        # the command exists in lower case: what broke is matching it regardless of case
+        return ("GM-ADMIN-003", "GM-ADMIN-006")
+    return tuple(rules)
+
+
+def admin_lines(data: bytes) -> list[bytes]:
+    """The admin lines of ``data`` when it is admin text (its first byte is not NUL), without their line ends."""
+    if not data or data[0] == 0:
+        return []
+    return [line.rstrip(b"\r") for line in data.split(b"\n")[:-1]]
