@@ -64,7 +64,10 @@ def admin_cases() -> list[CodecCase]:
                 AM(MODEL_FIRST_FD + b" 127.0.0.1 - :", r"[0-9]+ 127\.0\.0\.1 - : ?"),
                 A(b"."),
                 evidence="probe:admin-workers",
-                note="the fd is the server's own: gearmand prints its socket fd; a space may follow the colon (GM-ADMIN-017)",
+                note=(
+                    "the fd is the server's own: gearmand prints its socket fd;"
+                    " a space may follow the colon (GM-ADMIN-017)"
+                ),
             ),
             ["GM-ADMIN-004", "GM-ADMIN-008"],
             flags=["RunSpecific"],
