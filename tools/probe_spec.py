@@ -22,8 +22,9 @@ Usage (from the repository root):
     python tools/probe_spec.py --peer perl-gearman-server
 
 This file owns the command and running a probe on fresh servers;
-tools/probe_spec_lab.py owns a run (connections and transcripts) and
-tools/probe_spec_probes.py the probes themselves.
+tools/probe_spec_lab.py owns a run (connections and transcripts, a restart of
+the server) and tools/probe_spec_probes.py and tools/probe_restart.py the
+probes themselves.
 
 Only the standard library, PyYAML and gearsim.io.peers. Every socket
 operation has a timeout, so no probe can hang.
@@ -55,6 +56,7 @@ _TOOLS = str(Path(__file__).resolve().parent)
 if _TOOLS not in sys.path:
     sys.path.insert(0, _TOOLS)
 
+from probe_restart import RESTART_PROBES  # noqa: E402
 from probe_spec_lab import Lab  # noqa: E402
 from probe_spec_probes import PROBES, Probe  # noqa: E402
 
@@ -97,16 +99,18 @@ def run_probe(probe: Probe, peer_name: str, node: str, workdir: Path) -> dict[st
     tally: Counter[tuple[tuple[str, ...], str]] = Counter()
     logs: dict[tuple[tuple[str, ...], str], list[str]] = {}
     for run in range(probe.runs):
-        peer = start_peer(peer_name, workdir / f"{probe.id}-{run}")
-        lab = Lab(peer, node)
+        rundir = workdir / f"{probe.id}-{run}"
+        extra = tuple(arg.replace("{rundir}", str(rundir.resolve())) for arg in probe.extra_args)
+        lab = Lab(start_peer(peer_name, rundir, extra), node, extra=extra)
         try:
             probe.play(lab)
-        except OSError as exc:
-            lab.say(f"probe stopped: {type(exc).__name__}: {exc}")
+        except (OSError, RuntimeError) as exc:  # a LaunchError of a restart is a RuntimeError
+            lab.say(f"probe stopped: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         finally:
             for conn in lab.conns:
                 conn.close()
             time.sleep(0.1)
+            peer = lab.peer  # a restart replaced the one started above
             state = _server_state(peer)
             key = (tuple(lab.lines), state)
             tally[key] += 1
@@ -138,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, help="YAML file to write (default: spec/observed/<peer>-<version>-spec.yaml)"
     )
     args = parser.parse_args(argv)
-    probes = [p for p in PROBES if args.peer in p.peers and (not args.only or p.id.startswith(args.only))]
+    every = PROBES + RESTART_PROBES
+    probes = [p for p in every if args.peer in p.peers and (not args.only or p.id.startswith(args.only))]
     if not probes:
         print(
             f"probe_spec: no probe for {args.peer}" + (f" starting with {args.only!r}" if args.only else ""),
@@ -162,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for r in (yaml.safe_load(out.read_text()) or {}).get("probes", [])
             if r["id"] not in {p.id for p in probes}
         ]
-    order = {p.id: i for i, p in enumerate(PROBES)}
+    order = {p.id: i for i, p in enumerate(every)}
     merged = sorted(previous + records, key=lambda r: order.get(r["id"], len(order)))
     doc = {
         "format": FORMAT,

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from probe_codec_cases import TYPE_NAMES, escape, pkt
 
-from gearsim.io.peers import RunningPeer
+from gearsim.io.launch import start_server
+from gearsim.io.peers import RunningPeer, stop_peer
 
 _NUMBERS = {name: number for number, name in TYPE_NAMES.items()}
 
@@ -98,6 +99,8 @@ class Lab:
     node: str
     lines: list[str] = field(default_factory=list)
     conns: list[Conn] = field(default_factory=list)
+    #: the server's extra command-line words, given again when it is restarted
+    extra: tuple[str, ...] = ()
 
     def conn(self, name: str) -> Conn:
         c = Conn(self, name)
@@ -106,6 +109,17 @@ class Lab:
 
     def say(self, line: str) -> None:
         self.lines.append(line)
+
+    def restart(self) -> None:
+        """Stop the server by its PID (SIGTERM) and start it again on the same port, ready.
+
+        Open connections are left to see what the stopped server did to them.
+        """
+        old = self.peer
+        stop_peer(old)
+        assert old.description is not None  # start_peer always sets it
+        self.peer = start_server(old.description, old.rundir, extra_args=self.extra, port=old.port)
+        self.say("(server stopped by SIGTERM and started again on the same port)")
 
     def pause(self, seconds: float) -> None:
         self.say(f"(wait {seconds:g} s)")

@@ -28,6 +28,8 @@ class Probe:
     runs: int
     play: Callable[[Lab], None]
     peers: tuple[str, ...] = ("gearmand-c",)
+    #: extra server command-line words; ``{rundir}`` is the run's directory
+    extra_args: tuple[str, ...] = ()
 
 
 def _timeout_second_job(lab: Lab) -> None:

@@ -281,6 +281,7 @@ def start_server(
     options: Mapping[str, int | bool] | None = None,
     extra_args: Sequence[str] = (),
     timeout: float | None = None,
+    port: int | None = None,
 ) -> RunningServer:
     """Start ``desc`` on a free port of 127.0.0.1 with a case's ``options`` and wait until it is ready.
 
@@ -291,6 +292,8 @@ def start_server(
         extra_args: more command-line words, appended (checked against ``reserved``).
         timeout: seconds to wait for readiness over all attempts (default the
             description's ``start_timeout``).
+        port: listen on this port rather than a free one (a restart on the
+            port a stopped server used: one port, no other tried).
 
     Raises:
         UnsupportedOption: an option the description cannot spell.
@@ -317,8 +320,10 @@ def start_server(
     deadline = time.monotonic() + limit
     last_failure = ""
     log_path = rundir / f"{desc.name}.log"
-    for attempt in range(1, _PORT_ATTEMPTS + 1):
-        port = _free_port()
+    attempts = 1 if port is not None else _PORT_ATTEMPTS
+    fixed = port
+    for attempt in range(1, attempts + 1):
+        port = fixed if fixed is not None else _free_port()
         command = _merge(desc.command_line(port, rundir), [*args, *extra_args])
         try:
             desc.write_files(port, rundir)
@@ -356,14 +361,14 @@ def start_server(
             code = proc.returncode if proc.returncode is not None else proc.wait()
             last_failure = f"{desc.name} {exit_text(code)} during start-up\n{server.log_tail()}"
             pid_file.unlink(missing_ok=True)
-            if _mentions_port_clash(log_path, log_offset) and attempt < _PORT_ATTEMPTS and time.monotonic() < deadline:
+            if _mentions_port_clash(log_path, log_offset) and attempt < attempts and time.monotonic() < deadline:
                 continue  # lost a race for the port: try another one
             raise LaunchError(last_failure)
         kill_child(proc, desc.stop_timeout)
         pid_file.unlink(missing_ok=True)
         if state == "port-taken":
             last_failure = f"port {port} was taken by another process before {desc.name} could listen on it"
-            if time.monotonic() < deadline:
+            if attempt < attempts and time.monotonic() < deadline:
                 continue
             break
         problem = state.partition(": ")[2]
@@ -371,7 +376,8 @@ def start_server(
             f"{desc.name} was not ready on {HOST}:{port} within {limit:g} s ({problem or 'not listening'})\n"
             f"{server.log_tail()}"
         )
-    raise LaunchError(f"{desc.name} could not be started after {_PORT_ATTEMPTS} ports: {last_failure}")
+    tried = f"on port {fixed}" if fixed is not None else f"after {attempts} ports"
+    raise LaunchError(f"{desc.name} could not be started {tried}: {last_failure}")
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -234,8 +234,27 @@ class ManagedPeerFactory:
             quick=self.quick,
             within_floor=self.within_floor,
             sync=self.description.sync,
+            restarter=lambda: self._restart(case),
         )
         return self._last
+
+    def _restart(self, case: Case) -> None:
+        """A case's ``restart_server`` step: stop the server by its PID, start it on the same port, ready.
+
+        Raises:
+            LaunchError: it could not be stopped, or not started again on that port.
+        """
+        server = self._running
+        if server is None:
+            raise LaunchError(f"{self.name}: no running server to restart")
+        self._note_death()  # a server that had died before the step is still reported as a crash
+        self._running = None
+        self._clean = False
+        stop_server(server)
+        self._running = start_server(
+            self.description, self.rundir, case.options, timeout=self.start_timeout, port=server.port
+        )
+        self.starts += 1
 
     def _note_death(self) -> None:
         server = self._running

@@ -175,6 +175,9 @@ class TcpPeer:
         namespace: on a shared server, the case's namespace: rows of admin
             listings that carry neither its tag nor a handle it was given are
             left out of the inbox (and shown in the trace as another case's).
+        restarter: stops the server and starts it again on the same address,
+            returning once it serves; given, the peer has ``restart()`` (the
+            runner's ``restart_server`` step), else it cannot restart.
     """
 
     def __init__(
@@ -190,8 +193,12 @@ class TcpPeer:
         close_wait: float = CLOSE_WAIT,
         sync_timeout: float | None = None,
         namespace: Namespace | None = None,
+        restarter: Callable[[], None] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        if restarter is not None:
+            self._restarter = restarter
+            self.restart = self._restart
         self.timed = timed
         self.quick = quick
         self.within_floor = within_floor
@@ -463,6 +470,24 @@ class TcpPeer:
 
     def inbox(self, actor: str) -> deque[Message]:
         return self._boxes.setdefault(actor, deque())
+
+    def _restart(self) -> None:
+        """Restart the server; return once every connection to the stopped one has read its end.
+
+        The stopped process closed them all: reading those ends now (bounded by
+        ``within_floor``) lets the next steps see each closed, as on the model.
+
+        Raises:
+            HarnessError: the server could not be stopped or started again.
+        """
+        self._record("(server)", Direction.EVENT, Kind.RESTART, note=f"stopped and started again on {self.port}")
+        self._restarter()
+        live = [actor for actor, conn in self._conns.items() if not conn.closed]
+        self.wait(self.now() + self.within_floor, lambda: all(self._conns[a].closed for a in live))
+        for actor in live:
+            conn = self._conns[actor]
+            if not conn.closed:
+                self._drop(actor, conn)
 
     def closed(self, actor: str) -> bool:
         conn = self._conns.get(actor)

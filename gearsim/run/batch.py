@@ -28,6 +28,7 @@ __all__ = [
     "MODEL_ONLY_OPTIONS",
     "REAL_SERVER_AREAS",
     "REAL_SERVER_SKIP_FLAGS",
+    "RESTART_BOUND",
     "SEND_STALL",
     "CaseRef",
     "ClosingFactory",
@@ -41,6 +42,8 @@ __all__ = [
 
 #: how long a send may stall on a server that stops reading before it is a harness error, seconds
 SEND_STALL: Final[float] = 5.0
+#: how long a restart_server step may take over TCP (stop, start, readiness), seconds
+RESTART_BOUND: Final[float] = 20.0
 #: how long a TCP connect to a server under test may take, seconds
 CONNECT_TIMEOUT: Final[float] = 3.0
 #: how long a disconnect (or the end of a case) waits for the server to close its end, seconds;
@@ -162,8 +165,8 @@ def is_stateless(case: Case) -> bool:
     (a submission, an ability, ``maxqueue``, ``shutdown``, bytes that do not
     decode, an unknown type) counts as leaving state. Never raises.
     """
-    if case.options:
-        return False
+    if case.options or any(step.action == "restart_server" for step in case.steps):
+        return False  # a restarted server is another process, holding whatever the case left
     if case.wire is not None:
         return _bytes_are_stateless(case.wire)
     for step in case.steps:
@@ -222,6 +225,8 @@ def case_wall_bound(
             seconds += connect_timeout
         elif step.action == "send":
             seconds += SEND_STALL
+        elif step.action == "restart_server":
+            seconds += RESTART_BOUND
         elif step.action in ("advance", "expect_silence"):
             total_ms += short(step.ms)
         elif step.action.startswith("expect"):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from gearsim.model import Server, ServerOptions
 from gearsim.model.profiles import DEFAULT_PROFILE
-from gearsim.protocol.node import ConnId
+from gearsim.protocol.node import ConnId, ServerNode
 from gearsim.protocol.packets import Message
 from gearsim.protocol.trace import TraceRecord
 from gearsim.run.runner import check_profile
@@ -20,19 +20,37 @@ from gearsim.sim.links import LinkConfig
 from gearsim.sim.simulator import Simulator
 from gearsim.vectors.parse import Case
 
-__all__ = ["ModelPeerFactory", "SimPeer"]
+__all__ = ["ModelPeerFactory", "Restarted", "SimPeer", "restarted_server"]
 
 _SERVER = "gearmand"
 
 
-class SimPeer:
-    """A ServerPeer backed by a Simulator running one model server."""
+#: builds the server a restart puts in place of the one running (given that one)
+Restarted = Callable[[ServerNode], ServerNode]
 
-    def __init__(self, sim: Simulator, link: LinkConfig | None = None) -> None:
+
+class SimPeer:
+    """A ServerPeer backed by a Simulator running one model server.
+
+    ``restarted`` builds the node a ``restart_server`` step puts in place of the
+    running one; without it the peer cannot restart (the step is n/a).
+    """
+
+    def __init__(self, sim: Simulator, link: LinkConfig | None = None, restarted: Restarted | None = None) -> None:
         self.sim = sim
         self._link = link
         self._conns: dict[str, ConnId] = {}
         self._boxes: dict[str, deque[Message]] = {}
+        if restarted is not None:
+            self._restarted = restarted
+            self.restart = self._restart
+
+    def _restart(self) -> None:
+        """Replace the server by a fresh one now: every connection is cut, nothing the old one held is kept."""
+        self._pull()
+        self.sim.restart_server(_SERVER, self._restarted(self.sim.node(_SERVER)))
+        self.sim.run(until=self.sim.now)
+        self._pull()
 
     def now(self) -> int:
         return self.sim.now
@@ -81,6 +99,17 @@ class SimPeer:
         return ms  # virtual time costs nothing: every wait is as long as the vector says
 
 
+def restarted_server(old: ServerNode, profile: str, options: ServerOptions) -> ServerNode:
+    """The model after a restart: a fresh server of the same profile and options.
+
+    Nothing of ``old`` is kept (no stock profile has a persistent queue):
+    jobs, uniques, registrations and the handle counter start again, as on
+    gearmand, Perl and gear started without one (spec/gearman.md section 23).
+    """
+    del old  # a restarted process keeps nothing of the one before
+    return Server(profile, options)
+
+
 class ModelPeerFactory:
     """Builds a SimPeer per case: the model under ``profile``, seeded with ``seed``.
 
@@ -99,7 +128,7 @@ class ModelPeerFactory:
         sim = Simulator(self.seed)
         sim.add_server(_SERVER, Server(self.profile, options))
         self._traces.append((case.id, sim))
-        return SimPeer(sim, self.link)
+        return SimPeer(sim, self.link, restarted=lambda old: restarted_server(old, self.profile, options))
 
     def traces(self) -> list[tuple[str, Simulator]]:
         """(case id, simulator) for every case run so far, in order."""

@@ -384,6 +384,8 @@ def fresh_server_need(case: Case, ns: Namespace | None = None) -> str | None:
     if case.options:
         options = ", ".join(f"{k}={v}" for k, v in sorted(case.options.items()))
         return f"{FRESH_SERVER} (server options {options})"
+    if any(step.action == "restart_server" for step in case.steps):
+        return f"{FRESH_SERVER} (the case restarts the server)"
     mapped = namespaced_case(case, ns)
     if case.is_codec:
         if _sends_shutdown(_admin_texts(case.wire or b"")):

@@ -131,6 +131,11 @@ class ServerPeer(Protocol):
         """Everything the peer recorded, in order (records labelled by actor)."""
         ...
 
+    # A peer that can restart its server also has ``restart() -> None``: it stops the
+    # server, starts it again on the same address and returns once it serves; every
+    # connection is then closed (the actors connect again). The runner looks it up
+    # with getattr, so peers that cannot (a user's long-lived server) need not define it.
+
     def span(self, ms: int, kind: str) -> int:
         """How long to really wait for a vector's ``ms`` of ``kind``.
 
@@ -612,6 +617,11 @@ def _play_step(play: _Play, step: Step) -> None:
         peer.disconnect(step.actor)
     elif step.action == "advance":
         peer.wait(peer.now() + peer.span(step.ms, "advance"), lambda: False)
+    elif step.action == "restart_server":
+        restart: Callable[[], None] | None = getattr(peer, "restart", None)
+        if restart is None:
+            raise _Unsupported(f"step {step.index}: the server cannot be restarted here (needs a fresh server)")
+        restart()
     elif step.action == "send":
         if step.packet is not None:
             play.sent.setdefault(step.actor, []).append(int(step.packet.type))

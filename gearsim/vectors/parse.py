@@ -10,8 +10,9 @@ is spec/vectors.schema.json:
   structured ``messages``, what the decoder must do with them, the validator
   findings, and how a server reacts;
 * a *lifecycle case* names ``actors`` and plays ``steps`` (connect, send,
-  expect, expect_silence, expect_close, advance, disconnect) with captured
-  values and per-profile accepted alternatives;
+  expect, expect_silence, expect_close, advance, disconnect, and
+  restart_server, which restarts the server and ends every connection) with
+  captured values and per-profile accepted alternatives;
 * a *program case* is a lifecycle case with ``programs``: the actors it names
   are real client or worker programs' connections (launched from a default
   command, judged by ``gearsim.io.programs``), and each program may
@@ -348,7 +349,8 @@ def _alternative(raw: Mapping[str, Any]) -> Alternative:
 
 def _step(index: int, raw: Mapping[str, Any], actors: Mapping[str, str]) -> Step:
     action = next(a for a in (*ACTIONS, *LIBRARY_ACTIONS) if a in raw)
-    actor = "" if action == "advance" else str(raw[action])
+    # advance and restart_server act on the case as a whole, not on one actor
+    actor = "" if action in ("advance", "restart_server") else str(raw[action])
     if actor and actor not in actors:
         raise _StepError(f"actor {actor!r} is not declared in actors", index)
     for key in ("advance", "ms", "within"):
@@ -504,6 +506,7 @@ _STEP_PAYLOADS: Final[dict[str, tuple[str, ...]]] = {
     "expect_silence": (),
     "expect_close": (),
     "advance": (),
+    "restart_server": (),
     "call": (),
     "await": (),
     "sent": ("packet",),

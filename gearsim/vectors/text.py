@@ -42,6 +42,7 @@ ACTIONS: Final[tuple[str, ...]] = (
     "expect_silence",
     "expect_close",
     "advance",
+    "restart_server",
 )
 #: the step actions of library cases (a library actor's driver calls and scripted server actions)
 LIBRARY_ACTIONS: Final[tuple[str, ...]] = ("call", "await", "sent", "server_close", "server_send")

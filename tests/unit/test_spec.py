@@ -40,6 +40,7 @@ ID_FLOOR = {
     "GM-FRAME": 16, "GM-FIELD": 6, "GM-ADMIN": 20, "GM-ECHO": 2, "GM-OPTION": 6, "GM-ERROR": 5,
     "GM-LIMIT": 6, "GM-SERVER": 4, "GM-SUBMIT": 14, "GM-COAL": 11, "GM-STATUS": 13, "GM-WORK": 14,
     "GM-WORKER": 15, "GM-SLEEP": 8, "GM-PRIO": 4, "GM-TIMEOUT": 5, "GM-DISC": 9, "GM-QUEUE": 5, "GM-LIB": 11,
+    "GM-RESTART": 6,
 }  # fmt: skip
 
 

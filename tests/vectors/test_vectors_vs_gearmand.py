@@ -10,7 +10,10 @@ kinds of case need a server of their own, started here with
   ``worker_wakeup`` -> ``--worker-wakeup=N``, ``exceptions`` ->
   ``--exceptions``), one server per distinct set of options;
 * cases flagged FreshServer (admin listings show the whole server): a freshly
-  started gearmand for each case.
+  started gearmand for each case;
+* cases that restart the server (a ``restart_server`` step): played through
+  ``gearsim.io.managed.ManagedPeerFactory``, which starts a gearmand of their
+  own and restarts it on the same port by its PID.
 
 Cases flagged VirtualClock (``options.epoch0``) are skipped: a harness cannot
 set a real server's clock. Waits follow gearsim.io.tcp: advances and silences
@@ -25,6 +28,7 @@ from pathlib import Path
 import pytest
 from lifecycle_vectors import PROFILE, Bundled, assert_ok, bundled_cases, params
 
+from gearsim.io.managed import ManagedPeerFactory, play_case
 from gearsim.io.peers import RunningPeer, start_peer, stop_peer
 from gearsim.io.tcp import TcpPeerFactory
 from gearsim.run.runner import run_case
@@ -87,10 +91,19 @@ def test_case_against_gearmand(
     bundled: Bundled,
     gearmand_c: RunningPeer,  # noqa: F811 (the imported fixture)
     own_servers: Callable[[tuple[str, ...], bool], RunningPeer],
+    tmp_path: Path,
 ) -> None:
     case = bundled.case
     if "epoch0" in case.options:
         pytest.skip("VirtualClock: the case sets the server clock (options.epoch0), which only the model can do")
+    if any(step.action == "restart_server" for step in case.steps):
+        require_peer("gearmand-c")
+        managed = ManagedPeerFactory("gearmand-c", tmp_path, reuse=False)
+        try:
+            assert_ok(play_case(bundled.vf, case, managed, PROFILE))
+        finally:
+            managed.close()
+        return
     args = server_args(case.options)
     if "FreshServer" in case.flags:
         peer = own_servers(args, True)

@@ -33,6 +33,8 @@ class Mutation:
     profile: str = SPEC_PROFILE
     #: in the fast set CI runs
     fast: bool = False
+    #: what a ``restart_server`` step puts in place of the mutant (given it); None: a fresh mutant
+    restart: Callable[[ServerNode], ServerNode] | None = None
 
     def server(self, options: ServerOptions) -> ServerNode:
         """The mutant for one case."""

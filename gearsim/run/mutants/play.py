@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from gearsim.model import Server, ServerOptions
-from gearsim.run.model_peer import SimPeer
+from gearsim.protocol.node import ServerNode
+from gearsim.run.model_peer import SimPeer, restarted_server
 from gearsim.run.mutants.mutation import Mutation
 from gearsim.run.result import Verdict
 from gearsim.run.runner import run_case
@@ -38,10 +39,17 @@ class MutantFactory:
 
     def __call__(self, case: Case) -> SimPeer:
         options = ServerOptions(**dict(case.options))  # type: ignore[arg-type]
-        node = Server(self.profile, options) if self.mutant is None else self.mutant.server(options)
+        mutant = self.mutant
+        node = Server(self.profile, options) if mutant is None else mutant.server(options)
         sim = Simulator(self.seed)
         sim.add_server("gearmand", node)
-        return SimPeer(sim)
+
+        def restarted(old: ServerNode) -> ServerNode:
+            if mutant is None:
+                return restarted_server(old, self.profile, options)
+            return mutant.restart(old) if mutant.restart is not None else mutant.server(options)
+
+        return SimPeer(sim, restarted=restarted)
 
 
 #: verdicts that say the vectors noticed

@@ -1,7 +1,7 @@
 """The mutation registry: every mutation, looked up by id, and the rules no mutation can break.
 
-PURE. This module owns ``MUTATIONS`` (the tables of ``wire``, ``jobs`` and
-``workers`` in that order), ``mutation`` (lookup by id), ``CLIENT_RULES``
+PURE. This module owns ``MUTATIONS`` (the tables of ``wire``, ``jobs``,
+``workers`` and ``restarts`` in that order), ``mutation`` (lookup by id), ``CLIENT_RULES``
 (the MUST and SHOULD rules that bind clients, workers or readers of replies
 rather than a server: a server model cannot break them, so they have no
 mutation; library and program cases judge them) and ``UNTESTABLE`` (server
@@ -15,6 +15,7 @@ from typing import Final
 
 from gearsim.run.mutants.jobs import JOB_MUTATIONS
 from gearsim.run.mutants.mutation import Mutation
+from gearsim.run.mutants.restarts import RESTART_MUTATIONS
 from gearsim.run.mutants.wire import WIRE_MUTATIONS
 from gearsim.run.mutants.workers import WORKER_MUTATIONS
 
@@ -29,10 +30,15 @@ CLIENT_RULES: Final[Mapping[str, str]] = {
     "GM-WORKER-014": "binds peers sending SET_CLIENT_ID",
     "GM-SLEEP-007": "binds workers (polling for epoch jobs)",
     "GM-SLEEP-008": "binds workers (NOOP answered with GRAB_*)",
+    "GM-RESTART-005": "binds clients (polling a handle of a connection that ended)",
 }
 
 #: server rules no mutation of a single model can show, with the reason
 UNTESTABLE: Final[Mapping[str, str]] = {
+    "GM-RESTART-006": (
+        "the model has no persistent queue (no bundled peer runs with one); gearmand's SQLite queue is "
+        "measured by probe: spec/evidence.md RESTART-4"
+    ),
     "GM-FRAME-009": (
         "the model takes bodies of any size, as gearmand does (it allocates what the header announces): "
         "the bound the rule asks for is below no size a vector can send without naming one"
@@ -41,7 +47,7 @@ UNTESTABLE: Final[Mapping[str, str]] = {
 }
 
 #: every mutation, in the order ``gearsim spec mutate`` reports them
-MUTATIONS: Final[tuple[Mutation, ...]] = (*WIRE_MUTATIONS, *JOB_MUTATIONS, *WORKER_MUTATIONS)
+MUTATIONS: Final[tuple[Mutation, ...]] = (*WIRE_MUTATIONS, *JOB_MUTATIONS, *WORKER_MUTATIONS, *RESTART_MUTATIONS)
 
 
 def mutation(mutation_id: str) -> Mutation:
