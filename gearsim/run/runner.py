@@ -643,6 +643,7 @@ def _play_step(play: _Play, step: Step) -> None:
         except StepFailed as failure:
             if play.stop_unanswered:
                 _unanswered(play, step.actor, play.sent.get(step.actor, ()), f"step {step.index}")
+            _not_coalesced(play, step, failure)
             lines = play.lines.get(step.actor, [])
             if step.admin is None or failure.actual or not lines:
                 raise
@@ -672,6 +673,30 @@ def _unanswered_admin(profile: str, lines: Sequence[bytes], where: str) -> None:
                 f"{where}: {profile} has no {shown!r} admin command and answers no unknown one"
                 " (it breaks the SHOULD GM-ADMIN-006)"
             )
+
+
+def _not_coalesced(play: _Play, step: Step, failure: StepFailed) -> None:
+    """A submission the vector expects coalesced onto an earlier job got a handle of its own.
+
+    That is one rule, the SHOULD GM-COAL-001, whatever the step cites; under a
+    profile whose server does not coalesce at all (gear) the case tests what
+    that server does not have.
+
+    Raises:
+        _Unsupported: under a profile that does not coalesce.
+        StepFailed: otherwise, naming GM-COAL-001.
+    """
+    pattern = step.packet
+    if pattern is None or pattern.type is not PacketType.JOB_CREATED or not pattern.args:
+        return
+    if not isinstance(pattern.args[0], Ref) or not failure.actual.startswith("Packet(RES JOB_CREATED "):
+        return
+    if not play.neutral and not PROFILES[play.profile].coalesce_uniques:
+        raise _Unsupported(
+            f"step {step.index}: {play.profile} does not coalesce submissions (it breaks the SHOULD GM-COAL-001)"
+        )
+    reason = f"{failure}; the submission was not coalesced onto the job it names"
+    raise StepFailed(step, reason, failure.expected, failure.actual, ("GM-COAL-001",)) from None
 
 
 def _unanswered(play: _Play, actor: str, types: Iterable[int], where: str) -> None:

@@ -128,3 +128,27 @@ def test_a_server_whose_admin_lines_end_in_lf_meets_a_vector_written_with_cr_lf(
 """
     assert run(body, "gear-0.16").verdict is Verdict.PASS
     assert run(body, "gearmand-1.1", model="gear-0.16").verdict is Verdict.FAIL
+
+
+COALESCE = """\
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_BG, args: [f, u1, one]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {send: c1, packet: {type: SUBMIT_JOB_BG, args: [f, u1, two]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{ref: H}]}}
+"""
+
+
+def test_a_submission_not_coalesced_breaks_only_the_should_whatever_the_case_cites() -> None:
+    result = run(COALESCE, "spec", model="gear-0.16", cites="GM-SUBMIT-004")
+    assert result.verdict is Verdict.FAIL
+    assert result.rules == ("GM-COAL-001",)
+    assert run(COALESCE, "spec").verdict is Verdict.PASS
+
+
+def test_under_a_profile_that_never_coalesces_the_case_is_not_applicable() -> None:
+    result = run(COALESCE, "gear-0.16")
+    assert result.verdict is Verdict.NOT_APPLICABLE
+    assert "gear-0.16 does not coalesce submissions" in result.reason and "GM-COAL-001" in result.reason
