@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Mutation test of ``gearsim check``: corrupt one server reply at a time, count the defects it finds.
 
-usage: python tools/mutate_captures.py [CAPTURE ...] [--race] [--sites N] [--seed S] [--class NAME ...] [-v]
+usage: python tools/mutate_captures.py [CAPTURE ...] [--race] [--sites N] [--race-sites N] [--seed S]
+       [--class NAME ...] [-v]
 
-Each capture (default: the reference server's captures in tests/data; with
-``--race`` also the race scenarios, recorded afresh against gearmand by
+Each capture (default: the reference servers' captures and the committed
+race recordings in tests/data; with ``--race`` also the race scenarios
+race1 and race2, recorded afresh against gearmand by
 tools/record_captures.py into a temporary directory) is first checked
 unmutated: it must give 0 broken requirements. Then, for each defect class,
 up to N sites are chosen (seeded) and each is corrupted alone in the
@@ -17,7 +19,9 @@ under another rule is counted apart (*wrong rule*).
 Defect classes (the server's side):
 
 * ``wrong-handle``: a JOB_CREATED gives a handle no job has (GM-SUBMIT-001),
-  where a later packet names the job (otherwise nothing could tell);
+  where a later packet names the job (otherwise nothing could tell); when a
+  later submission coalesces onto the job, GM-COAL-001 names it as well
+  (the same observations read as "that submission got another handle");
 * ``coalescing``: a submission the server coalesced gets a new job's
   handle instead (GM-COAL-001), or one it must not coalesce (empty unique)
   gets the handle of the job created just before it (GM-COAL-003);
@@ -147,7 +151,23 @@ def wrong_handle(events: list[Event]) -> Iterator[Mutant]:
         if not _named_later(events, i, m.args[0]):
             continue  # a handle nothing names again: no observation could tell a wrong one
         bad = m._replace(args=(b"H:mutant:%d" % n,))
-        yield Mutant("wrong-handle", _with_message(events, i, bad), frozenset({"GM-SUBMIT-001"}), events[i].frame, "")
+        rules = {"GM-SUBMIT-001"}
+        what = ""
+        if _created_again(events, i, m.args[0]):
+            # handles are opaque: "the job got a wrong handle here" and "the submission coalesced onto it
+            # later got another" are the same observations, so either rule names the defect
+            rules.add("GM-COAL-001")
+            what = "(coalesced later)"
+        yield Mutant("wrong-handle", _with_message(events, i, bad), frozenset(rules), events[i].frame, what)
+
+
+def _created_again(events: Sequence[Event], at: int, handle: bytes) -> bool:
+    """Does a later JOB_CREATED give ``handle`` again (a submission coalesced onto the job)?"""
+    for e in events[at + 1 :]:
+        m = e.message
+        if e.direction == _S2C and type(m) is Packet and m.type == T.JOB_CREATED and m.args[:1] == (handle,):
+            return True
+    return False
 
 
 def _named_later(events: Sequence[Event], at: int, handle: bytes) -> bool:
@@ -249,9 +269,10 @@ def run_capture(
 
 
 def reference_captures(race: bool, workdir: Path) -> list[tuple[Path, str]]:
-    """(capture, profile) of every reference capture, and fresh race recordings with ``race``."""
+    """(capture, profile) of every reference capture and committed race recording; fresh races with ``race``."""
     data = ROOT / "tests" / "data"
-    rows = yaml.safe_load((data / "captures.yaml").read_text())["captures"]
+    manifest = yaml.safe_load((data / "captures.yaml").read_text())
+    rows = manifest["captures"] + manifest.get("races", [])
     out = [(data / r["file"], PROFILES[r["server"]]) for r in rows if r["server"] in PROFILES]
     if race:
         import subprocess
@@ -259,7 +280,7 @@ def reference_captures(race: bool, workdir: Path) -> list[tuple[Path, str]]:
         cmd = [sys.executable, str(ROOT / "tools" / "record_captures.py"), "--out", str(workdir)]
         cmd += ["--server", "gearmand-c", "--scenario", "race1", "--scenario", "race2"]
         subprocess.run(cmd, check=True, timeout=300, stdout=subprocess.DEVNULL)
-        out += [(p, "gearmand-1.1") for p in sorted(workdir.glob("*.race*.pcap"))]
+        out += [(p, "gearmand-1.1") for p in sorted(workdir.glob("*.race*.pcap*"))]
     return out
 
 
@@ -268,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("captures", nargs="*", type=Path, help="captures of gearmand (default: tests/data's)")
     parser.add_argument("--race", action="store_true", help="also record and mutate the race scenarios")
     parser.add_argument("--sites", type=int, default=12, help="mutants per class and capture (default 12)")
+    parser.add_argument("--race-sites", type=int, help="mutants per class in a race recording (default: --sites)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--class", dest="classes", action="append", choices=sorted(CLASSES))
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant that was missed")
@@ -283,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         false_broken = 0
         for path, profile in captures:
             events = list(read_capture(path, None))
-            results, baseline = run_capture(events, profile, classes, args.sites, rng)
+            sites = args.race_sites if args.race_sites is not None and ".race" in path.name else args.sites
+            results, baseline = run_capture(events, profile, classes, sites, rng)
             false_broken += len(baseline)
             if baseline:
                 print(f"{path.name}: the unmutated capture breaks {sorted(set(baseline))}")

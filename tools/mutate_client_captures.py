@@ -4,7 +4,8 @@
 usage: python tools/mutate_client_captures.py [CAPTURE ...] [--per-operator N] [--seed S] [--operator NAME ...]
                                               [--show-missed]
 
-Each capture (default: every one listed in tests/data/captures.yaml) is read
+Each capture (default: every one listed in tests/data/captures.yaml, the
+committed race recordings included) is read
 and rebuilt as a synthesized pcap with the same connections, times and
 messages; the rebuilt original must give no client or worker finding (else
 the capture is reported and left out: a false alarm is not a detection).
@@ -361,8 +362,10 @@ def sites(events: list[Event], mutate: Mutate, rng: random.Random) -> Iterator[t
 
 
 def reference_captures() -> list[tuple[Path, int | None]]:
+    """Every capture in tests/data/captures.yaml, the committed race recordings included."""
     manifest = ROOT / "tests" / "data" / "captures.yaml"
-    rows = yaml.safe_load(manifest.read_text())["captures"]
+    data = yaml.safe_load(manifest.read_text())
+    rows = data["captures"] + data.get("races", [])
     return [(manifest.parent / r["file"], int(r["port"])) for r in rows]
 
 

@@ -32,7 +32,12 @@ from gearsim.lincheck.history import CONNECT, DISCONNECT, Op, Seen
 from gearsim.model import Server, ServerOptions
 from gearsim.protocol.codec import encode_many
 from gearsim.protocol.node import Close, Send
-from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet
+from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet, PacketType
+
+#: the packets that hand a worker a job (and so its handle)
+_ASSIGNS: Final[frozenset[int]] = frozenset(
+    int(t) for t in (PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL)
+)
 
 __all__ = ["ALIAS", "HANDLE_ARGS", "GearmanMachine", "Out"]
 
@@ -141,6 +146,15 @@ class GearmanMachine:
                         args[i] = self.model_handle(args[i])
                 message = Packet(message.magic, message.type, tuple(args))
         return message
+
+    def carries(self, message: Message | None) -> bytes | None:
+        """The captured job handle a message the model sends hands its receiver (None: none, or not paired yet).
+
+        Only job assignments count: a worker learns a handle from them alone.
+        """
+        if type(message) is Packet and message.type in _ASSIGNS and message.args:
+            return self.to_seen.get(message.args[0])
+        return None
 
     def model_handle(self, seen: bytes) -> bytes:
         """The model's handle for a captured one: its pair, or an alias the model cannot have made."""

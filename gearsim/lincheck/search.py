@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from gearsim.lincheck.history import DISCONNECT, NEVER, Op, Seen, Track
-from gearsim.protocol.packets import Message
+from gearsim.protocol.packets import Message, Packet
 
 __all__ = ["Budget", "Divergence", "Engine", "Failure", "Machine", "Outcome"]
 
@@ -374,7 +374,7 @@ class Engine:
                 continue
             pos = pos_seen[conn]
             if pos >= len(seen):
-                if self._may_go_unseen(conn, op):
+                if self._may_go_unseen(conn, op) and not self._learnt_later(conn, op, message):
                     continue
                 self._pending = (op, k, outs, j)
                 return Failure(UNSENT, k, op, conn, message, None)
@@ -417,6 +417,26 @@ class Engine:
         if self.pos_op[conn] > last.index:
             return False  # the model already knows the client left: it would not send
         return last.time_ns <= min(self._horizon(), op.due_ns, op.time_ns + _PROMPT)
+
+    def _learnt_later(self, conn: int, op: Op, message: Message | None) -> bool:
+        """Did ``conn`` later send what only ``message`` told it (the job handle it carries)?
+
+        Then the message reached the peer and the capture would hold it: a
+        missing one is not excused by the peer's disconnect or the capture's
+        end. The machine names what a message carries (``carries``, optional).
+        """
+        carries = getattr(self.machine, "carries", None)
+        if carries is None or message is None:
+            return False
+        told = carries(message)
+        if not told:
+            return False
+        track = self.tracks[conn]
+        for later in track.ops[op.index + 1 :] if op.conn == conn else track.ops:
+            said = later.message
+            if later.time_ns >= op.time_ns and type(said) is Packet and said.args and said.args[0] == told:
+                return True
+        return False
 
     def _stuck(self, k: int) -> Failure | None:
         """An observation captured before every op still to run: nothing can produce it any more."""

@@ -29,3 +29,23 @@ def test_server_side_defects_are_detected_under_their_rules() -> None:
         assert sum(found) * 2 >= len(found), f"{kind}: {sum(found)} of {len(found)} detected"
     everything = [d for found in detected.values() for d in found]
     assert sum(everything) >= 0.9 * len(everything), f"{sum(everything)} of {len(everything)} detected"
+
+
+def _mutant(name: str, kind: str, frame: int) -> mutate_captures.Mutant:
+    events = list(read_capture(DATA / name, None))
+    return next(m for m in mutate_captures.CLASSES[kind](events) if m.frame == frame)
+
+
+def test_a_lost_assign_is_found_though_the_worker_disconnects_soon_after() -> None:
+    # the worker then reports on the handle only the lost JOB_ASSIGN_UNIQ told it: the reply was sent
+    for name, frame in (("gearmand.php.pcap", 40), ("gearmand.cli.pcap", 62)):
+        mutant = _mutant(name, "lost-assign", frame)
+        assert "GM-WORKER-009" in mutate_captures.broken_rules(mutant.events, "gearmand-1.1"), name
+
+
+def test_a_wrong_first_handle_of_a_coalesced_job_may_be_named_by_either_rule() -> None:
+    mutant = _mutant("gearmand.raw.pcap", "wrong-handle", 17)
+    assert mutant.rules == {"GM-SUBMIT-001", "GM-COAL-001"}
+    assert mutant.rules & set(mutate_captures.broken_rules(mutant.events, "gearmand-1.1"))
+    events = list(read_capture(DATA / "gearmand.php.pcap", None))
+    assert all(m.rules == {"GM-SUBMIT-001"} for m in mutate_captures.wrong_handle(events) if not m.what)
