@@ -19,7 +19,8 @@ from typing import Final, Protocol
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.protocol.codec import decode_all
 from gearsim.protocol.packets import AdminLine, Magic, Message, PacketType
-from gearsim.run.runner import DEFAULT_WITHIN, SETTLE, ServerPeer
+from gearsim.run.expectations import DEFAULT_WITHIN, SETTLE
+from gearsim.run.peer import ServerPeer
 from gearsim.vectors.parse import Case, VectorFile
 
 __all__ = [

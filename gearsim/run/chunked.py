@@ -30,8 +30,8 @@ from typing import Final
 from gearsim.protocol.packets import Message
 from gearsim.protocol.trace import TraceRecord, format_record
 from gearsim.run.chunking import ChunkPlan, Cut, expand
+from gearsim.run.peer import PeerFactory, ServerPeer
 from gearsim.run.result import CaseResult
-from gearsim.run.runner import PeerFactory, ServerPeer
 from gearsim.vectors.parse import Case
 
 __all__ = ["TCP_PAUSE_MS", "ChunkedFactory", "ChunkedPeer", "chunked_factory", "trace_hash", "verdict_changes"]
