@@ -183,12 +183,12 @@ class Server:
             return []
         if c.framing is not _READING:
             return None
-        taken = c.decoder.feed_messages(messages)
-        if taken is None:
+        # the model reads no offsets: it runs the messages as given, uncopied
+        if not c.decoder.take_messages(messages):
             return None
-        return self._run(c, taken, None, now)
+        return self._run(c, messages, None, now)
 
-    def _run(self, c: Conn, messages: list[Message], after: str | None, now: int) -> list[Output]:
+    def _run(self, c: Conn, messages: Sequence[Message], after: str | None, now: int) -> list[Output]:
         """Run the messages ``c`` sent, then what framing said (``frame``'s second value)."""
         self.store.now = now
         out: Outbox = []

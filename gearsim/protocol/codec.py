@@ -256,6 +256,25 @@ class Decoder:
             ``\\0REQ``/``\\0RES``, a body or line over the limits). The caller
             then feeds the bytes instead.
         """
+        return self._take(messages, True)
+
+    def take_messages(self, messages: Sequence[Message]) -> bool:
+        """``feed_messages`` for a reader that reads the messages as given: no copies are made.
+
+        The stream moves past ``messages`` as ``feed_messages`` would move it, but
+        the messages are not stamped with their offsets: a reader that never
+        looks at offsets (the reference model) runs the given messages
+        themselves, which spares a copy of each.
+
+        Returns:
+            True when taken; False, having taken nothing, when ``feed_messages``
+            would return None, or when a packet's type is a plain number where
+            the table has a ``PacketType`` (what decoding would give differs).
+        """
+        return self._take(messages, False) is not None
+
+    def _take(self, messages: Sequence[Message], stamp: bool) -> list[Message] | None:
+        """``feed_messages`` (``stamp``: the decoded copies), or ``take_messages`` (an empty list)."""
         if self._have or self._error is not None:
             return None
         split = self._split
@@ -319,13 +338,16 @@ class Decoder:
                     return None
                 if size > max_body:
                     return None
-                # Packet's _build, inlined (see Packet): this runs per message
-                p = _new_object(Packet)
-                p._magic = magic
-                p._type = ptype
-                p._args = args
-                p._offset = pos
-                append(p)
+                if stamp:
+                    # Packet's _build, inlined (see Packet): this runs per message
+                    p = _new_object(Packet)
+                    p._magic = magic
+                    p._type = ptype
+                    p._args = args
+                    p._offset = pos
+                    append(p)
+                elif m._type is not ptype:
+                    return None
                 pos += HEADER_SIZE + size
             elif type(m) is AdminLine:
                 text, eol, _ = m
@@ -337,7 +359,8 @@ class Decoder:
                     or len(text) > max_line
                 ):
                     return None
-                append(new(AdminLine, (text, eol, pos)))
+                if stamp:
+                    append(new(AdminLine, (text, eol, pos)))
                 pos += len(text) + len(eol)
             else:
                 return None

@@ -107,3 +107,26 @@ def test_offsets_continue_across_messages_and_bytes() -> None:
     [second] = decoder.feed(encode_many([echo]))
     [third] = decoder.feed_messages([AdminLine(b"status")]) or []
     assert (first.offset, second.offset, third.offset) == (0, 14, 28)
+
+
+@FAST
+@given(messages=MESSAGES, before=st.lists(packets() | admin_lines(), max_size=2))
+def test_take_messages_moves_the_stream_as_feed_messages_does(messages: list[Message], before: list[Message]) -> None:
+    lead = encode_many(before)
+    fed, taken = Decoder(max_body=64, max_line=16), Decoder(max_body=64, max_line=16)
+    try:
+        fed.feed(lead)
+        taken.feed(lead)
+    except DecodeError:
+        assume(False)
+    copies = fed.feed_messages(messages)
+    took = taken.take_messages(messages)
+    # the model reads the given messages: taken only when their decoded copies equal them, types included
+    exact = copies is not None and all(
+        not isinstance(m, Packet) or type(m.type) is type(copy.type) for m, copy in zip(messages, copies, strict=True)
+    )
+    assert took == exact
+    if took:
+        assert (taken.offset, taken.buffered) == (fed.offset, fed.buffered)
+    else:
+        assert (taken.offset, taken.buffered) == (len(lead), 0)
