@@ -10,6 +10,8 @@ the steps:
 * ``call``: a driver operation; its reply is matched against ``reply`` at
   once, or by a later ``await`` step when the call says ``nowait``;
 * ``sent``: the library has sent a matching packet, on any of its connections;
+* ``server_die``: the server the actor last sent to dies (its connections
+  close, its ports refuse), the others go on;
 * ``server_close`` / ``server_send``: the server closes the actor's connections,
   or writes a packet to it;
 * every other step is a scripted actor's, as in server vectors.
@@ -250,6 +252,8 @@ class _LibrarySession(ScriptedSession):
                 await self._server_close(step)
             elif step.action == "server_send":
                 self._server_send(step)
+            elif step.action == "server_die":
+                await self._server_die(step)
             else:
                 try:
                     await self.scripted_step(step)
@@ -381,6 +385,12 @@ class _LibrarySession(ScriptedSession):
         if not await self.until(lambda: bool(self.server.connections_of(step.actor)), within):
             raise StepFailed(step, f"{step.actor}: the library has no connection to close")
         self.server.close_actor(step.actor)
+
+    async def _server_die(self, step: Step) -> None:
+        # the server the library last sent to (a library may hold connections to every server)
+        if self.server.kill_server_of(step.actor) is None:
+            raise StepFailed(step, f"{step.actor}: the library has sent nothing to a server that could die")
+        await asyncio.sleep(0)  # let the closes reach the library before the next step
 
     def _server_send(self, step: Step) -> None:
         assert step.packet is not None  # schema: server_send needs packet

@@ -117,6 +117,8 @@ class _Live:
     timer: asyncio.TimerHandle | None = None
     timer_tick: int | None = None
     fault_uses: dict[int, int] = field(default_factory=dict)
+    #: the server died (a ``server_die`` step): its ports refuse, its connections are closed
+    dead: bool = False
 
 
 class LibraryServer:
@@ -147,6 +149,8 @@ class LibraryServer:
         self._t0 = 0.0
         self._live: dict[int, _Live] = {}
         self._down_ports: dict[int, int] = {}
+        #: the server each library actor last sent bytes to
+        self._last_used: dict[str, int] = {}
         self._conns: dict[ConnId, _Conn] = {}
         self._next_conn: ConnId = 1
         self._seq = 0
@@ -215,7 +219,7 @@ class LibraryServer:
     # ---------------------------------------------------------- local (scripted) ends
 
     def _first_live(self) -> _Live:
-        return self._live[min(self._live)]
+        return self._live[min(i for i, live in self._live.items() if not live.dead)]
 
     def open_local(self, on_data: Callable[[bytes], None], on_close: Callable[[], None], label: str) -> ConnId:
         """An in-process connection for a scripted actor, to the first live server."""
@@ -256,6 +260,23 @@ class LibraryServer:
             self._server_close(c, reason)
         return len(conns)
 
+    def kill_server_of(self, actor: str) -> int | None:
+        """The server the library actor last sent to dies; its index, or None if it has sent nothing.
+
+        Its listeners stop (connects to its ports are refused), every
+        connection to it is closed, scripted ones included, and scripted
+        actors that connect later go to the first server still alive.
+        """
+        if actor not in self._last_used:
+            return None
+        live = self._live[self._last_used[actor]]
+        live.dead = True
+        for server in live.listeners.values():
+            server.close()
+        for c in [c for c in self._conns.values() if c.server == live.index and not c.closed]:
+            self._server_close(c, "the server died (scripted)")
+        return live.index
+
     def inject(self, actor: str, packet: Packet) -> bool:
         """Write ``packet`` on the actor's newest connection as if the server sent it; False when it has none."""
         conns = self.connections_of(actor)
@@ -286,6 +307,8 @@ class LibraryServer:
     def _received(self, c: _Conn, data: bytes) -> None:
         if c.closed:
             return
+        if not c.local:
+            self._last_used[c.actor] = c.server
         live = self._live[c.server]
         if c.decoder is None:  # undecodable earlier: the model gets the bytes as they are
             self._record(c, Direction.C2S, Kind.SEND, None, data)

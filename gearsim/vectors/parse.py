@@ -26,7 +26,8 @@ case's actors other than scripts (a library, programs) by
   are played by a client or worker library through its driver
   (spec/driver.md, judged by ``gearsim.io.library_cases``); their steps are
   driver calls (``call``, ``await``), checks on what the library sent
-  (``sent``) and scripted server actions (``server_close``, ``server_send``).
+  (``sent``) and scripted server actions (``server_close``, ``server_send``,
+  ``server_die``).
   The other actors are scripted as in server vectors. No run against a
   server applies.
 

@@ -287,6 +287,7 @@ _STEP_PAYLOADS: Final[dict[str, tuple[str, ...]]] = {
     "sent": ("packet",),
     "server_close": (),
     "server_send": ("packet",),
+    "server_die": (),
 }
 
 

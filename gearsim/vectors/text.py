@@ -45,7 +45,7 @@ ACTIONS: Final[tuple[str, ...]] = (
     "restart_server",
 )
 #: the step actions of library cases (a library actor's driver calls and scripted server actions)
-LIBRARY_ACTIONS: Final[tuple[str, ...]] = ("call", "await", "sent", "server_close", "server_send")
+LIBRARY_ACTIONS: Final[tuple[str, ...]] = ("call", "await", "sent", "server_close", "server_send", "server_die")
 
 
 # --------------------------------------------------------------------------- bytes

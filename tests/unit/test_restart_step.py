@@ -109,3 +109,33 @@ def test_a_restart_case_is_never_stateless_and_its_bound_counts_the_restart(rest
     steps = tuple(s for s in case.steps if s.action != "restart_server")
     without = Case(case.id, case.comment, case.requirements, case.result, actors=case.actors, steps=steps)
     assert case_wall_bound(case) >= case_wall_bound(without) + 20
+
+
+def test_server_die_kills_the_server_the_library_last_sent_to() -> None:
+    import asyncio
+
+    from gearsim.io.library_server import LibraryServer
+    from gearsim.vectors.cases import ServerPlan
+
+    async def play() -> None:
+        server = LibraryServer((ServerPlan(), ServerPlan()), ("c",), "gearmand-1.1", ServerOptions(), lambda r: None)
+        await server.start()
+        try:
+            assert server.kill_server_of("c") is None  # it has sent nothing yet
+            first, second = server.addresses("c")
+            host, port = first.split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"\0REQ\x00\x00\x00\x10\x00\x00\x00\x02hi")  # ECHO_REQ 'hi'
+            assert (await reader.readexactly(14))[-2:] == b"hi"
+            assert server.kill_server_of("c") == 0
+            assert await reader.read() == b""  # its connection is closed
+            with pytest.raises(OSError):
+                await asyncio.open_connection(host, int(port))  # and its port refuses
+            host2, port2 = second.split(":")
+            _, writer2 = await asyncio.open_connection(host2, int(port2))  # the other one serves
+            writer2.close()
+            writer.close()
+        finally:
+            await server.close()
+
+    asyncio.run(play())
