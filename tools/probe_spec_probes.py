@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from probe_codec_cases import pkt
@@ -258,40 +258,30 @@ def _long_argument(lab: Lab) -> None:
         c.read(1.0)
 
 
-def _perl_eviction(lab: Lab) -> None:
-    a = lab.conn("admin")
-    clients = [lab.conn(f"c{i}") for i in range(1, 4)]
-    lab.admin(a, "maxqueue f 2")
-    clients[0].send(req("SUBMIT_JOB_HIGH", "f", "", "h1"))
-    clients[0].read()
-    clients[1].send(req("SUBMIT_JOB_HIGH", "f", "", "h2"))
-    clients[1].read()
-    clients[2].send(req("SUBMIT_JOB_HIGH", "f", "", "h3"))
-    for c in clients:
-        c.read()
-    w = lab.conn("w1")
-    w.send(req("CAN_DO", "f"))
-    for _ in range(3):
-        w.send(req("GRAB_JOB"))
-        w.read()
+def _eviction(submissions: Sequence[tuple[str, str]]) -> Callable[[Lab], None]:
+    """A queue limited to 2 jobs, three submissions of (type, payload), then a worker grabbing three times."""
+
+    def play(lab: Lab) -> None:
+        a = lab.conn("admin")
+        clients = [lab.conn(f"c{i}") for i in range(1, len(submissions) + 1)]
+        lab.admin(a, "maxqueue f 2")
+        for i, (c, (type_name, payload)) in enumerate(zip(clients, submissions, strict=True)):
+            c.send(req(type_name, "f", "", payload))
+            if i < len(submissions) - 1:
+                c.read()
+        for c in clients:
+            c.read()
+        w = lab.conn("w1")
+        w.send(req("CAN_DO", "f"))
+        for _ in range(3):
+            w.send(req("GRAB_JOB"))
+            w.read()
+
+    return play
 
 
-def _perl_eviction_mixed(lab: Lab) -> None:
-    a = lab.conn("admin")
-    clients = [lab.conn(f"c{i}") for i in range(1, 4)]
-    lab.admin(a, "maxqueue f 2")
-    clients[0].send(req("SUBMIT_JOB", "f", "", "n1"))
-    clients[0].read()
-    clients[1].send(req("SUBMIT_JOB_HIGH", "f", "", "h1"))
-    clients[1].read()
-    clients[2].send(req("SUBMIT_JOB_HIGH", "f", "", "h2"))
-    for c in clients:
-        c.read()
-    w = lab.conn("w1")
-    w.send(req("CAN_DO", "f"))
-    for _ in range(3):
-        w.send(req("GRAB_JOB"))
-        w.read()
+_perl_eviction = _eviction((("SUBMIT_JOB_HIGH", "h1"), ("SUBMIT_JOB_HIGH", "h2"), ("SUBMIT_JOB_HIGH", "h3")))
+_perl_eviction_mixed = _eviction((("SUBMIT_JOB", "n1"), ("SUBMIT_JOB_HIGH", "h1"), ("SUBMIT_JOB_HIGH", "h2")))
 
 
 _CON = "libgearman-server/connection.cc"
