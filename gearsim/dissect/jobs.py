@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.protocol.packets import TERMINAL_TYPES, WORK_TYPES, Packet, PacketType
+from gearsim.protocol.packets import ASSIGN_TYPES, TERMINAL_TYPES, WORK_TYPES, Packet, PacketType
 from gearsim.protocol.trace import Direction, quote
 
 __all__ = ["Job", "JobStep", "JobTracker", "StatusPoll", "latency_table", "render_jobs"]
@@ -37,9 +37,6 @@ _SUBMITS: Final[dict[int, bool]] = {  # submit type -> background
     PacketType.SUBMIT_JOB_SCHED: True,
     PacketType.SUBMIT_REDUCE_JOB_BACKGROUND: True,
 }
-_ASSIGNS: Final[frozenset[int]] = frozenset(
-    {PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL}
-)
 _WORK: Final[frozenset[int]] = frozenset(WORK_TYPES - TERMINAL_TYPES)
 _TERMINAL: Final[frozenset[int]] = frozenset(TERMINAL_TYPES)
 # request type -> reply types that answer it, in order, on the same connection
@@ -240,7 +237,7 @@ class JobTracker:
             if job.created_ns is None:
                 job.created_ns = event.time_ns
             self._step(job, event, packet, 1)
-        elif number in _ASSIGNS and packet.args:
+        elif number in ASSIGN_TYPES and packet.args:
             job = self._job(server, packet.args[0])
             if not job.function and len(packet.args) > 1:
                 job.function = packet.args[1]

@@ -36,7 +36,7 @@ from typing import Final
 from gearsim.fuzz.actions import BACKGROUND, SUBMITS, Action, Fn, Hd, Kind, Uq
 from gearsim.fuzz.normalise import CAdmin, CPacket, View
 from gearsim.model.profiles import PROFILES, Profile
-from gearsim.protocol.packets import PacketType
+from gearsim.protocol.packets import ASSIGN_TYPES, GRAB_TYPES, PacketType
 
 __all__ = ["KNOWN_SERVER_BUGS", "Tracker"]
 
@@ -62,9 +62,6 @@ def _known_server_bugs() -> tuple[tuple[str, str, str], ...]:
 #: server bugs the machine has found and the profiles' switches reproduce:
 #: (id, profiles recording it, what it is). A hit is counted, not raised.
 KNOWN_SERVER_BUGS: Final[tuple[tuple[str, str, str], ...]] = _known_server_bugs()
-
-_GRABS = frozenset({PacketType.GRAB_JOB, PacketType.GRAB_JOB_UNIQ, PacketType.GRAB_JOB_ALL})
-_ASSIGNS = frozenset({PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL})
 
 
 @dataclass
@@ -196,11 +193,11 @@ class Tracker:
             worker.abilities.clear()
         elif worker is not None and type_ == PacketType.PRE_SLEEP:
             worker.sleeping = True
-        elif worker is not None and type_ in _GRABS:
+        elif worker is not None and type_ in GRAB_TYPES:
             worker.sleeping = False
             if drain:
                 for p in packets:
-                    if p.type in _ASSIGNS and p.args and isinstance(p.args[0], Hd):
+                    if p.type in ASSIGN_TYPES and p.args and isinstance(p.args[0], Hd):
                         self.drained.append(p.args[0].index)
         elif type_ in (PacketType.WORK_COMPLETE, PacketType.WORK_FAIL) or (
             type_ == PacketType.WORK_EXCEPTION and self.exception_terminal

@@ -27,7 +27,7 @@ from gearsim.dissect.capture import Event, EventKind
 from gearsim.errors import BadMagic, DecodeError, UnknownType
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import Send
-from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
+from gearsim.protocol.packets import ASSIGN_TYPES, AdminLine, Magic, Message, Packet
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_message, format_record
 from gearsim.protocol.validate import Violation
 
@@ -46,11 +46,6 @@ Recorder = Callable[[TraceRecord], None]
 _ESCAPES: Final[dict[int, str]] = {
     b: ("\\\\" if b == 0x5C else chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in range(256)
 }
-#: server replies that (re)start a worker's history of a handle for the lifecycle rules
-#: (JOB_CREATED starts a listener's, which only the server's own packets could break)
-_STARTS: Final[frozenset[int]] = frozenset(
-    {PacketType.JOB_ASSIGN, PacketType.JOB_ASSIGN_UNIQ, PacketType.JOB_ASSIGN_ALL}
-)
 
 
 def escape(data: bytes) -> str:
@@ -75,7 +70,9 @@ class Checker:
 
     def sent(self, conn: int, message: Message) -> None:
         """A server reply: only job starts matter (a handle assigned again starts a new history)."""
-        if isinstance(message, Packet) and message.type in _STARTS:
+        # an assignment (re)starts a worker's history of a handle for the lifecycle rules (JOB_CREATED
+        # starts a listener's, which only the server's own packets could break)
+        if isinstance(message, Packet) and message.type in ASSIGN_TYPES:
             event = Event(0, 0, conn, Direction.S2C.value, EventKind.MESSAGE, message.offset, 0, message, "")
             self._annotator.findings(event)
 
