@@ -6,8 +6,8 @@ PURE. This package owns mutation testing of the vectors; each module one job:
 * ``building``: the three ways a mutant is built around an ordinary
   ``Server`` (a switch of the profile, a patch of the instance, a rewrite of
   what it sends or is sent);
-* ``wire``, ``jobs``, ``workers``: the mutants themselves, by area, each with
-  its registry table;
+* ``wire``, ``jobs``, ``workers``, ``restarts``: the mutants themselves, by
+  area, each with its registry table;
 * ``registry``: ``MUTATIONS``, lookup by id, and the rules no server mutant
   can break (``CLIENT_RULES``, ``UNTESTABLE``);
 * ``play``: playing the vectors against a mutant until a case kills it.

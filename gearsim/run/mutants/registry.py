@@ -1,8 +1,8 @@
 """The mutation registry: every mutation, looked up by id, and the rules no mutation can break.
 
 PURE. This module owns ``MUTATIONS`` (the tables of ``wire``, ``jobs``,
-``workers`` and ``restarts`` in that order), ``mutation`` (lookup by id), ``CLIENT_RULES``
-(the MUST and SHOULD rules that bind clients, workers or readers of replies
+``workers`` and ``restarts`` in that order), ``mutation`` (lookup by id),
+``CLIENT_RULES`` (the MUST and SHOULD rules that bind clients, workers or readers of replies
 rather than a server: a server model cannot break them, so they have no
 mutation; library and program cases judge them) and ``UNTESTABLE`` (server
 rules no mutation of a single model can show).
