@@ -83,8 +83,8 @@ class Play:
     ruled_out: set[str] = field(default_factory=set)
     #: the step being played, for a gearsim bug's report
     step: Step | None = None
-    #: per actor, the request types sent since its last expect step
-    sent: dict[str, list[int]] = field(default_factory=dict)
+    #: per actor, the requests sent since its last expect step, named as defects' requests name them
+    sent: dict[str, list[str]] = field(default_factory=dict)
     #: per actor, the admin lines sent since its last expect step
     lines: dict[str, list[bytes]] = field(default_factory=dict)
     #: a failed step awaiting an unanswered request of a profile's defect ends the case

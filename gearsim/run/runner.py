@@ -51,7 +51,14 @@ from gearsim.run.expectations import (
 )
 from gearsim.run.peer import PeerFactory, ServerPeer
 from gearsim.run.result import LEVELS, CaseResult, StepFailed, Verdict, bug, failed, inconclusive
-from gearsim.run.unanswered import admin_lines, request_types, silent_admin_rules, unanswered_defect
+from gearsim.run.unanswered import (
+    ANSWERED,
+    admin_lines,
+    request_name,
+    request_names,
+    silent_admin_rules,
+    unanswered_defect,
+)
 from gearsim.vectors.codec_checks import check_codec_case
 from gearsim.vectors.matching import (
     UnsendableLine,
@@ -141,7 +148,8 @@ def _play_step(play: Play, step: Step) -> None:
         restart()
     elif step.action == "send":
         if step.packet is not None:
-            play.sent.setdefault(step.actor, []).append(int(step.packet.type))
+            magic = step.packet.magic if step.packet.magic is not None else Magic.REQ
+            play.sent.setdefault(step.actor, []).append(request_name(magic, int(step.packet.type)))
             peer.send(step.actor, _encode_pattern(play, step.packet))
         elif step.admin is not None:
             try:
@@ -151,7 +159,7 @@ def _play_step(play: Play, step: Step) -> None:
             play.lines.setdefault(step.actor, []).extend(texts)
             peer.send(step.actor, b"".join(t + step.admin.eol for t in texts))
         elif step.wire is not None:
-            play.sent.setdefault(step.actor, []).extend(request_types(step.wire))
+            play.sent.setdefault(step.actor, []).extend(request_names(step.wire))
             play.lines.setdefault(step.actor, []).extend(admin_lines(step.wire))
             peer.send(step.actor, step.wire)
     else:
@@ -161,6 +169,7 @@ def _play_step(play: Play, step: Step) -> None:
             if play.stop_unanswered:
                 _unanswered(play, step.actor, play.sent.get(step.actor, ()), f"step {step.index}")
             _not_coalesced(play, step, failure)
+            _silent(step, failure, play.sent.get(step.actor, ()))
             lines = play.lines.get(step.actor, [])
             if step.admin is None or failure.actual or not lines:
                 raise
@@ -192,6 +201,24 @@ def _unanswered_admin(profile: str, lines: Sequence[bytes], where: str) -> None:
             )
 
 
+def _silent(step: Step, failure: StepFailed, sent: Sequence[str]) -> None:
+    """Nothing at all came back for a request that always has a reply.
+
+    Whatever the step expected, the server either broke that type's rules or
+    does not implement it and owed an ERROR (GM-SERVER-004): the MUST is
+    named first, so ``--level must`` keeps the failure.
+
+    Raises:
+        StepFailed: naming GM-SERVER-004 and the step's own rules.
+    """
+    if (step.packet is None and not step.packets) or failure.actual or "GM-SERVER-004" in failure.rules:
+        return
+    if not any(name in ANSWERED for name in sent):
+        return
+    rules = ("GM-SERVER-004", *failure.rules)
+    raise StepFailed(step, str(failure), failure.expected, failure.actual, rules) from None
+
+
 def _not_coalesced(play: Play, step: Step, failure: StepFailed) -> None:
     """A submission the vector expects coalesced onto an earlier job got a handle of its own.
 
@@ -216,21 +243,21 @@ def _not_coalesced(play: Play, step: Step, failure: StepFailed) -> None:
     raise StepFailed(step, reason, failure.expected, failure.actual, ("GM-COAL-001",)) from None
 
 
-def _unanswered(play: Play, actor: str, types: Iterable[int], where: str) -> None:
+def _unanswered(play: Play, actor: str, names: Iterable[str], where: str) -> None:
     """A failed expectation awaiting the reply to a request the profile's defect leaves unanswered.
 
     Raises:
         Unsupported: with the defect recorded, so the case is that known defect and stops there.
     """
-    found = unanswered_defect(play.profile, types)
+    found = unanswered_defect(play.profile, names)
     if found is None:
         return
     defect, name = found
     play.defects.append(
         f"{where}: known defect {defect.id} of {play.profile} (breaks {', '.join(defect.rules)}): "
-        f"{actor}'s {name} is never answered"
+        f"the server ignored {actor}'s {name}"
     )
-    raise Unsupported(f"{where}: {name} is not implemented")
+    raise Unsupported(f"{where}: the server ignored {name}")
 
 
 def _encode_pattern(play: Play, pattern: PacketPattern) -> bytes:
@@ -403,10 +430,12 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
             _unanswered_admin(profile, lines, "step 3")
         except Unsupported as unsupported:
             return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=str(unsupported))
-    found = unanswered_defect(profile, request_types(case.wire or b""))
+    found = unanswered_defect(profile, request_names(case.wire or b""))
     if found is not None:
         defect, name = found
-        reason = f"known defect {defect.id} of {profile} (breaks {', '.join(defect.rules)}): {name} is never answered"
+        reason = (
+            f"known defect {defect.id} of {profile} (breaks {', '.join(defect.rules)}): the server ignored the {name}"
+        )
         return replace(
             first_failure,
             verdict=Verdict.KNOWN_DEFECT,

@@ -12,29 +12,60 @@ from collections.abc import Iterable
 from typing import Final
 
 from gearsim.model.profiles import PROFILES, SPEC_PROFILE, Defect
-from gearsim.protocol.packets import SPECS
+from gearsim.protocol.packets import SPECS, Magic
+
+#: requests that always get a reply, whatever the server implements (a reply of their type, or ERROR)
+ANSWERED: Final = frozenset(
+    {
+        "SUBMIT_JOB",
+        "SUBMIT_JOB_BG",
+        "SUBMIT_JOB_HIGH",
+        "SUBMIT_JOB_HIGH_BG",
+        "SUBMIT_JOB_LOW",
+        "SUBMIT_JOB_LOW_BG",
+        "SUBMIT_JOB_EPOCH",
+        "SUBMIT_REDUCE_JOB",
+        "SUBMIT_REDUCE_JOB_BACKGROUND",
+        "GRAB_JOB",
+        "GRAB_JOB_UNIQ",
+        "GRAB_JOB_ALL",
+        "ECHO_REQ",
+        "OPTION_REQ",
+        "GET_STATUS",
+        "GET_STATUS_UNIQUE",
+    }
+)
 
 
-def request_types(data: bytes) -> list[int]:
-    """The types of the binary packets ``data`` holds, read header by header (admin text ends the walk)."""
-    types: list[int] = []
+def request_name(magic: bytes, type_: int) -> str:
+    """How a defect's ``requests`` names a request: its type's name, or how its magic is wrong."""
+    if magic == Magic.RES:
+        return "RES-magic"
+    if magic != Magic.REQ:
+        return "bad-magic"
+    return SPECS[type_].name if type_ in SPECS else str(type_)
+
+
+def request_names(data: bytes) -> list[str]:
+    """The binary packets ``data`` holds as :func:`request_name` names them, header by header (text ends the walk)."""
+    names: list[str] = []
     at = 0
     while at + 12 <= len(data) and data[at] == 0:
-        types.append(int.from_bytes(data[at + 4 : at + 8], "big"))
+        names.append(request_name(data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "big")))
         at += 12 + int.from_bytes(data[at + 8 : at + 12], "big")
-    return types
+    return names
 
 
-def unanswered_defect(profile: str, types: Iterable[int]) -> tuple[Defect, str] | None:
-    """The defect of ``profile`` that leaves one of these request types without a reply, and that type's name.
+def unanswered_defect(profile: str, names: Iterable[str]) -> tuple[Defect, str] | None:
+    """The defect of ``profile`` that leaves one of these requests without a reply, and that request's name.
 
     Never under ``spec``: the neutral profile knows no implementation's defects.
     """
     if profile == SPEC_PROFILE or profile not in PROFILES:
         return None
-    names = [SPECS[t].name for t in types if t in SPECS]
+    sent = list(names)
     for defect in PROFILES[profile].defects:
-        hit = next((n for n in names if n in defect.requests), None)
+        hit = next((n for n in sent if n in defect.requests), None)
         if hit is not None:
             return defect, hit
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gearsim.files import load_requirements, load_schema_text
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.runner import CaseResult, Verdict, run_case
-from gearsim.run.unanswered import request_types, silent_admin_rules, unanswered_defect
+from gearsim.run.unanswered import request_names, silent_admin_rules, unanswered_defect
 from gearsim.vectors.parse import parse_vector_text
 from gearsim.vectors.rules import with_step_rules
 
@@ -48,7 +48,7 @@ def test_a_grab_job_gear_ignores_is_its_known_defect_and_ends_the_case() -> None
     result = run(GRAB, "gear-0.16")
     assert result.verdict is Verdict.KNOWN_DEFECT
     assert "step 7: known defect unimplemented-ignored of gear-0.16" in result.reason
-    assert "w1's GRAB_JOB is never answered" in result.reason
+    assert "the server ignored w1's GRAB_JOB" in result.reason
 
 
 def test_under_spec_the_same_silence_fails_at_the_step_with_its_rule() -> None:
@@ -74,17 +74,22 @@ def test_a_request_answered_earlier_is_not_blamed_for_a_later_failure() -> None:
     assert "known defect" not in result.reason
 
 
-def test_request_types_walks_headers_and_stops_at_text() -> None:
+def test_request_names_walk_headers_name_a_wrong_magic_and_stop_at_text() -> None:
     echo = bytes.fromhex("00524551 00000010 00000001 78".replace(" ", ""))
     grab = bytes.fromhex("00524551 00000009 00000000".replace(" ", ""))
-    assert request_types(echo + grab + b"status\n") == [16, 9]
-    assert request_types(b"version\n") == []
+    res = bytes.fromhex("00524553 00000010 00000000".replace(" ", ""))
+    bad = bytes.fromhex("0058595a 00000010 00000000".replace(" ", ""))
+    assert request_names(echo + grab + res + bad + b"status\n") == ["ECHO_REQ", "GRAB_JOB", "RES-magic", "bad-magic"]
+    assert request_names(b"version\n") == []
 
 
 def test_only_a_named_profile_with_such_a_defect_excuses_the_silence() -> None:
-    assert unanswered_defect("spec", [9]) is None
-    assert unanswered_defect("gearmand-1.1", [9]) is None
-    found = unanswered_defect("gear-0.16", [9])
+    assert unanswered_defect("spec", ["GRAB_JOB"]) is None
+    assert unanswered_defect("gearmand-1.1", ["GRAB_JOB"]) is None
+    assert unanswered_defect("gear-0.16", ["SUBMIT_JOB"]) is None
+    magic = unanswered_defect("gear-0.16", ["RES-magic"])
+    assert magic is not None and magic[0].id == "magic-unchecked"
+    found = unanswered_defect("gear-0.16", ["GRAB_JOB"])
     assert found is not None and found[0].id == "unimplemented-ignored" and found[1] == "GRAB_JOB"
 
 
@@ -152,3 +157,33 @@ def test_under_a_profile_that_never_coalesces_the_case_is_not_applicable() -> No
     result = run(COALESCE, "gear-0.16")
     assert result.verdict is Verdict.NOT_APPLICABLE
     assert "gear-0.16 does not coalesce submissions" in result.reason and "GM-COAL-001" in result.reason
+
+
+def test_gear_ignores_can_do_timeout_so_a_job_of_that_function_is_never_given() -> None:
+    body = """\
+  actors: {c1: client, w1: worker}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_BG, args: [f, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO_TIMEOUT, args: [f, '1000']}}
+  - {send: w1, packet: {type: GRAB_JOB_UNIQ}}
+  - {expect: w1, packet: {type: JOB_ASSIGN_UNIQ, args: [{ref: H}, f, '', x]}}
+"""
+    result = run(body, "gear-0.16")
+    assert result.verdict is Verdict.KNOWN_DEFECT
+    assert "the server ignored w1's CAN_DO_TIMEOUT" in result.reason
+
+
+def test_under_spec_silence_to_a_request_that_always_has_a_reply_names_the_must() -> None:
+    body = """\
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_REDUCE_JOB_BACKGROUND, args: [f, u, r, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+"""
+    result = run(body, "spec", model="gear-0.16", cites="GM-COAL-001")
+    assert result.verdict is Verdict.FAIL
+    assert result.rules == ("GM-SERVER-004", "GM-COAL-001")

@@ -17,8 +17,9 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
     {
         "id": "unimplemented-ignored",
         "summary": (
-            "requests gear does not implement (GRAB_JOB, ECHO_REQ, OPTION_REQ, GET_STATUS_UNIQUE, GRAB_JOB_ALL, "
-            "SUBMIT_JOB_EPOCH, the reduce submits) get no reply at all, so the peer waits for ever"
+            "requests gear does not implement (GRAB_JOB, ECHO_REQ, OPTION_REQ, CAN_DO_TIMEOUT, GET_STATUS_UNIQUE, "
+            "GRAB_JOB_ALL, SUBMIT_JOB_EPOCH, the reduce submits) get no reply at all, so the peer waits for ever "
+            "(CAN_DO_TIMEOUT registers nothing)"
         ),
         "rules": ["GM-SERVER-001", "GM-SERVER-004"],
         "repro": "ECHO_REQ 'x' (00524551 00000010 00000001 78): no reply, the connection stays open",
@@ -26,6 +27,7 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
             "GRAB_JOB",
             "ECHO_REQ",
             "OPTION_REQ",
+            "CAN_DO_TIMEOUT",
             "GET_STATUS_UNIQUE",
             "GRAB_JOB_ALL",
             "SUBMIT_JOB_EPOCH",
@@ -36,6 +38,47 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
             "spec/evidence.md GEAR-1 (a libgearman client hangs on its OPTION_REQ); vectors/worker/grab.yaml::"
             "nothing-runnable, vectors/client/session.yaml::echo"
         ),
+    },
+    {
+        "id": "refused-types-ignored",
+        "summary": (
+            "a type clients may not send (type 5, the server-to-client types, ALL_YOURS, SUBMIT_JOB_SCHED) "
+            "gets no reply and no ERROR; the connection stays open"
+        ),
+        "rules": ["GM-FRAME-012"],
+        "repro": "ECHO_RES 'hello' as a request (00524551 00000011 00000005 68656c6c6f): no reply, no close",
+        "requests": [
+            "UNUSED",
+            "NOOP",
+            "JOB_CREATED",
+            "NO_JOB",
+            "JOB_ASSIGN",
+            "ECHO_RES",
+            "ERROR",
+            "STATUS_RES",
+            "ALL_YOURS",
+            "OPTION_RES",
+            "JOB_ASSIGN_UNIQ",
+            "SUBMIT_JOB_SCHED",
+            "JOB_ASSIGN_ALL",
+            "STATUS_RES_UNIQUE",
+        ],
+        "found": (
+            "spec/evidence.md GEAR-1 (the base class's handlers log only); codec/packets.yaml::echo-res-as-request, "
+            "server/errors.yaml::not-from-clients under --peer gear"
+        ),
+    },
+    {
+        "id": "magic-unchecked",
+        "summary": (
+            "the magic is never checked: a packet framed with \\0RES or any other 4 bytes is read as a request, "
+            "so a bad magic does not close the connection and a \\0RES request gets no ERROR INVALID_MAGIC"
+        ),
+        "rules": ["GM-FRAME-008", "GM-FRAME-011"],
+        "repro": "ECHO_REQ header with magic \\0XYZ (0058595a 00000010 00000002 6869): no reply, no close",
+        "requests": ["bad-magic", "RES-magic"],
+        "found": "gear/__init__.py:387 unpacks the magic and never compares it; codec/framing.yaml::bad-magic, "
+        "::res-magic-on-request under --peer gear",
     },
     {
         "id": "exception-to-everyone",
@@ -109,7 +152,6 @@ GEAR_016: Final[dict[str, Any]] = {
         "SUBMIT_JOB_BG",
         "SUBMIT_JOB_HIGH",
         "SET_CLIENT_ID",
-        "CAN_DO_TIMEOUT",
         "WORK_EXCEPTION",
         "WORK_DATA",
         "WORK_WARNING",
