@@ -24,6 +24,10 @@ __all__ = ["histories"]
 
 _C2S = Direction.C2S.value
 _LOSSES = EventKind.PROBLEMS
+_OPEN = EventKind.OPEN
+_MESSAGE = EventKind.MESSAGE
+_FIN = EventKind.FIN
+_CLOSE = EventKind.CLOSE
 
 
 def histories(events: Iterable[Event]) -> dict[str, History]:
@@ -33,7 +37,7 @@ def histories(events: Iterable[Event]) -> dict[str, History]:
     closed: dict[int, set[str]] = {}
     for event in events:
         kind = event.kind
-        if kind == EventKind.OPEN:
+        if kind == _OPEN:
             info = event.info
             if info is None:
                 continue
@@ -46,7 +50,7 @@ def histories(events: Iterable[Event]) -> dict[str, History]:
         track = tracks.get(event.conn)
         if track is None:
             continue
-        if kind == EventKind.MESSAGE and event.message is not None:
+        if kind == _MESSAGE and event.message is not None:
             if event.direction == _C2S:
                 last = track.ops[-1].time_ns if track.ops else event.time_ns
                 track.ops.append(
@@ -56,7 +60,7 @@ def histories(events: Iterable[Event]) -> dict[str, History]:
                 last = track.seen[-1].time_ns if track.seen else event.time_ns
                 index = len(track.seen)
                 track.seen.append(Seen(event.conn, index, max(event.time_ns, last), event.frame, event.message, index))
-        elif kind == EventKind.FIN:
+        elif kind == _FIN:
             ends = closed[event.conn]
             if event.direction == _C2S:
                 if not ends:
@@ -77,7 +81,7 @@ def histories(events: Iterable[Event]) -> dict[str, History]:
                     track.ops_lost_at = len(track.ops)
             elif track.seen_lost_at is None:
                 track.seen_lost_at = len(track.seen)
-        elif kind == EventKind.CLOSE:
+        elif kind == _CLOSE:
             tracks.pop(event.conn, None)
             closed.pop(event.conn, None)
     for history in out.values():

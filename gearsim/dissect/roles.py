@@ -61,6 +61,8 @@ __all__ = ["ADMIN", "PeerFinding", "PeerReport", "RoleJudge", "judge_roles", "re
 
 #: the role of a connection that sends admin text lines
 ADMIN: Final[str] = "admin"
+_OPEN: Final[str] = EventKind.OPEN
+_FIN: Final[str] = EventKind.FIN
 _C2S: Final[str] = Direction.C2S.value
 _S2C: Final[str] = Direction.S2C.value
 _WORK: Final[frozenset[int]] = frozenset(int(t) for t in WORK_TYPES)
@@ -79,6 +81,10 @@ _NAMES_FUNCTION: Final[frozenset[int]] = frozenset(
 )
 #: types whose first argument is a job handle
 _CARRIES_HANDLE: Final[frozenset[int]] = frozenset(n for n, spec in SPECS.items() if spec.args[:1] == ("handle",))
+#: types only one role sends (a worker, or a client) -> that role
+_ONLY_SENDER: Final[dict[int, Role]] = {
+    n: role for n, spec in SPECS.items() for role in (Role.WORKER, Role.CLIENT) if spec.req == {role}
+}
 _CLIENT_ID_MAX: Final[int] = 127
 #: the problems of a direction after which what it carried is no longer all known
 _LOSSES: Final[frozenset[str]] = frozenset({"gap", "lost", "skipped"})
@@ -167,7 +173,8 @@ class RoleJudge:
         """Take one event (any kind; only those of Gearman connections matter)."""
         if self.origin_ns is None:
             self.origin_ns = event.time_ns
-        if event.kind == EventKind.OPEN:
+        kind = event.kind
+        if kind == _OPEN:
             midstream = bool(event.info.midstream) if event.info is not None else False
             report = PeerReport(event.conn, event.note, midstream=midstream)
             server = event.info.server if event.info is not None else ""
@@ -179,21 +186,22 @@ class RoleJudge:
         if conn is None:
             return
         message = event.message
-        if event.direction == _S2C:
-            if isinstance(message, Packet):
+        direction = event.direction
+        if direction == _S2C:
+            if type(message) is Packet:
                 self._received(conn, message)
-            elif event.kind in _LOSSES:
+            elif kind in _LOSSES:
                 conn.blind = True
             return
-        if event.direction != _C2S:
+        if direction != _C2S:
             return
-        if event.kind == EventKind.FIN:
+        if kind == _FIN:
             conn.ended_by = event.note
-        elif event.kind == "truncated":
+        elif kind == "truncated":
             self._cut_short(conn, event)
-        elif isinstance(message, Packet):
+        elif type(message) is Packet:
             self._sent(conn, event, message)
-        elif isinstance(message, AdminLine):
+        elif type(message) is AdminLine:
             conn.report.roles[ADMIN] += 1
         elif event.kind == "error":
             rule = RULE_MAGIC if "magic" in event.note else RULE_FRAMING
@@ -264,7 +272,7 @@ class RoleJudge:
             conn.after_no_job = True
         elif number == PacketType.NOOP and conn.asleep:
             conn.woken = True
-        if not packet.args or number not in _CARRIES_HANDLE:
+        if number not in _CARRIES_HANDLE or not packet.args:
             return
         handle = packet.args[0]
         conn.received.add(handle)
@@ -275,17 +283,15 @@ class RoleJudge:
 
     def _sent(self, conn: _Conn, event: Event, packet: Packet) -> None:
         number = int(packet.type)
-        spec = SPECS.get(number)
-        senders = spec.req if spec is not None else frozenset()
         report = conn.report
-        if senders == {Role.WORKER}:
-            role = Role.WORKER
-        elif senders == {Role.CLIENT}:
-            role = Role.CLIENT
+        role = _ONLY_SENDER.get(number)
+        if role is not None:
+            label = role.value
         else:
-            role = Role(_role_of(report.roles)) if _role_of(report.roles) != ADMIN else Role.CLIENT
-        # a type any peer may send, before the connection showed its role: counted for the role it shows later
-        label = role.value if senders in ({Role.WORKER}, {Role.CLIENT}) or _shown(report.roles) else _PENDING
+            shown = _role_of(report.roles)
+            role = Role(shown) if shown != ADMIN else Role.CLIENT
+            # a type any peer may send, before the connection showed its role: counted for the role it shows later
+            label = role.value if _shown(report.roles) else _PENDING
         report.roles[label] += 1
         for v in sent_violations(packet, role):
             self._find(conn, event, v.requirement, label, f"{_name(packet)}: {v.reason}")

@@ -15,7 +15,7 @@ The engine's first guess at the server's order is
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 from gearsim.protocol.packets import ADMIN_COMMANDS, SPECS, AdminLine, Message, Packet, PacketType
@@ -165,8 +165,10 @@ def set_due_times(history: History) -> None:
             reply = answered.get(i)
             if reply is not None and reply.time_ns < due:
                 due = reply.time_ns
-            if ops[i].due_ns != due:
-                ops[i] = replace(ops[i], due_ns=due)
+            op = ops[i]
+            if op.due_ns != due:
+                # positional, not dataclasses.replace: twice as fast, and this runs once per request
+                ops[i] = Op(op.conn, op.index, op.kind, op.time_ns, op.frame, op.message, op.peer, due)
 
 
 def replies_of(track: Track) -> dict[int, Seen]:

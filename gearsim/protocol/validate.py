@@ -85,21 +85,39 @@ def _check_args(packet: Packet, names: tuple[str, ...], blob: bool, type_name: s
                 f"{type_name} needs {len(names)} arguments ({len(names) - 1} NULs), got {len(args)}",
             )
         )
-    last = len(names) - 1
-    for index, (name, value) in enumerate(zip(names, args, strict=False)):
-        may_hold_nul = index == last and blob
+    plan = _PLANS.get((names, blob))
+    if plan is None:
+        plan = _PLANS[(names, blob)] = _plan(names, blob)
+    status = type_name in _STATUS_REPLIES
+    for (name, may_hold_nul, rule, limit, decimal, flag), value in zip(plan, args, strict=False):
         if not may_hold_nul and b"\0" in value:
             found.append(Violation("GM-FRAME-005", f"NUL inside argument {name!r}", name))
-        field = FIELDS[name]
-        rule = _LIMIT_RULES.get(name)
-        if rule is not None and field.max is not None and len(value) > field.max:
-            found.append(Violation(rule, f"{name} is {len(value)} bytes, limit {field.max}", name))
-        if field.kind in _DECIMAL_KINDS and not value and type_name in _STATUS_REPLIES:
-            # Perl Gearman::Server and gear send empty progress for a job with none
-            # yet; a SHOULD (GM-FIELD-005) rather than a malformed number.
-            found.append(Violation("GM-FIELD-005", f"{name} is empty, not 0", name))
-        elif field.kind in _DECIMAL_KINDS and not value.isdigit():
-            found.append(Violation("GM-FIELD-003", f"{name} {value!r} is not unsigned decimal", name))
-        if field.kind == "flag" and value not in (b"0", b"1"):
+        if rule is not None and len(value) > limit:
+            found.append(Violation(rule, f"{name} is {len(value)} bytes, limit {limit}", name))
+        if decimal:
+            if not value and status:
+                # Perl Gearman::Server and gear send empty progress for a job with none
+                # yet; a SHOULD (GM-FIELD-005) rather than a malformed number.
+                found.append(Violation("GM-FIELD-005", f"{name} is empty, not 0", name))
+            elif not value.isdigit():
+                found.append(Violation("GM-FIELD-003", f"{name} {value!r} is not unsigned decimal", name))
+        if flag and value not in (b"0", b"1"):
             found.append(Violation("GM-FIELD-004", f"{name} {value!r} is not 0 or 1", name))
     return found
+
+
+#: per argument of a layout: (name, may hold NUL, limit rule or None, limit, unsigned decimal, 0/1 flag)
+_Plan = tuple[tuple[str, bool, str | None, int, bool, bool], ...]
+#: (argument names, blob) -> its plan, worked out once per layout: every packet is checked, most of them alike
+_PLANS: dict[tuple[tuple[str, ...], bool], _Plan] = {}
+
+
+def _plan(names: tuple[str, ...], blob: bool) -> _Plan:
+    last = len(names) - 1
+    out = []
+    for index, name in enumerate(names):
+        field = FIELDS[name]
+        rule = _LIMIT_RULES.get(name) if field.max is not None else None
+        limit = field.max if field.max is not None else 0
+        out.append((name, index == last and blob, rule, limit, field.kind in _DECIMAL_KINDS, field.kind == "flag"))
+    return tuple(out)
