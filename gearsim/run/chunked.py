@@ -47,7 +47,13 @@ class ChunkedPeer:
     as one write when anything else happens (another actor sends, a wait, a
     connect or disconnect, a look at an inbox), so the order of bytes between
     connections is what the vector wrote.
+
+    It can restart the server exactly when the peer it wraps can: the runner
+    asks ``getattr(peer, "restart", None)``, so the attribute exists only then.
     """
+
+    #: set only when the wrapped peer can restart its server
+    restart: Callable[[], None]
 
     def __init__(self, inner: ServerPeer, plan: ChunkPlan, pause_ms: int = 0) -> None:
         self.inner = inner
@@ -56,6 +62,14 @@ class ChunkedPeer:
         self.cuts: list[Cut] = []
         self._held: tuple[str, bytearray] | None = None
         self._writes = 0
+        inner_restart: Callable[[], None] | None = getattr(inner, "restart", None)
+        if inner_restart is not None:
+
+            def restart() -> None:
+                self.flush()  # bytes written before the restart reach the old server
+                inner_restart()
+
+            self.restart = restart
 
     def _write(self, actor: str, data: bytes) -> None:
         pieces, cut = self.plan.cut(self._writes, data)
