@@ -18,6 +18,7 @@ a verdict.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class Fault(enum.Enum):
@@ -52,6 +53,19 @@ class DecodeError(GearsimError, ValueError):
     def __init__(self, message: str, *, offset: int) -> None:
         super().__init__(f"{message} (at byte offset {offset})")
         self.offset = offset
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A model holding a decode error is pickled as the capture check's fresh
+        # snapshot; the default rebuild calls __init__ without the keyword-only offset.
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuilt(cls: type[DecodeError], args: tuple[Any, ...], state: dict[str, Any]) -> DecodeError:
+    """A DecodeError as pickled: its arguments and attributes, without calling ``__init__`` again."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class BadMagic(DecodeError):
