@@ -19,6 +19,7 @@ from codec_vectors.admin_cases import admin_cases
 from codec_vectors.framing_cases import framing_cases
 from codec_vectors.notes import COMMON_HEADER, HANDLE_HEADER, NOTES, SOURCE
 from codec_vectors.packet_cases import packet_cases
+from codec_vectors.peers import with_peer_alternatives
 from codec_vectors.values import REQ, RES, CodecCase
 
 from gearsim.vectors.parse import dump_vector_file
@@ -35,7 +36,7 @@ def _file(title: str, header: Sequence[str], cases: Sequence[CodecCase]) -> dict
         "header": list(header),
         "notes": {k: v for k, v in NOTES.items() if k in used},
         "source": dict(SOURCE),
-        "cases": [c.to_yaml() for c in cases],
+        "cases": [with_peer_alternatives(c.to_yaml()) for c in cases],
     }
 
 

@@ -81,6 +81,17 @@ _GEAR_DEFECTS: Final[list[dict[str, Any]]] = [
         "::res-magic-on-request under --peer gear",
     },
     {
+        "id": "short-body-accepted",
+        "summary": (
+            "a body with one NUL too few is taken as complete, its last argument empty: SUBMIT_JOB 'fn\\0u9' "
+            "creates a job, WORK_COMPLETE with the bare handle is acted on (or ignored when the handle is not held)"
+        ),
+        "rules": ["GM-FRAME-015"],
+        "repro": "SUBMIT_JOB 'fn\\0u9' (00524551 00000007 00000005 666e0075 39): JOB_CREATED H:127.0.0.1:1",
+        "found": "gear/__init__.py Packet.getArgument(index, last) reads a missing last argument as empty; "
+        "codec/framing.yaml::submit-job-one-nul, ::work-complete-no-separator under --peer gear",
+    },
+    {
         "id": "exception-to-everyone",
         "summary": "WORK_EXCEPTION goes to every listener, also to those that never asked for it with OPTION_REQ",
         "rules": ["GM-WORK-008"],
