@@ -9,7 +9,9 @@ server-only type STATUS_RES_UNIQUE framed \\0REQ (breaking GM-FRAME-003). The
 broken toy must fail exactly the cases that exercise those two.
 
 Blocking sockets, one connection per object, tried in the order the servers
-were given (the next one when a connect fails).
+were given (the next one when a connect fails). A client whose connection the
+server has already closed connects again before its next submission, so a
+dead server is passed over (GM-LIB-007).
 """
 
 from __future__ import annotations
@@ -63,6 +65,20 @@ class Connection:
         if self.sock is None:
             raise LostConnection("no server could be connected")
 
+    def closed_by_server(self) -> bool:
+        """True when the server has closed this connection (an end of stream is waiting to be read)."""
+        assert self.sock is not None
+        timeout = self.sock.gettimeout()
+        self.sock.setblocking(False)
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        finally:
+            self.sock.settimeout(timeout)
+
     def send(self, name: str, *args: bytes, magic: bytes = REQ, number: int | None = None) -> None:
         body = b"\0".join(args)
         assert self.sock is not None
@@ -108,6 +124,7 @@ class Connection:
 
 class Client:
     def __init__(self, servers: list[tuple[str, int]], broken: bool = False) -> None:
+        self.servers = servers
         self.conn = Connection(servers)
         self.broken = broken
 
@@ -118,6 +135,9 @@ class Client:
     def submit(self, function: bytes, payload: bytes, unique: bytes | None, background: bool, priority: str,
                epoch: int | None, timeout: float) -> dict:  # fmt: skip
         unique = unique or b""
+        if self.conn.closed_by_server():
+            self.conn.close()
+            self.conn = Connection(self.servers)
         if epoch is not None:
             self.conn.send("SUBMIT_JOB_EPOCH", function, unique, str(epoch).encode(), payload)
         else:
