@@ -192,8 +192,11 @@ class ManagedPeerFactory:
         self._options: tuple[tuple[str, int | bool], ...] = ()
         self._clean = False
         self._last: TcpPeer | None = None
-        #: servers that died while the current case was played (several for codec alternatives)
+        #: servers that died while the current case was played (several for codec alternatives),
+        #: each with how and when it ended ("exited with status 1 during this case")
         self._deaths: list[tuple[RunningServer, str]] = []
+        #: the case the running server last served, to tell its deaths from the current case's
+        self._previous: Case | None = None
         #: the last start failures in a row: after two, later cases fail at once with the same error
         self._failed_starts: list[str] = []
 
@@ -261,7 +264,26 @@ class ManagedPeerFactory:
         if server is not None:
             death = server.death()
             if death is not None:
-                self._deaths.append((server, death))
+                self._deaths.append((server, f"{death} during this case"))
+
+    def _settle_previous(self) -> None:
+        """Deal with a server that ended after the last case's final health check.
+
+        A server asked to ``shutdown`` by the last case may take a moment to
+        exit; seen only now, that exit must not fail this case.  Any other
+        death between cases is still a crash (never hidden), reported here
+        and naming the case it followed, since that case's result is out.
+        """
+        server, previous = self._running, self._previous
+        if server is None or previous is None:
+            return
+        death = server.death()
+        if death is None:
+            return
+        self._forget(server)
+        if death == "exited with status 0" and sends_shutdown(previous):
+            return
+        self._deaths.append((server, f"{death} after case {previous.id}, before this case started"))
 
     # ------------------------------------------------------------------ hooks
 
@@ -276,10 +298,12 @@ class ManagedPeerFactory:
     def prepare(self, case: Case) -> Case:
         """The case as it is (a server of its own needs no namespace)."""
         self._deaths = []
+        self._settle_previous()
         return case
 
     def finish(self, case: Case, result: CaseResult) -> CaseResult:
         """Check the server the case ran on: a death or a hang makes the result FAIL. Never raises."""
+        self._previous = case
         if result.verdict is Verdict.NOT_APPLICABLE:
             return result
         server = self._running
@@ -291,10 +315,10 @@ class ManagedPeerFactory:
         self._note_death()
         deaths, self._deaths = self._deaths, []
         for dead, death in deaths:
-            if death == "exited with status 0" and sends_shutdown(case):
+            if death == "exited with status 0 during this case" and sends_shutdown(case):
                 continue  # the case asked it to stop
             self._forget(dead)
-            return _crash_result(case, result, f"server crashed: {self.name} {death} during this case", dead.log_tail())
+            return _crash_result(case, result, f"server crashed: {self.name} {death}", dead.log_tail())
         if hung and server is not None:
             tail = server.log_tail()
             self._forget(server)

@@ -35,7 +35,7 @@ import pytest
 from gearsim.files import load_schema_text, select
 from gearsim.fuzz.session import ServerIdentity, identify
 from gearsim.io.launch import RunningServer, start_server, stop_server
-from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, run_cases
+from gearsim.io.managed import ManagedPeerFactory, UserServerFactory, play_case, run_cases
 from gearsim.io.readiness import round_trip
 from gearsim.io.serverdesc import ServerDescription, command_description
 from gearsim.io.tcp import TcpPeer
@@ -160,6 +160,55 @@ def test_a_hang_is_fail_and_the_next_case_gets_a_fresh_server(cases: VectorFile,
     assert hung.reason.startswith("server hung: toy_server no reply to ECHO_REQ within"), hung.reason
     assert echo.verdict is Verdict.PASS, echo.reason
     assert factory.starts == 2
+
+
+SHUTDOWN = (
+    CASES.split("cases:")[0]
+    + """cases:
+- id: shutdown
+  comment: the admin shutdown, answered OK; the server may then exit, as asked
+  requirements: [GM-ADMIN-001]
+  result: valid
+  actors: {a1: admin}
+  steps:
+  - {connect: a1}
+  - {send: a1, admin: shutdown}
+  - {expect: a1, admin: OK}
+"""
+)
+
+
+def shutdown_then_echo(vf: VectorFile, factory: ManagedPeerFactory) -> tuple[CaseResult, CaseResult]:
+    """The shutdown case, the server's exit awaited after its final check, then echo on the same factory."""
+    shutdown_file = parse_vector_text(SHUTDOWN, "toy-shutdown.yaml", load_schema_text())
+    shutdown = play_case(shutdown_file, shutdown_file.case("shutdown"), factory, "gearmand-1.1")
+    server = factory.running
+    assert server is not None and server.process is not None, "the toy exits only after the check"
+    server.process.wait(timeout=10)
+    return shutdown, play_case(vf, vf.case("echo"), factory, "gearmand-1.1")
+
+
+def test_a_server_that_exits_as_asked_after_the_check_fails_neither_case(cases: VectorFile, tmp_path: Path) -> None:
+    factory = ManagedPeerFactory(toy("--shutdown-delay 500"), tmp_path / "run")
+    try:
+        shutdown, echo = shutdown_then_echo(cases, factory)
+    finally:
+        factory.close()
+    assert (shutdown.verdict, echo.verdict) == (Verdict.PASS, Verdict.PASS), (shutdown.reason, echo.reason)
+    assert factory.starts == 2
+
+
+def test_a_crash_between_cases_is_still_fail_and_names_the_case_it_followed(cases: VectorFile, tmp_path: Path) -> None:
+    factory = ManagedPeerFactory(toy("--shutdown-delay 500 --shutdown-status 3"), tmp_path / "run")
+    try:
+        shutdown, echo = shutdown_then_echo(cases, factory)
+    finally:
+        factory.close()
+    assert shutdown.verdict is Verdict.PASS
+    assert echo.verdict is Verdict.FAIL
+    assert echo.reason == (
+        "server crashed: toy_server exited with status 3 after case shutdown, before this case started"
+    )
 
 
 @pytest.mark.parametrize("running_toy", [("--crash-on", "CAN_DO_TIMEOUT")], indirect=True)

@@ -14,6 +14,9 @@ chosen on the command line, so tests can prove that gearsim catches it:
   ``INVALID_COMMAND``; the spec lets a server choose its own words);
 * ``--no-admin``: no admin text protocol at all: a text line closes the
   connection (the admin protocol is optional for a server);
+* ``--shutdown-delay MS --shutdown-status N``: the admin ``shutdown`` is
+  answered ``OK`` and the process exits with status N (default 0, as asked)
+  MS milliseconds later, as a server that finishes its work first may;
 * ``--bare-unknown-error``: a packet of a type it does not know is answered
   with an ERROR holding only the code word, without the NUL and text the
   packet table gives ERROR (GM-FRAME-004, a MUST). Without it the answer is a
@@ -112,8 +115,11 @@ class Toy:
         close_delay: float = 0.0,
         admin: bool = True,
         bare_unknown_error: bool = False,
+        shutdown_delay: float = 0.0,
+        shutdown_status: int = 0,
     ) -> None:
         self.admin_protocol = admin
+        self.shutdown_delay, self.shutdown_status = shutdown_delay, shutdown_status
         self.bare_unknown_error = bare_unknown_error
         self.crash_on, self.hang_on, self.error_word = crash_on, hang_on, error_word
         self.delay_on, self.delay, self.close_delay = delay_on, delay, close_delay
@@ -259,6 +265,10 @@ class Toy:
                 functions = b"".join(b" " + f for f in sorted(c.abilities))
                 conn.send(b"%d 127.0.0.1 %s :%s\n" % (c.fd, c.client_id, functions))
             conn.send(b".\n")
+        elif command == b"shutdown":
+            conn.send(b"OK\n")
+            # os._exit: the exit status is the point, and nothing is left to flush
+            asyncio.get_running_loop().call_later(self.shutdown_delay, os._exit, self.shutdown_status)
         else:
             conn.send(b"ERR UNKNOWN_COMMAND Unknown+server+command\r\n")
 
@@ -316,6 +326,8 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--close-delay", type=int, default=0, metavar="MS", help="notice a client's close late")
     parser.add_argument("--no-admin", action="store_true", help="no admin text protocol: a text line closes")
     parser.add_argument("--bare-unknown-error", action="store_true", help="answer unknown types with a bare ERROR")
+    parser.add_argument("--shutdown-delay", type=int, default=0, metavar="MS", help="exit MS ms after 'shutdown'")
+    parser.add_argument("--shutdown-status", type=int, default=0, metavar="N", help="exit status after 'shutdown'")
     args = parser.parse_args(argv)
     numbers = {name: number for number, name in NAMES.items()}
     toy = Toy(
@@ -327,6 +339,8 @@ async def main(argv: list[str] | None = None) -> None:
         args.close_delay / 1000,
         not args.no_admin,
         args.bare_unknown_error,
+        args.shutdown_delay / 1000,
+        args.shutdown_status,
     )
     server = await asyncio.start_server(toy.serve, args.host, args.port)
     print(f"toy gearman server on {args.host}:{args.port}", file=sys.stderr, flush=True)
