@@ -21,11 +21,11 @@ import random
 import uuid
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gearsim.protocol.node import TICKS_PER_SECOND, ConnId
-from gearsim.protocol.packets import Packet, PacketType
+from gearsim.protocol.packets import Message, Packet, PacketType
 from gearsim.sim.ledger import Ledger, Submission
 from gearsim.sim.links import LinkConfig
 from gearsim.sim.scenario_model import ClientSpec, ScriptedSubmit, WorkerSpec
@@ -187,6 +187,7 @@ class Client:
         self.rtt = max(1, 2 * ctx.latency)
         self.arrive = self._arrive
         self.receive = self._receive
+        self.closed = self._closed
         if spec.script:
             ctx.ledger.active += 1
             self.script_left = len(spec.script)
@@ -268,7 +269,9 @@ class Client:
         conn = self.conn_of.get(server)
         if conn is not None and not self.sim.closed(conn):
             return conn
-        conn = self.sim.connect(server, link=self.ctx.link_for(self.name), label=self.name, on_receive=self.receive)
+        conn = self.sim.connect(
+            server, link=self.ctx.link_for(self.name), label=self.name, on_receive=self.closed, on_messages=self.receive
+        )
         if self.sim.closed(conn):
             return None  # refused: COULD_NOT_CONNECT, try the next server
         self.conn_of[server] = conn
@@ -342,12 +345,10 @@ class Client:
 
     # ------------------------------------------------------------- replies
 
-    def _receive(self, conn: ConnId) -> None:
+    def _receive(self, conn: ConnId, messages: Sequence[Message]) -> None:
         ledger = self.ledger
-        now = self.sim.now
-        for received in self.sim.take(conn):
-            m = received.message
-            if not isinstance(m, Packet):
+        for m in messages:
+            if type(m) is not Packet:
                 continue
             t = m.type
             if t == _JOB_CREATED:
@@ -369,8 +370,10 @@ class Client:
                 self._status(conn, m)
             elif t == _ERROR and self.awaiting.get(conn):
                 ledger.settle(self.awaiting[conn].popleft(), "failed", f"ERROR {m.args[0].decode('latin-1')}")
+
+    def _closed(self, conn: ConnId) -> None:
         if self.sim.closed(conn):
-            self._lost(conn, now)
+            self._lost(conn, self.sim.now)
 
     def _lost(self, conn: ConnId, now: int) -> None:
         ledger = self.ledger
@@ -440,7 +443,13 @@ class Worker:
         if not self.up:
             return
         sim = self.sim
-        conn = sim.connect(server, link=self.ctx.link_for(self.name), label=self.name, on_receive=self._receive)
+        conn = sim.connect(
+            server,
+            link=self.ctx.link_for(self.name),
+            label=self.name,
+            on_receive=self._closed,
+            on_messages=self._receive,
+        )
         if sim.closed(conn):
             sim.call_later(self.spec.reconnect, lambda: self._open(server))
             return
@@ -482,11 +491,10 @@ class Worker:
                 state[conn] = _SLEEPING
                 sim.send_messages(conn, _PRE_SLEEP)
 
-    def _receive(self, conn: ConnId) -> None:
+    def _receive(self, conn: ConnId, messages: Sequence[Message]) -> None:
         state = self.state
-        for received in self.sim.take(conn):
-            m = received.message
-            if not isinstance(m, Packet) or conn not in state:
+        for m in messages:
+            if type(m) is not Packet or conn not in state:
                 continue
             t = m.type
             if t == _NOOP:
@@ -499,6 +507,9 @@ class Worker:
             elif t in _ASSIGNS:
                 state[conn] = _IDLE
                 self._begin(conn, m.args[0], m.args[-1])
+
+    def _closed(self, conn: ConnId) -> None:
+        state = self.state
         if self.sim.closed(conn) and conn in state:
             del state[conn]
             server = self.where[conn][0]

@@ -15,7 +15,7 @@ docstring.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from gearsim.errors import DecodeError, HarnessError
@@ -98,12 +98,14 @@ class Engine:
         peer: str,
         label: str,
         on_receive: Callable[[ConnId], None] | None,
+        on_messages: Callable[[ConnId, Sequence[Message]], None] | None = None,
     ) -> ConnId:
         """A new client connection to ``srv`` (refused at once while it is partitioned)."""
         cid = self._next_conn
         self._next_conn += 1
         c = Connection(cid, srv, link, peer, label)
         c.watch = on_receive
+        c.hand = on_messages
         self.conns[cid] = c
         srv.conns.append(c)
         self.event(c, Kind.CONNECT, f"to {srv.name} from {peer}")
@@ -365,6 +367,21 @@ class Engine:
         if self._trace_deliveries:
             records = self.records
             records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, send.data, "")))
+        hand = c.hand
+        if hand is not None:
+            # a reader that reads no offsets is handed the messages as they are
+            given = send.messages
+            if c.decoder.take_messages(given):
+                hand(c.id, given)
+                return
+            try:
+                decoded = c.decoder.feed(send.data)
+            except DecodeError as exc:
+                self._decode_error(c, exc, send.data)
+                return
+            if decoded:
+                hand(c.id, decoded)
+            return
         messages = c.decoder.feed_messages(send.messages)
         if messages is None:
             try:
@@ -421,7 +438,9 @@ class Engine:
         except DecodeError as exc:
             self._decode_error(c, exc, data)
             return
-        if messages:
+        if messages and c.hand is not None:
+            c.hand(c.id, messages)
+        elif messages:
             inbox = c.inbox
             for m in messages:
                 inbox.append(_new(Received, (now, m)))
@@ -444,7 +463,9 @@ class Engine:
         except DecodeError as exc:
             self._decode_error(c, exc, data)
             return
-        if messages:
+        if messages and c.hand is not None:
+            c.hand(c.id, messages)
+        elif messages:
             inbox = c.inbox
             for m in messages:
                 inbox.append(_new(Received, (now, m)))

@@ -104,6 +104,7 @@ class Connection:
         "cut",
         "decoder",
         "drop",
+        "hand",
         "id",
         "inbox",
         "label",
@@ -143,3 +144,6 @@ class Connection:
         self.cut = False
         #: called with the connection id when the client end decodes messages or closes
         self.watch: Callable[[ConnId], None] | None = None
+        #: called with the connection id and the messages the client end decoded,
+        #: instead of queueing them in ``inbox`` (offsets not stamped on a plain link)
+        self.hand: Callable[[ConnId, Sequence[Message]], None] | None = None

@@ -41,7 +41,7 @@ deadline moved) fires harmlessly and re-arms.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -246,6 +246,7 @@ class Simulator:
         peer: str = "127.0.0.1",
         label: str = "",
         on_receive: Callable[[ConnId], None] | None = None,
+        on_messages: Callable[[ConnId, Sequence[Message]], None] | None = None,
     ) -> ConnId:
         """Open a client connection to ``server``; the node hears of it after the link's delay.
 
@@ -264,13 +265,19 @@ class Simulator:
                 error). Not called for a refused connect: check ``closed``
                 after ``connect``. It may send, close and connect, but should
                 reconnect through ``call_later`` rather than at once.
+            on_messages: when given, called with the connection id and the
+                messages the client end decoded, from inside the event that
+                delivered them, instead of queueing them for ``take`` (and
+                ``on_receive`` is then called only when the client end closes).
+                For readers that read no offsets: on a plain link the messages
+                are handed on as the server gave them, offsets not stamped.
 
         Raises:
             HarnessError: no server has that name.
         """
         srv = self._server(server)
         cfg = link if link is not None else self._engine.default_link
-        return self._engine.open(srv, cfg, peer, label or "client", on_receive)
+        return self._engine.open(srv, cfg, peer, label or "client", on_receive, on_messages)
 
     def send(self, conn: ConnId, data: bytes) -> None:
         """Write ``data`` from the client end of ``conn`` into its link.

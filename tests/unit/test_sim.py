@@ -15,6 +15,7 @@ from sim_echo import EchoNode, echo_req, echo_sim, res
 
 from gearsim.errors import HarnessError
 from gearsim.protocol.codec import Decoder
+from gearsim.protocol.node import ConnId
 from gearsim.protocol.packets import Packet, PacketType
 from gearsim.protocol.trace import Kind
 from gearsim.sim.links import Chunking, LinkConfig
@@ -54,6 +55,25 @@ def test_take_empties_the_inbox_and_inbox_is_a_copy() -> None:
     sim.inbox(conn).clear()
     assert [r.message for r in sim.take(conn)] == [res(b"a"), res(b"b")]
     assert sim.take(conn) == []
+
+
+@pytest.mark.parametrize("link", [LinkConfig(latency=5), LinkConfig(latency=5, chunking=Chunking.BYTEWISE)])
+def test_on_messages_is_handed_what_arrives_and_on_receive_only_the_close(link: LinkConfig) -> None:
+    sim, _ = echo_sim()
+    handed: list[tuple[int, ConnId, list[Packet]]] = []
+    closes: list[tuple[int, ConnId]] = []
+    conn = sim.connect(
+        "gearmand",
+        link=link,
+        on_receive=lambda c: closes.append((sim.now, c)),
+        on_messages=lambda c, ms: handed.append((sim.now, c, list(ms))),
+    )
+    sim.send(conn, echo_req(b"hi") + echo_req(b"close"))
+    sim.run()
+    assert [(tick, c, [m.args for m in ms]) for tick, c, ms in handed] == [(10, conn, [(b"hi",)])]
+    assert sim.inbox(conn) == []
+    assert closes == [(10, conn)]
+    assert sim.close_reason(conn) == "server"
 
 
 def test_the_trace_shows_decoded_messages_both_ways() -> None:
