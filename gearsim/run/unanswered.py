@@ -1,8 +1,10 @@
-"""Requests and admin lines a server leaves without any reply, and what that silence breaks.
+"""Requests a server ignores or refuses, admin lines it leaves without any reply, and what that breaks.
 
 PURE. The runner tracks what each actor sent since its last expect step; when
 an expectation fails, these say whether a profile's recorded defect explains
-the silence (a request type the server ignores), and which rules an admin line
+the silence (a request type the server ignores) or the ERROR (a request type
+it refuses because it does not implement it), whether the refusal is one the
+spec allows (a request a server MAY implement), and which rules an admin line
 left unanswered breaks, whatever reply the vector wrote out.
 """
 
@@ -69,6 +71,94 @@ def unanswered_defect(profile: str, names: Iterable[str]) -> tuple[Defect, str] 
         if hit is not None:
             return defect, hit
     return None
+
+
+#: requests a server MAY implement (GM-SERVER-003): refusing them with ERROR breaks no rule
+OPTIONAL: Final = frozenset({"SUBMIT_JOB_EPOCH", "SUBMIT_REDUCE_JOB", "SUBMIT_REDUCE_JOB_BACKGROUND"})
+
+
+def refused_defect(profile: str, names: Iterable[str]) -> tuple[Defect, str] | None:
+    """The defect of ``profile`` that answers one of these requests with ERROR only, and that request's name.
+
+    Never under ``spec``: the neutral profile knows no implementation's defects.
+    """
+    if profile == SPEC_PROFILE or profile not in PROFILES:
+        return None
+    sent = list(names)
+    for defect in PROFILES[profile].defects:
+        hit = next((n for n in sent if n in defect.refused), None)
+        if hit is not None:
+            return defect, hit
+    return None
+
+
+def refused_optional(profile: str, names: Iterable[str]) -> str | None:
+    """The first of these requests a server MAY leave out that an ERROR answer means ``profile`` lacks, or None.
+
+    Such a refusal is the spec's allowance (GM-SERVER-003, GM-SERVER-004): the
+    case tests what that server does not have. Under ``spec`` any such
+    request (an ERROR is how a server says it lacks one); under a named
+    profile only one its server does not implement and answers with ERROR,
+    so a server that implements it is still held to it.
+    """
+    if profile not in PROFILES:
+        return None
+    if profile != SPEC_PROFILE:
+        known = PROFILES[profile]
+        if not known.unimplemented.startswith("error"):
+            return None
+        return next((n for n in names if n in OPTIONAL and n not in known.implemented), None)
+    return next((n for n in names if n in OPTIONAL), None)
+
+
+#: requests every server implements (GM-SERVER-001, a MUST) or should (GM-SERVER-002)
+CORE: Final = {
+    **dict.fromkeys(
+        [
+            "CAN_DO",
+            "CANT_DO",
+            "RESET_ABILITIES",
+            "PRE_SLEEP",
+            "SUBMIT_JOB",
+            "SUBMIT_JOB_BG",
+            "SUBMIT_JOB_HIGH",
+            "SUBMIT_JOB_HIGH_BG",
+            "SUBMIT_JOB_LOW",
+            "SUBMIT_JOB_LOW_BG",
+            "GRAB_JOB",
+            "GRAB_JOB_UNIQ",
+            "WORK_STATUS",
+            "WORK_DATA",
+            "WORK_WARNING",
+            "WORK_COMPLETE",
+            "WORK_FAIL",
+            "WORK_EXCEPTION",
+            "GET_STATUS",
+            "ECHO_REQ",
+            "OPTION_REQ",
+            "SET_CLIENT_ID",
+            "CAN_DO_TIMEOUT",
+        ],
+        "GM-SERVER-001",
+    ),
+    "GRAB_JOB_ALL": "GM-SERVER-002",
+    "GET_STATUS_UNIQUE": "GM-SERVER-002",
+}
+
+
+def core_refused(profile: str, names: Iterable[str]) -> tuple[str, str] | None:
+    """The rule a server breaks by refusing one of these requests with ERROR where another reply was due.
+
+    (rule, request): GM-SERVER-001 for a request every server must act on,
+    GM-SERVER-002 for one it should, the last such request sent (the one the
+    ERROR answers: CAN_DO before a GRAB_JOB_UNIQ gets no reply). Under a named
+    profile only a request its server does not implement: one it implements
+    was refused for a reason the step's own rules judge. OPTION_REQ is never
+    one: its refusal is judged by the option rules. None when no request fits.
+    """
+    known = PROFILES[profile].implemented if profile in PROFILES and profile != SPEC_PROFILE else frozenset()
+    hits = [n for n in names if n in CORE and n != "OPTION_REQ" and n not in known]
+    return (CORE[hits[-1]], hits[-1]) if hits else None
 
 
 #: the rule an admin command's own reply rests on, when a server leaves it unanswered

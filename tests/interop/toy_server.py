@@ -17,6 +17,8 @@ chosen on the command line, so tests can prove that gearsim catches it:
 * ``--shutdown-delay MS --shutdown-status N``: the admin ``shutdown`` is
   answered ``OK`` and the process exits with status N (default 0, as asked)
   MS milliseconds later, as a server that finishes its work first may;
+* ``--refuse TYPE`` (repeatable): a packet of that type is answered with an
+  ERROR, as a server that does not implement it answers (GM-SERVER-004);
 * ``--bare-unknown-error``: a packet of a type it does not know is answered
   with an ERROR holding only the code word, without the NUL and text the
   packet table gives ERROR (GM-FRAME-004, a MUST). Without it the answer is a
@@ -117,7 +119,9 @@ class Toy:
         bare_unknown_error: bool = False,
         shutdown_delay: float = 0.0,
         shutdown_status: int = 0,
+        refuse: frozenset[int] = frozenset(),
     ) -> None:
+        self.refuse = refuse
         self.admin_protocol = admin
         self.shutdown_delay, self.shutdown_status = shutdown_delay, shutdown_status
         self.bare_unknown_error = bare_unknown_error
@@ -161,7 +165,9 @@ class Toy:
         if type_ == self.hang_on:
             self.hung.set()
             return
-        if type_ == ECHO_REQ:
+        if type_ in self.refuse:
+            conn.send(packet(ERROR, self.error_word, b"not implemented"))
+        elif type_ == ECHO_REQ:
             conn.send(packet(ECHO_RES, args[0]))
         elif type_ in (CAN_DO, CAN_DO_TIMEOUT):
             conn.abilities.add(args[0])
@@ -328,6 +334,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bare-unknown-error", action="store_true", help="answer unknown types with a bare ERROR")
     parser.add_argument("--shutdown-delay", type=int, default=0, metavar="MS", help="exit MS ms after 'shutdown'")
     parser.add_argument("--shutdown-status", type=int, default=0, metavar="N", help="exit status after 'shutdown'")
+    parser.add_argument("--refuse", action="append", default=[], metavar="TYPE", help="answer this type with ERROR")
     args = parser.parse_args(argv)
     numbers = {name: number for number, name in NAMES.items()}
     toy = Toy(
@@ -341,6 +348,7 @@ async def main(argv: list[str] | None = None) -> None:
         args.bare_unknown_error,
         args.shutdown_delay / 1000,
         args.shutdown_status,
+        frozenset(numbers[name] for name in args.refuse),
     )
     server = await asyncio.start_server(toy.serve, args.host, args.port)
     print(f"toy gearman server on {args.host}:{args.port}", file=sys.stderr, flush=True)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from gearsim.files import load_requirements, load_schema_text
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.runner import CaseResult, Verdict, run_case
-from gearsim.run.unanswered import request_names, silent_admin_rules, unanswered_defect
+from gearsim.run.unanswered import (
+    core_refused,
+    refused_defect,
+    refused_optional,
+    request_names,
+    silent_admin_rules,
+    unanswered_defect,
+)
 from gearsim.vectors.parse import parse_vector_text
 from gearsim.vectors.rules import with_step_rules
 
@@ -187,3 +194,42 @@ def test_under_spec_silence_to_a_request_that_always_has_a_reply_names_the_must(
     result = run(body, "spec", model="gear-0.16", cites="GM-COAL-001")
     assert result.verdict is Verdict.FAIL
     assert result.rules == ("GM-SERVER-004", "GM-COAL-001")
+
+
+LOW = """\
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_LOW_BG, args: [f, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+"""
+
+
+def test_a_request_perl_refuses_with_error_is_its_core_requests_defect() -> None:
+    result = run(LOW, "perl-1.130", cites="GM-SUBMIT-001")
+    assert result.verdict is Verdict.KNOWN_DEFECT
+    assert "known defect core-requests-missing of perl-1.130 (breaks GM-SERVER-001)" in result.reason
+    assert "refused c1's SUBMIT_JOB_LOW_BG with ERROR" in result.reason
+
+
+def test_the_same_refusal_under_spec_or_gearmand_s_profile_fails() -> None:
+    spec = run(LOW, "spec", model="perl-1.130", cites="GM-SUBMIT-001")
+    assert spec.verdict is Verdict.FAIL
+    assert spec.rules[:2] == ("GM-SERVER-001", "GM-SUBMIT-001")
+    gearmand = run(LOW, "gearmand-1.1", model="perl-1.130", cites="GM-SUBMIT-001")
+    assert gearmand.verdict is Verdict.FAIL and "known defect" not in gearmand.reason
+
+
+def test_refusals_are_looked_up_per_profile_and_request() -> None:
+    assert refused_defect("spec", ["SUBMIT_JOB_LOW"]) is None
+    assert refused_defect("gear-0.16", ["SUBMIT_JOB_LOW"]) is None
+    assert refused_defect("perl-1.130", ["SUBMIT_JOB"]) is None
+    found = refused_defect("perl-1.130", ["CAN_DO", "GRAB_JOB_ALL"])
+    assert found is not None and found[0].id == "grab-all-and-status-unique-missing" and found[1] == "GRAB_JOB_ALL"
+    assert refused_optional("spec", ["SUBMIT_JOB_EPOCH"]) == "SUBMIT_JOB_EPOCH"
+    assert refused_optional("perl-1.130", ["SUBMIT_REDUCE_JOB"]) == "SUBMIT_REDUCE_JOB"
+    assert refused_optional("gearmand-1.1", ["SUBMIT_JOB_EPOCH"]) is None  # gearmand implements it
+    assert refused_optional("gear-0.16", ["SUBMIT_JOB_EPOCH"]) is None  # gear ignores, never refuses
+    assert core_refused("spec", ["CAN_DO", "GRAB_JOB_UNIQ"]) == ("GM-SERVER-001", "GRAB_JOB_UNIQ")
+    assert core_refused("perl-1.130", ["SUBMIT_JOB"]) is None  # Perl implements it
+    assert core_refused("spec", ["OPTION_REQ"]) is None

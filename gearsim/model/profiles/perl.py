@@ -55,6 +55,31 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
             "spec/evidence.md PERL-2 (a libgearman worker fails); vectors/worker/grab.yaml::nothing-runnable, "
             "vectors/server/submit.yaml::background-variants"
         ),
+        "refused": [
+            "SUBMIT_JOB_HIGH_BG",
+            "SUBMIT_JOB_LOW",
+            "SUBMIT_JOB_LOW_BG",
+            "GRAB_JOB_UNIQ",
+            "WORK_DATA",
+            "WORK_WARNING",
+        ],
+    },
+    {
+        "id": "grab-all-and-status-unique-missing",
+        "summary": (
+            "GRAB_JOB_ALL and GET_STATUS_UNIQUE are answered with ERROR server_error: a libgearman worker, "
+            "which grabs with GRAB_JOB_ALL by default, must be told to use another grab"
+        ),
+        "rules": ["GM-SERVER-002"],
+        "repro": (
+            "GRAB_JOB_ALL (00524551 00000027 00000000): ERROR server_error 'Can't locate object method \"CMD_\" ...'"
+        ),
+        "found": (
+            "Gearman/Server/Client.pm has no CMD_ for types 39 and 41 (spec/evidence.md PERL-2); "
+            "codec/packets.yaml::grab-job-all-req-worker, ::get-status-unique-req-client "
+            "under --peer perl-gearman-server"
+        ),
+        "refused": ["GRAB_JOB_ALL", "GET_STATUS_UNIQUE"],
     },
     {
         "id": "bad-magic-wedges",
@@ -68,6 +93,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
             "GET_STATUS is never answered"
         ),
         "found": ("spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case bad-magic"),
+        "requests": ["bad-magic"],
     },
     {
         "id": "res-magic-wedges",
@@ -83,6 +109,7 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
         "found": (
             "spec/evidence.md PERL-1; spec/observed/perl-gearman-server-1.130-codec.yaml case res-magic-on-echo-req"
         ),
+        "requests": ["RES-magic"],
     },
     {
         "id": "dash-empty-key-never-freed",

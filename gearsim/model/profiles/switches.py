@@ -76,6 +76,10 @@ class Defect:
     #: what it does not implement): a step awaiting the reply to one of them meets
     #: the defect, and the case can go no further
     requests: tuple[str, ...] = ()
+    #: request types the defect answers with nothing but ERROR (a server that refuses
+    #: what it does not implement): an ERROR such a request gets is the defect, and a
+    #: step awaiting another reply to it meets the defect, and the case can go no further
+    refused: tuple[str, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Defect:
@@ -84,9 +88,11 @@ class Defect:
         extra = set(data) - names
         if extra:
             raise ValueError(f"defect {data.get('id')!r}: unknown keys {sorted(extra)}")
-        values = {n: data[n] for n in names if n in data or n != "requests"}
+        optional = ("requests", "refused")
+        values = {n: data[n] for n in names if n in data or n not in optional}
         values["rules"] = tuple(values["rules"])
-        values["requests"] = tuple(values.get("requests", ()))
+        for name in optional:
+            values[name] = tuple(values.get(name, ()))
         return cls(**values)
 
 

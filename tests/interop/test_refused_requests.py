@@ -1,0 +1,142 @@
+"""A request a server refuses with ERROR because it does not implement it: the rule that breaks, or the spec's leave.
+
+The server is tests/interop/toy_server.py told to refuse one packet type
+(``--refuse TYPE``), as Perl Gearman::Server refuses SUBMIT_JOB_LOW, WORK_DATA
+and the other requests it has no handler for. Judged under perl-1.130, a
+refusal that profile's defect records is that known defect; the same
+refusal of a request Perl does implement, or judged under spec, fails, naming
+GM-SERVER-001 (the server must act on it) before the step's own rules. A
+request a server MAY leave out (SUBMIT_JOB_EPOCH) refused is n/a, except under
+a profile whose server implements it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from gearsim.files import load_requirements, load_schema_text
+from gearsim.io.managed import ManagedPeerFactory, run_cases
+from gearsim.io.serverdesc import ServerDescription, command_description
+from gearsim.run.result import CaseResult
+from gearsim.run.runner import Verdict
+from gearsim.vectors.parse import VectorFile, parse_vector_text
+from gearsim.vectors.rules import with_step_rules
+
+TOY = Path(__file__).with_name("toy_server.py")
+
+CASES = """schema: gearsim-vectors/1
+area: server
+title: requests a server refuses
+header: [written for tests/interop/test_refused_requests.py]
+notes: {}
+cases:
+- id: low
+  comment: a low-priority submission gets its handle
+  requirements: [GM-SUBMIT-001]
+  result: valid
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_LOW, args: [t-low, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+- id: normal
+  comment: a normal submission gets its handle
+  requirements: [GM-SUBMIT-001]
+  result: valid
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB, args: [t-normal, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+- id: epoch
+  comment: an epoch submission gets its handle
+  requirements: [GM-SUBMIT-001]
+  result: valid
+  actors: {c1: client}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_EPOCH, args: [t-epoch, '', '0', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+- id: data
+  comment: the worker's WORK_DATA reaches the client
+  requirements: [GM-WORK-003]
+  result: valid
+  actors: {c1: client, w1: worker}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB, args: [t-data, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO, args: [t-data]}}
+  - {send: w1, packet: {type: GRAB_JOB}}
+  - {expect: w1, packet: {type: JOB_ASSIGN, args: [{ref: H}, t-data, x]}}
+  - {send: w1, packet: {type: WORK_DATA, args: [{ref: H}, part]}}
+  - {expect: c1, packet: {type: WORK_DATA, args: [{ref: H}, part]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def cases() -> VectorFile:
+    return with_step_rules(parse_vector_text(CASES, "refused.yaml", load_schema_text()), load_requirements())
+
+
+def toy(*flags: str) -> ServerDescription:
+    return command_description(f"{sys.executable} {TOY} --port {{port}} {' '.join(flags)}")
+
+
+def judge(cases: VectorFile, case: str, profile: str, tmp_path: Path, *flags: str) -> CaseResult:
+    factory = ManagedPeerFactory(toy(*flags), tmp_path / f"{case}-{profile}")
+    (result,) = run_cases([(cases, cases.case(case))], lambda _i: factory, profile, jobs=1)
+    return result
+
+
+def test_a_refusal_the_perl_profile_records_is_its_known_defect(cases: VectorFile, tmp_path: Path) -> None:
+    result = judge(cases, "low", "perl-1.130", tmp_path, "--refuse SUBMIT_JOB_LOW")
+    assert result.verdict is Verdict.KNOWN_DEFECT, result.reason
+    assert "known defect core-requests-missing of perl-1.130 (breaks GM-SERVER-001)" in result.reason
+    assert "refused c1's SUBMIT_JOB_LOW with ERROR" in result.reason
+
+
+def test_under_spec_the_same_refusal_fails_naming_the_core_requests_rule_first(
+    cases: VectorFile, tmp_path: Path
+) -> None:
+    result = judge(cases, "low", "spec", tmp_path, "--refuse SUBMIT_JOB_LOW")
+    assert result.verdict is Verdict.FAIL
+    assert result.rules[:2] == ("GM-SERVER-001", "GM-SUBMIT-001"), result.rules
+
+
+def test_a_refusal_of_a_request_perl_implements_still_fails_under_its_profile(
+    cases: VectorFile, tmp_path: Path
+) -> None:
+    result = judge(cases, "normal", "perl-1.130", tmp_path, "--refuse SUBMIT_JOB")
+    assert result.verdict is Verdict.FAIL, result.reason
+    assert "known defect" not in result.reason
+    assert result.rules == ("GM-SUBMIT-001",)  # Perl has SUBMIT_JOB: the refusal is judged by the step's rule
+
+
+def test_a_worker_s_refused_work_data_is_the_defect_behind_its_client_s_missing_packet(
+    cases: VectorFile, tmp_path: Path
+) -> None:
+    perl = judge(cases, "data", "perl-1.130", tmp_path, "--refuse WORK_DATA")
+    assert perl.verdict is Verdict.KNOWN_DEFECT, perl.reason
+    assert "refused w1's WORK_DATA with ERROR" in perl.reason
+    spec = judge(cases, "data", "spec", tmp_path, "--refuse WORK_DATA")
+    assert spec.verdict is Verdict.FAIL
+    assert spec.rules[:2] == ("GM-SERVER-001", "GM-WORK-003"), spec.rules
+    # the same toy without the refusal sends it on
+    assert judge(cases, "data", "perl-1.130", tmp_path).verdict is Verdict.PASS
+
+
+def test_a_refused_request_a_server_may_leave_out_is_not_applicable_unless_the_profile_has_it(
+    cases: VectorFile, tmp_path: Path
+) -> None:
+    # the toy has no SUBMIT_JOB_EPOCH: it answers ERROR, as Perl does
+    for profile in ("spec", "perl-1.130"):
+        result = judge(cases, "epoch", profile, tmp_path)
+        assert result.verdict is Verdict.NOT_APPLICABLE, (profile, result.reason)
+        assert "GM-SERVER-003" in result.reason
+    gearmand = judge(cases, "epoch", "gearmand-1.1", tmp_path)
+    assert gearmand.verdict is Verdict.FAIL  # gearmand implements it: its refusal is a failure
