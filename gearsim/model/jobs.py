@@ -368,7 +368,7 @@ class JobStore:
             blocks = self.profile.epoch_blocks_lower
             for reg in list(conn.registrations) if rotate else conn.registrations:
                 high, normal, low = reg.function.queues
-                if not (high or normal or low):
+                if not (high.live or normal.live or low.live):
                     reg.function.queue_entry = False  # Perl deletes its key here (PERL-6)
                     continue
                 if rotate:
@@ -377,7 +377,7 @@ class JobStore:
                     # gearmand 1.1: the first non-empty priority list only; if all its
                     # jobs are future epoch jobs, lower priorities are not looked at
                     # (B-K5, gearmand_con.cc:381-400: the defect epoch-blocks-lower-priority)
-                    job = (high if high else normal if normal else low).first_due(now_seconds)
+                    job = (high if high.live else normal if normal.live else low).first_due(now_seconds)
                 else:
                     job = high.first_due(now_seconds) or normal.first_due(now_seconds) or low.first_due(now_seconds)
                 if job is not None:
@@ -418,6 +418,8 @@ class JobStore:
         now_seconds = self.epoch0 + self.now // TICKS_PER_SECOND
         for reg in conn.registrations:
             for queue in reg.function.queues:
+                if not queue.live:
+                    continue
                 job = queue.first_due(now_seconds)
                 if job is None:
                     continue

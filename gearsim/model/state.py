@@ -94,18 +94,19 @@ class JobQueue:
     A job knows its slot (``Job.slot``), so it is in at most one queue.
     """
 
-    __slots__ = ("_dead", "_live", "_slots")
+    __slots__ = ("_dead", "_slots", "live")
 
     def __init__(self) -> None:
         self._slots: deque[_Slot] = deque()
-        self._live = 0
+        #: how many jobs it holds (read directly on hot paths: ``len`` is a Python call here)
+        self.live = 0
         self._dead = 0
 
     def __len__(self) -> int:
-        return self._live
+        return self.live
 
     def __bool__(self) -> bool:
-        return self._live > 0
+        return self.live > 0
 
     def __iter__(self) -> Iterator[Job]:
         for slot in self._slots:
@@ -124,12 +125,12 @@ class JobQueue:
     def append(self, job: Job) -> None:
         job.slot = slot = _Slot(job)
         self._slots.append(slot)
-        self._live += 1
+        self.live += 1
 
     def prepend(self, job: Job) -> None:
         job.slot = slot = _Slot(job)
         self._slots.appendleft(slot)
-        self._live += 1
+        self.live += 1
 
     def remove(self, job: Job) -> None:
         """Take ``job`` out; it must be in this queue."""
@@ -137,7 +138,7 @@ class JobQueue:
         assert slot is not None and slot.job is job
         slot.job = None
         job.slot = None
-        self._live -= 1
+        self.live -= 1
         slots = self._slots
         if slots[0] is slot:
             slots.popleft()
@@ -151,7 +152,7 @@ class JobQueue:
                 self._dead -= 1
         else:
             self._dead += 1
-            if self._dead > 32 and self._dead > self._live:
+            if self._dead > 32 and self._dead > self.live:
                 self._slots = deque(s for s in slots if s.job is not None)
                 self._dead = 0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gearsim.model.cnumbers import atoi_uint32, strtol
-from gearsim.model.context import Crash, ServerState, reply
+from gearsim.model.context import Crash, ServerState
 from gearsim.model.jobs import Outbox, assigned_unique
 from gearsim.model.replies import ARGUMENT_TOO_LARGE_HANDLE, JOB_NOT_FOUND_BY_TYPE, PERL_NOT_WORKER
 from gearsim.model.state import Conn, Job, Registration, Sleep
@@ -50,6 +50,8 @@ _JOB_ASSIGN, _JOB_ASSIGN_UNIQ, _JOB_ASSIGN_ALL = (
 )
 _WORK_STATUS, _WORK_COMPLETE = PacketType.WORK_STATUS, PacketType.WORK_COMPLETE
 _WORK_FAIL, _WORK_EXCEPTION = PacketType.WORK_FAIL, PacketType.WORK_EXCEPTION
+# packets without arguments are immutable values: built once
+_NOOP_PACKET, _NO_JOB_PACKET = Packet.res(_NOOP), Packet.res(_NO_JOB)
 
 
 class WorkerRequests:
@@ -167,14 +169,14 @@ class WorkerRequests:
                 for reg in c.registrations:
                     reg.function.sleepers[reg] = None
         else:
-            reply(out, c, _NOOP)  # B-K4: work is pending
+            out.append((c, _NOOP_PACKET))  # B-K4: work is pending
         return None
 
     def _grab(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         c.sleep = _AWAKE
         job = self.store.take(c)
         if job is None:
-            reply(out, c, _NO_JOB)
+            out.append((c, _NO_JOB_PACKET))
             return None
         head = job.handle + b"\0" + job.function.name + b"\0"
         if p.type == _GRAB_JOB:

@@ -256,34 +256,59 @@ class Decoder:
             ``\\0REQ``/``\\0RES``, a body or line over the limits). The caller
             then feeds the bytes instead.
         """
-        return self._take(messages, True)
+        return self._take(messages)
 
     def take_messages(self, messages: Sequence[Message]) -> bool:
         """``feed_messages`` for a reader that reads the messages as given: no copies are made.
 
         The stream moves past ``messages`` as ``feed_messages`` would move it, but
         the messages are not stamped with their offsets: a reader that never
-        looks at offsets (the reference model) runs the given messages
-        themselves, which spares a copy of each.
+        looks at offsets (the reference model, the simulator's actors) runs the
+        given messages themselves, which spares a copy of each.
 
         Returns:
             True when taken; False, having taken nothing, when ``feed_messages``
             would return None, or when a packet's type is a plain number where
             the table has a ``PacketType`` (what decoding would give differs).
         """
-        return self._take(messages, False) is not None
+        if self._have or self._error is not None:
+            return False
+        split = self._split
+        pos = self._start
+        for m in messages:
+            if type(m) is Packet:
+                # Packet's own slots (see _take)
+                try:
+                    args = m._args
+                except AttributeError:  # a decoded packet not split yet
+                    args = m.args
+                magic = m._magic
+                entry = split.get(m._type)
+                if entry is None or entry[0] is not m._type or (magic is not _REQ and magic is not _RES):
+                    return False
+                size = _args_size(args, entry[1])
+                if size < 0 or size > self.max_body:
+                    return False
+                pos += HEADER_SIZE + size
+            elif type(m) is AdminLine:
+                size = _line_size(m, self.max_line)
+                if size < 0:
+                    return False
+                pos += size
+            else:
+                return False
+        self._start = pos
+        return True
 
-    def _take(self, messages: Sequence[Message], stamp: bool) -> list[Message] | None:
-        """``feed_messages`` (``stamp``: the decoded copies), or ``take_messages`` (an empty list)."""
+    def _take(self, messages: Sequence[Message]) -> list[Message] | None:
+        """``feed_messages``: the decoded copies of ``messages``, stamped with their offsets, or None."""
         if self._have or self._error is not None:
             return None
         split = self._split
         max_body = self.max_body
-        max_line = self.max_line
         pos = self._start
         out: list[Message] = []
         append = out.append
-        new = tuple.__new__
         for m in messages:
             if type(m) is Packet:
                 # Packet's own slots: this module builds and reads packets on the hot
@@ -297,71 +322,23 @@ class Decoder:
                 if entry is None or (magic is not _REQ and magic is not _RES):
                     return None
                 ptype, maxsplit = entry
-                count = len(args)
-                # encode joins the arguments with NULs and decode splits at most
-                # maxsplit times: the same arguments come back only when there are
-                # not more of them than that allows, and no NUL in one would split
-                if count == maxsplit + 1:  # the usual case: the count the table lays out
-                    if count == 1:
-                        size = len(args[0])
-                    elif count == 2:
-                        first, last = args
-                        if b"\0" in first:
-                            return None
-                        size = len(first) + len(last) + 1
-                    elif count == 3:
-                        first, second, last = args
-                        if b"\0" in first or b"\0" in second:
-                            return None
-                        size = len(first) + len(second) + len(last) + 2
-                    elif count == 0:
-                        size = 0
-                    else:
-                        size = count - 1 + len(args[-1])
-                        for arg in args[:-1]:
-                            if b"\0" in arg:
-                                return None
-                            size += len(arg)
-                elif maxsplit < 0:  # a type without arguments keeps stray bytes whole
-                    if count != 1 or not args[0]:
-                        return None
-                    size = len(args[0])
-                elif count <= maxsplit:  # fewer: even the last would be split at a NUL
-                    size = count - 1
-                    for arg in args:
-                        if b"\0" in arg:
-                            return None
-                        size += len(arg)
-                    if count == 0:
-                        return None
-                else:
+                size = _args_size(args, maxsplit)
+                if size < 0 or size > max_body:
                     return None
-                if size > max_body:
-                    return None
-                if stamp:
-                    # Packet's _build, inlined (see Packet): this runs per message
-                    p = _new_object(Packet)
-                    p._magic = magic
-                    p._type = ptype
-                    p._args = args
-                    p._offset = pos
-                    append(p)
-                elif m._type is not ptype:
-                    return None
+                # Packet's _build, inlined (see Packet)
+                p = _new_object(Packet)
+                p._magic = magic
+                p._type = ptype
+                p._args = args
+                p._offset = pos
+                append(p)
                 pos += HEADER_SIZE + size
             elif type(m) is AdminLine:
-                text, eol, _ = m
-                if (
-                    (eol != b"\n" and eol != b"\r\n")
-                    or b"\n" in text
-                    or text[:1] == b"\0"
-                    or (eol == b"\n" and text[-1:] == b"\r")
-                    or len(text) > max_line
-                ):
+                size = _line_size(m, self.max_line)
+                if size < 0:
                     return None
-                if stamp:
-                    append(new(AdminLine, (text, eol, pos)))
-                pos += len(text) + len(eol)
+                append(tuple.__new__(AdminLine, (m[0], m[1], pos)))
+                pos += size
             else:
                 return None
         self._start = pos
@@ -483,6 +460,60 @@ class Decoder:
             self._start = base + pos
         self._need = need - pos if need else 1
         self._line_scan = line_scan
+
+
+def _args_size(args: tuple[bytes, ...], maxsplit: int) -> int:
+    """The body length of ``args`` joined with NULs, or -1 when decoding that body gives other arguments.
+
+    Decoding splits a body at most ``maxsplit`` times (-1: a type without
+    arguments, whose stray bytes stay one argument): the same arguments come
+    back only when there are not more of them than that allows, and no NUL in
+    one but the last would split.
+    """
+    count = len(args)
+    if count == maxsplit + 1:  # the usual case: the count the table lays out
+        if count == 1:
+            return len(args[0])
+        if count == 0:
+            return 0
+        if count == 2:
+            first, last = args
+            return -1 if b"\0" in first else len(first) + len(last) + 1
+        if count == 3:
+            first, second, last = args
+            if b"\0" in first or b"\0" in second:
+                return -1
+            return len(first) + len(second) + len(last) + 2
+        size = count - 1 + len(args[-1])
+        for arg in args[:-1]:
+            if b"\0" in arg:
+                return -1
+            size += len(arg)
+        return size
+    if maxsplit < 0:  # a type without arguments keeps stray bytes whole
+        return len(args[0]) if count == 1 and args[0] else -1
+    if 0 < count <= maxsplit:  # fewer: even the last would be split at a NUL
+        size = count - 1
+        for arg in args:
+            if b"\0" in arg:
+                return -1
+            size += len(arg)
+        return size
+    return -1
+
+
+def _line_size(line: AdminLine, max_line: int) -> int:
+    """The bytes of an admin line with its end of line, or -1 when decoding them gives another line."""
+    text, eol, _ = line
+    if (
+        (eol != b"\n" and eol != b"\r\n")
+        or b"\n" in text
+        or text[:1] == b"\0"
+        or (eol == b"\n" and text[-1:] == b"\r")
+        or len(text) > max_line
+    ):
+        return -1
+    return len(text) + len(eol)
 
 
 def _keyed_for(types: frozenset[int] | None) -> dict[bytes, tuple[Magic, PacketType, int]]:
