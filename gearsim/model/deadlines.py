@@ -24,6 +24,8 @@ class Deadlines:
         self.store = store
         #: (deadline, serial, conn, timer)
         self._timers: list[tuple[int, int, Conn, tuple[int, Job]]] = []
+        #: the heap of timer entries, possibly stale (read only: empty means no timer armed)
+        self.timers = self._timers
         self._serial = 0
         #: epoch jobs whose 2.0 wake-up already fired
         self.epoch_woken: set[bytes] = set()

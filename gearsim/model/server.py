@@ -115,6 +115,8 @@ class Server:
         self._next_fd = 3
         #: job timers and epoch wake-ups, indexed
         self.deadlines = Deadlines(self.store)
+        #: the deadlines' heap of timers (the same list), read by next_deadline
+        self._timers = self.deadlines.timers
         #: what the handlers and admin commands work on
         self.state = ServerState(self.profile, self.options, self.store, self.deadlines, self.conns)
         self.workers = WorkerRequests(self.state)
@@ -293,7 +295,8 @@ class Server:
         """The earliest job timer (B-K8), or 2.0's epoch wake-up (B-U13)."""
         if self.lifecycle is _EXITED:
             return None
-        tick = self.deadlines.next_timer()
+        # the heap itself first: most calls find no timer armed, and skip next_timer's call
+        tick = self.deadlines.next_timer() if self._timers else None
         if self.profile.epoch_wakeup_noop:
             epoch = self.deadlines.next_epoch()
             if epoch is not None and (tick is None or epoch < tick):

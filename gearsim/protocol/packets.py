@@ -232,8 +232,8 @@ class Packet:
     keeps its body, and ``args`` splits it, as the table lays the type out, on
     first read and keeps the result. The fields are read-only properties over
     private slots: reading one costs what reading a NamedTuple field did, and
-    building a Packet is four plain slot stores (``_build``, and the decoder's
-    inlined copy of ``_build_lazy``), where a ``__setattr__`` that refuses
+    building a Packet is four plain slot stores (``_build``, its inlined copies
+    in ``req`` and ``res``, and the decoder's inlined copy of ``_build_lazy``), where a ``__setattr__`` that refuses
     assignments would have made every store a Python call.
     """
 
@@ -288,12 +288,22 @@ class Packet:
     @classmethod
     def req(cls, type_: PacketType | int, *args: bytes) -> Packet:
         """A packet sent to the server (magic ``\\0REQ``)."""
-        return _build(_REQ, type_, args, -1)
+        p = _new_object(Packet)  # _build, inlined: actors build one per request
+        p._magic = _REQ
+        p._type = type_
+        p._args = args
+        p._offset = -1
+        return p
 
     @classmethod
     def res(cls, type_: PacketType | int, *args: bytes) -> Packet:
         """A packet sent by the server (magic ``\\0RES``)."""
-        return _build(_RES, type_, args, -1)
+        p = _new_object(Packet)  # _build, inlined: the model builds one per reply
+        p._magic = _RES
+        p._type = type_
+        p._args = args
+        p._offset = -1
+        return p
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Packet:

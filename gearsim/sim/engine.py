@@ -14,6 +14,7 @@ docstring.
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -23,7 +24,7 @@ from gearsim.protocol.codec import encode, encode_many
 from gearsim.protocol.node import Close, ConnId, Output, Send, ServerNode
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, Trace, TraceRecord
-from gearsim.sim.events import NORMAL, TIMER, URGENT, EventLoop
+from gearsim.sim.events import KEYS, NORMAL, TIMER, URGENT, EventLoop
 from gearsim.sim.links import LinkConfig, draw_delay, draws_loss, merges, split_write
 from gearsim.sim.records import Connection, Delivery, Pipe, Received, ServerSide, ServerSlot
 
@@ -42,6 +43,7 @@ _OPEN: Final = ServerSide.OPEN
 _GONE: Final = ServerSide.GONE
 
 _new = tuple.__new__  # builds NamedTuples without keyword handling (hot path)
+_heappush = heapq.heappush
 
 
 class Engine:
@@ -61,6 +63,8 @@ class Engine:
         self.loop = EventLoop(self.trace.tail)
         # bound once: events are scheduled per write
         self.push = self.loop.push
+        self.buckets = self.loop.buckets
+        self.keys = self.loop.keys
         self.servers: dict[str, ServerSlot] = {}
         self.conns: dict[ConnId, Connection] = {}
         self._next_conn = 1
@@ -176,7 +180,14 @@ class Engine:
                 records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
             tick = now + c.latency
             c.cs.last = tick
-            self.push(tick, NORMAL, self._plain_cs_messages_h, (c, messages))
+            # EventLoop.push, inlined (per write)
+            key = tick * KEYS + NORMAL
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                self.buckets[key] = [(self._plain_cs_messages_h, (c, messages))]
+                _heappush(self.keys, key)
+            else:
+                bucket.append((self._plain_cs_messages_h, (c, messages)))
             return
         self.send_messages(c, messages)
 
@@ -545,16 +556,27 @@ class Engine:
                     "which it does not hold open\n" + self.trace.tail(10)
                 )
             if type(out) is Send or isinstance(out, Send):  # the exact type first: once per output
-                if out.messages:
-                    for m in out.messages:
-                        records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _SEND, m, b"", "")))
+                messages = out.messages
+                if messages:
+                    conn = c.id
+                    label = c.label
+                    for m in messages:
+                        records.append(_new(TraceRecord, (now, len(records), conn, label, _S2C, _SEND, m, b"", "")))
+                    if c.plain and out.from_messages:
+                        tick = now + c.latency
+                        c.sc.last = tick
+                        # EventLoop.push, inlined (per output)
+                        key = tick * KEYS + NORMAL
+                        bucket = self.buckets.get(key)
+                        if bucket is None:
+                            self.buckets[key] = [(self._plain_sc_send_h, (c, out))]
+                            _heappush(self.keys, key)
+                        else:
+                            bucket.append((self._plain_sc_send_h, (c, out)))
+                        continue
                 elif out.data:
                     self.record_bytes(c, _S2C, _SEND, out.data, "")
-                if c.plain and out.from_messages and out.messages:
-                    tick = now + c.latency
-                    c.sc.last = tick
-                    self.push(tick, NORMAL, self._plain_sc_send_h, (c, out))
-                elif out.data:
+                if out.data:
                     self._transmit_sc(c, out.data)
             elif isinstance(out, Close):
                 c.s_state = _GONE

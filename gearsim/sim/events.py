@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from gearsim.errors import HarnessError
 
-__all__ = ["DEFAULT_MAX_STEPS", "NORMAL", "TIMER", "URGENT", "EventLoop", "invoke"]
+__all__ = ["DEFAULT_MAX_STEPS", "KEYS", "NORMAL", "TIMER", "URGENT", "EventLoop", "invoke"]
 
 #: same-tick order: cuts, partitions and restarts run before anything else
 URGENT: Final[int] = 0
@@ -31,8 +31,9 @@ DEFAULT_MAX_STEPS: Final[int] = 1_000_000
 
 # (handler, argument): an entry of an event bucket (see EventLoop.__init__)
 _Event = tuple[Callable[[Any], None], Any]
-#: event keys are tick * _KEYS + priority (priorities are below _KEYS)
-_KEYS: Final[int] = 4
+#: event keys are tick * KEYS + priority (priorities are below KEYS)
+KEYS: Final[int] = 4
+_KEYS: Final[int] = KEYS
 
 
 def invoke(fn: Callable[[], None]) -> None:
@@ -58,6 +59,9 @@ class EventLoop:
         # holds dozens of deliveries on a busy run) and compares plain ints.
         self._buckets: dict[int, list[_Event]] = {}
         self._keys: list[int] = []
+        #: the queue itself, for the engine's hot paths that push inline (``push``'s body, no call)
+        self.buckets = self._buckets
+        self.keys = self._keys
 
     def push(self, tick: int, priority: int, handler: Callable[[Any], None], arg: object) -> None:
         """Schedule ``handler(arg)`` at ``tick``, after everything already scheduled for it and ``priority``."""

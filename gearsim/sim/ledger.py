@@ -88,19 +88,36 @@ class Ledger:
         self.alive_keys: Counter[tuple[str, bytes]] = Counter()
         self.subs: list[Submission] = []
         self.lost_reasons: Counter[str] = Counter()
-        #: submissions without an outcome yet
-        self.unsettled = 0
-        #: work still to come: client instances with arrivals left, polls running
-        self.active = 0
+        self._unsettled = 0
+        self._active = 0
+        #: ``done()`` as a plain attribute, kept up to date: a run's ``stop_when``
+        #: reads it after every event (see ``Workload.run``)
+        self.all_done = True
+
+    @property
+    def unsettled(self) -> int:
+        """Submissions without an outcome yet."""
+        return self._unsettled
+
+    @property
+    def active(self) -> int:
+        """Work still to come: client instances with arrivals left, polls running."""
+        return self._active
+
+    @active.setter
+    def active(self, value: int) -> None:
+        self._active = value
+        self.all_done = value == 0 and self._unsettled == 0
 
     def done(self) -> bool:
         """Every submission settled and no work left to come."""
-        return self.unsettled == 0 and self.active == 0
+        return self.all_done
 
     def track(self, sub: Submission) -> None:
         """A new submission exists."""
         self.subs.append(sub)
-        self.unsettled += 1
+        self._unsettled += 1
+        self.all_done = False
 
     def settle(self, sub: Submission, outcome: str, reason: str = "") -> None:
         """Give ``sub`` its outcome (the first one sticks)."""
@@ -109,7 +126,9 @@ class Ledger:
         sub.outcome = outcome
         sub.reason = reason
         sub.done_at = self._clock.now
-        self.unsettled -= 1
+        self._unsettled -= 1
+        if not self._unsettled and not self._active:
+            self.all_done = True
         if outcome == "lost":
             self.lost_reasons[reason] += 1
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from gearsim.sim.simulator import Simulator
 
 __all__ = ["FunctionStats", "Results", "Workload", "percentile"]
 
+_FINISHED = operator.attrgetter("all_done")
 #: the step bound of one run slice: a guard against livelock, not a limit on big runs
 _MAX_STEPS = 100_000_000
 
@@ -198,7 +200,8 @@ class Workload:
         end = self.scenario.duration
         sim = self.sim
 
-        done = self.ledger.done
+        # C-level, not a Python call: the loop asks after every event
+        done = functools.partial(_FINISHED, self.ledger)
 
         if on_progress is None:
             self.settled = sim.run(until=end, stop_when=done)
