@@ -24,8 +24,14 @@ raised as ``gearsim.errors.GearsimBug``, never turned into a verdict.
 Under the neutral profile ``spec`` only the rules judge: every alternative that
 breaks no rule is accepted whatever profiles it names, one that breaks a SHOULD
 fails unless the run's level is ``must``, a defect (a broken MUST) always
-fails, ERROR code words and texts are labels (GM-ERROR-003) and admin lines may
+fails, ERROR code words and texts are labels (GM-ERROR-003; so too under a
+profile whose server has its own error vocabulary) and admin lines may
 end in LF or CR LF (GM-ADMIN-014).
+
+Whatever the profile, a server's ERROR to a request it has no handler for is
+judged as such (a profile's recorded defect, a request a server MAY leave out,
+or GM-SERVER-001/002 broken), and an ERR line for an optional admin command
+it lacks is never a MUST failure.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from gearsim.errors import GearsimBug, GearsimError, InputError
 from gearsim.model.admin import unanswered_line
 from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
 from gearsim.protocol.codec import encode
-from gearsim.protocol.packets import Magic, Packet, PacketType
+from gearsim.protocol.packets import Magic, PacketType
 from gearsim.run.expectations import (
     DEFAULT_WITHIN,
     SETTLE,
@@ -50,11 +56,12 @@ from gearsim.run.expectations import (
     show,
 )
 from gearsim.run.peer import PeerFactory, ServerPeer
+from gearsim.run.refusals import absent_admin_line, is_err, is_error, refusal_met, refused
 from gearsim.run.result import LEVELS, CaseResult, StepFailed, Verdict, bug, failed, inconclusive
 from gearsim.run.unanswered import (
     ANSWERED,
+    absent_admin,
     admin_lines,
-    core_refused,
     refused_defect,
     refused_optional,
     request_name,
@@ -169,12 +176,14 @@ def _play_step(play: Play, step: Step) -> None:
         try:
             expect_step(play, step)
         except StepFailed as failure:
-            _refused(play, step, failure)
+            refused(play, step, failure)
             if play.stop_unanswered:
                 _unanswered(play, step.actor, play.sent.get(step.actor, ()), f"step {step.index}")
             _not_coalesced(play, step, failure)
             _silent(step, failure, play.sent.get(step.actor, ()))
             lines = play.lines.get(step.actor, [])
+            if play.stop_unanswered and step.admin is not None and lines and is_err(failure.actual):
+                absent_admin_line(play, step, failure, lines[0])
             if step.admin is None or failure.actual or not lines:
                 raise
             if play.stop_unanswered:
@@ -184,7 +193,7 @@ def _play_step(play: Play, step: Step) -> None:
                 step, str(failure), failure.expected, failure.actual, silent_admin_rules(lines[0])
             ) from None
         if step.packet is not None and step.packet.type is PacketType.ERROR:
-            _refusal_met(play, step.actor, f"step {step.index}")
+            refusal_met(play, step.actor, f"step {step.index}")
         play.sent.pop(step.actor, None)
         play.lines.pop(step.actor, None)
 
@@ -266,70 +275,6 @@ def _unanswered(play: Play, actor: str, names: Iterable[str], where: str) -> Non
     raise Unsupported(f"{where}: the server ignored {name}")
 
 
-def _is_error(actual: str) -> bool:
-    """Whether a failure's received messages (as ``show`` wrote them) start with an ERROR packet."""
-    return actual.startswith(("Packet(RES ERROR ", "Packet(REQ ERROR "))
-
-
-def _holds_error(play: Play, actor: str) -> bool:
-    return any(isinstance(m, Packet) and m.type is PacketType.ERROR for m in play.peer.inbox(actor))
-
-
-def _refusal_met(play: Play, actor: str, where: str) -> bool:
-    """Record the profile's defect that refuses a request ``actor`` sent since its last expect step, if one does.
-
-    Returns whether it did: the ERROR ``actor`` got is that defect, whatever
-    the step expected of it (the vector's ERROR would have other causes).
-    """
-    found = refused_defect(play.profile, play.sent.get(actor, ()))
-    if found is None:
-        return False
-    defect, name = found
-    note = f"{where}: known defect {defect.id} of {play.profile} (breaks {', '.join(defect.rules)})"
-    play.defects.append(f"{note}: the server refused {actor}'s {name} with ERROR")
-    return True
-
-
-def _refused(play: Play, step: Step, failure: StepFailed) -> None:
-    """A failed step after a request that came back refused with an ERROR where the step expects another reply.
-
-    Any actor counts whose requests since its last expect step hold the
-    request and whose replies hold an ERROR: a worker's refused WORK_DATA
-    shows as its client's missing WORK_DATA. A refusal the profile's defect
-    records is that known defect; one of a request a server MAY leave out is
-    the spec's allowance; one of a request every server must (should) act on
-    breaks GM-SERVER-001 (GM-SERVER-002), named before the step's rules.
-
-    Raises:
-        Unsupported: a recorded defect (the case stops there) or an optional request (n/a).
-        StepFailed: naming the core rule the refusal breaks.
-    """
-    if _expects_error(step):
-        return
-    where = f"step {step.index}"
-    for who, names in play.sent.items():
-        if not (_is_error(failure.actual) if who == step.actor else _holds_error(play, who)):
-            continue
-        if play.stop_unanswered and _refusal_met(play, who, where):
-            raise Unsupported(f"{where}: the server refused what {who} asked")
-        optional = refused_optional(play.profile, names) if play.stop_unanswered else None
-        if optional is not None:
-            raise Unsupported(
-                f"{where}: the server answers {optional} with ERROR: it does not implement it"
-                " (GM-SERVER-003: a server MAY)"
-            )
-        core = core_refused(play.profile, names)
-        if core is not None and core[0] not in failure.rules:
-            rule, name = core
-            reason = f"{failure}; {who}'s {name} was refused with ERROR ({rule})"
-            raise StepFailed(step, reason, failure.expected, failure.actual, (rule, *failure.rules)) from None
-
-
-def _expects_error(step: Step) -> bool:
-    patterns = [step.packet, *step.packets]
-    return any(p is not None and p.type is PacketType.ERROR for p in patterns)
-
-
 def _encode_pattern(play: Play, pattern: PacketPattern) -> bytes:
     try:
         return encode(resolve(play, pattern, Magic.REQ), length=pattern.length)
@@ -343,7 +288,7 @@ def _leftovers(play: Play, actors: Iterable[str]) -> None:
     peer.wait(peer.now() + peer.span(SETTLE, "settle"), lambda: False)
     for actor in actors:
         box = peer.inbox(actor)
-        if box and _is_error(repr(box[0])) and _refusal_met(play, actor, "after the last step"):
+        if box and is_error(repr(box[0])) and refusal_met(play, actor, "after the last step"):
             box.popleft()  # the ERROR that refused the request: the defect recorded
         if box:
             raise StepFailed(None, f"{actor}: unexpected {box[0]!r} after the last step", "nothing more", show(box))
@@ -504,16 +449,24 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
             _unanswered_admin(profile, lines, "step 3")
         except Unsupported as unsupported:
             return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=str(unsupported))
+        absent = absent_admin(profile, lines[0]) if is_err(first_failure.actual) else None
+        if absent is not None:
+            word, rule, level = absent
+            if profile == SPEC_PROFILE and level == "SHOULD":
+                reason = f"{first_failure.reason}; the server has no {word!r} admin command"
+                return replace(first_failure, reason=reason, rules=(rule,))
+            reason = f"the server has no {word!r} admin command ({rule} is a {level})"
+            return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=reason)
     names = request_names(case.wire or b"")
-    refused = _is_error(first_failure.actual)
-    optional = refused_optional(profile, names) if refused else None
+    was_refused = is_error(first_failure.actual)
+    optional = refused_optional(profile, names) if was_refused else None
     if optional is not None:
         reason = f"{profile} answers {optional} with ERROR: it does not implement it (GM-SERVER-003: a server MAY)"
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=reason)
-    found = refused_defect(profile, names) if refused else unanswered_defect(profile, names)
+    found = refused_defect(profile, names) if was_refused else unanswered_defect(profile, names)
     if found is not None:
         defect, name = found
-        how = "refused the {name} with ERROR" if refused else "ignored the {name}"
+        how = "refused the {name} with ERROR" if was_refused else "ignored the {name}"
         reason = f"known defect {defect.id} of {profile} (breaks {', '.join(defect.rules)}): the server " + how.format(
             name=name
         )

@@ -171,6 +171,37 @@ _ADMIN_RULES: Final = {
 }
 
 
+#: admin commands a server need not have, with the rule that asks for each and its level
+#: (status and workers are required: GM-ADMIN-012)
+OPTIONAL_ADMIN: Final = {
+    **dict.fromkeys(("prioritystatus", "getpid", "verbose", "show", "create", "drop"), ("GM-ADMIN-013", "MAY")),
+    "cancel": ("GM-ADMIN-018", "SHOULD"),
+    "version": ("GM-ADMIN-009", "SHOULD"),
+    "maxqueue": ("GM-ADMIN-010", "SHOULD"),
+}
+
+
+def absent_admin(profile: str, text: bytes) -> tuple[str, str, str] | None:
+    """(command, rule, level) when admin line ``text`` names an optional command ``profile``'s server lacks.
+
+    A server answering such a line with an ERR line tells that it has no such
+    command, which breaks no MUST: the case tests what it does not have (a
+    SHOULD command's absence breaks that SHOULD). Under ``spec`` any optional
+    command; under a named profile only one its server does not have, so a
+    server that has it is still held to it. A command word in capitals is
+    left to GM-ADMIN-003 (matching regardless of case).
+    """
+    if profile not in PROFILES:
+        return None
+    word = (text.split() or [b""])[0].decode("latin-1")
+    if word not in OPTIONAL_ADMIN:
+        return None
+    if profile != SPEC_PROFILE and word in PROFILES[profile].admin_commands:
+        return None
+    rule, level = OPTIONAL_ADMIN[word]
+    return word, rule, level
+
+
 def silent_admin_rules(text: bytes) -> tuple[str, ...]:
     """The rules an admin line left without any reply breaks.
 

@@ -1,0 +1,107 @@
+"""Requests a server refuses with ERROR and optional admin commands it answers ERR: what a failed step means then.
+
+PURE. When an expect step fails, the runner asks here whether the server's
+ERROR answers a request it has no handler for, or its ERR line an optional
+admin command it lacks: under a named profile a refusal its recorded defect
+lists is that known defect; a request or admin command a server MAY leave out
+makes the case n/a; a request every server must (should) act on breaks
+GM-SERVER-001 (GM-SERVER-002), named before the step's own rules; a SHOULD
+admin command missing under spec breaks that SHOULD alone. The lookups over
+the profile table are ``gearsim.run.unanswered``.
+"""
+
+from __future__ import annotations
+
+from gearsim.protocol.packets import Packet, PacketType
+from gearsim.run.expectations import Play, Unsupported
+from gearsim.run.result import StepFailed
+from gearsim.run.unanswered import absent_admin, core_refused, refused_defect, refused_optional
+from gearsim.vectors.parse import Step
+
+__all__ = ["absent_admin_line", "is_err", "is_error", "refusal_met", "refused"]
+
+
+def is_err(actual: str) -> bool:
+    """Whether a failure's received messages (as ``show`` wrote them) start with an admin ERR line."""
+    return actual.startswith(("AdminLine(b'ERR ", "AdminLine(b'ERR'"))
+
+
+def absent_admin_line(play: Play, step: Step, failure: StepFailed, line: bytes) -> None:
+    """An ERR line for an optional admin command the server lacks: never a MUST failure.
+
+    Raises:
+        Unsupported: the command is one a server MAY have, or one its named profile lacks.
+        StepFailed: under spec, the command is one a server SHOULD have: naming that SHOULD alone.
+    """
+    absent = absent_admin(play.profile, line)
+    if absent is None:
+        return
+    word, rule, level = absent
+    if play.neutral and level == "SHOULD":
+        reason = f"{failure}; the server has no {word!r} admin command"
+        raise StepFailed(step, reason, failure.expected, failure.actual, (rule,)) from None
+    raise Unsupported(f"step {step.index}: the server has no {word!r} admin command ({rule} is a {level})")
+
+
+def is_error(actual: str) -> bool:
+    """Whether a failure's received messages (as ``show`` wrote them) start with an ERROR packet."""
+    return actual.startswith(("Packet(RES ERROR ", "Packet(REQ ERROR "))
+
+
+def _holds_error(play: Play, actor: str) -> bool:
+    return any(isinstance(m, Packet) and m.type is PacketType.ERROR for m in play.peer.inbox(actor))
+
+
+def refusal_met(play: Play, actor: str, where: str) -> bool:
+    """Record the profile's defect that refuses a request ``actor`` sent since its last expect step, if one does.
+
+    Returns whether it did: the ERROR ``actor`` got is that defect, whatever
+    the step expected of it (the vector's ERROR would have other causes).
+    """
+    found = refused_defect(play.profile, play.sent.get(actor, ()))
+    if found is None:
+        return False
+    defect, name = found
+    note = f"{where}: known defect {defect.id} of {play.profile} (breaks {', '.join(defect.rules)})"
+    play.defects.append(f"{note}: the server refused {actor}'s {name} with ERROR")
+    return True
+
+
+def refused(play: Play, step: Step, failure: StepFailed) -> None:
+    """A failed step after a request that came back refused with an ERROR where the step expects another reply.
+
+    Any actor counts whose requests since its last expect step hold the
+    request and whose replies hold an ERROR: a worker's refused WORK_DATA
+    shows as its client's missing WORK_DATA. A refusal the profile's defect
+    records is that known defect; one of a request a server MAY leave out is
+    the spec's allowance; one of a request every server must (should) act on
+    breaks GM-SERVER-001 (GM-SERVER-002), named before the step's rules.
+
+    Raises:
+        Unsupported: a recorded defect (the case stops there) or an optional request (n/a).
+        StepFailed: naming the core rule the refusal breaks.
+    """
+    if _expects_error(step):
+        return
+    where = f"step {step.index}"
+    for who, names in play.sent.items():
+        if not (is_error(failure.actual) if who == step.actor else _holds_error(play, who)):
+            continue
+        if play.stop_unanswered and refusal_met(play, who, where):
+            raise Unsupported(f"{where}: the server refused what {who} asked")
+        optional = refused_optional(play.profile, names) if play.stop_unanswered else None
+        if optional is not None:
+            raise Unsupported(
+                f"{where}: the server answers {optional} with ERROR: it does not implement it"
+                " (GM-SERVER-003: a server MAY)"
+            )
+        core = core_refused(play.profile, names)
+        if core is not None and core[0] not in failure.rules:
+            rule, name = core
+            reason = f"{failure}; {who}'s {name} was refused with ERROR ({rule})"
+            raise StepFailed(step, reason, failure.expected, failure.actual, (rule, *failure.rules)) from None
+
+
+def _expects_error(step: Step) -> bool:
+    patterns = [step.packet, *step.packets]
+    return any(p is not None and p.type is PacketType.ERROR for p in patterns)
