@@ -12,13 +12,15 @@ are here too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Final
 
 from gearsim.errors import GearsimError
 from gearsim.model.profiles import PROFILES, SPEC_PROFILE
 from gearsim.protocol import codec
-from gearsim.protocol.packets import SPECS, Magic, Message, Packet, PacketType, Role
+from gearsim.protocol.packets import SPECS, Magic, Message, Packet, PacketType, Role, type_name
 from gearsim.protocol.validate import check
 from gearsim.run.peer import ServerPeer
 from gearsim.run.result import StepFailed
@@ -42,6 +44,7 @@ from gearsim.vectors.parse import (
     Ref,
     Step,
 )
+from gearsim.vectors.rules import argument_rules
 
 #: how long (ms) an expect waits unless the step says ``within``
 DEFAULT_WITHIN = 1000
@@ -402,7 +405,7 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
         StepFailed: always, except under spec for a behaviour the spec leaves open.
     """
     actual = show(received)
-    rules = _breakable(step)
+    rules = _argument_rules(play, step, problem, received) or _breakable(step)
     if rules or step.server_rules is None or not step.rules:
         raise StepFailed(step, f"{step.actor}: {problem}", expected, actual, rules)
     for message in received:
@@ -425,6 +428,26 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
         f"step {step.index}: {problem}, where the vector expects {expected}: a behaviour the spec leaves open"
         f" (the step rests only on {resting}, which no server behaviour breaks)"
     )
+
+
+_ARGUMENT: Final = re.compile(r"argument (\d+) is ")
+
+
+def _argument_rules(play: Play, step: Step, problem: str, received: list[Message]) -> tuple[str, ...]:
+    """The rules about the one argument of a status reply that differs, where the vector pins no rule for the step."""
+    pattern = step.packet
+    found = _ARGUMENT.match(problem)
+    if step.requirements or pattern is None or found is None or not received:
+        return ()
+    got = received[0]
+    if not isinstance(got, Packet) or int(got.type) != int(pattern.type) or len(got.args) != len(pattern.args):
+        return ()
+    expected = [
+        arg if isinstance(arg, bytes) else play.captures.get(arg.name) if isinstance(arg, Ref) else None
+        for arg in pattern.args
+    ]
+    index = int(found.group(1)) - 1
+    return argument_rules(type_name(pattern.type), index, expected, got.args[index])
 
 
 def _check_rules(

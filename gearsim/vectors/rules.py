@@ -33,7 +33,7 @@ server reaction gets the same from the case's citations (``Case.server_rules``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -41,7 +41,7 @@ from gearsim.protocol.packets import SPECS, Packet, type_name
 from gearsim.protocol.requirements import Requirement
 from gearsim.vectors.cases import Case, PacketPattern, Step, VectorFile
 
-__all__ = ["cited_ids", "reaction_rules", "server_rules", "step_rules", "with_step_rules"]
+__all__ = ["argument_rules", "cited_ids", "reaction_rules", "server_rules", "step_rules", "with_step_rules"]
 
 _NAME: Final = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 _SUBMISSION: Final = re.compile(r"\bsubmission", re.IGNORECASE)
@@ -115,6 +115,44 @@ def step_rules(
     if step.action == "expect_silence":
         return tuple(rid for rid, r in cited if _QUIET.search(r.text))
     return ()
+
+
+#: (known, running) a status reply states, and the rules that say when it is due
+_STATES: Final = {
+    (b"0", b"0"): ("GM-STATUS-002", "GM-STATUS-005"),
+    (b"1", b"0"): ("GM-STATUS-003",),
+    (b"1", b"1"): ("GM-STATUS-004",),
+}
+
+
+def argument_rules(type_: str, index: int, expected: Sequence[bytes | None], got: bytes) -> tuple[str, ...]:
+    """The rules about argument ``index`` (0-based) of a status reply, when it is not the expected value.
+
+    A STATUS_RES carries five values, each with a rule of its own: the handle
+    (GM-STATUS-001), known and running (the rule of the state the expected
+    pair states: unknown or ended, queued, held), numerator and denominator
+    (GM-STATUS-006 and GM-STATUS-007, or the SHOULD GM-FIELD-005 for an empty
+    number where 0 is expected). STATUS_RES_UNIQUE the same after its unique
+    (GM-STATUS-009), with the listener count (GM-STATUS-010, GM-STATUS-011
+    when nothing is known). ``expected`` holds the written values (None where
+    a capture or reference stands). Empty for any other type: the step's rules
+    stand. Never raises.
+    """
+    if type_ == "STATUS_RES_UNIQUE":
+        if index == 0:
+            return ("GM-STATUS-009",)
+        unknown = all(v == b"0" for v in expected[1:])
+        return ("GM-STATUS-011",) if unknown else ("GM-STATUS-010",)
+    if type_ != "STATUS_RES" or not 0 <= index < len(expected):
+        return ()
+    if index == 0:
+        return ("GM-STATUS-001",)
+    if index in (1, 2):
+        known, running = expected[1], expected[2] if len(expected) > 2 else None
+        return _STATES.get((known, running), ()) if known is not None and running is not None else ()
+    if got == b"" and expected[index] == b"0":
+        return ("GM-FIELD-005",)
+    return ("GM-STATUS-006", "GM-STATUS-007")
 
 
 def server_rules(rules: tuple[str, ...], registry: Mapping[str, Requirement]) -> tuple[str, ...]:

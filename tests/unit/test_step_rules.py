@@ -101,3 +101,19 @@ def test_every_rule_a_bundled_step_checks_is_in_the_registry() -> None:
     assert all(rid in registry for s in with_rules for rid in s.rules)
     # most expectations know their rule; the rest fall back to the case's citations
     assert len(with_rules) > 0.8 * len(steps), f"{len(with_rules)} of {len(steps)} expect steps have rules"
+
+
+def test_each_status_reply_argument_names_its_own_rule() -> None:
+    from gearsim.vectors.rules import argument_rules
+
+    expected = [b"H:1", b"1", b"0", b"0", b"0"]
+    assert argument_rules("STATUS_RES", 0, expected, b"H:2") == ("GM-STATUS-001",)
+    assert argument_rules("STATUS_RES", 2, expected, b"1") == ("GM-STATUS-003",)  # queued: running 0
+    assert argument_rules("STATUS_RES", 1, [b"H", b"0", b"0", b"0", b"0"], b"1") == ("GM-STATUS-002", "GM-STATUS-005")
+    assert argument_rules("STATUS_RES", 1, [b"H", b"1", b"1", b"0", b"0"], b"0") == ("GM-STATUS-004",)
+    assert argument_rules("STATUS_RES", 3, expected, b"") == ("GM-FIELD-005",)
+    assert argument_rules("STATUS_RES", 4, expected, b"7") == ("GM-STATUS-006", "GM-STATUS-007")
+    assert argument_rules("STATUS_RES", 2, [b"H", None, b"0", b"0", b"0"], b"1") == ()  # the state is not written
+    assert argument_rules("STATUS_RES_UNIQUE", 0, [b"u", b"0", b"0", b"0", b"0", b"0"], b"v") == ("GM-STATUS-009",)
+    assert argument_rules("STATUS_RES_UNIQUE", 5, [b"u", b"0", b"0", b"0", b"0", b"0"], b"1") == ("GM-STATUS-011",)
+    assert argument_rules("JOB_ASSIGN", 0, [b"H"], b"X") == ()
