@@ -72,6 +72,8 @@ _EXITED = Lifecycle.EXITED
 _JOB_CREATED = PacketType.JOB_CREATED
 _SUBMIT_JOB_EPOCH = PacketType.SUBMIT_JOB_EPOCH
 _send_of = Send.of
+#: type -> how many arguments the table lays out
+_ARGC: dict[int, int] = {number: len(spec.args) for number, spec in SPECS.items()}
 _SUBMIT_REDUCES = frozenset((PacketType.SUBMIT_REDUCE_JOB, PacketType.SUBMIT_REDUCE_JOB_BACKGROUND))
 
 #: Perl's SUBMIT header (Gearman::Server::Client, _cmd_submit_job): '.' is not a newline
@@ -120,6 +122,10 @@ class Server:
         #: what the handlers and admin commands work on
         self.state = ServerState(self.profile, self.options, self.store, self.deadlines, self.conns)
         self.workers = WorkerRequests(self.state)
+        # read per submit: worked out once
+        self._perl_submit = self.profile.submit_header == "perl-regex"
+        #: the handle's host part when it is the node name, not the peer (B-U9)
+        self._node_host = self.options.node.encode() if self.profile.handle_host == "node" else None
         self._handlers: dict[int, Handler] = {
             PacketType.ECHO_REQ: self._echo,
             PacketType.GET_STATUS: self._get_status,
@@ -418,7 +424,7 @@ class Server:
         profile = self.profile
         type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
         priority, background = _SUBMITS[type_]
-        if profile.submit_header == "perl-regex":
+        if self._perl_submit:
             body = b"\0".join(p.args)
             match = _PERL_SUBMIT_HEADER.match(body)
             if match is None:
@@ -428,7 +434,11 @@ class Server:
             p = Packet(p.magic, p.type, (function, unique, body[match.end() :]))
         args = p.args  # read once: a submit is on the simulator's hot path
         function, unique = args[0], args[1]
-        if profile.fixed_buffers and sum(map(len, args[:-1])) + len(args) - 1 > _RECV_ARGS:
+        if (
+            profile.fixed_buffers
+            and (len(function) + len(unique) + 2 if len(args) == 3 else sum(map(len, args[:-1])) + len(args) - 1)
+            > _RECV_ARGS
+        ):
             # the NUL-terminated arguments are looked for in gearmand's 8 KiB receive
             # buffer only: when they cannot fit, the read fails and the connection
             # closes (probe argument-over-8k; protocol.cc:190-203)
@@ -436,7 +446,7 @@ class Server:
         reducer = b""
         when = 0
         # gear ("last-optional") reads a missing workload as empty
-        data = args[-1] if len(args) == len(SPECS[type_].args) else b""
+        data = args[-1] if len(args) == _ARGC[type_] else b""
         checked = unique
         if type_ == _SUBMIT_JOB_EPOCH:
             # B-U13: strtoll base 10; junk is 0 (run now); overflow closes (B-P9)
@@ -453,7 +463,7 @@ class Server:
         if profile.unique_max is not None and len(checked) > profile.unique_max:
             out.append((c, ARGUMENT_TOO_LARGE_UNIQUE))  # B-U7
             return None
-        host = self.options.node if profile.handle_host == "node" else c.peer
+        host = self._node_host if self._node_host is not None else c.peer.encode()
         job, _ = self.store.add(
             function=self.store.function(function),
             unique=unique,
@@ -461,7 +471,7 @@ class Server:
             reducer=reducer,
             priority=priority,
             when=when,
-            handle_host=host.encode(),
+            handle_host=host,
             listener=None if background else c,
             out=out,
         )
