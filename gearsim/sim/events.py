@@ -12,6 +12,7 @@ callbacks.
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -36,9 +37,8 @@ KEYS: Final[int] = 4
 _KEYS: Final[int] = KEYS
 
 
-def invoke(fn: Callable[[], None]) -> None:
-    """The handler of a scheduled callback: call it."""
-    fn()
+#: the handler of a scheduled callback: ``invoke(fn)`` calls ``fn()`` (C-level: no Python frame per callback)
+invoke: Final[Callable[[Callable[[], None]], None]] = operator.call
 
 
 class EventLoop:
