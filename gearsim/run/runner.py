@@ -288,8 +288,8 @@ def _leftovers(play: Play, actors: Iterable[str]) -> None:
     peer.wait(peer.now() + peer.span(SETTLE, "settle"), lambda: False)
     for actor in actors:
         box = peer.inbox(actor)
-        if box and is_error(repr(box[0])) and refusal_met(play, actor, "after the last step"):
-            box.popleft()  # the ERROR that refused the request: the defect recorded
+        while box and is_error(repr(box[0])) and refusal_met(play, actor, "after the last step"):
+            box.popleft()  # an ERROR that refused a request: the defect recorded
         if box:
             raise StepFailed(None, f"{actor}: unexpected {box[0]!r} after the last step", "nothing more", show(box))
 

@@ -112,6 +112,22 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
         "requests": ["RES-magic"],
     },
     {
+        "id": "admin-non-word-line-wedges",
+        "summary": (
+            "an admin line whose first byte is not a word character (' version') is never taken from the read "
+            "buffer: it gets no reply, and nothing later on the connection is read"
+        ),
+        "rules": ["GM-FRAME-016", "GM-ADMIN-006"],
+        "repro": (
+            "admin line ' version\\n' (20 76657273 696f6e0a): no reply; a following 'version\\n' or ECHO_REQ "
+            "on the same connection is never answered"
+        ),
+        "found": (
+            "Gearman/Server/Client.pm:190-214 event_read takes a text line only when it matches ^(\\w.+?)?\\r?\\n, "
+            "else leaves the buffer as it is; raw-socket probe of 1.130.1; admin/commands.yaml::unknown-commands"
+        ),
+    },
+    {
         "id": "dash-empty-key-never-freed",
         "summary": (
             "unique '-' with an empty payload is keyed on the empty payload and that key is never freed: "
