@@ -415,7 +415,7 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
         play: Play | None = None
         try:
             peer = factory(case)
-            play = Play(peer, profile, level, stop_unanswered=False)
+            play = Play(peer, profile, level, stop_unanswered=False, tolerated=frozenset(reaction.breaks))
             _play_steps(play, _reaction_steps(case, reaction), ["c"])
         except StepFailed as failure:
             assert peer is not None  # StepFailed is only raised while playing
