@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from gearsim.files import load_requirements, load_schema_text
+from gearsim.files import load_requirements, load_schema_text, select
 from gearsim.io.managed import ManagedPeerFactory, run_cases
 from gearsim.io.serverdesc import ServerDescription, command_description
+from gearsim.run.batch import selected_cases
+from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.result import CaseResult
-from gearsim.run.runner import Verdict
+from gearsim.run.runner import Verdict, run_case
 from gearsim.vectors.parse import VectorFile, parse_vector_text
 from gearsim.vectors.rules import with_step_rules
 
@@ -140,3 +142,29 @@ def test_a_refused_request_a_server_may_leave_out_is_not_applicable_unless_the_p
         assert "GM-SERVER-003" in result.reason
     gearmand = judge(cases, "epoch", "gearmand-1.1", tmp_path)
     assert gearmand.verdict is Verdict.FAIL  # gearmand implements it: its refusal is a failure
+
+
+UNKNOWN_TYPES = ["codec/framing.yaml::unknown-type-43", "codec/framing.yaml::type-0"]
+
+
+def test_perl_s_recorded_error_to_an_unknown_type_is_acceptable_but_a_malformed_one_fails(tmp_path: Path) -> None:
+    selection = select(UNKNOWN_TYPES)
+    cases = selected_cases(selection.files, selection.chosen)
+    good = ManagedPeerFactory(toy(), tmp_path / "good")
+    results = run_cases(cases, lambda _i: good, "perl-1.130", jobs=1)
+    assert [r.verdict for r in results] == [Verdict.ACCEPTABLE] * len(UNKNOWN_TYPES), [r.reason for r in results]
+    # an ERROR without its text (GM-FRAME-004) is not the ERROR Perl's alternative records
+    bare = ManagedPeerFactory(toy("--bare-unknown-error"), tmp_path / "bare")
+    results = run_cases(cases, lambda _i: bare, "perl-1.130", jobs=1)
+    assert [r.verdict for r in results] == [Verdict.FAIL] * len(UNKNOWN_TYPES), [r.reason for r in results]
+
+
+def test_a_rule_an_alternative_declares_broken_is_its_verdict_not_a_failed_match() -> None:
+    # the model playing Perl answers 'fn\0u9' with an ERROR whose text holds that NUL (GM-FRAME-005)
+    selection = select(["codec/framing.yaml::submit-job-one-nul"])
+    cases = selected_cases(selection.files, selection.chosen)
+    perl = [run_case(vf, case, ModelPeerFactory(profile="perl-1.130"), "perl-1.130") for vf, case in cases]
+    assert [r.verdict for r in perl] == [Verdict.KNOWN_DEFECT], [r.reason for r in perl]
+    assert "error-text-echoes-body" in perl[0].reason
+    spec = [run_case(vf, case, ModelPeerFactory(profile="perl-1.130"), "spec") for vf, case in cases]
+    assert [r.verdict for r in spec] == [Verdict.FAIL] and spec[0].rules == ("GM-FRAME-005",), spec

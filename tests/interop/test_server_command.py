@@ -292,11 +292,14 @@ def test_an_error_where_a_may_rule_permits_a_close_is_a_behaviour_the_spec_leave
     factory = ManagedPeerFactory(toy(), tmp_path / "run")
     results = run_cases(selected_cases(selection.files, selection.chosen), lambda _i: factory, "spec", jobs=1)
     assert [r.verdict for r in results] == [Verdict.ACCEPTABLE] * len(UNKNOWN_TYPES), [r.reason for r in results]
-    assert all("a behaviour the spec leaves open" in " ".join(r.notes) for r in results)
+    # the toy's ERROR is also Perl's recorded reaction: accepted as the spec leaves it open, or as that alternative
+    allowed = ("a behaviour the spec leaves open", "which the spec allows", "server reacts as perl-1.130")
+    assert all(any(words in " ".join(r.notes) for words in allowed) for r in results), [r.notes for r in results]
     # under gearmand's own profile the same answer is not gearmand's, and no rule is named as broken
     gearmand = run_cases(selected_cases(selection.files, selection.chosen), lambda _i: factory, "gearmand-1.1", jobs=1)
     assert [r.verdict for r in gearmand] == [Verdict.FAIL] * len(UNKNOWN_TYPES)
-    assert all(r.rules == () and "not the gearmand-1.1 behaviour" in r.reason for r in gearmand), gearmand
+    other = ("not the gearmand-1.1 behaviour", "perl-1.130 behaviour")  # Perl's recorded reaction is the toy's
+    assert all(r.rules == () and any(words in r.reason for words in other) for r in gearmand), gearmand
 
 
 def test_a_malformed_error_at_the_same_step_fails_naming_the_must_it_breaks(tmp_path: Path) -> None:

@@ -41,6 +41,19 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
         "found": "spec/evidence.md PERL-3; vectors/worker/timeout.yaml::timer-bound-to-first-job",
     },
     {
+        "id": "timeout-zero-fails-at-once",
+        "summary": "CAN_DO_TIMEOUT with 0 sets a timer of 0 seconds: each job the worker grabs fails at once",
+        "rules": ["GM-TIMEOUT-002"],
+        "repro": (
+            "w CAN_DO_TIMEOUT f 0, c SUBMIT_JOB_BG f '' x, w GRAB_JOB -> JOB_ASSIGN; 1.5 s later "
+            "GET_STATUS -> 0 0 '' '' (the job has ended)"
+        ),
+        "found": (
+            "Gearman/Server/Client.pm:418-423 stores any text after the NUL ('0' included) and 381-396 arms "
+            "a timer with it; worker/timeout.yaml::timeout-zero-none under --peer perl-gearman-server"
+        ),
+    },
+    {
         "id": "core-requests-missing",
         "summary": (
             "SUBMIT_JOB_HIGH_BG, SUBMIT_JOB_LOW, SUBMIT_JOB_LOW_BG, GRAB_JOB_UNIQ, WORK_DATA and WORK_WARNING are "
@@ -125,6 +138,48 @@ _PERL_DEFECTS: Final[list[dict[str, Any]]] = [
         "found": (
             "Gearman/Server/Client.pm:190-214 event_read takes a text line only when it matches ^(\\w.+?)?\\r?\\n, "
             "else leaves the buffer as it is; raw-socket probe of 1.130.1; admin/commands.yaml::unknown-commands"
+        ),
+    },
+    {
+        "id": "status-nul-handle-dropped",
+        "summary": "a GET_STATUS whose handle holds a NUL gets no reply at all, and the connection goes on",
+        "rules": ["GM-ERROR-006", "GM-STATUS-001"],
+        "repro": "GET_STATUS 'H:a\\0b' (00524551 0000000f 00000005 483a6100 62): no reply, no close",
+        "found": (
+            "Gearman/Server/Client.pm:468-469 returns without a reply when the handle holds a NUL; "
+            "codec/framing.yaml::get-status-nul-in-handle under --peer perl-gearman-server"
+        ),
+    },
+    {
+        "id": "error-text-echoes-body",
+        "summary": (
+            "the ERROR invalid_args for a submission without two NULs repeats the body in its text, NULs included, "
+            "so the ERROR has more than two arguments"
+        ),
+        "rules": ["GM-FRAME-005"],
+        "repro": (
+            "SUBMIT_JOB 'fn\\0u9' (00524551 00000007 00000005 666e0075 39): ERROR 'invalid_args\\0No func/uniq "
+            "header [fn\\0u9].'"
+        ),
+        "found": (
+            "Gearman/Server/Client.pm:512 puts the raw body in the text; codec/framing.yaml::submit-job-one-nul, "
+            "worker/grab.yaml::empty-function-name under --peer perl-gearman-server"
+        ),
+    },
+    {
+        "id": "maxqueue-zero-refuses-all",
+        "summary": (
+            "after 'maxqueue f 0' every submission for f is answered ERROR server_error: the limit 0 is taken as "
+            "a queue of no room, and evicting from the empty queue dies inside the request"
+        ),
+        "rules": ["GM-QUEUE-005"],
+        "repro": (
+            "admin 'maxqueue f 0' -> OK; SUBMIT_JOB_BG f '' a -> ERROR server_error 'Can't call method \"handle\" "
+            "on an undefined value ...'"
+        ),
+        "found": (
+            "Server.pm:277-301 evicts while the queue holds at least the limit (spec/evidence.md PERL-4); "
+            "server/maxqueue.yaml::limit-zero-unlimited under --peer perl-gearman-server"
         ),
     },
     {
