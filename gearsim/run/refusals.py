@@ -63,7 +63,9 @@ def refusal_met(play: Play, actor: str, where: str) -> bool:
         return False
     defect, name = found
     note = f"{where}: known defect {defect.id} of {play.profile} (breaks {', '.join(defect.rules)})"
-    play.defects.append(f"{note}: the server refused {actor}'s {name} with ERROR")
+    note = f"{note}: the server refused {actor}'s {name} with ERROR"
+    if note not in play.defects:  # each refused request sent is one finding, however many ERRORs it got
+        play.defects.append(note)
     return True
 
 
