@@ -154,6 +154,8 @@ def with_peer_alternatives(case: dict[str, Any]) -> dict[str, Any]:
         )
         if same is not None:
             same["profiles"] = [*same["profiles"], *profiles]
+            if alternative.get("note") and alternative["note"] != same.get("note"):
+                same["note"] = f"{same['note']}; {alternative['note']}" if same.get("note") else alternative["note"]
             continue
         accept.append({"profiles": profiles, **alternative})
     server["accept"] = accept
