@@ -2,7 +2,7 @@
 
 PURE. This module owns the profile data of Perl Gearman::Server 1.130.1
 (``PERL_1130``): gearmand 1.1's switches with what the evidence (spec/evidence.md
-PERL-1 to PERL-8) shows Perl does differently, and the defects the model
+PERL-1 to PERL-9) shows Perl does differently, and the defects the model
 reproduces.
 """
 
@@ -206,7 +206,7 @@ PERL_1130: Final[dict[str, Any]] = {
     "name": "perl-1.130",
     "summary": "Perl Gearman::Server 1.130.1 (Debian gearman-server)",
     "notes": (
-        "Evidence: spec/evidence.md PERL-1 to PERL-8 and the probes of 1.130.1. Not modelled: "
+        "Evidence: spec/evidence.md PERL-1 to PERL-9 and the probes of 1.130.1. Not modelled: "
         "the order in which a worker's functions are scanned (modelled as gearmand's), the admin "
         "jobs, clients and gladiator commands, admin lines "
         "that do not start with a word character, and the maxqueue crash on limit 0."
