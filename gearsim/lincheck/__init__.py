@@ -21,6 +21,7 @@ produce exactly the replies the server sent:
   server's, snapshots and fingerprints;
 * ``schedule``: the first guess at the server's order;
 * ``hints``: which reorderings to try first, read from the replies;
+* ``necessary``: replies no order could produce, decided without a search;
 * ``diagnose``: which requirement a divergence breaks;
 * ``verdict``: all of it for one server: findings as broken, unknown,
   inconclusive or undecided, one defect reported once.

@@ -144,7 +144,7 @@ def diagnose(
     expected = _shown(failure.expected, to_seen)
     got = failure.seen.message if failure.seen is not None else None
     frame = failure.seen.frame if failure.seen is not None else (failure.op.frame if failure.op is not None else 0)
-    handles = frozenset(_captured(failure.expected, to_seen) + handles_in(got))
+    handles = frozenset(_captured(failure.expected, to_seen) + handles_in(got) + _reported_on(failure))
     sent = _text(got) if failure.seen is not None else "nothing more"
     want = _text(expected)
     op = failure.op
@@ -211,6 +211,16 @@ def diagnose(
             if type(request) is Packet:
                 rule = _REFUSABLE.get(int(request.type), rule_of(got))
     return Diagnosis(rule, failure.conn, frame, reason, handles)
+
+
+def _reported_on(failure: Failure) -> list[bytes]:
+    """The handle a worker's WORK_* request names when the model answers it with an ERROR (the job it is about)."""
+    op = failure.op
+    if type(failure.expected) is Packet and failure.expected.type == T.ERROR and op is not None:
+        request = op.message
+        if type(request) is Packet and request.type in _WORK_REQUESTS and request.args and request.args[0]:
+            return [request.args[0]]
+    return []
 
 
 def _coalescing(

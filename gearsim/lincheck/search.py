@@ -102,6 +102,7 @@ class Engine:
         reach: int = 8,
         hints: Hints | None = None,
         describe: Callable[[Failure], Any] | None = None,
+        impossible: Callable[[Failure], bool] | None = None,
     ) -> None:
         self.r = Replay(tracks, schedule, machine, widen)
         self.knobs = Knobs(budget, discrepancies, reach, hints)
@@ -110,6 +111,8 @@ class Engine:
         self.lookahead = lookahead
         #: called with each failure as it becomes a divergence (the machine still in that state)
         self.describe = describe
+        #: says of a failure that no order could explain it (a necessary condition): no search is spent on it
+        self.impossible = impossible
         #: until this position, snapshots are taken every ``_TURBULENT_EVERY`` ops (a failure happened near)
         self._turbulent = -1
 
@@ -170,7 +173,10 @@ class Engine:
         self.r.outcome.searches += 1
         self.r.searching = True
         try:
-            resume, nodes, found = self._repair_or_search(failure, k, goal)
+            resume: int | None = None
+            found: bool | None = False
+            if self.impossible is None or not self.impossible(failure):
+                resume, nodes, found = self._repair_or_search(failure, k, goal)
         finally:
             self.r.searching = False
         if resume is not None and resume >= 0:

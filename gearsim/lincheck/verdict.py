@@ -32,6 +32,7 @@ from gearsim.lincheck.diagnose import Context, Diagnosis, diagnose, rule_of
 from gearsim.lincheck.hints import GearmanHints
 from gearsim.lincheck.history import History, Op, Seen, replies_of
 from gearsim.lincheck.machine import GearmanMachine
+from gearsim.lincheck.necessary import Impossible
 from gearsim.lincheck.partition import Part, split
 from gearsim.lincheck.schedule import guess_order
 from gearsim.lincheck.search import Budget, Engine, Failure
@@ -144,6 +145,7 @@ def judge(
             make_budget(),
             hints=GearmanHints(part.history, machine),
             describe=partial(_diagnose, machine=machine, ctx=ctx),
+            impossible=Impossible(part.history, machine),
         )
         outcome = engine.run()
         verdict.searches += outcome.searches

@@ -105,9 +105,63 @@ def test_a_count_no_order_explains_breaks_GM_STATUS_001_once_at_its_frame() -> N
 
 
 def test_a_search_out_of_budget_says_undecided_not_broken() -> None:
-    s, frame = job_with_progress((b"1", b"1", b"9", b"14"))
+    s, frame = job_with_progress((b"1", b"0", b"4", b"14"))  # "not running": only a search can rule it out
     findings = s.judge(budget=0)
     assert [(f.status, f.requirement, f.frame) for f in findings] == [(UNDECIDED, "GM-STATUS-001", frame)]
+
+
+def test_a_numerator_no_worker_sent_is_broken_without_a_search() -> None:
+    # no order of the requests reports 9: the budget need not be spent to say so
+    s, frame = job_with_progress((b"1", b"1", b"9", b"14"))
+    assert broken(s.judge(budget=0)) == [("GM-STATUS-001", frame)]
+    s, frame = job_with_progress((b"1", b"1", b"3", b"9"))
+    assert broken(s.judge(budget=0)) == [("GM-STATUS-001", frame)]
+
+
+def test_a_numerator_a_worker_sent_is_never_broken_for_want_of_a_search() -> None:
+    for numerator in (b"3", b"4"):
+        s, _frame = job_with_progress((b"1", b"1", numerator, b"14"))
+        assert broken(s.judge(budget=0)) == []
+
+
+def _worker_takes(assigned: bytes) -> tuple[Script, int]:
+    """A client's job is created as H:vm:1; the worker's grab is answered with ``assigned``. Returns the
+    script and the JOB_CREATED's frame."""
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB_BG, b"f", b"", b"x"))
+    created = s.got(1, 2.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 3, req(T.GRAB_JOB))
+    s.got(2, 3.1, res(T.JOB_ASSIGN, assigned, b"f", b"x"))
+    s.send(2, 4, req(T.WORK_COMPLETE, assigned, b"done"))
+    return s, created
+
+
+def test_a_job_handed_out_under_a_handle_no_job_created_gave_is_broken_without_a_search() -> None:
+    s, created = _worker_takes(b"H:vm:2")
+    assert ("GM-SUBMIT-001", created) in broken(s.judge(budget=0))
+    s, _created = _worker_takes(b"H:vm:1")
+    assert s.judge(budget=0) == []
+
+
+def test_a_report_taken_from_a_worker_no_assignment_gave_the_job_is_broken_without_a_search() -> None:
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0)
+    s.open(3, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 3, req(T.GRAB_JOB))
+    s.got(2, 3.1, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))
+    s.send(3, 4, req(T.WORK_DATA, b"H:vm:1", b"stolen"))  # c3 never got the job: the server must refuse it
+    s.got(1, 4.1, res(T.WORK_DATA, b"H:vm:1", b"stolen"))
+    s.send(2, 5, req(T.WORK_COMPLETE, b"H:vm:1", b"done"))
+    s.got(1, 5.1, res(T.WORK_COMPLETE, b"H:vm:1", b"done"))
+    # the forward no worker holding the job sent
+    assert broken(s.judge(budget=0)) == [("GM-WORK-003", 10)]
 
 
 def test_lost_bytes_make_the_affected_job_inconclusive() -> None:

@@ -1,0 +1,138 @@
+"""Replies no order of the requests could produce, told without searching (PURE).
+
+The search proves a divergence by trying the orders the capture allows; in a
+burst of seventy connections that can take the whole budget, and a
+partition whose budget ran out is *undecided*, as is everything after its
+first undecided divergence. Some replies need no search: whatever the order,
+the model could only send them if the capture held something it does not.
+``Impossible`` knows three such necessary conditions, read from the
+partition's history once:
+
+* a job handed out (JOB_ASSIGN*) under a captured handle no JOB_CREATED of
+  the partition gave, and the model never paired: a server hands out only
+  handles it gave when it created the job, and every JOB_CREATED is captured;
+* a STATUS_RES whose numerator or denominator no WORK_STATUS of its handle
+  carried (and that is not a fresh job's 0, or a profile's empty field): a
+  server reports only the last numbers a worker sent;
+* a WORK_* report the server took (no ERROR) from a worker that no captured
+  JOB_ASSIGN gave the job to: the model takes one only from the job's worker,
+  and only a JOB_ASSIGN the capture shows makes a worker hold a job; and so
+  a WORK_DATA, WORK_WARNING or WORK_COMPLETE forward that no worker the job
+  was assigned to sent (the same type and bytes).
+
+A history with lost bytes decides nothing here (a JOB_CREATED in the gap
+leaves the model's handle free to pair at a JOB_ASSIGN). A connection joined
+mid-stream does not stop them: the model holds no job, number or worker from
+before the capture in any order either (``verdict`` reports such findings
+unknown, not broken).
+These conditions only save the search its budget; what a divergence breaks
+is still ``gearsim.lincheck.diagnose``'s to say.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from gearsim.lincheck.history import History, Track
+from gearsim.lincheck.machine import GearmanMachine
+from gearsim.lincheck.replay import DIFFERS, UNEXPLAINED, UNSENT, Failure
+from gearsim.protocol.packets import Packet, PacketType
+
+__all__ = ["Impossible"]
+
+T = PacketType
+_ASSIGNS: Final[frozenset[int]] = frozenset({T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL})
+#: reports a server forwards to listeners as they came (WORK_STATUS numbers and WORK_FAIL/EXCEPTION vary)
+_FORWARDED: Final[frozenset[int]] = frozenset({T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE})
+_WORK: Final[frozenset[int]] = frozenset(
+    {T.WORK_STATUS, T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION}
+)
+
+
+def _number(text: bytes) -> int:
+    """The unsigned number a server reads from a status field (its leading digits; none: 0)."""
+    digits = 0
+    for byte in text:
+        if not 0x30 <= byte <= 0x39:
+            break
+        digits = digits * 10 + byte - 0x30
+    return digits
+
+
+class Impossible:
+    """Tells whether a failure's observation is one no order could make the model send (see the module)."""
+
+    def __init__(self, history: History, machine: GearmanMachine) -> None:
+        self.machine = machine
+        tracks = history.tracks
+        #: a history with lost bytes may hide a creation or an assignment: it decides nothing here
+        self.whole = not any(_lossy(t) for t in tracks.values())
+        #: captured handles some JOB_CREATED gave
+        self.created: set[bytes] = set()
+        #: (conn, captured handle) of every job assignment captured
+        self.assigned: set[tuple[int, bytes]] = set()
+        #: captured handle -> the numbers its WORK_STATUS packets carried (each field, raw and as read)
+        self.numbers: dict[bytes, set[bytes | int]] = {}
+        #: (type, args) of every WORK_* report a connection sent, with the connection
+        reports: list[tuple[int, tuple[int, tuple[bytes, ...]]]] = []
+        for track in tracks.values():
+            for seen in track.seen:
+                m = seen.message
+                if type(m) is Packet and m.args:
+                    if m.type == T.JOB_CREATED:
+                        self.created.add(m.args[0])
+                    elif m.type in _ASSIGNS:
+                        self.assigned.add((track.conn, m.args[0]))
+            for op in track.ops:
+                m = op.message
+                if type(m) is Packet and m.type in _FORWARDED and m.args:
+                    reports.append((track.conn, (int(m.type), m.args)))
+                if type(m) is Packet and m.type == T.WORK_STATUS and m.args:
+                    found = self.numbers.setdefault(m.args[0], set())
+                    for field in m.args[1:3]:
+                        found.add(field)
+                        found.add(_number(field))
+        #: the reports sent by a worker the job (the handle) was assigned to
+        self.reports = {report for conn, report in reports if (conn, report[1][0]) in self.assigned}
+
+    def __call__(self, failure: Failure) -> bool:
+        """True when no order of the partition's ops could make the model send what ``failure`` shows."""
+        if not self.whole:
+            return False
+        seen = failure.seen.message if failure.seen is not None else None
+        if failure.why in (DIFFERS, UNEXPLAINED) and type(seen) is Packet and seen.args:
+            if seen.type in _ASSIGNS:
+                handle = seen.args[0]
+                return handle not in self.created and self.machine.describe_handle(handle) != "paired"
+            if seen.type == T.STATUS_RES and len(seen.args) == 5:
+                return self._numbers_unsent(seen.args[0], seen.args[3:5])
+            if seen.type in _FORWARDED and seen.args[0] in self.created:
+                return (int(seen.type), seen.args) not in self.reports
+        op = failure.op
+        if (
+            failure.why in (DIFFERS, UNSENT)
+            and op is not None
+            and type(failure.expected) is Packet
+            and failure.expected.type == T.ERROR
+            and seen is not failure.expected
+            and type(op.message) is Packet
+            and op.message.type in _WORK
+            and op.message.args
+        ):
+            handle = op.message.args[0]
+            return handle in self.created and (op.conn, handle) not in self.assigned
+        return False
+
+    def _numbers_unsent(self, handle: bytes, fields: tuple[bytes, ...]) -> bool:
+        sent = self.numbers.get(handle, set())
+        for field in fields:
+            if field in sent or not field:
+                continue
+            if field.isdigit() and (int(field) == 0 or int(field) in sent):
+                continue
+            return True
+        return False
+
+
+def _lossy(track: Track) -> bool:
+    return track.ops_lost_at is not None or track.seen_lost_at is not None or bool(track.losses)
