@@ -62,6 +62,7 @@ from gearsim.run.unanswered import (
     ANSWERED,
     absent_admin,
     admin_lines,
+    core_refused,
     refused_defect,
     refused_optional,
     request_name,
@@ -184,7 +185,13 @@ def _play_step(play: Play, step: Step) -> None:
             lines = play.lines.get(step.actor, [])
             if play.stop_unanswered and step.admin is not None and lines and is_err(failure.actual):
                 absent_admin_line(play, step, failure, lines[0])
-            if step.admin is None or failure.actual or not lines:
+            # a failure naming other rules than the step's (an alternative's declared breaks) is judged already
+            if (
+                step.admin is None
+                or failure.actual
+                or not lines
+                or failure.rules not in (step.rules, step.server_rules)
+            ):
                 raise
             if play.stop_unanswered:
                 _unanswered_admin(play.profile, lines, f"step {step.index}")
@@ -291,7 +298,13 @@ def _leftovers(play: Play, actors: Iterable[str]) -> None:
         while box and is_error(repr(box[0])) and refusal_met(play, actor, "after the last step"):
             box.popleft()  # an ERROR that refused a request: the defect recorded
         if box:
-            raise StepFailed(None, f"{actor}: unexpected {box[0]!r} after the last step", "nothing more", show(box))
+            reason = f"{actor}: unexpected {box[0]!r} after the last step"
+            sent = play.sent.get(actor, ())
+            core = core_refused(play.profile, sent, last=False) if is_error(repr(box[0])) else None
+            if core is not None:  # the stray ERROR refused a request every server must (should) act on
+                why = f"{reason}; it refused {actor}'s {core[1]} ({core[0]})"
+                raise StepFailed(None, why, "nothing more", show(box), (core[0],))
+            raise StepFailed(None, reason, "nothing more", show(box))
 
 
 def _reaction_steps(case: Case, reaction: Reaction) -> list[Step]:

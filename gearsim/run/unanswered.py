@@ -146,7 +146,7 @@ CORE: Final = {
 }
 
 
-def core_refused(profile: str, names: Iterable[str]) -> tuple[str, str] | None:
+def core_refused(profile: str, names: Iterable[str], *, last: bool = True) -> tuple[str, str] | None:
     """The rule a server breaks by refusing one of these requests with ERROR where another reply was due.
 
     (rule, request): GM-SERVER-001 for a request every server must act on,
@@ -154,11 +154,18 @@ def core_refused(profile: str, names: Iterable[str]) -> tuple[str, str] | None:
     ERROR answers: CAN_DO before a GRAB_JOB_UNIQ gets no reply). Under a named
     profile only a request its server does not implement: one it implements
     was refused for a reason the step's own rules judge. OPTION_REQ is never
-    one: its refusal is judged by the option rules. None when no request fits.
+    one: its refusal is judged by the option rules. With ``last`` false (an
+    ERROR nothing awaited, which any of them may have got) every such request,
+    named together, and the stronger rule. None when no request fits.
     """
     known = PROFILES[profile].implemented if profile in PROFILES and profile != SPEC_PROFILE else frozenset()
-    hits = [n for n in names if n in CORE and n != "OPTION_REQ" and n not in known]
-    return (CORE[hits[-1]], hits[-1]) if hits else None
+    hits = list(dict.fromkeys(n for n in names if n in CORE and n != "OPTION_REQ" and n not in known))
+    if not hits:
+        return None
+    if last:
+        return CORE[hits[-1]], hits[-1]
+    rule = min(CORE[n] for n in hits)  # GM-SERVER-001 (a MUST) before GM-SERVER-002
+    return rule, " or ".join(hits)
 
 
 #: the rule an admin command's own reply rests on, when a server leaves it unanswered

@@ -77,6 +77,21 @@ cases:
   - {expect: w1, packet: {type: JOB_ASSIGN, args: [{ref: H}, t-data, x]}}
   - {send: w1, packet: {type: WORK_DATA, args: [{ref: H}, part]}}
   - {expect: c1, packet: {type: WORK_DATA, args: [{ref: H}, part]}}
+- id: data-unawaited
+  comment: a background job's WORK_DATA goes nowhere, and nothing comes back to the worker
+  requirements: [GM-SUBMIT-004]
+  result: valid
+  actors: {c1: client, w1: worker}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_BG, args: [t-bgdata, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO, args: [t-bgdata]}}
+  - {send: w1, packet: {type: GRAB_JOB}}
+  - {expect: w1, packet: {type: JOB_ASSIGN, args: [{ref: H}, t-bgdata, x]}}
+  - {send: w1, packet: {type: WORK_DATA, args: [{ref: H}, part]}}
+  - {send: w1, packet: {type: WORK_COMPLETE, args: [{ref: H}, done]}}
 """
 
 
@@ -168,3 +183,15 @@ def test_a_rule_an_alternative_declares_broken_is_its_verdict_not_a_failed_match
     assert "error-text-echoes-body" in perl[0].reason
     spec = [run_case(vf, case, ModelPeerFactory(profile="perl-1.130"), "spec") for vf, case in cases]
     assert [r.verdict for r in spec] == [Verdict.FAIL] and spec[0].rules == ("GM-FRAME-005",), spec
+
+
+def test_a_stray_error_for_a_refused_request_is_perl_s_defect_and_under_spec_names_the_core_rule(
+    cases: VectorFile, tmp_path: Path
+) -> None:
+    perl = judge(cases, "data-unawaited", "perl-1.130", tmp_path, "--refuse WORK_DATA")
+    assert perl.verdict is Verdict.KNOWN_DEFECT, perl.reason
+    assert "after the last step: known defect core-requests-missing" in perl.reason
+    spec = judge(cases, "data-unawaited", "spec", tmp_path, "--refuse WORK_DATA")
+    assert spec.verdict is Verdict.FAIL
+    assert spec.rules == ("GM-SERVER-001",) and "it refused w1's WORK_DATA" in spec.reason, spec.reason
+    assert judge(cases, "data-unawaited", "spec", tmp_path).verdict is Verdict.PASS

@@ -79,3 +79,22 @@ def test_required_commands_and_capitals_are_never_optional() -> None:
     assert absent_admin("gearmand-1.1", b"getpid") is None
     assert absent_admin("perl-1.130", b"show jobs") == ("show", "GM-ADMIN-013", "MAY")
     assert absent_admin("spec", b"maxqueue f 1") == ("maxqueue", "GM-ADMIN-010", "SHOULD")
+
+
+SILENT_DEFECT = """\
+  - {send: a1, admin: getpid}
+  - expect: a1
+    admin: {lines: [{match: 'OK [0-9]+'}], eol: "\\n"}
+    accept:
+    - profiles: [gear-0.16]
+      defect: some-wedge
+      breaks: [GM-FRAME-016]
+      silence: true
+"""
+
+
+def test_an_unanswered_admin_line_that_an_alternative_judged_keeps_that_alternative_s_rules() -> None:
+    # gear answers getpid with nothing; the vector records that silence as a defect breaking GM-FRAME-016
+    result = run(SILENT_DEFECT, "spec", "gear-0.16")
+    assert result.verdict is Verdict.FAIL
+    assert result.rules == ("GM-FRAME-016",)
