@@ -8,7 +8,9 @@ records becomes a finding with one of four statuses:
 * ``broken``: no order the capture allows makes the model send what the
   server sent: the rule (``gearsim.lincheck.diagnose``) is broken;
 * ``unknown``: the difference depends on history the capture did not see:
-  a connection joined mid-stream, or a job the capture never saw created;
+  a partition where the model differs on a connection joined mid-stream (what
+  it did before the capture shows there), or a job the capture never saw
+  created;
 * ``inconclusive``: bytes of a connection involved were lost (a TCP gap),
   so its requests or replies may be missing;
 * ``undecided``: the partition's budget ran out before the search could
@@ -112,7 +114,7 @@ def judge(
     make_budget = budget or state_budget(DEFAULT_BUDGET)
     verdict = Verdict()
     answered = {conn: replies_of(track) for conn, track in history.tracks.items()}
-    midstream = any(t.midstream for t in history.tracks.values())
+    joined = frozenset(conn for conn, t in history.tracks.items() if t.midstream)
     reported: set[bytes] = set()
     repeated: set[tuple[str, str, int]] = set()
     outcome_of: dict[tuple[int, int], bool] = {}  # (conn, observation) -> matched everywhere it was judged
@@ -160,10 +162,16 @@ def judge(
             (d.note.frame for d in outcome.divergences if not d.decided and isinstance(d.note, Diagnosis)),
             default=None,
         )
+        # a connection joined mid-stream did unseen things; they show where the model, knowing none of them,
+        # differs on that connection: a partition where it never does is judged as if it had nothing unseen
+        unseen = any(
+            d.failure.conn in joined or (d.failure.op is not None and d.failure.op.conn in joined)
+            for d in outcome.divergences
+        )
         for divergence in outcome.divergences:
             found = divergence.note
             assert isinstance(found, Diagnosis)
-            status = _status(found, part, divergence.decided, midstream, created, machine)
+            status = _status(found, part, divergence.decided, unseen, created, machine)
             if status == BROKEN and guessed_from is not None and found.frame > guessed_from:
                 status = UNDECIDED
                 found = replace(found, reason=f"{found.reason} (after the undecided frame {guessed_from})")
@@ -210,7 +218,7 @@ def _status(
     found: Diagnosis,
     part: Part,
     decided: bool,
-    midstream: bool,
+    joined: bool,
     created: Mapping[bytes, tuple[int, int]],
     machine: GearmanMachine,
 ) -> str:
@@ -219,7 +227,7 @@ def _status(
         return INCONCLUSIVE
     if not decided:
         return UNDECIDED
-    if midstream and (part.kind != "job" or any(t.midstream for t in tracks.values())):
+    if joined:
         return UNKNOWN
     unseen = [h for h in found.handles if h not in created and machine.describe_handle(h) != "paired"]
     if found.handles and len(unseen) == len(found.handles):

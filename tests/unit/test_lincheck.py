@@ -180,6 +180,18 @@ def test_a_job_from_before_the_capture_is_unknown_not_broken() -> None:
     assert [f.status for f in findings] == [UNKNOWN]
 
 
+def test_a_connection_joined_mid_stream_that_the_model_explains_leaves_other_findings_broken() -> None:
+    s, frame = job_with_progress((b"1", b"1", b"9", b"14"))
+    s.open(4, 0.5, midstream=True)  # its unseen past makes no difference the capture shows
+    s.send(4, 0.6, req(T.CAN_DO, b"f"))
+    s.send(4, 0.7, req(T.ECHO_REQ, b"x"))
+    s.got(4, 0.8, res(T.ECHO_RES, b"x"))
+    assert broken(s.judge()) == [("GM-STATUS-001", frame)]
+    s.send(4, 20, req(T.GRAB_JOB))
+    s.got(4, 20.1, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))  # a job the model's c4 cannot hold: unseen past
+    assert broken(s.judge()) == []
+
+
 def test_an_error_where_job_created_was_due_is_one_GM_SUBMIT_001_not_one_per_later_packet() -> None:
     s = Script()
     s.open(1, 0)
