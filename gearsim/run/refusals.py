@@ -12,7 +12,7 @@ the profile table are ``gearsim.run.unanswered``.
 
 from __future__ import annotations
 
-from gearsim.protocol.packets import Packet, PacketType
+from gearsim.protocol.packets import Packet, PacketType, type_name
 from gearsim.run.expectations import Play, Unsupported
 from gearsim.run.result import StepFailed
 from gearsim.run.unanswered import absent_admin, core_refused, refused_defect, refused_optional
@@ -72,9 +72,10 @@ def refusal_met(play: Play, actor: str, where: str) -> bool:
 def refused(play: Play, step: Step, failure: StepFailed) -> None:
     """A failed step after a request that came back refused with an ERROR where the step expects another reply.
 
-    Any actor counts whose requests since its last expect step hold the
-    request and whose replies hold an ERROR: a worker's refused WORK_DATA
-    shows as its client's missing WORK_DATA. A refusal the profile's defect
+    The step's own actor counts when the ERROR came to it; another actor
+    when its requests since its last expect step hold the request, its
+    replies hold an ERROR, and the step awaits a packet of that request's
+    type: a worker's refused WORK_DATA shows as its client's missing WORK_DATA. A refusal the profile's defect
     records is that known defect; one of a request a server MAY leave out is
     the spec's allowance; one of a request every server must (should) act on
     breaks GM-SERVER-001 (GM-SERVER-002), named before the step's rules.
@@ -86,8 +87,13 @@ def refused(play: Play, step: Step, failure: StepFailed) -> None:
     if _expects_error(step):
         return
     where = f"step {step.index}"
+    # another actor's refusal explains this step only when the step awaits what that request would have sent on
+    awaited = {type_name(p.type) for p in (step.packet, *step.packets) if p is not None}
     for who, names in play.sent.items():
-        if not (is_error(failure.actual) if who == step.actor else _holds_error(play, who)):
+        if who == step.actor:
+            if not is_error(failure.actual):
+                continue
+        elif not (_holds_error(play, who) and awaited & set(names)):
             continue
         if play.stop_unanswered and refusal_met(play, who, where):
             raise Unsupported(f"{where}: the server refused what {who} asked")

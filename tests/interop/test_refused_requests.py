@@ -92,6 +92,22 @@ cases:
   - {expect: w1, packet: {type: JOB_ASSIGN, args: [{ref: H}, t-bgdata, x]}}
   - {send: w1, packet: {type: WORK_DATA, args: [{ref: H}, part]}}
   - {send: w1, packet: {type: WORK_COMPLETE, args: [{ref: H}, done]}}
+- id: data-then-wrong-echo
+  comment: the worker's WORK_DATA is refused, and then the client's echo comes back wrong (the vector expects b)
+  requirements: [GM-ECHO-001]
+  result: valid
+  actors: {c1: client, w1: worker}
+  steps:
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB_BG, args: [t-echo, '', x]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO, args: [t-echo]}}
+  - {send: w1, packet: {type: GRAB_JOB}}
+  - {expect: w1, packet: {type: JOB_ASSIGN, args: [{ref: H}, t-echo, x]}}
+  - {send: w1, packet: {type: WORK_DATA, args: [{ref: H}, part]}}
+  - {send: c1, packet: {type: ECHO_REQ, args: [a]}}
+  - {expect: c1, packet: {type: ECHO_RES, args: [b]}}
 """
 
 
@@ -195,3 +211,11 @@ def test_a_stray_error_for_a_refused_request_is_perl_s_defect_and_under_spec_nam
     assert spec.verdict is Verdict.FAIL
     assert spec.rules == ("GM-SERVER-001",) and "it refused w1's WORK_DATA" in spec.reason, spec.reason
     assert judge(cases, "data-unawaited", "spec", tmp_path).verdict is Verdict.PASS
+
+
+def test_another_actor_s_refusal_does_not_excuse_a_failure_it_cannot_have_caused(
+    cases: VectorFile, tmp_path: Path
+) -> None:
+    result = judge(cases, "data-then-wrong-echo", "perl-1.130", tmp_path, "--refuse WORK_DATA")
+    assert result.verdict is Verdict.FAIL, result.reason
+    assert "known defect" not in result.reason and result.rules == ("GM-ECHO-001",), (result.reason, result.rules)
