@@ -184,8 +184,7 @@ class JobStore:
         dashed = unique == b"-" and profile.dash_unique == "replace-with-payload"
         if dashed:
             unique = data
-        # without a unique (and not dashed) nothing coalesces: find_coalesce's answer, sooner
-        job = self.find_coalesce(function, unique, data, dashed=dashed) if unique or dashed else None
+        job = self.find_coalesce(function, unique, data, dashed=dashed)
         if job is not None and self.jobs.get(job.handle) is not job:
             # the ended job a never-freed key still names: its handle, no new job
             return job, False
@@ -194,8 +193,7 @@ class JobStore:
             job.job_queued = listener is None or job.job_queued
         created = job is None
         if job is None:
-            # no limit set (the usual case) needs no look at the queue
-            if function.max_queue[priority] > 0 and not self._room_for(function, priority, out):
+            if not self._room_for(function, priority, out):
                 return None, False
             stored = unique
             if profile.unique_stored_max is not None:
