@@ -33,6 +33,7 @@ __all__ = [
     "LONG_PAYLOAD",
     "Direction",
     "Kind",
+    "RawRecord",
     "Trace",
     "TraceRecord",
     "diff",
@@ -197,23 +198,54 @@ def format_record(record: TraceRecord) -> str:
     return line + (f" # {_one_line(record.note)}" if record.note else "")
 
 
+#: a record as a producer may append it to ``Trace.raw``: a TraceRecord's fields without ``seq``
+RawRecord = tuple[int, int, str, str, str, Message | None, bytes, str]
+
+
 class Trace:
     """The records of one run, in the order they happened.
 
-    The simulator appends through ``append``; everything else reads. Indexing
-    and iteration give ``TraceRecord`` values; ``seq`` equals the index.
+    The simulator appends through ``append`` or ``raw``; everything else reads.
+    Indexing, iteration and ``records`` give ``TraceRecord`` values; ``seq``
+    equals the index.
+
+    Why ``raw``: a long simulation appends several records per packet and
+    mostly reads them once, at the end. It appends plain tuples of the fields
+    but ``seq`` (a ``RawRecord``), and reading ``records`` makes TraceRecords of
+    those not yet made, in place, once: the wrapping is paid only for a trace
+    that is read.
     """
 
-    __slots__ = ("records",)
+    __slots__ = ("_made", "_records")
 
     def __init__(self, records: Iterable[TraceRecord] = ()) -> None:
-        self.records: list[TraceRecord] = list(records)
+        self._records: list[TraceRecord | RawRecord] = list(records)
+        #: entries before this index are all TraceRecords
+        self._made = len(self._records)
+
+    @property
+    def records(self) -> list[TraceRecord]:
+        """Every record, in order (the list itself: read it, do not append to it)."""
+        found = self._records
+        if self._made < len(found):
+            new = tuple.__new__
+            for i in range(self._made, len(found)):
+                r = found[i]
+                if type(r) is tuple:
+                    found[i] = new(TraceRecord, (r[0], i, *r[1:]))
+            self._made = len(found)
+        return found  # type: ignore[return-value]  # every entry is a TraceRecord now
+
+    @property
+    def raw(self) -> list[TraceRecord | RawRecord]:
+        """The list records are appended to: TraceRecords (``seq`` = the index) or ``RawRecord`` tuples."""
+        return self._records
 
     def append(self, record: TraceRecord) -> None:
-        self.records.append(record)
+        self._records.append(record)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self._records)
 
     def __iter__(self) -> Iterator[TraceRecord]:
         return iter(self.records)

@@ -55,7 +55,7 @@ class Engine:
 
     def __init__(self, rng: random.Random, default_link: LinkConfig, trace_deliveries: bool) -> None:
         self.trace = Trace()
-        self.records = self.trace.records
+        self.records = self.trace.raw
         self.rng = rng
         self.default_link = default_link
         self._trace_deliveries = trace_deliveries
@@ -145,7 +145,7 @@ class Engine:
                 now = self.loop.now
                 conn = c.id
                 for m in messages:
-                    records.append(_new(TraceRecord, (now, len(records), conn, c.label, _C2S, _SEND, m, b"", "")))
+                    records.append((now, conn, c.label, _C2S, _SEND, m, b"", ""))
         else:
             self.record_bytes(c, _C2S, _SEND, data, "")
         self.transmit_cs(c, data)
@@ -177,7 +177,7 @@ class Engine:
             now = self.loop.now
             label = c.label
             for m in messages:
-                records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
+                records.append((now, conn, label, _C2S, _SEND, m, b"", ""))
             tick = now + c.latency
             c.cs.last = tick
             # EventLoop.push, inlined (per write)
@@ -215,7 +215,7 @@ class Engine:
                 label = c.label
                 conn = c.id
                 for m in messages:
-                    records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
+                    records.append((now, conn, label, _C2S, _SEND, m, b"", ""))
                 tick = now + c.latency
                 c.cs.last = tick
                 self.push(tick, NORMAL, self._plain_cs_messages_h, (c, messages))
@@ -231,7 +231,7 @@ class Engine:
         label = c.label
         conn = c.id
         for m in messages:
-            records.append(_new(TraceRecord, (now, len(records), conn, label, _C2S, _SEND, m, b"", "")))
+            records.append((now, conn, label, _C2S, _SEND, m, b"", ""))
         self.transmit_cs(c, data)
 
     def close(self, c: Connection) -> None:
@@ -561,7 +561,7 @@ class Engine:
                     conn = c.id
                     label = c.label
                     for m in messages:
-                        records.append(_new(TraceRecord, (now, len(records), conn, label, _S2C, _SEND, m, b"", "")))
+                        records.append((now, conn, label, _S2C, _SEND, m, b"", ""))
                     if c.plain and out.from_messages:
                         tick = now + c.latency
                         c.sc.last = tick
