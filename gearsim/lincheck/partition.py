@@ -192,6 +192,10 @@ def split(history: History) -> list[Part]:
         if mine:
             functions.join(sorted(mine))
 
+    for handle, candidates in _unmade(tracks, replies).items():
+        # joining partitions is always sound: it only spends search on what could have been judged apart
+        jobs.join([("h", handle), *(("h", c) for c in candidates)])
+
     def queue_of_function(function: bytes) -> object:
         return ("q", functions.find(function))
 
@@ -340,6 +344,44 @@ def split(history: History) -> list[Part]:
         if part.history.tracks:
             parts.append(part)
     return parts
+
+
+def _unmade(tracks: dict[int, Track], replies: dict[int, dict[int, Seen]]) -> dict[bytes, list[bytes]]:
+    """Handles handed out that no JOB_CREATED gave -> the handles of the jobs they may stand for.
+
+    A job handed out under a handle no JOB_CREATED gave is either one made
+    before the capture, or the server gave its submission another handle
+    (GM-SUBMIT-001). The evidence of the second is in two jobs: a submission
+    of the same function, unique and workload, captured before, whose handle
+    no worker was ever handed. They are judged together, so the defect is seen
+    beside its evidence.
+    """
+    made: list[tuple[int, bytes, bytes, bytes, bytes]] = []  # (time, function, unique, workload, handle)
+    handed: dict[bytes, tuple[int, bytes, bytes | None, bytes]] = {}  # handle -> (time, function, unique, workload)
+    for conn, track in tracks.items():
+        for index, seen in replies[conn].items():
+            handle = _created(seen)
+            m = track.ops[index].message
+            if handle is not None and type(m) is Packet and len(m.args) >= 3:
+                made.append((track.ops[index].time_ns, m.args[0], m.args[1], m.args[-1], handle))
+        for seen in track.seen:
+            m = seen.message
+            if type(m) is Packet and int(m.type) in ASSIGNS and len(m.args) >= 3:
+                unique = m.args[2] if m.type != T.JOB_ASSIGN and len(m.args) >= 4 else None
+                handed.setdefault(m.args[0], (seen.time_ns, m.args[1], unique, m.args[-1]))
+    given = {handle for *_rest, handle in made}
+    out: dict[bytes, list[bytes]] = {}
+    for handle, (when, function, unique, workload) in handed.items():
+        if handle in given:
+            continue
+        found = [
+            h
+            for t, f, u, w, h in made
+            if t < when and f == function and w == workload and (unique is None or u == unique) and h not in handed
+        ]
+        if found:
+            out[handle] = sorted(set(found))
+    return out
 
 
 _FOREGROUND: Final[frozenset[int]] = frozenset(int(t) for t in (T.SUBMIT_JOB, T.SUBMIT_JOB_HIGH, T.SUBMIT_JOB_LOW))

@@ -7,6 +7,7 @@ capture times in milliseconds: what a capture of a server would show.
 from __future__ import annotations
 
 from gearsim.lincheck.history import CONNECT, DISCONNECT, SEND, History, Op, Seen, Track, set_due_times
+from gearsim.lincheck.partition import JOB, split
 from gearsim.lincheck.verdict import BROKEN, INCONCLUSIVE, UNDECIDED, UNKNOWN, Finding, judge, state_budget
 from gearsim.protocol.packets import Packet, PacketType
 
@@ -144,6 +145,18 @@ def test_a_job_handed_out_under_a_handle_no_job_created_gave_is_broken_without_a
     assert ("GM-SUBMIT-001", created) in broken(s.judge(budget=0))
     s, _created = _worker_takes(b"H:vm:1")
     assert s.judge(budget=0) == []
+
+
+def test_a_job_handed_out_under_a_handle_no_job_created_gave_is_judged_beside_its_submission() -> None:
+    s, _created = _worker_takes(b"H:vm:2")
+    s.send(1, 2.5, req(T.SUBMIT_JOB_BG, b"f", b"", b"other"))  # another job: no evidence about H:vm:2
+    s.got(1, 2.6, res(T.JOB_CREATED, b"H:vm:3"))
+    jobs = [p for p in split(s.history) if p.kind == JOB]
+    holding = [p for p in jobs if b"H:vm:2" in p.handles]
+    assert len(holding) == 1 and holding[0].handles == {b"H:vm:1", b"H:vm:2"}
+    assert not any(b"H:vm:3" in p.handles for p in holding)
+    s, _created = _worker_takes(b"H:vm:1")
+    assert all(len(p.handles) == 1 for p in split(s.history) if p.kind == JOB)
 
 
 def test_a_report_taken_from_a_worker_no_assignment_gave_the_job_is_broken_without_a_search() -> None:
