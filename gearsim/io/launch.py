@@ -143,6 +143,21 @@ class RunningServer:
             return self.process.poll() is None
         return pid_running(self.pid)
 
+    def wait_gone(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the process to end; whether it has. Never raises."""
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def death(self) -> str | None:
         """None while it runs, else how it ended: "killed by signal SIGSEGV (11)", "exited with status 1"."""
         if self.alive():

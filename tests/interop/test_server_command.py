@@ -198,6 +198,17 @@ def test_a_server_that_exits_as_asked_after_the_check_fails_neither_case(cases: 
     assert factory.starts == 2
 
 
+def test_a_server_that_closed_its_port_to_exit_as_asked_is_not_hung(cases: VectorFile, tmp_path: Path) -> None:
+    factory = ManagedPeerFactory(toy("--shutdown-delay 1000 --shutdown-closes-port"), tmp_path / "run")
+    shutdown_file = parse_vector_text(SHUTDOWN, "toy-shutdown.yaml", load_schema_text())
+    try:
+        shutdown = play_case(shutdown_file, shutdown_file.case("shutdown"), factory, "gearmand-1.1")
+        echo = play_case(cases, cases.case("echo"), factory, "gearmand-1.1")
+    finally:
+        factory.close()
+    assert (shutdown.verdict, echo.verdict) == (Verdict.PASS, Verdict.PASS), (shutdown.reason, echo.reason)
+
+
 def test_a_crash_between_cases_is_still_fail_and_names_the_case_it_followed(cases: VectorFile, tmp_path: Path) -> None:
     factory = ManagedPeerFactory(toy("--shutdown-delay 500 --shutdown-status 3"), tmp_path / "run")
     try:

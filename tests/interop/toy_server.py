@@ -16,7 +16,9 @@ chosen on the command line, so tests can prove that gearsim catches it:
   connection (the admin protocol is optional for a server);
 * ``--shutdown-delay MS --shutdown-status N``: the admin ``shutdown`` is
   answered ``OK`` and the process exits with status N (default 0, as asked)
-  MS milliseconds later, as a server that finishes its work first may;
+  MS milliseconds later, as a server that finishes its work first may; with
+  ``--shutdown-closes-port`` it stops listening at once (Perl's server does),
+  so for those MS the process runs but nobody can connect;
 * ``--refuse TYPE`` (repeatable): a packet of that type is answered with an
   ERROR, as a server that does not implement it answers (GM-SERVER-004);
 * ``--bare-unknown-error``: a packet of a type it does not know is answered
@@ -124,6 +126,8 @@ class Toy:
         self.refuse = refuse
         self.admin_protocol = admin
         self.shutdown_delay, self.shutdown_status = shutdown_delay, shutdown_status
+        self.shutdown_closes_port = False
+        self.listener: asyncio.Server | None = None
         self.bare_unknown_error = bare_unknown_error
         self.crash_on, self.hang_on, self.error_word = crash_on, hang_on, error_word
         self.delay_on, self.delay, self.close_delay = delay_on, delay, close_delay
@@ -273,6 +277,8 @@ class Toy:
             conn.send(b".\n")
         elif command == b"shutdown":
             conn.send(b"OK\n")
+            if self.shutdown_closes_port and self.listener is not None:
+                self.listener.close()
             # os._exit: the exit status is the point, and nothing is left to flush
             asyncio.get_running_loop().call_later(self.shutdown_delay, os._exit, self.shutdown_status)
         else:
@@ -335,6 +341,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shutdown-delay", type=int, default=0, metavar="MS", help="exit MS ms after 'shutdown'")
     parser.add_argument("--shutdown-status", type=int, default=0, metavar="N", help="exit status after 'shutdown'")
     parser.add_argument("--refuse", action="append", default=[], metavar="TYPE", help="answer this type with ERROR")
+    parser.add_argument("--shutdown-closes-port", action="store_true", help="stop listening at 'shutdown'")
     args = parser.parse_args(argv)
     numbers = {name: number for number, name in NAMES.items()}
     toy = Toy(
@@ -351,9 +358,12 @@ async def main(argv: list[str] | None = None) -> None:
         frozenset(numbers[name] for name in args.refuse),
     )
     server = await asyncio.start_server(toy.serve, args.host, args.port)
+    toy.listener, toy.shutdown_closes_port = server, args.shutdown_closes_port
     print(f"toy gearman server on {args.host}:{args.port}", file=sys.stderr, flush=True)
     async with server:
-        await server.serve_forever()
+        with contextlib.suppress(asyncio.CancelledError):  # 'shutdown' closed the listener
+            await server.serve_forever()
+    await asyncio.Event().wait()  # until the exit 'shutdown' scheduled
 
 
 if __name__ == "__main__":
