@@ -422,7 +422,9 @@ class Server:
 
     def _submit(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
-        type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
+        type_ = p.type
+        if type(type_) is not PacketType:
+            type_ = PacketType(type_)
         priority, background = _SUBMITS[type_]
         if self._perl_submit:
             body = b"\0".join(p.args)

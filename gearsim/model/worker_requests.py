@@ -222,7 +222,9 @@ class WorkerRequests:
 
     def _work(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
-        type_ = p.type if type(p.type) is PacketType else PacketType(p.type)
+        type_ = p.type
+        if type(type_) is not PacketType:
+            type_ = PacketType(type_)
         args = p.args  # read once: WORK_COMPLETE is on the simulator's hot path
         handle = args[0].split(b"\0", 1)[0]
         if type_ == _WORK_FAIL and profile.fixed_buffers and len(handle) >= BUFFER:

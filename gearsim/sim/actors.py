@@ -506,7 +506,8 @@ class Worker:
                 self._ask()
             elif t in _ASSIGNS:
                 state[conn] = _IDLE
-                self._begin(conn, m.args[0], m.args[-1])
+                args = m.args
+                self._begin(conn, args[0], args[-1])
 
     def _closed(self, conn: ConnId) -> None:
         state = self.state
