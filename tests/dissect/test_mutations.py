@@ -49,3 +49,10 @@ def test_a_wrong_first_handle_of_a_coalesced_job_may_be_named_by_either_rule() -
     assert mutant.rules & set(mutate_captures.broken_rules(mutant.events, "gearmand-1.1"))
     events = list(read_capture(DATA / "gearmand.php.pcap", None))
     assert all(m.rules == {"GM-SUBMIT-001"} for m in mutate_captures.wrong_handle(events) if not m.what)
+
+
+def test_a_wrong_handle_in_a_race_recording_is_told_beside_a_worker_joined_mid_stream() -> None:
+    # race1's worker w0 was captured without its SYN; the job handed out under a handle no JOB_CREATED gave is
+    # decided without a search (no order produces it) and judged with its submission
+    mutant = _mutant("gearmand.race1.pcap.gz", "wrong-handle", 1141)
+    assert "GM-SUBMIT-001" in mutate_captures.broken_rules(mutant.events, "gearmand-1.1")
