@@ -168,24 +168,74 @@ class Replay:
         True: ``outcome.matched`` holds every observation. False: it stopped
         at the first failure (the engine is then spent: build another).
         """
+        # ``apply``, ``match`` and ``stuck`` inlined for the common case, one output standing for the next
+        # observation of its connection (this loop runs once per op of every capture checked); anything
+        # else goes through ``match``. No log is kept: nothing searches back from here.
         tracks = self.tracks
         pos_op = self.pos_op
+        pos_seen = self.pos_seen
+        seen_of = self.seen
+        heads = self.heads
+        matched = self.outcome.matched
+        suffix = self.suffix_inv
+        run = self.machine.apply
+        stands_for = self.machine.match
+        heappop = heapq.heappop
+        heappush = heapq.heappush
+        maxinv = self.maxinv
         # each connection's next op by when it was due: no op may run after one due before it was captured
         due = [(t.ops[0].due_ns, conn, 0) for conn, t in tracks.items() if t.ops]
         heapq.heapify(due)
         for k, op in enumerate(self.schedule):
             while due and pos_op[due[0][1]] != due[0][2]:
-                heapq.heappop(due)
-            if due and op.time_ns > due[0][0]:
+                heappop(due)
+            time_ns = op.time_ns
+            if due and time_ns > due[0][0]:
                 return False
-            if self.apply(op, k) or self.stuck(k):
+            # an op captured after an observation nothing has explained yet cannot run (``apply``)
+            while heads and pos_seen[heads[0][1]] != heads[0][2]:
+                heappop(heads)
+            if heads and time_ns > heads[0][0]:
                 return False
-            following = tracks[op.conn].ops
-            if op.index + 1 < len(following):
-                heapq.heappush(due, (following[op.index + 1].due_ns, op.conn, op.index + 1))
-            if len(self.log) >= 4096:
-                self.log.clear()  # nothing searches back: keep memory flat
-        return all(self.pos_seen[conn] == len(seen) for conn, seen in self.seen.items())
+            outs = run(op)
+            conn = op.conn
+            index = op.index + 1
+            pos_op[conn] = index
+            if time_ns > maxinv:
+                maxinv = self.maxinv = time_ns
+            for j, (to, message) in enumerate(outs):
+                seen = seen_of.get(to)
+                if seen is None:
+                    continue
+                pos = pos_seen[to]
+                if pos < len(seen):
+                    got = seen[pos]
+                    if got.time_ns < maxinv:
+                        return False  # early
+                    used = stands_for(message, seen, pos)
+                    if used == 0:
+                        return False  # differs
+                    if used > 0:
+                        for i in range(pos, pos + used):
+                            matched[(to, i)] = message
+                        pos += used
+                        pos_seen[to] = pos
+                        if pos < len(seen):
+                            heappush(heads, (seen[pos].time_ns, to, pos))
+                    continue
+                # an output past the connection's last observation: may it go unseen?
+                if self.match(op, k, outs, j) is not None:
+                    return False
+                break
+            # ``stuck``: an observation captured before every op still to run
+            while heads and pos_seen[heads[0][1]] != heads[0][2]:
+                heappop(heads)
+            if heads and heads[0][0] < suffix[k + 1]:
+                return False
+            following = tracks[conn].ops
+            if index < len(following):
+                heappush(due, (following[index].due_ns, conn, index))
+        return all(pos_seen[conn] == len(seen) for conn, seen in seen_of.items())
 
     def state(self) -> State:
         return State(
