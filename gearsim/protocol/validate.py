@@ -31,7 +31,7 @@ class Violation:
 
 _LIMIT_RULES: Final[dict[str, str]] = {"handle": "GM-FIELD-001", "unique": "GM-FIELD-002"}
 _DECIMAL_KINDS: Final[frozenset[str]] = frozenset({"decimal"})
-_STATUS_REPLIES: Final[frozenset[str]] = frozenset({"STATUS_RES", "STATUS_RES_UNIQUE"})
+_STATUSES: Final[frozenset[str]] = frozenset({"STATUS_RES", "STATUS_RES_UNIQUE"})
 
 
 def check(packet: Packet, role: Role | None = None) -> list[Violation]:
@@ -47,69 +47,58 @@ def check(packet: Packet, role: Role | None = None) -> list[Violation]:
     """
     found: list[Violation] = []
     number = int(packet.type)
-    spec = SPECS.get(number)
+    row = _ROWS.get(number)
     magic = packet.magic
-    if magic != Magic.REQ and magic != Magic.RES:
+    if magic != _REQ and magic != _RES:
         found.append(Violation("GM-FRAME-002", f"magic {bytes(magic)!r} is neither \\0REQ nor \\0RES"))
-    if spec is None or not spec.on_wire:
+    if row is None:
         found.append(Violation("GM-FRAME-003", f"type {number} is not a packet type that may be sent"))
         return found
-    if role is Role.SERVER:
-        if magic == Magic.REQ:
-            found.append(Violation("GM-FRAME-002", f"the server sent {spec.name} with magic \\0REQ"))
-        if not spec.res:
-            found.append(Violation("GM-FRAME-003", f"{spec.name} is never sent by a server"))
+    name, req, res, plan, bare, status = row
+    if role is _SERVER:
+        if magic == _REQ:
+            found.append(Violation("GM-FRAME-002", f"the server sent {name} with magic \\0REQ"))
+        if not res:
+            found.append(Violation("GM-FRAME-003", f"{name} is never sent by a server"))
     elif role is not None:
-        if magic == Magic.RES:
-            found.append(Violation("GM-FRAME-002", f"{spec.name} sent to the server with magic \\0RES"))
-        if role not in spec.req:
-            senders = " or ".join(sorted(r.value for r in spec.req)) or "nobody (server only)"
-            found.append(Violation("GM-FRAME-003", f"{spec.name} is sent by {senders}, not by a {role.value}"))
-    elif (magic == Magic.REQ and not spec.req) or (magic == Magic.RES and not spec.res):
-        found.append(Violation("GM-FRAME-003", f"{spec.name} never travels with magic {bytes(magic)!r}"))
-    found.extend(_check_args(packet, spec.args, spec.blob, spec.name))
-    return found
-
-
-def _check_args(packet: Packet, names: tuple[str, ...], blob: bool, type_name: str) -> list[Violation]:
-    found: list[Violation] = []
+        if magic == _RES:
+            found.append(Violation("GM-FRAME-002", f"{name} sent to the server with magic \\0RES"))
+        if role not in req:
+            senders = " or ".join(sorted(r.value for r in req)) or "nobody (server only)"
+            found.append(Violation("GM-FRAME-003", f"{name} is sent by {senders}, not by a {role.value}"))
+    elif (magic == _REQ and not req) or (magic == _RES and not res):
+        found.append(Violation("GM-FRAME-003", f"{name} never travels with magic {bytes(magic)!r}"))
     args = packet.args
-    if not names:
+    if bare:
         if any(args):
-            found.append(Violation("GM-FRAME-004", f"{type_name} takes no arguments but carries a body"))
+            found.append(Violation("GM-FRAME-004", f"{name} takes no arguments but carries a body"))
         return found
-    if len(args) != len(names):
+    if len(args) != len(plan):
         found.append(
             Violation(
                 "GM-FRAME-004",
-                f"{type_name} needs {len(names)} arguments ({len(names) - 1} NULs), got {len(args)}",
+                f"{name} needs {len(plan)} arguments ({len(plan) - 1} NULs), got {len(args)}",
             )
         )
-    plan = _PLANS.get((names, blob))
-    if plan is None:
-        plan = _PLANS[(names, blob)] = _plan(names, blob)
-    status = type_name in _STATUS_REPLIES
-    for (name, may_hold_nul, rule, limit, decimal, flag), value in zip(plan, args, strict=False):
+    for (arg, may_hold_nul, rule, limit, decimal, flag), value in zip(plan, args, strict=False):
         if not may_hold_nul and b"\0" in value:
-            found.append(Violation("GM-FRAME-005", f"NUL inside argument {name!r}", name))
+            found.append(Violation("GM-FRAME-005", f"NUL inside argument {arg!r}", arg))
         if rule is not None and len(value) > limit:
-            found.append(Violation(rule, f"{name} is {len(value)} bytes, limit {limit}", name))
+            found.append(Violation(rule, f"{arg} is {len(value)} bytes, limit {limit}", arg))
         if decimal:
             if not value and status:
                 # Perl Gearman::Server and gear send empty progress for a job with none
                 # yet; a SHOULD (GM-FIELD-005) rather than a malformed number.
-                found.append(Violation("GM-FIELD-005", f"{name} is empty, not 0", name))
+                found.append(Violation("GM-FIELD-005", f"{arg} is empty, not 0", arg))
             elif not value.isdigit():
-                found.append(Violation("GM-FIELD-003", f"{name} {value!r} is not unsigned decimal", name))
+                found.append(Violation("GM-FIELD-003", f"{arg} {value!r} is not unsigned decimal", arg))
         if flag and value not in (b"0", b"1"):
-            found.append(Violation("GM-FIELD-004", f"{name} {value!r} is not 0 or 1", name))
+            found.append(Violation("GM-FIELD-004", f"{arg} {value!r} is not 0 or 1", arg))
     return found
 
 
 #: per argument of a layout: (name, may hold NUL, limit rule or None, limit, unsigned decimal, 0/1 flag)
 _Plan = tuple[tuple[str, bool, str | None, int, bool, bool], ...]
-#: (argument names, blob) -> its plan, worked out once per layout: every packet is checked, most of them alike
-_PLANS: dict[tuple[tuple[str, ...], bool], _Plan] = {}
 
 
 def _plan(names: tuple[str, ...], blob: bool) -> _Plan:
@@ -121,3 +110,15 @@ def _plan(names: tuple[str, ...], blob: bool) -> _Plan:
         limit = field.max if field.max is not None else 0
         out.append((name, index == last and blob, rule, limit, field.kind in _DECIMAL_KINDS, field.kind == "flag"))
     return tuple(out)
+
+
+_REQ: Final = Magic.REQ
+_RES: Final = Magic.RES
+_SERVER: Final = Role.SERVER
+#: type number -> (name, roles that send it, sent by the server, its arguments' plan, takes no arguments,
+#: a status reply), for each type that may be sent: worked out once from the table, as every packet is checked
+_ROWS: Final[dict[int, tuple[str, frozenset[Role], bool, _Plan, bool, bool]]] = {
+    number: (spec.name, spec.req, bool(spec.res), _plan(spec.args, spec.blob), not spec.args, spec.name in _STATUSES)
+    for number, spec in SPECS.items()
+    if spec.on_wire
+}

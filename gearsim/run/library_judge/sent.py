@@ -86,6 +86,8 @@ def sent_violations(packet: Packet, role: Role) -> list[Violation]:
     laid out for a type the sender should never have used, say nothing more.
     """
     found = check(packet, role)
+    if not found:
+        return found
     framing = [v for v in found if v.requirement in _TYPE_RULES]
     if framing:
         return framing
