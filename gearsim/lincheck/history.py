@@ -244,12 +244,19 @@ def forward_times(history: History) -> dict[tuple[int, int], int]:
     was requeued between them) each get their own copies, not the first one
     every copy.
     """
+    # keyed by the type as given (a PacketType equals and hashes as its number): no int() per packet
     copies: dict[tuple[int, tuple[bytes, ...]], list[int]] = {}
+    work = _WORK
     for track in history.tracks.values():
         for seen in track.seen:
             message = seen.message
-            if type(message) is Packet and message.type in _WORK:
-                copies.setdefault((int(message.type), message.args), []).append(seen.time_ns)
+            if type(message) is Packet and message.type in work:
+                key = (message.type, message.args)
+                times = copies.get(key)
+                if times is None:
+                    copies[key] = [seen.time_ns]
+                else:
+                    times.append(seen.time_ns)
     out: dict[tuple[int, int], int] = {}
     if not copies:
         return out
@@ -257,14 +264,26 @@ def forward_times(history: History) -> dict[tuple[int, int], int]:
     for track in history.tracks.values():
         for op in track.ops:
             message = op.message
-            if type(message) is Packet and message.type in _WORK:
-                key = (int(message.type), message.args)
+            if type(message) is Packet and message.type in work:
+                key = (message.type, message.args)
                 if key in copies:
-                    senders.setdefault(key, []).append((op.time_ns, op.conn, op.index))
+                    sent = senders.get(key)
+                    if sent is None:
+                        senders[key] = [(op.time_ns, op.conn, op.index)]
+                    else:
+                        sent.append((op.time_ns, op.conn, op.index))
     for key, ops in senders.items():
+        whens = copies[key]
+        if len(ops) == 1 and len(whens) == 1:
+            # the usual case (one report, forwarded once): credited when it was sent before the copy
+            when = whens[0]
+            sent_ns, conn, index = ops[0]
+            if sent_ns <= when:
+                out.setdefault((conn, index), when)
+            continue
         ops.sort()
         times = [t for t, _c, _i in ops]
-        for when in sorted(copies[key]):
+        for when in sorted(whens):
             at = bisect_right(times, when) - 1
             if at >= 0:
                 _t, conn, index = ops[at]

@@ -23,9 +23,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from itertools import accumulate, islice
 from typing import Final
 
-from gearsim.lincheck.history import History, Op, Seen, forward_times, replies_of
+from gearsim.lincheck.history import History, Op, Seen, Track, forward_times, replies_of
 from gearsim.protocol.packets import Packet, PacketType
 
 __all__ = ["guess_order"]
@@ -53,49 +54,65 @@ def guess_order(
     other (gearmand 1.1) rather than by priority across them. ``answered``:
     each connection's ``replies_of``, when the caller has them already.
     """
+    tracks = history.tracks
     replies: dict[_Key, Seen] = {}
-    for track in history.tracks.values():
+    for track in tracks.values():
         conn = track.conn
         mine = answered[conn] if answered is not None else replies_of(track)
         for index, seen in mine.items():
             replies[(conn, index)] = seen
     forwards = forward_times(history)
-    ops: dict[_Key, Op] = {(op.conn, op.index): op for t in history.tracks.values() for op in t.ops}
-    est: dict[_Key, int] = {}
-    for key, op in ops.items():
-        reply = replies.get(key)
-        est[key] = max(reply.time_ns if reply is not None else forwards.get(key, op.time_ns), op.time_ns)
-    creators, _number = _counter_order(ops, replies, est)
-    edges = _causes(ops, replies, creators)
-    _relax(history, edges, est)
-    keyed = sorted((est[key], op.time_ns, key[0], key[1]) for key, op in ops.items())
-    return [ops[(k[2], k[3])] for k in keyed]
+    # each connection's estimates, in its ops' order (lists, not a dict of (conn, index): a few of every op's
+    # times are read and written here, and this runs once per check)
+    est: _Est = {conn: [op.time_ns for op in track.ops] for conn, track in tracks.items()}
+    for (conn, index), when in forwards.items():
+        times = est[conn]
+        if when > times[index]:
+            times[index] = when
+    # a reply's time, where there is one, rather than a forward's
+    for (conn, index), reply in replies.items():
+        times = est[conn]
+        times[index] = max(reply.time_ns, tracks[conn].ops[index].time_ns)
+    creators, _number = _counter_order(tracks, replies, est)
+    edges = _causes(replies, creators)
+    _relax(tracks, edges, est)
+    keyed = [
+        (when, op.time_ns, conn, op.index, op)
+        for conn, track in tracks.items()
+        for op, when in zip(track.ops, est[conn], strict=True)
+    ]
+    keyed.sort()  # (conn, index) is unique: the op itself is never compared
+    return [k[4] for k in keyed]
 
 
-def _relax(history: History, edges: list[tuple[_Key, _Key]], est: dict[_Key, int]) -> None:
+#: connection -> the estimated time of each of its ops, by op index
+_Est = dict[int, list[int]]
+
+
+def _relax(tracks: Mapping[int, Track], edges: list[tuple[_Key, _Key]], est: _Est) -> None:
     """Push each effect after its cause, and each op after the one before it on its connection."""
     for _round in range(3):
-        _in_connection_order(history, est)
+        _in_connection_order(tracks, est)
         moved = False
-        for before, after in edges:
-            if est[after] <= est[before]:
-                est[after] = est[before] + 1
+        for (bc, bi), (ac, ai) in edges:
+            before = est[bc][bi]
+            if est[ac][ai] <= before:
+                est[ac][ai] = before + 1
                 moved = True
         if not moved:
             break
-    _in_connection_order(history, est)
+    _in_connection_order(tracks, est)
 
 
-def _in_connection_order(history: History, est: dict[_Key, int]) -> None:
-    for track in history.tracks.values():
-        last = 0
-        for op in track.ops:
-            key = (op.conn, op.index)
-            when = max(est[key], op.time_ns, last)
-            est[key] = last = when
+def _in_connection_order(tracks: Mapping[int, Track], est: _Est) -> None:
+    """No op estimated before it was captured, or before the op before it on its connection."""
+    for conn, track in tracks.items():
+        times = est[conn]
+        # a running maximum from 0, in C
+        times[:] = islice(accumulate(map(max, times, [op.time_ns for op in track.ops]), max, initial=0), 1, None)
 
 
-def _causes(ops: dict[_Key, Op], replies: dict[_Key, Seen], creators: dict[bytes, _Key]) -> list[tuple[_Key, _Key]]:
+def _causes(replies: dict[_Key, Seen], creators: dict[bytes, _Key]) -> list[tuple[_Key, _Key]]:
     """(cause, effect) pairs the replies prove across connections.
 
     A grab whose reply names a job, a submission coalesced onto it, a status
@@ -116,7 +133,7 @@ def _causes(ops: dict[_Key, Op], replies: dict[_Key, Seen], creators: dict[bytes
 
 
 def _counter_order(
-    ops: dict[_Key, Op], replies: dict[_Key, Seen], est: dict[_Key, int]
+    tracks: Mapping[int, Track], replies: dict[_Key, Seen], est: _Est
 ) -> tuple[dict[bytes, _Key], dict[bytes, int]]:
     """Reorder the creating submissions, and the grabs of each queue, by the server's job counter.
 
@@ -129,7 +146,7 @@ def _counter_order(
         if isinstance(message, Packet) and message.type == T.JOB_CREATED and message.args:
             answered.append((key, message.args[0]))
     created: dict[bytes, _Key] = {}
-    for key, handle in sorted(answered, key=lambda a: (ops[a[0]].time_ns, a[0])):
+    for key, handle in sorted(answered, key=lambda a: (tracks[a[0][0]].ops[a[0][1]].time_ns, a[0])):
         created.setdefault(handle, key)
     counted: dict[bytes, tuple[bytes, int]] = {}
     for handle in created:
@@ -144,7 +161,7 @@ def _counter_order(
     def by_counter(key: _Key) -> int:
         return number[_handle(replies[key])]
 
-    _permute([k for h, k in created.items() if h in number], by_counter, ops, replies, est)
+    _permute([k for h, k in created.items() if h in number], by_counter, tracks, replies, est)
     # grabs that took a job: one first-in-first-out queue per function and priority
     queues: dict[tuple[bytes, int], list[_Key]] = {}
     for key, seen in replies.items():
@@ -153,11 +170,11 @@ def _counter_order(
             handle = message.args[0]
             maker = created.get(handle)
             if handle in number and maker is not None:
-                submit = ops[maker].message
+                submit = tracks[maker[0]].ops[maker[1]].message
                 rank = _PRIORITY.get(int(submit.type), 1) if isinstance(submit, Packet) else 1
                 queues.setdefault((message.args[1], rank), []).append(key)
     for keys in queues.values():
-        _permute(keys, by_counter, ops, replies, est)
+        _permute(keys, by_counter, tracks, replies, est)
     return created, number
 
 
@@ -168,14 +185,15 @@ def _handle(seen: Seen) -> bytes:
 
 
 def _permute(
-    keys: list[_Key], rank: Callable[[_Key], int], ops: dict[_Key, Op], replies: dict[_Key, Seen], est: dict[_Key, int]
+    keys: list[_Key], rank: Callable[[_Key], int], tracks: Mapping[int, Track], replies: dict[_Key, Seen], est: _Est
 ) -> None:
     """Give ``keys`` their own estimated times, reassigned in ``rank`` order, each kept within [sent, replied]."""
     if len(keys) < 2:
         return
-    times = sorted(est[k] for k in keys)
+    times = sorted(est[c][i] for c, i in keys)
     ordered = sorted(keys, key=rank)
     for key, when in zip(ordered, times, strict=True):
-        low = ops[key].time_ns
+        conn, index = key
+        low = tracks[conn].ops[index].time_ns
         high = replies[key].time_ns
-        est[key] = min(max(when, low), high)
+        est[conn][index] = min(max(when, low), high)
