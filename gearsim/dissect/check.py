@@ -97,7 +97,8 @@ def check_events(
     undecided: set[tuple[int, int]] = set()
     for history in histories(watched()).values():
         verdict = judge(history, profile, budget=state_budget(budget))
-        agreed |= verdict.agreed
+        if invalid:  # only a packet breaking a rule on its own is looked up
+            agreed |= verdict.agreed
         undecided |= verdict.undecided
         for conn, met in verdict.met.items():
             if conn in reports:

@@ -15,6 +15,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Final, Protocol
 
 from gearsim.lincheck.history import DISCONNECT, NEVER, Op, Seen, Track
@@ -137,15 +138,9 @@ class Replay:
             max((t.seen[-1].time_ns for t in tracks.values() if t.seen), default=0),
         )
         self.schedule = schedule
-        self.position = {(op.conn, op.index): k for k, op in enumerate(schedule)}
-        suffix = [0] * (len(schedule) + 1)
-        low = NEVER
-        suffix[-1] = low
-        for k in range(len(schedule) - 1, -1, -1):
-            low = min(low, schedule[k].time_ns)
-            suffix[k] = low
-        #: the earliest capture time of the ops from each position of the guess on
-        self.suffix_inv = suffix
+        self._position: dict[tuple[int, int], int] | None = None
+        #: the earliest capture time of the ops from each position of the guess on (NEVER past the last)
+        self.suffix_inv = list(accumulate(reversed([op.time_ns for op in schedule]), min, initial=NEVER))[::-1]
         self.machine = machine
         self.pos_op: dict[int, int] = dict.fromkeys(tracks, 0)
         self.pos_seen: dict[int, int] = dict.fromkeys(tracks, 0)
@@ -161,6 +156,13 @@ class Replay:
         #: True while a repair or search tries orders other than the guess (each op must then also come
         #: after every op that was due before it was captured)
         self.searching = False
+
+    @property
+    def position(self) -> dict[tuple[int, int], int]:
+        """(conn, op index) -> the op's position in the guess (made when a search first needs it)."""
+        if self._position is None:
+            self._position = {(op.conn, op.index): k for k, op in enumerate(self.schedule)}
+        return self._position
 
     def replay(self) -> bool:
         """Only level 1, without snapshots: does the guessed order alone explain every observation?

@@ -75,14 +75,23 @@ class Verdict:
     met: dict[int, Counter[str]] = field(default_factory=dict)
     #: conn -> notes (consequences of a finding, admin text differences)
     notes: dict[int, list[str]] = field(default_factory=dict)
-    #: (conn, frame, message) of every server message the model, under the profile, sends as well
-    agreed: set[tuple[int, int, Message]] = field(default_factory=set)
+    #: every server message the model, under the profile, sends as well (``agreed`` keys them)
+    agreeing: list[Seen] = field(default_factory=list)
     #: (conn, frame) of every server message in a partition whose search ran out of budget: the model's
     #: view of it is not settled either way
     undecided: set[tuple[int, int]] = field(default_factory=set)
     parts: int = 0
     searches: int = 0
     nodes: int = 0
+
+    @property
+    def agreed(self) -> set[tuple[int, int, Message]]:
+        """(conn, frame, message) of every server message the model, under the profile, sends as well.
+
+        Made when asked (hashing every message is a tenth of judging a large capture, and only a server
+        packet that breaks a rule on its own is looked up in it).
+        """
+        return {(seen.conn, seen.frame, seen.message) for seen in self.agreeing if seen.message is not None}
 
 
 def state_budget(limit: int) -> Callable[[], Budget]:
@@ -196,12 +205,14 @@ def judge(
             reported |= about
             repeated.add(once)
         verdict.findings.append(Finding(status, found.requirement, found.conn, found.frame, found.reason, where))
+    agreeing = verdict.agreeing
     for track in history.tracks.values():
-        met = verdict.met.setdefault(track.conn, Counter())
+        conn = track.conn
+        met = verdict.met.setdefault(conn, Counter())
         for seen in track.seen:
-            if outcome_of.get((track.conn, seen.index)) and seen.message is not None:
+            if outcome_of.get((conn, seen.index)) and seen.message is not None:
                 met[rule_of(seen.message)] += 1
-                verdict.agreed.add((track.conn, seen.frame, seen.message))
+                agreeing.append(seen)
     verdict.findings.sort(key=lambda f: (f.conn, f.frame))
     return verdict
 
