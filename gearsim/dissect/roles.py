@@ -85,6 +85,13 @@ _CARRIES_HANDLE: Final[frozenset[int]] = frozenset(n for n, spec in SPECS.items(
 _ONLY_SENDER: Final[dict[int, Role]] = {
     n: role for n, spec in SPECS.items() for role in (Role.WORKER, Role.CLIENT) if spec.req == {role}
 }
+#: a role's value, and the role of a value (an enum's ``.value`` and its call cost a microsecond each)
+_VALUE: Final[dict[Role, str]] = {role: role.value for role in Role}
+_ROLE: Final[dict[str, Role]] = {role.value: role for role in Role}
+_CLIENT: Final = Role.CLIENT
+_WORKER: Final = Role.WORKER
+#: the roles a connection shows, in the order one wins over the next
+_SHOWN: Final[tuple[str, ...]] = (Role.WORKER.value, Role.CLIENT.value, ADMIN)
 _CLIENT_ID_MAX: Final[int] = 127
 #: the problems of a direction after which what it carried is no longer all known
 _LOSSES: Final[frozenset[str]] = frozenset({"gap", "lost", "skipped"})
@@ -276,7 +283,10 @@ class RoleJudge:
             return
         handle = packet.args[0]
         conn.received.add(handle)
-        self._given.setdefault(conn.server, {}).setdefault(handle, conn.report.conn)
+        given = self._given.get(conn.server)
+        if given is None:
+            given = self._given[conn.server] = {}
+        given.setdefault(handle, conn.report.conn)
         if number in _ASSIGN:
             conn.held.add(handle)
             conn.ended.discard(handle)  # assigned again (after a time limit took it): a new history
@@ -286,12 +296,12 @@ class RoleJudge:
         report = conn.report
         role = _ONLY_SENDER.get(number)
         if role is not None:
-            label = role.value
+            label = _VALUE[role]
         else:
             shown = _role_of(report.roles)
-            role = Role(shown) if shown != ADMIN else Role.CLIENT
+            role = _ROLE[shown] if shown != ADMIN else _CLIENT
             # a type any peer may send, before the connection showed its role: counted for the role it shows later
-            label = role.value if _shown(report.roles) else _PENDING
+            label = _VALUE[role] if _shown(report.roles) else _PENDING
         report.roles[label] += 1
         for v in sent_violations(packet, role):
             self._find(conn, event, v.requirement, label, f"{_name(packet)}: {v.reason}")
@@ -301,23 +311,25 @@ class RoleJudge:
         elif number == PacketType.SET_CLIENT_ID and args and _bad_client_id(args[0]):
             why = f"SET_CLIENT_ID {args[0][:40]!r}: {len(args[0])} bytes (at most {_CLIENT_ID_MAX}, no white space)"
             self._find(conn, event, RULE_CLIENT_ID, label, why)
-        if role is not Role.WORKER:
+        if role is not _WORKER:
             return
         if number in _WORK and args:
             self._work(conn, event, packet, number, args[0])
         elif number == PacketType.PRE_SLEEP:
             if conn.woken and not conn.sleep_flagged:
                 conn.sleep_flagged = True
-                self._find(conn, event, RULE_SLEEP, role.value, "PRE_SLEEP again after a NOOP, without GRAB_*")
+                self._find(conn, event, RULE_SLEEP, _VALUE[role], "PRE_SLEEP again after a NOOP, without GRAB_*")
             conn.after_no_job, conn.asleep, conn.woken = False, True, False
         elif number in _GRAB:
             if conn.after_no_job and not conn.sleep_flagged:
                 conn.sleep_flagged = True
-                self._find(conn, event, RULE_SLEEP, role.value, f"{packet.name} right after NO_JOB, without PRE_SLEEP")
+                self._find(
+                    conn, event, RULE_SLEEP, _VALUE[role], f"{packet.name} right after NO_JOB, without PRE_SLEEP"
+                )
             conn.after_no_job, conn.asleep, conn.woken = False, False, False
 
     def _work(self, conn: _Conn, event: Event, packet: Packet, number: int, handle: bytes) -> None:
-        worker = Role.WORKER.value
+        worker = _VALUE[_WORKER]
         if handle in conn.ended:
             why = f"{packet.name} for {handle!r} after this connection ended that job"
             self._find(conn, event, RULE_AFTER_TERMINAL, worker, why)
@@ -334,15 +346,15 @@ class RoleJudge:
 
 
 def _shown(roles: Counter[str]) -> bool:
-    return any(roles[role] for role in (Role.WORKER.value, Role.CLIENT.value, ADMIN))
+    return any(roles[role] for role in _SHOWN)
 
 
 def _role_of(roles: Counter[str]) -> str:
     """The role a connection has shown so far (worker before client), client when it has shown none."""
-    for role in (Role.WORKER.value, Role.CLIENT.value, ADMIN):
+    for role in _SHOWN:
         if roles[role]:
             return role
-    return Role.CLIENT.value
+    return _VALUE[_CLIENT]
 
 
 def _bad_client_id(value: bytes) -> bool:
