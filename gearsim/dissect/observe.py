@@ -17,7 +17,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.lincheck.history import CONNECT, DISCONNECT, SEND, History, Op, Seen, Track, set_due_times
+from gearsim.lincheck.history import (
+    CONNECT,
+    DISCONNECT,
+    SEND,
+    History,
+    Op,
+    Seen,
+    Track,
+    observed_op,
+    observed_seen,
+    set_due_times,
+)
 from gearsim.protocol.trace import Direction
 
 __all__ = ["histories"]
@@ -54,12 +65,14 @@ def histories(events: Iterable[Event]) -> dict[str, History]:
             if event.direction == _C2S:
                 last = track.ops[-1].time_ns if track.ops else event.time_ns
                 track.ops.append(
-                    Op(event.conn, len(track.ops), SEND, max(event.time_ns, last), event.frame, event.message)
+                    observed_op(event.conn, len(track.ops), SEND, max(event.time_ns, last), event.frame, event.message)
                 )
             else:
                 last = track.seen[-1].time_ns if track.seen else event.time_ns
                 index = len(track.seen)
-                track.seen.append(Seen(event.conn, index, max(event.time_ns, last), event.frame, event.message, index))
+                track.seen.append(
+                    observed_seen(event.conn, index, max(event.time_ns, last), event.frame, event.message)
+                )
         elif kind == _FIN:
             ends = closed[event.conn]
             if event.direction == _C2S:
