@@ -31,7 +31,7 @@ from typing import Final
 from gearsim.lincheck.history import CONNECT, DISCONNECT, Op, Seen
 from gearsim.model import Server, ServerOptions
 from gearsim.protocol.codec import encode_many
-from gearsim.protocol.node import Close, Send
+from gearsim.protocol.node import Close, Output, Send
 from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet, PacketType
 
 #: the packets that hand a worker a job (and so its handle)
@@ -103,7 +103,7 @@ class GearmanMachine:
         if now < self.now:
             now = self.now
         self.now = now
-        raw = []
+        raw: list[Output] = []
         deadline = node.next_deadline()
         while deadline is not None and deadline <= now:
             raw.extend(node.advance(deadline))
@@ -111,15 +111,19 @@ class GearmanMachine:
             if following is not None and following <= deadline:
                 break  # a deadline that does not move on: stop rather than spin
             deadline = following
-        if op.kind == CONNECT:
+        kind = op.kind
+        if kind == CONNECT:
             raw.extend(node.connect(op.conn, now, op.peer.rsplit(":", 1)[0] if op.peer else "127.0.0.1"))
-        elif op.kind == DISCONNECT:
+        elif kind == DISCONNECT:
             raw.extend(node.disconnect(op.conn, now))
-        elif op.message is not None:
-            message = self._mapped(op.message)
+        elif (message := op.message) is not None:
+            if type(message) is Packet and message.type in HANDLE_ARGS:
+                message = self._mapped(message)
             # the decoded message itself when it decodes back to itself (no encode and decode per op)
             taken = node.receive_messages(op.conn, (message,), now)
-            raw.extend(taken if taken is not None else node.receive(op.conn, encode_many([message]), now))
+            if taken is None:
+                taken = node.receive(op.conn, encode_many([message]), now)
+            raw.extend(taken)
         out: list[Out] = []
         if self.silent and (op.conn, op.index) in self.silent:
             return out
@@ -128,9 +132,12 @@ class GearmanMachine:
             if type(item) is Send:
                 conn = item.conn
                 if judged is None:
-                    out.extend((conn, m) for m in item.messages)
+                    for m in item.messages:
+                        out.append((conn, m))
                 else:
-                    out.extend((conn, m) for m in item.messages if type(m) is Packet and m.type in judged)
+                    for m in item.messages:
+                        if type(m) is Packet and m.type in judged:
+                            out.append((conn, m))
             elif type(item) is Close and judged is None:
                 out.append((item.conn, None))
         return out
