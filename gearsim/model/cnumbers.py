@@ -22,6 +22,8 @@ def strtol(text: bytes) -> tuple[int, bool]:
     Returns:
         (value, overflowed): the clamped value and whether errno would be ERANGE.
     """
+    if 0 < len(text) < 19 and text.isdigit():
+        return int(text), False  # the usual number: ASCII digits only, too short to overflow
     text = text.split(b"\0", 1)[0].lstrip(_SPACE)
     sign = 1
     if text[:1] in (b"+", b"-"):
