@@ -131,7 +131,8 @@ def argument_rules(type_: str, index: int, expected: Sequence[bytes | None], got
     A STATUS_RES carries five values, each with a rule of its own: the handle
     (GM-STATUS-001), known and running (the rule of the state the expected
     pair states: unknown or ended, queued, held), numerator and denominator
-    (GM-STATUS-006 and GM-STATUS-007, or the SHOULD GM-FIELD-005 for an empty
+    (GM-STATUS-006 and GM-STATUS-007; GM-STATUS-006 alone where none is due,
+    the job having no WORK_STATUS; the SHOULD GM-FIELD-005 for an empty
     number where 0 is expected). STATUS_RES_UNIQUE the same after its unique
     (GM-STATUS-009), with the listener count (GM-STATUS-010, GM-STATUS-011
     when nothing is known). ``expected`` holds the written values (None where
@@ -152,6 +153,8 @@ def argument_rules(type_: str, index: int, expected: Sequence[bytes | None], got
         return _STATES.get((known, running), ()) if known is not None and running is not None else ()
     if got == b"" and expected[index] == b"0":
         return ("GM-FIELD-005",)
+    if expected[index] == b"":
+        return ("GM-STATUS-006",)  # no WORK_STATUS to report: GM-STATUS-007 (the numbers a worker sent) is not in play
     return ("GM-STATUS-006", "GM-STATUS-007")
 
 

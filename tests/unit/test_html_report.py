@@ -159,7 +159,9 @@ def test_failures_list_rules_expected_and_actual() -> None:
     assert block is not None and " open>" in block.group(0)
     text = block.group(0)
     # the rule the failing step checks comes first, marked as the one broken
-    assert "rule broken <code>GM-STATUS-003</code> MUST: STATUS_RES for a job waiting in a queue has known 1" in text
+    assert "rule broken <code>GM-STATUS-006</code> MUST: The numerator and denominator in STATUS_RES" in text
+    assert "rule broken <code>GM-STATUS-007</code>" not in text  # no WORK_STATUS was sent: that rule is not in play
+    assert "also cites <code>GM-STATUS-003</code>" in text
     assert (
         "<dt>expected</dt><dd>STATUS_RES [b&#x27;H:sim:1&#x27;, b&#x27;1&#x27;, b&#x27;0&#x27;, b&#x27;&#x27;" in text
     )
