@@ -310,8 +310,9 @@ class ManagedPeerFactory:
         hung = ""
         if server is not None and server.alive():
             problem = round_trip(server.host, server.port, self.description.sync, HEALTH_TIMEOUT)
-            if problem is not None and sends_shutdown(case):
-                # asked to stop, it may have closed its port before its process ends (Perl does)
+            if problem is not None:
+                # a server that is going (it crashed, or was asked to stop: Perl closes its port first) may
+                # refuse connections a moment before its process ends: that is a death, not a hang
                 server.wait_gone(HEALTH_TIMEOUT)
             if problem is not None and server.alive():
                 hung = problem
