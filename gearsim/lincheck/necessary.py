@@ -18,7 +18,14 @@ partition's history once:
   JOB_ASSIGN gave the job to: the model takes one only from the job's worker,
   and only a JOB_ASSIGN the capture shows makes a worker hold a job; and so
   a WORK_DATA, WORK_WARNING or WORK_COMPLETE forward that no worker the job
-  was assigned to sent (the same type and bytes).
+  was assigned to sent (the same type and bytes);
+* an ERROR where the model answers a grab, a status poll or an echo
+  otherwise: whether those are refused depends on the request alone, never
+  on what other connections did, so no order makes the model refuse them.
+
+None of them depends on the order the model ran before the failure, so a
+divergence they decide is broken even past one a search left undecided
+(``told`` keeps them for ``verdict``).
 
 A history with lost bytes decides nothing here (a JOB_CREATED in the gap
 leaves the model's handle free to pair at a JOB_ASSIGN). A connection joined
@@ -44,6 +51,11 @@ T = PacketType
 _ASSIGNS: Final[frozenset[int]] = frozenset({T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL})
 #: reports a server forwards to listeners as they came (WORK_STATUS numbers and WORK_FAIL/EXCEPTION vary)
 _FORWARDED: Final[frozenset[int]] = frozenset({T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE})
+#: requests whose refusal depends on the request alone, and the replies the model gives them when it accepts
+_ASKS: Final[frozenset[int]] = frozenset(
+    {T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL, T.GET_STATUS, T.GET_STATUS_UNIQUE, T.ECHO_REQ}
+)
+_NEVER_REFUSED: Final[frozenset[int]] = _ASSIGNS | {T.NO_JOB, T.STATUS_RES, T.STATUS_RES_UNIQUE, T.ECHO_RES}
 _WORK: Final[frozenset[int]] = frozenset(
     {T.WORK_STATUS, T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION}
 )
@@ -64,6 +76,8 @@ class Impossible:
 
     def __init__(self, history: History, machine: GearmanMachine) -> None:
         self.machine = machine
+        #: the failures found impossible so far
+        self.told: list[Failure] = []
         tracks = history.tracks
         #: a history with lost bytes may hide a creation or an assignment: it decides nothing here
         self.whole = not any(_lossy(t) for t in tracks.values())
@@ -97,8 +111,12 @@ class Impossible:
 
     def __call__(self, failure: Failure) -> bool:
         """True when no order of the partition's ops could make the model send what ``failure`` shows."""
-        if not self.whole:
-            return False
+        if self.whole and self._impossible(failure):
+            self.told.append(failure)
+            return True
+        return False
+
+    def _impossible(self, failure: Failure) -> bool:
         seen = failure.seen.message if failure.seen is not None else None
         if failure.why in (DIFFERS, UNEXPLAINED) and type(seen) is Packet and seen.args:
             if seen.type in _ASSIGNS:
@@ -109,6 +127,17 @@ class Impossible:
             if seen.type in _FORWARDED and seen.args[0] in self.created:
                 return (int(seen.type), seen.args) not in self.reports
         op = failure.op
+        if (
+            failure.why == DIFFERS
+            and type(seen) is Packet
+            and seen.type == T.ERROR
+            and type(failure.expected) is Packet
+            and failure.expected.type in _NEVER_REFUSED
+            and op is not None
+            and type(op.message) is Packet
+            and op.message.type in _ASKS
+        ):
+            return True
         if (
             failure.why in (DIFFERS, UNSENT)
             and op is not None

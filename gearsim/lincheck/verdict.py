@@ -156,7 +156,7 @@ def judge(
             make_budget(),
             hints=GearmanHints(part.history, machine),
             describe=partial(_diagnose, machine=machine, ctx=ctx),
-            impossible=Impossible(part.history, machine),
+            impossible=(impossible := Impossible(part.history, machine)),
         )
         outcome = engine.run()
         verdict.searches += outcome.searches
@@ -181,7 +181,8 @@ def judge(
             found = divergence.note
             assert isinstance(found, Diagnosis)
             status = _status(found, part, divergence.decided, unseen, created, machine)
-            if status == BROKEN and guessed_from is not None and found.frame > guessed_from:
+            certain = any(divergence.failure is told for told in impossible.told)
+            if status == BROKEN and guessed_from is not None and found.frame > guessed_from and not certain:
                 status = UNDECIDED
                 found = replace(found, reason=f"{found.reason} (after the undecided frame {guessed_from})")
             candidates.append((found, status, part.key))

@@ -125,6 +125,18 @@ def test_a_numerator_a_worker_sent_is_never_broken_for_want_of_a_search() -> Non
         assert broken(s.judge(budget=0)) == []
 
 
+def test_an_error_where_a_status_was_due_is_broken_even_past_an_undecided_divergence() -> None:
+    s, undecided = job_with_progress((b"1", b"0", b"4", b"14"))  # only a search can rule "not running" out
+    s.send(3, 20, req(T.GET_STATUS, b"H:vm:1"))
+    refused = s.got(3, 20.1, res(T.ERROR, b"ERR", b"refused"))  # no order makes the model refuse a poll
+    found = {(f.status, f.requirement, f.frame) for f in s.judge(budget=0)}
+    assert found == {(UNDECIDED, "GM-STATUS-001", undecided), (BROKEN, "GM-STATUS-001", refused)}
+    s, _frame = job_with_progress((b"1", b"1", b"4", b"14"))
+    s.send(3, 20, req(T.GET_STATUS, b"H:vm:1"))
+    s.got(3, 20.1, res(T.STATUS_RES, b"H:vm:1", b"0", b"0", b"0", b"0"))
+    assert broken(s.judge(budget=0)) == []
+
+
 def _worker_takes(assigned: bytes) -> tuple[Script, int]:
     """A client's job is created as H:vm:1; the worker's grab is answered with ``assigned``. Returns the
     script and the JOB_CREATED's frame."""
