@@ -398,6 +398,7 @@ def _freed_abandoned(tracks: dict[int, Track], replies: dict[int, dict[int, Seen
     created: list[tuple[int, bytes, bytes, bytes]] = []  # (time, function, unique, handle) of every submission
     assigned: dict[bytes, int] = {}
     left: dict[int, int] = {}
+    unknown: list[tuple[int, bytes, bytes]] = []  # (time, handle, unique) of a STATUS_RES(_UNIQUE) "not known"
     for conn, track in tracks.items():
         last = track.ops[-1] if track.ops else None
         if last is not None and last.kind == DISCONNECT:
@@ -417,6 +418,10 @@ def _freed_abandoned(tracks: dict[int, Track], replies: dict[int, dict[int, Seen
             m = seen.message
             if type(m) is Packet and int(m.type) in ASSIGNS and m.args:
                 assigned.setdefault(m.args[0], seen.time_ns)
+            elif type(m) is Packet and m.type == T.STATUS_RES and len(m.args) > 1 and m.args[1] == b"0":
+                unknown.append((seen.time_ns, m.args[0], b""))
+            elif type(m) is Packet and m.type == T.STATUS_RES_UNIQUE and len(m.args) > 1 and m.args[1] == b"0":
+                unknown.append((seen.time_ns, b"", m.args[0]))
     out: list[tuple[bytes, int, int]] = []
     for handle, who in listeners.items():
         if any(conn not in left for conn, _f, _u in who):
@@ -426,6 +431,8 @@ def _freed_abandoned(tracks: dict[int, Track], replies: dict[int, dict[int, Seen
         if not unique or assigned.get(handle, gone + 1) <= gone:
             continue
         later = [t for t, f, u, h in created if t > gone and f == function and u == unique and h != handle]
+        # a status poll answered "unknown" after the last listener left shows the job freed as well
+        later += [t for t, h, u in unknown if t > gone and (h == handle or u == unique)]
         if not later:
             continue
         until = min(later)

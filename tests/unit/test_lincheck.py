@@ -137,6 +137,25 @@ def test_an_error_where_a_status_was_due_is_broken_even_past_an_undecided_diverg
     assert broken(s.judge(budget=0)) == []
 
 
+def test_a_job_whose_last_listener_left_may_be_freed_by_a_grab_a_later_poll_shows() -> None:
+    s = Script()
+    for conn in (1, 2, 3, 4):
+        s.open(conn, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB_BG, b"f", b"u", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(3, 3, req(T.SUBMIT_JOB, b"f", b"u", b"x"))  # coalesced in the foreground, then abandoned
+    s.got(3, 3.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.close(3, 4)
+    s.send(2, 5, req(T.GRAB_JOB))  # reaches the abandoned job and frees it (B-U11)
+    s.got(2, 5.1, res(T.NO_JOB))
+    s.send(1, 6, req(T.GET_STATUS, b"H:vm:1"))
+    s.got(1, 6.1, res(T.STATUS_RES, b"H:vm:1", b"0", b"0", b"0", b"0"))  # the job is gone
+    s.send(4, 7, req(T.ECHO_REQ, b"ping"))
+    echo = s.got(4, 7.1, res(T.ECHO_RES, b"pong"))  # a defect elsewhere: the history is judged by partition
+    assert broken(s.judge()) == [("GM-ECHO-001", echo)]
+
+
 def _worker_takes(assigned: bytes) -> tuple[Script, int]:
     """A client's job is created as H:vm:1; the worker's grab is answered with ``assigned``. Returns the
     script and the JOB_CREATED's frame."""
