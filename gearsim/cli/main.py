@@ -12,6 +12,7 @@ gearsim.cli.common's.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -22,36 +23,42 @@ from gearsim.errors import REPORT_BUGS, GearsimBug, GearsimError
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    from gearsim.cli.capture import add_capture_commands
-    from gearsim.cli.clients import add_clients_command
-    from gearsim.cli.fmt import add_fmt_command
-    from gearsim.cli.fuzz import add_fuzz_command
-    from gearsim.cli.lint import add_lint_command
-    from gearsim.cli.matrix import add_matrix_command
-    from gearsim.cli.run import add_run_command
-    from gearsim.cli.serve import add_serve_command
-    from gearsim.cli.simulate import add_simulate_command
-    from gearsim.cli.spec import add_spec_commands
+#: each command's module and the function that adds it (and its siblings) to the parser, in help order
+_COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("run",), "gearsim.cli.run", "add_run_command"),
+    (("fuzz",), "gearsim.cli.fuzz", "add_fuzz_command"),
+    (("lint",), "gearsim.cli.lint", "add_lint_command"),
+    (("fmt",), "gearsim.cli.fmt", "add_fmt_command"),
+    (("decode", "jobs", "check", "record"), "gearsim.cli.capture", "add_capture_commands"),
+    (("serve",), "gearsim.cli.serve", "add_serve_command"),
+    (("simulate",), "gearsim.cli.simulate", "add_simulate_command"),
+    (("spec",), "gearsim.cli.spec", "add_spec_commands"),
+    (("matrix",), "gearsim.cli.matrix", "add_matrix_command"),
+    (("clients",), "gearsim.cli.clients", "add_clients_command"),
+)
 
+
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of the command ``argv`` names, or of every command when it names none.
+
+    Only the named command's module is imported: the others' imports (matrix
+    reads the server descriptions, simulate the model) would cost every
+    command a quarter of a second. Help, a missing or an unknown command get
+    the parser of all of them, so their output lists every command.
+    """
+    words = sys.argv[1:] if argv is None else argv
+    named = words[0] if words else ""
+    chosen = [entry for entry in _COMMANDS if named in entry[0]] or list(_COMMANDS)
     parser = Parser(prog="gearsim", description="Gearman conformance kit")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_run_command(sub)
-    add_fuzz_command(sub)
-    add_lint_command(sub)
-    add_fmt_command(sub)
-    add_capture_commands(sub)
-    add_serve_command(sub)
-    add_simulate_command(sub)
-    add_spec_commands(sub)
-    add_matrix_command(sub)
-    add_clients_command(sub)
+    for _names, module, add in chosen:
+        getattr(importlib.import_module(module), add)(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gearsim`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         if getattr(args, "profile", None) is not None:
