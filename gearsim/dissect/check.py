@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gearsim.dissect.capture import Event, EventKind, read_capture
-from gearsim.dissect.observe import histories
+from gearsim.dissect.observe import histories_and_replies
 from gearsim.lincheck.verdict import BROKEN, DEFAULT_BUDGET, UNDECIDED, judge, state_budget
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.packets import Message, Packet, Role
@@ -95,8 +95,8 @@ def check_events(
 
     agreed: set[tuple[int, int, Message]] = set()
     undecided: set[tuple[int, int]] = set()
-    for history in histories(watched()).values():
-        verdict = judge(history, profile, budget=state_budget(budget))
+    for history, replies in histories_and_replies(watched()).values():
+        verdict = judge(history, profile, budget=state_budget(budget), answered=replies)
         if invalid:  # only a packet breaking a rule on its own is looked up
             agreed |= verdict.agreed
         undecided |= verdict.undecided

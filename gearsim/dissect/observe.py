@@ -31,7 +31,7 @@ from gearsim.lincheck.history import (
 )
 from gearsim.protocol.trace import Direction
 
-__all__ = ["histories"]
+__all__ = ["histories", "histories_and_replies"]
 
 _C2S = Direction.C2S.value
 _LOSSES = EventKind.PROBLEMS
@@ -43,6 +43,15 @@ _CLOSE = EventKind.CLOSE
 
 def histories(events: Iterable[Event]) -> dict[str, History]:
     """Every server's history, keyed by its endpoint, in the order servers first appear."""
+    return {server: history for server, (history, _replies) in histories_and_replies(events).items()}
+
+
+def histories_and_replies(events: Iterable[Event]) -> dict[str, tuple[History, dict[int, dict[int, Seen]]]]:
+    """Every server's history (as ``histories``) with each of its connections' ``replies_of``.
+
+    The replies are paired while the due times are set; the judge takes them
+    rather than pairing every reply of the capture a second time.
+    """
     out: dict[str, History] = {}
     tracks: dict[int, Track] = {}
     closed: dict[int, set[str]] = {}
@@ -97,6 +106,4 @@ def histories(events: Iterable[Event]) -> dict[str, History]:
         elif kind == _CLOSE:
             tracks.pop(event.conn, None)
             closed.pop(event.conn, None)
-    for history in out.values():
-        set_due_times(history)
-    return out
+    return {server: (history, set_due_times(history)) for server, history in out.items()}

@@ -197,10 +197,14 @@ class History:
 _fill: Final = object.__setattr__
 
 
-def set_due_times(history: History) -> None:
-    """Give every op its ``due_ns``: the earliest capture time of a reply to it or to a later op of its connection."""
-    for track in history.tracks.values():
-        answered = replies_of(track)
+def set_due_times(history: History) -> dict[int, dict[int, Seen]]:
+    """Give every op its ``due_ns``: the earliest capture time of a reply to it or to a later op of its connection.
+
+    Returns each connection's ``replies_of``, which the judge needs again.
+    """
+    replies: dict[int, dict[int, Seen]] = {}
+    for conn, track in history.tracks.items():
+        answered = replies[conn] = replies_of(track)
         due = NEVER
         ops = track.ops
         for i in range(len(ops) - 1, -1, -1):
@@ -216,6 +220,7 @@ def set_due_times(history: History) -> None:
                     _fill(op, "due_ns", due)
                 else:
                     ops[i] = Op(op.conn, op.index, op.kind, op.time_ns, op.frame, op.message, op.peer, due)
+    return replies
 
 
 def replies_of(track: Track) -> dict[int, Seen]:

@@ -36,7 +36,7 @@ Admin commands that change the server (``cancel job``, ``shutdown``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -137,18 +137,19 @@ class _Builder:
     silent: set[tuple[int, int]] = field(default_factory=set)
 
 
-def split(history: History) -> list[Part]:
+def split(history: History, answered: Mapping[int, Mapping[int, Seen]] | None = None) -> list[Part]:
     """The partitions of ``history`` (see the module docstring), jobs first, then queues, then connections.
 
     A history that a partition would misjudge (an admin command that changes
-    the server) is one ``whole`` partition.
+    the server) is one ``whole`` partition. ``answered``: each connection's
+    ``replies_of``, when the caller has them already.
     """
     tracks = history.tracks
     for track in tracks.values():
         for op in track.ops:
             if isinstance(op.message, AdminLine) and not _read_only(op.message):
                 return [Part(WHOLE, "the whole server", history)]
-    replies = {conn: replies_of(track) for conn, track in tracks.items()}
+    replies = answered if answered is not None else {conn: replies_of(track) for conn, track in tracks.items()}
     answer_of: dict[tuple[int, int], int] = {}  # (conn, seen index) -> op index it answers
     for conn, found in replies.items():
         for index, seen in found.items():
@@ -346,7 +347,7 @@ def split(history: History) -> list[Part]:
     return parts
 
 
-def _unmade(tracks: dict[int, Track], replies: dict[int, dict[int, Seen]]) -> dict[bytes, list[bytes]]:
+def _unmade(tracks: dict[int, Track], replies: Mapping[int, Mapping[int, Seen]]) -> dict[bytes, list[bytes]]:
     """Handles handed out that no JOB_CREATED gave -> the handles of the jobs they may stand for.
 
     A job handed out under a handle no JOB_CREATED gave is either one made
@@ -387,7 +388,9 @@ def _unmade(tracks: dict[int, Track], replies: dict[int, dict[int, Seen]]) -> di
 _FOREGROUND: Final[frozenset[int]] = frozenset(int(t) for t in (T.SUBMIT_JOB, T.SUBMIT_JOB_HIGH, T.SUBMIT_JOB_LOW))
 
 
-def _freed_abandoned(tracks: dict[int, Track], replies: dict[int, dict[int, Seen]]) -> list[tuple[bytes, int, int]]:
+def _freed_abandoned(
+    tracks: dict[int, Track], replies: Mapping[int, Mapping[int, Seen]]
+) -> list[tuple[bytes, int, int]]:
     """(handle, conn, op index): an abandoned job and the grab (or PRE_SLEEP) that must have freed it.
 
     Abandoned: every connection that submitted it in the foreground left before any worker was

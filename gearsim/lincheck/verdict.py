@@ -114,15 +114,20 @@ def judge(
     profile: str,
     options: ServerOptions | None = None,
     budget: Callable[[], Budget] | None = None,
+    answered: Mapping[int, Mapping[int, Seen]] | None = None,
 ) -> Verdict:
     """Search every partition of ``history`` under ``profile``; the findings and what was met.
+
+    ``answered``: each connection's ``replies_of``, when the caller has them
+    already (``set_due_times`` returns them).
 
     Raises:
         KeyError: ``profile`` is not a known profile.
     """
     make_budget = budget or state_budget(DEFAULT_BUDGET)
     verdict = Verdict()
-    answered = {conn: replies_of(track) for conn, track in history.tracks.items()}
+    if answered is None:
+        answered = {conn: replies_of(track) for conn, track in history.tracks.items()}
     joined = frozenset(conn for conn, t in history.tracks.items() if t.midstream)
     reported: set[bytes] = set()
     repeated: set[tuple[str, str, int]] = set()
@@ -133,7 +138,7 @@ def judge(
     # server are explained by it, and then nothing needs splitting
     whole = GearmanMachine(profile, origin, options)
     engine = Engine(history.tracks, guess_order(history, answered=answered), whole, make_budget())
-    parts = [] if engine.replay() else split(history)
+    parts = [] if engine.replay() else split(history, answered)
     # who created and answered what: only the diagnoses of a search need it
     ctx = _context(history, answered) if parts else Context({}, {}, {}, frozenset())
     created = ctx.created
