@@ -43,7 +43,19 @@ from typing import Final, NamedTuple
 
 from gearsim.dissect.gearstream import GearmanHalf, Item, Problem
 from gearsim.dissect.ipfrag import Defragmenter, Unassembled
-from gearsim.dissect.netparse import ACK, FIN, RST, SYN, Fragment, Segment, format_endpoint, parse_segment, parse_tcp
+from gearsim.dissect.netparse import (
+    ACK,
+    ETH_IPV4_TCP,
+    FIN,
+    LINKTYPE_ETHERNET,
+    RST,
+    SYN,
+    Fragment,
+    Segment,
+    format_endpoint,
+    parse_segment,
+    parse_tcp,
+)
 from gearsim.dissect.pcapfile import CaptureError, Frame, read_frames
 from gearsim.dissect.reassembly import Chunk, Gap, HalfStream, Piece
 from gearsim.protocol.codec import DEFAULT_MAX_BODY
@@ -244,7 +256,28 @@ class _Flows:
         self.resets: deque[tuple[int, _Key, Connection]] = deque()
 
     def frame(self, frame: Frame) -> list[Event]:
-        seg = parse_segment(frame.linktype, frame.data)
+        data = frame.data
+        seg: Segment | Fragment | None
+        if frame.linktype == LINKTYPE_ETHERNET and len(data) >= 54:
+            # the common frame (Ethernet, IPv4 with no options and not a fragment, TCP) read in one unpack,
+            # as parse_segment reads it; a bare ACK of a known connection (half the frames of a capture)
+            # is handled without making a Segment
+            ethertype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, off, flags = (
+                ETH_IPV4_TCP.unpack_from(data)
+            )
+            if ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
+                size = len(data)
+                end = 14 + total if 20 <= total < size - 14 else size
+                start = 34 + (off >> 4) * 4
+                if end <= start and flags & (ACK | SYN | FIN | RST) == ACK and not self._late_resets(frame):
+                    done = self._bare_ack(src, sport, dst, dport, ack, frame)
+                    if done is not None:
+                        return done
+                seg = _new(Segment, (src, sport, dst, dport, seq, ack, flags, data[start:end]))
+            else:
+                seg = parse_segment(frame.linktype, data)
+        else:
+            seg = parse_segment(frame.linktype, data)
         if seg is None:
             return []
         if self.resets and frame.time_ns - self.resets[0][0] >= _RESET_LINGER_NS:
@@ -252,6 +285,40 @@ class _Flows:
         if type(seg) is Fragment:
             return self._fragment(seg, frame)
         return self.segment(seg, frame)  # type: ignore[arg-type]
+
+    def _late_resets(self, frame: Frame) -> bool:
+        """Whether reset connections wait to be finished before ``frame`` is read."""
+        return bool(self.resets) and frame.time_ns - self.resets[0][0] >= _RESET_LINGER_NS
+
+    def _bare_ack(self, src: bytes, sport: int, dst: bytes, dport: int, ack: int, frame: Frame) -> list[Event] | None:
+        """A segment with ACK, no payload and no SYN, FIN or RST, as ``segment`` reads it; None: read it there.
+
+        Only the peer's held-back bytes can move (an ACK past a hole); None for a
+        connection on a port found by probing, or a half that has seen its FIN.
+        """
+        ports = self.ports
+        if dport in ports:
+            conn = self.open.get((src, sport, dst, dport))
+            direction, other = _C2S, _S2C
+        elif sport in ports:
+            conn = self.open.get((dst, dport, src, sport))
+            direction, other = _S2C, _C2S
+        elif self.forced:
+            return []
+        else:
+            return None
+        if conn is None:
+            return []  # a stray ACK of a connection already gone
+        halves = conn.halves
+        if halves[direction][0].fin is not None:
+            return None
+        conn.last_ns = frame.time_ns
+        back_stream = halves[other][0]
+        if back_stream.pending:
+            back = back_stream.ack(ack, frame.time_ns)
+            if back:
+                return self._pieces(conn, other, back, frame)
+        return []
 
     def _fragment(self, frag: Fragment, frame: Frame) -> list[Event]:
         whole, proto, dropped = self.defrag.add(frag, frame.time_ns)

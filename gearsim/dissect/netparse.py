@@ -54,6 +54,9 @@ _IPV6_FRAGMENT: Final[int] = 44
 _TCP: Final = struct.Struct(">HHIIBB")
 #: Ethernet without VLAN tags, then IPv4: (ethertype, version/IHL, total length, fragment field, protocol, src, dst)
 _ETH_IPV4_HEAD: Final = struct.Struct(">12xHBxH2xHxB2x4s4s")
+#: Ethernet without VLAN tags, IPv4 with a 20-byte header (version/IHL 0x45), TCP: ``_ETH_IPV4_HEAD``'s fields,
+#: then (source port, destination port, sequence, acknowledgement, data offset, flags)
+ETH_IPV4_TCP: Final = struct.Struct(">12xHBxH2xHxB2x4s4sHHIIBB")
 _U16: Final = struct.Struct(">H")
 _new: Final = tuple.__new__  # a NamedTuple built without its Python-level __new__
 
