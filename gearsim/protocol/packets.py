@@ -93,6 +93,8 @@ class PacketSpec:
     variants: Mapping[str, tuple[str, ...]]
     #: for WORK_* reports: "update" (the job goes on) or "terminal" (it ends); else ""
     work: str = ""
+    #: for a request, the rule by which a server implements it (GM-SERVER-001/002/003); else ""
+    implement: str = ""
 
     @property
     def name(self) -> str:
@@ -143,6 +145,7 @@ def _load_specs(table: Mapping[str, Any]) -> dict[int, PacketSpec]:
             notes=row.get("notes", ""),
             variants={k: tuple(v) for k, v in row.get("variants", {}).items()},
             work=row.get("work", ""),
+            implement=row.get("implement", ""),
         )
     return specs
 

@@ -63,18 +63,11 @@ def unanswered_defect(profile: str, names: Iterable[str]) -> tuple[Defect, str] 
 
     Never under ``spec``: the neutral profile knows no implementation's defects.
     """
-    if profile == SPEC_PROFILE or profile not in PROFILES:
-        return None
-    sent = list(names)
-    for defect in PROFILES[profile].defects:
-        hit = next((n for n in sent if n in defect.requests), None)
-        if hit is not None:
-            return defect, hit
-    return None
+    return _listing_defect(profile, names, refused=False)
 
 
 #: requests a server MAY implement (GM-SERVER-003): refusing them with ERROR breaks no rule
-OPTIONAL: Final = frozenset({"SUBMIT_JOB_EPOCH", "SUBMIT_REDUCE_JOB", "SUBMIT_REDUCE_JOB_BACKGROUND"})
+OPTIONAL: Final = frozenset(s.name for s in SPECS.values() if s.implement == "GM-SERVER-003")
 
 
 def refused_defect(profile: str, names: Iterable[str]) -> tuple[Defect, str] | None:
@@ -82,11 +75,17 @@ def refused_defect(profile: str, names: Iterable[str]) -> tuple[Defect, str] | N
 
     Never under ``spec``: the neutral profile knows no implementation's defects.
     """
+    return _listing_defect(profile, names, refused=True)
+
+
+def _listing_defect(profile: str, names: Iterable[str], *, refused: bool) -> tuple[Defect, str] | None:
+    """The first defect of ``profile`` whose ``refused`` (else ``requests``) lists one of ``names``, and that name."""
     if profile == SPEC_PROFILE or profile not in PROFILES:
         return None
     sent = list(names)
     for defect in PROFILES[profile].defects:
-        hit = next((n for n in sent if n in defect.refused), None)
+        listed = defect.refused if refused else defect.requests
+        hit = next((n for n in sent if n in listed), None)
         if hit is not None:
             return defect, hit
     return None
@@ -111,39 +110,8 @@ def refused_optional(profile: str, names: Iterable[str]) -> str | None:
     return next((n for n in names if n in OPTIONAL), None)
 
 
-#: requests every server implements (GM-SERVER-001, a MUST) or should (GM-SERVER-002)
-CORE: Final = {
-    **dict.fromkeys(
-        [
-            "CAN_DO",
-            "CANT_DO",
-            "RESET_ABILITIES",
-            "PRE_SLEEP",
-            "SUBMIT_JOB",
-            "SUBMIT_JOB_BG",
-            "SUBMIT_JOB_HIGH",
-            "SUBMIT_JOB_HIGH_BG",
-            "SUBMIT_JOB_LOW",
-            "SUBMIT_JOB_LOW_BG",
-            "GRAB_JOB",
-            "GRAB_JOB_UNIQ",
-            "WORK_STATUS",
-            "WORK_DATA",
-            "WORK_WARNING",
-            "WORK_COMPLETE",
-            "WORK_FAIL",
-            "WORK_EXCEPTION",
-            "GET_STATUS",
-            "ECHO_REQ",
-            "OPTION_REQ",
-            "SET_CLIENT_ID",
-            "CAN_DO_TIMEOUT",
-        ],
-        "GM-SERVER-001",
-    ),
-    "GRAB_JOB_ALL": "GM-SERVER-002",
-    "GET_STATUS_UNIQUE": "GM-SERVER-002",
-}
+#: requests every server implements (GM-SERVER-001, a MUST) or should (GM-SERVER-002): the packet table's ``implement``
+CORE: Final = {s.name: s.implement for s in SPECS.values() if s.implement in ("GM-SERVER-001", "GM-SERVER-002")}
 
 
 def core_refused(profile: str, names: Iterable[str], *, last: bool = True) -> tuple[str, str] | None:
