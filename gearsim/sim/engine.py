@@ -151,44 +151,17 @@ class Engine:
         self.transmit_cs(c, data)
 
     def send_messages_to(self, conn: ConnId, *messages: Message) -> None:
-        """``Simulator.send_messages`` whole: checks, then the plain link's hand-over inline (the hot path).
+        """``Simulator.send_messages`` whole: the checks, then :meth:`send_messages`.
 
         Raises:
             HarnessError: unknown connection, or the client already closed it.
             ValueError: a message that cannot be encoded.
         """
         c = self.conns.get(conn)
-        if c is None or c.reason is not None or c.tpartial or not c.plain or not messages:
-            if c is None:
-                raise HarnessError(f"no connection {conn}")
-            if c.reason == "client":
-                raise HarnessError(f"send on connection {conn} after the client closed it")
-            self.send_messages(c, messages)
-            return
-        for m in messages:  # encodable: legal magics and table types (encode_many cannot raise)
-            if type(m) is Packet:
-                if type(m._magic) is not Magic or type(m._type) is not PacketType:  # Packet's own slots
-                    break
-            elif type(m) is not AdminLine:
-                break
-        else:
-            # a plain link hands the messages on as they are (see send_messages)
-            records = self.records
-            now = self.loop.now
-            label = c.label
-            for m in messages:
-                records.append((now, conn, label, _C2S, _SEND, m, b"", ""))
-            tick = now + c.latency
-            c.cs.last = tick
-            # EventLoop.push, inlined (per write)
-            key = tick * KEYS + NORMAL
-            bucket = self.buckets.get(key)
-            if bucket is None:
-                self.buckets[key] = [(self._plain_cs_messages_h, (c, messages))]
-                _heappush(self.keys, key)
-            else:
-                bucket.append((self._plain_cs_messages_h, (c, messages)))
-            return
+        if c is None:
+            raise HarnessError(f"no connection {conn}")
+        if c.reason == "client":
+            raise HarnessError(f"send on connection {conn} after the client closed it")
         self.send_messages(c, messages)
 
     def send_messages(self, c: Connection, messages: tuple[Message, ...]) -> None:
