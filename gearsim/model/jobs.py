@@ -68,6 +68,11 @@ class JobStore:
         #: jobs freed while a worker held them (completed, failed, timed out, their
         #: worker gone): what Perl's 'shutdown graceful' waits for
         self.ended = 0
+        # profile switches read per grab: worked out once
+        self._per_function = profile.priorities == "per-function"
+        self._round_robin = profile.round_robin
+        self._epoch_blocks_lower = profile.epoch_blocks_lower
+        self._timer_per_job = profile.can_do_timeout_timer == "per-job"
 
     def queue_entries(self) -> bool:
         """Does any function have a queue entry (Perl's job_queue key, or queued jobs)?"""
@@ -360,12 +365,11 @@ class JobStore:
             self.free(job)
 
     def _choose(self, conn: Conn) -> tuple[Registration, Job] | None:
-        mode = self.profile.priorities
         now_seconds = self.epoch0 + self.now // TICKS_PER_SECOND
-        if mode == "per-function":
-            rotate = self.profile.round_robin
+        if self._per_function:
+            rotate = self._round_robin
             # a copy only when the loop reorders the list
-            blocks = self.profile.epoch_blocks_lower
+            blocks = self._epoch_blocks_lower
             for reg in list(conn.registrations) if rotate else conn.registrations:
                 high, normal, low = reg.function.queues
                 if not (high.live or normal.live or low.live):
@@ -383,7 +387,7 @@ class JobStore:
                 if job is not None:
                     return reg, job
             return None
-        if mode == "global":
+        if self.profile.priorities == "global":
             # gearmand 2.0: every HIGH job of any of the worker's functions first (B-K6)
             for priority in Priority:
                 for reg in list(conn.registrations):
@@ -463,7 +467,7 @@ class JobStore:
         if worker is not None:
             worker.jobs.remove(job)
             conn = worker.conn
-            if conn.timer is not None and conn.timer[1] is job and self.profile.can_do_timeout_timer == "per-job":
+            if conn.timer is not None and conn.timer[1] is job and self._timer_per_job:
                 conn.timer = None
             job.worker = None
             job.function.running -= 1

@@ -70,11 +70,9 @@ _DRAINING = Lifecycle.DRAINING
 _SERVING = Lifecycle.SERVING
 _EXITED = Lifecycle.EXITED
 _JOB_CREATED = PacketType.JOB_CREATED
-_SUBMIT_JOB_EPOCH = PacketType.SUBMIT_JOB_EPOCH
 _send_of = Send.of
-#: type -> how many arguments the table lays out
-_ARGC: dict[int, int] = {number: len(spec.args) for number, spec in SPECS.items()}
 _SUBMIT_REDUCES = frozenset((PacketType.SUBMIT_REDUCE_JOB, PacketType.SUBMIT_REDUCE_JOB_BACKGROUND))
+_res = Packet.res
 
 #: Perl's SUBMIT header (Gearman::Server::Client, _cmd_submit_job): '.' is not a newline
 _PERL_SUBMIT_HEADER = re.compile(rb"^(.+?)\0(.*?)\0")
@@ -91,6 +89,18 @@ _SUBMITS: dict[PacketType, tuple[Priority, bool]] = {
     # B-U15: reduce jobs are NORMAL priority
     PacketType.SUBMIT_REDUCE_JOB: (Priority.NORMAL, False),
     PacketType.SUBMIT_REDUCE_JOB_BACKGROUND: (Priority.NORMAL, True),
+}
+#: what a submit reads off its type: _SUBMITS' pair, the arguments the table lays
+#: out, and whether it is the epoch submit, a reduce submit or neither
+_PLAIN, _EPOCH, _REDUCE = 0, 1, 2
+_SUBMITS_ROW: dict[PacketType, tuple[Priority, bool, int, int]] = {
+    type_: (
+        priority,
+        background,
+        len(SPECS[type_].args),
+        _EPOCH if type_ == PacketType.SUBMIT_JOB_EPOCH else _REDUCE if type_ in _SUBMIT_REDUCES else _PLAIN,
+    )
+    for type_, (priority, background) in _SUBMITS.items()
 }
 
 
@@ -122,7 +132,8 @@ class Server:
         #: what the handlers and admin commands work on
         self.state = ServerState(self.profile, self.options, self.store, self.deadlines, self.conns)
         self.workers = WorkerRequests(self.state)
-        # read per submit: worked out once
+        # read per submit and per call: worked out once
+        self._epoch_wakeup = self.profile.epoch_wakeup_noop
         self._perl_submit = self.profile.submit_header == "perl-regex"
         #: the handle's host part when it is the node name, not the peer (B-U9)
         self._node_host = self.options.node.encode() if self.profile.handle_host == "node" else None
@@ -195,69 +206,48 @@ class Server:
         # the model reads no offsets: it runs the messages as given, uncopied
         if not c.decoder.take_messages(messages):
             return None
-        if len(messages) == 1 and self.lifecycle is _SERVING:
-            # _run's common case, decided sooner: one request packet this profile
-            # implements, with all its arguments (the simulator's hot path)
-            message = messages[0]
-            if type(message) is Packet and message.magic is _REQ:
-                entry = self._ready.get(message.type)
-                if entry is not None and (entry[1] < 2 or len(message.args) >= entry[1]):
-                    self.store.now = now
-                    out: Outbox = []
-                    try:
+        if self.lifecycle is not _SERVING:
+            return self._run(c, messages, None, now)
+        # _run, for the simulator's hot path: each request packet this profile
+        # implements with all its arguments runs straight from the table
+        # (take_messages set every packet's _args); anything else, or a handler
+        # that closes, stalls, wedges or shuts down, hands the rest to _run_from
+        self.store.now = now
+        out: Outbox = []
+        ready = self._ready
+        try:
+            for index, message in enumerate(messages):
+                if type(message) is Packet and message._magic is _REQ:
+                    entry = ready.get(message._type)
+                    if entry is not None and (entry[1] < 2 or len(message._args) >= entry[1]):
                         reason = entry[0](c, message, out)
-                    except Crash as crash:
-                        self._crashed(crash, out)
-                        return self._answer(c, out, None)
-                    if reason is None and c.framing is _READING and self.lifecycle is _SERVING:
-                        if not out:
-                            return []
-                        if len(out) == 1:
-                            to, reply_ = out[0]
-                            return [_send_of(to.id, (reply_,))]
-                        return outputs(out)
-                    if reason is None and c.framing is _STALLED and c.decoder.buffered:
-                        reason = _SHORT_BODY
-                    return self._answer(c, out, reason)
-        return self._run(c, messages, None, now)
+                        if reason is None and c.framing is _READING and self.lifecycle is _SERVING:
+                            continue
+                        reason = self._after_message(c, messages, index, reason, out)
+                        break
+                reason = self._run_from(c, messages, index, out, None)
+                break
+            else:
+                reason = None
+        except Crash as crash:
+            reason = None
+            self._crashed(crash, out)
+        if reason is None and self.lifecycle is _SERVING:
+            if not out:
+                return []
+            if len(out) == 1:
+                to, reply_ = out[0]
+                return [_send_of(to.id, (reply_,))]
+            return outputs(out)
+        return self._answer(c, out, reason)
 
     def _run(self, c: Conn, messages: Sequence[Message], after: str | None, now: int) -> list[Output]:
         """Run the messages ``c`` sent, then what framing said (``frame``'s second value)."""
         self.store.now = now
         out: Outbox = []
         reason: str | None = None
-        ready = self._ready
         try:
-            for message in messages:
-                if c.framing is _STALLED:
-                    reason = _SHORT_BODY
-                    break
-                # the common case first: a request packet this profile implements,
-                # with all its arguments (what _packet would decide, decided sooner)
-                if type(message) is Packet:
-                    entry = ready.get(message.type)
-                    if entry is not None and message.magic is _REQ and (entry[1] < 2 or len(message.args) >= entry[1]):
-                        reason = entry[0](c, message, out)
-                    else:
-                        reason = self._packet(c, message, out)
-                else:
-                    reason = self._dispatch(c, message, out)
-                if reason is not None or c.framing is _WEDGED:
-                    break
-                if self.lifecycle is _DRAINING and self._calm_after_job_end():
-                    # Perl exits inside the job's end: the rest of the input is not read
-                    self.lifecycle = Lifecycle.EXITING
-                    break
-            else:
-                # every message ran: then what framing said after them
-                if c.framing is _STALLED and c.decoder.buffered:
-                    reason = _SHORT_BODY
-                elif after == "close":
-                    reason = "bad magic (B-P2)"
-                elif after == "wedge":
-                    c.framing = _WEDGED
-                elif after is not None:
-                    reason = after
+            reason = self._run_from(c, messages, 0, out, after)
         except Crash as crash:
             self._crashed(crash, out)
         if reason is None and self.lifecycle is _SERVING:
@@ -269,6 +259,58 @@ class Server:
                 return [_send_of(conn.id, (message,))]
             return outputs(out)
         return self._answer(c, out, reason)
+
+    def _after_message(
+        self, c: Conn, messages: Sequence[Message], index: int, reason: str | None, out: Outbox
+    ) -> str | None:
+        """_run_from's steps after message ``index`` ran and gave ``reason``: stop, or run the rest."""
+        if reason is not None or c.framing is _WEDGED:
+            return reason
+        if self.lifecycle is _DRAINING and self._calm_after_job_end():
+            # Perl exits inside the job's end: the rest of the input is not read
+            self.lifecycle = Lifecycle.EXITING
+            return None
+        return self._run_from(c, messages, index + 1, out, None)
+
+    def _run_from(self, c: Conn, messages: Sequence[Message], start: int, out: Outbox, after: str | None) -> str | None:
+        """Run ``messages[start:]`` into ``out``, then what framing said; the close reason, or None.
+
+        Raises:
+            Crash: a handler's server process died.
+        """
+        reason: str | None = None
+        ready = self._ready
+        for message in messages[start:] if start else messages:
+            if c.framing is _STALLED:
+                reason = _SHORT_BODY
+                break
+            # the common case first: a request packet this profile implements,
+            # with all its arguments (what _packet would decide, decided sooner)
+            if type(message) is Packet:
+                entry = ready.get(message.type)
+                if entry is not None and message.magic is _REQ and (entry[1] < 2 or len(message.args) >= entry[1]):
+                    reason = entry[0](c, message, out)
+                else:
+                    reason = self._packet(c, message, out)
+            else:
+                reason = self._dispatch(c, message, out)
+            if reason is not None or c.framing is _WEDGED:
+                break
+            if self.lifecycle is _DRAINING and self._calm_after_job_end():
+                # Perl exits inside the job's end: the rest of the input is not read
+                self.lifecycle = Lifecycle.EXITING
+                break
+        else:
+            # every message ran: then what framing said after them
+            if c.framing is _STALLED and c.decoder.buffered:
+                reason = _SHORT_BODY
+            elif after == "close":
+                reason = "bad magic (B-P2)"
+            elif after == "wedge":
+                c.framing = _WEDGED
+            elif after is not None:
+                reason = after
+        return reason
 
     def _crashed(self, crash: Crash, out: Outbox) -> None:
         """The process dies inside a handler: nothing queued so far is sent."""
@@ -303,7 +345,7 @@ class Server:
             return None
         # the heap itself first: most calls find no timer armed, and skip next_timer's call
         tick = self.deadlines.next_timer() if self._timers else None
-        if self.profile.epoch_wakeup_noop:
+        if self._epoch_wakeup:
             epoch = self.deadlines.next_epoch()
             if epoch is not None and (tick is None or epoch < tick):
                 return epoch
@@ -425,7 +467,8 @@ class Server:
         type_ = p.type
         if type(type_) is not PacketType:
             type_ = PacketType(type_)
-        priority, background = _SUBMITS[type_]
+        # one row per submit type (a submit is on the simulator's hot path)
+        priority, background, argc, kind = _SUBMITS_ROW[type_]
         if self._perl_submit:
             body = b"\0".join(p.args)
             match = _PERL_SUBMIT_HEADER.match(body)
@@ -434,12 +477,12 @@ class Server:
                 return None
             function, unique = match[1], match[2]
             p = Packet(p.magic, p.type, (function, unique, body[match.end() :]))
-        args = p.args  # read once: a submit is on the simulator's hot path
+        args = p.args
         function, unique = args[0], args[1]
+        count = len(args)
         if (
             profile.fixed_buffers
-            and (len(function) + len(unique) + 2 if len(args) == 3 else sum(map(len, args[:-1])) + len(args) - 1)
-            > _RECV_ARGS
+            and (len(function) + len(unique) + 2 if count == 3 else sum(map(len, args[:-1])) + count - 1) > _RECV_ARGS
         ):
             # the NUL-terminated arguments are looked for in gearmand's 8 KiB receive
             # buffer only: when they cannot fit, the read fails and the connection
@@ -448,39 +491,41 @@ class Server:
         reducer = b""
         when = 0
         # gear ("last-optional") reads a missing workload as empty
-        data = args[-1] if len(args) == _ARGC[type_] else b""
+        data = args[-1] if count == argc else b""
         checked = unique
-        if type_ == _SUBMIT_JOB_EPOCH:
+        if kind == _EPOCH:
             # B-U13: strtoll base 10; junk is 0 (run now); overflow closes (B-P9)
             when, overflow = strtol(args[2])
             if overflow:
                 # no reply, no job; gearmand then closes the connection (16 runs in 20,
                 # probe epoch-overflow; a race, the defect refusal-race)
                 return "SUBMIT_JOB_EPOCH time overflows strtoll (server.cc:264-269)"
-        elif type_ in _SUBMIT_REDUCES:
+        elif kind == _REDUCE:
             reducer = args[2]
             if profile.reduce_unique_check == "reducer":
                 # B-U15: the reducer, not the unique, is length-checked (server.cc:157)
                 checked = reducer
-        if profile.unique_max is not None and len(checked) > profile.unique_max:
+        unique_max = profile.unique_max
+        if unique_max is not None and len(checked) > unique_max:
             out.append((c, ARGUMENT_TOO_LARGE_UNIQUE))  # B-U7
             return None
-        host = self._node_host if self._node_host is not None else c.peer.encode()
-        job, _ = self.store.add(
-            function=self.store.function(function),
+        host = self._node_host
+        store = self.store
+        job, _ = store.add(
+            function=store.function(function),
             unique=unique,
             data=data,
             reducer=reducer,
             priority=priority,
             when=when,
-            handle_host=host,
+            handle_host=c.peer.encode() if host is None else host,
             listener=None if background else c,
             out=out,
         )
         if job is None:
             out.append((c, QUEUE_FULL))  # B-U16
             return None
-        reply(out, c, _JOB_CREATED, job.handle)
+        out.append((c, _res(_JOB_CREATED, job.handle)))
         return None
 
     def _status_numbers(self, job: Job | None) -> tuple[bytes, bytes]:
@@ -494,7 +539,7 @@ class Server:
         return str(job.numerator).encode(), str(job.denominator).encode()
 
     def _get_status(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        if b"\0" in p.args[0] and self.profile.status_nul_handle == "no-reply":
+        if 0 in p.args[0] and self.profile.status_nul_handle == "no-reply":
             return None  # Perl: "handles can't contain nulls"
         handle = p.args[0].split(b"\0", 1)[0]
         if self.profile.fixed_buffers and len(handle) >= BUFFER:

@@ -16,7 +16,6 @@ from gearsim.model.context import Crash, ServerState
 from gearsim.model.jobs import Outbox, assigned_unique
 from gearsim.model.replies import ARGUMENT_TOO_LARGE_HANDLE, JOB_NOT_FOUND_BY_TYPE, PERL_NOT_WORKER
 from gearsim.model.state import Conn, Job, Registration, Sleep
-from gearsim.protocol.codec import split_args
 from gearsim.protocol.node import TICKS_PER_SECOND
 from gearsim.protocol.packets import SPECS, WORK_TYPES, Magic, Packet, PacketType
 
@@ -52,6 +51,11 @@ _WORK_STATUS, _WORK_COMPLETE = PacketType.WORK_STATUS, PacketType.WORK_COMPLETE
 _WORK_FAIL, _WORK_EXCEPTION = PacketType.WORK_FAIL, PacketType.WORK_EXCEPTION
 # packets without arguments are immutable values: built once
 _NOOP_PACKET, _NO_JOB_PACKET = Packet.res(_NOOP), Packet.res(_NO_JOB)
+_res = Packet.res
+#: type -> how many arguments the table lays out
+_ARGS = {number: len(spec.args) for number, spec in SPECS.items()}
+#: the most splits of a JOB_ASSIGN* body: one less than the arguments the table lays out
+_MAXSPLIT = {type_: len(SPECS[type_].args) - 1 for type_ in (_JOB_ASSIGN, _JOB_ASSIGN_UNIQ, _JOB_ASSIGN_ALL)}
 
 
 class WorkerRequests:
@@ -178,16 +182,21 @@ class WorkerRequests:
         if job is None:
             out.append((c, _NO_JOB_PACKET))
             return None
-        head = job.handle + b"\0" + job.function.name + b"\0"
-        if p.type == _GRAB_JOB:
-            assign, body = _JOB_ASSIGN, head + job.data
-        elif p.type == _GRAB_JOB_ALL and job.reducer:
-            assign, body = _JOB_ASSIGN_ALL, head + assigned_unique(job) + job.reducer + b"\0" + job.data
+        grab = p.type
+        if grab == _GRAB_JOB:
+            assign, body = _JOB_ASSIGN, b"%b\0%b\0%b" % (job.handle, job.function.name, job.data)
         else:
-            # B-K3: GRAB_JOB_ALL for a job without a reducer gets JOB_ASSIGN_UNIQ
-            assign, body = _JOB_ASSIGN_UNIQ, head + assigned_unique(job) + job.data
+            unique = job.unique
+            # assigned_unique's common case: the unique was stored whole
+            unique = unique + b"\0" if len(unique) == job.unique_length else assigned_unique(job)
+            if grab == _GRAB_JOB_ALL and job.reducer:
+                assign = _JOB_ASSIGN_ALL
+                body = b"%b\0%b\0%b%b\0%b" % (job.handle, job.function.name, unique, job.reducer, job.data)
+            else:
+                # B-K3: GRAB_JOB_ALL for a job without a reducer gets JOB_ASSIGN_UNIQ
+                assign, body = _JOB_ASSIGN_UNIQ, b"%b\0%b\0%b%b" % (job.handle, job.function.name, unique, job.data)
         # built as bytes, then split as a reader would: the unique field can be malformed
-        out.append((c, Packet(_RES, assign, split_args(assign, body))))
+        out.append((c, _res(assign, *body.split(b"\0", _MAXSPLIT[assign]))))
         self._arm_timer(c, job)
         return None
 
@@ -230,8 +239,8 @@ class WorkerRequests:
         if type_ == _WORK_FAIL and profile.fixed_buffers and len(handle) >= BUFFER:
             out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10
             return None
-        job = self.store.by_handle(handle)
-        short = len(args) < len(SPECS[type_].args)
+        job = self.store.jobs.get(handle)  # by_handle's body (read per WORK_* report)
+        short = len(args) < _ARGS[type_]
         if short and profile.short_body == "per-command" and type_ != _WORK_STATUS:
             job = None  # Perl: no NUL after the handle, so "^(.+?)\0" finds no handle
         owned = job is not None and job.worker is not None and job.worker.conn is c
@@ -243,7 +252,15 @@ class WorkerRequests:
             elif profile.non_owner_work == "error-not-worker":
                 out.append((c, PERL_NOT_WORKER))
             return None
-        listeners = list(job.listeners)
+        listeners = job.listeners
+        if type_ == _WORK_COMPLETE:
+            # the commonest report first: forwarded as sent to every listener (B-W2, B-W3)
+            if listeners:
+                for conn in list(listeners):
+                    out.append((conn, _res(type_, *args)))
+            self.store.free(job)
+            return None
+        listeners = list(listeners)
         if type_ == _WORK_STATUS:
             if short and profile.short_body == "last-optional":
                 return "WORK_STATUS with too few arguments (IndexError)"  # gear reads all three

@@ -477,6 +477,10 @@ def _args_size(args: tuple[bytes, ...], maxsplit: int) -> int:
     arguments, whose stray bytes stay one argument): the same arguments come
     back only when there are not more of them than that allows, and no NUL in
     one but the last would split.
+
+    A NUL is looked for as ``0 in arg``: ``b"\\0" in arg`` first tries the bytes
+    as an int, and making and dropping that TypeError costs CPython 3.11 about
+    1,800 instructions per test (callgrind), several times the search.
     """
     count = len(args)
     if count == maxsplit + 1:  # the usual case: the count the table lays out
@@ -486,15 +490,15 @@ def _args_size(args: tuple[bytes, ...], maxsplit: int) -> int:
             return 0
         if count == 2:
             first, last = args
-            return -1 if b"\0" in first else len(first) + len(last) + 1
+            return -1 if 0 in first else len(first) + len(last) + 1
         if count == 3:
             first, second, last = args
-            if b"\0" in first or b"\0" in second:
+            if 0 in first or 0 in second:
                 return -1
             return len(first) + len(second) + len(last) + 2
         size = count - 1 + len(args[-1])
         for arg in args[:-1]:
-            if b"\0" in arg:
+            if 0 in arg:
                 return -1
             size += len(arg)
         return size
@@ -503,7 +507,7 @@ def _args_size(args: tuple[bytes, ...], maxsplit: int) -> int:
     if 0 < count <= maxsplit:  # fewer: even the last would be split at a NUL
         size = count - 1
         for arg in args:
-            if b"\0" in arg:
+            if 0 in arg:
                 return -1
             size += len(arg)
         return size
