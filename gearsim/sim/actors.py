@@ -45,6 +45,7 @@ _SUBMIT = {
 # packets without arguments are immutable values: built once
 _GRAB_JOB_UNIQ = Packet.req(T.GRAB_JOB_UNIQ)
 _PRE_SLEEP = Packet.req(T.PRE_SLEEP)
+_req = Packet.req
 # hot-path constants (an enum attribute lookup costs more than a global)
 _NOOP, _NO_JOB, _JOB_CREATED = T.NOOP, T.NO_JOB, T.JOB_CREATED
 _WORK_COMPLETE, _WORK_FAIL, _STATUS_RES, _ERROR = T.WORK_COMPLETE, T.WORK_FAIL, T.STATUS_RES, T.ERROR
@@ -185,6 +186,11 @@ class Client:
         self.unique = None if spec.unique is None else _Template(spec.unique, instance)
         self.stop = ctx.duration if spec.stop is None else min(spec.stop, ctx.duration)
         self.rtt = max(1, 2 * ctx.latency)
+        #: the spec's mode, and whether it makes libgearman generate a unique (B-L1)
+        self.background = spec.mode == "background"
+        self.generate = self.libgearman and self.background
+        #: function name -> its bytes (a submit sends them)
+        self.function_bytes = {name: name.encode() for name in self.functions.names}
         self.arrive = self._arrive
         self.receive = self._receive
         self.closed = self._closed
@@ -213,7 +219,7 @@ class Client:
         self.sim.call_at(tick if tick > now else now, self.arrive)
 
     def _arrive(self) -> None:
-        self.submit(None)
+        self._submit_next()
         self._schedule()
 
     def _scripted(self, item: ScriptedSubmit) -> None:
@@ -222,8 +228,44 @@ class Client:
         if not self.script_left:
             self.ledger.active -= 1
 
+    def _submit_next(self) -> Submission:
+        """``submit(None)``: the next submission of the spec alone (an arrival: once per job).
+
+        The same draws in the same order as ``submit``'s: function, priority,
+        then the payload's and the unique's ``{r}``.
+        """
+        spec, rng = self.spec, self.rng
+        self.made += 1
+        n = self.made
+        functions = self.functions
+        function = functions.only
+        if function is None:
+            function = functions.names[_bisect_right(functions.bounds, rng.random() * functions.total)]
+        priorities = self.priorities
+        priority = priorities.only
+        if priority is None:
+            priority = priorities.names[_bisect_right(priorities.bounds, rng.random() * priorities.total)]
+        payload = (
+            "x" * spec.payload_size if spec.payload_size is not None else self.payload.fill(n, rng, spec.unique_space)
+        )
+        template = self.unique
+        if template is None:
+            # B-L1: libgearman generates a UUID for background jobs; Perl sends none
+            unique = str(uuid.UUID(int=rng.getrandbits(128), version=1)).encode() if self.generate else b""
+        else:
+            unique = template.fill(n, rng, spec.unique_space).encode()
+        sub = Submission(self.name, n, function, unique, payload.encode(), priority, self.background, self.sim.now)
+        self.ledger.track(sub)
+        if self.backlog:
+            self.backlog.append(sub)
+        else:
+            self._dispatch(sub)
+        return sub
+
     def submit(self, item: ScriptedSubmit | None) -> Submission:
         """Make the next submission (from ``item`` where it says) and send it."""
+        if item is None:
+            return self._submit_next()
         spec, rng = self.spec, self.rng
         self.made += 1
         n = self.made
@@ -330,7 +372,10 @@ class Client:
             self.backlog.popleft()
 
     def _send(self, conn: ConnId, server: str, sub: Submission) -> None:
-        packet = Packet.req(_SUBMIT[sub.background, sub.priority], sub.function.encode(), sub.unique, sub.payload)
+        function = self.function_bytes.get(sub.function)
+        if function is None:
+            function = sub.function.encode()
+        packet = _req(_SUBMIT[sub.background, sub.priority], function, sub.unique, sub.payload)
         sim = self.sim
         sim.send_messages(conn, packet)
         sub.server = server
@@ -351,7 +396,7 @@ class Client:
             if type(m) is not Packet:
                 continue
             t = m.type
-            if t == _JOB_CREATED:
+            if t is _JOB_CREATED:  # a PacketType member, as the model and the decoder give it
                 sub = self.awaiting[conn].popleft()
                 handle = m.args[0]
                 server, inc = self.where[conn]
@@ -432,6 +477,12 @@ class Worker:
         self.gen = 0
         self.up = False
         self.can_do = [Packet.req(T.CAN_DO, f.encode()) for f in spec.functions]
+        # read per job: worked out once
+        self.result = spec.result
+        self.fail = spec.fail
+        d = spec.duration
+        #: a uniform duration's (a, width, bits) for uniform_int's draw, else None
+        self.uniform = (d.a, d.b - d.a + 1, (d.b - d.a + 1).bit_length()) if d.kind == "uniform" else None
         self.sim.call_at(spec.start, self.start)
 
     def start(self) -> None:
@@ -471,7 +522,7 @@ class Worker:
         grab: ConnId | None = None
         if asking:
             for c, st in state.items():
-                if st == _IDLE:
+                if st is _IDLE:
                     grab = c
                     break
         if lead is not None:
@@ -487,7 +538,7 @@ class Worker:
             sim.send_messages(grab, _GRAB_JOB_UNIQ)
             return
         for conn, st in state.items():
-            if st == _EMPTY:
+            if st is _EMPTY:
                 state[conn] = _SLEEPING
                 sim.send_messages(conn, _PRE_SLEEP)
 
@@ -497,11 +548,12 @@ class Worker:
             if type(m) is not Packet or conn not in state:
                 continue
             t = m.type
-            if t == _NOOP:
-                if state[conn] == _SLEEPING:
+            # PacketType members, as the model and the decoder give them: compared by identity
+            if t is _NOOP:
+                if state[conn] is _SLEEPING:
                     state[conn] = _IDLE
                 self._ask()
-            elif t == _NO_JOB:
+            elif t is _NO_JOB:
                 state[conn] = _EMPTY
                 self._ask()
             elif t in _ASSIGNS:
@@ -535,12 +587,23 @@ class Worker:
         gen = self.gen
         server, inc = self.where[conn]
         self.ledger.started(server, inc, handle)
-        duration = self._draw(payload)
+        uniform = self.uniform
+        if uniform is not None:
+            # uniform_int, inlined (a draw per job)
+            a, width, bits = uniform
+            getrandbits = self.rng.getrandbits
+            r = getrandbits(bits)
+            while r >= width:
+                r = getrandbits(bits)
+            duration = a + r
+        else:
+            duration = self._draw(payload)
         every = self.spec.status_every
         if every is not None:
             steps = max(1, math.ceil(duration / every))
             self._status(gen, 1, steps)
-        result = payload[::-1] if self.spec.result == "reverse" else payload if self.spec.result == "echo" else b""
+        result = self.result
+        result = payload[::-1] if result == "reverse" else payload if result == "echo" else b""
         self.sim.call_later(duration, functools.partial(self._finish, gen, result))
 
     def _status(self, gen: int, step: int, steps: int) -> None:
@@ -558,14 +621,15 @@ class Worker:
         self.job = None
         lead: tuple[ConnId, Packet] | None = None
         if not self.sim.closed(conn):
-            failed = self.spec.fail > 0 and self.rng.random() < self.spec.fail
-            report = Packet.req(_WORK_FAIL, handle) if failed else Packet.req(_WORK_COMPLETE, handle, result)
+            fail = self.fail
+            failed = fail > 0 and self.rng.random() < fail
+            report = _req(_WORK_FAIL, handle) if failed else _req(_WORK_COMPLETE, handle, result)
             lead = (conn, report)
             server, inc = self.where[conn]
             self.ledger.finished(server, inc, handle, "failed" if failed else "completed")
         state = self.state
         for c, st in state.items():
-            if st != _GRABBING:
+            if st is not _GRABBING:
                 state[c] = _IDLE
         self._ask(lead)
 
