@@ -4,9 +4,10 @@ PURE. Internal to ``gearsim.sim.simulator`` (import ``Simulator`` from there):
 this module owns ``Engine``, which holds the simulator's ``random.Random``,
 trace, servers and connections (the records of ``gearsim.sim.records``), and
 the handlers that events run: transmitting a write through its link,
-delivering pieces to a node or a client decoder, connects, closes, cuts,
-partitions, restarts and server timers. Time and the event queue are the
-``gearsim.sim.events.EventLoop`` it owns. The ``Simulator`` owns one
+delivering pieces to a node or a client decoder, connects, closes and server
+timers. Time and the event queue are the ``gearsim.sim.events.EventLoop`` it
+owns; cuts, partitions and restarts are the ``gearsim.sim.faults.Faults`` it
+owns. The ``Simulator`` owns one
 ``Engine`` and is its public face: it checks arguments, then calls the
 methods here. The theory of operation is in ``gearsim.sim.simulator``'s
 docstring.
@@ -25,6 +26,7 @@ from gearsim.protocol.node import Close, ConnId, Output, Send, ServerNode
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, Trace, TraceRecord
 from gearsim.sim.events import KEYS, NORMAL, TIMER, URGENT, EventLoop
+from gearsim.sim.faults import Faults
 from gearsim.sim.links import LinkConfig, draw_delay, draws_loss, merges, split_write
 from gearsim.sim.records import Connection, Delivery, Pipe, Received, ServerSide, ServerSlot
 
@@ -75,6 +77,8 @@ class Engine:
         self._plain_sc_h: Callable[[tuple[Connection, bytes]], None] = self._plain_sc
         self._plain_cs_messages_h: Callable[[tuple[Connection, tuple[Message, ...]]], None] = self._plain_cs_messages
         self._plain_sc_send_h: Callable[[tuple[Connection, Send]], None] = self._plain_sc_send
+        #: cuts, partitions and restarts
+        self.faults = Faults(self)
 
     # ------------------------------------------------- what the API asks for
 
@@ -83,17 +87,6 @@ class Engine:
         srv = ServerSlot(name, node)
         self.servers[name] = srv
         self.arm(srv)
-
-    def partition(self, srv: ServerSlot, at: int, until: int | None) -> None:
-        """Schedule a partition of ``srv`` from ``at`` to ``until`` (None: for good)."""
-        srv.partitions.append((at, until))
-        self.push(at, URGENT, self.begin_partition, (srv, until))
-        if until is not None:
-            self.push(until, URGENT, self.end_partition, srv)
-
-    def restart_at(self, srv: ServerSlot, node: ServerNode, when: int) -> None:
-        """Schedule the replacement of ``srv``'s node by ``node`` at ``when``."""
-        self.push(when, URGENT, self.restart, (srv, node))
 
     def open(
         self,
@@ -113,7 +106,7 @@ class Engine:
         self.conns[cid] = c
         srv.conns.append(c)
         self.event(c, Kind.CONNECT, f"to {srv.name} from {peer}")
-        if self.partitioned(srv):
+        if self.faults.partitioned(srv):
             c.reason = "refused"
             c.cut = True
             c.s_state = _GONE
@@ -121,7 +114,7 @@ class Engine:
             return cid
         self.control(c, c.cs, self.accept)
         if link.cut_at is not None:
-            self.push(max(link.cut_at, self.loop.now), URGENT, self.cut_at, c)
+            self.push(max(link.cut_at, self.loop.now), URGENT, self.faults.cut_at, c)
         return cid
 
     def send(self, c: Connection, data: bytes) -> None:
@@ -153,6 +146,10 @@ class Engine:
     def send_messages_to(self, conn: ConnId, *messages: Message) -> None:
         """``Simulator.send_messages`` whole: the checks, then :meth:`send_messages`.
 
+        A plain link's write of encodable messages (legal magics, table types,
+        admin lines) is traced and scheduled here, without the call: actors
+        write several times per job.
+
         Raises:
             HarnessError: unknown connection, or the client already closed it.
             ValueError: a message that cannot be encoded.
@@ -160,8 +157,37 @@ class Engine:
         c = self.conns.get(conn)
         if c is None:
             raise HarnessError(f"no connection {conn}")
-        if c.reason == "client":
-            raise HarnessError(f"send on connection {conn} after the client closed it")
+        if c.reason is not None or c.tpartial or not c.plain or not messages:
+            if c.reason == "client":
+                raise HarnessError(f"send on connection {conn} after the client closed it")
+            self.send_messages(c, messages)
+            return
+        # send_messages' plain-link path: each message is traced as it is checked,
+        # and the records are taken back if one is not encodable as it is
+        records = self.records
+        start = len(records)
+        now = self.loop.now
+        label = c.label
+        for m in messages:
+            if type(m) is Packet:
+                if type(m._magic) is not Magic or type(m._type) is not PacketType:  # Packet's own slots
+                    break
+            elif type(m) is not AdminLine:
+                break
+            records.append((now, conn, label, _C2S, _SEND, m, b"", ""))
+        else:
+            tick = now + c.latency
+            c.cs.last = tick
+            # EventLoop.push, inlined (per write)
+            key = tick * KEYS + NORMAL
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                self.buckets[key] = [(self._plain_cs_messages_h, (c, messages))]
+                _heappush(self.keys, key)
+            else:
+                bucket.append((self._plain_cs_messages_h, (c, messages)))
+            return
+        del records[start:]
         self.send_messages(c, messages)
 
     def send_messages(self, c: Connection, messages: tuple[Message, ...]) -> None:
@@ -224,7 +250,7 @@ class Engine:
         records = self.records
         records.append(_new(TraceRecord, (self.loop.now, len(records), c.id, c.label, _EVENT, kind, None, data, note)))
 
-    def _server_event(self, srv: ServerSlot, kind: str, note: str = "") -> None:
+    def server_event(self, srv: ServerSlot, kind: str, note: str = "") -> None:
         records = self.records
         records.append(_new(TraceRecord, (self.loop.now, len(records), 0, srv.name, _EVENT, kind, None, b"", note)))
 
@@ -232,10 +258,6 @@ class Engine:
         records = self.records
         now = self.loop.now
         records.append(_new(TraceRecord, (now, len(records), c.id, c.label, direction, kind, None, data, note)))
-
-    def partitioned(self, srv: ServerSlot) -> bool:
-        now = self.loop.now
-        return any(at <= now and (until is None or now < until) for at, until in srv.partitions)
 
     def transmit_cs(self, c: Connection, data: bytes) -> None:
         """Schedule the delivery of one client write (``_transmit`` toward the server)."""
@@ -301,7 +323,7 @@ class Engine:
         self.event(c, Kind.ACCEPT, srv.name)
         outputs = srv.node.connect(c.id, self.loop.now, c.peer)
         if outputs:
-            self._apply(srv, outputs)
+            self.apply(srv, outputs)
         self.arm(srv)
 
     def _deliver_cs(self, d: Delivery) -> None:
@@ -328,7 +350,7 @@ class Engine:
         node = srv.node
         outputs = node.receive(c.id, data, now)
         if outputs:
-            self._apply(srv, outputs)
+            self.apply(srv, outputs)
         # _arm, inlined
         deadline = node.next_deadline()
         if deadline is not None:
@@ -361,7 +383,7 @@ class Engine:
         if outputs is None:
             outputs = node.receive(c.id, encode_many(list(messages)) if data is None else data, now)
         if outputs:
-            self._apply(srv, outputs)
+            self.apply(srv, outputs)
         # _arm, inlined
         deadline = node.next_deadline()
         if deadline is not None:
@@ -419,7 +441,7 @@ class Engine:
             self.record_bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
             return
         if c.drop and draws_loss(c.link, self.rng):
-            self._cut(c, "drop", notify=True)
+            self.faults.cut(c, "drop", notify=True)
             return
         now = self.loop.now
         if self._trace_deliveries:
@@ -428,7 +450,7 @@ class Engine:
         srv = c.server
         outputs = srv.node.receive(c.id, data, now)
         if outputs:
-            self._apply(srv, outputs)
+            self.apply(srv, outputs)
         self.arm(srv)
 
     def _deliver_sc(self, d: Delivery) -> None:
@@ -470,7 +492,7 @@ class Engine:
             self.record_bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
             return
         if c.drop and draws_loss(c.link, self.rng):
-            self._cut(c, "drop", notify=True)
+            self.faults.cut(c, "drop", notify=True)
             return
         now = self.loop.now
         if self._trace_deliveries:
@@ -505,7 +527,7 @@ class Engine:
         srv = c.server
         outputs = srv.node.disconnect(c.id, self.loop.now)
         if outputs:
-            self._apply(srv, outputs)
+            self.apply(srv, outputs)
         self.arm(srv)
 
     def _eof_at_client(self, c: Connection) -> None:
@@ -516,7 +538,7 @@ class Engine:
         if c.watch is not None:
             c.watch(c.id)
 
-    def _apply(self, srv: ServerSlot, outputs: list[Output]) -> None:
+    def apply(self, srv: ServerSlot, outputs: list[Output]) -> None:
         """Carry out a node's outputs: Send bytes down the pipe, Close the connection."""
         conns = self.conns
         records = self.records
@@ -558,53 +580,6 @@ class Engine:
             else:
                 raise HarnessError(f"server {srv.name!r} returned {out!r}, which is not a Send or Close")
 
-    def _cut(self, c: Connection, why: str, *, notify: bool) -> None:
-        """Cut both directions of ``c``; tell its node if ``notify`` and it holds it open."""
-        if c.cut or (c.s_state is _GONE and c.reason is not None):
-            return
-        c.cut = True
-        c.cs.pending = c.sc.pending = None
-        self.event(c, Kind.CUT, why)
-        told = c.reason is None
-        if told:
-            c.reason = f"cut:{why}"
-        was_open = c.s_state is _OPEN
-        c.s_state = _GONE
-        if notify and was_open:
-            srv = c.server
-            outputs = srv.node.disconnect(c.id, self.loop.now)
-            if outputs:
-                self._apply(srv, outputs)
-            self.arm(srv)
-        if told and c.watch is not None:
-            c.watch(c.id)
-
-    def cut_at(self, c: Connection) -> None:
-        self._cut(c, "cut_at", notify=True)
-
-    def _live_conns(self, srv: ServerSlot) -> list[Connection]:
-        srv.conns = [c for c in srv.conns if not (c.cut or (c.s_state is _GONE and c.reason is not None))]
-        return list(srv.conns)
-
-    def begin_partition(self, arg: tuple[ServerSlot, int | None]) -> None:
-        srv, until = arg
-        self._server_event(srv, Kind.PARTITION, "for good" if until is None else f"until {until}")
-        for c in self._live_conns(srv):
-            self._cut(c, "partition", notify=True)
-
-    def end_partition(self, srv: ServerSlot) -> None:
-        self._server_event(srv, Kind.HEAL)
-
-    def restart(self, arg: tuple[ServerSlot, ServerNode]) -> None:
-        srv, node = arg
-        self._server_event(srv, Kind.RESTART)
-        for c in self._live_conns(srv):
-            self._cut(c, "restart", notify=False)
-        srv.conns = []
-        srv.serve(node)
-        srv.timer_at = None
-        self.arm(srv)
-
     def arm(self, srv: ServerSlot) -> None:
         """Keep one timer event armed at the node's earliest deadline."""
         deadline = srv.node.next_deadline()
@@ -624,8 +599,8 @@ class Engine:
         node = srv.node
         deadline = node.next_deadline()
         if deadline is not None and deadline <= now:
-            self._server_event(srv, Kind.TIMER)
+            self.server_event(srv, Kind.TIMER)
             outputs = node.advance(now)
             if outputs:
-                self._apply(srv, outputs)
+                self.apply(srv, outputs)
         self.arm(srv)

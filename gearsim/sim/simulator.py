@@ -219,7 +219,7 @@ class Simulator:
             raise HarnessError(f"partition at {at} is in the past: the clock is at {now}")
         if until is not None and until <= at:
             raise HarnessError(f"partition of {server!r} ends ({until}) before it begins ({at})")
-        self._engine.partition(srv, at, until)
+        self._engine.faults.partition(srv, at, until)
 
     def restart_server(self, name: str, node: ServerNode, *, at: int | None = None) -> None:
         """Replace server ``name`` by ``node`` at tick ``at`` (default: now).
@@ -236,7 +236,7 @@ class Simulator:
         when = now if at is None else at
         if when < now:
             raise HarnessError(f"restart at {when} is in the past: the clock is at {now}")
-        self._engine.restart_at(srv, node, when)
+        self._engine.faults.restart_at(srv, node, when)
 
     # ---------------------------------------------------------- connections
 
