@@ -464,7 +464,7 @@ class Server:
 
     def _submit(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
-        type_ = p.type
+        type_ = p._type  # Packet's own slot (a property read is a call)
         if type(type_) is not PacketType:
             type_ = PacketType(type_)
         # one row per submit type (a submit is on the simulator's hot path)

@@ -182,7 +182,7 @@ class WorkerRequests:
         if job is None:
             out.append((c, _NO_JOB_PACKET))
             return None
-        grab = p.type
+        grab = p._type  # Packet's own slot (a property read is a call)
         if grab == _GRAB_JOB:
             assign, body = _JOB_ASSIGN, b"%b\0%b\0%b" % (job.handle, job.function.name, job.data)
         else:
@@ -231,7 +231,7 @@ class WorkerRequests:
 
     def _work(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
-        type_ = p.type
+        type_ = p._type  # Packet's own slot (a property read is a call)
         if type(type_) is not PacketType:
             type_ = PacketType(type_)
         args = p.args  # read once: WORK_COMPLETE is on the simulator's hot path

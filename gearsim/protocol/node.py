@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from gearsim.protocol.codec import encode_many
 from gearsim.protocol.packets import Message
@@ -25,7 +25,13 @@ TICKS_PER_SECOND: Final[int] = 1000
 ConnId = int
 
 
-class Send:
+class _Fields:
+    """The slots of a ``Send``: ``Send`` freezes them, ``_Filling`` fills them (see ``Send.of``)."""
+
+    __slots__ = ("_data", "conn", "from_messages", "messages")
+
+
+class Send(_Fields):
     """Bytes the server writes to a connection, and the messages they encode (a frozen value).
 
     ``Send(conn, data, messages)`` gives both. ``Send.of(conn, messages)``
@@ -36,7 +42,7 @@ class Send:
     three fields.
     """
 
-    __slots__ = ("_data", "conn", "from_messages", "messages")
+    __slots__ = ()
     __match_args__ = ("conn", "data", "messages")
 
     conn: ConnId
@@ -54,12 +60,22 @@ class Send:
     @classmethod
     def of(cls, conn: ConnId, messages: tuple[Message, ...]) -> Send:
         """A Send of ``messages`` whose ``data`` is their encoding, made on first read."""
-        send = _new_object(cls)
-        _set_conn(send, conn)
-        _set_data(send, None)
-        _set_from_messages(send, True)
-        _set_messages(send, messages)
-        return send
+        if cls is not Send:
+            send = _new_object(cls)
+            _set_conn(send, conn)
+            _set_data(send, None)
+            _set_from_messages(send, True)
+            _set_messages(send, messages)
+            return send
+        # the model makes one per reply: filled as a _Filling with plain slot stores,
+        # then made a Send (the same slots), instead of four calls of the slots' setters
+        filling: Any = _new_object(_Filling)
+        filling.conn = conn
+        filling._data = None
+        filling.from_messages = True
+        filling.messages = messages
+        filling.__class__ = Send
+        return filling  # type: ignore[no-any-return]
 
     @property
     def data(self) -> bytes:
@@ -92,6 +108,12 @@ class Send:
         return f"Send(conn={self.conn!r}, data={self.data!r}, messages={self.messages!r})"
 
 
+class _Filling(_Fields):
+    """A ``Send`` being filled by ``Send.of``: its slots without its frozen ``__setattr__``."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Close:
     """The server closes a connection; ``reason`` says why, for traces."""
@@ -104,10 +126,10 @@ Output = Send | Close
 
 _new_object = object.__new__
 # the slots' own setters: Send blocks attribute assignment to stay frozen
-_set_conn = Send.__dict__["conn"].__set__
-_set_data = Send.__dict__["_data"].__set__
-_set_from_messages = Send.__dict__["from_messages"].__set__
-_set_messages = Send.__dict__["messages"].__set__
+_set_conn = _Fields.__dict__["conn"].__set__
+_set_data = _Fields.__dict__["_data"].__set__
+_set_from_messages = _Fields.__dict__["from_messages"].__set__
+_set_messages = _Fields.__dict__["messages"].__set__
 
 
 class ServerNode(Protocol):

@@ -395,7 +395,7 @@ class Client:
         for m in messages:
             if type(m) is not Packet:
                 continue
-            t = m.type
+            t = m._type  # Packet's own slot (a property read is a call)
             if t is _JOB_CREATED:  # a PacketType member, as the model and the decoder give it
                 sub = self.awaiting[conn].popleft()
                 handle = m.args[0]
@@ -547,7 +547,7 @@ class Worker:
         for m in messages:
             if type(m) is not Packet or conn not in state:
                 continue
-            t = m.type
+            t = m._type  # Packet's own slot (a property read is a call)
             # PacketType members, as the model and the decoder give them: compared by identity
             if t is _NOOP:
                 if state[conn] is _SLEEPING:
