@@ -602,8 +602,8 @@ class Worker:
         if every is not None:
             steps = max(1, math.ceil(duration / every))
             self._status(gen, 1, steps)
-        result = self.result
-        result = payload[::-1] if result == "reverse" else payload if result == "echo" else b""
+        mode = self.result
+        result = payload[::-1] if mode == "reverse" else payload if mode == "echo" else b""
         self.sim.call_later(duration, functools.partial(self._finish, gen, result))
 
     def _status(self, gen: int, step: int, steps: int) -> None:
