@@ -11,17 +11,32 @@ the rare fault paths.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import Any, Final, Protocol
 
-from gearsim.protocol.node import ServerNode
+from gearsim.protocol.node import Output, ServerNode
 from gearsim.protocol.trace import Kind
-from gearsim.sim.events import URGENT
+from gearsim.sim.events import URGENT, EventLoop
 from gearsim.sim.records import Connection, ServerSide, ServerSlot
 
-if TYPE_CHECKING:
-    from gearsim.sim.engine import Engine
-
 __all__ = ["Faults"]
+
+
+class Engine(Protocol):
+    """What ``Faults`` uses of ``gearsim.sim.engine.Engine`` (which owns it: no import back)."""
+
+    loop: EventLoop
+
+    def push(self, tick: int, priority: int, handler: Callable[[Any], None], arg: object) -> None: ...
+
+    def event(self, c: Connection, kind: str, note: str = "", data: bytes = b"") -> None: ...
+
+    def server_event(self, srv: ServerSlot, kind: str, note: str = "") -> None: ...
+
+    def apply(self, srv: ServerSlot, outputs: list[Output]) -> None: ...
+
+    def arm(self, srv: ServerSlot) -> None: ...
+
 
 _OPEN: Final = ServerSide.OPEN
 _GONE: Final = ServerSide.GONE
