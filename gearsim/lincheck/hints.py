@@ -39,6 +39,9 @@ _SUBMITS: Final[frozenset[int]] = frozenset(
         T.SUBMIT_REDUCE_JOB_BACKGROUND,
     }
 )
+_GRABS: Final[frozenset[int]] = frozenset({T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL})
+#: how many places before the ops of others a PRE_SLEEP is tried at, for an unexplained NOOP
+_SLEEP_REACH: Final[int] = 12
 Move = tuple[list[Op], Op | None]
 
 
@@ -111,6 +114,7 @@ class GearmanHints:
                 for op in nexts:
                     if isinstance(op.message, Packet) and op.message.type in _SUBMITS:
                         before_failing(op)
+                moves.extend(_earlier_sleep(failure.conn, seq))
         return moves
 
     def _chain(self, op: Op, pos_op: dict[int, int]) -> list[Op]:
@@ -140,6 +144,27 @@ class GearmanHints:
                 if handle not in out:
                     out.append(handle)
         return out
+
+
+def _earlier_sleep(conn: int, seq: list[Op]) -> list[Move]:
+    """An unexplained NOOP to ``conn``: its PRE_SLEEP, already run, placed before ops of others that ran before it.
+
+    A PRE_SLEEP that finds work pending is answered by a NOOP at once; when the
+    guess ran it after the grab that took that work (or after the CANT_DO or
+    disconnect that removed it), it found nothing and the NOOP is left
+    unexplained. Grabs are tried first (they take the work), nearest first.
+    """
+    at = next((i for i in range(len(seq) - 1, -1, -1) if seq[i].conn == conn), None)
+    if at is None:
+        return []
+    sleep = seq[at]
+    if not isinstance(sleep.message, Packet) or sleep.message.type != T.PRE_SLEEP:
+        return []
+    start = next((i + 1 for i in range(at - 1, -1, -1) if seq[i].conn == conn), 0)
+    others = [op for op in reversed(seq[start:at]) if op.conn != conn]
+    grabs = [op for op in others if isinstance(op.message, Packet) and op.message.type in _GRABS]
+    rest = [op for op in others if not (isinstance(op.message, Packet) and op.message.type in _GRABS)]
+    return [([sleep], op) for op in (grabs + rest)[:_SLEEP_REACH]]
 
 
 def _handles_in(message: Message | None) -> list[bytes]:
