@@ -278,19 +278,45 @@ class Decoder:
         for m in messages:
             if type(m) is Packet:
                 # Packet's own slots (see _take)
+                kind = m._type
+                entry = split.get(kind)
+                if entry is None or entry[0] is not kind:
+                    return False
+                magic = m._magic
+                if magic is not _REQ and magic is not _RES:
+                    return False
                 try:
                     args = m._args
                 except AttributeError:  # a decoded packet not split yet
                     args = m.args
-                magic = m._magic
-                entry = split.get(m._type)
-                if entry is None or entry[0] is not m._type or (magic is not _REQ and magic is not _RES):
-                    return False
                 count = len(args)
-                if count == 1 and entry[1] == 0:  # _args_size's commonest cases, without the call
-                    size = len(args[0])
-                elif count == 0 and entry[1] < 0:
-                    size = 0
+                if count == entry[1] + 1:
+                    # _args_size's usual case (the count the table lays out) inlined for
+                    # up to four arguments: every packet the simulator's actors and
+                    # the model exchange per job
+                    if count == 1:
+                        size = len(args[0])
+                    elif count == 0:
+                        size = 0
+                    elif count == 2:
+                        first, last = args
+                        if 0 in first:
+                            return False
+                        size = len(first) + len(last) + 1
+                    elif count == 3:
+                        first, second, last = args
+                        if 0 in first or 0 in second:
+                            return False
+                        size = len(first) + len(second) + len(last) + 2
+                    elif count == 4:
+                        first, second, third, last = args
+                        if 0 in first or 0 in second or 0 in third:
+                            return False
+                        size = len(first) + len(second) + len(third) + len(last) + 3
+                    else:
+                        size = _args_size(args, entry[1])
+                        if size < 0:
+                            return False
                 else:
                     size = _args_size(args, entry[1])
                     if size < 0:
