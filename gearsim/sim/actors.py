@@ -158,6 +158,8 @@ class Client:
     def __init__(self, ctx: ActorContext, spec: ClientSpec, instance: int, name: str) -> None:
         self.ctx = ctx
         self.sim = ctx.sim
+        #: the simulator's clock: ``now`` read as a plain attribute
+        self.clock = ctx.sim.clock
         self.ledger = ctx.ledger
         self.spec = spec
         self.instance = instance
@@ -215,7 +217,7 @@ class Client:
         if (spec.jobs is not None and self.made >= spec.jobs) or tick > self.stop:
             self.ledger.active -= 1
             return
-        now = self.sim.now
+        now = self.clock.now
         self.sim.call_at(tick if tick > now else now, self.arrive)
 
     def _arrive(self) -> None:
@@ -254,7 +256,7 @@ class Client:
             unique = str(uuid.UUID(int=rng.getrandbits(128), version=1)).encode() if self.generate else b""
         else:
             unique = template.fill(n, rng, spec.unique_space).encode()
-        sub = Submission(self.name, n, function, unique, payload.encode(), priority, self.background, self.sim.now)
+        sub = Submission(self.name, n, function, unique, payload.encode(), priority, self.background, self.clock.now)
         self.ledger.track(sub)
         if self.backlog:
             self.backlog.append(sub)
@@ -326,7 +328,7 @@ class Client:
         queue = self.flight.get(conn)
         if not queue:
             return None
-        now = self.sim.now
+        now = self.clock.now
         total = self.flight_bytes[conn]
         while queue and queue[0][0] <= now:
             total -= queue.popleft()[1]
@@ -385,7 +387,7 @@ class Client:
             flight = self.flight.get(conn)
             if flight is None:
                 flight = self.flight[conn] = deque()
-            flight.append((sim.now + self.rtt, size))
+            flight.append((self.clock.now + self.rtt, size))
             self.flight_bytes[conn] = self.flight_bytes.get(conn, 0) + size
 
     # ------------------------------------------------------------- replies

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+
+from gearsim.sim.simulator import Clock
 
 __all__ = ["Clock", "JobKey", "JobRecord", "Ledger", "Submission"]
 
@@ -63,13 +64,6 @@ class JobRecord:
     runs: int = 0
     outcome: str | None = None
     done_at: int | None = None
-
-
-class Clock(Protocol):
-    """Anything with the current tick as ``now`` (the ``Simulator``)."""
-
-    @property
-    def now(self) -> int: ...
 
 
 class Ledger:
@@ -138,7 +132,10 @@ class Ledger:
         sub.handle = handle
         rec = self.jobs.get(key)
         if rec is None:
-            rec = self.jobs[key] = self.live[key] = JobRecord(key, sub.function, sub.key, self._clock.now)
+            unique = sub.unique
+            # Submission.key, inlined: what gearmand coalesces on
+            rec = JobRecord(key, sub.function, sub.payload if unique == b"-" else unique, self._clock.now)
+            self.jobs[key] = self.live[key] = rec
             if rec.unique:
                 ukey = (sub.function, rec.unique)
                 sub.duplicate = self.alive_keys[ukey] > 0

@@ -127,7 +127,7 @@ class Workload:
         self.sim = Simulator(
             self.seed, default_link=self.link, trace_deliveries=scenario.trace_deliveries, max_steps=_MAX_STEPS
         )
-        self.ledger = Ledger((s.name for s in scenario.servers), self.sim)
+        self.ledger = Ledger((s.name for s in scenario.servers), self.sim.clock)
         self.settled = False
         self.cuts: dict[str, list[int]] = {}
         specs = {s.name: s for s in scenario.servers}
