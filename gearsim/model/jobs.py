@@ -213,17 +213,8 @@ class JobStore:
             handle = b"H:" + handle_host + b":" + str(self.handle_count).encode()
             self.handle_count += 1
             self._seq += 1
-            job = Job(
-                handle=handle,
-                function=function,
-                unique=stored,
-                key_source=key_source,
-                data=data,
-                reducer=reducer,
-                priority=priority,
-                when=when,
-                seq=self._seq,
-            )
+            # positional: matching nine keywords by name costs more than the call (once per job)
+            job = Job(handle, function, stored, key_source, data, reducer, priority, when, self._seq)
             job.unique_length = len(unique)
             job.struct = self._free_structs.pop() if self._free_structs else len(self.struct_jobs) + 1
             self.struct_jobs[job.struct] = job

@@ -477,7 +477,10 @@ class Server:
                 return None
             function, unique = match[1], match[2]
             p = Packet(p.magic, p.type, (function, unique, body[match.end() :]))
-        args = p.args
+        try:
+            args = p._args  # Packet's own slot: the args property is a Python call
+        except AttributeError:  # a decoded packet not split yet
+            args = p.args
         function, unique = args[0], args[1]
         count = len(args)
         if (

@@ -217,7 +217,6 @@ class Job:
 
     def __init__(
         self,
-        *,
         handle: bytes,
         function: Function,
         unique: bytes,

@@ -234,7 +234,10 @@ class WorkerRequests:
         type_ = p._type  # Packet's own slot (a property read is a call)
         if type(type_) is not PacketType:
             type_ = PacketType(type_)
-        args = p.args  # read once: WORK_COMPLETE is on the simulator's hot path
+        try:
+            args = p._args  # Packet's own slot, read once: WORK_COMPLETE is on the simulator's hot path
+        except AttributeError:  # a decoded packet not split yet
+            args = p.args
         handle = args[0].split(b"\0", 1)[0]
         if type_ == _WORK_FAIL and profile.fixed_buffers and len(handle) >= BUFFER:
             out.append((c, ARGUMENT_TOO_LARGE_HANDLE))  # B-P10

@@ -400,7 +400,10 @@ class Client:
             t = m._type  # Packet's own slot (a property read is a call)
             if t is _JOB_CREATED:  # a PacketType member, as the model and the decoder give it
                 sub = self.awaiting[conn].popleft()
-                handle = m.args[0]
+                try:
+                    handle = m._args[0]  # Packet's own slot: the args property is a Python call
+                except AttributeError:  # a decoded packet not split yet
+                    handle = m.args[0]
                 server, inc = self.where[conn]
                 ledger.created(sub, server, inc, handle)
                 if self.spec.script:
@@ -560,7 +563,10 @@ class Worker:
                 self._ask()
             elif t in _ASSIGNS:
                 state[conn] = _IDLE
-                args = m.args
+                try:
+                    args = m._args  # Packet's own slot: the args property is a Python call
+                except AttributeError:  # a decoded packet not split yet
+                    args = m.args
                 self._begin(conn, args[0], args[-1])
 
     def _closed(self, conn: ConnId) -> None:
