@@ -117,11 +117,13 @@ class _Template:
     once, here, and a submission only joins it with its number.
     """
 
-    __slots__ = ("draws", "parts")
+    __slots__ = ("constant", "draws", "parts")
 
     def __init__(self, template: str, instance: int) -> None:
         self.parts = [part.replace("{client}", str(instance)) for part in template.split("{n}")]
         self.draws = "{r}" in template
+        #: the encoded text when it is the same for every submission (no ``{n}``, no ``{r}``)
+        self.constant = self.parts[0].encode() if len(self.parts) == 1 and not self.draws else None
 
     def fill(self, number: int, rng: random.Random, space: int) -> str:
         parts = self.parts
@@ -247,15 +249,23 @@ class Client:
         priority = priorities.only
         if priority is None:
             priority = priorities.names[_bisect_right(priorities.bounds, rng.random() * priorities.total)]
-        payload = (
-            "x" * spec.payload_size if spec.payload_size is not None else self.payload.fill(n, rng, spec.unique_space)
-        )
-        template = self.unique
-        if template is None:
+        if spec.payload_size is not None:
+            payload = "x" * spec.payload_size
+        else:
+            # _Template.fill, inlined
+            template = self.payload
+            parts = template.parts
+            payload = parts[0] if len(parts) == 1 else str(n).join(parts)
+            if template.draws:
+                payload = payload.replace("{r}", str(rng.randrange(spec.unique_space)))
+        unique_template = self.unique
+        if unique_template is None:
             # B-L1: libgearman generates a UUID for background jobs; Perl sends none
             unique = str(uuid.UUID(int=rng.getrandbits(128), version=1)).encode() if self.generate else b""
+        elif unique_template.constant is not None:
+            unique = unique_template.constant  # no {n}, no {r}: the same bytes every time
         else:
-            unique = template.fill(n, rng, spec.unique_space).encode()
+            unique = unique_template.fill(n, rng, spec.unique_space).encode()
         sub = Submission(self.name, n, function, unique, payload.encode(), priority, self.background, self.clock.now)
         self.ledger.track(sub)
         if self.backlog:

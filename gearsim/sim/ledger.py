@@ -159,9 +159,18 @@ class Ledger:
         if rec is None or rec.outcome is not None:
             return
         self._end(rec, outcome)
+        now = self._clock.now
         for sub in rec.subs:
-            if sub.background:
-                self.settle(sub, outcome)
+            if sub.background and sub.outcome is None:
+                # settle, inlined (once per job)
+                sub.outcome = outcome
+                sub.reason = ""
+                sub.done_at = now
+                self._unsettled -= 1
+                if not self._unsettled and not self._active:
+                    self.all_done = True
+                if outcome == "lost":
+                    self.lost_reasons[""] += 1
 
     def restarted(self, server: str) -> None:
         """``server`` restarted: a new incarnation; the old one's live jobs are lost."""
