@@ -431,10 +431,13 @@ class JobStore:
 
     def free(self, job: Job) -> None:
         """gearman_server_job_free: forget the job, its listeners and its unique (B-U6)."""
-        if job.worker is not None:
+        worker = job.worker
+        if worker is not None:
             self.ended += 1  # Perl's note_finished: a job a worker held is over
-        if self.struct_jobs.get(job.struct) is job and self.jobs.get(job.handle) is job:
-            job.stale_worker = job.worker is not None
+        handle = job.handle
+        jobs = self.jobs
+        if self.struct_jobs.get(job.struct) is job and jobs.get(handle) is job:
+            job.stale_worker = worker is not None
             if len(self._free_structs) < _FREE_STRUCTS:
                 self._free_structs.append(job.struct)
         if job.listeners:
@@ -442,11 +445,18 @@ class JobStore:
                 if job in conn.client_jobs:
                     conn.client_jobs.remove(job)
             job.listeners.clear()
-        self._detach(job)
         function = job.function
+        if worker is not None:
+            # _detach, inlined (a job a worker held: once per job)
+            worker.jobs.remove(job)
+            conn = worker.conn
+            if conn.timer is not None and conn.timer[1] is job and self._timer_per_job:
+                conn.timer = None
+            job.worker = None
+            function.running -= 1
         if job.slot is not None:
             function.queues[job.priority].remove(job)
-        if self.jobs.pop(job.handle, None) is job:
+        if jobs.pop(handle, None) is job:
             function.total -= 1
             key = job.key_source
             if key is not None:

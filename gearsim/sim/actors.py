@@ -172,6 +172,8 @@ class Client:
         self.priorities = _Choice(spec.priority)
         # B-L2: libgearman prepends each added server, so it walks them last-added first
         self.walk = tuple(reversed(spec.servers)) if self.libgearman else spec.servers
+        #: _candidates is the walk itself (libgearman, or a single server)
+        self.fixed_walk = self.libgearman or len(self.walk) == 1
         self.conn_of: dict[str, ConnId] = {}
         self.where: dict[ConnId, tuple[str, int]] = {}
         self.awaiting: dict[ConnId, deque[Submission]] = {}
@@ -355,10 +357,15 @@ class Client:
     def _dispatch(self, sub: Submission) -> bool:
         """Send ``sub`` to the server its library picks; False when it must wait (all busy)."""
         wait: int | None = None
-        for server in self._candidates(sub):
-            conn = self._conn(server)
-            if conn is None:
-                continue
+        conn_of = self.conn_of
+        closed = self.sim.closed
+        for server in self.walk if self.fixed_walk else self._candidates(sub):
+            # _conn's common case first: the server's connection is open
+            conn = conn_of.get(server)
+            if conn is None or closed(conn):
+                conn = self._conn(server)
+                if conn is None:
+                    continue
             if self.libgearman:
                 busy = self._busy_until(conn)
                 if busy is not None:
