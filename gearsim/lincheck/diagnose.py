@@ -100,6 +100,9 @@ class Diagnosis:
     reason: str
     #: the captured handles the divergence is about (to report one defect once)
     handles: frozenset[bytes]
+    #: the defect the job's other divergences follow from, even those captured before it (a job handed out in
+    #: a JOB_ASSIGN the capture lacks: status polls found it running before its worker's first report showed it)
+    root: bool = False
 
 
 def rule_of(message: Message | None) -> str:
@@ -160,7 +163,7 @@ def diagnose(
         if handle in created and (op.conn, handle) not in ctx.assigned and got is not failure.expected:
             # the server took a worker's report on a job it never handed that worker in the capture
             why = f"took {_text(op.message)} from c{op.conn}, which no JOB_ASSIGN gave the job to"
-            return Diagnosis("GM-WORKER-007", op.conn, op.frame, why, handles | {handle})
+            return Diagnosis("GM-WORKER-007", op.conn, op.frame, why, handles | {handle}, root=True)
     if failure.why == UNEXPLAINED:
         rule = rule_of(got)
         if failure.seen is not None and type(got) is Packet and got.type == T.ERROR:

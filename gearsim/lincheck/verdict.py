@@ -198,7 +198,8 @@ def judge(
                 verdict.notes.setdefault(conn, []).append(note)
                 break
     # one defect once: the earliest divergence about a job stands for it, the later ones are its consequences
-    for found, status, where in sorted(candidates, key=lambda c: (c[0].frame, c[0].conn)):
+    # (a root cause first, wherever it was captured)
+    for found, status, where in sorted(candidates, key=lambda c: (not c[0].root, c[0].frame, c[0].conn)):
         if status == BROKEN:
             about = found.handles
             if about and about & reported:

@@ -303,3 +303,30 @@ def test_a_forward_the_client_may_have_left_before_is_not_required() -> None:
     s.close(1, 3.9)  # the client leaves before the result is sent
     s.send(2, 4, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))
     assert s.judge() == []
+
+
+def test_a_lost_job_assign_is_reported_at_the_workers_report_not_at_a_poll_that_found_the_job_running() -> None:
+    # the JOB_ASSIGN of H:vm:1 to c2 was lost: a poll found the job running before c2's first report on it showed
+    # that the server had handed it over; the poll follows from the lost assignment and is not a defect of its own
+    s = Script()
+    for conn in (1, 2, 3):
+        s.open(conn, 0)
+    s.send(2, 0.5, req(T.CAN_DO, b"f"))
+    s.send(1, 1, req(T.SUBMIT_JOB, b"f", b"", b"x"))
+    s.got(1, 1.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 2, req(T.GRAB_JOB))  # its JOB_ASSIGN is missing
+    s.send(3, 3, req(T.GET_STATUS, b"H:vm:1"))
+    poll = s.got(3, 3.1, res(T.STATUS_RES, b"H:vm:1", b"1", b"1", b"0", b"0"))
+    s.send(2, 4, req(T.GRAB_JOB))
+    s.got(2, 4.1, res(T.NO_JOB))
+    s.send(2, 5, req(T.WORK_STATUS, b"H:vm:1", b"1", b"2"))
+    report = s.frame
+    s.got(1, 5.1, res(T.WORK_STATUS, b"H:vm:1", b"1", b"2"))
+    s.send(2, 6, req(T.WORK_COMPLETE, b"H:vm:1", b"done"))
+    s.got(1, 6.1, res(T.WORK_COMPLETE, b"H:vm:1", b"done"))
+    s.send(2, 7, req(T.ECHO_REQ, b"e"))
+    s.got(2, 7.1, res(T.ECHO_RES, b"e"))
+    s.send(3, 30, req(T.GET_STATUS, b"H:vm:1"))
+    s.got(3, 30.1, res(T.STATUS_RES, b"H:vm:1", b"0", b"0", b"0", b"0"))
+    assert broken(s.judge()) == [("GM-WORKER-007", report)]
+    assert poll < report
