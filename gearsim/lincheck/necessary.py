@@ -21,7 +21,14 @@ partition's history once:
   was assigned to sent (the same type and bytes);
 * an ERROR where the model answers a grab, a status poll or an echo
   otherwise: whether those are refused depends on the request alone, never
-  on what other connections did, so no order makes the model refuse them.
+  on what other connections did, so no order makes the model refuse them;
+* a WORK_COMPLETE forward missing on a listener: the server took the
+  report (no ERROR to its worker, to whom a captured JOB_ASSIGN gave the
+  job), the listener's foreground submission got the job's handle before
+  the report was captured and it got no WORK_COMPLETE of that handle, and
+  neither its disconnect nor the capture's end came soon enough for any
+  order to spare the forward: the report had to be acted on before the
+  listener's disconnect was captured.
 
 None of them depends on the order the model ran before the failure, so a
 divergence they decide is broken even past one a search left undecided
@@ -40,9 +47,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from gearsim.lincheck.history import History, Track
+from gearsim.lincheck.history import DISCONNECT, History, Track, replies_of
 from gearsim.lincheck.machine import GearmanMachine
-from gearsim.lincheck.replay import DIFFERS, UNEXPLAINED, UNSENT, Failure
+from gearsim.lincheck.replay import DIFFERS, PROMPT_NS, UNEXPLAINED, UNSENT, Failure
 from gearsim.protocol.packets import Packet, PacketType
 
 __all__ = ["Impossible"]
@@ -56,6 +63,7 @@ _ASKS: Final[frozenset[int]] = frozenset(
     {T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL, T.GET_STATUS, T.GET_STATUS_UNIQUE, T.ECHO_REQ}
 )
 _NEVER_REFUSED: Final[frozenset[int]] = _ASSIGNS | {T.NO_JOB, T.STATUS_RES, T.STATUS_RES_UNIQUE, T.ECHO_RES}
+_FOREGROUND: Final[frozenset[int]] = frozenset({T.SUBMIT_JOB, T.SUBMIT_JOB_HIGH, T.SUBMIT_JOB_LOW})
 _WORK: Final[frozenset[int]] = frozenset(
     {T.WORK_STATUS, T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION}
 )
@@ -106,6 +114,12 @@ class Impossible:
                     for field in m.args[1:3]:
                         found.add(field)
                         found.add(_number(field))
+        self.tracks = tracks
+        #: the time of the history's last event (as ``Replay.end_ns``)
+        self.end_ns = max(
+            max((t.ops[-1].time_ns for t in tracks.values() if t.ops), default=0),
+            max((t.seen[-1].time_ns for t in tracks.values() if t.seen), default=0),
+        )
         #: the reports sent by a worker the job (the handle) was assigned to
         self.reports = {report for conn, report in reports if (conn, report[1][0]) in self.assigned}
 
@@ -150,7 +164,54 @@ class Impossible:
         ):
             handle = op.message.args[0]
             return handle in self.created and (op.conn, handle) not in self.assigned
+        if (
+            failure.why == UNSENT
+            and op is not None
+            and op.conn != failure.conn
+            and type(failure.expected) is Packet
+            and failure.expected.type == T.WORK_COMPLETE
+            and type(op.message) is Packet
+            and op.message.type == T.WORK_COMPLETE
+            and op.message.args
+        ):
+            return self._forward_due(op.conn, op.index, failure.conn, op.message.args[0])
         return False
+
+    def _forward_due(self, worker: int, index: int, listener: int, handle: bytes) -> bool:
+        """Is the WORK_COMPLETE forward of ``handle`` due to ``listener`` in every order (see the module)?"""
+        if handle not in self.created or (worker, handle) not in self.assigned:
+            return False
+        mine = self.tracks[worker]
+        if any(type(s.message) is Packet and s.message.type == T.ERROR for s in mine.seen):
+            return False  # a report refused: which one is for the search to say
+        report = mine.ops[index]
+        track = self.tracks[listener]
+        if track.server_closed or track.midstream:
+            return False
+        for seen in track.seen:
+            m = seen.message
+            if type(m) is Packet and m.type == T.WORK_COMPLETE and m.args and m.args[0].split(b"\0", 1)[0] == handle:
+                return False
+        listening = False
+        for at, seen in replies_of(track).items():
+            m = seen.message
+            asked = track.ops[at].message
+            if (
+                type(m) is Packet
+                and m.type == T.JOB_CREATED
+                and m.args[:1] == (handle,)
+                and seen.time_ns < report.time_ns
+                and type(asked) is Packet
+                and asked.type in _FOREGROUND
+            ):
+                listening = True
+        if not listening:
+            return False
+        last = track.ops[-1] if track.ops else None
+        if last is not None and last.kind == DISCONNECT:
+            # no order runs the disconnect before a report due before it was captured
+            return last.time_ns > report.due_ns
+        return min(report.due_ns, report.time_ns + PROMPT_NS) < self.end_ns
 
     def _numbers_unsent(self, handle: bytes, fields: tuple[bytes, ...]) -> bool:
         sent = self.numbers.get(handle, set())

@@ -32,6 +32,8 @@ UNSENT: Final[str] = "unsent"
 UNEXPLAINED: Final[str] = "unexplained"
 #: a server acts on a request it has read within this (only to excuse replies the capture ended too soon for)
 _PROMPT: Final[int] = 250_000_000
+#: the same, for the necessary conditions that must agree with ``Replay._may_go_unseen``
+PROMPT_NS: Final[int] = _PROMPT
 
 
 class Machine(Protocol):

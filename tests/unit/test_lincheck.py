@@ -289,6 +289,8 @@ def test_a_missing_work_complete_forward_breaks_GM_WORK_004() -> None:
     s.got(2, 5.1, res(T.NO_JOB))  # so the server had read the WORK_COMPLETE by 5.1 ms
     s.close(1, 20)
     assert [rule for rule, _frame in broken(s.judge())] == ["GM-WORK-004"]
+    # no order spares the forward (the client left long after the report was due): no search needed to say so
+    assert [rule for rule, _frame in broken(s.judge(budget=0))] == ["GM-WORK-004"]
 
 
 def test_a_forward_the_client_may_have_left_before_is_not_required() -> None:
@@ -303,6 +305,7 @@ def test_a_forward_the_client_may_have_left_before_is_not_required() -> None:
     s.close(1, 3.9)  # the client leaves before the result is sent
     s.send(2, 4, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))
     assert s.judge() == []
+    assert s.judge(budget=0) == []
 
 
 def test_a_lost_job_assign_is_reported_at_the_workers_report_not_at_a_poll_that_found_the_job_running() -> None:
