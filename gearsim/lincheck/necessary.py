@@ -22,6 +22,9 @@ partition's history once:
 * an ERROR where the model answers a grab, a status poll or an echo
   otherwise: whether those are refused depends on the request alone, never
   on what other connections did, so no order makes the model refuse them;
+  and so is a submission's, in a history without admin commands (only an
+  admin 'maxqueue' makes the model refuse a submission for the state of
+  its queue);
 * a WORK_COMPLETE forward missing on a listener: the server took the
   report (no ERROR to its worker, to whom a captured JOB_ASSIGN gave the
   job), the listener's foreground submission got the job's handle before
@@ -50,7 +53,7 @@ from typing import Final
 from gearsim.lincheck.history import DISCONNECT, History, Track, replies_of
 from gearsim.lincheck.machine import GearmanMachine
 from gearsim.lincheck.replay import DIFFERS, PROMPT_NS, UNEXPLAINED, UNSENT, Failure
-from gearsim.protocol.packets import Packet, PacketType
+from gearsim.protocol.packets import AdminLine, Packet, PacketType
 
 __all__ = ["Impossible"]
 
@@ -63,6 +66,20 @@ _ASKS: Final[frozenset[int]] = frozenset(
     {T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL, T.GET_STATUS, T.GET_STATUS_UNIQUE, T.ECHO_REQ}
 )
 _NEVER_REFUSED: Final[frozenset[int]] = _ASSIGNS | {T.NO_JOB, T.STATUS_RES, T.STATUS_RES_UNIQUE, T.ECHO_RES}
+#: submissions: refused for the request alone, or for a full queue (only after an admin 'maxqueue')
+_SUBMITS: Final[frozenset[int]] = frozenset(
+    {
+        T.SUBMIT_JOB,
+        T.SUBMIT_JOB_BG,
+        T.SUBMIT_JOB_HIGH,
+        T.SUBMIT_JOB_HIGH_BG,
+        T.SUBMIT_JOB_LOW,
+        T.SUBMIT_JOB_LOW_BG,
+        T.SUBMIT_JOB_EPOCH,
+        T.SUBMIT_REDUCE_JOB,
+        T.SUBMIT_REDUCE_JOB_BACKGROUND,
+    }
+)
 _FOREGROUND: Final[frozenset[int]] = frozenset({T.SUBMIT_JOB, T.SUBMIT_JOB_HIGH, T.SUBMIT_JOB_LOW})
 _WORK: Final[frozenset[int]] = frozenset(
     {T.WORK_STATUS, T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION}
@@ -115,6 +132,8 @@ class Impossible:
                         found.add(field)
                         found.add(_number(field))
         self.tracks = tracks
+        #: no admin command in the history: no queue limit, a submission's refusal depends on it alone
+        self.unlimited = not any(type(op.message) is AdminLine for t in tracks.values() for op in t.ops)
         #: the time of the history's last event (as ``Replay.end_ns``)
         self.end_ns = max(
             max((t.ops[-1].time_ns for t in tracks.values() if t.ops), default=0),
@@ -146,10 +165,12 @@ class Impossible:
             and type(seen) is Packet
             and seen.type == T.ERROR
             and type(failure.expected) is Packet
-            and failure.expected.type in _NEVER_REFUSED
             and op is not None
             and type(op.message) is Packet
-            and op.message.type in _ASKS
+            and (
+                (failure.expected.type in _NEVER_REFUSED and op.message.type in _ASKS)
+                or (failure.expected.type == T.JOB_CREATED and op.message.type in _SUBMITS and self.unlimited)
+            )
         ):
             return True
         if (

@@ -248,6 +248,8 @@ def test_an_error_where_job_created_was_due_is_one_GM_SUBMIT_001_not_one_per_lat
     s.send(2, 4, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))
     s.got(1, 4.1, res(T.WORK_COMPLETE, b"H:vm:1", b"r"))
     assert broken(s.judge()) == [("GM-SUBMIT-001", frame)]
+    # without an admin 'maxqueue' no state of the queue makes the model refuse a submission: no search needed
+    assert ("GM-SUBMIT-001", frame) in broken(s.judge(budget=0))
 
 
 def coalesced(second_handle: bytes, unique: bytes = b"u") -> tuple[Script, int]:
