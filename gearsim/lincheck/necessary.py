@@ -25,6 +25,9 @@ partition's history once:
   and so is a submission's, in a history without admin commands (only an
   admin 'maxqueue' makes the model refuse a submission for the state of
   its queue);
+* a JOB_ASSIGN* or NO_JOB on a connection that by then had got more of
+  them than it had sent grabs: the model answers each grab once, and only
+  a grab captured before the answer can have asked for it;
 * a WORK_COMPLETE forward missing on a listener: the server took the
   report (no ERROR to its worker, to whom a captured JOB_ASSIGN gave the
   job), the listener's foreground submission got the job's handle before
@@ -80,6 +83,7 @@ _SUBMITS: Final[frozenset[int]] = frozenset(
         T.SUBMIT_REDUCE_JOB_BACKGROUND,
     }
 )
+_GRABS: Final[frozenset[int]] = frozenset({T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL})
 _FOREGROUND: Final[frozenset[int]] = frozenset({T.SUBMIT_JOB, T.SUBMIT_JOB_HIGH, T.SUBMIT_JOB_LOW})
 _WORK: Final[frozenset[int]] = frozenset(
     {T.WORK_STATUS, T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION}
@@ -151,6 +155,14 @@ class Impossible:
 
     def _impossible(self, failure: Failure) -> bool:
         seen = failure.seen.message if failure.seen is not None else None
+        if (
+            failure.why in (DIFFERS, UNEXPLAINED)
+            and type(seen) is Packet
+            and failure.seen is not None
+            and (seen.type in _ASSIGNS or seen.type == T.NO_JOB)
+            and self._unasked(failure.conn, failure.seen.index)
+        ):
+            return True
         if failure.why in (DIFFERS, UNEXPLAINED) and type(seen) is Packet and seen.args:
             if seen.type in _ASSIGNS:
                 handle = seen.args[0]
@@ -197,6 +209,23 @@ class Impossible:
         ):
             return self._forward_due(op.conn, op.index, failure.conn, op.message.args[0])
         return False
+
+    def _unasked(self, conn: int, index: int) -> bool:
+        """Had ``conn`` got more grab answers up to observation ``index`` than it had sent grabs before it?"""
+        track = self.tracks[conn]
+        if track.midstream:
+            return False  # grabs from before the capture
+        seen = track.seen
+        answers = sum(
+            1
+            for s in seen[: index + 1]
+            if type(s.message) is Packet and (s.message.type in _ASSIGNS or s.message.type == T.NO_JOB)
+        )
+        until = seen[index].time_ns
+        grabs = sum(
+            1 for op in track.ops if op.time_ns <= until and type(op.message) is Packet and op.message.type in _GRABS
+        )
+        return answers > grabs
 
     def _forward_due(self, worker: int, index: int, listener: int, handle: bytes) -> bool:
         """Is the WORK_COMPLETE forward of ``handle`` due to ``listener`` in every order (see the module)?"""

@@ -335,3 +335,20 @@ def test_a_lost_job_assign_is_reported_at_the_workers_report_not_at_a_poll_that_
     s.got(3, 30.1, res(T.STATUS_RES, b"H:vm:1", b"0", b"0", b"0", b"0"))
     assert broken(s.judge()) == [("GM-WORKER-007", report)]
     assert poll < report
+
+
+def test_a_job_assign_sent_twice_for_one_grab_is_broken_without_a_search() -> None:
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB_BG, b"f", b"", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 3, req(T.GRAB_JOB))
+    s.got(2, 3.1, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))
+    again = s.got(2, 3.2, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))  # one grab, two answers
+    s.send(2, 4, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))
+    s.send(2, 5, req(T.ECHO_REQ, b"e"))
+    s.got(2, 5.1, res(T.ECHO_RES, b"e"))
+    assert ("GM-WORKER-008", again) in broken(s.judge(budget=0))
+    assert ("GM-WORKER-008", again) in broken(s.judge())
