@@ -28,6 +28,11 @@ partition's history once:
 * a JOB_ASSIGN* or NO_JOB on a connection that by then had got more of
   them than it had sent grabs: the model answers each grab once, and only
   a grab captured before the answer can have asked for it;
+* a JOB_CREATED answering a submission with an empty unique, in a history
+  without admin commands, with a handle a JOB_CREATED of the history gave
+  before the submission was captured: no profile coalesces an empty
+  unique, so the model makes a new job, and the captured handle already
+  stands for the job it made then;
 * a WORK_COMPLETE forward missing on a listener: the server took the
   report (no ERROR to its worker, to whom a captured JOB_ASSIGN gave the
   job), the listener's foreground submission got the job's handle before
@@ -112,6 +117,8 @@ class Impossible:
         self.whole = not any(_lossy(t) for t in tracks.values())
         #: captured handles some JOB_CREATED gave
         self.created: set[bytes] = set()
+        #: captured handle -> the capture time of the first JOB_CREATED that gave it
+        self.first_created: dict[bytes, int] = {}
         #: (conn, captured handle) of every job assignment captured
         self.assigned: set[tuple[int, bytes]] = set()
         #: captured handle -> the numbers its WORK_STATUS packets carried (each field, raw and as read)
@@ -124,6 +131,9 @@ class Impossible:
                 if type(m) is Packet and m.args:
                     if m.type == T.JOB_CREATED:
                         self.created.add(m.args[0])
+                        first = self.first_created.get(m.args[0])
+                        if first is None or seen.time_ns < first:
+                            self.first_created[m.args[0]] = seen.time_ns
                     elif m.type in _ASSIGNS:
                         self.assigned.add((track.conn, m.args[0]))
             for op in track.ops:
@@ -163,6 +173,22 @@ class Impossible:
             and self._unasked(failure.conn, failure.seen.index)
         ):
             return True
+        op = failure.op
+        if (
+            failure.why == DIFFERS
+            and type(seen) is Packet
+            and seen.type == T.JOB_CREATED
+            and seen.args
+            and op is not None
+            and op.conn == failure.conn
+            and type(op.message) is Packet
+            and op.message.type in _SUBMITS
+            and len(op.message.args) > 1
+            and op.message.args[1] == b""
+            and self.unlimited
+            and self.first_created.get(seen.args[0], op.time_ns) < op.time_ns
+        ):
+            return True
         if failure.why in (DIFFERS, UNEXPLAINED) and type(seen) is Packet and seen.args:
             if seen.type in _ASSIGNS:
                 handle = seen.args[0]
@@ -171,7 +197,6 @@ class Impossible:
                 return self._numbers_unsent(seen.args[0], seen.args[3:5])
             if seen.type in _FORWARDED and seen.args[0] in self.created:
                 return (int(seen.type), seen.args) not in self.reports
-        op = failure.op
         if (
             failure.why == DIFFERS
             and type(seen) is Packet

@@ -275,6 +275,9 @@ def test_a_new_job_where_the_profile_coalesces_breaks_GM_COAL_001() -> None:
 def test_coalescing_an_empty_unique_breaks_GM_COAL_003() -> None:
     s, frame = coalesced(b"H:vm:1", unique=b"")
     assert broken(s.judge()) == [("GM-COAL-003", frame)]
+    # no profile coalesces an empty unique, whatever the order: no search needed to say so
+    assert broken(s.judge(budget=0)) == [("GM-COAL-003", frame)]
+    assert coalesced(b"H:vm:2", unique=b"")[0].judge(budget=0) == []
 
 
 def test_a_missing_work_complete_forward_breaks_GM_WORK_004() -> None:
