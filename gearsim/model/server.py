@@ -5,8 +5,9 @@ PURE: no sockets, clocks, threads or global random; time is the ``now`` tick
 ``gearsim.protocol.node.ServerNode`` and reproduces gearmand 1.1.20 byte for byte
 (the measured facts the B- ids name, summarised in spec/gearman.md), with the
 differences of other implementations selected by a ``Profile``. It owns the
-connections, the server's lifecycle and the client-side handlers (submit,
-status, echo, options); worker requests are in worker_requests.py, job and
+connections, the server's lifecycle and submissions; the other client
+requests (status, echo, options) are in client_requests.py, worker requests
+in worker_requests.py, job and
 queue rules in jobs.py, admin text commands in admin.py, timers in
 deadlines.py, framing and encoding in wire.py. All of them work on one
 ``ServerState`` (context.py), so none of them imports this module.
@@ -23,8 +24,9 @@ import re
 from collections.abc import Sequence
 
 from gearsim.model import admin
+from gearsim.model.client_requests import ClientRequests
 from gearsim.model.cnumbers import strtol
-from gearsim.model.context import Crash, Lifecycle, ServerState, reply
+from gearsim.model.context import Crash, Lifecycle, ServerState
 from gearsim.model.deadlines import Deadlines
 from gearsim.model.jobs import JobStore, Outbox
 from gearsim.model.options import ServerOptions
@@ -33,9 +35,7 @@ from gearsim.model.replies import (
     ARGUMENT_TOO_LARGE_UNIQUE,
     INVALID_COMMAND,
     INVALID_MAGIC,
-    PERL_UNKNOWN_OPTION,
     QUEUE_FULL,
-    UNKNOWN_OPTION,
     perl_invalid_args,
     perl_server_error,
 )
@@ -44,18 +44,16 @@ from gearsim.model.state import (
     ConnectionView,
     Framing,
     FunctionView,
-    Job,
     JobView,
     Priority,
 )
 from gearsim.model.wire import decoder_for, frame, outputs, reply_lines
-from gearsim.model.worker_requests import BUFFER, WORK, Handler, WorkerRequests
+from gearsim.model.worker_requests import WORK, Handler, WorkerRequests
 from gearsim.protocol.node import Close, ConnId, Output, Send
 from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType
 
 __all__ = ["Server", "ServerOptions"]
 
-_CLIENT_ID_MAX = 127  # GEARMAND_SERVER_CON_ID_SIZE - 1 (B-K9)
 #: GEARMAND_RECV_BUFFER_SIZE (8192) less the 12-byte header: room for a packet's NUL-terminated arguments
 _RECV_ARGS = 8192 - 12
 _SHORT_BODY = "short body: gearmand read past the packet boundary (B-P6)"
@@ -137,14 +135,8 @@ class Server:
         self._perl_submit = self.profile.submit_header == "perl-regex"
         #: the handle's host part when it is the node name, not the peer (B-U9)
         self._node_host = self.options.node.encode() if self.profile.handle_host == "node" else None
-        self._handlers: dict[int, Handler] = {
-            PacketType.ECHO_REQ: self._echo,
-            PacketType.GET_STATUS: self._get_status,
-            PacketType.GET_STATUS_UNIQUE: self._get_status_unique,
-            PacketType.OPTION_REQ: self._option,
-            PacketType.SET_CLIENT_ID: self._set_client_id,
-            **self.workers.handlers(),
-        }
+        self.clients = ClientRequests(self.state)
+        self._handlers: dict[int, Handler] = {**self.clients.handlers(), **self.workers.handlers()}
         for type_ in _SUBMITS:
             self._handlers[type_] = self._submit
         #: the fast path of _packet: type number -> (handler, arguments the table
@@ -454,14 +446,6 @@ class Server:
 
     # ------------------------------------------------------------- handlers
 
-    def _echo(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        reply(out, c, PacketType.ECHO_RES, *p.args)  # B-K10: same bytes, NULs included
-        return None
-
-    def _set_client_id(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        c.client_id = p.args[0][:_CLIENT_ID_MAX]  # B-K9: kept as sent, whitespace included
-        return None
-
     def _submit(self, c: Conn, p: Packet, out: Outbox) -> str | None:
         profile = self.profile
         type_ = p._type  # Packet's own slot (a property read is a call)
@@ -529,65 +513,6 @@ class Server:
             out.append((c, QUEUE_FULL))  # B-U16
             return None
         out.append((c, _res(_JOB_CREATED, job.handle)))
-        return None
-
-    def _status_numbers(self, job: Job | None) -> tuple[bytes, bytes]:
-        profile = self.profile
-        if job is not None and profile.status_numbers == "raw" and job.raw_status is not None:
-            return job.raw_status
-        if profile.status_empty_numbers and (job is None or job.raw_status is None):
-            return b"", b""
-        if job is None:
-            return b"0", b"0"
-        return str(job.numerator).encode(), str(job.denominator).encode()
-
-    def _get_status(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        if 0 in p.args[0] and self.profile.status_nul_handle == "no-reply":
-            return None  # Perl: "handles can't contain nulls"
-        handle = p.args[0].split(b"\0", 1)[0]
-        if self.profile.fixed_buffers and len(handle) >= BUFFER:
-            # no reply (server.cc:416-420); the connection is closed or kept by the race of
-            # B-P9 (closed in 14 of 30 probes): the model closes, as for the other refusals
-            return "GET_STATUS handle of 64 bytes or more (server.cc:416-420)"
-        job = self.store.by_handle(handle)
-        num, den = self._status_numbers(job)
-        if job is None:
-            reply(out, c, PacketType.STATUS_RES, handle, b"0", b"0", num, den)  # B-S1, B-S2
-        else:
-            running = b"0" if job.worker is None else b"1"
-            reply(out, c, PacketType.STATUS_RES, handle, b"1", running, num, den)
-        return None
-
-    def _get_status_unique(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        unique = p.args[0].split(b"\0", 1)[0]
-        if self.profile.fixed_buffers and len(unique) >= BUFFER:
-            # no reply (server.cc:336-340); closed or kept by the race of B-P9, as GET_STATUS
-            return "GET_STATUS_UNIQUE unique of 64 bytes or more (server.cc:336-340)"
-        job = self.store.by_unique(unique)  # B-S4
-        if job is None:
-            reply(out, c, PacketType.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0")
-            return None
-        num, den = self._status_numbers(job)
-        running = b"0" if job.worker is None else b"1"
-        count = str(len(job.listeners)).encode()
-        reply(out, c, PacketType.STATUS_RES_UNIQUE, unique, b"1", running, num, den, count)
-        return None
-
-    def _option(self, c: Conn, p: Packet, out: Outbox) -> str | None:
-        profile = self.profile
-        option = p.args[0].split(b"\0", 1)[0]
-        if profile.fixed_buffers and len(option) >= BUFFER:
-            out.append((c, UNKNOWN_OPTION))  # B-P10: 64 bytes or more
-            return None
-        if profile.option_match == "case-insensitive":
-            known = option.lower() == b"exceptions"
-        else:
-            known = p.args[0] == b"exceptions"  # Perl: the whole body, byte for byte
-        if not known:
-            out.append((c, UNKNOWN_OPTION if profile.error_vocabulary == "gearmand" else PERL_UNKNOWN_OPTION))
-            return None
-        c.exceptions = True
-        reply(out, c, PacketType.OPTION_RES, p.args[0])  # B-K11: echoed as sent
         return None
 
     # ------------------------------------------------------------- teardown

@@ -43,11 +43,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gearsim.model import Server, ServerOptions
-from gearsim.sim.actors import ActorContext, Client, Worker
+from gearsim.sim.actors import ActorContext, Client
 from gearsim.sim.ledger import Ledger
 from gearsim.sim.links import Chunking, LinkConfig
 from gearsim.sim.scenario_model import Scenario, ServerSpec
 from gearsim.sim.simulator import Simulator
+from gearsim.sim.worker_actor import Worker
 
 __all__ = ["FunctionStats", "Results", "Workload", "percentile"]
 

@@ -154,5 +154,5 @@ def test_mutants_leave_the_model_alone() -> None:
     assert before == PROFILES and all(PROFILES[n] is p for n, p in before.items())
     plain = Server(SPEC_PROFILE, ServerOptions())
     for type_, handler in plain._handlers.items():
-        assert getattr(handler, "__self__", None) in (plain, plain.workers), PacketType(type_)
+        assert getattr(handler, "__self__", None) in (plain, plain.clients, plain.workers), PacketType(type_)
     assert "_choose" not in vars(plain.store) and "_room_for" not in vars(plain.store)
