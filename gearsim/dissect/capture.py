@@ -187,6 +187,8 @@ _MAX_SPANS: Final[int] = 64
 _RESET_LINGER_NS: Final[int] = 1_000_000_000
 
 _Key = tuple[bytes, int, bytes, int]
+#: TCP sequence numbers wrap at 2**32
+_SEQ_MOD: Final[int] = 1 << 32
 
 
 def _plausible_end(data: bytes, pos: int) -> int:
@@ -269,8 +271,13 @@ class _Flows:
                 size = len(data)
                 end = 14 + total if 20 <= total < size - 14 else size
                 start = 34 + (off >> 4) * 4
-                if end <= start and flags & (ACK | SYN | FIN | RST) == ACK and not self._late_resets(frame):
-                    done = self._bare_ack(src, sport, dst, dport, ack, frame)
+                if end <= start:
+                    if flags & (ACK | SYN | FIN | RST) == ACK and not self._late_resets(frame):
+                        done = self._bare_ack(src, sport, dst, dport, ack, frame)
+                        if done is not None:
+                            return done
+                elif not flags & (SYN | FIN | RST) and not self._late_resets(frame):
+                    done = self._in_order(src, sport, dst, dport, seq, data[start:end], frame)
                     if done is not None:
                         return done
                 seg = _new(Segment, (src, sport, dst, dport, seq, ack, flags, data[start:end]))
@@ -319,6 +326,46 @@ class _Flows:
             if back:
                 return self._pieces(conn, other, back, frame)
         return []
+
+    def _in_order(
+        self, src: bytes, sport: int, dst: bytes, dport: int, seq: int, payload: bytes, frame: Frame
+    ) -> list[Event] | None:
+        """A data segment without SYN, FIN or RST, as ``segment`` reads it, when it is simply the next bytes.
+
+        The other half of a capture's frames: a known connection on a Gearman
+        port whose direction is in order (nothing held back either way, no FIN
+        yet) and this segment starts exactly where it left off. Its bytes go
+        straight to the Gearman framing, without a Segment and the reassembly
+        call. None: read it in ``segment``.
+        """
+        ports = self.ports
+        if dport in ports:
+            conn = self.open.get((src, sport, dst, dport))
+            direction, other = _C2S, _S2C
+        elif sport in ports:
+            conn = self.open.get((dst, dport, src, sport))
+            direction, other = _S2C, _C2S
+        else:
+            return None
+        if conn is None or conn.reset_ns is not None:
+            return None
+        halves = conn.halves
+        stream = halves[direction][0]
+        anchor = stream._anchor
+        nxt = stream.next
+        # HalfStream._offset(seq) == nxt exactly when seq is the sequence number of offset nxt
+        if (
+            anchor < 0
+            or (seq - anchor - nxt) % _SEQ_MOD
+            or stream.fin is not None
+            or stream.pending
+            or halves[other][0].pending
+        ):
+            return None
+        time_ns = frame.time_ns
+        conn.last_ns = time_ns
+        stream.next = nxt + len(payload)
+        return self._pieces(conn, direction, [_new(Chunk, (nxt, payload, time_ns, frame.number))], frame)
 
     def _fragment(self, frag: Fragment, frame: Frame) -> list[Event]:
         whole, proto, dropped = self.defrag.add(frag, frame.time_ns)
