@@ -112,6 +112,9 @@ class Impossible:
         self.machine = machine
         #: the failures found impossible so far
         self.told: list[Failure] = []
+        #: those of them no history before the capture could explain either (broken beside a connection
+        #: joined mid-stream)
+        self.unconditional: list[Failure] = []
         tracks = history.tracks
         #: a history with lost bytes may hide a creation or an assignment: it decides nothing here
         self.whole = not any(_lossy(t) for t in tracks.values())
@@ -160,8 +163,31 @@ class Impossible:
         """True when no order of the partition's ops could make the model send what ``failure`` shows."""
         if self.whole and self._impossible(failure):
             self.told.append(failure)
+            if self._regardless(failure):
+                self.unconditional.append(failure)
             return True
         return False
+
+    def _regardless(self, failure: Failure) -> bool:
+        """Is ``failure`` impossible whatever a connection joined mid-stream did before the capture?
+
+        A refusal of a grab, poll or echo depends on the request alone, and a
+        connection seen from its start got no grab answer it did not ask for.
+        """
+        seen = failure.seen.message if failure.seen is not None else None
+        op = failure.op
+        if type(seen) is not Packet:
+            return False
+        if seen.type == T.ERROR:
+            return (
+                failure.why == DIFFERS
+                and type(failure.expected) is Packet
+                and failure.expected.type in _NEVER_REFUSED
+                and op is not None
+                and type(op.message) is Packet
+                and op.message.type in _ASKS
+            )
+        return (seen.type in _ASSIGNS or seen.type == T.NO_JOB) and self._unasked(failure.conn, failure.seen.index)  # type: ignore[union-attr]
 
     def _impossible(self, failure: Failure) -> bool:
         seen = failure.seen.message if failure.seen is not None else None

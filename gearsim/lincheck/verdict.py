@@ -185,7 +185,8 @@ def judge(
         for divergence in outcome.divergences:
             found = divergence.note
             assert isinstance(found, Diagnosis)
-            status = _status(found, part, divergence.decided, unseen, created, machine)
+            regardless = any(divergence.failure is told for told in impossible.unconditional)
+            status = _status(found, part, divergence.decided, unseen and not regardless, created, machine)
             certain = any(divergence.failure is told for told in impossible.told)
             if status == BROKEN and guessed_from is not None and found.frame > guessed_from and not certain:
                 status = UNDECIDED

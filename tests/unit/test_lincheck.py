@@ -355,3 +355,23 @@ def test_a_job_assign_sent_twice_for_one_grab_is_broken_without_a_search() -> No
     s.got(2, 5.1, res(T.ECHO_RES, b"e"))
     assert ("GM-WORKER-008", again) in broken(s.judge(budget=0))
     assert ("GM-WORKER-008", again) in broken(s.judge())
+
+
+def test_an_error_to_a_grab_is_broken_beside_a_worker_joined_mid_stream() -> None:
+    # what c2 did before the capture could explain much, but never a refused grab: that depends on the request alone
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0, midstream=True)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB_BG, b"f", b"", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 3, req(T.GRAB_JOB))
+    s.got(2, 3.1, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))
+    s.send(2, 4, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))
+    s.send(2, 5, req(T.GRAB_JOB))
+    refused = s.got(2, 5.1, res(T.ERROR, b"ERR", b"no"))
+    s.send(2, 6, req(T.GRAB_JOB))
+    s.got(2, 6.1, res(T.NO_JOB))
+    assert [(f.status, f.requirement, f.frame) for f in s.judge()] == [
+        (BROKEN, "GM-WORKER-007", refused)
+    ]  # NO_JOB was due
