@@ -19,27 +19,13 @@ from typing import Final
 
 from gearsim.lincheck.history import History, Op, replies_of
 from gearsim.lincheck.machine import ALIAS, HANDLE_ARGS, GearmanMachine
+from gearsim.lincheck.partition import SUBMITS
 from gearsim.lincheck.search import UNEXPLAINED, Failure
-from gearsim.protocol.packets import Message, Packet, PacketType
+from gearsim.protocol.packets import ASSIGN_TYPES, GRAB_TYPES, Message, Packet, PacketType
 
 __all__ = ["GearmanHints"]
 
 T = PacketType
-_ASSIGNS: Final[frozenset[int]] = frozenset({T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL})
-_SUBMITS: Final[frozenset[int]] = frozenset(
-    {
-        T.SUBMIT_JOB,
-        T.SUBMIT_JOB_BG,
-        T.SUBMIT_JOB_HIGH,
-        T.SUBMIT_JOB_HIGH_BG,
-        T.SUBMIT_JOB_LOW,
-        T.SUBMIT_JOB_LOW_BG,
-        T.SUBMIT_JOB_EPOCH,
-        T.SUBMIT_REDUCE_JOB,
-        T.SUBMIT_REDUCE_JOB_BACKGROUND,
-    }
-)
-_GRABS: Final[frozenset[int]] = frozenset({T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL})
 #: how many places before the ops of others a PRE_SLEEP is tried at, for an unexplained NOOP
 _SLEEP_REACH: Final[int] = 12
 Move = tuple[list[Op], Op | None]
@@ -62,14 +48,14 @@ class GearmanHints:
                 if (
                     isinstance(message, Packet)
                     and message.args
-                    and (message.type == T.JOB_CREATED or message.type in _ASSIGNS)
+                    and (message.type == T.JOB_CREATED or message.type in ASSIGN_TYPES)
                 ):
                     self.related.setdefault(message.args[0], []).append(track.ops[index])
             for op in track.ops:
                 message = op.message
                 if not isinstance(message, Packet):
                     continue
-                if message.type in _SUBMITS:
+                if message.type in SUBMITS:
                     self.submits.append(op)
                 for i in HANDLE_ARGS.get(message.type, ()):
                     if i < len(message.args):
@@ -112,7 +98,7 @@ class GearmanHints:
                 before_failing(ops[index])
             if isinstance(seen, Packet) and seen.type == T.NOOP:
                 for op in nexts:
-                    if isinstance(op.message, Packet) and op.message.type in _SUBMITS:
+                    if isinstance(op.message, Packet) and op.message.type in SUBMITS:
                         before_failing(op)
                 moves.extend(_earlier_sleep(failure.conn, seq))
         return moves
@@ -162,8 +148,8 @@ def _earlier_sleep(conn: int, seq: list[Op]) -> list[Move]:
         return []
     start = next((i + 1 for i in range(at - 1, -1, -1) if seq[i].conn == conn), 0)
     others = [op for op in reversed(seq[start:at]) if op.conn != conn]
-    grabs = [op for op in others if isinstance(op.message, Packet) and op.message.type in _GRABS]
-    rest = [op for op in others if not (isinstance(op.message, Packet) and op.message.type in _GRABS)]
+    grabs = [op for op in others if isinstance(op.message, Packet) and op.message.type in GRAB_TYPES]
+    rest = [op for op in others if not (isinstance(op.message, Packet) and op.message.type in GRAB_TYPES)]
     return [([sleep], op) for op in (grabs + rest)[:_SLEEP_REACH]]
 
 

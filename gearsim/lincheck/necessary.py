@@ -60,39 +60,21 @@ from typing import Final
 
 from gearsim.lincheck.history import DISCONNECT, History, Track, replies_of
 from gearsim.lincheck.machine import GearmanMachine
+from gearsim.lincheck.partition import SUBMITS
 from gearsim.lincheck.replay import DIFFERS, PROMPT_NS, UNEXPLAINED, UNSENT, Failure
-from gearsim.protocol.packets import AdminLine, Packet, PacketType
+from gearsim.protocol.packets import ASSIGN_TYPES, GRAB_TYPES, WORK_TYPES, AdminLine, Packet, PacketType
 
 __all__ = ["Impossible"]
 
 T = PacketType
-_ASSIGNS: Final[frozenset[int]] = frozenset({T.JOB_ASSIGN, T.JOB_ASSIGN_UNIQ, T.JOB_ASSIGN_ALL})
 #: reports a server forwards to listeners as they came (WORK_STATUS numbers and WORK_FAIL/EXCEPTION vary)
 _FORWARDED: Final[frozenset[int]] = frozenset({T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE})
 #: requests whose refusal depends on the request alone, and the replies the model gives them when it accepts
 _ASKS: Final[frozenset[int]] = frozenset(
     {T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL, T.GET_STATUS, T.GET_STATUS_UNIQUE, T.ECHO_REQ}
 )
-_NEVER_REFUSED: Final[frozenset[int]] = _ASSIGNS | {T.NO_JOB, T.STATUS_RES, T.STATUS_RES_UNIQUE, T.ECHO_RES}
-#: submissions: refused for the request alone, or for a full queue (only after an admin 'maxqueue')
-_SUBMITS: Final[frozenset[int]] = frozenset(
-    {
-        T.SUBMIT_JOB,
-        T.SUBMIT_JOB_BG,
-        T.SUBMIT_JOB_HIGH,
-        T.SUBMIT_JOB_HIGH_BG,
-        T.SUBMIT_JOB_LOW,
-        T.SUBMIT_JOB_LOW_BG,
-        T.SUBMIT_JOB_EPOCH,
-        T.SUBMIT_REDUCE_JOB,
-        T.SUBMIT_REDUCE_JOB_BACKGROUND,
-    }
-)
-_GRABS: Final[frozenset[int]] = frozenset({T.GRAB_JOB, T.GRAB_JOB_UNIQ, T.GRAB_JOB_ALL})
+_NEVER_REFUSED: Final[frozenset[int]] = ASSIGN_TYPES | {T.NO_JOB, T.STATUS_RES, T.STATUS_RES_UNIQUE, T.ECHO_RES}
 _FOREGROUND: Final[frozenset[int]] = frozenset({T.SUBMIT_JOB, T.SUBMIT_JOB_HIGH, T.SUBMIT_JOB_LOW})
-_WORK: Final[frozenset[int]] = frozenset(
-    {T.WORK_STATUS, T.WORK_DATA, T.WORK_WARNING, T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION}
-)
 
 
 def _number(text: bytes) -> int:
@@ -137,7 +119,7 @@ class Impossible:
                         first = self.first_created.get(m.args[0])
                         if first is None or seen.time_ns < first:
                             self.first_created[m.args[0]] = seen.time_ns
-                    elif m.type in _ASSIGNS:
+                    elif m.type in ASSIGN_TYPES:
                         self.assigned.add((track.conn, m.args[0]))
             for op in track.ops:
                 m = op.message
@@ -187,7 +169,7 @@ class Impossible:
                 and type(op.message) is Packet
                 and op.message.type in _ASKS
             )
-        return (seen.type in _ASSIGNS or seen.type == T.NO_JOB) and self._unasked(failure.conn, failure.seen.index)  # type: ignore[union-attr]
+        return (seen.type in ASSIGN_TYPES or seen.type == T.NO_JOB) and self._unasked(failure.conn, failure.seen.index)  # type: ignore[union-attr]
 
     def _impossible(self, failure: Failure) -> bool:
         seen = failure.seen.message if failure.seen is not None else None
@@ -195,7 +177,7 @@ class Impossible:
             failure.why in (DIFFERS, UNEXPLAINED)
             and type(seen) is Packet
             and failure.seen is not None
-            and (seen.type in _ASSIGNS or seen.type == T.NO_JOB)
+            and (seen.type in ASSIGN_TYPES or seen.type == T.NO_JOB)
             and self._unasked(failure.conn, failure.seen.index)
         ):
             return True
@@ -208,7 +190,7 @@ class Impossible:
             and op is not None
             and op.conn == failure.conn
             and type(op.message) is Packet
-            and op.message.type in _SUBMITS
+            and op.message.type in SUBMITS
             and len(op.message.args) > 1
             and op.message.args[1] == b""
             and self.unlimited
@@ -216,7 +198,7 @@ class Impossible:
         ):
             return True
         if failure.why in (DIFFERS, UNEXPLAINED) and type(seen) is Packet and seen.args:
-            if seen.type in _ASSIGNS:
+            if seen.type in ASSIGN_TYPES:
                 handle = seen.args[0]
                 return handle not in self.created and self.machine.describe_handle(handle) != "paired"
             if seen.type == T.STATUS_RES and len(seen.args) == 5:
@@ -232,7 +214,7 @@ class Impossible:
             and type(op.message) is Packet
             and (
                 (failure.expected.type in _NEVER_REFUSED and op.message.type in _ASKS)
-                or (failure.expected.type == T.JOB_CREATED and op.message.type in _SUBMITS and self.unlimited)
+                or (failure.expected.type == T.JOB_CREATED and op.message.type in SUBMITS and self.unlimited)
             )
         ):
             return True
@@ -243,7 +225,7 @@ class Impossible:
             and failure.expected.type == T.ERROR
             and seen is not failure.expected
             and type(op.message) is Packet
-            and op.message.type in _WORK
+            and op.message.type in WORK_TYPES
             and op.message.args
         ):
             handle = op.message.args[0]
@@ -270,11 +252,13 @@ class Impossible:
         answers = sum(
             1
             for s in seen[: index + 1]
-            if type(s.message) is Packet and (s.message.type in _ASSIGNS or s.message.type == T.NO_JOB)
+            if type(s.message) is Packet and (s.message.type in ASSIGN_TYPES or s.message.type == T.NO_JOB)
         )
         until = seen[index].time_ns
         grabs = sum(
-            1 for op in track.ops if op.time_ns <= until and type(op.message) is Packet and op.message.type in _GRABS
+            1
+            for op in track.ops
+            if op.time_ns <= until and type(op.message) is Packet and op.message.type in GRAB_TYPES
         )
         return answers > grabs
 
