@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, final
 
 from gearsim.protocol.codec import encode_many
 from gearsim.protocol.packets import Message
@@ -31,6 +31,7 @@ class _Fields:
     __slots__ = ("_data", "conn", "from_messages", "messages")
 
 
+@final  # Send.of builds exactly a Send
 class Send(_Fields):
     """Bytes the server writes to a connection, and the messages they encode (a frozen value).
 
@@ -60,13 +61,6 @@ class Send(_Fields):
     @classmethod
     def of(cls, conn: ConnId, messages: tuple[Message, ...]) -> Send:
         """A Send of ``messages`` whose ``data`` is their encoding, made on first read."""
-        if cls is not Send:
-            send = _new_object(cls)
-            _set_conn(send, conn)
-            _set_data(send, None)
-            _set_from_messages(send, True)
-            _set_messages(send, messages)
-            return send
         # the model makes one per reply: filled as a _Filling with plain slot stores,
         # then made a Send (the same slots), instead of four calls of the slots' setters
         filling: Any = _new_object(_Filling)
