@@ -300,3 +300,23 @@ def test_a_client_fills_its_templates_as_replacing_n_then_client_then_r_would() 
                 text = text.replace("{r}", str(theirs.randrange(1000)))
             assert _Template(template, instance).fill(number, ours, 1000) == text
             assert ours.random() == theirs.random()  # the same draws were made
+
+
+# sha256 of the traces the pre-redesign simulator (fc1dd99) gave for the two bench scenarios; the speed work
+# on the simulator's hot path claims to change no trace, and tools/bench/sim.py --against checks it only when run
+PRE_REDESIGN_TRACES = {
+    "status": "ecc4758afd14cff70b1b61158dbd40fe82505682333b98683e12f5ea7c96a1e9",
+    "bench-100k at 2,000 jobs": "17a8858b1c769a0f48289c4c310df9ecb73120ce51ab3d3c19423c5a24504f14",
+}
+
+
+def test_the_bench_scenarios_give_the_traces_the_pre_redesign_simulator_gave() -> None:
+    big = load_scenario("bench-100k")
+    per = 2_000 // sum(c.count for c in big.clients)
+    big = dataclasses.replace(big, clients=tuple(dataclasses.replace(c, jobs=per) for c in big.clients))
+    traces = {}
+    for name, scenario in (("status", load_scenario("status")), ("bench-100k at 2,000 jobs", big)):
+        wl = Workload(scenario)
+        wl.run()
+        traces[name] = wl.sim.trace.sha256()
+    assert traces == PRE_REDESIGN_TRACES
