@@ -495,9 +495,17 @@ class _Flows:
         server = b if verdict else a
         self.servers.add(server)
         self.stats.detected_servers.append(format_endpoint(*server))
+        # the other connections to the server held so far are Gearman too: their held frames (a handshake
+        # before any bytes, say) go with them, or a connection whose SYN was captured would open at its
+        # first data as one joined mid-stream
+        held = probe.frames
+        for other in [k for k in self.probes if k[:2] == server or k[2:] == server]:
+            held = held + self.probes.pop(other).frames
+        if len(held) > len(probe.frames):
+            held.sort(key=lambda h: h[0].number)
         out: list[Event] = []
-        for held, held_seg in probe.frames:
-            out.extend(self.segment(held_seg, held))
+        for frame_held, held_seg in held:
+            out.extend(self.segment(held_seg, frame_held))
         return out
 
     # --- connections --------------------------------------------------------

@@ -155,6 +155,39 @@ def test_a_server_reply_seen_first_mid_stream_names_the_server_end(tmp_path: Pat
     assert _names(events) == [(S2C, "JOB_CREATED"), (C2S, "ECHO_REQ")]
 
 
+def test_a_handshake_captured_before_the_port_was_proven_gearman_is_not_a_mid_stream_join(tmp_path: Path) -> None:
+    # the first connection only shakes hands before the second one's bytes prove the port Gearman: its SYN was
+    # captured, so it is seen from its start, not joined mid-stream (the server detection used to drop it)
+    def build(w: PcapWriter) -> None:
+        first = TcpConversation(w, ("127.0.0.2", 40000), ("127.0.0.1", 9999))
+        second = TcpConversation(w, ("127.0.0.2", 40002), ("127.0.0.1", 9999))
+        first.open(T0)
+        second.open(T0 + 1_000_000)
+        second.send(C2S, SUBMIT, T0 + 2_000_000)
+        second.send(S2C, CREATED, T0 + 3_000_000)
+        first.send(C2S, req(T.ECHO_REQ, b"x"), T0 + 4_000_000)
+        first.close(T0 + 5_000_000)
+        second.close(T0 + 6_000_000)
+
+    events, _ = _read(tmp_path, pcap_bytes(build))
+    opened = {e.info.client: e.info.midstream for e in events if e.info is not None}
+    assert opened == {"127.0.0.2:40000": False, "127.0.0.2:40002": False}
+    assert _names(events) == [(C2S, "SUBMIT_JOB"), (S2C, "JOB_CREATED"), (C2S, "ECHO_REQ")]
+
+
+def test_a_connection_to_a_detected_server_first_seen_in_its_data_is_still_joined_mid_stream(tmp_path: Path) -> None:
+    def build(w: PcapWriter) -> None:
+        first = TcpConversation(w, ("127.0.0.2", 40000), ("127.0.0.1", 9999))
+        second = TcpConversation(w, ("127.0.0.2", 40002), ("127.0.0.1", 9999))
+        second.open(T0)
+        second.send(C2S, SUBMIT, T0 + 2_000_000)
+        first.send(C2S, req(T.ECHO_REQ, b"x"), T0 + 4_000_000)
+
+    events, _ = _read(tmp_path, pcap_bytes(build))
+    opened = {e.info.client: e.info.midstream for e in events if e.info is not None}
+    assert opened == {"127.0.0.2:40000": True, "127.0.0.2:40002": False}
+
+
 def test_an_admin_command_from_the_connecting_side_is_found(tmp_path: Path) -> None:
     events, _ = _read(tmp_path, _on_port(7003, [(C2S, b"status\n"), (S2C, b"reverse\t0\t0\t1\n.\n")]))
     assert [e.message.text for e in events if e.message is not None] == [  # type: ignore[union-attr]

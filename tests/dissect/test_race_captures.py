@@ -63,3 +63,12 @@ def test_every_race_recording_is_decided_within_the_budget(cap: RealCapture) -> 
     reports = check_events(read_capture(cap.path, (cap.port,)), PROFILES[cap.server])
     undecided = [(r.conn, f.requirement, f.frame) for r in reports for f in r.unsettled if f.status == "undecided"]
     assert undecided == []
+
+
+@pytest.mark.parametrize("cap", RACES, ids=lambda c: c.path.name)
+def test_a_race_recording_read_without_its_port_sees_every_connection_from_its_start(cap: RealCapture) -> None:
+    # without --port the server is found from the bytes; race1's first worker shook hands before any
+    # connection sent a byte, and was read as joined mid-stream, which left its queues' findings unknown
+    opened = [e.info for e in read_capture(cap.path, None) if e.info is not None]
+    assert opened and not [info.client for info in opened if info.midstream]
+    assert sorted(opened) == sorted(e.info for e in read_capture(cap.path, (cap.port,)) if e.info is not None)
