@@ -33,6 +33,14 @@ partition's history once:
   before the submission was captured: no profile coalesces an empty
   unique, so the model makes a new job, and the captured handle already
   stands for the job it made then;
+* a JOB_CREATED answering a submission with a function and non-empty
+  unique a live job already had, with another handle, in a history without
+  admin commands or CAN_DO_TIMEOUT, under a profile that coalesces: the
+  job's JOB_CREATED was captured before the submission was, and before the
+  reply was captured no worker had sent a WORK_COMPLETE, WORK_FAIL or
+  WORK_EXCEPTION of it and no connection that got its handle or was given
+  it had disconnected (the only ways a job ends or may be dropped), so
+  every order finds the job live and coalesces onto it;
 * a WORK_COMPLETE forward missing on a listener: the server took the
   report (no ERROR to its worker, to whom a captured JOB_ASSIGN gave the
   job), the listener's foreground submission got the job's handle before
@@ -75,6 +83,10 @@ _ASKS: Final[frozenset[int]] = frozenset(
 )
 _NEVER_REFUSED: Final[frozenset[int]] = ASSIGN_TYPES | {T.NO_JOB, T.STATUS_RES, T.STATUS_RES_UNIQUE, T.ECHO_RES}
 _FOREGROUND: Final[frozenset[int]] = frozenset({T.SUBMIT_JOB, T.SUBMIT_JOB_HIGH, T.SUBMIT_JOB_LOW})
+#: submissions that coalesce by function and unique alone (no epoch, no reducer)
+_PLAIN_SUBMITS: Final[frozenset[int]] = _FOREGROUND | {T.SUBMIT_JOB_BG, T.SUBMIT_JOB_HIGH_BG, T.SUBMIT_JOB_LOW_BG}
+#: the reports that end a job
+_ENDS: Final[frozenset[int]] = frozenset({T.WORK_COMPLETE, T.WORK_FAIL, T.WORK_EXCEPTION})
 
 
 def _number(text: bytes) -> int:
@@ -140,6 +152,9 @@ class Impossible:
         )
         #: the reports sent by a worker the job (the handle) was assigned to
         self.reports = {report for conn, report in reports if (conn, report[1][0]) in self.assigned}
+        #: (function, unique) -> (capture time, handle) of each JOB_CREATED answering such a plain submission;
+        #: made when a coalescing failure first asks
+        self._made: dict[tuple[bytes, bytes], list[tuple[int, bytes]]] | None = None
 
     def __call__(self, failure: Failure) -> bool:
         """True when no order of the partition's ops could make the model send what ``failure`` shows."""
@@ -197,6 +212,19 @@ class Impossible:
             and self.first_created.get(seen.args[0], op.time_ns) < op.time_ns
         ):
             return True
+        if (
+            failure.why == DIFFERS
+            and type(seen) is Packet
+            and seen.type == T.JOB_CREATED
+            and seen.args
+            and failure.seen is not None
+            and op is not None
+            and op.conn == failure.conn
+            and type(op.message) is Packet
+            and op.message.type in _PLAIN_SUBMITS
+            and self.unlimited
+        ):
+            return self._not_coalesced(op.message.args, seen.args[0], op.time_ns, failure.seen.time_ns)
         if failure.why in (DIFFERS, UNEXPLAINED) and type(seen) is Packet and seen.args:
             if seen.type in ASSIGN_TYPES:
                 handle = seen.args[0]
@@ -297,6 +325,77 @@ class Impossible:
             # no order runs the disconnect before a report due before it was captured
             return last.time_ns > report.due_ns
         return min(report.due_ns, report.time_ns + PROMPT_NS) < self.end_ns
+
+    def _not_coalesced(self, args: tuple[bytes, ...], handle: bytes, sent_ns: int, answered_ns: int) -> bool:
+        """Was a job of the submission's function and unique live in every order, under another handle?
+
+        ``args``: the submission's; ``sent_ns``/``answered_ns``: when it and its JOB_CREATED were captured.
+        """
+        if len(args) < 2 or not args[1] or args[1] == b"-":
+            return False
+        profile = self.machine.node.profile
+        limit = profile.unique_stored_max
+        if not profile.coalesce_uniques or (limit is not None and len(args[1]) >= limit):
+            return False  # a cut unique never matches again
+        made = self._made
+        if made is None:
+            made = self._made = self._plain_creations()
+        for created_ns, live in made.get((args[0], args[1]), ()):
+            if created_ns < sent_ns and live != handle and self._live(live, answered_ns):
+                return True
+        return False
+
+    def _plain_creations(self) -> dict[tuple[bytes, bytes], list[tuple[int, bytes]]]:
+        made: dict[tuple[bytes, bytes], list[tuple[int, bytes]]] = {}
+        for track in self.tracks.values():
+            for at, seen in replies_of(track).items():
+                m = seen.message
+                asked = track.ops[at].message
+                if (
+                    type(m) is Packet
+                    and m.type == T.JOB_CREATED
+                    and m.args
+                    and type(asked) is Packet
+                    and asked.type in _PLAIN_SUBMITS
+                    and len(asked.args) > 1
+                ):
+                    made.setdefault((asked.args[0], asked.args[1]), []).append((seen.time_ns, m.args[0]))
+        return made
+
+    def _live(self, handle: bytes, until_ns: int) -> bool:
+        """Had nothing that ends or may drop job ``handle`` been captured before ``until_ns``?
+
+        A job ends when a worker's WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION
+        reaches the server, and may be dropped or failed when a client
+        waiting on it or the worker holding it goes away; a worker's timeout
+        (CAN_DO_TIMEOUT) fails it without a report.
+        """
+        for track in self.tracks.values():
+            holds = False
+            for seen in track.seen:
+                m = seen.message
+                if seen.time_ns >= until_ns:
+                    break
+                if (
+                    type(m) is Packet
+                    and m.args
+                    and m.args[0] == handle
+                    and (m.type == T.JOB_CREATED or m.type in ASSIGN_TYPES)
+                ):
+                    holds = True
+            for op in track.ops:
+                if op.time_ns >= until_ns:
+                    break
+                m = op.message
+                if op.kind == DISCONNECT and holds:
+                    return False
+                if type(m) is Packet and (
+                    m.type == T.CAN_DO_TIMEOUT or (m.type in _ENDS and m.args and m.args[0] == handle)
+                ):
+                    return False
+            if track.server_closed and holds and track.seen and track.seen[-1].time_ns < until_ns:
+                return False
+        return True
 
     def _numbers_unsent(self, handle: bytes, fields: tuple[bytes, ...]) -> bool:
         sent = self.numbers.get(handle, set())

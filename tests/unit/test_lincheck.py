@@ -272,6 +272,46 @@ def test_a_new_job_where_the_profile_coalesces_breaks_GM_COAL_001() -> None:
     assert broken(s.judge()) == [("GM-COAL-001", frame)]
 
 
+def test_a_new_job_beside_a_job_live_in_every_order_breaks_GM_COAL_001_without_a_search() -> None:
+    # the first job was created before the second submission was sent, and nothing that ends or drops it
+    # was captured before the second JOB_CREATED: every order coalesces, no search needed to say so
+    s, frame = coalesced(b"H:vm:2")
+    assert broken(s.judge(budget=0)) == [("GM-COAL-001", frame)]
+    assert coalesced(b"H:vm:1")[0].judge(budget=0) == []
+
+
+def test_a_new_job_after_the_first_may_have_ended_is_not_broken() -> None:
+    for end in ("complete", "listener left", "worker left"):
+        s = Script()
+        for conn in (1, 2, 3):
+            s.open(conn, 0)
+        s.send(3, 0.5, req(T.CAN_DO, b"f"))
+        s.send(1, 1, req(T.SUBMIT_JOB, b"f", b"u", b"x"))
+        s.got(1, 1.1, res(T.JOB_CREATED, b"H:vm:1"))
+        s.send(3, 1.2, req(T.GRAB_JOB))
+        s.got(3, 1.3, res(T.JOB_ASSIGN, b"H:vm:1", b"f", b"x"))
+        s.send(2, 2, req(T.SUBMIT_JOB, b"f", b"u", b"x"))
+        if end == "complete":
+            s.send(3, 2.05, req(T.WORK_COMPLETE, b"H:vm:1", b"r"))  # raced the second submission
+            s.got(1, 2.07, res(T.WORK_COMPLETE, b"H:vm:1", b"r"))
+        else:
+            s.close(1 if end == "listener left" else 3, 2.05)
+        s.got(2, 2.1, res(T.JOB_CREATED, b"H:vm:2"))
+        assert broken(s.judge(budget=0)) == [], end
+
+
+def test_a_job_whose_submission_the_capture_missed_decides_no_coalescing() -> None:
+    # the first JOB_CREATED answers a submission sent before the capture began: its unique is unknown
+    s = Script()
+    s.open(1, 0, midstream=True)
+    s.open(2, 0)
+    s.got(1, 1.1, res(T.JOB_CREATED, b"H:vm:1"))
+    s.send(2, 2, req(T.SUBMIT_JOB_BG, b"f", b"u", b"x"))
+    s.got(2, 2.1, res(T.JOB_CREATED, b"H:vm:2"))
+    for budget in (0, 2000):
+        assert broken(s.judge(budget=budget)) == []
+
+
 def test_coalescing_an_empty_unique_breaks_GM_COAL_003() -> None:
     s, frame = coalesced(b"H:vm:1", unique=b"")
     assert broken(s.judge()) == [("GM-COAL-003", frame)]
