@@ -5,7 +5,8 @@ this module owns ``Engine``, which holds the simulator's ``random.Random``,
 trace, servers and connections (the records of ``gearsim.sim.records``), and
 the handlers that events run: transmitting a write through its link,
 delivering pieces to a node or a client decoder, connects, closes and server
-timers. Time and the event queue are the ``gearsim.sim.events.EventLoop`` it
+timers. A plain link's writes take the handlers of ``gearsim.sim.plain.PlainPath``,
+which ``Engine`` inherits. Time and the event queue are the ``gearsim.sim.events.EventLoop`` it
 owns; cuts, partitions and restarts are the ``gearsim.sim.faults.Faults`` it
 owns. The ``Simulator`` owns one
 ``Engine`` and is its public face: it checks arguments, then calls the
@@ -28,6 +29,7 @@ from gearsim.protocol.trace import Direction, Kind, Trace, TraceRecord
 from gearsim.sim.events import KEYS, NORMAL, TIMER, URGENT, EventLoop
 from gearsim.sim.faults import Faults
 from gearsim.sim.links import LinkConfig, draw_delay, draws_loss, merges, split_write
+from gearsim.sim.plain import PlainPath
 from gearsim.sim.records import Connection, Delivery, Pipe, Received, ServerSide, ServerSlot
 
 __all__ = ["Engine"]
@@ -48,7 +50,7 @@ _new = tuple.__new__  # builds NamedTuples without keyword handling (hot path)
 _heappush = heapq.heappush
 
 
-class Engine:
+class Engine(PlainPath):
     """The simulator's servers, connections and the handlers events run (time is ``loop``'s).
 
     ``gearsim.sim.simulator.Simulator`` owns one and is its public face; it checks
@@ -142,53 +144,6 @@ class Engine:
         else:
             self.record_bytes(c, _C2S, _SEND, data, "")
         self.transmit_cs(c, data)
-
-    def send_messages_to(self, conn: ConnId, *messages: Message) -> None:
-        """``Simulator.send_messages`` whole: the checks, then :meth:`send_messages`.
-
-        A plain link's write of encodable messages (legal magics, table types,
-        admin lines) is traced and scheduled here, without the call: actors
-        write several times per job.
-
-        Raises:
-            HarnessError: unknown connection, or the client already closed it.
-            ValueError: a message that cannot be encoded.
-        """
-        c = self.conns.get(conn)
-        if c is None:
-            raise HarnessError(f"no connection {conn}")
-        if c.reason is not None or c.tpartial or not c.plain or not messages:
-            if c.reason == "client":
-                raise HarnessError(f"send on connection {conn} after the client closed it")
-            self.send_messages(c, messages)
-            return
-        # send_messages' plain-link path: each message is traced as it is checked,
-        # and the records are taken back if one is not encodable as it is
-        records = self.records
-        start = len(records)
-        now = self.loop.now
-        label = c.label
-        for m in messages:
-            if type(m) is Packet:
-                if type(m._magic) is not Magic or type(m._type) is not PacketType:  # Packet's own slots
-                    break
-            elif type(m) is not AdminLine:
-                break
-            records.append((now, conn, label, _C2S, _SEND, m, b"", ""))
-        else:
-            tick = now + c.latency
-            c.cs.last = tick
-            # EventLoop.push, inlined (per write)
-            key = tick * KEYS + NORMAL
-            bucket = self.buckets.get(key)
-            if bucket is None:
-                self.buckets[key] = [(self._plain_cs_messages_h, (c, messages))]
-                _heappush(self.keys, key)
-            else:
-                bucket.append((self._plain_cs_messages_h, (c, messages)))
-            return
-        del records[start:]
-        self.send_messages(c, messages)
 
     def send_messages(self, c: Connection, messages: tuple[Message, ...]) -> None:
         """``send`` of the encoded ``messages``, tracing them as given.
@@ -334,108 +289,6 @@ class Engine:
             return
         self._receive_at_server(c, d.payload())
 
-    def _plain_cs(self, arg: tuple[Connection, bytes]) -> None:
-        # _deliver_cs for a plain link (no pending piece, no loss), inlined: the hot path
-        c, data = arg
-        if c.cut:
-            return
-        if c.s_state is not _OPEN:
-            self.record_bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
-            return
-        now = self.loop.now
-        if self._trace_deliveries:
-            records = self.records
-            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
-        srv = c.server
-        node = srv.node
-        outputs = node.receive(c.id, data, now)
-        if outputs:
-            self.apply(srv, outputs)
-        # _arm, inlined
-        deadline = node.next_deadline()
-        if deadline is not None:
-            armed = srv.timer_at
-            if armed is None or deadline < armed:
-                if deadline < self.loop.now:
-                    deadline = self.loop.now
-                srv.timer_at = deadline
-                self.push(deadline, TIMER, self._fire_timer, srv)
-
-    def _plain_cs_messages(self, arg: tuple[Connection, tuple[Message, ...]]) -> None:
-        # _plain_cs for a write given as messages: the node takes them as they are
-        # when it can (MessageNode), else their bytes; traced as the bytes would be
-        c, messages = arg
-        if c.cut:
-            return
-        data: bytes | None = None
-        if c.s_state is not _OPEN:
-            self.record_bytes(c, _C2S, _DISCARD, encode_many(list(messages)), "the server closed the connection")
-            return
-        now = self.loop.now
-        if self._trace_deliveries:
-            data = encode_many(list(messages))
-            records = self.records
-            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _C2S, _DELIVER, None, data, "")))
-        srv = c.server
-        node = srv.node
-        take = srv.take_messages
-        outputs = None if take is None else take(c.id, messages, now)
-        if outputs is None:
-            outputs = node.receive(c.id, encode_many(list(messages)) if data is None else data, now)
-        if outputs:
-            self.apply(srv, outputs)
-        # _arm, inlined
-        deadline = node.next_deadline()
-        if deadline is not None:
-            armed = srv.timer_at
-            if armed is None or deadline < armed:
-                if deadline < now:
-                    deadline = now
-                srv.timer_at = deadline
-                self.push(deadline, TIMER, self._fire_timer, srv)
-
-    def _plain_sc_send(self, arg: tuple[Connection, Send]) -> None:
-        # _plain_sc for a Send built from messages: the client end takes them as
-        # they are when its decoder can (nothing partial held), else decodes the bytes
-        c, send = arg
-        if c.cut:
-            return
-        if c.reason is not None:
-            self.record_bytes(c, _S2C, _DISCARD, send.data, f"the client end is closed ({c.reason})")
-            return
-        now = self.loop.now
-        if self._trace_deliveries:
-            records = self.records
-            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, send.data, "")))
-        hand = c.hand
-        if hand is not None:
-            # a reader that reads no offsets is handed the messages as they are
-            given = send.messages
-            if c.decoder.take_messages(given):
-                hand(c.id, given)
-                return
-            try:
-                decoded = c.decoder.feed(send.data)
-            except DecodeError as exc:
-                self._decode_error(c, exc, send.data)
-                return
-            if decoded:
-                hand(c.id, decoded)
-            return
-        messages = c.decoder.feed_messages(send.messages)
-        if messages is None:
-            try:
-                messages = c.decoder.feed(send.data)
-            except DecodeError as exc:
-                self._decode_error(c, exc, send.data)
-                return
-        if messages:
-            inbox = c.inbox
-            for m in messages:
-                inbox.append(_new(Received, (now, m)))
-            if c.watch is not None:
-                c.watch(c.id)
-
     def _receive_at_server(self, c: Connection, data: bytes) -> None:
         if c.s_state is not _OPEN:
             self.record_bytes(c, _C2S, _DISCARD, data, "the server closed the connection")
@@ -460,32 +313,6 @@ class Engine:
         if c.cut:
             return
         self._receive_at_client(c, d.payload())
-
-    def _plain_sc(self, arg: tuple[Connection, bytes]) -> None:
-        # _deliver_sc for a plain link (no pending piece, no loss), inlined: the hot path
-        c, data = arg
-        if c.cut:
-            return
-        if c.reason is not None:
-            self.record_bytes(c, _S2C, _DISCARD, data, f"the client end is closed ({c.reason})")
-            return
-        now = self.loop.now
-        if self._trace_deliveries:
-            records = self.records
-            records.append(_new(TraceRecord, (now, len(records), c.id, c.label, _S2C, _DELIVER, None, data, "")))
-        try:
-            messages = c.decoder.feed(data)
-        except DecodeError as exc:
-            self._decode_error(c, exc, data)
-            return
-        if messages and c.hand is not None:
-            c.hand(c.id, messages)
-        elif messages:
-            inbox = c.inbox
-            for m in messages:
-                inbox.append(_new(Received, (now, m)))
-            if c.watch is not None:
-                c.watch(c.id)
 
     def _receive_at_client(self, c: Connection, data: bytes) -> None:
         if c.reason is not None:
