@@ -13,6 +13,13 @@ says about the handles involved:
 * a job handed out (JOB_ASSIGN*) under a handle no JOB_CREATED gave, while
   the model's job went out under a handle that was never seen again: the
   JOB_CREATED gave the wrong handle (GM-SUBMIT-001, at that JOB_CREATED);
+* a worker's report the server forwarded on a job no captured JOB_ASSIGN
+  had handed out, or took without an ERROR (where the model refuses it) on
+  a job no captured JOB_ASSIGN gave that worker, or a STATUS_RES finding a
+  job running that no JOB_ASSIGN captured before it had handed out while a
+  grab went unanswered: the job went out in a JOB_ASSIGN the server never
+  sent (GM-WORKER-007, at the report or at the unanswered grab; the job's
+  other divergences are its consequences);
 * otherwise the rule of the reply the model sends there (an ERROR where a
   JOB_CREATED was due breaks GM-SUBMIT-001, a missing WORK_COMPLETE forward
   GM-WORK-004), or, for a packet nothing explains, the rule of that packet.
@@ -21,7 +28,7 @@ says about the handles involved:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from gearsim.lincheck.history import Op
@@ -133,6 +140,13 @@ class Context:
     answers: Mapping[tuple[int, int], Op]
     #: (conn, captured handle) of every job assignment the server sent
     assigned: frozenset[tuple[int, bytes]]
+    #: (type, args) of a WORK_* report the server forwarded, on a job created in the capture that no JOB_ASSIGN
+    #: captured before the report had handed out, sent by no worker one did -> (conn, frame) of the first
+    strays: Mapping[tuple[int, tuple[bytes, ...]], tuple[int, int]] = field(default_factory=dict)
+    #: captured handle -> the frame of the first JOB_ASSIGN* that handed it out
+    first_assigned: Mapping[bytes, int] = field(default_factory=dict)
+    #: (frame, conn) of every grab the server never answered, in frame order
+    unanswered_grabs: tuple[tuple[int, int], ...] = ()
 
 
 def diagnose(
@@ -164,6 +178,17 @@ def diagnose(
             # the server took a worker's report on a job it never handed that worker in the capture
             why = f"took {_text(op.message)} from c{op.conn}, which no JOB_ASSIGN gave the job to"
             return Diagnosis("GM-WORKER-007", op.conn, op.frame, why, handles | {handle}, root=True)
+    if ctx.strays:
+        for message in (op.message if op is not None else None, got):
+            if type(message) is Packet and message.type in _WORK_REQUESTS and message.args:
+                stray = ctx.strays.get((int(message.type), message.args))
+                if stray is not None:
+                    # the server forwarded a report from a worker no captured JOB_ASSIGN gave the job to
+                    why = f"forwarded {_text(message)} from c{stray[0]}, which no JOB_ASSIGN gave the job to"
+                    return Diagnosis("GM-WORKER-007", stray[0], stray[1], why, handles | {message.args[0]}, root=True)
+    lost = _lost_assignment(failure, ctx)
+    if lost is not None:
+        return lost
     if failure.why == UNEXPLAINED:
         rule = rule_of(got)
         if failure.seen is not None and type(got) is Packet and got.type == T.ERROR:
@@ -214,6 +239,42 @@ def diagnose(
             if type(request) is Packet:
                 rule = _REFUSABLE.get(int(request.type), rule_of(got))
     return Diagnosis(rule, failure.conn, frame, reason, handles)
+
+
+def _lost_assignment(failure: Failure, ctx: Context) -> Diagnosis | None:
+    """A STATUS_RES finding running a job no captured JOB_ASSIGN had handed out, beside an unanswered grab.
+
+    Only a grab hands a job out; the server says it did, and the grab that
+    got it went unanswered in the capture.
+    """
+    got = failure.seen.message if failure.seen is not None else None
+    model = failure.expected
+    if (
+        failure.why != DIFFERS
+        or failure.seen is None
+        or type(got) is not Packet
+        or type(model) is not Packet
+        or got.type != T.STATUS_RES
+        or model.type != T.STATUS_RES
+        or len(got.args) != 5
+        or len(model.args) != 5
+        or got.args[2] != b"1"
+        or model.args[2] != b"0"
+    ):
+        return None
+    handle = got.args[0]
+    made = ctx.created.get(handle)
+    at = failure.seen.frame
+    if made is None or ctx.first_assigned.get(handle, at + 1) < at:
+        return None
+    for frame, conn in ctx.unanswered_grabs:
+        if made[1] < frame < at:
+            why = (
+                f"never answered the grab; STATUS_RES at frame {at} finds {_quote(handle)} running, "
+                "which no JOB_ASSIGN had handed out"
+            )
+            return Diagnosis("GM-WORKER-007", conn, frame, why, frozenset({handle}), root=True)
+    return None
 
 
 def _reported_on(failure: Failure) -> list[bytes]:

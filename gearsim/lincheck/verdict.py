@@ -39,7 +39,7 @@ from gearsim.lincheck.partition import Part, split
 from gearsim.lincheck.schedule import guess_order
 from gearsim.lincheck.search import Budget, Engine, Failure
 from gearsim.model import ServerOptions
-from gearsim.protocol.packets import Message, Packet, PacketType
+from gearsim.protocol.packets import GRAB_TYPES, WORK_TYPES, Message, Packet, PacketType
 
 __all__ = ["BROKEN", "INCONCLUSIVE", "UNDECIDED", "UNKNOWN", "Finding", "Verdict", "judge", "state_budget"]
 
@@ -260,8 +260,12 @@ def _context(history: History, answered: Mapping[int, Mapping[int, Seen]]) -> Co
     creator: dict[bytes, Op] = {}
     answers: dict[tuple[int, int], Op] = {}
     assigned: set[tuple[int, bytes]] = set()
+    first_assigned: dict[bytes, int] = {}
+    forwarded: set[tuple[int, tuple[bytes, ...]]] = set()
+    unanswered: list[tuple[int, int]] = []
     for track in history.tracks.values():
-        for index, seen in answered[track.conn].items():
+        replies = answered[track.conn]
+        for index, seen in replies.items():
             op = track.ops[index]
             answers[(track.conn, seen.index)] = op
             message = seen.message
@@ -273,6 +277,42 @@ def _context(history: History, answered: Mapping[int, Mapping[int, Seen]]) -> Co
                     creator[handle] = op
         for seen in track.seen:
             message = seen.message
-            if type(message) is Packet and message.type in _ASSIGNS and message.args:
-                assigned.add((track.conn, message.args[0]))
-    return Context(created, creator, answers, frozenset(assigned))
+            if type(message) is Packet and message.args:
+                if message.type in _ASSIGNS:
+                    assigned.add((track.conn, message.args[0]))
+                    if seen.frame < first_assigned.get(message.args[0], seen.frame + 1):
+                        first_assigned[message.args[0]] = seen.frame
+                elif message.type in WORK_TYPES:
+                    forwarded.add((int(message.type), message.args))
+        if not track.midstream:  # a grab before the capture may have been answered before it too
+            for index, op in enumerate(track.ops):
+                if index not in replies and type(op.message) is Packet and op.message.type in GRAB_TYPES:
+                    unanswered.append((op.frame, track.conn))
+    owned = set()
+    reports: list[tuple[int, int, tuple[int, tuple[bytes, ...]]]] = []
+    for track in history.tracks.values():
+        for op in track.ops:
+            message = op.message
+            if type(message) is Packet and message.type in WORK_TYPES and message.args:
+                report = (int(message.type), message.args)
+                if (track.conn, message.args[0]) in assigned:
+                    owned.add(report)
+                elif (
+                    message.args[0] in created
+                    and report in forwarded
+                    and first_assigned.get(message.args[0], op.frame) >= op.frame
+                ):
+                    reports.append((op.frame, track.conn, report))
+    strays: dict[tuple[int, tuple[bytes, ...]], tuple[int, int]] = {}
+    for frame, conn, report in sorted(reports):
+        if report not in owned:
+            strays.setdefault(report, (conn, frame))
+    return Context(
+        created,
+        creator,
+        answers,
+        frozenset(assigned),
+        strays,
+        first_assigned,
+        tuple(sorted(unanswered)),
+    )

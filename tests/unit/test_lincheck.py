@@ -320,6 +320,60 @@ def test_coalescing_an_empty_unique_breaks_GM_COAL_003() -> None:
     assert coalesced(b"H:vm:2", unique=b"")[0].judge(budget=0) == []
 
 
+def test_a_report_forwarded_from_a_worker_no_assign_gave_the_job_breaks_GM_WORKER_007() -> None:
+    # the JOB_ASSIGN of H:1 is missing, yet its worker reports and the server forwards: the grab's answer was
+    # lost, and the forward no order explains is its consequence (it named GM-WORK-003)
+    s = Script()
+    for conn in (1, 2, 3):
+        s.open(conn, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB, b"f", b"u1", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, b"H:1"))
+    s.send(3, 2.5, req(T.SUBMIT_JOB, b"f", b"u2", b"y"))
+    s.got(3, 2.6, res(T.JOB_CREATED, b"H:2"))
+    s.send(2, 3, req(T.GRAB_JOB_UNIQ))
+    s.send(2, 4, req(T.WORK_STATUS, b"H:1", b"1", b"2"))
+    report = s.frame
+    s.got(1, 4.1, res(T.WORK_STATUS, b"H:1", b"1", b"2"))
+    s.send(2, 5, req(T.WORK_COMPLETE, b"H:1", b"r"))
+    s.got(1, 5.1, res(T.WORK_COMPLETE, b"H:1", b"r"))
+    s.send(2, 6, req(T.GRAB_JOB_UNIQ))
+    s.got(2, 6.1, res(T.JOB_ASSIGN_UNIQ, b"H:2", b"f", b"u2", b"y"))
+    s.send(2, 7, req(T.WORK_COMPLETE, b"H:2", b"r"))
+    s.got(3, 7.1, res(T.WORK_COMPLETE, b"H:2", b"r"))
+    assert broken(s.judge()) == [("GM-WORKER-007", report)]
+
+
+def job_found_running(worker_midstream: bool = False) -> tuple[Script, int]:
+    """A background job, a grab the server never answers, a poll finding the job running; and the grab's frame."""
+    s = Script()
+    s.open(1, 0)
+    s.open(2, 0, midstream=worker_midstream)
+    s.open(3, 0)
+    s.send(2, 1, req(T.CAN_DO, b"f"))
+    s.send(1, 2, req(T.SUBMIT_JOB_BG, b"f", b"", b"x"))
+    s.got(1, 2.1, res(T.JOB_CREATED, b"H:1"))
+    s.send(2, 3, req(T.GRAB_JOB))
+    grab = s.frame
+    s.send(3, 4, req(T.GET_STATUS, b"H:1"))
+    s.got(3, 4.1, res(T.STATUS_RES, b"H:1", b"1", b"1", b"0", b"0"))
+    s.close(2, 30)
+    return s, grab
+
+
+def test_a_job_found_running_that_no_assign_handed_out_breaks_GM_WORKER_007_at_the_unanswered_grab() -> None:
+    # the server says the job runs, so a grab got it; the one grab it never answered is where the JOB_ASSIGN
+    # went missing (the poll's difference named GM-STATUS-001)
+    s, grab = job_found_running()
+    assert broken(s.judge()) == [("GM-WORKER-007", grab)]
+
+
+def test_a_grab_on_a_connection_joined_mid_stream_is_not_named_for_a_job_found_running() -> None:
+    # its grabs' answers may have been paired with requests from before the capture: the poll keeps its rule
+    s, _grab = job_found_running(worker_midstream=True)
+    assert [f.requirement for f in s.judge()] == ["GM-STATUS-001"]
+
+
 def test_a_missing_work_complete_forward_breaks_GM_WORK_004() -> None:
     s = Script()
     s.open(1, 0)
