@@ -5,11 +5,11 @@ this module owns ``Engine``, which holds the simulator's ``random.Random``,
 trace, servers and connections (the records of ``gearsim.sim.records``), and
 the handlers that events run: transmitting a write through its link,
 delivering pieces to a node or a client decoder, connects, closes and server
-timers. A plain link's writes take the handlers of ``gearsim.sim.plain.PlainPath``,
-which ``Engine`` inherits. Time and the event queue are the ``gearsim.sim.events.EventLoop`` it
-owns; cuts, partitions and restarts are the ``gearsim.sim.faults.Faults`` it
-owns. The ``Simulator`` owns one
-``Engine`` and is its public face: it checks arguments, then calls the
+timers. A plain link's writes take the handlers of the
+``gearsim.sim.plain.PlainPath`` it owns (``plain``). Time and the event queue
+are the ``gearsim.sim.events.EventLoop`` it owns; cuts, partitions and
+restarts are the ``gearsim.sim.faults.Faults`` it owns. The ``Simulator`` owns
+one ``Engine`` and is its public face: it checks arguments, then calls the
 methods here. The theory of operation is in ``gearsim.sim.simulator``'s
 docstring.
 """
@@ -50,7 +50,7 @@ _new = tuple.__new__  # builds NamedTuples without keyword handling (hot path)
 _heappush = heapq.heappush
 
 
-class Engine(PlainPath):
+class Engine:
     """The simulator's servers, connections and the handlers events run (time is ``loop``'s).
 
     ``gearsim.sim.simulator.Simulator`` owns one and is its public face; it checks
@@ -75,10 +75,12 @@ class Engine(PlainPath):
         # bound once: an attribute lookup per write instead of a new bound method
         self._deliver_cs_h: Callable[[Delivery], None] = self._deliver_cs
         self._deliver_sc_h: Callable[[Delivery], None] = self._deliver_sc
-        self._plain_cs_h: Callable[[tuple[Connection, bytes]], None] = self._plain_cs
-        self._plain_sc_h: Callable[[tuple[Connection, bytes]], None] = self._plain_sc
-        self._plain_cs_messages_h: Callable[[tuple[Connection, tuple[Message, ...]]], None] = self._plain_cs_messages
-        self._plain_sc_send_h: Callable[[tuple[Connection, Send]], None] = self._plain_sc_send
+        #: the plain-link hot path (its handlers are bound once there)
+        self.plain = plain = PlainPath(self, trace_deliveries)
+        self._plain_cs_h = plain.cs_h
+        self._plain_sc_h = plain.sc_h
+        self._plain_cs_messages_h = plain.cs_messages_h
+        self._plain_sc_send_h = plain.sc_send_h
         #: cuts, partitions and restarts
         self.faults = Faults(self)
 
@@ -163,7 +165,7 @@ class Engine(PlainPath):
                     break
             else:
                 # a plain link hands the messages on as they are: the server end
-                # takes them without their bytes when it can (see _plain_cs_messages)
+                # takes them without their bytes when it can (see PlainPath._plain_cs_messages)
                 records = self.records
                 now = self.loop.now
                 label = c.label
@@ -328,7 +330,7 @@ class Engine(PlainPath):
         try:
             messages = c.decoder.feed(data)
         except DecodeError as exc:
-            self._decode_error(c, exc, data)
+            self.decode_error(c, exc, data)
             return
         if messages and c.hand is not None:
             c.hand(c.id, messages)
@@ -339,7 +341,7 @@ class Engine(PlainPath):
             if c.watch is not None:
                 c.watch(c.id)
 
-    def _decode_error(self, c: Connection, exc: DecodeError, data: bytes) -> None:
+    def decode_error(self, c: Connection, exc: DecodeError, data: bytes) -> None:
         c.reason = "decode-error"
         self.event(c, Kind.DECODE_ERROR, str(exc), data)
         self.control(c, c.cs, self.eof_at_server)
@@ -417,9 +419,9 @@ class Engine(PlainPath):
             if deadline < self.loop.now:
                 deadline = self.loop.now
             srv.timer_at = deadline
-            self.push(deadline, TIMER, self._fire_timer, srv)
+            self.push(deadline, TIMER, self.fire_timer, srv)
 
-    def _fire_timer(self, srv: ServerSlot) -> None:
+    def fire_timer(self, srv: ServerSlot) -> None:
         now = self.loop.now
         if srv.timer_at == now:
             srv.timer_at = None

@@ -1,23 +1,24 @@
 """The simulator's plain links: writes handed across whole, messages without their bytes.
 
 PURE. Internal to ``gearsim.sim.engine``: this module owns ``PlainPath``, the
-half of ``Engine`` (which inherits it) that carries writes on a plain link (a
-fixed latency, no re-chunking, coalescing or loss: ``LinkConfig.plain``), the
-simulator's per-packet hot path. A client's messages are traced and scheduled
-as they are (``send_messages_to``); at the server end a ``MessageNode`` takes
-them without their bytes when its decoder says they decode back to
-themselves, and a reply built from messages goes back the same way to a
-client end that reads messages as given. Anything else (bytes, a link that
-jitters, a node that reads only bytes) takes the engine's general path.
-Split out of the engine so that each module stays readable: this one is
-inlined for speed, the engine's is not.
+part of an ``Engine`` (which owns one, as ``engine.plain``) that carries writes
+on a plain link (a fixed latency, no re-chunking, coalescing or loss:
+``LinkConfig.plain``), the simulator's per-packet hot path. A client's
+messages are traced and scheduled as they are (``send_messages_to``); at the
+server end a ``MessageNode`` takes them without their bytes when its decoder
+says they decode back to themselves, and a reply built from messages goes
+back the same way to a client end that reads messages as given. Anything else
+(bytes, a link that jitters, a node that reads only bytes) takes the engine's
+general path, which ``PlainPath`` calls through the narrow ``EngineHooks``.
+A part of its own so that each module stays readable: this one is inlined for
+speed, the engine's is not.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.protocol.codec import encode_many
@@ -30,7 +31,7 @@ from gearsim.sim.records import Connection, Received, ServerSide, ServerSlot
 if TYPE_CHECKING:
     from gearsim.sim.events import EventLoop
 
-__all__ = ["PlainPath"]
+__all__ = ["EngineHooks", "PlainPath"]
 
 # Plain strings on the hot path; they equal the Direction and Kind members.
 _C2S: Final[str] = Direction.C2S.value
@@ -45,31 +46,46 @@ _new = tuple.__new__  # builds NamedTuples without keyword handling (hot path)
 _heappush = heapq.heappush
 
 
+class EngineHooks(Protocol):
+    """What ``PlainPath`` uses of the engine that owns it: its state and its general path."""
+
+    conns: dict[ConnId, Connection]
+    records: list[TraceRecord | RawRecord]
+    loop: EventLoop
+
+    def send_messages(self, c: Connection, messages: tuple[Message, ...]) -> None: ...
+
+    def record_bytes(self, c: Connection, direction: str, kind: str, data: bytes, note: str) -> None: ...
+
+    def apply(self, srv: ServerSlot, outputs: list[Output]) -> None: ...
+
+    def fire_timer(self, srv: ServerSlot) -> None: ...
+
+    def decode_error(self, c: Connection, exc: DecodeError, data: bytes) -> None: ...
+
+
 class PlainPath:
-    """The plain-link handlers of ``gearsim.sim.engine.Engine`` (its base: they use its records and loop)."""
+    """The plain-link handlers of an engine: events run them, the engine owns one."""
 
-    if TYPE_CHECKING:
-        # what the handlers use of Engine
-        conns: dict[ConnId, Connection]
-        records: list[TraceRecord | RawRecord]
-        loop: EventLoop
-        buckets: dict[int, list[tuple[Callable[[Any], None], Any]]]
-        keys: list[int]
-        _trace_deliveries: bool
-        _plain_cs_messages_h: Callable[[tuple[Connection, tuple[Message, ...]]], None]
-        _plain_sc_send_h: Callable[[tuple[Connection, Send]], None]
-
-        push: Callable[[int, int, Callable[[Any], None], object], None]
-
-        def send_messages(self, c: Connection, messages: tuple[Message, ...]) -> None: ...
-
-        def record_bytes(self, c: Connection, direction: str, kind: str, data: bytes, note: str) -> None: ...
-
-        def apply(self, srv: ServerSlot, outputs: list[Output]) -> None: ...
-
-        def _fire_timer(self, srv: ServerSlot) -> None: ...
-
-        def _decode_error(self, c: Connection, exc: DecodeError, data: bytes) -> None: ...
+    def __init__(self, engine: EngineHooks, trace_deliveries: bool) -> None:
+        # the engine's state and hooks, bound once: the handlers run per write
+        self.conns = engine.conns
+        self.records = engine.records
+        self.loop = engine.loop
+        self.push = engine.loop.push
+        self.buckets = engine.loop.buckets
+        self.keys = engine.loop.keys
+        self._trace_deliveries = trace_deliveries
+        self.send_messages = engine.send_messages
+        self.record_bytes = engine.record_bytes
+        self.apply = engine.apply
+        self._fire_timer = engine.fire_timer
+        self._decode_error = engine.decode_error
+        #: the handlers, bound once: events are scheduled per write
+        self.cs_h: Callable[[tuple[Connection, bytes]], None] = self._plain_cs
+        self.sc_h: Callable[[tuple[Connection, bytes]], None] = self._plain_sc
+        self.cs_messages_h: Callable[[tuple[Connection, tuple[Message, ...]]], None] = self._plain_cs_messages
+        self.sc_send_h: Callable[[tuple[Connection, Send]], None] = self._plain_sc_send
 
     def send_messages_to(self, conn: ConnId, *messages: Message) -> None:
         """``Simulator.send_messages`` whole: the checks, then :meth:`send_messages`.
@@ -110,10 +126,10 @@ class PlainPath:
             key = tick * KEYS + NORMAL
             bucket = self.buckets.get(key)
             if bucket is None:
-                self.buckets[key] = [(self._plain_cs_messages_h, (c, messages))]
+                self.buckets[key] = [(self.cs_messages_h, (c, messages))]
                 _heappush(self.keys, key)
             else:
-                bucket.append((self._plain_cs_messages_h, (c, messages)))
+                bucket.append((self.cs_messages_h, (c, messages)))
             return
         del records[start:]
         self.send_messages(c, messages)
@@ -184,10 +200,10 @@ class PlainPath:
                     key = tick * KEYS + NORMAL
                     bucket = self.buckets.get(key)
                     if bucket is None:
-                        self.buckets[key] = [(self._plain_sc_send_h, (c, out))]
+                        self.buckets[key] = [(self.sc_send_h, (c, out))]
                         _heappush(self.keys, key)
                     else:
-                        bucket.append((self._plain_sc_send_h, (c, out)))
+                        bucket.append((self.sc_send_h, (c, out)))
             else:
                 self.apply(srv, outputs)
         # _arm, inlined

@@ -102,7 +102,7 @@ class Simulator:
         #: everything that happened, in order
         self.trace: Trace = self._engine.trace
         # actors write several times per job: one call into the engine, not two
-        self.send_messages = self._engine.send_messages_to  # type: ignore[method-assign]
+        self.send_messages = self._engine.plain.send_messages_to  # type: ignore[method-assign]
 
     # ----------------------------------------------------------------- time
 
@@ -325,7 +325,7 @@ class Simulator:
             HarnessError: unknown connection, or the client already closed it.
             ValueError: a message that cannot be encoded (see ``codec.encode``).
         """
-        self._engine.send_messages_to(conn, *messages)  # (the instance binds it directly: see __init__)
+        self._engine.plain.send_messages_to(conn, *messages)  # (the instance binds it directly: see __init__)
 
     def close(self, conn: ConnId) -> None:
         """Close the client end of ``conn``; the node hears of it after every byte sent before.

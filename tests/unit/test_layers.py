@@ -175,6 +175,36 @@ def test_the_checks_can_fail() -> None:
     assert _layer("gearsim.cli.run") > _layer("gearsim.io.managed") > _layer("gearsim.run.runner")
 
 
+def _halves(tree: ast.Module, where: str) -> Iterator[str]:
+    """Classes that declare, for type checkers only, state they expect a subclass to hold.
+
+    That is the mark of a file cut in two by inheritance (a "half" that reads
+    its heir's attributes); a part of its own is composed and given what it
+    uses, e.g. ``sim.plain.PlainPath`` is handed its engine as ``EngineHooks``.
+    """
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test):
+                state = [s for s in stmt.body if isinstance(s, ast.AnnAssign)]
+                if state:
+                    yield f"{where}:{stmt.lineno}: {node.name} declares {ast.unparse(state[0].target)} for an heir"
+
+
+def test_no_class_is_half_a_file_cut_by_inheritance() -> None:
+    found = [line for m in MODULES for line in _halves(_tree(m), str(MODULES[m].relative_to(PACKAGE.parent)))]
+    assert found == []
+
+
+def test_the_half_check_sees_a_half() -> None:
+    half = "class Half:\n    if TYPE_CHECKING:\n        conns: dict[int, int]\n\n    def f(self) -> None: ...\n"
+    assert list(_halves(ast.parse(half), "x.py")) == ["x.py:2: Half declares conns for an heir"]
+    # a type-checking-only property (Packet, Simulator) declares no state
+    prop = "class P:\n    if TYPE_CHECKING:\n        @property\n        def now(self) -> int: ...\n"
+    assert list(_halves(ast.parse(prop), "x.py")) == []
+
+
 def _impurities(module: str) -> Iterator[str]:
     tree = _tree(module)
     where = MODULES[module].relative_to(PACKAGE.parent)
