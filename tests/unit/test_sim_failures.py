@@ -38,7 +38,7 @@ def test_the_step_bound_fails_loudly_with_the_tick_and_the_last_events() -> None
         sim.run()
     text = str(info.value)
     assert "step bound of 50 events hit at tick 7" in text
-    assert "_fire_timer" in text
+    assert "fire_timer" in text
     assert "busy timer" in text  # the last trace records
 
 
