@@ -23,12 +23,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from gearsim.errors import GearsimBug
 from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import TraceRecord
-from gearsim.vectors.cases import Step
+
+if TYPE_CHECKING:  # only annotations: importing gearsim.vectors loads jsonschema, ~0.25 s every command paid
+    from gearsim.vectors.cases import Step
 
 __all__ = ["LEVELS", "CaseResult", "StepFailed", "Verdict", "at_level", "bug", "failed", "inconclusive"]
 
