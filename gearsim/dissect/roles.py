@@ -55,7 +55,7 @@ from gearsim.dissect.capture import Event, EventKind
 from gearsim.protocol.packets import SPECS, TERMINAL_TYPES, WORK_TYPES, AdminLine, Packet, PacketType, Role
 from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import Direction
-from gearsim.run.library_judge import sent_violations
+from gearsim.run.library_judge.sent import sent_violations
 
 __all__ = ["ADMIN", "PeerFinding", "PeerReport", "RoleJudge", "judge_roles", "render_roles", "roles_json"]
 

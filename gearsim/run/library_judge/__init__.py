@@ -25,14 +25,21 @@ Where the spec lets a library choose (asking for the exceptions option or
 not, GRAB_JOB, GRAB_JOB_UNIQ or GRAB_JOB_ALL, a generated or an empty unique,
 when to send PRE_SLEEP), every allowed choice passes: the checks follow what
 the library actually did on the wire.
+
+The names are loaded on first use (PEP 562): ``gearsim check`` needs only
+``sent_violations``, and ``replies`` imports the vector types (about 0.1 s).
 """
 
 from __future__ import annotations
 
-from gearsim.run.library_judge.calls import check_calls, submit_type
-from gearsim.run.library_judge.findings import CallRecord, Finding, judged
-from gearsim.run.library_judge.replies import decode_reply, match_reply
-from gearsim.run.library_judge.sent import check_sent, sent_violations
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gearsim.run.library_judge.calls import check_calls, submit_type
+    from gearsim.run.library_judge.findings import CallRecord, Finding, judged
+    from gearsim.run.library_judge.replies import decode_reply, match_reply
+    from gearsim.run.library_judge.sent import check_sent, sent_violations
 
 __all__ = [
     "CallRecord",
@@ -45,3 +52,28 @@ __all__ = [
     "sent_violations",
     "submit_type",
 ]
+
+#: public name -> the module that defines it
+_HOME: dict[str, str] = {
+    "check_calls": "calls",
+    "submit_type": "calls",
+    "CallRecord": "findings",
+    "Finding": "findings",
+    "judged": "findings",
+    "decode_reply": "replies",
+    "match_reply": "replies",
+    "check_sent": "sent",
+    "sent_violations": "sent",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module when first asked for.
+
+    Raises:
+        AttributeError: ``name`` is neither a public name nor a submodule.
+    """
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'gearsim.run.library_judge' has no attribute {name!r}")
+    return getattr(import_module(f"gearsim.run.library_judge.{home}"), name)
