@@ -365,7 +365,9 @@ class _Flows:
         time_ns = frame.time_ns
         conn.last_ns = time_ns
         stream.next = nxt + len(payload)
-        return self._pieces(conn, direction, [_new(Chunk, (nxt, payload, time_ns, frame.number))], frame)
+        out: list[Event] = []
+        self._chunk(conn, direction, nxt, payload, time_ns, frame.number, out)
+        return out
 
     def _fragment(self, frag: Fragment, frame: Frame) -> list[Event]:
         whole, proto, dropped = self.defrag.add(frag, frame.time_ns)
@@ -541,16 +543,23 @@ class _Flows:
                 continue
             assert type(piece) is Chunk
             offset, data, t, n = piece
-            items = gear.feed(offset, data)
-            self._events(out, cid, direction, items, t, n, spans)
-            if gear.holding:
-                spans.append((offset, offset + len(data), t, n))
-                if len(spans) > _MAX_SPANS:
-                    (s0, _e0, t0, n0), (_s1, e1, t1, n1) = spans[0], spans[1]
-                    spans[0:2] = [(s0, e1, t0, n0) if t0 >= t1 else (s0, e1, t1, n1)]
-            elif spans:
-                spans.clear()
+            self._chunk(conn, direction, offset, data, t, n, out)
         return out
+
+    def _chunk(
+        self, conn: Connection, direction: str, offset: int, data: bytes, t: int, n: int, out: list[Event]
+    ) -> None:
+        """In-order bytes at ``offset`` of ``direction``, captured at ``t`` in frame ``n``: their events to ``out``."""
+        gear = conn.halves[direction][1]
+        spans = conn.spans[direction]
+        self._events(out, conn.id, direction, gear.feed(offset, data), t, n, spans)
+        if gear.holding:
+            spans.append((offset, offset + len(data), t, n))
+            if len(spans) > _MAX_SPANS:
+                (s0, _e0, t0, n0), (_s1, e1, t1, n1) = spans[0], spans[1]
+                spans[0:2] = [(s0, e1, t0, n0) if t0 >= t1 else (s0, e1, t1, n1)]
+        elif spans:
+            spans.clear()
 
     @staticmethod
     def _events(
@@ -643,4 +652,6 @@ def read_capture(
             the events read up to that point have been yielded).
         OSError: the file cannot be read.
     """
-    yield from read_events(read_frames(path), ports, stats)
+    # the reader itself, not a generator around it: each generator between reader and consumer is resumed
+    # once per event (the file is still opened on first use: read_frames is a generator)
+    return read_events(read_frames(path), ports, stats)

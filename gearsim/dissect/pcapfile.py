@@ -169,7 +169,7 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
         OSError: the file cannot be opened or read.
     """
     with open(path, "rb") as file:
-        yield from read_stream(file, str(path))
+        yield from _stream(file, str(path))
 
 
 def read_stream(file: BinaryIO, name: str) -> Iterator[Frame]:
@@ -179,23 +179,40 @@ def read_stream(file: BinaryIO, name: str) -> Iterator[Frame]:
         CaptureError: as ``read_frames``.
         OSError: the file cannot be read.
     """
+    yield from _stream(file, name)
+
+
+# ``_stream`` and ``_frames`` pick the format's generator and return it rather than yield from it: each
+# generator between a frame's reader and its consumer is resumed once per frame
+
+
+def _stream(file: BinaryIO, name: str) -> Iterator[Frame]:
+    """The frames of ``file``, by its first bytes (called inside a generator, so errors come on first use).
+
+    Raises:
+        CaptureError: the data is empty or not a capture.
+        OSError: the file cannot be read.
+    """
     reader = _Reader(file, name)
     head = reader.take(4)
     if head is None:
         raise CaptureError(name, 0, "empty file, not a pcap or pcapng capture")
     if head[:2] == _GZIP_MAGIC:
-        yield from _gunzipped(reader, head, name)
-        return
-    yield from _frames(reader, head, name)
+        return _gunzipped(reader, head, name)
+    return _frames(reader, head, name)
 
 
 def _frames(reader: _Reader, head: bytes, name: str) -> Iterator[Frame]:
+    """The frames of a pcap or pcapng file whose first 4 bytes, ``head``, were read.
+
+    Raises:
+        CaptureError: ``head`` starts neither format.
+    """
     if head in _PCAP_MAGICS:
-        yield from _pcap(reader, head)
-    elif head == _PCAPNG_SHB:
-        yield from _pcapng(reader, head)
-    else:
-        raise CaptureError(name, 0, f"not a pcap or pcapng capture (starts with {head.hex()})")
+        return _pcap(reader, head)
+    if head == _PCAPNG_SHB:
+        return _pcapng(reader, head)
+    raise CaptureError(name, 0, f"not a pcap or pcapng capture (starts with {head.hex()})")
 
 
 class _Rest:
