@@ -271,12 +271,14 @@ class _Flows:
                 size = len(data)
                 end = 14 + total if 20 <= total < size - 14 else size
                 start = 34 + (off >> 4) * 4
+                resets = self.resets  # _late_resets, inlined: asked of every frame
+                late = bool(resets) and frame.time_ns - resets[0][0] >= _RESET_LINGER_NS
                 if end <= start:
-                    if flags & (ACK | SYN | FIN | RST) == ACK and not self._late_resets(frame):
+                    if flags & (ACK | SYN | FIN | RST) == ACK and not late:
                         done = self._bare_ack(src, sport, dst, dport, ack, frame)
                         if done is not None:
                             return done
-                elif not flags & (SYN | FIN | RST) and not self._late_resets(frame):
+                elif not flags & (SYN | FIN | RST) and not late:
                     done = self._in_order(src, sport, dst, dport, seq, data[start:end], frame)
                     if done is not None:
                         return done
@@ -292,10 +294,6 @@ class _Flows:
         if type(seg) is Fragment:
             return self._fragment(seg, frame)
         return self.segment(seg, frame)  # type: ignore[arg-type]
-
-    def _late_resets(self, frame: Frame) -> bool:
-        """Whether reset connections wait to be finished before ``frame`` is read."""
-        return bool(self.resets) and frame.time_ns - self.resets[0][0] >= _RESET_LINGER_NS
 
     def _bare_ack(self, src: bytes, sport: int, dst: bytes, dport: int, ack: int, frame: Frame) -> list[Event] | None:
         """A segment with ACK, no payload and no SYN, FIN or RST, as ``segment`` reads it; None: read it there.

@@ -266,21 +266,26 @@ def _pcap(reader: _Reader, magic: bytes) -> Iterator[Frame]:
     name = reader.name
     number = 0
     new = tuple.__new__
+    # the reader's chunk and position, kept here while records are sliced out of it (nothing else reads this
+    # reader meanwhile) and given back before ``take`` reads on
+    buf = reader._buf
+    pos = reader._pos
+    base = reader.base
+    size = len(buf)
     while True:
         # the common case, a whole record inside the chunk read: sliced out of it, nothing copied twice
-        buf = reader._buf
-        pos = reader._pos
-        if pos + 16 <= len(buf):
+        if pos + 16 <= size:
             sec, frac, incl, _orig = unpack(buf, pos)
             end = pos + 16 + incl
-            if end <= len(buf) and incl <= _MAX_RECORD:
-                reader._pos = end
+            if end <= size and incl <= _MAX_RECORD:
                 number += 1
-                yield new(
-                    Frame,
-                    (sec * 1_000_000_000 + frac * scale, linktype, buf[pos + 16 : end], reader.base + pos, number),
+                frame = new(
+                    Frame, (sec * 1_000_000_000 + frac * scale, linktype, buf[pos + 16 : end], base + pos, number)
                 )
+                pos = end
+                yield frame
                 continue
+        reader._pos = pos
         at = reader.offset
         head = reader.take(16)
         if head is None:
@@ -292,6 +297,10 @@ def _pcap(reader: _Reader, magic: bytes) -> Iterator[Frame]:
         if data is None:
             raise CaptureError(name, at, f"file ends after a record header announcing {incl} bytes")
         number += 1
+        buf = reader._buf
+        pos = reader._pos
+        base = reader.base
+        size = len(buf)
         yield Frame(sec * 1_000_000_000 + frac * scale, linktype, data, at, number)
 
 
