@@ -184,7 +184,7 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from gearsim.dissect.check import check_events, render_check
+    from gearsim.dissect.check import check_events, in_batches, render_check
     from gearsim.dissect.roles import RoleJudge, render_roles, roles_json
 
     stats = CaptureStats()
@@ -192,9 +192,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     peers = RoleJudge()  # the other direction: what clients and workers sent, by their role's rules
 
     def judged(events: Iterator[Event]) -> Iterator[Event]:
-        for event in events:
-            peers.feed(event)
-            yield event
+        # a batch at a time, as check_events takes them (see gearsim.dissect.check.BATCH)
+        feed = peers.feed
+        for batch in in_batches(events):
+            for event in batch:
+                feed(event)
+            yield from batch
 
     reports = check_events(judged(_without_collections(read_capture(args.capture, _ports(args.port), stats))), profile)
     if not _found_or_say(args, stats, "check"):

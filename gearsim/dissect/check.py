@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from gearsim.dissect.capture import Event, EventKind, read_capture
 from gearsim.dissect.observe import histories_and_replies
@@ -32,9 +33,26 @@ from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import Direction
 from gearsim.protocol.validate import check
 
-__all__ = ["ConnReport", "Finding", "check_capture", "check_events", "render_check"]
+__all__ = ["BATCH", "ConnReport", "Finding", "check_capture", "check_events", "in_batches", "render_check"]
 
 _S2C = Direction.S2C.value
+#: events each stage of a check (reading, judging peers, checking server packets, building histories) takes
+#: in one go before the next stage takes them: stages that alternated event by event kept evicting each
+#: other's working set from the CPU caches (about a fifth of reading, judging peers and building histories
+#: on tools/bench/pcap.py's capture, at the same instruction count)
+BATCH: Final[int] = 8192
+
+
+def in_batches(events: Iterable[Event], size: int = BATCH) -> Iterator[list[Event]]:
+    """``events`` in capture order, as lists of ``size`` (the last may be shorter, never empty)."""
+    batch: list[Event] = []
+    for event in events:
+        batch.append(event)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +94,23 @@ def check_events(
     invalid: list[tuple[int, Packet, Finding]] = []
 
     def watched() -> Iterator[Event]:
-        for event in events:
-            kind = event.kind
-            if kind == EventKind.OPEN:
-                reports[event.conn] = ConnReport(event.conn, event.note)
-            elif kind == EventKind.MESSAGE:
-                message = event.message
-                if type(message) is Packet and event.direction == _S2C:
-                    for violation in check(message, Role.SERVER):
-                        finding = Finding(violation.requirement, event.frame, f"{message.name}: {violation.reason}")
-                        invalid.append((event.conn, message, finding))
-            elif kind in EventKind.PROBLEMS:
-                report = reports.get(event.conn)
-                if report is not None:
-                    where = f"[{event.offset}, {event.end}) in {event.direction}"
-                    report.notes.append(f"frame {event.frame}: {kind} {where}")
-            yield event
+        for batch in in_batches(events):
+            for event in batch:
+                kind = event.kind
+                if kind == EventKind.OPEN:
+                    reports[event.conn] = ConnReport(event.conn, event.note)
+                elif kind == EventKind.MESSAGE:
+                    message = event.message
+                    if type(message) is Packet and event.direction == _S2C:
+                        for violation in check(message, Role.SERVER):
+                            why = f"{message.name}: {violation.reason}"
+                            invalid.append((event.conn, message, Finding(violation.requirement, event.frame, why)))
+                elif kind in EventKind.PROBLEMS:
+                    report = reports.get(event.conn)
+                    if report is not None:
+                        where = f"[{event.offset}, {event.end}) in {event.direction}"
+                        report.notes.append(f"frame {event.frame}: {kind} {where}")
+            yield from batch
 
     agreed: set[tuple[int, int, Message]] = set()
     undecided: set[tuple[int, int]] = set()
