@@ -64,6 +64,7 @@ is still ``gearsim.lincheck.diagnose``'s to say.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final
 
 from gearsim.lincheck.history import DISCONNECT, History, Track, replies_of
@@ -305,20 +306,10 @@ class Impossible:
             m = seen.message
             if type(m) is Packet and m.type == T.WORK_COMPLETE and m.args and m.args[0].split(b"\0", 1)[0] == handle:
                 return False
-        listening = False
-        for at, seen in replies_of(track).items():
-            m = seen.message
-            asked = track.ops[at].message
-            if (
-                type(m) is Packet
-                and m.type == T.JOB_CREATED
-                and m.args[:1] == (handle,)
-                and seen.time_ns < report.time_ns
-                and type(asked) is Packet
-                and asked.type in _FOREGROUND
-            ):
-                listening = True
-        if not listening:
+        if not any(
+            handle_ == handle and created_ns < report.time_ns and asked.type in _FOREGROUND
+            for created_ns, handle_, asked in _creations(track)
+        ):
             return False
         last = track.ops[-1] if track.ops else None
         if last is not None and last.kind == DISCONNECT:
@@ -332,7 +323,7 @@ class Impossible:
         ``args``: the submission's; ``sent_ns``/``answered_ns``: when it and its JOB_CREATED were captured.
         """
         if len(args) < 2 or not args[1] or args[1] == b"-":
-            return False
+            return False  # an empty unique never coalesces; what "-" means is the profile's (dash_unique)
         profile = self.machine.node.profile
         limit = profile.unique_stored_max
         if not profile.coalesce_uniques or (limit is not None and len(args[1]) >= limit):
@@ -348,18 +339,9 @@ class Impossible:
     def _plain_creations(self) -> dict[tuple[bytes, bytes], list[tuple[int, bytes]]]:
         made: dict[tuple[bytes, bytes], list[tuple[int, bytes]]] = {}
         for track in self.tracks.values():
-            for at, seen in replies_of(track).items():
-                m = seen.message
-                asked = track.ops[at].message
-                if (
-                    type(m) is Packet
-                    and m.type == T.JOB_CREATED
-                    and m.args
-                    and type(asked) is Packet
-                    and asked.type in _PLAIN_SUBMITS
-                    and len(asked.args) > 1
-                ):
-                    made.setdefault((asked.args[0], asked.args[1]), []).append((seen.time_ns, m.args[0]))
+            for created_ns, handle, asked in _creations(track):
+                if asked.type in _PLAIN_SUBMITS and len(asked.args) > 1:
+                    made.setdefault((asked.args[0], asked.args[1]), []).append((created_ns, handle))
         return made
 
     def _live(self, handle: bytes, until_ns: int) -> bool:
@@ -406,6 +388,15 @@ class Impossible:
                 continue
             return True
         return False
+
+
+def _creations(track: Track) -> Iterator[tuple[int, bytes, Packet]]:
+    """(capture time, handle, the request it answers) of each JOB_CREATED on ``track`` answering a packet."""
+    for at, seen in replies_of(track).items():
+        m = seen.message
+        asked = track.ops[at].message
+        if type(m) is Packet and m.type == T.JOB_CREATED and m.args and type(asked) is Packet:
+            yield seen.time_ns, m.args[0], asked
 
 
 def _lossy(track: Track) -> bool:
