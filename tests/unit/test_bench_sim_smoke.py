@@ -5,11 +5,22 @@ The benchmark is a tool, not a test; this only keeps it from rotting.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench" / "sim.py"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "tools" / "bench" / "sim.py"
+
+
+def in_git_checkout() -> bool:
+    if shutil.which("git") is None:
+        return False
+    probe = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, check=False)
+    return probe.returncode == 0
 
 
 def bench(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
@@ -36,6 +47,9 @@ def test_bench_quick_runs_and_prints_ratio_rows() -> None:
     assert "300 completed, settled: True" in result.stdout
 
 
+# --against HEAD needs the revision's history: an unpacked sdist or `git archive` copy has none (the tool then
+# refuses in one line, exit 3, which the next test checks)
+@pytest.mark.skipif(not in_git_checkout(), reason="--against needs a git checkout; this tree has no history")
 def test_against_a_revision_prints_each_figure_beside_it_and_compares_traces() -> None:
     result = bench("--jobs", "300", "--against", "HEAD", timeout=300)
     assert result.returncode == 0, result.stderr
