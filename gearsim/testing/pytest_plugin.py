@@ -58,6 +58,7 @@ the baseline.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -566,7 +567,14 @@ class GearsimItem(pytest.Item):
 
             state = self.config.stash[_STATE]
             result = excinfo.value.result
-            return format_failure(result, load_requirements(), state.target(), state.reproduce(result.id))
+            # result.id names the file from pytest's rootdir, as baselines do; the reproduce line is typed in the
+            # folder pytest ran in, which may be another (pytest run from a subfolder of the project)
+            try:
+                where = os.path.relpath(self.path, self.config.invocation_params.dir)
+            except ValueError:  # another drive (Windows): no relative path
+                where = str(self.path)
+            repro = state.reproduce(f"{where}::{self.case.id}")
+            return format_failure(result, load_requirements(), state.target(), repro)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

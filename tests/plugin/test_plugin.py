@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from gearsim.cli import main as cli_main
+from gearsim.cli.common import EXIT_FAIL
 from gearsim.io.peers import RunningPeer, start_peer, stop_peer
 from gearsim.testing.peer_fixtures import require_peer
 
@@ -107,6 +110,18 @@ def test_a_failure_shows_the_rule_expected_actual_and_the_trace(project: pytest.
             f"FAILED {OPEN_TICKET}*",
         ]
     )
+
+
+def test_the_reproduce_line_names_the_file_from_where_pytest_ran(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest names the item from its rootdir (gearman/known_bugs.yaml); the line is typed in the folder pytest ran in
+    monkeypatch.chdir(project.path / "gearman")
+    result = project.runpytest(*_plugin_args(), "-o", "gearsim_baseline=", "known_bugs.yaml")
+    result.assert_outcomes(passed=1, failed=1)
+    line = "gearsim run known_bugs.yaml::queued-status-without-progress --profile gearmand-1.1 --seed 0"
+    result.stdout.fnmatch_lines([f"reproduce: {line}"])
+    assert cli_main(shlex.split(line)[1:]) == EXIT_FAIL  # run where pytest ran, it finds the file and fails the same
 
 
 def test_profile_and_seed_options(project: pytest.Pytester) -> None:
