@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK
+from gearsim.cli.common import command as nonblank
+from gearsim.cli.common import seconds as positive_seconds
 from gearsim.files import Selection, load_requirements, read_baseline, select, write_baseline
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.trace import format_record
@@ -211,9 +213,13 @@ def add_clients_command(subparsers: Any) -> None:
         "is installed, or with the --driver commands given, and write the client compatibility matrix.",
     )
     p.add_argument("vectors", nargs="*", help="paths, bundled names or globs (default: client)")
-    p.add_argument("--driver", action="append", metavar="COMMAND", help="a driver to run (repeatable; default: all)")
+    p.add_argument(
+        "--driver", action="append", type=nonblank, metavar="COMMAND", help="a driver to run (repeatable; default: all)"
+    )
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"the model's profile (default {DEFAULT_PROFILE})")
-    p.add_argument("--driver-time-limit", type=float, default=90.0, metavar="S", help="seconds per case (default 90)")
+    p.add_argument(
+        "--driver-time-limit", type=positive_seconds, default=90.0, metavar="S", help="seconds per case (default 90)"
+    )
     p.add_argument("--require-drivers", action="store_true", help="fail when a reference driver cannot run here")
     p.add_argument("--out-md", metavar="FILE", help="write the matrix as Markdown (docs/clients.md)")
     p.add_argument("--out-html", metavar="FILE", help="write the HTML report, one run per driver")

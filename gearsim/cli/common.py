@@ -28,10 +28,12 @@ __all__ = [
     "Parser",
     "add_profile_argument",
     "address",
+    "command",
     "count",
     "exit_code",
     "port",
     "profile_list",
+    "seconds",
     "shard",
 ]
 
@@ -98,6 +100,29 @@ def count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return int(text)
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds above 0 (and below 1e9), for argparse: NaN, 0 and negatives are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def command(text: str) -> str:
+    """A command line or file name that is not blank, for argparse.
+
+    Why: an empty target option (``--driver ''``, ``--server-command ''``) is
+    falsy, and a command that tested it for truth would quietly play the
+    reference model instead, passing a run that judged nothing the user named.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the value is empty")
+    return text
 
 
 def profile_list(text: str | None) -> list[str]:

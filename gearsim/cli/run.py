@@ -38,7 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, address, count, exit_code, shard
+from gearsim.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    add_profile_argument,
+    address,
+    command,
+    count,
+    exit_code,
+    seconds,
+    shard,
+)
 from gearsim.cli.progress import progress
 from gearsim.errors import HarnessError, InputError
 from gearsim.files import load_requirements, read_baseline, select, write_baseline
@@ -96,12 +106,14 @@ def add_run_command(subparsers: Any) -> None:
     target.add_argument("--server", type=address, metavar="HOST:PORT", help="run against a real server over TCP")
     target.add_argument(
         "--server-command",
+        type=command,
         metavar="'CMD ... {port} ...'",
         help="start this server on 127.0.0.1 (a free port for {port}), fresh for each case; a case that needs a "
         "server option the command cannot take is n/a (spell options in --server-description)",
     )
     target.add_argument(
         "--server-description",
+        type=command,
         metavar="FILE",
         help="a TOML server description (command, how each server option is spelled, ...); "
         "with --server-command, the command replaces the file's",
@@ -128,6 +140,7 @@ def add_run_command(subparsers: Any) -> None:
     target.add_argument(
         "--client",
         action="append",
+        type=command,
         metavar="COMMAND",
         help="run the program cases with this program instead of the vectors' commands ({host}, {port} and "
         "{python} are substituted); give it once per program actor, in the order of the case's programs, or once "
@@ -145,13 +158,14 @@ def add_run_command(subparsers: Any) -> None:
     )
     target.add_argument(
         "--driver",
+        type=command,
         metavar="COMMAND",
         help="run the library cases (default: every bundled one) with this driver (spec/driver.md): php, perl, "
         "gear, or a command line ({python} and {drivers} are substituted)",
     )
     target.add_argument(
         "--driver-time-limit",
-        type=float,
+        type=seconds,
         default=90.0,
         metavar="S",
         help="seconds a library case may take before its drivers are stopped (default 90)",

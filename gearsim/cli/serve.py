@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, count, port
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, count, port, seconds
 from gearsim.errors import InputError
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.run.runner import check_profile
@@ -147,16 +147,6 @@ def _size(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 1e9:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
-
-
 def add_serve_command(subparsers: Any) -> None:
     """Add ``gearsim serve`` to the main parser's subcommands."""
     serve = subparsers.add_parser(
@@ -202,14 +192,14 @@ def add_serve_command(subparsers: Any) -> None:
     )
     serve.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=seconds,
         metavar="S",
         help="close a connection that sends nothing for S seconds (default: never, as gearmand; sleeping "
         "workers are idle too)",
     )
     serve.add_argument(
         "--message-timeout",
-        type=_seconds,
+        type=seconds,
         metavar="S",
         help="close a connection whose message (header, body or admin line) is unfinished S seconds after its "
         "first byte (slow headers; default: never)",

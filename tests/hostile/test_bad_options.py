@@ -1,0 +1,47 @@
+"""Bad option values on the command line: refused as a usage error (exit 3) before anything runs.
+
+An empty target option is falsy: before it was refused, ``gearsim run
+--driver ''`` (or ``--server-command ''``, ``--server-description ''``)
+played the reference model instead and passed, a run that judged nothing the
+user named. A time limit that is NaN, 0 or negative made every library case
+inconclusive after 0 seconds instead of saying the option was wrong.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gearsim.cli.main import main
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The usage error ``argv`` gets; it must exit 3 without a traceback and run no case."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    out = capsys.readouterr()
+    assert stop.value.code == 3, out.err
+    assert "Traceback" not in out.err and out.out == ""
+    return out.err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("option", ["--driver", "--server-command", "--server-description", "--client"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_target_option_is_refused_not_replaced_by_the_model(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refused(["run", "server/status.yaml::unknown-handle", option, value], capsys)
+    assert f"argument {option}: the value is empty" in line, line
+
+
+def test_an_empty_clients_driver_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(["clients", "--driver", ""], capsys)
+    assert "argument --driver: the value is empty" in line, line
+
+
+@pytest.mark.parametrize("command", ["run", "clients"])
+@pytest.mark.parametrize("value", ["nan", "0", "-1", "inf"])
+def test_a_driver_time_limit_must_be_seconds_above_0(
+    command: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refused([command, "--driver", "php", "--driver-time-limit", value], capsys)
+    assert f"argument --driver-time-limit: expected a number of seconds above 0, got '{value}'" in line, line
