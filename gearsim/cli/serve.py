@@ -98,12 +98,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "log_held_bytes_before": earlier,
     }
     limits = ServeLimits(idle_timeout=args.idle_timeout, message_timeout=args.message_timeout)
+    # 'now': tick 0 is that wall second, so the model's epoch clock is the wall clock; a pinned epoch: tick 0 is
+    # when serve starts, so the model's clock runs from that epoch (tick 0 at the pinned second would skip a past
+    # epoch forward to the wall clock)
+    tick0_wall = epoch0 if args.epoch == "now" else None
     try:
         _fast_event_loop()
         shell = asyncio.run(
             serve_forever(
                 node, args.host, args.port, log=log, header=header, check=not args.no_check,
-                alerts=sys.stderr, limits=limits, tick0_wall=epoch0,
+                alerts=sys.stderr, limits=limits, tick0_wall=tick0_wall,
             )
         )  # fmt: skip
     finally:

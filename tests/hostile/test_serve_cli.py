@@ -83,6 +83,9 @@ def test_an_epoch_job_waits_for_its_wall_clock_time_by_default() -> None:
 
 def test_a_pinned_epoch_runs_the_model_clock_from_there() -> None:
     assert epoch_job_grabbed(["--epoch", str(int(time.time()) + 7200)], int(time.time()) + 3600)
+    # a past epoch too: the model's clock starts at 1000, so a job for 2000 waits, whatever the wall clock says
+    assert not epoch_job_grabbed(["--epoch", "1000"], 2000)
+    assert epoch_job_grabbed(["--epoch", "1000"], 999)
 
 
 @pytest.mark.parametrize("command", [b"shutdown\n", b"shutdown graceful\n"])
