@@ -247,14 +247,28 @@ def replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all: a sibling file renamed over it.
 
     An interrupted rewrite (a full disk, ^C) leaves the old file as it was,
-    never half of the new one.
+    never half of the new one. A path that is not a plain file (a symbolic
+    link, ``/dev/stdout``, a pipe) is written in place, as ``open(path, "w")``
+    would: a rename would replace the link, the device or the pipe itself
+    (or fail where its folder is not writable, as /dev is not).
 
     Raises:
-        OSError: the file cannot be written (the old one is untouched).
+        OSError: the file cannot be written (the old one is untouched); its
+            ``filename`` is ``path``.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        if exc.filename != str(path):
+            # a full disk names no file, and the temporary file's name would mislead: name the output
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise

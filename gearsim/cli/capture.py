@@ -256,6 +256,7 @@ def _without_collections(events: Iterator[Event]) -> Iterator[Event]:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     from gearsim.dissect.record import record_events, slug
+    from gearsim.files import replace_text
 
     stats = CaptureStats()
     events = list(read_capture(args.capture, _ports(args.port), stats))
@@ -268,7 +269,12 @@ def _cmd_record(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gearsim record: {args.capture}: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    Path(args.output).write_text(text, encoding="utf-8")
+    try:
+        replace_text(Path(args.output), text)  # whole or not at all: a failed write keeps the old file
+    except OSError as exc:
+        # the capture was read: the fault is the output's, and the line says so (not the capture's name)
+        print(f"gearsim record: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
     print(f"gearsim record: wrote {args.output}")
     return EXIT_OK
 

@@ -28,7 +28,7 @@ from typing import Any
 from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK
 from gearsim.cli.common import command as nonblank
 from gearsim.cli.common import seconds as positive_seconds
-from gearsim.files import Selection, load_requirements, read_baseline, select, write_baseline
+from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.trace import format_record
 from gearsim.run.result import CaseResult, Verdict
@@ -101,7 +101,7 @@ def write_case_traces(path: Path, results: Sequence[CaseResult]) -> int:
         count += 1
         lines.append(f"# {r.id} {r.verdict.value}")
         lines.extend(format_record(rec) for rec in r.records)
-    path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    replace_text(path, "\n".join(lines) + ("\n" if lines else ""))
     return count
 
 
@@ -168,12 +168,12 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     if args.out_md:
         text = matrix_markdown(matrix, requirements).replace("# Compatibility matrix", "# Client compatibility matrix")
         text = text.replace(_SERVER_NA, "**n/a** (the driver does not offer what the case needs).")
-        Path(args.out_md).write_text(text, encoding="utf-8")
+        replace_text(Path(args.out_md), text)
     if args.out_json:
-        Path(args.out_json).write_text(matrix_json(matrix), encoding="utf-8")
+        replace_text(Path(args.out_json), matrix_json(matrix))
     if args.out_html:
         report = [ReportRun(impl.key, results, args.profile, impl.label, "wall") for impl, results in runs]
-        Path(args.out_html).write_text(render_html(report, requirements, "gearsim clients"), encoding="utf-8")
+        replace_text(Path(args.out_html), render_html(report, requirements, "gearsim clients"))
     regressed = False
     for impl, results in runs:
         stem = impl.key.replace(":", "-")

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from gearsim.cli.common import EXIT_FAIL, EXIT_OK, profile_list
 from gearsim.errors import InputError
-from gearsim.files import Selection, load_requirements, read_baseline, select, write_baseline
+from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
 from gearsim.io.launch import start_server, stop_server
 from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, run_cases
 from gearsim.io.peers import PEERS, PeerError, peer_available, peer_description
@@ -228,7 +228,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     for path, text in renders:
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text, encoding="utf-8")
+            replace_text(Path(path), text)
     code = EXIT_OK
     for impl, results in runs:
         if not results:

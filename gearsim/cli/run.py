@@ -51,7 +51,7 @@ from gearsim.cli.common import (
 )
 from gearsim.cli.progress import progress
 from gearsim.errors import HarnessError, InputError
-from gearsim.files import load_requirements, read_baseline, select, write_baseline
+from gearsim.files import load_requirements, read_baseline, replace_text, select, write_baseline
 from gearsim.io.launch import LaunchError
 from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases
 from gearsim.io.peers import PEERS, PeerError, peer_available, peer_description
@@ -232,7 +232,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if played.footer:
         sys.stdout.write(played.footer + "\n")
     if played.model is not None and args.trace:
-        Path(args.trace).write_text(played.model.trace_text(), encoding="utf-8")
+        replace_text(Path(args.trace), played.model.trace_text())
     elif args.trace:
         from gearsim.cli.clients import write_case_traces
 
@@ -473,7 +473,7 @@ def _write_report(
     else:
         out = text()
     if args.out:
-        Path(args.out).write_text(out, encoding="utf-8")
+        replace_text(Path(args.out), out)  # whole or not at all: a failed write keeps the last report
         out = text() if args.format != "text" else out
     sys.stdout.write(out)
 

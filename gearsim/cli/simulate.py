@@ -20,7 +20,7 @@ from typing import Any
 
 from gearsim.cli.common import EXIT_INPUT, EXIT_OK
 from gearsim.errors import GearsimError
-from gearsim.files import data_dir, read_input_text
+from gearsim.files import data_dir, read_input_text, replace_text
 from gearsim.sim.scenario import Scenario, ScenarioError, parse_scenario_text
 from gearsim.sim.workload import FunctionStats, Results, Workload, percentile
 
@@ -159,7 +159,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     sys.stdout.write(format_summary(scenario, results, wall))
     if args.trace:
         try:
-            Path(args.trace).write_text(workload.sim.trace.text(), encoding="utf-8")
+            replace_text(Path(args.trace), workload.sim.trace.text())
         except OSError as exc:
             print(f"gearsim simulate: cannot write the trace: {exc}", file=sys.stderr)
             return EXIT_INPUT

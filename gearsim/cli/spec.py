@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from gearsim.cli.common import EXIT_FAIL, EXIT_OK, profile_list
@@ -52,8 +53,9 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     else:
         text = format_coverage(rows, shown, show_cases=not args.brief)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        from gearsim.files import replace_text  # whole or not at all: a failed write keeps the old listing
+
+        replace_text(Path(args.out), text)
     else:
         sys.stdout.write(text)
     missing = uncovered_musts(rows)
@@ -89,8 +91,9 @@ def _outcomes(args: argparse.Namespace, files: Any) -> list[Any]:
 
 def _write(args: argparse.Namespace, text: str) -> None:
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        from gearsim.files import replace_text  # whole or not at all: a failed write keeps the old listing
+
+        replace_text(Path(args.out), text)
     else:
         sys.stdout.write(text)
 

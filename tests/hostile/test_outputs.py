@@ -1,0 +1,78 @@
+"""Output files (``--out``, ``-o``, ``--write-baseline``...): whole or not at all, never a clobbered link or device.
+
+A write cut short (a full disk) must leave the file the user had as it was,
+and the one line on stderr must name the output, not the input. A path that
+is not a plain file is written in place: renaming over ``/dev/stdout``, a
+pipe or a symbolic link would replace the node itself (as root, /dev/full
+became a regular file).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gearsim.cli.main import main
+from gearsim.files import replace_text
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture
+def disk_fills_midway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Path.write_text writes half of its text, then fails as a full disk does."""
+    real = Path.write_text
+
+    def half(self: Path, data: str, *args: Any, **kwargs: Any) -> int:
+        real(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half)
+
+
+@pytest.mark.usefixtures("disk_fills_midway")
+def test_a_report_cut_short_leaves_the_old_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report.json"
+    out.write_bytes(b"last week's report\n")
+    assert main(["run", "server/status.yaml::unknown-handle", "--format", "json", "--out", str(out)]) == 3
+    assert out.read_bytes() == b"last week's report\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"gearsim run: [Errno 28] No space left on device: '{out}'"]
+
+
+@pytest.mark.usefixtures("disk_fills_midway")
+def test_a_recorded_vector_cut_short_leaves_the_old_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "recorded.yaml"
+    out.write_bytes(b"kept\n")
+    assert main(["record", str(DATA / "gearmand.raw.pcap"), "-o", str(out)]) == 3
+    assert out.read_bytes() == b"kept\n"
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"gearsim record: cannot write {out}: No space left on device"]  # the output, not the capture
+
+
+def test_a_symbolic_link_keeps_pointing_at_its_file(tmp_path: Path) -> None:
+    target = tmp_path / "real.txt"
+    target.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    replace_text(link, "new\n")
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text(encoding="utf-8") == "new\n"
+
+
+def test_a_pipe_is_written_into_not_replaced(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, so opening the writer end does not block
+    try:
+        replace_text(fifo, "through the pipe\n")
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        assert os.read(reader, 4096) == b"through the pipe\n"
+    finally:
+        os.close(reader)
