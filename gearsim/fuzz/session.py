@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
+from typing import Final
 
 from gearsim.errors import HarnessError
 from gearsim.fuzz.driver import Differential
@@ -24,8 +25,16 @@ from gearsim.fuzz.sides import ModelSide, RealSide
 from gearsim.io.managed import probe_sync
 from gearsim.model import ServerOptions
 from gearsim.model.profiles import get_profile
+from gearsim.protocol.trace import quote
 
 __all__ = ["ServerIdentity", "identify", "model_vs_model", "model_vs_server", "namespace", "server_identity"]
+
+
+#: the most of an answer to ``version`` that is read: a real one is a short line ("OK 1.1.20+ds"), and a
+#: peer that streams bytes without a newline must not be buffered for the whole timeout
+VERSION_LIMIT: Final[int] = 512
+#: the longest answer shown as it is; a longer one, or one with bytes that are not printable ASCII, is quoted
+_SHOWN: Final[int] = 120
 
 
 def namespace(nonce: str, example: int) -> bytes:
@@ -36,6 +45,11 @@ def namespace(nonce: str, example: int) -> bytes:
 def server_identity(host: str, port: int, timeout: float = 3.0) -> str:
     """'<admin version reply> at host:port', e.g. 'OK 1.1.20+ds at 127.0.0.1:4730'.
 
+    At most VERSION_LIMIT bytes are read. A reply that is long or not
+    printable ASCII (a peer that does not speak the admin protocol, or lies)
+    is shown quoted and escaped, its first bytes and its length, so that it
+    cannot put control bytes or megabytes into a report's title.
+
     Raises:
         HarnessError: the server cannot be reached or does not answer 'version'.
     """
@@ -44,14 +58,16 @@ def server_identity(host: str, port: int, timeout: float = 3.0) -> str:
             sock.sendall(b"version\n")
             data = b""
             deadline = time.monotonic() + timeout
-            while b"\n" not in data and time.monotonic() < deadline:
-                chunk = sock.recv(4096)
+            while b"\n" not in data and len(data) < VERSION_LIMIT and time.monotonic() < deadline:
+                chunk = sock.recv(VERSION_LIMIT)
                 if not chunk:
                     break
                 data += chunk
     except OSError as exc:
         raise HarnessError(f"cannot ask {host}:{port} for its version: {exc}") from None
-    line = data.split(b"\n", 1)[0].strip().decode("utf-8", "replace")
+    raw = data.split(b"\n", 1)[0].strip()
+    shown = raw.isascii() and raw.decode("ascii").isprintable() and len(raw) <= _SHOWN
+    line = raw.decode("ascii") if shown else quote(raw)
     return f"{line or 'no version reply'} at {host}:{port}"
 
 
