@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, add_profile_argument
+from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, add_profile_argument, port
 from gearsim.dissect.annotate import annotate
 from gearsim.dissect.capture import CaptureStats, ConnInfo, Event, EventKind, read_capture
 from gearsim.dissect.pcapfile import CaptureError
@@ -306,7 +306,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("capture", help="a pcap or pcapng file")
     parser.add_argument(
         "--port",
-        type=int,
+        type=port,  # a number a TCP header can carry: -1 or 99999 is a typo, not a port with no traffic
         action="append",
         metavar="N",
         help="read only this Gearman server port (repeatable; default: find Gearman on any port)",

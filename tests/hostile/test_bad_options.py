@@ -9,6 +9,8 @@ inconclusive after 0 seconds instead of saying the option was wrong.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gearsim.cli.main import main
@@ -45,3 +47,12 @@ def test_a_driver_time_limit_must_be_seconds_above_0(
 ) -> None:
     line = refused([command, "--driver", "php", "--driver-time-limit", value], capsys)
     assert f"argument --driver-time-limit: expected a number of seconds above 0, got '{value}'" in line, line
+
+
+@pytest.mark.parametrize("command", ["decode", "jobs", "check", "record"])
+@pytest.mark.parametrize("value", ["-1", "99999", "x"])
+def test_a_capture_port_must_be_a_tcp_port(command: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """-1 or 99999 was taken as a port and the capture reported as holding no Gearman there (exit 0)."""
+    capture = str(Path(__file__).resolve().parents[1] / "data" / "gearmand.raw.pcap")
+    line = refused([command, capture, "--port", value, *(["-o", "unused.yaml"] if command == "record" else [])], capsys)
+    assert f"argument --port: expected a port number 0-65535, got '{value}'" in line, line
