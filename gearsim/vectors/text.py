@@ -61,7 +61,15 @@ def hex_of(text: str) -> bytes:
     Raises:
         ValueError: not hex, or an odd number of digits.
     """
-    return bytes.fromhex("".join(text.split()))
+    digits = "".join(text.split())
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        # fromhex says "non-hexadecimal number found" for an odd count too: say which it is, and where
+        bad = next((i for i, c in enumerate(digits) if c not in "0123456789abcdefABCDEF"), None)
+        if bad is not None:
+            raise ValueError(f"hex {text!r}: {digits[bad]!r} (digit {bad + 1}) is not a hex digit") from None
+        raise ValueError(f"hex {text!r}: {len(digits)} digits, an odd number (a byte takes two)") from None
 
 
 def format_hex(data: bytes) -> str:

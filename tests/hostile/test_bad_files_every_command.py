@@ -9,6 +9,7 @@ one finding and exit 1 (issue 16).
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,15 @@ BAD_VECTORS: dict[str, tuple[bytes, str]] = {
     "alias-bomb": ((VECTOR_HEAD + "header: " + bomb(9) + "\n" + VECTOR_CASE).encode(), "aliases expand"),
     "schema": ((VECTOR_HEAD + "header: [h]\nbogus: 1\n" + VECTOR_CASE).encode(), "schema: (top)"),
     "empty": (b"", "schema"),
+    "odd-hex": (
+        (
+            VECTOR_HEAD
+            + "header: [h]\n"
+            + VECTOR_CASE
+            + "  - {send: c1, packet: {type: ECHO_REQ, args: [{hex: abc}]}}\n"
+        ).encode(),
+        "c step 2: hex 'abc': 3 digits, an odd number",  # was fromhex's "non-hexadecimal number found"
+    ),
     "huge-step": (
         (VECTOR_HEAD + "header: [h]\n" + VECTOR_CASE + "  - {advance: 1000000000000000000000}\n").encode(),
         "c step 2: advance",
@@ -176,3 +186,17 @@ def test_fmt_rewrites_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.undo()
     assert main(["fmt", str(path)]) == 0
     assert path.read_text(encoding="utf-8") != original and main(["fmt", "--check", str(path)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("0052 455", "7 digits, an odd number"), ("00 5z", "'z' (digit 4) is not a hex digit"), ("", "")],
+)
+def test_hex_text_says_what_is_wrong_with_it(text: str, words: str) -> None:
+    from gearsim.vectors.text import hex_of
+
+    if not words:
+        assert hex_of(text) == b""
+        return
+    with pytest.raises(ValueError, match=re.escape(words)):
+        hex_of(text)
