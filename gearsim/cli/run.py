@@ -208,6 +208,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         refs = [(vf, c) for vf, c in refs if c.is_library]  # every bundled library case, nothing else
     if args.shard is not None:
         refs = [(vf, c) for vf, c in refs if args.shard.holds(f"{vf.name}::{c.id}")]
+    if args.baseline:
+        read_baseline(Path(args.baseline))  # a missing or broken baseline is refused before a long run, not after
     if args.driver:
         played = _play_driver(args, refs, profile)
     elif programs:

@@ -56,3 +56,17 @@ def test_a_capture_port_must_be_a_tcp_port(command: str, value: str, capsys: pyt
     capture = str(Path(__file__).resolve().parents[1] / "data" / "gearmand.raw.pcap")
     line = refused([command, capture, "--port", value, *(["-o", "unused.yaml"] if command == "record" else [])], capsys)
     assert f"argument --port: expected a port number 0-65535, got '{value}'" in line, line
+
+
+@pytest.mark.parametrize("content", [None, "not json\n"])
+def test_a_bad_baseline_is_refused_before_any_case_runs(
+    content: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was read after the run: against a real server, an hour of cases played, then exit 3."""
+    baseline = tmp_path / "baseline.json"
+    if content is not None:
+        baseline.write_text(content, encoding="utf-8")
+    assert main(["run", "server/status.yaml", "--baseline", str(baseline)]) == 3
+    out = capsys.readouterr()
+    assert out.out == "", "no case was played, no report printed"
+    assert out.err.startswith("gearsim run: ") and str(baseline) in out.err and len(out.err.splitlines()) == 1
