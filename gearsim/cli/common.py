@@ -32,6 +32,7 @@ __all__ = [
     "count",
     "exit_code",
     "port",
+    "positive",
     "profile_list",
     "seconds",
     "shard",
@@ -99,6 +100,13 @@ def count(text: str) -> int:
     """A non-negative integer, for argparse."""
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def positive(text: str) -> int:
+    """An integer above 0, for argparse."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
 
 

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, add_profile_argument, address
+from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, add_profile_argument, address, positive
+from gearsim.errors import InputError
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.report.repro import Target, reproduce_fuzz, reproduce_run
 
@@ -25,11 +26,14 @@ __all__ = ["add_fuzz_command"]
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
     from gearsim.files import vector_root
-    from gearsim.fuzz.machine import ADMIN_RULES, run_machine
+    from gearsim.fuzz.machine import ADMIN_RULES, RULES, run_machine
     from gearsim.fuzz.session import identify, model_vs_server
     from gearsim.fuzz.writer import case_id, content_hash, regression_vector
     from gearsim.vectors.parse import dump_vector_file
 
+    unknown = sorted(set(args.exclude) - set(RULES))
+    if unknown:  # refused before the server is asked anything (the machine would raise, a traceback)
+        raise InputError(f"--exclude: unknown rules {unknown}; known: {', '.join(RULES)}")
     host, port = args.server
     profile = args.profile or DEFAULT_PROFILE
     server = identify(host, port)
@@ -119,8 +123,8 @@ def add_fuzz_command(subparsers: Any) -> None:
     )
     fuzz.add_argument("--server", type=address, required=True, metavar="HOST:PORT", help="the real server")
     add_profile_argument(fuzz)
-    fuzz.add_argument("--examples", type=int, default=100, help="hypothesis examples (default 100)")
-    fuzz.add_argument("--steps", type=int, default=20, help="most steps per example (default 20)")
+    fuzz.add_argument("--examples", type=positive, default=100, help="hypothesis examples (default 100)")
+    fuzz.add_argument("--steps", type=positive, default=20, help="most steps per example (default 20)")
     fuzz.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     fuzz.add_argument("--out", metavar="DIR", help="where to write a regression vector (default vectors/regressions)")
     fuzz.add_argument("--no-write", action="store_true", help="report a failure without writing a vector")

@@ -70,3 +70,17 @@ def test_a_bad_baseline_is_refused_before_any_case_runs(
     out = capsys.readouterr()
     assert out.out == "", "no case was played, no report printed"
     assert out.err.startswith("gearsim run: ") and str(baseline) in out.err and len(out.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("option", "value"), [("--examples", "0"), ("--examples", "-1"), ("--steps", "-5")])
+def test_fuzz_counts_must_be_positive(option: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """They reached hypothesis, whose InvalidArgument came out as a gearsim bug (exit 4, a traceback)."""
+    line = refused(["fuzz", "--server", "127.0.0.1:1", option, value], capsys)
+    assert f"argument {option}: expected a positive integer, got '{value}'" in line, line
+
+
+def test_fuzz_refuses_an_unknown_rule_before_asking_the_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """The machine raised ValueError after the server was probed: exit 4 and a traceback."""
+    assert main(["fuzz", "--server", "127.0.0.1:1", "--exclude", "NOPE"]) == 3  # nothing listens on port 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("gearsim fuzz: --exclude: unknown rules ['NOPE']; known: "), err
