@@ -172,7 +172,7 @@ def add_run_command(subparsers: Any) -> None:
     )
     target.add_argument(
         "--chunking",
-        type=int,
+        type=count,  # chunking.expand raises on a negative seed: refuse it as a usage error
         metavar="SEED",
         help="re-send every vector's bytes re-chunked by this seed (0 bytewise, 1 header/body, "
         "2 coalesced, 3 admin lines split mid-line, other seeds mixed); verdicts must not change",

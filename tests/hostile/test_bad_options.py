@@ -84,3 +84,9 @@ def test_fuzz_refuses_an_unknown_rule_before_asking_the_server(capsys: pytest.Ca
     assert main(["fuzz", "--server", "127.0.0.1:1", "--exclude", "NOPE"]) == 3  # nothing listens on port 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("gearsim fuzz: --exclude: unknown rules ['NOPE']; known: "), err
+
+
+def test_a_negative_chunking_seed_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """chunking.expand raised ValueError on it mid-run: exit 4 and a traceback."""
+    line = refused(["run", "server/status.yaml", "--chunking", "-5"], capsys)
+    assert "argument --chunking: expected a non-negative integer, got '-5'" in line, line
