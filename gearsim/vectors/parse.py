@@ -81,6 +81,7 @@ from gearsim.vectors.parse_steps import (
     build_reaction,
     build_step,
     check_captures,
+    check_connected,
     check_step_shape,
     describe_error,
     every_byte,
@@ -261,6 +262,7 @@ def _case(raw: Mapping[str, Any]) -> Case:
     if library is not None and programs:
         raise ValueError("a case is a program case or a library case, not both")
     check_library_steps(steps, library)
+    check_connected(steps, programs)
     check_output_refs(programs, check_captures(steps, programs))
     return Case(
         **common,

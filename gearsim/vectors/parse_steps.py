@@ -4,7 +4,8 @@ PURE. This module owns turning one step of a lifecycle case into a ``Step``
 (bytes as text or ``{hex: ...}``, ``every_byte``, captures and refs, the
 alternatives a profile may meet instead, codec reactions, a library's
 driver calls and the replies they expect), the checks that a step has the
-shape its kind asks for and that every ref names an earlier capture, the
+shape its kind asks for, that every ref names an earlier capture and that
+a scripted actor connects before its connection is used, the
 longest a step may wait (``MAX_STEP_MS``) and ``StepError``, a problem
 located at one step.
 """
@@ -180,7 +181,7 @@ def build_step(index: int, raw: Mapping[str, Any], actors: Mapping[str, str]) ->
     action = next(a for a in (*ACTIONS, *LIBRARY_ACTIONS) if a in raw)
     # advance and restart_server act on the case as a whole, not on one actor
     actor = "" if action in ("advance", "restart_server") else str(raw[action])
-    if actor and actor not in actors:
+    if action not in ("advance", "restart_server") and actor not in actors:  # an empty name too
         raise StepError(f"actor {actor!r} is not declared in actors", index)
     for key in ("advance", "ms", "within"):
         value = raw.get(key) if key != "advance" or action == "advance" else None
@@ -306,6 +307,26 @@ def check_step_shape(step: Step, raw: Mapping[str, Any]) -> None:
         raise StepError("only expectations take accept alternatives", step.index)
     if "reply" in raw and step.action not in ("call", "await"):
         raise StepError("only call and await take reply", step.index)
+
+
+#: the steps that act on their actor's open connection
+_ON_A_CONNECTION: Final[frozenset[str]] = frozenset({"disconnect", "send", "expect", "expect_silence", "expect_close"})
+
+
+def check_connected(steps: Sequence[Step], program_actors: Collection[str] = ()) -> None:
+    """Every step on a scripted actor's connection comes after a ``connect`` of that actor.
+
+    Why: the runner looks the connection up when it plays the step, and one
+    never opened is a broken vector (exit 3, naming the step), not a gearsim
+    bug (a KeyError while playing) or a FAIL of the server (an ``expect``
+    nothing could meet). Program actors are connected by their programs.
+    """
+    connected: set[str] = set()
+    for step in steps:
+        if step.action == "connect":
+            connected.add(step.actor)
+        elif step.action in _ON_A_CONNECTION and step.actor not in connected and step.actor not in program_actors:
+            raise StepError(f"{step.action} {step.actor}: no connect of {step.actor} before this step", step.index)
 
 
 def check_captures(steps: Sequence[Step], program_actors: Collection[str] = ()) -> set[str]:

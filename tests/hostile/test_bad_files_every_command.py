@@ -52,6 +52,23 @@ BAD_VECTORS: dict[str, tuple[bytes, str]] = {
         ).encode(),
         "c step 2: hex 'abc': 3 digits, an odd number",  # was fromhex's "non-hexadecimal number found"
     ),
+    # each was exit 4 (a KeyError while playing) or a FAIL of the server, not a broken vector
+    "send-before-connect": (
+        (
+            VECTOR_HEAD + "header: [h]\n" + VECTOR_CASE.replace("{connect: c1}", "{send: c1, packet: {type: ECHO_REQ}}")
+        ).encode(),
+        "c step 1: send c1: no connect of c1 before this step",
+    ),
+    "expect-before-connect": (
+        (
+            VECTOR_HEAD + "header: [h]\n" + VECTOR_CASE.replace("{connect: c1}", "{expect: c1, packet: {type: NOOP}}")
+        ).encode(),
+        "c step 1: expect c1: no connect of c1 before this step",
+    ),
+    "empty-actor": (
+        (VECTOR_HEAD + "header: [h]\n" + VECTOR_CASE + "  - {disconnect: ''}\n").encode(),
+        "c step 2: actor '' is not declared in actors",
+    ),
     "huge-step": (
         (VECTOR_HEAD + "header: [h]\n" + VECTOR_CASE + "  - {advance: 1000000000000000000000}\n").encode(),
         "c step 2: advance",
