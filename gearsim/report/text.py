@@ -9,8 +9,10 @@ cites"); a failure with no step rules lists the case's citations ("rule").
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 from gearsim.protocol.requirements import Requirement
 from gearsim.run.runner import CaseResult, Verdict
@@ -189,4 +191,17 @@ def junit_report(results: Sequence[CaseResult], requirements: Mapping[str, Requi
             elif r.notes:
                 ET.SubElement(tc, "system-out").text = "\n".join(r.notes)
     ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    text = ET.tostring(root, encoding="unicode")
+    # a peer's own words (a driver's library name, a program's output, a server's log) may hold bytes XML 1.0
+    # forbids (NUL, ESC): ElementTree writes them as they are and CI's parser refuses the whole report
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + _NOT_XML.sub(_escaped, text) + "\n"
+
+
+#: the characters XML 1.0 does not allow anywhere in a document (controls but tab and line ends, surrogates...)
+_NOT_XML: Final[re.Pattern[str]] = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    """A character XML cannot hold, as the escape a trace would show (``\\x1b``, ``\\ufffe``)."""
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

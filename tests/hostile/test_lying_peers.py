@@ -1,4 +1,4 @@
-"""A server that answers ``version`` with junk: a bounded read and an escaped line in the report's title.
+"""Peers that answer with junk: a bounded read, escaped text, reports that stay well-formed.
 
 ``gearsim run --server`` names the server by its answer to the admin
 ``version`` line. Against a peer that streamed NUL-laden packets without a
@@ -12,10 +12,13 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from xml.etree import ElementTree
 
 import pytest
 
 from gearsim.fuzz.session import server_identity
+from gearsim.report.text import junit_report
+from gearsim.run.result import CaseResult, Verdict
 
 
 @pytest.fixture
@@ -48,3 +51,16 @@ def test_a_version_answer_is_read_within_its_limit_and_escaped(flooding_server: 
     assert identity.isprintable() and "\0" not in identity
     assert identity.startswith('"\\x00RES'), identity  # the first bytes, escaped, so a reader sees what came
     assert "bytes, sha256:" in identity  # how much was read, and a digest to tell two such answers apart
+
+
+@pytest.mark.parametrize("verdict", [Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.ACCEPTABLE])
+def test_a_junit_report_stays_xml_whatever_a_peer_wrote(verdict: Verdict) -> None:
+    """A driver naming its library 'x\\0\\x1b[31mred' made the JUnit file unparseable ('not well-formed')."""
+    said = "driver for c: x\0\x1b[31mred\ufffe, PID 7"
+    result = CaseResult(
+        "client/x.yaml", "c", "client", verdict, (), reason=f"hung; stderr: {said}", notes=(said,), trace=said
+    )
+    xml = junit_report([result], {}, "gearsim spec")
+    root = ElementTree.fromstring(xml.encode("utf-8"))  # raises on a character XML forbids
+    text = "".join(root.itertext())
+    assert "x\\x00\\x1b[31mred\\ufffe, PID 7" in text  # escaped as a trace shows bytes, not dropped
