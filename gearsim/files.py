@@ -213,15 +213,20 @@ def select(specs: Sequence[str]) -> Selection:
 
 
 def read_baseline_text(path: Path) -> str:
-    """A baseline file's text.
+    """A baseline file's text (line ends as ``\\n``), read within MAX_TEXT bytes as a vector file is.
 
     Raises:
-        BaselineError: the file is missing or unreadable.
+        BaselineError: the file is missing, unreadable, not UTF-8 or larger than MAX_TEXT.
     """
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_TEXT + 1)  # not more: a device or a huge file given by mistake costs nothing
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"cannot read baseline {path}: {exc}") from None
+    if len(data) > MAX_TEXT:
+        raise BaselineError(f"cannot read baseline {path}: larger than the limit of {MAX_TEXT:,} bytes")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def read_baseline(path: Path) -> Baseline:

@@ -59,7 +59,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from gearsim.errors import GearsimError, HarnessError
 from gearsim.io.tcp import SYNC_KINDS
@@ -424,6 +424,9 @@ def _string_table(value: Any, key: str, fail: Any) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- loading
 
+#: the largest description file read (a real one is a few hundred bytes)
+MAX_DESCRIPTION: Final[int] = 1 << 20
+
 
 def load_description(path: Path) -> ServerDescription:
     """Read and parse a description file.
@@ -432,9 +435,13 @@ def load_description(path: Path) -> ServerDescription:
         DescriptionError: the file cannot be read or is not a valid description.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_DESCRIPTION + 1)  # not more: a device or a huge file given by mistake
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DescriptionError(f"cannot read server description {path}: {exc}") from None
+    if len(data) > MAX_DESCRIPTION:
+        raise DescriptionError(f"cannot read server description {path}: larger than {MAX_DESCRIPTION:,} bytes")
     return parse_description(text, str(path))
 
 

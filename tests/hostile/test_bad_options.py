@@ -90,3 +90,22 @@ def test_a_negative_chunking_seed_is_a_usage_error(capsys: pytest.CaptureFixture
     """chunking.expand raised ValueError on it mid-run: exit 4 and a traceback."""
     line = refused(["run", "server/status.yaml", "--chunking", "-5"], capsys)
     assert "argument --chunking: expected a non-negative integer, got '-5'" in line, line
+
+
+@pytest.mark.parametrize(
+    ("option", "size", "words"),
+    [
+        ("--baseline", 64 * 1024 * 1024 + 1, "cannot read baseline {}: larger than the limit of 67,108,864 bytes"),
+        ("--server-description", 1024 * 1024 + 1, "cannot read server description {}: larger than 1,048,576 bytes"),
+    ],
+)
+def test_a_huge_input_file_is_refused_without_reading_it_all(
+    option: str, size: int, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both were read whole: --baseline /dev/zero grew to 2.6 GB and ended in a MemoryError (exit 4)."""
+    huge = tmp_path / "huge"
+    with huge.open("wb") as stream:
+        stream.truncate(size)  # sparse: one byte over the limit, no disk used
+    assert main(["run", "server/status.yaml", option, str(huge)]) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"gearsim run: {words.format(huge)}"]
