@@ -290,6 +290,16 @@ def _make_state(config: pytest.Config) -> _State:
     from gearsim.run.runner import check_profile, default_profile
 
     opt = config.option
+    targets = [
+        ("--gearsim-server-command", opt.gearsim_server_command),
+        ("--gearsim-server-description", opt.gearsim_server_description),
+        ("--gearsim-driver", opt.gearsim_driver),
+        *(("--gearsim-client", c) for c in opt.gearsim_client or ()),
+    ]
+    for flag, value in targets:
+        if value is not None and not value.strip():
+            # an empty value is falsy: the run would judge the model instead of what the option names, and pass
+            raise pytest.UsageError(f"{flag}: the value is empty")
     try:
         server = parse_address(opt.gearsim_server) if opt.gearsim_server else None
     except GearsimError as exc:

@@ -212,6 +212,11 @@ def test_shards_cover_every_case_exactly_once(project: pytest.Pytester) -> None:
         (["--gearsim-profile", "nginx"], "*unknown profile 'nginx'*"),
         (["--gearsim-server", "127.0.0.1:1", "--gearsim-client", "true"], "*exclude each other*"),
         (["--gearsim-baseline", "missing.txt"], "*gearsim baseline *missing.txt: cannot read*"),
+        # an empty target was falsy: the model was judged instead, and passed
+        (["--gearsim-driver", ""], "*--gearsim-driver: the value is empty*"),
+        (["--gearsim-server-command", " "], "*--gearsim-server-command: the value is empty*"),
+        (["--gearsim-server-description", ""], "*--gearsim-server-description: the value is empty*"),
+        (["--gearsim-client", ""], "*--gearsim-client: the value is empty*"),
     ],
 )
 def test_bad_options_are_usage_errors(project: pytest.Pytester, args: list[str], message: str) -> None:
