@@ -202,7 +202,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     profile = args.profile or (own.profile if own is not None else "")
     profile = profile or default_profile(real_server=args.server is not None or command)
     target = _target(args, profile)
-    selection = select(args.vectors or (["client"] if programs or args.driver else [])).excluding(args.exclude)
+    specs = args.vectors or (["client"] if programs or args.driver else [])
+    selection = select(specs).excluding(args.exclude)
+    if args.exclude and not selection.files:
+        # as a selector matching nothing is refused: a mistyped --exclude must not pass a run that judged nothing
+        chosen = " ".join(specs) if specs else "every bundled vector file"
+        patterns = " ".join(f"--exclude {g!r}" for g in args.exclude)
+        raise InputError(f"no case left to run: {patterns} excludes every case of the selection ({chosen})")
     refs = selected_cases(selection.files, selection.chosen)
     if args.driver and not args.vectors:
         refs = [(vf, c) for vf, c in refs if c.is_library]  # every bundled library case, nothing else

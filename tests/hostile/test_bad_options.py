@@ -109,3 +109,31 @@ def test_a_huge_input_file_is_refused_without_reading_it_all(
     assert main(["run", "server/status.yaml", option, str(huge)]) == 3
     err = capsys.readouterr().err.splitlines()
     assert err == [f"gearsim run: {words.format(huge)}"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--exclude", "*"], "--exclude '*' excludes every case of the selection (every bundled vector file)"),
+        (
+            ["server/coalesce.yaml", "--exclude", "server/*", "--exclude", "x"],
+            "--exclude 'server/*' --exclude 'x' excludes every case of the selection (server/coalesce.yaml)",
+        ),
+    ],
+)
+def test_an_exclude_that_leaves_no_case_is_refused_like_a_selector_that_matches_none(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --exclude ran 0 cases and exited 0: a CI would have taken a run that judged nothing as a pass."""
+    assert main(["run", *argv]) == 3
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" not in out.err
+    assert out.err == f"gearsim run: no case left to run: {named}\n", out.err
+    assert main(["run", "NOMATCH-GLOB"]) == 3  # the same exit as a selector that matches nothing
+    assert capsys.readouterr().err == "gearsim run: no vector file matches 'NOMATCH-GLOB'\n"
+
+
+def test_an_exclude_that_leaves_a_case_still_runs_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "server/status.yaml", "--exclude", "server/status.yaml::unknown-*"]) == 0
+    out = capsys.readouterr().out
+    assert " 0 cases" not in out and "0 failed" in out, out
