@@ -6,19 +6,27 @@ unknown ``--profile`` is refused before the command runs; an input or harness
 error (a GearsimError, an unreadable file) is one line on stderr and exit 3,
 never a traceback; a bug in gearsim (GearsimBug, or any other exception) is
 its traceback, a request to report it, and exit 4. Exit codes are
-gearsim.cli.common's.
+gearsim.cli.common's. Told to stop (SIGTERM, SIGHUP, Ctrl-C), a command first
+stops the servers, drivers and programs it started (gearsim.io.children), which
+run in sessions of their own and would otherwise outlive it, then exits 128 +
+the signal's number.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from gearsim.cli.common import EXIT_BUG, EXIT_INPUT, Parser
 from gearsim.errors import REPORT_BUGS, GearsimBug, GearsimError
+from gearsim.io.children import stop_all
 
 __all__ = ["main"]
 
@@ -60,24 +68,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gearsim`` console script; returns the exit code."""
     args = _parser(argv).parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        if getattr(args, "profile", None) is not None:
-            from gearsim.run.runner import check_profile
+    with _stop_signals():
+        try:
+            if getattr(args, "profile", None) is not None:
+                from gearsim.run.runner import check_profile
 
-            check_profile(args.profile)
-        return func(args)
-    except GearsimBug as exc:
-        return _bug(args.command, exc)
-    except GearsimError as exc:
-        print(f"gearsim {args.command}: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"gearsim {args.command}: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        return _bug(args.command, exc)
+                check_profile(args.profile)
+            return func(args)
+        except GearsimBug as exc:
+            return _bug(args.command, exc)
+        except GearsimError as exc:
+            print(f"gearsim {args.command}: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"gearsim {args.command}: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        except KeyboardInterrupt:
+            stop_all()
+            return 128 + signal.SIGINT
+        except _Stopped as stopped:
+            print(
+                f"gearsim {args.command}: stopped by {stopped.signal.name}; the servers, drivers and programs "
+                "it started were stopped too",
+                file=sys.stderr,
+            )
+            return 128 + stopped.signal
+        except Exception as exc:
+            return _bug(args.command, exc)
+
+
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: a BaseException, so that no ``except Exception`` of a command swallows it."""
+
+    def __init__(self, sig: signal.Signals) -> None:
+        super().__init__(sig.name)
+        self.signal = sig
+
+
+def _stopped(signum: int, _frame: FrameType | None) -> None:
+    # the children first: threads still inside a case then see their server, driver or
+    # program gone and end at once, instead of holding up the exit until their time limits
+    stop_all()
+    raise _Stopped(signal.Signals(signum))
+
+
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the command (see ``_stopped``) while it runs; the old handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (main() called from a thread: a library use)
+        return
+    old = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _bug(command: str, exc: BaseException) -> int:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gearsim.errors import HarnessError
+from gearsim.io.children import track
 
 __all__ = [
     "ERROR_KINDS",
@@ -156,6 +157,7 @@ class DriverProcess:
             )
         except OSError as exc:
             raise DriverBroken("start", f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+        track(proc)
         driver = cls(tuple(argv), actor, proc)
         driver._stderr_task = asyncio.create_task(driver._drain_stderr())
         return driver

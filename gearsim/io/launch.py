@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gearsim.errors import HarnessError
+from gearsim.io.children import track
 from gearsim.io.procfs import pid_running, proc_listeners, runs_command, socket_inodes
 from gearsim.io.readiness import POLL, admin_line, wait_ready
 from gearsim.io.serverdesc import HOST, ServerDescription
@@ -361,6 +362,7 @@ def start_server(
                 )
             except OSError as exc:
                 raise LaunchError(f"cannot execute {command[0]}: {exc}") from exc
+            track(proc)
         try:
             _write_pid_file(pid_file, proc.pid)
         except OSError as exc:

@@ -51,6 +51,7 @@ from pathlib import Path
 
 from gearsim.errors import GearsimBug, GearsimError, HarnessError, InputError
 from gearsim.files import vector_root
+from gearsim.io.children import track
 from gearsim.io.scripted import ScriptedSession, case_options
 from gearsim.io.serve import ServeShell
 from gearsim.model import Server
@@ -180,6 +181,7 @@ class _Session(ScriptedSession):
             )
         except OSError as exc:
             raise HarnessError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+        track(proc)
         self._launched[index] = len(self.programs)
         actors = tuple(a for a, i in self.command_of.items() if i == index)
         self.programs.append(ProgramOutcome(tuple(argv), proc.pid, actors))

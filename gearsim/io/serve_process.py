@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gearsim.errors import HarnessError
+from gearsim.io.children import track
 from gearsim.model.profiles import DEFAULT_PROFILE
 
 __all__ = ["ServeProcess", "start_serve_process"]
@@ -84,6 +85,7 @@ def start_serve_process(
     proc = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
+    track(proc)
     assert proc.stdout is not None and proc.stderr is not None  # both are pipes
     line = b""
     deadline = time.monotonic() + timeout
