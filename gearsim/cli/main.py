@@ -87,11 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop_all()
             return 128 + signal.SIGINT
         except _Stopped as stopped:
-            print(
-                f"gearsim {args.command}: stopped by {stopped.signal.name}; the servers, drivers and programs "
-                "it started were stopped too",
-                file=sys.stderr,
-            )
+            also = f"; stopped the {stopped.stopped} processes it had started" if stopped.stopped else ""
+            print(f"gearsim {args.command}: stopped by {stopped.signal.name}{also}", file=sys.stderr)
             return 128 + stopped.signal
         except Exception as exc:
             return _bug(args.command, exc)
@@ -100,16 +97,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 class _Stopped(BaseException):
     """SIGTERM or SIGHUP arrived: a BaseException, so that no ``except Exception`` of a command swallows it."""
 
-    def __init__(self, sig: signal.Signals) -> None:
+    def __init__(self, sig: signal.Signals, stopped: int) -> None:
         super().__init__(sig.name)
         self.signal = sig
+        #: how many of the processes it had started were still running and were stopped
+        self.stopped = stopped
 
 
 def _stopped(signum: int, _frame: FrameType | None) -> None:
     # the children first: threads still inside a case then see their server, driver or
     # program gone and end at once, instead of holding up the exit until their time limits
-    stop_all()
-    raise _Stopped(signal.Signals(signum))
+    raise _Stopped(signal.Signals(signum), stop_all())
 
 
 @contextmanager
