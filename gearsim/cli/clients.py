@@ -30,7 +30,7 @@ from gearsim.cli.common import command as nonblank
 from gearsim.cli.common import seconds as positive_seconds
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
 from gearsim.model.profiles import DEFAULT_PROFILE
-from gearsim.protocol.trace import format_record
+from gearsim.protocol.trace import format_record, terminal_text
 from gearsim.run.result import CaseResult, Verdict
 
 __all__ = [
@@ -186,7 +186,8 @@ def _cmd_clients(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{impl.key}:\n{format_comparison(cmp)}")
             regressed = regressed or not cmp.ok
     for impl, results in runs:
-        print(f"{impl.key}: {_counts(results)} ({impl.version or impl.label}, {impl.note})")
+        # the version is the library name the driver gave in its hello: its words, not ours
+        print(terminal_text(f"{impl.key}: {_counts(results)} ({impl.version or impl.label}, {impl.note})"))
     return EXIT_FAIL if regressed else EXIT_OK
 
 

@@ -27,6 +27,7 @@ from types import FrameType
 from gearsim.cli.common import EXIT_BUG, EXIT_INPUT, Parser
 from gearsim.errors import REPORT_BUGS, GearsimBug, GearsimError
 from gearsim.io.children import stop_all
+from gearsim.protocol.trace import terminal_text
 
 __all__ = ["main"]
 
@@ -78,10 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except GearsimBug as exc:
             return _bug(args.command, exc)
         except GearsimError as exc:
-            print(f"gearsim {args.command}: {exc}", file=sys.stderr)
+            # a server that would not start is named with its log tail: its words, shown without raw ESC or CR
+            print(terminal_text(f"gearsim {args.command}: {exc}"), file=sys.stderr)
             return EXIT_INPUT
         except (OSError, UnicodeDecodeError) as exc:
-            print(f"gearsim {args.command}: {exc}", file=sys.stderr)
+            print(terminal_text(f"gearsim {args.command}: {exc}"), file=sys.stderr)
             return EXIT_INPUT
         except KeyboardInterrupt:
             stop_all()

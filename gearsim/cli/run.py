@@ -57,6 +57,7 @@ from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, 
 from gearsim.io.peers import PEERS, PeerError, peer_available, peer_description
 from gearsim.io.serverdesc import ServerDescription, command_description, load_description
 from gearsim.protocol.requirements import Requirement
+from gearsim.protocol.trace import terminal_text
 from gearsim.report.baseline import baseline_from_results, compare, format_comparison
 from gearsim.report.repro import Target, reproduce_run
 from gearsim.report.text import json_report, junit_report, text_report
@@ -238,7 +239,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         title += f", shard {args.shard}"
     _write_report(args, results, requirements, title, played, target)
     if played.footer:
-        sys.stdout.write(played.footer + "\n")
+        sys.stdout.write(terminal_text(played.footer) + "\n")  # names why the server went down, in its words
     if played.model is not None and args.trace:
         replace_text(Path(args.trace), played.model.trace_text())
     elif args.trace:

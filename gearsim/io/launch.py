@@ -79,7 +79,12 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES, offset: int = 0) -> str:
     except OSError:
         return ""
     text = data.decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+    # split at newlines only: splitlines would also break at a bare CR (and \x0b, \x1c...), turning a peer's
+    # "\rFAKE PASS" into a line of its own, where the report shows it escaped
+    rows = [row.removesuffix("\r") for row in text.split("\n")]
+    if rows[-1] == "":
+        rows.pop()
+    return "\n".join(rows[-lines:])
 
 
 def listening_sockets(pid: int) -> list[tuple[str, int]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import enum
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from typing import Final, NamedTuple, overload
 
@@ -40,6 +41,7 @@ __all__ = [
     "format_message",
     "format_record",
     "quote",
+    "terminal_text",
 ]
 
 #: payloads longer than this are shown as a prefix plus a hash
@@ -155,8 +157,30 @@ def quote(data: bytes) -> str:
     return f'"{shown}"...({len(data)} bytes, sha256:{digest})'
 
 
+#: the characters a terminal may act on rather than show: C0 controls but tab and newline, DEL, C1 controls
+_CONTROL: Final[re.Pattern[str]] = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return "\\r" if code == 0x0D else f"\\x{code:02x}"
+
+
+def terminal_text(text: str) -> str:
+    """``text`` safe to print: every control character but newline and tab escaped (``\\x1b``, ``\\r``).
+
+    For a peer's own words (a driver's stderr or library name, a program's
+    output, a server's log tail) in a report a person reads in a terminal or
+    a CI log: an ESC or a carriage return there would let the peer clear the
+    screen or overwrite a line with its own. Lines and the rest of the text,
+    non-ASCII letters included, are kept as they are, so a log tail stays
+    readable; text without controls comes back unchanged.
+    """
+    return _CONTROL.sub(_control, text)
+
+
 def _one_line(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return terminal_text(text.replace("\\", "\\\\").replace("\n", "\\n"))
 
 
 def format_message(message: Message, direction: str = "") -> str:

@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gearsim.errors import Fault, GearsimError
+from gearsim.protocol.trace import terminal_text
 from gearsim.run.runner import CaseResult, Verdict
 
 __all__ = [
@@ -314,7 +315,7 @@ def format_comparison(cmp: Comparison, *, show_missing: bool = False, show_reaso
         lines += [f"  {label} {c.describe()}" for c in changes]
     if cmp.xpasses or cmp.new or (show_missing and cmp.missing) or (cmp.changed and cmp.ok):
         lines.append("  (update the baseline with: gearsim matrix --write-baselines baselines)")
-    return "\n".join(lines) + "\n"
+    return terminal_text("\n".join(lines) + "\n")  # reasons quote peers: no raw ESC or CR on a terminal
 
 
 def known_failures(text: str, source: str = "<baseline>") -> dict[str, str]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from gearsim.protocol.requirements import Requirement
+from gearsim.protocol.trace import terminal_text
 from gearsim.run.runner import CaseResult, Verdict
 
 __all__ = ["failure_rules", "json_report", "junit_report", "rule_text", "text_report"]
@@ -50,6 +51,9 @@ def text_report(
     repro: Callable[[CaseResult], str] | None = None,
 ) -> str:
     """A per-area summary table, then every failure and inconclusive case in full.
+
+    Control characters but newline and tab are shown escaped (``\\x1b``), see
+    :func:`gearsim.protocol.trace.terminal_text`.
 
     ``repro`` gives the one-line command that reproduces a case; each failure
     prints it.
@@ -94,7 +98,9 @@ def text_report(
     passed = total[Verdict.PASS] + total[Verdict.ACCEPTABLE]
     known = f", {total[Verdict.KNOWN_DEFECT]} known defects" if total[Verdict.KNOWN_DEFECT] else ""
     lines.append(f"{passed} passed{known}, {total[Verdict.FAIL]} failed, {total[Verdict.INCONCLUSIVE]} inconclusive")
-    return "\n".join(lines) + "\n"
+    # reasons, notes, traces and the title carry a peer's own words (a driver's stderr and library name, a
+    # server's log tail and version): an ESC or CR there must not reach the reader's terminal as one
+    return terminal_text("\n".join(lines) + "\n")
 
 
 def _json_rules(result: CaseResult, requirements: Mapping[str, Requirement]) -> list[dict[str, object]]:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from gearsim.io.peers import PEERS, PeerError, RunningPeer, peer_available, start_peer, stop_peer
+from gearsim.protocol.trace import terminal_text
 
 __all__ = [
     "gear_server",
@@ -85,7 +86,7 @@ def peer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerFactor
         try:
             peer = start_peer(name, tmp_path_factory.mktemp(f"peer-{name}"))
         except PeerError as exc:
-            failed[name] = f"{name} did not start: {exc}"
+            failed[name] = terminal_text(f"{name} did not start: {exc}")  # with the peer's log tail, its words
             pytest.fail(failed[name], pytrace=False)
         running[name] = peer
         return peer

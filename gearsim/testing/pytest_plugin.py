@@ -70,6 +70,7 @@ import pytest
 
 from gearsim.errors import GearsimError
 from gearsim.model.profiles import DEFAULT_PROFILE
+from gearsim.protocol.trace import terminal_text
 from gearsim.report.repro import Target, reproduce_run
 from gearsim.run.batch import excluded
 from gearsim.run.result import LEVELS
@@ -132,14 +133,16 @@ def format_failure(result: CaseResult, requirements: Mapping[str, Requirement], 
     if result.trace:
         lines += ["", "trace around the failure (last records):"]
         lines += [f"    {t}" for t in result.trace.splitlines()]
-    return "\n".join(lines)
+    # the reason, notes and trace carry a peer's own words (a driver's stderr, a server's log tail): no raw
+    # ESC or CR may reach the terminal or CI log pytest writes to
+    return terminal_text("\n".join(lines))
 
 
 class GearsimCaseFailure(Exception):
     """Raised by a case whose verdict is FAIL or INCONCLUSIVE; carries the result."""
 
     def __init__(self, result: CaseResult) -> None:
-        super().__init__(f"{result.verdict.value}: {result.reason}")
+        super().__init__(terminal_text(f"{result.verdict.value}: {result.reason}"))
         self.result = result
 
 
@@ -500,7 +503,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.write_baseline is not None:
         failed = [r for r in state.results if r.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE)]
         lines = ["# gearsim baseline: known failures, one case id per line; written by --gearsim-write-baseline"]
-        lines += [f"{r.id}  # {r.verdict.value}: {' '.join(r.reason.split())[:160]}" for r in failed]
+        lines += [f"{r.id}  # {r.verdict.value}: {terminal_text(' '.join(r.reason.split()))[:160]}" for r in failed]
         state.write_baseline.write_text("\n".join(lines) + "\n", encoding="utf-8")
     if state.html is not None:
         from gearsim.files import load_requirements
@@ -559,13 +562,13 @@ class GearsimItem(pytest.Item):
         result = state.run(self.vf, self.case)
         state.results.append(result)
         if result.verdict is Verdict.NOT_APPLICABLE:
-            pytest.skip(f"gearsim n/a: {result.reason}")
+            pytest.skip(terminal_text(f"gearsim n/a: {result.reason}"))
         if result.verdict is Verdict.KNOWN_DEFECT:
-            pytest.xfail(f"gearsim known defect: {result.reason}")
+            pytest.xfail(terminal_text(f"gearsim known defect: {result.reason}"))
         if result.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE):
             raise GearsimCaseFailure(result)
         if result.notes:
-            self.add_report_section("call", "gearsim notes", "\n".join(result.notes))
+            self.add_report_section("call", "gearsim notes", terminal_text("\n".join(result.notes)))
 
     def repr_failure(
         self,

@@ -10,7 +10,10 @@ Usage: bad_driver.py MODE, where MODE says what it does at its first submit
 * ``wrong-id``: answers another id;
 * ``bad-kind``: an error whose kind is not one of the four;
 * ``missing-field``: a background submit's success without its handle;
-* ``stdout-chatter``: prints a debugging line before its reply.
+* ``stdout-chatter``: prints a debugging line before its reply;
+* ``hostile``: names its library, and writes to stderr before exiting with
+  status 7, text with terminal escapes (ESC [2J clears a screen; a CR lets
+  "FAKE PASS" overwrite the line it is on).
 """
 
 import json
@@ -18,6 +21,7 @@ import sys
 import time
 
 MODE = sys.argv[1]
+HOSTILE = "\x1b[2J\rFAKE PASS"
 CAPABILITIES = ["submit", "submit_background", "priority", "unique", "status", "option"]
 
 
@@ -29,7 +33,8 @@ def write(text: str) -> None:
 for line in sys.stdin:
     req = json.loads(line)
     if req["op"] == "hello":
-        write(json.dumps({"id": req["id"], "ok": True, "library": f"bad ({MODE})", "capabilities": CAPABILITIES}))
+        library = f"bad ({MODE})" + (HOSTILE if MODE == "hostile" else "")
+        write(json.dumps({"id": req["id"], "ok": True, "library": library, "capabilities": CAPABILITIES}))
         continue
     if req["op"] == "bye":
         write(json.dumps({"id": req["id"], "ok": True}))
@@ -38,6 +43,9 @@ for line in sys.stdin:
         time.sleep(3600)
     elif MODE == "die":
         sys.stderr.write("bad driver: giving up on purpose\n")
+        sys.exit(7)
+    elif MODE == "hostile":
+        sys.stderr.write(f"bad driver: {HOSTILE}\n")
         sys.exit(7)
     elif MODE == "garbage":
         write("this is not JSON")
