@@ -17,12 +17,15 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, count, port, seconds
 from gearsim.errors import InputError
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.run.runner import check_profile
+
+if TYPE_CHECKING:
+    from gearsim.io.serve_log import ServeLog
 
 __all__ = ["add_serve_command", "build_server"]
 
@@ -86,7 +89,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InputError(f"cannot open log file {args.log}: {exc.strerror or exc}") from None
     fmt = args.log_format or ("jsonl" if str(args.log or "").endswith(".jsonl") else "text")
-    log = ServeLog(stream, fmt) if stream is not None else None
+    log = ServeLog(stream, fmt, args.log) if stream is not None else None
     header: dict[str, object] = {
         "version": _version(),
         "profile": profile,
@@ -111,14 +114,29 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             )
         )  # fmt: skip
     finally:
-        if stream is not None and stream is not sys.stderr:
-            stream.close()
+        if log is not None and log.stream is not sys.stderr:
+            _close_log(log)
     seen = shell.observer.violations if shell.observer is not None else {}
     if seen:
         rules = ", ".join(f"{rule} x{n}" for rule, n in sorted(seen.items()))
         print(f"gearsim serve: {sum(seen.values())} violations by peers ({rules})", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_OK
+
+
+def _close_log(log: ServeLog) -> None:
+    """Close the log file; a write that fails even now is named as the log's (``log.failed``).
+
+    Raises:
+        HarnessError: the last lines cannot be written (when no error is already on its way out).
+    """
+    try:
+        log.stream.close()
+    except OSError as exc:
+        # after a failed write the lines are still buffered and close fails again: the first error is the one to tell
+        # (the file is closed all the same)
+        if sys.exc_info()[1] is None:
+            raise log.failed(exc) from None
 
 
 def _version() -> str:

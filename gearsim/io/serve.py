@@ -521,7 +521,7 @@ async def serve_forever(
     bound, then ``header``'s fields. Returns the shell (its ``violations``).
 
     Raises:
-        HarnessError: the address cannot be bound.
+        HarnessError: the address cannot be bound, or the log cannot be written ("cannot write log NAME: why").
     """
     shell = ServeShell(
         node, log=log, check=check, alerts=alerts, limits=limits, tick0_wall=tick0_wall, max_body=max_body
@@ -529,8 +529,14 @@ async def serve_forever(
     bound_host, bound_port = await shell.start(host, port)
     if shell.log is not None:
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
-        shell.log.header({"started": started, "pid": os.getpid(), "listen": f"{bound_host}:{bound_port}",
-                          **(header or {})})  # fmt: skip
+        try:
+            shell.log.header({"started": started, "pid": os.getpid(), "listen": f"{bound_host}:{bound_port}",
+                              **(header or {})})  # fmt: skip
+        except HarnessError:
+            # a log that cannot be written (a full disk): stop listening before saying so, not leave the socket open
+            with contextlib.suppress(HarnessError):
+                await shell.close()
+            raise
     out = announce if announce is not None else sys.stdout
     out.write(f"listening on {bound_host}:{bound_port}\n")
     out.flush()

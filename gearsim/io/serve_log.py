@@ -24,7 +24,7 @@ from typing import Any, Final, TextIO
 
 from gearsim.dissect.annotate import Annotator
 from gearsim.dissect.capture import Event, EventKind
-from gearsim.errors import BadMagic, DecodeError, UnknownType
+from gearsim.errors import BadMagic, DecodeError, HarnessError, UnknownType
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import Send
 from gearsim.protocol.packets import ASSIGN_TYPES, AdminLine, Magic, Message, Packet
@@ -195,42 +195,60 @@ class ServeLog:
     Args:
         stream: where the lines go (a file opened for appending, or stderr).
         fmt: ``text`` or ``jsonl``.
+        name: the log as the user named it, for errors (default: the stream's name).
 
     Raises:
         ValueError: ``fmt`` is not one of ``LOG_FORMATS``.
+        HarnessError: (every method that writes) the log cannot be written
+            (a full disk): "cannot write log NAME: why".
     """
 
-    __slots__ = ("fmt", "stream")
+    __slots__ = ("fmt", "name", "stream")
 
-    def __init__(self, stream: TextIO, fmt: str = "text") -> None:
+    def __init__(self, stream: TextIO, fmt: str = "text", name: str | None = None) -> None:
         if fmt not in LOG_FORMATS:
             raise ValueError(f"unknown log format {fmt!r} (one of {', '.join(LOG_FORMATS)})")
         self.stream = stream
         self.fmt = fmt
+        self.name = name if name is not None else str(getattr(stream, "name", "the log"))
 
     def header(self, fields: Mapping[str, object]) -> None:
         """The run header: ``fields`` (when, where, profile, options, bytes already in the log)."""
         if self.fmt == "jsonl":
-            self.stream.write(json.dumps({"kind": "run", **fields}, sort_keys=False) + "\n")
+            self._write(json.dumps({"kind": "run", **fields}, sort_keys=False) + "\n")
         else:
             text = " ".join(f"{k}={_plain(v)}" for k, v in fields.items())
-            self.stream.write(f"# gearsim serve run: {text}\n")
-        self.stream.flush()
+            self._write(f"# gearsim serve run: {text}\n")
+        self.flush()
 
     def record(self, record: TraceRecord, peer: str = "", violations: Sequence[Violation] = ()) -> None:
         """One record and the violations of its message."""
         if self.fmt == "jsonl":
-            self.stream.write(json.dumps(_json_record(record, peer, violations)) + "\n")
+            self._write(json.dumps(_json_record(record, peer, violations)) + "\n")
             return
-        self.stream.write(format_record(record) + "\n")
+        self._write(format_record(record) + "\n")
         for v in violations:
             note = f"{v} in {format_message(record.message)}" if record.message is not None else str(v)
             line = TraceRecord(record.tick, record.seq, record.conn, record.label, Direction.EVENT, VIOLATION,
                                None, b"", note)  # fmt: skip
-            self.stream.write(format_record(line) + "\n")
+            self._write(format_record(line) + "\n")
 
     def flush(self) -> None:
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            raise self.failed(exc) from None
+
+    def failed(self, exc: OSError) -> HarnessError:
+        """The one-line error for ``exc`` raised writing the log: it names the log, which ``exc`` may not."""
+        return HarnessError(f"cannot write log {self.name}: {exc.strerror or exc}")
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except OSError as exc:
+            # a full disk's OSError names no file: "[Errno 28] No space left on device" alone
+            raise self.failed(exc) from None
 
 
 def _plain(value: object) -> str:

@@ -76,3 +76,25 @@ def test_a_pipe_is_written_into_not_replaced(tmp_path: Path) -> None:
         assert os.read(reader, 4096) == b"through the pipe\n"
     finally:
         os.close(reader)
+
+
+def test_a_serve_log_on_a_full_disk_is_named_in_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one line was "[Errno 28] No space left on device", naming no file: which of serve's files was full?"""
+    log = tmp_path / "serve.log"
+    log.write_bytes(b"an earlier run\n")
+    real_open = Path.open
+
+    def full_disk(self: Path, *args: Any, **kwargs: Any) -> Any:
+        # /dev/full without touching /dev: the log opens, and every write of a line (line-buffered) fails
+        return real_open(Path("/dev/full"), *args, **kwargs) if self == log else real_open(self, *args, **kwargs)
+
+    if not stat.S_ISCHR(os.stat("/dev/full").st_mode):
+        pytest.skip("/dev/full is not the full device here")
+    monkeypatch.setattr(Path, "open", full_disk)
+    assert main(["serve", "--port", "0", "--log", str(log)]) == 3
+    monkeypatch.undo()
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [f"gearsim serve: cannot write log {log}: No space left on device"], out.err
+    assert log.read_bytes() == b"an earlier run\n"
