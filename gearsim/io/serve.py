@@ -164,13 +164,20 @@ class ServeShell:
         """Listen on ``host:port`` (port 0: any free port); return the address bound.
 
         Raises:
-            HarnessError: the address cannot be bound (in use, not local, no permission).
+            HarnessError: the address cannot be bound (in use, not local, no permission, a host name
+                that does not resolve).
         """
         loop = self._bind()
         try:
             self._server = await loop.create_server(
                 lambda: ShellProtocol(self), host, port, reuse_address=True, family=socket.AF_INET
             )
+        except socket.gaierror as exc:
+            # its errno is a getaddrinfo code (EAI_*), which os.strerror calls "Unknown error -2"
+            why = exc.strerror or str(exc)
+            raise HarnessError(
+                f"cannot listen on {host}:{port}: the host name {host!r} could not be resolved ({why})"
+            ) from None
         except OSError as exc:
             why = os.strerror(exc.errno) if exc.errno else str(exc)
             raise HarnessError(f"cannot listen on {host}:{port}: {why}") from None

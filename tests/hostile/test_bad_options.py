@@ -137,3 +137,14 @@ def test_an_exclude_that_leaves_a_case_still_runs_it(capsys: pytest.CaptureFixtu
     assert main(["run", "server/status.yaml", "--exclude", "server/status.yaml::unknown-*"]) == 0
     out = capsys.readouterr().out
     assert " 0 cases" not in out and "0 failed" in out, out
+
+
+def test_a_serve_host_that_does_not_resolve_is_named_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    """The line said "Unknown error -2": a getaddrinfo code read as an errno. (.invalid never resolves: RFC 6761.)"""
+    assert main(["serve", "--port", "0", "--host", "no.such.invalid"]) == 3
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" not in out.err
+    (line,) = out.err.splitlines()
+    prefix = "gearsim serve: cannot listen on no.such.invalid:0: "
+    prefix += "the host name 'no.such.invalid' could not be resolved ("
+    assert line.startswith(prefix) and "Unknown error" not in line, line
