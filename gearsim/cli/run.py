@@ -197,6 +197,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if sum(map(bool, (programs, args.server, args.peer, args.driver, command))) > 1:
         targets = "--client/--programs, --server, --server-command/--server-description, --peer and --driver"
         raise InputError(f"{targets} exclude each other")
+    if args.pcap and (programs or args.server or args.peer or args.driver or command):
+        # only the model's runs are simulated: against anything real no capture was made, and
+        # writing none while exiting 0 let a user believe they had one
+        raise InputError(
+            "--pcap writes the built-in model's simulated conversations; against a real server or a client "
+            "under test, capture the traffic (tcpdump -i lo -w FILE port PORT) and read it with gearsim decode"
+        )
     described = _description(args) if command else None
     # a described server, the built-in peers too, is judged under its own profile unless one is named
     own = described or (peer_description(args.peer) if args.peer else None)

@@ -148,3 +148,25 @@ def test_a_serve_host_that_does_not_resolve_is_named_as_such(capsys: pytest.Capt
     prefix = "gearsim serve: cannot listen on no.such.invalid:0: "
     prefix += "the host name 'no.such.invalid' could not be resolved ("
     assert line.startswith(prefix) and "Unknown error" not in line, line
+
+
+@pytest.mark.parametrize(
+    "target",
+    [["--server", "127.0.0.1:1"], ["--peer", "gearmand-c"], ["--driver", "php"], ["--server-command", "x {port}"]],
+)
+def test_pcap_against_anything_but_the_model_is_refused_not_ignored(
+    target: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--pcap writes the model's simulated traffic; against a real target it wrote nothing and the run exited 0."""
+    pcap = tmp_path / "out.pcap"
+    assert main(["run", "server/status.yaml::unknown-handle", *target, "--pcap", str(pcap)]) == 3
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" not in out.err
+    assert out.err.startswith("gearsim run: --pcap writes the built-in model's simulated conversations"), out.err
+    assert not pcap.exists()
+
+
+def test_pcap_of_a_model_run_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pcap = tmp_path / "out.pcap"
+    assert main(["run", "server/status.yaml::unknown-handle", "--pcap", str(pcap)]) == 0
+    assert pcap.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a")
