@@ -5,15 +5,16 @@ This module owns where the bundled ``spec/``, ``vectors/``, ``scenarios/`` and
 or an editable install), turning paths, ``file::case`` ids and globs into
 parsed vector files, with the bundled schema and requirement registry (every
 failure a VectorError naming the file), and reading and writing baseline
-files (a BaselineError naming the file). The pure folders never read files:
-they take text from here.
+files (a BaselineError naming the file), and writing an output whole or
+not at all (``replace_text``, ``replace_bytes``). The pure folders never read
+files: they take text from here.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "read_baseline_text",
     "read_input_text",
     "read_vector_file",
+    "replace_bytes",
     "replace_text",
     "select",
     "vector_root",
@@ -249,7 +251,7 @@ def write_baseline(path: Path, baseline: Baseline) -> None:
 
 
 def replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: a sibling file renamed over it.
+    """Write ``text`` to ``path`` (UTF-8) whole or not at all: a sibling file renamed over it.
 
     An interrupted rewrite (a full disk, ^C) leaves the old file as it was,
     never half of the new one. A path that is not a plain file (a symbolic
@@ -261,14 +263,28 @@ def replace_text(path: Path, text: str) -> None:
         OSError: the file cannot be written (the old one is untouched); its
             ``filename`` is ``path``.
     """
+    _replace(path, lambda target: target.write_text(text, encoding="utf-8"))
+
+
+def replace_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all, as :func:`replace_text` writes text (a capture).
+
+    Raises:
+        OSError: the file cannot be written (the old one is untouched); its
+            ``filename`` is ``path``.
+    """
+    _replace(path, lambda target: target.write_bytes(data))
+
+
+def _replace(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(path)`` for what is not a plain file, else ``write`` a sibling and rename it over ``path``."""
     try:
         if path.is_symlink() or (path.exists() and not path.is_file()):
-            with open(path, "w", encoding="utf-8") as stream:
-                stream.write(text)
+            write(path)
             return
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(text, encoding="utf-8")
+            write(tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -98,3 +98,41 @@ def test_a_serve_log_on_a_full_disk_is_named_in_the_error(
     out = capsys.readouterr()
     assert out.err.splitlines() == [f"gearsim serve: cannot write log {log}: No space left on device"], out.err
     assert log.read_bytes() == b"an earlier run\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run", "server/status.yaml::unknown-handle", "--pcap"], "gearsim run: [Errno 28] No space left on device"),
+        (
+            ["simulate", "status", "--pcap"],
+            "gearsim simulate: cannot write the capture: [Errno 28] No space left on device",
+        ),
+    ],
+)
+def test_a_capture_cut_short_leaves_the_old_capture(
+    argv: list[str], said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--pcap wrote straight into its file: a full disk left half a capture and lost the previous one."""
+    out = tmp_path / "run.pcap"
+    out.write_bytes(b"last week's capture")
+    real = Path.write_bytes
+
+    def half(self: Path, data: bytes) -> int:
+        real(self, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", half)
+    assert main([*argv, str(out)]) == 3
+    monkeypatch.undo()
+    assert out.read_bytes() == b"last week's capture"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pcap"]
+    assert capsys.readouterr().err.splitlines()[-1] == f"{said}: '{out}'"
+
+
+def test_a_capture_written_whole_replaces_the_old_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run.pcap"
+    out.write_bytes(b"last week's capture")
+    assert main(["simulate", "status", "--pcap", str(out)]) == 0
+    assert out.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pcap"]
