@@ -3,9 +3,10 @@
 This module owns the exit codes of every command (:data:`EXIT_OK` ..
 :data:`EXIT_BUG`), the argument parser class (its usage errors exit 3 like
 every other input error, not argparse's 2, which means "inconclusive" here),
-the argument types for ``HOST:PORT``, ``K/N`` shards and counts, and the
+the argument types for ``HOST:PORT``, ``K/N`` shards and counts, the
 ``--profile`` option with the one check that refuses an unknown profile
-before anything runs.
+before anything runs, and which vector files the paths given to ``lint`` and
+``fmt`` name.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Final, NoReturn
 
 from gearsim.errors import InputError
@@ -36,6 +38,7 @@ __all__ = [
     "profile_list",
     "seconds",
     "shard",
+    "vector_files",
 ]
 
 #: everything passed or was acceptable (or the command did its job)
@@ -156,3 +159,26 @@ def add_profile_argument(parser: argparse.ArgumentParser, default: str = "") -> 
 
     said = default or DEFAULT_PROFILE
     parser.add_argument("--profile", metavar="NAME", help=f"implementation profile (default {said})")
+
+
+def vector_files(names: Sequence[str]) -> list[Path]:
+    """The vector files ``names`` name: a file as it is, a folder's ``*.yaml`` files at any depth, sorted.
+
+    Raises:
+        InputError: a name that is neither a file nor a folder, or a folder that
+            holds no ``*.yaml`` file (a mistyped folder must not pass as a clean
+            lint or format check of nothing).
+    """
+    files: list[Path] = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(path.rglob("*.yaml"))
+            if not found:
+                raise InputError(f"{path}: no vector file (*.yaml) in this folder")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return files

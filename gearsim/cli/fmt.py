@@ -1,16 +1,16 @@
 """``gearsim fmt``: rewrite vector files in canonical form (glue: arguments, files, exit codes).
 
-With ``--check`` it only reports the files not in canonical form and exits 1
-when there is one.
+A folder stands for every ``*.yaml`` file in it, as for ``gearsim lint``. With
+``--check`` it only reports the files not in canonical form and exits 1 when
+there is one.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, vector_files
 from gearsim.files import read_input_text, read_vector_file, replace_text
 from gearsim.vectors.parse import dump_vector_file
 
@@ -19,8 +19,7 @@ __all__ = ["add_fmt_command"]
 
 def _cmd_fmt(args: argparse.Namespace) -> int:
     changed = 0
-    for name in args.paths:
-        path = Path(name)
+    for path in vector_files(args.paths):
         vf = read_vector_file(path)
         text = dump_vector_file(vf.raw)
         if read_input_text(path) != text:

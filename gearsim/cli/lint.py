@@ -2,17 +2,16 @@
 
 Schema, canonical form, hex against structured form, requirement ids
 (gearsim.vectors.lint). Prints one line per finding and a summary; exits 1
-when anything was found, 3 when a path does not exist.
+when anything was found, 3 when a path does not exist or a folder holds no
+``*.yaml`` file.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, vector_files
 from gearsim.errors import VectorError
 from gearsim.files import load_requirements, load_schema_text, read_input_text, vector_root
 from gearsim.vectors.lint import lint_text
@@ -21,16 +20,7 @@ __all__ = ["add_lint_command"]
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    paths = [Path(p) for p in args.paths] or [vector_root()]
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(p.rglob("*.yaml"))
-        elif p.is_file():
-            files.append(p)
-        else:
-            print(f"gearsim lint: {p}: no such file or folder", file=sys.stderr)
-            return EXIT_INPUT
+    files = vector_files(args.paths or [str(vector_root())])
     schema, reqs = load_schema_text(), load_requirements()
     findings: list[str] = []
     cases = 0

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from gearsim.cli.main import main
+from gearsim.files import vector_root
 
 VECTOR_HEAD = "schema: gearsim-vectors/1\narea: server\ntitle: t\nnotes: {}\n"
 VECTOR_CASE = (
@@ -217,3 +218,27 @@ def test_hex_text_says_what_is_wrong_with_it(text: str, words: str) -> None:
         return
     with pytest.raises(ValueError, match=re.escape(words)):
         hex_of(text)
+
+
+@pytest.mark.parametrize("command", [["lint"], ["fmt", "--check"]])
+def test_a_folder_without_vector_files_is_refused_not_passed(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``gearsim lint EMPTY-FOLDER`` said '0 files, 0 findings' and exited 0: a mistyped folder passed a CI check."""
+    (tmp_path / "notes.txt").write_text("not a vector\n")
+    assert main([*command, str(tmp_path)]) == 3
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" not in out.err
+    assert out.err == f"gearsim {command[0]}: {tmp_path}: no vector file (*.yaml) in this folder\n"
+
+
+def test_fmt_of_a_folder_checks_every_vector_file_in_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As lint does: a folder stands for its *.yaml files (fmt refused a folder as 'Is a directory')."""
+    bundled = sorted(vector_root().rglob("*.yaml"))[:2]
+    for source in bundled:
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    assert main(["fmt", "--check", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""
+    (tmp_path / bundled[0].name).write_bytes(bundled[0].read_bytes().replace(b"\n", b"\n\n", 1))
+    assert main(["fmt", "--check", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == f"{tmp_path / bundled[0].name}: not in canonical form\n"
