@@ -528,26 +528,27 @@ async def serve_forever(
     bound, then ``header``'s fields. Returns the shell (its ``violations``).
 
     Raises:
-        HarnessError: the address cannot be bound, or the log cannot be written ("cannot write log NAME: why").
+        HarnessError: the address cannot be bound, or the log cannot be written ("cannot write log NAME: why";
+            once serving, that ends the run as SIGTERM does).
     """
     shell = ServeShell(
         node, log=log, check=check, alerts=alerts, limits=limits, tick0_wall=tick0_wall, max_body=max_body
     )
     bound_host, bound_port = await shell.start(host, port)
+    stop = asyncio.Event()
     if shell.log is not None:
+        shell.log.on_error = stop.set  # a log that fills up midway ends the run, which then says so
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         try:
             shell.log.header({"started": started, "pid": os.getpid(), "listen": f"{bound_host}:{bound_port}",
                               **(header or {})})  # fmt: skip
         except HarnessError:
             # a log that cannot be written (a full disk): stop listening before saying so, not leave the socket open
-            with contextlib.suppress(HarnessError):
-                await shell.close()
+            await shell.close()
             raise
     out = announce if announce is not None else sys.stdout
     out.write(f"listening on {bound_host}:{bound_port}\n")
     out.flush()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -564,4 +565,6 @@ async def serve_forever(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
         await shell.close()
+    if shell.log is not None and shell.log.error is not None:
+        raise shell.log.error
     return shell

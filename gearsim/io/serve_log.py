@@ -197,13 +197,16 @@ class ServeLog:
         fmt: ``text`` or ``jsonl``.
         name: the log as the user named it, for errors (default: the stream's name).
 
+    A write that fails (a full disk) ends the log: ``error`` keeps the
+    one-line error ("cannot write log NAME: why"), ``on_error`` is called once
+    (``serve_forever`` stops serving), and nothing more is written. Raising
+    instead would fail the connection callback that logged, not the run.
+
     Raises:
         ValueError: ``fmt`` is not one of ``LOG_FORMATS``.
-        HarnessError: (every method that writes) the log cannot be written
-            (a full disk): "cannot write log NAME: why".
     """
 
-    __slots__ = ("fmt", "name", "stream")
+    __slots__ = ("error", "fmt", "name", "on_error", "stream")
 
     def __init__(self, stream: TextIO, fmt: str = "text", name: str | None = None) -> None:
         if fmt not in LOG_FORMATS:
@@ -211,15 +214,23 @@ class ServeLog:
         self.stream = stream
         self.fmt = fmt
         self.name = name if name is not None else str(getattr(stream, "name", "the log"))
+        self.error: HarnessError | None = None
+        self.on_error: Callable[[], None] | None = None
 
     def header(self, fields: Mapping[str, object]) -> None:
-        """The run header: ``fields`` (when, where, profile, options, bytes already in the log)."""
+        """The run header: ``fields`` (when, where, profile, options, bytes already in the log).
+
+        Raises:
+            HarnessError: the log cannot be written (``error``).
+        """
         if self.fmt == "jsonl":
             self._write(json.dumps({"kind": "run", **fields}, sort_keys=False) + "\n")
         else:
             text = " ".join(f"{k}={_plain(v)}" for k, v in fields.items())
             self._write(f"# gearsim serve run: {text}\n")
         self.flush()
+        if self.error is not None:
+            raise self.error
 
     def record(self, record: TraceRecord, peer: str = "", violations: Sequence[Violation] = ()) -> None:
         """One record and the violations of its message."""
@@ -234,21 +245,25 @@ class ServeLog:
             self._write(format_record(line) + "\n")
 
     def flush(self) -> None:
-        try:
-            self.stream.flush()
-        except OSError as exc:
-            raise self.failed(exc) from None
+        self._write("")
 
     def failed(self, exc: OSError) -> HarnessError:
         """The one-line error for ``exc`` raised writing the log: it names the log, which ``exc`` may not."""
         return HarnessError(f"cannot write log {self.name}: {exc.strerror or exc}")
 
     def _write(self, text: str) -> None:
+        if self.error is not None:
+            return
         try:
-            self.stream.write(text)
+            if text:
+                self.stream.write(text)
+            else:
+                self.stream.flush()
         except OSError as exc:
             # a full disk's OSError names no file: "[Errno 28] No space left on device" alone
-            raise self.failed(exc) from None
+            self.error = self.failed(exc)
+            if self.on_error is not None:
+                self.on_error()
 
 
 def _plain(value: object) -> str:

@@ -136,3 +136,55 @@ def test_a_capture_written_whole_replaces_the_old_one(tmp_path: Path, capsys: py
     assert main(["simulate", "status", "--pcap", str(out)]) == 0
     assert out.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
     assert [p.name for p in tmp_path.iterdir()] == ["run.pcap"]
+
+
+def test_a_serve_log_that_fills_up_midway_ends_the_run_with_one_line() -> None:
+    """Logging a connection's first record raised inside asyncio's callback: a traceback, a hung client, serve on."""
+    import asyncio
+    import io
+    import socket
+    import threading
+
+    from gearsim.errors import HarnessError
+    from gearsim.io.serve import serve_forever
+    from gearsim.io.serve_log import ServeLog
+    from gearsim.model import Server
+
+    class FullAfterTheHeader(io.StringIO):
+        def write(self, text: str) -> int:
+            if self.getvalue():
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(text)
+
+    listening = threading.Event()
+
+    class Announce(io.StringIO):
+        def write(self, text: str) -> int:
+            written = super().write(text)
+            listening.set()
+            return written
+
+    stream, announce = FullAfterTheHeader(), Announce()
+    log = ServeLog(stream, "text", "serve.log")
+    outcome: dict[str, str] = {}
+
+    def serve() -> None:
+        loop = asyncio.SelectorEventLoop()  # not the policy's: an earlier serve in this process may have set uvloop's
+        try:
+            loop.run_until_complete(serve_forever(Server("gearmand-1.1"), "127.0.0.1", 0, log=log, announce=announce))
+        except HarnessError as exc:
+            outcome["error"] = str(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert listening.wait(10)
+    port = int(announce.getvalue().strip().rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        while sock.recv(4096):  # serve ends the run, closing this connection
+            pass
+    thread.join(10)
+    assert not thread.is_alive()
+    assert outcome == {"error": "cannot write log serve.log: No space left on device"}
+    assert stream.getvalue().startswith("# gearsim serve run: ") and stream.getvalue().count("\n") == 1
