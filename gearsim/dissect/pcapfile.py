@@ -111,8 +111,8 @@ class _Reader:
     def offset(self) -> int:
         return self.base + self._pos
 
-    def take(self, size: int) -> bytes | None:
-        """The next ``size`` bytes, or None at a clean end of file.
+    def take(self, size: int, what: str = "a record") -> bytes | None:
+        """The next ``size`` bytes (``what`` they are, for the error), or None at a clean end of file.
 
         Raises:
             CaptureError: the file ends inside the requested bytes.
@@ -136,7 +136,7 @@ class _Reader:
             if have < size:
                 if have == 0:
                     return None
-                raise CaptureError(self.name, self.offset, f"file ends inside a record ({have} of {size} bytes)")
+                raise CaptureError(self.name, self.offset, f"file ends inside {what} ({have} of {size} bytes)")
         out = self._buf[self._pos : end]
         self._pos = end
         return out
@@ -257,7 +257,7 @@ def _gunzipped(outer: _Reader, head: bytes, name: str) -> Iterator[Frame]:
 
 def _pcap(reader: _Reader, magic: bytes) -> Iterator[Frame]:
     endian, scale = _PCAP_MAGICS[magic]
-    header = reader.take(20)
+    header = reader.take(20, "the pcap global header")
     if header is None:
         raise CaptureError(reader.name, 4, "pcap file ends inside its global header")
     linktype = struct.unpack(endian + "HHiIII", header)[5] & 0x0FFFFFFF
@@ -313,18 +313,18 @@ def _pcapng(reader: _Reader, first: bytes) -> Iterator[Frame]:
     while True:
         at = reader.offset - len(pending)
         if pending:
-            rest = reader.take(4)
+            rest = reader.take(4, "a pcapng block header")
             if rest is None:
                 raise CaptureError(name, at, "file ends inside a pcapng block header")
             head: bytes | None = pending + rest
             pending = b""
         else:
-            head = reader.take(8)
+            head = reader.take(8, "a pcapng block header")
         if head is None:
             return
         btype = struct.unpack(endian + "I", head[:4])[0]
         if head[:4] == _PCAPNG_SHB:
-            bom = reader.take(4)
+            bom = reader.take(4, "a pcapng section header")
             if bom == b"\x4d\x3c\x2b\x1a":
                 endian = "<"
             elif bom == b"\x1a\x2b\x3c\x4d":
@@ -336,14 +336,14 @@ def _pcapng(reader: _Reader, first: bytes) -> Iterator[Frame]:
             body_len = length - 12
             if length < 28 or length % 4 or length > _MAX_RECORD:
                 raise CaptureError(name, at, f"pcapng section header with bad length {length}")
-            body = reader.take(body_len)
+            body = reader.take(body_len, "a pcapng section header")
             if body is None:
                 raise CaptureError(name, at, "file ends inside a pcapng section header")
             continue
         length = struct.unpack(endian + "I", head[4:8])[0]
         if length < 12 or length % 4 or length > _MAX_RECORD:
             raise CaptureError(name, at, f"pcapng block of type {btype:#x} with bad length {length}")
-        body = reader.take(length - 8)
+        body = reader.take(length - 8, "a pcapng block")
         if body is None:
             raise CaptureError(name, at, "file ends inside a pcapng block")
         if body[-4:] != head[4:8]:

@@ -99,7 +99,8 @@ PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 BAD_CAPTURES: dict[str, tuple[bytes, str]] = {
     "empty": (b"", "byte offset 0"),
     "garbage": (b"GET / HTTP/1.1\r\n\r\n", "byte offset 0: not a pcap or pcapng capture"),
-    "short-pcap-header": (PCAP_HEADER[:10], "byte offset"),
+    # the global header cut short is named as such (it said "inside a record", as if a packet were cut)
+    "short-pcap-header": (PCAP_HEADER[:10], "byte offset 4: file ends inside the pcap global header (6 of 20 bytes)"),
     "record-cut": (
         PCAP_HEADER + struct.pack("<IIII", 0, 0, 60, 60) + b"x" * 10,
         "byte offset 40: file ends inside a record (10 of 60 bytes)",
