@@ -12,7 +12,6 @@ before anything runs, and which vector files the paths given to ``lint`` and
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, NoReturn
@@ -67,11 +66,14 @@ def exit_code(results: Sequence[CaseResult]) -> int:
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors exit with EXIT_INPUT (subcommand parsers inherit it)."""
+    """An ArgumentParser whose usage errors are one line and exit with EXIT_INPUT (subcommand parsers inherit it).
+
+    argparse prints the whole usage block first (7 to 14 lines for ``run``), where
+    every other input error is one line: the line points at ``--help`` instead.
+    """
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def address(text: str) -> tuple[str, int]:

@@ -170,3 +170,23 @@ def test_pcap_of_a_model_run_is_written(tmp_path: Path, capsys: pytest.CaptureFi
     pcap = tmp_path / "out.pcap"
     assert main(["run", "server/status.yaml::unknown-handle", "--pcap", str(pcap)]) == 0
     assert pcap.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["run", "--jobs", "x"],
+            "gearsim run: error: argument --jobs: invalid int value: 'x' (see gearsim run --help)",
+        ),
+        ([], "gearsim: error: the following arguments are required: command (see gearsim --help)"),
+    ],
+)
+def test_a_usage_error_is_one_line_pointing_at_help(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As every other input error: argparse printed its 7-14 line usage block before the error."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 3
+    assert capsys.readouterr().err == line + "\n"
