@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK
+from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, baselines_folder
 from gearsim.cli.common import command as nonblank
 from gearsim.cli.common import seconds as positive_seconds
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
@@ -133,6 +133,7 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     from gearsim.report.html import ReportRun, render_html
     from gearsim.report.matrix import Implementation, build_matrix, matrix_json, matrix_markdown
 
+    baselines_folder(args.baselines)
     commands: list[tuple[str, str]] = [
         (c if c in REFERENCE else f"driver{i + 1}", c) for i, c in enumerate(args.driver or [])
     ]

@@ -29,6 +29,7 @@ __all__ = [
     "Parser",
     "add_profile_argument",
     "address",
+    "baselines_folder",
     "command",
     "count",
     "exit_code",
@@ -184,3 +185,13 @@ def vector_files(names: Sequence[str]) -> list[Path]:
         else:
             raise InputError(f"{path}: no such file or folder")
     return files
+
+
+def baselines_folder(name: str | None) -> None:
+    """Refuse a ``--baselines DIR`` that is not a folder, before a long run rather than after it.
+
+    Raises:
+        InputError: ``name`` is given and is not a folder (a mistyped one compared nothing and exited 0).
+    """
+    if name is not None and not Path(name).is_dir():
+        raise InputError(f"--baselines {name}: no such folder")

@@ -190,3 +190,14 @@ def test_a_usage_error_is_one_line_pointing_at_help(
         main(argv)
     assert stop.value.code == 3
     assert capsys.readouterr().err == line + "\n"
+
+
+@pytest.mark.parametrize("command", ["matrix", "clients"])
+def test_a_missing_baselines_folder_is_refused_before_the_run(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """matrix printed 'no baseline' per column and exited 0 (nothing compared); clients refused only after its run."""
+    missing = tmp_path / "nope"
+    assert main([command, "--baselines", str(missing)]) == 3
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == f"gearsim {command}: --baselines {missing}: no such folder\n", out.err
