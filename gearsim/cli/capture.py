@@ -27,7 +27,8 @@ from typing import Any, Final, TextIO
 
 from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, add_profile_argument, port
 from gearsim.dissect.annotate import annotate
-from gearsim.dissect.capture import CaptureStats, ConnInfo, Event, EventKind, read_capture
+from gearsim.dissect.capture import read_capture
+from gearsim.dissect.events import CaptureStats, ConnInfo, Event, EventKind
 from gearsim.dissect.pcapfile import CaptureError
 from gearsim.errors import GearsimError
 from gearsim.model.profiles import DEFAULT_PROFILE

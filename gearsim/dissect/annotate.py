@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Final
 
-from gearsim.dissect.capture import Event, EventKind
+from gearsim.dissect.events import Event, EventKind
 from gearsim.protocol.packets import SPECS, TERMINAL_TYPES, WORK_TYPES, Packet, PacketType, Role
 from gearsim.protocol.trace import Direction
 from gearsim.protocol.validate import Violation, check

@@ -2,8 +2,9 @@
 
 This module owns the flow table: which TCP connections are Gearman, which end
 is the server, connection numbering, and the ordered stream of ``Event``
-values (messages, gaps, damage, opens and closes) produced by reading the file
-once, front to back. File formats are ``pcapfile``'s, headers ``netparse``'s,
+values (messages, gaps, damage, opens and closes; the values are
+``gearsim.dissect.events``') produced by reading the file once, front to back.
+File formats are ``pcapfile``'s, headers ``netparse``'s,
 IP fragments ``ipfrag``'s, TCP order ``reassembly``'s and Gearman framing
 ``gearstream``'s; this module wires them together.
 
@@ -35,12 +36,13 @@ an RST).
 from __future__ import annotations
 
 import struct
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Final
 
+from gearsim.dissect.events import CaptureStats, ConnInfo, Event, EventKind
 from gearsim.dissect.gearstream import GearmanHalf, Item, Problem
 from gearsim.dissect.ipfrag import Defragmenter, Unassembled
 from gearsim.dissect.netparse import (
@@ -59,7 +61,7 @@ from gearsim.dissect.netparse import (
 from gearsim.dissect.pcapfile import CaptureError, Frame, read_frames
 from gearsim.dissect.reassembly import Chunk, Gap, HalfStream, Piece
 from gearsim.protocol.codec import DEFAULT_MAX_BODY
-from gearsim.protocol.packets import ADMIN_COMMANDS, SPECS, Message
+from gearsim.protocol.packets import ADMIN_COMMANDS, SPECS
 from gearsim.protocol.trace import Direction
 
 __all__ = [
@@ -75,20 +77,6 @@ __all__ = [
 
 #: the IANA port for Gearman, read without proof
 DEFAULT_PORTS: Final[tuple[int, ...]] = (4730,)
-
-
-class EventKind:
-    """The ``kind`` values of an Event."""
-
-    MESSAGE = "message"
-    OPEN = "open"
-    #: one direction ended: its FIN was reached in sequence order (``note`` "FIN"), or its end sent RST ("RST")
-    FIN = "fin"
-    CLOSE = "close"
-    #: IP fragments that never made a whole datagram (``conn`` 0: no connection is known)
-    UNASSEMBLED = "unassembled"
-    #: Problem kinds: gap, lost, skipped, error, truncated, unassembled
-    PROBLEMS = frozenset({"gap", "lost", "skipped", "error", "truncated", "unassembled"})
 
 
 @dataclass(slots=True)
@@ -108,68 +96,6 @@ class Connection:
     done: set[str] = field(default_factory=set)
     #: capture time of an RST; segments still in flight are read for a moment after it
     reset_ns: int | None = None
-
-
-class ConnInfo(NamedTuple):
-    """Who a connection joins: the client (or worker) end, the server end, how it was seen."""
-
-    client: str
-    server: str
-    #: True when the capture joined the connection after its SYN
-    midstream: bool
-
-
-class Event(NamedTuple):
-    """One thing read from the capture, in capture order.
-
-    ``direction`` is ``c>s`` (to the Gearman port: from a client or worker),
-    ``s>c`` or empty for open and close. ``offset``/``end`` are stream byte
-    offsets of that direction (``end`` only for problems). ``frame`` is the
-    1-based frame number that completed the event, ``time_ns`` its time.
-    """
-
-    time_ns: int
-    frame: int
-    conn: int
-    direction: str
-    kind: str
-    offset: int
-    end: int
-    message: Message | None
-    note: str
-    #: set on ``open`` events only
-    info: ConnInfo | None = None
-
-
-@dataclass(slots=True)
-class CaptureStats:
-    """What reading a capture found, for the line that says why nothing was shown."""
-
-    frames: int = 0
-    #: TCP connections looked at (matched a Gearman port, or examined for Gearman bytes)
-    tcp_connections: int = 0
-    gearman_connections: int = 0
-    #: server endpoints proven Gearman by their bytes (not by port)
-    detected_servers: list[str] = field(default_factory=list)
-    #: server-side ports of TCP connections that were not Gearman
-    other_ports: Counter[int] = field(default_factory=Counter)
-    datagrams_reassembled: int = 0
-    datagrams_unassembled: int = 0
-
-    def nothing_found(self, ports: Iterable[int] | None) -> str:
-        """The one line telling the user no Gearman traffic was found, and what to try."""
-        if ports is not None:
-            where = "on port " + ", ".join(str(p) for p in sorted(set(ports)))
-            hint = "; without --port, gearsim looks for Gearman on every port"
-        else:
-            where = "on any port"
-            hint = "; if a server is there, name its port with --port N"
-        seen = ", ".join(str(p) for p, _ in self.other_ports.most_common(5))
-        other = f" (ports {seen})" if seen else ""
-        return (
-            f"no Gearman traffic found {where}: {self.frames} frames, "
-            f"{self.tcp_connections} TCP connections{other} with no Gearman packets or admin commands{hint}"
-        )
 
 
 _C2S: Final[str] = Direction.C2S.value

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from gearsim.dissect.capture import Event, EventKind, read_capture
+from gearsim.dissect.capture import read_capture
+from gearsim.dissect.events import Event, EventKind
 from gearsim.dissect.observe import histories_and_replies
 from gearsim.lincheck.verdict import BROKEN, DEFAULT_BUDGET, UNDECIDED, judge, state_budget
 from gearsim.model.profiles import DEFAULT_PROFILE

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from gearsim.dissect.capture import Event, EventKind
+from gearsim.dissect.events import Event, EventKind
 from gearsim.protocol.packets import ASSIGN_TYPES, TERMINAL_TYPES, WORK_TYPES, Packet, PacketType
 from gearsim.protocol.trace import Direction, quote
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gearsim.dissect.capture import Event, EventKind
+from gearsim.dissect.events import Event, EventKind
 from gearsim.lincheck.history import (
     CONNECT,
     DISCONNECT,

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from gearsim.dissect.capture import Event, EventKind, read_capture
+from gearsim.dissect.capture import read_capture
 from gearsim.dissect.check import check_events
+from gearsim.dissect.events import Event, EventKind
 from gearsim.protocol.packets import SPECS, Magic, Packet, Role
 from gearsim.protocol.trace import Direction
 from gearsim.vectors.parse import dump_vector_file, format_bytes

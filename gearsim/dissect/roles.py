@@ -51,7 +51,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from gearsim.dissect.capture import Event, EventKind
+from gearsim.dissect.events import Event, EventKind
 from gearsim.protocol.packets import SPECS, TERMINAL_TYPES, WORK_TYPES, AdminLine, Packet, PacketType, Role
 from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import Direction

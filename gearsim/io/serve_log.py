@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TextIO
 
 from gearsim.dissect.annotate import Annotator
-from gearsim.dissect.capture import Event, EventKind
+from gearsim.dissect.events import Event, EventKind
 from gearsim.errors import BadMagic, DecodeError, HarnessError, UnknownType
 from gearsim.protocol.codec import Decoder
 from gearsim.protocol.node import Send
