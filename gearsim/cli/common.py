@@ -12,13 +12,17 @@ before anything runs, and which vector files the paths given to ``lint`` and
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from gearsim.errors import InputError
 from gearsim.run.result import CaseResult, Verdict
 from gearsim.run.shard import Shard, parse_shard
+
+if TYPE_CHECKING:
+    from gearsim.protocol.trace import Trace
 
 __all__ = [
     "EXIT_BUG",
@@ -39,6 +43,7 @@ __all__ = [
     "seconds",
     "shard",
     "vector_files",
+    "write_pcap",
 ]
 
 #: everything passed or was acceptable (or the command did its job)
@@ -195,3 +200,21 @@ def baselines_folder(name: str | None) -> None:
     """
     if name is not None and not Path(name).is_dir():
         raise InputError(f"--baselines {name}: no such folder")
+
+
+def write_pcap(traces: Iterable[Trace], path: str) -> None:
+    """Simulator traces as one capture at ``path`` (``--pcap``), written whole or not at all.
+
+    Built in memory first: a full disk midway must not leave half a capture in
+    place of the previous one (gearsim.files.replace_bytes; a link, device or
+    pipe is written into).
+
+    Raises:
+        OSError: the capture cannot be written; a file already there is left as it was.
+    """
+    from gearsim.dissect.synth import write_trace_pcap
+    from gearsim.files import replace_bytes
+
+    buffer = io.BytesIO()
+    write_trace_pcap(list(traces), buffer)
+    replace_bytes(Path(path), buffer.getvalue())

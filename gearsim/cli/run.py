@@ -48,6 +48,7 @@ from gearsim.cli.common import (
     exit_code,
     seconds,
     shard,
+    write_pcap,
 )
 from gearsim.cli.progress import progress
 from gearsim.errors import HarnessError, InputError
@@ -254,9 +255,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         write_case_traces(Path(args.trace), results)
     if played.model is not None and args.pcap:
-        from gearsim.dissect.synth import write_trace_pcap
-
-        write_trace_pcap([sim.trace for _, sim in played.model.traces()], args.pcap)
+        write_pcap([sim.trace for _, sim in played.model.traces()], args.pcap)
     code = _baseline_exit(args, results, profile)
     return exit_code(results) if code is None else code
 

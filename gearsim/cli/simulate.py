@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_INPUT, EXIT_OK
+from gearsim.cli.common import EXIT_INPUT, EXIT_OK, write_pcap
 from gearsim.errors import GearsimError
 from gearsim.files import data_dir, read_input_text, replace_text
 from gearsim.sim.scenario import Scenario, ScenarioError, parse_scenario_text
@@ -164,10 +164,8 @@ def run_simulate(args: argparse.Namespace) -> int:
             print(f"gearsim simulate: cannot write the trace: {exc}", file=sys.stderr)
             return EXIT_INPUT
     if args.pcap:
-        from gearsim.dissect.synth import write_trace_pcap
-
         try:
-            write_trace_pcap(workload.sim.trace, args.pcap)
+            write_pcap([workload.sim.trace], args.pcap)
         except OSError as exc:
             print(f"gearsim simulate: cannot write the capture: {exc}", file=sys.stderr)
             return EXIT_INPUT

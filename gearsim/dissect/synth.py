@@ -10,7 +10,6 @@ Gearman on port 4730.
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -128,20 +127,16 @@ def write_trace_pcap(trace: Trace | Iterable[Trace], out: str | Path | BinaryIO,
     it was split into), else the encoded ``send`` records. Ticks become
     milliseconds after 2024-01-01; successive traces follow each other in time.
 
-    A file named by path is written whole or not at all (gearsim.files.replace_bytes).
+    A file named by path is streamed into; ``gearsim run --pcap`` and ``gearsim
+    simulate --pcap`` write theirs whole or not at all (gearsim.cli.common.write_pcap).
 
     Raises:
-        OSError: the output cannot be written (a file named by path is left as it was).
+        OSError: the output cannot be written.
     """
     traces = [trace] if isinstance(trace, Trace) else list(trace)
     if isinstance(out, (str, Path)):
-        from gearsim.files import replace_bytes
-
-        # whole or not at all: a failure midway must not leave half a capture in place of the previous one
-        buffer = io.BytesIO()
-        count = write_trace_pcap(traces, buffer, port=port)
-        replace_bytes(Path(out), buffer.getvalue())
-        return count
+        with open(out, "wb") as file:
+            return write_trace_pcap(traces, file, port=port)
     writer = PcapWriter(out)
     count = 0
     offset_ns = 0
