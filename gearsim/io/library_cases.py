@@ -242,27 +242,55 @@ class _LibrarySession(ScriptedSession):
         await self.start()
         for step in self.case.steps:
             self.step = step
-            if step.action == "call":
-                await self._call(step)
-            elif step.action == "await":
-                await self._await(step)
-            elif step.action == "sent":
-                await self._sent(step)
-            elif step.action == "server_close":
-                await self._server_close(step)
-            elif step.action == "server_send":
-                self._server_send(step)
-            elif step.action == "server_die":
-                await self._server_die(step)
-            else:
-                try:
-                    await self.scripted_step(step)
-                except StepFailed as exc:
-                    raise self._explained(exc) from None
+            try:
+                await self._play_step(step)
+            except StepFailed:
+                # a driver that broke the protocol on a nowait call is why the library did
+                # nothing the step could see: the case is unjudged, not failed by the library
+                broken = self._broken_driver()
+                if broken is not None:
+                    raise broken from None
+                raise
         self.step = None
         for actor in list(self.pending):
             raise StepFailed(None, f"{actor}: a nowait call was never awaited")
         await asyncio.sleep(SETTLE_MS / 1000)
+
+    async def _play_step(self, step: Step) -> None:
+        if step.action == "call":
+            await self._call(step)
+        elif step.action == "await":
+            await self._await(step)
+        elif step.action == "sent":
+            await self._sent(step)
+        elif step.action == "server_close":
+            await self._server_close(step)
+        elif step.action == "server_send":
+            self._server_send(step)
+        elif step.action == "server_die":
+            await self._server_die(step)
+        else:
+            try:
+                await self.scripted_step(step)
+            except StepFailed as exc:
+                raise self._explained(exc) from None
+
+    def _broken_driver(self) -> BaseException | None:
+        """Why a nowait call's driver broke the protocol (died, garbage, a malformed reply), or None."""
+        for actor, (call_step, record, task) in self.pending.items():
+            if not task.done() or task.cancelled():
+                continue
+            error = task.exception()
+            if error is not None:
+                return error
+            reply = task.result()
+            call = call_step.call
+            if reply.ok and call is not None:
+                try:
+                    decode_reply(call.op, reply.body, bool(record.args.get("background")))
+                except ValueError as exc:
+                    return _Garbage(f"driver of {actor}: the reply to {call.op} is malformed: {exc}")
+        return None
 
     def _explained(self, failed: StepFailed) -> StepFailed:
         """A scripted step's failure, with the error of a nowait call that ended meanwhile (its likely cause)."""

@@ -159,6 +159,19 @@ def test_a_driver_that_breaks_the_protocol_is_inconclusive_in_bounded_time(
     assert re.search(reason.replace("{python}", re.escape(sys.executable)), result.reason), result.reason
 
 
+@pytest.mark.parametrize("mode", ["wrong-id", "missing-field"])
+def test_a_driver_broken_on_a_nowait_call_makes_the_case_inconclusive_not_a_library_fail(mode: str) -> None:
+    """The library sent nothing because its driver broke the protocol: no FAIL may be charged to the library.
+
+    foreground-fail submits without waiting, then expects the SUBMIT_JOB on the wire; the
+    driver's broken reply to that submit came first, and the wire step's timeout was a FAIL.
+    """
+    vf = next(f for f in _selection().files if any(c.id == "foreground-fail" for c in f.cases))
+    result = run_library_case(vf, vf.case("foreground-fail"), f"{{python}} {BAD} {mode}")
+    assert result.verdict == Verdict.INCONCLUSIVE, (result.verdict, result.reason)
+    assert "driver" in result.reason, result.reason
+
+
 def test_a_driver_that_cannot_start_is_inconclusive() -> None:
     vf = parse_vector_text(HANG_CASE, "hang.yaml", load_schema_text())
     result = run_library_case(vf, vf.case("one-submit"), "/nonexistent/driver")
