@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -106,13 +107,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # epoch forward to the wall clock)
     tick0_wall = epoch0 if args.epoch == "now" else None
     try:
-        _fast_event_loop()
-        shell = asyncio.run(
-            serve_forever(
-                node, args.host, args.port, log=log, header=header, check=not args.no_check,
-                alerts=sys.stderr, limits=limits, tick0_wall=tick0_wall,
-            )
-        )  # fmt: skip
+        # a loop of its own: setting uvloop's policy for the process (as this did) leaked into
+        # whatever ran next in it (a test suite's driver threads then raced spawning processes)
+        with asyncio.Runner(loop_factory=_fast_event_loop()) as runner:
+            shell = runner.run(
+                serve_forever(
+                    node, args.host, args.port, log=log, header=header, check=not args.no_check,
+                    alerts=sys.stderr, limits=limits, tick0_wall=tick0_wall,
+                )
+            )  # fmt: skip
     finally:
         if log is not None and log.stream is not sys.stderr:
             _close_log(log)
@@ -233,8 +236,8 @@ def add_serve_command(subparsers: Any) -> None:
     serve.set_defaults(func=_cmd_serve)
 
 
-def _fast_event_loop() -> None:
-    """Use uvloop's event loop when it is installed: the shell's cost is mostly the loop's.
+def _fast_event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop factory when it is installed (the shell's cost is mostly the loop's), else None.
 
     gearsim serve runs the same sans-IO model either way; uvloop only moves
     bytes faster (tools/bench/serve.py measures both peers and gearsim).
@@ -242,5 +245,5 @@ def _fast_event_loop() -> None:
     try:
         import uvloop
     except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        return None
+    return uvloop.new_event_loop

@@ -136,3 +136,17 @@ def test_max_body_closes_a_header_announcing_more_at_once() -> None:
             assert read_packets(sock, 1) == [Packet(Magic.RES, PacketType.ECHO_RES, (b"y" * 65536,))]
     finally:
         served.stop()
+
+
+def test_serve_in_process_leaves_the_event_loop_policy_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """gearsim serve set uvloop's policy for the whole process: a suite's later driver threads, each with a
+    loop of their own, then raced spawning processes ('Racing with another loop to spawn a process')."""
+    import asyncio
+
+    from gearsim.cli.main import main
+
+    before = type(asyncio.get_event_loop_policy())
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # serve fails at once: its port is in use
+        assert main(["serve", "--port", str(taken.getsockname()[1])]) == 3
+    assert "gearsim serve:" in capsys.readouterr().err
+    assert type(asyncio.get_event_loop_policy()) is before
