@@ -151,6 +151,18 @@ class _NotApplicable(Exception):
     pass
 
 
+def _decoded(actor: str, op: str, record: CallRecord, reply: Reply) -> dict[str, Any]:
+    """The values of a successful reply to ``op``.
+
+    Raises:
+        _Garbage: the reply lacks a field ``op`` must return, or has one malformed.
+    """
+    try:
+        return decode_reply(op, reply.body, bool(record.args.get("background")))
+    except ValueError as exc:
+        raise _Garbage(f"driver of {actor}: the reply to {op} is malformed: {exc}") from None
+
+
 class _Garbage(Exception):
     """A reply that is JSON but not what the operation returns (the driver broke the protocol)."""
 
@@ -287,9 +299,9 @@ class _LibrarySession(ScriptedSession):
             call = call_step.call
             if reply.ok and call is not None:
                 try:
-                    decode_reply(call.op, reply.body, bool(record.args.get("background")))
-                except ValueError as exc:
-                    return _Garbage(f"driver of {actor}: the reply to {call.op} is malformed: {exc}")
+                    _decoded(actor, call.op, record, reply)
+                except _Garbage as garbage:
+                    return garbage
         return None
 
     def _explained(self, failed: StepFailed) -> StepFailed:
@@ -355,10 +367,7 @@ class _LibrarySession(ScriptedSession):
         self._event(step.actor, KIND_REPLY, f"{call.op}: {reply.describe()}")
         values: dict[str, Any] = {}
         if reply.ok:
-            try:
-                values = decode_reply(call.op, reply.body, bool(record.args.get("background")))
-            except ValueError as exc:
-                raise _Garbage(f"driver of {step.actor}: the reply to {call.op} is malformed: {exc}") from None
+            values = _decoded(step.actor, call.op, record, reply)
         self.calls.append(replace(record, reply=values if reply.ok else None))
         expect = step.reply
         if expect is None:
