@@ -157,24 +157,39 @@ def quote(data: bytes) -> str:
     return f'"{shown}"...({len(data)} bytes, sha256:{digest})'
 
 
-#: the characters a terminal may act on rather than show: C0 controls but tab and newline, DEL, C1 controls
-_CONTROL: Final[re.Pattern[str]] = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: the characters a terminal may act on rather than show: C0 controls but tab and newline, DEL, C1 controls;
+#: then the invisible ones that change how a line reads rather than what it holds (Trojan Source,
+#: CVE-2021-42574): every format character (Unicode category Cf: the bidi embeddings, overrides, isolates
+#: and marks, zero-width spaces and joiners, the BOM, tag characters...) as of Unicode 15 (13439-1343f
+#: are 15's, so a Python on Unicode 14 escapes them too), the line and paragraph separators (Zl, Zp), and
+#: lone surrogates, which no UTF-8 output can hold
+_CONTROL: Final[re.Pattern[str]] = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]"
+)
 
 
 def _control(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return "\\r" if code == 0x0D else f"\\x{code:02x}"
+    if code == 0x0D:
+        return "\\r"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def terminal_text(text: str) -> str:
-    """``text`` safe to print: every control character but newline and tab escaped (``\\x1b``, ``\\r``).
+    """``text`` safe to print: controls but newline and tab, and invisible format characters, escaped.
 
     For a peer's own words (a driver's stderr or library name, a program's
     output, a server's log tail) in a report a person reads in a terminal or
     a CI log: an ESC or a carriage return there would let the peer clear the
-    screen or overwrite a line with its own. Lines and the rest of the text,
-    non-ASCII letters included, are kept as they are, so a log tail stays
-    readable; text without controls comes back unchanged.
+    screen or overwrite a line with its own, and a bidi override (U+202E) or
+    isolate would let it show a line in an order other than its content's.
+    Each is shown as an escape (``\\x1b``, ``\\r``, ``\\u202e``). Lines and
+    the rest of the text, non-ASCII letters included, are kept as they are,
+    so a log tail stays readable; text without such characters comes back
+    unchanged. Escapes are printable ASCII, so a second pass changes nothing.
     """
     return _CONTROL.sub(_control, text)
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet, Role, type_name
 from gearsim.protocol.requirements import Requirement
-from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record, quote
+from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record, quote, terminal_text
 from gearsim.run.runner import CaseResult, Verdict
 
 __all__ = ["MAX_ROWS", "ReportRun", "chart_svg", "render_html"]
@@ -93,7 +93,9 @@ class ReportRun:
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    # a peer's words (a reason, a note, a log tail) may hold a bidi override or isolate that would reorder the
+    # report around it, or an invisible character: shown as escapes (\\u202e), as in the text report
+    return html.escape(terminal_text(str(text)), quote=True)
 
 
 def _slug(text: str) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gearsim.protocol.requirements import Requirement
+from gearsim.protocol.trace import terminal_text
 from gearsim.report.baseline import one_line_reason
 from gearsim.run.runner import CaseResult, Verdict
 
@@ -170,6 +171,8 @@ def matrix_json(matrix: Matrix) -> str:
 
 
 def _md(text: str) -> str:
+    # bidi controls and invisible characters from a peer (a library's name, a reason) shown as escapes first
+    text = terminal_text(text)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace("`", "'")
 
 
@@ -296,7 +299,7 @@ _CLASS = {
 
 
 def _h(text: str) -> str:
-    return html.escape(text, quote=True)
+    return html.escape(terminal_text(text), quote=True)  # bidi controls and invisible characters shown escaped
 
 
 def matrix_html(matrix: Matrix, requirements: Mapping[str, Requirement] | None = None) -> str:

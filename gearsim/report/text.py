@@ -52,7 +52,8 @@ def text_report(
 ) -> str:
     """A per-area summary table, then every failure and inconclusive case in full.
 
-    Control characters but newline and tab are shown escaped (``\\x1b``), see
+    Control characters but newline and tab, bidi controls and other invisible
+    format characters are shown escaped (``\\x1b``, ``\\u202e``), see
     :func:`gearsim.protocol.trace.terminal_text`.
 
     ``repro`` gives the one-line command that reproduces a case; each failure

@@ -14,6 +14,9 @@ Usage: bad_driver.py MODE, where MODE says what it does at its first submit
 * ``hostile``: names its library, and writes to stderr before exiting with
   status 7, text with terminal escapes (ESC [2J clears a screen; a CR lets
   "FAKE PASS" overwrite the line it is on).
+* ``bidi``: the same with Unicode bidi controls and invisible characters
+  instead: a right-to-left override shows "LIAF" as "FAIL" read backwards,
+  isolates, marks, a zero-width space (Trojan Source, CVE-2021-42574).
 """
 
 import json
@@ -22,6 +25,7 @@ import time
 
 MODE = sys.argv[1]
 HOSTILE = "\x1b[2J\rFAKE PASS"
+BIDI = "\u202eLIAF\u202c \u2066\u2067\u2068x\u2069 \u200e\u200f\u061c\u202a\u202b\u202d\u200b\ufeff\U000e0041"
 CAPABILITIES = ["submit", "submit_background", "priority", "unique", "status", "option"]
 
 
@@ -33,7 +37,7 @@ def write(text: str) -> None:
 for line in sys.stdin:
     req = json.loads(line)
     if req["op"] == "hello":
-        library = f"bad ({MODE})" + (HOSTILE if MODE == "hostile" else "")
+        library = f"bad ({MODE})" + (HOSTILE if MODE == "hostile" else BIDI if MODE == "bidi" else "")
         write(json.dumps({"id": req["id"], "ok": True, "library": library, "capabilities": CAPABILITIES}))
         continue
     if req["op"] == "bye":
@@ -46,6 +50,9 @@ for line in sys.stdin:
         sys.exit(7)
     elif MODE == "hostile":
         sys.stderr.write(f"bad driver: {HOSTILE}\n")
+        sys.exit(7)
+    elif MODE == "bidi":
+        sys.stderr.write(f"bad driver: {BIDI}\n")
         sys.exit(7)
     elif MODE == "garbage":
         write("this is not JSON")
