@@ -30,7 +30,7 @@ from gearsim.dissect.annotate import annotate
 from gearsim.dissect.capture import read_capture
 from gearsim.dissect.events import CaptureStats, ConnInfo, Event, EventKind
 from gearsim.dissect.pcapfile import CaptureError
-from gearsim.errors import GearsimError
+from gearsim.errors import GearsimError, InputError
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.packets import AdminLine, Magic, Packet
 from gearsim.protocol.requirements import Requirement
@@ -56,10 +56,22 @@ def _ports(values: list[int] | None) -> tuple[int, ...] | None:
 
 
 def _found_or_say(args: argparse.Namespace, stats: CaptureStats, name: str) -> bool:
-    """True when the capture held Gearman; otherwise print the one line that says it did not."""
+    """True when the capture held Gearman; otherwise print the one line that says it did not.
+
+    Frames of a link type gearsim does not read (802.11, an unknown number)
+    are named in a note each, after what was read from the others.
+
+    Raises:
+        InputError: every frame was of a link type gearsim does not read.
+    """
+    sys.stdout.flush()
+    for note in stats.skipped():
+        print(f"gearsim {name}: {args.capture}: {note}", file=sys.stderr)
+    refusal = stats.unreadable()
+    if refusal is not None:
+        raise InputError(refusal)  # the capture is not one gearsim can read: an input error, exit 3
     if stats.gearman_connections:
         return True
-    sys.stdout.flush()
     print(f"gearsim {name}: {args.capture}: {stats.nothing_found(_ports(args.port))}", file=sys.stderr)
     return False
 

@@ -50,6 +50,7 @@ from gearsim.dissect.netparse import (
     ETH_IPV4_TCP,
     FIN,
     LINKTYPE_ETHERNET,
+    READABLE_LINKTYPES,
     RST,
     SYN,
     Fragment,
@@ -214,6 +215,8 @@ class _Flows:
         else:
             seg = parse_segment(frame.linktype, data)
         if seg is None:
+            if frame.linktype not in READABLE_LINKTYPES:
+                self.stats.unread_links[(frame.interface, frame.linktype)] += 1  # for the line that names it
             return []
         if self.resets and frame.time_ns - self.resets[0][0] >= _RESET_LINGER_NS:
             return [*self._close_resets(frame), *self.frame(frame)]

@@ -15,9 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from gearsim.dissect.netparse import READABLE_LINKTYPES, linktype_name
 from gearsim.protocol.packets import Message
 
 __all__ = ["CaptureStats", "ConnInfo", "Event", "EventKind"]
+
+#: the link types gearsim reads, as a refusal lists them
+_READS = "gearsim reads link types " + ", ".join(linktype_name(n) for n in sorted(READABLE_LINKTYPES))
 
 
 class EventKind:
@@ -79,6 +83,29 @@ class CaptureStats:
     other_ports: Counter[int] = field(default_factory=Counter)
     datagrams_reassembled: int = 0
     datagrams_unassembled: int = 0
+    #: frames passed over because gearsim does not read their link type, by (pcapng interface, link type)
+    unread_links: Counter[tuple[int, int]] = field(default_factory=Counter)
+
+    def unreadable(self) -> str | None:
+        """Why no frame could be read, when every frame was of a link type gearsim does not read; else None."""
+        if not self.frames or sum(self.unread_links.values()) < self.frames:
+            return None
+        return f"cannot read {'; '.join(self._unread())}: {_READS}"
+
+    def skipped(self) -> list[str]:
+        """One note per interface (and link type) passed over, when other frames could be read."""
+        if self.unreadable() is not None:
+            return []
+        # frames of other link types were read, so the capture is a pcapng with several interfaces: name it
+        return [f"note: skipped {what}: {_READS}" for what in self._unread(interfaces=True)]
+
+    def _unread(self, *, interfaces: bool = False) -> list[str]:
+        many = interfaces or len(self.unread_links) > 1 or any(iface for iface, _ in self.unread_links)
+        return [
+            f"{count} frame{'s' * (count != 1)} of link type {linktype_name(linktype)}"
+            + (f" on interface {iface}" if many else "")
+            for (iface, linktype), count in sorted(self.unread_links.items())
+        ]
 
     def nothing_found(self, ports: Iterable[int] | None) -> str:
         """The one line telling the user no Gearman traffic was found, and what to try."""

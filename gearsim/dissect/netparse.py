@@ -21,11 +21,13 @@ __all__ = [
     "LINKTYPE_ETHERNET",
     "LINKTYPE_NULL",
     "LINKTYPE_RAW",
+    "READABLE_LINKTYPES",
     "RST",
     "SYN",
     "Fragment",
     "Segment",
     "format_endpoint",
+    "linktype_name",
     "parse_segment",
     "parse_tcp",
 ]
@@ -40,6 +42,43 @@ _LINKTYPE_LINUX_SLL: Final[int] = 113
 _LINKTYPE_IPV4: Final[int] = 228
 _LINKTYPE_IPV6: Final[int] = 229
 _LINKTYPE_LINUX_SLL2: Final[int] = 276
+#: every link type ``parse_segment`` reads, by its tcpdump.org name; a frame of any other gives None
+READABLE_LINKTYPES: Final[dict[int, str]] = {
+    LINKTYPE_NULL: "NULL",
+    LINKTYPE_ETHERNET: "ETHERNET",
+    _LINKTYPE_RAW_OLD[0]: "RAW",
+    _LINKTYPE_RAW_OLD[1]: "RAW",
+    LINKTYPE_RAW: "RAW",
+    _LINKTYPE_LOOP: "LOOP",
+    _LINKTYPE_LINUX_SLL: "LINUX_SLL",
+    _LINKTYPE_IPV4: "IPV4",
+    _LINKTYPE_IPV6: "IPV6",
+    _LINKTYPE_LINUX_SLL2: "LINUX_SLL2",
+}
+#: names of link types met in the wild that this parser does not read, so that a refusal can name them
+_OTHER_LINKTYPES: Final[dict[int, str]] = {
+    6: "IEEE802_5",
+    9: "PPP",
+    10: "FDDI",
+    50: "PPP_HDLC",
+    51: "PPP_ETHER",
+    104: "C_HDLC",
+    105: "IEEE802_11",
+    107: "FRELAY",
+    119: "IEEE802_11_PRISM",
+    127: "IEEE802_11_RADIOTAP",
+    163: "IEEE802_11_AVS",
+    187: "BLUETOOTH_HCI_H4",
+    189: "USB_LINUX",
+    192: "PPI",
+    195: "IEEE802_15_4_WITHFCS",
+    201: "BLUETOOTH_HCI_H4_WITH_PHDR",
+    220: "USB_LINUX_MMAPPED",
+    227: "CAN_SOCKETCAN",
+    239: "NFLOG",
+    249: "USBPCAP",
+    253: "NETLINK",
+}
 
 FIN: Final[int] = 0x01
 SYN: Final[int] = 0x02
@@ -97,6 +136,12 @@ def format_endpoint(addr: bytes, port: int) -> str:
     if len(addr) == 4:
         return f"{addr[0]}.{addr[1]}.{addr[2]}.{addr[3]}:{port}"
     return f"[{ipaddress.IPv6Address(addr)}]:{port}"
+
+
+def linktype_name(linktype: int) -> str:
+    """``105 (IEEE802_11)``: a link type's number and tcpdump.org name, ``(unknown)`` for one not listed here."""
+    name = READABLE_LINKTYPES.get(linktype) or _OTHER_LINKTYPES.get(linktype)
+    return f"{linktype} ({name or 'unknown'})"
 
 
 def _network(linktype: int, data: bytes) -> tuple[int, int] | None:

@@ -2,9 +2,9 @@
 
 This module owns the capture *file* formats and nothing above them: it yields
 one ``Frame`` per captured packet (timestamp in integer nanoseconds, link type,
-the captured bytes, the record's byte offset in the file) without ever holding
-more than one read chunk plus one record in memory, so a file of any size is
-read in constant memory. Parsing link, IP and TCP headers is ``netparse``'s job.
+the captured bytes, the record's byte offset in the file, the pcapng interface)
+without ever holding more than one read chunk plus one record in memory, so a
+file of any size is read in constant memory. Parsing link, IP and TCP headers is ``netparse``'s job.
 
 A capture compressed with gzip (``.pcap.gz``, ``.pcapng.gz``; recognised by
 its magic, not its name) is read through ``gzip`` as it streams; an error
@@ -86,6 +86,8 @@ class Frame(NamedTuple):
     offset: int
     #: 1-based frame number, as tshark counts
     number: int
+    #: the pcapng interface (its description's index in the section) that captured it; 0 in a pcap file
+    interface: int = 0
 
 
 class _Source(Protocol):
@@ -280,7 +282,7 @@ def _pcap(reader: _Reader, magic: bytes) -> Iterator[Frame]:
             if end <= size and incl <= _MAX_RECORD:
                 number += 1
                 frame = new(
-                    Frame, (sec * 1_000_000_000 + frac * scale, linktype, buf[pos + 16 : end], base + pos, number)
+                    Frame, (sec * 1_000_000_000 + frac * scale, linktype, buf[pos + 16 : end], base + pos, number, 0)
                 )
                 pos = end
                 yield frame
@@ -369,7 +371,7 @@ def _pcapng(reader: _Reader, first: bytes) -> Iterator[Frame]:
             ticks = (hi << 32) | lo
             time_ns = ticks * unit if unit > 0 else ticks // -unit
             number += 1
-            yield Frame(time_ns, linktype, body[20 : 20 + incl], at, number)
+            yield Frame(time_ns, linktype, body[20 : 20 + incl], at, number, iface)
         elif btype == 3:  # simple packet: no timestamp
             if not interfaces:
                 raise CaptureError(name, at, "simple packet block before any interface description")
