@@ -24,7 +24,7 @@ from gearsim.protocol.requirements import Requirement, parse_requirements
 from gearsim.report.baseline import Baseline, BaselineError, dump_baseline, parse_baseline
 from gearsim.run.batch import excluded
 from gearsim.safeyaml import MAX_TEXT
-from gearsim.vectors.lint import refuse_acceptable_musts
+from gearsim.vectors.lint import refuse_broken
 from gearsim.vectors.parse import VectorFile, parse_vector_text
 from gearsim.vectors.rules import with_step_rules
 
@@ -113,18 +113,27 @@ def read_input_text(
         raise error(f"not UTF-8 text (byte offset {exc.start}: {exc.reason})", file=shown) from None
 
 
-def read_vector_file(path: Path, name: str | None = None) -> VectorFile:
+def read_vector_file(path: Path, name: str | None = None, *, refuse: bool = True) -> VectorFile:
     """Parse one vector file, each expect step with the rule ids it checks (gearsim.vectors.rules).
+
+    With ``refuse`` (the default, for every path that runs vectors) a file
+    with a case that contradicts itself or the spec is refused as broken
+    (gearsim.vectors.lint.contradictions); ``gearsim fmt``, which only
+    rewrites the text, and the pytest plugin, which refuses per case, read
+    without it.
 
     Raises:
         VectorError: unreadable, too large, not YAML, or not a valid vector file, or
-            one of its alternatives breaks a MUST without being a defect (never acceptable).
+            (with ``refuse``) one of its cases is broken: a codec case whose wire and
+            messages disagree, an unknown requirement id or profile, an alternative
+            that breaks a MUST without being a defect (never acceptable).
     """
     shown = name or path.as_posix()
     text = read_input_text(path, shown)
     requirements = load_requirements()
     vf = parse_vector_text(text, shown, load_schema_text())
-    refuse_acceptable_musts(vf, requirements)
+    if refuse:
+        refuse_broken(vf, requirements)
     return with_step_rules(vf, requirements)
 
 

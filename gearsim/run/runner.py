@@ -70,7 +70,7 @@ from gearsim.run.unanswered import (
     silent_admin_rules,
     unanswered_defect,
 )
-from gearsim.vectors.codec_checks import check_codec_case
+from gearsim.vectors.lint import contradictions
 from gearsim.vectors.matching import (
     UnsendableLine,
     line_text,
@@ -353,9 +353,17 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, 
 
     Raises:
         InputError: ``profile`` is not a known profile.
+        VectorError: the case contradicts itself (gearsim.vectors.lint.contradictions: a
+            codec case whose wire and messages disagree, an unknown profile name), so no
+            verdict played from it would be about the peer. gearsim.select and
+            read_vector_file refuse such a file before anything runs; this catches a
+            case parsed by other means.
         GearsimBug: anything else went wrong inside gearsim (a bug, not a verdict).
     """
     check_profile(profile)
+    broken = contradictions(vf.name, case)
+    if broken:
+        raise broken[0]
     base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements, vector_sha256=vf.sha256)
     if case.is_program:
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason="a program case: run it with gearsim run --client")
@@ -364,11 +372,6 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, 
     if not case.applies_to(profile):
         return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=f"only for {', '.join(case.profiles)}")
     if case.is_codec:
-        problems = check_codec_case(case)
-        if problems:
-            return replace(
-                base, verdict=Verdict.FAIL, reason=problems[0], notes=tuple(problems[1:]), rules=case.requirements
-            )
         if case.server is None:
             return base
         return _run_reaction(case, factory, profile, base, level)

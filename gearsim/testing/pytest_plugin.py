@@ -523,16 +523,22 @@ class GearsimFile(pytest.File):
 
     def collect(self) -> Iterator[GearsimItem]:
         from gearsim.errors import VectorError
-        from gearsim.files import read_vector_file
+        from gearsim.files import load_requirements, read_vector_file
+        from gearsim.vectors.lint import contradictions
 
         name = self.nodeid or self.path.name
         try:
-            vf = read_vector_file(self.path, name)
+            # a broken case is refused on its own item (GearsimItem.setup), so the file's other cases still run
+            vf = read_vector_file(self.path, name, refuse=False)
         except VectorError as exc:
             raise self.CollectError(f"gearsim: {exc}") from None
         state = self.config.stash[_STATE]
+        requirements = load_requirements()
         for case in vf.cases:
-            item: GearsimItem = GearsimItem.from_parent(self, name=case.id, vf=vf, case=case)
+            broken = contradictions(name, case, requirements)
+            item: GearsimItem = GearsimItem.from_parent(
+                self, name=case.id, vf=vf, case=case, broken=str(broken[0]) if broken else ""
+            )
             reason = _baseline_reason(state.baseline, item.case_id)
             if reason is not None:
                 item.add_marker(pytest.mark.xfail(reason=f"gearsim baseline: {reason}", raises=GearsimCaseFailure))
@@ -542,10 +548,12 @@ class GearsimFile(pytest.File):
 class GearsimItem(pytest.Item):
     """One vector case, run against the session's target when pytest calls it."""
 
-    def __init__(self, *, vf: VectorFile, case: Case, **kwargs: Any) -> None:
+    def __init__(self, *, vf: VectorFile, case: Case, broken: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vf = vf
         self.case = case
+        #: why the case is a broken vector (gearsim.vectors.lint.contradictions), or ""
+        self.broken = broken
         self.add_marker("gearsim")
         self.extra_keyword_matches.update({vf.area, *case.requirements})
         self.user_properties.append(("requirements", " ".join(case.requirements)))
@@ -554,6 +562,11 @@ class GearsimItem(pytest.Item):
     def case_id(self) -> str:
         """``FILE::CASE`` as the report and the baseline name it."""
         return f"{self.vf.name}::{self.case.id}"
+
+    def setup(self) -> None:
+        """A broken vector is an error of this item (pytest's ERROR, one line), never a failure of the peer."""
+        if self.broken:
+            pytest.fail(terminal_text(f"gearsim: broken vector: {self.broken}"), pytrace=False)
 
     def runtest(self) -> None:
         from gearsim.run.runner import Verdict

@@ -10,16 +10,28 @@ there is one) the step. Lint refuses:
   forms (or decode and validator expectations) disagree;
 * an unknown or retired requirement id, wherever it is cited;
 * an unknown profile name (case ``profiles``, alternatives, reactions);
+* an expectation that the server sends a packet the packet table has no
+  server send (a request: ``SUBMIT_JOB``, ``TEXT``), or sends one with a
+  number of arguments the table gives it in no layout;
 * an ``expect_silence`` without a duration (``ms``);
 * an alternative outcome that breaks a MUST without naming the defect it is
   (a broken MUST is never an acceptable variant), a ``defect`` that one of the
   named profiles does not record, ``breaks`` that names a MAY rule, and a
   ``crash`` outcome that is not a defect breaking GM-SERVER-005.
 
-The rule that a broken MUST is never acceptable is also enforced where vectors
-are read to be run (:func:`refuse_acceptable_musts`, called by
-gearsim.files.read_vector_file), so an unlinted file cannot slip one past the
-runner.
+Some findings make a vector contradict itself or the spec, so that no verdict
+played from it could be about the peer: an unknown requirement id (a FAIL
+would cite a rule that does not exist), an unknown profile name (an
+alternative or a case that no run can ever select, a typo turning an
+acceptable outcome into a FAIL), an expected reply no server sends, a codec case whose bytes, messages, decoding
+and violations disagree (gearsim.vectors.codec_checks), and an alternative
+that breaks a MUST without being a defect. :func:`contradictions` is their one
+list, and every path that runs vectors refuses a case that has one as a broken
+vector (:func:`refuse_broken`, called by gearsim.files.read_vector_file; the
+runner and the pytest plugin per case), so an unlinted file cannot slip one
+past the runner as a FAIL of the peer. The other findings (canonical form, a
+retired id, ``expect_silence`` without ``ms``, the bookkeeping of defects) are
+left to lint.
 """
 
 from __future__ import annotations
@@ -28,11 +40,12 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from gearsim.errors import VectorError
 from gearsim.model.profiles import PROFILES
+from gearsim.protocol.packets import SPECS
 from gearsim.protocol.requirements import SERVER_SUBJECTS, Requirement
-from gearsim.vectors.codec_checks import check_codec_case
+from gearsim.vectors.codec_checks import codec_errors
 from gearsim.vectors.parse import Alternative, Case, Reaction, VectorFile, dump_vector_file, parse_vector_text
 
-__all__ = ["CRASH_RULE", "lint_text", "refuse_acceptable_musts"]
+__all__ = ["CRASH_RULE", "contradictions", "lint_text", "refuse_broken"]
 
 #: the rule a crash breaks
 CRASH_RULE = "GM-SERVER-005"
@@ -57,27 +70,58 @@ def _cited(case: Case) -> Iterator[tuple[int | None, str]]:
                 yield step.index, rid
 
 
-def _requirement_findings(case: Case, where: str, requirements: Mapping[str, Requirement]) -> Iterator[str]:
+def _requirement_findings(
+    case: Case, name: str, requirements: Mapping[str, Requirement], *, retired: bool = True
+) -> Iterator[VectorError]:
+    """Each unknown requirement id the case cites (and, with ``retired``, each retired one)."""
     for step, rid in _cited(case):
-        at = where + (f" step {step}" if step is not None else "")
         req = requirements.get(rid)
         if req is None:
-            yield f"{at}: unknown requirement id {rid}"
-        elif req.status == "retired":
-            yield f"{at}: cites retired requirement {rid}"
+            yield VectorError(f"unknown requirement id {rid}", file=name, case=case.id, step=step)
+        elif retired and req.status == "retired":
+            yield VectorError(f"cites retired requirement {rid}", file=name, case=case.id, step=step)
 
 
-def _profile_findings(case: Case, name: str) -> Iterator[str]:
+def _profile_findings(case: Case, name: str) -> Iterator[VectorError]:
     known = ", ".join(PROFILES)
     for profile in case.profiles:
         if profile not in PROFILES:
-            yield f"{_where(name, case)}: unknown profile {profile!r} (known: {known})"
+            yield VectorError(f"unknown profile {profile!r} (known: {known})", file=name, case=case.id)
     outcomes: list[tuple[int | None, Sequence[str]]] = [(None, r.profiles) for r in case.server_accept]
     outcomes += [(s.index, a.profiles) for s in case.steps for a in s.accept]
     for step, profiles in outcomes:
         for profile in profiles:
             if profile not in PROFILES:
-                yield f"{_where(name, case, step)}: unknown profile {profile!r} (known: {known})"
+                yield VectorError(f"unknown profile {profile!r} (known: {known})", file=name, case=case.id, step=step)
+
+
+def _impossible_replies(case: Case, name: str) -> Iterator[VectorError]:
+    """Each packet a server case expects the server to send that the packet table says no server sends as expected.
+
+    Only the primary expectation: an alternative may be a defect in which a
+    server sends what it must not. Program and library cases are left alone:
+    their expect steps check what a program or library sent.
+    """
+    if case.is_program or case.is_library:
+        return
+    for step in case.steps:
+        if step.action != "expect":
+            continue
+        for pattern in (step.packet, *step.packets):
+            spec = SPECS.get(int(pattern.type)) if pattern is not None else None
+            if pattern is None or spec is None:
+                continue
+            why = ""
+            if not spec.res:
+                senders = " and ".join(sorted(spec.req)) or "nobody"
+                why = f"which the packet table has no server send (sent by: {senders})"
+            elif all(len(pattern.args) != len(layout) for layout in (spec.args, *spec.variants.values())):
+                layout = ", ".join(spec.args) or "none"
+                why = f"with {len(pattern.args)} arguments; the packet table gives it {len(spec.args)} ({layout})"
+            if why:
+                yield VectorError(
+                    f"expects the server to send {pattern.name}, {why}", file=name, case=case.id, step=step.index
+                )
 
 
 def _musts(outcome: Alternative | Reaction, requirements: Mapping[str, Requirement]) -> list[str]:
@@ -94,22 +138,48 @@ def _acceptable_must(outcome: Alternative | Reaction, requirements: Mapping[str,
     return ""
 
 
-def refuse_acceptable_musts(vf: VectorFile, requirements: Mapping[str, Requirement]) -> None:
-    """Refuse a file in which an alternative outcome breaks a MUST (or crashes) without being a defect.
+def _acceptable_musts(case: Case, name: str, requirements: Mapping[str, Requirement]) -> Iterator[VectorError]:
+    """Each alternative outcome of the case that breaks a MUST (or crashes) without being a defect."""
+    for step in case.steps:
+        for alt in step.accept:
+            why = _acceptable_must(alt, requirements)
+            if why:
+                yield VectorError(why, file=name, case=case.id, step=step.index)
+    for reaction in case.server_accept:
+        why = _acceptable_must(reaction, requirements)
+        if why:
+            yield VectorError(f"server reaction: {why}", file=name, case=case.id)
+
+
+def contradictions(name: str, case: Case, requirements: Mapping[str, Requirement] | None = None) -> list[VectorError]:
+    """What makes ``case`` (of file ``name``) a broken vector that no run may judge a peer by (empty: nothing).
+
+    Each error names the file, the case and, where there is one, the step (a
+    codec case's says the byte offset and message). Without ``requirements``
+    (a caller that holds no registry) the checks that need one are left out:
+    unknown requirement ids and MUST-breaking alternatives.
+    """
+    found: list[VectorError] = []
+    if requirements is not None:
+        found += _requirement_findings(case, name, requirements, retired=False)
+    found += _profile_findings(case, name)
+    found += _impossible_replies(case, name)
+    if requirements is not None:
+        found += _acceptable_musts(case, name, requirements)
+    found += codec_errors(name, case)
+    return found
+
+
+def refuse_broken(vf: VectorFile, requirements: Mapping[str, Requirement]) -> None:
+    """Refuse a file with a case that contradicts itself or the spec (:func:`contradictions`).
 
     Raises:
-        VectorError: the first such outcome, naming file, case and step.
+        VectorError: the first such contradiction, naming file, case and step.
     """
     for case in vf.cases:
-        for step in case.steps:
-            for alt in step.accept:
-                why = _acceptable_must(alt, requirements)
-                if why:
-                    raise VectorError(why, file=vf.name, case=case.id, step=step.index)
-        for reaction in case.server_accept:
-            why = _acceptable_must(reaction, requirements)
-            if why:
-                raise VectorError(f"server reaction: {why}", file=vf.name, case=case.id)
+        found = contradictions(vf.name, case, requirements)
+        if found:
+            raise found[0]
 
 
 def _outcome_findings(
@@ -174,10 +244,9 @@ def lint_text(
         findings.append(f"{name}: not in canonical form (run: gearsim fmt {name})")
     raw_cases = vf.raw.get("cases", [])
     for index, case in enumerate(vf.cases):
-        where = _where(name, case)
-        findings.extend(_requirement_findings(case, where, requirements))
-        findings.extend(_profile_findings(case, name))
+        findings.extend(str(e) for e in _requirement_findings(case, name, requirements))
+        findings.extend(str(e) for e in _profile_findings(case, name))
+        findings.extend(str(e) for e in _impossible_replies(case, name))
         findings.extend(_step_findings(case, name, requirements, raw_cases[index]))
-        if case.is_codec:
-            findings.extend(f"{name}::{p}" for p in check_codec_case(case))
+        findings.extend(str(e) for e in codec_errors(name, case))
     return vf, findings

@@ -327,3 +327,36 @@ cases:
         project, "--gearsim-server-command", f"{sys.executable} {TOY_SERVER} --port {{port}}", "gearman/jobs.yaml::echo"
     )
     healthy.assert_outcomes(passed=1)
+
+
+def test_a_broken_vector_is_an_error_of_its_item_not_a_failure_of_the_server(project: pytest.Pytester) -> None:
+    """A codec case whose wire and messages disagree: ERROR naming file, case and byte offset; its file's other case
+    still runs. It used to be a FAILED item charged to the implementation under test."""
+    good = """\
+- id: echo-fine
+  comment: bytes and messages alike
+  requirements: [GM-ECHO-001]
+  result: valid
+  sender: client
+  wire: 00524551 00000010 00000002 6869
+  messages:
+  - {packet: {type: ECHO_REQ, args: [hi]}}
+  violations: []
+  server:
+    replies:
+    - {packet: {type: ECHO_RES, args: [hi]}}
+    then: open
+"""
+    lying = good.replace("echo-fine", "wire-lies").replace("ECHO_REQ, args: [hi]", "ECHO_REQ, args: [ho]")
+    head = "schema: gearsim-vectors/1\narea: codec\ntitle: t\nheader: [h]\nnotes: {}\ncases:\n"
+    project.makefile(".yaml", **{"gearman/broken": head + good + lying})
+    result = _run(project, "-o", "gearsim_baseline=", "gearman/broken.yaml")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of gearman/broken.yaml::wire-lies _*",
+            "gearsim: broken vector: gearman/broken.yaml::wire-lies: wire and messages disagree at byte offset 13 *",
+            "ERROR gearman/broken.yaml::wire-lies - Failed: gearsim: broken vector:*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
