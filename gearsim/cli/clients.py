@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, baselines_folder
+from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, baselines_folder, unjudged
 from gearsim.cli.common import command as nonblank
 from gearsim.cli.common import seconds as positive_seconds
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
@@ -189,7 +189,16 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     for impl, results in runs:
         # the version is the library name the driver gave in its hello: its words, not ours
         print(terminal_text(f"{impl.key}: {_counts(results)} ({impl.version or impl.label}, {impl.note})"))
-    return EXIT_FAIL if regressed else EXIT_OK
+    if regressed:
+        return EXIT_FAIL
+    # a FAIL in the table is the library's, and exits 0; a column in which nothing could be judged measured nothing
+    code = EXIT_OK
+    for impl, results in runs:
+        why = unjudged(results)
+        if why:
+            print(terminal_text(f"gearsim clients: {impl.key}: {why}"), file=sys.stderr)
+            code = EXIT_INCONCLUSIVE
+    return code
 
 
 def _library_of(results: Sequence[CaseResult]) -> str:
@@ -212,7 +221,11 @@ def add_clients_command(subparsers: Any) -> None:
         "clients",
         help="the client compatibility matrix: library cases through every reference driver",
         description="Run the library cases (default: every bundled one) with each reference driver whose library "
-        "is installed, or with the --driver commands given, and write the client compatibility matrix.",
+        "is installed, or with the --driver commands given, and write the client compatibility matrix. "
+        "Exit status: 0 when the table is written, FAILs in it included (they are the libraries' verdicts); "
+        "1 on a regression against --baselines; 2 when a driver's column has no case that could be judged "
+        "(every one inconclusive, as when the driver never answers hello), with one line naming the cause; "
+        "3 on an input or harness error.",
     )
     p.add_argument("vectors", nargs="*", help="paths, bundled names or globs (default: client)")
     p.add_argument(

@@ -1,7 +1,8 @@
 """What every ``gearsim`` command shares: exit codes, the parser, and the parsers of common arguments.
 
 This module owns the exit codes of every command (:data:`EXIT_OK` ..
-:data:`EXIT_BUG`), the argument parser class (its usage errors exit 3 like
+:data:`EXIT_BUG`; :func:`unjudged`, the one rule by which a table of other
+people's verdicts is inconclusive), the argument parser class (its usage errors exit 3 like
 every other input error, not argparse's 2, which means "inconclusive" here),
 the argument types for ``HOST:PORT``, ``K/N`` shards and counts, the
 ``--profile`` option with the one check that refuses an unknown profile
@@ -42,6 +43,7 @@ __all__ = [
     "profile_list",
     "seconds",
     "shard",
+    "unjudged",
     "vector_files",
     "write_pcap",
 ]
@@ -69,6 +71,32 @@ def exit_code(results: Sequence[CaseResult]) -> int:
     if Verdict.INCONCLUSIVE in verdicts:
         return EXIT_INCONCLUSIVE
     return EXIT_OK
+
+
+#: verdicts that judge the implementation (n/a and inconclusive do not)
+_JUDGED: Final[frozenset[Verdict]] = frozenset({Verdict.PASS, Verdict.ACCEPTABLE, Verdict.KNOWN_DEFECT, Verdict.FAIL})
+
+
+def unjudged(results: Sequence[CaseResult]) -> str:
+    """Why nothing in ``results`` (one implementation's run) could be judged, or "" when something was.
+
+    Nothing was judged when no case passed, was acceptable, a known defect or
+    a FAIL, yet at least one was inconclusive (a driver that never answered
+    hello, a server that never started): the run measured nothing, and
+    ``gearsim run`` (with or without ``--baseline``), ``matrix`` and
+    ``clients`` exit EXIT_INCONCLUSIVE for it rather than 0. A run of n/a
+    cases alone is not inconclusive: nothing asked of the implementation was
+    something it offers. The reason is one line: the count and the first
+    inconclusive case's reason, which names the cause.
+    """
+    if not results or any(r.verdict in _JUDGED for r in results):
+        return ""
+    stuck = [r for r in results if r.verdict is Verdict.INCONCLUSIVE]
+    if not stuck:
+        return ""
+    # one line; a CR stays, for terminal_text to show rather than obey
+    first = " ".join(part.strip(" \t") for part in stuck[0].reason.split("\n"))
+    return f"no case could be judged ({len(stuck)} of {len(results)} inconclusive), e.g. {stuck[0].id}: {first}"
 
 
 class Parser(argparse.ArgumentParser):

@@ -25,13 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK, baselines_folder, profile_list
+from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, baselines_folder, profile_list, unjudged
 from gearsim.errors import InputError
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
 from gearsim.io.launch import start_server, stop_server
 from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, run_cases
 from gearsim.io.peers import PEERS, PeerError, peer_available, peer_description
 from gearsim.io.serverdesc import ServerDescription, command_description, load_description
+from gearsim.protocol.trace import terminal_text
 from gearsim.report.baseline import baseline_from_results, compare, format_comparison
 from gearsim.report.matrix import Implementation, Matrix, build_matrix, matrix_html, matrix_json, matrix_markdown
 from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, UnsupportedOption, selected_cases
@@ -257,6 +258,14 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
             sys.stdout.write(format_comparison(cmp))
             if not cmp.ok:
                 code = EXIT_FAIL
+    if code == EXIT_FAIL:
+        return code
+    # a FAIL in the table is the server's, and exits 0; a column in which nothing could be judged measured nothing
+    for impl, results in runs:
+        why = unjudged(results)
+        if why:
+            print(terminal_text(f"gearsim matrix: {impl.key}: {why}"), file=sys.stderr)
+            code = EXIT_INCONCLUSIVE
     return code
 
 
@@ -265,6 +274,11 @@ def add_matrix_command(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "matrix",
         help="compatibility matrix: every vector on the model (each profile) and on each installed real server",
+        description="Run the vectors on the reference model under each profile and on each installed real server, "
+        "and write the compatibility matrix. Exit status: 0 when the table is written, FAILs in it included (they "
+        "are the servers' verdicts); 1 on a regression against --baselines; 2 when a column has no case that "
+        "could be judged (every one inconclusive, as when its server never answers), with one line naming the "
+        "cause; 3 on an input or harness error.",
     )
     p.add_argument("vectors", nargs="*", help="paths, bundled names or globs (default: all bundled vectors)")
     p.add_argument("--out-json", metavar="FILE", help="write the matrix as JSON")

@@ -40,6 +40,7 @@ from typing import Any, TextIO
 
 from gearsim.cli.common import (
     EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
     EXIT_OK,
     add_profile_argument,
     address,
@@ -48,6 +49,7 @@ from gearsim.cli.common import (
     exit_code,
     seconds,
     shard,
+    unjudged,
     write_pcap,
 )
 from gearsim.cli.progress import progress
@@ -184,7 +186,11 @@ def add_run_command(subparsers: Any) -> None:
     report.add_argument("--out", metavar="FILE", help="write the report here (a text summary still goes to stdout)")
     report.add_argument("--trace", metavar="FILE", help="write the canonical text trace of every case")
     report.add_argument("--pcap", metavar="FILE", help="write every case's conversation as one capture (model runs)")
-    report.add_argument("--baseline", metavar="FILE", help="compare with this baseline; exit 1 only on regressions")
+    report.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="compare with this baseline; exit 1 only on regressions (2 still when no case could be judged)",
+    )
     report.add_argument("--write-baseline", metavar="FILE", help="write the verdicts of this run as a baseline")
     run.set_defaults(func=_cmd_run)
 
@@ -497,7 +503,9 @@ def _baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], prof
     """Handle ``--write-baseline`` and ``--baseline``; None without ``--baseline`` (the usual exit code stands).
 
     With a baseline only regressions fail the run: EXIT_FAIL when a case
-    regressed, else EXIT_OK. The comparison is printed.
+    regressed, else EXIT_OK, unless no case could be judged (gearsim.cli.common.unjudged:
+    every one inconclusive, which a baseline written from such a run also records):
+    EXIT_INCONCLUSIVE, with one line naming the cause on stderr. The comparison is printed.
 
     Raises:
         BaselineError: the baseline file is missing or malformed.
@@ -517,4 +525,10 @@ def _baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], prof
         )
     cmp = compare(baseline, results)
     stream.write(format_comparison(cmp))
-    return EXIT_OK if cmp.ok else EXIT_FAIL
+    if not cmp.ok:
+        return EXIT_FAIL
+    why = unjudged(results)
+    if why:
+        print(terminal_text(f"gearsim run: {why}"), file=sys.stderr)
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK

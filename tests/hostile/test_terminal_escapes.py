@@ -107,10 +107,12 @@ def test_gearsim_clients_shows_a_driver_s_library_name_escaped(
 ) -> None:
     vectors = tmp_path / "one.yaml"
     vectors.write_text(ONE_SUBMIT, encoding="utf-8")
-    assert main(["clients", "--driver", f"{{python}} {BAD} hostile", str(vectors)]) == 0
-    out = capsys.readouterr().out
+    # its one case is inconclusive (the driver dies on submit): nothing judged, exit 2, with the cause on stderr
+    assert main(["clients", "--driver", f"{{python}} {BAD} hostile", str(vectors)]) == 2
+    out, err = capsys.readouterr()
     _assert_escaped(out)
     assert f"(bad (hostile){SHOWN}, " in out
+    _assert_escaped(err)  # the line naming the cause quotes the driver's stderr, escaped
 
 
 def test_a_server_that_will_not_start_is_reported_with_its_log_tail_escaped(
