@@ -23,15 +23,17 @@ Some findings make a vector contradict itself or the spec, so that no verdict
 played from it could be about the peer: an unknown requirement id (a FAIL
 would cite a rule that does not exist), an unknown profile name (an
 alternative or a case that no run can ever select, a typo turning an
-acceptable outcome into a FAIL), an expected reply no server sends, a codec case whose bytes, messages, decoding
-and violations disagree (gearsim.vectors.codec_checks), and an alternative
-that breaks a MUST without being a defect. :func:`contradictions` is their one
-list, and every path that runs vectors refuses a case that has one as a broken
-vector (:func:`refuse_broken`, called by gearsim.files.read_vector_file; the
-runner and the pytest plugin per case), so an unlinted file cannot slip one
-past the runner as a FAIL of the peer. The other findings (canonical form, a
-retired id, ``expect_silence`` without ``ms``, the bookkeeping of defects) are
-left to lint.
+acceptable outcome into a FAIL), an expected reply no server sends, a codec
+case whose bytes, messages, decoding and violations disagree
+(gearsim.vectors.codec_checks), an alternative that breaks a MUST without
+being a defect, and one naming a defect its profiles do not record (for the
+MUSTs it breaks: it would be graded a known defect "as its profile records").
+:func:`contradictions` is their one list, and every path that runs vectors
+refuses a case that has one as a broken vector (:func:`refuse_broken`, called
+by gearsim.files.read_vector_file; the runner and the pytest plugin per case),
+so an unlinted file cannot slip one past the runner as a verdict on the peer. The other findings (canonical form, a
+retired id, ``expect_silence`` without ``ms``, a defect without ``breaks``,
+``breaks`` naming a MAY or another role's rule) are left to lint.
 """
 
 from __future__ import annotations
@@ -138,16 +140,21 @@ def _acceptable_must(outcome: Alternative | Reaction, requirements: Mapping[str,
     return ""
 
 
-def _acceptable_musts(case: Case, name: str, requirements: Mapping[str, Requirement]) -> Iterator[VectorError]:
-    """Each alternative outcome of the case that breaks a MUST (or crashes) without being a defect."""
+def _outcome_contradictions(case: Case, name: str, requirements: Mapping[str, Requirement]) -> Iterator[VectorError]:
+    """Each alternative outcome of the case that breaks a MUST (or crashes) without being a defect, or that
+    names a defect its profiles do not record (for the MUSTs it breaks)."""
     for step in case.steps:
         for alt in step.accept:
             why = _acceptable_must(alt, requirements)
             if why:
                 yield VectorError(why, file=name, case=case.id, step=step.index)
+            for why in _unrecorded(alt, requirements):
+                yield VectorError(why, file=name, case=case.id, step=step.index)
     for reaction in case.server_accept:
         why = _acceptable_must(reaction, requirements)
         if why:
+            yield VectorError(f"server reaction: {why}", file=name, case=case.id)
+        for why in _unrecorded(reaction, requirements):
             yield VectorError(f"server reaction: {why}", file=name, case=case.id)
 
 
@@ -157,7 +164,8 @@ def contradictions(name: str, case: Case, requirements: Mapping[str, Requirement
     Each error names the file, the case and, where there is one, the step (a
     codec case's says the byte offset and message). Without ``requirements``
     (a caller that holds no registry) the checks that need one are left out:
-    unknown requirement ids and MUST-breaking alternatives.
+    unknown requirement ids, MUST-breaking alternatives and defects their
+    profiles do not record.
     """
     found: list[VectorError] = []
     if requirements is not None:
@@ -165,7 +173,7 @@ def contradictions(name: str, case: Case, requirements: Mapping[str, Requirement
     found += _profile_findings(case, name)
     found += _impossible_replies(case, name)
     if requirements is not None:
-        found += _acceptable_musts(case, name, requirements)
+        found += _outcome_contradictions(case, name, requirements)
     found += codec_errors(name, case)
     return found
 
@@ -191,24 +199,33 @@ def _outcome_findings(
             yield f"{at}: breaks names {rid}, a MAY rule, which nothing can break"
         elif rid in requirements and requirements[rid].subject not in SERVER_SUBJECTS | {"sender"}:
             yield f"{at}: breaks names {rid}, a rule of the {requirements[rid].subject}, which no server can break"
-    musts = _musts(outcome, requirements)
     if isinstance(outcome, Alternative) and outcome.crash and CRASH_RULE not in outcome.breaks:
         yield f"{at}: a crash outcome must list breaks: [{CRASH_RULE}]"
     why = _acceptable_must(outcome, requirements)
     if why:
         yield f"{at}: {why}"
-    if outcome.defect:
-        if not outcome.breaks:
-            yield f"{at}: defect {outcome.defect!r} without breaks: list the rules it breaks"
-        for profile in outcome.profiles:
-            recorded = PROFILES[profile].defect(outcome.defect) if profile in PROFILES else None
-            if profile in PROFILES and recorded is None:
-                yield f"{at}: profile {profile} records no defect {outcome.defect!r}"
-            elif recorded is not None:
-                missing = [rid for rid in musts if rid not in recorded.rules]
-                if missing:
-                    listed = ", ".join(missing)
-                    yield f"{at}: defect {outcome.defect!r} of {profile} does not list {listed} in its rules"
+    if outcome.defect and not outcome.breaks:
+        yield f"{at}: defect {outcome.defect!r} without breaks: list the rules it breaks"
+    for why in _unrecorded(outcome, requirements):
+        yield f"{at}: {why}"
+
+
+def _unrecorded(outcome: Alternative | Reaction, requirements: Mapping[str, Requirement]) -> Iterator[str]:
+    """Why the outcome's ``defect`` is not what its profiles record: none by that name, or not for those MUSTs.
+
+    Played, such an outcome was graded "known defect ... as its profile records" when no profile did.
+    """
+    if not outcome.defect:
+        return
+    musts = _musts(outcome, requirements)
+    for profile in outcome.profiles:
+        recorded = PROFILES[profile].defect(outcome.defect) if profile in PROFILES else None
+        if profile in PROFILES and recorded is None:
+            yield f"profile {profile} records no defect {outcome.defect!r}"
+        elif recorded is not None:
+            missing = [rid for rid in musts if rid not in recorded.rules]
+            if missing:
+                yield f"defect {outcome.defect!r} of {profile} does not list {', '.join(missing)} in its rules"
 
 
 def _step_findings(

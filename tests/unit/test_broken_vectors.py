@@ -98,6 +98,12 @@ CONTRADICTIONS = {
         "::echo step 3: expects the server to send ECHO_REQ, which the packet table has no server send "
         "(sent by: client and worker)",
     ),
+    "unrecorded-defect": (
+        "{expect: c1, packet: {type: ECHO_RES, args: [hi]}}",
+        "expect: c1\n    packet: {type: ECHO_RES, args: [ho]}\n    accept:\n    - profiles: [gearmand-1.1]\n"
+        "      defect: made-up-defect\n      breaks: [GM-ECHO-001]\n      packet: {type: ECHO_RES, args: [hi]}",
+        "::echo step 3: profile gearmand-1.1 records no defect 'made-up-defect'",
+    ),
     "wrong-argument-count": (
         "{expect: c1, packet: {type: ECHO_RES, args: [hi]}}",
         "{expect: c1, packet: {type: JOB_CREATED, args: [a, b]}}",
@@ -193,7 +199,8 @@ def test_the_clean_lifecycle_file_runs() -> None:
 def test_a_self_contradictory_lifecycle_case_is_refused_where_lint_finds_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    """Each was played and reported as a FAIL of the server (step 3: ECHO_RES "hi" is not what it expects)."""
+    """Each was played: a FAIL of the server (step 3: ECHO_RES "hi" is not what it expects), or for the defect
+    its profile does not record, "known defect made-up-defect of gearmand-1.1 ... as its profile records"."""
     old, new, where = CONTRADICTIONS[name]
     text = LIFECYCLE.replace(old, new)
     assert text != LIFECYCLE
