@@ -130,6 +130,11 @@ class InputError(GearsimError, ValueError):
     fault = Fault.INPUT
 
 
+class NotGearman(InputError):
+    """The address given as a Gearman server is something else: it answered a request, or spoke first, in bytes
+    no Gearman server sends (the user named the wrong port; nothing there is judged)."""
+
+
 class HarnessError(GearsimError):
     """gearsim or its environment cannot go on (a step bound, a peer that will not start)."""
 

@@ -4,7 +4,8 @@
 runs the differential machine (gearsim.fuzz) against a real server; a shrunk
 failure is written to vectors/regressions/ as a lint-clean vector and reported
 seed first, with the command that repeats the search and the one that replays
-the vector (gearsim.report.repro).
+the vector (gearsim.report.repro). An address where something other than a
+Gearman server answers is refused first (gearsim.io.preflight, exit 3).
 """
 
 from __future__ import annotations

@@ -339,11 +339,13 @@ def _play_server(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str
 
     Raises:
         HarnessError: the server cannot be connected to at all.
+        NotGearman: something other than a Gearman server answers there (gearsim.io.preflight).
     """
     host, port = args.server
-    identity = _identity(host, port)
     user = UserServerFactory(host, port)
-    user.sync  # noqa: B018 (probes the server once, before any case: a server that is not there is exit 3)
+    # probes the server once, before anything else asks it: nothing there, or no Gearman there, is exit 3
+    user.sync  # noqa: B018
+    identity = _identity(host, port)
     factory = _chunked(args, user, wall_clock=True)
     results = _ticking(
         refs, lambda tick: run_cases(refs, lambda _i: factory, profile, jobs=1, progress=tick, level=_level(args))

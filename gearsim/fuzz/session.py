@@ -22,7 +22,7 @@ from gearsim.errors import HarnessError
 from gearsim.fuzz.driver import Differential
 from gearsim.fuzz.machine import DifferentialFactory
 from gearsim.fuzz.sides import ModelSide, RealSide
-from gearsim.io.managed import probe_sync
+from gearsim.io.preflight import probe_sync
 from gearsim.model import ServerOptions
 from gearsim.model.profiles import get_profile
 from gearsim.protocol.trace import quote

@@ -52,6 +52,7 @@ from typing import Protocol
 from gearsim.errors import HarnessError
 from gearsim.io.launch import LaunchError, RunningServer, start_server, stop_server
 from gearsim.io.peers import PEERS, peer_description
+from gearsim.io.preflight import probe_server
 from gearsim.io.readiness import round_trip
 from gearsim.io.serverdesc import ServerDescription
 from gearsim.io.tcp import TcpPeer, TcpPeerFactory
@@ -76,7 +77,6 @@ __all__ = [
     "ServerHooks",
     "UserServerFactory",
     "play_case",
-    "probe_sync",
     "run_cases",
 ]
 
@@ -379,23 +379,6 @@ class ManagedPeerFactory:
 # --------------------------------------------------------------------------- a user's long-lived server
 
 
-def probe_sync(host: str, port: int, timeout: float = HEALTH_TIMEOUT) -> str:
-    """The read-only round trip a server answers: ``ECHO_REQ``, else ``GET_STATUS``, else ``""``.
-
-    Raises:
-        HarnessError: the server cannot be connected to at all.
-    """
-    problems = []
-    for kind in ("ECHO_REQ", "GET_STATUS"):
-        problem = round_trip(host, port, kind, timeout)
-        if problem is None:
-            return kind
-        if problem.startswith("cannot connect"):
-            raise HarnessError(problem)
-        problems.append(problem)
-    return ""
-
-
 class UserServerFactory(TcpPeerFactory):
     """The PeerFactory for a user-given ``--server HOST:PORT``: every case on that one server, each in a namespace.
 
@@ -403,7 +386,7 @@ class UserServerFactory(TcpPeerFactory):
         host, port: the server.
         quick, within_floor: as for :class:`TcpPeer`.
         nonce: the run's part of every namespace (default: from the process id and the clock).
-        sync: the read-only round trip the server answers (default: found by :func:`probe_sync` on first use).
+        sync: the read-only round trip the server answers (default: found by ``probe_server`` on first use).
     """
 
     def __init__(
@@ -419,6 +402,8 @@ class UserServerFactory(TcpPeerFactory):
         super().__init__(host, port, quick=quick, within_floor=within_floor)
         self.nonce = nonce or f"{os.getpid() % 4096:03x}{time.time_ns() // 1000 % 4096:03x}"
         self._sync = sync
+        #: what the server did instead of answering ECHO_REQ and GET_STATUS ("" when it answers one)
+        self._unanswered = ""
         self._count = 0
         self._namespace: Namespace | None = None
         self._down_since: str | None = None
@@ -429,9 +414,10 @@ class UserServerFactory(TcpPeerFactory):
 
         Raises:
             HarnessError: the server cannot be connected to (on the first look only).
+            NotGearman: what answers there is no Gearman server (on the first look only).
         """
         if self._sync is None:
-            self._sync = probe_sync(self.host, self.port)
+            self._sync, self._unanswered = probe_server(self.host, self.port)
         return self._sync
 
     def __call__(self, case: object) -> TcpPeer:
@@ -482,16 +468,17 @@ class UserServerFactory(TcpPeerFactory):
 
     def describe(self) -> str:
         """How vector time maps to wall time, and how cases share the server."""
-        sync = self._sync
-        order = (
-            f"sends ordered across connections by {sync}"
-            if sync
-            else "the server answers neither ECHO_REQ nor GET_STATUS: sends are not ordered across connections"
+        shared = (
+            f"one long-lived server, each case in its own namespace (run {self.nonce}): names mapped to run-unique "
+            f"ones, listings judged on the case's own rows, cases that need a fresh server n/a"
         )
+        if self._sync:
+            return f"{super().describe()}; {shared}; sends ordered across connections by {self._sync}"
+        # first, so that the report's first line says it: every case's FAIL may well come from this alone
+        problems = f" ({self._unanswered})" if self._unanswered else ""
         return (
-            f"{super().describe()}; one long-lived server, each case in its own namespace (run {self.nonce}): "
-            f"names mapped to run-unique ones, listings judged on the case's own rows, cases that need a fresh "
-            f"server n/a; {order}"
+            f"the server answers neither ECHO_REQ nor GET_STATUS{problems}: sends are not ordered across "
+            f"connections; {super().describe()}; {shared}"
         )
 
 

@@ -25,7 +25,7 @@ from gearsim.io.tcp import is_sync_reply, sync_request
 from gearsim.protocol.codec import Decoder, encode
 from gearsim.run.batch import CLOSE_WAIT
 
-__all__ = ["POLL", "admin_line", "round_trip", "wait_ready"]
+__all__ = ["KEPT", "POLL", "admin_line", "exchange", "probe_bytes", "round_trip", "wait_ready"]
 
 
 #: polling interval while waiting for a process to listen or to exit, seconds
@@ -51,6 +51,15 @@ def _await_close(sock: socket.socket, wait: float) -> None:
                 return
 
 
+def probe_bytes(sync: str) -> bytes:
+    """The bytes of the probe request ``sync`` (ECHO_REQ or GET_STATUS) as ``round_trip`` sends them.
+
+    Raises:
+        ValueError: ``sync`` is not ECHO_REQ or GET_STATUS.
+    """
+    return encode(sync_request(sync, _PROBE_TOKEN))
+
+
 def round_trip(host: str, port: int, sync: str, timeout: float) -> str | None:
     """Connect and play one read-only request (``sync``: ECHO_REQ or GET_STATUS); None when answered.
 
@@ -63,39 +72,52 @@ def round_trip(host: str, port: int, sync: str, timeout: float) -> str | None:
         "answered ... instead"). With ``sync`` empty only the connect is tried.
         Never raises.
     """
+    return exchange(host, port, sync, timeout)[0]
+
+
+#: the most bytes of a probe's answer kept for the caller to look at (gearsim.io.preflight)
+KEPT = 256
+
+
+def exchange(host: str, port: int, sync: str, timeout: float) -> tuple[str | None, bytes]:
+    """``round_trip``'s reason (None when answered), and the first bytes the server sent (at most ``KEPT``).
+
+    Never raises.
+    """
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except ConnectionResetError:
-        return f"{host}:{port} reset the connection at once"  # someone listens, and hangs up
+        return f"{host}:{port} reset the connection at once", b""  # someone listens, and hangs up
     except OSError as exc:
-        return f"cannot connect to {host}:{port}: {exc}"
+        return f"cannot connect to {host}:{port}: {exc}", b""
     with contextlib.closing(sock):
         if not sync:
-            return None
-        request = sync_request(sync, _PROBE_TOKEN)
+            return None, b""
         decoder = Decoder()
+        first = b""
         try:
-            sock.sendall(encode(request))
+            sock.sendall(probe_bytes(sync))
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return f"no reply to {sync} within {timeout:g} s"
+                    return f"no reply to {sync} within {timeout:g} s", first
                 sock.settimeout(left)
                 data = sock.recv(65536)
                 if not data:
-                    return f"closed the connection after {sync}"
+                    return f"closed the connection after {sync}", first
+                first = (first + data)[:KEPT]
                 for message in decoder.feed(data):
                     if is_sync_reply(message, _PROBE_TOKEN):
                         _await_close(sock, CLOSE_WAIT)
-                        return None
-                    return f"answered {message!r} to {sync}"
+                        return None, first
+                    return f"answered {message!r} to {sync}", first
         except TimeoutError:
-            return f"no reply to {sync} within {timeout:g} s"
+            return f"no reply to {sync} within {timeout:g} s", first
         except OSError as exc:
-            return f"connection failed during {sync}: {exc}"
+            return f"connection failed during {sync}: {exc}", first
         except DecodeError as exc:
-            return f"answered bytes that do not decode: {exc}"
+            return f"answered bytes that do not decode: {exc}", first
 
 
 def admin_line(address: tuple[str, int], command: bytes, timeout: float) -> bytes:

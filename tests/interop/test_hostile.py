@@ -9,7 +9,9 @@ a byte at a time, or resets. Each mode is checked twice:
   the run ends within the bound gearsim.run.batch.case_wall_bound computes
   from the timeouts, and a flood leaves at most MAX_MESSAGES messages held;
 * as ``gearsim run --server 127.0.0.1:PORT`` in a subprocess: it exits 1 or 2
-  within the bound, names every case with its verdict, and prints no traceback.
+  within the bound, names every case with its verdict, and prints no traceback;
+  except that a server whose first answer is text no Gearman server sends
+  (``garbage-text``) is refused before any case, exit 3 (gearsim.io.preflight).
 
 No real Gearman peer is needed, so these never skip. Loopback only.
 """
@@ -134,6 +136,12 @@ def test_cli_run_against_hostile_server_ends_without_traceback(mode: str, tmp_pa
             pytest.fail(f"gearsim run --server against a {mode} server ran past {bound:.0f} s")
         elapsed = time.monotonic() - t0
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout, done.stderr[-3000:]
+    if mode == "garbage-text":  # no Gearman server answers ECHO_REQ in endless text: the wrong port
+        assert done.returncode == 3, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+        assert done.stdout == ""
+        refused = f"gearsim run: 127.0.0.1:{server.port} is not a Gearman server: it answered ECHO_REQ with b'xxxx"
+        assert done.stderr.startswith(refused) and done.stderr.count("\n") == 1, done.stderr
+        return
     assert done.returncode in (1, 2), (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
     for vf, case in refs:
         case_id = f"{vf.name}::{case.id}"

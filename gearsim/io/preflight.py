@@ -1,0 +1,130 @@
+"""Whether an address given as a Gearman server speaks Gearman at all, asked once before any case (I/O).
+
+``gearsim run --server``, ``gearsim fuzz --server`` and the pytest plugin's
+``--gearsim-server`` judge a server the user names by its address. Named the
+wrong port (a web server, an SSH daemon, an echo service), every case used to
+FAIL, each charged to "the server" under some MUST rule: a verdict about
+software that was never under test. :func:`preflight` plays the ``ECHO_REQ``
+probe once and refuses the address (``NotGearman``, exit 3) only when its
+first bytes say unambiguously that nothing there speaks Gearman
+(:func:`foreign`):
+
+* text that is not an admin-protocol answer (``HTTP/1.1 400 ...``,
+  ``SSH-2.0-...``): a Gearman server answers a binary request in binary
+  framing, and one that reads it as an admin line answers ``ERR ...``;
+* our own request back, byte for byte: an echo service (a Gearman server
+  answers ECHO_REQ with ECHO_RES, whose magic is ``\\0RES``).
+
+Everything else goes on to be judged as before, because a real Gearman server
+can be broken in each of those ways: bytes that start with NUL (a wrong magic
+or type is a verdict about framing), an ``ERR``/``OK`` line, a close or a
+reset, and silence (gear never answers ECHO_REQ). Once refused, a second
+connection that sends nothing tells a banner (bytes sent before any request,
+which no Gearman server does) from an answer, for the message only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from typing import Final
+
+from gearsim.errors import HarnessError, NotGearman
+from gearsim.io.readiness import exchange, probe_bytes, round_trip
+
+__all__ = ["BANNER_WAIT", "PROBE_TIMEOUT", "foreign", "preflight", "probe_server", "probe_sync", "shown"]
+
+#: how long each probe waits for its answer, seconds (as long as the after-case health check, managed.HEALTH_TIMEOUT)
+PROBE_TIMEOUT: Final[float] = 3.0
+#: how long the refused address's second connection waits for a banner, seconds (only after a refusal)
+BANNER_WAIT: Final[float] = 1.0
+#: the most bytes of a foreign answer shown in the refusal
+_SHOWN: Final[int] = 48
+#: how an admin-protocol answer starts: a Gearman server that read the binary probe as a text line says so this way
+_ADMIN_ANSWERS: Final[tuple[bytes, ...]] = (b"ERR ", b"OK")
+
+
+def foreign(first: bytes, request: bytes) -> str | None:
+    """What about ``first``, the first bytes a peer sent after ``request``, shows it is no Gearman server; else None.
+
+    None (it may be Gearman, broken or not) for nothing at all, bytes that
+    start with NUL as Gearman's binary framing does, and an admin-protocol
+    answer. Pure.
+    """
+    if not first:
+        return None
+    if first.startswith(request) and request:
+        return f"it echoed the ECHO_REQ request back byte for byte ({shown(first)}), as an echo service does"
+    if first[:1] == b"\0" or first.startswith(_ADMIN_ANSWERS):
+        return None
+    return f"it answered ECHO_REQ with {shown(first)}"
+
+
+def shown(data: bytes) -> str:
+    """``data``'s first bytes as a Python bytes literal on one line, "..." when cut. Pure."""
+    cut = data[:_SHOWN]
+    return repr(cut) + ("..." if len(data) > _SHOWN else "")
+
+
+def preflight(host: str, port: int, timeout: float) -> str | None:
+    """Play ECHO_REQ on ``host:port`` once: None when answered with its ECHO_RES, else what happened instead.
+
+    Raises:
+        HarnessError: nothing accepts connections there ("cannot connect ...").
+        NotGearman: what came back is no Gearman server's (``foreign``); the
+            message names the address and the bytes, or the banner it sent
+            before any request.
+    """
+    problem, first = exchange(host, port, "ECHO_REQ", timeout)
+    if problem is None:
+        return None
+    if problem.startswith("cannot connect"):
+        raise HarnessError(problem)
+    what = foreign(first, probe_bytes("ECHO_REQ"))
+    if what is None:
+        return problem
+    banner = _banner(host, port, BANNER_WAIT)
+    if banner:
+        what = f"it sent {shown(banner)} before any request"
+    raise NotGearman(f"{host}:{port} is not a Gearman server: {what}")
+
+
+def _banner(host: str, port: int, wait: float) -> bytes:
+    """The first bytes ``host:port`` sends on a connection that sends nothing (``wait`` s at most). Never raises."""
+    deadline = time.monotonic() + wait
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=wait) as sock:
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        return sock.recv(_SHOWN + 1)
+    return b""
+
+
+def probe_sync(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> str:
+    """The read-only round trip a server answers: ``ECHO_REQ``, else ``GET_STATUS``, else ``""``.
+
+    Raises:
+        HarnessError: the server cannot be connected to at all.
+        NotGearman: what answers there is no Gearman server (``gearsim.io.preflight``).
+    """
+    return probe_server(host, port, timeout)[0]
+
+
+def probe_server(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> tuple[str, str]:
+    """``probe_sync``'s round trip, and when it is "" what the server did instead of answering either.
+
+    ``ECHO_REQ`` goes first, through the preflight that refuses an address
+    where something other than Gearman answers.
+
+    Raises:
+        HarnessError: the server cannot be connected to at all.
+        NotGearman: what answers there is no Gearman server.
+    """
+    problem = preflight(host, port, timeout)
+    if problem is None:
+        return "ECHO_REQ", ""
+    other = round_trip(host, port, "GET_STATUS", timeout)
+    if other is None:
+        return "GET_STATUS", ""
+    if other.startswith("cannot connect"):
+        raise HarnessError(other)
+    return "", f"{problem}; {other}"

@@ -1,0 +1,215 @@
+"""An address that does not speak Gearman is refused before any case, not judged as a broken Gearman server.
+
+The hostile sweep pointed ``gearsim run --server`` at a web server, an SSH
+daemon and an echo service: every case FAILed under some MUST rule, a wall of
+verdicts charged to "the server" when the user had named the wrong port. Now
+the ECHO_REQ probe (gearsim.io.preflight) refuses such an address with exit 3
+and one line saying what came back. What a real Gearman server may do when it
+is broken (close, hang, answer in binary or with an admin ``ERR``) is still
+judged: those servers here run the cases as before, and the report's first
+line says what the probes met.
+
+The toy servers are asyncio servers on 127.0.0.1, port 0, in a thread of the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shutil
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from gearsim.cli.main import main
+from gearsim.errors import NotGearman
+from gearsim.io.preflight import foreign, probe_server
+from gearsim.io.readiness import probe_bytes
+
+pytest_plugins = ["pytester"]
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+ECHO = probe_bytes("ECHO_REQ")
+#: one case that needs nothing but a server, so a run against a toy is short
+ONE_CASE = "server/coalesce.yaml::queued-same-unique-one-job"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_project"
+PLUGIN = "gearsim.testing.pytest_plugin"
+
+
+async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(1)
+    writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+
+
+async def _ssh(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"SSH-2.0-OpenSSH_9.6\r\n")  # a banner: before the peer says anything
+    await writer.drain()
+    if await reader.read(100):
+        writer.write(b"Invalid SSH identification string.\r\n")
+        await writer.drain()
+
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(4096):
+        writer.write(data)
+        await writer.drain()
+
+
+async def _close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    return  # accepts, and closes at once
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read()  # reads everything, answers nothing (as gear does ECHO_REQ)
+
+
+async def _gearman_error(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A broken Gearman server: every request gets ERROR, in Gearman's framing."""
+    while await reader.read(4096):
+        body = b"ERR\0nope"
+        writer.write(b"\0RES" + (19).to_bytes(4, "big") + len(body).to_bytes(4, "big") + body)
+        await writer.drain()
+
+
+async def _admin_err(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A broken Gearman server that reads every request as an admin line."""
+    while await reader.read(4096):
+        writer.write(b"ERR UNKNOWN_COMMAND Unknown+server+command\n")
+        await writer.drain()
+
+
+@contextlib.contextmanager
+def _toy(handler: Handler) -> Iterator[tuple[str, int]]:
+    """``handler`` serving on 127.0.0.1, on a port of its own, for the block's duration."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    address: list[tuple[str, int]] = []
+    stop: list[asyncio.Future[None]] = []
+
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            await handler(reader, writer)
+        writer.close()
+
+    async def serve() -> None:
+        server = await asyncio.start_server(one, "127.0.0.1", 0)
+        address.append(server.sockets[0].getsockname()[:2])
+        stop.append(loop.create_future())
+        started.set()
+        async with server:
+            await stop[0]
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert started.wait(30), "the toy server did not start"
+    try:
+        yield address[0]
+    finally:
+        loop.call_soon_threadsafe(stop[0].set_result, None)
+        thread.join(30)
+        loop.close()
+
+
+REFUSED = {
+    "http": (_http, r"is not a Gearman server: it answered ECHO_REQ with b'HTTP/1\.1 400 Bad Request\\r\\n"),
+    "ssh-banner": (_ssh, r"is not a Gearman server: it sent b'SSH-2\.0-OpenSSH_9\.6\\r\\n' before any request"),
+    "echo": (_echo, r"is not a Gearman server: it echoed the ECHO_REQ request back byte for byte \(b'\\x00REQ"),
+}
+
+
+@pytest.mark.parametrize("kind", list(REFUSED))
+def test_run_refuses_an_address_that_does_not_speak_gearman(kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    handler, said = REFUSED[kind]
+    with _toy(handler) as (host, port):
+        code = main(["run", ONE_CASE, "--server", f"{host}:{port}"])
+    out, err = capsys.readouterr()
+    assert code == 3, (out, err)
+    assert out == ""  # no report: nothing was judged
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert re.search(rf"^gearsim run: 127\.0\.0\.1:{port} {said}", lines[0]), lines[0]
+
+
+def test_fuzz_refuses_it_the_same_way(capsys: pytest.CaptureFixture[str]) -> None:
+    with _toy(_http) as (host, port):
+        code = main(["fuzz", "--server", f"{host}:{port}", "--examples", "1", "--no-write"])
+    out, err = capsys.readouterr()
+    assert code == 3, (out, err)
+    assert err.startswith(f"gearsim fuzz: {host}:{port} is not a Gearman server: it answered ECHO_REQ with b'HTTP/1.1")
+
+
+def test_the_pytest_plugin_refuses_it_before_any_case(pytester: pytest.Pytester) -> None:
+    shutil.copytree(SAMPLE, pytester.path, dirs_exist_ok=True)
+    registered = any(ep.value == PLUGIN for ep in entry_points(group="pytest11"))
+    with _toy(_echo) as (host, port):
+        result = pytester.runpytest(*([] if registered else ["-p", PLUGIN]), "--gearsim-server", f"{host}:{port}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--gearsim-server: {host}:{port} is not a Gearman server: it echoed*"])
+    assert "passed" not in result.stdout.str() and "failed" not in result.stdout.str()
+
+
+def test_a_server_that_closes_at_once_is_still_judged_and_the_report_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Gearman server may crash on every connection: its FAILs stand, under a first line that says what happened."""
+    with _toy(_close) as (host, port):
+        code = main(["run", ONE_CASE, "--server", f"{host}:{port}"])
+    out, _err = capsys.readouterr()
+    assert code == 1
+    first = out.splitlines()[0]
+    assert re.search(
+        r"the server answers neither ECHO_REQ nor GET_STATUS \("
+        r"(closed the connection after|connection failed during) ECHO_REQ.*; "
+        r"(closed the connection after|connection failed during) GET_STATUS.*\): sends are not ordered",
+        first,
+    ), first
+    assert "FAIL server/coalesce.yaml::queued-same-unique-one-job" in out
+
+
+@pytest.mark.parametrize(
+    ("handler", "met"),
+    [
+        (_silent, "no reply to ECHO_REQ within 0.3 s; no reply to GET_STATUS within 0.3 s"),
+        (_gearman_error, "answered Packet(RES ERROR [b'ERR', b'nope']) to ECHO_REQ; answered Packet(RES ERROR"),
+        (_admin_err, "answered AdminLine(b'ERR UNKNOWN_COMMAND Unknown+server+command'"),
+    ],
+    ids=["never-answers", "binary-error", "admin-err"],
+)
+def test_what_a_broken_gearman_server_may_do_is_not_refused(handler: Handler, met: str) -> None:
+    with _toy(handler) as (host, port):
+        sync, unanswered = probe_server(host, port, timeout=0.3)
+    assert sync == ""
+    assert met in unanswered
+
+
+@pytest.mark.parametrize(
+    ("first", "refused"),
+    [
+        (b"", False),  # a close, a reset or silence: a Gearman server can crash or hang
+        (b"\0RES\0\0\0\x11\0\0\0\x02hi", False),  # ECHO_RES with the wrong bytes: a verdict, not a refusal
+        (b"\0RES", False),
+        (b"\0XYZ\0\0\0\x11", False),  # a wrong magic is GM-FRAME's business
+        (b"\0REQ\0\0\0\x10", False),  # a request's magic, but not our request back
+        (b"ERR UNKNOWN_COMMAND x\n", False),
+        (b"OK\n", False),
+        (ECHO, True),
+        (ECHO + b"more", True),
+        (b"HTTP/1.1 400 Bad Request\r\n", True),
+        (b"SSH-2.0-x\r\n", True),
+        (b"-ERR unknown command\r\n", True),  # a Redis
+        (b"220 smtp ready\r\n", True),
+    ],
+)
+def test_only_unambiguous_first_bytes_are_foreign(first: bytes, refused: bool) -> None:
+    assert (foreign(first, ECHO) is not None) is refused
+
+
+def test_a_refusal_is_an_input_error() -> None:
+    with _toy(_http) as (host, port), pytest.raises(NotGearman, match=rf"^{host}:{port} is not a Gearman server"):
+        probe_server(host, port, timeout=3.0)
