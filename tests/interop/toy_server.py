@@ -27,6 +27,10 @@ chosen on the command line, so tests can prove that gearsim catches it:
   well-formed ERROR, one of the behaviours the spec allows (GM-FRAME-013 only
   permits a close).
 
+And ``--break NAME`` (repeatable) breaks one MUST rule of the job lifecycle,
+named in ``BREAKS`` below with the rule it breaks: the switches the
+lifecycle vectors must catch (tests/interop/test_toy_breakages.py).
+
 And two legal but slow habits, which a harness must not mistake for bugs:
 
 * ``--delay-on TYPE --delay MS``: a packet of that type is processed MS
@@ -77,6 +81,22 @@ ARGS = {
 }  # fmt: skip
 
 
+#: ``--break NAME``: the one MUST rule of spec/requirements.yaml each breaks, and how
+BREAKS = {
+    "coalesce-ended": ("GM-COAL-005", "an ended job keeps its unique: a new submission gets its handle and never runs"),
+    "no-coalesce-running": ("GM-COAL-004", "a job leaves the unique index once a worker takes it"),
+    "swap-progress": ("GM-WORK-003", "WORK_STATUS is forwarded with numerator and denominator swapped"),
+    "status-not-running": ("GM-STATUS-004", "GET_STATUS reports a job a worker holds as known but not running"),
+    "background-listens": ("GM-SUBMIT-004", "a background submitter is made a listener, as a foreground one is"),
+    "ignore-priority": ("GM-PRIO-002", "every job joins one first-in first-out queue, whatever its priority"),
+    "no-wake": ("GM-SLEEP-002", "a new job wakes no sleeping worker (PRE_SLEEP with a job queued still gets NOOP)"),
+    "lose-worker-jobs": ("GM-DISC-001", "the jobs of a worker that disconnects vanish: not requeued, nobody told"),
+    "grab-any-function": ("GM-WORKER-012", "a worker with nothing of its own queued is given another function's job"),
+    "reuse-handles": ("GM-LIMIT-005", "a new job takes the lowest handle number no job holds, an ended job's too"),
+    "cant-do-ignored": ("GM-WORKER-003", "CANT_DO is accepted and changes nothing"),
+}  # fmt: skip
+
+
 def packet(type_: int, *args: bytes) -> bytes:
     body = b"\0".join(args)
     return RES + struct.pack(">II", type_, len(body)) + body
@@ -122,8 +142,9 @@ class Toy:
         shutdown_delay: float = 0.0,
         shutdown_status: int = 0,
         refuse: frozenset[int] = frozenset(),
+        breaks: frozenset[str] = frozenset(),
     ) -> None:
-        self.refuse = refuse
+        self.refuse, self.breaks = refuse, breaks
         self.admin_protocol = admin
         self.shutdown_delay, self.shutdown_status = shutdown_delay, shutdown_status
         self.shutdown_closes_port = False
@@ -143,7 +164,15 @@ class Toy:
     def queue(self, function: bytes) -> list[deque[Job]]:
         return self.queues.setdefault(function, [deque(), deque(), deque()])
 
+    def new_handle(self) -> bytes:
+        if "reuse-handles" in self.breaks:
+            held = set(self.jobs)
+            return next(h for n in itertools.count(1) if (h := b"H:toy:%d" % n) not in held)
+        return b"H:toy:%d" % next(self.handles)
+
     def wake(self, function: bytes) -> None:
+        if "no-wake" in self.breaks:
+            return
         for conn in self.conns:
             if conn.sleeping and function in conn.abilities:
                 conn.sleeping = False
@@ -155,11 +184,14 @@ class Toy:
                 q = self.queue(function)[priority]
                 if q:
                     return q.popleft()
+        if "grab-any-function" in self.breaks:
+            return next((q.popleft() for qs in self.queues.values() for q in qs if q), None)
         return None
 
     def finish(self, job: Job) -> None:
         self.jobs.pop(job.handle, None)
-        self.by_unique.pop((job.function, job.unique), None)
+        if "coalesce-ended" not in self.breaks:
+            self.by_unique.pop((job.function, job.unique), None)
 
     # ---------------------------------------------------------------- requests
 
@@ -177,7 +209,8 @@ class Toy:
             conn.abilities.add(args[0])
             self.queue(args[0])
         elif type_ == CANT_DO:
-            conn.abilities.discard(args[0])
+            if "cant-do-ignored" not in self.breaks:
+                conn.abilities.discard(args[0])
         elif type_ == RESET_ABILITIES:
             conn.abilities.clear()
         elif type_ == SET_CLIENT_ID:
@@ -202,6 +235,8 @@ class Toy:
                 conn.send(packet(NO_JOB))
             else:
                 job.worker = conn
+                if "no-coalesce-running" in self.breaks:
+                    self.by_unique.pop((job.function, job.unique), None)
                 if type_ == GRAB_JOB:
                     conn.send(packet(JOB_ASSIGN, job.handle, job.function, job.workload))
                 else:
@@ -213,7 +248,7 @@ class Toy:
             if job is None:
                 conn.send(packet(STATUS_RES, args[0], b"0", b"0", b"0", b"0"))
             else:
-                running = b"1" if job.worker is not None else b"0"
+                running = b"1" if job.worker is not None and "status-not-running" not in self.breaks else b"0"
                 conn.send(packet(STATUS_RES, job.handle, b"1", running, job.numerator, job.denominator))
         elif self.bare_unknown_error:
             conn.send(RES + struct.pack(">II", ERROR, len(self.error_word)) + self.error_word)
@@ -225,13 +260,13 @@ class Toy:
         priority, background = SUBMITS[type_]
         job = self.by_unique.get((function, unique)) if unique else None
         if job is None:
-            job = Job(b"H:toy:%d" % next(self.handles), function, unique, workload)
+            job = Job(self.new_handle(), function, unique, workload)
             self.jobs[job.handle] = job
             if unique:
                 self.by_unique[(function, unique)] = job
-            self.queue(function)[priority].append(job)
+            self.queue(function)[1 if "ignore-priority" in self.breaks else priority].append(job)
             self.wake(function)
-        if not background:
+        if not background or "background-listens" in self.breaks:
             job.clients.append(conn)
         conn.send(packet(JOB_CREATED, job.handle))
 
@@ -242,6 +277,8 @@ class Toy:
             return
         if type_ == WORK_STATUS:
             job.numerator, job.denominator = args[1], args[2]
+            if "swap-progress" in self.breaks:
+                args = [args[0], args[2], args[1]]
         for client in job.clients:
             if type_ != WORK_EXCEPTION or client.exceptions:
                 client.send(packet(type_, *args))
@@ -253,8 +290,11 @@ class Toy:
         for job in list(self.jobs.values()):
             if conn in job.clients:
                 job.clients.remove(conn)
-            if job.worker is conn:  # back to the front of its queue
+            if job.worker is conn and "lose-worker-jobs" in self.breaks:
+                self.finish(job)
+            elif job.worker is conn:  # back to the front of its queue, its progress forgotten (GM-DISC-003)
                 job.worker = None
+                job.numerator = job.denominator = b"0"
                 self.queue(job.function)[1].appendleft(job)
                 self.wake(job.function)
 
@@ -342,6 +382,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shutdown-status", type=int, default=0, metavar="N", help="exit status after 'shutdown'")
     parser.add_argument("--refuse", action="append", default=[], metavar="TYPE", help="answer this type with ERROR")
     parser.add_argument("--shutdown-closes-port", action="store_true", help="stop listening at 'shutdown'")
+    parser.add_argument("--break", dest="breaks", action="append", default=[], choices=sorted(BREAKS), metavar="NAME")
     args = parser.parse_args(argv)
     numbers = {name: number for number, name in NAMES.items()}
     toy = Toy(
@@ -356,6 +397,7 @@ async def main(argv: list[str] | None = None) -> None:
         args.shutdown_delay / 1000,
         args.shutdown_status,
         frozenset(numbers[name] for name in args.refuse),
+        frozenset(args.breaks),
     )
     server = await asyncio.start_server(toy.serve, args.host, args.port)
     toy.listener, toy.shutdown_closes_port = server, args.shutdown_closes_port
