@@ -10,8 +10,10 @@ Load with ``pytest_plugins = ["gearsim.testing.peer_fixtures"]`` in a conftest.
 
 A peer that is not installed skips the test, unless the environment variable
 ``GEARSIM_REQUIRE_PEERS=1`` is set (CI sets it): then the test fails, so a
-missing peer can never pass unseen. This is the only gearsim module besides
-the pytest plugin that imports pytest.
+missing peer can never pass unseen. A SIGTERM to pytest stops the peers
+before pytest dies of it (gearsim.testing.stopping; the pytest plugin does the
+same, and either alone is enough). Only the modules of gearsim.testing import
+pytest.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 
 from gearsim.io.peers import PEERS, PeerError, RunningPeer, peer_available, start_peer, stop_peer
 from gearsim.protocol.trace import terminal_text
+from gearsim.testing import stopping
 
 __all__ = [
     "gear_server",
@@ -58,6 +61,14 @@ def require_peer(name: str) -> None:
     if peers_required():
         pytest.fail(f"{name}: {reason} ({REQUIRE_ENV}=1)", pytrace=False)
     pytest.skip(f"{name}: {reason}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stopping.configure(config)  # SIGTERM stops the peers started here
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stopping.unconfigure(config)
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,9 @@ that format. ``--gearsim-shard K/N`` keeps the cases of shard K of N (see
 ``gearsim.run.shard``); ``--gearsim-html FILE`` writes the HTML report (not under
 pytest-xdist, whose workers each see only part of the run).
 
+A SIGTERM to pytest stops the servers, drivers and programs gearsim started
+before pytest dies of it (gearsim.testing.stopping).
+
 Baseline format (gearsim.report.baseline.known_failures): one case id per
 line (``FILE::CASE``, globs allowed), with an optional reason after ``#``;
 blank lines and lines starting with ``#`` are ignored. JSON is accepted too, a
@@ -73,6 +76,7 @@ from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.trace import terminal_text
 from gearsim.run.batch import excluded
 from gearsim.run.result import LEVELS
+from gearsim.testing import stopping
 from gearsim.testing.plugin_state import SUFFIXES, SessionState, make_state
 
 if TYPE_CHECKING:
@@ -193,9 +197,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gearsim: a gearsim vector case (added to every collected case)")
     config.stash[_STATE] = make_state(config)
+    stopping.configure(config)  # SIGTERM stops the servers, drivers and programs gearsim started
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    stopping.unconfigure(config)
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.close()
