@@ -393,6 +393,9 @@ def start_server(
             if attempt < attempts and time.monotonic() < deadline:
                 continue
             break
+        if state.startswith("not-gearman: "):
+            what = state.partition(": ")[2]
+            raise LaunchError(f"{desc.name} on {HOST}:{port} is not a Gearman server: {what}\n{server.log_tail()}")
         problem = state.partition(": ")[2]
         raise LaunchError(
             f"{desc.name} was not ready on {HOST}:{port} within {limit:g} s ({problem or 'not listening'})\n"

@@ -21,6 +21,12 @@ or type is a verdict about framing), an ``ERR``/``OK`` line, a close or a
 reset, and silence (gear never answers ECHO_REQ). Once refused, a second
 connection that sends nothing tells a banner (bytes sent before any request,
 which no Gearman server does) from an answer, for the message only.
+
+The probe round trip itself lives here too (``exchange``, ``round_trip``: one
+read-only request, ECHO_REQ or GET_STATUS, and the first bytes that came back),
+for the after-case health checks and gearsim.io.readiness, whose wait for a
+server gearsim started (``--server-command``, ``--peer``, ``gearsim matrix``)
+stops at the first answer ``foreign`` recognises instead of timing out.
 """
 
 from __future__ import annotations
@@ -30,10 +36,24 @@ import socket
 import time
 from typing import Final
 
-from gearsim.errors import HarnessError, NotGearman
-from gearsim.io.readiness import exchange, probe_bytes, round_trip
+from gearsim.errors import DecodeError, HarnessError, NotGearman
+from gearsim.io.tcp import is_sync_reply, sync_request
+from gearsim.protocol.codec import Decoder, encode
+from gearsim.run.batch import CLOSE_WAIT
 
-__all__ = ["BANNER_WAIT", "PROBE_TIMEOUT", "foreign", "preflight", "probe_server", "probe_sync", "shown"]
+__all__ = [
+    "BANNER_WAIT",
+    "KEPT",
+    "PROBE_TIMEOUT",
+    "exchange",
+    "foreign",
+    "preflight",
+    "probe_bytes",
+    "probe_server",
+    "probe_sync",
+    "round_trip",
+    "shown",
+]
 
 #: how long each probe waits for its answer, seconds (as long as the after-case health check, managed.HEALTH_TIMEOUT)
 PROBE_TIMEOUT: Final[float] = 3.0
@@ -45,20 +65,112 @@ _SHOWN: Final[int] = 48
 _ADMIN_ANSWERS: Final[tuple[bytes, ...]] = (b"ERR ", b"OK")
 
 
-def foreign(first: bytes, request: bytes) -> str | None:
-    """What about ``first``, the first bytes a peer sent after ``request``, shows it is no Gearman server; else None.
+_PROBE_TOKEN = b"gearsim-ready"
+
+
+def _await_close(sock: socket.socket, wait: float) -> None:
+    """Half-close ``sock`` and wait (at most ``wait`` seconds) until the server closed its end. Never raises.
+
+    A probe must leave nothing behind that the next case could see: a server
+    lists a connection (admin ``workers``) until it has processed its close,
+    and gearmand drops the row only when it closes its own end.
+    """
+    deadline = time.monotonic() + wait
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                return
+
+
+def probe_bytes(sync: str) -> bytes:
+    """The bytes of the probe request ``sync`` (ECHO_REQ or GET_STATUS) as ``round_trip`` sends them.
+
+    Raises:
+        ValueError: ``sync`` is not ECHO_REQ or GET_STATUS.
+    """
+    return encode(sync_request(sync, _PROBE_TOKEN))
+
+
+def round_trip(host: str, port: int, sync: str, timeout: float) -> str | None:
+    """Connect and play one read-only request (``sync``: ECHO_REQ or GET_STATUS); None when answered.
+
+    An answered probe half-closes and waits (bounded) for the server to close
+    its end, so the probe's connection is gone before the caller goes on.
+
+    Returns:
+        None when the server answered as expected, else a one-line reason
+        ("cannot connect ...", "closed the connection", "no reply within ...",
+        "answered ... instead"). With ``sync`` empty only the connect is tried.
+        Never raises.
+    """
+    return exchange(host, port, sync, timeout)[0]
+
+
+#: the most bytes of a probe's answer kept to look at (``foreign``)
+KEPT = 256
+
+
+def exchange(host: str, port: int, sync: str, timeout: float) -> tuple[str | None, bytes]:
+    """``round_trip``'s reason (None when answered), and the first bytes the server sent (at most ``KEPT``).
+
+    Never raises.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionResetError:
+        return f"{host}:{port} reset the connection at once", b""  # someone listens, and hangs up
+    except OSError as exc:
+        return f"cannot connect to {host}:{port}: {exc}", b""
+    with contextlib.closing(sock):
+        if not sync:
+            return None, b""
+        decoder = Decoder()
+        first = b""
+        try:
+            sock.sendall(probe_bytes(sync))
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return f"no reply to {sync} within {timeout:g} s", first
+                sock.settimeout(left)
+                data = sock.recv(65536)
+                if not data:
+                    return f"closed the connection after {sync}", first
+                first = (first + data)[:KEPT]
+                for message in decoder.feed(data):
+                    if is_sync_reply(message, _PROBE_TOKEN):
+                        _await_close(sock, CLOSE_WAIT)
+                        return None, first
+                    return f"answered {message!r} to {sync}", first
+        except TimeoutError:
+            return f"no reply to {sync} within {timeout:g} s", first
+        except OSError as exc:
+            return f"connection failed during {sync}: {exc}", first
+        except DecodeError as exc:
+            return f"answered bytes that do not decode: {exc}", first
+
+
+def foreign(first: bytes, sync: str = "ECHO_REQ") -> str | None:
+    """What about ``first``, the first bytes a peer sent after the probe ``sync``, shows it is no Gearman server.
 
     None (it may be Gearman, broken or not) for nothing at all, bytes that
     start with NUL as Gearman's binary framing does, and an admin-protocol
     answer. Pure.
+
+    Raises:
+        ValueError: ``sync`` is not ECHO_REQ or GET_STATUS.
     """
+    request = probe_bytes(sync)
     if not first:
         return None
-    if first.startswith(request) and request:
-        return f"it echoed the ECHO_REQ request back byte for byte ({shown(first)}), as an echo service does"
+    if first.startswith(request):
+        return f"it echoed the {sync} request back byte for byte ({shown(first)}), as an echo service does"
     if first[:1] == b"\0" or first.startswith(_ADMIN_ANSWERS):
         return None
-    return f"it answered ECHO_REQ with {shown(first)}"
+    return f"it answered {sync} with {shown(first)}"
 
 
 def shown(data: bytes) -> str:
@@ -81,7 +193,7 @@ def preflight(host: str, port: int, timeout: float) -> str | None:
         return None
     if problem.startswith("cannot connect"):
         raise HarnessError(problem)
-    what = foreign(first, probe_bytes("ECHO_REQ"))
+    what = foreign(first, "ECHO_REQ")
     if what is None:
         return problem
     banner = _banner(host, port, BANNER_WAIT)
