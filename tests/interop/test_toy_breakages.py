@@ -38,6 +38,8 @@ BREAKAGES = [
     Breakage("status-not-running", "GM-STATUS-004", ("server/status.yaml::running-job-progress",)),
     Breakage("background-listens", "GM-SUBMIT-004", ("server/forwarding.yaml::background-forwards-nothing",)),
     Breakage("no-wake", "GM-SLEEP-002", ("worker/sleep.yaml::all-sleepers-woken",)),
+    # no bundled case noticed this one until server/submit.yaml::handle-not-reused was written for it
+    Breakage("reuse-handles", "GM-LIMIT-005", ("server/submit.yaml::handle-not-reused",)),
 ]
 
 
