@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from gearsim.errors import VectorError
+from gearsim.errors import InputError, VectorError
 from gearsim.protocol.requirements import Requirement, parse_requirements
 from gearsim.report.baseline import Baseline, BaselineError, dump_baseline, parse_baseline
 from gearsim.run.batch import excluded
@@ -33,6 +35,7 @@ _PACKAGE = Path(__file__).resolve().parent
 __all__ = [
     "Selection",
     "data_dir",
+    "find_yaml",
     "load_requirements",
     "load_schema_text",
     "read_baseline",
@@ -143,6 +146,8 @@ class Selection:
 
     files: tuple[VectorFile, ...]
     cases: Mapping[str, frozenset[str] | None]
+    #: what walking the named folders passed over, one line each (``find_yaml``), for the command to print
+    notes: tuple[str, ...] = ()
 
     def chosen(self, vf: VectorFile) -> list[str]:
         wanted = self.cases.get(vf.name)
@@ -162,7 +167,7 @@ class Selection:
             if kept:
                 files.append(vf)
                 cases[vf.name] = kept
-        return Selection(tuple(files), cases)
+        return Selection(tuple(files), cases, self.notes)
 
 
 def select(specs: Sequence[str]) -> Selection:
@@ -178,6 +183,7 @@ def select(specs: Sequence[str]) -> Selection:
     root = vector_root()
     bundled = {_display_name(p, root): p for p in sorted(root.rglob("*.yaml"))}
     picked: dict[str, tuple[Path, set[str] | None]] = {}
+    notes: list[str] = []
 
     def add(name: str, path: Path, case_glob: str | None) -> None:
         _, old = picked.get(name, (path, set()))
@@ -191,7 +197,8 @@ def select(specs: Sequence[str]) -> Selection:
         glob = case_glob or None
         path = Path(target)
         if path.is_dir():
-            found = sorted(path.rglob("*.yaml"))
+            found, passed = find_yaml(path)
+            notes += passed
             if not found:
                 raise VectorError(f"no .yaml vector files under {target}")
             for p in found:
@@ -217,7 +224,99 @@ def select(specs: Sequence[str]) -> Selection:
             if not ids:
                 raise VectorError(f"no case matches {sorted(globs)}", file=name)
             cases[name] = ids
-    return Selection(tuple(files), cases)
+    return Selection(tuple(files), cases, tuple(notes))
+
+
+# --------------------------------------------------------------------------- walking a folder
+
+#: file systems that hold the kernel's views, not files anyone wrote: never walked for vector files
+_PSEUDO_FILESYSTEMS = frozenset(
+    {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "securityfs", "debugfs", "tracefs", "pstore"}
+    | {"bpf", "configfs", "fusectl", "mqueue", "hugetlbfs", "binfmt_misc", "efivarfs", "selinuxfs", "rpc_pipefs"}
+    | {"nsfs", "autofs"}
+)
+
+
+def _mounts() -> dict[str, str]:
+    """Mount point -> file system type of everything mounted (Linux's /proc/self/mounts; elsewhere nothing)."""
+    try:
+        with open("/proc/self/mounts", "rb") as fh:
+            lines = fh.read(1 << 22).splitlines()
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3:
+            # the kernel writes a space, tab, newline or backslash in a mount point as an octal escape
+            point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8) & 0xFF]), fields[1])
+            out[os.fsdecode(point)] = os.fsdecode(fields[2])
+    return out
+
+
+def find_yaml(folder: Path) -> tuple[list[Path], list[str]]:
+    """Every ``*.yaml`` file under ``folder`` at any depth, sorted, and a note for each thing passed over.
+
+    A hostile or unusual tree is walked in bounded time: a symbolic link to a
+    folder is not followed (``a -> ..`` would loop; pathlib's ``rglob`` did not
+    follow them either), a folder met again below itself (a bind mount of its
+    parent) is not entered twice, a pseudo file system (``/proc``, ``/sys``,
+    ``/dev``...) is not entered, and a ``*.yaml`` that is not a regular file
+    (a FIFO would block its reader forever) is not returned. Each is a note.
+    A ``*.yaml`` link that cannot be followed is returned, for its reader to
+    name the error.
+
+    Raises:
+        InputError: ``folder`` is the file system's root or on a pseudo file
+            system, or a folder under it cannot be read (its vector files would
+            silently not run).
+    """
+    mounts = _mounts()
+    top = folder.resolve()
+    if top == Path(top.anchor):
+        raise InputError(f"{folder}: refusing to walk the whole file system for vector files; name their folder")
+    # the file system ``top`` is on: the longest mount point above it
+    under = max((p for p in mounts if top.is_relative_to(p)), key=len, default="")
+    if mounts.get(under) in _PSEUDO_FILESYSTEMS:
+        raise InputError(f"{folder}: on a {mounts[under]} pseudo file system, not a folder of vector files")
+    pseudo = {point: kind for point, kind in mounts.items() if kind in _PSEUDO_FILESYSTEMS}
+    found: list[Path] = []
+    notes: list[str] = []
+    first = top.stat()
+    # (folder as named, its real path, the (device, inode) of it and every folder above it in this walk)
+    stack = [(folder, top, frozenset({(first.st_dev, first.st_ino)}))]
+    while stack:
+        here, real, above = stack.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            raise InputError(f"{here}: cannot read this folder: {exc.strerror or exc}") from None
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    inside = real / entry.name  # links to folders are not followed: no resolve() needed
+                    kind = pseudo.get(str(inside))
+                    info = entry.stat(follow_symlinks=False)
+                    key = (info.st_dev, info.st_ino)
+                    if kind is not None:
+                        notes.append(f"skipped {path}: a {kind} pseudo file system")
+                    elif key in above:
+                        notes.append(f"skipped {path}: the same folder as one above it (a bind mount)")
+                    else:
+                        stack.append((path, inside, above | {key}))
+                elif entry.is_symlink() and entry.is_dir():
+                    notes.append(f"did not follow {path}: a symbolic link to a folder")
+                elif entry.name.endswith(".yaml"):
+                    if stat.S_ISREG(os.stat(path).st_mode):
+                        found.append(path)
+                    else:
+                        notes.append(f"skipped {path}: not a regular file")
+            except OSError:
+                if entry.name.endswith(".yaml"):
+                    found.append(path)  # a link that cannot be followed: its reader names the error
+    return sorted(found), notes
 
 
 # --------------------------------------------------------------------------- baselines

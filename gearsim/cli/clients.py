@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, baselines_folder, unjudged
+from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, baselines_folder, say_notes, unjudged
 from gearsim.cli.common import command as nonblank
 from gearsim.cli.common import seconds as positive_seconds
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
@@ -49,7 +49,9 @@ DEFAULT_LIBRARY_VECTORS = ("client",)
 
 def _library_selection(specs: Sequence[str]) -> Selection:
     """The named vectors, or every bundled file that holds library cases."""
-    return select(list(specs) or list(DEFAULT_LIBRARY_VECTORS))
+    selection = select(list(specs) or list(DEFAULT_LIBRARY_VECTORS))
+    say_notes("clients", selection.notes)
+    return selection
 
 
 def run_driver_cases(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NoReturn
@@ -197,19 +198,26 @@ def add_profile_argument(parser: argparse.ArgumentParser, default: str = "") -> 
     parser.add_argument("--profile", metavar="NAME", help=f"implementation profile (default {said})")
 
 
-def vector_files(names: Sequence[str]) -> list[Path]:
+def vector_files(names: Sequence[str], command: str) -> list[Path]:
     """The vector files ``names`` name: a file as it is, a folder's ``*.yaml`` files at any depth, sorted.
 
+    A folder is walked by :func:`gearsim.files.find_yaml`; what it passes over
+    (a link to a folder, a pseudo file system, a FIFO) is a note on stderr.
+
     Raises:
-        InputError: a name that is neither a file nor a folder, or a folder that
+        InputError: a name that is neither a file nor a folder, a folder that
             holds no ``*.yaml`` file (a mistyped folder must not pass as a clean
-            lint or format check of nothing).
+            lint or format check of nothing), the file system's root, or a
+            folder that cannot be read.
     """
+    from gearsim.files import find_yaml
+
     files: list[Path] = []
     for name in names:
         path = Path(name)
         if path.is_dir():
-            found = sorted(path.rglob("*.yaml"))
+            found, notes = find_yaml(path)
+            say_notes(command, notes)
             if not found:
                 raise InputError(f"{path}: no vector file (*.yaml) in this folder")
             files += found
@@ -218,6 +226,14 @@ def vector_files(names: Sequence[str]) -> list[Path]:
         else:
             raise InputError(f"{path}: no such file or folder")
     return files
+
+
+def say_notes(command: str, notes: Iterable[str]) -> None:
+    """Print each note (what walking a folder passed over) on stderr, a path's controls escaped."""
+    from gearsim.protocol.trace import terminal_text
+
+    for note in notes:
+        print(terminal_text(f"gearsim {command}: note: {note}"), file=sys.stderr)
 
 
 def baselines_folder(name: str | None) -> None:

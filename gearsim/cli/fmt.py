@@ -19,7 +19,7 @@ __all__ = ["add_fmt_command"]
 
 def _cmd_fmt(args: argparse.Namespace) -> int:
     changed = 0
-    for path in vector_files(args.paths):
+    for path in vector_files(args.paths, "fmt"):
         vf = read_vector_file(path, refuse=False)  # a broken vector may be rewritten: lint names what is wrong
         text = dump_vector_file(vf.raw)
         if read_input_text(path) != text:

@@ -20,7 +20,7 @@ __all__ = ["add_lint_command"]
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    files = vector_files(args.paths or [str(vector_root())])
+    files = vector_files(args.paths or [str(vector_root())], "lint")
     schema, reqs = load_schema_text(), load_requirements()
     findings: list[str] = []
     cases = 0

@@ -25,7 +25,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, baselines_folder, profile_list, unjudged
+from gearsim.cli.common import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    baselines_folder,
+    profile_list,
+    say_notes,
+    unjudged,
+)
 from gearsim.errors import InputError
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
 from gearsim.io.launch import start_server, stop_server
@@ -200,6 +208,7 @@ def _log(log: TextIO | None, text: str) -> None:
 def _cmd_matrix(args: argparse.Namespace) -> int:
     baselines_folder(args.baselines)
     selection = select(args.vectors)
+    say_notes("matrix", selection.notes)
     peers = list(PEERS) if args.peers is None else [p for p in args.peers.split(",") if p]
     for p in peers:
         if p not in PEERS:

@@ -47,6 +47,7 @@ from gearsim.cli.common import (
     command,
     count,
     exit_code,
+    say_notes,
     seconds,
     shard,
     unjudged,
@@ -219,6 +220,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     target = _target(args, profile)
     specs = args.vectors or (["client"] if programs or args.driver else [])
     selection = select(specs).excluding(args.exclude)
+    say_notes("run", selection.notes)
     if args.exclude and not selection.files:
         # as a selector matching nothing is refused: a mistyped --exclude must not pass a run that judged nothing
         chosen = " ".join(specs) if specs else "every bundled vector file"

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK, profile_list
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, profile_list, say_notes
 
 __all__ = ["add_spec_commands"]
 
@@ -32,6 +32,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
 
     profiles = profile_list(args.profiles) if args.run or args.profiles else []
     selection = select(args.vectors)
+    say_notes("spec coverage", selection.notes)
     requirements = load_requirements()
     if args.mutate:
         return _mutation_coverage(args, selection.files, requirements)
@@ -128,6 +129,7 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
         print(f"gearsim spec mutate: unknown mutation(s) {', '.join(unknown)}", file=sys.stderr)
         return 3
     selection = select(args.vectors)
+    say_notes("spec mutate", selection.notes)
     outcomes = _outcomes(args, selection.files)
     rows = mutation_rows(selection.files, load_requirements(), outcomes)
     if args.json:

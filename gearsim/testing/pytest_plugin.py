@@ -65,6 +65,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,12 +218,41 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def _is_vector_file(path: Path) -> bool:
+    """Does the file declare the vector schema? True too for one that cannot be read, for its error to name it."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False  # a FIFO named *.yaml would block the sniffing read forever
         with path.open("rb") as fh:
             head = fh.read(_SNIFF_BYTES)
     except OSError:
-        return False
+        # unreadable (no permission, a link loop): collected, so that reading it fails naming the file and the
+        # reason, rather than its cases silently not running
+        return True
     return _SNIFF.search(head) is not None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave out a link to a folder above it, in a vector folder: ``a -> ..`` made pytest walk it 40 deep.
+
+    pytest follows links to folders; one that points at a folder containing it
+    revisits it until the system's link limit (each vector file collected 41
+    times), and one to an ancestor outside the vector folder walked all of it.
+    Other links are followed as pytest follows them. No opinion (None) on
+    anything outside the folders gearsim collects from.
+    """
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.enabled or not collection_path.is_symlink():
+        return None
+    try:
+        parent = collection_path.parent.resolve()
+        target = collection_path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None  # a broken link or a loop of links: pytest reports or passes over it as it does
+    if not any(parent.is_relative_to(d) for d in state.dirs):
+        return None
+    if target.is_dir() and parent.is_relative_to(target):
+        return True
+    return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GearsimFile | None:
