@@ -40,7 +40,10 @@ BREAKAGES = [
     Breakage("no-wake", "GM-SLEEP-002", ("worker/sleep.yaml::all-sleepers-woken",)),
     # no bundled case noticed this one until server/submit.yaml::handle-not-reused was written for it
     Breakage("reuse-handles", "GM-LIMIT-005", ("server/submit.yaml::handle-not-reused",)),
+    Breakage("lose-worker-jobs", "GM-DISC-001", ("server/disconnect.yaml::worker-disconnect-requeues",)),
 ]
+#: a dead worker's jobs: requeued (the SHOULD GM-DISC-002) or failed, both within the MUST GM-DISC-001
+DROPPED = "server/disconnect.yaml::worker-disconnect-requeues*"
 
 
 def toy_command(*flags: str) -> str:
@@ -71,3 +74,25 @@ def test_the_unbroken_toy_fails_none_of_those_cases() -> None:
     done = gearsim("run", *cases, "--server-command", toy_command())
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(cases)} passed, 0 failed, 0 inconclusive" in done.stdout
+
+
+@pytest.mark.parametrize("habits", [("--fail-dropped-jobs",), ("--fail-dropped-jobs", "--empty-unknown-status")])
+def test_failing_a_dead_worker_s_jobs_breaks_no_must_however_unknown_status_reads(habits: tuple[str, ...]) -> None:
+    # was FAIL naming GM-STATUS-003 when the failed job's status read 0 0 0 0, not Perl's 0 0 '' ''
+    done = gearsim("run", DROPPED, "--level", "must", "--server-command", toy_command(*habits))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed, 0 failed, 0 inconclusive" in done.stdout
+    at_should = gearsim("run", DROPPED, "--server-command", toy_command(*habits))
+    assert at_should.returncode == 1 and "rule broken: GM-DISC-002 (SHOULD)" in at_should.stdout, at_should.stdout
+
+
+def test_losing_a_dead_worker_s_foreground_job_fails_even_with_perl_s_empty_status_numbers() -> None:
+    # was ACCEPTABLE at --level must: the empty numbers matched Perl's alternative for a job it had failed,
+    # though no WORK_FAIL came; the branch now ties that alternative to the WORK_FAIL
+    flags = ("--break", "lose-worker-jobs", "--empty-unknown-status")
+    done = gearsim("run", DROPPED, "--level", "must", "--server-command", toy_command(*flags))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL server/disconnect.yaml::worker-disconnect-requeues step 14" in done.stdout
+    assert "rule broken: GM-DISC-001 (MUST)" in done.stdout
+    # a background job has no listener to tell: losing it is failing it, which the MUST allows
+    assert "1 passed, 1 failed" in done.stdout

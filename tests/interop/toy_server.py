@@ -39,6 +39,15 @@ And two legal but slow habits, which a harness must not mistake for bugs:
 * ``--close-delay MS``: a connection the client closed is noticed MS
   milliseconds late (it stays in listings until then).
 
+And two choices the spec leaves to a server at MUST level (each breaks a SHOULD):
+
+* ``--fail-dropped-jobs``: the jobs of a worker that disconnects end with
+  WORK_FAIL to their listeners instead of being requeued (GM-DISC-001 allows
+  either, GM-DISC-002 prefers the requeue), as Perl's server and gear do;
+* ``--empty-unknown-status``: STATUS_RES for a handle it does not know has
+  empty numerator and denominator (GM-FIELD-005 prefers 0), as Perl's server
+  and gear answer.
+
 Usage: ``python toy_server.py --port PORT [--host 127.0.0.1] [--crash-on CAN_DO_TIMEOUT]``.
 It listens on 127.0.0.1 only and logs one line to stderr when it starts.
 """
@@ -143,8 +152,9 @@ class Toy:
         shutdown_status: int = 0,
         refuse: frozenset[int] = frozenset(),
         breaks: frozenset[str] = frozenset(),
+        habits: frozenset[str] = frozenset(),
     ) -> None:
-        self.refuse, self.breaks = refuse, breaks
+        self.refuse, self.breaks, self.habits = refuse, breaks, habits
         self.admin_protocol = admin
         self.shutdown_delay, self.shutdown_status = shutdown_delay, shutdown_status
         self.shutdown_closes_port = False
@@ -246,7 +256,8 @@ class Toy:
         elif type_ == GET_STATUS:
             job = self.jobs.get(args[0])
             if job is None:
-                conn.send(packet(STATUS_RES, args[0], b"0", b"0", b"0", b"0"))
+                none = b"" if "empty-unknown-status" in self.habits else b"0"
+                conn.send(packet(STATUS_RES, args[0], b"0", b"0", none, none))
             else:
                 running = b"1" if job.worker is not None and "status-not-running" not in self.breaks else b"0"
                 conn.send(packet(STATUS_RES, job.handle, b"1", running, job.numerator, job.denominator))
@@ -291,6 +302,10 @@ class Toy:
             if conn in job.clients:
                 job.clients.remove(conn)
             if job.worker is conn and "lose-worker-jobs" in self.breaks:
+                self.finish(job)
+            elif job.worker is conn and "fail-dropped-jobs" in self.habits:
+                for client in job.clients:
+                    client.send(packet(WORK_FAIL, job.handle))
                 self.finish(job)
             elif job.worker is conn:  # back to the front of its queue, its progress forgotten (GM-DISC-003)
                 job.worker = None
@@ -382,6 +397,8 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shutdown-status", type=int, default=0, metavar="N", help="exit status after 'shutdown'")
     parser.add_argument("--refuse", action="append", default=[], metavar="TYPE", help="answer this type with ERROR")
     parser.add_argument("--shutdown-closes-port", action="store_true", help="stop listening at 'shutdown'")
+    parser.add_argument("--fail-dropped-jobs", action="store_true", help="WORK_FAIL a dead worker's jobs")
+    parser.add_argument("--empty-unknown-status", action="store_true", help="empty numbers for unknown handles")
     parser.add_argument("--break", dest="breaks", action="append", default=[], choices=sorted(BREAKS), metavar="NAME")
     args = parser.parse_args(argv)
     numbers = {name: number for number, name in NAMES.items()}
@@ -398,6 +415,7 @@ async def main(argv: list[str] | None = None) -> None:
         args.shutdown_status,
         frozenset(numbers[name] for name in args.refuse),
         frozenset(args.breaks),
+        frozenset(h for h in ("fail-dropped-jobs", "empty-unknown-status") if getattr(args, h.replace("-", "_"))),
     )
     server = await asyncio.start_server(toy.serve, args.host, args.port)
     toy.listener, toy.shutdown_closes_port = server, args.shutdown_closes_port
