@@ -41,6 +41,11 @@ BREAKAGES = [
     # no bundled case noticed this one until server/submit.yaml::handle-not-reused was written for it
     Breakage("reuse-handles", "GM-LIMIT-005", ("server/submit.yaml::handle-not-reused",)),
     Breakage("lose-worker-jobs", "GM-DISC-001", ("server/disconnect.yaml::worker-disconnect-requeues",)),
+    # these four failed before, but at their step named another rule (GM-WORKER-008, GM-WORKER-007)
+    Breakage("ignore-priority", "GM-PRIO-002", ("server/priority.yaml::high-normal-low",)),
+    Breakage("grab-any-function", "GM-WORKER-012", ("worker/grab.yaml::other-functions-not-given",)),
+    Breakage("cant-do-ignored", "GM-WORKER-003", ("worker/abilities.yaml::cant-do-removes-all",)),
+    Breakage("coalesce-ended", "GM-COAL-005", ("server/coalesce.yaml::resubmit-after-complete",)),
 ]
 #: a dead worker's jobs: requeued (the SHOULD GM-DISC-002) or failed, both within the MUST GM-DISC-001
 DROPPED = "server/disconnect.yaml::worker-disconnect-requeues*"
