@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """gearsim driver for toy_gearman (beside this file); ``--broken`` builds the toy with its two defects.
 
-Usage: gearsim run --driver '{python} tests/data/toy_client/toy_driver.py [--broken]'
+``--break NAME`` (repeatable) turns on one of the finer switches of toy_gearman.BREAKS.
+
+Usage: gearsim run --driver '{python} tests/data/toy_client/toy_driver.py [--broken] [--break NAME]'
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ CLIENT = ["submit", "submit_background", "priority", "unique", "epoch", "status"
 WORKER = ["register", "register_timeout", "unregister", "work", "client_id", "servers", "work_status",
           "work_data", "work_warning", "work_fail", "work_exception", "work_abandon"]  # fmt: skip
 BROKEN = "--broken" in sys.argv
+BREAKS = frozenset(sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--break")
+if BREAKS - toy.BREAKS.keys():
+    sys.exit(f"toy_driver: unknown --break {sorted(BREAKS - toy.BREAKS.keys())}; known: {sorted(toy.BREAKS)}")
 
 
 class Failure(Exception):
@@ -42,13 +47,13 @@ class Driver:
     def connected(self) -> Any:
         if self.node is None:
             kind = toy.Client if self.role == "client" else toy.Worker
-            self.node = kind(self.servers, broken=BROKEN)
+            self.node = kind(self.servers, broken=BROKEN, breaks=BREAKS)
         return self.node
 
     def hello(self, req: dict[str, Any]) -> dict[str, Any]:
         self.role = req["role"]
         self.servers = [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in req["servers"]]
-        library = "toy_gearman" + (" (broken)" if BROKEN else "")
+        library = "toy_gearman" + (" (broken)" if BROKEN else "") + "".join(f" (--break {b})" for b in sorted(BREAKS))
         return {"library": library, "capabilities": CLIENT if self.role == "client" else WORKER}
 
     def submit(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,10 @@ over 100, breaking GM-FIELD-003) and the unique-status request sent with the
 server-only type STATUS_RES_UNIQUE framed \\0REQ (breaking GM-FRAME-003). The
 broken toy must fail exactly the cases that exercise those two.
 
+Finer switches (``breaks={NAME, ...}``) each break one client- or worker-side
+MUST of spec/requirements.yaml, named in ``BREAKS`` with the rule and how:
+tests/interop/test_toy_client_breakages.py checks the library cases catch each.
+
 Blocking sockets, one connection per object, tried in the order the servers
 were given (the next one when a connect fails). A client whose connection the
 server has already closed connects again before its next submission, so a
@@ -38,6 +42,20 @@ SUBMIT = {
     (False, "normal"): "SUBMIT_JOB", (False, "high"): "SUBMIT_JOB_HIGH", (False, "low"): "SUBMIT_JOB_LOW",
     (True, "normal"): "SUBMIT_JOB_BG", (True, "high"): "SUBMIT_JOB_HIGH_BG", (True, "low"): "SUBMIT_JOB_LOW_BG",
 }  # fmt: skip
+
+#: each finer switch: the MUST rule it breaks, and how
+BREAKS = {
+    "wrong-handle": ("GM-LIB-009", "a worker sends WORK_COMPLETE for another handle than the job's"),
+    "report-after-end": ("GM-WORK-014", "a worker sends WORK_DATA for a job it has already ended"),
+    "long-unique": ("GM-FIELD-002", "a client generates a 64-byte unique when its caller gives none"),
+    "fail-as-success": ("GM-LIB-003", "a client reports WORK_FAIL as a completion with an empty result"),
+    "low-as-normal": ("GM-LIB-001", "a client submits a low-priority job as SUBMIT_JOB / SUBMIT_JOB_BG"),
+    # the NUL itself breaks GM-FRAME-005, which no receiver can see: on the wire it ends the unique early,
+    # so the server is given another unique and workload than the caller's
+    "nul-unique": ("GM-LIB-001", "a client generates a unique holding a NUL when its caller gives none"),
+    "noop-gives-up": ("GM-LIB-010", "a worker whose NOOP is answered by NO_JOB stops asking for work"),
+    "no-cant-do": ("GM-LIB-011", "a worker whose caller unregisters a function never sends CANT_DO"),
+}
 
 
 class GearmanError(Exception):
@@ -123,10 +141,13 @@ class Connection:
 
 
 class Client:
-    def __init__(self, servers: list[tuple[str, int]], broken: bool = False) -> None:
+    def __init__(
+        self, servers: list[tuple[str, int]], broken: bool = False, breaks: frozenset[str] = frozenset()
+    ) -> None:
         self.servers = servers
         self.conn = Connection(servers)
         self.broken = broken
+        self.breaks = breaks
 
     def set_option(self, name: str, timeout: float) -> None:
         self.conn.send("OPTION_REQ", name.encode())
@@ -134,7 +155,13 @@ class Client:
 
     def submit(self, function: bytes, payload: bytes, unique: bytes | None, background: bool, priority: str,
                epoch: int | None, timeout: float) -> dict:  # fmt: skip
+        if unique is None and "long-unique" in self.breaks:
+            unique = b"toy-" + b"u" * 60
+        if unique is None and "nul-unique" in self.breaks:
+            unique = b"toy\0" + str(id(self)).encode()
         unique = unique or b""
+        if "low-as-normal" in self.breaks and priority == "low":
+            priority = "normal"
         if self.conn.closed_by_server():
             self.conn.close()
             self.conn = Connection(self.servers)
@@ -159,6 +186,8 @@ class Client:
                 events.append(("status", (int(args[1]), int(args[2]))))
             elif name == "WORK_COMPLETE":
                 return {"handle": handle, "outcome": "complete", "data": args[1], "events": events}
+            elif name == "WORK_FAIL" and "fail-as-success" in self.breaks:
+                return {"handle": handle, "outcome": "complete", "data": b"", "events": events}
             elif name == "WORK_FAIL":
                 return {"handle": handle, "outcome": "fail", "data": b"", "events": events}
             elif name == "WORK_EXCEPTION":
@@ -193,13 +222,20 @@ class Job:
             self.worker.conn.send("WORK_STATUS", self.handle, str(numerator).encode(), str(denominator).encode())
 
     def send(self, name: str, data: bytes | None = None) -> None:
-        self.worker.conn.send(name, self.handle, *(() if data is None else (data,)))
+        breaks = self.worker.breaks
+        handle = self.handle + b"-other" if name == "WORK_COMPLETE" and "wrong-handle" in breaks else self.handle
+        self.worker.conn.send(name, handle, *(() if data is None else (data,)))
+        if name in ("WORK_COMPLETE", "WORK_FAIL", "WORK_EXCEPTION") and "report-after-end" in breaks:
+            self.worker.conn.send("WORK_DATA", self.handle, b"late")
 
 
 class Worker:
-    def __init__(self, servers: list[tuple[str, int]], broken: bool = False) -> None:
+    def __init__(
+        self, servers: list[tuple[str, int]], broken: bool = False, breaks: frozenset[str] = frozenset()
+    ) -> None:
         self.conn = Connection(servers)
         self.broken = broken
+        self.breaks = breaks
 
     def register(self, function: bytes, timeout_ms: int | None) -> None:
         if timeout_ms:
@@ -208,18 +244,23 @@ class Worker:
             self.conn.send("CAN_DO", function)
 
     def unregister(self, function: bytes) -> None:
-        self.conn.send("CANT_DO", function)
+        if "no-cant-do" not in self.breaks:
+            self.conn.send("CANT_DO", function)
 
     def set_client_id(self, client_id: bytes) -> None:
         self.conn.send("SET_CLIENT_ID", client_id)
 
     def grab(self, timeout: float) -> Job:
         deadline = time.monotonic() + timeout
+        woken = False
         while True:
             self.conn.send("GRAB_JOB_UNIQ")
             name, args = self._next(deadline, ("NO_JOB", "JOB_ASSIGN_UNIQ"))
             if name == "JOB_ASSIGN_UNIQ":
                 return Job(self, *args)
+            if woken and "noop-gives-up" in self.breaks:
+                raise GearmanError("woken for no job: giving up")
+            woken = True
             self.conn.send("PRE_SLEEP")
             self._next(deadline, ("NOOP",))
 
