@@ -96,6 +96,8 @@ class Play:
     stop_unanswered: bool = True
     #: rules the reaction being played declares that it breaks: the packet checks leave them to its verdict
     tolerated: frozenset[str] = frozenset()
+    #: a submission was coalesced onto an earlier job as the case expects: the server is one that coalesces
+    coalesced: bool = False
 
     @property
     def neutral(self) -> bool:
@@ -343,6 +345,7 @@ def expect_step(play: Play, step: Step) -> None:
         ordered = [forced]
     elif not problem:
         play.ruled_out.update(a.branch for a in step.accept if a.branch)
+        play.coalesced = play.coalesced or _names_earlier_job(step)
         return
     elif play.neutral:
         # what the spec allows before what breaks a rule
@@ -384,6 +387,17 @@ def expect_step(play: Play, step: Step) -> None:
         play.ruled_out.update(a.branch for a in step.accept if a.branch and a.branch != alt.branch)
         return
     _deviation(play, step, problem, expected, received)
+
+
+def _names_earlier_job(step: Step) -> bool:
+    """The step expects a JOB_CREATED carrying a handle captured before: a coalesced submission."""
+    pattern = step.packet
+    return (
+        pattern is not None
+        and pattern.type is PacketType.JOB_CREATED
+        and bool(pattern.args)
+        and isinstance(pattern.args[0], Ref)
+    )
 
 
 def _breakable(step: Step) -> tuple[str, ...]:

@@ -244,13 +244,17 @@ def _silent(step: Step, failure: StepFailed, sent: Sequence[str]) -> None:
 def _not_coalesced(play: Play, step: Step, failure: StepFailed) -> None:
     """A submission the vector expects coalesced onto an earlier job got a handle of its own.
 
-    That is one rule, the SHOULD GM-COAL-001, whatever the step cites; under a
-    profile whose server does not coalesce at all (gear) the case tests what
-    that server does not have.
+    Until the server has coalesced a submission in this case that is one rule,
+    the SHOULD GM-COAL-001, whatever the step cites; under a profile whose
+    server does not coalesce at all (gear) the case tests what that server does
+    not have. Once it has, it is a server that coalesces, bound by the MUST
+    rules on when it does (GM-COAL-004: while the job runs too): the step's own
+    rules are broken, then GM-COAL-001.
 
     Raises:
         Unsupported: under a profile that does not coalesce.
-        StepFailed: otherwise, naming GM-COAL-001.
+        StepFailed: otherwise, naming GM-COAL-001, after the step's rules once
+            the server has coalesced.
     """
     pattern = step.packet
     if pattern is None or pattern.type is not PacketType.JOB_CREATED or not pattern.args:
@@ -262,7 +266,11 @@ def _not_coalesced(play: Play, step: Step, failure: StepFailed) -> None:
             f"step {step.index}: {play.profile} does not coalesce submissions (it breaks the SHOULD GM-COAL-001)"
         )
     reason = f"{failure}; the submission was not coalesced onto the job it names"
-    raise StepFailed(step, reason, failure.expected, failure.actual, ("GM-COAL-001",)) from None
+    if not play.coalesced:
+        raise StepFailed(step, reason, failure.expected, failure.actual, ("GM-COAL-001",)) from None
+    reason += ", though the server coalesced an earlier submission in this case"
+    rules = (*(r for r in failure.rules if r != "GM-COAL-001"), "GM-COAL-001")
+    raise StepFailed(step, reason, failure.expected, failure.actual, rules) from None
 
 
 def _unanswered(play: Play, actor: str, names: Iterable[str], where: str) -> None:

@@ -46,6 +46,8 @@ BREAKAGES = [
     Breakage("grab-any-function", "GM-WORKER-012", ("worker/grab.yaml::other-functions-not-given",)),
     Breakage("cant-do-ignored", "GM-WORKER-003", ("worker/abilities.yaml::cant-do-removes-all",)),
     Breakage("coalesce-ended", "GM-COAL-005", ("server/coalesce.yaml::resubmit-after-complete",)),
+    # was n/a at --level must: every submission not coalesced was put down to the SHOULD GM-COAL-001
+    Breakage("no-coalesce-running", "GM-COAL-004", ("server/seed.yaml::user-note-unique-dedup",)),
 ]
 #: a dead worker's jobs: requeued (the SHOULD GM-DISC-002) or failed, both within the MUST GM-DISC-001
 DROPPED = "server/disconnect.yaml::worker-disconnect-requeues*"
@@ -101,3 +103,15 @@ def test_losing_a_dead_worker_s_foreground_job_fails_even_with_perl_s_empty_stat
     assert "rule broken: GM-DISC-001 (MUST)" in done.stdout
     # a background job has no listener to tell: losing it is failing it, which the MUST allows
     assert "1 passed, 1 failed" in done.stdout
+
+
+def test_a_server_that_never_coalesces_breaks_only_the_should_even_where_a_step_cites_a_must() -> None:
+    # the step that GM-COAL-004 fails above: a server that never coalesced in the case is not bound by it
+    case = "server/seed.yaml::user-note-unique-dedup"
+    at_must = gearsim("run", case, "--level", "must", "--server-command", toy_command("--no-coalesce"))
+    assert "0 passed, 0 failed, 0 inconclusive" in at_must.stdout, at_must.stdout + at_must.stderr
+    at_should = gearsim("run", case, "--server-command", toy_command("--no-coalesce"))
+    assert at_should.returncode == 1, at_should.stdout + at_should.stderr
+    assert "FAIL server/seed.yaml::user-note-unique-dedup step 7" in at_should.stdout
+    assert "rule broken: GM-COAL-001 (SHOULD)" in at_should.stdout
+    assert "rule broken: GM-COAL-004" not in at_should.stdout

@@ -39,7 +39,10 @@ And two legal but slow habits, which a harness must not mistake for bugs:
 * ``--close-delay MS``: a connection the client closed is noticed MS
   milliseconds late (it stays in listings until then).
 
-And two choices the spec leaves to a server at MUST level (each breaks a SHOULD):
+And three choices the spec leaves to a server at MUST level (each breaks a SHOULD):
+
+* ``--no-coalesce``: every submission makes a new job, whatever its unique
+  (GM-COAL-001 asks for coalescing), as gear does;
 
 * ``--fail-dropped-jobs``: the jobs of a worker that disconnects end with
   WORK_FAIL to their listeners instead of being requeued (GM-DISC-001 allows
@@ -104,6 +107,10 @@ BREAKS = {
     "reuse-handles": ("GM-LIMIT-005", "a new job takes the lowest handle number no job holds, an ended job's too"),
     "cant-do-ignored": ("GM-WORKER-003", "CANT_DO is accepted and changes nothing"),
 }  # fmt: skip
+
+
+#: the legal habits above that break only a SHOULD, each a flag of its own
+HABITS = ("no-coalesce", "fail-dropped-jobs", "empty-unknown-status")
 
 
 def packet(type_: int, *args: bytes) -> bytes:
@@ -269,7 +276,7 @@ class Toy:
     def submit(self, conn: Conn, type_: int, args: list[bytes]) -> None:
         function, unique, workload = args
         priority, background = SUBMITS[type_]
-        job = self.by_unique.get((function, unique)) if unique else None
+        job = self.by_unique.get((function, unique)) if unique and "no-coalesce" not in self.habits else None
         if job is None:
             job = Job(self.new_handle(), function, unique, workload)
             self.jobs[job.handle] = job
@@ -397,6 +404,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shutdown-status", type=int, default=0, metavar="N", help="exit status after 'shutdown'")
     parser.add_argument("--refuse", action="append", default=[], metavar="TYPE", help="answer this type with ERROR")
     parser.add_argument("--shutdown-closes-port", action="store_true", help="stop listening at 'shutdown'")
+    parser.add_argument("--no-coalesce", action="store_true", help="never coalesce submissions")
     parser.add_argument("--fail-dropped-jobs", action="store_true", help="WORK_FAIL a dead worker's jobs")
     parser.add_argument("--empty-unknown-status", action="store_true", help="empty numbers for unknown handles")
     parser.add_argument("--break", dest="breaks", action="append", default=[], choices=sorted(BREAKS), metavar="NAME")
@@ -415,7 +423,7 @@ async def main(argv: list[str] | None = None) -> None:
         args.shutdown_status,
         frozenset(numbers[name] for name in args.refuse),
         frozenset(args.breaks),
-        frozenset(h for h in ("fail-dropped-jobs", "empty-unknown-status") if getattr(args, h.replace("-", "_"))),
+        frozenset(h for h in HABITS if getattr(args, h.replace("-", "_"))),
     )
     server = await asyncio.start_server(toy.serve, args.host, args.port)
     toy.listener, toy.shutdown_closes_port = server, args.shutdown_closes_port
