@@ -49,6 +49,7 @@ from gearsim.run.library_judge import (
     decode_reply,
     judged,
     match_reply,
+    with_call_readings,
 )
 from gearsim.run.result import CaseResult, StepFailed, Verdict, inconclusive
 from gearsim.vectors import program_matching as pm
@@ -462,7 +463,7 @@ class _LibrarySession(ScriptedSession):
         # without this the FAIL would cite that server rule instead of the library's GM-LIB-001
         unanswered = [record for _, record, _ in self.pending.values()]
         calls = sorted([*self.calls, *unanswered], key=lambda c: c.seq)
-        return check_sent(self.records, roles, given) + check_calls(self.records, calls)
+        return with_call_readings(check_sent(self.records, roles, given), check_calls(self.records, calls))
 
     def driver_notes(self) -> list[str]:
         notes = []

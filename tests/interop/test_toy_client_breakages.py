@@ -8,14 +8,17 @@ For each, the run of the few library cases that exercise it exits 1 and the
 report names that rule as broken; the same cases with the unbroken toy pass,
 so each failure is the breakage's doing.
 
-Three of them were not caught, or caught under another rule, before this
-sweep: a worker that never sends CANT_DO passed worker-unregisters (the model,
-as gearmand, offers the newest registration's job first, so the dropped
-function's older job was never offered); a worker that gives up after a NOOP
-answered by NO_JOB was charged with GM-LIB-008 (the job it reported) instead
-of GM-LIB-010; and a client whose generated unique holds a NUL was charged,
-in foreground cases, with the server rule GM-WORKER-008, because a nowait
-submission that was never answered was not judged.
+Four of them were not caught, or caught under another rule, before this sweep:
+a client that leaves the unique out of SUBMIT_JOB_BG was charged with
+GM-FRAME-006 (a missing NUL before an empty workload, though its caller's
+workload was not empty); a worker that never sends CANT_DO passed
+worker-unregisters (the model, as gearmand, offers the newest registration's
+job first, so the dropped function's older job was never offered); a worker
+that gives up after a NOOP answered by NO_JOB was charged with GM-LIB-008 (the
+job it reported) instead of GM-LIB-010; and a client whose generated unique
+holds a NUL was charged, in foreground cases, with the server rule
+GM-WORKER-008, because a nowait submission that was never answered was not
+judged.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ BREAKAGES = [
     Breakage("low-as-normal", "GM-LIB-001", (CLIENT + "background-priorities",)),
     # charged with the server rule GM-WORKER-008 until unanswered nowait submissions were judged
     Breakage("nul-unique", "GM-LIB-001", (CLIENT + "foreground-fail",)),
+    # charged with GM-FRAME-006 (the NUL before an empty workload) until the caller's non-empty workload
+    # was let reread the packet
+    Breakage("no-unique-arg", "GM-FRAME-004", (CLIENT + "seed-background-status-poll",)),
     # charged with GM-LIB-008 until the await step of worker-spurious-noop cited GM-LIB-010
     Breakage("noop-gives-up", "GM-LIB-010", (WORKER + "worker-spurious-noop",)),
     # passed every bundled case until worker-unregisters queued only the dropped function's job first

@@ -23,6 +23,7 @@ from gearsim.run.library_judge import (
     judged,
     match_reply,
     submit_type,
+    with_call_readings,
 )
 from gearsim.run.result import CaseResult, StepFailed, Verdict
 from gearsim.vectors.cases import AnyValue, Capture, Ref, ReplyExpectation, Step
@@ -400,6 +401,26 @@ def test_an_empty_result_without_its_nul_breaks_gm_frame_006() -> None:
     found = check_sent(w.records, {"lib": Role.WORKER})
     assert rules(found) == ["GM-FRAME-006"]
     assert "an empty result still needs the NUL before it" in found[0].reason
+
+
+def test_a_submission_missing_an_argument_under_a_non_empty_workload_breaks_gm_frame_004() -> None:
+    """Alone, SUBMIT_JOB_BG "reverse" "hello" reads as unique "hello" and an empty workload without its NUL;
+    the caller's workload was "hello", so the unique was left out: GM-FRAME-004, and no GM-FRAME-006."""
+    w = Wire()
+    call = _submit(w)
+    w.sent(T.SUBMIT_JOB_BG, b"reverse", b"hello")
+    w.got(T.JOB_CREATED, H)
+    alone = check_sent(w.records, {"lib": Role.CLIENT})
+    assert rules(alone) == ["GM-FRAME-006"]
+    found = with_call_readings(alone, check_calls(w.records, [call]))
+    assert rules(found) == ["GM-FRAME-004"]
+    assert "an argument is missing" in found[0].reason
+    w = Wire()
+    call = _submit(w, payload=b"")
+    w.sent(T.SUBMIT_JOB_BG, b"reverse", b"")
+    w.got(T.JOB_CREATED, H)
+    found = with_call_readings(check_sent(w.records, {"lib": Role.CLIENT}), check_calls(w.records, [call]))
+    assert rules(found) == ["GM-FRAME-006"], "an empty workload: the NUL before it is what is missing"
 
 
 def test_work_cut_short_by_the_server_is_judged_up_to_the_close() -> None:

@@ -36,7 +36,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gearsim.run.library_judge.calls import check_calls, submit_type
+    from gearsim.run.library_judge.calls import check_calls, submit_type, with_call_readings
     from gearsim.run.library_judge.findings import CallRecord, Finding, judged
     from gearsim.run.library_judge.replies import decode_reply, match_reply
     from gearsim.run.library_judge.sent import check_sent, sent_violations
@@ -51,12 +51,14 @@ __all__ = [
     "match_reply",
     "sent_violations",
     "submit_type",
+    "with_call_readings",
 ]
 
 #: public name -> the module that defines it
 _HOME: dict[str, str] = {
     "check_calls": "calls",
     "submit_type": "calls",
+    "with_call_readings": "calls",
     "CallRecord": "findings",
     "Finding": "findings",
     "judged": "findings",

@@ -4,7 +4,10 @@ PURE. This module owns ``check_calls``: the submission as the caller asked
 (GM-LIB-001), the handle of its JOB_CREATED (GM-LIB-002), the events and end
 of a foreground job (GM-LIB-003), status as received (GM-LIB-004), the job a
 worker took as assigned (GM-LIB-008) and the WORK_* it sent as asked
-(GM-LIB-009); and ``submit_type``, the SUBMIT_* packet a call asks for.
+(GM-LIB-009), and a submission one argument short although its caller's
+workload is not empty (GM-FRAME-004); ``with_call_readings``, which lets that
+finding replace the validator's reading of the same packet (GM-FRAME-006);
+and ``submit_type``, the SUBMIT_* packet a call asks for.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Final
 
 from gearsim.protocol.packets import (
     ASSIGN_TYPES,
+    SPECS,
     TERMINAL_TYPES,
     WORK_TYPES,
     Magic,
@@ -87,6 +91,13 @@ def _check_submit(records: Sequence[TraceRecord], call: CallRecord, end: int) ->
     sent = [(r, p) for r, p in _packets(records, call.actor, Direction.C2S, call.seq, end) if p.type in _SUBMITS]
     out: list[Finding] = []
     for r, p in sent:
+        if _argument_left_out(p, a):
+            why = (
+                f"sent {p.name} with {len(p.args)} arguments, not {len(SPECS[int(p.type)].args)}: its caller's "
+                "workload is not empty, so an argument is missing, not the NUL before an empty workload"
+            )
+            out.append(Finding("GM-FRAME-004", why, call.actor, r.seq))
+            continue
         problem = _submission_problem(p, want_type, a)
         if problem:
             out.append(Finding("GM-LIB-001", problem, call.actor, r.seq))
@@ -109,6 +120,25 @@ def _check_submit(records: Sequence[TraceRecord], call: CallRecord, end: int) ->
     if not a.get("background"):
         out += _check_foreground(received, handle, call)
     return out
+
+
+def _argument_left_out(p: Packet, a: Mapping[str, Any]) -> bool:
+    """A submission one argument short although its caller's workload (the last argument) is not empty."""
+    spec = SPECS.get(int(p.type))
+    return spec is not None and len(p.args) == len(spec.args) - 1 and bool(a.get("payload"))
+
+
+def with_call_readings(sent: Sequence[Finding], from_calls: Sequence[Finding]) -> list[Finding]:
+    """``sent`` then ``from_calls``, where what the caller asked rereads a packet the validator could not place.
+
+    The validator reads a packet one argument short as a missing NUL before
+    an empty last argument (GM-FRAME-006); when the caller gave a non-empty
+    workload, the call's GM-FRAME-004 finding on that packet replaces it.
+    """
+    reread = {f.seq: f for f in from_calls if f.requirement == "GM-FRAME-004"}
+    out = [reread.get(f.seq, f) if f.requirement == "GM-FRAME-006" else f for f in sent]
+    used = {f.seq for f in out if f.requirement == "GM-FRAME-004"}
+    return out + [f for f in from_calls if not (f.requirement == "GM-FRAME-004" and f.seq in used)]
 
 
 def _submission_problem(p: Packet, want_type: PacketType, a: Mapping[str, Any]) -> str:

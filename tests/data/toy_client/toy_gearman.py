@@ -53,6 +53,7 @@ BREAKS = {
     # the NUL itself breaks GM-FRAME-005, which no receiver can see: on the wire it ends the unique early,
     # so the server is given another unique and workload than the caller's
     "nul-unique": ("GM-LIB-001", "a client generates a unique holding a NUL when its caller gives none"),
+    "no-unique-arg": ("GM-FRAME-004", "a client leaves the unique argument out of SUBMIT_JOB*"),
     "noop-gives-up": ("GM-LIB-010", "a worker whose NOOP is answered by NO_JOB stops asking for work"),
     "no-cant-do": ("GM-LIB-011", "a worker whose caller unregisters a function never sends CANT_DO"),
 }
@@ -167,6 +168,8 @@ class Client:
             self.conn = Connection(self.servers)
         if epoch is not None:
             self.conn.send("SUBMIT_JOB_EPOCH", function, unique, str(epoch).encode(), payload)
+        elif "no-unique-arg" in self.breaks:
+            self.conn.send(SUBMIT[(background, priority)], function, payload)
         else:
             self.conn.send(SUBMIT[(background, priority)], function, unique, payload)
         name, args = self.conn.read(timeout)
