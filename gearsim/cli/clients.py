@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, baselines_folder, say_notes, unjudged
+from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, baselines_folder, say_notes, unjudged_exit
 from gearsim.cli.common import command as nonblank
 from gearsim.cli.common import seconds as positive_seconds
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
@@ -194,13 +194,7 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     if regressed:
         return EXIT_FAIL
     # a FAIL in the table is the library's, and exits 0; a column in which nothing could be judged measured nothing
-    code = EXIT_OK
-    for impl, results in runs:
-        why = unjudged(results)
-        if why:
-            print(terminal_text(f"gearsim clients: {impl.key}: {why}"), file=sys.stderr)
-            code = EXIT_INCONCLUSIVE
-    return code
+    return unjudged_exit("gearsim clients", ((impl.key, results) for impl, results in runs))
 
 
 def _library_of(results: Sequence[CaseResult]) -> str:

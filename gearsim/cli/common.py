@@ -45,6 +45,7 @@ __all__ = [
     "seconds",
     "shard",
     "unjudged",
+    "unjudged_exit",
     "vector_files",
     "write_pcap",
 ]
@@ -98,6 +99,25 @@ def unjudged(results: Sequence[CaseResult]) -> str:
     # one line; a CR stays, for terminal_text to show rather than obey
     first = " ".join(part.strip(" \t") for part in stuck[0].reason.split("\n"))
     return f"no case could be judged ({len(stuck)} of {len(results)} inconclusive), e.g. {stuck[0].id}: {first}"
+
+
+def unjudged_exit(command: str, columns: Iterable[tuple[str, Sequence[CaseResult]]]) -> int:
+    """A table's exit code when no column regressed: EXIT_INCONCLUSIVE if a column could judge nothing, else EXIT_OK.
+
+    For ``matrix`` and ``clients``, whose table holds other people's verdicts
+    (a FAIL in it exits 0): each column in which nothing could be judged
+    (:func:`unjudged`) gets one line on stderr, ``COMMAND: COLUMN: why``, with
+    a peer's words in it shown escaped.
+    """
+    from gearsim.protocol.trace import terminal_text  # lazy, as in say_notes: every command imports this module
+
+    code = EXIT_OK
+    for key, results in columns:
+        why = unjudged(results)
+        if why:
+            print(terminal_text(f"{command}: {key}: {why}"), file=sys.stderr)
+            code = EXIT_INCONCLUSIVE
+    return code
 
 
 class Parser(argparse.ArgumentParser):

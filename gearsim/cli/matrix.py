@@ -27,12 +27,11 @@ from typing import Any, TextIO
 
 from gearsim.cli.common import (
     EXIT_FAIL,
-    EXIT_INCONCLUSIVE,
     EXIT_OK,
     baselines_folder,
     profile_list,
     say_notes,
-    unjudged,
+    unjudged_exit,
 )
 from gearsim.errors import InputError
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
@@ -40,7 +39,6 @@ from gearsim.io.launch import start_server, stop_server
 from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, run_cases
 from gearsim.io.peers import PEERS, PeerError, peer_available, peer_description
 from gearsim.io.serverdesc import ServerDescription, command_description, load_description
-from gearsim.protocol.trace import terminal_text
 from gearsim.report.baseline import baseline_from_results, compare, format_comparison
 from gearsim.report.matrix import Implementation, Matrix, build_matrix, matrix_html, matrix_json, matrix_markdown
 from gearsim.run.batch import REAL_SERVER_AREAS, CaseRef, UnsupportedOption, selected_cases
@@ -270,12 +268,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     if code == EXIT_FAIL:
         return code
     # a FAIL in the table is the server's, and exits 0; a column in which nothing could be judged measured nothing
-    for impl, results in runs:
-        why = unjudged(results)
-        if why:
-            print(terminal_text(f"gearsim matrix: {impl.key}: {why}"), file=sys.stderr)
-            code = EXIT_INCONCLUSIVE
-    return code
+    return unjudged_exit("gearsim matrix", ((impl.key, results) for impl, results in runs))
 
 
 def add_matrix_command(subparsers: Any) -> None:
