@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from dataclasses import dataclass
 from typing import Final
 
 from gearsim.errors import DecodeError, HarnessError, NotGearman
@@ -45,6 +46,7 @@ __all__ = [
     "BANNER_WAIT",
     "KEPT",
     "PROBE_TIMEOUT",
+    "Probe",
     "exchange",
     "foreign",
     "preflight",
@@ -105,28 +107,37 @@ def round_trip(host: str, port: int, sync: str, timeout: float) -> str | None:
         "answered ... instead"). With ``sync`` empty only the connect is tried.
         Never raises.
     """
-    return exchange(host, port, sync, timeout)[0]
+    return exchange(host, port, sync, timeout).problem
 
 
 #: the most bytes of a probe's answer kept to look at (``foreign``)
 KEPT = 256
 
 
-def exchange(host: str, port: int, sync: str, timeout: float) -> tuple[str | None, bytes]:
-    """``round_trip``'s reason (None when answered), and the first bytes the server sent (at most ``KEPT``).
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What one probe met: whether anything accepted the connection, the problem if any, the first bytes back."""
 
-    Never raises.
-    """
+    #: something accepted the TCP connection (False: nothing listens there, or the address is wrong)
+    connected: bool
+    #: None when the server answered the probe as expected, else one line saying what happened instead
+    problem: str | None = None
+    #: the first bytes the server sent (at most ``KEPT``), for ``foreign``
+    first: bytes = b""
+
+
+def exchange(host: str, port: int, sync: str, timeout: float) -> Probe:
+    """Connect and play the probe ``sync`` (none when empty: the connect alone): what it met. Never raises."""
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except ConnectionResetError:
-        return f"{host}:{port} reset the connection at once", b""  # someone listens, and hangs up
+        return Probe(True, f"{host}:{port} reset the connection at once")  # someone listens, and hangs up
     except OSError as exc:
-        return f"cannot connect to {host}:{port}: {exc}", b""
+        return Probe(False, f"cannot connect to {host}:{port}: {exc}")
     with contextlib.closing(sock):
         if not sync:
-            return None, b""
+            return Probe(True)
         decoder = Decoder()
         first = b""
         try:
@@ -134,23 +145,23 @@ def exchange(host: str, port: int, sync: str, timeout: float) -> tuple[str | Non
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return f"no reply to {sync} within {timeout:g} s", first
+                    return Probe(True, f"no reply to {sync} within {timeout:g} s", first)
                 sock.settimeout(left)
                 data = sock.recv(65536)
                 if not data:
-                    return f"closed the connection after {sync}", first
+                    return Probe(True, f"closed the connection after {sync}", first)
                 first = (first + data)[:KEPT]
                 for message in decoder.feed(data):
                     if is_sync_reply(message, _PROBE_TOKEN):
                         _await_close(sock, CLOSE_WAIT)
-                        return None, first
-                    return f"answered {message!r} to {sync}", first
+                        return Probe(True, None, first)
+                    return Probe(True, f"answered {message!r} to {sync}", first)
         except TimeoutError:
-            return f"no reply to {sync} within {timeout:g} s", first
+            return Probe(True, f"no reply to {sync} within {timeout:g} s", first)
         except OSError as exc:
-            return f"connection failed during {sync}: {exc}", first
+            return Probe(True, f"connection failed during {sync}: {exc}", first)
         except DecodeError as exc:
-            return f"answered bytes that do not decode: {exc}", first
+            return Probe(True, f"answered bytes that do not decode: {exc}", first)
 
 
 def foreign(first: bytes, sync: str = "ECHO_REQ") -> str | None:
@@ -188,14 +199,14 @@ def preflight(host: str, port: int, timeout: float) -> str | None:
             message names the address and the bytes, or the banner it sent
             before any request.
     """
-    problem, first = exchange(host, port, "ECHO_REQ", timeout)
-    if problem is None:
+    probe = exchange(host, port, "ECHO_REQ", timeout)
+    if probe.problem is None:
         return None
-    if problem.startswith("cannot connect"):
-        raise HarnessError(problem)
-    what = foreign(first, "ECHO_REQ")
+    if not probe.connected:
+        raise HarnessError(probe.problem)
+    what = foreign(probe.first, "ECHO_REQ")
     if what is None:
-        return problem
+        return probe.problem
     banner = _banner(host, port, BANNER_WAIT)
     if banner:
         what = f"it sent {shown(banner)} before any request"
@@ -234,9 +245,9 @@ def probe_server(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> tuple[
     problem = preflight(host, port, timeout)
     if problem is None:
         return "ECHO_REQ", ""
-    other = round_trip(host, port, "GET_STATUS", timeout)
-    if other is None:
+    other = exchange(host, port, "GET_STATUS", timeout)
+    if other.problem is None:
         return "GET_STATUS", ""
-    if other.startswith("cannot connect"):
-        raise HarnessError(other)
-    return "", f"{problem}; {other}"
+    if not other.connected:
+        raise HarnessError(other.problem)
+    return "", f"{problem}; {other.problem}"

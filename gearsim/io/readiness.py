@@ -103,11 +103,11 @@ def wait_ready(proc: subprocess.Popen[bytes], desc: ServerDescription, port: int
         left = deadline - time.monotonic()
         if left <= 0:
             return f"timeout: {problem}"
-        found, first = exchange(HOST, port, desc.sync, max(0.05, min(1.0, left)))
-        if found is None:
+        probe = exchange(HOST, port, desc.sync, max(0.05, min(1.0, left)))
+        if probe.problem is None:
             return "ready" if proc.poll() is None else "died"
-        what = foreign(first, desc.sync) if desc.sync else None
+        what = foreign(probe.first, desc.sync) if desc.sync else None
         if what is not None:
             return f"not-gearman: {what}"  # no Gearman server starting up answers so: waiting longer changes nothing
-        problem = found
+        problem = probe.problem
         time.sleep(POLL)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import re
 import shutil
+import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from gearsim.cli.main import main
-from gearsim.errors import NotGearman
-from gearsim.io.preflight import foreign, probe_bytes, probe_server
+from gearsim.errors import HarnessError, NotGearman
+from gearsim.io.preflight import exchange, foreign, probe_bytes, probe_server
 
 pytest_plugins = ["pytester"]
 
@@ -208,6 +209,29 @@ def test_what_a_broken_gearman_server_may_do_is_not_refused(handler: Handler, me
 )
 def test_only_unambiguous_first_bytes_are_foreign(first: bytes, refused: bool) -> None:
     assert (foreign(first) is not None) is refused
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_a_probe_says_whether_anything_accepted_the_connection() -> None:
+    """Nothing listening is the user's address to fix (a harness error); a server that hangs up is judged."""
+    port = _closed_port()
+    nobody = exchange("127.0.0.1", port, "ECHO_REQ", 1.0)
+    assert not nobody.connected
+    assert nobody.problem is not None and nobody.problem.startswith(f"cannot connect to 127.0.0.1:{port}")
+    with pytest.raises(HarnessError, match=rf"^cannot connect to 127\.0\.0\.1:{port}"):
+        probe_server("127.0.0.1", port, timeout=1.0)
+    with _toy(_close) as (host, port):
+        hung_up = exchange(host, port, "ECHO_REQ", 1.0)
+        assert hung_up.connected
+        assert hung_up.problem is not None and "ECHO_REQ" in hung_up.problem
+        assert probe_server(host, port, timeout=1.0)[0] == ""  # judged: no error raised
 
 
 def test_a_refusal_is_an_input_error() -> None:
