@@ -37,6 +37,8 @@ NAMED = [
     ("empty-unique-coalesces", "server/coalesce.yaml::empty-unique-never-coalesces"),
     ("coalesced-overwrites", "server/coalesce.yaml::queued-same-unique-one-job"),
     ("coalesced-overwrites", "server/epoch.yaml::coalesced-epoch-ignored"),
+    # the mutant raised here (it moved the job's priority, not the job) before it moved the queued job too
+    ("coalesced-overwrites", "server/coalesce.yaml::later-priority-ignored"),
     ("coalesced-deaf", "server/coalesce.yaml::running-same-unique-attaches"),
     ("coalesced-deaf", "server/coalesce.yaml::foreground-and-background-mixed"),
     ("foreground-apart", "server/coalesce.yaml::foreground-and-background-mixed"),

@@ -124,7 +124,13 @@ def _coalesced_overwrites(server: Server, original: Callable[..., Any]) -> Calla
         job, created = original(**kwargs)
         if job is not None and not created:
             job.data = kwargs["data"]
-            job.priority = kwargs["priority"]
+            priority = kwargs["priority"]
+            assert isinstance(priority, Priority)
+            if job.slot is not None and priority != job.priority:
+                # a queued job moves to its new priority's queue: the store finds it by its priority
+                job.function.queues[job.priority].remove(job)
+                job.function.queues[priority].append(job)
+            job.priority = priority
         return job, created
 
     return add
