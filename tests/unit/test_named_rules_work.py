@@ -38,6 +38,10 @@ NAMED = [
     # gearmand-1.1: garbage where gearmand has its NUL; the model's own verdict is KNOWN_DEFECT here
     Named("exception-fail-garbage", "server/exceptions.yaml::option-and-no-option-listeners", "GM-WORK-011"),
     Named("exception-fail-garbage", "server/exceptions.yaml::no-option-gets-fail", "GM-WORK-011"),
+    # these failed at must before, but at the failing step named another rule (or none)
+    Named("timeout-in-seconds", "worker/timeout.yaml::timeout-requeues", "GM-TIMEOUT-001"),
+    Named("timeout-zero-is-a-second", "worker/timeout.yaml::timeout-zero-none", "GM-TIMEOUT-002"),
+    Named("late-result-accepted", "worker/timeout.yaml::timeout-requeues", "GM-TIMEOUT-005"),
 ]
 
 #: the model's verdicts that a mutant's FAIL differs from
