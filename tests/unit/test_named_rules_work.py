@@ -38,10 +38,21 @@ NAMED = [
     # gearmand-1.1: garbage where gearmand has its NUL; the model's own verdict is KNOWN_DEFECT here
     Named("exception-fail-garbage", "server/exceptions.yaml::option-and-no-option-listeners", "GM-WORK-011"),
     Named("exception-fail-garbage", "server/exceptions.yaml::no-option-gets-fail", "GM-WORK-011"),
-    # these failed at must before, but at the failing step named another rule (or none)
+    # the rest failed at must before, but at the failing step named another rule (or none)
+    Named("anyone-reports", "server/forwarding.yaml::non-owner-worker", "GM-WORK-001"),
+    Named("data-late", "server/forwarding.yaml::intermediate-then-complete", "GM-WORK-006"),
+    Named("can-do-ignored", "worker/abilities.yaml::cant-do-removes-all", "GM-WORKER-001"),
+    Named("reset-ignored", "worker/abilities.yaml::reset-abilities", "GM-WORKER-005"),
+    Named("held-job-given-again", "worker/grab.yaml::held-job-not-given-twice", "GM-WORKER-011"),
+    Named("noop-per-job", "worker/sleep.yaml::one-noop-per-sleep", "GM-SLEEP-003"),
+    Named("high-is-normal", "server/priority.yaml::high-normal-low", "GM-PRIO-001"),
     Named("timeout-in-seconds", "worker/timeout.yaml::timeout-requeues", "GM-TIMEOUT-001"),
     Named("timeout-zero-is-a-second", "worker/timeout.yaml::timeout-zero-none", "GM-TIMEOUT-002"),
     Named("late-result-accepted", "worker/timeout.yaml::timeout-requeues", "GM-TIMEOUT-005"),
+    Named("requeue-loses-listeners", "server/disconnect.yaml::worker-disconnect-requeues", "GM-DISC-003"),
+    Named("gone-client-still-listens", "server/disconnect.yaml::listener-gone-not-counted", "GM-DISC-005"),
+    Named("restart-keeps-registrations", "server/restart.yaml::worker-registers-again", "GM-RESTART-002"),
+    Named("restart-keeps-uniques", "server/restart.yaml::unique-after-restart", "GM-RESTART-003"),
 ]
 
 #: the model's verdicts that a mutant's FAIL differs from
