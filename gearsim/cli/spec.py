@@ -5,10 +5,14 @@ that cite it and, with ``--run``, the verdict of those cases per profile on
 the reference model. It exits 1 when an active MUST has no vector. With
 ``--mutate`` it lists instead, per rule, whether breaking the model on that
 rule makes a vector fail (gearsim.run.mutants), and exits 1 when a MUST's
-mutant survives.
+mutant survives (a MUST's mutant is judged at --level must too).
 
-``gearsim spec mutate`` runs the mutants themselves, one line each; ``--fast``
-runs the few CI runs on every change.
+``gearsim spec mutate`` runs the mutants themselves, one line each: the first
+case that kills it and what the kills tell a maintainer (a FAIL naming the
+mutant's rule at its failing step, the rules they name instead, or, for a
+MUST's mutant, that it survives at --level must). It exits 1 when a mutant
+raised or a MUST's mutant survives, at the default level or at --level must.
+``--fast`` runs the few CI runs on every change.
 """
 
 from __future__ import annotations
@@ -69,9 +73,13 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _outcomes(args: argparse.Namespace, files: Any) -> list[Any]:
-    """Run the selected mutants over ``files``; their outcomes in registry order."""
-    from gearsim.run.mutants.play import run_mutation, unmutated_verdicts
+def _outcomes(args: argparse.Namespace, files: Any, requirements: Any) -> list[Any]:
+    """Run the selected mutants over ``files``; their outcomes in registry order.
+
+    A mutant of a MUST is judged at --level must too, so the model's verdicts
+    at that level are played once per profile, when such a mutant needs them.
+    """
+    from gearsim.run.mutants.play import MUST_LEVEL, run_mutation, unmutated_verdicts
     from gearsim.run.mutants.registry import MUTATIONS
 
     chosen = [
@@ -81,12 +89,30 @@ def _outcomes(args: argparse.Namespace, files: Any) -> list[Any]:
         and (not getattr(args, "mutation", None) or m.id in args.mutation)
         and (not getattr(args, "rule", None) or m.rule in args.rule)
     ]
-    unmutated: dict[str, Any] = {}
+    unmutated: dict[tuple[str, str | None], Any] = {}
+
+    def held_against(profile: str, level: str | None) -> Any:
+        if (profile, level) not in unmutated:
+            unmutated[profile, level] = unmutated_verdicts(
+                files, profile, args.seed, level=level, requirements=requirements
+            )
+        return unmutated[profile, level]
+
     outcomes = []
     for m in chosen:
-        if m.profile not in unmutated:
-            unmutated[m.profile] = unmutated_verdicts(files, m.profile, args.seed)
-        outcomes.append(run_mutation(m, files, unmutated[m.profile], seed=args.seed, exhaustive=args.exhaustive))
+        rule = requirements.get(m.rule)
+        must = held_against(m.profile, MUST_LEVEL) if rule is not None and rule.level == "MUST" else None
+        outcomes.append(
+            run_mutation(
+                m,
+                files,
+                held_against(m.profile, None),
+                seed=args.seed,
+                exhaustive=args.exhaustive,
+                requirements=requirements,
+                unmutated_must=must,
+            )
+        )
     return outcomes
 
 
@@ -102,7 +128,7 @@ def _write(args: argparse.Namespace, text: str) -> None:
 def _mutation_coverage(args: argparse.Namespace, files: Any, requirements: Any) -> int:
     from gearsim.report.coverage import format_mutation, mutation_rows, mutation_to_json, surviving_musts
 
-    rows = mutation_rows(files, requirements, _outcomes(args, files))
+    rows = mutation_rows(files, requirements, _outcomes(args, files, requirements))
     if args.json:
         text = json.dumps(mutation_to_json(rows), indent=2) + "\n"
     else:
@@ -120,7 +146,7 @@ def _mutation_coverage(args: argparse.Namespace, files: Any, requirements: Any) 
 
 def _cmd_mutate(args: argparse.Namespace) -> int:
     from gearsim.files import load_requirements, select
-    from gearsim.report.coverage import mutation_rows, mutation_summary, surviving_musts
+    from gearsim.report.coverage import mutation_rows, mutation_summary, naming, surviving_musts
     from gearsim.run.mutants.registry import MUTATIONS
 
     known = {m.id for m in MUTATIONS}
@@ -130,8 +156,9 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
         return 3
     selection = select(args.vectors)
     say_notes("spec mutate", selection.notes)
-    outcomes = _outcomes(args, selection.files)
-    rows = mutation_rows(selection.files, load_requirements(), outcomes)
+    requirements = load_requirements()
+    outcomes = _outcomes(args, selection.files, requirements)
+    rows = mutation_rows(selection.files, requirements, outcomes)
     if args.json:
         doc = {
             "schema": "gearsim-mutants/1",
@@ -143,6 +170,11 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
                     "what": o.mutation.what,
                     "killed_by": list(o.killed_by),
                     "by_citing_case": o.by_citing_case,
+                    "status": o.status,
+                    "level": o.level,
+                    "killed_at_must": None if o.killed_at_must is None else list(o.killed_at_must),
+                    "named_by": o.named_by,
+                    "names_instead": list(o.names_instead),
                     "played": o.played,
                     "error": o.error,
                 }
@@ -160,13 +192,21 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
                 if o.killed
                 else f"{o.played} cases played"
             )
-            lines.append(f"{o.mutation.rule:<14} {o.mutation.id:<34} {word:<8} {by}")
+            named = naming(o)
+            lines.append(f"{o.mutation.rule:<14} {o.mutation.id:<34} {word:<8} {by}" + (f"; {named}" if named else ""))
         killed = sum(1 for o in outcomes if o.killed)
         lines.append("")
         lines.append(f"{killed}/{len(outcomes)} mutants killed")
+        musts = [o for o in outcomes if o.killed_at_must is not None]
+        if musts:
+            lines.append(
+                f"{sum(1 for o in musts if o.killed_at_must)}/{len(musts)} MUST mutants killed at --level must,"
+                f" {sum(1 for o in musts if o.killed_at_must and o.named_by)} by a FAIL naming their rule"
+            )
         text = "\n".join(lines) + "\n"
     _write(args, text)
-    failing = [o for o in outcomes if o.error] + [r for r in surviving_musts(rows)]
+    # a MUST's mutant surviving at --level must is a surviving MUST row too; said twice for clarity
+    failing = [o for o in outcomes if o.error or o.survives_at_must] + [r for r in surviving_musts(rows)]
     return 1 if failing else 0
 
 
@@ -197,7 +237,10 @@ def add_spec_commands(subparsers: Any) -> None:
     cov.set_defaults(func=_cmd_coverage)
     mut = spec_sub.add_parser(
         "mutate",
-        help="break the model one rule at a time and run the vectors; exit 1 when a MUST's mutant survives",
+        help=(
+            "break the model one rule at a time and run the vectors; exit 1 when a MUST's mutant survives"
+            " (a MUST's mutant is judged at --level must too)"
+        ),
     )
     mut.add_argument("vectors", nargs="*", help="vector selectors as for `gearsim run` (default: all bundled)")
     mut.add_argument("--fast", action="store_true", help="only the mutants CI runs on every change")

@@ -7,9 +7,12 @@ them and tools/build_spec.py puts them beside each rule of the rendered spec.
 Citation alone proves little: a case may cite a rule it cannot fail on. The
 mutation rows say, per rule, whether some vector fails when the reference
 model breaks that rule (gearsim.run.mutants): *killed*, *surviving* (with the
-reason), a *client* rule (it binds clients, workers or readers, which library
-and program cases judge; no server mutant can break it), *untestable* (with
-the reason), or *none* (no mutant: MAY rules).
+reason; a MUST's mutant that only the default level kills survives, since a
+server with that defect passes ``--level must``), a *client* rule (it binds
+clients, workers or readers, which library and program cases judge; no server
+mutant can break it), *untestable* (with the reason), or *none* (no mutant:
+MAY rules). Each mutant also says whether its kills name its rule at the
+failing step (``naming``).
 
 A case covers an id when it cites it: in its ``requirements``, in a codec
 case's expected ``violations``, or in a step's ``requirements``. A retired id
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gearsim.protocol.requirements import Requirement
-from gearsim.run.mutants.play import MutationOutcome
+from gearsim.run.mutants.play import MUST_LEVEL, MutationOutcome
 from gearsim.run.mutants.registry import CLIENT_RULES, UNTESTABLE
 from gearsim.run.runner import CaseResult, Verdict
 from gearsim.vectors.parse import VectorFile
@@ -44,6 +47,7 @@ __all__ = [
     "mutation_rows",
     "mutation_summary",
     "mutation_to_json",
+    "naming",
     "surviving_musts",
     "uncovered_musts",
 ]
@@ -254,6 +258,8 @@ class MutationRow:
     cited: tuple[str, ...]
     #: mutation id -> the cases that killed it (empty: it survived)
     mutations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: mutation id -> ``naming`` of its outcome: whether the kills name the rule, or that it survives at --level must
+    naming: Mapping[str, str] = field(default_factory=dict)
     #: why a rule is not killed: the surviving mutants, a client rule's or an untestable rule's reason
     reason: str = ""
 
@@ -266,14 +272,35 @@ def _client_reason(req: Requirement) -> str:
     return ""
 
 
+def naming(outcome: MutationOutcome) -> str:
+    """What the kills of a mutant tell a maintainer, one phrase ("" when it was not killed or raised).
+
+    "named by FILE::CASE": a killing FAIL names the mutant's rule at its
+    failing step; "names GM-X instead": the kills send the reader to other
+    rules; "SURVIVES at --level must": a MUST's mutant only the default level
+    kills. The level the kills were judged at is said when it is "must".
+    """
+    if outcome.error or not outcome.killed:
+        return ""
+    if outcome.survives_at_must:
+        return "SURVIVES at --level must"
+    where = f"at --level {outcome.level}: " if outcome.level == MUST_LEVEL else ""
+    if outcome.named_by is not None:
+        return f"{where}named by {outcome.named_by}"
+    if outcome.names_instead:
+        return f"{where}names {', '.join(outcome.names_instead)} instead"
+    return f"{where}names no rule"
+
+
 def mutation_rows(
     files: Iterable[VectorFile], requirements: Mapping[str, Requirement], outcomes: Sequence[MutationOutcome]
 ) -> list[MutationRow]:
     """One row per active registry id, in registry order, from the outcomes of ``run_mutation``.
 
     A rule is killed when every mutant that breaks it was killed, surviving
-    when one was not (the reason names the survivors), and "error" when a
-    mutant raised instead of being judged (a bug in the mutation).
+    when one was not, or when a MUST's mutant was not killed at --level must
+    (the reason names the survivors), and "error" when a mutant raised instead
+    of being judged (a bug in the mutation).
     """
     cited: dict[str, list[str]] = {rid: [] for rid in requirements}
     for vf in files:
@@ -290,14 +317,17 @@ def mutation_rows(
             continue
         mine = by_rule.get(rid, [])
         mutations = {o.mutation.id: o.killed_by for o in mine}
+        named = {o.mutation.id: naming(o) for o in mine}
         broken = [o for o in mine if o.error]
-        survivors = [o for o in mine if not o.killed and not o.error]
+        survivors = [o for o in mine if (not o.killed or o.survives_at_must) and not o.error]
         client = _client_reason(req)
         if broken:
             state, reason = "error", "; ".join(f"{o.mutation.id}: {o.error}" for o in broken)
         elif survivors:
             state = "surviving"
-            reason = "no case fails against " + "; ".join(f"{o.mutation.id} ({o.mutation.what})" for o in survivors)
+            reason = "no case fails against " + "; ".join(
+                f"{o.mutation.id} ({o.mutation.what})" + (" at --level must" if o.killed else "") for o in survivors
+            )
         elif mine:
             state, reason = "killed", ""
         elif client:
@@ -306,7 +336,7 @@ def mutation_rows(
             state, reason = "untestable", UNTESTABLE[rid]
         else:
             state, reason = "none", ""
-        rows.append(MutationRow(rid, req.level, state, tuple(cited[rid]), mutations, reason))
+        rows.append(MutationRow(rid, req.level, state, tuple(cited[rid]), mutations, named, reason))
     return rows
 
 
@@ -337,6 +367,7 @@ def mutation_to_json(rows: Sequence[MutationRow]) -> dict[str, Any]:
                 "state": r.state,
                 "cited": len(r.cited),
                 "mutations": {m: list(cases) for m, cases in r.mutations.items()},
+                "naming": dict(r.naming),
                 "reason": r.reason,
             }
             for r in rows
@@ -353,7 +384,12 @@ def format_mutation(rows: Sequence[MutationRow], *, show_killed: bool = True) ->
             continue
         lines.append(f"{r.id:<14} {r.level:<6} {len(r.cited):>5}  {r.state}")
         for mutation_id, cases in r.mutations.items():
-            lines.append(f"    {mutation_id}: " + (f"killed by {cases[0]}" if cases else "survived"))
+            named = r.naming.get(mutation_id, "")
+            lines.append(
+                f"    {mutation_id}: "
+                + (f"killed by {cases[0]}" if cases else "survived")
+                + (f"; {named}" if named else "")
+            )
         if r.reason:
             lines.append(f"    {r.reason}")
     lines.append("")

@@ -1,7 +1,9 @@
 """Coverage by mutation: the model broken one rule at a time, and the vectors noticing.
 
 The fast set (a dozen mutants, a second or two) runs on every change; the
-whole registry takes a few seconds more and is marked slow.
+whole registry takes a few seconds more and is marked slow. A MUST's mutant
+must die at --level must by a FAIL naming its rule at the failing step, or be
+listed in the registry's ``NOT_NAMED`` with the reason it is not.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from gearsim.report.coverage import mutation_rows, mutation_summary, surviving_m
 from gearsim.run.mutants import (
     CLIENT_RULES,
     MUTATIONS,
+    NOT_NAMED,
     UNTESTABLE,
     MutationOutcome,
     mutation,
     run_mutation,
     unmutated_verdicts,
 )
+from gearsim.run.result import Verdict
 from gearsim.vectors.parse import VectorFile
 
 
@@ -42,13 +46,28 @@ def vector_files() -> list[VectorFile]:
 
 
 def _run(selected: list[str], files: list[VectorFile]) -> list[MutationOutcome]:
-    unmutated: dict[str, dict[str, object]] = {}
+    """The outcomes of the mutants ``selected``; a MUST's mutant judged at --level must too, as the CLI does."""
+    registry = loading.load_requirements()
+    unmutated: dict[tuple[str, str | None], dict[str, Verdict]] = {}
+
+    def held_against(profile: str, level: str | None) -> dict[str, Verdict]:
+        if (profile, level) not in unmutated:
+            unmutated[profile, level] = unmutated_verdicts(files, profile, level=level, requirements=registry)
+        return unmutated[profile, level]
+
     outcomes = []
     for m in (mutation(i) for i in selected):
-        if m.profile not in unmutated:
-            unmutated[m.profile] = dict(unmutated_verdicts(files, m.profile))
-        outcomes.append(run_mutation(m, files, unmutated[m.profile]))  # type: ignore[arg-type]
+        must = held_against(m.profile, "must") if registry[m.rule].level == "MUST" else None
+        outcomes.append(
+            run_mutation(m, files, held_against(m.profile, None), requirements=registry, unmutated_must=must)
+        )
     return outcomes
+
+
+@pytest.fixture(scope="module")
+def every_outcome(vector_files: list[VectorFile]) -> dict[str, MutationOutcome]:
+    """Every mutant's outcome, by id: played once for the slow tests that read it."""
+    return {o.mutation.id: o for o in _run([m.id for m in MUTATIONS], vector_files)}
 
 
 def _cli(argv: list[str]) -> int:
@@ -95,15 +114,73 @@ def test_fast_mutants_are_killed(vector_files: list[VectorFile]) -> None:
 
 @pytest.mark.slow
 def test_every_mutant_is_killed_by_a_case_citing_its_rule(
-    vector_files: list[VectorFile], registry: dict[str, Requirement]
+    vector_files: list[VectorFile], registry: dict[str, Requirement], every_outcome: dict[str, MutationOutcome]
 ) -> None:
-    outcomes = _run([m.id for m in MUTATIONS], vector_files)
+    outcomes = list(every_outcome.values())
     assert [(o.mutation.id, o.error) for o in outcomes if not o.killed] == []
     assert [o.mutation.id for o in outcomes if not o.by_citing_case] == []
     rows = mutation_rows(vector_files, registry, outcomes)
-    assert surviving_musts(rows) == []
+    survivors = [r.id for r in surviving_musts(rows)]
+    assert [r for r in survivors if r not in _SURVIVING_RULES_BEING_FIXED] == []
     summary = mutation_summary(rows)
-    assert summary["MUST"]["surviving"] == summary["MUST"]["error"] == 0
+    assert summary["MUST"]["surviving"] == len(survivors) and summary["MUST"]["error"] == 0
+
+
+#: MUST mutants a must-level run still PASSes, each being fixed in the vectors by another change: each is a
+#: strict xfail below, so the suite stays green and the xfail turns into a failure ("remove it") once fixed
+_SURVIVING_BEING_FIXED: dict[str, str] = {
+    "exception-fails-nobody": (
+        "at --level must the only kills are the perl-1.130 alternative breaking the SHOULD GM-WORK-009, "
+        "accepted there: the vectors for GM-WORK-010 are being fixed"
+    ),
+}
+_SURVIVING_RULES_BEING_FIXED = {mutation(i).rule for i in _SURVIVING_BEING_FIXED}
+
+
+def _must_mutants(registry: dict[str, Requirement], every_outcome: dict[str, MutationOutcome]) -> list[MutationOutcome]:
+    return [o for o in every_outcome.values() if registry[o.mutation.rule].level == "MUST"]
+
+
+@pytest.mark.slow
+def test_every_must_mutant_is_killed_at_level_must(
+    registry: dict[str, Requirement], every_outcome: dict[str, MutationOutcome]
+) -> None:
+    """A MUST's mutant only the default level kills is a server with that defect PASSing ``--level must``."""
+    musts = _must_mutants(registry, every_outcome)
+    assert musts and all(o.level == "must" and o.killed_at_must is not None for o in musts)
+    survivors = [o.mutation.id for o in musts if o.survives_at_must]
+    assert [i for i in survivors if i not in _SURVIVING_BEING_FIXED] == []
+    assert [i for i in NOT_NAMED if i in survivors] == []  # surviving at must is never a reason in the table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mutant_id",
+    [pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=r)) for i, r in _SURVIVING_BEING_FIXED.items()],
+)
+def test_a_must_mutant_being_fixed_is_killed_at_level_must(
+    mutant_id: str, every_outcome: dict[str, MutationOutcome]
+) -> None:
+    assert not every_outcome[mutant_id].survives_at_must
+
+
+@pytest.mark.slow
+def test_every_must_mutant_dies_by_a_fail_naming_its_rule_or_is_listed_with_the_reason(
+    registry: dict[str, Requirement], every_outcome: dict[str, MutationOutcome]
+) -> None:
+    """The report's "rule broken" must send a maintainer to the mutant's rule; ``NOT_NAMED`` says where not, and why.
+
+    Strict both ways: an unlisted mutant whose kills name other rules fails,
+    and so does a listed one whose kills now name its rule (remove it from the table).
+    """
+    known = {m.id: m for m in MUTATIONS}
+    assert [i for i in NOT_NAMED if i not in known or registry[known[i].rule].level != "MUST"] == []
+    assert all(reason.strip() and "\n" not in reason for reason in NOT_NAMED.values())
+    killed = [o for o in _must_mutants(registry, every_outcome) if o.killed_at_must and not o.error]
+    unnamed = {o.mutation.id: f"{o.status} ({o.killed_at_must[0]})" for o in killed if o.named_by is None}
+    assert {i: s for i, s in unnamed.items() if i not in NOT_NAMED} == {}, "name the rule at the failing step"
+    named = [o.mutation.id for o in killed if o.named_by is not None]
+    assert [i for i in named if i in NOT_NAMED] == [], "named now: remove it from NOT_NAMED"
 
 
 def test_a_mutant_no_case_notices_is_reported_surviving_with_its_reason(
@@ -126,6 +203,80 @@ def test_a_mutant_no_case_notices_is_reported_surviving_with_its_reason(
     )
     doc = json.loads(out.read_text())
     assert doc["mutants"][0]["killed_by"] == [] and doc["mutants"][0]["rule"] == "GM-ECHO-001"
+
+
+_ECHO_VECTOR = """\
+schema: gearsim-vectors/1
+area: client
+title: one echo, for the mutation gate's own tests
+header: []
+notes: {{}}
+source: {{author: gearsim, checked: against the reference model}}
+cases:
+- id: echo-{name}
+  comment: ECHO_REQ echoed byte for byte
+  requirements: [GM-ECHO-001]
+  result: valid
+  actors: {{c1: client}}
+  steps:
+  - {{connect: c1}}
+  - {{send: c1, packet: {{type: ECHO_REQ, args: [abc]}}}}
+  - expect: c1
+    requirements: [{rule}]
+    packet: {{type: ECHO_RES, args: [abc]}}
+{accept}"""
+
+#: an alternative that breaks only a SHOULD: a FAIL at the default level, acceptable at --level must
+_SHOULD_ONLY = """\
+    accept:
+    - profiles: [spec]
+      breaks: [GM-COAL-001]
+      packet: {type: ECHO_RES, args: [ab]}
+"""
+
+
+def _echo_vector(tmp_path: Path, name: str, rule: str, accept: str = "") -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(_ECHO_VECTOR.format(name=name, rule=rule, accept=accept), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("rule", "accept", "status", "said", "rc"),
+    [
+        ("GM-ECHO-001", "", "killed, named", "at --level must: named by ", 0),
+        ("GM-SERVER-001", "", "killed, names GM-SERVER-001 instead", "at --level must: names GM-SERVER-001 instead", 0),
+        ("GM-ECHO-001", _SHOULD_ONLY, "survives at --level must", "SURVIVES at --level must", 1),
+    ],
+)
+def test_spec_mutate_says_whether_the_kill_names_the_rule_at_level_must(
+    tmp_path: Path, rule: str, accept: str, status: str, said: str, rc: int
+) -> None:
+    """echo-loses-last-byte (a MUST's mutant) against one echo whose failing step names ``rule``."""
+    vector = _echo_vector(tmp_path, "echo", rule, accept)
+    out = tmp_path / "mut.json"
+    argv = ["spec", "mutate", vector, "--mutation", "echo-loses-last-byte"]
+    assert _cli([*argv, "--json", "--out", str(out)]) == rc
+    (doc,) = json.loads(out.read_text())["mutants"]
+    assert doc["status"] == status and doc["level"] == "must"
+    assert doc["killed_by"] == [f"{vector}::echo-echo"]  # killed at the default level every time
+    assert doc["killed_at_must"] == ([] if accept else [f"{vector}::echo-echo"])
+    assert doc["named_by"] == (f"{vector}::echo-echo" if status == "killed, named" else None)
+    assert doc["names_instead"] == (["GM-SERVER-001"] if rule == "GM-SERVER-001" else [])
+    text = tmp_path / "mut.txt"
+    assert _cli([*argv, "--out", str(text)]) == rc
+    assert said in text.read_text().splitlines()[0]
+
+
+def test_a_must_mutant_killed_only_at_the_default_level_is_a_surviving_rule(tmp_path: Path) -> None:
+    vector = _echo_vector(tmp_path, "echo", "GM-ECHO-001", _SHOULD_ONLY)
+    out = tmp_path / "cov.json"
+    assert _cli(["spec", "coverage", vector, "--mutate", "--json", "--out", str(out)]) == 1
+    doc = json.loads(out.read_text())
+    (row,) = [r for r in doc["rules"] if r["id"] == "GM-ECHO-001"]
+    assert row["state"] == "surviving" and "echo-loses-last-byte" in row["reason"] and "--level must" in row["reason"]
+    assert row["naming"]["echo-loses-last-byte"] == "SURVIVES at --level must"
+    assert "GM-ECHO-001" in doc["surviving_musts"]
 
 
 def test_client_rules_are_reported_as_such(registry: dict[str, Requirement], vector_files: list[VectorFile]) -> None:

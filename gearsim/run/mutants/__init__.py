@@ -9,7 +9,8 @@ PURE. This package owns mutation testing of the vectors; each module one job:
 * ``wire``, ``jobs``, ``workers``, ``restarts``: the mutants themselves, by
   area, each with its registry table;
 * ``registry``: ``MUTATIONS``, lookup by id, and the rules no server mutant
-  can break (``CLIENT_RULES``, ``UNTESTABLE``);
+  can break (``CLIENT_RULES``, ``UNTESTABLE``), and the MUST mutants whose
+  kills name another rule (``NOT_NAMED``);
 * ``play``: playing the vectors against a mutant until a case kills it.
 
 The names below are what users and ``gearsim spec mutate`` import from here.
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 from gearsim.run.mutants.mutation import Mutation
 from gearsim.run.mutants.play import MutantFactory, MutationOutcome, run_mutation, unmutated_verdicts
-from gearsim.run.mutants.registry import CLIENT_RULES, MUTATIONS, UNTESTABLE, mutation
+from gearsim.run.mutants.registry import CLIENT_RULES, MUTATIONS, NOT_NAMED, UNTESTABLE, mutation
 
 __all__ = [
     "CLIENT_RULES",
     "MUTATIONS",
+    "NOT_NAMED",
     "UNTESTABLE",
     "MutantFactory",
     "Mutation",

@@ -4,8 +4,9 @@ PURE. This module owns ``MUTATIONS`` (the tables of ``wire``, ``jobs``,
 ``workers`` and ``restarts`` in that order), ``mutation`` (lookup by id),
 ``CLIENT_RULES`` (the MUST and SHOULD rules that bind clients, workers or readers of replies
 rather than a server: a server model cannot break them, so they have no
-mutation; library and program cases judge them) and ``UNTESTABLE`` (server
-rules no mutation of a single model can show).
+mutation; library and program cases judge them), ``UNTESTABLE`` (server
+rules no mutation of a single model can show) and ``NOT_NAMED`` (the MUST
+mutants whose kills at --level must name other rules, with the reason).
 """
 
 from __future__ import annotations
@@ -60,3 +61,9 @@ def mutation(mutation_id: str) -> Mutation:
         if m.id == mutation_id:
             return m
     raise KeyError(f"unknown mutation {mutation_id!r}; known: {', '.join(m.id for m in MUTATIONS)}")
+
+
+#: MUST mutants killed at --level must only by FAILs whose failing step names other rules (the report's "rule
+#: broken" sends the maintainer elsewhere), each with the reason, one line. tests/unit/test_mutants.py holds the
+#: table to what the vectors do, both ways; a mutant a must-level run PASSes never belongs here.
+NOT_NAMED: Final[Mapping[str, str]] = {}
