@@ -126,12 +126,13 @@ def test_every_mutant_is_killed_by_a_case_citing_its_rule(
     assert summary["MUST"]["surviving"] == len(survivors) and summary["MUST"]["error"] == 0
 
 
-#: MUST mutants a must-level run still PASSes, each being fixed in the vectors by another change: each is a
-#: strict xfail below, so the suite stays green and the xfail turns into a failure ("remove it") once fixed
+#: MUST mutants a must-level run still PASSes, each waiting for its vectors to be fixed: each is a strict xfail
+#: below, so the suite stays green and the xfail turns into a failure ("remove it from here") once fixed
 _SURVIVING_BEING_FIXED: dict[str, str] = {
-    "exception-fails-nobody": (
-        "at --level must the only kills are the perl-1.130 alternative breaking the SHOULD GM-WORK-009, "
-        "accepted there: the vectors for GM-WORK-010 are being fixed"
+    "unique-cut-to-62": (
+        "GM-LIMIT-001: its only kill, server/coalesce.yaml::unique-63-bytes-coalesces step 5, is a submission not "
+        "coalesced before anything coalesced in the case, which breaks only the SHOULD GM-COAL-001 (n/a at --level "
+        "must); the case needs a coalesced submission first, so the step's MUST counts"
     ),
 }
 _SURVIVING_RULES_BEING_FIXED = {mutation(i).rule for i in _SURVIVING_BEING_FIXED}

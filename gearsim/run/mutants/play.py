@@ -84,7 +84,8 @@ class MutationOutcome:
     by_citing_case: bool = False
     #: the level the kills below are judged at: "must" for a mutant of a MUST, else the default level
     level: str = "should"
-    #: for a mutant judged at --level must: the cases that kill it there (empty: a must-level run PASSes it)
+    #: for a mutant judged at --level must: the cases that kill it there (empty: a must-level run PASSes it);
+    #: None when not judged there (not a MUST's mutant, or the default level did not kill it either)
     killed_at_must: tuple[str, ...] | None = None
     #: a case (``FILE::CASE``) whose killing FAIL names the mutant's rule at its failing step, at ``level``
     named_by: str | None = None
@@ -226,9 +227,10 @@ def run_mutation(
     lists every case that kills it. ``unmutated`` is ``unmutated_verdicts``
     for the mutation's profile.
 
-    When ``requirements`` (the registry) says the mutant's rule is a MUST, the
-    cases are played again at --level must, held against ``unmutated_must``
-    (``unmutated_verdicts`` at that level); the naming is judged there.
+    When ``requirements`` (the registry) says the mutant's rule is a MUST and
+    the default level kills it, the cases are played again at --level must,
+    held against ``unmutated_must`` (``unmutated_verdicts`` at that level); the
+    naming is judged there.
 
     Raises:
         ValueError: the rule is a MUST and ``unmutated_must`` is missing.
@@ -249,7 +251,8 @@ def run_mutation(
         named_by=default.named_by,
         names_instead=default.names,
     )
-    if not at_must or default.error or unmutated_must is None:
+    # a mutant the default level does not kill survives whatever --level must says: spare the second play
+    if not at_must or default.error or not default.kills or unmutated_must is None:
         return outcome
     must = _play(m, order, unmutated_must, factory, MUST_LEVEL, requirements, until_named=True, exhaustive=exhaustive)
     return replace(
