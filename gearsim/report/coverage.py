@@ -272,6 +272,10 @@ def _client_reason(req: Requirement) -> str:
     return ""
 
 
+#: how many of the rules a mutant's kills name instead of its own ``naming`` lists (the JSON of spec mutate has all)
+_NAMES_SHOWN: Final = 5
+
+
 def naming(outcome: MutationOutcome) -> str:
     """What the kills of a mutant tell a maintainer, one phrase ("" when it was not killed or raised).
 
@@ -288,7 +292,8 @@ def naming(outcome: MutationOutcome) -> str:
     if outcome.named_by is not None:
         return f"{where}named by {outcome.named_by}"
     if outcome.names_instead:
-        return f"{where}names {', '.join(outcome.names_instead)} instead"
+        shown, more = outcome.names_instead[:_NAMES_SHOWN], len(outcome.names_instead) - _NAMES_SHOWN
+        return f"{where}names {', '.join(shown)}{f' and {more} more' if more > 0 else ''} instead"
     return f"{where}names no rule"
 
 
