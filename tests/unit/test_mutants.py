@@ -249,6 +249,7 @@ def _echo_vector(tmp_path: Path, name: str, rule: str, accept: str = "") -> str:
         ("GM-SERVER-001", "", "killed, names GM-SERVER-001 instead", "at --level must: names GM-SERVER-001 instead", 0),
         ("GM-ECHO-001", _SHOULD_ONLY, "survives at --level must", "SURVIVES at --level must", 1),
     ],
+    ids=["named", "names-instead", "survives-at-must"],
 )
 def test_spec_mutate_says_whether_the_kill_names_the_rule_at_level_must(
     tmp_path: Path, rule: str, accept: str, status: str, said: str, rc: int
