@@ -82,7 +82,7 @@ class MutationOutcome:
     played: int = 0
     #: the first case that killed it cites the mutant's rule (a case about the rule noticed)
     by_citing_case: bool = False
-    #: the level the kills below are judged at: "must" for a mutant of a MUST, else the default level
+    #: the level the naming below is judged at: "must" for a MUST's mutant the default level kills, else "should"
     level: str = "should"
     #: for a mutant judged at --level must: the cases that kill it there (empty: a must-level run PASSes it);
     #: None when not judged there (not a MUST's mutant, or the default level did not kill it either)
