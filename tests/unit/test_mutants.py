@@ -120,22 +120,9 @@ def test_every_mutant_is_killed_by_a_case_citing_its_rule(
     assert [(o.mutation.id, o.error) for o in outcomes if not o.killed] == []
     assert [o.mutation.id for o in outcomes if not o.by_citing_case] == []
     rows = mutation_rows(vector_files, registry, outcomes)
-    survivors = [r.id for r in surviving_musts(rows)]
-    assert [r for r in survivors if r not in _SURVIVING_RULES_BEING_FIXED] == []
+    assert surviving_musts(rows) == []
     summary = mutation_summary(rows)
-    assert summary["MUST"]["surviving"] == len(survivors) and summary["MUST"]["error"] == 0
-
-
-#: MUST mutants a must-level run still PASSes, each waiting for its vectors to be fixed: each is a strict xfail
-#: below, so the suite stays green and the xfail turns into a failure ("remove it from here") once fixed
-_SURVIVING_BEING_FIXED: dict[str, str] = {
-    "unique-cut-to-62": (
-        "GM-LIMIT-001: its only kill, server/coalesce.yaml::unique-63-bytes-coalesces step 5, is a submission not "
-        "coalesced before anything coalesced in the case, which breaks only the SHOULD GM-COAL-001 (n/a at --level "
-        "must); the case needs a coalesced submission first, so the step's MUST counts"
-    ),
-}
-_SURVIVING_RULES_BEING_FIXED = {mutation(i).rule for i in _SURVIVING_BEING_FIXED}
+    assert summary["MUST"]["surviving"] == summary["MUST"]["error"] == 0
 
 
 def _must_mutants(registry: dict[str, Requirement], every_outcome: dict[str, MutationOutcome]) -> list[MutationOutcome]:
@@ -149,20 +136,7 @@ def test_every_must_mutant_is_killed_at_level_must(
     """A MUST's mutant only the default level kills is a server with that defect PASSing ``--level must``."""
     musts = _must_mutants(registry, every_outcome)
     assert musts and all(o.level == "must" and o.killed_at_must is not None for o in musts)
-    survivors = [o.mutation.id for o in musts if o.survives_at_must]
-    assert [i for i in survivors if i not in _SURVIVING_BEING_FIXED] == []
-    assert [i for i in NOT_NAMED if i in survivors] == []  # surviving at must is never a reason in the table
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "mutant_id",
-    [pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=r)) for i, r in _SURVIVING_BEING_FIXED.items()],
-)
-def test_a_must_mutant_being_fixed_is_killed_at_level_must(
-    mutant_id: str, every_outcome: dict[str, MutationOutcome]
-) -> None:
-    assert not every_outcome[mutant_id].survives_at_must
+    assert [o.mutation.id for o in musts if o.survives_at_must] == []  # never a reason for NOT_NAMED either
 
 
 @pytest.mark.slow
