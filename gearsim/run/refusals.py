@@ -5,12 +5,18 @@ ERROR answers a request it has no handler for, or its ERR line an optional
 admin command it lacks: under a named profile a refusal its recorded defect
 lists is that known defect; a request or admin command a server MAY leave out
 makes the case n/a; a request every server must (should) act on breaks
-GM-SERVER-001 (GM-SERVER-002), named before the step's own rules; a SHOULD
-admin command missing under spec breaks that SHOULD alone. The lookups over
-the profile table are ``gearsim.run.unanswered``.
+GM-SERVER-001 (GM-SERVER-002), named before the step's own rules, unless the
+ERROR's code word is a reason of the error table (QUEUE_ERROR: the server acted
+on the request and found its queue full), which the step's own rules judge; a
+SHOULD admin command missing under spec breaks that SHOULD alone. The lookups
+over the profile table are ``gearsim.run.unanswered``.
 """
 
 from __future__ import annotations
+
+import ast
+import re
+from typing import Final
 
 from gearsim.protocol.packets import Packet, PacketType, type_name
 from gearsim.run.expectations import Play, Unsupported
@@ -18,7 +24,7 @@ from gearsim.run.result import StepFailed
 from gearsim.run.unanswered import absent_admin, core_refused, refused_defect, refused_optional
 from gearsim.vectors.parse import Step
 
-__all__ = ["absent_admin_line", "is_err", "is_error", "refusal_met", "refused"]
+__all__ = ["absent_admin_line", "error_code", "is_err", "is_error", "refusal_met", "refused"]
 
 
 def is_err(actual: str) -> bool:
@@ -48,8 +54,20 @@ def is_error(actual: str) -> bool:
     return actual.startswith(("Packet(RES ERROR ", "Packet(REQ ERROR "))
 
 
-def _holds_error(play: Play, actor: str) -> bool:
-    return any(isinstance(m, Packet) and m.type is PacketType.ERROR for m in play.peer.inbox(actor))
+#: an ERROR as ``show`` writes it, up to its code word's bytes literal (one cut past 40 bytes does not end so)
+_ERROR_CODE: Final = re.compile(r"""Packet\((?:RES|REQ) ERROR \[(b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*")[,\]]""")
+
+
+def error_code(actual: str) -> bytes:
+    """The code word of the ERROR a failure's received messages start with (as ``show`` wrote them), else b""."""
+    found = _ERROR_CODE.match(actual)
+    code = ast.literal_eval(found.group(1)) if found else b""
+    return code if isinstance(code, bytes) else b""
+
+
+def _error_held(play: Play, actor: str) -> Packet | None:
+    """The first ERROR waiting in ``actor``'s inbox, if any."""
+    return next((m for m in play.peer.inbox(actor) if isinstance(m, Packet) and m.type is PacketType.ERROR), None)
 
 
 def refusal_met(play: Play, actor: str, where: str) -> bool:
@@ -78,7 +96,9 @@ def refused(play: Play, step: Step, failure: StepFailed) -> None:
     type: a worker's refused WORK_DATA shows as its client's missing WORK_DATA. A refusal the profile's defect
     records is that known defect; one of a request a server MAY leave out is
     the spec's allowance; one of a request every server must (should) act on
-    breaks GM-SERVER-001 (GM-SERVER-002), named before the step's rules.
+    breaks GM-SERVER-001 (GM-SERVER-002), named before the step's rules,
+    unless the ERROR's code is a reason of the error table, which the step's
+    own rules judge.
 
     Raises:
         Unsupported: a recorded defect (the case stops there) or an optional request (n/a).
@@ -93,8 +113,12 @@ def refused(play: Play, step: Step, failure: StepFailed) -> None:
         if who == step.actor:
             if not is_error(failure.actual):
                 continue
-        elif not (_holds_error(play, who) and awaited & set(names)):
-            continue
+            code = error_code(failure.actual)
+        else:
+            held = _error_held(play, who)
+            if held is None or not awaited & set(names):
+                continue
+            code = held.args[0] if held.args else b""
         if play.stop_unanswered and refusal_met(play, who, where):
             raise Unsupported(f"{where}: the server refused what {who} asked")
         optional = refused_optional(play.profile, names) if play.stop_unanswered else None
@@ -103,7 +127,7 @@ def refused(play: Play, step: Step, failure: StepFailed) -> None:
                 f"{where}: the server answers {optional} with ERROR: it does not implement it"
                 " (GM-SERVER-003: a server MAY)"
             )
-        core = core_refused(play.profile, names)
+        core = core_refused(play.profile, names, code=code)
         if core is not None and core[0] not in failure.rules:
             rule, name = core
             reason = f"{failure}; {who}'s {name} was refused with ERROR ({rule})"

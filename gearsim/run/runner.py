@@ -43,7 +43,7 @@ from gearsim.errors import GearsimBug, GearsimError, InputError
 from gearsim.model.admin import unanswered_line
 from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
 from gearsim.protocol.codec import encode
-from gearsim.protocol.packets import Magic, PacketType
+from gearsim.protocol.packets import Magic, Packet, PacketType
 from gearsim.run.expectations import (
     DEFAULT_WITHIN,
     SETTLE,
@@ -308,7 +308,9 @@ def _leftovers(play: Play, actors: Iterable[str]) -> None:
         if box:
             reason = f"{actor}: unexpected {box[0]!r} after the last step"
             sent = play.sent.get(actor, ())
-            core = core_refused(play.profile, sent, last=False) if is_error(repr(box[0])) else None
+            stray = box[0]
+            code = stray.args[0] if isinstance(stray, Packet) and stray.args else b""
+            core = core_refused(play.profile, sent, last=False, code=code) if is_error(repr(stray)) else None
             if core is not None:  # the stray ERROR refused a request every server must (should) act on
                 why = f"{reason}; it refused {actor}'s {core[1]} ({core[0]})"
                 raise StepFailed(None, why, "nothing more", show(box), (core[0],))

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from gearsim.model.profiles import PROFILES, SPEC_PROFILE, Defect
-from gearsim.protocol.packets import SPECS, Magic
+from gearsim.protocol.packets import ERRORS, SPECS, Magic
 
 #: requests that always get a reply, whatever the server implements (a reply of their type, or ERROR)
 ANSWERED: Final = frozenset(
@@ -114,18 +114,40 @@ def refused_optional(profile: str, names: Iterable[str]) -> str | None:
 CORE: Final = {s.name: s.implement for s in SPECS.values() if s.implement in ("GM-SERVER-001", "GM-SERVER-002")}
 
 
-def core_refused(profile: str, names: Iterable[str], *, last: bool = True) -> tuple[str, str] | None:
+#: code words of the error table that name a condition met by a request the server acted on: a full queue
+#: (GM-QUEUE-001), an argument too long, a job the connection does not hold, an option it does not know. Not
+#: INVALID_COMMAND, the table's answer to a type the server does not act on, nor INVALID_MAGIC, to a packet it
+#: did not read as a request: those say the request was not understood.
+REASONED: Final = frozenset(e.code for e in ERRORS) - {"INVALID_COMMAND", "INVALID_MAGIC"}
+
+
+def refused_for_reason(code: bytes) -> bool:
+    """Whether an ERROR with this code word refused a request the server implements, for the condition it names.
+
+    The code is matched regardless of letter case (GM-ERROR-003: servers
+    differ in case); a code the table lacks says nothing of why.
+    """
+    return code.decode("latin-1").upper() in REASONED
+
+
+def core_refused(profile: str, names: Iterable[str], *, last: bool = True, code: bytes = b"") -> tuple[str, str] | None:
     """The rule a server breaks by refusing one of these requests with ERROR where another reply was due.
 
     (rule, request): GM-SERVER-001 for a request every server must act on,
     GM-SERVER-002 for one it should, the last such request sent (the one the
     ERROR answers: CAN_DO before a GRAB_JOB_UNIQ gets no reply). Under a named
     profile only a request its server does not implement: one it implements
-    was refused for a reason the step's own rules judge. OPTION_REQ is never
-    one: its refusal is judged by the option rules. With ``last`` false (an
-    ERROR nothing awaited, which any of them may have got) every such request,
-    named together, and the stronger rule. None when no request fits.
+    was refused for a reason the step's own rules judge. Likewise under any
+    profile when the ERROR's ``code`` is one of the error table's reasons
+    (:func:`refused_for_reason`): QUEUE_ERROR to a SUBMIT_JOB is a server that
+    submits and found the queue full, not one that lacks SUBMIT_JOB. OPTION_REQ
+    is never one: its refusal is judged by the option rules. With ``last``
+    false (an ERROR nothing awaited, which any of them may have got) every
+    such request, named together, and the stronger rule. None when no request
+    fits.
     """
+    if refused_for_reason(code):
+        return None
     known = PROFILES[profile].implemented if profile in PROFILES and profile != SPEC_PROFILE else frozenset()
     hits = list(dict.fromkeys(n for n in names if n in CORE and n != "OPTION_REQ" and n not in known))
     if not hits:
