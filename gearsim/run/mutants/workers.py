@@ -140,6 +140,30 @@ def _dead_worker_keeps_jobs(server: Server) -> None:
     server.disconnect = disconnect  # type: ignore[method-assign]
 
 
+def _lost_worker_fails(server: Server) -> None:
+    """A worker's jobs fail when its connection goes; a dropped function's held job is requeued as before.
+
+    The model's ``worker_disconnect`` switch also rules CANT_DO and
+    RESET_ABILITIES of a held job's function (``cantdo_held`` "as-disconnect"),
+    which is GM-WORKER-006's matter, not GM-DISC-002's: failing the job there
+    is no behaviour that rule lets a server choose. Only the connection's end
+    (``_drop``) fails its jobs.
+    """
+    original = server._drop
+    workers = server.workers
+    failing = replace(workers.profile, worker_disconnect="fail")
+
+    def drop_failing(c: Conn, out: Outbox) -> None:
+        requeueing = workers.profile
+        workers.profile = failing
+        try:
+            original(c, out)
+        finally:
+            workers.profile = requeueing
+
+    server._drop = drop_failing  # type: ignore[method-assign]
+
+
 def _retyped(new_type: PacketType) -> Callable[[Server, Handler], Handler]:
     def wrap(server: Server, original: Handler) -> Handler:
         def handler(c: Conn, p: Packet, out: Outbox) -> str | None:
@@ -360,7 +384,7 @@ WORKER_MUTATIONS: Final[tuple[Mutation, ...]] = (
         "GM-DISC-002",
         "lost-worker-fails",
         "the jobs of a lost worker fail instead of requeueing (Perl, gear)",
-        switch(worker_disconnect="fail"),
+        patch(_lost_worker_fails),
     ),
     _m(
         "GM-DISC-003",
