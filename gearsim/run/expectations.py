@@ -98,6 +98,8 @@ class Play:
     tolerated: frozenset[str] = frozenset()
     #: a submission was coalesced onto an earlier job as the case expects: the server is one that coalesces
     coalesced: bool = False
+    #: a worker sent WORK_STATUS 0 0: an expected 0 0 may be progress, which GM-STATUS-007 binds, not its absence
+    zero_progress: bool = False
 
     @property
     def neutral(self) -> bool:
@@ -386,7 +388,41 @@ def expect_step(play: Play, step: Step) -> None:
             play.branches.add(alt.branch)
         play.ruled_out.update(a.branch for a in step.accept if a.branch and a.branch != alt.branch)
         return
+    if forced is None and _no_progress_empty(play, step, received):
+        _judge(play, step, _EMPTY_NUMBERS, problem, expected, received)
+        play.ruled_out.update(a.branch for a in step.accept if a.branch)
+        return
     _deviation(play, step, problem, expected, received)
+
+
+#: a status reply's numbers left empty where no progress is known: what Perl and gear send
+_EMPTY_NUMBERS: Final = Alternative(
+    profiles=("perl-1.130", "gear-0.16"), breaks=("GM-FIELD-005",), note="no progress reported as empty numbers"
+)
+
+
+def _no_progress_empty(play: Play, step: Step, received: list[Message]) -> bool:
+    """Under spec, the first reply is the status reply the step expects but for empty numbers where it expects 0 0.
+
+    GM-STATUS-006 lets a job without WORK_STATUS report "none", and GM-FIELD-005
+    (a SHOULD) asks for 0 rather than empty: such a reply breaks that SHOULD
+    alone, whatever rules the step names for the rest of the reply, and the
+    case goes on (the job's state is what the step expects). Not where a worker
+    of the case sent WORK_STATUS 0 0: 0 0 may then be progress to repeat.
+    """
+    pattern = step.packet
+    if not play.neutral or play.zero_progress or pattern is None or not received:
+        return False
+    if pattern.type not in (PacketType.STATUS_RES, PacketType.STATUS_RES_UNIQUE) or pattern.args[3:5] != (b"0", b"0"):
+        return False
+    got = received[0]
+    if not isinstance(got, Packet) or int(got.type) != int(pattern.type) or got.args[3:5] != (b"", b""):
+        return False
+    bind: dict[str, bytes] = {}
+    if match_packet(pattern, got._replace(args=(*got.args[:3], b"0", b"0", *got.args[5:])), play.captures, bind):
+        return False
+    play.captures.update(bind)
+    return True
 
 
 def _names_earlier_job(step: Step) -> bool:

@@ -161,6 +161,7 @@ def _play_step(play: Play, step: Step) -> None:
         if step.packet is not None:
             magic = step.packet.magic if step.packet.magic is not None else Magic.REQ
             play.sent.setdefault(step.actor, []).append(request_name(magic, int(step.packet.type)))
+            play.zero_progress = play.zero_progress or _may_be_zero_progress(step.packet)
             peer.send(step.actor, _encode_pattern(play, step.packet))
         elif step.admin is not None:
             try:
@@ -170,7 +171,10 @@ def _play_step(play: Play, step: Step) -> None:
             play.lines.setdefault(step.actor, []).extend(texts)
             peer.send(step.actor, b"".join(t + step.admin.eol for t in texts))
         elif step.wire is not None:
-            play.sent.setdefault(step.actor, []).extend(request_names(step.wire))
+            names = request_names(step.wire)
+            play.sent.setdefault(step.actor, []).extend(names)
+            # numbers in raw bytes are not read: any WORK_STATUS among them may be 0 0
+            play.zero_progress = play.zero_progress or "WORK_STATUS" in names
             play.lines.setdefault(step.actor, []).extend(admin_lines(step.wire))
             peer.send(step.actor, step.wire)
     else:
@@ -288,6 +292,18 @@ def _unanswered(play: Play, actor: str, names: Iterable[str], where: str) -> Non
         f"the server ignored {actor}'s {name}"
     )
     raise Unsupported(f"{where}: the server ignored {name}")
+
+
+def _may_be_zero_progress(pattern: PacketPattern) -> bool:
+    """A WORK_STATUS whose numbers may be 0 0: written so, or sent from captured values.
+
+    After it a status reply's expected 0 0 may be progress to repeat
+    (GM-STATUS-007), not the absence of progress that empty numbers may report.
+    """
+    numbers = pattern.args[1:3]
+    return pattern.type is PacketType.WORK_STATUS and not (
+        all(isinstance(n, bytes) for n in numbers) and numbers != (b"0", b"0")
+    )
 
 
 def _encode_pattern(play: Play, pattern: PacketPattern) -> bytes:
