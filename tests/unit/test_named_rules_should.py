@@ -12,7 +12,9 @@ maintainer read the wrong sentence of the spec.
 
 The steps keep the MUST rules they named before, so ``--level must`` still
 keeps these failures: a SHOULD added to a step must not excuse what the step
-failed for at that level.
+failed for at that level. Not where the MUST was never broken: running an
+abandoned job answers the GRAB_JOB with one JOB_ASSIGN as GM-WORKER-007 asks,
+so that failure was a false FAIL at ``--level must`` (test_should_at_must_disc.py).
 """
 
 from __future__ import annotations
@@ -90,7 +92,12 @@ def test_mutant_fails_naming_its_rule(row: Named, registry: dict[str, Requiremen
     assert row.rule in result.rules, (result.step, result.rules, result.reason)
 
 
-@pytest.mark.parametrize("row", NAMED, ids=[f"{r.mutant}-{r.case.split('::')[1]}" for r in NAMED])
+#: rows whose mutant breaks no MUST the step names: ACCEPTABLE at --level must (test_should_at_must_disc.py)
+_NO_MUST_BROKEN = frozenset({"abandoned-jobs-run"})
+_KEEPING = [r for r in NAMED if r.mutant not in _NO_MUST_BROKEN]
+
+
+@pytest.mark.parametrize("row", _KEEPING, ids=[f"{r.mutant}-{r.case.split('::')[1]}" for r in _KEEPING])
 def test_the_step_keeps_its_must_at_level_must(row: Named, registry: dict[str, Requirement]) -> None:
     result = _judged(row, True, "must", registry)
     assert result.verdict is Verdict.FAIL, (result.verdict, result.reason)
