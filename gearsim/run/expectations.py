@@ -22,6 +22,7 @@ from gearsim.model.profiles import PROFILES, SPEC_PROFILE
 from gearsim.protocol import codec
 from gearsim.protocol.packets import SPECS, Magic, Message, Packet, PacketType, Role, type_name
 from gearsim.protocol.validate import check
+from gearsim.run.framing import frame_breaks
 from gearsim.run.peer import ServerPeer
 from gearsim.run.result import StepFailed
 from gearsim.vectors.matching import (
@@ -446,8 +447,11 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
 
     A failure names the rules the server broke at this step: the step's MUST
     and SHOULD rules that bind a server, else the rules the packets it sent
-    break (the validator, server role), else none; GM-FRAME-006 first when the
-    reply lacks only the NUL before an empty last argument. A step whose expectation
+    break (the validator, server role), else none. The framing rules the
+    server's packets break come first (``gearsim.run.framing``: a reply framed
+    with \\0REQ, a NUL after its last argument, the NUL before an empty last
+    argument missing): a maintainer reads the sentence the bytes break before
+    the step's. A step whose expectation
     rests only on rules no server behaviour breaks (MAY rules, other roles'
     rules) expects one behaviour among several the spec allows: under spec the
     server's is accepted unless its packets break a rule; under another
@@ -459,10 +463,12 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
     """
     actual = show(received)
     rules = _argument_rules(play, step, problem, received) or _breakable(step)
-    if _empty_last_unframed(play, step, received):
-        # the bytes break the framing rule first: a maintainer reads that sentence, then the step's
-        problem += "; the NUL before the empty last argument is missing (GM-FRAME-006)"
-        rules = ("GM-FRAME-006", *(r for r in rules if r != "GM-FRAME-006"))
+    framing = frame_breaks(step.packet, received, play.captures, play.tolerated)
+    if framing:
+        # the bytes break the framing rules first: a maintainer reads those sentences, then the step's
+        first = tuple(dict.fromkeys(rule for rule, _ in framing))
+        problem += "".join(f"; {why}" for _, why in framing)
+        rules = (*first, *(r for r in rules if r not in first))
     if rules or step.server_rules is None or not step.rules:
         raise StepFailed(step, f"{step.actor}: {problem}", expected, actual, rules)
     for message in received:
@@ -485,25 +491,6 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
         f"step {step.index}: {problem}, where the vector expects {expected}: a behaviour the spec leaves open"
         f" (the step rests only on {resting}, which no server behaviour breaks)"
     )
-
-
-def _empty_last_unframed(play: Play, step: Step, received: list[Message]) -> bool:
-    """The first reply is the packet the step expects but for the NUL before its empty last argument.
-
-    Without that NUL the empty argument is not there at all, so the reply reads
-    as one argument short (WORK_COMPLETE as the bare handle where the result is
-    empty): the rule broken is GM-FRAME-006, a sender rule the step's own rules
-    (those binding a server's behaviour) leave out. Only where the vector writes
-    the last argument out as empty and the rest matches: otherwise the packet
-    is simply another one.
-    """
-    pattern = step.packet
-    if pattern is None or not pattern.args or pattern.args[-1] != b"" or not received:
-        return False
-    got = received[0]
-    if not isinstance(got, Packet) or int(got.type) != int(pattern.type) or len(got.args) != len(pattern.args) - 1:
-        return False
-    return not match_packet(pattern, got._replace(args=(*got.args, b"")), play.captures, {})
 
 
 _ARGUMENT: Final = re.compile(r"argument (\d+) is ")
