@@ -8,7 +8,11 @@ these failed naming another rule (GM-ADMIN-011, GM-SERVER-004, GM-WORK-004,
 GM-COAL-001, ...), sending the maintainer of a server with that defect to the
 wrong sentence of the spec.
 
-Two rules of the same group are named by other rules on purpose, each for a
+Where the reply itself is malformed on the wire (a JOB_CREATED framed with
+\\0REQ, a STATUS_RES with a NUL after its last argument), the framing rule
+its bytes break comes first, before the step's own (gearsim.run.framing).
+
+Three rules of the same group are named by other rules on purpose, each for a
 reason the test records: their bytes cannot be told from another packet's.
 """
 
@@ -17,8 +21,9 @@ from __future__ import annotations
 import pytest
 
 from gearsim.files import select
-from gearsim.protocol.packets import PacketType
+from gearsim.protocol.packets import Magic, Packet, PacketType
 from gearsim.run.batch import selected_cases
+from gearsim.run.framing import frame_breaks
 from gearsim.run.mutants import MutantFactory, Mutation, mutation
 from gearsim.run.mutants.building import on_args
 from gearsim.run.runner import CaseResult, Verdict, run_case
@@ -51,6 +56,37 @@ def test_the_mutant_fails_its_rule_s_case_naming_that_rule(mutant_id: str, case_
     assert result.verdict is Verdict.FAIL, result.reason
     assert result.step == step, result.reason
     assert m.rule in result.rules, (result.rules, result.reason)
+
+
+@pytest.mark.parametrize(
+    ("mutant_id", "case_ref", "cited"),
+    [
+        # the reply framed with \0REQ: before, the step's GM-SUBMIT-001 came first and GM-FRAME-002 not at all
+        ("created-with-req-magic", "codec/packets.yaml::submit-job-req-client", "with magic \\0REQ"),
+        # a NUL after STATUS_RES's last argument: before, the step's GM-STATUS-006 alone
+        ("status-extra-argument", "codec/packets.yaml::get-status-req-client", "ends in a NUL after its last"),
+    ],
+)
+def test_a_reply_malformed_on_the_wire_names_the_framing_rule_first(mutant_id: str, case_ref: str, cited: str) -> None:
+    m = mutation(mutant_id)
+    assert _play(None, case_ref, m.profile).verdict is Verdict.PASS
+    result = _play(mutant_id, case_ref, m.profile)
+    assert result.verdict is Verdict.FAIL and result.step == 3, result.reason
+    assert result.rules[0] == m.rule, (result.rules, result.reason)
+    assert cited in result.reason and m.rule in result.reason, result.reason
+
+
+def test_only_the_framing_rules_the_bytes_break_are_named() -> None:
+    status = [b"H:sim:1", b"0", b"0", b"0"]
+    # a conforming reply breaks none, whatever the step expected of it
+    assert frame_breaks(None, [Packet(Magic.RES, PacketType.STATUS_RES, (*status, b"1"))], {}, frozenset()) == []
+    # a NUL inside the last argument may be one inside it: the validator's GM-FRAME-005 alone
+    inside = Packet(Magic.RES, PacketType.STATUS_RES, (*status, b"1\0x"))
+    assert [rule for rule, _ in frame_breaks(None, [inside], {}, frozenset())] == ["GM-FRAME-005"]
+    # after the last argument, the body holds a NUL GM-FRAME-004 forbids; a rule the reaction declares is left out
+    after = Packet(Magic.RES, PacketType.STATUS_RES, (*status, b"1\0"))
+    assert [rule for rule, _ in frame_breaks(None, [after], {}, frozenset())] == ["GM-FRAME-004", "GM-FRAME-005"]
+    assert [rule for rule, _ in frame_breaks(None, [after], {}, frozenset({"GM-FRAME-004"}))] == ["GM-FRAME-005"]
 
 
 def test_a_bare_work_complete_names_the_empty_argument_rule_first() -> None:
@@ -86,6 +122,9 @@ def test_a_server_that_never_coalesces_still_breaks_only_the_should() -> None:
         # a NUL after ERROR's text is a NUL inside its text argument: the validator's GM-FRAME-005, as for
         # Perl's recorded error-text-echoes-body defect
         ("error-text-nul", "server/errors.yaml::res-magic-request", "GM-FRAME-005"),
+        # ECHO_RES announcing one byte more takes the next reply's first byte: a valid ECHO_RES echoing other
+        # data (GM-ECHO-001), the length's error shown by no byte received
+        ("echo-length-one-long", "codec/framing.yaml::several-packets-one-buffer", "GM-ECHO-001"),
     ],
 )
 def test_the_rules_left_to_another_sentence_fail_naming_it(mutant_id: str, case_ref: str, named: str) -> None:
@@ -93,3 +132,4 @@ def test_the_rules_left_to_another_sentence_fail_naming_it(mutant_id: str, case_
     result = _play(mutant_id, case_ref, m.profile)
     assert result.verdict is Verdict.FAIL, result.reason
     assert named in result.rules, result.rules
+    assert m.rule not in result.rules, result.rules

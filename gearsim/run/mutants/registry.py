@@ -68,15 +68,9 @@ def mutation(mutation_id: str) -> Mutation:
 #: table to what the vectors do, both ways; a mutant a must-level run PASSes never belongs here.
 NOT_NAMED: Final[Mapping[str, str]] = {
     "echo-length-one-long": (
-        "not yet named: codec/framing.yaml::several-packets-one-buffer step 3 checks GM-FRAME-007, "
-        "GM-ECHO-001, GM-OPTION-001, GM-STATUS-001"
-    ),
-    "created-with-req-magic": (
-        "not yet named: codec/packets.yaml::submit-job-req-client step 3 checks GM-SUBMIT-001, "
-        "GM-SUBMIT-004, GM-COAL-001"
-    ),
-    "status-extra-argument": (
-        "not yet named: codec/packets.yaml::get-status-req-client step 3 checks GM-STATUS-006, GM-STATUS-007"
+        "a header announcing one byte more reads as an ECHO_RES that took the next reply's first byte (a "
+        "valid ECHO_RES echoing other data: GM-ECHO-001) or one still awaiting its last byte when the step "
+        "times out: no bytes received show the length wrong, as a connection closed inside the body would"
     ),
     "assigned-unique-with-nul": (
         "a NUL inside the unique decodes as a shorter unique and a workload holding the rest: a valid "
