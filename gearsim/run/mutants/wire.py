@@ -161,6 +161,30 @@ def _upper_case_unknown() -> Callable[[ConnId, bytes], bytes | None]:
     return change
 
 
+def _prefix_commands(profile: Profile, options: ServerOptions) -> ServerNode:
+    """gear's prefix match of command words, without gear's case-sensitive match (that is GM-ADMIN-003's).
+
+    The model's prefix match compares bytes as gear does; a command word that
+    starts with a command name in any case reaches it in lower case, so
+    STATUS still runs status and the mutant breaks GM-ADMIN-020 alone. The
+    line is changed after framing, so however its bytes are chunked; other
+    words keep their case, and an unknown word is echoed as sent.
+    """
+    server = Server(replace(profile, admin_match="prefix"), options)
+    names = tuple(name.encode() for name in profile.admin_commands)
+    original = server._dispatch
+
+    def dispatch(c: Conn, message: Message, out: Outbox) -> str | None:
+        if isinstance(message, AdminLine):
+            word, space, rest = message.text.partition(b" ")
+            if word.lower().startswith(names):
+                message = message._replace(text=word.lower() + space + rest)
+        return original(c, message, out)
+
+    server._dispatch = dispatch  # type: ignore[method-assign]
+    return server
+
+
 def _big_bodies_refused() -> Callable[[ConnId, bytes], bytes | None]:
     def change(conn: ConnId, data: bytes) -> bytes | None:
         big = data[:1] == b"\0" and len(data) >= 12 and int.from_bytes(data[8:12], "big") > 65536
@@ -360,8 +384,8 @@ WIRE_MUTATIONS: Final[tuple[Mutation, ...]] = (
     _m(
         "GM-ADMIN-020",
         "prefix-commands",
-        "a word that starts with a command name runs it (gear)",
-        switch(admin_match="prefix"),
+        "a word that starts with a command name runs it (gear's match, case aside)",
+        _prefix_commands,
     ),
     # ---- echo, options, errors
     _m(
