@@ -15,6 +15,7 @@ from codec_vectors.values import (
     MODEL_VERSION,
     A,
     CodecCase,
+    Deviation,
     GearmandDefect,
     Reaction,
     listing,
@@ -35,6 +36,7 @@ def _admin_case(
     result: str = "valid",
     flags: Sequence[str] = (),
     defect: GearmandDefect | None = None,
+    deviations: Sequence[Deviation] = (),
 ) -> CodecCase:
     return CodecCase(
         id=id_,
@@ -46,7 +48,16 @@ def _admin_case(
         messages=list(lines),
         server=reaction,
         defect=defect,
+        deviations=list(deviations),
     )
+
+
+_NOT_OK_NOTE = "success spelled otherwise than OK"
+
+
+def _not_ok_success(lines: int = 1) -> Deviation:
+    """One-line success replies that are not OK (and not ERR): they break GM-ADMIN-015 alone."""
+    return Deviation(("GM-ADMIN-015",), (AM(b"DONE", r"(?!ERR)\S.*", "\r\n"),) * lines, _NOT_OK_NOTE)
 
 
 def admin_cases() -> list[CodecCase]:
@@ -85,6 +96,13 @@ def admin_cases() -> list[CodecCase]:
             [A(b"STATUS")],
             react(*listing(), evidence="probe:admin-status-upper-case", note="answered exactly as status"),
             ["GM-ADMIN-003", "GM-ADMIN-004"],
+            deviations=[
+                Deviation(
+                    ("GM-ADMIN-003",),
+                    (AM(b"ERR UNKNOWN_COMMAND Unknown+server+commandSTATUS", r"ERR.*"),),
+                    "the upper-case word is taken for an unknown command",
+                )
+            ],
         ),
         _admin_case(
             "prioritystatus",
@@ -181,6 +199,7 @@ def admin_cases() -> list[CodecCase]:
             react(ok_crlf, evidence="probe:admin-create-function-crlf"),
             ["GM-ADMIN-001"],
             flags=["CrLf"],
+            deviations=[_not_ok_success()],
         ),
         _admin_case(
             "create-function-lf-then-status",
@@ -195,6 +214,13 @@ def admin_cases() -> list[CodecCase]:
                 ("GM-ADMIN-001",),
                 react(ok_crlf, *listing(b"cfA\t0\t0\t0"), evidence="evidence:B-A4", note="the name kept whole"),
             ),
+            deviations=[
+                Deviation(
+                    ("GM-ADMIN-015",),
+                    (*_not_ok_success().replies, *listing(b"cfA\t0\t0\t0")),
+                    _NOT_OK_NOTE,
+                )
+            ],
         ),
         _admin_case(
             "drop-function-unknown",
@@ -210,6 +236,7 @@ def admin_cases() -> list[CodecCase]:
             react(ok_crlf, ok_crlf, evidence="probe:admin-drop-function"),
             ["GM-ADMIN-001"],
             flags=["CrLf"],
+            deviations=[_not_ok_success(lines=2)],
         ),
         _admin_case(
             "shutdown",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 
 from codec_vectors.values import (
+    AM,
     INVALID_COMMAND,
     JOB_NOT_FOUND_RESULT,
     MODEL_HANDLE,
@@ -18,6 +19,7 @@ from codec_vectors.values import (
     RES,
     A,
     CodecCase,
+    Deviation,
     P,
     R,
     error,
@@ -333,6 +335,14 @@ def framing_cases() -> list[CodecCase]:
                 evidence="probe:version-cr-cr-lf",
                 note="the command word is 'version\\r', unknown; the reply echoes the \\r before its own \\r\\n",
             ),
+            deviations=[
+                Deviation(
+                    ("GM-ADMIN-020",),
+                    (AM(b"OK " + MODEL_VERSION, r"OK \S.*"),),
+                    "'version\\r' taken for version, as a prefix match takes it (these bytes cannot tell that from"
+                    " a server dropping every \\r before the \\n, which would break the MUST GM-ADMIN-001)",
+                )
+            ],
         ),
         CodecCase(
             id="empty-line-lf",
@@ -383,6 +393,13 @@ def framing_cases() -> list[CodecCase]:
                 evidence="evidence:B-P1",
                 note="each reply as for the message alone (probe cases echo-hi, version-lf)",
             ),
+            deviations=[
+                Deviation(
+                    ("GM-ADMIN-009",),
+                    (P("ECHO_RES", hi), AM(b"ERR UNKNOWN_COMMAND Unknown+server+commandversion", r"ERR.*")),
+                    "version is an unknown command; the admin line was still read as text",
+                )
+            ],
         ),
     ]
     # What a reader of the server's replies must accept, whatever server wrote them.

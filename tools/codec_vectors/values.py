@@ -195,6 +195,30 @@ class Reaction:
         return out
 
 
+@dataclass(frozen=True)
+class Deviation:
+    """A reaction that breaks only the SHOULD rules ``breaks``: under spec it fails, at --level must it is acceptable.
+
+    It becomes an alternative of the ``spec`` profile, so a server showing it
+    is told the SHOULD it breaks, not the case's MUSTs it keeps.
+    """
+
+    breaks: tuple[str, ...]
+    replies: tuple[Msg, ...]
+    note: str
+    then: str = "open"
+
+    def to_yaml(self) -> dict[str, Any]:
+        replies = [_opaque_handles(m.to_yaml(RES)) for m in self.replies]
+        return {
+            "profiles": ["spec"],
+            "breaks": list(self.breaks),
+            "replies": replies,
+            "then": self.then,
+            "note": self.note,
+        }
+
+
 def _opaque_handles(reply: dict[str, Any]) -> dict[str, Any]:
     """A JOB_CREATED reply's handle is the server's to choose (GM-FIELD-006): captured, not compared."""
     packet = reply.get("packet")
@@ -243,6 +267,8 @@ class CodecCase:
     server: Reaction | None = None
     #: set when ``server`` (gearmand's reaction) is a known defect: the spec's reaction comes first
     defect: GearmandDefect | None = None
+    #: reactions that break only a SHOULD, written as ``spec`` alternatives naming it
+    deviations: list[Deviation] = field(default_factory=list)
 
     def to_yaml(self) -> dict[str, Any]:
         magic = RES if self.sender == "server" else REQ
@@ -287,6 +313,8 @@ class CodecCase:
                     *out["server"].get("accept", []),
                     {"profiles": ["spec"], "replies": spec_replies, "then": self.server.then, "note": _VERSION_NOTE},
                 ]
+            if self.deviations:
+                out["server"]["accept"] = [*out["server"].get("accept", []), *(d.to_yaml() for d in self.deviations)]
         return out
 
 
