@@ -462,8 +462,10 @@ WIRE_MUTATIONS: Final[tuple[Mutation, ...]] = (
     _m(
         "GM-LIMIT-002",
         "unique-64-accepted",
-        "a 64-byte unique is accepted and stored cut (gearmand)",
-        switch(unique_max=64, unique_stored_max=63),
+        # kept whole, as Perl and gear keep it: gearmand's cut to 63 bytes also sends a malformed
+        # JOB_ASSIGN_UNIQ (GM-FRAME-004), a MUST this mutant of a SHOULD must not break
+        "a 64-byte unique is accepted and kept whole",
+        switch(unique_max=64),
     ),
     _m(
         "GM-LIMIT-003",
