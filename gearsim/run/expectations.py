@@ -302,10 +302,10 @@ def _judge(play: Play, step: Step, alt: Alternative, problem: str, expected: str
     if play.neutral:
         if alt.defect:
             reason = f"{step.actor}: {problem}; this is {alt.defect}, a known defect of {', '.join(alt.profiles)}"
-            raise StepFailed(step, f"{reason} (breaks {broken})", expected, show(received), alt.breaks)
+            raise StepFailed(step, f"{reason} (breaks {broken})", expected, show(received), alt.breaks, declared=True)
         if alt.breaks and play.level != "must":
             reason = f"{step.actor}: {problem}; this {_behaviour(alt)} breaks {broken}"
-            raise StepFailed(step, reason, expected, show(received), alt.breaks)
+            raise StepFailed(step, reason, expected, show(received), alt.breaks, declared=True)
         play.acceptable = True
         deviates = f" (deviates from {broken})" if broken else ""
         play.notes.append(f"{where}: the {_behaviour(alt)}, which the spec allows{deviates}")
@@ -319,7 +319,7 @@ def _judge(play: Play, step: Step, alt: Alternative, problem: str, expected: str
         return
     # what is broken is what that behaviour breaks: none when the spec allows it
     reason = f"{step.actor}: {problem}; this matches the {where}: {_behaviour(alt)}"
-    raise StepFailed(step, reason, expected, show(received), alt.breaks)
+    raise StepFailed(step, reason, expected, show(received), alt.breaks, declared=True)
 
 
 def expect_step(play: Play, step: Step) -> None:

@@ -92,6 +92,9 @@ class StepFailed(Exception):
 
     ``step`` is None for a finding after the last step (a stray message, a
     program's exit). ``rules`` defaults to the rules the step checks.
+    ``declared``: the messages are an alternative the vector wrote out and
+    ``rules`` the rules it declares that behaviour breaks, so the runner adds
+    none of its own guesses at what a missing reply means.
     """
 
     def __init__(
@@ -101,6 +104,8 @@ class StepFailed(Exception):
         expected: str = "",
         actual: str = "",
         rules: Sequence[str] | None = None,
+        *,
+        declared: bool = False,
     ) -> None:
         super().__init__(reason)
         self.step = step
@@ -108,6 +113,7 @@ class StepFailed(Exception):
         self.expected = expected
         self.actual = actual
         self.rules = tuple(rules) if rules is not None else (step.rules if step is not None else ())
+        self.declared = declared
 
 
 def failed(
