@@ -21,6 +21,7 @@ from codec_vectors.values import (
     SILENT_NOTE,
     VALUES,
     CodecCase,
+    Deviation,
     P,
     Reaction,
     react,
@@ -134,7 +135,17 @@ def _valid_case(spec: PacketSpec, sender: str, nul_blob: bool) -> CodecCase:
         messages=[P(spec.name, args)],
         flags=flags,
         server=server,
+        deviations=[_refused(spec)] if server is not None and spec.implement == "GM-SERVER-002" else [],
     )
+
+
+def _refused(spec: PacketSpec) -> Deviation:
+    """A request a server SHOULD implement (GM-SERVER-002), refused with ERROR as GM-SERVER-004 asks of one it lacks.
+
+    That breaks the SHOULD alone, not the MUSTs on the reply of a server that
+    implements the request (GM-STATUS-009 for GET_STATUS_UNIQUE).
+    """
+    return Deviation((spec.implement,), (INVALID_COMMAND,), f"{spec.name} not implemented: refused with ERROR")
 
 
 _S2C_PROBES: Final[dict[str, str]] = {
