@@ -25,6 +25,7 @@ from gearsim.protocol.validate import check
 from gearsim.run.framing import frame_breaks
 from gearsim.run.peer import ServerPeer
 from gearsim.run.result import StepFailed
+from gearsim.run.should_only import EMPTY_NUMBERS, code_word_only, empty_numbers
 from gearsim.vectors.matching import (
     UnsendableLine,
     describe_line,
@@ -390,37 +391,21 @@ def expect_step(play: Play, step: Step) -> None:
         play.ruled_out.update(a.branch for a in step.accept if a.branch and a.branch != alt.branch)
         return
     if forced is None and _no_progress_empty(play, step, received):
-        _judge(play, step, _EMPTY_NUMBERS, problem, expected, received)
+        _judge(play, step, EMPTY_NUMBERS, problem, expected, received)
         play.ruled_out.update(a.branch for a in step.accept if a.branch)
         return
     _deviation(play, step, problem, expected, received)
 
 
-#: a status reply's numbers left empty where no progress is known: what Perl and gear send
-_EMPTY_NUMBERS: Final = Alternative(
-    profiles=("perl-1.130", "gear-0.16"), breaks=("GM-FIELD-005",), note="no progress reported as empty numbers"
-)
-
-
 def _no_progress_empty(play: Play, step: Step, received: list[Message]) -> bool:
-    """Under spec, the first reply is the status reply the step expects but for empty numbers where it expects 0 0.
+    """Under spec, with no WORK_STATUS 0 0 sent, the reply is the status the step expects but for empty numbers.
 
-    GM-STATUS-006 lets a job without WORK_STATUS report "none", and GM-FIELD-005
-    (a SHOULD) asks for 0 rather than empty: such a reply breaks that SHOULD
-    alone, whatever rules the step names for the rest of the reply, and the
-    case goes on (the job's state is what the step expects). Not where a worker
-    of the case sent WORK_STATUS 0 0: 0 0 may then be progress to repeat.
+    Takes the values the reply captures when so (``gearsim.run.should_only.empty_numbers``).
     """
-    pattern = step.packet
-    if not play.neutral or play.zero_progress or pattern is None or not received:
+    if not play.neutral or play.zero_progress:
         return False
-    if pattern.type not in (PacketType.STATUS_RES, PacketType.STATUS_RES_UNIQUE) or pattern.args[3:5] != (b"0", b"0"):
-        return False
-    got = received[0]
-    if not isinstance(got, Packet) or int(got.type) != int(pattern.type) or got.args[3:5] != (b"", b""):
-        return False
-    bind: dict[str, bytes] = {}
-    if match_packet(pattern, got._replace(args=(*got.args[:3], b"0", b"0", *got.args[5:])), play.captures, bind):
+    bind = empty_numbers(step.packet, received, play.captures)
+    if bind is None:
         return False
     play.captures.update(bind)
     return True
@@ -462,7 +447,11 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
         StepFailed: always, except under spec for a behaviour the spec leaves open.
     """
     actual = show(received)
-    reworded = _error_word_only(play, step, received)
+    reworded = (
+        None
+        if play.labels
+        else code_word_only(step, received, play.captures, play.profile, play.branches, play.ruled_out)
+    )
     if reworded is not None:
         # the server did what the step expects and said so with another code word: that is GM-ERROR-002's
         reason = f"{step.actor}: {problem}; the ERROR differs only in its code word (GM-ERROR-002)"
@@ -496,52 +485,6 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
         f"step {step.index}: {problem}, where the vector expects {expected}: a behaviour the spec leaves open"
         f" (the step rests only on {resting}, which no server behaviour breaks)"
     )
-
-
-def _error_word_only(play: Play, step: Step, received: list[Message]) -> tuple[str, ...] | None:
-    """The rules besides GM-ERROR-002 broken, when the replies differ only in an ERROR's code word; else None.
-
-    The replies must meet the step's expectation, or an alternative of the
-    play's profile or branch that records no defect (the rules it breaks are
-    returned), once each ERROR's code word is read as the one the vector wrote
-    there. Only under a profile held to gearmand's words (elsewhere they match
-    as labels already): a server that answers the right condition with ERROR
-    under a word of its own (a number, as gear does) breaks the SHOULD that asks
-    for the table's words, not the step's MUSTs.
-    """
-    if play.labels:
-        return None
-    outcomes: list[tuple[Sequence[PacketPattern], tuple[str, ...]]] = [
-        ([p for p in (step.packet, *step.packets) if p is not None], ())
-    ]
-    for alt in step.accept:
-        if alt.defect or not (play.profile in alt.profiles or alt.branch in play.branches):
-            continue
-        if alt.branch and alt.branch in play.ruled_out:
-            continue
-        outcomes.append(([p for p in (alt.packet, *alt.packets) if p is not None], alt.breaks))
-    for patterns, breaks in outcomes:
-        if patterns and _matches_reworded(play, patterns, received):
-            return breaks
-    return None
-
-
-def _matches_reworded(play: Play, patterns: Sequence[PacketPattern], received: list[Message]) -> bool:
-    words = {p.args[0] for p in patterns if p.type is PacketType.ERROR and p.args and isinstance(p.args[0], bytes)}
-    if len(words) != 1 or len(received) < len(patterns):
-        return False
-    (word,) = words
-    got = received[: len(patterns)]
-    errors = [m for m in got if isinstance(m, Packet) and m.type is PacketType.ERROR]
-    if not errors or all(m.args[:1] == (word,) for m in errors):
-        return False
-    reworded: list[Message] = [
-        m._replace(args=(word, *m.args[1:])) if isinstance(m, Packet) and m.type is PacketType.ERROR and m.args else m
-        for m in got
-    ]
-    if len(patterns) == 1:
-        return not match_packet(patterns[0], reworded[0], play.captures, {})
-    return not match_unordered(list(patterns), reworded, play.captures, {})
 
 
 _ARGUMENT: Final = re.compile(r"argument (\d+) is ")
