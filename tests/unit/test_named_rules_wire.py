@@ -38,6 +38,8 @@ NAMED = [
     ("unique-cut-to-62", "server/coalesce.yaml::unique-63-bytes-coalesces", 9),
     ("empty-unique-found", "server/status.yaml::unique-empty-never-found", 5),
     ("sched-runs", "server/reduce.yaml::sched-refused", 3),
+    # 'create function lsC\r\r\n' must create 'lsC\r': the status listing shows the CR kept
+    ("every-cr-dropped", "admin/listings.yaml::create-function-newline-bug", 9),
 ]
 
 
@@ -56,6 +58,17 @@ def test_the_mutant_fails_its_rule_s_case_naming_that_rule(mutant_id: str, case_
     assert result.verdict is Verdict.FAIL, result.reason
     assert result.step == step, result.reason
     assert m.rule in result.rules, (result.rules, result.reason)
+
+
+def test_version_cr_cr_lf_alone_cannot_tell_a_dropped_cr_from_a_prefix_match() -> None:
+    # 'version\r\r\n' answered as version is accepted under the SHOULD GM-ADMIN-020 (a prefix match takes
+    # 'version\r'); the same answer from a server that drops every CR must still fail at --level must, which
+    # is why create-function-newline-bug keeps a CR inside a name
+    m = mutation("every-cr-dropped")
+    assert _play(m.id, "codec/framing.yaml::version-cr-cr-lf", m.profile).verdict is Verdict.ACCEPTABLE
+    result = _play(m.id, "admin/listings.yaml::create-function-newline-bug", m.profile)
+    assert result.verdict is Verdict.FAIL and result.rules == ("GM-ADMIN-001",), (result.rules, result.reason)
+    assert "lsC\\t0" in result.reason, result.reason
 
 
 @pytest.mark.parametrize(

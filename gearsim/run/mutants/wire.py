@@ -8,6 +8,7 @@ registry table ``WIRE_MUTATIONS``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -148,6 +149,15 @@ def _timeout_dropped_silently(server: Server, original: Handler) -> Handler:
 
 def _cr_kept() -> Callable[[ConnId, bytes], bytes | None]:
     return lambda conn, data: data.replace(b"\r\n", b"\x01\n") if data[:1] != b"\0" else data
+
+
+#: a run of CRs before an LF
+_CR_RUN_LF: Final = re.compile(rb"\r+\n")
+
+
+def _every_cr_dropped() -> Callable[[ConnId, bytes], bytes | None]:
+    # a server that strips all trailing \r (rstrip) where GM-ADMIN-001 gives the line end only one
+    return lambda conn, data: _CR_RUN_LF.sub(b"\r\n", data) if data[:1] != b"\0" else data
 
 
 def _line_end_early() -> Callable[[ConnId, bytes], bytes | None]:
@@ -305,6 +315,12 @@ WIRE_MUTATIONS: Final[tuple[Mutation, ...]] = (
     ),
     # ---- admin
     _m("GM-ADMIN-001", "cr-kept", "a CR before the LF is read as part of the command", on_input(_cr_kept)),
+    _m(
+        "GM-ADMIN-001",
+        "every-cr-dropped",
+        "every CR before the LF is read as the line end, not only the last",
+        on_input(_every_cr_dropped),
+    ),
     _m(
         "GM-ADMIN-002",
         "line-acted-on-early",
