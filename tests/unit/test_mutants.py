@@ -36,11 +36,6 @@ from gearsim.vectors.parse import VectorFile
 
 
 @pytest.fixture(scope="module")
-def registry() -> dict[str, Requirement]:
-    return dict(loading.load_requirements())
-
-
-@pytest.fixture(scope="module")
 def vector_files() -> list[VectorFile]:
     return loading.select([]).files
 

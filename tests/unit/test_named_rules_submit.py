@@ -11,16 +11,13 @@ wrong sentence of the spec.
 
 from __future__ import annotations
 
-import functools
-
 import pytest
+from mutant_judging import bundled_case
 
-from gearsim import files as loading
 from gearsim.run.mutants.play import MutantFactory
 from gearsim.run.mutants.registry import mutation
 from gearsim.run.result import CaseResult, Verdict
 from gearsim.run.runner import run_case
-from gearsim.vectors.parse import Case, VectorFile
 
 #: (mutant, FILE::CASE written to check its rule)
 NAMED = [
@@ -46,15 +43,8 @@ NAMED = [
 ]
 
 
-@functools.cache
-def _case(ref: str) -> tuple[VectorFile, Case]:
-    name, case_id = ref.split("::")
-    (vf,) = loading.select([name]).files
-    return vf, next(c for c in vf.cases if c.id == case_id)
-
-
 def _play(mutant_id: str | None, ref: str, profile: str) -> CaseResult:
-    vf, case = _case(ref)
+    vf, case = bundled_case(ref)
     factory = MutantFactory(None if mutant_id is None else mutation(mutant_id), profile)
     return run_case(vf, case, factory, profile, level="must")
 
@@ -62,7 +52,7 @@ def _play(mutant_id: str | None, ref: str, profile: str) -> CaseResult:
 @pytest.mark.parametrize(("mutant_id", "ref"), NAMED, ids=[f"{m}@{r.split('::')[1]}" for m, r in NAMED])
 def test_the_failing_step_names_the_mutant_s_rule(mutant_id: str, ref: str) -> None:
     m = mutation(mutant_id)
-    _, case = _case(ref)
+    _, case = bundled_case(ref)
     assert m.rule in case.requirements  # the case was written to check the rule
     assert _play(None, ref, m.profile).verdict is Verdict.PASS  # the unbroken model passes it
     result = _play(mutant_id, ref, m.profile)

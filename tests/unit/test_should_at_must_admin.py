@@ -21,24 +21,12 @@ upper-case cases pass it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import pytest
+from mutant_judging import DEFAULT_LEVEL, NOT_FAILED, Row, judged_row, row_ids
 
-from gearsim import files as loading
 from gearsim.protocol.requirements import Requirement
-from gearsim.run.mutants.play import MutantFactory
 from gearsim.run.mutants.registry import mutation
-from gearsim.run.result import CaseResult, Verdict, at_level
-from gearsim.run.runner import run_case
-from gearsim.vectors.parse import Case, VectorFile
-
-
-class Row(NamedTuple):
-    mutant: str
-    case: str
-    rule: str
-
+from gearsim.run.result import Verdict
 
 ROWS = [
     Row("upper-case-unknown", "admin/listings.yaml::empty-server", "GM-ADMIN-003"),
@@ -63,47 +51,28 @@ ROWS = [
 #: cases the prefix-match mutant failed only because it matched case-sensitively too (GM-ADMIN-003)
 CASE_ASIDE = ["admin/listings.yaml::empty-server", "codec/admin.yaml::status-upper-case"]
 
-#: gearsim run's default --level
-_DEFAULT_LEVEL = "may"
-_NOT_FAILED = frozenset({Verdict.PASS, Verdict.ACCEPTABLE, Verdict.KNOWN_DEFECT, Verdict.NOT_APPLICABLE})
+#: not failed here: n/a too (a case on a command the server may lack)
+NOT_FAILED_HERE = NOT_FAILED | {Verdict.NOT_APPLICABLE}
 
 
-@pytest.fixture(scope="module")
-def registry() -> dict[str, Requirement]:
-    return dict(loading.load_requirements())
-
-
-def _case(ref: str) -> tuple[VectorFile, Case]:
-    name, case_id = ref.split("::")
-    (vf,) = loading.select([name]).files
-    return vf, next(c for c in vf.cases if c.id == case_id)
-
-
-def _judged(mutant: str, ref: str, mutated: bool, level: str, registry: dict[str, Requirement]) -> CaseResult:
-    m = mutation(mutant)
-    vf, case = _case(ref)
-    factory = MutantFactory(m if mutated else None, m.profile)
-    return at_level(run_case(vf, case, factory, m.profile, level=level), level, registry)
-
-
-_IDS = [f"{r.mutant}-{r.case.split('::')[1]}" for r in ROWS]
+_IDS = row_ids(ROWS)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=_IDS)
 def test_not_failed_at_level_must(row: Row, registry: dict[str, Requirement]) -> None:
     assert mutation(row.mutant).rule == row.rule
     assert registry[row.rule].level == "SHOULD"
-    model = _judged(row.mutant, row.case, False, "must", registry)
-    assert model.verdict in _NOT_FAILED, model.reason
-    result = _judged(row.mutant, row.case, True, "must", registry)
-    assert result.verdict in _NOT_FAILED, (result.verdict, result.step, result.rules, result.reason)
+    model = judged_row(row, False, "must")
+    assert model.verdict in NOT_FAILED_HERE, model.reason
+    result = judged_row(row, True, "must")
+    assert result.verdict in NOT_FAILED_HERE, (result.verdict, result.step, result.rules, result.reason)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=_IDS)
 def test_failed_at_the_default_level_naming_the_should(row: Row, registry: dict[str, Requirement]) -> None:
-    model = _judged(row.mutant, row.case, False, _DEFAULT_LEVEL, registry)
-    assert model.verdict in _NOT_FAILED, model.reason
-    result = _judged(row.mutant, row.case, True, _DEFAULT_LEVEL, registry)
+    model = judged_row(row, False, DEFAULT_LEVEL)
+    assert model.verdict in NOT_FAILED_HERE, model.reason
+    result = judged_row(row, True, DEFAULT_LEVEL)
     assert result.verdict is Verdict.FAIL, (result.verdict, result.reason, result.notes)
     assert row.rule in result.rules, (result.step, result.rules, result.reason)
     # no MUST beside it: the maintainer is sent to the SHOULD's sentence alone
@@ -112,5 +81,5 @@ def test_failed_at_the_default_level_naming_the_should(row: Row, registry: dict[
 
 @pytest.mark.parametrize("ref", CASE_ASIDE)
 def test_the_prefix_match_mutant_matches_regardless_of_case(ref: str, registry: dict[str, Requirement]) -> None:
-    result = _judged("prefix-commands", ref, True, _DEFAULT_LEVEL, registry)
+    result = judged_row(Row("prefix-commands", ref), True, DEFAULT_LEVEL)
     assert result.verdict in (Verdict.PASS, Verdict.ACCEPTABLE), (result.verdict, result.rules, result.reason)

@@ -22,28 +22,18 @@ end, not cut short), and at the default level it still FAILs naming the SHOULD.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import pytest
+from mutant_judging import DEFAULT_LEVEL, Row, bundled_case, judged, row_ids
 
 from gearsim import files as loading
-from gearsim.model.profiles import SPEC_PROFILE
 from gearsim.protocol.packets import PacketType
 from gearsim.protocol.requirements import Requirement
 from gearsim.run.mutants.building import on_args
 from gearsim.run.mutants.mutation import Mutation
-from gearsim.run.mutants.play import MutantFactory
 from gearsim.run.mutants.registry import mutation
-from gearsim.run.result import CaseResult, Verdict, at_level
-from gearsim.run.runner import run_case
+from gearsim.run.result import Verdict
 from gearsim.vectors.parse import Case, VectorFile, parse_vector_text
 from gearsim.vectors.rules import with_step_rules
-
-
-class Row(NamedTuple):
-    mutant: str
-    case: str
-
 
 ROWS = [
     Row("status-numbers-empty", "server/disconnect.yaml::worker-disconnect-requeues"),
@@ -55,40 +45,21 @@ ROWS = [
     Row("abandoned-jobs-run", "server/disconnect.yaml::client-disconnect-queued"),
 ]
 
-#: gearsim run's default --level
-_DEFAULT_LEVEL = "may"
 
-
-@pytest.fixture(scope="module")
-def registry() -> dict[str, Requirement]:
-    return dict(loading.load_requirements())
-
-
-def _case(ref: str) -> tuple[VectorFile, Case]:
-    name, case_id = ref.split("::")
-    (vf,) = loading.select([name]).files
-    return vf, next(c for c in vf.cases if c.id == case_id)
-
-
-def _judged(m: Mutation | None, vf: VectorFile, case: Case, level: str, registry: dict[str, Requirement]) -> CaseResult:
-    profile = m.profile if m is not None else SPEC_PROFILE
-    return at_level(run_case(vf, case, MutantFactory(m, profile), profile, level=level), level, registry)
-
-
-@pytest.mark.parametrize("row", ROWS, ids=[f"{r.mutant}-{r.case.split('::')[1]}" for r in ROWS])
+@pytest.mark.parametrize("row", ROWS, ids=row_ids(ROWS))
 def test_the_should_mutant_is_acceptable_at_must(row: Row, registry: dict[str, Requirement]) -> None:
     m = mutation(row.mutant)
     assert registry[m.rule].level == "SHOULD"
-    result = _judged(m, *_case(row.case), "must", registry)
+    result = judged(m, *bundled_case(row.case), "must")
     assert result.verdict is Verdict.ACCEPTABLE, (result.verdict, result.step, result.rules, result.reason)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[f"{r.mutant}-{r.case.split('::')[1]}" for r in ROWS])
+@pytest.mark.parametrize("row", ROWS, ids=row_ids(ROWS))
 def test_the_should_mutant_fails_naming_its_rule_by_default(row: Row, registry: dict[str, Requirement]) -> None:
     m = mutation(row.mutant)
-    vf, case = _case(row.case)
-    assert _judged(None, vf, case, _DEFAULT_LEVEL, registry).verdict is Verdict.PASS
-    result = _judged(m, vf, case, _DEFAULT_LEVEL, registry)
+    vf, case = bundled_case(row.case)
+    assert judged(None, vf, case, DEFAULT_LEVEL).verdict is Verdict.PASS
+    result = judged(m, vf, case, DEFAULT_LEVEL)
     assert result.verdict is Verdict.FAIL, (result.verdict, result.reason)
     assert m.rule in result.rules, (result.step, result.rules, result.reason)
 
@@ -100,7 +71,7 @@ def test_lost_worker_fails_leaves_a_dropped_function_s_held_job_alone(
     ref: str, registry: dict[str, Requirement]
 ) -> None:
     # the mutant failed the job here, where no connection closed, and the status read 0 0 (GM-STATUS-001/003)
-    result = _judged(mutation("lost-worker-fails"), *_case(ref), _DEFAULT_LEVEL, registry)
+    result = judged(mutation("lost-worker-fails"), *bundled_case(ref), DEFAULT_LEVEL)
     assert result.verdict is Verdict.PASS, (result.step, result.rules, result.reason)
 
 
@@ -164,19 +135,13 @@ def test_empty_numbers_for_no_progress_break_only_the_should_whatever_the_step_n
     registry: dict[str, Requirement],
 ) -> None:
     vf, case = _inline("queued", registry)
-    at_must = _judged(mutation("status-numbers-empty"), vf, case, "must", registry)
+    at_must = judged(mutation("status-numbers-empty"), vf, case, "must")
     assert at_must.verdict is Verdict.ACCEPTABLE, (at_must.step, at_must.rules, at_must.reason)
     assert [n for n in at_must.notes if "GM-FIELD-005" in n] and len(at_must.notes) == 2, at_must.notes
-    by_default = _judged(mutation("status-numbers-empty"), vf, case, _DEFAULT_LEVEL, registry)
+    by_default = judged(mutation("status-numbers-empty"), vf, case, DEFAULT_LEVEL)
     assert (by_default.verdict, by_default.step, by_default.rules) == (Verdict.FAIL, 5, ("GM-FIELD-005",))
     # the judge of the neutral profile only: a profile records its own server's bytes
-    gearmand = at_level(
-        run_case(
-            vf, case, MutantFactory(mutation("status-numbers-empty"), "gearmand-1.1"), "gearmand-1.1", level="must"
-        ),
-        "must",
-        registry,
-    )
+    gearmand = judged(mutation("status-numbers-empty"), vf, case, "must", "gearmand-1.1")
     assert (gearmand.verdict, gearmand.rules) == (Verdict.FAIL, ("GM-STATUS-003",)), gearmand.reason
 
 
@@ -184,6 +149,6 @@ def test_empty_numbers_after_a_work_status_0_0_break_the_must_that_repeats_them(
     registry: dict[str, Requirement],
 ) -> None:
     vf, case = _inline("progress-zero", registry)
-    assert _judged(None, vf, case, "must", registry).verdict is Verdict.PASS
-    result = _judged(_ALWAYS_EMPTY, vf, case, "must", registry)
+    assert judged(None, vf, case, "must").verdict is Verdict.PASS
+    result = judged(_ALWAYS_EMPTY, vf, case, "must")
     assert (result.verdict, result.rules) == (Verdict.FAIL, ("GM-STATUS-007",)), result.reason

@@ -15,24 +15,12 @@ unmutated model is not failed by it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import pytest
+from mutant_judging import DEFAULT_LEVEL, NOT_FAILED, Row, judged_row, row_ids
 
-from gearsim import files as loading
 from gearsim.protocol.requirements import Requirement
-from gearsim.run.mutants.play import MutantFactory
 from gearsim.run.mutants.registry import mutation
-from gearsim.run.result import CaseResult, Verdict, at_level
-from gearsim.run.runner import run_case
-from gearsim.vectors.parse import Case, VectorFile
-
-
-class Row(NamedTuple):
-    mutant: str
-    case: str
-    rule: str
-
+from gearsim.run.result import Verdict
 
 ROWS = [
     Row("unique-64-accepted", "server/coalesce.yaml::unique-64-bytes-never-coalesces", "GM-LIMIT-002"),
@@ -57,44 +45,23 @@ ROWS = [
     Row("error-words-numbered", "worker/timeout.yaml::timeout-requeues", "GM-ERROR-002"),
 ]
 
-_IDS = [f"{r.mutant}-{r.case.split('::')[1]}" for r in ROWS]
-#: gearsim run's default --level
-_DEFAULT_LEVEL = "may"
-_NOT_FAILED = frozenset({Verdict.PASS, Verdict.ACCEPTABLE, Verdict.KNOWN_DEFECT})
-
-
-@pytest.fixture(scope="module")
-def registry() -> dict[str, Requirement]:
-    return dict(loading.load_requirements())
-
-
-def _case(ref: str) -> tuple[VectorFile, Case]:
-    name, case_id = ref.split("::")
-    (vf,) = loading.select([name]).files
-    return vf, next(c for c in vf.cases if c.id == case_id)
-
-
-def _judged(row: Row, mutant: bool, level: str, registry: dict[str, Requirement]) -> CaseResult:
-    m = mutation(row.mutant)
-    vf, case = _case(row.case)
-    factory = MutantFactory(m if mutant else None, m.profile)
-    return at_level(run_case(vf, case, factory, m.profile, level=level), level, registry)
+_IDS = row_ids(ROWS)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=_IDS)
 def test_no_fail_at_level_must(row: Row, registry: dict[str, Requirement]) -> None:
     assert mutation(row.mutant).rule == row.rule
     assert registry[row.rule].level == "SHOULD"
-    assert _judged(row, False, "must", registry).verdict in _NOT_FAILED
-    result = _judged(row, True, "must", registry)
+    assert judged_row(row, False, "must").verdict in NOT_FAILED
+    result = judged_row(row, True, "must")
     assert result.verdict is not Verdict.FAIL, (result.step, result.rules, result.reason)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=_IDS)
 def test_fails_naming_its_should_at_the_default_level(row: Row, registry: dict[str, Requirement]) -> None:
-    model = _judged(row, False, _DEFAULT_LEVEL, registry)
-    assert model.verdict in _NOT_FAILED, model.reason
-    result = _judged(row, True, _DEFAULT_LEVEL, registry)
+    model = judged_row(row, False, DEFAULT_LEVEL)
+    assert model.verdict in NOT_FAILED, model.reason
+    result = judged_row(row, True, DEFAULT_LEVEL)
     assert result.verdict is Verdict.FAIL, (result.verdict, result.reason, result.notes)
     assert row.rule in result.rules, (result.step, result.rules, result.reason)
     # no MUST named beside it: the behaviour breaks the SHOULD alone
