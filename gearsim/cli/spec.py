@@ -101,7 +101,9 @@ def _outcomes(args: argparse.Namespace, files: Any, requirements: Any) -> list[A
     outcomes = []
     for m in chosen:
         rule = requirements.get(m.rule)
-        must = held_against(m.profile, MUST_LEVEL) if rule is not None and rule.level == "MUST" else None
+        # a MUST's mutant is judged at --level must; exhaustively, a SHOULD's or MAY's is checked for false FAILs there
+        judged_at_must = rule is not None and (rule.level == "MUST" or args.exhaustive)
+        must = held_against(m.profile, MUST_LEVEL) if judged_at_must else None
         outcomes.append(
             run_mutation(
                 m,
@@ -175,6 +177,7 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
                     "killed_at_must": None if o.killed_at_must is None else list(o.killed_at_must),
                     "named_by": o.named_by,
                     "names_instead": list(o.names_instead),
+                    "failed_at_must": None if o.failed_at_must is None else list(o.failed_at_must),
                     "played": o.played,
                     "error": o.error,
                 }
@@ -203,10 +206,17 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
                 f"{sum(1 for o in musts if o.killed_at_must)}/{len(musts)} MUST mutants killed at --level must,"
                 f" {sum(1 for o in musts if o.killed_at_must and o.named_by)} by a FAIL naming their rule"
             )
+        lessers = [o for o in outcomes if o.failed_at_must is not None]
+        if lessers:
+            lines.append(
+                f"{sum(1 for o in lessers if o.failed_at_must)}/{len(lessers)} SHOULD and MAY mutants FAIL a case"
+                " at --level must (each a false FAIL)"
+            )
         text = "\n".join(lines) + "\n"
     _write(args, text)
     # a MUST's mutant surviving at --level must is a surviving MUST row too; said twice for clarity
-    failing = [o for o in outcomes if o.error or o.survives_at_must] + [r for r in surviving_musts(rows)]
+    failing = [o for o in outcomes if o.error or o.survives_at_must or o.failed_at_must]
+    failing += [r for r in surviving_musts(rows)]
     return 1 if failing else 0
 
 
@@ -246,7 +256,14 @@ def add_spec_commands(subparsers: Any) -> None:
     mut.add_argument("--fast", action="store_true", help="only the mutants CI runs on every change")
     mut.add_argument("--mutation", action="append", metavar="ID", help="only this mutant (repeatable)")
     mut.add_argument("--rule", action="append", metavar="GM-...", help="only the mutants of this rule (repeatable)")
-    mut.add_argument("--exhaustive", action="store_true", help="play every case, listing every case that kills")
+    mut.add_argument(
+        "--exhaustive",
+        action="store_true",
+        help=(
+            "play every case, listing every case that kills; a SHOULD's or MAY's mutant is also played at"
+            " --level must, where each FAIL is a false FAIL (exit 1)"
+        ),
+    )
     mut.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     mut.add_argument("--json", action="store_true", help="write JSON")
     mut.add_argument("--out", metavar="FILE", help="write here instead of stdout")

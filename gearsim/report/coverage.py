@@ -282,12 +282,18 @@ def naming(outcome: MutationOutcome) -> str:
     "named by FILE::CASE": a killing FAIL names the mutant's rule at its
     failing step; "names GM-X instead": the kills send the reader to other
     rules; "SURVIVES at --level must": a MUST's mutant only the default level
-    kills. The level the kills were judged at is said when it is "must".
+    kills; "FAILS at --level must": a SHOULD's or MAY's mutant that a must-level
+    run fails (played exhaustively only). The level the kills were judged at is
+    said when it is "must".
     """
     if outcome.error or not outcome.killed:
         return ""
     if outcome.survives_at_must:
         return "SURVIVES at --level must"
+    if outcome.failed_at_must:
+        # a SHOULD's or MAY's mutant: a server breaking that rule alone is told it broke a MUST
+        shown, more = outcome.failed_at_must[:_NAMES_SHOWN], len(outcome.failed_at_must) - _NAMES_SHOWN
+        return f"FAILS at --level must (a false FAIL): {', '.join(shown)}{f' and {more} more' if more > 0 else ''}"
     where = f"at --level {outcome.level}: " if outcome.level == MUST_LEVEL else ""
     if outcome.named_by is not None:
         return f"{where}named by {outcome.named_by}"

@@ -11,7 +11,9 @@ a server): killed only at the default level, a server with that defect would
 PASS a must-level run. And a kill is only as useful as the rule it reports:
 the outcome records whether some killing FAIL names the mutant's rule at its
 failing step (``CaseResult.rules``, the report's "rule broken"), and which
-rules the kills name otherwise.
+rules the kills name otherwise. The other way round, played exhaustively, a
+mutant of a SHOULD or MAY rule must FAIL no case at ``--level must``: such a
+FAIL tells a server that breaks only that rule that it broke a MUST.
 
 ``gearsim spec mutate`` (gearsim.cli.spec) runs it for every mutation, and
 gearsim.report.coverage turns the outcomes into rows.
@@ -91,6 +93,9 @@ class MutationOutcome:
     named_by: str | None = None
     #: when no killing FAIL names the rule: the rules they name instead, first seen first
     names_instead: tuple[str, ...] = ()
+    #: for a mutant of a SHOULD or MAY rule played exhaustively: the cases it FAILs at --level must, each a false
+    #: FAIL (a server breaking that rule alone is told it broke a MUST); None when not checked
+    failed_at_must: tuple[str, ...] | None = None
 
     @property
     def killed(self) -> bool:
@@ -110,6 +115,8 @@ class MutationOutcome:
             return "survives"
         if self.survives_at_must:
             return "survives at --level must"
+        if self.failed_at_must:
+            return "FAILs at --level must"
         if self.named_by is not None:
             return "killed, named"
         if self.names_instead:
@@ -166,6 +173,8 @@ class _Pass:
     named_by: str | None
     names: tuple[str, ...]
     error: str
+    #: of ``kills``, those whose verdict is FAIL
+    fails: tuple[str, ...] = ()
 
 
 def _play(
@@ -181,6 +190,7 @@ def _play(
 ) -> _Pass:
     """Play ``order`` until a case kills the mutant (``until_named``: until a killing FAIL names its rule)."""
     kills: list[str] = []
+    fails: list[str] = []
     names: list[str] = []
     named_by: str | None = None
     citing = False
@@ -200,13 +210,14 @@ def _play(
         citing = citing or (not kills and m.rule in cited_ids(case))
         kills.append(ref)
         if result.verdict is Verdict.FAIL:
+            fails.append(ref)
             if m.rule in result.rules:
                 named_by = named_by or ref
             else:
                 names.extend(r for r in result.rules if r not in names)
         if not exhaustive and (named_by is not None or not until_named):
             break
-    return _Pass(tuple(kills), played, citing, named_by, () if named_by else tuple(names), "")
+    return _Pass(tuple(kills), played, citing, named_by, () if named_by else tuple(names), "", tuple(fails))
 
 
 def run_mutation(
@@ -230,7 +241,10 @@ def run_mutation(
     When ``requirements`` (the registry) says the mutant's rule is a MUST and
     the default level kills it, the cases are played again at --level must,
     held against ``unmutated_must`` (``unmutated_verdicts`` at that level); the
-    naming is judged there.
+    naming is judged there. A mutant of a SHOULD or MAY rule that the default
+    level kills is, when ``exhaustive`` and ``unmutated_must`` is given, played
+    on every case at --level must too: each case it FAILs there is a false FAIL
+    (``failed_at_must``), since that level lets only MUST rules fail.
 
     Raises:
         ValueError: the rule is a MUST and ``unmutated_must`` is missing.
@@ -252,8 +266,13 @@ def run_mutation(
         names_instead=default.names,
     )
     # a mutant the default level does not kill survives whatever --level must says: spare the second play
-    if not at_must or default.error or not default.kills or unmutated_must is None:
+    if default.error or not default.kills or unmutated_must is None:
         return outcome
+    if not at_must:
+        if rule is None or not exhaustive:
+            return outcome
+        lesser = _play(m, order, unmutated_must, factory, MUST_LEVEL, requirements, until_named=False, exhaustive=True)
+        return replace(outcome, error=lesser.error, played=default.played + lesser.played, failed_at_must=lesser.fails)
     must = _play(m, order, unmutated_must, factory, MUST_LEVEL, requirements, until_named=True, exhaustive=exhaustive)
     return replace(
         outcome,
