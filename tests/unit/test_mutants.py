@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from gearsim.run.mutants import (
     run_mutation,
     unmutated_verdicts,
 )
+from gearsim.run.mutants import registry as registry_module
 from gearsim.run.result import Verdict
 from gearsim.vectors.parse import VectorFile
 
@@ -40,8 +42,12 @@ def vector_files() -> list[VectorFile]:
     return loading.select([]).files
 
 
-def _run(selected: list[str], files: list[VectorFile]) -> list[MutationOutcome]:
-    """The outcomes of the mutants ``selected``; a MUST's mutant judged at --level must too, as the CLI does."""
+def _run(selected: list[str], files: list[VectorFile], *, exhaustive: bool = False) -> list[MutationOutcome]:
+    """The outcomes of the mutants ``selected``; a MUST's mutant judged at --level must too, as the CLI does.
+
+    ``exhaustive`` as ``spec mutate --exhaustive``: every case played, and a
+    SHOULD's or MAY's mutant also played at --level must, for false FAILs.
+    """
     registry = loading.load_requirements()
     unmutated: dict[tuple[str, str | None], dict[str, Verdict]] = {}
 
@@ -52,10 +58,9 @@ def _run(selected: list[str], files: list[VectorFile]) -> list[MutationOutcome]:
 
     outcomes = []
     for m in (mutation(i) for i in selected):
-        must = held_against(m.profile, "must") if registry[m.rule].level == "MUST" else None
-        outcomes.append(
-            run_mutation(m, files, held_against(m.profile, None), requirements=registry, unmutated_must=must)
-        )
+        must = held_against(m.profile, "must") if registry[m.rule].level == "MUST" or exhaustive else None
+        own = held_against(m.profile, None)
+        outcomes.append(run_mutation(m, files, own, exhaustive=exhaustive, requirements=registry, unmutated_must=must))
     return outcomes
 
 
@@ -153,6 +158,24 @@ def test_every_must_mutant_dies_by_a_fail_naming_its_rule_or_is_listed_with_the_
     assert [i for i in named if i in NOT_NAMED] == [], "named now: remove it from NOT_NAMED"
 
 
+@pytest.mark.slow
+def test_no_should_or_may_mutant_fails_a_bundled_case_at_level_must(
+    vector_files: list[VectorFile], registry: dict[str, Requirement]
+) -> None:
+    """--level must lets only MUST rules fail: a server that breaks one SHOULD or MAY rule is no FAIL there.
+
+    Each such FAIL sent a maintainer to a MUST their server keeps; sessions
+    25-26 fixed 18 of them (test_should_at_must_*.py). This plays every lesser
+    mutant on every bundled case at --level must, so a vector change that
+    charges a MUST for a SHOULD's behaviour again fails here.
+    """
+    lesser = [m.id for m in MUTATIONS if registry[m.rule].level != "MUST"]
+    assert len(lesser) >= 20
+    outcomes = _run(lesser, vector_files, exhaustive=True)
+    assert [o.mutation.id for o in outcomes if o.killed and o.failed_at_must is None] == []
+    assert {o.mutation.id: o.failed_at_must for o in outcomes if o.failed_at_must or o.error} == {}
+
+
 def test_a_mutant_no_case_notices_is_reported_surviving_with_its_reason(
     registry: dict[str, Requirement], tmp_path: Path
 ) -> None:
@@ -248,6 +271,48 @@ def test_a_must_mutant_killed_only_at_the_default_level_is_a_surviving_rule(tmp_
     assert row["state"] == "surviving" and "echo-loses-last-byte" in row["reason"] and "--level must" in row["reason"]
     assert row["naming"]["echo-loses-last-byte"] == "SURVIVES at --level must"
     assert "GM-ECHO-001" in doc["surviving_musts"]
+
+
+#: the same shortened echo taken for a server bound on bodies (the SHOULD GM-LIMIT-004): judged under it
+_LIMIT_ONLY = """\
+    accept:
+    - profiles: [spec]
+      breaks: [GM-LIMIT-004]
+      packet: {type: ECHO_RES, args: [ab]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("accept", "false_fail"), [("", True), (_LIMIT_ONLY, False)], ids=["must-charged", "should-judged"]
+)
+def test_spec_mutate_exhaustive_finds_a_should_mutant_failed_at_level_must(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, accept: str, false_fail: bool
+) -> None:
+    """A SHOULD's mutant whose behaviour a step charges to a MUST: a must-level run would fail such a server."""
+    # echo-loses-last-byte's behaviour filed under a SHOULD, as a mutant of a SHOULD that does more than its rule
+    should = replace(mutation("echo-loses-last-byte"), id="echo-cut-under-a-should", rule="GM-LIMIT-004")
+    monkeypatch.setattr(registry_module, "MUTATIONS", (*MUTATIONS, should))
+    vector = _echo_vector(tmp_path, "echo", "GM-ECHO-001", accept)
+    ref = f"{vector}::echo-echo"
+    out = tmp_path / "mut.json"
+    argv = ["spec", "mutate", vector, "--mutation", should.id]
+    # the default play does not look: a SHOULD's mutant is not judged at --level must
+    assert _cli([*argv, "--json", "--out", str(out)]) == 0
+    (doc,) = json.loads(out.read_text())["mutants"]
+    assert doc["killed_by"] == [ref] and doc["failed_at_must"] is None
+    assert _cli([*argv, "--exhaustive", "--json", "--out", str(out)]) == (1 if false_fail else 0)
+    (doc,) = json.loads(out.read_text())["mutants"]
+    assert doc["killed_by"] == [ref]
+    assert doc["failed_at_must"] == ([ref] if false_fail else [])
+    assert doc["status"] == ("FAILs at --level must" if false_fail else "killed, named")
+    text = tmp_path / "mut.txt"
+    assert _cli([*argv, "--exhaustive", "--out", str(text)]) == (1 if false_fail else 0)
+    lines = text.read_text().splitlines()
+    assert ("FAILS at --level must (a false FAIL): " + ref in lines[0]) is false_fail, lines[0]
+    assert (
+        lines[-1]
+        == f"{1 if false_fail else 0}/1 SHOULD and MAY mutants FAIL a case at --level must (each a false FAIL)"
+    )
 
 
 def test_client_rules_are_reported_as_such(registry: dict[str, Requirement], vector_files: list[VectorFile]) -> None:
