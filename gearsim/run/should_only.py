@@ -20,15 +20,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
+from gearsim.model.profiles import PROFILES
 from gearsim.protocol.packets import Message, Packet, PacketType
 from gearsim.vectors.matching import match_packet, match_unordered
 from gearsim.vectors.parse import Alternative, PacketPattern, Step
 
 __all__ = ["EMPTY_NUMBERS", "code_word_only", "empty_numbers"]
 
-#: a status reply's numbers left empty where no progress is known: what Perl and gear send
+#: a status reply's numbers left empty where no progress is known: what the profiles with
+#: ``status_empty_numbers`` send (Perl and gear), named from the profile table
 EMPTY_NUMBERS: Final = Alternative(
-    profiles=("perl-1.130", "gear-0.16"), breaks=("GM-FIELD-005",), note="no progress reported as empty numbers"
+    profiles=tuple(name for name, profile in PROFILES.items() if profile.status_empty_numbers),
+    breaks=("GM-FIELD-005",),
+    note="no progress reported as empty numbers",
 )
 
 _STATUS_REPLIES: Final = (PacketType.STATUS_RES, PacketType.STATUS_RES_UNIQUE)
