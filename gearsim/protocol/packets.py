@@ -126,6 +126,9 @@ class ErrorSpec:
     code: str
     text: str
     trigger: str
+    #: False: the code says the packet was not read as a request the server acts on (INVALID_MAGIC,
+    #: INVALID_COMMAND); True: it names a condition met by a request the server acted on (QUEUE_ERROR, ...)
+    understood: bool = True
 
 
 def _roles(names: list[str]) -> frozenset[Role]:
@@ -168,7 +171,8 @@ ADMIN_COMMANDS: Final[tuple[AdminCommandSpec, ...]] = tuple(
     for a in TABLE["admin"]
 )
 ERRORS: Final[tuple[ErrorSpec, ...]] = tuple(
-    ErrorSpec(code=e["code"], text=e["text"], trigger=e["trigger"]) for e in TABLE["errors"]
+    ErrorSpec(code=e["code"], text=e["text"], trigger=e["trigger"], understood=e.get("understood", True))
+    for e in TABLE["errors"]
 )
 
 #: the WORK_* reports a worker sends about a job (their first argument is its handle)

@@ -116,9 +116,8 @@ CORE: Final = {s.name: s.implement for s in SPECS.values() if s.implement in ("G
 
 #: code words of the error table that name a condition met by a request the server acted on: a full queue
 #: (GM-QUEUE-001), an argument too long, a job the connection does not hold, an option it does not know. Not
-#: INVALID_COMMAND, the table's answer to a type the server does not act on, nor INVALID_MAGIC, to a packet it
-#: did not read as a request: those say the request was not understood.
-REASONED: Final = frozenset(e.code for e in ERRORS) - {"INVALID_COMMAND", "INVALID_MAGIC"}
+#: those the table marks not ``understood`` (INVALID_COMMAND, INVALID_MAGIC): the request was not acted on
+REASONED: Final = frozenset(e.code for e in ERRORS if e.understood)
 
 
 def refused_for_reason(code: bytes) -> bool:
