@@ -73,11 +73,13 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _outcomes(args: argparse.Namespace, files: Any, requirements: Any) -> list[Any]:
+def _outcomes(args: argparse.Namespace, files: Any, requirements: Any, *, false_fails: bool = False) -> list[Any]:
     """Run the selected mutants over ``files``; their outcomes in registry order.
 
     A mutant of a MUST is judged at --level must too, so the model's verdicts
     at that level are played once per profile, when such a mutant needs them.
+    With ``false_fails`` (spec mutate --exhaustive) a SHOULD's or MAY's mutant
+    is played there as well, for the FAILs a must-level run must not give.
     """
     from gearsim.run.mutants.play import MUST_LEVEL, run_mutation, unmutated_verdicts
     from gearsim.run.mutants.registry import MUTATIONS
@@ -102,7 +104,7 @@ def _outcomes(args: argparse.Namespace, files: Any, requirements: Any) -> list[A
     for m in chosen:
         rule = requirements.get(m.rule)
         # a MUST's mutant is judged at --level must; exhaustively, a SHOULD's or MAY's is checked for false FAILs there
-        judged_at_must = rule is not None and (rule.level == "MUST" or args.exhaustive)
+        judged_at_must = rule is not None and (rule.level == "MUST" or false_fails)
         must = held_against(m.profile, MUST_LEVEL) if judged_at_must else None
         outcomes.append(
             run_mutation(
@@ -159,7 +161,7 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     selection = select(args.vectors)
     say_notes("spec mutate", selection.notes)
     requirements = load_requirements()
-    outcomes = _outcomes(args, selection.files, requirements)
+    outcomes = _outcomes(args, selection.files, requirements, false_fails=args.exhaustive)
     rows = mutation_rows(selection.files, requirements, outcomes)
     if args.json:
         doc = {
