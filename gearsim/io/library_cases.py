@@ -402,7 +402,7 @@ class _LibrarySession(ScriptedSession):
 
         if not await self.until(found, within):
             alike = [
-                pm.show(r.message)
+                r.message
                 for r in self.records
                 if r.label == step.actor
                 and r.direction == Direction.C2S
@@ -413,8 +413,9 @@ class _LibrarySession(ScriptedSession):
                 step,
                 f"{step.actor}: the library sent no {pattern.name} like this within {within} ms",
                 pm.describe(pattern, self.captures),
-                "; ".join(alike) or f"no {pattern.name} at all",
+                "; ".join(map(pm.show, alike)) or f"no {pattern.name} at all",
                 self.rules(step),
+                received=alike,
             )
         self.captures.update(bind)
 

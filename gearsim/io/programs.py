@@ -280,7 +280,7 @@ class _Session(ScriptedSession):
         bind: dict[str, bytes] = {}
         problem = pm.match(step.packet, got[0], Magic.REQ, self.captures, bind)
         if problem:
-            raise StepFailed(step, f"{step.actor}: {problem}", expected, pm.show(got[0]))
+            raise StepFailed(step, f"{step.actor}: {problem}", expected, pm.show(got[0]), received=got[:1])
         self.captures.update(bind)
 
     def labelled(self) -> tuple[TraceRecord, ...]:

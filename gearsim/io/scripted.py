@@ -238,7 +238,8 @@ class ScriptedSession:
             problem = pm.match_admin(step.admin, got, self.captures)
             if problem:
                 expected = pm.admin_text(step.admin, self.captures)
-                raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
+                actual = "; ".join(map(pm.show, got))
+                raise StepFailed(step, f"{step.actor}: {problem}", expected, actual, received=got)
         elif step.wire is not None:
             taken: list[Message | bytes] = []
             while sum(len(pm.wire(m)) for m in taken) < len(step.wire):
@@ -248,7 +249,7 @@ class ScriptedSession:
                 taken += more
             data = b"".join(pm.wire(m) for m in taken)
             if data != step.wire:
-                raise StepFailed(step, f"{step.actor}: other bytes", step.wire.hex(), data.hex())
+                raise StepFailed(step, f"{step.actor}: other bytes", step.wire.hex(), data.hex(), received=taken)
 
     async def _expect(self, step: Step) -> None:
         patterns = [step.packet] if step.packet is not None else list(step.packets)
@@ -266,7 +267,7 @@ class ScriptedSession:
                 self.notes.append(f"step {step.index}: {', '.join(alt.profiles)} behaviour")
                 return
         expected = "; ".join(pm.describe(p) for p in patterns)
-        raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)))
+        raise StepFailed(step, f"{step.actor}: {problem}", expected, "; ".join(map(pm.show, got)), received=got)
 
     def match_all(self, patterns: list[PacketPattern], got: list[Message | bytes]) -> str:
         """'' when ``got`` matches ``patterns`` (captures bound); else why not."""

@@ -303,10 +303,11 @@ def _judge(play: Play, step: Step, alt: Alternative, problem: str, expected: str
     if play.neutral:
         if alt.defect:
             reason = f"{step.actor}: {problem}; this is {alt.defect}, a known defect of {', '.join(alt.profiles)}"
-            raise StepFailed(step, f"{reason} (breaks {broken})", expected, show(received), alt.breaks, declared=True)
+            reason += f" (breaks {broken})"
+            raise StepFailed(step, reason, expected, show(received), alt.breaks, declared=True, received=received)
         if alt.breaks and play.level != "must":
             reason = f"{step.actor}: {problem}; this {_behaviour(alt)} breaks {broken}"
-            raise StepFailed(step, reason, expected, show(received), alt.breaks, declared=True)
+            raise StepFailed(step, reason, expected, show(received), alt.breaks, declared=True, received=received)
         play.acceptable = True
         deviates = f" (deviates from {broken})" if broken else ""
         play.notes.append(f"{where}: the {_behaviour(alt)}, which the spec allows{deviates}")
@@ -320,7 +321,7 @@ def _judge(play: Play, step: Step, alt: Alternative, problem: str, expected: str
         return
     # what is broken is what that behaviour breaks: none when the spec allows it
     reason = f"{step.actor}: {problem}; this matches the {where}: {_behaviour(alt)}"
-    raise StepFailed(step, reason, expected, show(received), alt.breaks, declared=True)
+    raise StepFailed(step, reason, expected, show(received), alt.breaks, declared=True, received=received)
 
 
 def expect_step(play: Play, step: Step) -> None:
@@ -455,7 +456,7 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
     if reworded is not None:
         # the server did what the step expects and said so with another code word: that is GM-ERROR-002's
         reason = f"{step.actor}: {problem}; the ERROR differs only in its code word (GM-ERROR-002)"
-        raise StepFailed(step, reason, expected, actual, ("GM-ERROR-002", *reworded))
+        raise StepFailed(step, reason, expected, actual, ("GM-ERROR-002", *reworded), received=received)
     rules = _argument_rules(play, step, problem, received) or _breakable(step)
     framing = frame_breaks(step.packet, received, play.captures, play.tolerated)
     if framing:
@@ -464,17 +465,17 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
         problem += "".join(f"; {why}" for _, why in framing)
         rules = (*first, *(r for r in rules if r not in first))
     if rules or step.server_rules is None or not step.rules:
-        raise StepFailed(step, f"{step.actor}: {problem}", expected, actual, rules)
+        raise StepFailed(step, f"{step.actor}: {problem}", expected, actual, rules, received=received)
     for message in received:
         if isinstance(message, Packet):
             for violation in check(message, Role.SERVER):
                 reason = f"{step.actor}: {problem}; {message.name} breaks {violation}"
-                raise StepFailed(step, reason, expected, actual, (violation.requirement,))
+                raise StepFailed(step, reason, expected, actual, (violation.requirement,), received=received)
     resting = ", ".join(step.rules)
     if not play.neutral:
         recorded = f"not the {play.profile} behaviour the vector records"
         reason = f"{step.actor}: {problem}; {recorded} (the spec leaves it open: {resting})"
-        raise StepFailed(step, reason, expected, actual, ())
+        raise StepFailed(step, reason, expected, actual, (), received=received)
     if step.action in ("expect_silence", "expect_close"):
         # the expectation only looked at these messages; the server's own behaviour consumes them
         box = play.peer.inbox(step.actor)
@@ -537,7 +538,7 @@ def _check_rules(
                 continue
             if violation.argument and violation.argument in names and names.index(violation.argument) in open_args:
                 reason = f"{step.actor}: {message.name} breaks {violation}"
-                raise StepFailed(step, reason, expected, repr(message), (violation.requirement,))
+                raise StepFailed(step, reason, expected, show([message]), (violation.requirement,), received=(message,))
 
 
 def _check_crash(play: Play, step: Step, problem: str, expected: str, received: list[Message]) -> None:

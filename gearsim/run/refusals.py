@@ -14,11 +14,7 @@ over the profile table are ``gearsim.run.unanswered``.
 
 from __future__ import annotations
 
-import ast
-import re
-from typing import Final
-
-from gearsim.protocol.packets import Packet, PacketType, type_name
+from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType, type_name
 from gearsim.run.expectations import Play, Unsupported
 from gearsim.run.result import StepFailed
 from gearsim.run.unanswered import absent_admin, core_refused, refused_defect, refused_optional
@@ -27,9 +23,9 @@ from gearsim.vectors.parse import Step
 __all__ = ["absent_admin_line", "error_code", "is_err", "is_error", "refusal_met", "refused"]
 
 
-def is_err(actual: str) -> bool:
-    """Whether a failure's received messages (as ``show`` wrote them) start with an admin ERR line."""
-    return actual.startswith(("AdminLine(b'ERR ", "AdminLine(b'ERR'"))
+def is_err(message: Message | bytes | None) -> bool:
+    """Whether ``message`` (a failure's first received: ``StepFailed.first``) is an admin ERR line."""
+    return isinstance(message, AdminLine) and message.text.partition(b" ")[0] == b"ERR"
 
 
 def absent_admin_line(play: Play, step: Step, failure: StepFailed, line: bytes) -> None:
@@ -45,24 +41,19 @@ def absent_admin_line(play: Play, step: Step, failure: StepFailed, line: bytes) 
     word, rule, level = absent
     if play.neutral and level == "SHOULD":
         reason = f"{failure}; the server has no {word!r} admin command"
-        raise StepFailed(step, reason, failure.expected, failure.actual, (rule,)) from None
+        raise StepFailed(step, reason, failure.expected, failure.actual, (rule,), received=failure.received) from None
     raise Unsupported(f"step {step.index}: the server has no {word!r} admin command ({rule} is a {level})")
 
 
-def is_error(actual: str) -> bool:
-    """Whether a failure's received messages (as ``show`` wrote them) start with an ERROR packet."""
-    return actual.startswith(("Packet(RES ERROR ", "Packet(REQ ERROR "))
+def is_error(message: Message | bytes | None) -> bool:
+    """Whether ``message`` (a failure's first received, or one waiting in an inbox) is an ERROR packet."""
+    # a packet with an illegal magic is no ERROR, whatever its type number
+    return isinstance(message, Packet) and isinstance(message.magic, Magic) and int(message.type) == PacketType.ERROR
 
 
-#: an ERROR as ``show`` writes it, up to its code word's bytes literal (one cut past 40 bytes does not end so)
-_ERROR_CODE: Final = re.compile(r"""Packet\((?:RES|REQ) ERROR \[(b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*")[,\]]""")
-
-
-def error_code(actual: str) -> bytes:
-    """The code word of the ERROR a failure's received messages start with (as ``show`` wrote them), else b""."""
-    found = _ERROR_CODE.match(actual)
-    code = ast.literal_eval(found.group(1)) if found else b""
-    return code if isinstance(code, bytes) else b""
+def error_code(message: Message | bytes | None) -> bytes:
+    """The code word of ``message`` when it is an ERROR (``is_error``), whole; else b""."""
+    return message.args[0] if isinstance(message, Packet) and is_error(message) and message.args else b""
 
 
 def _error_held(play: Play, actor: str) -> Packet | None:
@@ -111,9 +102,9 @@ def refused(play: Play, step: Step, failure: StepFailed) -> None:
     awaited = {type_name(p.type) for p in (step.packet, *step.packets) if p is not None}
     for who, names in play.sent.items():
         if who == step.actor:
-            if not is_error(failure.actual):
+            if not is_error(failure.first):
                 continue
-            code = error_code(failure.actual)
+            code = error_code(failure.first)
         else:
             held = _error_held(play, who)
             if held is None or not awaited & set(names):
@@ -131,7 +122,8 @@ def refused(play: Play, step: Step, failure: StepFailed) -> None:
         if core is not None and core[0] not in failure.rules:
             rule, name = core
             reason = f"{failure}; {who}'s {name} was refused with ERROR ({rule})"
-            raise StepFailed(step, reason, failure.expected, failure.actual, (rule, *failure.rules)) from None
+            rules = (rule, *failure.rules)
+            raise StepFailed(step, reason, failure.expected, failure.actual, rules, received=failure.received) from None
 
 
 def _expects_error(step: Step) -> bool:

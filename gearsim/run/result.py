@@ -30,6 +30,7 @@ from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import TraceRecord
 
 if TYPE_CHECKING:  # only annotations: importing gearsim.vectors loads jsonschema, ~0.25 s every command paid
+    from gearsim.protocol.packets import Message
     from gearsim.vectors.cases import Step
 
 __all__ = ["LEVELS", "CaseResult", "StepFailed", "Verdict", "at_level", "bug", "failed", "inconclusive"]
@@ -95,6 +96,14 @@ class StepFailed(Exception):
     ``declared``: the messages are an alternative the vector wrote out and
     ``rules`` the rules it declares that behaviour breaks, so the runner adds
     none of its own guesses at what a missing reply means.
+
+    ``received``: the messages ``actual`` shows (bytes: what a player could
+    not decode), as data. Whoever judges a failure further (was it an ERROR,
+    with which code word; an ERR line) reads them, never ``actual``, which is
+    display text: a code word cut past 40 bytes, or quoted with ``"`` because
+    it holds a ``'``, reads back as something else. Whoever raises a failure
+    with ``actual`` made from messages passes them here too, and whoever
+    re-raises one with a new reason carries them over.
     """
 
     def __init__(
@@ -106,6 +115,7 @@ class StepFailed(Exception):
         rules: Sequence[str] | None = None,
         *,
         declared: bool = False,
+        received: Sequence[Message | bytes] = (),
     ) -> None:
         super().__init__(reason)
         self.step = step
@@ -114,6 +124,12 @@ class StepFailed(Exception):
         self.actual = actual
         self.rules = tuple(rules) if rules is not None else (step.rules if step is not None else ())
         self.declared = declared
+        self.received = tuple(received)
+
+    @property
+    def first(self) -> Message | bytes | None:
+        """The first message received at the failing step, or None when nothing came."""
+        return self.received[0] if self.received else None
 
 
 def failed(

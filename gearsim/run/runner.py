@@ -43,7 +43,7 @@ from gearsim.errors import GearsimBug, GearsimError, InputError
 from gearsim.model.admin import unanswered_line
 from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
 from gearsim.protocol.codec import encode
-from gearsim.protocol.packets import Magic, Packet, PacketType
+from gearsim.protocol.packets import Magic, Message, Packet, PacketType
 from gearsim.run.expectations import (
     DEFAULT_WITHIN,
     SETTLE,
@@ -56,7 +56,7 @@ from gearsim.run.expectations import (
     show,
 )
 from gearsim.run.peer import PeerFactory, ServerPeer
-from gearsim.run.refusals import absent_admin_line, is_err, is_error, refusal_met, refused
+from gearsim.run.refusals import absent_admin_line, error_code, is_err, is_error, refusal_met, refused
 from gearsim.run.result import LEVELS, CaseResult, StepFailed, Verdict, bug, failed, inconclusive
 from gearsim.run.unanswered import (
     ANSWERED,
@@ -187,12 +187,12 @@ def _play_step(play: Play, step: Step) -> None:
             _not_coalesced(play, step, failure)
             _silent(step, failure, play.sent.get(step.actor, ()))
             lines = play.lines.get(step.actor, [])
-            if play.stop_unanswered and step.admin is not None and lines and is_err(failure.actual):
+            if play.stop_unanswered and step.admin is not None and lines and is_err(failure.first):
                 absent_admin_line(play, step, failure, lines[0])
             # a failure naming other rules than the step's (an alternative's declared breaks) is judged already
             if (
                 step.admin is None
-                or failure.actual
+                or failure.received
                 or not lines
                 or failure.rules not in (step.rules, step.server_rules)
             ):
@@ -200,8 +200,9 @@ def _play_step(play: Play, step: Step) -> None:
             if play.stop_unanswered:
                 _unanswered_admin(play.profile, lines, f"step {step.index}")
             # nothing came back for an admin line: judge the silence, not the reply the vector wrote out
+            rules = silent_admin_rules(lines[0])
             raise StepFailed(
-                step, str(failure), failure.expected, failure.actual, silent_admin_rules(lines[0])
+                step, str(failure), failure.expected, failure.actual, rules, received=failure.received
             ) from None
         # an ERROR the step expects and gets passes under every profile, even where the profile's server
         # sends it for want of a handler: the wire shows the right reply, the defect shows in other cases
@@ -239,7 +240,7 @@ def _silent(step: Step, failure: StepFailed, sent: Sequence[str]) -> None:
     Raises:
         StepFailed: naming GM-SERVER-004 and the step's own rules.
     """
-    if (step.packet is None and not step.packets) or failure.actual or "GM-SERVER-004" in failure.rules:
+    if (step.packet is None and not step.packets) or failure.received or "GM-SERVER-004" in failure.rules:
         return
     if failure.declared:
         # the silence or close is an alternative the vector wrote out, with the rules it breaks
@@ -247,7 +248,7 @@ def _silent(step: Step, failure: StepFailed, sent: Sequence[str]) -> None:
     if not any(name in ANSWERED for name in sent):
         return
     rules = ("GM-SERVER-004", *failure.rules)
-    raise StepFailed(step, str(failure), failure.expected, failure.actual, rules) from None
+    raise StepFailed(step, str(failure), failure.expected, failure.actual, rules, received=failure.received) from None
 
 
 def _not_coalesced(play: Play, step: Step, failure: StepFailed) -> None:
@@ -268,7 +269,9 @@ def _not_coalesced(play: Play, step: Step, failure: StepFailed) -> None:
     pattern = step.packet
     if pattern is None or pattern.type is not PacketType.JOB_CREATED or not pattern.args:
         return
-    if not isinstance(pattern.args[0], Ref) or not failure.actual.startswith("Packet(RES JOB_CREATED "):
+    got = failure.first  # the reply that came instead: a JOB_CREATED with a handle of its own
+    created = isinstance(got, Packet) and got.magic is Magic.RES and int(got.type) == PacketType.JOB_CREATED
+    if not isinstance(pattern.args[0], Ref) or not created:
         return
     if not play.neutral and not PROFILES[play.profile].coalesce_uniques:
         raise Unsupported(
@@ -276,10 +279,12 @@ def _not_coalesced(play: Play, step: Step, failure: StepFailed) -> None:
         )
     reason = f"{failure}; the submission was not coalesced onto the job it names"
     if not play.coalesced:
-        raise StepFailed(step, reason, failure.expected, failure.actual, ("GM-COAL-001",)) from None
+        raise StepFailed(
+            step, reason, failure.expected, failure.actual, ("GM-COAL-001",), received=failure.received
+        ) from None
     reason += ", though the server coalesced an earlier submission in this case"
     rules = (*(r for r in failure.rules if r != "GM-COAL-001"), "GM-COAL-001")
-    raise StepFailed(step, reason, failure.expected, failure.actual, rules) from None
+    raise StepFailed(step, reason, failure.expected, failure.actual, rules, received=failure.received) from None
 
 
 def _unanswered(play: Play, actor: str, names: Iterable[str], where: str) -> None:
@@ -324,18 +329,18 @@ def _leftovers(play: Play, actors: Iterable[str]) -> None:
     peer.wait(peer.now() + peer.span(SETTLE, "settle"), lambda: False)
     for actor in actors:
         box = peer.inbox(actor)
-        while box and is_error(repr(box[0])) and refusal_met(play, actor, "after the last step"):
+        while box and is_error(box[0]) and refusal_met(play, actor, "after the last step"):
             box.popleft()  # an ERROR that refused a request: the defect recorded
         if box:
             reason = f"{actor}: unexpected {box[0]!r} after the last step"
             sent = play.sent.get(actor, ())
             stray = box[0]
-            code = stray.args[0] if isinstance(stray, Packet) and stray.args else b""
-            core = core_refused(play.profile, sent, last=False, code=code) if is_error(repr(stray)) else None
+            code = error_code(stray)
+            core = core_refused(play.profile, sent, last=False, code=code) if is_error(stray) else None
             if core is not None:  # the stray ERROR refused a request every server must (should) act on
                 why = f"{reason}; it refused {actor}'s {core[1]} ({core[0]})"
-                raise StepFailed(None, why, "nothing more", show(box), (core[0],))
-            raise StepFailed(None, reason, "nothing more", show(box))
+                raise StepFailed(None, why, "nothing more", show(box), (core[0],), received=box)
+            raise StepFailed(None, reason, "nothing more", show(box), received=box)
 
 
 def _reaction_steps(case: Case, reaction: Reaction) -> list[Step]:
@@ -455,6 +460,7 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
     outcomes: list[tuple[Reaction, bool]] = [(case.server, False)]
     outcomes += [(r, True) for r in case.server_accept]
     first_failure: CaseResult | None = None
+    first_got: Message | bytes | None = None  # what the primary reaction's failing step received first
     for reaction, alternative in outcomes:
         if alternative and profile not in reaction.profiles and profile != SPEC_PROFILE:
             continue
@@ -470,6 +476,7 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
                 first_failure = failed(
                     base, failure, trace=peer.trace_tail(), records=peer.records(), prefix="server reaction: "
                 )
+                first_got = failure.first
             continue
         except (Inconclusive, GearsimError) as exc:
             return _harness(base, peer, exc)
@@ -496,7 +503,7 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
             _unanswered_admin(profile, lines, "step 3")
         except Unsupported as unsupported:
             return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=str(unsupported))
-        absent = absent_admin(profile, lines[0]) if is_err(first_failure.actual) else None
+        absent = absent_admin(profile, lines[0]) if is_err(first_got) else None
         if absent is not None:
             word, rule, level = absent
             if profile == SPEC_PROFILE and level == "SHOULD":
@@ -505,7 +512,7 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
             reason = f"the server has no {word!r} admin command ({rule} is a {level})"
             return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=reason)
     names = request_names(case.wire or b"")
-    was_refused = is_error(first_failure.actual)
+    was_refused = is_error(first_got)
     optional = refused_optional(profile, names) if was_refused else None
     if optional is not None:
         reason = f"{profile} answers {optional} with ERROR: it does not implement it (GM-SERVER-003: a server MAY)"

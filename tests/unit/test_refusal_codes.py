@@ -24,7 +24,7 @@ from gearsim.files import load_requirements, load_schema_text
 from gearsim.model import Server, ServerOptions
 from gearsim.model.profiles import Profile
 from gearsim.protocol.node import ConnId, ServerNode
-from gearsim.protocol.packets import Magic, Message, Packet, PacketType
+from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
 from gearsim.run.mutants.building import Rewriting
 from gearsim.run.mutants.mutation import Mutation
 from gearsim.run.mutants.play import MutantFactory
@@ -119,16 +119,21 @@ def test_the_reasons_are_the_error_table_s_conditions_of_an_acted_on_request() -
     assert core_refused("spec", ["GRAB_JOB_ALL", "WORK_DATA"], last=False, code=b"QUEUE_ERROR") is None
 
 
-def test_the_code_is_read_from_the_failure_s_received_messages() -> None:
-    assert error_code("Packet(RES ERROR [b'QUEUE_ERROR', b'Job queue is full'])") == b"QUEUE_ERROR"
-    assert error_code("Packet(RES ERROR [b'QUEUE_ERROR'])") == b"QUEUE_ERROR"
-    assert error_code('Packet(RES ERROR [b"it\'s", b"x"]); Packet(RES NOOP [])') == b"it's"
-    assert error_code("Packet(RES ERROR [])") == b""
-    assert error_code("Packet(RES JOB_CREATED [b'QUEUE_ERROR'])") == b""
-    # a code word past 40 bytes is shown cut, so it is none of the table's
-    cut = repr(Packet(Magic.RES, PacketType.ERROR, (b"QUEUE_ERROR" * 5, b"t")))
-    assert cut.startswith("Packet(RES ERROR [b'QUEUE_ERROR"), cut
-    assert error_code(cut) == b""
+def test_the_code_is_read_from_the_failure_s_received_message() -> None:
+    def error(*args: bytes) -> Packet:
+        return Packet(Magic.RES, PacketType.ERROR, args)
+
+    assert error_code(error(b"QUEUE_ERROR", b"Job queue is full")) == b"QUEUE_ERROR"
+    assert error_code(error(b"QUEUE_ERROR")) == b"QUEUE_ERROR"
+    assert error_code(error(b"it's", b"x")) == b"it's"
+    assert error_code(error()) == b""
+    assert error_code(Packet(Magic.RES, PacketType.JOB_CREATED, (b"QUEUE_ERROR",))) == b""
+    assert error_code(AdminLine(b"ERR QUEUE_ERROR x")) == b""
+    assert error_code(None) == b""
+    # a code word past 40 bytes, which show cuts, is read whole
+    long = b"QUEUE_ERROR" * 5
+    assert "...(+" in repr(error(long, b"t"))
+    assert error_code(error(long, b"t")) == long
 
 
 STRAY = """\

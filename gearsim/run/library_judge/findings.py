@@ -83,6 +83,7 @@ def judged(
     step = failure.step if failure is not None else None
     if failure is not None:
         extra.append(f"then step {step.index if step is not None else '(end)'}: {failure.reason}")
-    found = StepFailed(step, str(findings[0]), failure.expected if failure else "", failure.actual if failure else "")
-    found.rules = rules
+    expected, actual = (failure.expected, failure.actual) if failure is not None else ("", "")
+    received = failure.received if failure is not None else ()
+    found = StepFailed(step, str(findings[0]), expected, actual, rules, received=received)
     return failed(base, found, trace=trace, records=records, notes=[*extra, *notes])
