@@ -266,7 +266,7 @@ class _LibrarySession(ScriptedSession):
                 raise
         self.step = None
         for actor in list(self.pending):
-            raise StepFailed(None, f"{actor}: a nowait call was never awaited")
+            raise StepFailed(None, f"{actor}: a nowait call was never awaited", actor=actor)
         await asyncio.sleep(SETTLE_MS / 1000)
 
     async def _play_step(self, step: Step) -> None:

@@ -143,6 +143,9 @@ def _crash_result(case: Case, result: CaseResult, what: str, tail: str) -> CaseR
         trace=trace,
         notes=(*result.notes, own),
         rules=(CRASH_RULE,),
+        # about the server, not what an actor received: the case's own failing step is only in the note
+        actor="",
+        received=(),
     )
 
 

@@ -300,10 +300,12 @@ class _Session(ScriptedSession):
             stream = self.streams[conn]
             if stream.read_c2s < len(stream.c2s) and self._program(actor):
                 item = stream.c2s[stream.read_c2s]
-                raise StepFailed(None, f"{actor}: the program sent {pm.show(item)} after its last step", "nothing more")
+                why = f"{actor}: the program sent {pm.show(item)} after its last step"
+                raise StepFailed(None, why, "nothing more", received=[item], actor=actor)
             if stream.read_s2c < len(stream.s2c):
                 item = stream.s2c[stream.read_s2c]
-                raise StepFailed(None, f"{actor}: the server sent {pm.show(item)} after the last step", "nothing more")
+                why = f"{actor}: the server sent {pm.show(item)} after the last step"
+                raise StepFailed(None, why, "nothing more", received=[item], actor=actor)
         taken = set(self.bound.values())
         for conn, stream in self.streams.items():
             if conn not in taken and stream.c2s:
@@ -321,7 +323,7 @@ class _Session(ScriptedSession):
                 expect = self.case.programs[actor].expect_exit
                 problem = pm.match_exit(expect, outcome.returncode, outcome.stdout, self.captures)
                 if problem:
-                    raise StepFailed(None, f"{actor}: {problem}", pm.exit_text(expect), outcome.describe())
+                    raise StepFailed(None, f"{actor}: {problem}", pm.exit_text(expect), outcome.describe(), actor=actor)
 
     async def close(self) -> None:
         await self.finish_programs(0.0)
@@ -409,7 +411,9 @@ async def _run(session: _Session, time_limit: float, base: CaseResult) -> tuple[
             async with asyncio.timeout(time_limit):
                 await session.play()
         except TimeoutError:
-            failure = StepFailed(session.step, f"the case did not end within its time limit of {time_limit:g} s")
+            # about the whole case, not what the actor of the step it was at received
+            why = f"the case did not end within its time limit of {time_limit:g} s"
+            failure = StepFailed(session.step, why, actor="")
         except StepFailed as exc:
             failure = exc
         except (GearsimError, OSError) as exc:

@@ -149,7 +149,7 @@ class ScriptedSession:
     def stream_of(self, step: Step) -> Stream:
         conn = self.bound.get(step.actor)
         if conn is None:
-            raise StepFailed(step, f"{step.actor} has no connection (no connect step before this one)")
+            raise StepFailed(step, f"{step.actor} has no connection (no connect step before this one)", actor="")
         return self.streams[conn]
 
     async def scripted_step(self, step: Step) -> None:
@@ -183,7 +183,9 @@ class ScriptedSession:
             seen = len(stream.s2c)
             await asyncio.sleep(step.ms / 1000)
             if len(stream.s2c) > seen:
-                raise StepFailed(step, f"{actor}: the server sent {pm.show(stream.s2c[seen])}", f"silence {step.ms} ms")
+                sent = stream.s2c[seen]
+                why = f"{actor}: the server sent {pm.show(sent)}"
+                raise StepFailed(step, why, f"silence {step.ms} ms", received=[sent])
         else:
             await self._expect(step)
 
@@ -210,7 +212,7 @@ class ScriptedSession:
             elif isinstance(arg, bytes):
                 args.append(arg)
             else:
-                raise StepFailed(step, f"a scripted send cannot send a {type(arg).__name__} argument")
+                raise StepFailed(step, f"a scripted send cannot send a {type(arg).__name__} argument", actor="")
         magic = pattern.magic if pattern.magic is not None else default_magic
         return Packet(magic, pattern.type, tuple(args))
 

@@ -164,27 +164,23 @@ def _lanes(records: Sequence[TraceRecord]) -> tuple[list[tuple[str, str]], dict[
 
 
 def _failing_actor(result: CaseResult, index: Mapping[str, int]) -> str | None:
-    reason = result.reason.removeprefix("server reaction: ")
-    actor, sep, _ = reason.partition(":")
-    return actor if sep and actor in index and actor != _SERVER_LANE else None
+    """The lane of the actor the failure is about (``CaseResult.actor``), if it has one in the chart."""
+    actor = result.actor
+    return actor if actor in index and actor != _SERVER_LANE else None
 
 
 def _highlighted(result: CaseResult, drawn: Sequence[TraceRecord], actor: str | None) -> set[int]:
-    """The seqs of the messages received instead of the expected ones."""
+    """The seqs of the messages received instead of the expected ones: the last ones ``result.received`` holds."""
     if result.verdict not in _BAD or actor is None:
         return set()
-    # what was received instead: the actual messages, or the one a silence check named
-    shown = result.actual or result.reason.partition(": got ")[2]
-    wanted = Counter(part.strip() for part in shown.split("; ") if part.strip())
+    wanted = Counter(m for m in result.received if not isinstance(m, bytes))
     out: set[int] = set()
     for r in reversed(drawn):
         if not wanted:
             break
-        if r.label == actor and r.direction == Direction.S2C and r.message is not None:
-            key = repr(r.message)
-            if wanted[key] > 0:
-                wanted[key] -= 1
-                out.add(r.seq)
+        if r.label == actor and r.direction == Direction.S2C and r.message is not None and wanted[r.message] > 0:
+            wanted[r.message] -= 1
+            out.add(r.seq)
     return out
 
 

@@ -72,6 +72,12 @@ class CaseResult:
     records: tuple[TraceRecord, ...] = field(default=(), repr=False, compare=False)
     #: on a FAIL, the rule ids the failing step checks (gearsim.vectors.rules); reports print these first
     rules: tuple[str, ...] = ()
+    #: on a FAIL, the actor whose messages the failure is about (``StepFailed.actor``), "" when none; and the
+    #: messages that actor received at the failing step (``StepFailed.received``). Data for reports that draw
+    #: the conversation (the HTML chart marks those messages), so they never read ``reason`` and ``actual``
+    #: back; not written by the text, JSON or JUnit reports, nor compared
+    actor: str = field(default="", repr=False, compare=False)
+    received: tuple[Message | bytes, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -104,6 +110,11 @@ class StepFailed(Exception):
     it holds a ``'``, reads back as something else. Whoever raises a failure
     with ``actual`` made from messages passes them here too, and whoever
     re-raises one with a new reason carries them over.
+
+    ``actor``: the actor whose messages the failure is about, as data (the
+    HTML chart draws the expected reply to its lane and marks ``received``
+    there): by default the step's; given for a finding after the last step
+    or about another actor; "" for a failure about no actor (a time limit).
     """
 
     def __init__(
@@ -116,6 +127,7 @@ class StepFailed(Exception):
         *,
         declared: bool = False,
         received: Sequence[Message | bytes] = (),
+        actor: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.step = step
@@ -125,6 +137,7 @@ class StepFailed(Exception):
         self.rules = tuple(rules) if rules is not None else (step.rules if step is not None else ())
         self.declared = declared
         self.received = tuple(received)
+        self.actor = actor if actor is not None else (step.actor if step is not None else "")
 
     @property
     def first(self) -> Message | bytes | None:
@@ -153,6 +166,8 @@ def failed(
         notes=tuple(notes),
         records=records,
         rules=failure.rules,
+        actor=failure.actor,
+        received=failure.received,
     )
 
 

@@ -339,8 +339,8 @@ def _leftovers(play: Play, actors: Iterable[str]) -> None:
             core = core_refused(play.profile, sent, last=False, code=code) if is_error(stray) else None
             if core is not None:  # the stray ERROR refused a request every server must (should) act on
                 why = f"{reason}; it refused {actor}'s {core[1]} ({core[0]})"
-                raise StepFailed(None, why, "nothing more", show(box), (core[0],), received=box)
-            raise StepFailed(None, reason, "nothing more", show(box), received=box)
+                raise StepFailed(None, why, "nothing more", show(box), (core[0],), received=box, actor=actor)
+            raise StepFailed(None, reason, "nothing more", show(box), received=box, actor=actor)
 
 
 def _reaction_steps(case: Case, reaction: Reaction) -> list[Step]:
@@ -534,6 +534,8 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
             actual="",
             trace="",
             notes=(),
+            actor="",
+            received=(),
         )
     return first_failure
 

@@ -11,10 +11,16 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from gearsim.files import load_requirements, read_vector_file, select
-from gearsim.protocol.packets import Magic, Packet, PacketType
+from gearsim.model import Server, ServerOptions
+from gearsim.model.profiles import Profile
+from gearsim.protocol.node import ConnId, ServerNode
+from gearsim.protocol.packets import Magic, Message, Packet, PacketType
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
 from gearsim.report.html import MAX_ROWS, ReportRun, chart_svg, render_html
 from gearsim.run.model_peer import ModelPeerFactory
+from gearsim.run.mutants.building import Rewriting
+from gearsim.run.mutants.mutation import Mutation
+from gearsim.run.mutants.play import MutantFactory
 from gearsim.run.runner import CaseResult, Verdict, run_case
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_project" / "gearman"
@@ -151,6 +157,50 @@ def test_the_failing_step_is_highlighted() -> None:
     bad = re.search(rf'<g class="msg" data-seq="{status.seq}">.*?</g>', svg)
     assert bad is not None and 'class="hl"' in bad.group(0) and 'class="label bad"' in bad.group(0)
     assert svg.count('<rect class="hl"') == 2  # that message and the failure row, nothing else
+
+
+def _marked(svg: str) -> set[int]:
+    """The seqs of the message arrows drawn on a red band."""
+    return {int(seq) for seq, body in re.findall(r'<g class="msg" data-seq="(\d+)">(.*?)</g>', svg) if 'class="hl"' in body}
+
+
+def _echo_with_a_semicolon(profile: Profile, options: ServerOptions) -> ServerNode:
+    """The model, its ECHO_RES carrying ``still; here`` (shown ``Packet(RES ECHO_RES [b'still; here'])``)."""
+
+    def rewrite(conn: ConnId, m: Message) -> tuple[Message, ...]:
+        if isinstance(m, Packet) and int(m.type) == PacketType.ECHO_RES:
+            return (m._replace(args=(b"still; here",)),)
+        return (m,)
+
+    return Rewriting(Server(profile, options), rewrite)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    # a lifecycle step, and a codec case's server reaction ("server reaction: c: ...")
+    ["server/errors.yaml::res-magic-request", "codec/packets.yaml::echo-req-req-client"],
+)
+def test_the_message_received_instead_is_marked_from_data_not_display_text(ref: str) -> None:
+    """The chart marks what the failing step received as data: not by splitting ``actual`` on "; ", nor by
+    reading the actor off the reason (a message whose argument holds "; " was once never marked)."""
+    name, case_id = ref.split("::")
+    (vf,) = select([name]).files
+    mutant = Mutation("echo-semicolon", "GM-ECHO-001", "ECHO_RES data rewritten", _echo_with_a_semicolon)
+    result = run_case(vf, vf.case(case_id), MutantFactory(mutant, "spec"), "spec")
+    assert result.verdict is Verdict.FAIL and "[b'still; here']" in result.actual, (result.verdict, result.reason)
+    echoes = [
+        r
+        for r in result.records
+        if r.kind == Kind.SEND and isinstance(r.message, Packet) and r.message.args == (b"still; here",)
+    ]
+    assert echoes and all(r.direction == Direction.S2C for r in echoes)
+    svg = chart_svg(result)
+    assert _marked(svg) == {echoes[-1].seq}
+    assert "✗ expected ECHO_RES" in svg  # the expected reply, drawn to the failing actor's lane
+    # reports' words are not read back: other words in the reason and actual mark the same arrow
+    reworded = replace(result, reason="the echo came back changed: " + result.reason, actual="see the trace")
+    assert _marked(chart_svg(reworded)) == {echoes[-1].seq}
+    assert "✗ expected ECHO_RES" in chart_svg(reworded)
 
 
 def test_failures_list_rules_expected_and_actual() -> None:

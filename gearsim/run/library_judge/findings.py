@@ -85,5 +85,6 @@ def judged(
         extra.append(f"then step {step.index if step is not None else '(end)'}: {failure.reason}")
     expected, actual = (failure.expected, failure.actual) if failure is not None else ("", "")
     received = failure.received if failure is not None else ()
-    found = StepFailed(step, str(findings[0]), expected, actual, rules, received=received)
+    # the failure is about the first finding's actor (its reason names it), with the failed step's messages
+    found = StepFailed(step, str(findings[0]), expected, actual, rules, received=received, actor=findings[0].actor)
     return failed(base, found, trace=trace, records=records, notes=[*extra, *notes])
