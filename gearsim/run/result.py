@@ -5,9 +5,11 @@ is turned into a result. Every player of cases (the runner against a server
 peer, ``gearsim.io.programs`` against client programs) raises
 :class:`StepFailed` for an expectation not met and builds its result with
 :func:`failed`, so every FAIL carries the same things: reason, failing step,
-expected and actual, the trace around it, the whole conversation, and the rule
+expected and actual, the trace around it, the whole conversation, the rule
 ids the failing step checks as data (``CaseResult.rules``), never as text in
-the notes.
+the notes, and the actor and messages the failure is about as data
+(``CaseResult.actor``, ``CaseResult.received``), never read back from the
+reason or ``actual``.
 
 What is not a verdict: an exception gearsim did not expect (a ``KeyError``, a
 ``TypeError``) is a gearsim bug. :func:`bug` wraps it in
