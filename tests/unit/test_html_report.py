@@ -161,7 +161,8 @@ def test_the_failing_step_is_highlighted() -> None:
 
 def _marked(svg: str) -> set[int]:
     """The seqs of the message arrows drawn on a red band."""
-    return {int(seq) for seq, body in re.findall(r'<g class="msg" data-seq="(\d+)">(.*?)</g>', svg) if 'class="hl"' in body}
+    groups = re.findall(r'<g class="msg" data-seq="(\d+)">(.*?)</g>', svg)
+    return {int(seq) for seq, body in groups if 'class="hl"' in body}
 
 
 def _echo_with_a_semicolon(profile: Profile, options: ServerOptions) -> ServerNode:
