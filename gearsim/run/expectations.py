@@ -12,10 +12,8 @@ are here too.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
 
 from gearsim.errors import GearsimError
 from gearsim.model.profiles import PROFILES, SPEC_PROFILE
@@ -34,6 +32,7 @@ from gearsim.vectors.matching import (
     match_admin,
     match_packet,
     match_unordered,
+    mismatched_argument,
 )
 from gearsim.vectors.parse import (
     AdminPattern,
@@ -457,7 +456,7 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
         # the server did what the step expects and said so with another code word: that is GM-ERROR-002's
         reason = f"{step.actor}: {problem}; the ERROR differs only in its code word (GM-ERROR-002)"
         raise StepFailed(step, reason, expected, actual, ("GM-ERROR-002", *reworded), received=received)
-    rules = _argument_rules(play, step, problem, received) or _breakable(step)
+    rules = _argument_rules(play, step, received) or _breakable(step)
     framing = frame_breaks(step.packet, received, play.captures, play.tolerated)
     if framing:
         # the bytes break the framing rules first: a maintainer reads those sentences, then the step's
@@ -488,23 +487,19 @@ def _deviation(play: Play, step: Step, problem: str, expected: str, received: li
     )
 
 
-_ARGUMENT: Final = re.compile(r"argument (\d+) is ")
-
-
-def _argument_rules(play: Play, step: Step, problem: str, received: list[Message]) -> tuple[str, ...]:
+def _argument_rules(play: Play, step: Step, received: list[Message]) -> tuple[str, ...]:
     """The rules about the one argument of a status reply that differs, where the vector pins no rule for the step."""
     pattern = step.packet
-    found = _ARGUMENT.match(problem)
-    if step.requirements or pattern is None or found is None or not received:
+    if step.requirements or pattern is None or not received:
         return ()
     got = received[0]
-    if not isinstance(got, Packet) or int(got.type) != int(pattern.type) or len(got.args) != len(pattern.args):
+    index = mismatched_argument(pattern, got, play.captures)
+    if index is None or not isinstance(got, Packet):
         return ()
     expected = [
         arg if isinstance(arg, bytes) else play.captures.get(arg.name) if isinstance(arg, Ref) else None
         for arg in pattern.args
     ]
-    index = int(found.group(1)) - 1
     return argument_rules(type_name(pattern.type), index, expected, got.args[index])
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "match_admin",
     "match_packet",
     "match_unordered",
+    "mismatched_argument",
 ]
 
 
@@ -68,6 +69,31 @@ def match_packet(
         return f"expected {pattern.name}, got undecodable bytes {got[:40]!r}"
     if not isinstance(got, Packet):
         return f"expected {pattern.name}, got admin text {got.text!r}"
+    problem = _header_problem(pattern, got, default_magic)
+    if problem:
+        return problem
+    unmatched = _first_unmatched(pattern, got, captures, bind)
+    return unmatched[1] if unmatched is not None else ""
+
+
+def mismatched_argument(
+    pattern: PacketPattern, got: Message | bytes, captures: Mapping[str, bytes], default_magic: Magic = Magic.RES
+) -> int | None:
+    """The argument (0-based) that ``match_packet`` finds holding another value than ``pattern`` gives, if any.
+
+    None when ``got`` matches, or fails on something else: not a packet, its
+    magic, type or argument count, an admin line that cannot be made. For
+    whoever asks which argument differs (the rules of a status reply's
+    fields), as data rather than by reading ``match_packet``'s text back.
+    """
+    if not isinstance(got, Packet) or _header_problem(pattern, got, default_magic):
+        return None
+    unmatched = _first_unmatched(pattern, got, captures, {})
+    return unmatched[0] if unmatched is not None and unmatched[2] else None
+
+
+def _header_problem(pattern: PacketPattern, got: Packet, default_magic: Magic) -> str:
+    """Why ``got``'s magic, type or argument count is not the pattern's, or ''."""
     want_magic = pattern.magic if pattern.magic is not None else default_magic
     if bytes(got.magic) != bytes(want_magic):
         return f"magic {bytes(got.magic)!r}, expected {bytes(want_magic)!r}"
@@ -75,25 +101,36 @@ def match_packet(
         return f"expected {pattern.name}, got {got.name}"
     if len(got.args) != len(pattern.args):
         return f"{got.name} with {len(got.args)} arguments, expected {len(pattern.args)}"
+    return ""
+
+
+def _first_unmatched(
+    pattern: PacketPattern, got: Packet, captures: Mapping[str, bytes], bind: dict[str, bytes]
+) -> tuple[int, str, bool] | None:
+    """The first argument ``pattern`` does not accept: (0-based index, why, whether its value differs); else None.
+
+    Binds captures into ``bind`` as it goes. The value does not differ, for
+    the third item, where the pattern's own line cannot be made.
+    """
     for i, (want, have) in enumerate(zip(pattern.args, got.args, strict=True)):
         if isinstance(want, AnyValue):
             continue
         if isinstance(want, Capture):
             known = bind.get(want.name, captures.get(want.name))
             if known is not None and known != have:
-                return f"argument {i + 1} is {have!r}, but {want.name} was {known!r}"
+                return i, f"argument {i + 1} is {have!r}, but {want.name} was {known!r}", True
             bind[want.name] = have
             continue
         if isinstance(want, LineParts):
             try:
                 expected: bytes | None = line_text(want, {**captures, **bind})
             except UnsendableLine as exc:
-                return f"argument {i + 1}: {exc}"
+                return i, f"argument {i + 1}: {exc}", False
         else:
             expected = captures.get(want.name) if isinstance(want, Ref) else want
         if have != expected:
-            return f"argument {i + 1} is {have!r}, expected {expected!r}"
-    return ""
+            return i, f"argument {i + 1} is {have!r}, expected {expected!r}", True
+    return None
 
 
 def match_unordered(
