@@ -60,7 +60,6 @@ from gearsim.run.batch import CaseRef, ClosingFactory, UnsupportedOption, is_sta
 from gearsim.run.namespace import (
     Namespace,
     case_names,
-    crash_defects,
     fresh_server_need,
     logical_result,
     namespaced_case,
@@ -121,7 +120,7 @@ def _hooks(factory: object) -> ServerHooks | None:
     return None
 
 
-def _crash_result(case: Case, result: CaseResult, what: str, tail: str) -> CaseResult:
+def _crash_result(result: CaseResult, what: str, tail: str) -> CaseResult:
     """``result`` as FAIL "server crashed" (or hung), the case's own verdict in a note.
 
     A crash the case records as the profile's known defect (a ``crash``
@@ -129,8 +128,7 @@ def _crash_result(case: Case, result: CaseResult, what: str, tail: str) -> CaseR
     and its output added.
     """
     trace = (result.trace + (f"\n--- server output ---\n{tail}" if tail else "")).strip("\n")
-    expected = crash_defects(case)
-    if result.verdict is Verdict.KNOWN_DEFECT and any(d in result.reason for d in expected):
+    if result.verdict is Verdict.KNOWN_DEFECT and result.crash_met:
         return replace(result, trace=trace, notes=(*result.notes, what))
     own = f"the case itself gave {result.verdict.value}" + (f" ({result.reason})" if result.reason else "")
     return replace(
@@ -325,11 +323,11 @@ class ManagedPeerFactory:
             if death == "exited with status 0 during this case" and sends_shutdown(case):
                 continue  # the case asked it to stop
             self._forget(dead)
-            return _crash_result(case, result, f"server crashed: {self.name} {death}", dead.log_tail())
+            return _crash_result(result, f"server crashed: {self.name} {death}", dead.log_tail())
         if hung and server is not None:
             tail = server.log_tail()
             self._forget(server)
-            return _crash_result(case, result, f"server hung: {self.name} {hung} after this case", tail)
+            return _crash_result(result, f"server hung: {self.name} {hung} after this case", tail)
         return result
 
     def down(self) -> str | None:
@@ -463,7 +461,7 @@ class UserServerFactory(TcpPeerFactory):
         if problem is None:
             return result
         self._down_since = result.id
-        return _crash_result(case, result, f"server crashed or stopped answering during this case: {problem}", "")
+        return _crash_result(result, f"server crashed or stopped answering during this case: {problem}", "")
 
     def down(self) -> str | None:
         """ "server down since FILE::CASE" once it stopped answering."""

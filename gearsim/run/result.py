@@ -80,6 +80,9 @@ class CaseResult:
     #: back; not written by the text, JSON or JUnit reports, nor compared
     actor: str = field(default="", repr=False, compare=False)
     received: tuple[Message | bytes, ...] = field(default=(), repr=False, compare=False)
+    #: the server died at a step in a way the case records for the profile (its ``crash`` outcome was met):
+    #: whoever finds the server dead after the case knows it from this, not from the reason's words
+    crash_met: bool = field(default=False, repr=False, compare=False)
 
     @property
     def id(self) -> str:

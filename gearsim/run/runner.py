@@ -413,13 +413,14 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, 
         return _run_reaction(case, factory, profile, base, level)
     peer: ServerPeer | None = None
     play: Play | None = None
+    crash_met = False
     try:
         peer = factory(case)
         play = Play(peer, profile, level)
         try:
             _play_steps(play, case.steps, case.actors)
         except Crashed:
-            pass  # the known defect is recorded; nothing more can be played
+            crash_met = True  # the known defect is recorded; nothing more can be played
         except Unsupported as unsupported:
             if not play.defects:
                 return replace(base, verdict=Verdict.NOT_APPLICABLE, reason=str(unsupported), records=peer.records())
@@ -435,7 +436,8 @@ def run_case(vf: VectorFile, case: Case, factory: PeerFactory, profile: str, *, 
     if play.defects:
         reason = "; ".join(play.defects)
         notes = tuple(play.notes)
-        return replace(base, verdict=Verdict.KNOWN_DEFECT, reason=reason, notes=notes, records=peer.records())
+        verdict = Verdict.KNOWN_DEFECT
+        return replace(base, verdict=verdict, reason=reason, notes=notes, records=peer.records(), crash_met=crash_met)
     verdict = Verdict.ACCEPTABLE if play.acceptable else Verdict.PASS
     return replace(base, verdict=verdict, notes=tuple(play.notes), records=peer.records())
 
