@@ -43,7 +43,7 @@ from gearsim.errors import GearsimBug, GearsimError, InputError
 from gearsim.model.admin import unanswered_line
 from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
 from gearsim.protocol.codec import encode
-from gearsim.protocol.packets import Magic, Message, Packet, PacketType
+from gearsim.protocol.packets import Magic, Packet, PacketType
 from gearsim.run.expectations import (
     DEFAULT_WITHIN,
     SETTLE,
@@ -462,7 +462,6 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
     outcomes: list[tuple[Reaction, bool]] = [(case.server, False)]
     outcomes += [(r, True) for r in case.server_accept]
     first_failure: CaseResult | None = None
-    first_got: Message | bytes | None = None  # what the primary reaction's failing step received first
     for reaction, alternative in outcomes:
         if alternative and profile not in reaction.profiles and profile != SPEC_PROFILE:
             continue
@@ -478,7 +477,6 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
                 first_failure = failed(
                     base, failure, trace=peer.trace_tail(), records=peer.records(), prefix="server reaction: "
                 )
-                first_got = failure.first
             continue
         except (Inconclusive, GearsimError) as exc:
             return _harness(base, peer, exc)
@@ -499,6 +497,8 @@ def _run_reaction(case: Case, factory: PeerFactory, profile: str, base: CaseResu
         verdict = Verdict.ACCEPTABLE if play.acceptable else Verdict.PASS
         return replace(base, verdict=verdict, notes=tuple(play.notes), records=peer.records())
     assert first_failure is not None  # the primary reaction always runs
+    # what the primary reaction's failing step received first: an ERROR, an admin ERR line
+    first_got = first_failure.received[0] if first_failure.received else None
     lines = admin_lines(case.wire or b"")
     if lines:
         try:
