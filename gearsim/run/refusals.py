@@ -14,6 +14,8 @@ over the profile table are ``gearsim.run.unanswered``.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType, type_name
 from gearsim.run.expectations import Play, Unsupported
 from gearsim.run.result import StepFailed
@@ -45,7 +47,7 @@ def absent_admin_line(play: Play, step: Step, failure: StepFailed, line: bytes) 
     raise Unsupported(f"step {step.index}: the server has no {word!r} admin command ({rule} is a {level})")
 
 
-def is_error(message: Message | bytes | None) -> bool:
+def is_error(message: Message | bytes | None) -> TypeGuard[Packet]:
     """Whether ``message`` (a failure's first received, or one waiting in an inbox) is an ERROR packet."""
     # a packet with an illegal magic is no ERROR, whatever its type number
     return isinstance(message, Packet) and isinstance(message.magic, Magic) and int(message.type) == PacketType.ERROR
@@ -53,12 +55,12 @@ def is_error(message: Message | bytes | None) -> bool:
 
 def error_code(message: Message | bytes | None) -> bytes:
     """The code word of ``message`` when it is an ERROR (``is_error``), whole; else b""."""
-    return message.args[0] if isinstance(message, Packet) and is_error(message) and message.args else b""
+    return message.args[0] if is_error(message) and message.args else b""
 
 
 def _error_held(play: Play, actor: str) -> Packet | None:
     """The first ERROR waiting in ``actor``'s inbox, if any."""
-    return next((m for m in play.peer.inbox(actor) if isinstance(m, Packet) and m.type is PacketType.ERROR), None)
+    return next((m for m in play.peer.inbox(actor) if is_error(m)), None)
 
 
 def refusal_met(play: Play, actor: str, where: str) -> bool:
