@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from mutant_judging import bundled_case
 
-from gearsim.files import select
 from gearsim.io.managed import _crash_result
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.result import CaseResult, Verdict
@@ -21,9 +21,8 @@ DIED = "server crashed: gearmand-c exited with status 1 during this case"
 
 def overflowing_timeout(profile: str) -> CaseResult:
     """worker/timeout.yaml::overflowing-timeout, whose crash outcome is gearmand-1.1's defect, on the model."""
-    selection = select(["worker/timeout.yaml::overflowing-timeout"])
-    vf = selection.files[0]
-    return run_case(vf, vf.case(selection.chosen(vf)[0]), ModelPeerFactory(profile), profile)
+    vf, case = bundled_case("worker/timeout.yaml::overflowing-timeout")
+    return run_case(vf, case, ModelPeerFactory(profile), profile)
 
 
 def test_the_runner_marks_a_case_that_met_its_recorded_crash() -> None:

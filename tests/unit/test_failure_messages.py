@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from mutant_judging import bundled_case
 
 from gearsim import files as loading
 from gearsim.model import Server, ServerOptions
@@ -41,9 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _case_result(ref: str, profile: str, build: Callable[[Profile, ServerOptions], ServerNode] | None) -> CaseResult:
-    name, case_id = ref.split("::")
-    (vf,) = loading.select([name]).files
-    case = next(c for c in vf.cases if c.id == case_id)
+    vf, case = bundled_case(ref)
     mutant = None if build is None else Mutation("rewritten", "GM-ADMIN-013", "ERR lines rewritten", build, profile)
     return run_case(vf, case, MutantFactory(mutant, profile), profile)
 

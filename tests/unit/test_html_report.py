@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from mutant_judging import bundled_case
 
 from gearsim.files import load_requirements, read_vector_file, select
 from gearsim.model import Server, ServerOptions
@@ -184,10 +185,9 @@ def _echo_with_a_semicolon(profile: Profile, options: ServerOptions) -> ServerNo
 def test_the_message_received_instead_is_marked_from_data_not_display_text(ref: str) -> None:
     """The chart marks what the failing step received as data: not by splitting ``actual`` on "; ", nor by
     reading the actor off the reason (a message whose argument holds "; " was once never marked)."""
-    name, case_id = ref.split("::")
-    (vf,) = select([name]).files
+    vf, case = bundled_case(ref)
     mutant = Mutation("echo-semicolon", "GM-ECHO-001", "ECHO_RES data rewritten", _echo_with_a_semicolon)
-    result = run_case(vf, vf.case(case_id), MutantFactory(mutant, "spec"), "spec")
+    result = run_case(vf, case, MutantFactory(mutant, "spec"), "spec")
     assert result.verdict is Verdict.FAIL and "[b'still; here']" in result.actual, (result.verdict, result.reason)
     echoes = [
         r
