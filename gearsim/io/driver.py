@@ -129,6 +129,8 @@ class DriverProcess:
     proc: asyncio.subprocess.Process
     stderr: bytearray = field(default_factory=bytearray)
     lines_read: int = 0
+    #: a request went unanswered past its deadline: the driver is stuck, so ``stop`` asks no ``bye``
+    hung: bool = False
     _next_id: int = 1
     _stderr_task: asyncio.Task[None] | None = None
 
@@ -200,6 +202,7 @@ class DriverProcess:
         except (BrokenPipeError, ConnectionResetError):
             raise await self._died(f"before it read the {op} request") from None
         except TimeoutError:
+            self.hung = True
             raise DriverBroken("hung", f"{self._what()} did not read its {op} request") from None
         return await self._reply(op, request_id, timeout + GRACE)
 
@@ -209,6 +212,7 @@ class DriverProcess:
         try:
             raw = await asyncio.wait_for(stdout.readline(), timeout=limit)
         except TimeoutError:
+            self.hung = True
             raise DriverBroken(
                 "hung", f"{self._what()} wrote no reply to {op} within {limit:g} s; stderr: {self.stderr_tail()}"
             ) from None
@@ -256,8 +260,12 @@ class DriverProcess:
         return self.proc.returncode is not None
 
     async def stop(self, *, bye: bool = True, grace: float = 2.0) -> int | None:
-        """Ask the driver to end (``bye``), then SIGTERM and SIGKILL its process group; return its status."""
-        if self.proc.returncode is None and bye:
+        """Ask the driver to end (``bye``), then SIGTERM and SIGKILL its process group; return its status.
+
+        A hung driver is not asked: its replies come in order, so the ``bye``'s
+        would come after the one it never wrote.
+        """
+        if self.proc.returncode is None and bye and not self.hung:
             with contextlib.suppress(DriverBroken, OSError, RuntimeError):
                 await self.request("bye", {}, 0.5)
         stdin = self.proc.stdin

@@ -260,6 +260,7 @@ class _LibrarySession(ScriptedSession):
             except StepFailed:
                 # a driver that broke the protocol on a nowait call is why the library did
                 # nothing the step could see: the case is unjudged, not failed by the library
+                await self._settle_silent_calls()
                 broken = self._broken_driver()
                 if broken is not None:
                     raise broken from None
@@ -286,7 +287,33 @@ class _LibrarySession(ScriptedSession):
             try:
                 await self.scripted_step(step)
             except StepFailed as exc:
+                await self._settle_silent_calls()
                 raise self._explained(exc) from None
+
+    async def _settle_silent_calls(self) -> None:
+        """Wait for each pending nowait call whose library has sent nothing since it was made.
+
+        A step failed, and such a call may be why: its driver may have hung
+        (spec/driver.md: no reply within ``timeout_ms`` plus GRACE), which leaves
+        the case unjudged as it would for a call the case waited on, or its
+        library may have given up (an error reply, which the failure's reason
+        then quotes). Either way the call ends by its own deadline, so the wait
+        is bounded; a call whose library did send something is not waited for.
+        """
+        silent = [
+            task
+            for actor, (_, record, task) in self.pending.items()
+            if not task.done() and not self._sent_since(actor, record.seq)
+        ]
+        if silent:
+            await asyncio.wait(silent)
+
+    def _sent_since(self, actor: str, seq: int) -> bool:
+        """Whether ``actor``'s library has sent a packet or line after trace record ``seq``."""
+        return any(
+            r.seq > seq and r.label == actor and r.direction == Direction.C2S and r.kind == Kind.SEND
+            for r in self.records
+        )
 
     def _broken_driver(self) -> BaseException | None:
         """Why a nowait call's driver broke the protocol (died, garbage, a malformed reply), or None."""

@@ -29,6 +29,7 @@ import pytest
 from gearsim.cli.clients import available_drivers
 from gearsim.files import Selection, data_dir, load_schema_text, read_baseline, select
 from gearsim.io import driver as driver_module
+from gearsim.io import library_cases
 from gearsim.io.library_cases import run_library_case
 from gearsim.report.baseline import compare, format_comparison
 from gearsim.run.result import CaseResult, Verdict
@@ -170,6 +171,75 @@ def test_a_driver_broken_on_a_nowait_call_makes_the_case_inconclusive_not_a_libr
     result = run_library_case(vf, vf.case("foreground-fail"), f"{{python}} {BAD} {mode}")
     assert result.verdict == Verdict.INCONCLUSIVE, (result.verdict, result.reason)
     assert "driver" in result.reason, result.reason
+
+
+NOWAIT_CASE = """schema: gearsim-vectors/1
+area: client
+title: t
+header: [h]
+notes: {}
+cases:
+- id: nowait-submit
+  comment: a foreground submission made without waiting, which a worker then takes and fails; short timeouts
+  requirements: [GM-WORK-005, GM-LIB-003]
+  result: valid
+  actors: {c: client, w1: worker}
+  library:
+    actors: [c]
+  steps:
+  - {connect: w1}
+  - {send: w1, packet: {type: CAN_DO, args: [reverse]}}
+  - {send: w1, packet: {type: PRE_SLEEP}}
+  - {call: c, op: submit, args: {function: reverse, payload: hello}, nowait: true, timeout: 800}
+  - {expect: w1, packet: {type: NOOP}}
+  - {send: w1, packet: {type: GRAB_JOB}}
+  - {expect: w1, packet: {type: JOB_ASSIGN, args: [{capture: H}, reverse, hello]}}
+  - {send: w1, packet: {type: WORK_FAIL, args: [{ref: H}]}}
+  - {await: c, reply: {outcome: fail}}
+"""
+
+
+def _nowait_case(command: str, monkeypatch: pytest.MonkeyPatch | None = None) -> CaseResult:
+    """Play NOWAIT_CASE; with ``monkeypatch``, its wire steps wait 200 ms (not 5 s), less than the call's 800 ms."""
+    if monkeypatch is not None:
+        monkeypatch.setattr(library_cases, "SENT_WITHIN", 200)
+    vf = parse_vector_text(NOWAIT_CASE, "nowait.yaml", load_schema_text())
+    return run_library_case(vf, vf.case("nowait-submit"), command)
+
+
+def test_the_nowait_case_passes_with_a_working_library() -> None:
+    result = _nowait_case(TOY)
+    assert result.verdict == Verdict.PASS, result.reason
+
+
+def test_a_driver_hung_on_a_nowait_call_is_inconclusive_like_one_hung_on_a_waited_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The library sent nothing and its driver never answered: which of the two is stuck is unknown.
+
+    The wire step after the call fails first (no NOOP: no submission); the case
+    waits for the call's own deadline (timeout_ms plus GRACE, spec/driver.md)
+    and is unjudged, as a hang on a call the case waits for is.
+    """
+    import time
+
+    monkeypatch.setattr(driver_module, "GRACE", 1.0)
+    started = time.monotonic()
+    result = _nowait_case(f"{{python}} {BAD} hang", monkeypatch)
+    assert time.monotonic() - started < 10
+    assert result.verdict == Verdict.INCONCLUSIVE, (result.verdict, result.reason)
+    assert "driver hung: " in result.reason and "wrote no reply to submit within 1.8 s" in result.reason, result.reason
+
+
+def test_a_library_that_sends_nothing_and_times_out_fails_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver keeps to the protocol (a timeout error by timeout_ms): the library sent no submission, a FAIL.
+
+    Its reply comes after the wire step failed; the reason still quotes it.
+    """
+    result = _nowait_case(f"{{python}} {BAD} silent-timeout", monkeypatch)
+    assert result.verdict == Verdict.FAIL, (result.verdict, result.reason)
+    assert result.step == 5, result
+    assert "(meanwhile c's submit failed: error timeout" in result.reason, result.reason
 
 
 def test_a_driver_that_cannot_start_is_inconclusive() -> None:

@@ -11,6 +11,8 @@ Usage: bad_driver.py MODE, where MODE says what it does at its first submit
 * ``bad-kind``: an error whose kind is not one of the four;
 * ``missing-field``: a background submit's success without its handle;
 * ``stdout-chatter``: prints a debugging line before its reply;
+* ``silent-timeout``: keeps to the protocol, but its library sends nothing:
+  after the request's ``timeout_ms`` it answers with a ``timeout`` error;
 * ``hostile``: names its library, and writes to stderr before exiting with
   status 7, text with terminal escapes (ESC [2J clears a screen; a CR lets
   "FAKE PASS" overwrite the line it is on).
@@ -62,6 +64,10 @@ for line in sys.stdin:
         write(json.dumps({"id": req["id"], "ok": False, "error": {"kind": "oops", "message": "no"}}))
     elif MODE == "missing-field":
         write(json.dumps({"id": req["id"], "ok": True}))
+    elif MODE == "silent-timeout":
+        time.sleep(req["timeout_ms"] / 1000)
+        message = "no reply from the server"
+        write(json.dumps({"id": req["id"], "ok": False, "error": {"kind": "timeout", "message": message}}))
     elif MODE == "stdout-chatter":
         write("submitting now...")
         write(json.dumps({"id": req["id"], "ok": True, "handle": "H:x:1"}))
