@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -197,6 +197,15 @@ class _LibrarySession(ScriptedSession):
     def within(self, step: Step) -> int:
         """A scripted actor waits on what a library does: as long as a library step would (a loaded machine)."""
         return max(step.within or 0, SENT_WITHIN)
+
+    async def until(self, ready: Callable[[], bool], ms: int) -> bool:
+        """``ScriptedSession.until``, which also stops waiting when a nowait call's driver broke the protocol.
+
+        The case is then unjudged whatever the wait would have seen (``play``
+        says so), so waiting out the step's time only delays that verdict.
+        """
+        await super().until(lambda: ready() or self._broken_driver() is not None, ms)
+        return ready()
 
     def open_local(self, actor: str) -> ConnId:
         return self.server.open_local(lambda data: None, self.wake, actor)
