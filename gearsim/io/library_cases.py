@@ -266,14 +266,14 @@ class _LibrarySession(ScriptedSession):
             self.step = step
             try:
                 await self._play_step(step)
-            except StepFailed:
+            except StepFailed as failed:
                 # a driver that broke the protocol on a nowait call is why the library did
                 # nothing the step could see: the case is unjudged, not failed by the library
                 await self._settle_silent_calls()
                 broken = self._broken_driver()
                 if broken is not None:
                     raise broken from None
-                raise
+                raise self._explained(failed) from None
         self.step = None
         for actor in list(self.pending):
             raise StepFailed(None, f"{actor}: a nowait call was never awaited", actor=actor)
@@ -293,11 +293,7 @@ class _LibrarySession(ScriptedSession):
         elif step.action == "server_die":
             await self._server_die(step)
         else:
-            try:
-                await self.scripted_step(step)
-            except StepFailed as exc:
-                await self._settle_silent_calls()
-                raise self._explained(exc) from None
+            await self.scripted_step(step)
 
     async def _settle_silent_calls(self) -> None:
         """Wait for each pending nowait call whose library has sent nothing since it was made.
@@ -342,7 +338,7 @@ class _LibrarySession(ScriptedSession):
         return None
 
     def _explained(self, failed: StepFailed) -> StepFailed:
-        """A scripted step's failure, with the error of a nowait call that ended meanwhile (its likely cause)."""
+        """A step's failure, with the error of each nowait call that ended meanwhile (its likely cause)."""
         for actor, (call_step, _, task) in self.pending.items():
             if task.done() and not task.cancelled() and task.exception() is None and not task.result().ok:
                 call = call_step.call

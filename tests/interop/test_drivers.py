@@ -201,19 +201,33 @@ cases:
   - {expect: w1, packet: {type: JOB_ASSIGN, args: [{capture: H}, reverse, hello]}}
   - {send: w1, packet: {type: WORK_FAIL, args: [{ref: H}]}}
   - {await: c, reply: {outcome: fail}}
+- id: nowait-submit-sent
+  comment: a background submission made without waiting, then looked for on the wire; short timeouts
+  requirements: [GM-LIB-001, GM-LIB-002]
+  result: valid
+  actors: {c: client}
+  library:
+    actors: [c]
+  steps:
+  - {call: c, op: submit, args: {function: reverse, payload: hello, background: true}, nowait: true, timeout: 800}
+  - {sent: c, packet: {type: SUBMIT_JOB_BG, args: [reverse, {capture: U}, hello]}}
+  - {await: c, reply: {handle: {any: true}}}
 """
 
 
-def _nowait_case(command: str, monkeypatch: pytest.MonkeyPatch | None = None) -> CaseResult:
+def _nowait_case(
+    command: str, monkeypatch: pytest.MonkeyPatch | None = None, case: str = "nowait-submit"
+) -> CaseResult:
     """Play NOWAIT_CASE; with ``monkeypatch``, its wire steps wait 200 ms (not 5 s), less than the call's 800 ms."""
     if monkeypatch is not None:
         monkeypatch.setattr(library_cases, "SENT_WITHIN", 200)
     vf = parse_vector_text(NOWAIT_CASE, "nowait.yaml", load_schema_text())
-    return run_library_case(vf, vf.case("nowait-submit"), command)
+    return run_library_case(vf, vf.case(case), command)
 
 
-def test_the_nowait_case_passes_with_a_working_library() -> None:
-    result = _nowait_case(TOY)
+@pytest.mark.parametrize("case", ["nowait-submit", "nowait-submit-sent"])
+def test_the_nowait_cases_pass_with_a_working_library(case: str) -> None:
+    result = _nowait_case(TOY, case=case)
     assert result.verdict == Verdict.PASS, result.reason
 
 
@@ -245,6 +259,18 @@ def test_a_library_that_sends_nothing_and_times_out_fails_saying_so(monkeypatch:
     assert result.verdict == Verdict.FAIL, (result.verdict, result.reason)
     assert result.step == 5, result
     assert "(meanwhile c's submit failed: error timeout" in result.reason, result.reason
+
+
+def test_a_library_step_that_finds_no_submission_quotes_the_call_that_failed_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ``sent`` step (the library's own packet) gets the same "meanwhile" as a scripted actor's step."""
+    result = _nowait_case(f"{{python}} {BAD} silent-timeout", monkeypatch, case="nowait-submit-sent")
+    assert result.verdict == Verdict.FAIL, (result.verdict, result.reason)
+    assert result.step == 2, result
+    assert result.reason.startswith("c: the library sent no SUBMIT_JOB_BG like this within 200 ms"), result.reason
+    meanwhile = "(meanwhile c's submit failed: error timeout: no reply from the server)"
+    assert result.reason.endswith(meanwhile), result.reason
 
 
 def test_a_driver_that_cannot_start_is_inconclusive() -> None:
