@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from parts import consecutive
 
 from gearsim.files import select
 from gearsim.io.managed import UserServerFactory, play_case
@@ -65,16 +66,10 @@ def _play_part(tmp: Path, cases: Sequence[CaseRef], seed: int | None) -> Played:
         stop_peer(peer)
 
 
-def _consecutive(cases: list[CaseRef], parts: int) -> list[list[CaseRef]]:
-    """``cases`` cut into ``parts`` runs of consecutive cases, as even as can be."""
-    size = -(-len(cases) // parts) or 1
-    return [cases[i : i + size] for i in range(0, len(cases), size)]
-
-
 def _runs(tmp: Path, vectors: Sequence[str], seeds: Sequence[int | None]) -> dict[int | None, Played]:
     """Every seed's run (None: unchunked) of ``vectors``, all parts of all runs side by side."""
     sel = select(list(vectors))
-    parts = _consecutive(selected_cases(sel.files, sel.chosen), PARTS)
+    parts = consecutive(selected_cases(sel.files, sel.chosen), PARTS)
     with ThreadPoolExecutor(max_workers=len(seeds) * len(parts)) as pool:
         futures: dict[int | None, list[Future[Played]]] = {
             seed: [

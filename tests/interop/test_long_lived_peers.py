@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from parts import consecutive
 
 from gearsim.files import select
 from gearsim.io.managed import UserServerFactory, run_cases
@@ -55,12 +56,6 @@ def play_on_one_long_lived_server(peer: str, profile: str, chosen: list[CaseRef]
         return run_cases(chosen, lambda _i: factory, profile, jobs=1)
     finally:
         stop_peer(server)
-
-
-def consecutive(chosen: list[CaseRef], parts: int) -> list[list[CaseRef]]:
-    """``chosen`` cut into ``parts`` runs of consecutive cases, as even as can be."""
-    size = -(-len(chosen) // parts)
-    return [chosen[i : i + size] for i in range(0, len(chosen), size)]
 
 
 @pytest.mark.interop

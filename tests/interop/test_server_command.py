@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from parts import consecutive
 
 from gearsim.files import load_schema_text, select
 from gearsim.fuzz.session import ServerIdentity, identify
@@ -348,11 +349,10 @@ def test_a_long_lived_gearmand_gives_no_false_verdict(tmp_path: Path) -> None:
     # tests/interop/test_long_lived_peers.py does): the run mostly waits on quiet sockets, and every
     # server still plays well over a hundred cases in order, so a leak of one case's state into a
     # later one still shows unless across the one cut
-    half = -(-len(chosen) // 2)
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = [
-            pool.submit(_on_one_long_lived_gearmand, chosen[i : i + half], tmp_path / f"gearmand-{i}")
-            for i in (0, half)
+            pool.submit(_on_one_long_lived_gearmand, part, tmp_path / f"gearmand-{n}")
+            for n, part in enumerate(consecutive(chosen, 2))
         ]
         results = [r for run in runs for r in run.result()]
     bad = [(r.id, r.verdict.value, r.reason) for r in results if r.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE)]
