@@ -68,6 +68,8 @@ _EVENT_KINDS = frozenset(
     | {"call", "reply"}  # a library's driver calls and replies (gearsim.io.library_cases), on the library's lane
 )
 _SERVER_LANE = "server"
+#: the directions of messages on the wire (a chart's arrows; the rest of its rows are events)
+_WIRE = (Direction.C2S, Direction.S2C)
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,13 @@ def _failing_actor(result: CaseResult, index: Mapping[str, int]) -> str | None:
 
 
 def _highlighted(result: CaseResult, drawn: Sequence[TraceRecord], actor: str | None) -> set[int]:
-    """The seqs of the messages received instead of the expected ones: the last ones ``result.received`` holds."""
+    """The seqs of the messages received instead of the expected ones: the last ones ``result.received`` holds.
+
+    On the failing actor's lane, either way: a scripted actor's step receives
+    from a server under test (server to actor), while a program's or library's
+    step looks at what the implementation under test sent (actor to server).
+    Packets of the two directions never compare equal (their magics differ).
+    """
     if result.verdict not in _BAD or actor is None:
         return set()
     wanted = Counter(m for m in result.received if not isinstance(m, bytes))
@@ -178,7 +186,7 @@ def _highlighted(result: CaseResult, drawn: Sequence[TraceRecord], actor: str | 
     for r in reversed(drawn):
         if not wanted:
             break
-        if r.label == actor and r.direction == Direction.S2C and r.message is not None and wanted[r.message] > 0:
+        if r.label == actor and r.direction in _WIRE and r.message is not None and wanted[r.message] > 0:
             wanted[r.message] -= 1
             out.add(r.seq)
     return out

@@ -13,6 +13,7 @@ skips, or fails under GEARSIM_REQUIRE_PEERS=1.
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,8 @@ import pytest
 
 from gearsim.files import read_vector_file, vector_root
 from gearsim.io.programs import ProgramOutcome, is_program_case, run_program_case
+from gearsim.protocol.trace import Direction
+from gearsim.report.html import chart_svg
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.runner import CaseResult, Verdict, run_case
 from gearsim.testing.peer_fixtures import REQUIRE_ENV, peers_required
@@ -356,3 +359,105 @@ def test_what_a_program_sends_is_checked_against_the_rules(tmp_path: Path) -> No
         assert result.rules == (rule,), _detail(result, programs)
         assert result.reason.startswith("prog: sent "), _detail(result, programs)
         assert not [n for n in result.notes if n.startswith("then step")], "the steps themselves pass"
+
+
+# --------------------------------------------------------------------------- after the last step
+
+AFTER_LAST = """schema: gearsim-vectors/1
+area: client
+title: a client program that does what its case says, and then something more
+header: [h]
+notes: {}
+cases:
+- id: submit-and-leave
+  comment: a client program submits one background job and closes
+  requirements: [GM-SUBMIT-004]
+  result: valid
+  actors: {prog: client}
+  programs:
+    prog: {command: '{python} %(dir)s/after.py {host} {port} %(mode)s'}
+  steps:
+  - {connect: prog}
+  - {send: prog, packet: {type: SUBMIT_JOB_BG, args: [reverse, '', hello]}}
+  - {expect: prog, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {disconnect: prog}
+"""
+
+AFTER = """import socket, struct, sys, time
+def connect():
+    return socket.create_connection((sys.argv[1], int(sys.argv[2])))
+def send(s, t, *args):
+    body = b"\\0".join(args)
+    s.sendall(b"\\0REQ" + struct.pack(">II", t, len(body)) + body)
+def read(s):
+    data = b""
+    while len(data) < 12 or len(data) < 12 + struct.unpack(">I", data[8:12])[0]:
+        data += s.recv(4096)
+s = connect()
+send(s, 18, b"reverse", b"", b"hello")
+read(s)
+mode = sys.argv[3]
+if mode == "stray":
+    send(s, 16, b"ping")  # ECHO_REQ, which no step expects
+    time.sleep(0.3)
+elif mode == "second-connection":
+    other = connect()
+    send(other, 16, b"ping")
+    time.sleep(0.3)
+    other.close()
+s.close()
+if mode == "linger":
+    time.sleep(60)
+"""
+
+
+def _after_last(tmp_path: Path, mode: str) -> tuple[CaseResult, list[ProgramOutcome]]:
+    from gearsim.files import load_schema_text
+    from gearsim.vectors.parse import parse_vector_text
+
+    (tmp_path / "after.py").write_text(AFTER, encoding="utf-8")
+    vf = parse_vector_text(AFTER_LAST % {"dir": tmp_path, "mode": mode}, "after.yaml", load_schema_text())
+    return run_program_case(vf, vf.case("submit-and-leave"), within_floor=3000)
+
+
+def test_a_program_that_does_just_what_its_case_says_passes(tmp_path: Path) -> None:
+    result, programs = _after_last(tmp_path, "plain")
+    assert result.verdict == Verdict.PASS, _detail(result, programs)
+
+
+def test_a_program_that_sends_more_after_its_last_step_fails_showing_what(tmp_path: Path) -> None:
+    result, programs = _after_last(tmp_path, "stray")
+    assert result.verdict == Verdict.FAIL, _detail(result, programs)
+    assert result.reason == 'prog: the program sent ECHO_REQ "ping" after its last step', _detail(result, programs)
+    assert result.step is None
+    # the report's chart marks that packet on the program's lane: carried as data, not read back from the text
+    assert result.actor == "prog"
+    assert [(m.name, m.args) for m in result.received] == [("ECHO_REQ", (b"ping",))]
+    stray = [r for r in result.records if r.message in result.received]
+    assert [r.direction for r in stray] == [Direction.C2S]
+    svg = chart_svg(result)
+    marked = {int(seq) for seq, body in re.findall(r'<g class="msg" data-seq="(\d+)">(.*?)</g>', svg) if "hl" in body}
+    assert marked == {stray[0].seq}, "the stray ECHO_REQ is marked"
+    assert svg.count('<rect class="hl"') == 2  # that message and the failure row, nothing else
+
+
+def test_a_program_that_opens_a_connection_no_step_expects_fails(tmp_path: Path) -> None:
+    result, programs = _after_last(tmp_path, "second-connection")
+    assert result.verdict == Verdict.FAIL, _detail(result, programs)
+    assert result.reason.startswith("a program opened connection c"), _detail(result, programs)
+    assert result.reason.endswith('that no step expects and sent ECHO_REQ "ping"'), _detail(result, programs)
+    assert result.step is None
+
+
+def test_a_program_that_does_not_exit_after_its_last_step_fails_and_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gearsim.io import programs as programs_module
+
+    monkeypatch.setattr(programs_module, "EXIT_GRACE", 1.0)
+    started = time.monotonic()
+    result, programs = _after_last(tmp_path, "linger")
+    assert time.monotonic() - started < 15
+    assert result.verdict == Verdict.FAIL, _detail(result, programs)
+    assert result.reason.endswith(": it did not exit 1 s after the last step"), _detail(result, programs)
+    assert programs and programs[0].stopped and programs[0].returncode is not None
