@@ -313,6 +313,8 @@ class _Session(ScriptedSession):
                     None,
                     f"a program opened connection c{conn} that no step expects and sent {pm.show(stream.c2s[0])}",
                     "no more connections",
+                    received=stream.c2s[:1],
+                    actor=stream.label,
                 )
         for outcome in self.programs:
             if outcome.stopped:

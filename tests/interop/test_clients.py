@@ -411,6 +411,11 @@ if mode == "linger":
 """
 
 
+def _marked(svg: str) -> set[int]:
+    """The seqs of the message arrows a chart draws on a red band."""
+    return {int(seq) for seq, body in re.findall(r'<g class="msg" data-seq="(\d+)">(.*?)</g>', svg) if "hl" in body}
+
+
 def _after_last(tmp_path: Path, mode: str) -> tuple[CaseResult, list[ProgramOutcome]]:
     from gearsim.files import load_schema_text
     from gearsim.vectors.parse import parse_vector_text
@@ -436,8 +441,7 @@ def test_a_program_that_sends_more_after_its_last_step_fails_showing_what(tmp_pa
     stray = [r for r in result.records if r.message in result.received]
     assert [r.direction for r in stray] == [Direction.C2S]
     svg = chart_svg(result)
-    marked = {int(seq) for seq, body in re.findall(r'<g class="msg" data-seq="(\d+)">(.*?)</g>', svg) if "hl" in body}
-    assert marked == {stray[0].seq}, "the stray ECHO_REQ is marked"
+    assert _marked(svg) == {stray[0].seq}, "the stray ECHO_REQ is marked"
     assert svg.count('<rect class="hl"') == 2  # that message and the failure row, nothing else
 
 
@@ -447,6 +451,10 @@ def test_a_program_that_opens_a_connection_no_step_expects_fails(tmp_path: Path)
     assert result.reason.startswith("a program opened connection c"), _detail(result, programs)
     assert result.reason.endswith('that no step expects and sent ECHO_REQ "ping"'), _detail(result, programs)
     assert result.step is None
+    # the connection's lane in the chart (no actor of the case: the server's recorder names it "peer")
+    stray = [r for r in result.records if r.message in result.received]
+    assert [(r.label, r.direction) for r in stray] == [(result.actor, Direction.C2S)]
+    assert _marked(chart_svg(result)) == {stray[0].seq}
 
 
 def test_a_program_that_does_not_exit_after_its_last_step_fails_and_is_stopped(
