@@ -54,6 +54,8 @@ GRACE: Final[float] = 5.0
 HELLO_TIMEOUT: Final[float] = 20.0
 #: the longest reply line read (a 1 MiB payload in base64 is about 1.4 MB)
 _LINE_LIMIT: Final[int] = 64 * 1024 * 1024
+#: how deep a reply may nest arrays and objects (the protocol's deepest: an event in a submission's events, 3)
+_DEPTH_LIMIT: Final[int] = 64
 #: stderr kept per driver
 _STDERR_LIMIT: Final[int] = 64 * 1024
 
@@ -85,6 +87,20 @@ class Reply:
             text = json.dumps(shown, sort_keys=True)
             return "ok " + (text if len(text) <= 300 else text[:297] + "...")
         return f"error {self.error_kind}: {self.error_message}"
+
+
+def _depth(value: object) -> int:
+    """How deep ``value`` nests arrays and objects (1 for an object of scalars), without recursing."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        inner = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if inner is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in inner)
+    return deepest
 
 
 def _printable(text: str) -> str:
@@ -228,10 +244,16 @@ class DriverProcess:
         shown = raw[:200].decode("utf-8", "replace").rstrip("\n")
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # an integer of more than 4300 digits is a ValueError too
             raise DriverBroken("garbage", f"{where} is not JSON: {shown!r}") from None
+        except RecursionError:
+            raise DriverBroken("garbage", f"{where} nests arrays or objects too deep to read: {shown!r}") from None
         if not isinstance(data, dict):
             raise DriverBroken("garbage", f"{where} is not a JSON object: {shown!r}")
+        depth = _depth(data)
+        if depth > _DEPTH_LIMIT:
+            # what reads a reply (describe, str, repr) recurses: bounded here, it never meets a RecursionError
+            raise DriverBroken("garbage", f"{where} nests arrays or objects {depth} deep (at most {_DEPTH_LIMIT})")
         if data.get("id") != request_id:
             raise DriverBroken("garbage", f"{where} answers id {data.get('id')!r}, expected {request_id} ({op})")
         ok = data.get("ok")
@@ -240,10 +262,12 @@ class DriverProcess:
         if ok is not False:
             raise DriverBroken("garbage", f"{where} has no boolean 'ok': {shown!r}")
         error = data.get("error")
-        if not isinstance(error, dict) or error.get("kind") not in ERROR_KINDS:
+        kind = error.get("kind") if isinstance(error, dict) else None
+        if not isinstance(kind, str) or kind not in ERROR_KINDS:  # a list or an object as kind is not hashable
             kinds = ", ".join(sorted(ERROR_KINDS))
             raise DriverBroken("garbage", f"{where}: an error reply needs error.kind, one of {kinds}: {shown!r}")
-        return Reply(False, data, str(error["kind"]), _printable(str(error.get("message", ""))))
+        assert isinstance(error, dict)  # kind came from it
+        return Reply(False, data, kind, _printable(str(error.get("message", ""))))
 
     async def _died(self, when: str) -> DriverBroken:
         with contextlib.suppress(TimeoutError):

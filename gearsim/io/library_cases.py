@@ -152,16 +152,17 @@ class _NotApplicable(Exception):
     pass
 
 
-def _decoded(actor: str, op: str, record: CallRecord, reply: Reply) -> dict[str, Any]:
+def _decoded(driver: DriverProcess, op: str, record: CallRecord, reply: Reply) -> dict[str, Any]:
     """The values of a successful reply to ``op``.
 
     Raises:
-        _Garbage: the reply lacks a field ``op`` must return, or has one malformed.
+        _Garbage: the reply lacks a field ``op`` must return, or has one malformed
+            (decode_reply raises nothing else, whatever JSON the driver wrote).
     """
     try:
         return decode_reply(op, reply.body, bool(record.args.get("background")))
     except ValueError as exc:
-        raise _Garbage(f"driver of {actor}: the reply to {op} is malformed: {exc}") from None
+        raise _Garbage(f"driver of {driver.actor} (PID {driver.pid}): the reply to {op} is malformed: {exc}") from None
 
 
 class _Garbage(Exception):
@@ -236,12 +237,16 @@ class _LibrarySession(ScriptedSession):
             role = self.case.actors[actor]
             hello = {"protocol": PROTOCOL, "role": role, "servers": self.server.addresses(actor)}
             reply = await driver.request("hello", hello, HELLO_TIMEOUT)
+            which = f"driver of {actor} (PID {driver.pid})"
             if not reply.ok:
-                raise DriverBroken("garbage", f"driver {driver.pid} could not start the library: {reply.describe()}")
+                raise DriverBroken("garbage", f"{which} could not start the library: {reply.describe()}")
             caps = reply.body.get("capabilities")
             if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
-                raise DriverBroken("garbage", f"driver {driver.pid}: hello's reply has no list of capabilities")
-            self.infos[actor] = DriverInfo(str(reply.body.get("library", "")), frozenset(caps))
+                raise DriverBroken("garbage", f"{which}: hello's reply has no list of capabilities")
+            library = reply.body.get("library", "")
+            if not isinstance(library, str):
+                raise DriverBroken("garbage", f"{which}: hello's library is not a string: {reply.describe()}")
+            self.infos[actor] = DriverInfo(library, frozenset(caps))
             self._event(actor, KIND_CALL, f"hello: {self.infos[actor].library}")
         lacking = sorted({c for a, i in self.infos.items() for c in needs_of(self.case, a) - i.capabilities})
         if lacking:
@@ -332,7 +337,7 @@ class _LibrarySession(ScriptedSession):
             call = call_step.call
             if reply.ok and call is not None:
                 try:
-                    _decoded(actor, call.op, record, reply)
+                    _decoded(self.drivers[actor], call.op, record, reply)
                 except _Garbage as garbage:
                     return garbage
         return None
@@ -400,7 +405,7 @@ class _LibrarySession(ScriptedSession):
         self._event(step.actor, KIND_REPLY, f"{call.op}: {reply.describe()}")
         values: dict[str, Any] = {}
         if reply.ok:
-            values = _decoded(step.actor, call.op, record, reply)
+            values = _decoded(self.drivers[step.actor], call.op, record, reply)
         self.calls.append(replace(record, reply=values if reply.ok else None))
         expect = step.reply
         if expect is None:

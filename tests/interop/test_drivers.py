@@ -141,7 +141,7 @@ cases:
         ("stdout-chatter", "driver garbage: .* stdout line 2 is not JSON: 'submitting now...'"),
         ("wrong-id", "driver garbage: .* answers id 43, expected 2 \\(submit\\)"),
         ("bad-kind", "driver garbage: .* an error reply needs error.kind, one of library, lost, timeout, unsupported"),
-        ("missing-field", "driver garbage: driver of c: the reply to submit is malformed: no handle"),
+        ("missing-field", "driver garbage: driver of c \\(PID \\d+\\): the reply to submit is malformed: no handle"),
     ],
 )
 def test_a_driver_that_breaks_the_protocol_is_inconclusive_in_bounded_time(

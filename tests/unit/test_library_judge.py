@@ -8,9 +8,13 @@ PRE_SLEEP after a job).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gearsim.protocol.packets import Magic, Packet, PacketType, Role
 from gearsim.protocol.trace import Direction, Kind, TraceRecord
@@ -352,6 +356,60 @@ def test_decode_reply_reads_base64_and_text() -> None:
 def test_decode_reply_refuses_what_the_protocol_does_not_allow(op: str, body: dict, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         decode_reply(op, body)
+
+
+#: any JSON value, small
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
+    max_leaves=6,
+)
+#: a well-formed reply to each operation (and whether the submission is in the background)
+_VALID: dict[tuple[str, bool], dict[str, Any]] = {
+    ("submit", True): {"handle": "H:x:1"},
+    ("submit", False): {
+        "handle": "H:x:1", "outcome": "complete", "data_b64": "eA==",
+        "events": [{"event": "data", "data_b64": "eA=="}, {"event": "status", "numerator": 1, "denominator": 2}],
+    },
+    ("status", False): {"known": True, "running": False, "numerator": 1, "denominator": 2},
+    ("status_unique", False): {"known": True, "running": False, "numerator": 1, "denominator": 2, "clients": 1},
+    ("work", False): {"job": {"handle": "H:x:1", "function": "f", "unique": "u", "payload_b64": "eA=="}},
+}  # fmt: skip
+
+
+@st.composite
+def _hostile_reply(draw: st.DrawFn) -> tuple[str, bool, dict[str, Any]]:
+    """A well-formed reply with one or two places (a field, an element or field inside one) replaced or removed."""
+    op, background = draw(st.sampled_from(sorted(_VALID)))
+    body = copy.deepcopy(_VALID[(op, background)])
+    for _ in range(draw(st.integers(1, 2))):
+        parent: Any = body
+        key = draw(st.sampled_from(sorted(body))) if body else None
+        while key is not None and isinstance(parent[key], dict | list) and parent[key] and draw(st.booleans()):
+            parent = parent[key]
+            key = draw(st.sampled_from(sorted(parent) if isinstance(parent, dict) else range(len(parent))))
+        if key is None:
+            break
+        if isinstance(parent, dict) and draw(st.integers(0, 3)) == 0:
+            del parent[key]
+        else:
+            parent[key] = draw(_JSON)
+    return op, background, body
+
+
+@settings(max_examples=250, deadline=None)
+@given(reply=_hostile_reply())
+def test_decode_reply_raises_only_value_error_whatever_json_it_is_given(reply: tuple[str, bool, dict]) -> None:
+    """A driver's reply, however hostile its JSON, is values or a ValueError naming the field: never a crash."""
+    op, background, body = reply
+    try:
+        values = decode_reply(op, body, background)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    wants = {"outcome": ("complete",), "events": (), "job": {"handle": Capture("H"), "unique": Ref("H")}}
+    expect = ReplyExpectation(fields={k: wants.get(k, AnyValue()) for k in values})
+    assert isinstance(match_reply(expect, True, "", values, {}, {}, frozenset({"events_data"})), str)
 
 
 def test_match_reply_captures_refs_and_error_kinds() -> None:

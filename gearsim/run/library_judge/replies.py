@@ -16,45 +16,80 @@ from gearsim.run.library_judge.findings import show
 from gearsim.vectors.cases import AnyValue, Capture, Ref, ReplyExpectation
 
 
-def _b64(body: Mapping[str, Any], key: str) -> bytes:
+def _shown(value: Any) -> str:
+    """A malformed value for a reason: its repr, cut short (a driver's reply may be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _b64(body: Mapping[str, Any], key: str, where: str = "") -> bytes:
     value = body.get(key)
     if value is None:
         return b""
     if not isinstance(value, str):
-        raise ValueError(f"{key} is not a base64 string")
+        raise ValueError(f"{where}{key} is not a base64 string: {_shown(value)}")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError(f"{key} is not valid base64") from None
+        raise ValueError(f"{where}{key} is not valid base64: {_shown(value)}") from None
 
 
-def _text(body: Mapping[str, Any], key: str, required: bool = True) -> bytes | None:
+def _text(body: Mapping[str, Any], key: str, required: bool = True, where: str = "") -> bytes | None:
     value = body.get(key)
     if value is None:
         if required:
-            raise ValueError(f"no {key}")
+            raise ValueError(f"no {where}{key}")
         return None
     if not isinstance(value, str):
-        raise ValueError(f"{key} is not a string")
-    return value.encode("utf-8", "surrogateescape")
+        raise ValueError(f"{where}{key} is not a string: {_shown(value)}")
+    try:
+        # surrogateescape: a library's non-UTF-8 bytes, as a driver in Python passes them
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}{key} is not UTF-8 text: {_shown(value)}") from None
 
 
-def _int(body: Mapping[str, Any], key: str) -> int:
+def _int(body: Mapping[str, Any], key: str, where: str = "") -> int:
     value = body.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{key} is not an integer")
+        raise ValueError(f"{where}{key} is not an integer: {_shown(value)}")
     return value
 
 
 def _bool(body: Mapping[str, Any], key: str) -> bool:
     value = body.get(key)
     if not isinstance(value, bool):
-        raise ValueError(f"{key} is not true or false")
+        raise ValueError(f"{key} is not true or false: {_shown(value)}")
     return value
+
+
+def _events(body: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A foreground submission's events (absent: none)."""
+    given = body.get("events", [])
+    if not isinstance(given, list):
+        raise ValueError(f"events is not a list: {_shown(given)}")
+    events: list[tuple[str, Any]] = []
+    for i, event in enumerate(given):
+        where = f"events[{i}]."
+        if not isinstance(event, dict):
+            raise ValueError(f"events[{i}] is not an object: {_shown(event)}")
+        kind = event.get("event")
+        if kind in ("data", "warning"):
+            events.append((kind, _b64(event, "data_b64", where)))
+        elif kind == "status":
+            events.append((kind, (_int(event, "numerator", where), _int(event, "denominator", where))))
+        else:
+            raise ValueError(f"{where}event is {_shown(kind)}, not data, warning or status")
+    return tuple(events)
 
 
 def decode_reply(op: str, body: Mapping[str, Any], background: bool = False) -> dict[str, Any]:
     """A successful reply's fields as values (bytes for text and base64 fields).
+
+    ``body`` is any JSON object a driver wrote: every field is checked for its
+    type before it is used, so that nothing a driver writes raises anything
+    but the ValueError that names the field (``events[1].numerator``,
+    ``job.handle``) and quotes its value.
 
     Raises:
         ValueError: a field the operation must return is missing or malformed
@@ -66,21 +101,10 @@ def decode_reply(op: str, body: Mapping[str, Any], background: bool = False) -> 
         if not background:
             outcome = body.get("outcome")
             if outcome not in ("complete", "fail", "exception"):
-                raise ValueError("outcome is not complete, fail or exception")
+                raise ValueError(f"outcome is not complete, fail or exception: {_shown(outcome)}")
             out["outcome"] = outcome
             out["result"] = _b64(body, "data_b64")
-            events: list[tuple[str, Any]] = []
-            for event in body.get("events", []):
-                if not isinstance(event, dict):
-                    raise ValueError("an event is not an object")
-                kind = event.get("event")
-                if kind in ("data", "warning"):
-                    events.append((kind, _b64(event, "data_b64")))
-                elif kind == "status":
-                    events.append((kind, (_int(event, "numerator"), _int(event, "denominator"))))
-                else:
-                    raise ValueError(f"unknown event {kind!r}")
-            out["events"] = tuple(events)
+            out["events"] = _events(body)
     elif op in ("status", "status_unique"):
         out["known"] = _bool(body, "known")
         out["running"] = _bool(body, "running")
@@ -91,12 +115,12 @@ def decode_reply(op: str, body: Mapping[str, Any], background: bool = False) -> 
     elif op == "work":
         job = body.get("job")
         if not isinstance(job, dict):
-            raise ValueError("no job")
+            raise ValueError("no job" if job is None else f"job is not an object: {_shown(job)}")
         out["job"] = {
-            "handle": _text(job, "handle"),
-            "function": _text(job, "function"),
-            "unique": _text(job, "unique", required=False),
-            "payload": _b64(job, "payload_b64"),
+            "handle": _text(job, "handle", where="job."),
+            "function": _text(job, "function", where="job."),
+            "unique": _text(job, "unique", required=False, where="job."),
+            "payload": _b64(job, "payload_b64", "job."),
         }
     return out
 
