@@ -454,7 +454,11 @@ def _play_programs(args: argparse.Namespace, refs: Sequence[CaseRef], profile: s
 
 
 def _play_driver(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
-    """The library cases through the driver ``--driver``; other cases named on the command line are n/a."""
+    """The library cases through the driver ``--driver``; other cases named on the command line are n/a.
+
+    Raises:
+        GearsimBug: a bug inside gearsim while a case played (never a verdict: main prints it, exit 4).
+    """
     from gearsim.drivers import REFERENCE
     from gearsim.io.library_cases import run_library_case
 

@@ -21,7 +21,10 @@ the rules for its role and every call's report against the wire. Verdicts:
 n/a when the driver lacks a capability the case needs; INCONCLUSIVE when the
 driver itself breaks the protocol (hangs, dies, writes garbage: the reason
 says which and quotes its stderr) or the harness fails; FAIL with rule ids;
-else PASS. Whatever happens, every driver is stopped by its PID.
+else PASS. Whatever a driver writes ends as one of these; any other exception
+inside gearsim is a gearsim bug, raised as ``GearsimBug`` naming the case and
+step (gearsim.errors), never a verdict. Whatever happens, every driver is
+stopped by its PID.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from gearsim.errors import GearsimError, HarnessError
+from gearsim.errors import GearsimBug, GearsimError, HarnessError
 from gearsim.io.driver import HELLO_TIMEOUT, PROTOCOL, DriverBroken, DriverProcess, Reply, driver_argv
 from gearsim.io.library_server import LibraryServer
 from gearsim.io.scripted import ScriptedSession, case_options
@@ -51,7 +54,7 @@ from gearsim.run.library_judge import (
     match_reply,
     with_call_readings,
 )
-from gearsim.run.result import CaseResult, StepFailed, Verdict, inconclusive
+from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, inconclusive
 from gearsim.vectors import program_matching as pm
 from gearsim.vectors.cases import LibraryCall
 from gearsim.vectors.parse import Case, Ref, Step, VectorFile
@@ -553,6 +556,11 @@ def _expected_text(step: Step) -> str:
 
 
 async def _play(session: _LibrarySession, base: CaseResult, time_limit: float) -> CaseResult:
+    """Play the session within ``time_limit`` s and judge it; its drivers are always stopped before this returns.
+
+    Raises:
+        GearsimBug: an unexpected exception inside gearsim (not a verdict).
+    """
     failure: StepFailed | None = None
     try:
         try:
@@ -572,6 +580,8 @@ async def _play(session: _LibrarySession, base: CaseResult, time_limit: float) -
         return _inconclusive(base, session, f"driver garbage: {exc}")
     except (GearsimError, OSError) as exc:
         return _inconclusive(base, session, exc)
+    except Exception as exc:  # what a driver does ends above (reading its replies raises nothing else)
+        raise bug(base, session.step, exc) from exc
     records = tuple(session.records)
     passed = Verdict.ACCEPTABLE if session.acceptable else Verdict.PASS
     notes = [*session.notes, *session.driver_notes()]
@@ -598,6 +608,10 @@ def run_library_case(
     Never raises for what the library or its driver did: see the module
     docstring for the verdicts. A case that is not a library case is
     NOT_APPLICABLE.
+
+    Raises:
+        GearsimBug: an unexpected exception inside gearsim, naming the case and
+            the step it was at (a bug to report, never a verdict).
     """
     base = CaseResult(vf.name, case.id, vf.area, Verdict.PASS, case.requirements, vector_sha256=vf.sha256)
     if not case.is_library:
@@ -610,10 +624,12 @@ def run_library_case(
 
     try:
         return asyncio.run(main())
-    except HarnessError as exc:
+    except (GearsimError, OSError) as exc:  # the session could not be set up (a driver command that cannot be split)
         return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {exc}")
-    except (Exception, asyncio.CancelledError) as exc:  # never raise for what a driver did
-        return replace(base, verdict=Verdict.INCONCLUSIVE, reason=f"harness: {type(exc).__name__}: {exc}")
+    except GearsimBug:
+        raise
+    except (Exception, asyncio.CancelledError) as exc:  # what a driver did ends as a verdict in _play, never here
+        raise bug(base, sessions[0].step if sessions else None, exc) from exc
     finally:
         for session in sessions:
             session.kill_leftovers()

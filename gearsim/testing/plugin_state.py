@@ -116,6 +116,13 @@ class SessionState:
         return self._factory
 
     def run(self, vf: VectorFile, case: Case) -> CaseResult:
+        """Play one case against the session's target (a driver, programs, a server, or the model).
+
+        Raises:
+            GearsimBug: a bug inside gearsim while the case played: it is the
+                item's error, with its traceback and the request to report it,
+                never a verdict.
+        """
         if self.driver:
             from gearsim.io.library_cases import run_library_case
 

@@ -336,3 +336,42 @@ def test_a_key_error_while_programs_play_is_a_gearsim_bug_too(monkeypatch: pytes
     vf = select(["client/gear.yaml::gear-client-background"]).files[0]
     with pytest.raises(GearsimBug, match=r"gear-client-background: KeyError: 'stream'.*please report it"):
         programs.run_program_case(vf, vf.case("gear-client-background"), ["true"])
+
+
+LIBRARY_CASE = """\
+schema: gearsim-vectors/1
+area: client
+title: runner behaviour
+header: [Runner tests.]
+notes: {}
+cases:
+- id: lib
+  comment: a library case
+  requirements: [GM-LIB-001]
+  result: valid
+  actors: {w: worker}
+  library: {actors: [w]}
+  steps:
+  - {call: w, op: register, args: {function: f}}
+  - {call: w, op: register, args: {function: g}, reply: {}}
+"""
+
+
+def test_a_key_error_while_a_library_case_plays_is_a_gearsim_bug_not_an_inconclusive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """issue #11: a KeyError inside gearsim is a bug to report; it was INCONCLUSIVE "harness: KeyError: ..."."""
+    from pathlib import Path
+
+    from gearsim.io import library_cases
+
+    def broken(*args: object) -> str:
+        raise KeyError("capture")
+
+    # a driver answering every request {"ok": true}; the second step's reply is the first one matched
+    driver = Path(__file__).parents[1] / "data" / "drivers" / "hostile_json.py"
+    monkeypatch.setattr(library_cases, "match_reply", broken)
+    vf = parse_vector_text(LIBRARY_CASE, "library.yaml", load_schema_text())
+    with pytest.raises(GearsimBug, match=r"library.yaml::lib step 2: KeyError: 'capture'.*please report it") as info:
+        library_cases.run_library_case(vf, vf.case("lib"), f"{{python}} {driver} none none")
+    assert isinstance(info.value.__cause__, KeyError)

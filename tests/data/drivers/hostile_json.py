@@ -5,7 +5,8 @@ Usage: hostile_json.py OP LINE. Every request whose op is OP (``hello``,
 ``submit``, ``status``, ``work``...) or every request but hello when OP is
 ``*``, is answered with LINE, its ``{id}`` replaced by the request's id (a
 line with no ``{id}`` answers no id at all). Other requests are answered
-properly: hello offering every capability, bye and the rest with ``ok``.
+properly: hello offering every capability, bye and the rest with ``ok`` (OP
+``none``: every request properly).
 It never uses a library: what a hostile reply says is all that is judged.
 """
 
