@@ -16,7 +16,8 @@ the steps:
   or writes a packet to it;
 * every other step is a scripted actor's, as in server vectors.
 
-Then gearsim.run.library_judge checks every packet the library sent against
+Each call becomes a driver request by gearsim.io.library_calls. Then
+gearsim.run.library_judge checks every packet the library sent against
 the rules for its role and every call's report against the wire. Verdicts:
 n/a when the driver lacks a capability the case needs; INCONCLUSIVE when the
 driver itself breaks the protocol (hangs, dies, writes garbage: the reason
@@ -30,14 +31,13 @@ stopped by its PID.
 from __future__ import annotations
 
 import asyncio
-import base64
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from gearsim.errors import GearsimBug, GearsimError, HarnessError
+from gearsim.errors import GearsimBug, GearsimError
 from gearsim.io.driver import HELLO_TIMEOUT, PROTOCOL, DriverBroken, DriverProcess, Reply, driver_argv
+from gearsim.io.library_calls import call_note, driver_request, expected_text, needs_of
 from gearsim.io.library_server import LibraryServer
 from gearsim.io.scripted import ScriptedSession, case_options
 from gearsim.model.profiles import DEFAULT_PROFILE
@@ -56,8 +56,7 @@ from gearsim.run.library_judge import (
 )
 from gearsim.run.result import CaseResult, StepFailed, Verdict, bug, inconclusive
 from gearsim.vectors import program_matching as pm
-from gearsim.vectors.cases import LibraryCall
-from gearsim.vectors.parse import Case, Ref, Step, VectorFile
+from gearsim.vectors.parse import Case, Step, VectorFile
 
 __all__ = [
     "DEFAULT_TIME_LIMIT",
@@ -77,62 +76,6 @@ SENT_WITHIN: Final[int] = 5000
 #: trace record kinds of driver calls and replies (events on the actor's lane)
 KIND_CALL: Final[str] = "call"
 KIND_REPLY: Final[str] = "reply"
-
-_BEHAVIOUR_NEEDS: Final[dict[str, str]] = {
-    "status": "work_status",
-    "data": "work_data",
-    "warning": "work_warning",
-    "fail": "work_fail",
-    "exception": "work_exception",
-    "abandon": "work_abandon",
-}
-_OP_NEEDS: Final[dict[str, str]] = {
-    "status": "status",
-    "status_unique": "status_unique",
-    "option": "option",
-    "set_client_id": "client_id",
-    "register": "register",
-    "unregister": "unregister",
-    "work": "work",
-}
-
-
-def needs_of(case: Case, actor: str | None = None) -> frozenset[str]:
-    """The capabilities a library case needs (of ``actor``'s driver, or of all): named, and implied by its calls."""
-    assert case.library is not None  # only library cases are asked
-    needs = set(case.library.needs)
-    if len(case.library.servers) > 1:
-        needs.add("servers")
-    for step in case.steps:
-        if actor is not None and step.actor != actor:
-            continue
-        call = step.call
-        if call is not None:
-            needs |= _call_needs(call)
-        if step.reply is not None and step.reply.fields.get("outcome") == ("exception",):
-            needs.add("events_exception")
-    return frozenset(needs)
-
-
-def _call_needs(call: LibraryCall) -> set[str]:
-    a = call.args
-    if call.op == "submit":
-        out = {"submit_background" if a.get("background") else "submit"}
-        if a.get("priority", "normal") != "normal":
-            out.add("priority")
-        if "unique" in a:
-            out.add("unique")
-        if "epoch_in" in a:
-            out.add("epoch")
-        return out
-    out = {_OP_NEEDS[call.op]}
-    if call.op == "register" and "function_timeout_ms" in a:
-        out.add("register_timeout")
-    for action, _ in a.get("behaviour", ()):
-        if action in _BEHAVIOUR_NEEDS:
-            out.add(_BEHAVIOUR_NEEDS[action])
-    return out
-
 
 #: the library rule a reply expectation checks, by the fields it names (first match)
 _REPLY_RULES: Final[tuple[tuple[frozenset[str], str], ...]] = (
@@ -170,13 +113,6 @@ def _decoded(driver: DriverProcess, op: str, record: CallRecord, reply: Reply) -
 
 class _Garbage(Exception):
     """A reply that is JSON but not what the operation returns (the driver broke the protocol)."""
-
-
-def _text(value: bytes, what: str) -> str:
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        raise HarnessError(f"the {what} {value!r} is not UTF-8, and the driver protocol passes it as text") from None
 
 
 class _LibrarySession(ScriptedSession):
@@ -354,42 +290,12 @@ class _LibrarySession(ScriptedSession):
                 failed.reason += f" (meanwhile {actor}'s {op} failed: {task.result().describe()})"
         return failed
 
-    def _request(self, step: Step) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The driver request's fields (JSON) and the call's arguments for the judge (bytes)."""
-        call = step.call
-        assert call is not None  # a call step
-        judge: dict[str, Any] = {}
-        for key, value in call.args.items():
-            judge[key] = self.captures[value.name] if isinstance(value, Ref) else value
-        request: dict[str, Any] = {"timeout_ms": call.timeout}
-        for key, value in list(judge.items()):
-            if key == "payload":
-                request["payload_b64"] = base64.b64encode(value).decode("ascii")
-            elif key == "behaviour":
-                request["behaviour"] = [_behaviour_json(a, v) for a, v in value]
-            elif key == "epoch_in":
-                judge["epoch"] = int(time.time()) + int(value)
-                request["epoch"] = judge["epoch"]
-            elif isinstance(value, bytes):
-                request[key] = _text(value, key)
-            else:
-                request[key] = value
-        if call.op == "submit":
-            judge.setdefault("payload", b"")
-            judge.setdefault("background", False)
-            judge.setdefault("priority", "normal")
-            request.setdefault("payload_b64", "")
-            request.setdefault("background", False)
-            request.setdefault("priority", "normal")
-            request.setdefault("unique", None)
-        return request, judge
-
     async def _call(self, step: Step) -> None:
         call = step.call
         assert call is not None  # a call step
-        request, judge = self._request(step)
+        request, judge = driver_request(step, self.captures)
         driver = self.drivers[step.actor]
-        seq = self._event(step.actor, KIND_CALL, _call_note(call.op, request))
+        seq = self._event(step.actor, KIND_CALL, call_note(call.op, request))
         record = CallRecord(step.actor, call.op, judge, seq, capabilities=self.infos[step.actor].capabilities)
         task = asyncio.create_task(driver.request(call.op, request, call.timeout / 1000))
         if call.nowait:
@@ -420,7 +326,7 @@ class _LibrarySession(ScriptedSession):
         )
         if problem:
             raise StepFailed(
-                step, f"{step.actor}: {call.op}: {problem}", _expected_text(step), reply.describe(), self.rules(step)
+                step, f"{step.actor}: {call.op}: {problem}", expected_text(step), reply.describe(), self.rules(step)
             )
         self.captures.update(bind)
 
@@ -516,40 +422,6 @@ class _LibrarySession(ScriptedSession):
                 text += f"; stderr: {driver.stderr_tail()}"
             notes.append(text)
         return notes
-
-
-def _behaviour_json(action: str, value: Any) -> dict[str, Any]:
-    if action == "status":
-        return {"do": "status", "numerator": value[0], "denominator": value[1]}
-    if action == "sleep":
-        return {"do": "sleep", "ms": value}
-    if isinstance(value, bytes):
-        return {"do": action, "data_b64": base64.b64encode(value).decode("ascii")}
-    return {"do": action}
-
-
-def _call_note(op: str, request: Mapping[str, Any]) -> str:
-    shown = []
-    for key, value in request.items():
-        if key == "timeout_ms" or value is None:
-            continue
-        if key in ("payload_b64", "data_b64"):
-            size = len(base64.b64decode(value))
-            shown.append(f"payload {size} bytes" if size > 32 else f"payload {base64.b64decode(value)!r}")
-        elif key == "behaviour":
-            shown.append("behaviour " + ", ".join(str(b.get("do")) for b in value))
-        else:
-            shown.append(f"{key} {value!r}")
-    return f"{op} " + ", ".join(shown)
-
-
-def _expected_text(step: Step) -> str:
-    expect = step.reply
-    if expect is None:
-        return ""
-    if not expect.ok:
-        return "an error" + (f" ({' or '.join(expect.errors)})" if expect.errors else "")
-    return ", ".join(f"{k} {v!r}" for k, v in expect.fields.items()) or "success"
 
 
 # --------------------------------------------------------------------------- running

@@ -8,7 +8,7 @@ import pytest
 
 from gearsim.errors import VectorError
 from gearsim.files import load_requirements, load_schema_text, read_vector_file, select, vector_root
-from gearsim.io.library_cases import needs_of
+from gearsim.io.library_calls import needs_of
 from gearsim.model.profiles import PROFILES
 from gearsim.run.model_peer import ModelPeerFactory
 from gearsim.run.result import Verdict
