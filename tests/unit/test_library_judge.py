@@ -215,6 +215,28 @@ def test_a_handle_reported_other_than_received_breaks_gm_lib_002() -> None:
     assert rules(check_calls(w.records, [call])) == ["GM-LIB-002"]
 
 
+def test_a_submission_reported_made_after_an_error_or_a_close_breaks_gm_lib_006() -> None:
+    """No JOB_CREATED came, but the server said why (ERROR) or closed: the library had a failure to report."""
+    errored = Wire()
+    call = _submit(errored)
+    errored.sent(T.SUBMIT_JOB_BG, b"reverse", b"", b"hello")
+    errored.got(T.ERROR, b"QUEUE_ERROR", b"queue full")
+    found = check_calls(errored.records, [call])
+    assert rules(found) == ["GM-LIB-006"] and "ERROR b'QUEUE_ERROR'" in found[0].reason
+    closed = Wire()
+    call = _submit(closed)
+    closed.sent(T.SUBMIT_JOB_BG, b"reverse", b"", b"hello")
+    seq = len(closed.records)
+    closed.records.append(
+        TraceRecord(seq, seq, 1, "lib", Direction.EVENT, Kind.CLOSE, None, b"", "closed by the server: scripted")
+    )
+    assert rules(check_calls(closed.records, [call])) == ["GM-LIB-006"]
+    unanswered = Wire()
+    call = _submit(unanswered)
+    unanswered.sent(T.SUBMIT_JOB_BG, b"reverse", b"", b"hello")
+    assert rules(check_calls(unanswered.records, [call])) == ["GM-LIB-002"], "nothing came back: no handle to report"
+
+
 def _foreground(w: Wire, reply: dict[str, object], caps: frozenset[str]) -> CallRecord:
     call = CallRecord(
         "lib",

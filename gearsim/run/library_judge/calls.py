@@ -1,8 +1,9 @@
 """Judging driver calls against the wire: did what each call reported agree with what was said?
 
 PURE. This module owns ``check_calls``: the submission as the caller asked
-(GM-LIB-001), the handle of its JOB_CREATED (GM-LIB-002), the events and end
-of a foreground job (GM-LIB-003), status as received (GM-LIB-004), the job a
+(GM-LIB-001), the handle of its JOB_CREATED (GM-LIB-002), no submission
+reported made after an ERROR or a close (GM-LIB-006), the events and end of a
+foreground job (GM-LIB-003), status as received (GM-LIB-004), the job a
 worker took as assigned (GM-LIB-008) and the WORK_* it sent as asked
 (GM-LIB-009), and a submission one argument short although its caller's
 workload is not empty (GM-FRAME-004); ``with_call_readings``, which lets that
@@ -110,7 +111,7 @@ def _check_submit(records: Sequence[TraceRecord], call: CallRecord, end: int) ->
     received = [(r, p) for r, p in _packets(records, call.actor, Direction.S2C, call.seq, end) if r.conn == submit_conn]
     created = [p.args[0] for _, p in received if p.type == PacketType.JOB_CREATED and p.args]
     if not created:
-        out.append(Finding("GM-LIB-002", "reported a submission that no JOB_CREATED answered", call.actor, call.seq))
+        out.append(_unanswered_submission(records, received, submit_conn, call, end))
         return out
     handle = created[-1]
     reported = call.reply.get("handle")
@@ -120,6 +121,27 @@ def _check_submit(records: Sequence[TraceRecord], call: CallRecord, end: int) ->
     if not a.get("background"):
         out += _check_foreground(received, handle, call)
     return out
+
+
+def _unanswered_submission(
+    records: Sequence[TraceRecord], received: list[tuple[TraceRecord, Packet]], conn: int, call: CallRecord, end: int
+) -> Finding:
+    """A submission reported made that no JOB_CREATED answered: success after an ERROR or a close is GM-LIB-006.
+
+    A library that met the server's ERROR, or its connection closing, before
+    any JOB_CREATED had a failure to report (GM-LIB-006); GM-LIB-002 (the
+    handle of the JOB_CREATED that answered) is left for a submission the
+    server simply has not answered yet.
+    """
+    error = next((p for _, p in received if p.type == PacketType.ERROR), None)
+    if error is not None:
+        code = show(error.args[0] if error.args else b"")
+        why = f"reported a submission made, but the server answered it with ERROR {code}"
+        return Finding("GM-LIB-006", why, call.actor, call.seq)
+    if any(r.conn == conn and _server_closed(r) and call.seq <= r.seq < end for r in records):
+        why = "reported a submission made, but its connection closed before any JOB_CREATED"
+        return Finding("GM-LIB-006", why, call.actor, call.seq)
+    return Finding("GM-LIB-002", "reported a submission that no JOB_CREATED answered", call.actor, call.seq)
 
 
 def _argument_left_out(p: Packet, a: Mapping[str, Any]) -> bool:
