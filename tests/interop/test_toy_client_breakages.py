@@ -19,6 +19,23 @@ job it reported) instead of GM-LIB-010; and a client whose generated unique
 holds a NUL was charged, in foreground cases, with the server rule
 GM-WORKER-008, because a nowait submission that was never answered was not
 judged.
+
+The sweep over the remaining client and worker MUSTs found four more: a
+worker that strips trailing whitespace from its workload passed every case (no
+worker case had such a workload: worker-job-with-updates now sends one); a
+client that reports a background submission made when the server closed the
+connection before JOB_CREATED was charged with GM-LIB-002 instead of
+GM-LIB-006 (the judge now reads an ERROR or a close before any JOB_CREATED as
+a failure not reported); a client that takes each read as one whole packet was
+charged with GM-LIB-003 (pipelined) and GM-LIB-002 (byte by byte), and a
+worker that does so with GM-SLEEP-008, because the steps of those delivery
+cases cited nothing of their own; and a client that fails a request on ERROR
+only for gearmand's upper-case code words was charged with GM-LIB-006 alone,
+though the case answers it with Perl's lower-case word to check GM-ERROR-003.
+GM-ADMIN-014 cannot be broken through a driver (``NOT_BREAKABLE`` says why).
+worker-replies-pipelined cannot catch a worker that drops what a read brings
+after its first packet: a worker asks and is answered one packet at a time,
+so nothing it is sent ever shares a write.
 """
 
 from __future__ import annotations
@@ -40,6 +57,7 @@ from toy_gearman import BREAKS  # noqa: E402  (a script folder, not a package)
 
 CLIENT = "client/library-client.yaml::"
 WORKER = "client/library-worker.yaml::"
+FAULTS = "client/library-faults.yaml::"
 
 
 @dataclass(frozen=True)
@@ -65,7 +83,24 @@ BREAKAGES = [
     Breakage("noop-gives-up", "GM-LIB-010", (WORKER + "worker-spurious-noop",)),
     # passed every bundled case until worker-unregisters queued only the dropped function's job first
     Breakage("no-cant-do", "GM-LIB-011", (WORKER + "worker-unregisters",)),
+    Breakage("lowercase-handle", "GM-LIB-002", (CLIENT + "seed-background-status-poll",)),
+    Breakage("status-swapped", "GM-LIB-004", (CLIENT + "seed-background-status-poll",)),
+    # passed every bundled case until worker-job-with-updates gave its workload a trailing newline
+    Breakage("strip-payload", "GM-LIB-008", (WORKER + "worker-job-with-updates",)),
+    # charged with GM-LIB-002 (a submission no JOB_CREATED answered) until the judge read the close before it
+    Breakage("closed-as-submitted", "GM-LIB-006", (FAULTS + "server-closes-on-submission",)),
+    # charged with GM-LIB-003 (pipelined) and GM-LIB-002 (byte by byte) until their steps cited GM-LIB-005
+    Breakage("one-read-one-packet", "GM-LIB-005", (FAULTS + "replies-pipelined", FAULTS + "replies-byte-by-byte")),
+    Breakage("rebuilds-handle", "GM-FIELD-006", (CLIENT + "status-of-unknown-handle",)),
+    # charged with GM-LIB-006 alone until the step answered by a lower-case code word cited GM-ERROR-003
+    Breakage("error-code-case", "GM-ERROR-003", (FAULTS + "error-reply-to-foreground-submit",)),
 ]
+
+#: each live client, worker or peer MUST no switch of the toy breaks, and why it cannot be broken through a driver
+NOT_BREAKABLE = {
+    "GM-ADMIN-014": "it binds readers of admin replies, and spec/driver.md has no admin operation (nor does any "
+    "program case run an admin tool): the only reader gearsim meets is its own admin matching, which keeps it",
+}
 
 
 def driver(*flags: str) -> str:
@@ -84,6 +119,19 @@ def test_each_switch_breaks_a_client_or_worker_must_and_the_table_here_names_it(
     for rule, _ in BREAKS.values():
         assert registry[rule].level == "MUST", rule
         assert registry[rule].subject in ("client", "worker", "sender"), rule
+
+
+def test_every_live_client_or_worker_must_is_broken_by_a_switch_or_said_unbreakable() -> None:
+    """A new client-, worker- or peer-side MUST needs a switch here proving the cases catch it, or a reason."""
+    live = {
+        rid
+        for rid, r in load_requirements().items()
+        if r.level == "MUST" and r.subject in ("client", "worker", "peer") and r.status != "retired"
+    }
+    broken = {b.rule for b in BREAKAGES}
+    assert live - broken - NOT_BREAKABLE.keys() == set(), "no switch breaks these, and none is said unbreakable"
+    assert not NOT_BREAKABLE.keys() & broken, "said unbreakable, yet a switch breaks it"
+    assert NOT_BREAKABLE.keys() <= live, "said unbreakable, but not a live client, worker or peer MUST"
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda b: b.name)

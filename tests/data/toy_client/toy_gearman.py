@@ -56,7 +56,32 @@ BREAKS = {
     "no-unique-arg": ("GM-FRAME-004", "a client leaves the unique argument out of SUBMIT_JOB*"),
     "noop-gives-up": ("GM-LIB-010", "a worker whose NOOP is answered by NO_JOB stops asking for work"),
     "no-cant-do": ("GM-LIB-011", "a worker whose caller unregisters a function never sends CANT_DO"),
+    "lowercase-handle": ("GM-LIB-002", "a client reports a JOB_CREATED handle lower-cased, normalised as a key"),
+    "status-swapped": ("GM-LIB-004", "a client reports a status's numerator and denominator swapped"),
+    "strip-payload": ("GM-LIB-008", "a worker hands its caller the workload with trailing whitespace stripped"),
+    "closed-as-submitted": (
+        "GM-LIB-006",
+        "a client reports a background submission made, with no handle, when the connection closes before "
+        "JOB_CREATED (fire and forget)",
+    ),
+    "one-read-one-packet": (
+        "GM-LIB-005",
+        "a client or worker takes each read as one whole packet: what else it brought is dropped, and a packet "
+        "split over reads is an error",
+    ),
+    "rebuilds-handle": (
+        "GM-FIELD-006",
+        "a client parses a handle as H:host:N and sends it back rebuilt with the host it connected to",
+    ),
+    "error-code-case": (
+        "GM-ERROR-003",
+        "a client ends a request on an ERROR only when its code word is one of gearmand's upper-case ones; "
+        "any other it skips as noise, and waits on",
+    ),
 }
+
+#: the ERROR code words the ``error-code-case`` switch knows, spelled as gearmand 1.1 spells them
+GEARMAND_CODES = frozenset({b"QUEUE_ERROR", b"NO_SUCH_JOB", b"JOB_EXISTS", b"UNKNOWN_COMMAND", b"ERR_NOT_CONNECTED"})
 
 
 class GearmanError(Exception):
@@ -72,12 +97,15 @@ class Timeout(Exception):
 
 
 class Connection:
-    def __init__(self, servers: list[tuple[str, int]]) -> None:
+    def __init__(self, servers: list[tuple[str, int]], breaks: frozenset[str] = frozenset()) -> None:
         self.sock: socket.socket | None = None
         self.buffer = b""
+        self.breaks = breaks
+        self.host = ""
         for host, port in servers:
             try:
                 self.sock = socket.create_connection((host, port), timeout=5)
+                self.host = host
                 break
             except OSError:
                 continue
@@ -116,6 +144,8 @@ class Connection:
                     name = NAME.get(number, str(number))
                     count = ARGS.get(name, 0)
                     args = body.split(b"\0", count - 1) if count else []
+                    if name == "ERROR" and "error-code-case" in self.breaks and args[0] not in GEARMAND_CODES:
+                        continue
                     if name == "ERROR":
                         raise GearmanError(b": ".join(args).decode("utf-8", "replace"))
                     if name == "WORK_FAIL" and args[0].endswith(b"\0"):  # gearmand 1.1's form (GM-WORK-012)
@@ -134,6 +164,11 @@ class Connection:
                 raise LostConnection(str(exc)) from None
             if not chunk:
                 raise LostConnection("the server closed the connection")
+            if "one-read-one-packet" in self.breaks:
+                size = struct.unpack(">I", chunk[8:12])[0] if len(chunk) >= 12 else 0
+                if len(chunk) < 12 + size:
+                    raise GearmanError(f"short packet: {len(chunk)} bytes")
+                chunk = chunk[: 12 + size]
             self.buffer += chunk
 
     def close(self) -> None:
@@ -146,7 +181,7 @@ class Client:
         self, servers: list[tuple[str, int]], broken: bool = False, breaks: frozenset[str] = frozenset()
     ) -> None:
         self.servers = servers
-        self.conn = Connection(servers)
+        self.conn = Connection(servers, breaks)
         self.broken = broken
         self.breaks = breaks
 
@@ -165,17 +200,22 @@ class Client:
             priority = "normal"
         if self.conn.closed_by_server():
             self.conn.close()
-            self.conn = Connection(self.servers)
+            self.conn = Connection(self.servers, self.breaks)
         if epoch is not None:
             self.conn.send("SUBMIT_JOB_EPOCH", function, unique, str(epoch).encode(), payload)
         elif "no-unique-arg" in self.breaks:
             self.conn.send(SUBMIT[(background, priority)], function, payload)
         else:
             self.conn.send(SUBMIT[(background, priority)], function, unique, payload)
-        name, args = self.conn.read(timeout)
+        try:
+            name, args = self.conn.read(timeout)
+        except LostConnection:
+            if background and "closed-as-submitted" in self.breaks:
+                return {"handle": b""}
+            raise
         if name != "JOB_CREATED":
             raise GearmanError(f"expected JOB_CREATED, got {name}")
-        handle = args[0]
+        handle = args[0].lower() if "lowercase-handle" in self.breaks else args[0]
         if background:
             return {"handle": handle}
         events: list[tuple[str, object]] = []
@@ -197,6 +237,8 @@ class Client:
                 return {"handle": handle, "outcome": "exception", "data": args[1], "events": events}
 
     def status(self, handle: bytes, timeout: float) -> list[bytes]:
+        if "rebuilds-handle" in self.breaks and handle.count(b":") == 2:
+            handle = b"H:" + self.conn.host.encode() + b":" + handle.rpartition(b":")[2]
         self.conn.send("GET_STATUS", handle)
         return self._answer("STATUS_RES", timeout)
 
@@ -210,6 +252,8 @@ class Client:
     def _answer(self, want: str, timeout: float) -> list[bytes]:
         while True:
             name, args = self.conn.read(timeout)
+            if name == want and "status-swapped" in self.breaks:
+                return [*args[:3], args[4], args[3], *args[5:]]
             if name == want:
                 return args
 
@@ -236,7 +280,7 @@ class Worker:
     def __init__(
         self, servers: list[tuple[str, int]], broken: bool = False, breaks: frozenset[str] = frozenset()
     ) -> None:
-        self.conn = Connection(servers)
+        self.conn = Connection(servers, breaks)
         self.broken = broken
         self.breaks = breaks
 
@@ -259,6 +303,8 @@ class Worker:
         while True:
             self.conn.send("GRAB_JOB_UNIQ")
             name, args = self._next(deadline, ("NO_JOB", "JOB_ASSIGN_UNIQ"))
+            if name == "JOB_ASSIGN_UNIQ" and "strip-payload" in self.breaks:
+                return Job(self, *args[:3], args[3].rstrip())
             if name == "JOB_ASSIGN_UNIQ":
                 return Job(self, *args)
             if woken and "noop-gives-up" in self.breaks:
