@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from gearsim.protocol.packets import FIELDS, SPECS, Magic, Packet, Role
+from gearsim.protocol.packets import FIELDS, SPECS, Magic, Packet, PacketType, Role
 
 __all__ = ["Violation", "check"]
 
@@ -81,6 +81,10 @@ def check(packet: Packet, role: Role | None = None) -> list[Violation]:
             )
         )
     for (arg, may_hold_nul, rule, limit, decimal, flag), value in zip(plan, args, strict=False):
+        if number == _ERROR and arg == "text" and value.endswith(b"\0"):
+            # the sentence about ERROR's own shape says this exactly ("no NUL after the text"); the NUL
+            # inside the argument (GM-FRAME-005) follows
+            found.append(Violation("GM-ERROR-001", "a NUL after ERROR's text", arg))
         if not may_hold_nul and b"\0" in value:
             found.append(Violation("GM-FRAME-005", f"NUL inside argument {arg!r}", arg))
         if rule is not None and len(value) > limit:
@@ -112,6 +116,7 @@ def _plan(names: tuple[str, ...], blob: bool) -> _Plan:
     return tuple(out)
 
 
+_ERROR: Final = int(PacketType.ERROR)
 _REQ: Final = Magic.REQ
 _RES: Final = Magic.RES
 _SERVER: Final = Role.SERVER

@@ -528,12 +528,15 @@ def _check_rules(
             if isinstance(arg, (Capture, AnyValue)) or (play.labels and p.type is PacketType.ERROR)
         }
         names = SPECS[int(message.type)].args if int(message.type) in SPECS else ()
-        for violation in check(message, Role.SERVER):
-            if violation.requirement in play.tolerated:
-                continue
+        violations = [v for v in check(message, Role.SERVER) if v.requirement not in play.tolerated]
+        for violation in violations:
             if violation.argument and violation.argument in names and names.index(violation.argument) in open_args:
-                reason = f"{step.actor}: {message.name} breaks {violation}"
-                raise StepFailed(step, reason, expected, show([message]), (violation.requirement,), received=(message,))
+                # every rule the argument breaks, the most specific sentence first as the validator orders them
+                rules = tuple(dict.fromkeys(v.requirement for v in violations if v.argument == violation.argument))
+                reason = f"{step.actor}: {message.name} breaks " + "; ".join(
+                    str(v) for v in violations if v.argument == violation.argument
+                )
+                raise StepFailed(step, reason, expected, show([message]), rules, received=(message,))
 
 
 def _check_crash(play: Play, step: Step, problem: str, expected: str, received: list[Message]) -> None:

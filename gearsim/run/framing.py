@@ -25,8 +25,8 @@ from gearsim.vectors.parse import PacketPattern
 __all__ = ["FRAME_RULES", "frame_breaks"]
 
 #: the framing rules (subject: sender) the validator finds in a server's packet: magic, type and direction,
-#: the arguments a body holds, NULs inside arguments
-FRAME_RULES: Final = frozenset({"GM-FRAME-002", "GM-FRAME-003", "GM-FRAME-004", "GM-FRAME-005"})
+#: the arguments a body holds, NULs inside arguments, and ERROR's own shape (a NUL after its text)
+FRAME_RULES: Final = frozenset({"GM-FRAME-002", "GM-FRAME-003", "GM-FRAME-004", "GM-FRAME-005", "GM-ERROR-001"})
 
 _EMPTY_LAST: Final = ("GM-FRAME-006", "the NUL before the empty last argument is missing (GM-FRAME-006)")
 

@@ -132,9 +132,6 @@ def test_a_server_that_never_coalesces_still_breaks_only_the_should() -> None:
         # a NUL inside the unique decodes as a shorter unique and a workload holding the rest: a valid
         # JOB_ASSIGN_UNIQ carrying another unique, which is what GM-WORKER-009 says
         ("assigned-unique-with-nul", "server/coalesce.yaml::unique-63-bytes-coalesces", "GM-WORKER-009"),
-        # a NUL after ERROR's text is a NUL inside its text argument: the validator's GM-FRAME-005, as for
-        # Perl's recorded error-text-echoes-body defect
-        ("error-text-nul", "server/errors.yaml::res-magic-request", "GM-FRAME-005"),
         # ECHO_RES announcing one byte more takes the next reply's first byte: a valid ECHO_RES echoing other
         # data (GM-ECHO-001), the length's error shown by no byte received
         ("echo-length-one-long", "codec/framing.yaml::several-packets-one-buffer", "GM-ECHO-001"),

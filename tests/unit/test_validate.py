@@ -44,6 +44,16 @@ def test_a_nul_inside_a_non_blob_argument_is_reported_with_the_argument() -> Non
     assert [(v.requirement, v.argument) for v in found] == [("GM-FRAME-005", "function")]
 
 
+def test_a_nul_after_error_text_names_error_s_own_sentence_first() -> None:
+    # was GM-FRAME-005 alone: a toy server terminating its ERROR text like a C string was sent to the general
+    # NUL rule, not to GM-ERROR-001, which says "no NUL after the text"
+    found = check(Packet.res(T.ERROR, b"INVALID_MAGIC", b"Request magic expected\0"), Role.SERVER)
+    assert [(v.requirement, v.argument) for v in found] == [("GM-ERROR-001", "text"), ("GM-FRAME-005", "text")]
+    # a NUL in the middle of the text (Perl echoing a body) stays the general rule's
+    inside = check(Packet.res(T.ERROR, b"server_error", b"fn\0u9"), Role.SERVER)
+    assert [v.requirement for v in inside] == ["GM-FRAME-005"]
+
+
 def test_a_nul_inside_a_final_blob_is_fine() -> None:
     assert check(Packet.req(T.WORK_COMPLETE, b"H:x:1", b"a\0b\0"), Role.WORKER) == []
 

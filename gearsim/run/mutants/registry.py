@@ -76,8 +76,4 @@ NOT_NAMED: Final[Mapping[str, str]] = {
         "a NUL inside the unique decodes as a shorter unique and a workload holding the rest: a valid "
         "JOB_ASSIGN_UNIQ carrying another unique, which is what GM-WORKER-009 says"
     ),
-    "error-text-nul": (
-        "a NUL after ERROR's text is a NUL inside its text argument: the validator names GM-FRAME-005, "
-        "which the same bytes break"
-    ),
 }
