@@ -500,7 +500,8 @@ def _argument_rules(play: Play, step: Step, received: list[Message]) -> tuple[st
         arg if isinstance(arg, bytes) else play.captures.get(arg.name) if isinstance(arg, Ref) else None
         for arg in pattern.args
     ]
-    return argument_rules(type_name(pattern.type), index, expected, got.args[index])
+    issued = bool(pattern.args) and isinstance(pattern.args[0], Ref)  # a handle the server gave: a job that existed
+    return argument_rules(type_name(pattern.type), index, expected, got.args[index], issued=issued)
 
 
 def _check_rules(

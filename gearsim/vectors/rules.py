@@ -125,7 +125,9 @@ _STATES: Final = {
 }
 
 
-def argument_rules(type_: str, index: int, expected: Sequence[bytes | None], got: bytes) -> tuple[str, ...]:
+def argument_rules(
+    type_: str, index: int, expected: Sequence[bytes | None], got: bytes, *, issued: bool = False
+) -> tuple[str, ...]:
     """The rules about argument ``index`` (0-based) of a status reply, when it is not the expected value.
 
     A STATUS_RES carries five values, each with a rule of its own: the handle
@@ -137,7 +139,9 @@ def argument_rules(type_: str, index: int, expected: Sequence[bytes | None], got
     (GM-STATUS-009), with the listener count (GM-STATUS-010, GM-STATUS-011
     when nothing is known). ``expected`` holds the written values (None where
     a capture or reference stands). Empty for any other type: the step's rules
-    stand. Never raises.
+    stand. ``issued``: the handle asked about is one the server gave (a
+    reference to a captured handle), so a job that existed: expected unknown,
+    it has ended, and GM-STATUS-005 is named before GM-STATUS-002. Never raises.
     """
     if type_ == "STATUS_RES_UNIQUE":
         if index == 0:
@@ -150,7 +154,10 @@ def argument_rules(type_: str, index: int, expected: Sequence[bytes | None], got
         return ("GM-STATUS-001",)
     if index in (1, 2):
         known, running = expected[1], expected[2] if len(expected) > 2 else None
-        return _STATES.get((known, running), ()) if known is not None and running is not None else ()
+        if known is None or running is None:
+            return ()
+        state = _STATES.get((known, running), ())
+        return tuple(reversed(state)) if issued and state == _STATES[(b"0", b"0")] else state
     if got == b"" and expected[index] == b"0":
         return ("GM-FIELD-005",)
     if expected[index] == b"":

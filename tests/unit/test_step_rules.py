@@ -110,6 +110,10 @@ def test_each_status_reply_argument_names_its_own_rule() -> None:
     assert argument_rules("STATUS_RES", 0, expected, b"H:2") == ("GM-STATUS-001",)
     assert argument_rules("STATUS_RES", 2, expected, b"1") == ("GM-STATUS-003",)  # queued: running 0
     assert argument_rules("STATUS_RES", 1, [b"H", b"0", b"0", b"0", b"0"], b"1") == ("GM-STATUS-002", "GM-STATUS-005")
+    # a handle the server gave was a job: expected unknown, it has ended (was GM-STATUS-002 first for a toy
+    # server that remembered ended jobs)
+    ended = argument_rules("STATUS_RES", 1, [None, b"0", b"0", b"0", b"0"], b"1", issued=True)
+    assert ended == ("GM-STATUS-005", "GM-STATUS-002")
     assert argument_rules("STATUS_RES", 1, [b"H", b"1", b"1", b"0", b"0"], b"0") == ("GM-STATUS-004",)
     assert argument_rules("STATUS_RES", 3, expected, b"") == ("GM-FIELD-005",)
     assert argument_rules("STATUS_RES", 4, expected, b"7") == ("GM-STATUS-006", "GM-STATUS-007")
