@@ -1,4 +1,4 @@
-"""A server broken in one MUST of the job lifecycle fails the bundled vector for that rule, and names it.
+"""A server broken in one server MUST fails the bundled vector for that rule, and names it.
 
 The server is tests/interop/toy_server.py, which gearsim's vectors were not
 written for, run through ``gearsim run --server-command`` as a user would.
@@ -7,10 +7,25 @@ Each ``--break NAME`` of the toy breaks one MUST rule of spec/requirements.yaml
 that test that rule exits 1, and the report names that rule as the one broken
 at the failing step, even at ``--level must``; the same cases against the
 unbroken toy fail nothing, so each failure is the breakage's doing.
+
+The second sweep (eight more switches, over forwarding, status, echo, framing,
+errors and options) found two FAILs naming another rule first, both fixed in
+gearsim's judging, not in the toy: an ERROR text ending in a NUL was put down
+to GM-FRAME-005 alone (the validator now names GM-ERROR-001, whose sentence
+says "no NUL after the text", first), and a STATUS_RES reporting an ended job
+as known named GM-STATUS-002 (a handle never known) before GM-STATUS-005.
+Two switches stay out of ``BREAKAGES`` (``UNNAMEABLE``), as their model
+mutants stay in ``NOT_NAMED``: ``echo-long-header`` (ECHO_RES over 8 KiB
+announcing one byte more) FAILs at the echo as unanswered, naming
+GM-SERVER-004 and GM-ECHO-001, the missing last byte being what a stalled
+server shows too; ``uniq-nul-terminated`` (JOB_ASSIGN_UNIQ's unique with its
+C terminator) reads on the wire as the unique and a workload starting with a
+NUL, so GM-WORKER-009 (and GM-COAL-006) are named, not GM-FIELD-002.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from gearsim.files import load_requirements
+from gearsim.run.framing import FRAME_RULES
 
 TOY = Path(__file__).with_name("toy_server.py")
 sys.path.insert(0, str(TOY.parent))
@@ -30,6 +46,8 @@ class Breakage:
     name: str
     rule: str
     cases: tuple[str, ...]
+    #: rules the failing step may name first, as the toy breaks them too
+    before: frozenset[str] = frozenset()
 
 
 #: each switch of the toy, the MUST it breaks, and the bundled cases that must catch it
@@ -42,13 +60,27 @@ BREAKAGES = [
     Breakage("reuse-handles", "GM-LIMIT-005", ("server/submit.yaml::handle-not-reused",)),
     Breakage("lose-worker-jobs", "GM-DISC-001", ("server/disconnect.yaml::worker-disconnect-requeues",)),
     # these four failed before, but at their step named another rule (GM-WORKER-008, GM-WORKER-007)
-    Breakage("ignore-priority", "GM-PRIO-002", ("server/priority.yaml::high-normal-low",)),
+    # one first-in first-out queue gives every job NORMAL priority: GM-PRIO-001, which the step pins first, too
+    Breakage("ignore-priority", "GM-PRIO-002", ("server/priority.yaml::high-normal-low",), frozenset({"GM-PRIO-001"})),
     Breakage("grab-any-function", "GM-WORKER-012", ("worker/grab.yaml::other-functions-not-given",)),
     Breakage("cant-do-ignored", "GM-WORKER-003", ("worker/abilities.yaml::cant-do-removes-all",)),
     Breakage("coalesce-ended", "GM-COAL-005", ("server/coalesce.yaml::resubmit-after-complete",)),
     # was n/a at --level must: every submission not coalesced was put down to the SHOULD GM-COAL-001
     Breakage("no-coalesce-running", "GM-COAL-004", ("server/seed.yaml::user-note-unique-dedup",)),
+    Breakage("fail-with-reason", "GM-WORK-005", ("server/forwarding.yaml::work-fail-bare-handle",)),
+    Breakage("forward-after-end", "GM-WORK-007", ("server/forwarding.yaml::work-after-terminal",)),
+    # was FAIL naming GM-STATUS-002 (a handle never known) first: the reply's known/running now name
+    # GM-STATUS-005 first where the handle is one the server gave
+    Breakage("status-remembers-ended", "GM-STATUS-005", ("server/status.yaml::finished-background-job",)),
+    Breakage("echo-c-string", "GM-ECHO-001", ("server/limits.yaml::every-byte-value",)),
+    Breakage("res-magic-closes", "GM-FRAME-011", ("server/errors.yaml::res-magic-request",)),
+    Breakage("bad-magic-ignored", "GM-FRAME-008", ("server/errors.yaml::bad-magic-closes",)),
+    # was FAIL naming only GM-FRAME-005 (a NUL inside an argument): the validator now names ERROR's own rule
+    Breakage("error-nul-terminated", "GM-ERROR-001", ("server/errors.yaml::res-magic-request",)),
+    Breakage("option-canonical", "GM-OPTION-001", ("server/exceptions.yaml::option-case-insensitive",)),
 ]
+#: switches no bundled case can name, the bytes on the wire being another valid reading (see the docstring)
+UNNAMEABLE = {"echo-long-header": "GM-FRAME-001", "uniq-nul-terminated": "GM-FIELD-002"}
 #: a dead worker's jobs: requeued (the SHOULD GM-DISC-002) or failed, both within the MUST GM-DISC-001
 DROPPED = "server/disconnect.yaml::worker-disconnect-requeues*"
 
@@ -66,6 +98,7 @@ def gearsim(*args: str) -> subprocess.CompletedProcess[str]:
 def test_each_switch_breaks_a_must_of_the_spec_and_the_table_here_names_it() -> None:
     registry = load_requirements()
     assert {b.name: b.rule for b in BREAKAGES}.items() <= {n: r for n, (r, _) in BREAKS.items()}.items()
+    assert UNNAMEABLE.items() <= {n: r for n, (r, _) in BREAKS.items()}.items()
     assert all(registry[rule].level == "MUST" for rule, _ in BREAKS.values())
 
 
@@ -73,7 +106,10 @@ def test_each_switch_breaks_a_must_of_the_spec_and_the_table_here_names_it() -> 
 def test_a_toy_breaking_one_must_fails_naming_that_rule_at_the_failing_step(breakage: Breakage) -> None:
     done = gearsim("run", *breakage.cases, "--level", "must", "--server-command", toy_command("--break", breakage.name))
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"rule broken: {breakage.rule} (MUST)" in done.stdout, done.stdout
+    named = re.findall(r"rule broken: (GM-[A-Z]+-\d+)", done.stdout)
+    assert breakage.rule in named, done.stdout
+    # named first, but for the framing rules the bytes break, which a report names before the step's
+    assert set(named[: named.index(breakage.rule)]) <= FRAME_RULES | breakage.before, done.stdout
 
 
 def test_the_unbroken_toy_fails_none_of_those_cases() -> None:

@@ -27,9 +27,11 @@ chosen on the command line, so tests can prove that gearsim catches it:
   well-formed ERROR, one of the behaviours the spec allows (GM-FRAME-013 only
   permits a close).
 
-And ``--break NAME`` (repeatable) breaks one MUST rule of the job lifecycle,
-named in ``BREAKS`` below with the rule it breaks: the switches the
-lifecycle vectors must catch (tests/interop/test_toy_breakages.py).
+And ``--break NAME`` (repeatable) breaks one server MUST rule (job lifecycle,
+framing, echo, errors, options), named in ``BREAKS`` below with the rule it
+breaks: the switches the vectors must catch (tests/interop/test_toy_breakages.py).
+Without them it answers a \\0RES request with ERROR INVALID_MAGIC (GM-FRAME-011)
+and matches the option name without regard to case (GM-OPTION-003).
 
 And two legal but slow habits, which a harness must not mistake for bugs:
 
@@ -106,6 +108,16 @@ BREAKS = {
     "grab-any-function": ("GM-WORKER-012", "a worker with nothing of its own queued is given another function's job"),
     "reuse-handles": ("GM-LIMIT-005", "a new job takes the lowest handle number no job holds, an ended job's too"),
     "cant-do-ignored": ("GM-WORKER-003", "CANT_DO is accepted and changes nothing"),
+    "fail-with-reason": ("GM-WORK-005", "WORK_FAIL is forwarded with a reason text after the handle"),
+    "forward-after-end": ("GM-WORK-007", "an ended job's worker can still send for it, and its packets are forwarded"),
+    "status-remembers-ended": ("GM-STATUS-005", "GET_STATUS reports an ended job as known, no longer running"),
+    "echo-c-string": ("GM-ECHO-001", "ECHO_RES carries the echoed bytes up to the first NUL, as a C string"),
+    "echo-long-header": ("GM-FRAME-001", "ECHO_RES over 8 KiB announces one byte more than its body carries"),
+    "res-magic-closes": ("GM-FRAME-011", "a request framed with \\0RES closes the connection, as a bad magic does"),
+    "bad-magic-ignored": ("GM-FRAME-008", "a packet of neither magic \\0REQ nor \\0RES is skipped, connection kept"),
+    "error-nul-terminated": ("GM-ERROR-001", "ERROR text ends with a NUL, as a C string written with its terminator"),
+    "uniq-nul-terminated": ("GM-FIELD-002", "JOB_ASSIGN_UNIQ carries the unique with its terminating NUL"),
+    "option-canonical": ("GM-OPTION-001", "OPTION_RES names the option in lower case, not as sent"),
 }  # fmt: skip
 
 
@@ -113,9 +125,10 @@ BREAKS = {
 HABITS = ("no-coalesce", "fail-dropped-jobs", "empty-unknown-status")
 
 
-def packet(type_: int, *args: bytes) -> bytes:
+def packet(type_: int, *args: bytes, extra: int = 0) -> bytes:
+    """A \\0RES packet; ``extra``: how many bytes more than the body its header announces."""
     body = b"\0".join(args)
-    return RES + struct.pack(">II", type_, len(body)) + body
+    return RES + struct.pack(">II", type_, len(body) + extra) + body
 
 
 @dataclass
@@ -174,6 +187,7 @@ class Toy:
         self.queues: dict[bytes, list[deque[Job]]] = {}
         self.jobs: dict[bytes, Job] = {}
         self.by_unique: dict[tuple[bytes, bytes], Job] = {}
+        self.ended: dict[bytes, Job] = {}  # kept only by "forward-after-end" and "status-remembers-ended"
         self.handles = itertools.count(1)
 
     # ---------------------------------------------------------------- jobs
@@ -205,8 +219,14 @@ class Toy:
             return next((q.popleft() for qs in self.queues.values() for q in qs if q), None)
         return None
 
+    def error(self, text: bytes, word: bytes | None = None) -> bytes:
+        end = b"\0" if "error-nul-terminated" in self.breaks else b""
+        return packet(ERROR, word or self.error_word, text + end)
+
     def finish(self, job: Job) -> None:
         self.jobs.pop(job.handle, None)
+        if self.breaks & {"forward-after-end", "status-remembers-ended"}:
+            self.ended[job.handle] = job
         if "coalesce-ended" not in self.breaks:
             self.by_unique.pop((job.function, job.unique), None)
 
@@ -219,9 +239,10 @@ class Toy:
             self.hung.set()
             return
         if type_ in self.refuse:
-            conn.send(packet(ERROR, self.error_word, b"not implemented"))
+            conn.send(self.error(b"not implemented"))
         elif type_ == ECHO_REQ:
-            conn.send(packet(ECHO_RES, args[0]))
+            echoed = args[0].split(b"\0")[0] if "echo-c-string" in self.breaks else args[0]
+            conn.send(packet(ECHO_RES, echoed, extra=int("echo-long-header" in self.breaks and len(echoed) > 8192)))
         elif type_ in (CAN_DO, CAN_DO_TIMEOUT):
             conn.abilities.add(args[0])
             self.queue(args[0])
@@ -233,11 +254,11 @@ class Toy:
         elif type_ == SET_CLIENT_ID:
             conn.client_id = args[0] or b"-"
         elif type_ == OPTION_REQ:
-            if args[0] == b"exceptions":
+            if args[0].lower() == b"exceptions":  # names compared without case (GM-OPTION-003)
                 conn.exceptions = True
-                conn.send(packet(OPTION_RES, args[0]))
+                conn.send(packet(OPTION_RES, args[0].lower() if "option-canonical" in self.breaks else args[0]))
             else:
-                conn.send(packet(ERROR, self.error_word, b"unknown option"))
+                conn.send(self.error(b"unknown option"))
         elif type_ in SUBMITS:
             self.submit(conn, type_, args)
         elif type_ == PRE_SLEEP:
@@ -257,12 +278,15 @@ class Toy:
                 if type_ == GRAB_JOB:
                     conn.send(packet(JOB_ASSIGN, job.handle, job.function, job.workload))
                 else:
-                    conn.send(packet(JOB_ASSIGN_UNIQ, job.handle, job.function, job.unique, job.workload))
+                    unique = job.unique + (b"\0" if "uniq-nul-terminated" in self.breaks else b"")
+                    conn.send(packet(JOB_ASSIGN_UNIQ, job.handle, job.function, unique, job.workload))
         elif type_ in (WORK_STATUS, WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION, WORK_DATA, WORK_WARNING):
             self.work(conn, type_, args)
         elif type_ == GET_STATUS:
             job = self.jobs.get(args[0])
-            if job is None:
+            if job is None and "status-remembers-ended" in self.breaks and args[0] in self.ended:
+                conn.send(packet(STATUS_RES, args[0], b"1", b"0", b"0", b"0"))
+            elif job is None:
                 none = b"" if "empty-unknown-status" in self.habits else b"0"
                 conn.send(packet(STATUS_RES, args[0], b"0", b"0", none, none))
             else:
@@ -271,7 +295,7 @@ class Toy:
         elif self.bare_unknown_error:
             conn.send(RES + struct.pack(">II", ERROR, len(self.error_word)) + self.error_word)
         else:
-            conn.send(packet(ERROR, self.error_word, b"unknown packet type"))
+            conn.send(self.error(b"unknown packet type"))
 
     def submit(self, conn: Conn, type_: int, args: list[bytes]) -> None:
         function, unique, workload = args
@@ -290,13 +314,17 @@ class Toy:
 
     def work(self, conn: Conn, type_: int, args: list[bytes]) -> None:
         job = self.jobs.get(args[0])
+        if job is None and "forward-after-end" in self.breaks:
+            job = self.ended.get(args[0])
         if job is None or job.worker is not conn:
-            conn.send(packet(ERROR, self.error_word, b"job not assigned to this worker"))
+            conn.send(self.error(b"job not assigned to this worker"))
             return
         if type_ == WORK_STATUS:
             job.numerator, job.denominator = args[1], args[2]
             if "swap-progress" in self.breaks:
                 args = [args[0], args[2], args[1]]
+        if type_ == WORK_FAIL and "fail-with-reason" in self.breaks:
+            args = [args[0], b"job failed"]
         for client in job.clients:
             if type_ != WORK_EXCEPTION or client.exceptions:
                 client.send(packet(type_, *args))
@@ -366,12 +394,18 @@ class Toy:
                     header = first + await reader.readexactly(11)
                     type_, size = struct.unpack(">II", header[4:12])
                     body = await reader.readexactly(size)
-                    if header[:4] != REQ:
+                    if header[:4] == RES and "res-magic-closes" not in self.breaks:
+                        conn.send(self.error(b"Request magic expected", b"INVALID_MAGIC"))
+                        await writer.drain()
+                        continue
+                    if header[:4] == RES or (header[:4] != REQ and "bad-magic-ignored" not in self.breaks):
                         break  # bad magic: close
+                    if header[:4] != REQ:
+                        continue
                     count = ARGS.get(type_, 0)
                     args = body.split(b"\0", count - 1) if count else []
                     if count and len(args) != count:
-                        conn.send(packet(ERROR, self.error_word, b"too few arguments"))
+                        conn.send(self.error(b"too few arguments"))
                         continue
                     if type_ == self.delay_on:
                         await asyncio.sleep(self.delay)
