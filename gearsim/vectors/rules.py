@@ -123,6 +123,8 @@ _STATES: Final = {
     (b"1", b"0"): ("GM-STATUS-003",),
     (b"1", b"1"): ("GM-STATUS-004",),
 }
+#: unknown stated for a handle the server gave: that job existed, so it has ended (GM-STATUS-005) first
+_ENDED: Final = ("GM-STATUS-005", "GM-STATUS-002")
 
 
 def argument_rules(
@@ -156,8 +158,9 @@ def argument_rules(
         known, running = expected[1], expected[2] if len(expected) > 2 else None
         if known is None or running is None:
             return ()
-        state = _STATES.get((known, running), ())
-        return tuple(reversed(state)) if issued and state == _STATES[(b"0", b"0")] else state
+        if issued and (known, running) == (b"0", b"0"):
+            return _ENDED
+        return _STATES.get((known, running), ())
     if got == b"" and expected[index] == b"0":
         return ("GM-FIELD-005",)
     if expected[index] == b"":
