@@ -31,7 +31,7 @@ stopped by its PID.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -257,12 +257,13 @@ class _LibrarySession(ScriptedSession):
         if silent:
             await asyncio.wait(silent)
 
+    def _library_sent(self, actor: str) -> Iterator[TraceRecord]:
+        """The send records of what ``actor``'s library sent, on any of its connections, in order."""
+        return (r for r in self.records if r.label == actor and r.direction == Direction.C2S and r.kind == Kind.SEND)
+
     def _sent_since(self, actor: str, seq: int) -> bool:
         """Whether ``actor``'s library has sent a packet or line after trace record ``seq``."""
-        return any(
-            r.seq > seq and r.label == actor and r.direction == Direction.C2S and r.kind == Kind.SEND
-            for r in self.records
-        )
+        return any(r.seq > seq for r in self._library_sent(actor))
 
     def _broken_driver(self) -> BaseException | None:
         """Why a nowait call's driver broke the protocol (died, garbage, a malformed reply), or None."""
@@ -337,23 +338,19 @@ class _LibrarySession(ScriptedSession):
         bind: dict[str, bytes] = {}
 
         def found() -> bool:
-            for r in self.records:
-                if r.label == step.actor and r.direction == Direction.C2S and r.kind == Kind.SEND:
-                    attempt: dict[str, bytes] = {}
-                    item = r.message if r.message is not None else r.data
-                    if not pm.match(pattern, item, Magic.REQ, self.captures, attempt):
-                        bind.update(attempt)
-                        return True
+            for r in self._library_sent(step.actor):
+                attempt: dict[str, bytes] = {}
+                item = r.message if r.message is not None else r.data
+                if not pm.match(pattern, item, Magic.REQ, self.captures, attempt):
+                    bind.update(attempt)
+                    return True
             return False
 
         if not await self.until(found, within):
             alike = [
                 r.message
-                for r in self.records
-                if r.label == step.actor
-                and r.direction == Direction.C2S
-                and isinstance(r.message, Packet)
-                and int(r.message.type) == int(pattern.type)
+                for r in self._library_sent(step.actor)
+                if isinstance(r.message, Packet) and int(r.message.type) == int(pattern.type)
             ]
             raise StepFailed(
                 step,
