@@ -198,12 +198,8 @@ def _cmd_clients(args: argparse.Namespace) -> int:
 
 
 def _library_of(results: Sequence[CaseResult]) -> str:
-    """The library a driver named in its hello (from the notes of any result)."""
-    for r in results:
-        for note in r.notes:
-            if note.startswith("driver for ") and ": " in note:
-                return note.split(": ", 1)[1].split(", PID", 1)[0]
-    return ""
+    """The library a driver named in its hello (``CaseResult.library`` of any result that has one)."""
+    return next((r.library for r in results if r.library), "")
 
 
 def _counts(results: Sequence[CaseResult]) -> str:

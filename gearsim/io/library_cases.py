@@ -409,6 +409,10 @@ class _LibrarySession(ScriptedSession):
         calls = sorted([*self.calls, *unanswered], key=lambda c: c.seq)
         return with_call_readings(check_sent(self.records, roles, given), check_calls(self.records, calls))
 
+    def library(self) -> str:
+        """The library the first driver to say hello named (``CaseResult.library``); "" when none did."""
+        return next((info.library for info in self.infos.values()), "")
+
     def driver_notes(self) -> list[str]:
         notes = []
         for actor, driver in self.drivers.items():
@@ -489,7 +493,8 @@ def run_library_case(
 
     async def main() -> CaseResult:
         sessions.append(_LibrarySession(case, command, profile))
-        return await _play(sessions[0], base, time_limit)
+        result = await _play(sessions[0], base, time_limit)
+        return replace(result, library=sessions[0].library())
 
     try:
         return asyncio.run(main())

@@ -83,6 +83,9 @@ class CaseResult:
     #: the server died at a step in a way the case records for the profile (its ``crash`` outcome was met):
     #: whoever finds the server dead after the case knows it from this, not from the reason's words
     crash_met: bool = field(default=False, repr=False, compare=False)
+    #: for a library case, the library its driver named in its hello (the driver's words, not gearsim's), ""
+    #: when no driver said hello: what the client matrix and its baselines name the column's library by
+    library: str = field(default="", repr=False, compare=False)
 
     @property
     def id(self) -> str:

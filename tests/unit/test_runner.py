@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gearsim.errors import GearsimBug, HarnessError, InputError
@@ -375,3 +377,20 @@ def test_a_key_error_while_a_library_case_plays_is_a_gearsim_bug_not_an_inconclu
     with pytest.raises(GearsimBug, match=r"library.yaml::lib step 2: KeyError: 'capture'.*please report it") as info:
         library_cases.run_library_case(vf, vf.case("lib"), f"{{python}} {driver} none none")
     assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_a_library_case_result_carries_the_library_its_driver_named_as_data() -> None:
+    """issue #11: gearsim clients named a column's library by parsing "driver for c: NAME, PID n" out of a note."""
+    from pathlib import Path
+
+    from gearsim.cli.clients import _library_of
+    from gearsim.io.library_cases import run_library_case
+
+    driver = Path(__file__).parents[1] / "data" / "drivers" / "bad_driver.py"
+    vf = parse_vector_text(LIBRARY_CASE, "library.yaml", load_schema_text())
+    result = run_library_case(vf, vf.case("lib"), f"{{python}} {driver} die")
+    assert result.library == "bad (die)"  # said in its hello (the case is n/a then: it offers no register)
+    assert _library_of([result]) == "bad (die)"
+    # a note that reads like a hello is a note: the column's library is what a driver said, or nothing
+    said = replace(result, library="", notes=("driver for w: forged, PID 1",))
+    assert _library_of([said]) == ""
