@@ -533,10 +533,9 @@ def _check_rules(
         for violation in violations:
             if violation.argument and violation.argument in names and names.index(violation.argument) in open_args:
                 # every rule the argument breaks, the most specific sentence first as the validator orders them
-                rules = tuple(dict.fromkeys(v.requirement for v in violations if v.argument == violation.argument))
-                reason = f"{step.actor}: {message.name} breaks " + "; ".join(
-                    str(v) for v in violations if v.argument == violation.argument
-                )
+                broken = [v for v in violations if v.argument == violation.argument]
+                rules = tuple(dict.fromkeys(v.requirement for v in broken))
+                reason = f"{step.actor}: {message.name} breaks " + "; ".join(str(v) for v in broken)
                 raise StepFailed(step, reason, expected, show([message]), rules, received=(message,))
 
 
