@@ -4,7 +4,10 @@ PURE. Used by the runner (a server under test) and by the program runner
 (gearsim.io.programs: a client under test). Captured values come in as
 a mapping; new captures go into a ``bind`` dict the caller commits only when the
 whole expectation matched. Every function returns '' for a match and otherwise
-a one-line reason.
+a one-line reason. A value longer than the trace's ``LONG_PAYLOAD`` is shown
+as the trace shows it (its first bytes, its length and a SHA-256 prefix), so
+that a 1 MiB echo makes a short line that can be found in the trace, and two
+long values that differ say at which byte.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet
+from gearsim.protocol.trace import LONG_PAYLOAD, quote
 from gearsim.vectors.parse import (
     AdminLinePattern,
     AdminPattern,
@@ -33,11 +37,26 @@ __all__ = [
     "match_packet",
     "match_unordered",
     "mismatched_argument",
+    "shown_value",
 ]
 
 
 class UnsendableLine(ValueError):
     """An admin line to send holds a match pattern, a capture or an unknown ref."""
+
+
+def shown_value(value: bytes) -> str:
+    """An argument's value for a report line: its ``repr``, or the trace's short form when it is long."""
+    return repr(value) if len(value) <= LONG_PAYLOAD else quote(value)
+
+
+def _differing(have: bytes, expected: bytes) -> str:
+    """Where two long values part (``''`` when both are short enough to read whole): the first byte that differs."""
+    if len(have) <= LONG_PAYLOAD and len(expected) <= LONG_PAYLOAD:
+        return ""
+    pairs = enumerate(zip(have, expected, strict=False))
+    at = next((i for i, (a, b) in pairs if a != b), min(len(have), len(expected)))
+    return f"; they differ from byte {at} on: {have[at : at + 16]!r} where {expected[at : at + 16]!r} was expected"
 
 
 def describe_packet(pattern: PacketPattern, captures: Mapping[str, bytes]) -> str:
@@ -49,11 +68,12 @@ def describe_packet(pattern: PacketPattern, captures: Mapping[str, bytes]) -> st
         elif isinstance(arg, AnyValue):
             parts.append("<any>")
         elif isinstance(arg, Ref):
-            parts.append(repr(captures.get(arg.name, f"<{arg.name}>")))
+            known = captures.get(arg.name)
+            parts.append(f"<{arg.name}>" if known is None else shown_value(known))
         elif isinstance(arg, LineParts):
             parts.append(describe_line(arg, captures))
         else:
-            parts.append(repr(arg))
+            parts.append(shown_value(arg))
     return f"{pattern.name} [{', '.join(parts)}]"
 
 
@@ -118,7 +138,8 @@ def _first_unmatched(
         if isinstance(want, Capture):
             known = bind.get(want.name, captures.get(want.name))
             if known is not None and known != have:
-                return i, f"argument {i + 1} is {have!r}, but {want.name} was {known!r}", True
+                shown = f"{shown_value(have)}, but {want.name} was {shown_value(known)}{_differing(have, known)}"
+                return i, f"argument {i + 1} is {shown}", True
             bind[want.name] = have
             continue
         if isinstance(want, LineParts):
@@ -129,7 +150,10 @@ def _first_unmatched(
         else:
             expected = captures.get(want.name) if isinstance(want, Ref) else want
         if have != expected:
-            return i, f"argument {i + 1} is {have!r}, expected {expected!r}", True
+            if expected is None:  # a ref to a value never captured: the vector's own slip
+                return i, f"argument {i + 1} is {shown_value(have)}, expected {want!r}, which was never captured", True
+            shown = f"{shown_value(have)}, expected {shown_value(expected)}{_differing(have, expected)}"
+            return i, f"argument {i + 1} is {shown}", True
     return None
 
 

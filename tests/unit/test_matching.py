@@ -60,3 +60,29 @@ def test_a_reply_that_differs_before_its_arguments_names_no_argument(got: Packet
     # the handle differs too, but the reason is what comes first: no argument's rule may be charged
     assert not match_packet(STATUS, got, CAPTURES, {}).startswith("argument")
     assert mismatched_argument(STATUS, got, CAPTURES) is None
+
+
+MIB = bytes(range(256)) * 4096  # server/limits.yaml::echo-1-mib's payload
+
+
+def test_a_long_value_that_differs_makes_a_short_reason_naming_the_first_differing_byte() -> None:
+    """The reason held both 1 MiB values as Python literals: about 8 MB of text on one report line."""
+    echo = PacketPattern(PacketType.ECHO_RES, (MIB,))
+    cut = MIB[:-1]  # an echo one byte short
+    reason = match_packet(echo, Packet(Magic.RES, PacketType.ECHO_RES, (cut,)), {}, {})
+    assert len(reason) < 600, reason
+    assert reason.startswith('argument 1 is "\\x00\\x01') and "(1048575 bytes, sha256:" in reason
+    assert "expected" in reason and "(1048576 bytes, sha256:" in reason
+    assert reason.endswith("they differ from byte 1048575 on: b'' where b'\\xff' was expected")
+    flipped = MIB[:5000] + b"!" + MIB[5001:]
+    reason = match_packet(echo, Packet(Magic.RES, PacketType.ECHO_RES, (flipped,)), {}, {})
+    assert "they differ from byte 5000 on: b'!\\x89\\x8a" in reason
+
+
+def test_a_long_expected_value_is_described_as_the_trace_shows_it() -> None:
+    from gearsim.protocol.trace import quote
+    from gearsim.vectors.matching import describe_packet
+
+    described = describe_packet(PacketPattern(PacketType.ECHO_RES, (MIB,)), {})
+    assert described == f"ECHO_RES [{quote(MIB)}]"  # the trace's short form: its SHA-256 finds it there
+    assert describe_packet(STATUS, CAPTURES) == "STATUS_RES [b'H:host:1', b'1', b'0', <N>, <any>]"  # short: as it was
