@@ -46,7 +46,7 @@ from collections.abc import Callable
 from gearsim.errors import DecodeError, HarnessError, InputError
 from gearsim.protocol.codec import Decoder, encode
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, PacketType
-from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record
+from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record, held_text
 from gearsim.protocol.validate import check
 from gearsim.run.batch import CLOSE_WAIT, CONNECT_TIMEOUT, SEND_STALL
 from gearsim.run.namespace import Namespace, listing_command, owns_row
@@ -488,6 +488,10 @@ class TcpPeer:
             conn = self._conns[actor]
             if not conn.closed:
                 self._drop(actor, conn)
+
+    def held(self, actor: str) -> str:
+        conn = self._conns.get(actor)
+        return "" if conn is None else held_text(conn.decoder.head(), conn.decoder.buffered)
 
     def closed(self, actor: str) -> bool:
         conn = self._conns.get(actor)

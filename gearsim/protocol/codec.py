@@ -192,6 +192,15 @@ class Decoder:
         """Bytes received but not yet part of a decoded message."""
         return self._have
 
+    def head(self, size: int = HEADER_SIZE) -> bytes:
+        """The first ``size`` of the ``buffered`` bytes: what a report quotes of a message not yet whole."""
+        out = b""
+        for chunk in self._chunks:  # the chunks of a large body are not joined for a header
+            if len(out) >= size:
+                break
+            out += chunk[: size - len(out)]
+        return out
+
     def feed(self, data: bytes) -> list[Message]:
         """Add bytes; return the messages they complete, in stream order.
 

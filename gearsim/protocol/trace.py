@@ -157,6 +157,30 @@ def quote(data: bytes) -> str:
     return f'"{shown}"...({len(data)} bytes, sha256:{digest})'
 
 
+def held_text(head: bytes, buffered: int) -> str:
+    """What a connection holds of a message not yet whole, for a report ('' when nothing).
+
+    ``head`` is the first bytes of the ``buffered`` ones (``Decoder.head``):
+    a packet's header says its type and announced length, so a reader sees
+    how much of the body is missing, which is what a length field longer than
+    its body looks like, as does a server that stopped mid-packet.
+    """
+    if not buffered:
+        return ""
+    if head[:1] != b"\0":
+        return f"the connection holds {buffered} bytes of an admin line, without its end of line"
+    if len(head) < 12:
+        return f"the connection holds {buffered} bytes of a packet header, short of its 12"
+    announced = int.from_bytes(head[8:12], "big")
+    name = type_name(int.from_bytes(head[4:8], "big"))
+    body = buffered - 12
+    article = "an" if name[0] in "AEIOU" else "a"
+    return (
+        f"the connection holds the start of {article} {name}: its header announces {announced} body bytes, {body} came"
+        f" ({announced - body} missing: a length field longer than the body, or a server that stopped mid-packet)"
+    )
+
+
 #: the characters a terminal may act on rather than show: C0 controls but tab and newline, DEL, C1 controls;
 #: then the invisible ones that change how a line reads rather than what it holds (Trojan Source,
 #: CVE-2021-42574): every format character (Unicode category Cf: the bidi embeddings, overrides, isolates

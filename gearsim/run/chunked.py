@@ -119,6 +119,10 @@ class ChunkedPeer:
         self.flush()
         return self.inner.closed(actor)
 
+    def held(self, actor: str) -> str:
+        self.flush()
+        return self.inner.held(actor)
+
     def trace_tail(self, lines: int = 12) -> str:
         return self.inner.trace_tail(lines)
 

@@ -211,7 +211,10 @@ def _check_expectation(
             received = _take(play, actor, len(wanted), within)
         if len(received) < len(wanted):
             closed = " (the connection is closed)" if peer.closed(actor) else ""
-            problem = f"got {len(received)} of {len(wanted)} packets within {within} ms{closed}"
+            held = peer.held(actor)  # the start of a reply may have come: say how much of it
+            problem = (
+                f"got {len(received)} of {len(wanted)} packets within {within} ms{closed}{'; ' if held else ''}{held}"
+            )
             return problem, expected, received, 0
         bind: dict[str, bytes] = {}
         if packet is not None:

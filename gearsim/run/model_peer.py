@@ -89,6 +89,10 @@ class SimPeer:
         conn = self._conns.get(actor)
         return conn is not None and self.sim.closed(conn)
 
+    def held(self, actor: str) -> str:
+        conn = self._conns.get(actor)
+        return "" if conn is None else self.sim.held(conn)
+
     def trace_tail(self, lines: int = 12) -> str:
         return self.sim.trace.tail(lines)
 

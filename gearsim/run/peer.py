@@ -54,6 +54,14 @@ class ServerPeer(Protocol):
         """True once the server (or the link) closed the actor's connection."""
         ...
 
+    def held(self, actor: str) -> str:
+        """What the actor's connection holds of a message not yet whole (``gearsim.protocol.trace.held_text``).
+
+        '' when it holds nothing, or has no connection: for a report of a
+        reply that did not come, whose first bytes may have.
+        """
+        ...
+
     def trace_tail(self, lines: int = 12) -> str:
         """The last lines of the peer's trace, for failure reports."""
         ...

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Protocol
 from gearsim.errors import HarnessError
 from gearsim.protocol.node import ConnId, ServerNode
 from gearsim.protocol.packets import Message
-from gearsim.protocol.trace import Trace
+from gearsim.protocol.trace import Trace, held_text
 from gearsim.sim.engine import Engine
 from gearsim.sim.events import DEFAULT_MAX_STEPS, NORMAL, TIMER, URGENT, invoke
 from gearsim.sim.links import LinkConfig
@@ -357,6 +357,15 @@ class Simulator:
         taken = c.inbox
         c.inbox = []
         return taken
+
+    def held(self, conn: ConnId) -> str:
+        """What the client end of ``conn`` holds of a message not yet whole (``held_text``), '' when nothing.
+
+        Raises:
+            HarnessError: unknown connection.
+        """
+        c = self._conn(conn)
+        return held_text(c.decoder.head(), c.decoder.buffered)
 
     def closed(self, conn: ConnId) -> bool:
         """True once the client end of ``conn`` is closed, for whatever reason.

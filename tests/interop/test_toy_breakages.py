@@ -18,9 +18,11 @@ Two switches stay out of ``BREAKAGES`` (``UNNAMEABLE``), as their model
 mutants stay in ``NOT_NAMED``: ``echo-long-header`` (ECHO_RES over 8 KiB
 announcing one byte more) FAILs at the echo as unanswered, naming
 GM-SERVER-004 and GM-ECHO-001, the missing last byte being what a stalled
-server shows too; ``uniq-nul-terminated`` (JOB_ASSIGN_UNIQ's unique with its
-C terminator) reads on the wire as the unique and a workload starting with a
-NUL, so GM-WORKER-009 (and GM-COAL-006) are named, not GM-FIELD-002.
+server shows too (the reason says how much of the ECHO_RES came against what
+its header announced, which points the maintainer at the length field);
+``uniq-nul-terminated`` (JOB_ASSIGN_UNIQ's unique with its C terminator)
+reads on the wire as the unique and a workload starting with a NUL, so
+GM-WORKER-009 (and GM-COAL-006) are named, not GM-FIELD-002.
 """
 
 from __future__ import annotations
@@ -117,6 +119,15 @@ def test_the_unbroken_toy_fails_none_of_those_cases() -> None:
     done = gearsim("run", *cases, "--server-command", toy_command())
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(cases)} passed, 0 failed, 0 inconclusive" in done.stdout
+
+
+def test_an_echo_whose_header_announces_a_byte_more_fails_saying_how_much_of_it_came() -> None:
+    # was "got 0 of 1 packets within 1000 ms" alone, with the 16 KiB expected echo written out in full
+    case = "server/limits.yaml::echo-around-8k"
+    done = gearsim("run", case, "--server-command", toy_command("--break", "echo-long-header"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "its header announces 16385 body bytes, 16384 came (1 missing: a length field longer" in done.stdout
+    assert "...(16384 bytes, sha256:" in done.stdout and len(done.stdout) < 8000, done.stdout
 
 
 @pytest.mark.parametrize("habits", [("--fail-dropped-jobs",), ("--fail-dropped-jobs", "--empty-unknown-status")])

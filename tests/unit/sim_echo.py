@@ -25,7 +25,8 @@ class EchoNode:
 
     ECHO_REQ ``x`` answers ECHO_RES ``x``; ``later:<ms>:x`` answers after ``ms``
     ticks through a timer; ``close`` closes the connection; ``garbage`` answers
-    bytes no client can decode. ``log`` records every call the driver makes.
+    bytes no client can decode; ``cut:x`` answers ECHO_RES ``x`` without its
+    last byte. ``log`` records every call the driver makes.
     """
 
     def __init__(self) -> None:
@@ -60,6 +61,8 @@ class EchoNode:
             return [Close(conn, "asked to")]
         if body == b"garbage":
             return [Send(conn, b"\0BAD" + bytes(8))]
+        if body.startswith(b"cut:"):
+            return [Send(conn, encode(Packet.res(ECHO_RES, body[4:]))[:-1])]
         if body.startswith(b"later:"):
             _, delay, rest = body.split(b":", 2)
             self.timers.append((now + int(delay), conn, rest))

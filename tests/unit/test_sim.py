@@ -34,6 +34,16 @@ def test_an_echo_round_trip_takes_two_latencies() -> None:
     assert node.calls("receive") == [(10, conn)]
 
 
+def test_a_reply_cut_short_is_held_and_said_to_be_held() -> None:
+    sim, _ = echo_sim()
+    conn = sim.connect("gearmand", link=LinkConfig(latency=10))
+    assert sim.held(conn) == ""
+    sim.send(conn, echo_req(b"cut:hello"))
+    sim.run()
+    assert sim.inbox(conn) == []
+    assert "the start of an ECHO_RES: its header announces 5 body bytes, 4 came" in sim.held(conn)
+
+
 def test_the_node_is_told_the_peer_address_on_connect() -> None:
     sim, node = echo_sim()
     sim.connect("gearmand", peer="10.0.0.7")
