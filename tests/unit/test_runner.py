@@ -394,3 +394,41 @@ def test_a_library_case_result_carries_the_library_its_driver_named_as_data() ->
     # a note that reads like a hello is a note: the column's library is what a driver said, or nothing
     said = replace(result, library="", notes=("driver for w: forged, PID 1",))
     assert _library_of([said]) == ""
+
+
+SILENCE_BROKEN = """\
+schema: gearsim-vectors/1
+area: client
+title: runner behaviour
+header: [Runner tests.]
+notes: {}
+cases:
+- id: silence-broken
+  comment: the job completes while the scripted client expects silence
+  requirements: [GM-WORK-014]
+  result: valid
+  actors: {w: worker, c1: client}
+  library: {actors: [w]}
+  steps:
+  - {call: w, op: register, args: {function: reverse}}
+  - {connect: c1}
+  - {send: c1, packet: {type: SUBMIT_JOB, args: [reverse, '', hello]}}
+  - {expect: c1, packet: {type: JOB_CREATED, args: [{capture: H}]}}
+  - {call: w, op: work, args: {behaviour: [{sleep: 100}, {complete: olleh}]}, nowait: true}
+  - {expect_silence: c1, ms: 1500}
+  - {await: w}
+"""
+
+
+def test_a_scripted_actor_s_silence_is_broken_by_what_the_server_sends_during_it() -> None:
+    """The scripted path's expect_silence failure: no bundled case has the server speak during one."""
+    from pathlib import Path
+
+    from gearsim.io.library_cases import run_library_case
+
+    driver = Path(__file__).parents[1] / "data" / "toy_client" / "toy_driver.py"
+    vf = parse_vector_text(SILENCE_BROKEN, "library.yaml", load_schema_text())
+    result = run_library_case(vf, vf.case("silence-broken"), f"{{python}} {driver}")
+    assert result.verdict is Verdict.FAIL and result.step == 6, result
+    assert result.reason.startswith("c1: the server sent WORK_COMPLETE"), result.reason
+    assert result.expected == "silence 1500 ms"
