@@ -51,7 +51,15 @@ def shown_value(value: bytes) -> str:
 
 
 def _differing(have: bytes, expected: bytes) -> str:
-    """Where two long values part (``''`` when both are short enough to read whole): the first byte that differs."""
+    """Where two values part, when a reader would not see it at once; else ``''``.
+
+    A value that is the expected one after a NUL is what the argument before
+    it looks like when sent with its C string terminator (the NUL ends that
+    argument, and the terminator starts this one); two long values say at
+    which byte they part.
+    """
+    if have == b"\0" + expected:
+        return ": the expected value after a NUL, as when the argument before it is sent with its C string terminator"
     if len(have) <= LONG_PAYLOAD and len(expected) <= LONG_PAYLOAD:
         return ""
     pairs = enumerate(zip(have, expected, strict=False))

@@ -22,7 +22,9 @@ server shows too (the reason says how much of the ECHO_RES came against what
 its header announced, which points the maintainer at the length field);
 ``uniq-nul-terminated`` (JOB_ASSIGN_UNIQ's unique with its C terminator)
 reads on the wire as the unique and a workload starting with a NUL, so
-GM-WORKER-009 (and GM-COAL-006) are named, not GM-FIELD-002.
+GM-WORKER-009 (and GM-COAL-006) are named, not GM-FIELD-002 (the reason
+says the workload is the expected one after a NUL, as when the argument
+before it is sent with its C string terminator).
 """
 
 from __future__ import annotations

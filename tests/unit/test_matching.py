@@ -86,3 +86,13 @@ def test_a_long_expected_value_is_described_as_the_trace_shows_it() -> None:
     described = describe_packet(PacketPattern(PacketType.ECHO_RES, (MIB,)), {})
     assert described == f"ECHO_RES [{quote(MIB)}]"  # the trace's short form: its SHA-256 finds it there
     assert describe_packet(STATUS, CAPTURES) == "STATUS_RES [b'H:host:1', b'1', b'0', <N>, <any>]"  # short: as it was
+
+
+def test_a_value_that_is_the_expected_one_after_a_nul_points_at_the_argument_before_it() -> None:
+    """The toy server's uniq-nul-terminated: JOB_ASSIGN_UNIQ's unique written with its C terminator."""
+    assign = PacketPattern(PacketType.JOB_ASSIGN_UNIQ, (Ref("H"), b"reverse", b"u1", b"hello"))
+    got = Packet(Magic.RES, PacketType.JOB_ASSIGN_UNIQ, (b"H:host:1", b"reverse", b"u1", b"\0hello"))
+    assert match_packet(assign, got, CAPTURES, {}) == (
+        "argument 4 is b'\\x00hello', expected b'hello': the expected value after a NUL,"
+        " as when the argument before it is sent with its C string terminator"
+    )
