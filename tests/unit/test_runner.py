@@ -340,13 +340,17 @@ def test_a_key_error_while_programs_play_is_a_gearsim_bug_too(monkeypatch: pytes
         programs.run_program_case(vf, vf.case("gear-client-background"), ["true"])
 
 
-LIBRARY_CASE = """\
+LIBRARY_FILE = """\
 schema: gearsim-vectors/1
 area: client
 title: runner behaviour
 header: [Runner tests.]
 notes: {}
 cases:
+"""
+LIBRARY_CASE = (
+    LIBRARY_FILE
+    + """\
 - id: lib
   comment: a library case
   requirements: [GM-LIB-001]
@@ -357,6 +361,7 @@ cases:
   - {call: w, op: register, args: {function: f}}
   - {call: w, op: register, args: {function: g}, reply: {}}
 """
+)
 
 
 def test_a_key_error_while_a_library_case_plays_is_a_gearsim_bug_not_an_inconclusive(
@@ -396,13 +401,9 @@ def test_a_library_case_result_carries_the_library_its_driver_named_as_data() ->
     assert _library_of([said]) == ""
 
 
-SILENCE_BROKEN = """\
-schema: gearsim-vectors/1
-area: client
-title: runner behaviour
-header: [Runner tests.]
-notes: {}
-cases:
+SILENCE_BROKEN = (
+    LIBRARY_FILE
+    + """\
 - id: silence-broken
   comment: the job completes while the scripted client expects silence
   requirements: [GM-WORK-014]
@@ -418,6 +419,7 @@ cases:
   - {expect_silence: c1, ms: 1500}
   - {await: w}
 """
+)
 
 
 def test_a_scripted_actor_s_silence_is_broken_by_what_the_server_sends_during_it() -> None:
