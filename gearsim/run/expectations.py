@@ -212,9 +212,9 @@ def _check_expectation(
         if len(received) < len(wanted):
             closed = " (the connection is closed)" if peer.closed(actor) else ""
             held = peer.held(actor)  # the start of a reply may have come: say how much of it
-            problem = (
-                f"got {len(received)} of {len(wanted)} packets within {within} ms{closed}{'; ' if held else ''}{held}"
-            )
+            problem = f"got {len(received)} of {len(wanted)} packets within {within} ms{closed}"
+            if held:
+                problem += f"; {held}"
             return problem, expected, received, 0
         bind: dict[str, bytes] = {}
         if packet is not None:
