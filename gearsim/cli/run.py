@@ -264,7 +264,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_case_traces(Path(args.trace), results)
     if played.model is not None and args.pcap:
         write_pcap([sim.trace for _, sim in played.model.traces()], args.pcap)
-    code = _baseline_exit(args, results, profile)
+    code = _baseline_exit(args, results, profile, _baseline_target(args, profile, described))
     return exit_code(results) if code is None else code
 
 
@@ -507,7 +507,26 @@ def _write_report(
     sys.stdout.write(out)
 
 
-def _baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], profile: str) -> int | None:
+def _baseline_target(args: argparse.Namespace, profile: str, described: ServerDescription | None) -> str:
+    """What a baseline says it was written against (its ``peer``), as ``gearsim matrix`` names its columns.
+
+    A server started from a command line or description is named by it: such a run was
+    recorded as ``model:PROFILE`` once, as if the model had been judged.
+    """
+    if args.peer:
+        return str(args.peer)
+    if described is not None:
+        return described.name
+    if args.server:
+        return "server"
+    if args.driver:
+        return f"driver:{args.driver}"
+    if args.client or args.programs:
+        return "programs"
+    return f"model:{profile}"
+
+
+def _baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], profile: str, target: str) -> int | None:
     """Handle ``--write-baseline`` and ``--baseline``; None without ``--baseline`` (the usual exit code stands).
 
     With a baseline only regressions fail the run: EXIT_FAIL when a case
@@ -520,7 +539,6 @@ def _baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], prof
         OSError: the baseline to write cannot be written.
     """
     stream: TextIO = sys.stdout
-    target = args.peer or ("server" if args.server else f"driver:{args.driver}" if args.driver else f"model:{profile}")
     if args.write_baseline:
         meta = {"generated_by": f"gearsim run --write-baseline {args.write_baseline}"}
         write_baseline(Path(args.write_baseline), baseline_from_results(results, target, profile, meta))

@@ -424,8 +424,12 @@ def test_run_server_description_spells_options_and_says_which_it_cannot(tmp_path
         "json",
         "--out",
         str(tmp_path / "r.json"),
+        "--write-baseline",
+        str(tmp_path / "b.json"),
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    # the baseline names the server it was written against (it said model:PROFILE, as if the model had run)
+    assert json.loads((tmp_path / "b.json").read_text())["peer"] == "toy"
     reasons = {r["case"]: r["reason"] for r in json.loads((tmp_path / "r.json").read_text())["results"]}
     assert reasons == {
         "server-option-exceptions": "needs server option exceptions=true: toy: the toy forwards exceptions only "
