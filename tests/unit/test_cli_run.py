@@ -90,6 +90,20 @@ def test_json_junit_and_html_name_the_rule_of_the_failing_step(
     assert page.index("rule broken <code>GM-COAL-001</code>") < page.index("also cites <code>GM-ECHO-001</code>")
 
 
+def test_junit_suite_counts_agree_with_its_cases() -> None:
+    """A known defect is written <skipped>; the suite's skipped= counted only n/a, so CI's totals disagreed."""
+    from xml.etree import ElementTree
+
+    from gearsim.report.text import junit_report
+
+    results = [CaseResult("a.yaml", v.value, "server", v, ()) for v in Verdict]
+    suite = ElementTree.fromstring(junit_report(results, {}, "gearsim x")).find("testsuite")
+    assert suite is not None
+    for attribute, tag in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+        assert suite.get(attribute) == str(len(suite.findall(f"testcase/{tag}"))), attribute
+    assert suite.get("tests") == str(len(Verdict)) and suite.get("skipped") == "2"
+
+
 def test_exclude_drops_cases(vector: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, verdicts = _json(capsys, vector, "--exclude", "*::echo-wrong", "--exclude", "*should*")
     assert verdicts == {"cli.yaml::echo": "pass"} and code == 0
