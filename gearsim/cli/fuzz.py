@@ -119,9 +119,8 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
 
 def add_fuzz_command(subparsers: Any) -> None:
     """Add ``gearsim fuzz`` to the ``gearsim`` command's subparsers."""
-    fuzz = subparsers.add_parser(
-        "fuzz", help="differential fuzzing: random conversations against the model and a real server at once"
-    )
+    said = "differential fuzzing: random conversations against the model and a real server at once"
+    fuzz = subparsers.add_parser("fuzz", help=said, description=said[0].upper() + said[1:] + ".")
     fuzz.add_argument("--server", type=address, required=True, metavar="HOST:PORT", help="the real server")
     add_profile_argument(fuzz)
     fuzz.add_argument("--examples", type=positive, default=100, help="hypothesis examples (default 100)")

@@ -92,7 +92,11 @@ class _Played:
 
 def add_run_command(subparsers: Any) -> None:
     """Add ``gearsim run`` to the main parser's subcommands."""
-    run = subparsers.add_parser("run", help="run vectors (default: all bundled) against the reference model")
+    run = subparsers.add_parser(
+        "run",
+        help="run vectors (default: all bundled) against the reference model, a real server, client programs "
+        "or a client library's driver",
+    )
     run.add_argument("vectors", nargs="*", help="paths, bundled names or globs, optionally FILE::CASE-GLOB")
     run.add_argument(
         "--exclude", action="append", default=[], metavar="GLOB", help="leave out cases whose FILE::CASE matches"
@@ -129,12 +133,15 @@ def add_run_command(subparsers: Any) -> None:
         help="start this real server on 127.0.0.1 for the run, fresh for each case, with each case's options",
     )
     target.add_argument(
-        "--jobs", type=int, default=DEFAULT_JOBS, help="with --peer/--server-command: servers run at once"
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        help=f"with --peer/--server-command/--server-description: servers run at once (default {DEFAULT_JOBS})",
     )
     target.add_argument(
         "--no-reuse",
         action="store_true",
-        help="with --peer/--server-command: a fresh server even after stateless cases",
+        help="with --peer/--server-command/--server-description: a fresh server even after stateless cases",
     )
     target.add_argument(
         "--programs",
@@ -184,7 +191,7 @@ def add_run_command(subparsers: Any) -> None:
     )
     report = run.add_argument_group("report")
     report.add_argument("--format", choices=("text", "json", "junit", "html"), default="text", help="report format")
-    report.add_argument("--out", metavar="FILE", help="write the report here (a text summary still goes to stdout)")
+    report.add_argument("--out", metavar="FILE", help="write the report here (the text report still goes to stdout)")
     report.add_argument("--trace", metavar="FILE", help="write the canonical text trace of every case")
     report.add_argument("--pcap", metavar="FILE", help="write every case's conversation as one capture (model runs)")
     report.add_argument(
@@ -484,7 +491,7 @@ def _write_report(
     played: _Played,
     target: Target,
 ) -> None:
-    """Print (and with ``--out`` write) the report in ``--format``; a text summary goes to stdout either way."""
+    """Print (and with ``--out`` write) the report in ``--format``; the text report goes to stdout either way."""
     profile = target.profile or ""
 
     def text() -> str:

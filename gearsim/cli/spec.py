@@ -227,7 +227,7 @@ def add_spec_commands(subparsers: Any) -> None:
 
     ``subparsers`` is what ``ArgumentParser.add_subparsers()`` returned.
     """
-    spec = subparsers.add_parser("spec", help="the normative spec: requirement coverage")
+    spec = subparsers.add_parser("spec", help="the normative spec: requirement coverage, and mutants of the model")
     spec_sub = spec.add_subparsers(dest="spec_command", required=True)
     cov = spec_sub.add_parser(
         "coverage",

@@ -176,7 +176,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="COMMAND",
         help="a client or worker library's driver (php, perl, gear, or a command line): runs the library cases",
     )
-    group.addoption("--gearsim-profile", metavar="NAME", help=f"implementation profile (default {DEFAULT_PROFILE})")
+    group.addoption(
+        "--gearsim-profile",
+        metavar="NAME",
+        help=f"implementation profile (default {DEFAULT_PROFILE} for the model, spec against --gearsim-server and "
+        "--gearsim-server-command, a server description's own)",
+    )
     group.addoption(
         "--gearsim-level", choices=LEVELS, help="only rules of this strength or stricter fail a case (default may)"
     )
