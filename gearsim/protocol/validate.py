@@ -64,7 +64,8 @@ def check(packet: Packet, role: Role | None = None) -> list[Violation]:
         if magic == _RES:
             found.append(Violation("GM-FRAME-002", f"{name} sent to the server with magic \\0RES"))
         if role not in req:
-            senders = " or ".join(sorted(r.value for r in req)) or "nobody (server only)"
+            # a server-only type read "STATUS_RES_UNIQUE is sent by nobody (server only)": the server does send it
+            senders = " or ".join(sorted(r.value for r in req)) or "the server only"
             found.append(Violation("GM-FRAME-003", f"{name} is sent by {senders}, not by a {role.value}"))
     elif (magic == _REQ and not req) or (magic == _RES and not res):
         found.append(Violation("GM-FRAME-003", f"{name} never travels with magic {bytes(magic)!r}"))

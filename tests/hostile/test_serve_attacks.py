@@ -280,7 +280,7 @@ def test_every_packet_a_peer_sends_is_judged_and_violations_are_logged_and_alert
         "GM-WORK-014",
     ]
     assert lines[0].startswith("gearsim serve: c1 127.0.0.1:") and 'WORK_STATUS "H:' in lines[0]
-    assert "STATUS_RES_UNIQUE is sent by nobody (server only)" in lines[1]
+    assert "STATUS_RES_UNIQUE is sent by the server only, not by a client" in lines[1]
     logged = [line for line in text.getvalue().splitlines() if " violation # " in line]
     assert len(logged) == 3 and "GM-FIELD-003 [numerator]" in logged[0]
     kinds = [r.kind for r in live.records]
