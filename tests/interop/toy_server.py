@@ -41,7 +41,7 @@ And two legal but slow habits, which a harness must not mistake for bugs:
 * ``--close-delay MS``: a connection the client closed is noticed MS
   milliseconds late (it stays in listings until then).
 
-And three choices the spec leaves to a server at MUST level (each breaks a SHOULD):
+And four choices the spec leaves to a server at MUST level (each breaks a SHOULD):
 
 * ``--no-coalesce``: every submission makes a new job, whatever its unique
   (GM-COAL-001 asks for coalescing), as gear does;
@@ -51,7 +51,23 @@ And three choices the spec leaves to a server at MUST level (each breaks a SHOUL
   either, GM-DISC-002 prefers the requeue), as Perl's server and gear do;
 * ``--empty-unknown-status``: STATUS_RES for a handle it does not know has
   empty numerator and denominator (GM-FIELD-005 prefers 0), as Perl's server
-  and gear answer.
+  and gear answer;
+* ``--exact-option``: OPTION_REQ names are matched with their letter case
+  (GM-OPTION-003 asks for case-insensitive matching), as Perl's server does.
+
+And ``--habit NAME`` (repeatable), the choices ``LEGAL`` below lists with
+the rule that leaves each open (MAY rules, opaque handles, TCP's lack of
+message boundaries): handles of 63 bytes or of bare digits, replies written
+in pieces 2 ms apart or held back and written together, admin rows newest
+first or ending in ``\\r\\n``, Perl's ``status`` rows (active functions only)
+and ``workers`` rows (``: `` with no functions), a workers listing of
+registered connections only, one sleeper woken per job or the newest first,
+listeners served newest first, gearmand 1.1's per-function order, a repeated
+CAN_DO counted twice, whitespace stripped from client ids, an empty function
+name refused. No verdict may hold any of them against the toy
+(tests/interop/test_toy_habits.py). No bundled case looks at some of them
+yet (a workers row without functions, a client id with whitespace, a worker
+of several functions under ``spec``); they are there for the cases to come.
 
 Usage: ``python toy_server.py --port PORT [--host 127.0.0.1] [--crash-on CAN_DO_TIMEOUT]``.
 It listens on 127.0.0.1 only and logs one line to stderr when it starts.
@@ -122,7 +138,26 @@ BREAKS = {
 
 
 #: the legal habits above that break only a SHOULD, each a flag of its own
-HABITS = ("no-coalesce", "fail-dropped-jobs", "empty-unknown-status")
+HABITS = ("no-coalesce", "fail-dropped-jobs", "empty-unknown-status", "exact-option")
+#: ``--habit NAME``: a choice the spec leaves open, which no verdict may hold against the toy
+LEGAL = {
+    "long-handles": "GM-FIELD-001: handles of 63 bytes, naming this process, so a restart gives new ones",
+    "digit-handles": "GM-FIELD-006: handles are opaque; these are bare decimal numbers",
+    "split-writes": "GM-LIB-005: every packet and admin line goes out in pieces, 2 ms apart",
+    "coalesce-writes": "GM-LIB-005: replies wait 10 ms and go out together in one write",
+    "reverse-admin-rows": "GM-ADMIN-016: status and workers rows newest first",
+    "status-active-only": "GM-ADMIN-005: status lists only functions with jobs or workers, as Perl's server",
+    "admin-crlf": "GM-ADMIN-014: every admin reply line ends in \\r\\n",
+    "workers-trailing-space": "GM-ADMIN-017: a workers row with no functions ends ': ', as Perl's server and gear",
+    "workers-registered-only": "GM-ADMIN-017: workers lists only connections with functions",
+    "wake-one": "GM-SLEEP-005: a new job wakes one sleeping worker, the newest connection",
+    "wake-newest-first": "GM-SLEEP-005: sleeping workers are woken newest connection first",
+    "reverse-listeners": "GM-WORK-013: forwarded packets reach a job's listeners newest first",
+    "per-function-order": "GM-PRIO-004: a worker's newest function with work is served first, whatever the priority",
+    "count-repeated-can-do": "GM-WORKER-002: a repeated CAN_DO counts as a second registration, as in gearmand",
+    "strip-client-id": "GM-WORKER-015: whitespace is removed from a client id",
+    "refuse-empty-function": "GM-SUBMIT-008: an empty function name is refused with ERROR",
+}
 
 
 def packet(type_: int, *args: bytes, extra: int = 0) -> bytes:
@@ -147,14 +182,46 @@ class Job:
 class Conn:
     writer: asyncio.StreamWriter
     fd: int
+    #: "split-writes", "coalesce-writes" or "": how replies reach the socket
+    writes: str = ""
     client_id: bytes = b"-"
-    abilities: set[bytes] = field(default_factory=set)
+    #: registered functions, oldest first (a dict keeps that order; "per-function-order" reads it), and how often
+    abilities: dict[bytes, int] = field(default_factory=dict)
     sleeping: bool = False
     exceptions: bool = False
+    pending: bytearray = field(default_factory=bytearray)
+    pieces: deque[bytes] = field(default_factory=deque)
+    flushing: bool = False
 
     def send(self, data: bytes) -> None:
-        if not self.writer.is_closing():
+        if self.writer.is_closing():
+            return
+        if self.writes == "split-writes":
+            # cut inside the magic, the header and the body, so that no read holds a whole packet
+            cuts = [0, *(n for n in (1, 6, 12, 12 + (len(data) - 12) // 2) if 0 < n < len(data)), len(data)]
+            self.pieces.extend(data[a:b] for a, b in itertools.pairwise(sorted(set(cuts))) if a < b)
+            if not self.flushing:
+                self.flushing = True
+                asyncio.get_running_loop().create_task(self.trickle())
+        elif self.writes == "coalesce-writes":
+            if not self.pending:
+                asyncio.get_running_loop().call_later(0.01, self.flush)
+            self.pending += data
+        else:
             self.writer.write(data)
+
+    def flush(self) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(bytes(self.pending))
+        self.pending.clear()
+
+    async def trickle(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            while self.pieces and not self.writer.is_closing():
+                self.writer.write(self.pieces.popleft())
+                await self.writer.drain()
+                await asyncio.sleep(0.002)
+        self.flushing = False
 
 
 class Toy:
@@ -189,32 +256,46 @@ class Toy:
         self.by_unique: dict[tuple[bytes, bytes], Job] = {}
         self.ended: dict[bytes, Job] = {}  # kept only by "forward-after-end" and "status-remembers-ended"
         self.handles = itertools.count(1)
+        self.legal: frozenset[str] = frozenset()
 
     # ---------------------------------------------------------------- jobs
 
     def queue(self, function: bytes) -> list[deque[Job]]:
         return self.queues.setdefault(function, [deque(), deque(), deque()])
 
+    def handle_text(self, n: int) -> bytes:
+        if "digit-handles" in self.legal:
+            return b"%d" % n
+        if "long-handles" in self.legal:  # 63 bytes, the most GM-FIELD-001 allows
+            head = b"H:toy-server-with-long-handles.example.org-%d:" % os.getpid()
+            return head + b"%0*d" % (63 - len(head), n)
+        return b"H:toy:%d" % n
+
     def new_handle(self) -> bytes:
         if "reuse-handles" in self.breaks:
             held = set(self.jobs)
-            return next(h for n in itertools.count(1) if (h := b"H:toy:%d" % n) not in held)
-        return b"H:toy:%d" % next(self.handles)
+            return next(h for n in itertools.count(1) if (h := self.handle_text(n)) not in held)
+        return self.handle_text(next(self.handles))
 
     def wake(self, function: bytes) -> None:
         if "no-wake" in self.breaks:
             return
-        for conn in self.conns:
-            if conn.sleeping and function in conn.abilities:
-                conn.sleeping = False
-                conn.send(packet(NOOP))
+        sleepers = [c for c in self.conns if c.sleeping and function in c.abilities]
+        if self.legal & {"wake-one", "wake-newest-first"}:
+            sleepers.reverse()
+        for conn in sleepers[:1] if "wake-one" in self.legal else sleepers:
+            conn.sleeping = False
+            conn.send(packet(NOOP))
 
     def take(self, conn: Conn) -> Job | None:
-        for priority in range(3):
-            for function in sorted(conn.abilities):
-                q = self.queue(function)[priority]
-                if q:
-                    return q.popleft()
+        if "per-function-order" in self.legal:  # gearmand 1.1: newest function first, then its priorities
+            order = [(p, f) for f in reversed(conn.abilities) for p in range(3)]
+        else:
+            order = [(p, f) for p in range(3) for f in sorted(conn.abilities)]
+        for priority, function in order:
+            q = self.queue(function)[priority]
+            if q:
+                return q.popleft()
         if "grab-any-function" in self.breaks:
             return next((q.popleft() for qs in self.queues.values() for q in qs if q), None)
         return None
@@ -243,18 +324,22 @@ class Toy:
         elif type_ == ECHO_REQ:
             echoed = args[0].split(b"\0")[0] if "echo-c-string" in self.breaks else args[0]
             conn.send(packet(ECHO_RES, echoed, extra=int("echo-long-header" in self.breaks and len(echoed) > 8192)))
+        elif type_ in (CAN_DO, CAN_DO_TIMEOUT) and not args[0] and "refuse-empty-function" in self.legal:
+            conn.send(self.error(b"empty function name"))
         elif type_ in (CAN_DO, CAN_DO_TIMEOUT):
-            conn.abilities.add(args[0])
+            again = conn.abilities.get(args[0], 0) if "count-repeated-can-do" in self.legal else 0
+            conn.abilities[args[0]] = again + 1
             self.queue(args[0])
         elif type_ == CANT_DO:
             if "cant-do-ignored" not in self.breaks:
-                conn.abilities.discard(args[0])
+                conn.abilities.pop(args[0], None)
         elif type_ == RESET_ABILITIES:
             conn.abilities.clear()
         elif type_ == SET_CLIENT_ID:
-            conn.client_id = args[0] or b"-"
+            client_id = b"".join(args[0].split()) if "strip-client-id" in self.legal else args[0]
+            conn.client_id = client_id or b"-"
         elif type_ == OPTION_REQ:
-            if args[0].lower() == b"exceptions":  # names compared without case (GM-OPTION-003)
+            if (args[0] if "exact-option" in self.habits else args[0].lower()) == b"exceptions":
                 conn.exceptions = True
                 conn.send(packet(OPTION_RES, args[0].lower() if "option-canonical" in self.breaks else args[0]))
             else:
@@ -300,6 +385,9 @@ class Toy:
     def submit(self, conn: Conn, type_: int, args: list[bytes]) -> None:
         function, unique, workload = args
         priority, background = SUBMITS[type_]
+        if not function and "refuse-empty-function" in self.legal:
+            conn.send(self.error(b"empty function name"))
+            return
         job = self.by_unique.get((function, unique)) if unique and "no-coalesce" not in self.habits else None
         if job is None:
             job = Job(self.new_handle(), function, unique, workload)
@@ -325,11 +413,14 @@ class Toy:
                 args = [args[0], args[2], args[1]]
         if type_ == WORK_FAIL and "fail-with-reason" in self.breaks:
             args = [args[0], b"job failed"]
-        for client in job.clients:
+        for client in self.listeners(job):
             if type_ != WORK_EXCEPTION or client.exceptions:
                 client.send(packet(type_, *args))
         if type_ in (WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION):
             self.finish(job)
+
+    def listeners(self, job: Job) -> list[Conn]:
+        return job.clients[::-1] if "reverse-listeners" in self.legal else job.clients
 
     def drop(self, conn: Conn) -> None:
         self.conns.remove(conn)
@@ -339,7 +430,7 @@ class Toy:
             if job.worker is conn and "lose-worker-jobs" in self.breaks:
                 self.finish(job)
             elif job.worker is conn and "fail-dropped-jobs" in self.habits:
-                for client in job.clients:
+                for client in self.listeners(job):
                     client.send(packet(WORK_FAIL, job.handle))
                 self.finish(job)
             elif job.worker is conn:  # back to the front of its queue, its progress forgotten (GM-DISC-003)
@@ -351,34 +442,45 @@ class Toy:
     def admin(self, conn: Conn, line: bytes) -> None:
         words = line.split()
         command = words[0].lower() if words else b""
+        eol = b"\r\n" if "admin-crlf" in self.legal else b"\n"
+        rows: list[bytes] = []
         if command == b"version":
-            conn.send(b"OK 0.1-toy\n")
+            conn.send(b"OK 0.1-toy" + eol)
         elif command == b"status":
             for function in sorted(self.queues):  # every function ever named, as gearmand lists them
                 queued = sum(len(q) for q in self.queues[function])
                 running = sum(1 for j in self.jobs.values() if j.function == function and j.worker is not None)
-                workers = sum(1 for c in self.conns if function in c.abilities)
-                conn.send(b"%s\t%d\t%d\t%d\n" % (function, queued + running, running, workers))
-            conn.send(b".\n")
+                workers = sum(c.abilities.get(function, 0) for c in self.conns)
+                if queued + running + workers or "status-active-only" not in self.legal:
+                    rows.append(b"%s\t%d\t%d\t%d" % (function, queued + running, running, workers))
         elif command == b"workers":
             for c in self.conns:
-                functions = b"".join(b" " + f for f in sorted(c.abilities))
-                conn.send(b"%d 127.0.0.1 %s :%s\n" % (c.fd, c.client_id, functions))
-            conn.send(b".\n")
+                functions = b"".join(b" " + f for f in sorted(c.abilities) for _ in range(c.abilities[f]))
+                if not functions and "workers-trailing-space" in self.legal:
+                    functions = b" "
+                if functions or "workers-registered-only" not in self.legal:
+                    rows.append(b"%d 127.0.0.1 %s :%s" % (c.fd, c.client_id, functions))
         elif command == b"shutdown":
-            conn.send(b"OK\n")
+            conn.send(b"OK" + eol)
             if self.shutdown_closes_port and self.listener is not None:
                 self.listener.close()
             # os._exit: the exit status is the point, and nothing is left to flush
-            asyncio.get_running_loop().call_later(self.shutdown_delay, os._exit, self.shutdown_status)
+            # a reply still going out in pieces or held back is written first, as a server flushes before it exits
+            delay = max(self.shutdown_delay, 0.05 if conn.writes else 0.0)
+            asyncio.get_running_loop().call_later(delay, os._exit, self.shutdown_status)
         else:
             conn.send(b"ERR UNKNOWN_COMMAND Unknown+server+command\r\n")
+        if command in (b"status", b"workers"):
+            for row in rows[::-1] if "reverse-admin-rows" in self.legal else rows:
+                conn.send(row + eol)
+            conn.send(b"." + eol)
 
     # ---------------------------------------------------------------- connections
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
-        conn = Conn(writer, sock.fileno() if sock is not None else 0)
+        writes = next((h for h in ("split-writes", "coalesce-writes") if h in self.legal), "")
+        conn = Conn(writer, sock.fileno() if sock is not None else 0, writes)
         self.conns.append(conn)
         try:
             while not self.hung.is_set():
@@ -440,7 +542,9 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shutdown-closes-port", action="store_true", help="stop listening at 'shutdown'")
     parser.add_argument("--no-coalesce", action="store_true", help="never coalesce submissions")
     parser.add_argument("--fail-dropped-jobs", action="store_true", help="WORK_FAIL a dead worker's jobs")
+    parser.add_argument("--exact-option", action="store_true", help="match option names with their case")
     parser.add_argument("--empty-unknown-status", action="store_true", help="empty numbers for unknown handles")
+    parser.add_argument("--habit", dest="legal", action="append", default=[], choices=sorted(LEGAL), metavar="NAME")
     parser.add_argument("--break", dest="breaks", action="append", default=[], choices=sorted(BREAKS), metavar="NAME")
     args = parser.parse_args(argv)
     numbers = {name: number for number, name in NAMES.items()}
@@ -459,6 +563,7 @@ async def main(argv: list[str] | None = None) -> None:
         frozenset(args.breaks),
         frozenset(h for h in HABITS if getattr(args, h.replace("-", "_"))),
     )
+    toy.legal = frozenset(args.legal)
     server = await asyncio.start_server(toy.serve, args.host, args.port)
     toy.listener, toy.shutdown_closes_port = server, args.shutdown_closes_port
     print(f"toy gearman server on {args.host}:{args.port}", file=sys.stderr, flush=True)
