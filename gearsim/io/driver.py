@@ -220,6 +220,9 @@ class DriverProcess:
         except TimeoutError:
             self.hung = True
             raise DriverBroken("hung", f"{self._what()} did not read its {op} request") from None
+        except asyncio.CancelledError:
+            self.hung = True  # cut by a case's time limit: as _reply says
+            raise
         return await self._reply(op, request_id, timeout + GRACE)
 
     async def _reply(self, op: str, request_id: int, limit: float) -> Reply:
@@ -227,6 +230,12 @@ class DriverProcess:
         assert stdout is not None  # a pipe, by start()
         try:
             raw = await asyncio.wait_for(stdout.readline(), timeout=limit)
+        except asyncio.CancelledError:
+            # cut from outside (a case's time limit): the reply may still come, before any later
+            # request's, so this driver is hung as far as stop is concerned: no bye, whose reply
+            # would never be the next line (it cost each timed-out case GRACE + 0.5 s more)
+            self.hung = True
+            raise
         except TimeoutError:
             self.hung = True
             raise DriverBroken(
