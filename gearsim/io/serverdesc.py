@@ -307,8 +307,12 @@ def parse_description(text: str, source: str) -> ServerDescription:
     """
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more digits than Python converts
         raise DescriptionError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses into each nested array and inline table
+        raise DescriptionError(
+            f"{source}: not a server description: arrays or tables nested too deep to read"
+        ) from None
     return _from_data(data, source)
 
 

@@ -183,16 +183,28 @@ def _text(raw: Mapping[str, object], key: str, source: str) -> str:
     return value
 
 
+def _json(text: str, source: str) -> object:
+    """``text`` as JSON.
+
+    Raises:
+        BaselineError: not JSON, an integer of more digits than Python converts (a ValueError, not a
+            JSONDecodeError), or arrays and objects nested deeper than the decoder recurses.
+    """
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise BaselineError(f"{source}: not JSON: {exc}") from None
+    except RecursionError:
+        raise BaselineError(f"{source}: not a baseline: arrays or objects nested too deep to read") from None
+
+
 def parse_baseline(text: str, source: str = "<baseline>") -> Baseline:
     """Read a baseline from its JSON text.
 
     Raises:
         BaselineError: not JSON, another schema, or a case without a known verdict.
     """
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(f"{source}: not JSON: {exc}") from None
+    raw = _json(text, source)
     if not isinstance(raw, dict):
         raise BaselineError(f"{source}: expected a JSON object")
     if raw.get("schema") != SCHEMA:
@@ -331,10 +343,7 @@ def known_failures(text: str, source: str = "<baseline>") -> dict[str, str]:
             if entry.strip():
                 out[entry.strip()] = reason.strip() or "known failure"
         return out
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(f"{source}: not JSON: {exc}") from None
+    raw = _json(text, source)
     if isinstance(raw, dict) and raw.get("schema") == SCHEMA:
         baseline = parse_baseline(text, source)
         return {
