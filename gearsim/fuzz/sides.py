@@ -38,12 +38,14 @@ from gearsim.protocol.codec import Decoder, encode
 from gearsim.protocol.node import Close, ConnId, Output, Send
 from gearsim.protocol.packets import Message, Packet, PacketType
 
-__all__ = ["BARRIER_PREFIX", "ModelSide", "RealSide", "Side", "is_barrier"]
+__all__ = ["ANSWER_LIMIT", "BARRIER_PREFIX", "ModelSide", "RealSide", "Side", "is_barrier"]
 
 #: every barrier echo payload starts with this
 BARRIER_PREFIX = b"gearsim-barrier-"
 #: ms of virtual time one step takes on the model side
 STEP_TICKS = 10
+#: the longest answer to an admin command read by RealSide (a real one is 'OK' or a short ERR line)
+ANSWER_LIMIT = 4096
 
 
 def is_barrier(message: Message, token: bytes | None = None) -> bool:
@@ -289,16 +291,45 @@ class RealSide:
         sock = self._control()
         for fn in functions:
             for _ in range(attempts):
-                sock.sendall(b"drop function " + fn + b"\n")
-                reply = b""
-                while not reply.endswith(b"\n"):
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        return
-                    reply += chunk
+                command = b"drop function " + fn
+                sock.sendall(command + b"\n")
+                reply = self._answer(sock, command)
+                if reply is None:
+                    return
                 if reply.startswith(b"OK") or b"not found" in reply:
                     break
                 time.sleep(0.001)
+
+    def _answer(self, sock: socket.socket, command: bytes) -> bytes | None:
+        """The one-line answer to an admin ``command`` on ``sock``; None when the server closed the connection.
+
+        Read within ``timeout`` and ANSWER_LIMIT bytes: a server that streams
+        bytes without a newline, or one now and then, held the run forever.
+
+        Raises:
+            HarnessError: no whole line within the time or the length.
+        """
+        what = f"the server's answer to {command.decode('ascii', 'replace')!r}"
+        reply = b""
+        deadline = time.monotonic() + self.timeout
+        while b"\n" not in reply:
+            if len(reply) > ANSWER_LIMIT:
+                raise HarnessError(f"{what} ran past {ANSWER_LIMIT} bytes without a newline")
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                did = f"ended no line ({len(reply)} bytes)" if reply else "did not answer"
+                raise HarnessError(f"{what} {did} within {self.timeout:g} s") from None
+            except OSError as exc:
+                raise HarnessError(f"{what} could not be read: {exc}") from None
+            if not chunk:
+                return None
+            reply += chunk
+        return reply
 
     def close_all(self) -> None:
         self.peer.close_all()
