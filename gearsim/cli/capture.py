@@ -25,7 +25,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, add_profile_argument, port
+from gearsim.cli.common import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_INPUT,
+    EXIT_OK,
+    add_profile_argument,
+    check_outputs,
+    port,
+)
 from gearsim.dissect.annotate import annotate
 from gearsim.dissect.capture import read_capture
 from gearsim.dissect.events import CaptureStats, ConnInfo, Event, EventKind
@@ -271,6 +279,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from gearsim.dissect.record import record_events, slug
     from gearsim.files import replace_text
 
+    check_outputs([("--output", args.output)])  # before reading a capture, which can take minutes
     stats = CaptureStats()
     events = list(read_capture(args.capture, _ports(args.port), stats))
     if not _found_or_say(args, stats, "record"):

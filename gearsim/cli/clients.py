@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, baselines_folder, say_notes, unjudged_exit
+from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, baselines_folder, check_outputs, say_notes, unjudged_exit
 from gearsim.cli.common import command as nonblank
 from gearsim.cli.common import seconds as positive_seconds
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
@@ -136,6 +136,8 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     from gearsim.report.matrix import Implementation, build_matrix, matrix_json, matrix_markdown
 
     baselines_folder(args.baselines)
+    check_outputs([("--out-md", args.out_md), ("--out-json", args.out_json), ("--out-html", args.out_html)])
+    check_outputs(folders=[("--write-baselines", args.write_baselines)], make_folders=True)
     commands: list[tuple[str, str]] = [
         (c if c in REFERENCE else f"driver{i + 1}", c) for i, c in enumerate(args.driver or [])
     ]

@@ -6,14 +6,16 @@ people's verdicts is inconclusive), the argument parser class (its usage errors 
 every other input error, not argparse's 2, which means "inconclusive" here),
 the argument types for ``HOST:PORT``, ``K/N`` shards and counts, the
 ``--profile`` option with the one check that refuses an unknown profile
-before anything runs, and which vector files the paths given to ``lint`` and
-``fmt`` name.
+before anything runs, the check that every output a command will write can
+be written, made before it runs (:func:`check_outputs`), and which vector
+files the paths given to ``lint`` and ``fmt`` name.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +38,7 @@ __all__ = [
     "add_profile_argument",
     "address",
     "baselines_folder",
+    "check_outputs",
     "command",
     "count",
     "exit_code",
@@ -264,6 +267,55 @@ def baselines_folder(name: str | None) -> None:
     """
     if name is not None and not Path(name).is_dir():
         raise InputError(f"--baselines {name}: no such folder")
+
+
+def check_outputs(
+    files: Iterable[tuple[str, str | None]] = (),
+    folders: Iterable[tuple[str, str | None]] = (),
+    *,
+    make_folders: bool = False,
+) -> None:
+    """Refuse, before a command does its work, an output it could not write after it.
+
+    ``files`` and ``folders`` are (option, path) pairs; None is an option not
+    given. Written after a run (which can take hours against real peers), an
+    output that was a folder, or in a folder that does not exist or is a file,
+    failed at the end and took the run's verdicts with it. A file must not be
+    a folder, and the folder it is written in (gearsim.files.replace_text puts a
+    sibling there and renames it) must exist, or with ``make_folders`` the
+    nearest folder that exists must, and be writable. A link, a pipe or a
+    device is written in place, so only it must be writable.
+
+    Raises:
+        InputError: naming the option, the path and what is wrong with it.
+    """
+    for option, name in files:
+        if name is None:
+            continue
+        path = Path(name)
+        if path.is_dir():
+            raise InputError(f"{option} {name}: a folder, not a file")
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            if not os.access(path, os.W_OK):
+                raise InputError(f"{option} {name}: not writable")
+            continue
+        _writable_folder(option, name, path.parent, make_folders)
+    for option, name in folders:
+        if name is not None:
+            _writable_folder(option, name, Path(name), make_folders)
+
+
+def _writable_folder(option: str, name: str, folder: Path, make: bool) -> None:
+    """Refuse ``folder`` unless it (with ``make``: the nearest of its parents that exists) is a writable folder."""
+    probe = folder
+    while not probe.exists() and make and probe.parent != probe:
+        probe = probe.parent
+    if not probe.exists():
+        raise InputError(f"{option} {name}: no such folder {folder}")
+    if not probe.is_dir():
+        raise InputError(f"{option} {name}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {name}: cannot write in folder {probe}")
 
 
 def write_pcap(traces: Iterable[Trace], path: str) -> None:

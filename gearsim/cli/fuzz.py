@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, add_profile_argument, address, positive
-from gearsim.errors import InputError
+from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, add_profile_argument, address, check_outputs, positive
+from gearsim.errors import GearsimError, InputError
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.report.repro import Target, reproduce_fuzz, reproduce_run
 
@@ -27,6 +28,10 @@ __all__ = ["add_fuzz_command"]
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
     from gearsim.files import vector_root
+
+    folder = Path(args.out) if args.out else vector_root() / "regressions"
+    if not args.no_write:  # a finding is written after the whole search: a folder it cannot go in is refused first
+        check_outputs(folders=[("--out", str(folder))], make_folders=True)
     from gearsim.fuzz.machine import ADMIN_RULES, RULES, run_machine
     from gearsim.fuzz.session import identify, model_vs_server
     from gearsim.fuzz.writer import case_id, content_hash, regression_vector
@@ -95,17 +100,22 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
         command=command,
     )
     text = dump_vector_file(data)
-    folder = Path(args.out) if args.out else vector_root() / "regressions"
     path = folder / f"{cid}.yaml"
+    unwritten = "--no-write" if args.no_write else ""
     if not args.no_write:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:  # the finding is still printed below: it is what the search was for
+            unwritten = f"cannot write it: {exc.strerror or exc}"
     file_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
     kind = "INVARIANT" if type(outcome.failure).__name__ == "InvariantBroken" else "DIVERGENCE"
     print(f"{kind} seed {args.seed}: {outcome.failure}")
-    if outcome.error is not None:
+    if isinstance(outcome.error, GearsimError):
+        print(f"  note: then a harness error: {outcome.error}")
+    elif outcome.error is not None:
         print(f"  note: hypothesis reported {type(outcome.error).__name__} (the server answered differently on replay)")
-    print(f"  vector: {path}::{cid}{'' if not args.no_write else ' (not written: --no-write)'}")
+    print(f"  vector: {path}::{cid}{f' (not written: {unwritten})' if unwritten else ''}")
     print(f"  conversation hash: {content_hash(history)}; file sha256: {file_hash}")
     print(f"  server: {identity}")
     print("  shrunk conversation:")
@@ -114,6 +124,9 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     print(f"  reproduce the search: {command}")
     replay = reproduce_run(f"{path}::{cid}", Target(profile=profile, server=f"{host}:{port}"))
     print(f"  replay the vector:    {replay}")
+    if unwritten and not args.no_write:
+        print(f"gearsim fuzz: {path}: {unwritten}", file=sys.stderr)
+        return EXIT_INPUT
     return EXIT_FAIL
 
 

@@ -29,6 +29,7 @@ from gearsim.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
     baselines_folder,
+    check_outputs,
     profile_list,
     say_notes,
     unjudged_exit,
@@ -205,6 +206,8 @@ def _log(log: TextIO | None, text: str) -> None:
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
     baselines_folder(args.baselines)
+    outputs = [("--out-json", args.out_json), ("--out-html", args.out_html), ("--out-md", args.out_md)]
+    check_outputs(outputs, [("--write-baselines", args.write_baselines)], make_folders=True)
     selection = select(args.vectors)
     say_notes("matrix", selection.notes)
     peers = list(PEERS) if args.peers is None else [p for p in args.peers.split(",") if p]

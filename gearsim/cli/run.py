@@ -44,6 +44,7 @@ from gearsim.cli.common import (
     EXIT_OK,
     add_profile_argument,
     address,
+    check_outputs,
     command,
     count,
     exit_code,
@@ -219,6 +220,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "--pcap writes the built-in model's simulated conversations; against a real server or a client "
             "under test, capture the traffic (tcpdump -i lo -w FILE port PORT) and read it with gearsim decode"
         )
+    # every output is checked before the run: written after it, a bad one took the verdicts with it
+    check_outputs([("--out", args.out), ("--trace", args.trace), ("--pcap", args.pcap)])
+    check_outputs([("--write-baseline", args.write_baseline)], make_folders=True)
     described = _description(args) if command else None
     # a described server, the built-in peers too, is judged under its own profile unless one is named
     own = described or (peer_description(args.peer) if args.peer else None)
@@ -508,10 +512,10 @@ def _write_report(
         out = render_html([ReportRun(profile, results, profile, played.described, played.clock)], requirements, title)
     else:
         out = text()
+    # the summary goes out first: a report that cannot be written (a full disk) must not take it along
+    sys.stdout.write(out if not args.out or args.format == "text" else text())
     if args.out:
         replace_text(Path(args.out), out)  # whole or not at all: a failed write keeps the last report
-        out = text() if args.format != "text" else out
-    sys.stdout.write(out)
 
 
 def _baseline_target(args: argparse.Namespace, profile: str, described: ServerDescription | None) -> str:

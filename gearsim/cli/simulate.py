@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_INPUT, EXIT_OK, write_pcap
+from gearsim.cli.common import EXIT_INPUT, EXIT_OK, check_outputs, write_pcap
 from gearsim.errors import GearsimError
 from gearsim.files import data_dir, read_input_text, replace_text
 from gearsim.sim.scenario import Scenario, ScenarioError, parse_scenario_text
@@ -140,6 +140,7 @@ def format_summary(scenario: Scenario, results: Results, wall: float | None = No
 def run_simulate(args: argparse.Namespace) -> int:
     """The ``simulate`` command: 0 when it ran, 3 with one line on stderr for bad input."""
     try:
+        check_outputs([("--trace", args.trace), ("--pcap", args.pcap)])  # before the run, not after it
         scenario = load_scenario(args.scenario)
         workload = Workload(scenario, seed=args.seed)
     except (GearsimError, OSError) as exc:

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK, profile_list, say_notes
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, check_outputs, profile_list, say_notes
 
 __all__ = ["add_spec_commands"]
 
@@ -35,6 +35,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     from gearsim.run.runner import CaseResult, run_case
 
     profiles = profile_list(args.profiles) if args.run or args.profiles else []
+    check_outputs([("--out", args.out)])
     selection = select(args.vectors)
     say_notes("spec coverage", selection.notes)
     requirements = load_requirements()
@@ -158,6 +159,7 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     if unknown:
         print(f"gearsim spec mutate: unknown mutation(s) {', '.join(unknown)}", file=sys.stderr)
         return 3
+    check_outputs([("--out", args.out)])
     selection = select(args.vectors)
     say_notes("spec mutate", selection.notes)
     requirements = load_requirements()
