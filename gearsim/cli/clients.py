@@ -151,6 +151,9 @@ def _cmd_clients(args: argparse.Namespace) -> int:
                 print(f"gearsim clients: skipping {name}: {why}", file=sys.stderr)
         commands = [(name, name) for name, why in missing.items() if not why]
     selection = _library_selection(args.vectors)
+    for name, _command in commands if args.baselines else ():
+        # a missing or broken baseline is refused before every driver ran, not after the first (the rest unwritten)
+        read_baseline(Path(args.baselines) / f"driver-{name}.json")
     runs: list[tuple[Implementation, list[CaseResult]]] = []
     seconds: dict[str, float] = {}
     for name, command in commands:

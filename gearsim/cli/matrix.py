@@ -221,6 +221,12 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     clash = next((n for n in names if names.count(n) > 1 or n in peers), None)
     if clash is not None:
         raise InputError(f"two columns would be called {clash!r}: give each described server its own name")
+    if args.baselines:
+        # a broken baseline is refused before the run, as run --baseline's is, not after every server ran
+        for key in [f"model-{p}" for p in models] + peers + names:
+            path = Path(args.baselines) / f"{key.replace(':', '-')}.json"
+            if path.exists():
+                read_baseline(path)
     matrix, runs = run_matrix(
         selection,
         peers=peers,
