@@ -188,10 +188,23 @@ def _json(text: str, source: str) -> object:
 
     Raises:
         BaselineError: not JSON, an integer of more digits than Python converts (a ValueError, not a
-            JSONDecodeError), or arrays and objects nested deeper than the decoder recurses.
+            JSONDecodeError), arrays and objects nested deeper than the decoder recurses, or a key
+            given twice in one object (json keeps the last: a case listed twice, with another
+            verdict, silently replaced the first, where a vector file's YAML refuses it).
     """
+
+    def unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key, value in pairs:
+            if key in out:
+                raise BaselineError(f"{source}: key {key!r} given twice in one object")
+            out[key] = value
+        return out
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique)
+    except BaselineError:
+        raise  # unique's, a ValueError too
     except ValueError as exc:
         raise BaselineError(f"{source}: not JSON: {exc}") from None
     except RecursionError:
@@ -220,7 +233,8 @@ def parse_baseline(text: str, source: str = "<baseline>") -> Baseline:
     for case_id, entry in cases_raw.items():
         if not isinstance(entry, dict):
             raise BaselineError(f"{source}: case {case_id!r}: expected an object with 'verdict'")
-        verdict = _BY_VALUE.get(entry.get("verdict"))  # type: ignore[arg-type]
+        named = entry.get("verdict")
+        verdict = _BY_VALUE.get(named) if isinstance(named, str) else None  # a list or an object is not hashable
         if verdict is None:
             known = ", ".join(sorted(_BY_VALUE))
             raise BaselineError(f"{source}: case {case_id!r}: verdict {entry.get('verdict')!r} is not one of {known}")

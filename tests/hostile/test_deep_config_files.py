@@ -1,9 +1,11 @@
-"""A baseline (JSON) or a server description (TOML) nested too deep, or with an endless integer: one line, exit 3.
+"""A baseline (JSON) or a server description (TOML) nested too deep, of the wrong shape, or with an endless integer.
 
 Both were exit 4, a gearsim bug with its traceback: json.loads and tomllib
 recurse per level (RecursionError), and an integer of more than 4300 digits is
 a plain ValueError (Python's int conversion limit), not the decode error
-that was caught.
+that was caught. A baseline verdict that was a list or an object was a
+TypeError (exit 4) too, and a case listed twice silently kept the last.
+Each is now the file's error, one line, exit 3.
 """
 
 from __future__ import annotations
@@ -51,3 +53,19 @@ def test_run_refuses_one_in_one_line_before_any_case(tmp_path: Path, capsys: pyt
     assert code == 3, err
     assert out == ""
     assert err == f"gearsim run: {path}: not a server description: arrays or tables nested too deep to read\n"
+
+
+@pytest.mark.parametrize(
+    ("cases", "words"),
+    [
+        ('{"a::b": {"verdict": []}}', "case 'a::b': verdict [] is not one of"),  # was a TypeError: unhashable
+        ('{"a::b": {"verdict": {}}}', "case 'a::b': verdict {} is not one of"),
+        ('{"a::b": {"verdict": "fail"}, "a::b": {"verdict": "pass"}}', "key 'a::b' given twice in one object"),
+    ],
+    ids=["list-verdict", "object-verdict", "case-twice"],
+)
+def test_a_baseline_case_of_the_wrong_shape_is_a_baseline_error(cases: str, words: str) -> None:
+    text = '{"schema": "gearsim-baseline/1", "cases": ' + cases + "}"
+    with pytest.raises(BaselineError) as raised:
+        parse_baseline(text, "b.json")
+    assert str(raised.value).startswith(f"b.json: {words}"), raised.value
