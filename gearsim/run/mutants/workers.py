@@ -107,6 +107,18 @@ def _noop_to_the_awake(server: Server, original: Callable[..., Any]) -> Callable
     return wake
 
 
+def _noop_to_every_sleeper(server: Server, original: Callable[..., Any]) -> Callable[..., Any]:
+    def wake(function: Function, out: Outbox) -> None:
+        original(function, out)
+        for other in server.store.functions.values():
+            for reg in other.workers:
+                if other is not function and reg.conn.sleep is Sleep.ASLEEP:
+                    out.append((reg.conn, Packet.res(T.NOOP)))
+                    reg.conn.sleep = Sleep.WOKEN
+
+    return wake
+
+
 def _requeue_loses_listeners(server: Server, original: Callable[..., Any]) -> Callable[..., Any]:
     def queue(job: Job, out: Outbox) -> None:
         if job.worker is not None:
@@ -333,6 +345,12 @@ WORKER_MUTATIONS: Final[tuple[Mutation, ...]] = (
         "noop-to-the-awake",
         "workers that never slept get NOOP too",
         store_patch("wake", _noop_to_the_awake),
+    ),
+    _m(
+        "GM-SLEEP-009",
+        "noop-to-every-sleeper",
+        "a new job wakes the sleepers of every function",
+        store_patch("wake", _noop_to_every_sleeper),
     ),
     # ---- priority
     _m(
