@@ -45,6 +45,7 @@ __all__ = [
     "replace_bytes",
     "replace_text",
     "select",
+    "special_kind",
     "vector_root",
     "write_baseline",
 ]
@@ -170,6 +171,24 @@ class Selection:
         return Selection(tuple(files), cases, self.notes)
 
 
+def special_kind(path: Path) -> str:
+    """What ``path`` is when it exists but is neither a regular file nor a folder ("a FIFO"...), else "".
+
+    A FIFO, a device or a socket given where a file is read was "no such file or folder" (or "no
+    vector file matches"): wrong, it exists; refused with this word instead (a FIFO is never read:
+    nothing may be writing into it, and reading waits forever).
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else ""
+
+
 def select(specs: Sequence[str]) -> Selection:
     """Resolve command-line selectors into vector files and cases.
 
@@ -209,7 +228,10 @@ def select(specs: Sequence[str]) -> Selection:
             names = [n for n in bundled if fnmatch.fnmatch(n, target) or fnmatch.fnmatch(n, target + ".yaml")]
             names += [n for n in bundled if n.startswith(target.rstrip("/") + "/") and n not in names]
             if not names:
-                raise VectorError(f"no vector file matches {target!r}")
+                kind = special_kind(path)
+                raise VectorError(
+                    f"{target}: {kind}, not a vector file" if kind else f"no vector file matches {target!r}"
+                )
             for n in names:
                 add(n, bundled[n], glob)
     files: list[VectorFile] = []

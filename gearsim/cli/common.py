@@ -233,7 +233,7 @@ def vector_files(names: Sequence[str], command: str) -> list[Path]:
             lint or format check of nothing), the file system's root, or a
             folder that cannot be read.
     """
-    from gearsim.files import find_yaml
+    from gearsim.files import find_yaml, special_kind
 
     files: list[Path] = []
     for name in names:
@@ -246,6 +246,8 @@ def vector_files(names: Sequence[str], command: str) -> list[Path]:
             files += found
         elif path.is_file():
             files.append(path)
+        elif special_kind(path):
+            raise InputError(f"{path}: {special_kind(path)}, not a vector file or folder")
         else:
             raise InputError(f"{path}: no such file or folder")
     return files

@@ -20,7 +20,7 @@ from typing import Any
 
 from gearsim.cli.common import EXIT_INPUT, EXIT_OK, check_outputs, write_pcap
 from gearsim.errors import GearsimError
-from gearsim.files import data_dir, read_input_text, replace_text
+from gearsim.files import data_dir, read_input_text, replace_text, special_kind
 from gearsim.sim.scenario import Scenario, ScenarioError, parse_scenario_text
 from gearsim.sim.workload import FunctionStats, Results, Workload, percentile
 
@@ -60,11 +60,13 @@ def find_scenario(name: str) -> Path:
     """The file ``name`` names: a path, else a bundled scenario (with or without .yaml).
 
     Raises:
-        ScenarioError: neither exists.
+        ScenarioError: neither exists, or ``name`` is a FIFO, a device or a socket.
     """
     path = Path(name)
     if path.is_file():
         return path
+    if special_kind(path):
+        raise ScenarioError(f"{name}: {special_kind(path)}, not a scenario file")
     try:
         folder = data_dir("scenarios")
     except FileNotFoundError:
