@@ -79,12 +79,16 @@ def record_events(events: Iterable[Event], *, title: str, case_id: str, conns: l
     """The canonical text of a vector file with one case replaying ``events``.
 
     Raises:
-        ValueError: nothing to record (no binary conversation in the events).
+        ValueError: nothing to record (no binary conversation in the events), or a ``conns`` id not in them.
     """
     all_events = list(events)
     by_conn: dict[int, list[Event]] = {}
     for e in all_events:
         by_conn.setdefault(e.conn, []).append(e)
+    unknown = sorted(set(conns or ()) - set(by_conn))
+    if unknown:  # a mistyped --conn was dropped in silence, or made it "no conversation": name it
+        there = f"connections {min(by_conn)} to {max(by_conn)}" if by_conn else "no connection"
+        raise ValueError(f"--conn {', '.join(map(str, unknown))}: not in the capture, which holds {there}")
     binary = {
         c for c, evs in by_conn.items() if any(isinstance(e.message, Packet) for e in evs) and (not conns or c in conns)
     }
