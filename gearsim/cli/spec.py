@@ -20,10 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gearsim.cli.common import EXIT_FAIL, EXIT_OK, check_outputs, profile_list, say_notes
+
+if TYPE_CHECKING:
+    from gearsim.run.mutants.mutation import Mutation
 
 __all__ = ["add_spec_commands"]
 
@@ -85,13 +89,7 @@ def _outcomes(args: argparse.Namespace, files: Any, requirements: Any, *, false_
     from gearsim.run.mutants.play import MUST_LEVEL, run_mutation, unmutated_verdicts
     from gearsim.run.mutants.registry import MUTATIONS
 
-    chosen = [
-        m
-        for m in MUTATIONS
-        if (not getattr(args, "fast", False) or m.fast)
-        and (not getattr(args, "mutation", None) or m.id in args.mutation)
-        and (not getattr(args, "rule", None) or m.rule in args.rule)
-    ]
+    chosen = _chosen(args, MUTATIONS)
     unmutated: dict[tuple[str, str | None], Any] = {}
 
     def held_against(profile: str, level: str | None) -> Any:
@@ -149,6 +147,17 @@ def _mutation_coverage(args: argparse.Namespace, files: Any, requirements: Any) 
     return 0
 
 
+def _chosen(args: argparse.Namespace, mutations: Sequence[Mutation]) -> list[Mutation]:
+    """The mutants ``--fast``, ``--mutation`` and ``--rule`` choose (every one without them)."""
+    return [
+        m
+        for m in mutations
+        if (not getattr(args, "fast", False) or m.fast)
+        and (not getattr(args, "mutation", None) or m.id in args.mutation)
+        and (not getattr(args, "rule", None) or m.rule in args.rule)
+    ]
+
+
 def _cmd_mutate(args: argparse.Namespace) -> int:
     from gearsim.files import load_requirements, select
     from gearsim.report.coverage import mutation_rows, mutation_summary, naming, surviving_musts
@@ -158,6 +167,19 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.mutation or ()) - known)
     if unknown:
         print(f"gearsim spec mutate: unknown mutation(s) {', '.join(unknown)}", file=sys.stderr)
+        return 3
+    # a mistyped rule chose no mutant and passed as '0/0 mutants killed', exit 0: a check of nothing
+    unruled = sorted(set(args.rule or ()) - {m.rule for m in MUTATIONS})
+    if unruled:
+        listed = "gearsim spec coverage --mutate lists the rules that have one"
+        print(
+            f"gearsim spec mutate: --rule {', '.join(unruled)}: no mutant breaks this rule ({listed})", file=sys.stderr
+        )
+        return 3
+    if not _chosen(args, MUTATIONS):
+        print(
+            "gearsim spec mutate: no mutant is chosen by all of --fast, --mutation and --rule together", file=sys.stderr
+        )
         return 3
     check_outputs([("--out", args.out)])
     selection = select(args.vectors)
