@@ -47,6 +47,7 @@ import argparse
 import random
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,7 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path, profile in captures:
             events = list(read_capture(path, None))
             sites = args.race_sites if args.race_sites is not None and ".race" in path.name else args.sites
+            started = time.monotonic()
             results, baseline = run_capture(events, profile, classes, sites, rng)
+            # the totals come at the end, tens of minutes in: without this nothing said the tool was working
+            n = len(results)
+            print(f"{path.name}: {n} mutant{'s' * (n != 1)} in {time.monotonic() - started:.0f} s", file=sys.stderr)
             false_broken += len(baseline)
             if baseline:
                 print(f"{path.name}: the unmutated capture breaks {sorted(set(baseline))}")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 import sys
 from pathlib import Path
+
+import pytest
 
 from gearsim.dissect.capture import read_capture
 
@@ -56,3 +59,11 @@ def test_a_wrong_handle_in_a_race_recording_is_told_beside_a_worker_joined_mid_s
     # decided without a search (no order produces it) and judged with its submission
     mutant = _mutant("gearmand.race1.pcap.gz", "wrong-handle", 1141)
     assert "GM-SUBMIT-001" in mutate_captures.broken_rules(mutant.events, "gearmand-1.1")
+
+
+def test_the_tool_says_per_capture_that_it_is_working(capsys: pytest.CaptureFixture[str]) -> None:
+    """Run as the README shows, it printed nothing for tens of minutes (the race recordings) before its totals."""
+    assert mutate_captures.main([str(DATA / "gearmand.raw.pcap"), "--sites", "1", "--class", "error-reply"]) == 0
+    out = capsys.readouterr()
+    assert re.fullmatch(r"gearmand\.raw\.pcap: 1 mutant in \d+ s\n", out.err), out.err
+    assert "mutation: 1 of 1 server-side mutants detected" in out.out
