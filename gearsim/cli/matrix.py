@@ -218,6 +218,10 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     servers = [command_description(c) for c in args.server_command or ()]
     servers += [load_description(Path(f)) for f in args.server_description or ()]
     names = [d.name for d in servers]
+    if not models and not peers and not servers:
+        # a table of no column ran nothing and exited 0, as if every server had been judged
+        why = "no model profile (--no-model, or --profiles naming none) and no real server named"
+        raise InputError(f"no column to run: {why}")
     clash = next((n for n in names if names.count(n) > 1 or n in peers), None)
     if clash is not None:
         raise InputError(f"two columns would be called {clash!r}: give each described server its own name")

@@ -201,3 +201,12 @@ def test_a_missing_baselines_folder_is_refused_before_the_run(
     assert main([command, "--baselines", str(missing)]) == 3
     out = capsys.readouterr()
     assert out.out == "" and out.err == f"gearsim {command}: --baselines {missing}: no such folder\n", out.err
+
+
+def test_a_matrix_of_no_column_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """It ran nothing and exited 0, as if every server had been judged."""
+    assert main(["matrix", "--no-model", "--peers", "", "codec/framing.yaml"]) == 3
+    assert capsys.readouterr().err == (
+        "gearsim matrix: no column to run: no model profile (--no-model, or --profiles naming none) "
+        "and no real server named\n"
+    )
