@@ -25,7 +25,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, baselines_folder, check_outputs, say_notes, unjudged_exit
+from gearsim.cli.common import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_INPUT,
+    baselines_folder,
+    check_outputs,
+    say_notes,
+    unjudged_exit,
+)
 from gearsim.cli.common import command as nonblank
 from gearsim.cli.common import seconds as positive_seconds
 from gearsim.files import Selection, load_requirements, read_baseline, replace_text, select, write_baseline
@@ -150,6 +158,10 @@ def _cmd_clients(args: argparse.Namespace) -> int:
                     return EXIT_INPUT
                 print(f"gearsim clients: skipping {name}: {why}", file=sys.stderr)
         commands = [(name, name) for name, why in missing.items() if not why]
+    if not commands:
+        # a table of no column measured nothing: written, it replaced the committed one, and exited 0
+        print("gearsim clients: no driver could run here (each was skipped, above); nothing written", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
     selection = _library_selection(args.vectors)
     for name, _command in commands if args.baselines else ():
         # a missing or broken baseline is refused before every driver ran, not after the first (the rest unwritten)
