@@ -41,6 +41,7 @@ __all__ = [
     "check_outputs",
     "command",
     "count",
+    "counted",
     "exit_code",
     "port",
     "positive",
@@ -63,6 +64,11 @@ EXIT_INCONCLUSIVE: Final[int] = 2
 EXIT_INPUT: Final[int] = 3
 #: a bug in gearsim itself, reported with its traceback and a request to report it
 EXIT_BUG: Final[int] = 4
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1 ("1 case", "2 cases"). Pure."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def exit_code(results: Sequence[CaseResult]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK, vector_files
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, counted, vector_files
 from gearsim.errors import VectorError
 from gearsim.files import load_requirements, load_schema_text, read_input_text, vector_root
 from gearsim.vectors.lint import lint_text
@@ -35,7 +35,7 @@ def _cmd_lint(args: argparse.Namespace) -> int:
         findings += found
     for line in findings:
         print(line)
-    print(f"gearsim lint: {len(files)} files, {cases} cases, {len(findings)} findings")
+    print(f"gearsim lint: {counted(len(files), 'file')}, {counted(cases, 'case')}, {counted(len(findings), 'finding')}")
     return EXIT_FAIL if findings else EXIT_OK
 
 

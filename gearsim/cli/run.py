@@ -47,6 +47,7 @@ from gearsim.cli.common import (
     check_outputs,
     command,
     count,
+    counted,
     exit_code,
     say_notes,
     seconds,
@@ -260,7 +261,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     results = played.results
     if args.level:
         results = [at_level(r, args.level, requirements) for r in results]
-    title = f"gearsim run{_flag(args)}: {len(results)} cases against {played.described}, {len(selection.files)} files"
+    title = f"gearsim run{_flag(args)}: {counted(len(results), 'case')} against {played.described}, "
+    title += counted(len(selection.files), "file")
     title += f", profile {profile}" + (f", level {args.level}" if args.level else "")
     if args.shard is not None:
         title += f", shard {args.shard}"
@@ -367,7 +369,7 @@ def _play_server(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str
     down = user.down()
     if down is not None:
         skipped = sum(r.reason == f"{down}: not run" for r in results)
-        footer = f"stopped early: {down}; {skipped} cases not run"
+        footer = f"stopped early: {down}; {counted(skipped, 'case')} not run"
     return _Played(results, f"{identity} ({user.describe()}){_chunking_note(args)}", "wall", footer=footer)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, count, port, seconds
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, count, counted, port, seconds
 from gearsim.errors import InputError
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.run.runner import check_profile
@@ -122,7 +122,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     seen = shell.observer.violations if shell.observer is not None else {}
     if seen:
         rules = ", ".join(f"{rule} x{n}" for rule, n in sorted(seen.items()))
-        print(f"gearsim serve: {sum(seen.values())} violations by peers ({rules})", file=sys.stderr)
+        print(f"gearsim serve: {counted(sum(seen.values()), 'violation')} by peers ({rules})", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_OK
 

@@ -159,7 +159,7 @@ def test_lint_reports_a_malformed_vector_file_as_one_finding(
     out = capsys.readouterr()
     finding, summary = out.out.splitlines()
     assert finding.startswith(str(path)) and words in finding, finding
-    assert summary.endswith(", 1 findings") and out.err == ""
+    assert summary.endswith(", 1 finding") and out.err == ""
 
 
 @pytest.mark.parametrize("name", sorted(BAD_SCENARIOS))

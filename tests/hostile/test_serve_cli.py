@@ -55,7 +55,7 @@ def test_a_violation_is_printed_with_its_rule_and_serve_exits_1(tmp_path: Path) 
     lines = err.decode().splitlines()
     assert served.process.returncode == 1
     assert lines[0].startswith("gearsim serve: c1 127.0.0.1:") and "GM-FIELD-003 [numerator]" in lines[0]
-    assert lines[-1] == "gearsim serve: 1 violations by peers (GM-FIELD-003 x1)"
+    assert lines[-1] == "gearsim serve: 1 violation by peers (GM-FIELD-003 x1)"
 
 
 def epoch_job_grabbed(extra: list[str], when: int) -> bool:

@@ -66,6 +66,7 @@ def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str
 def test_a_failure_exits_1_and_prints_the_rule_broken_first(vector: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", vector]) == 1
     out = capsys.readouterr().out
+    assert out.startswith("gearsim run: 3 cases against the reference model (seed 0, virtual time), 1 file, profile")
     block = out.split("FAIL cli.yaml::echo-wrong step 3", 1)[1].split("\n\n", 1)[0]
     assert "  rule broken: GM-ECHO-001 (MUST): A server answers ECHO_REQ with ECHO_RES" in block
     block = out.split("FAIL cli.yaml::should-only step 3", 1)[1].split("\n\n", 1)[0]

@@ -148,4 +148,4 @@ def test_the_lint_command_prints_one_line_per_finding_and_exits_1(
     path.write_text(CLEAN.replace(old, new), encoding="utf-8")
     assert main(["lint", str(path)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{tmp_path}/{where}") and out[-1].endswith("1 findings")
+    assert out[0].startswith(f"{tmp_path}/{where}") and out[-1].endswith("1 finding")
