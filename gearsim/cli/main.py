@@ -47,6 +47,28 @@ _COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
 )
 
 
+class _Version(argparse.Action):
+    """``gearsim --version``: the installed version, looked up only when asked (it costs every command otherwise).
+
+    Without it ``gearsim --version`` answered "the following arguments are required: command".
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print gearsim's version")
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: str | None = None
+    ) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("gearsim")
+        except PackageNotFoundError:  # a source tree that was never installed, as gearsim.api says
+            found = "0+unknown"
+        sys.stdout.write(f"gearsim {found}\n")  # stdout, as argparse's own version action writes
+        parser.exit(0)
+
+
 def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser of the command ``argv`` names, or of every command when it names none.
 
@@ -59,6 +81,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     named = words[0] if words else ""
     chosen = [entry for entry in _COMMANDS if named in entry[0]] or list(_COMMANDS)
     parser = Parser(prog="gearsim", description="Gearman conformance kit")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     for _names, module, add in chosen:
         getattr(importlib.import_module(module), add)(sub)

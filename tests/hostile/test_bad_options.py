@@ -9,6 +9,7 @@ inconclusive after 0 seconds instead of saying the option was wrong.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,14 @@ def test_a_usage_error_is_one_line_pointing_at_help(
         main(argv)
     assert stop.value.code == 3
     assert capsys.readouterr().err == line + "\n"
+
+
+def test_version_is_an_option_not_a_missing_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """``gearsim --version`` said 'the following arguments are required: command' and exited 3."""
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert re.fullmatch(r"gearsim \S+\n", capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("command", ["matrix", "clients"])
