@@ -31,6 +31,7 @@ from gearsim.cli.common import (
     EXIT_OK,
     baselines_folder,
     check_outputs,
+    positive,
     profile_list,
     say_notes,
     unjudged_exit,
@@ -319,7 +320,7 @@ def add_matrix_command(subparsers: Any) -> None:
     )
     p.add_argument("--profiles", metavar="P,...", help="profiles the model is run under (default: every profile)")
     p.add_argument("--no-model", action="store_true", help="leave the reference model out")
-    p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"servers run at once (default {DEFAULT_JOBS})")
+    p.add_argument("--jobs", type=positive, default=DEFAULT_JOBS, help=f"servers run at once (default {DEFAULT_JOBS})")
     p.add_argument("--no-reuse", action="store_true", help="a fresh server for every case, even stateless ones")
     p.add_argument("--require-peers", action="store_true", help="fail when a real server is not installed")
     p.add_argument("--write-baselines", metavar="DIR", help="write DIR/<implementation>.json from this run")

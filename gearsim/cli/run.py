@@ -49,6 +49,7 @@ from gearsim.cli.common import (
     count,
     counted,
     exit_code,
+    positive,
     say_notes,
     seconds,
     shard,
@@ -136,7 +137,7 @@ def add_run_command(subparsers: Any) -> None:
     )
     target.add_argument(
         "--jobs",
-        type=int,
+        type=positive,  # 0 and -3 were taken (and shown as 'jobs 0')
         default=DEFAULT_JOBS,
         help=f"with --peer/--server-command/--server-description: servers run at once (default {DEFAULT_JOBS})",
     )

@@ -178,7 +178,7 @@ def test_pcap_of_a_model_run_is_written(tmp_path: Path, capsys: pytest.CaptureFi
     [
         (
             ["run", "--jobs", "x"],
-            "gearsim run: error: argument --jobs: invalid int value: 'x' (see gearsim run --help)",
+            "gearsim run: error: argument --jobs: expected a positive integer, got 'x' (see gearsim run --help)",
         ),
         ([], "gearsim: error: the following arguments are required: command (see gearsim --help)"),
     ],
@@ -219,3 +219,11 @@ def test_a_matrix_of_no_column_is_refused(capsys: pytest.CaptureFixture[str]) ->
         "gearsim matrix: no column to run: no model profile (--no-model, or --profiles naming none) "
         "and no real server named\n"
     )
+
+
+@pytest.mark.parametrize("command", ["run", "matrix"])
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_jobs_must_be_positive(command: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """0 and -3 were taken, and the run went on as 'jobs 0'."""
+    line = refused([command, "--jobs", value, "codec/framing.yaml"], capsys)
+    assert f"argument --jobs: expected a positive integer, got '{value}'" in line, line
