@@ -444,7 +444,8 @@ def _play_started(
         )
         starts = sum(f.starts for f in factories)
         described = factories[0].describe() if factories else name
-    return _Played(results, f"{described}; {jobs} at once, {starts} server starts{_chunking_note(args)}", "wall")
+    started = counted(starts, "server start")
+    return _Played(results, f"{described}; {jobs} at once, {started}{_chunking_note(args)}", "wall")
 
 
 def _play_programs(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
