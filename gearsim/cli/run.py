@@ -279,7 +279,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if played.model is not None and args.pcap:
         write_pcap([sim.trace for _, sim in played.model.traces()], args.pcap)
     code = _baseline_exit(args, results, profile, _baseline_target(args, profile, described))
-    return exit_code(results) if code is None else code
+    if code is not None:
+        return code
+    why = unjudged(results)
+    if why:
+        # as with --baseline and as matrix and clients do: one line naming the cause, not only 37 blocks saying it
+        print(terminal_text(f"gearsim run: {why}"), file=sys.stderr)
+    return exit_code(results)
 
 
 def _level(args: argparse.Namespace) -> str:

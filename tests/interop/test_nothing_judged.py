@@ -102,7 +102,9 @@ def test_gearsim_run_with_every_case_inconclusive_exits_2_with_or_without_a_base
 ) -> None:
     base = tmp_path / "b.json"
     assert main(["run", "--driver", SILENT, CASES, "--write-baseline", str(base)]) == 2
-    assert "0 passed, 0 failed, 2 inconclusive" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "0 passed, 0 failed, 2 inconclusive" in out
+    assert err.startswith("gearsim run: no case could be judged (2 of 2 inconclusive)") and HELLO.search(err), err
     assert main(["run", "--driver", SILENT, CASES, "--baseline", str(base)]) == 2
     out, err = capsys.readouterr()
     assert "0 regressions" in out
