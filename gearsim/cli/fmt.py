@@ -35,6 +35,8 @@ def _cmd_fmt(args: argparse.Namespace) -> int:
 def add_fmt_command(subparsers: Any) -> None:
     """Add ``gearsim fmt`` to the main parser's subcommands."""
     fmt = subparsers.add_parser("fmt", help="rewrite vector files in canonical form")
-    fmt.add_argument("paths", nargs="+")
-    fmt.add_argument("--check", action="store_true", help="only report files not in canonical form")
+    fmt.add_argument("paths", nargs="+", help="vector files or folders (a folder: its *.yaml)")
+    fmt.add_argument(
+        "--check", action="store_true", help="only report files not in canonical form (exit 1 when there is one)"
+    )
     fmt.set_defaults(func=_cmd_fmt)
