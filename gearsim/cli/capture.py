@@ -362,7 +362,7 @@ def add_capture_commands(subparsers: Any) -> None:
 
     record = subparsers.add_parser("record", help="turn a captured conversation into a vector file")
     _common(record)
-    record.add_argument("-o", "--output", required=True, metavar="VECTOR.yaml")
+    record.add_argument("-o", "--output", required=True, metavar="VECTOR.yaml", help="the vector file to write")
     record.add_argument("--name", default="", help="vector file name stem (default: from the capture)")
     record.add_argument(
         "--conn", type=int, action="append", metavar="ID", help="only these connection ids (repeatable)"
