@@ -22,7 +22,9 @@ environment, in the directory gearsim was started from (so a command line
 with relative paths works as typed), and has a run directory of its own:
 
 * ``<name>.pid``: the PID of the spawned process;
-* ``<name>.log``: its standard output and standard error;
+* ``<name>.log``: its standard output and standard error, cut while it runs
+  whenever it passes gearsim.io.logcap's ``LOG_CAP`` (to a line saying so and
+  its last 64 KiB), so a server that floods them cannot fill the disk;
 * the description's ``files`` and whatever the server writes there (``logs``).
 """
 
@@ -40,6 +42,7 @@ from pathlib import Path
 
 from gearsim.errors import HarnessError
 from gearsim.io.children import track
+from gearsim.io.logcap import watch_log
 from gearsim.io.procfs import pid_running, proc_listeners, runs_command, socket_inodes
 from gearsim.io.readiness import POLL, admin_line, wait_ready
 from gearsim.io.serverdesc import HOST, ServerDescription
@@ -132,6 +135,10 @@ class RunningServer:
     def log_file(self) -> Path:
         """The file holding the server's standard output and standard error."""
         return self.rundir / f"{self.name}.log"
+
+    def log_cut(self) -> None:
+        """The log was cut to its end (gearsim.io.logcap): its output now starts at the top."""
+        self.log_offset = 0
 
     def address(self) -> tuple[str, int]:
         """(host, port) to connect to."""
@@ -374,6 +381,7 @@ def start_server(
             kill_child(proc, desc.stop_timeout)
             raise LaunchError(f"cannot write {pid_file}: {exc}") from exc
         server = RunningServer(desc.name, HOST, port, proc.pid, rundir, tuple(command), proc, desc, log_offset)
+        watch_log(proc, log_path, server.log_cut)
 
         state = wait_ready(proc, desc, port, deadline)
         if state == "ready":
