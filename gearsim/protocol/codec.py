@@ -396,8 +396,8 @@ class Decoder:
         if self._error is not None:
             raise self._error
         if self._have:
-            what = "admin line without its newline" if self._line_scan else "binary packet"
-            self._fail(TruncatedMessage(f"stream ended inside a {what} ({self._have} bytes)", offset=self._start))
+            what = "an admin line without its newline" if self._line_scan else "a binary packet"
+            self._fail(TruncatedMessage(f"stream ended inside {what} ({self._have} bytes)", offset=self._start))
 
     def _joined(self) -> bytes:
         """The buffered bytes as one, the chunks let go at once (``_parse`` keeps what is left).

@@ -389,10 +389,10 @@ def _accepts(decoder: Decoder, chunks: list[bytes]) -> bool:
 @pytest.mark.parametrize(
     ("tail", "what"),
     [
-        (b"\0RE", "binary packet"),
-        (frame(REQ, 16, b"abc")[:-1], "binary packet"),
-        (b"status", "admin line"),
-        (b"status\r", "admin line"),
+        (b"\0RE", "inside a binary packet"),
+        (frame(REQ, 16, b"abc")[:-1], "inside a binary packet"),
+        (b"status", "inside an admin line"),
+        (b"status\r", "inside an admin line"),
     ],
     ids=["in-header", "in-body", "in-line", "after-bare-cr"],
 )
