@@ -122,8 +122,9 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     for step in history:
         print(f"    {step.index:3d} {step.action.describe()}")
     print(f"  reproduce the search: {command}")
-    replay = reproduce_run(f"{path}::{cid}", Target(profile=profile, server=f"{host}:{port}"))
-    print(f"  replay the vector:    {replay}")
+    if not unwritten:  # a vector not written cannot be replayed: the search's command above finds it again
+        replay = reproduce_run(f"{path}::{cid}", Target(profile=profile, server=f"{host}:{port}"))
+        print(f"  replay the vector:    {replay}")
     if unwritten and not args.no_write:
         print(f"gearsim fuzz: {path}: {unwritten}", file=sys.stderr)
         return EXIT_INPUT

@@ -498,6 +498,17 @@ def test_fuzz_runs_against_a_server_without_the_admin_protocol(running_toy: Runn
 
 
 @pytest.mark.parametrize("running_toy", [()], indirect=True)
+def test_fuzz_with_no_write_offers_no_replay_of_a_vector_it_did_not_write(running_toy: RunningServer) -> None:
+    host, port = running_toy.address()
+    # the toy has no 'cancel job' admin command: the model's answer differs at once
+    done = gearsim("fuzz", "--server", f"{host}:{port}", "--examples", "10", "--steps", "8", "--no-write")
+    assert done.returncode == 1 and "DIVERGENCE seed 0:" in done.stdout, done.stdout + done.stderr
+    assert "(not written: --no-write)" in done.stdout
+    assert "reproduce the search: gearsim fuzz" in done.stdout
+    assert "replay the vector" not in done.stdout  # was a 'gearsim run' of a file that does not exist
+
+
+@pytest.mark.parametrize("running_toy", [()], indirect=True)
 def test_a_server_with_admin_is_named_by_its_version_line(running_toy: RunningServer) -> None:
     host, port = running_toy.address()
     assert identify(host, port) == ServerIdentity(f"OK 0.1-toy at {host}:{port}", True, "ECHO_REQ")
