@@ -98,7 +98,11 @@ def text_report(
     lines.append("")
     passed = total[Verdict.PASS] + total[Verdict.ACCEPTABLE]
     known = f", {total[Verdict.KNOWN_DEFECT]} known defects" if total[Verdict.KNOWN_DEFECT] else ""
-    lines.append(f"{passed} passed{known}, {total[Verdict.FAIL]} failed, {total[Verdict.INCONCLUSIVE]} inconclusive")
+    # n/a named too, so that the line adds up to the cases run (268 + 26 known defects left 56 of 350 unsaid)
+    na = f", {total[Verdict.NOT_APPLICABLE]} n/a" if total[Verdict.NOT_APPLICABLE] else ""
+    lines.append(
+        f"{passed} passed{known}, {total[Verdict.FAIL]} failed, {total[Verdict.INCONCLUSIVE]} inconclusive{na}"
+    )
     # reasons, notes, traces and the title carry a peer's own words (a driver's stderr and library name, a
     # server's log tail and version): an ESC or CR there must not reach the reader's terminal as one
     return terminal_text("\n".join(lines) + "\n")

@@ -113,6 +113,9 @@ def test_exclude_drops_cases(vector: str, capsys: pytest.CaptureFixture[str]) ->
 def test_level_must_lets_only_must_rules_fail_the_run(vector: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, verdicts = _json(capsys, vector, "--level", "must", "--exclude", "*::echo-wrong")
     assert verdicts == {"cli.yaml::echo": "pass", "cli.yaml::should-only": "n/a"} and code == 0
+    assert main(["run", vector, "--level", "must", "--exclude", "*::echo-wrong"]) == 0
+    # the last line adds up to the cases run: the n/a case is counted too
+    assert capsys.readouterr().out.splitlines()[-1] == "1 passed, 0 failed, 0 inconclusive, 1 n/a"
     code, verdicts = _json(capsys, vector, "--level", "should", "--exclude", "*::echo-wrong")
     assert verdicts["cli.yaml::should-only"] == "fail" and code == 1
     code, verdicts = _json(capsys, vector, "--level", "must")
