@@ -309,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sites = args.race_sites if args.race_sites is not None and ".race" in path.name else args.sites
             started = time.monotonic()
             results, baseline = run_capture(events, profile, classes, sites, rng)
-            # the totals come at the end, tens of minutes in: without this nothing said the tool was working
+            # the totals come at the end, about an hour in: without this nothing said the tool was working
             n = len(results)
             print(f"{path.name}: {n} mutant{'s' * (n != 1)} in {time.monotonic() - started:.0f} s", file=sys.stderr)
             false_broken += len(baseline)
