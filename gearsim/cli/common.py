@@ -179,6 +179,23 @@ def positive(text: str) -> int:
     return int(text)
 
 
+#: longest --node: with "H:", ":" and a 20-digit counter the handle stays within GM-FIELD-001's 63 bytes
+NODE_MAX = 40
+
+
+def node_name(text: str) -> str:
+    """A job handle's host part (``H:<node>:<n>``), for argparse: 1 to 40 printable ASCII characters.
+
+    No white space (admin listings are tab-separated), no ``:`` (it ends the
+    host part), no NUL or control characters (GM-FIELD-001 handles).
+    """
+    if not 0 < len(text) <= NODE_MAX or not all("!" <= c <= "~" and c != ":" for c in text):
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {NODE_MAX} printable ASCII characters without spaces or ':', got {text!r}"
+        )
+    return text
+
+
 def seconds(text: str) -> float:
     """A finite number of seconds above 0 (and below 1e9), for argparse: NaN, 0 and negatives are refused."""
     try:

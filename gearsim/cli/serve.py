@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, count, counted, port, seconds
+from gearsim.cli.common import EXIT_FAIL, EXIT_OK, add_profile_argument, count, counted, node_name, port, seconds
 from gearsim.errors import InputError
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.run.runner import check_profile
@@ -229,7 +229,7 @@ def add_serve_command(subparsers: Any) -> None:
         help="close a connection whose message (header, body or admin line) is unfinished S seconds after its "
         "first byte (slow headers; default: never)",
     )
-    serve.add_argument("--node", help="host part of job handles, H:<node>:<n> (default: the model's)")
+    serve.add_argument("--node", type=node_name, help="host part of job handles, H:<node>:<n> (default: the model's)")
     serve.add_argument("--exceptions", action="store_true", help="as gearmand --exceptions")
     serve.add_argument("--job-retries", type=count, default=0, help="as gearmand --job-retries (0: no limit)")
     serve.add_argument("--worker-wakeup", type=count, default=0, help="as gearmand --worker-wakeup (0: all)")

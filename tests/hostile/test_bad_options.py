@@ -227,3 +227,9 @@ def test_jobs_must_be_positive(command: str, value: str, capsys: pytest.CaptureF
     """0 and -3 were taken, and the run went on as 'jobs 0'."""
     line = refused([command, "--jobs", value, "codec/framing.yaml"], capsys)
     assert f"argument --jobs: expected a positive integer, got '{value}'" in line, line
+
+
+@pytest.mark.parametrize("node", ["", "a\tb", "a b", "a:b", "a\0b", "x" * 41, "caf\u00e9"])
+def test_serve_refuses_a_node_name_that_would_make_bad_handles(node: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # was taken: an empty or tabbed host part went into every handle (admin listings are tab-separated)
+    assert "argument --node: expected 1 to 40 printable ASCII characters" in refused(["serve", "--node", node], capsys)
