@@ -32,6 +32,7 @@ stops at the first answer ``foreign`` recognises instead of timing out.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -250,4 +251,24 @@ def probe_server(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> tuple[
         return "GET_STATUS", ""
     if not other.connected:
         raise HarnessError(other.problem)
+    if not other.first:
+        # silent to both binary probes: a server that reads text lines (a web server waits for one) answers a line
+        said = _line_answer(host, port, b"version\n", timeout)
+        if said and said[:1] != b"\0" and not said.startswith(_ADMIN_ANSWERS) and not _VERSION.match(said):
+            raise NotGearman(
+                f"{host}:{port} is not a Gearman server: it answered neither ECHO_REQ nor GET_STATUS, "
+                f"and answered the admin line 'version' with {shown(said)}"
+            )
     return "", f"{problem}; {other.problem}"
+
+
+#: how an answer to the admin line ``version`` may start besides OK/ERR: a version number (Perl: v1.130.1)
+_VERSION: Final = re.compile(rb"v?\d")
+
+
+def _line_answer(host: str, port: int, line: bytes, timeout: float) -> bytes:
+    """The first bytes (at most ``KEPT``) ``host:port`` answers ``line`` with within ``timeout``. Never raises."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(line)
+        return sock.recv(KEPT)
+    return b""

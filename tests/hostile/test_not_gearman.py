@@ -262,3 +262,30 @@ def test_a_started_command_that_is_no_gearman_server_is_named_at_once(
     refused = r"web on 127\.0\.0\.1:\d+ is not a Gearman server: it answered ECHO_REQ with b'HTTP/1\.1 400"
     assert re.search(refused, out), out
     assert "not ready" not in out
+
+
+async def _web_page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Python's http.server: it waits for a request line, and answers one it cannot parse with an HTML page."""
+    await reader.readline()
+    writer.write(b'<!DOCTYPE HTML>\n<html lang="en">\n<head><title>Error response</title></head>\n</html>\n')
+    await writer.drain()
+
+
+def test_a_server_silent_to_binary_probes_that_answers_a_text_line_with_a_web_page_is_refused() -> None:
+    # was judged: every case FAILed, the run titled "against <!DOCTYPE HTML> at ..."
+    with _toy(_web_page) as (host, port), pytest.raises(NotGearman) as info:
+        probe_server(host, port, 0.3)
+    assert "answered neither ECHO_REQ nor GET_STATUS, and answered the admin line 'version' with b'<!DOCTYPE" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize("answer", [b"", b"OK 1.1.20\n", b"v1.130.1\n", b"ERR UNKNOWN_COMMAND x\n", b"\0RES"])
+def test_a_silent_server_whose_version_answer_may_be_gearman_s_is_still_judged(answer: bytes) -> None:
+    async def silent_then(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if b"\n" in await reader.readline():  # the binary probes hold no newline: only 'version' is answered
+            writer.write(answer)
+            await writer.drain()
+
+    with _toy(silent_then) as (host, port):
+        assert probe_server(host, port, 0.3)[0] == ""  # neither probe answered: judged, not refused
