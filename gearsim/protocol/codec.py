@@ -196,8 +196,6 @@ class Decoder:
         """The first ``size`` of the ``buffered`` bytes: what a report quotes of a message not yet whole."""
         out = b""
         for chunk in self._chunks:  # the chunks of a large body are not joined for a header
-            if len(out) >= size:
-                break
             out += chunk[: size - len(out)]
         return out
 

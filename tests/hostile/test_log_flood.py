@@ -38,10 +38,10 @@ def test_a_flooding_server_s_log_stays_bounded_and_its_tail_is_its_latest_output
         out.write(b"=== gearsim start attempt 1: flood\n")
         offset = out.tell()
         proc = subprocess.Popen([sys.executable, "-c", FLOOD], stdout=out, stderr=subprocess.STDOUT)
-    server = RunningServer("flood", "127.0.0.1", 1, proc.pid, tmp_path, process=proc, log_offset=offset)
     cap = 1 << 20
-    watcher = watch_log(proc, log, server.log_cut, cap=cap, keep=4096, every=0.01)
-    try:
+    try:  # from the Popen on: a flood left running would write on after the test, into a deleted file
+        server = RunningServer("flood", "127.0.0.1", 1, proc.pid, tmp_path, process=proc, log_offset=offset)
+        watcher = watch_log(proc, log, server.log_cut, cap=cap, keep=4096, every=0.01)
         deadline = time.monotonic() + 30
         while server.log_offset and time.monotonic() < deadline:  # polled: the flood's pace is the machine's
             time.sleep(0.01)
