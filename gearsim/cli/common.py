@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final, NoReturn
 from gearsim.errors import InputError
 from gearsim.run.result import CaseResult, Verdict
 from gearsim.run.shard import Shard, parse_shard
+from gearsim.words import counted  # re-exported: the commands import it from here
 
 if TYPE_CHECKING:
     from gearsim.protocol.trace import Trace
@@ -64,11 +65,6 @@ EXIT_INCONCLUSIVE: Final[int] = 2
 EXIT_INPUT: Final[int] = 3
 #: a bug in gearsim itself, reported with its traceback and a request to report it
 EXIT_BUG: Final[int] = 4
-
-
-def counted(n: int, noun: str) -> str:
-    """``n`` and the noun, plural unless n is 1 ("1 case", "2 cases"). Pure."""
-    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def exit_code(results: Sequence[CaseResult]) -> int:

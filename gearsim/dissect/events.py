@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from gearsim.dissect.netparse import READABLE_LINKTYPES, linktype_name
 from gearsim.protocol.packets import Message
+from gearsim.words import counted
 
 __all__ = ["CaptureStats", "ConnInfo", "Event", "EventKind"]
 
@@ -102,7 +103,7 @@ class CaptureStats:
     def _unread(self, *, interfaces: bool = False) -> list[str]:
         many = interfaces or len(self.unread_links) > 1 or any(iface for iface, _ in self.unread_links)
         return [
-            f"{count} frame{'s' * (count != 1)} of link type {linktype_name(linktype)}"
+            f"{counted(count, 'frame')} of link type {linktype_name(linktype)}"
             + (f" on interface {iface}" if many else "")
             for (iface, linktype), count in sorted(self.unread_links.items())
         ]

@@ -192,7 +192,7 @@ class Decoder:
         """Bytes received but not yet part of a decoded message."""
         return self._have
 
-    def head(self, size: int = HEADER_SIZE) -> bytes:
+    def head(self, size: int = 32) -> bytes:
         """The first ``size`` of the ``buffered`` bytes: what a report quotes of a message not yet whole."""
         out = b""
         for chunk in self._chunks:  # the chunks of a large body are not joined for a header

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from typing import Final, NamedTuple, overload
 
 from gearsim.protocol.packets import Magic, Message, Packet, type_name
+from gearsim.words import counted
 
 __all__ = [
     "LONG_PAYLOAD",
@@ -161,16 +162,18 @@ def held_text(head: bytes, buffered: int) -> str:
     """What a connection holds of a message not yet whole, for a report ('' when nothing).
 
     ``head`` is the first bytes of the ``buffered`` ones (``Decoder.head``):
-    a packet's header says its type and announced length, so a reader sees
+    an admin line's are quoted; a packet's header says its type and announced length, so a reader sees
     how much of the body is missing, which is what a length field longer than
     its body looks like, as does a server that stopped mid-packet.
     """
     if not buffered:
         return ""
     if head[:1] != b"\0":
-        return f"the connection holds {buffered} bytes of an admin line, without its end of line"
+        more = "..." if buffered > len(head) else ""
+        held = counted(buffered, "byte")
+        return f"the connection holds {held} of an admin line, without its end of line: {quote(head)}{more}"
     if len(head) < 12:
-        return f"the connection holds {buffered} bytes of a packet header, short of its 12"
+        return f"the connection holds {counted(buffered, 'byte')} of a packet header, short of its 12"
     announced = int.from_bytes(head[8:12], "big")
     name = type_name(int.from_bytes(head[4:8], "big"))
     body = buffered - 12

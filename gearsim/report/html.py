@@ -33,6 +33,7 @@ from gearsim.protocol.packets import SPECS, AdminLine, Message, Packet, Role, ty
 from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import Direction, Kind, TraceRecord, format_record, quote, terminal_text
 from gearsim.run.runner import CaseResult, Verdict
+from gearsim.words import counted
 
 __all__ = ["MAX_ROWS", "ReportRun", "chart_svg", "render_html"]
 
@@ -542,7 +543,7 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{_e(title)}</h1>",
-        f'<p class="meta">{total} case results in {len(runs)} run{"s" if len(runs) != 1 else ""}</p>',
+        f'<p class="meta">{counted(total, "case result")} in {counted(len(runs), "run")}</p>',
     ]
     for key, value in (meta or {}).items():
         parts.append(f'<p class="meta">{_e(key)}: {_e(value)}</p>')

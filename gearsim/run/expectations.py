@@ -211,11 +211,8 @@ def _check_expectation(
             received = _take(play, actor, len(wanted), within)
         if len(received) < len(wanted):
             closed = " (the connection is closed)" if peer.closed(actor) else ""
-            held = peer.held(actor)  # the start of a reply may have come: say how much of it
             problem = f"got {len(received)} of {len(wanted)} packets within {within} ms{closed}"
-            if held:
-                problem += f"; {held}"
-            return problem, expected, received, 0
+            return _with_held(play, actor, problem), expected, received, 0
         bind: dict[str, bytes] = {}
         if packet is not None:
             problem = match_packet(packet, received[0], play.captures, bind)
@@ -235,6 +232,8 @@ def _check_expectation(
         any_eol = play.neutral or not PROFILES[play.profile].admin_ok.endswith("\r\n")
         pattern = _err_as_label(admin) if play.labels else admin
         problem = match_admin(pattern, received[: len(admin.lines)], play.captures, any_eol=any_eol)
+        if len(received) < len(admin.lines):
+            problem = _with_held(play, actor, problem)
         return problem, expected, received, len(admin.lines)
     if wire is not None:
         expected = wire.hex()
@@ -244,8 +243,20 @@ def _check_expectation(
         while used < len(received) and len(got) < len(wire):
             got += codec.wire(received[used])
             used += 1
-        return ("" if got == wire else f"bytes {got.hex()}"), expected, received, used
+        problem = "" if got == wire else f"bytes {got.hex()}"
+        return (_with_held(play, actor, problem) if len(got) < len(wire) else problem), expected, received, used
     raise Inconclusive("an expectation with nothing to expect")
+
+
+def _with_held(play: Play, actor: str, problem: str) -> str:
+    """``problem`` of an expectation that timed out short, with what the connection holds of the next message.
+
+    The start of a reply may have come: a report that says how much of it
+    (an admin line without its end, a packet short of its announced length)
+    sends its reader to the bytes, not to the clock.
+    """
+    held = play.peer.held(actor)
+    return f"{problem}; {held}" if held else problem
 
 
 def _error_as_label(pattern: PacketPattern) -> PacketPattern:

@@ -100,6 +100,9 @@ __all__ = [
     "run_file",
 ]
 
+#: a listing's lines each end in \n, the closing full stop's too
+LISTING_RULE = "GM-ADMIN-004"
+
 
 def known_profiles() -> tuple[str, ...]:
     """The profile names a run may be judged under, in the profile table's order."""
@@ -185,6 +188,7 @@ def _play_step(play: Play, step: Step) -> None:
             if play.stop_unanswered:
                 _unanswered(play, step.actor, play.sent.get(step.actor, ()), f"step {step.index}")
             _not_coalesced(play, step, failure)
+            _unended_listing(play, step, failure)
             _silent(step, failure, play.sent.get(step.actor, ()))
             lines = play.lines.get(step.actor, [])
             if play.stop_unanswered and step.admin is not None and lines and is_err(failure.first):
@@ -208,6 +212,28 @@ def _play_step(play: Play, step: Step) -> None:
         # sends it for want of a handler: the wire shows the right reply, the defect shows in other cases
         play.sent.pop(step.actor, None)
         play.lines.pop(step.actor, None)
+
+
+def _unended_listing(play: Play, step: Step, failure: StepFailed) -> None:
+    """A listing short of its lines while the connection holds the start of one more.
+
+    The server sent a line without its end of line (a closing full stop with
+    no \n is the usual one): that is the listing's framing (GM-ADMIN-004),
+    not a silence and not the rows the step checks, so GM-ADMIN-004 is the
+    rule named. A failure naming an alternative's declared breaks is left as it is.
+
+    Raises:
+        StepFailed: the listing's framing broken.
+    """
+    admin = step.admin
+    if admin is None or not admin.lines or admin.lines[-1] != b"." or failure.declared:
+        return
+    if len(failure.received) >= len(admin.lines) or not play.peer.held(step.actor):
+        return
+    # the rows that came are not judged: the one rule the wire shows broken is named alone
+    raise StepFailed(
+        step, str(failure), failure.expected, failure.actual, (LISTING_RULE,), received=failure.received
+    ) from None
 
 
 def _unanswered_admin(profile: str, lines: Sequence[bytes], where: str) -> None:

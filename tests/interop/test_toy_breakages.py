@@ -52,6 +52,8 @@ class Breakage:
     cases: tuple[str, ...]
     #: rules the failing step may name first, as the toy breaks them too
     before: frozenset[str] = frozenset()
+    #: what the failure's reason must say, where the rule alone does not show the fault
+    says: str = ""
 
 
 #: each switch of the toy, the MUST it breaks, and the bundled cases that must catch it
@@ -82,6 +84,13 @@ BREAKAGES = [
     # was FAIL naming only GM-FRAME-005 (a NUL inside an argument): the validator now names ERROR's own rule
     Breakage("error-nul-terminated", "GM-ERROR-001", ("server/errors.yaml::res-magic-request",)),
     Breakage("option-canonical", "GM-OPTION-001", ("server/exceptions.yaml::option-case-insensitive",)),
+    # was "got 0 of 1 admin lines" naming the listing's rows (GM-ADMIN-005), then silence's rules
+    Breakage(
+        "listing-end-no-eol",
+        "GM-ADMIN-004",
+        ("admin/listings.yaml::functions-persist",),
+        says='the connection holds 1 byte of an admin line, without its end of line: "."',
+    ),
 ]
 #: switches no bundled case can name, the bytes on the wire being another valid reading (see the docstring)
 UNNAMEABLE = {"echo-long-header": "GM-FRAME-001", "uniq-nul-terminated": "GM-FIELD-002"}
@@ -114,6 +123,7 @@ def test_a_toy_breaking_one_must_fails_naming_that_rule_at_the_failing_step(brea
     assert breakage.rule in named, done.stdout
     # named first, but for the framing rules the bytes break, which a report names before the step's
     assert set(named[: named.index(breakage.rule)]) <= FRAME_RULES | breakage.before, done.stdout
+    assert breakage.says in done.stdout, done.stdout
 
 
 def test_the_unbroken_toy_fails_none_of_those_cases() -> None:

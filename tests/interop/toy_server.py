@@ -134,6 +134,7 @@ BREAKS = {
     "error-nul-terminated": ("GM-ERROR-001", "ERROR text ends with a NUL, as a C string written with its terminator"),
     "uniq-nul-terminated": ("GM-FIELD-002", "JOB_ASSIGN_UNIQ carries the unique with its terminating NUL"),
     "option-canonical": ("GM-OPTION-001", "OPTION_RES names the option in lower case, not as sent"),
+    "listing-end-no-eol": ("GM-ADMIN-004", "a status or workers listing's closing full stop has no end of line"),
 }  # fmt: skip
 
 
@@ -473,7 +474,8 @@ class Toy:
         if command in (b"status", b"workers"):
             for row in rows[::-1] if "reverse-admin-rows" in self.legal else rows:
                 conn.send(row + eol)
-            conn.send(b"." + eol)
+            # the closing full stop is a line too, its end of line included (GM-ADMIN-004)
+            conn.send(b"." if "listing-end-no-eol" in self.breaks else b"." + eol)
 
     # ---------------------------------------------------------------- connections
 

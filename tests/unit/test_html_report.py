@@ -115,6 +115,15 @@ def test_a_single_run_has_no_matrix() -> None:
     assert '<table class="matrix">' not in _page("gearmand-1.1")
 
 
+def test_the_page_counts_its_results_in_english() -> None:
+    # was "1 case results in 1 run": the noun was plural whatever the count
+    one = _results("gearmand-1.1")[:1]
+    page = render_html([ReportRun("gearmand-1.1", one, "gearmand-1.1", "")], load_requirements(), "one")
+    assert '<p class="meta">1 case result in 1 run</p>' in page
+    n = len(_results("gearmand-1.1")) + len(_results("perl-1.130"))
+    assert f'<p class="meta">{n} case results in 2 runs</p>' in _page("gearmand-1.1", "perl-1.130")
+
+
 def test_lanes_clients_left_server_middle_workers_right() -> None:
     result = _by_id(_results("gearmand-1.1"), "server/status.yaml::running-job-progress")
     svg = chart_svg(result)

@@ -6,7 +6,7 @@ new import that breaks the layering fails here, naming the file and line.
 The layers, bottom to top (a module may import its own layer and the ones
 below, never one above; there are no import circles at all):
 
-1. ``errors``, ``safeyaml``: what every layer may raise, and bounded YAML;
+1. ``errors``, ``safeyaml``, ``words``: what every layer may raise, bounded YAML, plurals;
 2. ``protocol``: packet table, codec, validator, requirements, traces, the node contract;
 3. ``model``: the reference server and the profiles;
 4. ``sim``: the simulator, links, scenarios and workloads;
@@ -19,7 +19,7 @@ below, never one above; there are no import circles at all):
 11. ``cli``, ``testing``: the command and the pytest plugin;
 12. ``api``, ``__main__``, ``_moved``, the package itself: the public surface.
 
-Layers 1-7 are pure (``lincheck`` too) (``safeyaml`` and ``errors`` too): no sockets, threads,
+Layers 1-7 are pure (``lincheck`` too) (``safeyaml``, ``errors`` and ``words`` too): no sockets, threads,
 processes, clocks, files or global randomness (a seeded ``random.Random`` is
 fine).
 """
@@ -41,7 +41,7 @@ from gearsim._moved import MOVED
 PACKAGE = Path(__file__).resolve().parents[2] / "gearsim"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "safeyaml"}),
+    frozenset({"errors", "safeyaml", "words"}),
     frozenset({"protocol"}),
     frozenset({"model"}),
     frozenset({"sim"}),
@@ -54,7 +54,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "testing"}),
     frozenset({"api", "__main__", "_moved", ""}),
 )
-PURE = ("errors", "safeyaml", "protocol", "model", "sim", "vectors", "run", "report", "lincheck")
+PURE = ("errors", "safeyaml", "words", "protocol", "model", "sim", "vectors", "run", "report", "lincheck")
 #: modules a pure folder may not import (the edges' business)
 FORBIDDEN_MODULES = frozenset(
     {"socket", "select", "selectors", "threading", "asyncio", "subprocess", "time", "os", "shutil", "tempfile"}

@@ -151,11 +151,15 @@ def test_what_a_connection_holds_of_a_reply_cut_short_says_how_much_of_it_is_mis
     decoder = Decoder()
     for start in range(0, len(whole) - 1, 4096):  # in reads, as a socket gives them; the last byte never comes
         assert decoder.feed(whole[start : min(start + 4096, len(whole) - 1)]) == []
-    assert decoder.head() == whole[:12] and decoder.buffered == len(whole) - 1
+    assert decoder.head() == whole[:32] and decoder.buffered == len(whole) - 1
     assert held_text(decoder.head(), decoder.buffered) == (
         "the connection holds the start of an ECHO_RES: its header announces 16385 body bytes, 16384 came"
         " (1 missing: a length field longer than the body, or a server that stopped mid-packet)"
     )
     assert held_text(b"\0RES\0\0", 6) == "the connection holds 6 bytes of a packet header, short of its 12"
-    assert held_text(b"OK 1.1", 6) == "the connection holds 6 bytes of an admin line, without its end of line"
+    assert held_text(b"\0", 1) == "the connection holds 1 byte of a packet header, short of its 12"
+    assert held_text(b"OK 1.1", 6) == 'the connection holds 6 bytes of an admin line, without its end of line: "OK 1.1"'
+    assert held_text(b"x" * 32, 40) == (
+        f'the connection holds 40 bytes of an admin line, without its end of line: "{"x" * 32}"...'
+    )
     assert held_text(b"", 0) == ""
