@@ -208,18 +208,24 @@ def preflight(host: str, port: int, timeout: float) -> str | None:
     what = foreign(probe.first, "ECHO_REQ")
     if what is None:
         return probe.problem
-    banner = _banner(host, port, BANNER_WAIT)
+    banner = _first_bytes(host, port, BANNER_WAIT, _SHOWN + 1)
     if banner:
         what = f"it sent {shown(banner)} before any request"
     raise NotGearman(f"{host}:{port} is not a Gearman server: {what}")
 
 
-def _banner(host: str, port: int, wait: float) -> bytes:
-    """The first bytes ``host:port`` sends on a connection that sends nothing (``wait`` s at most). Never raises."""
+def _first_bytes(host: str, port: int, wait: float, size: int, send: bytes = b"") -> bytes:
+    """The first bytes (at most ``size``) ``host:port`` sends on a new connection after ``send``, within ``wait`` s.
+
+    With nothing sent, what comes is a banner: a server that speaks first is
+    no Gearman server. Never raises: b"" when nothing came, or no connection.
+    """
     deadline = time.monotonic() + wait
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=wait) as sock:
+        if send:
+            sock.sendall(send)
         sock.settimeout(max(0.001, deadline - time.monotonic()))
-        return sock.recv(_SHOWN + 1)
+        return sock.recv(size)
     return b""
 
 
@@ -253,7 +259,7 @@ def probe_server(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> tuple[
         raise HarnessError(other.problem)
     if not other.first:
         # silent to both binary probes: a server that reads text lines (a web server waits for one) answers a line
-        said = _line_answer(host, port, b"version\n", timeout)
+        said = _first_bytes(host, port, timeout, KEPT, send=b"version\n")
         if said and said[:1] != b"\0" and not said.startswith(_ADMIN_ANSWERS) and not _VERSION.match(said):
             raise NotGearman(
                 f"{host}:{port} is not a Gearman server: it answered neither ECHO_REQ nor GET_STATUS, "
@@ -264,11 +270,3 @@ def probe_server(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> tuple[
 
 #: how an answer to the admin line ``version`` may start besides OK/ERR: a version number (Perl: v1.130.1)
 _VERSION: Final = re.compile(rb"v?\d")
-
-
-def _line_answer(host: str, port: int, line: bytes, timeout: float) -> bytes:
-    """The first bytes (at most ``KEPT``) ``host:port`` answers ``line`` with within ``timeout``. Never raises."""
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(line)
-        return sock.recv(KEPT)
-    return b""
