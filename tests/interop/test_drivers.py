@@ -178,33 +178,6 @@ def test_a_driver_broken_on_a_nowait_call_makes_the_case_inconclusive_not_a_libr
     assert time.monotonic() - started < 4
 
 
-def test_a_hung_driver_is_not_asked_bye_when_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Its replies come in order, so a bye's reply would come after the one it never wrote: stop goes to signals."""
-    import asyncio
-
-    monkeypatch.setattr(driver_module, "GRACE", 0.2)
-
-    async def play() -> tuple[bool, list[str]]:
-        driver = await driver_module.DriverProcess.start([sys.executable, str(BAD), "hang"], "c")
-        await driver.request("hello", {"protocol": driver_module.PROTOCOL, "role": "client", "servers": []}, 5.0)
-        with pytest.raises(driver_module.DriverBroken, match="wrote no reply to submit"):
-            await driver.request("submit", {"function": "f"}, 0.1)
-        asked: list[str] = []
-        real = driver.request
-
-        async def recorded(op: str, args: object, timeout: float) -> driver_module.Reply:
-            asked.append(op)
-            return await real(op, args, timeout)  # type: ignore[arg-type]
-
-        driver.request = recorded  # type: ignore[method-assign]
-        await driver.stop(grace=0.1)
-        return driver.hung, asked
-
-    hung, asked = asyncio.run(play())
-    assert hung
-    assert asked == [], "a hung driver was asked bye"
-
-
 NOWAIT_CASE = """schema: gearsim-vectors/1
 area: client
 title: t
