@@ -32,6 +32,17 @@ def test_a_cut_log_keeps_whole_last_lines_under_a_line_saying_so(tmp_path: Path)
     assert rest[-1] == "line 10000" and rest[0].startswith("line ") and len(text) < 200
 
 
+def test_a_cut_log_of_one_endless_line_keeps_its_last_bytes(tmp_path: Path) -> None:
+    # a server writing binary or one line without end: no line start to cut at, the last bytes are kept as they are
+    log = tmp_path / "s.log"
+    log.write_bytes(bytes(range(256)) * 400)
+    assert cut_log(log, keep=100)
+    note, kept = log.read_bytes().split(b"===\n", 1)
+    assert note == b"=== gearsim: this log passed 102400 bytes; all but its last 100 were dropped "
+    assert kept == bytes(range(256))[-100:]
+    assert not cut_log(tmp_path / "absent.log")
+
+
 def test_a_flooding_server_s_log_stays_bounded_and_its_tail_is_its_latest_output(tmp_path: Path) -> None:
     log = tmp_path / "flood.log"
     with log.open("ab") as out:
