@@ -414,11 +414,9 @@ class _Flows:
                 or len(probe.frames) >= 8 * _PROBE_SEGMENTS
             ):
                 del self.probes[key]
-                self.stats.tcp_connections += 1
                 if not flags & (FIN | RST):
                     self.rejected.add(key)
-                server = b if probe.opener == a or (probe.opener is None and seg.sport > seg.dport) else a
-                self.stats.other_ports[server[1]] += 1
+                self._not_gearman(probe, seg)
             return []
         del self.probes[key]
         server = b if verdict else a
@@ -436,6 +434,16 @@ class _Flows:
         for frame_held, held_seg in held:
             out.extend(self.segment(held_seg, frame_held))
         return out
+
+    def _not_gearman(self, probe: _Probe, seg: Segment) -> None:
+        """Count a connection looked at and found not Gearman, by its server's port.
+
+        The server is the end the opener's SYN went to, else the lower port.
+        """
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        server = b if probe.opener == a or (probe.opener is None and seg.sport > seg.dport) else a
+        self.stats.tcp_connections += 1
+        self.stats.other_ports[server[1]] += 1
 
     # --- connections --------------------------------------------------------
 
@@ -535,6 +543,10 @@ class _Flows:
         for key, conn in sorted(self.open.items(), key=lambda kv: (kv[1].last_ns, kv[1].id)):
             out.extend(self._finish(conn, key, last._replace(time_ns=conn.last_ns)))
         out.extend(self._unassembled(u, last) for u in self.defrag.finish())
+        # connections the capture ended on before their bytes said what they were were looked at too
+        for probe in self.probes.values():
+            self._not_gearman(probe, probe.frames[0][1])
+        self.probes.clear()
         return out
 
 

@@ -116,9 +116,10 @@ class CaptureStats:
         else:
             where = "on any port"
             hint = "; if a server is there, name its port with --port N"
-        seen = ", ".join(str(p) for p, _ in self.other_ports.most_common(5))
-        other = f" (ports {seen})" if seen else ""
+        ports_seen = [str(p) for p, _ in self.other_ports.most_common(5)]
+        other = f" ({'port' if len(ports_seen) == 1 else 'ports'} {', '.join(ports_seen)})" if ports_seen else ""
         return (
-            f"no Gearman traffic found {where}: {self.frames} frames, "
-            f"{self.tcp_connections} TCP connections{other} with no Gearman packets or admin commands{hint}"
+            f"no Gearman traffic found {where}: {counted(self.frames, 'frame')}, "
+            f"{counted(self.tcp_connections, 'TCP connection')} looked at{other}, "
+            f"none with Gearman packets or admin commands{hint}"
         )

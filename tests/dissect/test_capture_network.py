@@ -129,14 +129,15 @@ def test_ipv6_fragments_are_reassembled(tmp_path: Path) -> None:
 # --- Gearman on any port ---------------------------------------------------------------------
 
 
-def _on_port(port: int, steps: list[tuple[str, bytes]], *, handshake: bool = True) -> bytes:
+def _on_port(port: int, steps: list[tuple[str, bytes]], *, handshake: bool = True, close: bool = True) -> bytes:
     def build(w: PcapWriter) -> None:
         conv = TcpConversation(w, ("127.0.0.2", 40000), ("127.0.0.1", port))
         if handshake:
             conv.open(T0)
         for i, (direction, data) in enumerate(steps):
             conv.send(direction, data, T0 + (i + 1) * 1_000_000)
-        conv.close(T0 + 9_000_000)
+        if close:
+            conv.close(T0 + 9_000_000)
 
     return pcap_bytes(build)
 
@@ -202,7 +203,19 @@ def test_other_protocols_are_not_gearman_and_the_summary_names_their_ports(tmp_p
     events, stats = _read(tmp_path, data)
     assert events == []
     line = stats.nothing_found(None)
-    assert "no Gearman traffic found on any port" in line and "ports 8080" in line and "--port" in line
+    assert "no Gearman traffic found on any port" in line and "1 TCP connection looked at (port 8080)" in line
+    assert "--port" in line
+
+
+@pytest.mark.parametrize("handshake", [True, False], ids=["opened", "joined-mid-stream"])
+def test_a_connection_the_capture_ends_in_before_its_bytes_tell_is_counted_as_looked_at(
+    tmp_path: Path, handshake: bool
+) -> None:
+    # was "0 TCP connections": a connection still undecided when the frames ended was never counted
+    data = _on_port(80, [(C2S, b"GET / HTTP/1.0\r\n\r\n")], handshake=handshake, close=False)
+    events, stats = _read(tmp_path, data)
+    assert events == []
+    assert "1 TCP connection looked at (port 80), none with Gearman" in stats.nothing_found(None)
 
 
 def test_a_forced_port_reads_only_that_port(tmp_path: Path) -> None:
