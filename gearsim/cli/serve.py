@@ -99,6 +99,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "idle_timeout": args.idle_timeout,
         "message_timeout": args.message_timeout,
         "max_body": args.max_body,
+        # the model's options as built, so a log says which server produced it (a handle's node included)
+        "node": node.options.node,
+        "exceptions": node.options.exceptions,
+        "job_retries": node.options.job_retries,
+        "worker_wakeup": node.options.worker_wakeup,
         "log_held_bytes_before": earlier,
     }
     limits = ServeLimits(idle_timeout=args.idle_timeout, message_timeout=args.message_timeout)

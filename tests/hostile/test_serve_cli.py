@@ -32,6 +32,8 @@ def test_the_log_gets_a_run_header_per_run_and_says_what_it_already_held(tmp_pat
     assert "log_held_bytes_before=0 " in headers[0] + " "
     held = int(headers[1].split("log_held_bytes_before=")[1].split()[0])
     assert held > 0 and " profile=gearmand-1.1 " in headers[1] and " check=true " in headers[1]
+    # was without these: a log did not say which options its server ran with
+    assert " node=sim exceptions=false job_retries=" in headers[0] and " worker_wakeup=0 " in headers[0]
 
 
 def test_a_violation_is_printed_with_its_rule_and_serve_exits_1(tmp_path: Path) -> None:
