@@ -168,7 +168,7 @@ def _cmd_clients(args: argparse.Namespace) -> int:
         read_baseline(Path(args.baselines) / f"driver-{name}.json")
     runs: list[tuple[Implementation, list[CaseResult]]] = []
     seconds: dict[str, float] = {}
-    for name, command in commands:
+    for done, (name, command) in enumerate(commands, 1):
         started = time.monotonic()
         results = run_driver_cases(selection, command, profile=args.profile, time_limit=args.driver_time_limit)
         seconds[name] = time.monotonic() - started
@@ -176,7 +176,8 @@ def _cmd_clients(args: argparse.Namespace) -> int:
         version = _library_of(results)
         impl = Implementation(f"driver:{name}", label, "driver", args.profile, version, f"{seconds[name]:.1f} s")
         runs.append((impl, results))
-        print(f"gearsim clients: {name}: {_counts(results)} in {seconds[name]:.1f} s", file=sys.stderr)
+        # progress only: the counts and the library's version are the summary's, printed once at the end
+        print(f"gearsim clients: {name} done in {seconds[name]:.1f} s ({done} of {len(commands)})", file=sys.stderr)
     requirements = load_requirements()
     meta = {
         "title": "Every library case of vectors/client/ through each reference driver (spec/driver.md), against "

@@ -82,7 +82,10 @@ def test_a_judged_column_with_failures_keeps_exit_0_and_an_unjudged_column_besid
 ) -> None:
     broken_toy = TOY + " --broken"
     assert main(["clients", CASES, "--driver", broken_toy]) == 0
-    assert "fail" in capsys.readouterr().out  # the toy's FAIL is a verdict in the table, not the command's
+    first = capsys.readouterr()
+    assert "fail" in first.out  # the toy's FAIL is a verdict in the table, not the command's
+    # the counts once, in the summary: the progress line (stderr) says only that the driver is done
+    assert re.fullmatch(r"gearsim clients: driver1 done in \d+\.\d s \(1 of 1\)\n", first.err), first.err
     assert main(["clients", CASES, "--driver", broken_toy, "--driver", SILENT]) == 2
     assert any(line.startswith("gearsim clients: driver:driver2: no case") for line in stderr_lines(capsys))
 
