@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from gearsim.errors import GearsimError
 from gearsim.model.profiles import PROFILES, SPEC_PROFILE
 from gearsim.protocol import codec
-from gearsim.protocol.packets import SPECS, Magic, Message, Packet, PacketType, Role, type_name
+from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType, Role, type_name
 from gearsim.protocol.validate import check
 from gearsim.run.framing import frame_breaks
 from gearsim.run.peer import ServerPeer
@@ -136,15 +136,23 @@ def resolve(play: Play, pattern: PacketPattern, default_magic: Magic) -> Packet:
     return Packet(pattern.magic if pattern.magic is not None else default_magic, pattern.type, tuple(args))
 
 
-def _take(play: Play, actor: str, count: int, within: int) -> list[Message]:
+def _take(play: Play, actor: str, count: int | None, within: int) -> list[Message]:
+    """``count`` messages, or (None: rows not counted in advance) a listing's, up to its closing "."."""
     peer = play.peer
     box = peer.inbox(actor)
-    deadline = peer.now() + peer.span(within, "within")
-    peer.wait(deadline, lambda: len(box) >= count or peer.closed(actor))
+
+    def more(have: Sequence[Message]) -> bool:
+        return len(have) < count if count is not None else not any(_closes_listing(m) for m in have)
+
+    peer.wait(peer.now() + peer.span(within, "within"), lambda: not more(box) or peer.closed(actor))
     got: list[Message] = []
-    while box and len(got) < count:
+    while box and more(got):
         got.append(box.popleft())
     return got
+
+
+def _closes_listing(message: Message) -> bool:
+    return isinstance(message, AdminLine) and message.text == b"."
 
 
 def _take_bytes(play: Play, actor: str, size: int, within: int) -> list[Message]:
@@ -225,16 +233,20 @@ def _check_expectation(
         return problem, expected, received, len(wanted)
     if admin is not None:
         expected = " | ".join(describe_line(line, play.captures) for line in admin.lines)
+        if admin.extra is not None:  # rows not counted in advance: the listing up to its "."
+            expected += f" (and any rows matching {describe_line(admin.extra, play.captures)})"
         if received is None:
-            received = _take(play, actor, len(admin.lines), within)
+            received = _take(play, actor, len(admin.lines) if admin.extra is None else None, within)
+        ends = (n + 1 for n, m in enumerate(received) if _closes_listing(m))
+        count = len(admin.lines) if admin.extra is None else next(ends, len(received))
         # under spec a server's admin lines may end either way (GM-ADMIN-014 binds the reader), and
         # so under a profile whose server ends them in LF: the vectors write gearmand's CR LF
         any_eol = play.neutral or not PROFILES[play.profile].admin_ok.endswith("\r\n")
         pattern = _err_as_label(admin) if play.labels else admin
-        problem = match_admin(pattern, received[: len(admin.lines)], play.captures, any_eol=any_eol)
-        if len(received) < len(admin.lines):
+        problem = match_admin(pattern, received[:count], play.captures, any_eol=any_eol)
+        if len(received) < count or (admin.extra is not None and not any(map(_closes_listing, received))):
             problem = _with_held(play, actor, problem)
-        return problem, expected, received, len(admin.lines)
+        return problem, expected, received, count
     if wire is not None:
         expected = wire.hex()
         if received is None:

@@ -455,6 +455,8 @@ def _last_listing(texts: Iterable[bytes]) -> AdminCommandSpec | None:
 def _listing_need(spec: AdminCommandSpec, patterns: Iterable[AdminPattern], ns: Namespace) -> str | None:
     for pattern in patterns:
         rows = [x for x in pattern.lines if not (isinstance(x, bytes) and (x == b"." or x.startswith((b"OK", b"ERR"))))]
+        if pattern.extra is not None:
+            rows.append(pattern.extra)  # rows of other connections: seen only on a server of the case's own
         if not rows and any(x == b"." for x in pattern.lines):
             return f"{FRESH_SERVER} (an empty-server {spec.name} listing)"
         for row in rows:

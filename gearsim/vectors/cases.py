@@ -113,6 +113,10 @@ class AdminPattern:
     lines: tuple[AdminLinePattern, ...]
     eol: bytes = b"\n"
     unordered: bool = False
+    #: an unordered listing only: rows beyond ``lines``, any number of them (none too), each matching this
+    #: pattern (rows of other connections a server may list, GM-ADMIN-017); the listing is then read up to its
+    #: closing "." however many rows it has
+    extra: LineMatch | None = None
 
 
 @dataclass(frozen=True, slots=True)

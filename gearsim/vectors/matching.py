@@ -236,6 +236,47 @@ def _line_matches(want: AdminLinePattern, got: bytes, captures: Mapping[str, byt
         return False
 
 
+def _rows_match(
+    want: Sequence[AdminLinePattern], rows: Sequence[bytes], extra: LineMatch | None, captures: Mapping[str, bytes]
+) -> bool:
+    """Whether each pattern of ``want`` takes a row of its own, and every row left matches ``extra``.
+
+    A pattern may match several rows and a row several patterns (a regex row
+    and an exact one), so the first row a pattern matches need not be its own.
+    This is a bipartite matching that must cover every pattern and every row
+    ``extra`` cannot take: rows first find patterns, then patterns find rows,
+    by augmenting paths, which keep every row and pattern already placed
+    placed (so whenever such a matching exists, this finds one).
+    """
+    fits = [[j for j, row in enumerate(rows) if _line_matches(w, row, captures)] for w in want]
+    takers = [[i for i, js in enumerate(fits) if j in js] for j in range(len(rows))]
+    owner: dict[int, int] = {}  # row -> its pattern
+    placed: dict[int, int] = {}  # pattern -> its row
+
+    def row_finds(j: int, seen: set[int]) -> bool:
+        for i in takers[j]:
+            if i not in seen:
+                seen.add(i)
+                if i not in placed or row_finds(placed[i], seen):
+                    placed[i], owner[j] = j, i
+                    return True
+        return False
+
+    def pattern_finds(i: int, seen: set[int]) -> bool:
+        for j in fits[i]:
+            if j not in seen:
+                seen.add(j)
+                if j not in owner or pattern_finds(owner[j], seen):
+                    owner[j], placed[i] = i, j
+                    return True
+        return False
+
+    for j, row in enumerate(rows):
+        if not (extra is not None and _line_matches(extra, row, captures)) and not row_finds(j, set()):
+            return False
+    return all(i in placed or pattern_finds(i, set()) for i in range(len(want)))
+
+
 def match_admin(
     admin: AdminPattern, got: Sequence[Message | bytes], captures: Mapping[str, bytes], *, any_eol: bool = False
 ) -> str:
@@ -255,15 +296,7 @@ def match_admin(
     want = list(admin.lines)
     if admin.unordered and want and want[-1] == b".":
         # rows in any order (gearmand prints them in hash order), the closing "." last
-        left = lines[:-1]
-        ok = lines[-1:] == [b"."]
-        for pattern in want[:-1]:
-            hit = next((i for i, text in enumerate(left) if _line_matches(pattern, text, captures)), None)
-            if hit is None:
-                ok = False
-                break
-            del left[hit]
-        ok = ok and not left
+        ok = lines[-1:] == [b"."] and _rows_match(want[:-1], lines[:-1], admin.extra, captures)
     else:
         ok = all(_line_matches(w, g, captures) for w, g in zip(want, lines, strict=True))
     return "" if ok else f"admin lines {[x.decode('latin-1') for x in lines]}"

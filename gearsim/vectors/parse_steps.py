@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from gearsim.protocol.packets import AdminLine, Magic, Message, Packet, packet_type
@@ -109,11 +110,19 @@ def _admin_line(raw: Any) -> AdminLinePattern:
 
 def _admin_pattern(raw: Any) -> AdminPattern:
     if isinstance(raw, dict) and "lines" in raw:
-        return AdminPattern(
+        pattern = AdminPattern(
             lines=tuple(_admin_line(x) for x in raw["lines"]),
             eol=raw.get("eol", "\n").encode("ascii"),
             unordered=bool(raw.get("unordered", False)),
         )
+        if "extra" not in raw:
+            return pattern
+        extra = _admin_line(raw["extra"])
+        if not isinstance(extra, LineMatch):
+            raise ValueError("extra takes a {match: REGEX} row pattern")
+        if not (pattern.unordered and pattern.lines[-1:] == (b".",)):
+            raise ValueError("extra rows belong to an unordered listing: unordered: true and a last line '.'")
+        return replace(pattern, extra=extra)
     return AdminPattern(lines=(_admin_line(raw),))
 
 

@@ -186,6 +186,8 @@ def _canon_admin(raw: Any) -> Any:
             out["eol"] = raw["eol"]
         if raw.get("unordered"):
             out["unordered"] = True
+        if "extra" in raw:
+            out["extra"] = _canon_admin_line(raw["extra"])
         return out
     return _canon_admin_line(raw)
 
