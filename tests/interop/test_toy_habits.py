@@ -64,6 +64,7 @@ FORWARDING = "server/forwarding.yaml::intermediate-then-complete"
 SLEEPERS = "worker/sleep.yaml::all-sleepers-woken"
 HELD = "worker/abilities.yaml::cant-do-while-holding"
 FUNCTIONS = "admin/listings.yaml::functions-persist"
+ROWS_CASE = "admin/listings.yaml::workers-rows-per-connection"
 ROWS = [
     # the one woken is w2, not w1: was FAIL at w1's NOOP ("got 0 of 1 packets")
     Row("wake-one", habits("wake-one"), (SLEEPERS, "worker/sleep.yaml::one-noop-per-sleep")),
@@ -93,6 +94,13 @@ ROWS = [
         # its status rows come at step 20; prioritystatus, which the toy lacks, at 21
         (("admin/listings.yaml::status-counts", "step 21: "),),
     ),
+    # rows of three workers: the admin connection left out or listed with ': ', rows and functions reversed
+    Row(
+        "workers-registered-only+reverse-admin-rows+workers-functions-newest-first",
+        habits("workers-registered-only", "reverse-admin-rows", "workers-functions-newest-first"),
+        (ROWS_CASE,),
+    ),
+    Row("workers-trailing-space", habits("workers-trailing-space"), (ROWS_CASE,)),
 ]
 
 

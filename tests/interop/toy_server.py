@@ -151,6 +151,7 @@ LEGAL = {
     "admin-crlf": "GM-ADMIN-014: every admin reply line ends in \\r\\n",
     "workers-trailing-space": "GM-ADMIN-017: a workers row with no functions ends ': ', as Perl's server and gear",
     "workers-registered-only": "GM-ADMIN-017: workers lists only connections with functions",
+    "workers-functions-newest-first": "GM-ADMIN-016: a workers row lists its functions newest first, as gearmand",
     "wake-one": "GM-SLEEP-005: a new job wakes one sleeping worker, the newest connection",
     "wake-newest-first": "GM-SLEEP-005: sleeping workers are woken newest connection first",
     "reverse-listeners": "GM-WORK-013: forwarded packets reach a job's listeners newest first",
@@ -456,7 +457,9 @@ class Toy:
                     rows.append(b"%s\t%d\t%d\t%d" % (function, queued + running, running, workers))
         elif command == b"workers":
             for c in self.conns:
-                functions = b"".join(b" " + f for f in sorted(c.abilities) for _ in range(c.abilities[f]))
+                newest_first = "workers-functions-newest-first" in self.legal
+                names = list(c.abilities)[::-1] if newest_first else sorted(c.abilities)
+                functions = b"".join(b" " + f for f in names for _ in range(c.abilities[f]))
                 if not functions and "workers-trailing-space" in self.legal:
                     functions = b" "
                 if functions or "workers-registered-only" not in self.legal:
