@@ -195,6 +195,38 @@ def _prefix_commands(profile: Profile, options: ServerOptions) -> ServerNode:
     return server
 
 
+#: a workers row (GM-ADMIN-008): fd, address, client id and colon; then its functions, if it has any
+_WORKERS_ROW: Final = re.compile(rb"(\d+ \S+ \S+ :) ?(.*)")
+
+
+def _first_function_only(line: AdminLine) -> tuple[AdminLine]:
+    row = _WORKERS_ROW.fullmatch(line.text)
+    if row is None or b" " not in row[2]:
+        return (line,)
+    return (line._replace(text=b"%s %s" % (row[1], row[2].split(b" ")[0])),)
+
+
+def _functions_rotated() -> Rewrite:
+    """Each workers row with functions given those of the next such row (the last the first's): rows held to the '.'."""
+    held: dict[ConnId, list[AdminLine]] = {}
+
+    def rewrite(conn: ConnId, m: Message) -> Sequence[Message]:
+        if not isinstance(m, AdminLine):
+            return (m,)
+        if _WORKERS_ROW.fullmatch(m.text):
+            held.setdefault(conn, []).append(m)
+            return ()
+        rows = held.pop(conn, [])
+        if m.text == b".":
+            split = [(i, _WORKERS_ROW.fullmatch(r.text)) for i, r in enumerate(rows)]
+            full = [(i, row[1], row[2]) for i, row in split if row is not None and row[2]]
+            for (i, head, _), (_, _, functions) in zip(full, full[1:] + full[:1], strict=True):
+                rows[i] = rows[i]._replace(text=b"%s %s" % (head, functions))
+        return (*rows, m)
+
+    return rewrite
+
+
 def _big_bodies_refused() -> Callable[[ConnId, bytes], bytes | None]:
     def change(conn: ConnId, data: bytes) -> bytes | None:
         big = data[:1] == b"\0" and len(data) >= 12 and int.from_bytes(data[8:12], "big") > 65536
@@ -351,6 +383,18 @@ WIRE_MUTATIONS: Final[tuple[Mutation, ...]] = (
         "workers-without-colon",
         "workers rows without the colon",
         on_admin(lambda line: (AdminLine(line.text.replace(b" :", b"", 1), line.eol),)),
+    ),
+    _m(
+        "GM-ADMIN-008",
+        "workers-first-function-only",
+        "a workers row lists only the first of its functions",
+        on_admin(_first_function_only),
+    ),
+    _m(
+        "GM-ADMIN-008",
+        "workers-functions-rotated",
+        "each workers row lists the functions of another connection",
+        rewrite_with(_functions_rotated),
     ),
     _m(
         "GM-ADMIN-009",
