@@ -18,9 +18,10 @@ from dataclasses import dataclass, field, replace
 from gearsim.errors import GearsimError
 from gearsim.model.profiles import PROFILES, SPEC_PROFILE
 from gearsim.protocol import codec
-from gearsim.protocol.packets import SPECS, AdminLine, Magic, Message, Packet, PacketType, Role, type_name
+from gearsim.protocol.packets import SPECS, Magic, Message, Packet, PacketType, Role, type_name
 from gearsim.protocol.validate import check
 from gearsim.run.framing import frame_breaks
+from gearsim.run.inbox import closes_listing, take, take_bytes, with_held
 from gearsim.run.peer import ServerPeer
 from gearsim.run.result import StepFailed
 from gearsim.run.should_only import EMPTY_NUMBERS, code_word_only, empty_numbers
@@ -136,43 +137,6 @@ def resolve(play: Play, pattern: PacketPattern, default_magic: Magic) -> Packet:
     return Packet(pattern.magic if pattern.magic is not None else default_magic, pattern.type, tuple(args))
 
 
-def _take(play: Play, actor: str, count: int | None, within: int) -> list[Message]:
-    """``count`` messages, or (None: rows not counted in advance) a listing's, up to its closing "."."""
-    peer = play.peer
-    box = peer.inbox(actor)
-
-    def more(have: Sequence[Message]) -> bool:
-        return len(have) < count if count is not None else not any(_closes_listing(m) for m in have)
-
-    peer.wait(peer.now() + peer.span(within, "within"), lambda: not more(box) or peer.closed(actor))
-    got: list[Message] = []
-    while box and more(got):
-        got.append(box.popleft())
-    return got
-
-
-def _closes_listing(message: Message) -> bool:
-    return isinstance(message, AdminLine) and message.text == b"."
-
-
-def _take_bytes(play: Play, actor: str, size: int, within: int) -> list[Message]:
-    peer = play.peer
-    box = peer.inbox(actor)
-    deadline = peer.now() + peer.span(within, "within")
-
-    def enough() -> bool:
-        return sum(len(codec.wire(m)) for m in box) >= size or peer.closed(actor)
-
-    peer.wait(deadline, enough)
-    got: list[Message] = []
-    have = 0
-    while box and have < size:
-        m = box.popleft()
-        got.append(m)
-        have += len(codec.wire(m))
-    return got
-
-
 def _check_expectation(
     play: Play,
     actor: str,
@@ -216,11 +180,11 @@ def _check_expectation(
             wanted = [_error_as_label(p) for p in wanted]
             packet = wanted[0] if packet is not None else None
         if received is None:
-            received = _take(play, actor, len(wanted), within)
+            received = take(play.peer, actor, len(wanted), within)
         if len(received) < len(wanted):
             closed = " (the connection is closed)" if peer.closed(actor) else ""
             problem = f"got {len(received)} of {len(wanted)} packets within {within} ms{closed}"
-            return _with_held(play, actor, problem), expected, received, 0
+            return with_held(play.peer, actor, problem), expected, received, 0
         bind: dict[str, bytes] = {}
         if packet is not None:
             problem = match_packet(packet, received[0], play.captures, bind)
@@ -236,39 +200,28 @@ def _check_expectation(
         if admin.extra is not None:  # rows not counted in advance: the listing up to its "."
             expected += f" (and any rows matching {describe_line(admin.extra, play.captures)})"
         if received is None:
-            received = _take(play, actor, len(admin.lines) if admin.extra is None else None, within)
-        ends = (n + 1 for n, m in enumerate(received) if _closes_listing(m))
+            received = take(play.peer, actor, len(admin.lines) if admin.extra is None else None, within)
+        ends = (n + 1 for n, m in enumerate(received) if closes_listing(m))
         count = len(admin.lines) if admin.extra is None else next(ends, len(received))
         # under spec a server's admin lines may end either way (GM-ADMIN-014 binds the reader), and
         # so under a profile whose server ends them in LF: the vectors write gearmand's CR LF
         any_eol = play.neutral or not PROFILES[play.profile].admin_ok.endswith("\r\n")
         pattern = _err_as_label(admin) if play.labels else admin
         problem = match_admin(pattern, received[:count], play.captures, any_eol=any_eol)
-        if len(received) < count or (admin.extra is not None and not any(map(_closes_listing, received))):
-            problem = _with_held(play, actor, problem)
+        if len(received) < count or (admin.extra is not None and not any(map(closes_listing, received))):
+            problem = with_held(play.peer, actor, problem)
         return problem, expected, received, count
     if wire is not None:
         expected = wire.hex()
         if received is None:
-            received = _take_bytes(play, actor, len(wire), within)
+            received = take_bytes(play.peer, actor, len(wire), within)
         used, got = 0, b""
         while used < len(received) and len(got) < len(wire):
             got += codec.wire(received[used])
             used += 1
         problem = "" if got == wire else f"bytes {got.hex()}"
-        return (_with_held(play, actor, problem) if len(got) < len(wire) else problem), expected, received, used
+        return (with_held(play.peer, actor, problem) if len(got) < len(wire) else problem), expected, received, used
     raise Inconclusive("an expectation with nothing to expect")
-
-
-def _with_held(play: Play, actor: str, problem: str) -> str:
-    """``problem`` of an expectation that timed out short, with what the connection holds of the next message.
-
-    The start of a reply may have come: a report that says how much of it
-    (an admin line without its end, a packet short of its announced length)
-    sends its reader to the bytes, not to the clock.
-    """
-    held = play.peer.held(actor)
-    return f"{problem}; {held}" if held else problem
 
 
 def _error_as_label(pattern: PacketPattern) -> PacketPattern:

@@ -43,7 +43,7 @@ from gearsim.errors import GearsimBug, GearsimError, InputError
 from gearsim.model.admin import unanswered_line
 from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES, SPEC_PROFILE
 from gearsim.protocol.codec import encode
-from gearsim.protocol.packets import Magic, Packet, PacketType
+from gearsim.protocol.packets import AdminLine, Magic, Packet, PacketType
 from gearsim.run.expectations import (
     DEFAULT_WITHIN,
     SETTLE,
@@ -55,6 +55,7 @@ from gearsim.run.expectations import (
     resolve,
     show,
 )
+from gearsim.run.inbox import closes_listing
 from gearsim.run.peer import PeerFactory, ServerPeer
 from gearsim.run.refusals import absent_admin_line, error_code, is_err, is_error, refusal_met, refused
 from gearsim.run.result import LEVELS, CaseResult, StepFailed, Verdict, bug, failed, inconclusive
@@ -228,7 +229,13 @@ def _unended_listing(play: Play, step: Step, failure: StepFailed) -> None:
     admin = step.admin
     if admin is None or not admin.lines or admin.lines[-1] != b"." or failure.declared:
         return
-    if len(failure.received) >= len(admin.lines) or not play.peer.held(step.actor):
+    # short: fewer lines than the step counts, or (rows not counted) no closing full stop came
+    short = (
+        len(failure.received) < len(admin.lines)
+        if admin.extra is None
+        else not any(closes_listing(m) for m in failure.received if isinstance(m, AdminLine))
+    )
+    if not short or not play.peer.held(step.actor):
         return
     # the rows that came are not judged: the one rule the wire shows broken is named alone
     raise StepFailed(

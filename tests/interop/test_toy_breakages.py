@@ -54,6 +54,8 @@ class Breakage:
     before: frozenset[str] = frozenset()
     #: what the failure's reason must say, where the rule alone does not show the fault
     says: str = ""
+    #: every case fails, each naming the rule first (not only one of them)
+    every: bool = False
 
 
 #: each switch of the toy, the MUST it breaks, and the bundled cases that must catch it
@@ -88,8 +90,10 @@ BREAKAGES = [
     Breakage(
         "listing-end-no-eol",
         "GM-ADMIN-004",
-        ("admin/listings.yaml::functions-persist",),
+        # a listing of counted rows, and one whose other rows are not counted (it reads up to the full stop)
+        ("admin/listings.yaml::functions-persist", "admin/listings.yaml::workers-rows-per-connection"),
         says='the connection holds 1 byte of an admin line, without its end of line: "."',
+        every=True,
     ),
 ]
 #: switches no bundled case can name, the bytes on the wire being another valid reading (see the docstring)
@@ -124,6 +128,10 @@ def test_a_toy_breaking_one_must_fails_naming_that_rule_at_the_failing_step(brea
     # named first, but for the framing rules the bytes break, which a report names before the step's
     assert set(named[: named.index(breakage.rule)]) <= FRAME_RULES | breakage.before, done.stdout
     assert breakage.says in done.stdout, done.stdout
+    if breakage.every:
+        failed = done.stdout.split("\nFAIL ")[1:]
+        assert len(failed) == len(breakage.cases), done.stdout
+        assert all(re.search(r"rule broken: (GM-[A-Z]+-\d+)", f)[1] == breakage.rule for f in failed), done.stdout  # type: ignore[index]
 
 
 def test_the_unbroken_toy_fails_none_of_those_cases() -> None:
