@@ -141,6 +141,11 @@ class HarnessError(GearsimError):
     fault = Fault.HARNESS
 
 
+class ServerSilent(HarnessError):
+    """The server under test accepts connections but stopped answering them (a wait ran out, and a fresh
+    connection's read-only probe went unanswered too): nothing more it says can be judged, so the run stops."""
+
+
 #: where a gearsim bug is reported
 REPORT_BUGS = "the gearsim issue tracker (gearsim's repository), with this output and the command that ran"
 

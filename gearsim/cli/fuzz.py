@@ -6,6 +6,14 @@ failure is written to vectors/regressions/ as a lint-clean vector and reported
 seed first, with the command that repeats the search and the one that replays
 the vector (gearsim.report.repro). An address where something other than a
 Gearman server answers is refused first (gearsim.io.preflight, exit 3).
+
+A server that stops answering (or never does) ends the run at once, as
+``gearsim run`` ends on one: "stopped early: server down since example N,
+step K (...): ..." naming what went unanswered and for how long (every wait
+is ``--timeout``), exit 2 (inconclusive); a failure found before it is still
+written and reported (exit 1). Each example used to wait out every step and
+every close instead, and ended as a DIVERGENCE charged to the server's first
+step.
 """
 
 from __future__ import annotations
@@ -18,12 +26,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gearsim.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, add_profile_argument, address, check_outputs, positive
-from gearsim.errors import GearsimError, InputError
+from gearsim.cli.common import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_INPUT,
+    EXIT_OK,
+    add_profile_argument,
+    address,
+    check_outputs,
+    counted,
+    positive,
+    seconds,
+)
+from gearsim.errors import GearsimError, InputError, ServerSilent
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.report.repro import Target, reproduce_fuzz, reproduce_run
 
-__all__ = ["add_fuzz_command"]
+__all__ = ["DEFAULT_TIMEOUT", "add_fuzz_command"]
+
+#: seconds each wait for the server may take (``--timeout``): as long as gearsim.io.preflight's probes
+DEFAULT_TIMEOUT = 3.0
 
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
@@ -42,7 +64,13 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
         raise InputError(f"--exclude: unknown rules {unknown}; known: {', '.join(RULES)}")
     host, port = args.server
     profile = args.profile or DEFAULT_PROFILE
-    server = identify(host, port)
+    headline = f"gearsim fuzz: seed {args.seed}, {args.examples} examples of up to {args.steps} steps"
+    try:
+        server = identify(host, port, args.timeout)
+    except ServerSilent as silent:
+        print(headline)
+        print(f"stopped early: server down since first contact: {silent}; no example run, nothing written")
+        return EXIT_INCONCLUSIVE
     identity = server.text
     exclude = list(args.exclude)
     if not server.admin:
@@ -57,15 +85,24 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
         seed=args.seed,
         exclude=exclude,
         known_bugs=args.known_bugs,
+        timeout=None if args.timeout == DEFAULT_TIMEOUT else args.timeout,
     )
-    print(f"gearsim fuzz: seed {args.seed}, {args.examples} examples of up to {args.steps} steps")
+    print(headline)
     print(f"  server: {identity}; profile {profile}")
     if not server.admin:
         named = "as named" if args.profile else "the default: name the server's with --profile"
         print(f"  no admin protocol: rules {', '.join(ADMIN_RULES)} left out; profile {profile} ({named})")
     started = time.monotonic()
     make = model_vs_server(
-        host, port, profile, nonce, identity=identity, excuse_known=not args.known_bugs, admin=server.admin
+        host,
+        port,
+        profile,
+        nonce,
+        timeout=args.timeout,
+        identity=identity,
+        excuse_known=not args.known_bugs,
+        admin=server.admin,
+        sync=server.sync,
     )
     from gearsim.cli.progress import progress
 
@@ -81,6 +118,20 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
         )
     spent = time.monotonic() - started
     print(f"  ran {outcome.examples} examples, {outcome.steps} steps in {spent:.1f} s")
+    stopped = ""
+    if outcome.down:
+        unrun = args.examples - outcome.examples  # none left when it stopped while shrinking (replays count too)
+        stopped = f"stopped early: server down since {outcome.down}"
+        stopped += f"; {counted(unrun, 'example')} not run" if unrun > 0 else ""
+    if stopped and outcome.failure is None:
+        print(stopped)
+        if outcome.down_history:
+            print("  that example's steps before it:")
+            for step in outcome.down_history:
+                print(f"    {step.index:3d} {step.action.describe()}")
+        print("  no divergence or broken invariant before it; nothing written")
+        print(f"  reproduce the search: {command}")
+        return EXIT_INCONCLUSIVE
     if outcome.error is not None and outcome.failure is None:
         print(f"HARNESS seed {args.seed}: {type(outcome.error).__name__}: {outcome.error}")
         print(f"  reproduce: {command}")
@@ -111,7 +162,9 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     file_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
     kind = "INVARIANT" if type(outcome.failure).__name__ == "InvariantBroken" else "DIVERGENCE"
     print(f"{kind} seed {args.seed}: {outcome.failure}")
-    if isinstance(outcome.error, GearsimError):
+    if stopped:
+        print(f"  note: then {stopped} (the conversation below is as far as it was shrunk)")
+    elif isinstance(outcome.error, GearsimError):
         print(f"  note: then a harness error: {outcome.error}")
     elif outcome.error is not None:
         print(f"  note: hypothesis reported {type(outcome.error).__name__} (the server answered differently on replay)")
@@ -149,4 +202,16 @@ def add_fuzz_command(subparsers: Any) -> None:
         help="report known server bugs (gearsim.fuzz.invariants.KNOWN_SERVER_BUGS) instead of counting them",
     )
     fuzz.add_argument("--no-shrink", action="store_true", help="report the first failure as found")
+    fuzz.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=(
+            f"seconds each wait for the server may take: a first-contact probe, a step's reply, a close "
+            f"(default {DEFAULT_TIMEOUT:g}). A wait that runs out is checked with a probe on a fresh connection: "
+            f"a server that answers none stops the run at once, 'stopped early: server down since example N, "
+            f"step K ...', exit 2 (a finding made before it is still written, exit 1)"
+        ),
+    )
     fuzz.set_defaults(func=_cmd_fuzz)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gearsim.errors import HarnessError, ServerSilent
 from gearsim.fuzz.actions import DRAIN_WORKER, FUNCTIONS, WORKERS, Action, Fn, Hd, Kind, Names
 from gearsim.fuzz.invariants import Tracker
 from gearsim.fuzz.normalise import CPacket, HandleBook, View, normalise
@@ -134,6 +135,8 @@ class Differential:
         Raises:
             Divergence: the sides' views differ.
             InvariantBroken: a side broke an invariant.
+            gearsim.errors.ServerSilent: the real side left a wait unanswered and a fresh
+                connection's probe too: the server stopped answering (not a finding about the step).
             gearsim.errors.HarnessError: the real side cannot be reached.
         """
         if action.kind not in (Kind.CONNECT, Kind.DISCONNECT) and action.actor not in self.connected:
@@ -145,10 +148,19 @@ class Differential:
         token = self._token()
         seen = sorted(self.connected | {action.actor})
         observed: list[dict[str, View]] = []
+        stalls: list[set[str]] = []
         for state in (self.model, self.real):
-            self._run(state, action)
-            stalled = state.side.barrier(action.actor, token)
+            try:
+                self._run(state, action)
+                stalled = state.side.barrier(action.actor, token)
+            except HarnessError as exc:  # a wait of the side's own ran out: is the server still there at all?
+                if state is self.real:
+                    self._check_answering(action, set(), str(exc))
+                raise
+            stalls.append(stalled)
             observed.append(self._observe(state, action, stalled, seen))
+        if stalls[1] - stalls[0]:  # the server left an echo unanswered that the model answered
+            self._check_answering(action, stalls[1] - stalls[0])
         if action.kind is Kind.CONNECT:
             self.connected.add(action.actor)
         elif action.kind is Kind.DISCONNECT:
@@ -173,6 +185,21 @@ class Differential:
                 self.connected.discard(actor)
         self.history.append(step)
         return step
+
+    def _check_answering(self, action: Action, stalled: set[str], error: str = "") -> None:
+        """Stop the example when the real side stopped answering altogether (``Side.stopped``).
+
+        Raises:
+            ServerSilent: naming the step and what was waited for; the
+                example is then failed (no drain is attempted on a server
+                that answers nothing).
+        """
+        stopped = getattr(self.real.side, "stopped", None)
+        problem = stopped(stalled, error) if stopped is not None else None
+        if problem is None:
+            return
+        self.failed = True
+        raise ServerSilent(f"step {len(self.history)} ({action.describe()}): {problem}")
 
     def _invariant(self, step: Step, broken: dict[str, str], where: str = "") -> None:
         names = sorted(broken)
@@ -223,15 +250,28 @@ class Differential:
             self._invariant(self.history[-1], broken, "after the drain")
 
     def close(self) -> None:
-        """Close every connection on both sides; a real server forgets this example's functions."""
+        """Close every connection on both sides; a real server forgets this example's functions.
+
+        Raises:
+            gearsim.errors.ServerSilent: the server did not answer a ``drop function`` and no longer
+                answers a fresh connection either.
+        """
         for state in (self.model, self.real):
             state.side.close_all()
             forget = getattr(state.side, "forget", None)
-            if forget is not None:
-                forget([self.names.function(fn) for fn in FUNCTIONS])
             shutdown = getattr(state.side, "shutdown", None)
-            if shutdown is not None:
-                shutdown()
+            try:
+                if forget is not None:
+                    forget([self.names.function(fn) for fn in FUNCTIONS])
+            except HarnessError as exc:
+                stopped = getattr(state.side, "stopped", None)
+                problem = stopped(set(), str(exc)) if stopped is not None else None
+                if problem is not None:
+                    raise ServerSilent(f"after the example's last step, dropping its functions: {problem}") from None
+                raise
+            finally:
+                if shutdown is not None:  # the control connection too, whatever the drop met
+                    shutdown()
 
 
 def _set_id(actor: str, names: Names) -> Action:

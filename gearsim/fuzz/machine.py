@@ -24,6 +24,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, precondition, rule
 
+from gearsim.errors import ServerSilent
 from gearsim.fuzz.actions import (
     ADMIN_ACTOR,
     CLIENTS,
@@ -89,6 +90,16 @@ class Recorder:
     namespace: bytes = b""
     #: called once per example started (a progress bar's advance)
     on_example: Callable[[], None] | None = None
+    #: "example N, step K (...): what went unanswered" once the server stopped answering, else ""
+    down: str = ""
+    #: the steps of that example before the one nobody answered
+    down_history: list[Step] = field(default_factory=list)
+
+    def stopped(self, silent: ServerSilent, history: list[Step]) -> None:
+        """Record that the server stopped answering during the current example (the first time only)."""
+        if not self.down:
+            self.down = f"example {self.examples}, {silent}"
+            self.down_history = list(history)
 
 
 #: the rule names of the machine (for ``exclude``)
@@ -137,6 +148,8 @@ def build_machine(
 
         def __init__(self) -> None:
             super().__init__()
+            if recorder.down:  # no example is played on a server that stopped answering: hypothesis ends at once
+                raise ServerSilent(recorder.down)
             recorder.examples += 1
             if recorder.on_example is not None:
                 recorder.on_example()
@@ -149,6 +162,9 @@ def build_machine(
                 recorder.failure = failure
                 recorder.history = list(self.diff.history)
                 recorder.namespace = self.diff.namespace
+                raise
+            except ServerSilent as silent:  # not a finding: the failure recorded before it stays the one reported
+                recorder.stopped(silent, self.diff.history)
                 raise
             finally:
                 recorder.steps += 1
@@ -237,16 +253,20 @@ def build_machine(
 
         def teardown(self) -> None:
             try:
-                if not self.diff.failed:
-                    try:
-                        self.diff.drain()
-                    except FuzzFailure as failure:
-                        recorder.failure = failure
-                        recorder.history = list(self.diff.history)
-                        recorder.namespace = self.diff.namespace
-                        raise
-            finally:
-                self.diff.close()
+                try:
+                    if not self.diff.failed:
+                        try:
+                            self.diff.drain()
+                        except FuzzFailure as failure:
+                            recorder.failure = failure
+                            recorder.history = list(self.diff.history)
+                            recorder.namespace = self.diff.namespace
+                            raise
+                finally:
+                    self.diff.close()
+            except ServerSilent as silent:
+                recorder.stopped(silent, self.diff.history)
+                raise
 
     return DifferentialMachine
 
@@ -262,6 +282,10 @@ class FuzzOutcome:
     history: tuple[Step, ...]
     namespace: bytes
     error: BaseException | None = None
+    #: "example N, step K (...): ..." when the server stopped answering and the run stopped there, else ""
+    down: str = ""
+    #: that example's steps before the unanswered one
+    down_history: tuple[Step, ...] = ()
 
 
 def run_machine(
@@ -278,6 +302,9 @@ def run_machine(
 
     The same seed replays the same action sequences (as long as the sides
     answer the same way). Never raises for a finding: the outcome holds it.
+    Once the server stopped answering (``ServerSilent``) no example touches it
+    again: the outcome's ``down`` says where, and a failure found before it
+    is kept as the finding.
     """
     recorder = Recorder(on_example=on_example)
     machine = build_machine(make, recorder, exclude)
@@ -301,5 +328,13 @@ def run_machine(
     except Exception as exc:  # a harness failure (the server went away): reported, not hidden
         error = exc
     return FuzzOutcome(
-        seed, recorder.examples, recorder.steps, recorder.failure, tuple(recorder.history), recorder.namespace, error
+        seed,
+        recorder.examples,
+        recorder.steps,
+        recorder.failure,
+        tuple(recorder.history),
+        recorder.namespace,
+        error,
+        recorder.down,
+        tuple(recorder.down_history),
     )

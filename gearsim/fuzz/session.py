@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
-from gearsim.errors import HarnessError
+from gearsim.errors import HarnessError, ServerSilent
 from gearsim.fuzz.driver import Differential
 from gearsim.fuzz.machine import DifferentialFactory
 from gearsim.fuzz.sides import ModelSide, RealSide
-from gearsim.io.preflight import probe_sync
+from gearsim.io.preflight import exchange, probe_sync
 from gearsim.model import ServerOptions
 from gearsim.model.profiles import get_profile
 from gearsim.protocol.trace import quote
@@ -42,6 +43,46 @@ def namespace(nonce: str, example: int) -> bytes:
     return f"gz{nonce}-{example}-".encode("ascii")
 
 
+def _version_reply(host: str, port: int, timeout: float) -> bytes:
+    """The first line (at most VERSION_LIMIT bytes) ``host:port`` answers the admin ``version`` line with.
+
+    b"" when nothing came within ``timeout`` or the server closed first.
+
+    Raises:
+        HarnessError: the server cannot be connected to, or the connection failed.
+    """
+    data = b""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise HarnessError(f"cannot ask {host}:{port} for its version: {exc}") from None
+    with sock:
+        try:
+            sock.sendall(b"version\n")
+            deadline = time.monotonic() + timeout
+            while b"\n" not in data and len(data) < VERSION_LIMIT:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                chunk = sock.recv(VERSION_LIMIT)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            pass  # what came before the time ran out is the answer (often nothing)
+        except OSError as exc:
+            raise HarnessError(f"cannot ask {host}:{port} for its version: {exc}") from None
+    return data
+
+
+def _identity_text(data: bytes, host: str, port: int) -> str:
+    raw = data.split(b"\n", 1)[0].strip()
+    shown = raw.isascii() and raw.decode("ascii").isprintable() and len(raw) <= _SHOWN
+    line = raw.decode("ascii") if shown else quote(raw)
+    return f"{line or 'no version reply'} at {host}:{port}"
+
+
 def server_identity(host: str, port: int, timeout: float = 3.0) -> str:
     """'<admin version reply> at host:port', e.g. 'OK 1.1.20+ds at 127.0.0.1:4730'.
 
@@ -51,24 +92,9 @@ def server_identity(host: str, port: int, timeout: float = 3.0) -> str:
     cannot put control bytes or megabytes into a report's title.
 
     Raises:
-        HarnessError: the server cannot be reached or does not answer 'version'.
+        HarnessError: the server cannot be reached.
     """
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"version\n")
-            data = b""
-            deadline = time.monotonic() + timeout
-            while b"\n" not in data and len(data) < VERSION_LIMIT and time.monotonic() < deadline:
-                chunk = sock.recv(VERSION_LIMIT)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as exc:
-        raise HarnessError(f"cannot ask {host}:{port} for its version: {exc}") from None
-    raw = data.split(b"\n", 1)[0].strip()
-    shown = raw.isascii() and raw.decode("ascii").isprintable() and len(raw) <= _SHOWN
-    line = raw.decode("ascii") if shown else quote(raw)
-    return f"{line or 'no version reply'} at {host}:{port}"
+    return _identity_text(_version_reply(host, port, timeout), host, port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +112,40 @@ class ServerIdentity:
 def identify(host: str, port: int, timeout: float = 3.0) -> ServerIdentity:
     """Name the server at host:port by its admin ``version`` line, or else by the round trip it answers.
 
+    ``ECHO_REQ``, ``GET_STATUS`` and the ``version`` line are asked at once,
+    each on a connection of its own, so that a server that answers none of
+    them is known within one ``timeout`` (asked one after the other, as
+    gearsim.io.preflight's refusal does, that took four).
+
     Raises:
         HarnessError: the server cannot be connected to.
+        NotGearman: what answers there is no Gearman server (gearsim.io.preflight).
+        ServerSilent: it accepts connections but within ``timeout`` neither probe got a byte or a close,
+            nor the ``version`` line a byte: every step of every example would wait for nothing.
     """
-    sync = probe_sync(host, port, timeout)
-    try:
-        text = server_identity(host, port, timeout)
-    except HarnessError:
-        text = ""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        asked = pool.submit(_version_reply, host, port, timeout)
+        status = pool.submit(exchange, host, port, "GET_STATUS", timeout)
+        echo = exchange(host, port, "ECHO_REQ", timeout)
+        try:
+            reply: bytes | None = asked.result()
+        except HarnessError:
+            reply = None
+        other = status.result()
+    if not echo.connected:
+        raise HarnessError(echo.problem or f"cannot connect to {host}:{port}")
+    if echo.silent and other.silent and reply == b"":
+        raise ServerSilent(
+            f"{host}:{port} accepts connections but answered none of ECHO_REQ, GET_STATUS and the admin line "
+            f"'version' within {timeout:g} s (each on a connection of its own)"
+        )
+    if echo.problem is None:
+        sync = "ECHO_REQ"
+    elif echo.silent and other.problem is None:
+        sync = "GET_STATUS"  # nothing came back to ECHO_REQ (as from gear): nothing foreign to refuse
+    else:  # the preflight decides: refuses a foreign server, else finds the round trip
+        sync = probe_sync(host, port, timeout)
+    text = _identity_text(reply, host, port) if reply is not None else ""
     line = text.partition(" at ")[0]
     if line.startswith("OK ") or (line[:1] == "v" and line[1:2].isdigit()):
         return ServerIdentity(text, True, sync)
@@ -118,17 +170,21 @@ def model_vs_server(
     identity: str = "",
     excuse_known: bool = True,
     admin: bool = True,
+    sync: str = "ECHO_REQ",
 ) -> DifferentialFactory:
     """Examples against the server at host:port; the model reports the server's version string.
 
     ``admin`` False: the server has no admin protocol (no ``workers`` to see
-    a disconnect done, no ``drop function`` between examples).
+    a disconnect done, no ``drop function`` between examples). ``sync``: the
+    round trip it answers (``ServerIdentity.sync``), asked on a fresh
+    connection when a wait runs out, to tell a server that stopped answering.
+    ``timeout``: seconds each wait for the server may take.
     """
     options = _options(identity)
     prof = get_profile(profile)
 
     def make(example: int) -> Differential:
-        real = RealSide(host, port, timeout=timeout, admin=admin)
+        real = RealSide(host, port, timeout=timeout, admin=admin, sync=sync)
         return Differential(ModelSide(prof, options), real, prof, namespace(nonce, example), excuse_known=excuse_known)
 
     return make

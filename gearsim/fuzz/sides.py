@@ -31,6 +31,7 @@ from collections import deque
 from typing import Protocol
 
 from gearsim.errors import DecodeError, HarnessError
+from gearsim.io.preflight import round_trip
 from gearsim.io.tcp import TcpPeer
 from gearsim.model import Server, ServerOptions
 from gearsim.model.profiles import Profile
@@ -186,13 +187,29 @@ class RealSide:
             dropped after each example. Without it a disconnect is done when
             the server closed its end of the socket (TcpPeer), and nothing is
             dropped (every example uses names of its own anyway).
+        sync: the read-only round trip the server answers (ECHO_REQ or
+            GET_STATUS; "" for neither), asked on a fresh connection by
+            :meth:`stopped` to tell a server that stopped answering from one
+            that left a single connection unanswered.
     """
 
-    def __init__(self, host: str, port: int, *, timeout: float = 3.0, name: str = "server", admin: bool = True) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 3.0,
+        name: str = "server",
+        admin: bool = True,
+        sync: str = "ECHO_REQ",
+    ) -> None:
         self.name = name
         self.host, self.port = host, port
         self.timeout = timeout
         self.admin = admin
+        self.sync = sync
+        #: set by :meth:`stopped` once the server answers nothing: nothing more is asked of it, closes do not wait
+        self.down = False
         # the driver orders connections with barriers of its own: no syncs by the peer
         self.peer = TcpPeer(host, port, within_floor=0, sync="", close_wait=timeout)
         self._open: set[str] = set()
@@ -216,19 +233,32 @@ class RealSide:
         return self._ctl
 
     def _workers(self) -> bytes:
+        """The admin ``workers`` listing, read within ``timeout``.
+
+        Raises:
+            HarnessError: it did not end in time (a bare TimeoutError escaped here
+                before, past the check for a server that stopped answering), or
+                the control connection closed or failed.
+        """
         sock = self._control()
-        sock.sendall(b"workers\n")
+        late = f"the admin 'workers' listing did not end within {self.timeout:g} s"
         data = b""
         deadline = time.monotonic() + self.timeout
-        while not (data.startswith(b".\n") or b"\n.\n" in data):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise HarnessError("the admin 'workers' listing did not end within the timeout")
-            sock.settimeout(left)
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise HarnessError("the server closed the control connection")
-            data += chunk
+        try:
+            sock.sendall(b"workers\n")
+            while not (data.startswith(b".\n") or b"\n.\n" in data):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise HarnessError(late)
+                sock.settimeout(left)
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise HarnessError("the server closed the control connection")
+                data += chunk
+        except TimeoutError:
+            raise HarnessError(late) from None
+        except OSError as exc:
+            raise HarnessError(f"the control connection failed: {exc}") from None
         return data
 
     def disconnect(self, actor: str, client_id: bytes) -> None:
@@ -267,6 +297,30 @@ class RealSide:
         self.peer.wait(self.peer.now() + int(self.timeout * 1000), done)
         return {a for a in actors if not self.peer.closed(a) and not any(is_barrier(m, token) for m in boxes[a])}
 
+    def stopped(self, stalled: set[str], error: str = "") -> str | None:
+        """Whether the server stopped answering altogether: None if a fresh connection's probe is answered.
+
+        Called when a wait ran out: ``stalled`` are the actors whose barrier
+        echo never came within ``timeout``, or ``error`` is the wait that
+        failed (a 'workers' listing, a ``drop function`` answer). A server
+        that answers the probe on a new connection is still up: what the
+        step met is a finding about that step. Otherwise the answer is one
+        line saying what was waited for and how long, and the side is
+        ``down``: its connections are then dropped without waiting for
+        closes no one will see.
+        """
+        if not self.sync:
+            return None  # nothing a fresh connection could be asked that would show the server is up
+        problem = round_trip(self.host, self.port, self.sync, self.timeout)
+        if problem is None:
+            return None
+        self.down = True
+        self.peer.close_wait = 0
+        what = error or (
+            f"no reply within {self.timeout:g} s to the step's barrier ECHO_REQ on {', '.join(sorted(stalled))}"
+        )
+        return f"{what}; then a fresh connection: {problem}"
+
     def take(self, actor: str) -> list[Message]:
         box = self.peer.inbox(actor)
         got = [m for m in box if not is_barrier(m)]
@@ -286,7 +340,7 @@ class RealSide:
         is still connected, so each drop is retried until it is OK or unknown.
         Nothing is done for a server without the admin protocol.
         """
-        if not self.admin:
+        if not self.admin or self.down:
             return
         sock = self._control()
         for fn in functions:

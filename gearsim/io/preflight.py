@@ -125,6 +125,8 @@ class Probe:
     problem: str | None = None
     #: the first bytes the server sent (at most ``KEPT``), for ``foreign``
     first: bytes = b""
+    #: nothing came back and the connection stayed open until the timeout ran out (not a close, not a reset)
+    silent: bool = False
 
 
 def exchange(host: str, port: int, sync: str, timeout: float) -> Probe:
@@ -146,7 +148,7 @@ def exchange(host: str, port: int, sync: str, timeout: float) -> Probe:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return Probe(True, f"no reply to {sync} within {timeout:g} s", first)
+                    return Probe(True, f"no reply to {sync} within {timeout:g} s", first, not first)
                 sock.settimeout(left)
                 data = sock.recv(65536)
                 if not data:
@@ -158,7 +160,7 @@ def exchange(host: str, port: int, sync: str, timeout: float) -> Probe:
                         return Probe(True, None, first)
                     return Probe(True, f"answered {message!r} to {sync}", first)
         except TimeoutError:
-            return Probe(True, f"no reply to {sync} within {timeout:g} s", first)
+            return Probe(True, f"no reply to {sync} within {timeout:g} s", first, not first)
         except OSError as exc:
             return Probe(True, f"connection failed during {sync}: {exc}", first)
         except DecodeError as exc:

@@ -80,12 +80,18 @@ def reproduce_fuzz(
     seed: int,
     exclude: Sequence[str] = (),
     known_bugs: bool = False,
+    timeout: float | None = None,
 ) -> str:
-    """The ``gearsim fuzz`` line that repeats a search exactly (same seed, sizes, exclusions)."""
+    """The ``gearsim fuzz`` line that repeats a search exactly (same seed, sizes, exclusions, waits).
+
+    ``timeout`` is given only when it is not the default (None).
+    """
     words = ["gearsim", "fuzz", "--server", server, "--profile", profile]
     words += ["--examples", str(examples), "--steps", str(steps), "--seed", str(seed)]
     for rule in exclude:
         words += ["--exclude", rule]
     if known_bugs:
         words.append("--known-bugs")
+    if timeout is not None:
+        words += ["--timeout", f"{timeout:g}"]
     return shlex.join(words)
