@@ -363,7 +363,8 @@ class RealSide:
         Raises:
             HarnessError: no whole line within the time or the length.
         """
-        what = f"the server's answer to {command.decode('ascii', 'replace')!r}"
+        shown = repr(command.decode("ascii", "replace"))
+        what = f"the server's answer to {shown}"
         reply = b""
         deadline = time.monotonic() + self.timeout
         while b"\n" not in reply:
@@ -376,8 +377,8 @@ class RealSide:
                 sock.settimeout(left)
                 chunk = sock.recv(4096)
             except TimeoutError:
-                did = f"ended no line ({len(reply)} bytes)" if reply else "did not answer"
-                raise HarnessError(f"{what} {did} within {self.timeout:g} s") from None
+                said = f"{what} ended no line ({len(reply)} bytes)" if reply else f"the server did not answer {shown}"
+                raise HarnessError(f"{said} within {self.timeout:g} s") from None
             except OSError as exc:
                 raise HarnessError(f"{what} could not be read: {exc}") from None
             if not chunk:

@@ -61,7 +61,10 @@ def silent(conn: socket.socket) -> None:
 
 @pytest.mark.parametrize(
     ("answer", "words"),
-    [(endless, "ran past 4096 bytes without a newline"), (silent, "did not answer within 0.2 s")],
+    [
+        (endless, "the server's answer to 'drop function f' ran past 4096 bytes without a newline"),
+        (silent, "the server did not answer 'drop function f' within 0.2 s"),
+    ],
     ids=["endless", "silent"],
 )
 def test_a_drop_function_answer_that_never_ends_its_line_is_a_harness_error(
@@ -84,4 +87,4 @@ def test_a_drop_function_answer_that_never_ends_its_line_is_a_harness_error(
         side.shutdown()
         assert outcome, "forget still reading the answer to drop function"
         assert isinstance(outcome[0], HarnessError), outcome
-        assert f"the server's answer to 'drop function f' {words}" in str(outcome[0])
+        assert words in str(outcome[0])
