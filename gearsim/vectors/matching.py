@@ -252,29 +252,30 @@ def _rows_match(
     takers = [[i for i, js in enumerate(fits) if j in js] for j in range(len(rows))]
     owner: dict[int, int] = {}  # row -> its pattern
     placed: dict[int, int] = {}  # pattern -> its row
-
-    def row_finds(j: int, seen: set[int]) -> bool:
-        for i in takers[j]:
-            if i not in seen:
-                seen.add(i)
-                if i not in placed or row_finds(placed[i], seen):
-                    placed[i], owner[j] = j, i
-                    return True
-        return False
-
-    def pattern_finds(i: int, seen: set[int]) -> bool:
-        for j in fits[i]:
-            if j not in seen:
-                seen.add(j)
-                if j not in owner or pattern_finds(owner[j], seen):
-                    owner[j], placed[i] = i, j
-                    return True
-        return False
-
     for j, row in enumerate(rows):
-        if not (extra is not None and _line_matches(extra, row, captures)) and not row_finds(j, set()):
+        if not (extra is not None and _line_matches(extra, row, captures)) and not _augment(j, takers, owner, placed):
             return False
-    return all(i in placed or pattern_finds(i, set()) for i in range(len(want)))
+    return all(i in placed or _augment(i, fits, placed, owner) for i in range(len(want)))
+
+
+def _augment(v: int, adjacent: Sequence[Sequence[int]], mine: dict[int, int], theirs: dict[int, int]) -> bool:
+    """Give ``v`` a partner along an augmenting path (Kuhn): whoever is placed stays placed.
+
+    ``adjacent[v]`` are the partners ``v`` may take on the other side;
+    ``mine`` maps this side to its partner, ``theirs`` the other side back.
+    """
+    seen: set[int] = set()
+
+    def find(v: int) -> bool:
+        for u in adjacent[v]:
+            if u not in seen:
+                seen.add(u)
+                if u not in theirs or find(theirs[u]):
+                    mine[v], theirs[u] = u, v
+                    return True
+        return False
+
+    return find(v)
 
 
 def match_admin(
