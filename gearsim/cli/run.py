@@ -57,7 +57,7 @@ from gearsim.cli.common import (
     write_pcap,
 )
 from gearsim.cli.progress import progress
-from gearsim.errors import HarnessError, InputError
+from gearsim.errors import HarnessError, InputError, ServerSilent
 from gearsim.files import load_requirements, read_baseline, replace_text, select, write_baseline
 from gearsim.io.launch import LaunchError
 from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases
@@ -251,7 +251,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif programs:
         played = _play_programs(args, refs, profile)
     elif args.server is not None:
-        played = _play_server(args, refs, profile)
+        try:
+            played = _play_server(args, refs, profile)
+        except ServerSilent as silent:
+            # as gearsim fuzz says it: nothing was judged, so inconclusive, and nothing was written
+            print(terminal_text(f"stopped early: server down since first contact: {silent}; no case run"))
+            return EXIT_INCONCLUSIVE
     elif described is not None:
         played = _play_managed(args, refs, profile, described)
     elif args.peer is not None:
@@ -362,10 +367,12 @@ def _play_server(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str
     Raises:
         HarnessError: the server cannot be connected to at all.
         NotGearman: something other than a Gearman server answers there (gearsim.io.preflight).
+        ServerSilent: it accepts connections and answers none of ECHO_REQ, GET_STATUS and 'version'.
     """
     host, port = args.server
     user = UserServerFactory(host, port)
-    # probes the server once, before anything else asks it: nothing there, or no Gearman there, is exit 3
+    # probes the server once, before anything else asks it: nothing there, or no Gearman there, is exit 3;
+    # a server that answers nothing is exit 2 (ServerSilent, below)
     user.sync  # noqa: B018
     identity = _identity(host, port)
     factory = _chunked(args, user, wall_clock=True)

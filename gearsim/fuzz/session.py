@@ -13,9 +13,6 @@ runs never share names on one server) plus the example number.
 
 from __future__ import annotations
 
-import socket
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,7 +20,7 @@ from gearsim.errors import HarnessError, ServerSilent
 from gearsim.fuzz.driver import Differential
 from gearsim.fuzz.machine import DifferentialFactory
 from gearsim.fuzz.sides import ModelSide, RealSide
-from gearsim.io.preflight import exchange, probe_sync
+from gearsim.io.preflight import first_contact, probe_sync, version_reply
 from gearsim.model import ServerOptions
 from gearsim.model.profiles import get_profile
 from gearsim.protocol.trace import quote
@@ -31,9 +28,6 @@ from gearsim.protocol.trace import quote
 __all__ = ["ServerIdentity", "identify", "model_vs_model", "model_vs_server", "namespace", "server_identity"]
 
 
-#: the most of an answer to ``version`` that is read: a real one is a short line ("OK 1.1.20+ds"), and a
-#: peer that streams bytes without a newline must not be buffered for the whole timeout
-VERSION_LIMIT: Final[int] = 512
 #: the longest answer shown as it is; a longer one, or one with bytes that are not printable ASCII, is quoted
 _SHOWN: Final[int] = 120
 
@@ -41,39 +35,6 @@ _SHOWN: Final[int] = 120
 def namespace(nonce: str, example: int) -> bytes:
     """The wire prefix of example ``example`` of run ``nonce``."""
     return f"gz{nonce}-{example}-".encode("ascii")
-
-
-def _version_reply(host: str, port: int, timeout: float) -> bytes:
-    """The first line (at most VERSION_LIMIT bytes) ``host:port`` answers the admin ``version`` line with.
-
-    b"" when nothing came within ``timeout`` or the server closed first.
-
-    Raises:
-        HarnessError: the server cannot be connected to, or the connection failed.
-    """
-    data = b""
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except OSError as exc:
-        raise HarnessError(f"cannot ask {host}:{port} for its version: {exc}") from None
-    with sock:
-        try:
-            sock.sendall(b"version\n")
-            deadline = time.monotonic() + timeout
-            while b"\n" not in data and len(data) < VERSION_LIMIT:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                sock.settimeout(left)
-                chunk = sock.recv(VERSION_LIMIT)
-                if not chunk:
-                    break
-                data += chunk
-        except TimeoutError:
-            pass  # what came before the time ran out is the answer (often nothing)
-        except OSError as exc:
-            raise HarnessError(f"cannot ask {host}:{port} for its version: {exc}") from None
-    return data
 
 
 def _identity_text(data: bytes, host: str, port: int) -> str:
@@ -94,7 +55,7 @@ def server_identity(host: str, port: int, timeout: float = 3.0) -> str:
     Raises:
         HarnessError: the server cannot be reached.
     """
-    return _identity_text(_version_reply(host, port, timeout), host, port)
+    return _identity_text(version_reply(host, port, timeout), host, port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +73,9 @@ class ServerIdentity:
 def identify(host: str, port: int, timeout: float = 3.0) -> ServerIdentity:
     """Name the server at host:port by its admin ``version`` line, or else by the round trip it answers.
 
-    ``ECHO_REQ``, ``GET_STATUS`` and the ``version`` line are asked at once,
-    each on a connection of its own, so that a server that answers none of
-    them is known within one ``timeout`` (asked one after the other, as
-    gearsim.io.preflight's refusal does, that took four).
+    ``ECHO_REQ``, ``GET_STATUS`` and the ``version`` line are asked at once
+    (``gearsim.io.preflight.first_contact``), so that a server that answers
+    none of them is known within one ``timeout``.
 
     Raises:
         HarnessError: the server cannot be connected to.
@@ -123,22 +83,13 @@ def identify(host: str, port: int, timeout: float = 3.0) -> ServerIdentity:
         ServerSilent: it accepts connections but within ``timeout`` neither probe got a byte or a close,
             nor the ``version`` line a byte: every step of every example would wait for nothing.
     """
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        asked = pool.submit(_version_reply, host, port, timeout)
-        status = pool.submit(exchange, host, port, "GET_STATUS", timeout)
-        echo = exchange(host, port, "ECHO_REQ", timeout)
-        try:
-            reply: bytes | None = asked.result()
-        except HarnessError:
-            reply = None
-        other = status.result()
+    contact = first_contact(host, port, timeout)
+    echo, other, reply = contact.echo, contact.status, contact.version
     if not echo.connected:
         raise HarnessError(echo.problem or f"cannot connect to {host}:{port}")
-    if echo.silent and other.silent and reply == b"":
-        raise ServerSilent(
-            f"{host}:{port} accepts connections but answered none of ECHO_REQ, GET_STATUS and the admin line "
-            f"'version' within {timeout:g} s (each on a connection of its own)"
-        )
+    silence = contact.silence()
+    if silence is not None:
+        raise ServerSilent(silence)
     if echo.problem is None:
         sync = "ECHO_REQ"
     elif echo.silent and other.problem is None:

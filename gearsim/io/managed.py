@@ -49,10 +49,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from gearsim.errors import HarnessError
+from gearsim.errors import HarnessError, ServerSilent
 from gearsim.io.launch import LaunchError, RunningServer, start_server, stop_server
 from gearsim.io.peers import PEERS, peer_description
-from gearsim.io.preflight import probe_server
+from gearsim.io.preflight import first_contact, probe_server
 from gearsim.io.readiness import round_trip
 from gearsim.io.serverdesc import ServerDescription
 from gearsim.io.tcp import TcpPeer, TcpPeerFactory
@@ -416,8 +416,14 @@ class UserServerFactory(TcpPeerFactory):
         Raises:
             HarnessError: the server cannot be connected to (on the first look only).
             NotGearman: what answers there is no Gearman server (on the first look only).
+            ServerSilent: it accepts connections and answers none of ECHO_REQ, GET_STATUS and the admin
+                line 'version' (on the first look only): every case would only wait for nothing.
         """
         if self._sync is None:
+            # three probes at once first: a silent address is known in one timeout, not three
+            silence = first_contact(self.host, self.port).silence()
+            if silence is not None:
+                raise ServerSilent(silence)
             self._sync, self._unanswered = probe_server(self.host, self.port)
         return self._sync
 

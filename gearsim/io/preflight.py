@@ -27,6 +27,12 @@ read-only request, ECHO_REQ or GET_STATUS, and the first bytes that came back),
 for the after-case health checks and gearsim.io.readiness, whose wait for a
 server gearsim started (``--server-command``, ``--peer``, ``gearsim matrix``)
 stops at the first answer ``foreign`` recognises instead of timing out.
+
+:func:`first_contact` asks ECHO_REQ, GET_STATUS and the admin line
+``version`` at once, each on a connection of its own, so that an address that
+accepts connections and answers none of them (a hung server, a tunnel whose
+far end is gone) is known within one timeout: every case, or every fuzz
+example, would only wait for nothing there.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import contextlib
 import re
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,8 +54,11 @@ __all__ = [
     "BANNER_WAIT",
     "KEPT",
     "PROBE_TIMEOUT",
+    "VERSION_LIMIT",
+    "FirstContact",
     "Probe",
     "exchange",
+    "first_contact",
     "foreign",
     "preflight",
     "probe_bytes",
@@ -56,6 +66,7 @@ __all__ = [
     "probe_sync",
     "round_trip",
     "shown",
+    "version_reply",
 ]
 
 #: how long each probe waits for its answer, seconds (as long as the after-case health check, managed.HEALTH_TIMEOUT)
@@ -272,3 +283,86 @@ def probe_server(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> tuple[
 
 #: how an answer to the admin line ``version`` may start besides OK/ERR: a version number (Perl: v1.130.1)
 _VERSION: Final = re.compile(rb"v?\d")
+
+
+#: the most of an answer to ``version`` that is read: a real one is a short line ("OK 1.1.20+ds"), and a
+#: peer that streams bytes without a newline must not be buffered for the whole timeout
+VERSION_LIMIT: Final[int] = 512
+
+
+def version_reply(host: str, port: int, timeout: float) -> bytes:
+    """The first line (at most VERSION_LIMIT bytes) ``host:port`` answers the admin ``version`` line with.
+
+    b"" when nothing came within ``timeout`` or the server closed first.
+
+    Raises:
+        HarnessError: the server cannot be connected to, or the connection failed.
+    """
+    data = b""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise HarnessError(f"cannot ask {host}:{port} for its version: {exc}") from None
+    with sock:
+        try:
+            sock.sendall(b"version\n")
+            deadline = time.monotonic() + timeout
+            while b"\n" not in data and len(data) < VERSION_LIMIT:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                chunk = sock.recv(VERSION_LIMIT)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            pass  # what came before the time ran out is the answer (often nothing)
+        except OSError as exc:
+            raise HarnessError(f"cannot ask {host}:{port} for its version: {exc}") from None
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class FirstContact:
+    """ECHO_REQ, GET_STATUS and the admin line ``version``, asked at once of one address (``first_contact``)."""
+
+    address: str
+    timeout: float
+    echo: Probe
+    status: Probe
+    #: the answer to ``version`` (b"": none), None when its connection failed
+    version: bytes | None
+
+    def silence(self) -> str | None:
+        """Why nothing can be judged there when the address accepts connections and answered none; else None.
+
+        Silent is no byte and no close within the timeout on each of the three connections.
+        """
+        if not (self.echo.silent and self.status.silent and self.version == b""):
+            return None
+        return (
+            f"{self.address} accepts connections but answered none of ECHO_REQ, GET_STATUS and the admin line "
+            f"'version' within {self.timeout:g} s (each on a connection of its own)"
+        )
+
+
+def first_contact(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> FirstContact:
+    """Ask ``host:port`` ECHO_REQ, GET_STATUS and ``version`` at once, each on a connection of its own.
+
+    At once, so that an address that answers none of them is known within one
+    ``timeout`` (asked one after the other, as :func:`probe_server` does, that
+    takes three). Never raises: ``echo.connected`` says whether anything listens.
+    """
+
+    def version() -> bytes | None:
+        try:
+            return version_reply(host, port, timeout)
+        except HarnessError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        asked = pool.submit(version)
+        status = pool.submit(exchange, host, port, "GET_STATUS", timeout)
+        echo = exchange(host, port, "ECHO_REQ", timeout)
+        return FirstContact(f"{host}:{port}", timeout, echo, status.result(), asked.result())

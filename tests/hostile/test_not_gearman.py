@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import shutil
 import socket
@@ -27,9 +28,10 @@ from pathlib import Path
 
 import pytest
 
+import gearsim.io.managed
 from gearsim.cli.main import main
 from gearsim.errors import HarnessError, NotGearman
-from gearsim.io.preflight import exchange, foreign, probe_bytes, probe_server
+from gearsim.io.preflight import exchange, first_contact, foreign, probe_bytes, probe_server
 
 pytest_plugins = ["pytester"]
 
@@ -171,6 +173,36 @@ def test_a_server_that_closes_at_once_is_still_judged_and_the_report_says_so(
         first,
     ), first
     assert "FAIL server/coalesce.yaml::queued-same-unique-one-job" in out
+
+
+@pytest.fixture
+def quick_first_contact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The three first-contact probes wait 0.3 s, not PROBE_TIMEOUT's 3 s."""
+    monkeypatch.setattr(gearsim.io.managed, "first_contact", functools.partial(first_contact, timeout=0.3))
+
+
+@pytest.mark.usefixtures("quick_first_contact")
+def test_run_against_a_server_that_answers_nothing_stops_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    # was: every case waited out its every step, more than 10 minutes for the bundled vectors, saying nothing
+    with _toy(_silent) as (host, port):
+        code = main(["run", ONE_CASE, "--server", f"{host}:{port}"])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert out == (
+        f"stopped early: server down since first contact: {host}:{port} accepts connections but answered none of "
+        "ECHO_REQ, GET_STATUS and the admin line 'version' within 0.3 s (each on a connection of its own); "
+        "no case run\n"
+    )
+
+
+@pytest.mark.usefixtures("quick_first_contact")
+def test_the_pytest_plugin_stops_before_any_case_at_a_server_that_answers_nothing(pytester: pytest.Pytester) -> None:
+    shutil.copytree(SAMPLE, pytester.path, dirs_exist_ok=True)
+    registered = any(ep.value == PLUGIN for ep in entry_points(group="pytest11"))
+    with _toy(_silent) as (host, port):
+        result = pytester.runpytest(*([] if registered else ["-p", PLUGIN]), "--gearsim-server", f"{host}:{port}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--gearsim-server: {host}:{port} accepts connections but answered none of*"])
 
 
 @pytest.mark.parametrize(
