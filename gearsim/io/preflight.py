@@ -159,7 +159,7 @@ def exchange(host: str, port: int, sync: str, timeout: float) -> Probe:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return Probe(True, f"no reply to {sync} within {timeout:g} s", first, not first)
+                    return Probe(True, f"no reply to {sync} within {round(timeout, 2):g} s", first, not first)
                 sock.settimeout(left)
                 data = sock.recv(65536)
                 if not data:
@@ -171,7 +171,7 @@ def exchange(host: str, port: int, sync: str, timeout: float) -> Probe:
                         return Probe(True, None, first)
                     return Probe(True, f"answered {message!r} to {sync}", first)
         except TimeoutError:
-            return Probe(True, f"no reply to {sync} within {timeout:g} s", first, not first)
+            return Probe(True, f"no reply to {sync} within {round(timeout, 2):g} s", first, not first)
         except OSError as exc:
             return Probe(True, f"connection failed during {sync}: {exc}", first)
         except DecodeError as exc:
@@ -343,7 +343,7 @@ class FirstContact:
             return None
         return (
             f"{self.address} accepts connections but answered none of ECHO_REQ, GET_STATUS and the admin line "
-            f"'version' within {self.timeout:g} s (each on a connection of its own)"
+            f"'version' within {round(self.timeout, 2):g} s (each on a connection of its own)"
         )
 
 

@@ -266,6 +266,12 @@ def test_a_probe_says_whether_anything_accepted_the_connection() -> None:
         assert probe_server(host, port, timeout=1.0)[0] == ""  # judged: no error raised
 
 
+def test_a_probe_s_wait_is_said_in_hundredths() -> None:
+    # was "no reply to ECHO_REQ within 0.667854 s": what a readiness wait had left of its 10 s
+    with _toy(_silent) as (host, port):
+        assert exchange(host, port, "ECHO_REQ", 0.0512345).problem == "no reply to ECHO_REQ within 0.05 s"
+
+
 def test_a_refusal_is_an_input_error() -> None:
     with _toy(_http) as (host, port), pytest.raises(NotGearman, match=rf"^{host}:{port} is not a Gearman server"):
         probe_server(host, port, timeout=3.0)
