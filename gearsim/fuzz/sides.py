@@ -47,6 +47,8 @@ BARRIER_PREFIX = b"gearsim-barrier-"
 STEP_TICKS = 10
 #: the longest answer to an admin command read by RealSide (a real one is 'OK' or a short ERR line)
 ANSWER_LIMIT = 4096
+#: the longest 'workers' listing read by RealSide: an example's is a few rows, a server streaming more is lying
+LISTING_LIMIT = 1 << 20
 
 
 def is_barrier(message: Message, token: bytes | None = None) -> bool:
@@ -242,11 +244,18 @@ class RealSide:
         """
         sock = self._control()
         late = f"the admin 'workers' listing did not end within {self.timeout:g} s"
-        data = b""
+        data = bytearray()
         deadline = time.monotonic() + self.timeout
         try:
             sock.sendall(b"workers\n")
-            while not (data.startswith(b".\n") or b"\n.\n" in data):
+            # the end is looked for in what came since the last look (and the two bytes before it): not
+            # every byte again per read, which was quadratic in a long listing
+            looked = 0
+            while not (data.startswith(b".\n") or data.find(b"\n.\n", max(0, looked - 2)) >= 0):
+                looked = len(data)
+                if len(data) > LISTING_LIMIT:
+                    # an example's listing is a few rows: a server streaming more is not listing workers
+                    raise HarnessError(f"the admin 'workers' listing ran past {LISTING_LIMIT} bytes without its '.'")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise HarnessError(late)
@@ -259,7 +268,7 @@ class RealSide:
             raise HarnessError(late) from None
         except OSError as exc:
             raise HarnessError(f"the control connection failed: {exc}") from None
-        return data
+        return bytes(data)
 
     def disconnect(self, actor: str, client_id: bytes) -> None:
         if actor not in self._open:

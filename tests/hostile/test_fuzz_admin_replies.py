@@ -5,7 +5,8 @@ server that speaks the admin protocol. The answer was read until a newline,
 with no bound: a server that streamed bytes without one (or one byte now and
 then) held the run forever, buffering all of it; one that never answered
 ended it with a bare TimeoutError. Either is now a HarnessError naming the
-command, which the CLI reports as a harness error (exit 3).
+command, which the CLI reports as a harness error (exit 3). The ``workers``
+listing the run reads to see a closed connection go is bounded in length too.
 """
 
 from __future__ import annotations
@@ -88,3 +89,24 @@ def test_a_drop_function_answer_that_never_ends_its_line_is_a_harness_error(
         assert outcome, "forget still reading the answer to drop function"
         assert isinstance(outcome[0], HarnessError), outcome
         assert words in str(outcome[0])
+
+
+def endless_rows(conn: socket.socket) -> None:
+    """A 'workers' listing that never reaches its '.': rows as fast as the reader takes them."""
+    rows = b"7 127.0.0.1 - : f\n" * 4096
+    try:
+        while True:
+            conn.sendall(rows)
+    except OSError:
+        return
+
+
+def test_a_workers_listing_that_never_ends_is_cut_at_its_length_limit() -> None:
+    # was read for the whole wait into one buffer, searched whole at every read (about 45 MB in 3 s)
+    with admin_server(endless_rows) as port:
+        side = RealSide("127.0.0.1", port, timeout=30.0)
+        try:
+            with pytest.raises(HarnessError, match=r"^the admin 'workers' listing ran past 1048576 bytes without"):
+                side._workers()
+        finally:
+            side.shutdown()
