@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """gearsim driver for toy_gearman (beside this file); ``--broken`` builds the toy with its two defects.
 
-``--break NAME`` (repeatable) turns on one of the finer switches of toy_gearman.BREAKS.
+``--break NAME`` (repeatable) turns on one of the finer switches of toy_gearman.BREAKS, ``--habit NAME``
+(repeatable) one of the legal habits of toy_gearman.HABITS.
 
-Usage: gearsim run --driver '{python} tests/data/toy_client/toy_driver.py [--broken] [--break NAME]'
+Usage: gearsim run --driver '{python} tests/data/toy_client/toy_driver.py [--broken] [--break NAME] [--habit NAME]'
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ WORKER = ["register", "register_timeout", "unregister", "work", "client_id", "se
           "work_data", "work_warning", "work_fail", "work_exception", "work_abandon"]  # fmt: skip
 BROKEN = "--broken" in sys.argv
 BREAKS = frozenset(sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--break")
+HABITS = frozenset(sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--habit")
 if BREAKS - toy.BREAKS.keys():
     sys.exit(f"toy_driver: unknown --break {sorted(BREAKS - toy.BREAKS.keys())}; known: {sorted(toy.BREAKS)}")
+if HABITS - toy.HABITS.keys():
+    sys.exit(f"toy_driver: unknown --habit {sorted(HABITS - toy.HABITS.keys())}; known: {sorted(toy.HABITS)}")
 
 
 class Failure(Exception):
@@ -47,13 +51,14 @@ class Driver:
     def connected(self) -> Any:
         if self.node is None:
             kind = toy.Client if self.role == "client" else toy.Worker
-            self.node = kind(self.servers, broken=BROKEN, breaks=BREAKS)
+            self.node = kind(self.servers, broken=BROKEN, breaks=BREAKS, habits=HABITS)
         return self.node
 
     def hello(self, req: dict[str, Any]) -> dict[str, Any]:
         self.role = req["role"]
         self.servers = [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in req["servers"]]
         library = "toy_gearman" + (" (broken)" if BROKEN else "") + "".join(f" (--break {b})" for b in sorted(BREAKS))
+        library += "".join(f" (--habit {h})" for h in sorted(HABITS))
         return {"library": library, "capabilities": CLIENT if self.role == "client" else WORKER}
 
     def submit(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +113,8 @@ class Driver:
     def work(self, req: dict[str, Any]) -> dict[str, Any]:
         job = self.connected().grab(req["timeout_ms"] / 1000)
         reply = {"job": {"handle": job.handle.decode(), "function": job.function.decode(),
-                         "unique": job.unique.decode(), "payload_b64": b64(job.payload)}}  # fmt: skip
+                         "unique": None if job.unique is None else job.unique.decode(),
+                         "payload_b64": b64(job.payload)}}  # fmt: skip
         for step in req["behaviour"]:
             action, data = step["do"], base64.b64decode(step.get("data_b64", ""))
             if action == "status":

@@ -12,6 +12,10 @@ Finer switches (``breaks={NAME, ...}``) each break one client- or worker-side
 MUST of spec/requirements.yaml, named in ``BREAKS`` with the rule and how:
 tests/interop/test_toy_client_breakages.py checks the library cases catch each.
 
+And legal habits (``habits={NAME, ...}``): choices the spec leaves to a
+library, each named in ``HABITS`` with the rule that allows it; no verdict
+may hold any of them against the toy (tests/interop/test_toy_client_habits.py).
+
 Blocking sockets, one connection per object, tried in the order the servers
 were given (the next one when a connect fails). A client whose connection the
 server has already closed connects again before its next submission, so a
@@ -20,9 +24,13 @@ dead server is passed over (GM-LIB-007).
 
 from __future__ import annotations
 
+import itertools
+import random
 import socket
+import string
 import struct
 import time
+import uuid
 
 REQ, RES = b"\0REQ", b"\0RES"
 T = {
@@ -32,12 +40,12 @@ T = {
     "CAN_DO_TIMEOUT": 23, "WORK_EXCEPTION": 25, "OPTION_REQ": 26, "OPTION_RES": 27, "WORK_DATA": 28,
     "WORK_WARNING": 29, "GRAB_JOB_UNIQ": 30, "JOB_ASSIGN_UNIQ": 31, "SUBMIT_JOB_HIGH_BG": 32,
     "SUBMIT_JOB_LOW": 33, "SUBMIT_JOB_LOW_BG": 34, "SUBMIT_JOB_EPOCH": 36, "GET_STATUS_UNIQUE": 41,
-    "STATUS_RES_UNIQUE": 42,
+    "STATUS_RES_UNIQUE": 42, "RESET_ABILITIES": 3, "GRAB_JOB_ALL": 39, "JOB_ASSIGN_ALL": 40,
 }  # fmt: skip
 NAME = {v: k for k, v in T.items()}
-ARGS = {"JOB_CREATED": 1, "JOB_ASSIGN": 3, "JOB_ASSIGN_UNIQ": 4, "WORK_STATUS": 3, "WORK_COMPLETE": 2,
-        "WORK_FAIL": 1, "ERROR": 2, "STATUS_RES": 5, "OPTION_RES": 1, "WORK_DATA": 2, "WORK_WARNING": 2,
-        "WORK_EXCEPTION": 2, "STATUS_RES_UNIQUE": 6}  # fmt: skip
+ARGS = {"JOB_CREATED": 1, "JOB_ASSIGN": 3, "JOB_ASSIGN_UNIQ": 4, "JOB_ASSIGN_ALL": 5, "WORK_STATUS": 3,
+        "WORK_COMPLETE": 2, "WORK_FAIL": 1, "ERROR": 2, "STATUS_RES": 5, "OPTION_RES": 1, "WORK_DATA": 2,
+        "WORK_WARNING": 2, "WORK_EXCEPTION": 2, "STATUS_RES_UNIQUE": 6}  # fmt: skip
 SUBMIT = {
     (False, "normal"): "SUBMIT_JOB", (False, "high"): "SUBMIT_JOB_HIGH", (False, "low"): "SUBMIT_JOB_LOW",
     (True, "normal"): "SUBMIT_JOB_BG", (True, "high"): "SUBMIT_JOB_HIGH_BG", (True, "low"): "SUBMIT_JOB_LOW_BG",
@@ -80,6 +88,52 @@ BREAKS = {
     ),
 }
 
+#: each legal habit: the rule of spec/requirements.yaml that allows it, and what the toy then does
+HABITS = {
+    "grab-job": ("GM-WORKER-008", "a worker grabs with GRAB_JOB: JOB_ASSIGN has no unique, so its caller gets none"),
+    "grab-job-all": ("GM-WORKER-010", "a worker grabs with GRAB_JOB_ALL, as libgearman does"),
+    "sleep-first": (
+        "GM-SLEEP-001",
+        "a worker opens each wait for work with PRE_SLEEP, not GRAB_*: the server wakes it at once when a job waits",
+    ),
+    "regrab-timer": (
+        "GM-SLEEP-007",
+        "a sleeping worker grabs again after 100 ms without a NOOP (Perl's Gearman::Worker does after 10 s)",
+    ),
+    "reset-abilities": (
+        "GM-WORKER-005",
+        "a worker whose functions change sends RESET_ABILITIES and CAN_DO for each it keeps, never CANT_DO, "
+        "as python-gearman does",
+    ),
+    "lazy-register": (
+        "GM-LIB-011",
+        "CAN_DO, CAN_DO_TIMEOUT, CANT_DO and SET_CLIENT_ID wait, and go out in one write with the next request",
+    ),
+    "client-id-on-connect": (
+        "GM-WORKER-013",
+        "every connection first sends SET_CLIENT_ID with 30 random letters of its own, as Perl's worker does",
+    ),
+    "generated-unique": ("GM-LIB-001", "a client whose caller gives no unique sends a UUID, as libgearman does"),
+    "option-at-connect": (
+        "GM-WORK-008",
+        "a client asks for the exceptions option on every connection it makes, as Perl's Gearman::Client with "
+        "exceptions => 1 does",
+    ),
+    "lazy-option": (
+        "GM-OPTION-004",
+        "OPTION_REQ waits, and goes out in one write with the client's next request; its OPTION_RES is read then",
+    ),
+    "servers-reversed": (
+        "GM-LIB-007",
+        "a client or worker tries the servers it was given last first (gear's client shuffles them)",
+    ),
+    "split-writes": (
+        "GM-FRAME-007",
+        "every packet is written in four pieces, 1 ms apart (TCP keeps no message boundaries: receivers read by "
+        "the declared length)",
+    ),
+}
+
 #: the ERROR code words the ``error-code-case`` switch knows, spelled as gearmand 1.1 spells them
 GEARMAND_CODES = frozenset({b"QUEUE_ERROR", b"NO_SUCH_JOB", b"JOB_EXISTS", b"UNKNOWN_COMMAND", b"ERR_NOT_CONNECTED"})
 
@@ -97,12 +151,19 @@ class Timeout(Exception):
 
 
 class Connection:
-    def __init__(self, servers: list[tuple[str, int]], breaks: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, servers: list[tuple[str, int]], breaks: frozenset[str] = frozenset(), habits: frozenset[str] = frozenset()
+    ) -> None:
         self.sock: socket.socket | None = None
         self.buffer = b""
         self.breaks = breaks
+        self.habits = habits
         self.host = ""
-        for host, port in servers:
+        #: packets written with the next one that is not held (habits lazy-register, lazy-option)
+        self.held = b""
+        #: OPTION_RES still to come for OPTION_REQ sent without waiting (habit lazy-option)
+        self.options_owed = 0
+        for host, port in reversed(servers) if "servers-reversed" in habits else servers:
             try:
                 self.sock = socket.create_connection((host, port), timeout=5)
                 self.host = host
@@ -111,6 +172,8 @@ class Connection:
                 continue
         if self.sock is None:
             raise LostConnection("no server could be connected")
+        if "client-id-on-connect" in habits:
+            self.send("SET_CLIENT_ID", "".join(random.choices(string.ascii_lowercase, k=30)).encode())
 
     def closed_by_server(self) -> bool:
         """True when the server has closed this connection (an end of stream is waiting to be read)."""
@@ -126,11 +189,22 @@ class Connection:
         finally:
             self.sock.settimeout(timeout)
 
-    def send(self, name: str, *args: bytes, magic: bytes = REQ, number: int | None = None) -> None:
+    def send(self, name: str, *args: bytes, magic: bytes = REQ, number: int | None = None, hold: bool = False) -> None:
         body = b"\0".join(args)
+        data = magic + struct.pack(">II", T[name] if number is None else number, len(body)) + body
+        if hold:
+            self.held += data
+            return
+        data, self.held = self.held + data, b""
         assert self.sock is not None
         try:
-            self.sock.sendall(magic + struct.pack(">II", T[name] if number is None else number, len(body)) + body)
+            if "split-writes" in self.habits:
+                cuts = sorted({0, 5, 12, 12 + len(body) // 2, len(data)})
+                for start, stop in itertools.pairwise(cuts):
+                    self.sock.sendall(data[start:stop])
+                    time.sleep(0.001)
+            else:
+                self.sock.sendall(data)
         except OSError as exc:
             raise LostConnection(str(exc)) from None
 
@@ -145,6 +219,9 @@ class Connection:
                     count = ARGS.get(name, 0)
                     args = body.split(b"\0", count - 1) if count else []
                     if name == "ERROR" and "error-code-case" in self.breaks and args[0] not in GEARMAND_CODES:
+                        continue
+                    if name == "OPTION_RES" and self.options_owed:
+                        self.options_owed -= 1
                         continue
                     if name == "ERROR":
                         raise GearmanError(b": ".join(args).decode("utf-8", "replace"))
@@ -178,14 +255,30 @@ class Connection:
 
 class Client:
     def __init__(
-        self, servers: list[tuple[str, int]], broken: bool = False, breaks: frozenset[str] = frozenset()
+        self,
+        servers: list[tuple[str, int]],
+        broken: bool = False,
+        breaks: frozenset[str] = frozenset(),
+        habits: frozenset[str] = frozenset(),
     ) -> None:
         self.servers = servers
-        self.conn = Connection(servers, breaks)
         self.broken = broken
         self.breaks = breaks
+        self.habits = habits
+        self.conn = self._connect()
+
+    def _connect(self) -> Connection:
+        conn = Connection(self.servers, self.breaks, self.habits)
+        if "option-at-connect" in self.habits:
+            conn.send("OPTION_REQ", b"exceptions")
+            conn.read(5)
+        return conn
 
     def set_option(self, name: str, timeout: float) -> None:
+        if "lazy-option" in self.habits:
+            self.conn.send("OPTION_REQ", name.encode(), hold=True)
+            self.conn.options_owed += 1
+            return
         self.conn.send("OPTION_REQ", name.encode())
         self.conn.read(timeout)
 
@@ -195,12 +288,14 @@ class Client:
             unique = b"toy-" + b"u" * 60
         if unique is None and "nul-unique" in self.breaks:
             unique = b"toy\0" + str(id(self)).encode()
+        if unique is None and "generated-unique" in self.habits:
+            unique = str(uuid.uuid4()).encode()
         unique = unique or b""
         if "low-as-normal" in self.breaks and priority == "low":
             priority = "normal"
         if self.conn.closed_by_server():
             self.conn.close()
-            self.conn = Connection(self.servers, self.breaks)
+            self.conn = self._connect()
         if epoch is not None:
             self.conn.send("SUBMIT_JOB_EPOCH", function, unique, str(epoch).encode(), payload)
         elif "no-unique-arg" in self.breaks:
@@ -259,7 +354,7 @@ class Client:
 
 
 class Job:
-    def __init__(self, worker: Worker, handle: bytes, function: bytes, unique: bytes, payload: bytes) -> None:
+    def __init__(self, worker: Worker, handle: bytes, function: bytes, unique: bytes | None, payload: bytes) -> None:
         self.worker, self.handle, self.function, self.unique, self.payload = worker, handle, function, unique, payload
 
     def status(self, numerator: int, denominator: int) -> None:
@@ -278,40 +373,85 @@ class Job:
 
 class Worker:
     def __init__(
-        self, servers: list[tuple[str, int]], broken: bool = False, breaks: frozenset[str] = frozenset()
+        self,
+        servers: list[tuple[str, int]],
+        broken: bool = False,
+        breaks: frozenset[str] = frozenset(),
+        habits: frozenset[str] = frozenset(),
     ) -> None:
-        self.conn = Connection(servers, breaks)
+        self.conn = Connection(servers, breaks, habits)
         self.broken = broken
         self.breaks = breaks
+        self.habits = habits
+        self.hold = "lazy-register" in habits
+        #: registered functions and their time limits (habit reset-abilities sends them all again)
+        self.functions: dict[bytes, int | None] = {}
+
+    def _can_do(self, function: bytes, timeout_ms: int | None) -> None:
+        if timeout_ms:
+            self.conn.send("CAN_DO_TIMEOUT", function, str(timeout_ms).encode(), hold=self.hold)
+        else:
+            self.conn.send("CAN_DO", function, hold=self.hold)
+
+    def _reregister(self) -> None:
+        self.conn.send("RESET_ABILITIES", hold=self.hold)
+        for function, timeout_ms in self.functions.items():
+            self._can_do(function, timeout_ms)
 
     def register(self, function: bytes, timeout_ms: int | None) -> None:
-        if timeout_ms:
-            self.conn.send("CAN_DO_TIMEOUT", function, str(timeout_ms).encode())
+        self.functions[function] = timeout_ms
+        if "reset-abilities" in self.habits:
+            self._reregister()
         else:
-            self.conn.send("CAN_DO", function)
+            self._can_do(function, timeout_ms)
 
     def unregister(self, function: bytes) -> None:
-        if "no-cant-do" not in self.breaks:
-            self.conn.send("CANT_DO", function)
+        self.functions.pop(function, None)
+        if "no-cant-do" in self.breaks:
+            return
+        if "reset-abilities" in self.habits:
+            self._reregister()
+        else:
+            self.conn.send("CANT_DO", function, hold=self.hold)
 
     def set_client_id(self, client_id: bytes) -> None:
-        self.conn.send("SET_CLIENT_ID", client_id)
+        self.conn.send("SET_CLIENT_ID", client_id, hold=self.hold)
 
     def grab(self, timeout: float) -> Job:
         deadline = time.monotonic() + timeout
+        grab, assign = "GRAB_JOB_UNIQ", ("JOB_ASSIGN_UNIQ",)
+        if "grab-job" in self.habits:
+            grab, assign = "GRAB_JOB", ("JOB_ASSIGN",)
+        elif "grab-job-all" in self.habits:
+            grab, assign = "GRAB_JOB_ALL", ("JOB_ASSIGN_UNIQ", "JOB_ASSIGN_ALL")
         woken = False
+        if "sleep-first" in self.habits:
+            self._sleep(deadline)
         while True:
-            self.conn.send("GRAB_JOB_UNIQ")
-            name, args = self._next(deadline, ("NO_JOB", "JOB_ASSIGN_UNIQ"))
-            if name == "JOB_ASSIGN_UNIQ" and "strip-payload" in self.breaks:
-                return Job(self, *args[:3], args[3].rstrip())
-            if name == "JOB_ASSIGN_UNIQ":
-                return Job(self, *args)
+            self.conn.send(grab)
+            name, args = self._next(deadline, ("NO_JOB", *assign))
+            if name != "NO_JOB":
+                # handle, function, unique (none in JOB_ASSIGN; JOB_ASSIGN_ALL adds a reducer) and workload
+                handle, function, unique, payload = args[0], args[1], None if len(args) == 3 else args[2], args[-1]
+                if "strip-payload" in self.breaks:
+                    payload = payload.rstrip()
+                return Job(self, handle, function, unique, payload)
             if woken and "noop-gives-up" in self.breaks:
                 raise GearmanError("woken for no job: giving up")
             woken = True
-            self.conn.send("PRE_SLEEP")
+            self._sleep(deadline)
+
+    def _sleep(self, deadline: float) -> None:
+        """PRE_SLEEP, then wait for NOOP (habit regrab-timer: for 100 ms at most)."""
+        self.conn.send("PRE_SLEEP")
+        if "regrab-timer" not in self.habits:
             self._next(deadline, ("NOOP",))
+            return
+        try:
+            self._next(min(deadline, time.monotonic() + 0.1), ("NOOP",))
+        except Timeout:
+            if time.monotonic() >= deadline:
+                raise
 
     def _next(self, deadline: float, wanted: tuple[str, ...]) -> tuple[str, list[bytes]]:
         while True:

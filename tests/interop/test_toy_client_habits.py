@@ -1,0 +1,126 @@
+"""A client or worker library taking a choice the spec leaves open fails none of the library cases that meet it.
+
+The library is tests/data/toy_client/toy_gearman.py, run through ``gearsim
+run --driver`` as in test_toy_client_breakages.py. Each ``--habit NAME`` of
+its driver (toy_gearman's ``HABITS`` table names the rule that allows it) is
+a behaviour a real library has or may have: GRAB_JOB or GRAB_JOB_ALL instead
+of GRAB_JOB_UNIQ, PRE_SLEEP before the first GRAB, a sleeping worker that
+grabs again on a timer, RESET_ABILITIES and the functions kept instead of
+CANT_DO, registrations and options held back and written with the next
+request, a client id of its own on every connection, a generated unique, the
+exceptions option asked on every connection, the servers tried last first,
+every packet written in pieces.
+
+All 37 library cases were run with each habit on, and with the habits
+combined as the rows below combine them.
+
+Habits that touch different things share a run, to keep this file within
+its time; the cases of each row are those its habits change the bytes of.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gearsim.files import load_requirements
+
+pytestmark = pytest.mark.interop
+
+TOY_DIR = Path(__file__).resolve().parents[1] / "data" / "toy_client"
+sys.path.insert(0, str(TOY_DIR))
+from toy_gearman import BREAKS, HABITS  # noqa: E402  (a script folder, not a package)
+
+CLIENT = "client/library-client.yaml::"
+WORKER = "client/library-worker.yaml::"
+FAULTS = "client/library-faults.yaml::"
+
+
+@dataclass(frozen=True)
+class Row:
+    habits: tuple[str, ...]
+    cases: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.habits)
+
+
+ROWS = [
+    # registrations, the client id and CANT_DO go out with the first PRE_SLEEP; the job comes as JOB_ASSIGN_UNIQ
+    Row(
+        ("grab-job-all", "sleep-first", "lazy-register", "client-id-on-connect"),
+        (
+            WORKER + "worker-unregisters",
+            WORKER + "worker-client-id",
+            WORKER + "worker-can-do-timeout",
+            WORKER + "worker-spurious-noop",
+        ),
+    ),
+    # JOB_ASSIGN has no unique (its caller gets none); the worker grabs every 100 ms while asleep
+    Row(
+        ("grab-job", "regrab-timer", "reset-abilities"),
+        (
+            WORKER + "worker-unregisters",
+            WORKER + "worker-can-do-timeout",
+            WORKER + "worker-sleeps-and-wakes",
+            WORKER + "worker-job-with-updates",
+        ),
+    ),
+    # OPTION_REQ written with the submission; every connection, the second server first, asks for exceptions
+    Row(
+        ("generated-unique", "lazy-option", "servers-reversed", "option-at-connect"),
+        (
+            CLIENT + "foreground-exception-with-option",
+            CLIENT + "foreground-exception-without-option",
+            CLIENT + "seed-background-status-poll",
+            FAULTS + "first-server-down",
+            FAULTS + "used-server-dies",
+        ),
+    ),
+]
+
+
+def driver(*flags: str) -> str:
+    return " ".join([sys.executable, str(TOY_DIR / "toy_driver.py"), *flags])
+
+
+def test_each_habit_names_a_rule_of_the_registry_and_a_row_here_runs_it() -> None:
+    registry = load_requirements()
+    assert all(rule in registry for rule, _ in HABITS.values())
+    assert {h for row in ROWS for h in row.habits} == HABITS.keys() - {"split-writes"}
+    assert not HABITS.keys() & BREAKS.keys()
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
+def test_a_toy_library_with_legal_habits_fails_none_of_the_cases_they_touch(row: Row) -> None:
+    flags = [word for habit in row.habits for word in ("--habit", habit)]
+    done = subprocess.run(
+        [sys.executable, "-m", "gearsim", "run", *row.cases, "--driver", driver(*flags), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdicts = {r["id"]: (r["verdict"], r["reason"]) for r in json.loads(done.stdout)["results"]}
+    assert verdicts.keys() == set(row.cases), done.stdout
+    for case, (verdict, reason) in verdicts.items():
+        assert verdict == "pass", (case, verdict, reason)
+
+
+def test_an_unknown_habit_is_refused_rather_than_ignored() -> None:
+    done = subprocess.run(
+        [sys.executable, str(TOY_DIR / "toy_driver.py"), "--habit", "no-such-thing"],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode != 0 and "unknown --habit" in done.stderr
