@@ -12,7 +12,16 @@ exceptions option asked on every connection, the servers tried last first,
 every packet written in pieces.
 
 All 37 library cases were run with each habit on, and with the habits
-combined as the rows below combine them.
+combined as the rows below combine them; what that found, fixed in the vectors:
+
+* ``split-writes`` (a packet written in pieces: TCP keeps no message
+  boundaries, and a receiver reads by the declared length, GM-FRAME-007)
+  FAILed client/library-worker.yaml::worker-sleeps-and-wakes naming the
+  server rule GM-STATUS-001: the case asked the job's status as soon as the
+  worker's library had answered its caller, but a library may answer before
+  the server has read its WORK_COMPLETE (TCP held the packet's last piece back
+  some 40 ms, as Nagle's algorithm does with small writes). The case now waits
+  for the WORK_COMPLETE on the wire before it asks.
 
 Habits that touch different things share a run, to keep this file within
 its time; the cases of each row are those its habits change the bytes of.
@@ -52,6 +61,9 @@ class Row:
 
 
 ROWS = [
+    # the status after the worker's answer came before the server had read its WORK_COMPLETE: was FAIL at step
+    # 10 naming GM-STATUS-001 ("argument 2 is b'1', expected b'0'")
+    Row(("split-writes",), (WORKER + "worker-sleeps-and-wakes", WORKER + "worker-job-with-updates")),
     # registrations, the client id and CANT_DO go out with the first PRE_SLEEP; the job comes as JOB_ASSIGN_UNIQ
     Row(
         ("grab-job-all", "sleep-first", "lazy-register", "client-id-on-connect"),
@@ -93,7 +105,7 @@ def driver(*flags: str) -> str:
 def test_each_habit_names_a_rule_of_the_registry_and_a_row_here_runs_it() -> None:
     registry = load_requirements()
     assert all(rule in registry for rule, _ in HABITS.values())
-    assert {h for row in ROWS for h in row.habits} == HABITS.keys() - {"split-writes"}
+    assert {h for row in ROWS for h in row.habits} == HABITS.keys()
     assert not HABITS.keys() & BREAKS.keys()
 
 
