@@ -129,8 +129,8 @@ HABITS = {
     ),
     "split-writes": (
         "GM-FRAME-007",
-        "every packet is written in four pieces, 1 ms apart (TCP keeps no message boundaries: receivers read by "
-        "the declared length)",
+        "every packet is written in pieces 1 ms apart, its header in two and its body in two (TCP keeps no "
+        "message boundaries: receivers read by the declared length)",
     ),
 }
 
