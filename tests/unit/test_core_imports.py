@@ -10,12 +10,13 @@ import ast
 from pathlib import Path
 
 import pytest
+from test_layers import LAYERS as PACKAGE_LAYERS
 
 PACKAGE = Path(__file__).resolve().parents[2] / "gearsim"
 #: lowest first: a folder may import only from those before it (and the pure base modules)
 LAYERS = ("protocol", "model", "sim")
-#: pure modules below every layer: the exceptions, and bounded loading of users' YAML
-BASE = ("gearsim.errors", "gearsim.safeyaml")
+#: pure modules below every layer (test_layers' first layer: the exceptions, bounded YAML, plurals)
+BASE = tuple(f"gearsim.{name}" for name in sorted(PACKAGE_LAYERS[0]))
 CORE = tuple(f"gearsim.{layer}" for layer in LAYERS)
 
 
