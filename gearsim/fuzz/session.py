@@ -20,7 +20,7 @@ from gearsim.errors import HarnessError, ServerSilent
 from gearsim.fuzz.driver import Differential
 from gearsim.fuzz.machine import DifferentialFactory
 from gearsim.fuzz.sides import ModelSide, RealSide
-from gearsim.io.preflight import first_contact, probe_sync, version_reply
+from gearsim.io.preflight import first_contact, version_reply
 from gearsim.model import ServerOptions
 from gearsim.model.profiles import get_profile
 from gearsim.protocol.trace import quote
@@ -84,18 +84,13 @@ def identify(host: str, port: int, timeout: float = 3.0) -> ServerIdentity:
             nor the ``version`` line a byte: every step of every example would wait for nothing.
     """
     contact = first_contact(host, port, timeout)
-    echo, other, reply = contact.echo, contact.status, contact.version
+    echo, reply = contact.echo, contact.version
     if not echo.connected:
         raise HarnessError(echo.problem or f"cannot connect to {host}:{port}")
     silence = contact.silence()
     if silence is not None:
         raise ServerSilent(silence)
-    if echo.problem is None:
-        sync = "ECHO_REQ"
-    elif echo.silent and other.problem is None:
-        sync = "GET_STATUS"  # nothing came back to ECHO_REQ (as from gear): nothing foreign to refuse
-    else:  # the preflight decides: refuses a foreign server, else finds the round trip
-        sync = probe_sync(host, port, timeout)
+    sync = contact.round_trip()[0]  # the preflight, where the probes do not decide, may refuse the address
     text = _identity_text(reply, host, port) if reply is not None else ""
     line = text.partition(" at ")[0]
     if line.startswith("OK ") or (line[:1] == "v" and line[1:2].isdigit()):

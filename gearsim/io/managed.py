@@ -52,7 +52,7 @@ from typing import Protocol
 from gearsim.errors import HarnessError, ServerSilent
 from gearsim.io.launch import LaunchError, RunningServer, start_server, stop_server
 from gearsim.io.peers import PEERS, peer_description
-from gearsim.io.preflight import first_contact, probe_server
+from gearsim.io.preflight import first_contact
 from gearsim.io.readiness import round_trip
 from gearsim.io.serverdesc import ServerDescription
 from gearsim.io.tcp import TcpPeer, TcpPeerFactory
@@ -387,7 +387,8 @@ class UserServerFactory(TcpPeerFactory):
         host, port: the server.
         quick, within_floor: as for :class:`TcpPeer`.
         nonce: the run's part of every namespace (default: from the process id and the clock).
-        sync: the read-only round trip the server answers (default: found by ``probe_server`` on first use).
+        sync: the read-only round trip the server answers (default: found on first use, by
+            ``gearsim.io.preflight.first_contact``).
     """
 
     def __init__(
@@ -420,11 +421,12 @@ class UserServerFactory(TcpPeerFactory):
                 line 'version' (on the first look only): every case would only wait for nothing.
         """
         if self._sync is None:
-            # three probes at once first: a silent address is known in one timeout, not three
-            silence = first_contact(self.host, self.port).silence()
+            # three probes at once: a silent address is known in one timeout, not three
+            contact = first_contact(self.host, self.port)
+            silence = contact.silence()
             if silence is not None:
                 raise ServerSilent(silence)
-            self._sync, self._unanswered = probe_server(self.host, self.port)
+            self._sync, self._unanswered = contact.round_trip()
         return self._sync
 
     def __call__(self, case: object) -> TcpPeer:

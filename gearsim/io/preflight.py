@@ -327,12 +327,36 @@ def version_reply(host: str, port: int, timeout: float) -> bytes:
 class FirstContact:
     """ECHO_REQ, GET_STATUS and the admin line ``version``, asked at once of one address (``first_contact``)."""
 
-    address: str
+    host: str
+    port: int
     timeout: float
     echo: Probe
     status: Probe
     #: the answer to ``version`` (b"": none), None when its connection failed
     version: bytes | None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def round_trip(self) -> tuple[str, str]:
+        """:func:`probe_server`'s answer, from these probes where they decide it, else by asking it.
+
+        ECHO_REQ answered: that. ECHO_REQ met silence (no byte: nothing
+        foreign to refuse, as from gear) and GET_STATUS answered: that. Any
+        other outcome goes to :func:`probe_server`, whose preflight may refuse
+        the address; asking it always probed a server again what these had
+        just asked it, and waited out a silent ECHO_REQ twice.
+
+        Raises:
+            HarnessError: nothing accepts connections there.
+            NotGearman: what answers there is no Gearman server.
+        """
+        if self.echo.problem is None:
+            return "ECHO_REQ", ""
+        if self.echo.silent and self.status.problem is None:
+            return "GET_STATUS", ""
+        return probe_server(self.host, self.port, self.timeout)
 
     def silence(self) -> str | None:
         """Why nothing can be judged there when the address accepts connections and answered none; else None.
@@ -365,4 +389,4 @@ def first_contact(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> First
         asked = pool.submit(version)
         status = pool.submit(exchange, host, port, "GET_STATUS", timeout)
         echo = exchange(host, port, "ECHO_REQ", timeout)
-        return FirstContact(f"{host}:{port}", timeout, echo, status.result(), asked.result())
+        return FirstContact(host, port, timeout, echo, status.result(), asked.result())

@@ -205,6 +205,32 @@ def test_the_pytest_plugin_stops_before_any_case_at_a_server_that_answers_nothin
     result.stderr.fnmatch_lines([f"*--gearsim-server: {host}:{port} accepts connections but answered none of*"])
 
 
+def _status_only(asked: list[int]) -> Handler:
+    """gear's way: ECHO_REQ unanswered, GET_STATUS answered (its handle back, unknown); each request type noted."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError):
+            while True:
+                header = await reader.readexactly(12)
+                body = await reader.readexactly(int.from_bytes(header[8:12], "big"))
+                asked.append(int.from_bytes(header[4:8], "big"))
+                if asked[-1] == 15:  # GET_STATUS
+                    reply = body + b"\x000\x000\x000\x000"
+                    writer.write(b"\0RES" + (20).to_bytes(4, "big") + len(reply).to_bytes(4, "big") + reply)
+                    await writer.drain()
+
+    return serve
+
+
+@pytest.mark.usefixtures("quick_first_contact")
+def test_a_server_silent_to_echo_req_is_not_probed_again_after_first_contact() -> None:
+    # was: the first contact's three probes, then probe_server asking ECHO_REQ again and waiting out its 3 s
+    asked: list[int] = []
+    with _toy(_status_only(asked)) as (host, port):
+        assert gearsim.io.managed.UserServerFactory(host, port).sync == "GET_STATUS"
+    assert sorted(asked) == [15, 16]  # one GET_STATUS, one ECHO_REQ: the first contact's
+
+
 @pytest.mark.parametrize(
     ("handler", "met"),
     [
