@@ -40,11 +40,9 @@ Groups:
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from gearsim.cli.common import exit_code
 from gearsim.errors import DecodeError, GearsimError, HarnessError, VectorError
-from gearsim.files import Selection, load_requirements, read_vector_file, select, vector_root
+from gearsim.files import Selection, installed_version, load_requirements, read_vector_file, select, vector_root
 from gearsim.io.tcp import TcpPeerFactory
 from gearsim.model import Server, ServerOptions
 from gearsim.model.profiles import DEFAULT_PROFILE, PROFILES
@@ -111,7 +109,4 @@ __all__ = [
     "vector_root",
 ]
 
-try:
-    __version__: str = version("gearsim")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+__version__: str = installed_version()

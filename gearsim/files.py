@@ -6,8 +6,9 @@ or an editable install), turning paths, ``file::case`` ids and globs into
 parsed vector files, with the bundled schema and requirement registry (every
 failure a VectorError naming the file), and reading and writing baseline
 files (a BaselineError naming the file), and writing an output whole or
-not at all (``replace_text``, ``replace_bytes``). The pure folders never read
-files: they take text from here.
+not at all (``replace_text``, ``replace_bytes``), and the installed version
+(``installed_version``, from the package's metadata). The pure folders never
+read files: they take text from here.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "Selection",
     "data_dir",
     "find_yaml",
+    "installed_version",
     "load_requirements",
     "load_schema_text",
     "read_baseline",
@@ -49,6 +51,20 @@ __all__ = [
     "vector_root",
     "write_baseline",
 ]
+
+
+def installed_version() -> str:
+    """gearsim's version as installed ("0+unknown" for a source tree that was never installed).
+
+    Read from the package's metadata when asked: ``gearsim --version``, the
+    public API's ``__version__`` and ``serve``'s log header say the same.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gearsim")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def data_dir(name: str) -> Path:

@@ -59,13 +59,9 @@ class _Version(argparse.Action):
     def __call__(
         self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: str | None = None
     ) -> None:
-        from importlib.metadata import PackageNotFoundError, version
+        from gearsim.files import installed_version
 
-        try:
-            found = version("gearsim")
-        except PackageNotFoundError:  # a source tree that was never installed, as gearsim.api says
-            found = "0+unknown"
-        sys.stdout.write(f"gearsim {found}\n")  # stdout, as argparse's own version action writes
+        sys.stdout.write(f"gearsim {installed_version()}\n")  # stdout, as argparse's own version action writes
         parser.exit(0)
 
 

@@ -64,6 +64,7 @@ def build_server(
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from gearsim.files import installed_version
     from gearsim.io.serve import ServeLimits, serve_forever
     from gearsim.io.serve_log import ServeLog
 
@@ -92,7 +93,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     fmt = args.log_format or ("jsonl" if str(args.log or "").endswith(".jsonl") else "text")
     log = ServeLog(stream, fmt, args.log) if stream is not None else None
     header: dict[str, object] = {
-        "version": _version(),
+        "version": installed_version(),
         "profile": profile,
         "epoch0": epoch0,
         "check": not args.no_check,
@@ -145,15 +146,6 @@ def _close_log(log: ServeLog) -> None:
         # (the file is closed all the same)
         if sys.exc_info()[1] is None:
             raise log.failed(exc) from None
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("gearsim")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _epoch(text: str) -> str:
