@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, NoReturn
 
 from gearsim.errors import InputError
+from gearsim.protocol.packets import FIELDS
 from gearsim.run.result import CaseResult, Verdict
 from gearsim.run.shard import Shard, parse_shard
 from gearsim.words import counted  # re-exported: the commands import it from here
@@ -175,8 +176,15 @@ def positive(text: str) -> int:
     return int(text)
 
 
-#: longest --node: with "H:", ":" and a 20-digit counter the handle stays within GM-FIELD-001's 63 bytes
-NODE_MAX = 40
+def _node_max() -> int:
+    longest = FIELDS["handle"].max
+    assert longest is not None  # the packet table bounds handles (GM-FIELD-001)
+    return longest - len("H:") - len(":") - len(str(2**64 - 1))
+
+
+#: longest --node: with "H:", ":" and a counter of up to 20 digits (64 bits) the handle stays within the
+#: packet table's longest handle (GM-FIELD-001): 63 - 3 - 20 = 40
+NODE_MAX: Final[int] = _node_max()
 
 
 def node_name(text: str) -> str:

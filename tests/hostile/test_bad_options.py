@@ -234,3 +234,12 @@ def test_jobs_must_be_positive(command: str, value: str, capsys: pytest.CaptureF
 def test_serve_refuses_a_node_name_that_would_make_bad_handles(node: str, capsys: pytest.CaptureFixture[str]) -> None:
     # was taken: an empty or tabbed host part went into every handle (admin listings are tab-separated)
     assert "argument --node: expected 1 to 40 printable ASCII characters" in refused(["serve", "--node", node], capsys)
+
+
+def test_the_longest_node_name_gives_handles_the_packet_table_allows() -> None:
+    from gearsim.cli.common import NODE_MAX, node_name
+    from gearsim.protocol.packets import FIELDS
+
+    node = node_name("x" * NODE_MAX)
+    longest = f"H:{node}:{2**64 - 1}".encode()  # the model's handle of its last 64-bit counter value
+    assert len(longest) == FIELDS["handle"].max  # as long as the table allows, and no longer
