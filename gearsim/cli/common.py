@@ -7,8 +7,10 @@ every other input error, not argparse's 2, which means "inconclusive" here),
 the argument types for ``HOST:PORT``, ``K/N`` shards and counts, the
 ``--profile`` option with the one check that refuses an unknown profile
 before anything runs, the check that every output a command will write can
-be written, made before it runs (:func:`check_outputs`), and which vector
-files the paths given to ``lint`` and ``fmt`` name.
+be written, made before it runs (:func:`check_outputs`), which vector
+files the paths given to ``lint`` and ``fmt`` name, and :class:`Stopped`, the
+exception a stop signal becomes (raised by gearsim.cli.main's handler, so that
+a command such as ``run`` can report what it finished before it goes).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -37,6 +40,7 @@ __all__ = [
     "EXIT_INPUT",
     "EXIT_OK",
     "Parser",
+    "Stopped",
     "add_profile_argument",
     "address",
     "baselines_folder",
@@ -50,6 +54,7 @@ __all__ = [
     "profile_list",
     "seconds",
     "shard",
+    "stop_name",
     "unjudged",
     "unjudged_exit",
     "vector_files",
@@ -124,6 +129,23 @@ def unjudged_exit(command: str, columns: Iterable[tuple[str, Sequence[CaseResult
             print(terminal_text(f"{command}: {key}: {why}"), file=sys.stderr)
             code = EXIT_INCONCLUSIVE
     return code
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: a BaseException, so that no ``except Exception`` of a command swallows it."""
+
+    def __init__(self, sig: signal.Signals, stopped: int) -> None:
+        super().__init__(sig.name)
+        self.signal = sig
+        #: how many of the processes it had started were still running and were stopped
+        self.stopped = stopped
+
+
+def stop_name(stop: BaseException) -> str:
+    """What stopped a command, for its last words: ``SIGTERM``, ``SIGHUP`` or ``Ctrl-C (SIGINT)``."""
+    if isinstance(stop, Stopped) and stop.signal is not signal.SIGINT:
+        return stop.signal.name
+    return "Ctrl-C (SIGINT)"  # Stopped by SIGINT, or a KeyboardInterrupt where no handler was set
 
 
 class Parser(argparse.ArgumentParser):

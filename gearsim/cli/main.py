@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
-from gearsim.cli.common import EXIT_BUG, EXIT_INPUT, Parser
+from gearsim.cli.common import EXIT_BUG, EXIT_INPUT, Parser, Stopped, stop_name
 from gearsim.errors import REPORT_BUGS, GearsimBug, GearsimError
 from gearsim.io.children import stop_all
 from gearsim.protocol.trace import terminal_text
@@ -105,39 +105,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(terminal_text(f"gearsim {args.command}: {exc}"), file=sys.stderr)
             return EXIT_INPUT
         except KeyboardInterrupt:
-            stop_all()
+            stop_all()  # a Ctrl-C outside _stop_signals' reach (main() in a thread)
             return 128 + signal.SIGINT
-        except _Stopped as stopped:
+        except Stopped as stopped:
             also = f"; stopped the {stopped.stopped} processes it had started" if stopped.stopped else ""
-            print(f"gearsim {args.command}: stopped by {stopped.signal.name}{also}", file=sys.stderr)
+            print(f"gearsim {args.command}: stopped by {stop_name(stopped)}{also}", file=sys.stderr)
             return 128 + stopped.signal
         except Exception as exc:
             return _bug(args.command, exc)
 
 
-class _Stopped(BaseException):
-    """SIGTERM or SIGHUP arrived: a BaseException, so that no ``except Exception`` of a command swallows it."""
-
-    def __init__(self, sig: signal.Signals, stopped: int) -> None:
-        super().__init__(sig.name)
-        self.signal = sig
-        #: how many of the processes it had started were still running and were stopped
-        self.stopped = stopped
-
-
 def _stopped(signum: int, _frame: FrameType | None) -> None:
     # the children first: threads still inside a case then see their server, driver or
     # program gone and end at once, instead of holding up the exit until their time limits
-    raise _Stopped(signal.Signals(signum), stop_all())
+    raise Stopped(signal.Signals(signum), stop_all())
 
 
 @contextmanager
 def _stop_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the command (see ``_stopped``) while it runs; the old handlers come back after."""
+    """SIGTERM, SIGHUP and Ctrl-C stop the command (see ``_stopped``) while it runs; the old handlers come back after.
+
+    SIGINT only when it has Python's own handler: a shell starts a background
+    job with it ignored, and that stays so.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers (main() called from a thread: a library use)
         return
-    old = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    signals = [signal.SIGTERM, signal.SIGHUP]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signals.append(signal.SIGINT)
+    old = {sig: signal.signal(sig, _stopped) for sig in signals}
     try:
         yield
     finally:

@@ -23,6 +23,8 @@ This module is the whole command, in the order it happens:
 5. **compared with what**: ``--baseline`` (only regressions fail the run) and
    ``--write-baseline``.
 
+Told to stop (SIGTERM, SIGHUP, Ctrl-C), it still reports the cases it had
+finished (gearsim.cli.run_report, which makes the reports of steps 4 and 5).
 The work is in gearsim.run (playing and judging), gearsim.io (servers and
 programs) and gearsim.report (reports, baselines, reproduce lines). Exit codes
 are gearsim.cli.common's.
@@ -33,15 +35,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from gearsim.cli.common import (
-    EXIT_FAIL,
     EXIT_INCONCLUSIVE,
-    EXIT_OK,
+    Stopped,
     add_profile_argument,
     address,
     check_outputs,
@@ -57,17 +57,24 @@ from gearsim.cli.common import (
     write_pcap,
 )
 from gearsim.cli.progress import progress
+from gearsim.cli.run_report import (
+    Played,
+    baseline_exit,
+    baseline_target,
+    flag,
+    report_stopped,
+    title_tail,
+    write_report,
+)
 from gearsim.errors import HarnessError, InputError, ServerSilent
-from gearsim.files import load_requirements, read_baseline, replace_text, select, write_baseline
+from gearsim.files import load_requirements, read_baseline, replace_text, select
+from gearsim.io.children import stopping
 from gearsim.io.launch import LaunchError
 from gearsim.io.managed import DEFAULT_JOBS, PEER_PROFILES, ManagedPeerFactory, UserServerFactory, run_cases
 from gearsim.io.peers import PEERS, PeerError, peer_available, peer_description
 from gearsim.io.serverdesc import ServerDescription, command_description, load_description
-from gearsim.protocol.requirements import Requirement
 from gearsim.protocol.trace import terminal_text
-from gearsim.report.baseline import baseline_from_results, compare, format_comparison
-from gearsim.report.repro import Target, reproduce_run
-from gearsim.report.text import json_report, junit_report, text_report
+from gearsim.report.repro import Target
 from gearsim.run.batch import CaseRef, ClosingFactory, selected_cases
 from gearsim.run.chunked import chunked_factory
 from gearsim.run.chunking import expand
@@ -76,21 +83,6 @@ from gearsim.run.result import LEVELS, CaseResult, at_level
 from gearsim.run.runner import default_profile, run_case
 
 __all__ = ["add_run_command"]
-
-
-@dataclass
-class _Played:
-    """What a run played its cases against, and how."""
-
-    results: list[CaseResult]
-    #: the target described for the report's header
-    described: str
-    #: "virtual" or "wall"
-    clock: str
-    #: the model's factory (it keeps every case's trace), for --trace and --pcap
-    model: ModelPeerFactory | None = None
-    #: a line for the end of the report (a run stopped early)
-    footer: str = ""
 
 
 def add_run_command(subparsers: Any) -> None:
@@ -246,33 +238,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         refs = [(vf, c) for vf, c in refs if args.shard.holds(f"{vf.name}::{c.id}")]
     if args.baseline:
         read_baseline(Path(args.baseline))  # a missing or broken baseline is refused before a long run, not after
-    if args.driver:
-        played = _play_driver(args, refs, profile)
-    elif programs:
-        played = _play_programs(args, refs, profile)
-    elif args.server is not None:
-        try:
-            played = _play_server(args, refs, profile)
-        except ServerSilent as silent:
-            # as gearsim fuzz says it: nothing was judged, so inconclusive, and nothing was written
-            print(terminal_text(f"stopped early: server down since first contact: {silent}; no case run"))
-            return EXIT_INCONCLUSIVE
-    elif described is not None:
-        played = _play_managed(args, refs, profile, described)
-    elif args.peer is not None:
-        played = _play_peers(args, refs, profile)
-    else:
-        played = _play_model(args, refs, profile)
+    finished: _Finished = []
+    try:
+        played = _play(args, refs, profile, described, finished)
+    except ServerSilent as silent:
+        # as gearsim fuzz says it: nothing was judged, so inconclusive, and nothing was written
+        print(terminal_text(f"stopped early: server down since first contact: {silent}; no case run"))
+        return EXIT_INCONCLUSIVE
+    except (KeyboardInterrupt, Stopped) as stop:
+        # the verdicts reached so far are reported before main exits 128 + the signal: an hour's
+        # run stopped by a CI timeout or a Ctrl-C kept none of them
+        report_stopped(args, refs, finished, stop, len(selection.files), profile, target)
+        raise
     requirements = load_requirements()
     results = played.results
     if args.level:
         results = [at_level(r, args.level, requirements) for r in results]
-    title = f"gearsim run{_flag(args)}: {counted(len(results), 'case')} against {played.described}, "
-    title += counted(len(selection.files), "file")
-    title += f", profile {profile}" + (f", level {args.level}" if args.level else "")
-    if args.shard is not None:
-        title += f", shard {args.shard}"
-    _write_report(args, results, requirements, title, played, target)
+    title = f"gearsim run{flag(args)}: {counted(len(results), 'case')} against {played.described}, "
+    title += title_tail(args, len(selection.files), profile)
+    write_report(args, results, requirements, title, played, target)
     if played.footer:
         sys.stdout.write(terminal_text(played.footer) + "\n")  # names why the server went down, in its words
     if played.model is not None and args.trace:
@@ -283,7 +267,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_case_traces(Path(args.trace), results)
     if played.model is not None and args.pcap:
         write_pcap([sim.trace for _, sim in played.model.traces()], args.pcap)
-    code = _baseline_exit(args, results, profile, _baseline_target(args, profile, described))
+    code = baseline_exit(args, results, profile, baseline_target(args, profile, described))
     if code is not None:
         return code
     why = unjudged(results)
@@ -293,13 +277,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return exit_code(results)
 
 
+def _play(
+    args: argparse.Namespace,
+    refs: Sequence[CaseRef],
+    profile: str,
+    described: ServerDescription | None,
+    finished: _Finished,
+) -> Played:
+    """The cases played against the target the options name, each verdict kept in ``finished`` as it comes.
+
+    Raises:
+        ServerSilent: ``--server``'s address answers nothing at first contact.
+        KeyboardInterrupt, Stopped: told to stop; ``finished`` holds what was judged before.
+    """
+    if args.driver:
+        return _play_driver(args, refs, profile, finished)
+    if args.client or args.programs:
+        return _play_programs(args, refs, profile, finished)
+    if args.server is not None:
+        return _play_server(args, refs, profile, finished)
+    if described is not None:
+        return _play_managed(args, refs, profile, described, finished)
+    if args.peer is not None:
+        return _play_peers(args, refs, profile, finished)
+    return _play_model(args, refs, profile, finished)
+
+
 def _level(args: argparse.Namespace) -> str:
     """The level the runner judges a spec run's alternatives at (``should`` unless ``--level`` says)."""
     return str(args.level or "should")
-
-
-def _flag(args: argparse.Namespace) -> str:
-    return " --client" if args.client else " --programs" if args.programs else " --driver" if args.driver else ""
 
 
 def _target(args: argparse.Namespace, profile: str) -> Target:
@@ -325,12 +331,26 @@ def _target(args: argparse.Namespace, profile: str) -> Target:
 # --------------------------------------------------------------------------- targets
 
 
+#: the verdicts of the cases finished so far, in the order they finished: what a stopped run reports
+_Finished = list[CaseResult]
+
+
 def _ticking(
-    refs: Sequence[CaseRef], play: Callable[[Callable[[CaseResult], None]], list[CaseResult]]
+    refs: Sequence[CaseRef], play: Callable[[Callable[[CaseResult], None]], list[CaseResult]], finished: _Finished
 ) -> list[CaseResult]:
-    """``play(tick)`` under a progress bar that ``tick`` advances once per case."""
+    """``play(tick)`` under a progress bar that ``tick`` advances once per case; each verdict is kept in ``finished``.
+
+    Not kept: a verdict reached once gearsim has begun to stop (a thread still
+    inside a case when the signal came), as its server or program was stopped under it.
+    """
     with progress("gearsim run", total=len(refs), unit="cases") as bar:
-        return play(lambda _result: bar.advance())
+
+        def tick(result: CaseResult) -> None:
+            if not stopping():
+                finished.append(result)  # before the bar: a stop inside its drawing must not lose the verdict
+            bar.advance()
+
+        return play(tick)
 
 
 def _chunked(args: argparse.Namespace, factory: ClosingFactory, *, wall_clock: bool) -> ClosingFactory:
@@ -342,7 +362,7 @@ def _chunking_note(args: argparse.Namespace) -> str:
     return "" if args.chunking is None else f"; {expand(args.chunking).describe()}"
 
 
-def _play_model(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+def _play_model(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, finished: _Finished) -> Played:
     model = ModelPeerFactory(profile=profile, seed=args.seed)
     factory = model if args.chunking is None else chunked_factory(model, args.chunking, wall_clock=False)
 
@@ -354,10 +374,10 @@ def _play_model(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str)
         return results
 
     described = f"the reference model (seed {args.seed}, virtual time){_chunking_note(args)}"
-    return _Played(_ticking(refs, play), described, "virtual", model)
+    return Played(_ticking(refs, play, finished), described, "virtual", model)
 
 
-def _play_server(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+def _play_server(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, finished: _Finished) -> Played:
     """Every case, in order, on the user's one server, each in a namespace of its own.
 
     Cases that need a fresh server are n/a; once the server stops answering,
@@ -377,14 +397,16 @@ def _play_server(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str
     identity = _identity(host, port)
     factory = _chunked(args, user, wall_clock=True)
     results = _ticking(
-        refs, lambda tick: run_cases(refs, lambda _i: factory, profile, jobs=1, progress=tick, level=_level(args))
+        refs,
+        lambda tick: run_cases(refs, lambda _i: factory, profile, jobs=1, progress=tick, level=_level(args)),
+        finished,
     )
     footer = ""
     down = user.down()
     if down is not None:
         skipped = sum(r.reason == f"{down}: not run" for r in results)
         footer = f"stopped early: {down}; {counted(skipped, 'case')} not run"
-    return _Played(results, f"{identity} ({user.describe()}){_chunking_note(args)}", "wall", footer=footer)
+    return Played(results, f"{identity} ({user.describe()}){_chunking_note(args)}", "wall", footer=footer)
 
 
 def _description(args: argparse.Namespace) -> ServerDescription:
@@ -401,8 +423,8 @@ def _description(args: argparse.Namespace) -> ServerDescription:
 
 
 def _play_managed(
-    args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, description: ServerDescription
-) -> _Played:
+    args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, description: ServerDescription, finished: _Finished
+) -> Played:
     """The cases on a described server gearsim starts itself, ``--jobs`` at once.
 
     Raises:
@@ -411,7 +433,7 @@ def _play_managed(
     missing = description.missing()
     if missing is not None:
         raise LaunchError(f"{description.name}: {missing}")
-    return _play_started(args, refs, profile, description)
+    return _play_started(args, refs, profile, description, finished)
 
 
 def _identity(host: str, port: int) -> str:
@@ -424,7 +446,7 @@ def _identity(host: str, port: int) -> str:
         return f"a server that does not answer 'version' at {host}:{port}"
 
 
-def _play_peers(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+def _play_peers(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, finished: _Finished) -> Played:
     """The cases on servers gearsim starts itself, ``--jobs`` at once.
 
     Raises:
@@ -436,12 +458,12 @@ def _play_peers(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str)
         raise PeerError(f"{peer}: {missing}")
     if profile != PEER_PROFILES[peer]:
         print(f"gearsim run: note: {peer} is usually judged under profile {PEER_PROFILES[peer]}", file=sys.stderr)
-    return _play_started(args, refs, profile, peer_description(peer))
+    return _play_started(args, refs, profile, peer_description(peer), finished)
 
 
 def _play_started(
-    args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, description: ServerDescription
-) -> _Played:
+    args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, description: ServerDescription, finished: _Finished
+) -> Played:
     jobs = max(1, args.jobs)
     name = description.name
     with tempfile.TemporaryDirectory(prefix="gearsim-run-") as tmp:
@@ -453,15 +475,15 @@ def _play_started(
             return _chunked(args, f, wall_clock=True)
 
         results = _ticking(
-            refs, lambda tick: run_cases(refs, make, profile, jobs=jobs, progress=tick, level=_level(args))
+            refs, lambda tick: run_cases(refs, make, profile, jobs=jobs, progress=tick, level=_level(args)), finished
         )
         starts = sum(f.starts for f in factories)
         described = factories[0].describe() if factories else name
     started = counted(starts, "server start")
-    return _Played(results, f"{described}; {jobs} at once, {started}{_chunking_note(args)}", "wall")
+    return Played(results, f"{described}; {jobs} at once, {started}{_chunking_note(args)}", "wall")
 
 
-def _play_programs(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+def _play_programs(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, finished: _Finished) -> Played:
     """The program cases with the vectors' commands or ``--client``; other cases are n/a."""
     from gearsim.io.programs import run_program_cases
 
@@ -476,12 +498,13 @@ def _play_programs(args: argparse.Namespace, refs: Sequence[CaseRef], profile: s
             time_limit=float(args.time_limit),
             progress=tick,
         ),
+        finished,
     )
     programs = f"program(s) {' + '.join(repr(c) for c in commands)}" if commands else "the vectors' programs"
-    return _Played(results, f"{programs} against the reference model served on 127.0.0.1", "wall")
+    return Played(results, f"{programs} against the reference model served on 127.0.0.1", "wall")
 
 
-def _play_driver(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str) -> _Played:
+def _play_driver(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str, finished: _Finished) -> Played:
     """The library cases through the driver ``--driver``; other cases named on the command line are n/a.
 
     Raises:
@@ -498,91 +521,4 @@ def _play_driver(args: argparse.Namespace, refs: Sequence[CaseRef], profile: str
         return results
 
     shown = f"the {REFERENCE[args.driver].library} driver" if args.driver in REFERENCE else f"driver {args.driver!r}"
-    return _Played(_ticking(refs, play), f"{shown} against the reference model served on 127.0.0.1", "wall")
-
-
-# --------------------------------------------------------------------------- reports and baselines
-
-
-def _write_report(
-    args: argparse.Namespace,
-    results: list[CaseResult],
-    requirements: Mapping[str, Requirement],
-    title: str,
-    played: _Played,
-    target: Target,
-) -> None:
-    """Print (and with ``--out`` write) the report in ``--format``; the text report goes to stdout either way."""
-    profile = target.profile or ""
-
-    def text() -> str:
-        return text_report(results, requirements, title, repro=lambda r: reproduce_run(r.id, target))
-
-    if args.format == "json":
-        meta = {"target": played.described, "profile": profile, "seed": target.seed, "level": args.level or "may"}
-        out = json_report(results, meta, requirements)
-    elif args.format == "junit":
-        out = junit_report(results, requirements, f"gearsim {profile}")
-    elif args.format == "html":
-        from gearsim.report.html import ReportRun, render_html
-
-        out = render_html([ReportRun(profile, results, profile, played.described, played.clock)], requirements, title)
-    else:
-        out = text()
-    # the summary goes out first: a report that cannot be written (a full disk) must not take it along
-    sys.stdout.write(out if not args.out or args.format == "text" else text())
-    if args.out:
-        replace_text(Path(args.out), out)  # whole or not at all: a failed write keeps the last report
-
-
-def _baseline_target(args: argparse.Namespace, profile: str, described: ServerDescription | None) -> str:
-    """What a baseline says it was written against (its ``peer``), as ``gearsim matrix`` names its columns.
-
-    A server started from a command line or description is named by it: such a run was
-    recorded as ``model:PROFILE`` once, as if the model had been judged.
-    """
-    if args.peer:
-        return str(args.peer)
-    if described is not None:
-        return described.name
-    if args.server:
-        return "server"
-    if args.driver:
-        return f"driver:{args.driver}"
-    if args.client or args.programs:
-        return "programs"
-    return f"model:{profile}"
-
-
-def _baseline_exit(args: argparse.Namespace, results: Sequence[CaseResult], profile: str, target: str) -> int | None:
-    """Handle ``--write-baseline`` and ``--baseline``; None without ``--baseline`` (the usual exit code stands).
-
-    With a baseline only regressions fail the run: EXIT_FAIL when a case
-    regressed, else EXIT_OK, unless no case could be judged (gearsim.cli.common.unjudged:
-    every one inconclusive, which a baseline written from such a run also records):
-    EXIT_INCONCLUSIVE, with one line naming the cause on stderr. The comparison is printed.
-
-    Raises:
-        BaselineError: the baseline file is missing or malformed.
-        OSError: the baseline to write cannot be written.
-    """
-    stream: TextIO = sys.stdout
-    if args.write_baseline:
-        meta = {"generated_by": f"gearsim run --write-baseline {args.write_baseline}"}
-        write_baseline(Path(args.write_baseline), baseline_from_results(results, target, profile, meta))
-    if not args.baseline:
-        return None
-    baseline = read_baseline(Path(args.baseline))
-    if baseline.profile != profile:
-        print(
-            f"gearsim run: note: baseline {args.baseline} is for profile {baseline.profile}, not {profile}", file=stream
-        )
-    cmp = compare(baseline, results)
-    stream.write(format_comparison(cmp))
-    if not cmp.ok:
-        return EXIT_FAIL
-    why = unjudged(results)
-    if why:
-        print(terminal_text(f"gearsim run: {why}"), file=sys.stderr)
-        return EXIT_INCONCLUSIVE
-    return EXIT_OK
+    return Played(_ticking(refs, play, finished), f"{shown} against the reference model served on 127.0.0.1", "wall")

@@ -24,7 +24,7 @@ import signal
 import time
 from typing import Final, Protocol
 
-__all__ = ["GRACE", "Child", "stop_all", "track"]
+__all__ = ["GRACE", "Child", "stop_all", "stopping", "track"]
 
 #: seconds between SIGTERM and SIGKILL when gearsim stops its children
 GRACE: Final[float] = 1.0
@@ -55,6 +55,11 @@ def track(child: Child) -> None:
     _children.add(child)
     if _stopping:
         _signal_group(child, signal.SIGKILL)
+
+
+def stopping() -> bool:
+    """True once ``stop_all`` has run for gearsim's exit: anything judged from then on had its processes stopped."""
+    return _stopping
 
 
 def stop_all(grace: float = GRACE, *, and_later: bool = True) -> int:

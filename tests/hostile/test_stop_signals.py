@@ -10,7 +10,9 @@ for a pytest run whose fixtures started peer servers (gearsim.testing.stopping).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +22,10 @@ from pathlib import Path
 
 import pytest
 
+import gearsim.cli.run
+from gearsim.cli.main import main
 from gearsim.io import children
+from gearsim.run.result import CaseResult, Verdict
 from gearsim.testing import stopping
 from gearsim.testing.peer_fixtures import require_peer
 
@@ -58,7 +63,7 @@ def test_a_stopped_run_stops_the_servers_it_started(tmp_path: Path, sig: signal.
     command = f"{sys.executable} {script} {pids} {{port}}"
     run = subprocess.Popen(
         [sys.executable, "-m", "gearsim", "run", "server/coalesce.yaml", "--server-command", command],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=tmp_path,
     )
@@ -67,10 +72,11 @@ def test_a_stopped_run_stops_the_servers_it_started(tmp_path: Path, sig: signal.
         _wait_for(lambda: any(pids.iterdir()), 60, "gearsim starting a server")
         started = [int(p.name) for p in pids.iterdir()]
         run.send_signal(sig)
-        _, err = run.communicate(timeout=30)
+        out, err = run.communicate(timeout=30)
         assert run.returncode == 128 + sig, err
         assert f"stopped by {sig.name}" in err.decode()
         assert "Traceback" not in err.decode()
+        assert re.search(f"^stopped by {sig.name}: [0-9]+ of 17 cases finished", out.decode(), re.M), out
         started = [int(p.name) for p in pids.iterdir()]  # any started while the signal was handled, too
         _wait_for(lambda: all(_gone(pid) for pid in started), 10, f"servers {started} stopped")
     finally:
@@ -79,6 +85,92 @@ def test_a_stopped_run_stops_the_servers_it_started(tmp_path: Path, sig: signal.
         for pid in started:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+#: two bundled files of 29 cases, all passed by the model
+_TWO_FILES = ["server/coalesce.yaml", "server/status.yaml"]
+
+
+def _signal_at_case(monkeypatch: pytest.MonkeyPatch, n: int, sig: signal.Signals) -> list[str]:
+    """Make the model's n-th case signal gearsim's own process as it starts; returns the ids of the cases played.
+
+    gearsim.io.children's "stopping" is put back after the test: the handler sets it for the whole process.
+    """
+    monkeypatch.setattr(children, "_stopping", False)
+    real = gearsim.cli.run.run_case
+    played: list[str] = []
+
+    def run_case(vf: object, case: object, *rest: object, **options: object) -> CaseResult:
+        played.append(f"{vf.name}::{case.id}")  # type: ignore[attr-defined]
+        if len(played) == n:
+            os.kill(os.getpid(), sig)  # the handler raises here, inside the case, as a real Ctrl-C would
+        return real(vf, case, *rest, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gearsim.cli.run, "run_case", run_case)
+    return played
+
+
+@pytest.mark.parametrize(
+    ("sig", "named"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C (SIGINT)")], ids=["SIGTERM", "SIGINT"]
+)
+def test_a_stopped_run_reports_the_cases_it_finished(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sig: signal.Signals,
+    named: str,
+) -> None:
+    """An hour's run stopped by a CI timeout or a Ctrl-C printed no verdict at all: now those it reached."""
+    played = _signal_at_case(monkeypatch, 4, sig)
+    out, baseline = tmp_path / "report.json", tmp_path / "baseline.yaml"
+    argv = ["run", *_TWO_FILES, "--format", "json", "--out", str(out), "--write-baseline", str(baseline)]
+    assert main(argv) == 128 + sig
+    stdout, stderr = capsys.readouterr()
+    assert f"gearsim run: stopped by {named} after 3 of 29 cases against the reference model (seed 0)" in stdout
+    assert "3 passed, 0 failed" in stdout
+    assert f"stopped by {named}: 3 of 29 cases finished" in stdout
+    assert f"not written: --write-baseline {baseline}" in stdout
+    assert f"gearsim run: stopped by {named}" in stderr
+    assert "Traceback" not in stderr
+    report = json.loads(out.read_text())
+    assert report["meta"]["stopped"] == named
+    assert [r["id"] for r in report["results"]] == played[:3]  # the fourth was inside its case: not judged
+    assert not baseline.exists()
+
+
+def test_a_run_stopped_before_any_verdict_keeps_the_last_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing finished, nothing to report: an earlier report at --out is not replaced by an empty one."""
+    _signal_at_case(monkeypatch, 1, signal.SIGTERM)
+    out = tmp_path / "report.txt"
+    out.write_text("the last run's report\n")
+    assert main(["run", *_TWO_FILES, "--out", str(out)]) == 128 + signal.SIGTERM
+    stdout = capsys.readouterr().out
+    assert f"stopped by SIGTERM: 0 of 29 cases finished; nothing to report; not written: --out {out}" in stdout
+    assert out.read_text() == "the last run's report\n"
+
+
+def test_a_verdict_reached_after_the_stop_began_is_not_reported(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A thread still inside a case when the signal came saw its server killed: its FAIL is not the server's."""
+    played = _signal_at_case(monkeypatch, 4, signal.SIGTERM)
+    inner = gearsim.cli.run.run_case
+
+    def run_case(vf: object, case: object, *rest: object, **options: object) -> CaseResult:
+        if len(played) == 2:  # the third case: gearsim begins to stop while it plays
+            played.append(f"{vf.name}::{case.id}")  # type: ignore[attr-defined]
+            children.stop_all(grace=0)
+            return CaseResult(vf.name, case.id, "server", Verdict.FAIL, (), reason="connection reset")  # type: ignore[attr-defined]
+        return inner(vf, case, *rest, **options)
+
+    monkeypatch.setattr(gearsim.cli.run, "run_case", run_case)
+    assert main(["run", *_TWO_FILES]) == 128 + signal.SIGTERM
+    stdout = capsys.readouterr().out
+    assert "after 2 of 29 cases" in stdout
+    assert "connection reset" not in stdout
+    assert "0 failed" in stdout
 
 
 def test_stop_all_signals_only_children_not_yet_reaped() -> None:
