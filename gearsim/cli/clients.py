@@ -23,15 +23,17 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gearsim.cli.common import (
     EXIT_FAIL,
     EXIT_INCONCLUSIVE,
     EXIT_INPUT,
+    Stopped,
     baselines_folder,
     check_outputs,
     say_notes,
+    say_stopped_table,
     unjudged_exit,
 )
 from gearsim.cli.common import command as nonblank
@@ -40,6 +42,9 @@ from gearsim.files import Selection, load_requirements, read_baseline, replace_t
 from gearsim.model.profiles import DEFAULT_PROFILE
 from gearsim.protocol.trace import format_record, terminal_text
 from gearsim.run.result import CaseResult, Verdict
+
+if TYPE_CHECKING:
+    from gearsim.report.matrix import Implementation
 
 __all__ = [
     "DEFAULT_LIBRARY_VECTORS",
@@ -168,16 +173,22 @@ def _cmd_clients(args: argparse.Namespace) -> int:
         read_baseline(Path(args.baselines) / f"driver-{name}.json")
     runs: list[tuple[Implementation, list[CaseResult]]] = []
     seconds: dict[str, float] = {}
-    for done, (name, command) in enumerate(commands, 1):
-        started = time.monotonic()
-        results = run_driver_cases(selection, command, profile=args.profile, time_limit=args.driver_time_limit)
-        seconds[name] = time.monotonic() - started
-        label = REFERENCE[name].library if name in REFERENCE else command
-        version = _library_of(results)
-        impl = Implementation(f"driver:{name}", label, "driver", args.profile, version, f"{seconds[name]:.1f} s")
-        runs.append((impl, results))
-        # progress only: the counts and the library's version are the summary's, printed once at the end
-        print(f"gearsim clients: {name} done in {seconds[name]:.1f} s ({done} of {len(commands)})", file=sys.stderr)
+    try:
+        for done, (name, command) in enumerate(commands, 1):
+            started = time.monotonic()
+            results = run_driver_cases(selection, command, profile=args.profile, time_limit=args.driver_time_limit)
+            seconds[name] = time.monotonic() - started
+            label = REFERENCE[name].library if name in REFERENCE else command
+            version = _library_of(results)
+            impl = Implementation(f"driver:{name}", label, "driver", args.profile, version, f"{seconds[name]:.1f} s")
+            runs.append((impl, results))
+            # progress only: the counts and the library's version are the summary's, printed once at the end
+            print(f"gearsim clients: {name} done in {seconds[name]:.1f} s ({done} of {len(commands)})", file=sys.stderr)
+    except (KeyboardInterrupt, Stopped) as stop:
+        # the drivers that ran to their end are summed up: a stop used to print nothing of them
+        lines = [_count_line(impl, results) for impl, results in runs]
+        say_stopped_table("gearsim clients", stop, lines, len(commands))
+        raise
     requirements = load_requirements()
     meta = {
         "title": "Every library case of vectors/client/ through each reference driver (spec/driver.md), against "
@@ -207,8 +218,7 @@ def _cmd_clients(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{impl.key}:\n{format_comparison(cmp)}")
             regressed = regressed or not cmp.ok
     for impl, results in runs:
-        # the version is the library name the driver gave in its hello: its words, not ours
-        print(terminal_text(f"{impl.key}: {_counts(results)} ({impl.version or impl.label}, {impl.note})"))
+        print(terminal_text(_count_line(impl, results)))
     if regressed:
         return EXIT_FAIL
     # a FAIL in the table is the library's, and exits 0; a column in which nothing could be judged measured nothing
@@ -218,6 +228,11 @@ def _cmd_clients(args: argparse.Namespace) -> int:
 def _library_of(results: Sequence[CaseResult]) -> str:
     """The library a driver named in its hello (``CaseResult.library`` of any result that has one)."""
     return next((r.library for r in results if r.library), "")
+
+
+def _count_line(impl: Implementation, results: Sequence[CaseResult]) -> str:
+    """A driver's summary line; the version is the library name the driver gave in its hello: its words, not ours."""
+    return f"{impl.key}: {_counts(results)} ({impl.version or impl.label}, {impl.note})"
 
 
 def _counts(results: Sequence[CaseResult]) -> str:

@@ -10,7 +10,8 @@ before anything runs, the check that every output a command will write can
 be written, made before it runs (:func:`check_outputs`), which vector
 files the paths given to ``lint`` and ``fmt`` name, and :class:`Stopped`, the
 exception a stop signal becomes (raised by gearsim.cli.main's handler, so that
-a command such as ``run`` can report what it finished before it goes).
+a command such as ``run`` can report what it finished before it goes), and
+:func:`say_stopped_table`, what ``matrix`` and ``clients`` say then.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "port",
     "positive",
     "profile_list",
+    "say_stopped_table",
     "seconds",
     "shard",
     "stop_name",
@@ -146,6 +148,25 @@ def stop_name(stop: BaseException) -> str:
     if isinstance(stop, Stopped) and stop.signal is not signal.SIGINT:
         return stop.signal.name
     return "Ctrl-C (SIGINT)"  # Stopped by SIGINT, or a KeyboardInterrupt where no handler was set
+
+
+def say_stopped_table(command: str, stop: BaseException, finished: Sequence[str], total: int) -> None:
+    """A table command's last words when told to stop: each finished column's counts, and that nothing was written.
+
+    ``finished`` holds the count lines of the columns that ran to their end
+    (a column cut short is not among them); ``total`` is how many the table had.
+    Nothing is written, for a table of some columns would replace the whole one.
+    """
+    from gearsim.protocol.trace import terminal_text  # lazy, as in say_notes: every command imports this module
+
+    for line in finished:
+        print(terminal_text(line))
+    above = "their counts are above; " if finished else ""
+    print(
+        f"{command}: stopped by {stop_name(stop)} after {len(finished)} of {counted(total, 'column')}: {above}"
+        "nothing written (a table of some columns would replace the whole one)"
+    )
+    sys.stdout.flush()
 
 
 class Parser(argparse.ArgumentParser):

@@ -21,6 +21,7 @@ import contextlib
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,11 +30,13 @@ from gearsim.cli.common import (
     EXIT_FAIL,
     EXIT_INCONCLUSIVE,
     EXIT_OK,
+    Stopped,
     baselines_folder,
     check_outputs,
     positive,
     profile_list,
     say_notes,
+    say_stopped_table,
     unjudged_exit,
 )
 from gearsim.errors import InputError
@@ -143,19 +146,21 @@ def run_matrix(
     require_peers: bool = False,
     log: TextIO | None = None,
     servers: Sequence[ServerDescription] = (),
+    runs: list[tuple[Implementation, list[CaseResult]]] | None = None,
 ) -> tuple[Matrix, list[tuple[Implementation, list[CaseResult]]]]:
     """Run the selection on the model under ``models``, on the installed ``peers`` and on described ``servers``.
 
     A peer that is not installed gets an empty column with a note, unless
     ``require_peers``. Real servers get only the server-judging areas
-    (:data:`REAL_SERVER_AREAS`).
+    (:data:`REAL_SERVER_AREAS`). Each column is appended to ``runs`` (when
+    given) as it ends, so that a caller told to stop still has the finished ones.
 
     Raises:
         PeerError: a peer is missing and ``require_peers`` is set, or a server
             could not be stopped.
     """
     refs = selected_cases(selection.files, selection.chosen)
-    runs: list[tuple[Implementation, list[CaseResult]]] = []
+    runs = [] if runs is None else runs
     for profile in models:
         impl = model_implementation(profile)
         t0 = time.monotonic()
@@ -233,16 +238,24 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
             path = Path(args.baselines) / f"{key.replace(':', '-')}.json"
             if path.exists():
                 read_baseline(path)
-    matrix, runs = run_matrix(
-        selection,
-        peers=peers,
-        models=models,
-        jobs=args.jobs,
-        reuse=not args.no_reuse,
-        require_peers=args.require_peers,
-        log=sys.stderr,
-        servers=servers,
-    )
+    finished: list[tuple[Implementation, list[CaseResult]]] = []
+    try:
+        matrix, runs = run_matrix(
+            selection,
+            peers=peers,
+            models=models,
+            jobs=args.jobs,
+            reuse=not args.no_reuse,
+            require_peers=args.require_peers,
+            log=sys.stderr,
+            servers=servers,
+            runs=finished,
+        )
+    except (KeyboardInterrupt, Stopped) as stop:
+        # an hour of columns stopped by a CI timeout or a Ctrl-C printed nothing of them
+        lines = [_count_line(impl, results) for impl, results in finished if results]
+        say_stopped_table("gearsim matrix", stop, lines, len(models) + len(peers) + len(servers))
+        raise
     if not any(results for _, results in runs):
         # every column skipped: a table of empty columns replaced the committed one, and exited 0
         print("gearsim matrix: no column could run here (each was skipped, above); nothing written", file=sys.stderr)
@@ -261,8 +274,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     for impl, results in runs:
         if not results:
             continue
-        c = matrix.counts(impl.key)
-        print(f"{impl.key:<22} " + " ".join(f"{v.value}={n}" for v, n in sorted(c.items(), key=lambda kv: kv[0].value)))
+        print(_count_line(impl, results))
         key = baseline_key(impl)
         if args.write_baselines:
             meta = {
@@ -288,6 +300,12 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         return code
     # a FAIL in the table is the server's, and exits 0; a column in which nothing could be judged measured nothing
     return unjudged_exit("gearsim matrix", ((impl.key, results) for impl, results in runs))
+
+
+def _count_line(impl: Implementation, results: Sequence[CaseResult]) -> str:
+    """A column's summary line: its key, then each verdict's count (``fail=2 pass=301 ...``)."""
+    c = Counter(r.verdict for r in results)
+    return f"{impl.key:<22} " + " ".join(f"{v.value}={n}" for v, n in sorted(c.items(), key=lambda kv: kv[0].value))
 
 
 def add_matrix_command(subparsers: Any) -> None:

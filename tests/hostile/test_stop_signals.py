@@ -18,10 +18,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import gearsim.cli.clients
+import gearsim.cli.matrix
 import gearsim.cli.run
 from gearsim.cli.main import main
 from gearsim.io import children
@@ -171,6 +175,56 @@ def test_a_verdict_reached_after_the_stop_began_is_not_reported(
     assert "after 2 of 29 cases" in stdout
     assert "connection reset" not in stdout
     assert "0 failed" in stdout
+
+
+def test_a_stopped_matrix_sums_up_the_columns_it_finished_and_writes_no_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stopped matrix printed nothing of its finished columns; a table of some columns must not be written."""
+    monkeypatch.setattr(children, "_stopping", False)
+    real = gearsim.cli.matrix.run_case
+    calls = 0
+
+    def run_case(*args: Any, **options: Any) -> CaseResult:
+        nonlocal calls
+        calls += 1
+        if calls == 20:  # the 3rd case of the second column (coalesce.yaml has 17)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **options)
+
+    monkeypatch.setattr(gearsim.cli.matrix, "run_case", run_case)
+    table = tmp_path / "compatibility.md"
+    table.write_text("the committed table\n")
+    argv = ["matrix", "server/coalesce.yaml", "--peers", "", "--profiles", "spec,gearmand-1.1", "--out-md", str(table)]
+    assert main(argv) == 128 + signal.SIGTERM
+    stdout = capsys.readouterr().out
+    assert re.search(r"^model:spec +pass=17$", stdout, re.M), stdout
+    assert "model:gearmand-1.1" not in stdout  # cut short: not summed up as if it had ended
+    assert "gearsim matrix: stopped by SIGTERM after 1 of 2 columns: their counts are above; nothing written" in stdout
+    assert table.read_text() == "the committed table\n"
+
+
+def test_a_stopped_clients_table_sums_up_the_drivers_it_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The drivers' runs are stood in for (each is minutes long): what is checked is what a stop leaves."""
+    monkeypatch.setattr(children, "_stopping", False)
+
+    def run_driver_cases(selection: Any, command: str, **options: Any) -> list[CaseResult]:
+        if command == "second":
+            os.kill(os.getpid(), signal.SIGINT)  # inside the second driver's run
+        passed = CaseResult("client/library-client.yaml", "submit", "client", Verdict.PASS, ())
+        return [passed, replace(passed, case="status")]
+
+    monkeypatch.setattr(gearsim.cli.clients, "run_driver_cases", run_driver_cases)
+    table = tmp_path / "clients.md"
+    argv = ["clients", "--driver", "first", "--driver", "second", "--out-md", str(table)]
+    assert main(argv) == 128 + signal.SIGINT
+    stdout = capsys.readouterr().out
+    assert "driver:driver1: 2 pass (first, " in stdout
+    assert "driver2" not in stdout
+    assert "gearsim clients: stopped by Ctrl-C (SIGINT) after 1 of 2 columns: their counts are above" in stdout
+    assert not table.exists()
 
 
 def test_stop_all_signals_only_children_not_yet_reaped() -> None:
