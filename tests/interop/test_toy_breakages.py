@@ -30,19 +30,14 @@ before it is sent with its C string terminator).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from toy_server import BREAKS
+from toys import gearsim, server_command
 
 from gearsim.files import load_requirements
 from gearsim.run.framing import FRAME_RULES
-
-TOY = Path(__file__).with_name("toy_server.py")
-sys.path.insert(0, str(TOY.parent))
-from toy_server import BREAKS  # noqa: E402  (a script beside this test, not a package)
 
 
 @dataclass(frozen=True)
@@ -102,16 +97,6 @@ UNNAMEABLE = {"echo-long-header": "GM-FRAME-001", "uniq-nul-terminated": "GM-FIE
 DROPPED = "server/disconnect.yaml::worker-disconnect-requeues*"
 
 
-def toy_command(*flags: str) -> str:
-    return " ".join([sys.executable, str(TOY), "--port", "{port}", *flags])
-
-
-def gearsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gearsim", *args], capture_output=True, text=True, timeout=300, check=False
-    )
-
-
 def test_each_switch_breaks_a_must_of_the_spec_and_the_table_here_names_it() -> None:
     registry = load_requirements()
     assert {b.name: b.rule for b in BREAKAGES}.items() <= {n: r for n, (r, _) in BREAKS.items()}.items()
@@ -121,7 +106,9 @@ def test_each_switch_breaks_a_must_of_the_spec_and_the_table_here_names_it() -> 
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda b: b.name)
 def test_a_toy_breaking_one_must_fails_naming_that_rule_at_the_failing_step(breakage: Breakage) -> None:
-    done = gearsim("run", *breakage.cases, "--level", "must", "--server-command", toy_command("--break", breakage.name))
+    done = gearsim(
+        "run", *breakage.cases, "--level", "must", "--server-command", server_command("--break", breakage.name)
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     named = re.findall(r"rule broken: (GM-[A-Z]+-\d+)", done.stdout)
     assert breakage.rule in named, done.stdout
@@ -136,7 +123,7 @@ def test_a_toy_breaking_one_must_fails_naming_that_rule_at_the_failing_step(brea
 
 def test_the_unbroken_toy_fails_none_of_those_cases() -> None:
     cases = sorted({case for b in BREAKAGES for case in b.cases})
-    done = gearsim("run", *cases, "--server-command", toy_command())
+    done = gearsim("run", *cases, "--server-command", server_command())
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(cases)} passed, 0 failed, 0 inconclusive" in done.stdout
 
@@ -144,7 +131,7 @@ def test_the_unbroken_toy_fails_none_of_those_cases() -> None:
 def test_an_echo_whose_header_announces_a_byte_more_fails_saying_how_much_of_it_came() -> None:
     # was "got 0 of 1 packets within 1000 ms" alone, with the 16 KiB expected echo written out in full
     case = "server/limits.yaml::echo-around-8k"
-    done = gearsim("run", case, "--server-command", toy_command("--break", "echo-long-header"))
+    done = gearsim("run", case, "--server-command", server_command("--break", "echo-long-header"))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "its header announces 16385 body bytes, 16384 came (1 missing: a length field longer" in done.stdout
     assert "...(16384 bytes, sha256:" in done.stdout and len(done.stdout) < 8000, done.stdout
@@ -153,10 +140,10 @@ def test_an_echo_whose_header_announces_a_byte_more_fails_saying_how_much_of_it_
 @pytest.mark.parametrize("habits", [("--fail-dropped-jobs",), ("--fail-dropped-jobs", "--empty-unknown-status")])
 def test_failing_a_dead_worker_s_jobs_breaks_no_must_however_unknown_status_reads(habits: tuple[str, ...]) -> None:
     # was FAIL naming GM-STATUS-003 when the failed job's status read 0 0 0 0, not Perl's 0 0 '' ''
-    done = gearsim("run", DROPPED, "--level", "must", "--server-command", toy_command(*habits))
+    done = gearsim("run", DROPPED, "--level", "must", "--server-command", server_command(*habits))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed, 0 failed, 0 inconclusive" in done.stdout
-    at_should = gearsim("run", DROPPED, "--server-command", toy_command(*habits))
+    at_should = gearsim("run", DROPPED, "--server-command", server_command(*habits))
     assert at_should.returncode == 1 and "rule broken: GM-DISC-002 (SHOULD)" in at_should.stdout, at_should.stdout
 
 
@@ -164,7 +151,7 @@ def test_losing_a_dead_worker_s_foreground_job_fails_even_with_perl_s_empty_stat
     # was ACCEPTABLE at --level must: the empty numbers matched Perl's alternative for a job it had failed,
     # though no WORK_FAIL came; the branch now ties that alternative to the WORK_FAIL
     flags = ("--break", "lose-worker-jobs", "--empty-unknown-status")
-    done = gearsim("run", DROPPED, "--level", "must", "--server-command", toy_command(*flags))
+    done = gearsim("run", DROPPED, "--level", "must", "--server-command", server_command(*flags))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL server/disconnect.yaml::worker-disconnect-requeues step 14" in done.stdout
     assert "rule broken: GM-DISC-001 (MUST)" in done.stdout
@@ -175,9 +162,9 @@ def test_losing_a_dead_worker_s_foreground_job_fails_even_with_perl_s_empty_stat
 def test_a_server_that_never_coalesces_breaks_only_the_should_even_where_a_step_cites_a_must() -> None:
     # the step that GM-COAL-004 fails above: a server that never coalesced in the case is not bound by it
     case = "server/seed.yaml::user-note-unique-dedup"
-    at_must = gearsim("run", case, "--level", "must", "--server-command", toy_command("--no-coalesce"))
+    at_must = gearsim("run", case, "--level", "must", "--server-command", server_command("--no-coalesce"))
     assert "0 passed, 0 failed, 0 inconclusive" in at_must.stdout, at_must.stdout + at_must.stderr
-    at_should = gearsim("run", case, "--server-command", toy_command("--no-coalesce"))
+    at_should = gearsim("run", case, "--server-command", server_command("--no-coalesce"))
     assert at_should.returncode == 1, at_should.stdout + at_should.stderr
     assert "FAIL server/seed.yaml::user-note-unique-dedup step 7" in at_should.stdout
     assert "rule broken: GM-COAL-001 (SHOULD)" in at_should.stdout

@@ -40,24 +40,14 @@ so nothing it is sent ever shares a write.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from toys import CLIENT, FAULTS, LIBRARY_BREAKS, WORKER, client_driver, client_driver_alone, gearsim
 
 from gearsim.files import load_requirements
 
 pytestmark = pytest.mark.interop
-
-TOY_DIR = Path(__file__).resolve().parents[1] / "data" / "toy_client"
-sys.path.insert(0, str(TOY_DIR))
-from toy_gearman import BREAKS  # noqa: E402  (a script folder, not a package)
-
-CLIENT = "client/library-client.yaml::"
-WORKER = "client/library-worker.yaml::"
-FAULTS = "client/library-faults.yaml::"
 
 
 @dataclass(frozen=True)
@@ -103,20 +93,10 @@ NOT_BREAKABLE = {
 }
 
 
-def driver(*flags: str) -> str:
-    return " ".join([sys.executable, str(TOY_DIR / "toy_driver.py"), *flags])
-
-
-def gearsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gearsim", *args], capture_output=True, text=True, timeout=300, check=False
-    )
-
-
 def test_each_switch_breaks_a_client_or_worker_must_and_the_table_here_names_it() -> None:
     registry = load_requirements()
-    assert {b.name: b.rule for b in BREAKAGES} == {name: rule for name, (rule, _) in BREAKS.items()}
-    for rule, _ in BREAKS.values():
+    assert {b.name: b.rule for b in BREAKAGES} == {name: rule for name, (rule, _) in LIBRARY_BREAKS.items()}
+    for rule, _ in LIBRARY_BREAKS.values():
         assert registry[rule].level == "MUST", rule
         assert registry[rule].subject in ("client", "worker", "sender"), rule
 
@@ -136,25 +116,18 @@ def test_every_live_client_or_worker_must_is_broken_by_a_switch_or_said_unbreaka
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda b: b.name)
 def test_a_toy_library_breaking_one_must_fails_naming_that_rule(breakage: Breakage) -> None:
-    done = gearsim("run", "--driver", driver("--break", breakage.name), *breakage.cases)
+    done = gearsim("run", "--driver", client_driver("--break", breakage.name), *breakage.cases)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"rule broken: {breakage.rule} (MUST)" in done.stdout, done.stdout
 
 
 def test_the_unbroken_toy_library_passes_those_cases() -> None:
     cases = sorted({case for b in BREAKAGES for case in b.cases})
-    done = gearsim("run", "--driver", driver(), *cases)
+    done = gearsim("run", "--driver", client_driver(), *cases)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(cases)} passed, 0 failed, 0 inconclusive" in done.stdout
 
 
 def test_an_unknown_switch_is_refused_rather_than_ignored() -> None:
-    done = subprocess.run(
-        [sys.executable, str(TOY_DIR / "toy_driver.py"), "--break", "no-such-thing"],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = client_driver_alone("--break", "no-such-thing")
     assert done.returncode != 0 and "unknown --break" in done.stderr

@@ -33,21 +33,13 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from toys import CLIENT, FAULTS, LIBRARY_BREAKS, LIBRARY_HABITS, WORKER, client_driver, client_driver_alone
 
 from gearsim.files import load_requirements
 
 pytestmark = pytest.mark.interop
-
-TOY_DIR = Path(__file__).resolve().parents[1] / "data" / "toy_client"
-sys.path.insert(0, str(TOY_DIR))
-from toy_gearman import BREAKS, HABITS  # noqa: E402  (a script folder, not a package)
-
-CLIENT = "client/library-client.yaml::"
-WORKER = "client/library-worker.yaml::"
-FAULTS = "client/library-faults.yaml::"
 
 
 @dataclass(frozen=True)
@@ -98,22 +90,18 @@ ROWS = [
 ]
 
 
-def driver(*flags: str) -> str:
-    return " ".join([sys.executable, str(TOY_DIR / "toy_driver.py"), *flags])
-
-
 def test_each_habit_names_a_rule_of_the_registry_and_a_row_here_runs_it() -> None:
     registry = load_requirements()
-    assert all(rule in registry for rule, _ in HABITS.values())
-    assert {h for row in ROWS for h in row.habits} == HABITS.keys()
-    assert not HABITS.keys() & BREAKS.keys()
+    assert all(rule in registry for rule, _ in LIBRARY_HABITS.values())
+    assert {h for row in ROWS for h in row.habits} == LIBRARY_HABITS.keys()
+    assert not LIBRARY_HABITS.keys() & LIBRARY_BREAKS.keys()
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
 def test_a_toy_library_with_legal_habits_fails_none_of_the_cases_they_touch(row: Row) -> None:
     flags = [word for habit in row.habits for word in ("--habit", habit)]
     done = subprocess.run(
-        [sys.executable, "-m", "gearsim", "run", *row.cases, "--driver", driver(*flags), "--format", "json"],
+        [sys.executable, "-m", "gearsim", "run", *row.cases, "--driver", client_driver(*flags), "--format", "json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -127,12 +115,5 @@ def test_a_toy_library_with_legal_habits_fails_none_of_the_cases_they_touch(row:
 
 
 def test_an_unknown_habit_is_refused_rather_than_ignored() -> None:
-    done = subprocess.run(
-        [sys.executable, str(TOY_DIR / "toy_driver.py"), "--habit", "no-such-thing"],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = client_driver_alone("--habit", "no-such-thing")
     assert done.returncode != 0 and "unknown --habit" in done.stderr
