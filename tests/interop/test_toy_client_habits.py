@@ -29,13 +29,10 @@ its time; the cases of each row are those its habits change the bytes of.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
 
 import pytest
-from toys import CLIENT, FAULTS, LIBRARY_BREAKS, LIBRARY_HABITS, WORKER, client_driver, client_driver_alone
+from toys import CLIENT, FAULTS, LIBRARY_BREAKS, LIBRARY_HABITS, WORKER, client_driver, client_driver_alone, verdicts
 
 from gearsim.files import load_requirements
 
@@ -100,17 +97,7 @@ def test_each_habit_names_a_rule_of_the_registry_and_a_row_here_runs_it() -> Non
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
 def test_a_toy_library_with_legal_habits_fails_none_of_the_cases_they_touch(row: Row) -> None:
     flags = [word for habit in row.habits for word in ("--habit", habit)]
-    done = subprocess.run(
-        [sys.executable, "-m", "gearsim", "run", *row.cases, "--driver", client_driver(*flags), "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    verdicts = {r["id"]: (r["verdict"], r["reason"]) for r in json.loads(done.stdout)["results"]}
-    assert verdicts.keys() == set(row.cases), done.stdout
-    for case, (verdict, reason) in verdicts.items():
+    for case, (verdict, reason) in verdicts(row.cases, "--driver", client_driver(*flags)).items():
         assert verdict == "pass", (case, verdict, reason)
 
 

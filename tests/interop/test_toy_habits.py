@@ -32,19 +32,13 @@ its time; the cases of each row are those its habits change the bytes of.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from toy_server import LEGAL
+from toys import server_command, verdicts
 
 from gearsim.files import load_requirements
-
-TOY = Path(__file__).with_name("toy_server.py")
-sys.path.insert(0, str(TOY.parent))
-from toy_server import LEGAL  # noqa: E402  (a script beside this test, not a package)
 
 
 @dataclass(frozen=True)
@@ -113,19 +107,8 @@ def test_each_habit_names_a_rule_of_the_registry() -> None:
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
 def test_a_toy_with_legal_habits_fails_none_of_the_cases_they_touch(row: Row) -> None:
-    toy = " ".join([sys.executable, str(TOY), "--port", "{port}", *row.flags])
-    done = subprocess.run(
-        [sys.executable, "-m", "gearsim", "run", *row.cases, "--server-command", toy, "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    verdicts = {r["id"]: (r["verdict"], r["reason"]) for r in json.loads(done.stdout)["results"]}
     na = dict(row.na_at)
-    assert verdicts.keys() == set(row.cases), done.stdout
-    for case, (verdict, reason) in verdicts.items():
+    for case, (verdict, reason) in verdicts(row.cases, "--server-command", server_command(*row.flags)).items():
         if case in na:
             assert verdict == "n/a" and reason.startswith(na[case]), (case, verdict, reason)
         else:

@@ -6,13 +6,16 @@ tests that flip their switches (test_toy_breakages.py, test_toy_habits.py,
 test_toy_client_breakages.py, test_toy_client_habits.py) build the toys'
 commands, run gearsim as a user would and read its report in the same way, so
 those pieces are written once, here: where the toys are, the bundled library
-cases' files, the commands, and gearsim's run.
+cases' files, the commands, and the two ways a report is read (its text, or
+each case's verdict from ``--format json``).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 #: the toy library's folder: a script folder, not a package, so its tables are imported from it by path
@@ -36,6 +39,7 @@ __all__ = [
     "client_driver_alone",
     "gearsim",
     "server_command",
+    "verdicts",
 ]
 
 # the files of the bundled library cases: a case's id is its file's prefix followed by its name
@@ -71,3 +75,16 @@ def gearsim(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-m", "gearsim", *args], capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def verdicts(cases: Sequence[str], *options: str) -> dict[str, tuple[str, str]]:
+    """Each case's verdict and reason from ``gearsim run CASES OPTIONS --format json``.
+
+    The run must exit 0 and report exactly ``cases``: what is left to check is
+    which verdicts its caller allows.
+    """
+    done = gearsim("run", *cases, *options, "--format", "json", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = {r["id"]: (r["verdict"], r["reason"]) for r in json.loads(done.stdout)["results"]}
+    assert found.keys() == set(cases), done.stdout
+    return found
