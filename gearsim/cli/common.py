@@ -133,8 +133,14 @@ def unjudged_exit(command: str, columns: Iterable[tuple[str, Sequence[CaseResult
     return code
 
 
-class Stopped(BaseException):
-    """SIGTERM or SIGHUP arrived: a BaseException, so that no ``except Exception`` of a command swallows it."""
+class Stopped(KeyboardInterrupt):
+    """SIGTERM, SIGHUP or Ctrl-C arrived: what every library treats as a Ctrl-C.
+
+    A KeyboardInterrupt, so that no ``except Exception`` of a command swallows
+    it, and so that libraries that stop for a Ctrl-C stop for it: hypothesis
+    took a bare BaseException for a failing example of ``gearsim fuzz``, replayed
+    it, and reported a divergence (or a flaky strategy) the server never showed.
+    """
 
     def __init__(self, sig: signal.Signals, stopped: int) -> None:
         super().__init__(sig.name)

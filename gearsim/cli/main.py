@@ -104,13 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             print(terminal_text(f"gearsim {args.command}: {exc}"), file=sys.stderr)
             return EXIT_INPUT
-        except KeyboardInterrupt:
-            stop_all()  # a Ctrl-C outside _stop_signals' reach (main() in a thread)
-            return 128 + signal.SIGINT
         except Stopped as stopped:
             also = f"; stopped the {stopped.stopped} processes it had started" if stopped.stopped else ""
             print(f"gearsim {args.command}: stopped by {stop_name(stopped)}{also}", file=sys.stderr)
             return 128 + stopped.signal
+        except KeyboardInterrupt:
+            stop_all()  # a Ctrl-C outside _stop_signals' reach (main() in a thread)
+            return 128 + signal.SIGINT
         except Exception as exc:
             return _bug(args.command, exc)
 
