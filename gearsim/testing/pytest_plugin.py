@@ -45,7 +45,9 @@ case (as ``gearsim run --level``); ``--gearsim-exclude GLOB`` deselects cases.
 Cases listed in the baseline file (``--gearsim-baseline FILE``) are expected
 to fail: they report as xfail, and as XPASS when they pass after all.
 ``--gearsim-write-baseline FILE`` writes the ids of this run's failures in
-that format. ``--gearsim-shard K/N`` keeps the cases of shard K of N (see
+that format; when FILE is the configured baseline and does not exist yet, the
+run starts with no known failures instead of refusing to read it.
+``--gearsim-shard K/N`` keeps the cases of shard K of N (see
 ``gearsim.run.shard``); ``--gearsim-html FILE`` writes the HTML report (not under
 pytest-xdist, whose workers each see only part of the run).
 

@@ -147,6 +147,25 @@ def test_write_baseline_then_use_it(project: pytest.Pytester) -> None:
     second.assert_outcomes(passed=5, xfailed=1)
 
 
+def test_the_first_write_of_the_configured_baseline(project: pytest.Pytester) -> None:
+    """The README's order: name the baseline in the ini file, then write it with --gearsim-write-baseline.
+
+    The file does not exist yet; reading it first was a usage error, so the run
+    that was to create it could not start.
+    """
+    (project.path / "gearman" / "baseline.txt").unlink()
+    first = _run(project, "--gearsim-write-baseline", "gearman/baseline.txt")
+    first.assert_outcomes(passed=5, failed=1)
+    assert OPEN_TICKET in (project.path / "gearman" / "baseline.txt").read_text(encoding="utf-8")
+    second = _run(project)
+    second.assert_outcomes(passed=5, xfailed=1)
+    # a baseline that is missing while another file is written is still a mistake
+    (project.path / "gearman" / "baseline.txt").unlink()
+    elsewhere = _run(project, "--gearsim-write-baseline", "other.txt")
+    assert elsewhere.ret == pytest.ExitCode.USAGE_ERROR
+    elsewhere.stderr.fnmatch_lines(["*gearsim baseline *baseline.txt: cannot read*"])
+
+
 def test_a_json_baseline_of_gearsim_matrix(project: pytest.Pytester) -> None:
     rows = {
         OPEN_TICKET: {"verdict": "fail", "reason": "c1: argument 4 is b'0', expected b''"},
