@@ -97,6 +97,14 @@ class Differential:
     def namespace(self) -> bytes:
         return self.names.namespace
 
+    @property
+    def undefined(self) -> str:
+        """The known defect after which this example compares nothing more, or ""."""
+        for state in (self.model, self.real):
+            if state.tracker is not None and state.tracker.undefined:
+                return state.tracker.undefined
+        return ""
+
     def _token(self) -> bytes:
         self._barriers += 1
         return BARRIER_PREFIX + b"%d" % self._barriers
@@ -139,6 +147,9 @@ class Differential:
                 connection's probe too: the server stopped answering (not a finding about the step).
             gearsim.errors.HarnessError: the real side cannot be reached.
         """
+        if self.undefined:
+            # the server's state is undefined since a known defect (Tracker.undefined): not compared
+            return Step(len(self.history), action, {}, {})
         if action.kind not in (Kind.CONNECT, Kind.DISCONNECT) and action.actor not in self.connected:
             self.apply(Action(Kind.CONNECT, action.actor), drain=drain)
         if action.kind is Kind.DISCONNECT and action.actor not in self.connected:
@@ -225,9 +236,13 @@ class Differential:
     def drain(self) -> None:
         """End the example: workers leave, a fresh worker takes every job left; check no job was lost.
 
+        Nothing is done once the example's server state is undefined (``undefined``).
+
         Raises:
             Divergence, InvariantBroken: as ``apply``.
         """
+        if self.undefined:
+            return
         for worker in WORKERS:
             if worker in self.connected:
                 self.apply(Action(Kind.DISCONNECT, worker), drain=True)
