@@ -118,6 +118,10 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
         )
     spent = time.monotonic() - started
     print(f"  ran {outcome.examples} examples, {outcome.steps} steps in {spent:.1f} s")
+    if outcome.known:
+        # counted, not reported: said, so that nobody takes an example cut short for one fully compared
+        met = ", ".join(f"{bug} in {counted(n, 'example')}" for bug, n in outcome.known)
+        print(f"  known server bugs met (counted, not reported; --known-bugs reports them): {met}")
     stopped = ""
     if outcome.down:
         unrun = args.examples - outcome.examples  # none left when it stopped while shrinking (replays count too)

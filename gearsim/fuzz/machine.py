@@ -17,6 +17,7 @@ vector writer.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -95,6 +96,8 @@ class Recorder:
     down: str = ""
     #: the steps of that example before the one nobody answered
     down_history: list[Step] = field(default_factory=list)
+    #: known server bugs met (KNOWN_SERVER_BUGS ids): in how many examples each was counted, not reported
+    known: Counter[str] = field(default_factory=Counter)
 
     def stopped(self, silent: ServerSilent, history: list[Step]) -> None:
         """Record that the server stopped answering during the current example (the first time only)."""
@@ -253,6 +256,7 @@ def build_machine(
             self._do(Action(Kind.ADMIN, ADMIN_ACTOR, None, (how, b"function", Fn(fn))))
 
         def teardown(self) -> None:
+            recorder.known.update(set(self.diff.known_hits()))
             # hypothesis tears an example down in a finally: inside a stop (SIGTERM, Ctrl-C: a
             # KeyboardInterrupt) that cut a step short, the drain met its unread replies as a
             # divergence, which replaced the stop and was then replayed and reported
@@ -291,6 +295,8 @@ class FuzzOutcome:
     down: str = ""
     #: that example's steps before the unanswered one
     down_history: tuple[Step, ...] = ()
+    #: known server bugs met: (id, examples), counted instead of reported
+    known: tuple[tuple[str, int], ...] = ()
 
 
 def run_machine(
@@ -342,4 +348,5 @@ def run_machine(
         error,
         recorder.down,
         tuple(recorder.down_history),
+        tuple(sorted(recorder.known.items())),
     )
