@@ -181,8 +181,9 @@ def add_run_command(subparsers: Any) -> None:
         "--chunking",
         type=count,  # chunking.expand raises on a negative seed: refuse it as a usage error
         metavar="SEED",
-        help="re-send every vector's bytes re-chunked by this seed (0 bytewise, 1 header/body, "
-        "2 coalesced, 3 admin lines split mid-line, other seeds mixed); verdicts must not change",
+        help="re-send every vector's bytes re-chunked by this seed (0 bytewise, the middle of a write over 4 KiB "
+        "whole; 1 header/body, 2 coalesced, 3 admin lines split mid-line, other seeds mixed); verdicts must not "
+        "change",
     )
     report = run.add_argument_group("report")
     report.add_argument("--format", choices=("text", "json", "junit", "html"), default="text", help="report format")

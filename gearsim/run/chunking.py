@@ -10,7 +10,11 @@ check that a vector's verdict does not depend on how its bytes are cut.
 Real clients break when bytes arrive in odd chunks (a reply spanning two
 reads, a header whose body comes later), so a plan exercises four shapes:
 
-* ``BYTEWISE``: one byte per write;
+* ``BYTEWISE``: one byte per write; a write longer than twice
+  ``BYTEWISE_EDGE`` goes out byte by byte for its first and last
+  ``BYTEWISE_EDGE`` bytes and its middle in one piece (a 1 MiB body cut
+  into a million writes tests nothing more than a header, its arguments and
+  an end cut so, and was a million simulator events: the step bound);
 * ``HEADER_BODY``: every binary packet cut between its 12-byte header and its
   body, and once more inside the header;
 * ``COALESCE``: several messages in one write (consecutive sends of one actor
@@ -33,10 +37,13 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["ChunkPlan", "Cut", "Mode", "boundaries", "expand"]
+__all__ = ["BYTEWISE_EDGE", "ChunkPlan", "Cut", "Mode", "boundaries", "expand"]
 
 #: the most random cuts a MIXED write gets when it draws "random"
 MAX_RANDOM_CUTS: Final[int] = 4
+#: the bytes at each end of a long write that BYTEWISE sends one by one (a header and its
+#: arguments at the start, the end of a body and the next message's start at the end)
+BYTEWISE_EDGE: Final[int] = 2048
 _HEADER: Final[int] = 12
 
 
@@ -163,7 +170,11 @@ class ChunkPlan:
         if mode is Mode.MIXED:
             mode = _MIXED_CHOICES[int(rng.random() * len(_MIXED_CHOICES))]
         if mode is Mode.BYTEWISE:
-            points = set(range(1, len(data)))
+            size = len(data)
+            if size > 2 * BYTEWISE_EDGE:
+                points = {*range(1, BYTEWISE_EDGE + 1), *range(size - BYTEWISE_EDGE, size)}
+            else:
+                points = set(range(1, size))
         elif mode is Mode.HEADER_BODY:
             points = _header_body_points(data, rng)
         elif mode is Mode.ADMIN_MIDLINE:
