@@ -131,7 +131,8 @@ def model_vs_server(
 
     def make(example: int) -> Differential:
         real = RealSide(host, port, timeout=timeout, admin=admin, sync=sync)
-        return Differential(ModelSide(prof, options), real, prof, namespace(nonce, example), excuse_known=excuse_known)
+        model = ModelSide(prof, options, sync=sync or "ECHO_REQ")  # the real side's barrier: the same requests
+        return Differential(model, real, prof, namespace(nonce, example), excuse_known=excuse_known)
 
     return make
 
@@ -142,6 +143,8 @@ def model_vs_model(profile: str, other: str | None = None, nonce: str = "m") -> 
     second = get_profile(other or profile)
 
     def make(example: int) -> Differential:
-        return Differential(ModelSide(prof), ModelSide(second, name="model-b"), prof, namespace(nonce, example))
+        first = ModelSide(prof)
+        other_side = ModelSide(second, name="model-b", sync=first.sync)  # the same barrier requests on both
+        return Differential(first, other_side, prof, namespace(nonce, example))
 
     return make

@@ -28,7 +28,7 @@ import contextlib
 import socket
 import time
 from collections import deque
-from typing import Protocol
+from typing import Final, Protocol
 
 from gearsim.errors import DecodeError, HarnessError
 from gearsim.io.preflight import round_trip
@@ -39,7 +39,7 @@ from gearsim.protocol.codec import Decoder, encode
 from gearsim.protocol.node import Close, ConnId, Output, Send
 from gearsim.protocol.packets import Message, Packet, PacketType
 
-__all__ = ["ANSWER_LIMIT", "BARRIER_PREFIX", "ModelSide", "RealSide", "Side", "is_barrier"]
+__all__ = ["ANSWER_LIMIT", "BARRIER_PREFIX", "ModelSide", "RealSide", "Side", "barrier_request", "is_barrier"]
 
 #: every barrier echo payload starts with this
 BARRIER_PREFIX = b"gearsim-barrier-"
@@ -51,9 +51,29 @@ ANSWER_LIMIT = 4096
 LISTING_LIMIT = 1 << 20
 
 
+#: the round trips a barrier can be made of, and the reply type that closes each
+_BARRIER_REPLY: Final = {"ECHO_REQ": PacketType.ECHO_RES, "GET_STATUS": PacketType.STATUS_RES}
+
+
+def barrier_request(sync: str, token: bytes) -> bytes:
+    """The bytes of one barrier: ``ECHO_REQ`` with ``token`` as its payload, or ``GET_STATUS`` of ``token``.
+
+    GET_STATUS for a server that answers no ECHO_REQ (gear): its STATUS_RES
+    names the handle asked about, an unknown one, and changes nothing.
+
+    Raises:
+        ValueError: ``sync`` is neither round trip.
+    """
+    if sync not in _BARRIER_REPLY:
+        raise ValueError(f"a barrier is an ECHO_REQ or a GET_STATUS, not {sync!r}")
+    return encode(Packet.req(PacketType[sync], token))
+
+
 def is_barrier(message: Message, token: bytes | None = None) -> bool:
-    """True for the ECHO_RES of a barrier (of ``token``, if given)."""
-    if not isinstance(message, Packet) or int(message.type) != PacketType.ECHO_RES or not message.args:
+    """True for the ECHO_RES or STATUS_RES that closes a barrier (of ``token``, if given)."""
+    if not isinstance(message, Packet) or not message.args:
+        return False
+    if int(message.type) not in (PacketType.ECHO_RES, PacketType.STATUS_RES):
         return False
     body = message.args[0]
     return body == token if token is not None else body.startswith(BARRIER_PREFIX)
@@ -90,9 +110,14 @@ class Side(Protocol):
 class ModelSide:
     """The reference model, driven directly through ``gearsim.protocol.node.ServerNode`` (PURE)."""
 
-    def __init__(self, profile: Profile | str, options: ServerOptions | None = None, name: str = "model") -> None:
+    def __init__(
+        self, profile: Profile | str, options: ServerOptions | None = None, name: str = "model", sync: str = ""
+    ) -> None:
         self.name = name
         self.node = Server(profile, options)
+        #: the round trip barriers are made of: the real side's, so that both sides see the same requests;
+        #: by default ECHO_REQ where the profile's server answers it, else GET_STATUS (gear)
+        self.sync = sync or ("ECHO_REQ" if "ECHO_REQ" in self.node.profile.implemented else "GET_STATUS")
         self._now = 0
         self._next_conn: ConnId = 1
         self._conns: dict[str, ConnId] = {}
@@ -145,7 +170,7 @@ class ModelSide:
         self._route(self.node.disconnect(conn, self._now))
 
     def barrier(self, first: str, token: bytes) -> set[str]:
-        echo = encode(Packet.req(PacketType.ECHO_REQ, token))
+        echo = barrier_request(self.sync, token)
         missing: set[str] = set()
         order = [first] if first in self._conns else []
         order += [a for a in self.actors() if a != first]
@@ -285,7 +310,8 @@ class RealSide:
             time.sleep(0.001)
 
     def barrier(self, first: str, token: bytes) -> set[str]:
-        echo = encode(Packet.req(PacketType.ECHO_REQ, token))
+        # a server that answers neither round trip (sync "") is still sent the echo: its wait runs out
+        echo = barrier_request(self.sync or "ECHO_REQ", token)
         missing: set[str] = set()
         if first in self._open and not self.peer.closed(first):
             self.peer.send(first, echo)
