@@ -142,7 +142,9 @@ class Tracker:
             self.alive.discard((actor, self.generation.get(actor, 0)))
             self.workers.pop(actor, None)
             self._abandon()
-        elif action.kind is Kind.PACKET and action.type is not None:
+        elif action.kind is Kind.PACKET and action.type is not None and action.type.name in self.profile.implemented:
+            # a request the profile's server does not act on changes nothing it keeps (gear registers
+            # nothing for CAN_DO_TIMEOUT: its sleeper was then expected to be woken for the function)
             problems += self._packet(action, packets, errored, sleepers, views, drain)
         elif action.kind is Kind.ADMIN:
             self._admin(action, own)
@@ -158,6 +160,10 @@ class Tracker:
                     key = (name, gen, m.args[0].index)
                     self.terminals[key] += 1
                     job = self.jobs.get(key[2])
+                    if job is not None:
+                        # ended, whoever ended it: gear fails the job of a worker that closes
+                        # (the drain then expected it, and both sides "lost" it)
+                        job.ended = True
                     allowed = max(1, job.fg_submitters[(name, gen)]) if job is not None else 1
                     if self.terminals[key] > allowed and self.excuse_known and self._cancel_refail(key[2]):
                         self.known_hits.append("cancel-refails")

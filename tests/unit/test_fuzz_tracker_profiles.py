@@ -1,0 +1,45 @@
+"""The fuzz's invariants follow what the profile's server does, so a server doing just that breaks none.
+
+Found fuzzing gear (PyPI gear 0.16), whose two sides agreed while the Tracker
+called both broken: gear registers nothing for CAN_DO_TIMEOUT (it does not
+implement it), so its sleeper is not woken for that function; and gear fails
+the job of a worker that closes (WORK_FAIL to the client) instead of
+requeueing it, so the drain has nothing to hand out. Model against model,
+in-process.
+"""
+
+from __future__ import annotations
+
+from gearsim.fuzz.actions import Action, Fn, Hd, Kind, Uq
+from gearsim.fuzz.driver import Differential
+from gearsim.fuzz.session import model_vs_model
+from gearsim.protocol.packets import PacketType
+
+
+def packet(actor: str, type_: PacketType, *args: object) -> Action:
+    return Action(Kind.PACKET, actor, type_, args)  # type: ignore[arg-type]
+
+
+def gear() -> Differential:
+    return model_vs_model("gear-0.16")(1)
+
+
+def test_a_sleeper_registered_by_an_unimplemented_request_is_not_expected_to_wake() -> None:
+    diff = gear()
+    diff.apply(packet("w1", PacketType.CAN_DO_TIMEOUT, Fn("f1"), b"100000"))
+    diff.apply(packet("w1", PacketType.PRE_SLEEP))
+    step = diff.apply(packet("c1", PacketType.SUBMIT_JOB, Fn("f1"), Uq(""), b""))
+    assert [m.type for m in step.real["c1"].messages] == [PacketType.JOB_CREATED]
+    assert "w1" not in step.real  # no NOOP, as gear does; and no invariant broken (it raised before)
+    assert step.real == step.model
+
+
+def test_a_job_the_server_failed_on_its_workers_close_is_not_expected_from_the_drain() -> None:
+    diff = gear()
+    diff.apply(packet("c1", PacketType.SUBMIT_JOB, Fn("f1"), Uq(""), b""))
+    diff.apply(packet("w1", PacketType.CAN_DO, Fn("f1")))
+    diff.apply(packet("w1", PacketType.GRAB_JOB_UNIQ))
+    closed = diff.apply(Action(Kind.DISCONNECT, "w1"))
+    assert [m.type for m in closed.real["c1"].messages] == [PacketType.WORK_FAIL]
+    assert closed.real["c1"].messages[0].args[0] == Hd(0)
+    diff.drain()  # raised "job H#0 (f1, '') is kept by the profile but never handed out" for both sides
