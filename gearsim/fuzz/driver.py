@@ -19,6 +19,7 @@ trackers check that no kept job was lost.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from gearsim.errors import HarnessError, ServerSilent
 from gearsim.fuzz.actions import DRAIN_WORKER, FUNCTIONS, WORKERS, Action, Fn, Hd, Kind, Names
@@ -26,7 +27,7 @@ from gearsim.fuzz.invariants import Tracker
 from gearsim.fuzz.normalise import CPacket, HandleBook, View, normalise
 from gearsim.fuzz.sides import BARRIER_PREFIX, Side
 from gearsim.model.profiles import Profile
-from gearsim.protocol.packets import PacketType
+from gearsim.protocol.packets import ASSIGN_TYPES, PacketType
 
 __all__ = ["Differential", "Divergence", "FuzzFailure", "InvariantBroken", "Step"]
 
@@ -249,8 +250,11 @@ class Differential:
         for fn in FUNCTIONS:
             self.apply(Action(Kind.PACKET, DRAIN_WORKER, PacketType.CAN_DO, (Fn(fn),)), drain=True)
         assert self.model.tracker is not None and self.real.tracker is not None
+        # a grab the profile's server implements: Perl has no GRAB_JOB_UNIQ (an ERROR, and every job
+        # left looked lost on both sides), gear no GRAB_JOB
+        grab = next(t for t in _DRAIN_GRABS if t.name in self.profile.implemented)
         for _ in range(len(self.model.tracker.jobs) + 2):
-            step = self.apply(Action(Kind.PACKET, DRAIN_WORKER, PacketType.GRAB_JOB_UNIQ), drain=True)
+            step = self.apply(Action(Kind.PACKET, DRAIN_WORKER, grab), drain=True)
             handle = _assigned(step.real.get(DRAIN_WORKER, View()))
             if handle is None:
                 break
@@ -293,9 +297,13 @@ def _set_id(actor: str, names: Names) -> Action:
     return Action(Kind.PACKET, actor, PacketType.SET_CLIENT_ID, (names.client_id(actor),))
 
 
+#: the grabs the drain may use, the first one the profile implements
+_DRAIN_GRABS: Final = (PacketType.GRAB_JOB_UNIQ, PacketType.GRAB_JOB, PacketType.GRAB_JOB_ALL)
+
+
 def _assigned(view: View) -> Hd | None:
     for m in view.messages:
-        if isinstance(m, CPacket) and m.type == PacketType.JOB_ASSIGN_UNIQ and m.args and isinstance(m.args[0], Hd):
+        if isinstance(m, CPacket) and m.type in ASSIGN_TYPES and m.args and isinstance(m.args[0], Hd):
             return m.args[0]
     return None
 

@@ -4,8 +4,10 @@ Found fuzzing gear (PyPI gear 0.16), whose two sides agreed while the Tracker
 called both broken: gear registers nothing for CAN_DO_TIMEOUT (it does not
 implement it), so its sleeper is not woken for that function; and gear fails
 the job of a worker that closes (WORK_FAIL to the client) instead of
-requeueing it, so the drain has nothing to hand out. Model against model,
-in-process.
+requeueing it, so the drain has nothing to hand out. And fuzzing Perl's
+Gearman::Server: the drain grabbed with GRAB_JOB_UNIQ, which Perl answers with
+an ERROR, so every job left at an example's end was "lost" on both sides.
+Model against model, in-process.
 """
 
 from __future__ import annotations
@@ -43,3 +45,12 @@ def test_a_job_the_server_failed_on_its_workers_close_is_not_expected_from_the_d
     assert [m.type for m in closed.real["c1"].messages] == [PacketType.WORK_FAIL]
     assert closed.real["c1"].messages[0].args[0] == Hd(0)
     diff.drain()  # raised "job H#0 (f1, '') is kept by the profile but never handed out" for both sides
+
+
+def test_the_drain_grabs_as_the_profiles_server_can() -> None:
+    diff = model_vs_model("perl-1.130")(1)
+    diff.apply(packet("c1", PacketType.SUBMIT_JOB, Fn("f1"), Uq(""), b""))
+    diff.drain()  # raised "job H#0 (f1, '') is kept by the profile but never handed out" for both sides
+    grabs = [s for s in diff.history if s.action.type in (PacketType.GRAB_JOB, PacketType.GRAB_JOB_UNIQ)]
+    assert grabs[0].action.type is PacketType.GRAB_JOB
+    assert [m.type for m in grabs[0].real["wd"].messages] == [PacketType.JOB_ASSIGN]
