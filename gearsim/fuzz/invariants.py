@@ -27,8 +27,9 @@ conversation (actions and ``View``s) and reports violations as text:
 
 Under a profile that records ``drop-function-keeps-queued-jobs``, a ``drop
 function`` answered OK while jobs of the function live leaves the server's
-state undefined (``Tracker.undefined``): the example compares nothing after
-it (unless known bugs are reported rather than counted).
+state undefined (``Tracker.undefined``), as does ``maxqueue F 0`` under one
+that records ``maxqueue-zero-refuses-all`` (Perl): the example compares
+nothing after it (unless known bugs are reported rather than counted).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ _EXCUSED_DEFECTS: Final[tuple[str, ...]] = (
     "cancel-refails",
     "resubmit-onto-abandoned",
     "drop-function-keeps-queued-jobs",
+    "maxqueue-zero-refuses-all",
 )
 
 
@@ -112,7 +114,9 @@ class Tracker:
         #: why the server's state is undefined from here on ("" while it is not): the profile's
         #: server freed what live jobs point to (``_admin``), so nothing after can be compared
         self.undefined = ""
-        self._drop_keeps_jobs = any(d.id == "drop-function-keeps-queued-jobs" for d in profile.defects)
+        defects = {d.id for d in profile.defects}
+        self._drop_keeps_jobs = "drop-function-keeps-queued-jobs" in defects
+        self._maxqueue_zero_refuses = "maxqueue-zero-refuses-all" in defects
 
     @property
     def exception_terminal(self) -> bool:
@@ -281,6 +285,12 @@ class Tracker:
                 # given a dropped job's handle, seeds 1 and 2), which no model can follow
                 self.known_hits.append("drop-function-keeps-queued-jobs")
                 self.undefined = "drop-function-keeps-queued-jobs"
+        limit = action.args[2] if action.command == "maxqueue" and len(action.args) > 2 else None
+        if limit == b"0" and self._maxqueue_zero_refuses and self.excuse_known:
+            # Perl then dies inside every submission for the function (ERROR server_error with its
+            # file and line), evicting the queued jobs first: a known defect the model does not copy
+            self.known_hits.append("maxqueue-zero-refuses-all")
+            self.undefined = "maxqueue-zero-refuses-all"
 
     def kept(self) -> set[int]:
         """Jobs the profile keeps: they must come out of the drain."""
