@@ -429,8 +429,13 @@ class JobStore:
 
     # ----------------------------------------------------------- ending a job
 
-    def free(self, job: Job) -> None:
-        """gearman_server_job_free: forget the job, its listeners and its unique (B-U6)."""
+    def free(self, job: Job, *, keep_queued: bool = False) -> None:
+        """gearman_server_job_free: forget the job, its listeners and its unique (B-U6).
+
+        ``keep_queued``: a job no worker took stays in its queue, handle and
+        listeners forgotten, and the next grab is given it (gear's
+        ``_removeJob(dequeue=False)`` for a WORK_* report from any connection).
+        """
         worker = job.worker
         if worker is not None:
             self.ended += 1  # Perl's note_finished: a job a worker held is over
@@ -454,7 +459,7 @@ class JobStore:
                 conn.timer = None
             job.worker = None
             function.running -= 1
-        if job.slot is not None:
+        if job.slot is not None and not keep_queued:
             function.queues[job.priority].remove(job)
         if jobs.pop(handle, None) is job:
             function.total -= 1

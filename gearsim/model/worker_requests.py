@@ -261,7 +261,10 @@ class WorkerRequests:
             if listeners:
                 for conn in list(listeners):
                     out.append((conn, _res(type_, *args)))
-            self.store.free(job)
+            if job.worker is not None:
+                self.store.free(job)  # _end's usual case, without the call (the simulator's hot path)
+            else:
+                self._end(job)
             return None
         listeners = list(listeners)
         if type_ == _WORK_STATUS:
@@ -279,15 +282,26 @@ class WorkerRequests:
         if type_ == _WORK_FAIL:
             for conn in listeners:
                 out.append((conn, Packet.res(type_, args[0])))  # B-W4
-            self.store.free(job)
+            self._end(job)
             return None
         if type_ == _WORK_EXCEPTION:
             return self._exception(job, p, out)
         for conn in listeners:
             out.append((conn, Packet.res(type_, *args)))  # B-W2, B-W3
         if type_ == _WORK_COMPLETE:
-            self.store.free(job)
+            self._end(job)
         return None
+
+    def _end(self, job: Job) -> None:
+        """A terminal report ends ``job``; one no worker took stays queued where any connection may report (gear).
+
+        gear forwards the report and forgets the job's handle but not its queue
+        entry (``_removeJob(dequeue=False)``): the next worker of its function is
+        woken, and given the job again (probe: CAN_DO f, SUBMIT_JOB f, WORK_COMPLETE
+        H from the worker that never grabbed it, PRE_SLEEP -> NOOP, GRAB_JOB_UNIQ ->
+        JOB_ASSIGN_UNIQ H; found by gearsim fuzz seed 0 against gear).
+        """
+        self.store.free(job, keep_queued=job.worker is None and self.profile.non_owner_work == "ignore")
 
     def _exception(self, job: Job, p: Packet, out: Outbox) -> str | None:
         mode = self.profile.work_exception
@@ -300,5 +314,5 @@ class WorkerRequests:
             elif mode == "terminal-fail-to-others":
                 out.append((conn, Packet.res(PacketType.WORK_FAIL, p.args[0])))
         if mode != "forward-only-with-option-nonterminal":
-            self.store.free(job)
+            self._end(job)
         return None

@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 
 from gearsim.cli.main import main
+from gearsim.fuzz.actions import Action, Fn, Hd, Kind, Uq
+from gearsim.fuzz.session import model_vs_server
 from gearsim.fuzz.sides import RealSide
 from gearsim.io.peers import RunningPeer
+from gearsim.protocol.packets import PacketType
 
 pytestmark = pytest.mark.interop
 
@@ -55,3 +58,27 @@ def test_a_short_fuzz_run_against_gear_agrees_with_the_model(
     assert code == 0, out
     assert "(answers GET_STATUS)" in out
     assert "no divergence, no broken invariant" in out
+
+
+def test_gear_gives_out_again_a_job_reported_on_before_any_grab_and_so_does_the_model(gear_server: RunningPeer) -> None:
+    """gear forwards a WORK_COMPLETE from any connection and forgets the handle, not the queue entry.
+
+    Found by ``gearsim fuzz`` (seed 0) against gear: the model freed the job, gear woke
+    the worker's PRE_SLEEP with a NOOP and handed the job out again. Each step is
+    compared on both sides, as the fuzz does (a difference raises Divergence).
+    """
+    make = model_vs_server(
+        gear_server.host, gear_server.port, "gear-0.16", "g", timeout=1.0, admin=False, sync="GET_STATUS"
+    )
+    diff = make(1)
+    try:
+        diff.apply(Action(Kind.PACKET, "w1", PacketType.CAN_DO, (Fn("f1"),)))
+        diff.apply(Action(Kind.PACKET, "c1", PacketType.SUBMIT_JOB, (Fn("f1"), Uq(""), b"x")))
+        ended = diff.apply(Action(Kind.PACKET, "w1", PacketType.WORK_COMPLETE, (Hd(0), b"early")))
+        assert [m.type for m in ended.real["c1"].messages] == [PacketType.WORK_COMPLETE]
+        woken = diff.apply(Action(Kind.PACKET, "w1", PacketType.PRE_SLEEP))
+        assert [m.type for m in woken.real["w1"].messages] == [PacketType.NOOP]
+        again = diff.apply(Action(Kind.PACKET, "w1", PacketType.GRAB_JOB_UNIQ))
+        assert [(m.type, m.args[0]) for m in again.real["w1"].messages] == [(PacketType.JOB_ASSIGN_UNIQ, Hd(0))]
+    finally:
+        diff.close()

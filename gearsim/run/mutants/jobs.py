@@ -105,10 +105,10 @@ def _unique_never_freed(server: Server, original: Callable[..., Any]) -> Callabl
     ended: dict[tuple[bytes, bytes], Job] = {}
     free = server.store.free
 
-    def free_and_remember(job: Job) -> None:
+    def free_and_remember(job: Job, *, keep_queued: bool = False) -> None:
         if job.unique:
             ended[(job.function.name, job.unique)] = job
-        free(job)
+        free(job, keep_queued=keep_queued)
 
     server.store.free = free_and_remember  # type: ignore[method-assign]
 
