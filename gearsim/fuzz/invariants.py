@@ -109,6 +109,8 @@ class Tracker:
         self.workers: dict[str, _Worker] = {}
         self.terminals: Counter[tuple[str, int, int]] = Counter()
         self.drained: list[int] = []
+        #: the worker each assigned job was last given to (a worker's jobs end with it under worker_disconnect "fail")
+        self.holder: dict[int, str] = {}
         #: known server bugs (KNOWN_SERVER_BUGS ids) this conversation ran into
         self.known_hits: list[str] = []
         #: why the server's state is undefined from here on ("" while it is not): the profile's
@@ -144,7 +146,7 @@ class Tracker:
                 self.workers[actor] = _Worker()
         elif action.kind is Kind.DISCONNECT:
             self.alive.discard((actor, self.generation.get(actor, 0)))
-            self.workers.pop(actor, None)
+            self._worker_gone(actor)
             self._abandon()
         elif action.kind is Kind.PACKET and action.type is not None and action.type.name in self.profile.implemented:
             # a request the profile's server does not act on changes nothing it keeps (gear registers
@@ -175,9 +177,20 @@ class Tracker:
                         problems.append(f"{name} got a second terminal packet ({m.describe()}) for H#{key[2]}")
             if view.closed:
                 self.alive.discard((name, gen))
-                self.workers.pop(name, None)
+                self._worker_gone(name)
                 self._abandon()
         return problems
+
+    def _worker_gone(self, actor: str) -> None:
+        """``actor`` closed: a worker no more, and its jobs end where the profile fails them (gear)."""
+        if self.workers.pop(actor, None) is None:
+            return
+        for k, held_by in list(self.holder.items()):
+            if held_by == actor:
+                del self.holder[k]
+                job = self.jobs.get(k)
+                if job is not None and self.profile.worker_disconnect == "fail":
+                    job.ended = True  # WORK_FAIL to a client that may have gone: the drain has nothing to find
 
     def _abandon(self) -> None:
         for job in self.jobs.values():
@@ -218,6 +231,9 @@ class Tracker:
             worker.sleeping = True
         elif worker is not None and type_ in GRAB_TYPES:
             worker.sleeping = False
+            for p in packets:
+                if p.type in ASSIGN_TYPES and p.args and isinstance(p.args[0], Hd):
+                    self.holder[p.args[0].index] = actor
             if drain:
                 for p in packets:
                     if p.type in ASSIGN_TYPES and p.args and isinstance(p.args[0], Hd):

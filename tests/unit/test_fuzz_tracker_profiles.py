@@ -64,3 +64,14 @@ def test_after_maxqueue_zero_on_perl_the_example_compares_nothing_more() -> None
     after = diff.apply(packet("c1", PacketType.SUBMIT_JOB, Fn("f1"), Uq(""), b""))
     assert (after.model, after.real) == ({}, {})
     assert "maxqueue-zero-refuses-all" in diff.known_hits()
+
+
+def test_a_background_job_gear_failed_with_its_worker_is_not_expected_from_the_drain() -> None:
+    """gear fails the job of a worker that closes even when its client is gone: nobody sees the WORK_FAIL."""
+    diff = gear()
+    diff.apply(packet("c1", PacketType.SUBMIT_JOB_BG, Fn("f1"), Uq(""), b""))
+    diff.apply(Action(Kind.DISCONNECT, "c1"))
+    diff.apply(packet("w1", PacketType.CAN_DO, Fn("f1")))
+    diff.apply(packet("w1", PacketType.GRAB_JOB_UNIQ))
+    diff.apply(Action(Kind.DISCONNECT, "w1"))
+    diff.drain()  # raised "job H#0 (f1, '') is kept by the profile but never handed out" for both sides
