@@ -75,3 +75,21 @@ def test_a_background_job_gear_failed_with_its_worker_is_not_expected_from_the_d
     diff.apply(packet("w1", PacketType.GRAB_JOB_UNIQ))
     diff.apply(Action(Kind.DISCONNECT, "w1"))
     diff.drain()  # raised "job H#0 (f1, '') is kept by the profile but never handed out" for both sides
+
+
+def test_the_drain_worker_holds_one_function_at_a_time() -> None:
+    """Perl scans a worker's functions in its hash order, new in every process: seed 0 diverged on it in a drain."""
+    diff = model_vs_model("perl-1.130")(1)
+    diff.apply(packet("c1", PacketType.SUBMIT_JOB, Fn("f2"), Uq(""), b""))
+    diff.apply(packet("c1", PacketType.SUBMIT_JOB, Fn("f1"), Uq(""), b""))
+    diff.drain()
+    held: set[str] = set()
+    for step in diff.history:
+        fn = step.action.args[0].name if step.action.args and isinstance(step.action.args[0], Fn) else ""
+        if step.action.type is PacketType.CAN_DO:
+            held.add(fn)
+        elif step.action.type is PacketType.CANT_DO:
+            held.discard(fn)
+        elif step.action.type is PacketType.GRAB_JOB:
+            assert len(held) == 1, held
+    assert diff.model.tracker is not None and sorted(diff.model.tracker.drained) == [0, 1]
