@@ -243,6 +243,10 @@ def build_machine(
         @precondition(allowed("admin_maxqueue"))
         @rule(fn=_functions, limit=st.sampled_from((b"0", b"1")))
         def admin_maxqueue(self, fn: str, limit: bytes) -> None:
+            if limit == b"0" and "maxqueue-zero-refuses-all" in {d.id for d in self.diff.profile.defects}:
+                # Perl dies in every later submission for the function (a known defect the model does not
+                # copy, which ends the comparison): 87 of 202 examples ended there; a limit of 1 instead
+                limit = b"1"
             self._do(Action(Kind.ADMIN, ADMIN_ACTOR, None, (b"maxqueue", Fn(fn), limit)))
 
         @precondition(allowed("admin_cancel"))

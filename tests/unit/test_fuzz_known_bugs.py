@@ -26,3 +26,10 @@ def test_a_profile_without_the_defect_meets_none() -> None:
     outcome = run_machine(model_vs_model("spec"), seed=3, examples=60)
     assert outcome.failure is None
     assert outcome.known == ()
+
+
+def test_perl_is_not_given_the_maxqueue_limit_that_ends_every_example() -> None:
+    """After 'maxqueue f 0' Perl dies in every submission for f (a known defect): 87 of 202 examples ended there."""
+    outcome = run_machine(model_vs_model("perl-1.130"), seed=0, examples=100)
+    assert outcome.failure is None
+    assert "maxqueue-zero-refuses-all" not in dict(outcome.known)
